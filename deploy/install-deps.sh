@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs every package Perch needs to build, test and run, from Debian 12's archive.
+# usage: deploy/install-deps.sh [runtime|build|test]   (default: test, which includes build)
+set -euo pipefail
+profile=${1:-test}
+
+runtime=(libwolfssl35 libsqlite3-0 libfmt9 ca-certificates)
+build=(build-essential cmake pkg-config git
+       libboost-dev libwolfssl-dev libsqlite3-dev libfmt-dev)
+test=(libgtest-dev libgmock-dev googletest
+      libpaho-mqttpp-dev libpaho-mqtt-dev mosquitto mosquitto-clients
+      clang libclang-rt-14-dev python3 procps)
+
+case "$profile" in
+    runtime) packages=("${runtime[@]}") ;;
+    build) packages=("${build[@]}") ;;
+    test) packages=("${build[@]}" "${test[@]}")
+          # Node.js runs the MQTT.js client tests; keep an installed Node (it may ship its own npm).
+          if ! command -v npm >/dev/null; then packages+=(nodejs npm); fi ;;
+    *) echo "install-deps: unknown profile '$profile' (runtime, build or test)" >&2; exit 2 ;;
+esac
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${packages[@]}"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds every test with AddressSanitizer and UndefinedBehaviorSanitizer and runs them all, then
+# runs a bounded fuzzing pass over each fuzz target. Exits non-zero on the first failure.
+# usage: tests/run-all.sh            (from the repository root; deploy/install-deps.sh test first)
+#   PERCH_FUZZ_SECONDS=60  seconds per fuzz target (0 skips fuzzing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+fuzz_seconds=${PERCH_FUZZ_SECONDS:-60}
+
+echo "== format check"
+if command -v clang-format >/dev/null; then
+    git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
+fi
+
+echo "== build (ASan + UBSan)"
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPERCH_SANITIZE=ON -DPERCH_WERROR=ON
+cmake --build build-test -j"$jobs"
+
+echo "== tests"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir build-test --output-on-failure -j"$jobs" --timeout 300
+
+if [ "$fuzz_seconds" -gt 0 ] && [ -f tests/fuzz/CMakeLists.txt ]; then
+    echo "== fuzz (${fuzz_seconds}s per target)"
+    cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DPERCH_FUZZ=ON
+    cmake --build build-fuzz -j"$jobs" --target perch_fuzzers
+    tests/fuzz/run-fuzzers.sh build-fuzz "$fuzz_seconds"
+fi
+echo "== all tests passed"
