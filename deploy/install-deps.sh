@@ -9,7 +9,7 @@ build=(build-essential cmake pkg-config git
        libboost-dev libwolfssl-dev libsqlite3-dev libfmt-dev)
 test=(libgtest-dev libgmock-dev googletest
       libpaho-mqttpp-dev libpaho-mqtt-dev mosquitto mosquitto-clients
-      clang libclang-rt-14-dev python3 procps)
+      clang clang-format libclang-rt-14-dev python3 procps)
 
 case "$profile" in
     runtime) packages=("${runtime[@]}") ;;
