@@ -19,25 +19,39 @@ using byte_vector = std::vector<std::uint8_t>;
 
 /// Immutable, reference-counted bytes. Copying a shared_bytes copies a pointer, never the bytes:
 /// a publish fanned out to a thousand subscribers holds one payload. Equality compares content.
+/// copy_of makes one allocation (bytes and reference count together); an empty value makes none.
 class shared_bytes {
 public:
     shared_bytes() = default;
-    /// Takes ownership of `bytes`.
-    explicit shared_bytes(byte_vector bytes)
-        : bytes_(std::make_shared<const byte_vector>(std::move(bytes))) {}
+    /// Takes ownership of `bytes` (one allocation for the reference count, none for the bytes).
+    explicit shared_bytes(byte_vector bytes) : size_(bytes.size()) {
+        if (size_ != 0) {
+            auto owner = std::make_shared<const byte_vector>(std::move(bytes));
+            const std::uint8_t* first = owner->data();
+            bytes_ = std::shared_ptr<const std::uint8_t>(std::move(owner), first);
+        }
+    }
     /// Copies `bytes` into a new shared buffer.
     static shared_bytes copy_of(byte_view bytes) {
-        return shared_bytes(byte_vector(bytes.begin(), bytes.end()));
+        shared_bytes result;
+        if (!bytes.empty()) {
+            auto buffer = std::make_shared_for_overwrite<std::uint8_t[]>(bytes.size());
+            std::copy(bytes.begin(), bytes.end(), buffer.get());
+            std::uint8_t* first = buffer.get();
+            result.bytes_ = std::shared_ptr<const std::uint8_t>(std::move(buffer), first);
+            result.size_ = bytes.size();
+        }
+        return result;
     }
     /// Copies the characters of `text` into a new shared buffer.
     static shared_bytes copy_of(std::string_view text) {
-        return shared_bytes(byte_vector(text.begin(), text.end()));
+        return copy_of(byte_view(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
     }
 
-    byte_view view() const { return bytes_ ? byte_view(*bytes_) : byte_view(); }
-    const std::uint8_t* data() const { return bytes_ ? bytes_->data() : nullptr; }
-    std::size_t size() const { return bytes_ ? bytes_->size() : 0; }
-    bool empty() const { return size() == 0; }
+    byte_view view() const { return {data(), size_}; }
+    const std::uint8_t* data() const { return bytes_.get(); }
+    std::size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
     /// The bytes read as characters (payloads are opaque; this is for logs and tests).
     std::string_view as_string() const { return {reinterpret_cast<const char*>(data()), size()}; }
 
@@ -48,7 +62,9 @@ public:
     }
 
 private:
-    std::shared_ptr<const byte_vector> bytes_;
+    /// Points at the first byte; shares ownership of whatever holds the bytes.
+    std::shared_ptr<const std::uint8_t> bytes_;
+    std::size_t size_ = 0;
 };
 
 } // namespace perch::mqtt

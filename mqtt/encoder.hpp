@@ -11,12 +11,18 @@
 
 namespace perch::mqtt {
 
-/// Total bytes `p` takes on the wire at `version` (fixed header included).
+/// Total bytes `p` takes on the wire at `version` (fixed header included). A CONNECT is always
+/// measured and written at its own `connect::version`, whatever `version` says.
 std::size_t encoded_size(const packet& p, protocol_version version);
 
 /// Writes `p` into the front of `out` and returns the bytes written. `out` must hold at least
-/// encoded_size(p, version) bytes (checked by assert). Fields a level does not have (properties
-/// at level 4) are left out.
+/// encoded_size(p, version) bytes (checked by assert). Fields a level does not have (properties,
+/// reason codes and subscription options other than QoS at level 4) are left out, and so is any
+/// property the packet type does not admit. What the specification forbids a sender is never
+/// written: DUP on QoS 0 [MQTT-3.3.1-2], Session Present with a refusing CONNACK [MQTT-3.2.2-6],
+/// a level-4 password without a user name [MQTT-3.1.2-22]. Strings and binary fields must be at
+/// most 65535 bytes and the Remaining Length at most max_remaining_length (checked by assert).
+/// AUTH, which only 5.0 has, is written in its 5.0 form.
 std::size_t encode(const packet& p, protocol_version version, std::span<std::uint8_t> out);
 
 /// Appends the encoding of `p` to `out`.

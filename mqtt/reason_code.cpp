@@ -1,5 +1,10 @@
-// Names and 3.1.1 mappings of MQTT reason codes.
+// Names and 3.1.1 mappings of MQTT reason codes, and which packet may carry which code.
 #include "mqtt/reason_code.hpp"
+
+#include <algorithm>
+#include <initializer_list>
+
+#include "mqtt/packet.hpp"
 
 namespace perch::mqtt {
 
@@ -57,6 +62,38 @@ std::string_view to_string(reason_code code) {
 
 bool is_defined_reason_code(std::uint8_t value) {
     return to_string(static_cast<reason_code>(value)) != "Unknown";
+}
+
+namespace {
+
+bool is_one_of(std::uint8_t value, std::initializer_list<std::uint8_t> codes) {
+    return std::find(codes.begin(), codes.end(), value) != codes.end();
+}
+
+} // namespace
+
+bool is_reason_code_allowed(packet_type type, reason_code code) {
+    const auto value = static_cast<std::uint8_t>(code);
+    switch (type) {
+    case packet_type::connack:
+        return is_one_of(value, {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89,
+                                 0x8A, 0x8C, 0x90, 0x95, 0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F});
+    case packet_type::puback:
+    case packet_type::pubrec:
+        return is_one_of(value, {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99});
+    case packet_type::pubrel:
+    case packet_type::pubcomp: return is_one_of(value, {0x00, 0x92});
+    case packet_type::suback:
+        return is_one_of(value,
+                         {0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2});
+    case packet_type::unsuback: return is_one_of(value, {0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91});
+    case packet_type::disconnect:
+        return is_one_of(value, {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D,
+                                 0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99,
+                                 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2});
+    case packet_type::auth: return is_one_of(value, {0x00, 0x18, 0x19});
+    default: return false;
+    }
 }
 
 connect_return_code to_connect_return_code(reason_code code) {

@@ -71,6 +71,14 @@ std::string_view to_string(reason_code code);
 /// True when `value` is a reason code MQTT 5.0 defines at all.
 bool is_defined_reason_code(std::uint8_t value);
 
+enum class packet_type : std::uint8_t; // defined in mqtt/packet.hpp
+
+/// True when MQTT 5.0 lists `code` among the reason codes of packets of `type`: CONNACK (3.2.2.2)
+/// [MQTT-3.2.2-8], PUBACK [MQTT-3.4.2-1], PUBREC [MQTT-3.5.2-1], PUBREL [MQTT-3.6.2-1], PUBCOMP
+/// [MQTT-3.7.2-1], SUBACK [MQTT-3.9.3-2], UNSUBACK [MQTT-3.11.3-2], DISCONNECT [MQTT-3.14.2-1] and
+/// AUTH [MQTT-3.15.2-1]. False for every packet type that carries no reason code.
+bool is_reason_code_allowed(packet_type type, reason_code code);
+
 /// MQTT 3.1.1 CONNACK return codes (3.1.1 section 3.2.2.3).
 enum class connect_return_code : std::uint8_t {
     accepted = 0,
