@@ -1,0 +1,109 @@
+// The durability contract at store level: a child process enqueues as fast as it can and reports
+// each completion through a pipe; it is killed with SIGKILL mid-stream. Every message whose
+// completion fired must be in the reopened store, in order.
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "store/message_store.hpp"
+
+#include "store_test_support.hpp"
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace perch::store {
+namespace {
+
+using namespace testing_support;
+
+/// Runs in the child: enqueues numbered messages forever, writing each number to `report_fd`
+/// once its completion reports it durable. Never returns.
+[[noreturn]] void enqueue_until_killed(const store_options& options, int report_fd) {
+    try {
+        auto store = open_message_store(options);
+        store->save_session(make_session("alice"));
+        for (std::uint64_t number = 0;; ++number) {
+            store->enqueue({target("alice")}, make_message("t", std::to_string(number)),
+                           [report_fd, number](const store_status& status) {
+                               if (status.is_ok()) {
+                                   [[maybe_unused]] const auto written =
+                                       ::write(report_fd, &number, sizeof number);
+                               }
+                           });
+            if (number % 512 == 511) {
+                // Keeps the child's memory bounded; the kill still lands between commits.
+                store->flush();
+            }
+        }
+    } catch (...) {
+        ::_exit(2);
+    }
+}
+
+class StoreCrash : public ::testing::TestWithParam<durability_level> {};
+
+TEST_P(StoreCrash, EveryCompletedEnqueueSurvivesKill) {
+    temporary_database file;
+    store_options options;
+    options.path = file.path();
+    options.durability = GetParam();
+    options.commit_interval_ms = 2;
+
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe(pipe_fds), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(pipe_fds[0]);
+        enqueue_until_killed(options, pipe_fds[1]);
+    }
+    ::close(pipe_fds[1]);
+
+    std::set<std::uint64_t> confirmed;
+    std::uint64_t number = 0;
+    while (confirmed.size() < 3000 &&
+           ::read(pipe_fds[0], &number, sizeof number) == static_cast<ssize_t>(sizeof number)) {
+        confirmed.insert(number);
+    }
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the child died early";
+    // Completions that fired before the kill are still in the pipe.
+    while (::read(pipe_fds[0], &number, sizeof number) == static_cast<ssize_t>(sizeof number)) {
+        confirmed.insert(number);
+    }
+    ::close(pipe_fds[0]);
+    ASSERT_GE(confirmed.size(), 3000u);
+
+    auto store = open_message_store(options);
+    const loaded_state state = store->load(0);
+    ASSERT_EQ(state.sessions.size(), 1u);
+    std::set<std::uint64_t> durable;
+    std::uint64_t previous = 0;
+    bool is_first = true;
+    for (const auto& loaded : state.sessions[0].queue) {
+        const std::string text(loaded.message->payload.begin(), loaded.message->payload.end());
+        const std::uint64_t value = std::stoull(text);
+        EXPECT_TRUE(is_first || value > previous) << "queue out of order at " << value;
+        previous = value;
+        is_first = false;
+        durable.insert(value);
+    }
+    for (const std::uint64_t value : confirmed) {
+        ASSERT_TRUE(durable.contains(value)) << "acknowledged message " << value << " was lost";
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Durability, StoreCrash,
+                         ::testing::Values(durability_level::full, durability_level::batched),
+                         [](const auto& info) {
+                             return info.param == durability_level::full ? std::string("Full")
+                                                                         : std::string("Batched");
+                         });
+
+} // namespace
+} // namespace perch::store
