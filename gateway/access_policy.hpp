@@ -1,0 +1,36 @@
+// Which topics a client may publish to and subscribe to, decided per connection. Today it holds
+// the rule for anonymous clients (DESIGN.md "IM contract": anonymous clients stay outside chat/);
+// the chat layer adds users, rooms and per-user rights behind the same questions.
+#pragma once
+
+#include <string_view>
+
+namespace perch::gateway {
+
+/// The answers a connection needs before it routes a PUBLISH or applies a SUBSCRIBE entry.
+/// Stateless and cheap: asked on the hot path.
+class access_policy {
+public:
+    /// `is_anonymous`: the client connected without a user name.
+    explicit access_policy(bool is_anonymous) : is_anonymous_(is_anonymous) {}
+
+    /// May this client publish to `topic_name`? Anonymous clients may not publish under chat/.
+    bool may_publish(std::string_view topic_name) const;
+
+    /// May this client subscribe to `topic_filter` at all? Refused when the filter names chat/
+    /// explicitly (its first level is `chat`, possibly behind `$share/{group}/`). A filter that
+    /// starts with a wildcard is allowed: may_receive then keeps chat/ out of what it matches.
+    bool may_subscribe(std::string_view topic_filter) const;
+
+    /// May a message on `topic_name` be delivered to this client? A wildcard filter never widens
+    /// what a client reads.
+    bool may_receive(std::string_view topic_name) const;
+
+private:
+    bool is_anonymous_;
+};
+
+/// True when `topic` (a name or a filter) lies under the chat/ tree.
+bool is_chat_topic(std::string_view topic);
+
+} // namespace perch::gateway

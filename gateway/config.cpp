@@ -1,0 +1,298 @@
+// Parser for the mosquitto-style config file. One table maps each key to the code that reads its
+// value, so an unknown key is found in one place and reported with its file and line.
+#include "gateway/config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace perch::gateway {
+
+namespace {
+
+/// The line being parsed: where it is and its words after the key.
+struct config_line {
+    std::string_view source_name;
+    std::size_t line_number = 0;
+    std::string_view key;
+    std::vector<std::string_view> values;
+
+    [[noreturn]] void fail(const std::string& problem) const {
+        throw config_error(std::string(source_name), line_number, std::string(key), problem);
+    }
+
+    std::string_view single_value() const {
+        if (values.size() != 1) {
+            fail(fmt::format("expected one value, got {}", values.size()));
+        }
+        return values.front();
+    }
+
+    std::uint64_t unsigned_value(std::uint64_t minimum, std::uint64_t maximum) const {
+        const std::string_view text = single_value();
+        std::uint64_t value = 0;
+        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (error != std::errc() || end != text.data() + text.size()) {
+            fail(fmt::format("expected a whole number, got '{}'", text));
+        }
+        if (value < minimum || value > maximum) {
+            fail(fmt::format("{} is out of range {}..{}", value, minimum, maximum));
+        }
+        return value;
+    }
+
+    bool bool_value() const {
+        const std::string_view text = single_value();
+        if (text == "true") {
+            return true;
+        }
+        if (text == "false") {
+            return false;
+        }
+        fail(fmt::format("expected true or false, got '{}'", text));
+    }
+};
+
+/// What the parser tracks across lines besides the config itself.
+struct parse_state {
+    broker_config config;
+    /// True once a `listener` line replaced the implicit default listener.
+    bool has_listener_lines = false;
+    /// True once `port` or `bind_address` configured the default listener.
+    bool is_default_listener_set = false;
+};
+
+using key_handler = std::function<void(parse_state&, const config_line&)>;
+
+template <typename Field>
+key_handler unsigned_key(Field broker_config::*field, std::uint64_t minimum,
+                         std::uint64_t maximum) {
+    return [field, minimum, maximum](parse_state& state, const config_line& line) {
+        state.config.*field = static_cast<Field>(line.unsigned_value(minimum, maximum));
+    };
+}
+
+key_handler bool_key(bool broker_config::*field) {
+    return [field](parse_state& state, const config_line& line) {
+        state.config.*field = line.bool_value();
+    };
+}
+
+constexpr std::uint64_t max_u16 = std::numeric_limits<std::uint16_t>::max();
+constexpr std::uint64_t max_u32 = std::numeric_limits<std::uint32_t>::max();
+
+std::optional<listener_kind> parse_listener_kind(std::string_view text) {
+    constexpr std::array kinds = {listener_kind::mqtt, listener_kind::mqtt_tls,
+                                  listener_kind::websocket, listener_kind::websocket_tls,
+                                  listener_kind::http};
+    for (const listener_kind kind : kinds) {
+        if (to_string(kind) == text) {
+            return kind;
+        }
+    }
+    // The word mosquitto users write for WebSocket listeners.
+    if (text == "websockets") {
+        return listener_kind::websocket;
+    }
+    return std::nullopt;
+}
+
+void handle_listener(parse_state& state, const config_line& line) {
+    if (line.values.empty() || line.values.size() > 2) {
+        line.fail("expected PORT [BIND_ADDRESS]");
+    }
+    config_line port_line = line;
+    port_line.values = {line.values[0]};
+    listener_config listener;
+    listener.port = static_cast<std::uint16_t>(port_line.unsigned_value(0, max_u16));
+    if (line.values.size() == 2) {
+        listener.bind_address = std::string(line.values[1]);
+    }
+    if (!state.has_listener_lines && !state.is_default_listener_set) {
+        state.config.listeners.clear();
+    }
+    state.has_listener_lines = true;
+    state.config.listeners.push_back(std::move(listener));
+}
+
+void handle_protocol(parse_state& state, const config_line& line) {
+    const auto kind = parse_listener_kind(line.single_value());
+    if (!kind) {
+        line.fail(fmt::format("unknown listener kind '{}' (mqtt, mqtt_tls, websocket, "
+                              "websocket_tls, http)",
+                              line.single_value()));
+    }
+    state.config.listeners.back().kind = *kind;
+}
+
+void handle_port(parse_state& state, const config_line& line) {
+    state.config.listeners.front().port =
+        static_cast<std::uint16_t>(line.unsigned_value(0, max_u16));
+    state.is_default_listener_set = true;
+}
+
+void handle_bind_address(parse_state& state, const config_line& line) {
+    state.config.listeners.front().bind_address = std::string(line.single_value());
+    state.is_default_listener_set = true;
+}
+
+void handle_log_level(parse_state& state, const config_line& line) {
+    const auto level = parse_log_level(line.single_value());
+    if (!level) {
+        line.fail(fmt::format("unknown level '{}' (error, warning, notice, info, debug)",
+                              line.single_value()));
+    }
+    state.config.log_threshold = *level;
+}
+
+void handle_durability(parse_state& state, const config_line& line) {
+    const std::string_view text = line.single_value();
+    if (text == "full") {
+        state.config.durability = durability_mode::full;
+    } else if (text == "batched") {
+        state.config.durability = durability_mode::batched;
+    } else if (text == "none") {
+        state.config.durability = durability_mode::none;
+    } else {
+        line.fail(fmt::format("expected full, batched or none, got '{}'", text));
+    }
+}
+
+void handle_data_dir(parse_state& state, const config_line& line) {
+    state.config.data_dir = std::string(line.single_value());
+}
+
+const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
+    static const std::vector<std::pair<std::string_view, key_handler>> table = {
+        {"listener", handle_listener},
+        {"protocol", handle_protocol},
+        {"port", handle_port},
+        {"bind_address", handle_bind_address},
+        {"workers", unsigned_key(&broker_config::workers, 0, 1024)},
+        {"max_connections", unsigned_key(&broker_config::max_connections, 0, max_u32)},
+        {"max_packet_size", unsigned_key(&broker_config::max_packet_size, 0, 268'435'460)},
+        {"receive_maximum", unsigned_key(&broker_config::receive_maximum, 1, max_u16)},
+        {"max_inflight_messages", unsigned_key(&broker_config::max_inflight_messages, 0, max_u16)},
+        {"max_queued_messages", unsigned_key(&broker_config::max_queued_messages, 0, max_u32)},
+        {"max_queued_bytes", unsigned_key(&broker_config::max_queued_bytes, 0,
+                                          std::numeric_limits<std::uint64_t>::max())},
+        {"max_output_bytes", unsigned_key(&broker_config::max_output_bytes, 4096,
+                                          std::numeric_limits<std::uint64_t>::max())},
+        {"topic_alias_maximum", unsigned_key(&broker_config::topic_alias_maximum, 0, max_u16)},
+        {"server_keep_alive", unsigned_key(&broker_config::server_keep_alive_seconds, 0, max_u16)},
+        {"max_qos", unsigned_key(&broker_config::max_qos, 0, 2)},
+        {"retain_available", bool_key(&broker_config::retain_available)},
+        {"allow_anonymous", bool_key(&broker_config::allow_anonymous)},
+        {"max_session_expiry_seconds",
+         unsigned_key(&broker_config::max_session_expiry_seconds, 0, max_u32)},
+        {"sys_interval", unsigned_key(&broker_config::sys_interval_seconds, 0, 86'400)},
+        {"connect_timeout", unsigned_key(&broker_config::connect_timeout_seconds, 1, 3600)},
+        {"log_level", handle_log_level},
+        {"persistence", bool_key(&broker_config::persistence)},
+        {"data_dir", handle_data_dir},
+        {"durability", handle_durability},
+    };
+    return table;
+}
+
+bool is_blank(char c) {
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+std::vector<std::string_view> split_words(std::string_view text) {
+    std::vector<std::string_view> words;
+    std::size_t position = 0;
+    while (position < text.size()) {
+        while (position < text.size() && is_blank(text[position])) {
+            ++position;
+        }
+        const std::size_t start = position;
+        while (position < text.size() && !is_blank(text[position])) {
+            ++position;
+        }
+        if (position > start) {
+            words.push_back(text.substr(start, position - start));
+        }
+    }
+    return words;
+}
+
+} // namespace
+
+std::string_view to_string(listener_kind kind) {
+    switch (kind) {
+    case listener_kind::mqtt: return "mqtt";
+    case listener_kind::mqtt_tls: return "mqtt_tls";
+    case listener_kind::websocket: return "websocket";
+    case listener_kind::websocket_tls: return "websocket_tls";
+    case listener_kind::http: return "http";
+    }
+    return "unknown";
+}
+
+config_error::config_error(std::string source_name, std::size_t line_number, std::string key,
+                           const std::string& problem)
+    : std::runtime_error(
+          key.empty() ? fmt::format("{}:{}: {}", source_name, line_number, problem)
+                      : fmt::format("{}:{}: {}: {}", source_name, line_number, key, problem)),
+      source_name_(std::move(source_name)), line_number_(line_number), key_(std::move(key)) {}
+
+broker_config parse_config(std::string_view text, std::string_view source_name) {
+    parse_state state;
+    std::size_t line_number = 0;
+    std::size_t line_start = 0;
+    while (line_start <= text.size()) {
+        const std::size_t line_end = std::min(text.find('\n', line_start), text.size());
+        const std::string_view raw = text.substr(line_start, line_end - line_start);
+        line_start = line_end + 1;
+        ++line_number;
+
+        std::vector<std::string_view> words = split_words(raw);
+        if (words.empty() || words.front().front() == '#') {
+            continue;
+        }
+        config_line line{source_name, line_number, words.front(), {}};
+        line.values.assign(words.begin() + 1, words.end());
+        const auto& table = key_table();
+        const auto entry = std::find_if(table.begin(), table.end(),
+                                        [&](const auto& row) { return row.first == line.key; });
+        if (entry == table.end()) {
+            line.fail("unknown key");
+        }
+        entry->second(state, line);
+    }
+    return state.config;
+}
+
+broker_config load_config_file(const std::string& path) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+        throw config_error(path, 0, "", "cannot open the config file");
+    }
+    std::ostringstream contents;
+    contents << file.rdbuf();
+    if (file.bad()) {
+        throw config_error(path, 0, "", "cannot read the config file");
+    }
+    return parse_config(contents.str(), path);
+}
+
+void override_mqtt_port(broker_config& config, std::uint16_t port) {
+    for (listener_config& listener : config.listeners) {
+        if (listener.kind == listener_kind::mqtt) {
+            listener.port = port;
+            return;
+        }
+    }
+    listener_config listener;
+    listener.port = port;
+    config.listeners.insert(config.listeners.begin(), listener);
+}
+
+} // namespace perch::gateway

@@ -1,0 +1,119 @@
+// The broker's configuration: its values, their defaults, and the parser for the mosquitto-style
+// config file ("key value" lines, '#' comments). Knows nothing about sockets or threads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/log.hpp"
+
+namespace perch::gateway {
+
+/// What a listener speaks. Only `mqtt` is served today; the others are parsed so that a config
+/// file can name them, and the server refuses to start a kind it cannot serve yet.
+enum class listener_kind : std::uint8_t {
+    mqtt,          ///< MQTT over TCP, default port 1883.
+    mqtt_tls,      ///< MQTT over TLS, default port 8883.
+    websocket,     ///< MQTT over WebSocket, default port 8083.
+    websocket_tls, ///< MQTT over WebSocket over TLS, default port 8084.
+    http,          ///< Metrics and health over HTTP.
+};
+
+/// The config-file word for `kind` ("mqtt", "mqtt_tls", "websocket", "websocket_tls", "http").
+std::string_view to_string(listener_kind kind);
+
+/// One socket to listen on.
+struct listener_config {
+    listener_kind kind = listener_kind::mqtt;
+    std::uint16_t port = 1883;
+    /// Address to bind; empty means every interface (IPv6 and IPv4 where the host allows).
+    std::string bind_address;
+    bool operator==(const listener_config&) const = default;
+};
+
+/// How hard the store works to keep acknowledged messages (DESIGN.md "Durability contract").
+enum class durability_mode : std::uint8_t {
+    full,    ///< fsync per group commit.
+    batched, ///< WAL without fsync: survives a process crash, not a power cut.
+    none,    ///< memory only.
+};
+
+/// Every setting of the broker. Defaults are what `perch` runs with when no file is given.
+struct broker_config {
+    /// Listeners in file order. When the file names none, one MQTT listener on port 1883.
+    std::vector<listener_config> listeners{listener_config{}};
+    /// Worker threads; 0 means one per core.
+    unsigned workers = 0;
+    /// Connections open at once across all listeners; 0 means no limit.
+    std::uint32_t max_connections = 0;
+    /// Largest packet accepted from a client, fixed header included; 0 means the protocol maximum.
+    std::uint32_t max_packet_size = 0;
+    /// The server's Receive Maximum: QoS 1/2 publishes a client may have unacknowledged.
+    std::uint16_t receive_maximum = 1024;
+    /// Outbound QoS 1/2 messages in flight per client, below the client's own Receive Maximum;
+    /// 0 means only the client's limit applies.
+    std::uint16_t max_inflight_messages = 0;
+    /// Messages queued per client beyond its in-flight window; 0 means no limit.
+    std::uint32_t max_queued_messages = 1000;
+    /// Bytes of payload queued per client beyond its in-flight window; 0 means no limit.
+    std::uint64_t max_queued_bytes = 0;
+    /// Bytes encoded but not yet written per connection before QoS 0 deliveries are dropped and a
+    /// non-persistent consumer of QoS 1/2 is disconnected with Quota exceeded.
+    std::uint64_t max_output_bytes = 8 * 1024 * 1024;
+    /// Topic aliases the server accepts from a client (5.0); 0 disables them.
+    std::uint16_t topic_alias_maximum = 64;
+    /// When not 0, the keep alive every 5.0 client is told to use (CONNACK Server Keep Alive),
+    /// replacing its own; 0 lets each client keep its own value.
+    std::uint16_t server_keep_alive_seconds = 0;
+    /// Highest QoS the server grants and accepts.
+    std::uint8_t max_qos = 2;
+    bool retain_available = true;
+    bool allow_anonymous = true;
+    /// Largest Session Expiry Interval granted, in seconds; 0 means no limit.
+    std::uint32_t max_session_expiry_seconds = 0;
+    /// Seconds between $SYS updates; 0 turns them off.
+    std::uint32_t sys_interval_seconds = 10;
+    /// Seconds a new connection has to send CONNECT.
+    std::uint32_t connect_timeout_seconds = 10;
+    log_level log_threshold = log_level::info;
+    /// Keep sessions, subscriptions and retained messages in the store (data_dir).
+    bool persistence = false;
+    std::string data_dir = "/var/lib/perch";
+    durability_mode durability = durability_mode::full;
+};
+
+/// A config file that cannot be used. what() is one line: "FILE:LINE: KEY: problem".
+class config_error : public std::runtime_error {
+public:
+    config_error(std::string source_name, std::size_t line_number, std::string key,
+                 const std::string& problem);
+    const std::string& source_name() const { return source_name_; }
+    std::size_t line_number() const { return line_number_; }
+    const std::string& key() const { return key_; }
+
+private:
+    std::string source_name_;
+    std::size_t line_number_;
+    std::string key_;
+};
+
+/// Parses config text. `source_name` names the file in errors. Each non-blank line that does not
+/// start with '#' is a key and its value(s) separated by spaces or tabs; a later line overrides an
+/// earlier one. `listener PORT [ADDRESS]` starts a new listener (the first replaces the default
+/// one) and `protocol KIND` sets the kind of the latest listener; `port` and `bind_address` set the
+/// first listener. Throws config_error for an unknown key, a missing or extra value, or a value out
+/// of range.
+broker_config parse_config(std::string_view text, std::string_view source_name);
+
+/// Reads and parses the file at `path`. Throws config_error (line 0) when it cannot be read.
+broker_config load_config_file(const std::string& path);
+
+/// Sets the port of the first MQTT listener to `port` (adding one when there is none), as the
+/// command line's -p does.
+void override_mqtt_port(broker_config& config, std::uint16_t port);
+
+} // namespace perch::gateway

@@ -1,0 +1,665 @@
+// One client's network connection and its session.
+//
+// Theory of operation
+// - Reading: wait until the socket is readable, then read everything it has (up to a per-turn
+//   cap, for fairness) feeding each chunk to session.handle_bytes and draining poll_action. The
+//   socket is edge-triggered underneath, so a wait is only started after a read returned
+//   would_block; a turn cut short by the cap continues with a posted turn instead.
+// - Output: send_packet actions are encoded into the output_queue; the connection marks itself
+//   dirty and the worker flushes every dirty connection once at the end of the turn: one gather
+//   write per connection per turn. While a write is in flight new output collects behind it.
+// - Timers: one steady_timer, re-armed only when the session's next deadline moves earlier (keep
+//   alive deadlines mostly move later, so most turns touch no timer).
+// - Closing: after close_connection the pending output (CONNACK, DISCONNECT) is written, then the
+//   socket is closed; a peer that does not read gets 5 seconds. When the socket is gone and the
+//   session is persistent, this object stays on its worker, offline, until the session resumes
+//   on another connection (hand_over) or expires (session_expired).
+// - Takeover: a CONNECT for a client id held elsewhere asks the holder's worker to hand over;
+//   that worker closes its connection, re-registers the subscriptions under this connection's id
+//   and posts the state back here (resume_session). Only then is CONNACK sent.
+#include "gateway/connection.hpp"
+
+#include <utility>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include "gateway/log.hpp"
+#include "gateway/server.hpp"
+#include "gateway/worker.hpp"
+#include "mqtt/topic.hpp"
+
+namespace perch::gateway {
+
+namespace {
+
+/// Bytes read in one turn before other connections of the worker get their turn.
+constexpr std::size_t max_read_bytes_per_turn = 1024 * 1024;
+/// How long a closing connection may take to accept its last bytes.
+constexpr std::chrono::seconds close_linger{5};
+
+template <typename... Handlers> struct overloaded : Handlers... { using Handlers::operator()...; };
+template <typename... Handlers> overloaded(Handlers...) -> overloaded<Handlers...>;
+
+std::string describe_endpoint(const boost::asio::ip::tcp::socket& socket) {
+    boost::system::error_code error;
+    const auto endpoint = socket.remote_endpoint(error);
+    if (error) {
+        return "unknown";
+    }
+    return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+}
+
+std::string_view describe_version(mqtt::protocol_version version) {
+    return version == mqtt::protocol_version::v5 ? "5.0" : "3.1.1";
+}
+
+mqtt::time_point clock_now() {
+    return std::chrono::steady_clock::now();
+}
+
+} // namespace
+
+connection::connection(server& owner, worker& home, boost::asio::ip::tcp::socket socket,
+                       const connection_settings& settings)
+    : server_(owner), worker_(home), socket_(std::move(socket)), timer_(home.context()),
+      settings_(settings), id_(home.next_subscriber_id()),
+      session_(settings.limits, id_, clock_now()), remote_address_(describe_endpoint(socket_)) {}
+
+connection::~connection() {
+    if (has_connection_slot_) {
+        server_.release_connection_slot();
+    }
+}
+
+void connection::start() {
+    boost::system::error_code ignored;
+    socket_.non_blocking(true, ignored);
+    socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+    worker_.add_connection(shared_from_this());
+    log_debug("new connection from {}", remote_address_);
+    arm_timer();
+    // Bytes may have arrived before the socket joined the reactor: read first, then wait.
+    boost::asio::post(worker_.context(), [self = shared_from_this()] {
+        self->read_turn(boost::system::error_code());
+    });
+}
+
+void connection::wait_readable() {
+    if (!socket_.is_open() || is_closing_ || is_reading_ || is_read_paused_ ||
+        is_awaiting_handover_) {
+        return;
+    }
+    if (worker_.is_output_congested(settings_.backlog_pause_bytes)) {
+        // Back-pressure: the broker cannot write as fast as publishers send.
+        is_read_paused_ = true;
+        worker_.pause_reading(shared_from_this(), settings_.backlog_pause_bytes);
+        return;
+    }
+    is_reading_ = true;
+    socket_.async_wait(boost::asio::ip::tcp::socket::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& error) {
+                           self->is_reading_ = false;
+                           self->read_turn(error);
+                       });
+}
+
+void connection::resume_reading() {
+    if (!is_read_paused_) {
+        return;
+    }
+    is_read_paused_ = false;
+    read_turn(boost::system::error_code());
+}
+
+void connection::read_turn(const boost::system::error_code& error) {
+    if (error) {
+        if (error != boost::asio::error::operation_aborted) {
+            on_network_lost();
+        }
+        return;
+    }
+    if (!socket_.is_open() || is_closing_) {
+        return;
+    }
+    const mqtt::time_point now = clock_now();
+    std::size_t turn_bytes = 0;
+    bool is_lost = false;
+    bool has_more = false;
+    while (true) {
+        boost::system::error_code read_error;
+        const std::size_t count = socket_.read_some(boost::asio::buffer(read_buffer_), read_error);
+        if (read_error == boost::asio::error::would_block ||
+            read_error == boost::asio::error::try_again) {
+            break;
+        }
+        if (read_error) {
+            if (read_error != boost::asio::error::eof) {
+                log_debug("read from {} failed: {}", remote_address_, read_error.message());
+            }
+            is_lost = true;
+            break;
+        }
+        worker_.counters().bytes_received.add(count);
+        session_.handle_bytes(mqtt::byte_view(read_buffer_.data(), count), now);
+        process_actions(now);
+        turn_bytes += count;
+        if (is_closing_ || is_awaiting_handover_) {
+            break;
+        }
+        if (turn_bytes >= max_read_bytes_per_turn) {
+            has_more = true;
+            break;
+        }
+    }
+    worker_.flush();
+    if (is_lost) {
+        on_network_lost();
+        return;
+    }
+    arm_timer();
+    if (has_more) {
+        boost::asio::post(worker_.context(), [self = shared_from_this()] {
+            self->read_turn(boost::system::error_code());
+        });
+        return;
+    }
+    wait_readable();
+}
+
+void connection::process_actions(mqtt::time_point now) {
+    while (auto action = session_.poll_action()) {
+        std::visit(overloaded{
+                       [&](mqtt::send_packet& out) { send(out.content); },
+                       [&](mqtt::connect_requested& request) {
+                           on_connect_requested(request.request, now);
+                       },
+                       [&](mqtt::route_publish& inbound) {
+                           worker_.counters().publish_received.add();
+                           if (!policy_.may_publish(inbound.content->topic_name)) {
+                               refuse_publish(inbound, now);
+                               return;
+                           }
+                           const std::size_t count = route(inbound.content);
+                           if (inbound.packet_id != 0) {
+                               // TODO(#store): for a persistent recipient, acknowledge after the
+                               // group commit instead (DESIGN.md "Durability contract").
+                               session_.complete_publish(
+                                   inbound.packet_id,
+                                   count > 0 ? mqtt::reason_code::success
+                                             : mqtt::reason_code::no_matching_subscribers,
+                                   now);
+                           }
+                       },
+                       [&](mqtt::subscribe_requested& request) {
+                           on_subscribe_requested(request.request, now);
+                       },
+                       [&](mqtt::unsubscribe_requested& request) {
+                           on_unsubscribe_requested(request.request, now);
+                       },
+                       [&](mqtt::publish_will& will) {
+                           log_debug("publishing the will of {} on '{}'", client_id_,
+                                     will.content->topic_name);
+                           route(will.content);
+                       },
+                       [&](mqtt::close_connection& close) {
+                           if (mqtt::is_failure(close.reason)) {
+                               if (close.reason != mqtt::reason_code::session_taken_over) {
+                                   worker_.counters().protocol_violations.add();
+                               }
+                               log_info("closing {} ({}): {} (0x{:02x}) {}", client_id_,
+                                        remote_address_, mqtt::to_string(close.reason),
+                                        static_cast<unsigned>(close.reason), close.rule);
+                           }
+                           begin_close();
+                       },
+                       [&](mqtt::session_expired&) {
+                           is_session_ended_ = true;
+                           server_.routes().unsubscribe_all(id_);
+                           if (!client_id_.empty()) {
+                               server_.registry().release(client_id_, id_);
+                           }
+                       },
+                   },
+                   *action);
+    }
+}
+
+void connection::send(mqtt::packet& content) {
+    if (!socket_.is_open()) {
+        return;
+    }
+    if (auto* outbound = std::get_if<mqtt::publish>(&content)) {
+        const std::uint64_t backlog = output_.pending_bytes() + output_.writing_bytes();
+        if (backlog > settings_.max_output_bytes) {
+            if (outbound->qos_level == mqtt::qos::at_most_once) {
+                // DESIGN.md "Overload": only QoS 0 may be dropped, and every drop is counted.
+                worker_.counters().publish_dropped.add();
+                return;
+            }
+            if (!session_.is_persistent() && session_.is_connected()) {
+                worker_.counters().quota_disconnects.add();
+                log_notice("disconnecting {}: {} bytes of output waiting (quota exceeded)",
+                           client_id_, backlog);
+                session_.shutdown(mqtt::reason_code::quota_exceeded, clock_now());
+                return;
+            }
+            // TODO(#store): a persistent session past its window spills to its store queue.
+        }
+        output_.append_publish(*outbound, session_.version());
+        worker_.counters().publish_sent.add();
+    } else {
+        output_.append_packet(content, session_.version());
+    }
+    worker_.counters().packets_sent.add();
+    sync_backlog();
+    if (!is_dirty_) {
+        is_dirty_ = true;
+        worker_.mark_dirty(shared_from_this());
+    }
+}
+
+std::size_t connection::route(const mqtt::message_ptr& content) {
+    const route_result result =
+        server_.routes().route(content, worker_.outbox(), worker_.match_scratch());
+    return result.delivery_count;
+}
+
+void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_point now) {
+    if (!settings_.allow_anonymous && !request.user_name) {
+        log_info("refusing anonymous client from {}", remote_address_);
+        session_.refuse_connect(mqtt::reason_code::not_authorized, now);
+        return;
+    }
+    policy_ = access_policy(!request.user_name.has_value());
+    if (request.will && !policy_.may_publish(request.will->topic_name)) {
+        // A Will obeys the same rules as a PUBLISH and is refused at CONNECT (DESIGN.md).
+        log_info("refusing client from {}: its will topic '{}' is not allowed", remote_address_,
+                 request.will->topic_name);
+        worker_.counters().access_refusals.add();
+        session_.refuse_connect(mqtt::reason_code::not_authorized, now);
+        return;
+    }
+    is_clean_start_ = request.clean_start;
+    client_id_ = request.client_id;
+    if (client_id_.empty()) {
+        // [MQTT-3.1.3-6] the server assigns a unique identifier to a client that sent none.
+        assigned_client_id_ = fmt::format("perch-{:x}", id_);
+        client_id_ = assigned_client_id_;
+    }
+    const auto previous = server_.registry().claim(client_id_, id_);
+    if (!previous) {
+        accept(std::nullopt, now);
+        return;
+    }
+    // [MQTT-3.1.4-3] an existing connection with this client id is taken over.
+    is_awaiting_handover_ = true;
+    server_.request_handover(*previous, id_, request.clean_start);
+}
+
+void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_point now) {
+    mqtt::connect_acceptance acceptance;
+    const bool is_present = state.has_value() && !is_clean_start_;
+    if (is_present) {
+        acceptance.restored = std::move(state);
+    }
+    acceptance.assigned_client_identifier = assigned_client_id_;
+    session_.accept_connect(std::move(acceptance), now);
+    if (session_.is_connected()) {
+        is_counted_connected_ = true;
+        worker_.counters().connected_clients.add();
+        log_info("client {} connected from {} (MQTT {}, clean start {}, keep alive {}s, session "
+                 "present {})",
+                 client_id_, remote_address_, describe_version(session_.version()), is_clean_start_,
+                 session_.keep_alive_seconds(), is_present);
+    }
+    process_actions(now);
+}
+
+void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::time_point now) {
+    std::vector<mqtt::reason_code> reasons;
+    reasons.reserve(request.entries.size());
+    struct retained_send {
+        std::vector<mqtt::message_ptr> messages;
+        mqtt::subscription_options options;
+        std::optional<std::uint32_t> subscription_id;
+    };
+    std::vector<retained_send> retained;
+    const std::optional<std::uint32_t> subscription_id =
+        request.props.subscription_identifiers.empty()
+            ? std::nullopt
+            : std::optional<std::uint32_t>(request.props.subscription_identifiers.front());
+    const auto maximum_qos = settings_.limits.maximum_qos;
+    for (const mqtt::subscribe_entry& entry : request.entries) {
+        if (!policy_.may_subscribe(entry.topic_filter)) {
+            // SUBACK 0x87 at level 5, 0x80 at level 4.
+            worker_.counters().access_refusals.add();
+            reasons.push_back(mqtt::reason_code::not_authorized);
+            continue;
+        }
+        mqtt::subscription_options granted = entry.options;
+        if (static_cast<std::uint8_t>(granted.maximum_qos) >
+            static_cast<std::uint8_t>(maximum_qos)) {
+            granted.maximum_qos = maximum_qos;
+        }
+        const bool is_new =
+            server_.routes().subscribe(id_, entry.topic_filter, granted, subscription_id);
+        reasons.push_back(static_cast<mqtt::reason_code>(granted.maximum_qos));
+        // Retained messages are sent for a new subscription per Retain Handling
+        // [MQTT-3.3.1-9 (5.0), MQTT-3.3.1-6 (3.1.1)]: 0 always, 1 only when new
+        // [MQTT-3.3.1-10 (5.0)], 2 never [MQTT-3.3.1-11 (5.0)]. Shared subscriptions get none.
+        const auto mode = granted.retain_handling_mode;
+        const bool wants_retained =
+            mode == mqtt::retain_handling::send_at_subscribe ||
+            (mode == mqtt::retain_handling::send_at_subscribe_if_new && is_new);
+        if (!wants_retained || mqtt::parse_shared_subscription(entry.topic_filter)) {
+            continue;
+        }
+        retained_send batch{{}, granted, subscription_id};
+        server_.routes().collect_retained(entry.topic_filter, batch.messages);
+        if (!batch.messages.empty()) {
+            retained.push_back(std::move(batch));
+        }
+    }
+    session_.complete_subscribe(request.packet_id, std::move(reasons), now);
+    for (const retained_send& batch : retained) {
+        for (const mqtt::message_ptr& content : batch.messages) {
+            mqtt::delivery_options options;
+            options.granted_qos = batch.options.maximum_qos;
+            options.is_retain_as_published = batch.options.is_retain_as_published;
+            options.is_retained_at_subscribe = true;
+            if (batch.subscription_id) {
+                options.subscription_ids =
+                    std::span<const std::uint32_t>(&*batch.subscription_id, 1);
+            }
+            session_.handle_delivery(content, options, now);
+        }
+    }
+}
+
+void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt::time_point now) {
+    std::vector<mqtt::reason_code> reasons;
+    reasons.reserve(request.topic_filters.size());
+    for (const std::string& topic_filter : request.topic_filters) {
+        const bool existed = server_.routes().unsubscribe(id_, topic_filter);
+        reasons.push_back(existed ? mqtt::reason_code::success
+                                  : mqtt::reason_code::no_subscription_existed);
+    }
+    session_.complete_unsubscribe(request.packet_id, std::move(reasons), now);
+}
+
+void connection::refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now) {
+    worker_.counters().access_refusals.add();
+    log_debug("refusing publish of {} to '{}': not authorized", client_id_,
+              inbound.content->topic_name);
+    if (inbound.packet_id != 0) {
+        // PUBACK/PUBREC 0x87 at level 5; level 4 has no negative acknowledgement.
+        session_.complete_publish(inbound.packet_id, mqtt::reason_code::not_authorized, now);
+    }
+}
+
+void connection::deliver(const delivery& routed, mqtt::time_point now) {
+    if (!policy_.may_receive(routed.content->topic_name)) {
+        return;
+    }
+    mqtt::delivery_options options;
+    options.granted_qos = routed.granted_qos;
+    options.is_retain_as_published = routed.is_retain_as_published;
+    options.is_retained_at_subscribe = routed.is_retained_at_subscribe;
+    options.subscription_ids = routed.subscription_ids;
+    const mqtt::delivery_outcome outcome = session_.handle_delivery(routed.content, options, now);
+    if (outcome == mqtt::delivery_outcome::dropped_qos0) {
+        worker_.counters().publish_dropped.add();
+    }
+    // TODO(#store): queue_full on a persistent session spills the message to its store queue.
+    process_actions(now);
+    arm_timer();
+}
+
+void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
+    const mqtt::time_point now = clock_now();
+    if (is_awaiting_handover_) {
+        // This connection is itself still waiting for its predecessor's state; pass it on when
+        // it arrives.
+        pending_successor_ = std::make_pair(successor, is_clean_start);
+        return;
+    }
+    if (is_session_ended_ || session_.phase() == mqtt::session_phase::closed) {
+        server_.deliver_session_state(successor, std::nullopt);
+        return;
+    }
+    if (session_.is_connected()) {
+        log_info("client {} taken over by a new connection", client_id_);
+        session_.shutdown(mqtt::reason_code::session_taken_over, now);
+        process_actions(now);
+    }
+    if (is_clean_start) {
+        session_.discard_session(now);
+        process_actions(now);
+        server_.deliver_session_state(successor, std::nullopt);
+    } else {
+        mqtt::session_state state = session_.take_state(now);
+        process_actions(now);
+        is_session_ended_ = true;
+        const auto subscriptions = state.subscriptions;
+        server_.deliver_session_state(successor, std::move(state));
+        // After the state is on its way, so that deliveries to the new id find it there.
+        server_.routes().move_subscriptions(id_, successor, subscriptions);
+        worker_.note_moved(id_, successor);
+    }
+    worker_.flush();
+    end_session_if_closed();
+}
+
+void connection::resume_session(std::optional<mqtt::session_state> state) {
+    const mqtt::time_point now = clock_now();
+    is_awaiting_handover_ = false;
+    if (pending_successor_) {
+        const auto [successor, is_successor_clean] = *pending_successor_;
+        pending_successor_.reset();
+        if (state && !is_successor_clean) {
+            const auto subscriptions = state->subscriptions;
+            server_.deliver_session_state(successor, std::move(state));
+            server_.routes().move_subscriptions(id_, successor, subscriptions);
+            worker_.note_moved(id_, successor);
+        } else {
+            server_.routes().unsubscribe_all(id_);
+            server_.deliver_session_state(successor, std::nullopt);
+        }
+        is_session_ended_ = true;
+        session_.refuse_connect(mqtt::reason_code::server_busy, now);
+        process_actions(now);
+        worker_.flush();
+        return;
+    }
+    if (!socket_.is_open() || session_.phase() != mqtt::session_phase::authorizing) {
+        // The client left while its session was on its way: the session ends here.
+        log_notice("client {} left before its session could be resumed", client_id_);
+        server_.routes().unsubscribe_all(id_);
+        server_.registry().release(client_id_, id_);
+        is_session_ended_ = true;
+        end_session_if_closed();
+        return;
+    }
+    accept(std::move(state), now);
+    worker_.flush();
+    arm_timer();
+    wait_readable();
+}
+
+void connection::shut_down_for_exit() {
+    is_exiting_ = true;
+    if (socket_.is_open() && session_.is_connected()) {
+        const mqtt::time_point now = clock_now();
+        session_.shutdown(mqtt::reason_code::server_shutting_down, now);
+        process_actions(now);
+        flush_output();
+    }
+    timer_.cancel();
+    armed_deadline_.reset();
+    if (!output_.is_writing()) {
+        close_socket();
+        end_session_if_closed();
+    }
+}
+
+void connection::begin_close() {
+    if (is_closing_) {
+        return;
+    }
+    is_closing_ = true;
+    if (!output_.has_pending() && !output_.is_writing()) {
+        close_socket();
+        end_session_if_closed();
+        return;
+    }
+    close_deadline_ = clock_now() + close_linger;
+    arm_timer();
+}
+
+void connection::close_socket() {
+    if (!socket_.is_open()) {
+        return;
+    }
+    boost::system::error_code ignored;
+    socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    output_.clear();
+    sync_backlog();
+    if (has_connection_slot_) {
+        has_connection_slot_ = false;
+        server_.release_connection_slot();
+    }
+    if (is_counted_connected_) {
+        is_counted_connected_ = false;
+        worker_.counters().connected_clients.subtract();
+        log_info("client {} ({}) disconnected", client_id_, remote_address_);
+    } else {
+        log_debug("connection from {} closed", remote_address_);
+    }
+}
+
+void connection::on_network_lost() {
+    const mqtt::time_point now = clock_now();
+    close_socket();
+    if (!is_exiting_) {
+        session_.handle_connection_lost(now);
+        process_actions(now);
+        worker_.flush();
+    }
+    end_session_if_closed();
+    arm_timer();
+}
+
+void connection::end_session_if_closed() {
+    if (socket_.is_open() || is_awaiting_handover_) {
+        return;
+    }
+    if (session_.phase() == mqtt::session_phase::closed || is_session_ended_ || is_exiting_) {
+        if (!is_session_ended_ && !is_exiting_) {
+            is_session_ended_ = true;
+            server_.routes().unsubscribe_all(id_);
+            if (!client_id_.empty()) {
+                server_.registry().release(client_id_, id_);
+            }
+        }
+        timer_.cancel();
+        armed_deadline_.reset();
+        worker_.remove_connection(id_);
+    }
+}
+
+void connection::flush_output() {
+    is_dirty_ = false;
+    if (!socket_.is_open() || output_.is_writing() || !output_.has_pending()) {
+        return;
+    }
+    const auto buffers = output_.begin_write();
+    boost::asio::async_write(
+        socket_, buffers,
+        [self = shared_from_this()](const boost::system::error_code& error, std::size_t bytes) {
+            self->on_written(error, bytes);
+        });
+}
+
+void connection::on_written(const boost::system::error_code& error, std::size_t bytes) {
+    worker_.counters().bytes_sent.add(bytes);
+    output_.end_write();
+    sync_backlog();
+    if (error) {
+        if (error != boost::asio::error::operation_aborted) {
+            log_debug("write to {} failed: {}", remote_address_, error.message());
+            on_network_lost();
+        }
+        return;
+    }
+    if (output_.has_pending()) {
+        flush_output();
+        return;
+    }
+    if (is_closing_ || is_exiting_) {
+        close_socket();
+        end_session_if_closed();
+    }
+}
+
+void connection::sync_backlog() {
+    const std::uint64_t now_queued = output_.pending_bytes() + output_.writing_bytes();
+    if (now_queued > accounted_output_bytes_) {
+        worker_.counters().queued_output_bytes.add(now_queued - accounted_output_bytes_);
+    } else {
+        worker_.counters().queued_output_bytes.subtract(accounted_output_bytes_ - now_queued);
+    }
+    accounted_output_bytes_ = now_queued;
+}
+
+void connection::arm_timer() {
+    if (is_exiting_) {
+        return;
+    }
+    std::optional<mqtt::time_point> deadline = session_.poll_deadline();
+    if (close_deadline_ && (!deadline || *close_deadline_ < *deadline)) {
+        deadline = close_deadline_;
+    }
+    if (!deadline) {
+        return;
+    }
+    if (armed_deadline_ && *armed_deadline_ <= *deadline) {
+        // The armed timer fires first; it re-arms for the later deadline then.
+        return;
+    }
+    armed_deadline_ = deadline;
+    const std::uint64_t generation = ++timer_generation_;
+    timer_.expires_at(*deadline);
+    timer_.async_wait(
+        [self = shared_from_this(), generation](const boost::system::error_code& error) {
+            self->on_timer(generation, error);
+        });
+}
+
+void connection::on_timer(std::uint64_t generation, const boost::system::error_code& error) {
+    if (error == boost::asio::error::operation_aborted || generation != timer_generation_ ||
+        is_exiting_) {
+        return;
+    }
+    armed_deadline_.reset();
+    const mqtt::time_point now = clock_now();
+    if (close_deadline_ && now >= *close_deadline_) {
+        close_deadline_.reset();
+        log_debug("closing {}: peer stopped reading", remote_address_);
+        close_socket();
+        end_session_if_closed();
+        if (is_session_ended_) {
+            return;
+        }
+    }
+    session_.handle_deadline(now);
+    process_actions(now);
+    worker_.flush();
+    end_session_if_closed();
+    if (!is_session_ended_) {
+        arm_timer();
+    }
+}
+
+} // namespace perch::gateway

@@ -1,0 +1,136 @@
+// One client's network connection and the MQTT session that lives on it, on one worker for life.
+// The only code that reads a client socket: read all it has -> session.handle_bytes -> drain
+// poll_action -> one gather write per loop turn. A persistent session outlives its socket: the
+// connection object then stays on its worker, offline, until the session resumes elsewhere or
+// expires.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "gateway/access_policy.hpp"
+#include "gateway/delivery.hpp"
+#include "gateway/output_queue.hpp"
+#include "mqtt/session.hpp"
+
+namespace perch::gateway {
+
+class server;
+class worker;
+
+/// What a connection takes from the configuration when it is accepted (a reload changes only
+/// connections accepted later).
+struct connection_settings {
+    mqtt::session_limits limits;
+    /// Output bytes (encoded, not yet written) past which QoS 0 deliveries are dropped and a
+    /// non-persistent QoS 1/2 consumer is disconnected with Quota exceeded.
+    std::uint64_t max_output_bytes = 8 * 1024 * 1024;
+    /// Broker-wide output backlog past which this connection stops reading (back-pressure).
+    std::uint64_t backlog_pause_bytes = 256 * 1024 * 1024;
+    bool allow_anonymous = true;
+};
+
+/// A client connection. Created by the listener on the worker that accepted the socket; every
+/// member function runs on that worker's thread.
+class connection : public std::enable_shared_from_this<connection> {
+public:
+    /// `socket` runs on `home`'s io_context.
+    connection(server& owner, worker& home, boost::asio::ip::tcp::socket socket,
+               const connection_settings& settings);
+    ~connection();
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    /// Registers with the worker and starts reading and the CONNECT timer.
+    void start();
+
+    /// The subscriber id of this connection's session (also the message origin for No Local).
+    mqtt::subscriber_id id() const { return id_; }
+
+    /// Hands a routed message to the session, which sends it, queues it or drops it (counted).
+    void deliver(const delivery& routed, mqtt::time_point now);
+
+    /// Writes everything the session produced this turn with one gather write (if no write is in
+    /// flight; otherwise when it completes).
+    void flush_output();
+
+    /// Reading was paused for back-pressure and may continue.
+    void resume_reading();
+
+    /// Another connection claimed this session's client id (MQTT-3.1.4-3). Closes this one
+    /// (DISCONNECT 0x8E at level 5), then sends the session state, or nothing when
+    /// `is_clean_start` or the session is gone, to `successor` on its worker.
+    void hand_over(mqtt::subscriber_id successor, bool is_clean_start);
+
+    /// The answer to this connection's takeover request: the previous session's state, if any.
+    void resume_session(std::optional<mqtt::session_state> state);
+
+    /// The broker is stopping: DISCONNECT 0x8B to connected 5.0 clients, then close; offline
+    /// sessions stop their timers.
+    void shut_down_for_exit();
+
+private:
+    void read_turn(const boost::system::error_code& error);
+    void wait_readable();
+    void process_actions(mqtt::time_point now);
+    void send(mqtt::packet& content);
+    void on_connect_requested(const mqtt::connect& request, mqtt::time_point now);
+    void on_subscribe_requested(const mqtt::subscribe& request, mqtt::time_point now);
+    void on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt::time_point now);
+    void refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
+    std::size_t route(const mqtt::message_ptr& content);
+    void accept(std::optional<mqtt::session_state> state, mqtt::time_point now);
+    void begin_close();
+    void close_socket();
+    void on_network_lost();
+    void end_session_if_closed();
+    void on_written(const boost::system::error_code& error, std::size_t bytes);
+    void sync_backlog();
+    void arm_timer();
+    void on_timer(std::uint64_t generation, const boost::system::error_code& error);
+
+    server& server_;
+    worker& worker_;
+    boost::asio::ip::tcp::socket socket_;
+    boost::asio::steady_timer timer_;
+    connection_settings settings_;
+    mqtt::subscriber_id id_;
+    mqtt::session session_;
+    output_queue output_;
+    std::string remote_address_;
+    /// The client id once CONNECT was accepted (kept after the state moves away).
+    std::string client_id_;
+    std::string assigned_client_id_;
+    bool is_clean_start_ = true;
+    /// What this client may publish and read; anonymous until CONNECT names a user.
+    access_policy policy_{true};
+
+    std::array<std::uint8_t, 64 * 1024> read_buffer_{};
+    bool is_reading_ = false;
+    bool is_read_paused_ = false;
+    bool is_closing_ = false;
+    bool has_connection_slot_ = true;
+    bool is_counted_connected_ = false;
+    bool is_session_ended_ = false;
+    bool is_exiting_ = false;
+    bool is_awaiting_handover_ = false;
+    bool is_dirty_ = false;
+    /// A takeover of this session requested while this connection itself was still waiting for
+    /// the previous holder's state.
+    std::optional<std::pair<mqtt::subscriber_id, bool>> pending_successor_;
+    /// Bytes this connection has added to its worker's queued_output_bytes.
+    std::uint64_t accounted_output_bytes_ = 0;
+    std::optional<mqtt::time_point> close_deadline_;
+    std::optional<mqtt::time_point> armed_deadline_;
+    std::uint64_t timer_generation_ = 0;
+};
+
+} // namespace perch::gateway

@@ -1,0 +1,95 @@
+// The `perch` program: command line, config file, then the broker until SIGTERM or SIGINT.
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <fmt/format.h>
+
+#include "gateway/cli.hpp"
+#include "gateway/config.hpp"
+#include "gateway/log.hpp"
+#include "gateway/server.hpp"
+#include "gateway/signal_handler.hpp"
+
+namespace {
+
+using namespace perch::gateway;
+
+/// The config file (if any) with the command line's overrides applied.
+broker_config load_effective_config(const cli_options& options) {
+    broker_config config =
+        options.config_path ? load_config_file(*options.config_path) : broker_config{};
+    if (options.port) {
+        override_mqtt_port(config, *options.port);
+    }
+    if (options.is_verbose) {
+        config.log_threshold = log_level::debug;
+    }
+    return config;
+}
+
+int run_broker(const cli_options& options) {
+    broker_config config = load_effective_config(options);
+    set_log_level(config.log_threshold);
+    // Writes to a peer that has gone must fail with EPIPE, not kill the process.
+    std::signal(SIGPIPE, SIG_IGN);
+
+    boost::asio::io_context main_context(1);
+    server broker(config);
+    signal_handler signals(
+        main_context,
+        [&main_context] {
+            log_notice("stopping");
+            main_context.stop();
+        },
+        [&] {
+            if (!options.config_path) {
+                log_notice("SIGHUP: no config file to reload (started without -c)");
+                return;
+            }
+            try {
+                broker.reload(load_effective_config(options));
+            } catch (const config_error& error) {
+                log_error("reload failed, keeping the current configuration: {}", error.what());
+            }
+        });
+    broker.start();
+    log_notice("perch {} running", PERCH_VERSION);
+    main_context.run();
+    broker.stop();
+    log_notice("perch stopped");
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const std::vector<std::string_view> args(argv + 1, argv + argc);
+    const auto parsed = parse_command_line(args);
+    if (const auto* error = std::get_if<cli_error>(&parsed)) {
+        std::fprintf(stderr, "perch: %s\n", error->message.c_str());
+        return 1;
+    }
+    const auto& options = std::get<cli_options>(parsed);
+    if (options.wants_help) {
+        std::fputs(usage_text("perch").c_str(), stdout);
+        return 0;
+    }
+    if (options.wants_version) {
+        std::printf("perch version %s\n", PERCH_VERSION);
+        return 0;
+    }
+    try {
+        return run_broker(options);
+    } catch (const config_error& error) {
+        std::fprintf(stderr, "perch: %s\n", error.what());
+        return 1;
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "perch: %s\n", error.what());
+        return 1;
+    }
+}

@@ -1,0 +1,74 @@
+// The bytes one connection owes its peer, gathered between writes. Control packets are encoded
+// into one contiguous buffer; a PUBLISH contributes its encoded header there and its shared
+// payload by reference, so a fanned-out payload is never copied. Knows nothing about sockets:
+// the connection turns begin_write() into one gather write.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include <boost/asio/buffer.hpp>
+
+#include "mqtt/bytes.hpp"
+#include "mqtt/packet.hpp"
+
+namespace perch::gateway {
+
+/// Double-buffered output of one connection: `pending` collects packets while `writing` is on
+/// the wire. Single-threaded (owned by the connection's worker).
+class output_queue {
+public:
+    /// Payloads up to this size are copied next to their header rather than referenced: one
+    /// buffer costs less than one more iovec.
+    static constexpr std::size_t inline_payload_bytes = 512;
+
+    /// Appends the encoding of `content` at `version`. A PUBLISH goes through append_publish.
+    void append_packet(const mqtt::packet& content, mqtt::protocol_version version);
+
+    /// Appends a PUBLISH: its header is encoded, its payload referenced (or copied when small).
+    void append_publish(const mqtt::publish& content, mqtt::protocol_version version);
+
+    /// Bytes appended since the last begin_write.
+    std::size_t pending_bytes() const { return pending_size_; }
+    /// Bytes handed out by the last begin_write and not yet released by end_write.
+    std::size_t writing_bytes() const { return writing_size_; }
+    /// True when there is something to write.
+    bool has_pending() const { return pending_size_ > 0; }
+    /// True between begin_write and end_write.
+    bool is_writing() const { return is_writing_; }
+
+    /// Moves everything pending into the write batch and returns its buffers in order. Must not be
+    /// called while writing (checked by assert). The buffers stay valid until end_write.
+    std::span<const boost::asio::const_buffer> begin_write();
+
+    /// The write batch is on the wire (or abandoned): releases its bytes and payload references.
+    void end_write();
+
+    /// Drops everything, pending and writing (the connection is gone).
+    void clear();
+
+private:
+    /// A run of bytes in a batch: either [offset, offset + length) of its byte buffer, or all of
+    /// `payload` when that is not empty.
+    struct segment {
+        std::size_t offset = 0;
+        std::size_t length = 0;
+        mqtt::shared_bytes payload;
+    };
+
+    /// Extends the last segment or starts a new one for bytes just appended to pending_bytes_.
+    void note_inline_bytes(std::size_t offset, std::size_t length);
+
+    mqtt::byte_vector pending_bytes_;
+    std::vector<segment> pending_segments_;
+    std::size_t pending_size_ = 0;
+
+    mqtt::byte_vector writing_bytes_;
+    std::vector<segment> writing_segments_;
+    std::vector<boost::asio::const_buffer> writing_buffers_;
+    std::size_t writing_size_ = 0;
+    bool is_writing_ = false;
+};
+
+} // namespace perch::gateway

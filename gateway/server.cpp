@@ -1,0 +1,259 @@
+// The broker process: start, reload, stop, and the glue between listeners, workers and the
+// shared tables.
+#include "gateway/server.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <thread>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+
+#include "gateway/log.hpp"
+
+namespace perch::gateway {
+
+namespace {
+
+/// Broker-wide output backlog at which readers pause (DESIGN.md "Overload").
+constexpr std::uint64_t backlog_pause_bytes = 256ULL * 1024 * 1024;
+
+std::size_t worker_count_for(const broker_config& config) {
+    std::size_t count = config.workers;
+    if (count == 0) {
+        count = std::max(1U, std::thread::hardware_concurrency());
+    }
+    return std::min(count, max_workers);
+}
+
+} // namespace
+
+server::server(broker_config config)
+    : config_(std::move(config)), connection_settings_(make_connection_settings(config_)) {
+    max_connections_ = config_.max_connections;
+}
+
+server::~server() {
+    stop();
+    sys_topics_.reset();
+    listeners_.clear();
+    workers_.clear();
+}
+
+connection_settings server::make_connection_settings(const broker_config& config) {
+    connection_settings settings;
+    mqtt::session_limits& limits = settings.limits;
+    limits.receive_maximum = config.receive_maximum;
+    limits.topic_alias_maximum = config.topic_alias_maximum;
+    limits.maximum_packet_size =
+        config.max_packet_size != 0 ? config.max_packet_size : mqtt::max_packet_size;
+    limits.maximum_qos = static_cast<mqtt::qos>(config.max_qos);
+    limits.is_retain_available = config.retain_available;
+    if (config.server_keep_alive_seconds != 0) {
+        limits.server_keep_alive_seconds = config.server_keep_alive_seconds;
+    }
+    limits.connect_timeout = std::chrono::seconds(config.connect_timeout_seconds);
+    limits.maximum_session_expiry_interval =
+        config.max_session_expiry_seconds != 0 ? config.max_session_expiry_seconds : 0xFFFF'FFFF;
+    limits.max_queued_messages = config.max_queued_messages != 0
+                                     ? config.max_queued_messages
+                                     : std::numeric_limits<std::size_t>::max();
+    limits.max_queued_bytes = config.max_queued_bytes != 0
+                                  ? static_cast<std::size_t>(config.max_queued_bytes)
+                                  : std::numeric_limits<std::size_t>::max();
+    settings.max_output_bytes = config.max_output_bytes;
+    settings.backlog_pause_bytes = std::max(backlog_pause_bytes, config.max_output_bytes * 4);
+    settings.allow_anonymous = config.allow_anonymous;
+    return settings;
+}
+
+void server::start() {
+    for (const listener_config& wanted : config_.listeners) {
+        if (wanted.kind != listener_kind::mqtt) {
+            throw std::runtime_error(fmt::format("listener on port {}: kind '{}' is not served yet",
+                                                 wanted.port, to_string(wanted.kind)));
+        }
+    }
+    const std::size_t count = worker_count_for(config_);
+    std::vector<worker*> peers;
+    for (std::size_t index = 0; index < count; ++index) {
+        workers_.push_back(std::make_unique<worker>(index));
+        peers.push_back(workers_.back().get());
+    }
+    for (const auto& owned : workers_) {
+        owned->set_peers(peers);
+    }
+
+    listeners_.resize(count);
+    const auto on_accept = [this](worker& home, boost::asio::ip::tcp::socket socket) {
+        handle_accepted(home, std::move(socket));
+    };
+    for (const listener_config& wanted : config_.listeners) {
+        std::uint16_t port = wanted.port;
+        for (std::size_t index = 0; index < count; ++index) {
+            try {
+                const auto endpoint = listener_endpoint(wanted, port);
+                listeners_[index].push_back(
+                    std::make_unique<listener>(*workers_[index], wanted, endpoint, on_accept));
+            } catch (const boost::system::system_error& error) {
+                throw std::runtime_error(
+                    fmt::format("cannot listen on {}:{}: {}",
+                                wanted.bind_address.empty() ? "*" : wanted.bind_address, port,
+                                error.code().message()));
+            }
+            // With port 0 the first socket picks a free port; the others join it.
+            port = listeners_[index].back()->port();
+        }
+        log_notice("listening for {} on {}:{} with {} worker(s)", to_string(wanted.kind),
+                   wanted.bind_address.empty() ? "*" : wanted.bind_address, port, count);
+    }
+
+    sys_topics_ =
+        std::make_unique<sys_topics>(*workers_[0], router_, [this] { return collect_stats(); });
+    started_at_ = std::chrono::steady_clock::now();
+    for (const auto& owned : workers_) {
+        owned->start();
+    }
+    for (const auto& per_worker : listeners_) {
+        for (const auto& owned : per_worker) {
+            owned->start();
+        }
+    }
+    const std::uint32_t interval = config_.sys_interval_seconds;
+    boost::asio::post(workers_[0]->context(),
+                      [this, interval] { sys_topics_->set_interval(interval); });
+    is_started_ = true;
+}
+
+void server::stop(std::chrono::milliseconds grace) {
+    if (!is_started_ || is_stopped_) {
+        return;
+    }
+    is_stopped_ = true;
+    for (std::size_t index = 0; index < workers_.size(); ++index) {
+        worker& owner = *workers_[index];
+        boost::asio::post(owner.context(), [this, &owner, index] {
+            for (const auto& owned : listeners_[index]) {
+                owned->close();
+            }
+            if (index == 0) {
+                sys_topics_->stop();
+            }
+            for (const auto& open : owner.connections()) {
+                open->shut_down_for_exit();
+            }
+            owner.flush();
+        });
+    }
+    for (const auto& owned : workers_) {
+        owned->stop(grace);
+    }
+    for (const auto& owned : workers_) {
+        owned->join();
+    }
+}
+
+void server::reload(const broker_config& config) {
+    std::uint32_t interval = 0;
+    {
+        std::lock_guard lock(settings_mutex_);
+        if (config.listeners != config_.listeners || config.workers != config_.workers) {
+            log_warning("reload: listener and worker changes take effect after a restart");
+        }
+        const std::vector<listener_config> listeners = config_.listeners;
+        const unsigned workers = config_.workers;
+        config_ = config;
+        config_.listeners = listeners;
+        config_.workers = workers;
+        connection_settings_ = make_connection_settings(config_);
+        max_connections_ = config_.max_connections;
+        interval = config_.sys_interval_seconds;
+    }
+    set_log_level(config.log_threshold);
+    boost::asio::post(workers_[0]->context(),
+                      [this, interval] { sys_topics_->set_interval(interval); });
+    log_notice("reload: log level {}, limits for new connections updated, sys_interval {}s",
+               to_string(config.log_threshold), interval);
+}
+
+std::vector<std::uint16_t> server::bound_ports() const {
+    std::vector<std::uint16_t> ports;
+    if (!listeners_.empty()) {
+        for (const auto& owned : listeners_[0]) {
+            ports.push_back(owned->port());
+        }
+    }
+    return ports;
+}
+
+connection_settings server::current_connection_settings() const {
+    std::lock_guard lock(settings_mutex_);
+    return connection_settings_;
+}
+
+void server::handle_accepted(worker& home, boost::asio::ip::tcp::socket socket) {
+    const std::uint32_t limit = max_connections_.load(std::memory_order_relaxed);
+    const std::uint32_t open = open_connections_.fetch_add(1, std::memory_order_relaxed);
+    if (limit != 0 && open >= limit) {
+        open_connections_.fetch_sub(1, std::memory_order_relaxed);
+        home.counters().connections_refused.add();
+        log_notice("refusing a connection: max_connections ({}) reached", limit);
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        return;
+    }
+    std::make_shared<connection>(*this, home, std::move(socket), current_connection_settings())
+        ->start();
+}
+
+void server::release_connection_slot() {
+    open_connections_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void server::request_handover(mqtt::subscriber_id previous, mqtt::subscriber_id successor,
+                              bool is_clean_start) {
+    worker& holder = worker_at(worker_of(previous));
+    boost::asio::post(holder.context(), [this, &holder, previous, successor, is_clean_start] {
+        if (auto owner = holder.find_connection(previous)) {
+            owner->hand_over(successor, is_clean_start);
+            return;
+        }
+        // The previous session ended meanwhile: there is nothing to resume.
+        deliver_session_state(successor, std::nullopt);
+    });
+}
+
+void server::deliver_session_state(mqtt::subscriber_id successor,
+                                   std::optional<mqtt::session_state> state) {
+    worker& target = worker_at(worker_of(successor));
+    boost::asio::post(target.context(), [&target, successor, moved = std::move(state)]() mutable {
+        if (auto resumed = target.find_connection(successor)) {
+            resumed->resume_session(std::move(moved));
+        }
+    });
+}
+
+broker_stats server::collect_stats() const {
+    broker_stats stats;
+    stats.version = PERCH_VERSION;
+    stats.uptime_seconds =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::steady_clock::now() - started_at_)
+                                       .count());
+    for (const auto& owned : workers_) {
+        const worker_counters& counts = owned->counters();
+        stats.clients_connected += counts.connected_clients.value();
+        stats.publish_received += counts.publish_received.value();
+        stats.publish_sent += counts.publish_sent.value();
+        stats.publish_dropped += counts.publish_dropped.value();
+        stats.packets_sent += counts.packets_sent.value();
+        stats.bytes_received += counts.bytes_received.value();
+        stats.bytes_sent += counts.bytes_sent.value();
+    }
+    stats.clients_total = registry_.size();
+    stats.subscriptions = router_.subscription_count();
+    stats.retained_messages = router_.retained_count();
+    return stats;
+}
+
+} // namespace perch::gateway

@@ -1,0 +1,102 @@
+// The broker process: workers, listeners, the shared routing tables and session registry, $SYS
+// statistics, start, reload and stop. Owns everything; owns no socket itself.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "gateway/config.hpp"
+#include "gateway/connection.hpp"
+#include "gateway/listener.hpp"
+#include "gateway/router.hpp"
+#include "gateway/session_registry.hpp"
+#include "gateway/sys_topics.hpp"
+#include "gateway/worker.hpp"
+
+namespace perch::gateway {
+
+/// The running broker. start() and stop() are called from the main thread; the accessors from
+/// any worker.
+class server {
+public:
+    /// A broker for `config`; nothing runs before start().
+    explicit server(broker_config config);
+    ~server();
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    /// Binds every listener and starts the workers. Throws std::runtime_error naming the listener
+    /// when a socket cannot be bound or a listener kind is not served yet.
+    void start();
+
+    /// Stops cleanly: closes the listeners, sends DISCONNECT 0x8B (server shutting down) to 5.0
+    /// clients, closes every connection and joins the workers (cutting them short after
+    /// `grace`). Idempotent.
+    void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
+
+    /// Applies what can change while running: log level, limits for new connections, and the
+    /// $SYS interval. Logs what changed and what needs a restart.
+    void reload(const broker_config& config);
+
+    /// The ports the listeners are bound to, in config order (useful with port 0).
+    std::vector<std::uint16_t> bound_ports() const;
+
+    // ---- for connections, listeners and workers ------------------------------------------
+
+    router& routes() { return router_; }
+    session_registry& registry() { return registry_; }
+    std::size_t worker_count() const { return workers_.size(); }
+    worker& worker_at(std::size_t index) { return *workers_[index]; }
+
+    /// The settings for a connection accepted now.
+    connection_settings current_connection_settings() const;
+
+    /// Called by a listener with a freshly accepted socket on `home`: refuses it when
+    /// max_connections is reached, otherwise starts a connection.
+    void handle_accepted(worker& home, boost::asio::ip::tcp::socket socket);
+
+    /// Frees the slot a connection took in max_connections. Any thread.
+    void release_connection_slot();
+
+    /// Asks the worker owning `previous` to hand its session to `successor`. Any worker.
+    void request_handover(mqtt::subscriber_id previous, mqtt::subscriber_id successor,
+                          bool is_clean_start);
+
+    /// Posts the outcome of a handover to `successor`'s worker: the previous session's state, or
+    /// nothing when there is none to resume. Any worker.
+    void deliver_session_state(mqtt::subscriber_id successor,
+                               std::optional<mqtt::session_state> state);
+
+    /// Sums every worker's counters and the shared tables.
+    broker_stats collect_stats() const;
+
+private:
+    static connection_settings make_connection_settings(const broker_config& config);
+
+    // Settings for new connections. Owner: main thread writes on reload. Lock: settings_mutex_.
+    mutable std::mutex settings_mutex_;
+    broker_config config_;
+    connection_settings connection_settings_;
+
+    router router_;
+    session_registry registry_;
+    std::vector<std::unique_ptr<worker>> workers_;
+    /// Every worker's listeners; listeners_[i] runs on worker i.
+    std::vector<std::vector<std::unique_ptr<listener>>> listeners_;
+    std::unique_ptr<sys_topics> sys_topics_;
+    // Connections holding a max_connections slot. Any thread (atomic).
+    std::atomic<std::uint32_t> open_connections_{0};
+    // Copy of config_.max_connections read on every accept. Any thread (atomic).
+    std::atomic<std::uint32_t> max_connections_{0};
+    std::chrono::steady_clock::time_point started_at_;
+    bool is_started_ = false;
+    bool is_stopped_ = false;
+};
+
+} // namespace perch::gateway

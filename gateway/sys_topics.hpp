@@ -1,0 +1,85 @@
+// The $SYS/broker/... statistics topics Mosquitto users know, published retained every
+// sys_interval seconds from one worker. The values are computed by pure functions (testable
+// without a network); the publisher only formats and routes them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/steady_timer.hpp>
+
+namespace perch::gateway {
+
+class router;
+class worker;
+
+/// The broker's totals at one moment (summed over workers).
+struct broker_stats {
+    std::string version;
+    std::uint64_t uptime_seconds = 0;
+    std::uint64_t clients_connected = 0;
+    /// Sessions, connected or not.
+    std::uint64_t clients_total = 0;
+    std::uint64_t publish_received = 0;
+    std::uint64_t publish_sent = 0;
+    std::uint64_t publish_dropped = 0;
+    std::uint64_t packets_sent = 0;
+    std::uint64_t subscriptions = 0;
+    std::uint64_t retained_messages = 0;
+    std::uint64_t bytes_received = 0;
+    std::uint64_t bytes_sent = 0;
+};
+
+/// Per-minute moving averages of the byte rates, as in Mosquitto's load topics.
+struct sys_load {
+    double bytes_received_per_minute = 0;
+    double bytes_sent_per_minute = 0;
+};
+
+/// One $SYS topic and its payload text.
+struct sys_value {
+    std::string topic_name;
+    std::string payload;
+    bool operator==(const sys_value&) const = default;
+};
+
+/// The load after `interval_seconds` (> 0) in which `received` and `sent` bytes moved: an
+/// exponentially weighted average over one minute of the per-minute rate.
+sys_load next_sys_load(const sys_load& previous, std::uint64_t received, std::uint64_t sent,
+                       double interval_seconds);
+
+/// Every $SYS topic with its value, in a fixed order.
+std::vector<sys_value> sys_topic_values(const broker_stats& stats, const sys_load& load);
+
+/// Publishes sys_topic_values every interval on one worker. All member functions except the
+/// constructor run on that worker's thread.
+class sys_topics {
+public:
+    /// Publishes from `home` through `routes`; `collect` sums the statistics (any thread safe).
+    sys_topics(worker& home, router& routes, std::function<broker_stats()> collect);
+
+    /// Publishes now and then every `interval_seconds`; 0 stops publishing.
+    void set_interval(std::uint32_t interval_seconds);
+
+    /// Stops the timer.
+    void stop();
+
+private:
+    void publish();
+    void arm();
+
+    worker& worker_;
+    router& router_;
+    std::function<broker_stats()> collect_;
+    boost::asio::steady_timer timer_;
+    std::uint32_t interval_seconds_ = 0;
+    sys_load load_;
+    std::uint64_t last_bytes_received_ = 0;
+    std::uint64_t last_bytes_sent_ = 0;
+    std::chrono::steady_clock::time_point last_publish_;
+};
+
+} // namespace perch::gateway

@@ -1,0 +1,223 @@
+// One worker thread with its own io_context and the connections it owns.
+#include "gateway/worker.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "gateway/connection.hpp"
+#include "gateway/log.hpp"
+
+namespace perch::gateway {
+
+namespace {
+
+/// How often paused readers check whether the backlog has drained.
+constexpr std::chrono::milliseconds pause_check_interval{5};
+/// Forwarding entries for moved sessions are kept while this many are recorded; older ones are
+/// dropped first (a delivery in flight during a takeover arrives within microseconds).
+constexpr std::size_t max_moved_entries = 4096;
+
+} // namespace
+
+worker::worker(std::size_t index) : index_(index) {}
+
+worker::~worker() {
+    if (thread_.joinable()) {
+        context_.stop();
+        thread_.join();
+    }
+}
+
+void worker::set_peers(std::span<worker* const> peers) {
+    peers_.assign(peers.begin(), peers.end());
+    outbox_.resize(peers_.size());
+}
+
+void worker::start() {
+    guard_.emplace(context_.get_executor());
+    thread_ = std::thread([this] { run(); });
+}
+
+void worker::run() {
+    while (true) {
+        try {
+            context_.run();
+            return;
+        } catch (const std::exception& error) {
+            // A bug in one handler must not take the broker down; the handler's connection is
+            // lost, the others carry on.
+            log_error("worker {}: unexpected exception: {}", index_, error.what());
+        }
+    }
+}
+
+void worker::stop(std::chrono::milliseconds grace) {
+    boost::asio::post(context_, [this, grace] {
+        guard_.reset();
+        pause_timer_.cancel();
+        grace_timer_.expires_after(grace);
+        grace_timer_.async_wait([this](const boost::system::error_code& error) {
+            if (!error) {
+                log_warning("worker {}: connections still open after the grace period", index_);
+                context_.stop();
+            }
+        });
+        // Once only the grace timer is left, nothing else can happen: stop waiting.
+        boost::asio::post(context_, [this] { check_idle(); });
+    });
+}
+
+void worker::check_idle() {
+    if (connections_.empty()) {
+        grace_timer_.cancel();
+        return;
+    }
+    idle_timer_.expires_after(std::chrono::milliseconds(10));
+    idle_timer_.async_wait([this](const boost::system::error_code& error) {
+        if (!error) {
+            check_idle();
+        }
+    });
+}
+
+void worker::join() {
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+mqtt::subscriber_id worker::next_subscriber_id() {
+    return make_subscriber_id(next_sequence_++, index_);
+}
+
+void worker::add_connection(std::shared_ptr<connection> owned) {
+    const mqtt::subscriber_id id = owned->id();
+    connections_.emplace(id, std::move(owned));
+}
+
+void worker::remove_connection(mqtt::subscriber_id subscriber) {
+    connections_.erase(subscriber);
+}
+
+std::shared_ptr<connection> worker::find_connection(mqtt::subscriber_id subscriber) const {
+    const auto found = connections_.find(subscriber);
+    return found == connections_.end() ? nullptr : found->second;
+}
+
+std::vector<std::shared_ptr<connection>> worker::connections() const {
+    std::vector<std::shared_ptr<connection>> all;
+    all.reserve(connections_.size());
+    for (const auto& [id, owned] : connections_) {
+        all.push_back(owned);
+    }
+    return all;
+}
+
+void worker::note_moved(mqtt::subscriber_id from, mqtt::subscriber_id to) {
+    if (moved_order_.size() >= max_moved_entries) {
+        moved_.erase(moved_order_.front());
+        moved_order_.pop_front();
+    }
+    moved_[from] = to;
+    moved_order_.push_back(from);
+}
+
+void worker::flush() {
+    // Delivering locally may forward deliveries of moved sessions into the outbox again, so
+    // repeat until it is empty (forwarding happens at most once per takeover).
+    bool has_work = true;
+    while (has_work) {
+        has_work = false;
+        for (std::size_t target = 0; target < outbox_.size(); ++target) {
+            if (outbox_[target].empty()) {
+                continue;
+            }
+            if (target == index_) {
+                delivery_batch local = std::move(outbox_[target]);
+                outbox_[target].clear();
+                deliver_batch(local);
+                has_work = true;
+                continue;
+            }
+            worker* peer = peers_[target];
+            boost::asio::post(peer->context(),
+                              [peer, batch = std::move(outbox_[target])]() mutable {
+                                  peer->deliver_batch(batch);
+                                  peer->flush();
+                              });
+            outbox_[target].clear();
+        }
+    }
+    for (const std::shared_ptr<connection>& target : dirty_) {
+        target->flush_output();
+    }
+    dirty_.clear();
+}
+
+void worker::deliver_batch(delivery_batch& batch) {
+    const mqtt::time_point now = std::chrono::steady_clock::now();
+    for (delivery& routed : batch) {
+        const auto found = connections_.find(routed.subscriber);
+        if (found != connections_.end()) {
+            found->second->deliver(routed, now);
+            continue;
+        }
+        const auto moved = moved_.find(routed.subscriber);
+        if (moved != moved_.end()) {
+            routed.subscriber = moved->second;
+            outbox_[worker_of(moved->second)].push_back(std::move(routed));
+        }
+        // Otherwise the session ended after the message was matched: nobody to deliver to.
+    }
+}
+
+void worker::mark_dirty(std::shared_ptr<connection> target) {
+    dirty_.push_back(std::move(target));
+}
+
+std::uint64_t worker::total_queued_output_bytes() const {
+    std::uint64_t total = 0;
+    for (const worker* peer : peers_) {
+        total += peer->counters().queued_output_bytes.value();
+    }
+    return total;
+}
+
+bool worker::is_output_congested(std::uint64_t limit_bytes) const {
+    // This worker's own backlog is the common case; the sum is only taken when it is large.
+    if (counters_.queued_output_bytes.value() * peers_.size() < limit_bytes / 2) {
+        return false;
+    }
+    return total_queued_output_bytes() > limit_bytes;
+}
+
+void worker::pause_reading(std::shared_ptr<connection> reader, std::uint64_t limit_bytes) {
+    const bool was_idle = paused_.empty();
+    paused_.push_back(std::move(reader));
+    pause_limit_bytes_ = limit_bytes;
+    if (was_idle) {
+        log_debug("worker {}: output backlog over {} bytes, pausing readers", index_, limit_bytes);
+        check_paused_readers();
+    }
+}
+
+void worker::check_paused_readers() {
+    if (paused_.empty()) {
+        return;
+    }
+    if (total_queued_output_bytes() <= pause_limit_bytes_ / 2) {
+        std::vector<std::shared_ptr<connection>> resumed;
+        resumed.swap(paused_);
+        for (const std::shared_ptr<connection>& reader : resumed) {
+            reader->resume_reading();
+        }
+        return;
+    }
+    pause_timer_.expires_after(pause_check_interval);
+    pause_timer_.async_wait([this](const boost::system::error_code& error) {
+        if (!error) {
+            check_paused_readers();
+        }
+    });
+}
+
+} // namespace perch::gateway
