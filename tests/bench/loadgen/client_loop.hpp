@@ -1,0 +1,94 @@
+// Many MQTT client connections driven by one thread with epoll: non-blocking sockets, one receive
+// scratch buffer, per-connection output buffers written when the socket accepts them. Each
+// connection binds its own source address in 127.0.0.0/8 so more than 64k connections can reach
+// one broker port.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "wire.hpp"
+#include <netinet/in.h>
+
+namespace perch::loadgen {
+
+/// One client connection and the protocol state the loop itself tracks.
+struct client {
+    int fd = -1;
+    /// True once a CONNACK accepting the connection arrived.
+    bool is_connected = false;
+    /// SUBACKs received.
+    std::size_t subacks_received = 0;
+    /// True once the connection failed or the broker closed it.
+    bool is_closed = false;
+    /// Bytes received but not yet parsed (only a partial packet stays here between reads).
+    std::vector<std::uint8_t> input;
+    /// Bytes queued for the socket; output[output_offset..] are not written yet.
+    std::vector<std::uint8_t> output;
+    std::size_t output_offset = 0;
+    /// True while the loop waits for EPOLLOUT on this socket.
+    bool is_waiting_writable = false;
+    /// True while the client is in the loop's list of clients to flush.
+    bool is_dirty = false;
+
+    /// Bytes queued and not yet accepted by the socket.
+    std::size_t pending_bytes() const { return output.size() - output_offset; }
+};
+
+/// Called for each packet received; the view is valid only during the call.
+using packet_handler = std::function<void(std::size_t client_index, const packet_view& packet)>;
+
+/// A set of client connections to one broker address, all served by the calling thread.
+class client_loop {
+public:
+    /// Prepares connections to the IPv4 loopback `broker_port` on `broker_address`.
+    /// Throws std::runtime_error when epoll cannot be created.
+    client_loop(in_addr broker_address, std::uint16_t broker_port);
+    /// Closes every connection without DISCONNECT.
+    ~client_loop();
+    client_loop(const client_loop&) = delete;
+    client_loop& operator=(const client_loop&) = delete;
+
+    /// Opens a connection from the next source address and queues its CONNECT (clean session,
+    /// keep alive 0). Returns the client's index. A connection that fails is marked closed.
+    std::size_t open(std::string_view client_id);
+
+    /// The client at `index` (0 <= index < size()).
+    client& at(std::size_t index) { return clients_[index]; }
+    std::size_t size() const { return clients_.size(); }
+    /// Connections whose CONNACK accepted them, and connections that are closed.
+    std::size_t connected_count() const { return connected_count_; }
+    std::size_t closed_count() const { return closed_count_; }
+
+    /// Marks `index` as having queued output; the next flush() writes it.
+    void mark_dirty(std::size_t index);
+    /// Writes the queued output of every dirty client as far as the sockets accept it.
+    void flush();
+    /// Waits up to `timeout_ms` for socket events, hands each received packet to the handler,
+    /// then flushes. Returns the number of packets handled.
+    std::size_t poll(int timeout_ms);
+
+    /// Sets the function called for each received packet (CONNACK and SUBACK included).
+    void set_handler(packet_handler handler) { handler_ = std::move(handler); }
+
+private:
+    void read_from(std::size_t index, std::size_t& packets);
+    void write_to(std::size_t index);
+    void close_client(std::size_t index);
+    void watch_writable(std::size_t index, bool is_wanted);
+
+    sockaddr_in broker_{};
+    int epoll_fd_ = -1;
+    std::vector<client> clients_;
+    std::vector<std::size_t> dirty_;
+    std::vector<std::uint8_t> scratch_;
+    packet_handler handler_;
+    std::size_t connected_count_ = 0;
+    std::size_t closed_count_ = 0;
+    static inline std::uint32_t next_source_ = 0;
+};
+
+} // namespace perch::loadgen

@@ -1,0 +1,121 @@
+// perch_loadgen: drives an MQTT broker on 127.0.0.0/8 through one scenario and prints one
+// machine-readable result line. See usage() for the options.
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <string_view>
+
+#include "scenario.hpp"
+#include <arpa/inet.h>
+
+namespace {
+
+using perch::loadgen::scenario_options;
+
+void usage() {
+    std::fprintf(
+        stderr,
+        "usage: perch_loadgen fan_in|fan_out|rooms|idle --port P --pid BROKER_PID [options]\n"
+        "  --host 127.0.0.1   broker address (127.0.0.0/8 only)\n"
+        "  --name LABEL       broker label in the result line\n"
+        "  --runs N  --qos 0|1  --payload BYTES  --messages N  --timeout SECONDS\n"
+        "  --perf 1           also count every broker system call with perf stat\n"
+        "  fan_in:  --publishers P  --mode flat|closed  --window N  --inflight N\n"
+        "  fan_out: --subscribers S  --window N (messages not yet delivered to all)\n"
+        "  rooms:   --rooms R  --members M  --rate MSGS_PER_S_PER_MEMBER  --duration SECONDS\n"
+        "  idle:    --connections N\n");
+}
+
+bool apply_option(scenario_options& options, std::string_view key, const std::string& value) {
+    if (key == "--host") {
+        if (inet_pton(AF_INET, value.c_str(), &options.broker_address) != 1 ||
+            (ntohl(options.broker_address.s_addr) >> 24) != 127) {
+            std::fprintf(stderr, "--host must be an address in 127.0.0.0/8\n");
+            return false;
+        }
+    } else if (key == "--port") {
+        options.broker_port = static_cast<std::uint16_t>(std::stoul(value));
+    } else if (key == "--pid") {
+        options.broker_pid = static_cast<pid_t>(std::stol(value));
+    } else if (key == "--name") {
+        options.broker_name = value;
+    } else if (key == "--runs") {
+        options.runs = std::stoi(value);
+    } else if (key == "--qos") {
+        options.qos = std::stoi(value) > 0 ? 1 : 0;
+    } else if (key == "--payload") {
+        options.payload_bytes = std::stoul(value);
+    } else if (key == "--publishers") {
+        options.publishers = std::stoul(value);
+    } else if (key == "--subscribers") {
+        options.subscribers = std::stoul(value);
+    } else if (key == "--messages") {
+        options.messages = std::stoull(value);
+    } else if (key == "--mode") {
+        options.mode = value;
+    } else if (key == "--window") {
+        options.window = std::stoull(value);
+    } else if (key == "--inflight") {
+        options.inflight = std::stoull(value);
+    } else if (key == "--rooms") {
+        options.rooms = std::stoul(value);
+    } else if (key == "--members") {
+        options.members = std::stoul(value);
+    } else if (key == "--rate") {
+        options.rate_per_member = std::stod(value);
+    } else if (key == "--duration") {
+        options.duration_seconds = std::stod(value);
+    } else if (key == "--connections") {
+        options.connections = std::stoul(value);
+    } else if (key == "--perf") {
+        options.is_counting_all_syscalls = value == "1";
+    } else if (key == "--timeout") {
+        options.timeout_seconds = std::stod(value);
+    } else {
+        std::fprintf(stderr, "unknown option %s\n", std::string(key).c_str());
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        usage();
+        return 2;
+    }
+    scenario_options options;
+    inet_pton(AF_INET, "127.0.0.1", &options.broker_address);
+    try {
+        for (int i = 2; i + 1 < argc; i += 2) {
+            if (!apply_option(options, argv[i], argv[i + 1])) {
+                usage();
+                return 2;
+            }
+        }
+    } catch (const std::exception&) {
+        std::fprintf(stderr, "bad option value\n");
+        return 2;
+    }
+    if (options.broker_pid <= 0 || options.runs < 1 || options.publishers < 1 ||
+        options.members < 1 || options.rate_per_member <= 0 || options.messages < 1) {
+        usage();
+        return 2;
+    }
+    const std::string_view scenario = argv[1];
+    if (scenario == "fan_in") {
+        perch::loadgen::run_fan_in(options);
+    } else if (scenario == "fan_out") {
+        perch::loadgen::run_fan_out(options);
+    } else if (scenario == "rooms") {
+        perch::loadgen::run_rooms(options);
+    } else if (scenario == "idle") {
+        perch::loadgen::run_idle(options);
+    } else {
+        usage();
+        return 2;
+    }
+    return 0;
+}

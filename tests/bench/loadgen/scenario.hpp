@@ -1,0 +1,99 @@
+// The load generator's scenarios, their parameters, and the helpers they share: connection set-up,
+// payloads stamped with sender, sequence and send time, and the result line each run ends in.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "broker_probe.hpp"
+#include "client_loop.hpp"
+
+namespace perch::loadgen {
+
+/// Everything a scenario may be asked to vary; main() fills it from the command line.
+struct scenario_options {
+    in_addr broker_address{};
+    std::uint16_t broker_port = 1883;
+    pid_t broker_pid = 0;
+    /// A label for the broker under test, copied into every result line.
+    std::string broker_name = "broker";
+    int runs = 3;
+    int qos = 0;
+    std::size_t payload_bytes = 16;
+    std::size_t publishers = 4;
+    std::size_t subscribers = 1000;
+    /// Messages per run, across all publishers.
+    std::uint64_t messages = 200000;
+    /// fan-in: "flat" (as fast as the sockets take them) or "closed" (at most `window`
+    /// messages sent and not yet delivered).
+    std::string mode = "flat";
+    std::uint64_t window = 1000;
+    /// QoS 1 publishes a publisher may have unacknowledged.
+    std::uint64_t inflight = 100;
+    std::size_t rooms = 100;
+    std::size_t members = 10;
+    double rate_per_member = 1.0;
+    double duration_seconds = 10;
+    std::size_t connections = 10000;
+    /// Whether to count all the broker's system calls with perf during each measured phase.
+    bool is_counting_all_syscalls = false;
+    /// Hard bound on one run, set-up excluded.
+    double timeout_seconds = 60;
+};
+
+/// What one run measured.
+struct run_measurement {
+    double seconds = 0;
+    std::uint64_t sent = 0;
+    std::uint64_t delivered = 0;
+    std::uint64_t lost = 0;
+    broker_sample before;
+    broker_sample after;
+    double loadgen_cpu_seconds = 0;
+    /// Every system call the broker entered during the run (perf), or -1 when not counted.
+    long long all_syscalls = -1;
+    /// End-to-end latencies in microseconds (rooms only).
+    std::vector<double> latencies_us;
+    /// A scenario-specific figure replacing delivered/seconds (idle: bytes per connection).
+    double figure = -1;
+};
+
+/// Monotonic nanoseconds, the clock stamped into payloads.
+std::uint64_t now_ns();
+
+/// Opens `count` clients named PREFIX-N and polls until every CONNACK arrived, keeping at most
+/// 512 handshakes in progress. Returns false if some failed or `timeout_seconds` passed.
+bool connect_clients(client_loop& loop, std::size_t count, const std::string& prefix,
+                     double timeout_seconds);
+
+/// Sends SUBSCRIBE `topic_filter` from the clients [first, first + count) and polls until every
+/// SUBACK arrived. Returns false on timeout.
+bool subscribe_clients(client_loop& loop, std::size_t first, std::size_t count,
+                       const std::string& topic_filter, int qos, double timeout_seconds);
+
+/// The fields the load generator writes at the front of every payload (16 bytes).
+struct payload_stamp {
+    std::uint64_t sent_ns = 0;
+    std::uint32_t sender = 0;
+    std::uint32_t sequence = 0;
+};
+
+/// A payload of `size` bytes (at least 16) starting with `stamp`.
+void write_payload(std::vector<std::uint8_t>& payload, const payload_stamp& stamp);
+/// The stamp at the front of a received payload; zeros if it is shorter than 16 bytes.
+payload_stamp read_payload(std::span<const std::uint8_t> payload);
+
+/// Prints the result line: the scenario's `parameters`, then runs, median/min/max of the rate,
+/// messages lost and the broker figures (medians over the runs).
+void print_result(const scenario_options& options, const std::string& parameters,
+                  const std::string& unit, const std::vector<run_measurement>& runs);
+
+/// The scenarios; each runs options.runs times and prints its result line.
+void run_fan_in(const scenario_options& options);
+void run_fan_out(const scenario_options& options);
+void run_rooms(const scenario_options& options);
+void run_idle(const scenario_options& options);
+
+} // namespace perch::loadgen
