@@ -114,8 +114,9 @@ void handle_listener(parse_state& state, const config_line& line) {
     if (line.values.size() == 2) {
         listener.bind_address = std::string(line.values[1]);
     }
-    if (!state.has_listener_lines && !state.is_default_listener_set) {
-        state.config.listeners.clear();
+    if (!state.has_listener_lines) {
+        // The first `listener` line replaces the defaults (keeping the one `port` configured).
+        state.config.listeners.resize(state.is_default_listener_set ? 1 : 0);
     }
     state.has_listener_lines = true;
     state.config.listeners.push_back(std::move(listener));
@@ -140,6 +141,31 @@ void handle_port(parse_state& state, const config_line& line) {
 void handle_bind_address(parse_state& state, const config_line& line) {
     state.config.listeners.front().bind_address = std::string(line.single_value());
     state.is_default_listener_set = true;
+}
+
+/// Keys of the latest listener, or of every default listener before any `listener` line.
+key_handler listener_text_key(std::string listener_config::*field) {
+    return [field](parse_state& state, const config_line& line) {
+        const std::string value(line.single_value());
+        const auto apply = [&](listener_config& listener) { listener.*field = value; };
+        if (state.has_listener_lines) {
+            apply(state.config.listeners.back());
+            return;
+        }
+        std::for_each(state.config.listeners.begin(), state.config.listeners.end(), apply);
+    };
+}
+
+key_handler listener_bool_key(bool listener_config::*field) {
+    return [field](parse_state& state, const config_line& line) {
+        const bool value = line.bool_value();
+        const auto apply = [&](listener_config& listener) { listener.*field = value; };
+        if (state.has_listener_lines) {
+            apply(state.config.listeners.back());
+            return;
+        }
+        std::for_each(state.config.listeners.begin(), state.config.listeners.end(), apply);
+    };
 }
 
 void handle_log_level(parse_state& state, const config_line& line) {
@@ -174,6 +200,12 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         {"protocol", handle_protocol},
         {"port", handle_port},
         {"bind_address", handle_bind_address},
+        {"certfile", listener_text_key(&listener_config::certfile)},
+        {"keyfile", listener_text_key(&listener_config::keyfile)},
+        {"cafile", listener_text_key(&listener_config::cafile)},
+        {"require_certificate", listener_bool_key(&listener_config::require_certificate)},
+        {"use_identity_as_username", listener_bool_key(&listener_config::use_identity_as_username)},
+        {"websocket_path", listener_text_key(&listener_config::websocket_path)},
         {"workers", unsigned_key(&broker_config::workers, 0, 1024)},
         {"max_connections", unsigned_key(&broker_config::max_connections, 0, max_u32)},
         {"max_packet_size", unsigned_key(&broker_config::max_packet_size, 0, 268'435'460)},
@@ -197,6 +229,13 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         {"persistence", bool_key(&broker_config::persistence)},
         {"data_dir", handle_data_dir},
         {"durability", handle_durability},
+        {"commit_interval_ms", unsigned_key(&broker_config::commit_interval_ms, 0, 60'000)},
+        {"max_batch_operations", unsigned_key(&broker_config::max_batch_operations, 1, 1'000'000)},
+        {"max_stored_messages", unsigned_key(&broker_config::max_stored_messages, 0, max_u32)},
+        {"max_stored_bytes", unsigned_key(&broker_config::max_stored_bytes, 0,
+                                          std::numeric_limits<std::uint64_t>::max())},
+        {"max_database_bytes", unsigned_key(&broker_config::max_database_bytes, 0,
+                                            std::numeric_limits<std::uint64_t>::max())},
     };
     return table;
 }
@@ -224,6 +263,25 @@ std::vector<std::string_view> split_words(std::string_view text) {
 }
 
 } // namespace
+
+std::vector<listener_config> default_listeners() {
+    const auto make = [](listener_kind kind, std::uint16_t port) {
+        listener_config listener;
+        listener.kind = kind;
+        listener.port = port;
+        return listener;
+    };
+    return {make(listener_kind::mqtt, 1883), make(listener_kind::mqtt_tls, 8883),
+            make(listener_kind::websocket, 8083), make(listener_kind::websocket_tls, 8084)};
+}
+
+bool is_tls(listener_kind kind) {
+    return kind == listener_kind::mqtt_tls || kind == listener_kind::websocket_tls;
+}
+
+bool is_websocket(listener_kind kind) {
+    return kind == listener_kind::websocket || kind == listener_kind::websocket_tls;
+}
 
 std::string_view to_string(listener_kind kind) {
     switch (kind) {
@@ -293,6 +351,12 @@ void override_mqtt_port(broker_config& config, std::uint16_t port) {
     listener_config listener;
     listener.port = port;
     config.listeners.insert(config.listeners.begin(), listener);
+}
+
+void use_only_mqtt_port(broker_config& config, std::uint16_t port) {
+    listener_config listener;
+    listener.port = port;
+    config.listeners = {listener};
 }
 
 } // namespace perch::gateway

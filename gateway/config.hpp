@@ -13,8 +13,8 @@
 
 namespace perch::gateway {
 
-/// What a listener speaks. Only `mqtt` is served today; the others are parsed so that a config
-/// file can name them, and the server refuses to start a kind it cannot serve yet.
+/// What a listener speaks. `http` is parsed so that a config file can name it, and the server
+/// refuses to start it until it is served.
 enum class listener_kind : std::uint8_t {
     mqtt,          ///< MQTT over TCP, default port 1883.
     mqtt_tls,      ///< MQTT over TLS, default port 8883.
@@ -32,8 +32,31 @@ struct listener_config {
     std::uint16_t port = 1883;
     /// Address to bind; empty means every interface (IPv6 and IPv4 where the host allows).
     std::string bind_address;
+    /// TLS kinds: the server certificate chain (PEM). Empty: a self-signed ECDSA P-256 certificate
+    /// generated on first start into data_dir (docs/TLS.md).
+    std::string certfile;
+    /// TLS kinds: the private key of certfile (PEM).
+    std::string keyfile;
+    /// TLS kinds: the CA certificates (PEM) that client certificates are checked against.
+    std::string cafile;
+    /// TLS kinds: refuse a client that does not present a certificate signed by cafile.
+    bool require_certificate = false;
+    /// TLS kinds: the common name of the client certificate becomes the MQTT user name.
+    bool use_identity_as_username = false;
+    /// WebSocket kinds: the HTTP path clients upgrade on.
+    std::string websocket_path = "/mqtt";
     bool operator==(const listener_config&) const = default;
 };
+
+/// The listeners of a configuration that names none: mqtt 1883, mqtt_tls 8883, websocket 8083,
+/// websocket_tls 8084, on every interface.
+std::vector<listener_config> default_listeners();
+
+/// True for the kinds that speak TLS (mqtt_tls, websocket_tls).
+bool is_tls(listener_kind kind);
+
+/// True for the kinds that speak WebSocket (websocket, websocket_tls).
+bool is_websocket(listener_kind kind);
 
 /// How hard the store works to keep acknowledged messages (DESIGN.md "Durability contract").
 enum class durability_mode : std::uint8_t {
@@ -44,8 +67,9 @@ enum class durability_mode : std::uint8_t {
 
 /// Every setting of the broker. Defaults are what `perch` runs with when no file is given.
 struct broker_config {
-    /// Listeners in file order. When the file names none, one MQTT listener on port 1883.
-    std::vector<listener_config> listeners{listener_config{}};
+    /// Listeners in file order. When the file names none: MQTT on 1883, MQTT over TLS on 8883,
+    /// MQTT over WebSocket on 8083 and WebSocket over TLS on 8084 (default_listeners()).
+    std::vector<listener_config> listeners = default_listeners();
     /// Worker threads; 0 means one per core.
     unsigned workers = 0;
     /// Connections open at once across all listeners; 0 means no limit.
@@ -81,9 +105,21 @@ struct broker_config {
     std::uint32_t connect_timeout_seconds = 10;
     log_level log_threshold = log_level::info;
     /// Keep sessions, subscriptions and retained messages in the store (data_dir).
-    bool persistence = false;
-    std::string data_dir = "/var/lib/perch";
+    bool persistence = true;
+    /// Directory of the store's database file perch.db; created when missing.
+    std::string data_dir = "./data";
     durability_mode durability = durability_mode::full;
+    /// The longest a store write waits for its group commit.
+    std::uint32_t commit_interval_ms = 5;
+    /// A group commit happens at once when it holds this many operations.
+    std::uint32_t max_batch_operations = 4096;
+    /// Entries one persistent session's store queue may hold (in flight included); past it a
+    /// publisher gets Quota exceeded instead of an acknowledgement. 0 means no limit.
+    std::uint32_t max_stored_messages = 0;
+    /// Payload bytes one persistent session's store queue may hold; 0 means no limit.
+    std::uint64_t max_stored_bytes = 0;
+    /// Largest size of perch.db in bytes; past it writes fail as on a full disk. 0: no limit.
+    std::uint64_t max_database_bytes = 0;
 };
 
 /// A config file that cannot be used. what() is one line: "FILE:LINE: KEY: problem".
@@ -104,9 +140,11 @@ private:
 /// Parses config text. `source_name` names the file in errors. Each non-blank line that does not
 /// start with '#' is a key and its value(s) separated by spaces or tabs; a later line overrides an
 /// earlier one. `listener PORT [ADDRESS]` starts a new listener (the first replaces the default
-/// one) and `protocol KIND` sets the kind of the latest listener; `port` and `bind_address` set the
-/// first listener. Throws config_error for an unknown key, a missing or extra value, or a value out
-/// of range.
+/// ones) and `protocol KIND` sets the kind of the latest listener; `port` and `bind_address` set
+/// the first listener. The listener keys `certfile`, `keyfile`, `cafile`,
+/// `require_certificate`, `use_identity_as_username` and `websocket_path` set the latest
+/// listener, or every default listener when no `listener` line came before them. Throws
+/// config_error for an unknown key, a missing or extra value, or a value out of range.
 broker_config parse_config(std::string_view text, std::string_view source_name);
 
 /// Reads and parses the file at `path`. Throws config_error (line 0) when it cannot be read.
@@ -115,5 +153,9 @@ broker_config load_config_file(const std::string& path);
 /// Sets the port of the first MQTT listener to `port` (adding one when there is none), as the
 /// command line's -p does.
 void override_mqtt_port(broker_config& config, std::uint16_t port);
+
+/// What -p PORT without -c means: only one plain MQTT listener, on `port` (so that many brokers
+/// can run side by side without fighting over the TLS and WebSocket ports).
+void use_only_mqtt_port(broker_config& config, std::uint16_t port);
 
 } // namespace perch::gateway

@@ -19,6 +19,8 @@
 //   and posts the state back here (resume_session). Only then is CONNACK sent.
 #include "gateway/connection.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include <boost/asio/post.hpp>
@@ -26,6 +28,7 @@
 
 #include "gateway/log.hpp"
 #include "gateway/server.hpp"
+#include "gateway/stored_message_codec.hpp"
 #include "gateway/worker.hpp"
 #include "mqtt/topic.hpp"
 
@@ -41,15 +44,6 @@ constexpr std::chrono::seconds close_linger{5};
 template <typename... Handlers> struct overloaded : Handlers... { using Handlers::operator()...; };
 template <typename... Handlers> overloaded(Handlers...) -> overloaded<Handlers...>;
 
-std::string describe_endpoint(const boost::asio::ip::tcp::socket& socket) {
-    boost::system::error_code error;
-    const auto endpoint = socket.remote_endpoint(error);
-    if (error) {
-        return "unknown";
-    }
-    return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
-}
-
 std::string_view describe_version(mqtt::protocol_version version) {
     return version == mqtt::protocol_version::v5 ? "5.0" : "3.1.1";
 }
@@ -60,11 +54,15 @@ mqtt::time_point clock_now() {
 
 } // namespace
 
+connection::connection(server& owner, worker& home, std::unique_ptr<transport> stream,
+                       const connection_settings& settings)
+    : server_(owner), worker_(home), transport_(std::move(stream)), timer_(home.context()),
+      settings_(settings), id_(home.next_subscriber_id()),
+      session_(settings.limits, id_, clock_now()), remote_address_(transport_->remote_address()) {}
+
 connection::connection(server& owner, worker& home, boost::asio::ip::tcp::socket socket,
                        const connection_settings& settings)
-    : server_(owner), worker_(home), socket_(std::move(socket)), timer_(home.context()),
-      settings_(settings), id_(home.next_subscriber_id()),
-      session_(settings.limits, id_, clock_now()), remote_address_(describe_endpoint(socket_)) {}
+    : connection(owner, home, std::make_unique<tcp_transport>(std::move(socket)), settings) {}
 
 connection::~connection() {
     if (has_connection_slot_) {
@@ -73,9 +71,6 @@ connection::~connection() {
 }
 
 void connection::start() {
-    boost::system::error_code ignored;
-    socket_.non_blocking(true, ignored);
-    socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
     worker_.add_connection(shared_from_this());
     log_debug("new connection from {}", remote_address_);
     arm_timer();
@@ -86,7 +81,7 @@ void connection::start() {
 }
 
 void connection::wait_readable() {
-    if (!socket_.is_open() || is_closing_ || is_reading_ || is_read_paused_ ||
+    if (!transport_->is_open() || is_closing_ || is_reading_ || is_read_paused_ ||
         is_awaiting_handover_) {
         return;
     }
@@ -97,11 +92,11 @@ void connection::wait_readable() {
         return;
     }
     is_reading_ = true;
-    socket_.async_wait(boost::asio::ip::tcp::socket::wait_read,
-                       [self = shared_from_this()](const boost::system::error_code& error) {
-                           self->is_reading_ = false;
-                           self->read_turn(error);
-                       });
+    transport_->async_wait_readable(
+        [self = shared_from_this()](const boost::system::error_code& error) {
+            self->is_reading_ = false;
+            self->read_turn(error);
+        });
 }
 
 void connection::resume_reading() {
@@ -119,7 +114,7 @@ void connection::read_turn(const boost::system::error_code& error) {
         }
         return;
     }
-    if (!socket_.is_open() || is_closing_) {
+    if (!transport_->is_open() || is_closing_) {
         return;
     }
     const mqtt::time_point now = clock_now();
@@ -128,7 +123,7 @@ void connection::read_turn(const boost::system::error_code& error) {
     bool has_more = false;
     while (true) {
         boost::system::error_code read_error;
-        const std::size_t count = socket_.read_some(boost::asio::buffer(read_buffer_), read_error);
+        const std::size_t count = transport_->read_some(read_buffer_, read_error);
         if (read_error == boost::asio::error::would_block ||
             read_error == boost::asio::error::try_again) {
             break;
@@ -152,6 +147,7 @@ void connection::read_turn(const boost::system::error_code& error) {
             break;
         }
     }
+    sync_ledger(now);
     worker_.flush();
     if (is_lost) {
         on_network_lost();
@@ -180,16 +176,7 @@ void connection::process_actions(mqtt::time_point now) {
                                refuse_publish(inbound, now);
                                return;
                            }
-                           const std::size_t count = route(inbound.content);
-                           if (inbound.packet_id != 0) {
-                               // TODO(#store): for a persistent recipient, acknowledge after the
-                               // group commit instead (DESIGN.md "Durability contract").
-                               session_.complete_publish(
-                                   inbound.packet_id,
-                                   count > 0 ? mqtt::reason_code::success
-                                             : mqtt::reason_code::no_matching_subscribers,
-                                   now);
-                           }
+                           route_inbound(inbound, now);
                        },
                        [&](mqtt::subscribe_requested& request) {
                            on_subscribe_requested(request.request, now);
@@ -215,6 +202,12 @@ void connection::process_actions(mqtt::time_point now) {
                        },
                        [&](mqtt::session_expired&) {
                            is_session_ended_ = true;
+                           if (ledger_) {
+                               server_.persistence()->store().delete_session(client_id_);
+                               server_.persistence()->forget(client_id_);
+                               server_.persistence()->unbind(id_);
+                               ledger_.reset();
+                           }
                            server_.routes().unsubscribe_all(id_);
                            if (!client_id_.empty()) {
                                server_.registry().release(client_id_, id_);
@@ -226,7 +219,7 @@ void connection::process_actions(mqtt::time_point now) {
 }
 
 void connection::send(mqtt::packet& content) {
-    if (!socket_.is_open()) {
+    if (!transport_->is_open()) {
         return;
     }
     if (auto* outbound = std::get_if<mqtt::publish>(&content)) {
@@ -262,16 +255,19 @@ void connection::send(mqtt::packet& content) {
 std::size_t connection::route(const mqtt::message_ptr& content) {
     const route_result result =
         server_.routes().route(content, worker_.outbox(), worker_.match_scratch());
+    persist_retained(content, result, {});
     return result.delivery_count;
 }
 
 void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_point now) {
-    if (!settings_.allow_anonymous && !request.user_name) {
+    // use_identity_as_username: a verified client certificate names the user.
+    const bool is_anonymous = !request.user_name && transport_->identity_user_name().empty();
+    if (!settings_.allow_anonymous && is_anonymous) {
         log_info("refusing anonymous client from {}", remote_address_);
         session_.refuse_connect(mqtt::reason_code::not_authorized, now);
         return;
     }
-    policy_ = access_policy(!request.user_name.has_value());
+    policy_ = access_policy(is_anonymous);
     if (request.will && !policy_.may_publish(request.will->topic_name)) {
         // A Will obeys the same rules as a PUBLISH and is refused at CONNECT (DESIGN.md).
         log_info("refusing client from {}: its will topic '{}' is not allowed", remote_address_,
@@ -305,6 +301,7 @@ void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_poi
     }
     acceptance.assigned_client_identifier = assigned_client_id_;
     session_.accept_connect(std::move(acceptance), now);
+    persist_accepted_session();
     if (session_.is_connected()) {
         is_counted_connected_ = true;
         worker_.counters().connected_clients.add();
@@ -325,6 +322,7 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
         std::optional<std::uint32_t> subscription_id;
     };
     std::vector<retained_send> retained;
+    std::vector<store::stored_subscription> stored_subscriptions;
     const std::optional<std::uint32_t> subscription_id =
         request.props.subscription_identifiers.empty()
             ? std::nullopt
@@ -345,6 +343,8 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
         const bool is_new =
             server_.routes().subscribe(id_, entry.topic_filter, granted, subscription_id);
         reasons.push_back(static_cast<mqtt::reason_code>(granted.maximum_qos));
+        stored_subscriptions.push_back({client_id_, entry.topic_filter,
+                                        stored_options_byte(granted), subscription_id.value_or(0)});
         // Retained messages are sent for a new subscription per Retain Handling
         // [MQTT-3.3.1-9 (5.0), MQTT-3.3.1-6 (3.1.1)]: 0 always, 1 only when new
         // [MQTT-3.3.1-10 (5.0)], 2 never [MQTT-3.3.1-11 (5.0)]. Shared subscriptions get none.
@@ -361,20 +361,41 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
             retained.push_back(std::move(batch));
         }
     }
-    session_.complete_subscribe(request.packet_id, std::move(reasons), now);
-    for (const retained_send& batch : retained) {
-        for (const mqtt::message_ptr& content : batch.messages) {
-            mqtt::delivery_options options;
-            options.granted_qos = batch.options.maximum_qos;
-            options.is_retain_as_published = batch.options.is_retain_as_published;
-            options.is_retained_at_subscribe = true;
-            if (batch.subscription_id) {
-                options.subscription_ids =
-                    std::span<const std::uint32_t>(&*batch.subscription_id, 1);
+    auto finish = [self = shared_from_this(), packet_id = request.packet_id,
+                   reasons = std::move(reasons),
+                   retained = std::move(retained)](mqtt::time_point at) mutable {
+        self->session_.complete_subscribe(packet_id, std::move(reasons), at);
+        for (const retained_send& batch : retained) {
+            for (const mqtt::message_ptr& content : batch.messages) {
+                mqtt::delivery_options options;
+                options.granted_qos = batch.options.maximum_qos;
+                options.is_retain_as_published = batch.options.is_retain_as_published;
+                options.is_retained_at_subscribe = true;
+                if (batch.subscription_id) {
+                    options.subscription_ids =
+                        std::span<const std::uint32_t>(&*batch.subscription_id, 1);
+                }
+                self->session_.handle_delivery(content, options, at);
             }
-            session_.handle_delivery(content, options, now);
         }
+    };
+    if (!ledger_) {
+        finish(now);
+        return;
     }
+    // DESIGN.md "Durability contract": SUBACK of a persistent session after the commit.
+    store::message_store& store = server_.persistence()->store();
+    for (store::stored_subscription& held : stored_subscriptions) {
+        store.add_subscription(std::move(held));
+    }
+    store.save_session(to_stored_session(session_.state(), 0),
+                       post_back([self = shared_from_this(), finish = std::move(finish)]() mutable {
+                           const mqtt::time_point at = clock_now();
+                           finish(at);
+                           self->process_actions(at);
+                           self->sync_ledger(at);
+                           self->worker_.flush();
+                       }));
 }
 
 void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt::time_point now) {
@@ -385,7 +406,23 @@ void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt
         reasons.push_back(existed ? mqtt::reason_code::success
                                   : mqtt::reason_code::no_subscription_existed);
     }
-    session_.complete_unsubscribe(request.packet_id, std::move(reasons), now);
+    if (!ledger_) {
+        session_.complete_unsubscribe(request.packet_id, std::move(reasons), now);
+        return;
+    }
+    // DESIGN.md "Durability contract": UNSUBACK of a persistent session after the commit.
+    store::message_store& store = server_.persistence()->store();
+    for (const std::string& topic_filter : request.topic_filters) {
+        store.remove_subscription(client_id_, topic_filter);
+    }
+    store.save_session(to_stored_session(session_.state(), 0),
+                       post_back([self = shared_from_this(), packet_id = request.packet_id,
+                                  reasons = std::move(reasons)]() mutable {
+                           const mqtt::time_point at = clock_now();
+                           self->session_.complete_unsubscribe(packet_id, std::move(reasons), at);
+                           self->process_actions(at);
+                           self->worker_.flush();
+                       }));
 }
 
 void connection::refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now) {
@@ -407,12 +444,28 @@ void connection::deliver(const delivery& routed, mqtt::time_point now) {
     options.is_retain_as_published = routed.is_retain_as_published;
     options.is_retained_at_subscribe = routed.is_retained_at_subscribe;
     options.subscription_ids = routed.subscription_ids;
+    if (routed.store_sequence != 0 && ledger_ && !ledger_->spilled.empty()) {
+        // Older entries wait in the store: this one queues behind them, in order.
+        ledger_->spilled.push_back(routed);
+        return;
+    }
     const mqtt::delivery_outcome outcome = session_.handle_delivery(routed.content, options, now);
     if (outcome == mqtt::delivery_outcome::dropped_qos0) {
         worker_.counters().publish_dropped.add();
     }
-    // TODO(#store): queue_full on a persistent session spills the message to its store queue.
+    if (routed.store_sequence != 0 && ledger_) {
+        if (outcome == mqtt::delivery_outcome::sent || outcome == mqtt::delivery_outcome::queued) {
+            ledger_->tracked.push_back(
+                {routed.content, routed.store_sequence, 0, store::delivery_state::queued});
+        } else if (outcome == mqtt::delivery_outcome::queue_full) {
+            // DESIGN.md "Overload": the entry is in the store; it drains from there in order.
+            ledger_->spilled.push_back(routed);
+        } else {
+            server_.persistence()->store().ack(client_id_, routed.store_sequence);
+        }
+    }
     process_actions(now);
+    sync_ledger(now);
     arm_timer();
 }
 
@@ -432,6 +485,15 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
         log_info("client {} taken over by a new connection", client_id_);
         session_.shutdown(mqtt::reason_code::session_taken_over, now);
         process_actions(now);
+    }
+    if (ledger_) {
+        // The ledger travels with the session; a clean start deletes it on the successor.
+        sync_ledger(now);
+        server_.persistence()->unbind(id_);
+        if (!is_clean_start) {
+            server_.persistence()->bind(successor, ledger_);
+        }
+        ledger_.reset();
     }
     if (is_clean_start) {
         session_.discard_session(now);
@@ -472,7 +534,7 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
         worker_.flush();
         return;
     }
-    if (!socket_.is_open() || session_.phase() != mqtt::session_phase::authorizing) {
+    if (!transport_->is_open() || session_.phase() != mqtt::session_phase::authorizing) {
         // The client left while its session was on its way: the session ends here.
         log_notice("client {} left before its session could be resumed", client_id_);
         server_.routes().unsubscribe_all(id_);
@@ -489,7 +551,7 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
 
 void connection::shut_down_for_exit() {
     is_exiting_ = true;
-    if (socket_.is_open() && session_.is_connected()) {
+    if (transport_->is_open() && session_.is_connected()) {
         const mqtt::time_point now = clock_now();
         session_.shutdown(mqtt::reason_code::server_shutting_down, now);
         process_actions(now);
@@ -518,12 +580,10 @@ void connection::begin_close() {
 }
 
 void connection::close_socket() {
-    if (!socket_.is_open()) {
+    if (!transport_->is_open()) {
         return;
     }
-    boost::system::error_code ignored;
-    socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    transport_->close();
     output_.clear();
     sync_backlog();
     if (has_connection_slot_) {
@@ -552,7 +612,7 @@ void connection::on_network_lost() {
 }
 
 void connection::end_session_if_closed() {
-    if (socket_.is_open() || is_awaiting_handover_) {
+    if (transport_->is_open() || is_awaiting_handover_) {
         return;
     }
     if (session_.phase() == mqtt::session_phase::closed || is_session_ended_ || is_exiting_) {
@@ -571,15 +631,13 @@ void connection::end_session_if_closed() {
 
 void connection::flush_output() {
     is_dirty_ = false;
-    if (!socket_.is_open() || output_.is_writing() || !output_.has_pending()) {
+    if (!transport_->is_open() || output_.is_writing() || !output_.has_pending()) {
         return;
     }
     const auto buffers = output_.begin_write();
-    boost::asio::async_write(
-        socket_, buffers,
-        [self = shared_from_this()](const boost::system::error_code& error, std::size_t bytes) {
-            self->on_written(error, bytes);
-        });
+    transport_->async_write(buffers, [self = shared_from_this()](
+                                         const boost::system::error_code& error,
+                                         std::size_t bytes) { self->on_written(error, bytes); });
 }
 
 void connection::on_written(const boost::system::error_code& error, std::size_t bytes) {
@@ -655,11 +713,271 @@ void connection::on_timer(std::uint64_t generation, const boost::system::error_c
     }
     session_.handle_deadline(now);
     process_actions(now);
+    sync_ledger(now);
     worker_.flush();
     end_session_if_closed();
     if (!is_session_ended_) {
         arm_timer();
     }
+}
+
+// ---- durable store (DESIGN.md "Durability contract") --------------------------------------
+
+store::store_completion connection::post_back(std::function<void()> work) {
+    // Completions of the SQLite store run on its writer thread: hand the work to this worker.
+    return [context = &worker_.context(), work = std::move(work)](const store::store_status&) {
+        boost::asio::post(*context, work);
+    };
+}
+
+void connection::persist_retained(const mqtt::message_ptr& content, const route_result& result,
+                                  store::store_completion done) {
+    session_persistence* persistence = server_.persistence();
+    if (persistence == nullptr || !result.retained) {
+        if (done) {
+            done(store::store_status{});
+        }
+        return;
+    }
+    switch (*result.retained) {
+    case mqtt::retained_update::stored:
+    case mqtt::retained_update::replaced:
+        persistence->store().put_retained(to_stored_message(*content, clock_now(), unix_now_ms()),
+                                          std::move(done));
+        return;
+    case mqtt::retained_update::removed:
+        persistence->store().clear_retained(content->topic_name, std::move(done));
+        return;
+    case mqtt::retained_update::unchanged: break;
+    }
+    if (done) {
+        done(store::store_status{});
+    }
+}
+
+void connection::route_inbound(const mqtt::route_publish& inbound, mqtt::time_point now) {
+    session_persistence* persistence = server_.persistence();
+    if (persistence == nullptr || inbound.packet_id == 0) {
+        const std::size_t count = route(inbound.content);
+        if (inbound.packet_id != 0) {
+            session_.complete_publish(inbound.packet_id,
+                                      count > 0 ? mqtt::reason_code::success
+                                                : mqtt::reason_code::no_matching_subscribers,
+                                      now);
+        }
+        return;
+    }
+    const mqtt::message_ptr& content = inbound.content;
+    std::span<delivery_batch> outbox = worker_.outbox();
+    std::vector<std::size_t> marks(outbox.size());
+    for (std::size_t index = 0; index < outbox.size(); ++index) {
+        marks[index] = outbox[index].size();
+    }
+    const route_result result = server_.routes().route(content, outbox, worker_.match_scratch());
+    std::vector<store::queue_target> targets;
+    std::vector<std::pair<std::size_t, std::size_t>> durable;
+    for (std::size_t index = 0; index < outbox.size(); ++index) {
+        for (std::size_t position = marks[index]; position < outbox[index].size(); ++position) {
+            const delivery& routed = outbox[index][position];
+            if (routed.granted_qos == mqtt::qos::at_most_once) {
+                continue;
+            }
+            const auto ledger = persistence->find(routed.subscriber);
+            if (!ledger) {
+                continue;
+            }
+            store::queue_target target;
+            target.client_id = ledger->client_id;
+            target.qos =
+                static_cast<std::uint8_t>(std::min(static_cast<std::uint8_t>(routed.granted_qos),
+                                                   static_cast<std::uint8_t>(content->qos_level)));
+            target.is_retained = routed.is_retain_as_published && content->is_retained;
+            target.subscription_ids = routed.subscription_ids;
+            targets.push_back(std::move(target));
+            durable.emplace_back(index, position);
+        }
+    }
+    const mqtt::reason_code reason = result.delivery_count > 0
+                                         ? mqtt::reason_code::success
+                                         : mqtt::reason_code::no_matching_subscribers;
+    const bool is_qos2 = content->qos_level == mqtt::qos::exactly_once;
+    const bool records_inbound = is_qos2 && ledger_ != nullptr;
+    const bool changes_retained =
+        result.retained && *result.retained != mqtt::retained_update::unchanged;
+    if (targets.empty() && !records_inbound && !changes_retained) {
+        session_.complete_publish(inbound.packet_id, reason, now);
+        return;
+    }
+    // QoS 2 to a persistent session is delivered only once its entry is committed, so that a
+    // crash cannot deliver it and then forget it was received.
+    std::shared_ptr<std::vector<delivery_batch>> held;
+    if (is_qos2 && !targets.empty()) {
+        held = std::make_shared<std::vector<delivery_batch>>(outbox.size());
+        for (std::size_t index = 0; index < outbox.size(); ++index) {
+            auto first = outbox[index].begin() + static_cast<std::ptrdiff_t>(marks[index]);
+            std::move(first, outbox[index].end(), std::back_inserter((*held)[index]));
+            outbox[index].erase(first, outbox[index].end());
+        }
+    }
+    // The store's receipt says whether a target refused the entry for quota; it is known before
+    // the completion runs (completions are posted to this worker).
+    auto is_refused = std::make_shared<bool>(false);
+    store::store_completion done = [self = shared_from_this(), context = &worker_.context(),
+                                    packet_id = inbound.packet_id, reason, held,
+                                    is_refused](const store::store_status& status) {
+        boost::asio::post(*context, [self, packet_id, reason, held, is_refused,
+                                     is_written = status.is_ok()] {
+            self->finish_durable_publish(packet_id, is_written,
+                                         *is_refused ? mqtt::reason_code::quota_exceeded : reason,
+                                         held);
+        });
+    };
+    const bool is_retained_last = targets.empty() && !records_inbound;
+    persist_retained(content, result, is_retained_last ? done : store::store_completion{});
+    if (!targets.empty()) {
+        // Enqueued before the inbound QoS 2 record: a crash between the two groups can at worst
+        // deliver a resent message twice, never lose it.
+        const store::enqueue_receipt receipt =
+            persistence->store().enqueue(targets, to_stored_message(*content, now, unix_now_ms()),
+                                         records_inbound ? store::store_completion{} : done);
+        *is_refused = receipt.refused_for_quota > 0;
+        for (std::size_t index = 0; index < durable.size(); ++index) {
+            const auto [batch, position] = durable[index];
+            delivery& routed =
+                held ? (*held)[batch][position - marks[batch]] : outbox[batch][position];
+            routed.store_sequence = receipt.sequences[index];
+        }
+    }
+    if (records_inbound) {
+        ledger_->inbound_qos2.insert(inbound.packet_id);
+        persistence->store().add_inbound_qos2({client_id_, inbound.packet_id}, done);
+    }
+}
+
+void connection::finish_durable_publish(std::uint16_t packet_id, bool is_written,
+                                        mqtt::reason_code reason,
+                                        const std::shared_ptr<std::vector<delivery_batch>>& held) {
+    const mqtt::time_point now = clock_now();
+    if (held) {
+        std::span<delivery_batch> outbox = worker_.outbox();
+        for (std::size_t index = 0; index < held->size() && index < outbox.size(); ++index) {
+            for (delivery& routed : (*held)[index]) {
+                outbox[index].push_back(std::move(routed));
+            }
+        }
+    }
+    if (!is_written) {
+        // No acknowledgement for a message that is not durable (DESIGN.md "Durability contract").
+        log_error("store write failed: not acknowledging publish {} of {}", packet_id, client_id_);
+        if (session_.version() == mqtt::protocol_version::v5) {
+            session_.complete_publish(packet_id, mqtt::reason_code::unspecified_error, now);
+        } else {
+            session_.shutdown(mqtt::reason_code::unspecified_error, now);
+        }
+    } else if (reason == mqtt::reason_code::quota_exceeded &&
+               session_.version() != mqtt::protocol_version::v5) {
+        // 3.1.1 has no negative PUBACK: closing is the only way not to acknowledge.
+        session_.shutdown(mqtt::reason_code::quota_exceeded, now);
+    } else {
+        session_.complete_publish(packet_id, reason, now);
+    }
+    process_actions(now);
+    sync_ledger(now);
+    worker_.flush();
+    arm_timer();
+}
+
+void connection::persist_accepted_session() {
+    session_persistence* persistence = server_.persistence();
+    if (persistence == nullptr || client_id_.empty()) {
+        return;
+    }
+    const bool is_persistent = session_.is_persistent();
+    if (ledger_ == nullptr && (is_clean_start_ || !is_persistent) &&
+        persistence->has_ledger(client_id_)) {
+        // [MQTT-3.1.2-4 (5.0), MQTT-3.1.2-6 (3.1.1)] a clean start discards the stored session.
+        const auto previous = persistence->ledger_for(client_id_);
+        previous->tracked.clear();
+        previous->spilled.clear();
+        previous->inbound_qos2.clear();
+        persistence->store().delete_session(client_id_);
+        persistence->forget(client_id_);
+    }
+    if (!is_persistent) {
+        return;
+    }
+    ledger_ = persistence->ledger_for(client_id_);
+    persistence->bind(id_, ledger_);
+    persistence->store().save_session(to_stored_session(session_.state(), 0));
+}
+
+void connection::sync_ledger(mqtt::time_point now) {
+    if (!ledger_) {
+        return;
+    }
+    store::message_store& store = server_.persistence()->store();
+    // Spilled entries go back to the session, oldest first, while it has room.
+    while (!ledger_->spilled.empty()) {
+        const delivery& routed = ledger_->spilled.front();
+        mqtt::delivery_options options;
+        options.granted_qos = routed.granted_qos;
+        options.is_retain_as_published = routed.is_retain_as_published;
+        options.subscription_ids = routed.subscription_ids;
+        const mqtt::delivery_outcome outcome =
+            session_.handle_delivery(routed.content, options, now);
+        if (outcome == mqtt::delivery_outcome::queue_full) {
+            break;
+        }
+        if (outcome == mqtt::delivery_outcome::sent || outcome == mqtt::delivery_outcome::queued) {
+            ledger_->tracked.push_back(
+                {routed.content, routed.store_sequence, 0, store::delivery_state::queued});
+        } else {
+            store.ack(ledger_->client_id, routed.store_sequence);
+        }
+        ledger_->spilled.pop_front();
+    }
+    process_actions(now);
+    reconcile_ledger(*ledger_, session_.state(), store);
+}
+
+void connection::restore_offline(const store::loaded_session& loaded, mqtt::time_point now,
+                                 std::uint64_t now_unix_ms) {
+    session_persistence& persistence = *server_.persistence();
+    has_connection_slot_ = false;
+    client_id_ = loaded.session.client_id;
+    is_clean_start_ = false;
+    ledger_ = persistence.ledger_for(client_id_);
+    mqtt::session_state state =
+        restore_session_state(loaded, *ledger_, persistence.store(), now, now_unix_ms);
+    mqtt::connect request;
+    request.version = state.version;
+    request.clean_start = false;
+    request.client_id = client_id_;
+    if (state.version == mqtt::protocol_version::v5) {
+        request.props.session_expiry_interval = state.session_expiry_interval;
+    }
+    session_.handle_packet(request, now);
+    while (session_.poll_action()) {
+    }
+    session_.handle_connection_lost(now);
+    while (session_.poll_action()) {
+    }
+    const auto subscriptions = state.subscriptions;
+    mqtt::connect_acceptance acceptance;
+    acceptance.restored = std::move(state);
+    session_.accept_connect(std::move(acceptance), now);
+    while (session_.poll_action()) {
+    }
+    worker_.add_connection(shared_from_this());
+    server_.registry().claim(client_id_, id_);
+    for (const auto& [topic_filter, held] : subscriptions) {
+        const auto subscription_id = held.subscription_id != 0
+                                         ? std::optional<std::uint32_t>(held.subscription_id)
+                                         : std::nullopt;
+        server_.routes().subscribe(id_, topic_filter, held.options, subscription_id);
+    }
+    persistence.bind(id_, ledger_);
+    arm_timer();
 }
 
 } // namespace perch::gateway

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,7 +20,11 @@
 #include "gateway/access_policy.hpp"
 #include "gateway/delivery.hpp"
 #include "gateway/output_queue.hpp"
+#include "gateway/router.hpp"
+#include "gateway/session_persistence.hpp"
+#include "gateway/transport.hpp"
 #include "mqtt/session.hpp"
+#include "store/records.hpp"
 
 namespace perch::gateway {
 
@@ -42,7 +47,10 @@ struct connection_settings {
 /// member function runs on that worker's thread.
 class connection : public std::enable_shared_from_this<connection> {
 public:
-    /// `socket` runs on `home`'s io_context.
+    /// `stream` (TCP, TLS or WebSocket) runs on `home`'s io_context.
+    connection(server& owner, worker& home, std::unique_ptr<transport> stream,
+               const connection_settings& settings);
+    /// A plain TCP connection on `socket` (an unopened socket makes an offline connection).
     connection(server& owner, worker& home, boost::asio::ip::tcp::socket socket,
                const connection_settings& settings);
     ~connection();
@@ -73,6 +81,12 @@ public:
     /// The answer to this connection's takeover request: the previous session's state, if any.
     void resume_session(std::optional<mqtt::session_state> state);
 
+    /// Installs a persistent session loaded from the store, offline (no socket): registers it
+    /// with the worker, the session registry and the subscription index, and arms its expiry.
+    /// Called at start-up before the workers run.
+    void restore_offline(const store::loaded_session& loaded, mqtt::time_point now,
+                         std::uint64_t now_unix_ms);
+
     /// The broker is stopping: DISCONNECT 0x8B to connected 5.0 clients, then close; offline
     /// sessions stop their timers.
     void shut_down_for_exit();
@@ -87,6 +101,14 @@ private:
     void on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt::time_point now);
     void refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
     std::size_t route(const mqtt::message_ptr& content);
+    void route_inbound(const mqtt::route_publish& inbound, mqtt::time_point now);
+    void persist_retained(const mqtt::message_ptr& content, const route_result& result,
+                          store::store_completion done);
+    void finish_durable_publish(std::uint16_t packet_id, bool is_written, mqtt::reason_code reason,
+                                const std::shared_ptr<std::vector<delivery_batch>>& held);
+    void persist_accepted_session();
+    void sync_ledger(mqtt::time_point now);
+    store::store_completion post_back(std::function<void()> work);
     void accept(std::optional<mqtt::session_state> state, mqtt::time_point now);
     void begin_close();
     void close_socket();
@@ -99,7 +121,8 @@ private:
 
     server& server_;
     worker& worker_;
-    boost::asio::ip::tcp::socket socket_;
+    /// The client's byte stream: one virtual call per read or write turn.
+    std::unique_ptr<transport> transport_;
     boost::asio::steady_timer timer_;
     connection_settings settings_;
     mqtt::subscriber_id id_;
@@ -128,6 +151,9 @@ private:
     std::optional<std::pair<mqtt::subscriber_id, bool>> pending_successor_;
     /// Bytes this connection has added to its worker's queued_output_bytes.
     std::uint64_t accounted_output_bytes_ = 0;
+    /// The store entries of this persistent session; empty when it is not one (or persistence is
+    /// off).
+    std::shared_ptr<session_ledger> ledger_;
     std::optional<mqtt::time_point> close_deadline_;
     std::optional<mqtt::time_point> armed_deadline_;
     std::uint64_t timer_generation_ = 0;

@@ -41,6 +41,9 @@ struct delivery {
     /// Subscription Identifiers of the matching subscriptions (5.0); usually empty, so no
     /// allocation.
     std::vector<std::uint32_t> subscription_ids;
+    /// The entry of the recipient's store queue holding this delivery; 0 when it is not stored
+    /// (the recipient is not a persistent session, or QoS 0).
+    std::uint64_t store_sequence = 0;
 };
 
 /// Deliveries for the sessions of one worker, handed over with one post.

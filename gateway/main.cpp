@@ -23,8 +23,11 @@ using namespace perch::gateway;
 broker_config load_effective_config(const cli_options& options) {
     broker_config config =
         options.config_path ? load_config_file(*options.config_path) : broker_config{};
-    if (options.port) {
+    if (options.port && options.config_path) {
         override_mqtt_port(config, *options.port);
+    } else if (options.port) {
+        // -p without -c: only that plain MQTT listener, so brokers can run side by side.
+        use_only_mqtt_port(config, *options.port);
     }
     if (options.is_verbose) {
         config.log_threshold = log_level::debug;

@@ -3,6 +3,7 @@
 #include "gateway/server.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 
@@ -10,6 +11,9 @@
 #include <fmt/format.h>
 
 #include "gateway/log.hpp"
+#include "gateway/stored_message_codec.hpp"
+#include "gateway/tls_stream.hpp"
+#include "gateway/websocket_stream.hpp"
 
 namespace perch::gateway {
 
@@ -35,6 +39,11 @@ server::server(broker_config config)
 
 server::~server() {
     stop();
+    if (persistence_) {
+        // Pending writes are committed before the workers their completions post to are gone.
+        persistence_->store().flush();
+        persistence_.reset();
+    }
     sys_topics_.reset();
     listeners_.clear();
     workers_.clear();
@@ -68,10 +77,16 @@ connection_settings server::make_connection_settings(const broker_config& config
 }
 
 void server::start() {
-    for (const listener_config& wanted : config_.listeners) {
-        if (wanted.kind != listener_kind::mqtt) {
+    // TLS contexts first: a bad certificate stops start-up before any port is bound.
+    std::vector<std::shared_ptr<const tls_context>> security(config_.listeners.size());
+    for (std::size_t index = 0; index < config_.listeners.size(); ++index) {
+        const listener_config& wanted = config_.listeners[index];
+        if (wanted.kind == listener_kind::http) {
             throw std::runtime_error(fmt::format("listener on port {}: kind '{}' is not served yet",
                                                  wanted.port, to_string(wanted.kind)));
+        }
+        if (is_tls(wanted.kind)) {
+            security[index] = std::make_shared<tls_context>(wanted, config_.data_dir);
         }
     }
     const std::size_t count = worker_count_for(config_);
@@ -85,10 +100,14 @@ void server::start() {
     }
 
     listeners_.resize(count);
-    const auto on_accept = [this](worker& home, boost::asio::ip::tcp::socket socket) {
-        handle_accepted(home, std::move(socket));
-    };
-    for (const listener_config& wanted : config_.listeners) {
+    for (std::size_t listener_index = 0; listener_index < config_.listeners.size();
+         ++listener_index) {
+        const listener_config& wanted = config_.listeners[listener_index];
+        // By value: a reload replaces config_ while the listeners run.
+        const auto on_accept = [this, accepted = wanted, tls = security[listener_index]](
+                                   worker& home, boost::asio::ip::tcp::socket socket) {
+            handle_accepted(home, accepted, tls, std::move(socket));
+        };
         std::uint16_t port = wanted.port;
         for (std::size_t index = 0; index < count; ++index) {
             try {
@@ -108,6 +127,9 @@ void server::start() {
                    wanted.bind_address.empty() ? "*" : wanted.bind_address, port, count);
     }
 
+    if (config_.persistence) {
+        open_store();
+    }
     sys_topics_ =
         std::make_unique<sys_topics>(*workers_[0], router_, [this] { return collect_stats(); });
     started_at_ = std::chrono::steady_clock::now();
@@ -123,6 +145,52 @@ void server::start() {
     boost::asio::post(workers_[0]->context(),
                       [this, interval] { sys_topics_->set_interval(interval); });
     is_started_ = true;
+}
+
+void server::open_store() {
+    store::store_options options;
+    switch (config_.durability) {
+    case durability_mode::full: options.durability = store::durability_level::full; break;
+    case durability_mode::batched: options.durability = store::durability_level::batched; break;
+    case durability_mode::none: options.durability = store::durability_level::none; break;
+    }
+    if (options.durability != store::durability_level::none) {
+        std::error_code error;
+        std::filesystem::create_directories(config_.data_dir, error);
+        if (error) {
+            throw store::store_open_error(
+                fmt::format("cannot create data_dir '{}': {}", config_.data_dir, error.message()));
+        }
+        options.path = (std::filesystem::path(config_.data_dir) / "perch.db").string();
+    }
+    options.commit_interval_ms = config_.commit_interval_ms;
+    options.max_batch_operations = config_.max_batch_operations;
+    options.max_queued_messages = config_.max_stored_messages;
+    options.max_queued_bytes = config_.max_stored_bytes;
+    options.max_database_bytes = config_.max_database_bytes;
+    options.log_error = [](std::string_view line) { log_error("store: {}", line); };
+    persistence_ = std::make_unique<session_persistence>(store::open_message_store(options));
+
+    const std::uint64_t now_unix_ms = unix_now_ms();
+    const auto now = std::chrono::steady_clock::now();
+    store::loaded_state loaded = persistence_->store().load(now_unix_ms);
+    std::vector<delivery_batch> outbox(workers_.size());
+    mqtt::match_output scratch;
+    for (const store::stored_message& retained : loaded.retained) {
+        if (auto content = to_routed_message(retained, now, now_unix_ms)) {
+            router_.route(*content, outbox, scratch);
+        }
+    }
+    std::size_t index = 0;
+    for (store::loaded_session& held : loaded.sessions) {
+        worker& home = *workers_[index++ % workers_.size()];
+        auto offline = std::make_shared<connection>(
+            *this, home, boost::asio::ip::tcp::socket(home.context()), connection_settings_);
+        offline->restore_offline(held, now, now_unix_ms);
+    }
+    log_notice("store {}: restored {} session(s) and {} retained message(s)",
+               options.path.empty() ? std::string("(memory)") : options.path,
+               loaded.sessions.size(), loaded.retained.size());
 }
 
 void server::stop(std::chrono::milliseconds grace) {
@@ -191,7 +259,9 @@ connection_settings server::current_connection_settings() const {
     return connection_settings_;
 }
 
-void server::handle_accepted(worker& home, boost::asio::ip::tcp::socket socket) {
+void server::handle_accepted(worker& home, const listener_config& listener,
+                             const std::shared_ptr<const tls_context>& security,
+                             boost::asio::ip::tcp::socket socket) {
     const std::uint32_t limit = max_connections_.load(std::memory_order_relaxed);
     const std::uint32_t open = open_connections_.fetch_add(1, std::memory_order_relaxed);
     if (limit != 0 && open >= limit) {
@@ -202,8 +272,23 @@ void server::handle_accepted(worker& home, boost::asio::ip::tcp::socket socket) 
         socket.close(ignored);
         return;
     }
-    std::make_shared<connection>(*this, home, std::move(socket), current_connection_settings())
-        ->start();
+    const connection_settings settings = current_connection_settings();
+    std::unique_ptr<transport> stream;
+    if (listener.kind == listener_kind::mqtt) {
+        stream = std::make_unique<tcp_transport>(std::move(socket));
+    } else if (listener.kind == listener_kind::mqtt_tls) {
+        stream = std::make_unique<tls_stream>(std::move(socket), *security);
+    } else {
+        websocket_settings upgrade;
+        upgrade.path = listener.websocket_path;
+        upgrade.max_message_bytes = settings.limits.maximum_packet_size;
+        upgrade.handshake_timeout =
+            std::chrono::duration_cast<std::chrono::seconds>(settings.limits.connect_timeout);
+        stream = listener.kind == listener_kind::websocket
+                     ? make_websocket_transport(std::move(socket), upgrade)
+                     : make_websocket_tls_transport(std::move(socket), *security, upgrade);
+    }
+    std::make_shared<connection>(*this, home, std::move(stream), settings)->start();
 }
 
 void server::release_connection_slot() {

@@ -15,8 +15,10 @@
 #include "gateway/connection.hpp"
 #include "gateway/listener.hpp"
 #include "gateway/router.hpp"
+#include "gateway/session_persistence.hpp"
 #include "gateway/session_registry.hpp"
 #include "gateway/sys_topics.hpp"
+#include "gateway/tls_context.hpp"
 #include "gateway/worker.hpp"
 
 namespace perch::gateway {
@@ -51,6 +53,8 @@ public:
 
     router& routes() { return router_; }
     session_registry& registry() { return registry_; }
+    /// The store of persistent sessions, or nullptr when persistence is off.
+    session_persistence* persistence() { return persistence_.get(); }
     std::size_t worker_count() const { return workers_.size(); }
     worker& worker_at(std::size_t index) { return *workers_[index]; }
 
@@ -58,8 +62,11 @@ public:
     connection_settings current_connection_settings() const;
 
     /// Called by a listener with a freshly accepted socket on `home`: refuses it when
-    /// max_connections is reached, otherwise starts a connection.
-    void handle_accepted(worker& home, boost::asio::ip::tcp::socket socket);
+    /// max_connections is reached, otherwise starts a connection speaking `listener`'s kind (with
+    /// `security` for the TLS kinds).
+    void handle_accepted(worker& home, const listener_config& listener,
+                         const std::shared_ptr<const tls_context>& security,
+                         boost::asio::ip::tcp::socket socket);
 
     /// Frees the slot a connection took in max_connections. Any thread.
     void release_connection_slot();
@@ -78,6 +85,9 @@ public:
 
 private:
     static connection_settings make_connection_settings(const broker_config& config);
+    /// Opens the store named by the config (throws store::store_open_error) and restores the
+    /// retained messages and the persistent sessions, offline, spread over the workers.
+    void open_store();
 
     // Settings for new connections. Owner: main thread writes on reload. Lock: settings_mutex_.
     mutable std::mutex settings_mutex_;
@@ -86,6 +96,7 @@ private:
 
     router router_;
     session_registry registry_;
+    std::unique_ptr<session_persistence> persistence_;
     std::vector<std::unique_ptr<worker>> workers_;
     /// Every worker's listeners; listeners_[i] runs on worker i.
     std::vector<std::vector<std::unique_ptr<listener>>> listeners_;

@@ -19,12 +19,26 @@ std::string error_of(std::string_view text) {
     return "";
 }
 
+listener_config make_listener(listener_kind kind, std::uint16_t port, std::string bind_address) {
+    listener_config listener;
+    listener.kind = kind;
+    listener.port = port;
+    listener.bind_address = std::move(bind_address);
+    return listener;
+}
+
 TEST(Config, EmptyTextGivesDefaults) {
     const broker_config config = parse_config("", "test.conf");
-    ASSERT_EQ(config.listeners.size(), 1U);
+    ASSERT_EQ(config.listeners.size(), 4U);
     EXPECT_EQ(config.listeners[0].port, 1883);
     EXPECT_EQ(config.listeners[0].kind, listener_kind::mqtt);
     EXPECT_TRUE(config.listeners[0].bind_address.empty());
+    EXPECT_EQ(config.listeners[1].port, 8883);
+    EXPECT_EQ(config.listeners[1].kind, listener_kind::mqtt_tls);
+    EXPECT_EQ(config.listeners[2].port, 8083);
+    EXPECT_EQ(config.listeners[2].kind, listener_kind::websocket);
+    EXPECT_EQ(config.listeners[3].port, 8084);
+    EXPECT_EQ(config.listeners[3].kind, listener_kind::websocket_tls);
     EXPECT_EQ(config.sys_interval_seconds, 10U);
     EXPECT_TRUE(config.allow_anonymous);
     EXPECT_TRUE(config.retain_available);
@@ -78,13 +92,34 @@ TEST(Config, ReadsEveryKindOfValueAndIgnoresComments) {
     EXPECT_EQ(config.durability, durability_mode::batched);
 }
 
+TEST(Config, StoreKeysAreReadAndDefaultToAPersistentFullStore) {
+    const broker_config defaults = parse_config("", "test.conf");
+    EXPECT_TRUE(defaults.persistence);
+    EXPECT_EQ(defaults.data_dir, "./data");
+    EXPECT_EQ(defaults.durability, durability_mode::full);
+    EXPECT_EQ(defaults.commit_interval_ms, 5U);
+    EXPECT_EQ(defaults.max_batch_operations, 4096U);
+    const broker_config config = parse_config("commit_interval_ms 20\n"
+                                              "max_batch_operations 100\n"
+                                              "max_stored_messages 7\n"
+                                              "max_stored_bytes 4096\n"
+                                              "max_database_bytes 1048576\n",
+                                              "test.conf");
+    EXPECT_EQ(config.commit_interval_ms, 20U);
+    EXPECT_EQ(config.max_batch_operations, 100U);
+    EXPECT_EQ(config.max_stored_messages, 7U);
+    EXPECT_EQ(config.max_stored_bytes, 4096U);
+    EXPECT_EQ(config.max_database_bytes, 1048576U);
+    EXPECT_THROW(parse_config("max_batch_operations 0\n", "test.conf"), config_error);
+}
+
 TEST(Config, LaterLineOverridesEarlierLine) {
     EXPECT_EQ(parse_config("workers 2\nworkers 4\n", "test.conf").workers, 4U);
 }
 
 TEST(Config, PortAndBindAddressSetTheDefaultListener) {
     const broker_config config = parse_config("port 18830\nbind_address 127.0.0.1\n", "t.conf");
-    ASSERT_EQ(config.listeners.size(), 1U);
+    ASSERT_EQ(config.listeners.size(), 4U);
     EXPECT_EQ(config.listeners[0].port, 18830);
     EXPECT_EQ(config.listeners[0].bind_address, "127.0.0.1");
 }
@@ -97,9 +132,9 @@ TEST(Config, ListenerLinesReplaceTheDefaultListener) {
                                               "protocol http\n",
                                               "t.conf");
     ASSERT_EQ(config.listeners.size(), 3U);
-    EXPECT_EQ(config.listeners[0], (listener_config{listener_kind::mqtt, 18831, ""}));
-    EXPECT_EQ(config.listeners[1], (listener_config{listener_kind::websocket, 18084, "::1"}));
-    EXPECT_EQ(config.listeners[2], (listener_config{listener_kind::http, 18090, ""}));
+    EXPECT_EQ(config.listeners[0], make_listener(listener_kind::mqtt, 18831, ""));
+    EXPECT_EQ(config.listeners[1], make_listener(listener_kind::websocket, 18084, "::1"));
+    EXPECT_EQ(config.listeners[2], make_listener(listener_kind::http, 18090, ""));
 }
 
 TEST(Config, ListenerAfterPortKeepsTheDefaultListener) {
@@ -144,7 +179,7 @@ TEST(Config, OverridePortChangesTheFirstMqttListener) {
     broker_config http_only = parse_config("listener 18090\nprotocol http\n", "t");
     override_mqtt_port(http_only, 18836);
     ASSERT_EQ(http_only.listeners.size(), 2U);
-    EXPECT_EQ(http_only.listeners[0], (listener_config{listener_kind::mqtt, 18836, ""}));
+    EXPECT_EQ(http_only.listeners[0], make_listener(listener_kind::mqtt, 18836, ""));
 }
 
 TEST(Config, LoadsFileAndReportsMissingFile) {
@@ -170,6 +205,39 @@ std::string read_shipped_config() {
     std::ostringstream text;
     text << file.rdbuf();
     return text.str();
+}
+
+TEST(Config, TlsKeysSetTheLatestListener) {
+    const broker_config config = parse_config("listener 1883\nlistener 8883\nprotocol mqtt_tls\n"
+                                              "certfile /c.pem\nkeyfile /k.pem\ncafile /ca.pem\n"
+                                              "require_certificate true\n"
+                                              "use_identity_as_username true\n",
+                                              "t.conf");
+    ASSERT_EQ(config.listeners.size(), 2U);
+    EXPECT_TRUE(config.listeners[0].certfile.empty());
+    EXPECT_FALSE(config.listeners[0].require_certificate);
+    EXPECT_EQ(config.listeners[1].certfile, "/c.pem");
+    EXPECT_EQ(config.listeners[1].keyfile, "/k.pem");
+    EXPECT_EQ(config.listeners[1].cafile, "/ca.pem");
+    EXPECT_TRUE(config.listeners[1].require_certificate);
+    EXPECT_TRUE(config.listeners[1].use_identity_as_username);
+}
+
+TEST(Config, TlsKeysBeforeAnyListenerSetEveryDefaultListener) {
+    const broker_config config = parse_config("certfile /c.pem\nkeyfile /k.pem\n", "t.conf");
+    ASSERT_EQ(config.listeners.size(), 4U);
+    for (const listener_config& listener : config.listeners) {
+        EXPECT_EQ(listener.certfile, "/c.pem");
+        EXPECT_EQ(listener.keyfile, "/k.pem");
+    }
+}
+
+TEST(Config, OnlyMqttPortKeepsOnePlainListener) {
+    broker_config config;
+    use_only_mqtt_port(config, 18840);
+    ASSERT_EQ(config.listeners.size(), 1U);
+    EXPECT_EQ(config.listeners[0].kind, listener_kind::mqtt);
+    EXPECT_EQ(config.listeners[0].port, 18840);
 }
 
 TEST(Config, ShippedConfigFileGivesTheDefaults) {

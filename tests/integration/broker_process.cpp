@@ -382,7 +382,10 @@ command_result run_command(const std::vector<std::string>& argv, std::string_vie
     return result;
 }
 
-broker_process::broker_process(broker_kind kind) : kind_(kind) {
+broker_process::broker_process(broker_kind kind) : broker_process(kind, std::string()) {}
+
+broker_process::broker_process(broker_kind kind, std::string extra_config)
+    : kind_(kind), extra_config_(std::move(extra_config)) {
     if (kind_ == broker_kind::perch && perch_program().empty()) {
         throw std::runtime_error("this build has no perch binary; build the perch target, set "
                                  "PERCH_TEST_PERCH_PATH, or run with PERCH_TEST_BROKER=mosquitto");
@@ -416,7 +419,8 @@ std::string broker_process::config_text() const {
     }
     // Perch tells every 5.0 client its server_keep_alive; Mosquitto only those asking for more.
     return "listener " + port + " 127.0.0.1\n" + "allow_anonymous true\n" + "server_keep_alive " +
-           keep_alive + "\n" + "data_dir " + (directory_.path() / "data").string() + "\n";
+           keep_alive + "\n" + "data_dir " + (directory_.path() / "data").string() + "\n" +
+           extra_config_;
 }
 
 bool broker_process::start_on_free_port() {
@@ -457,6 +461,13 @@ bool broker_process::start_on_free_port() {
 process_exit broker_process::stop() {
     if (!ending_ && process_) {
         ending_ = process_->stop(broker_stop_grace, SIGTERM);
+    }
+    return ending_.value_or(process_exit{});
+}
+
+process_exit broker_process::kill() {
+    if (!ending_ && process_) {
+        ending_ = process_->stop(std::chrono::milliseconds(0), SIGKILL);
     }
     return ending_.value_or(process_exit{});
 }

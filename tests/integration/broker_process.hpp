@@ -139,6 +139,9 @@ public:
     /// Starts `kind` and waits up to five seconds until it accepts TCP connections. Throws
     /// std::runtime_error, with the broker's output, when it does not come up.
     explicit broker_process(broker_kind kind);
+    /// As above, with `extra_config` appended to the config file (a later line overrides an
+    /// earlier one, so it may replace data_dir, for a broker restarted on the same store).
+    broker_process(broker_kind kind, std::string extra_config);
     /// Stops the broker as stop() does.
     ~broker_process();
     broker_process(const broker_process&) = delete;
@@ -161,6 +164,8 @@ public:
     /// Stops the broker with SIGTERM (SIGKILL after five seconds) and returns how it ended. Later
     /// calls return the same ending.
     process_exit stop();
+    /// Kills the broker with SIGKILL (a crash: nothing is flushed) and returns how it ended.
+    process_exit kill();
 
     /// Everything the broker has written to standard output and error so far.
     std::string log() const;
@@ -172,6 +177,7 @@ private:
     std::string config_text() const;
 
     broker_kind kind_;
+    std::string extra_config_;
     temporary_directory directory_;
     std::uint16_t port_ = 0;
     std::unique_ptr<child_process> process_;

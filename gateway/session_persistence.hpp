@@ -1,0 +1,106 @@
+// The link between the gateway's persistent sessions and the durable store: which subscriber ids
+// are persistent sessions, and which store queue entries each session holds in memory, spilled or
+// in flight. Knows nothing about sockets; no SQL.
+//
+// Theory of operation. A QoS 1/2 message routed to a persistent session is enqueued in the store
+// on the publisher's worker; the delivery carries its store sequence to the recipient's worker,
+// which records it in the session's ledger (tracked_entry) when the session accepted it, or keeps
+// it as spilled when the session's memory queue was full. After every turn the recipient compares
+// its ledger with the session state (reconcile_ledger): an entry now in flight is marked sent, an
+// entry that left the session (acknowledged, expired, dropped) is acked in the store, and spilled
+// entries are fed back to the session, in order, while it has room.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "gateway/delivery.hpp"
+#include "mqtt/message.hpp"
+#include "mqtt/session.hpp"
+#include "store/message_store.hpp"
+
+namespace perch::gateway {
+
+/// One store queue entry the session holds (queued in memory or in flight).
+struct tracked_entry {
+    /// The routed message, used only as an identity to find the entry in the session state.
+    mqtt::message_ptr content;
+    std::uint64_t sequence = 0;
+    std::uint16_t packet_id = 0;
+    store::delivery_state state = store::delivery_state::queued;
+};
+
+/// The store entries of one persistent session. Touched only by the worker that holds the session
+/// at the time (a takeover hands it over together with the session state).
+struct session_ledger {
+    std::string client_id;
+    /// Entries the session holds, oldest first.
+    std::deque<tracked_entry> tracked;
+    /// Deliveries in the store the session had no room for, oldest first (store_sequence set).
+    std::deque<delivery> spilled;
+    /// Inbound QoS 2 packet identifiers recorded in the store, awaiting PUBREL.
+    std::unordered_set<std::uint16_t> inbound_qos2;
+};
+
+/// The store and the index of persistent sessions. Thread-safe.
+class session_persistence {
+public:
+    /// Takes ownership of an open store.
+    explicit session_persistence(std::unique_ptr<store::message_store> store);
+
+    /// The store.
+    store::message_store& store() { return *store_; }
+
+    /// The ledger of `client_id`, created empty when there is none.
+    std::shared_ptr<session_ledger> ledger_for(const std::string& client_id);
+
+    /// True when the store holds (or is about to hold) a session for `client_id`.
+    bool has_ledger(const std::string& client_id) const;
+
+    /// Forgets the ledger of `client_id` (its session was deleted from the store).
+    void forget(const std::string& client_id);
+
+    /// Marks `subscriber` as a persistent session whose deliveries go through the store.
+    void bind(mqtt::subscriber_id subscriber, std::shared_ptr<session_ledger> ledger);
+
+    /// `subscriber` is no longer a persistent session (ended, or moved to another id).
+    void unbind(mqtt::subscriber_id subscriber);
+
+    /// The ledger of a persistent session, or nullptr when `subscriber` is not one.
+    std::shared_ptr<session_ledger> find(mqtt::subscriber_id subscriber) const;
+
+private:
+    std::unique_ptr<store::message_store> store_;
+    // Owner: shared by all workers. Lock: mutex_ (shared for lookups).
+    mutable std::shared_mutex mutex_;
+    std::unordered_map<std::string, std::shared_ptr<session_ledger>> ledgers_;
+    std::unordered_map<mqtt::subscriber_id, std::shared_ptr<session_ledger>> bound_;
+};
+
+/// Brings the store in line with `state` after the session changed: entries now in flight are
+/// marked sent, entries no longer held are acked (PUBACK/PUBCOMP received, or dropped), inbound
+/// QoS 2 identifiers released by PUBREL are removed. Runs on the session's worker.
+void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
+                      store::message_store& store);
+
+/// The session state a loaded session resumes with: subscriptions, in-flight entries with their
+/// packet identifiers and stage, queued entries, inbound QoS 2 identifiers. Fills `ledger` with
+/// the entries. Entries whose message cannot be decoded are acked and skipped.
+mqtt::session_state restore_session_state(const store::loaded_session& loaded,
+                                          session_ledger& ledger, store::message_store& store,
+                                          mqtt::time_point now, std::uint64_t now_unix_ms);
+
+/// The store record of a persistent session as it stands now.
+store::stored_session to_stored_session(const mqtt::session_state& state,
+                                        std::uint64_t expires_at_unix_ms);
+
+/// The options byte of `options` as a SUBSCRIBE carries it, which the store keeps.
+std::uint8_t stored_options_byte(const mqtt::subscription_options& options);
+
+} // namespace perch::gateway

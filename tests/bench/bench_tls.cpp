@@ -1,0 +1,428 @@
+// TLS and WebSocket costs of perch beside Mosquitto (OpenSSL), in one run on loopback:
+//   - broker RSS per idle connection, N plain MQTT connections against N over TLS;
+//   - full TLS 1.3 handshakes (no resumption) per broker CPU-second (utime + stime);
+//   - bytes on the wire for a chat stream over WebSocket with and without permessage-deflate.
+// usage: bench_tls PERCH MOSQUITTO [CONNECTIONS] [HANDSHAKES]
+// Prints one line per result: "bench_tls broker=... metric=... value=... runs=... median=...".
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/websocket.hpp>
+
+// clang-format off
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+// clang-format on
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+struct broker {
+    std::string name;
+    pid_t pid = -1;
+    std::uint16_t plain_port = 0;
+    std::uint16_t tls_port = 0;
+    std::uint16_t websocket_port = 0;
+};
+
+std::uint16_t free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    ::close(fd);
+    return ntohs(address.sin_port);
+}
+
+int connect_to(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+        std::vector<char*> args;
+        for (const std::string& arg : argv) {
+            args.push_back(const_cast<char*>(arg.c_str()));
+        }
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    return pid;
+}
+
+void wait_listening(std::uint16_t port) {
+    for (int attempt = 0; attempt < 500; ++attempt) {
+        const int fd = connect_to(port);
+        if (fd >= 0) {
+            ::close(fd);
+            return;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    throw std::runtime_error("broker did not listen on " + std::to_string(port));
+}
+
+long rss_kib(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) {
+            return std::stol(line.substr(6));
+        }
+    }
+    return 0;
+}
+
+double cpu_seconds(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string field;
+    unsigned long utime = 0;
+    unsigned long stime = 0;
+    for (int index = 3; index <= 15 && fields >> field; ++index) {
+        if (index == 14) {
+            utime = std::stoul(field);
+        } else if (index == 15) {
+            stime = std::stoul(field);
+        }
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+std::string connect_packet(const std::string& client_id) {
+    std::string body("\x00\x04MQTT\x04\x02\x00\x3c", 10);
+    body += static_cast<char>(client_id.size() >> 8);
+    body += static_cast<char>(client_id.size() & 0xFF);
+    body += client_id;
+    return std::string(1, '\x10') + static_cast<char>(body.size()) + body;
+}
+
+std::string varint(std::size_t value) {
+    std::string out;
+    do {
+        char byte = static_cast<char>(value % 128);
+        value /= 128;
+        if (value > 0) {
+            byte = static_cast<char>(byte | 0x80);
+        }
+        out += byte;
+    } while (value > 0);
+    return out;
+}
+
+std::string publish_packet(const std::string& topic, const std::string& payload) {
+    std::string body;
+    body += static_cast<char>(topic.size() >> 8);
+    body += static_cast<char>(topic.size() & 0xFF);
+    body += topic + payload;
+    return "\x30" + varint(body.size()) + body;
+}
+
+/// A client session: a plain socket, or a wolfSSL session over it.
+struct session {
+    int fd = -1;
+    WOLFSSL* tls = nullptr;
+};
+
+bool send_all(const session& client, const std::string& bytes) {
+    if (client.tls != nullptr) {
+        return wolfSSL_write(client.tls, bytes.data(), static_cast<int>(bytes.size())) ==
+               static_cast<int>(bytes.size());
+    }
+    return ::send(client.fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size());
+}
+
+bool read_connack(const session& client) {
+    char connack[4];
+    int got = 0;
+    while (got < 4) {
+        const int count = client.tls != nullptr
+                              ? wolfSSL_read(client.tls, connack + got, 4 - got)
+                              : static_cast<int>(::recv(client.fd, connack + got, 4 - got, 0));
+        if (count <= 0) {
+            return false;
+        }
+        got += count;
+    }
+    return connack[0] == 0x20 && connack[3] == 0;
+}
+
+session open_session(WOLFSSL_CTX* context, std::uint16_t port, const std::string& client_id) {
+    session client;
+    client.fd = connect_to(port);
+    if (client.fd < 0) {
+        throw std::runtime_error("connect failed");
+    }
+    if (context != nullptr) {
+        client.tls = wolfSSL_new(context);
+        wolfSSL_set_fd(client.tls, client.fd);
+        if (wolfSSL_connect(client.tls) != WOLFSSL_SUCCESS) {
+            throw std::runtime_error("TLS handshake failed");
+        }
+    }
+    if (!send_all(client, connect_packet(client_id)) || !read_connack(client)) {
+        throw std::runtime_error("no CONNACK");
+    }
+    return client;
+}
+
+void close_session(session& client) {
+    if (client.tls != nullptr) {
+        wolfSSL_free(client.tls);
+    }
+    ::close(client.fd);
+}
+
+/// RSS growth of the broker per connection, in bytes, for `count` idle connections.
+double bytes_per_connection(const broker& target, WOLFSSL_CTX* context, std::uint16_t port,
+                            int count) {
+    std::this_thread::sleep_for(300ms);
+    const long before = rss_kib(target.pid);
+    std::vector<session> sessions;
+    for (int index = 0; index < count; ++index) {
+        sessions.push_back(open_session(context, port, "idle-" + std::to_string(index)));
+    }
+    std::this_thread::sleep_for(500ms);
+    const long after = rss_kib(target.pid);
+    for (session& client : sessions) {
+        close_session(client);
+    }
+    std::this_thread::sleep_for(500ms);
+    return static_cast<double>(after - before) * 1024.0 / count;
+}
+
+double handshakes_per_cpu_second(const broker& target, WOLFSSL_CTX* context, int count) {
+    const double cpu_before = cpu_seconds(target.pid);
+    for (int index = 0; index < count; ++index) {
+        session client;
+        client.fd = connect_to(target.tls_port);
+        client.tls = wolfSSL_new(context);
+        wolfSSL_set_fd(client.tls, client.fd);
+        if (wolfSSL_connect(client.tls) != WOLFSSL_SUCCESS) {
+            throw std::runtime_error("handshake failed");
+        }
+        wolfSSL_shutdown(client.tls);
+        close_session(client);
+    }
+    std::this_thread::sleep_for(200ms);
+    return count / std::max(cpu_seconds(target.pid) - cpu_before, 1e-3);
+}
+
+/// A TCP socket that counts the bytes it carries (WebSocket frames included), for Beast.
+struct counting_socket {
+    using executor_type = boost::asio::ip::tcp::socket::executor_type;
+    boost::asio::ip::tcp::socket& socket;
+    std::uint64_t& bytes;
+
+    executor_type get_executor() { return socket.get_executor(); }
+    template <typename Buffers> std::size_t read_some(const Buffers& buffers) {
+        const std::size_t count = socket.read_some(buffers);
+        bytes += count;
+        return count;
+    }
+    template <typename Buffers>
+    std::size_t read_some(const Buffers& buffers, boost::system::error_code& error) {
+        const std::size_t count = socket.read_some(buffers, error);
+        bytes += count;
+        return count;
+    }
+    template <typename Buffers> std::size_t write_some(const Buffers& buffers) {
+        const std::size_t count = socket.write_some(buffers);
+        bytes += count;
+        return count;
+    }
+    template <typename Buffers>
+    std::size_t write_some(const Buffers& buffers, boost::system::error_code& error) {
+        const std::size_t count = socket.write_some(buffers, error);
+        bytes += count;
+        return count;
+    }
+};
+
+void teardown(boost::beast::role_type, counting_socket& stream, boost::system::error_code& error) {
+    stream.socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, error);
+    stream.socket.close(error);
+}
+
+/// Wire bytes (both directions) of one WebSocket client publishing a chat stream to itself.
+std::uint64_t websocket_chat_bytes(std::uint16_t port, bool is_deflate, int messages) {
+    namespace websocket = boost::beast::websocket;
+    boost::asio::io_context context;
+    boost::asio::ip::tcp::socket socket(context);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    std::uint64_t total = 0;
+    websocket::stream<counting_socket> stream(counting_socket{socket, total});
+    websocket::permessage_deflate deflate;
+    deflate.client_enable = is_deflate;
+    stream.set_option(deflate);
+    stream.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
+        request.set(boost::beast::http::field::sec_websocket_protocol, "mqtt");
+    }));
+    stream.binary(true);
+    stream.handshake("127.0.0.1", "/mqtt");
+    boost::beast::flat_buffer buffer;
+    stream.write(boost::asio::buffer(connect_packet(is_deflate ? "chat-z" : "chat")));
+    stream.read(buffer);
+    buffer.clear();
+    // SUBSCRIBE packet id 1, "room/#" at QoS 0.
+    stream.write(boost::asio::buffer(std::string("\x82\x0b\x00\x01\x00\x06room/#\x00", 13)));
+    stream.read(buffer);
+    buffer.clear();
+    std::size_t expected = 0;
+    for (int index = 0; index < messages; ++index) {
+        const std::string payload =
+            R"({"id":)" + std::to_string(1000 + index) +
+            R"(,"from":"alice","room":"general","text":"see you at the standup in five minutes, )"
+            R"(bringing the notes from yesterday","ts":1764000000000})";
+        const std::string packet = publish_packet("room/general/alice", payload);
+        stream.write(boost::asio::buffer(packet));
+        expected += packet.size();
+    }
+    std::size_t received = 0;
+    while (received < expected) {
+        received += stream.read(buffer);
+        buffer.clear();
+    }
+    const std::uint64_t carried = total;
+    stream.close(websocket::close_code::normal);
+    return carried;
+}
+
+void print(const std::string& broker_name, const std::string& metric, double value,
+           const std::string& unit) {
+    std::printf("bench_tls broker=%s metric=%s runs=1 median=%.1f min=%.1f max=%.1f unit=%s\n",
+                broker_name.c_str(), metric.c_str(), value, value, value, unit.c_str());
+    std::fflush(stdout);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: %s PERCH MOSQUITTO [CONNECTIONS] [HANDSHAKES]\n", argv[0]);
+        return 2;
+    }
+    const int connections = argc > 3 ? std::atoi(argv[3]) : 2000;
+    const int handshakes = argc > 4 ? std::atoi(argv[4]) : 2000;
+    ::signal(SIGPIPE, SIG_IGN);
+    wolfSSL_Init();
+    const fs::path directory =
+        fs::temp_directory_path() / ("bench_tls-" + std::to_string(::getpid()));
+    fs::create_directories(directory / "data");
+
+    const fs::path certificate = directory / "data" / "perch-cert.pem";
+    const fs::path key = directory / "data" / "perch-key.pem";
+    // Mosquitto drops root privileges: it reads a world-readable copy of the key.
+    const fs::path shared_key = directory / "shared-key.pem";
+    const auto start_perch = [&] {
+        broker perch{"perch", -1, free_port(), free_port(), free_port()};
+        std::ofstream config(directory / "perch.conf");
+        config << "allow_anonymous true\npersistence false\ndata_dir "
+               << (directory / "data").string() << "\nsys_interval 0\nlistener " << perch.plain_port
+               << " 127.0.0.1\nlistener " << perch.tls_port
+               << " 127.0.0.1\nprotocol mqtt_tls\nlistener " << perch.websocket_port
+               << " 127.0.0.1\nprotocol websocket\n";
+        config.close();
+        perch.pid =
+            spawn({argv[1], "-c", (directory / "perch.conf").string()}, directory / "perch.log");
+        wait_listening(perch.tls_port);
+        return perch;
+    };
+    const auto start_mosquitto = [&] {
+        broker mosquitto{"mosquitto", -1, free_port(), free_port(), 0};
+        fs::copy_file(key, shared_key, fs::copy_options::overwrite_existing);
+        fs::permissions(shared_key,
+                        fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+        std::ofstream config(directory / "mosquitto.conf");
+        config << "allow_anonymous true\npersistence false\nmax_connections -1\nlistener "
+               << mosquitto.plain_port << " 127.0.0.1\nlistener " << mosquitto.tls_port
+               << " 127.0.0.1\ncertfile " << certificate.string() << "\nkeyfile "
+               << shared_key.string() << "\n";
+        config.close();
+        mosquitto.pid = spawn({argv[2], "-c", (directory / "mosquitto.conf").string()},
+                              directory / "mosquitto.log");
+        wait_listening(mosquitto.tls_port);
+        return mosquitto;
+    };
+    const auto stop = [](const broker& target) {
+        ::kill(target.pid, SIGTERM);
+        ::waitpid(target.pid, nullptr, 0);
+    };
+    // The first start generates the certificate both brokers use.
+    stop(start_perch());
+
+    WOLFSSL_CTX* client_context = wolfSSL_CTX_new(wolfTLSv1_3_client_method());
+    wolfSSL_CTX_load_verify_locations(client_context, certificate.c_str(), nullptr);
+    wolfSSL_CTX_set_session_cache_mode(client_context, WOLFSSL_SESS_CACHE_OFF);
+
+    for (const bool is_perch : {true, false}) {
+        const auto fresh = [&] { return is_perch ? start_perch() : start_mosquitto(); };
+        // A fresh broker per measurement: memory freed by one run would hide the next one's.
+        broker target = fresh();
+        const double plain = bytes_per_connection(target, nullptr, target.plain_port, connections);
+        stop(target);
+        target = fresh();
+        const double tls =
+            bytes_per_connection(target, client_context, target.tls_port, connections);
+        print(target.name, "rss_bytes_per_idle_plain_connection", plain, "B");
+        print(target.name, "rss_bytes_per_idle_tls_connection", tls, "B");
+        print(target.name, "tls_extra_bytes_per_idle_connection", tls - plain, "B");
+        print(target.name, "full_tls13_handshakes_per_cpu_second",
+              handshakes_per_cpu_second(target, client_context, handshakes), "1/s");
+        stop(target);
+    }
+    const broker perch = start_perch();
+    const int chat_messages = 1000;
+    print("perch", "websocket_chat_wire_bytes_plain",
+          static_cast<double>(websocket_chat_bytes(perch.websocket_port, false, chat_messages)),
+          "B");
+    print("perch", "websocket_chat_wire_bytes_deflate",
+          static_cast<double>(websocket_chat_bytes(perch.websocket_port, true, chat_messages)),
+          "B");
+    stop(perch);
+
+    wolfSSL_CTX_free(client_context);
+    fs::remove_all(directory);
+    return 0;
+}
