@@ -9,14 +9,13 @@ build=(build-essential cmake pkg-config git
        libboost-dev libwolfssl-dev libsqlite3-dev libfmt-dev)
 test=(libgtest-dev libgmock-dev googletest
       libpaho-mqttpp-dev libpaho-mqtt-dev mosquitto mosquitto-clients
-      clang clang-format libclang-rt-14-dev python3 procps)
+      clang clang-format libclang-rt-14-dev python3 procps
+      nodejs node-mqtt node-ws)
 
 case "$profile" in
     runtime) packages=("${runtime[@]}") ;;
     build) packages=("${build[@]}") ;;
-    test) packages=("${build[@]}" "${test[@]}")
-          # Node.js runs the MQTT.js client tests; keep an installed Node (it may ship its own npm).
-          if ! command -v npm >/dev/null; then packages+=(nodejs npm); fi ;;
+    test) packages=("${build[@]}" "${test[@]}") ;;
     *) echo "install-deps: unknown profile '$profile' (runtime, build or test)" >&2; exit 2 ;;
 esac
 

@@ -17,9 +17,6 @@ echo "== build (ASan + UBSan)"
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPERCH_SANITIZE=ON -DPERCH_WERROR=ON
 cmake --build build-test -j"$jobs"
 
-echo "== MQTT.js for the integration tests"
-tests/integration/node/install.sh
-
 echo "== tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -16,6 +16,7 @@
 //       Message), printing "connected" and "disconnected".
 'use strict';
 
+const { subscribeAsync, publishAsync, endAsync } = require('./debian_modules');
 const mqtt = require('mqtt');
 
 function parseArguments(argv) {
@@ -104,13 +105,13 @@ async function subscribe(options) {
             say('message', ...received[printed]);
         }
     };
-    const granted = await client.subscribeAsync(options.topic, { qos: options.qos });
+    const granted = await subscribeAsync(client, options.topic, { qos: options.qos });
     say('subscribed', granted.map((grant) => grant.qos).join(','));
     printReceived();
     client.on('message', printReceived);
     await done;
     printReceived();
-    await client.endAsync();
+    await endAsync(client);
 }
 
 async function publish(options) {
@@ -126,10 +127,10 @@ async function publish(options) {
     }
     const prefix = options.prefix || 'mqttjs';
     for (let index = 0; index < options.count; index += 1) {
-        await client.publishAsync(options.topic, `${prefix}-${index}`, publishOptions);
+        await publishAsync(client, options.topic, `${prefix}-${index}`, publishOptions);
     }
     say('published', options.count);
-    await client.endAsync();
+    await endAsync(client);
 }
 
 async function leaveWithWill(options) {

@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// Transport checks driven by tests/integration/transport_test.cpp: MQTT.js over ws://, wss:// and
+// mqtts://, and raw WebSocket frames the broker must refuse. One job per run; results are
+// tab-separated lines on stdout for the C++ test to judge.
+//
+//   subscribe --url U --ca FILE --topic T --count N   prints "subscribed", then "message<TAB>P"
+//                                                     per message; exits 0 after N messages
+//   publish   --url U --ca FILE --topic T --payload P prints "published" once acknowledged
+//   raw-frame --url U --kind text|binary --size N [--protocol mqtt]
+//             prints "open<TAB>PROTOCOL" or "unexpected-response<TAB>STATUS", then
+//             "close<TAB>CODE" when the broker closes the WebSocket
+'use strict';
+
+require('./debian_modules');
+const fs = require('fs');
+const mqtt = require('mqtt');
+const WebSocket = require('ws');
+
+function parseArguments(argv) {
+    const [mode, ...rest] = argv;
+    const options = { mode };
+    for (let index = 0; index + 1 < rest.length; index += 2) {
+        options[rest[index].slice(2)] = rest[index + 1];
+    }
+    return options;
+}
+
+function say(...fields) {
+    process.stdout.write(`${fields.join('\t')}\n`);
+}
+
+function connect(options) {
+    const connectOptions = { reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 5 };
+    if (options.ca) {
+        connectOptions.ca = fs.readFileSync(options.ca);
+        connectOptions.rejectUnauthorized = true;
+    }
+    const client = mqtt.connect(options.url, connectOptions);
+    client.on('error', (error) => {
+        say('error', error.message);
+        process.exit(2);
+    });
+    return client;
+}
+
+function subscribe(options) {
+    const client = connect(options);
+    let remaining = Number(options.count || 1);
+    client.on('message', (topic, payload) => {
+        say('message', payload.toString());
+        remaining -= 1;
+        if (remaining === 0) {
+            client.end(false, () => process.exit(0));
+        }
+    });
+    client.on('connect', () => {
+        client.subscribe(options.topic, { qos: 1 }, (error) => {
+            if (error) {
+                say('error', error.message);
+                process.exit(2);
+            }
+            say('subscribed');
+        });
+    });
+}
+
+function publish(options) {
+    const client = connect(options);
+    client.on('connect', () => {
+        client.publish(options.topic, options.payload, { qos: 1 }, (error) => {
+            say(error ? 'error' : 'published', error ? error.message : '');
+            client.end(false, () => process.exit(error ? 2 : 0));
+        });
+    });
+}
+
+function rawFrame(options) {
+    const protocols = options.protocol ? [options.protocol] : [];
+    const socket = new WebSocket(options.url, protocols);
+    socket.on('unexpected-response', (request, response) => {
+        say('unexpected-response', response.statusCode);
+        process.exit(0);
+    });
+    socket.on('open', () => {
+        say('open', socket.protocol);
+        const size = Number(options.size || 4);
+        if (options.kind === 'text') {
+            socket.send('x'.repeat(size));
+        } else {
+            socket.send(Buffer.alloc(size, 0x30));
+        }
+    });
+    socket.on('close', (code) => {
+        say('close', code);
+        process.exit(0);
+    });
+    socket.on('error', (error) => say('error', error.message));
+}
+
+const options = parseArguments(process.argv.slice(2));
+setTimeout(() => {
+    say('timeout');
+    process.exit(3);
+}, Number(options['timeout-ms'] || 10000));
+({ subscribe, publish, 'raw-frame': rawFrame })[options.mode](options);

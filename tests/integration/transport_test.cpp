@@ -1,0 +1,462 @@
+// MQTT over TLS (wolfSSL) and over WebSocket (Beast), driven by mosquitto_pub/sub, Paho C++ and
+// MQTT.js against one perch with all four listener kinds, and the refusals of bad transport input.
+// The certificate the clients trust is the one perch generates into its empty data_dir.
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <mqtt/async_client.h>
+
+#include "broker_process.hpp"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace perch::integration {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto command_timeout = 15s;
+constexpr auto start_timeout = 10s;
+
+std::uint16_t free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    ::close(fd);
+    return ntohs(address.sin_port);
+}
+
+/// A raw TCP connection to 127.0.0.1:`port`, or -1.
+int connect_raw(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/// Everything the peer sends on `fd` until it closes; false when it stays open past `timeout`.
+bool read_until_closed(int fd, std::chrono::milliseconds timeout, std::string& received) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd waiting{fd, POLLIN, 0};
+        if (::poll(&waiting, 1, 50) <= 0) {
+            continue;
+        }
+        char chunk[4096];
+        const ssize_t count = ::recv(fd, chunk, sizeof(chunk), 0);
+        if (count <= 0) {
+            return true;
+        }
+        received.append(chunk, static_cast<std::size_t>(count));
+    }
+    return false;
+}
+
+/// MQTT 3.1.1 CONNECT, client id "raw", clean session, keep alive 60.
+const std::string plain_connect("\x10\x0f\x00\x04MQTT\x04\x02\x00\x3c\x00\x03raw", 17);
+
+/// perch with one listener of each kind on free loopback ports and its own data_dir.
+class transport_broker {
+public:
+    /// `extra_config` goes before the listeners, `tls_config` right after the mqtt_tls listener.
+    explicit transport_broker(const std::string& extra_config = {},
+                              const std::string& tls_config = {}) {
+        for (int attempt = 0; attempt < 5; ++attempt) {
+            if (start(extra_config, tls_config)) {
+                return;
+            }
+        }
+        throw std::runtime_error("perch did not start:\n" + log());
+    }
+    ~transport_broker() { stop(); }
+
+    process_exit stop() {
+        if (!ending_ && process_) {
+            ending_ = process_->stop(5000ms, SIGTERM);
+        }
+        return ending_.value_or(process_exit{});
+    }
+
+    std::string log() const { return read_file_text(directory_.path() / "broker.log"); }
+    std::filesystem::path certificate() const {
+        return directory_.path() / "data" / "perch-cert.pem";
+    }
+    const std::filesystem::path& scratch() const { return directory_.path(); }
+
+    std::uint16_t mqtt_port = 0;
+    std::uint16_t tls_port = 0;
+    std::uint16_t websocket_port = 0;
+    std::uint16_t websocket_tls_port = 0;
+
+private:
+    bool start(const std::string& extra_config, const std::string& tls_config) {
+        mqtt_port = free_port();
+        tls_port = free_port();
+        websocket_port = free_port();
+        websocket_tls_port = free_port();
+        const auto config = directory_.path() / "broker.conf";
+        write_file_text(config, extra_config + "allow_anonymous true\ndata_dir " +
+                                    (directory_.path() / "data").string() + "\nlistener " +
+                                    std::to_string(mqtt_port) + " 127.0.0.1\nlistener " +
+                                    std::to_string(tls_port) + " 127.0.0.1\nprotocol mqtt_tls\n" +
+                                    tls_config + "listener " + std::to_string(websocket_port) +
+                                    " 127.0.0.1\nprotocol websocket\nlistener " +
+                                    std::to_string(websocket_tls_port) +
+                                    " 127.0.0.1\nprotocol websocket_tls\n");
+        const auto log_path = directory_.path() / "broker.log";
+        process_ = std::make_unique<child_process>(
+            std::vector<std::string>{PERCH_BROKER_PATH, "-c", config.string()},
+            process_streams{{}, log_path, log_path});
+        if (wait_for_text(log_path, "running", start_timeout)) {
+            return true;
+        }
+        process_->stop(0ms, SIGKILL);
+        process_.reset();
+        return false;
+    }
+
+    temporary_directory directory_;
+    std::unique_ptr<child_process> process_;
+    std::optional<process_exit> ending_;
+};
+
+/// A client running in the background until it exits, with its output in a file.
+class background_client {
+public:
+    background_client(const std::filesystem::path& output_path, std::vector<std::string> argv)
+        : output_path_(output_path), process_(std::make_unique<child_process>(
+                                         argv, process_streams{{}, output_path_, output_path_})) {}
+    bool wait_for_output(std::string_view needle) {
+        return wait_for_text(output_path_, needle, command_timeout);
+    }
+    std::optional<process_exit> wait() { return process_->wait_for(command_timeout); }
+    std::string output() const { return read_file_text(output_path_); }
+
+private:
+    std::filesystem::path output_path_;
+    std::unique_ptr<child_process> process_;
+};
+
+class Transport : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (broker_under_test() != broker_kind::perch) {
+            GTEST_SKIP() << "needs perch's TLS and WebSocket listeners";
+        }
+    }
+
+    void TearDown() override {
+        if (broker_) {
+            const process_exit ending = broker_->stop();
+            EXPECT_TRUE(ending.is_success()) << "perch " << describe(ending);
+            if (HasFailure()) {
+                std::cerr << "---- perch log ----\n" << broker_->log();
+            }
+        }
+    }
+
+    transport_broker& start_broker(const std::string& extra_config = {},
+                                   const std::string& tls_config = {}) {
+        broker_ = std::make_unique<transport_broker>(extra_config, tls_config);
+        return *broker_;
+    }
+
+    /// mosquitto_sub over TLS at `tls_version` on `topic`, waiting for `count` messages.
+    std::unique_ptr<background_client> tls_subscriber(const std::string& name,
+                                                      const std::string& tls_version,
+                                                      const std::string& topic, int count) {
+        auto subscriber = std::make_unique<background_client>(
+            broker_->scratch() / (name + ".out"),
+            std::vector<std::string>{"mosquitto_sub", "-h", "127.0.0.1", "-p",
+                                     std::to_string(broker_->tls_port), "--cafile",
+                                     broker_->certificate().string(), "--tls-version", tls_version,
+                                     "-d", "-t", topic, "-C", std::to_string(count), "-W", "10"});
+        EXPECT_TRUE(subscriber->wait_for_output("received SUBACK")) << subscriber->output();
+        return subscriber;
+    }
+
+    /// node transport_client.js MODE ARGUMENTS... in the background.
+    std::unique_ptr<background_client> node_client(const std::string& name,
+                                                   std::vector<std::string> arguments) {
+        std::vector<std::string> argv{PERCH_NODE_PATH,
+                                      std::string(PERCH_MQTTJS_DIRECTORY) + "/transport_client.js"};
+        argv.insert(argv.end(), arguments.begin(), arguments.end());
+        return std::make_unique<background_client>(broker_->scratch() / (name + ".out"), argv);
+    }
+
+    command_result plain_publish(const std::string& topic, const std::string& payload) {
+        return run_command({"mosquitto_pub", "-h", "127.0.0.1", "-p",
+                            std::to_string(broker_->mqtt_port), "-q", "1", "-t", topic, "-m",
+                            payload},
+                           {}, command_timeout);
+    }
+
+    std::string url(const std::string& scheme, std::uint16_t port, const std::string& path = {}) {
+        return scheme + "://127.0.0.1:" + std::to_string(port) + path;
+    }
+
+    std::unique_ptr<transport_broker> broker_;
+};
+
+/// mosquitto_sub over TLS 1.2 and 1.3, trusting the generated certificate, hears a TCP publisher.
+TEST_F(Transport, MosquittoSubscribesOverTls12AndTls13) {
+    start_broker();
+    auto tls12 = tls_subscriber("tls12", "tlsv1.2", "tls/versions", 1);
+    auto tls13 = tls_subscriber("tls13", "tlsv1.3", "tls/versions", 1);
+    EXPECT_TRUE(plain_publish("tls/versions", "over-tls").ending.is_success());
+    for (auto* subscriber : {tls12.get(), tls13.get()}) {
+        const auto ending = subscriber->wait();
+        ASSERT_TRUE(ending.has_value());
+        EXPECT_TRUE(ending->is_success()) << subscriber->output();
+        EXPECT_NE(subscriber->output().find("over-tls"), std::string::npos) << subscriber->output();
+    }
+}
+
+/// mosquitto_pub over TLS reaches a plain TCP subscriber.
+TEST_F(Transport, MosquittoPublishesOverTls) {
+    start_broker();
+    auto subscriber = std::make_unique<background_client>(
+        broker_->scratch() / "plain.out",
+        std::vector<std::string>{"mosquitto_sub", "-h", "127.0.0.1", "-p",
+                                 std::to_string(broker_->mqtt_port), "-d", "-t", "tls/in", "-C",
+                                 "1", "-W", "10"});
+    ASSERT_TRUE(subscriber->wait_for_output("received SUBACK"));
+    const auto result = run_command(
+        {"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(broker_->tls_port), "--cafile",
+         broker_->certificate().string(), "-q", "1", "-t", "tls/in", "-m", "from-tls"},
+        {}, command_timeout);
+    EXPECT_TRUE(result.ending.is_success()) << result.errors;
+    ASSERT_TRUE(subscriber->wait().has_value());
+    EXPECT_NE(subscriber->output().find("from-tls"), std::string::npos) << subscriber->output();
+}
+
+/// Paho C++ over ssl:// with the generated certificate as its trust store.
+TEST_F(Transport, PahoRoundTripOverTls) {
+    start_broker();
+    ::mqtt::async_client client(url("ssl", broker_->tls_port), "paho-tls");
+    auto ssl = ::mqtt::ssl_options_builder()
+                   .trust_store(broker_->certificate().string())
+                   .enable_server_cert_auth(true)
+                   .finalize();
+    auto options = ::mqtt::connect_options_builder()
+                       .ssl(std::move(ssl))
+                       .clean_session(true)
+                       .connect_timeout(5s)
+                       .finalize();
+    client.start_consuming();
+    ASSERT_NO_THROW(client.connect(options)->wait());
+    client.subscribe("paho/tls", 1)->wait();
+    client.publish("paho/tls", "secret", 6, 1, false)->wait();
+    const auto message = client.try_consume_message_for(5s);
+    ASSERT_TRUE(message != nullptr);
+    EXPECT_EQ(message->get_payload_str(), "secret");
+    client.disconnect()->wait();
+}
+
+/// MQTT.js over ws:// and wss:// (rejectUnauthorized with the ca) and mqtts://.
+TEST_F(Transport, MqttJsOverWebSocketAndTls) {
+    start_broker();
+    const std::string ca = broker_->certificate().string();
+    auto subscriber =
+        node_client("ws-sub", {"subscribe", "--url", url("ws", broker_->websocket_port, "/mqtt"),
+                               "--topic", "js/+", "--count", "2"});
+    ASSERT_TRUE(subscriber->wait_for_output("subscribed")) << subscriber->output();
+    auto over_wss = node_client("wss-pub", {"publish", "--url",
+                                            url("wss", broker_->websocket_tls_port, "/mqtt"),
+                                            "--ca", ca, "--topic", "js/wss", "--payload", "wss-1"});
+    ASSERT_TRUE(over_wss->wait().has_value());
+    EXPECT_NE(over_wss->output().find("published"), std::string::npos) << over_wss->output();
+    auto over_tls = node_client("tls-pub", {"publish", "--url", url("mqtts", broker_->tls_port),
+                                            "--ca", ca, "--topic", "js/tls", "--payload", "tls-1"});
+    ASSERT_TRUE(over_tls->wait().has_value());
+    const auto ending = subscriber->wait();
+    ASSERT_TRUE(ending.has_value());
+    EXPECT_TRUE(ending->is_success()) << subscriber->output();
+    EXPECT_NE(subscriber->output().find("message\twss-1"), std::string::npos);
+    EXPECT_NE(subscriber->output().find("message\ttls-1"), std::string::npos);
+}
+
+/// TCP, TLS and WebSocket clients share one broker: each hears what the others publish.
+TEST_F(Transport, TcpTlsAndWebSocketClientsTalkToEachOther) {
+    start_broker();
+    auto tls = tls_subscriber("cross-tls", "tlsv1.3", "cross/#", 3);
+    auto websocket =
+        node_client("cross-ws", {"subscribe", "--url", url("ws", broker_->websocket_port, "/mqtt"),
+                                 "--topic", "cross/#", "--count", "3"});
+    ASSERT_TRUE(websocket->wait_for_output("subscribed"));
+    EXPECT_TRUE(plain_publish("cross/tcp", "from-tcp").ending.is_success());
+    const auto over_tls = run_command(
+        {"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(broker_->tls_port), "--cafile",
+         broker_->certificate().string(), "-q", "1", "-t", "cross/tls", "-m", "from-tls"},
+        {}, command_timeout);
+    EXPECT_TRUE(over_tls.ending.is_success()) << over_tls.errors;
+    auto over_ws = node_client("cross-ws-pub",
+                               {"publish", "--url", url("ws", broker_->websocket_port, "/mqtt"),
+                                "--topic", "cross/ws", "--payload", "from-ws"});
+    ASSERT_TRUE(over_ws->wait().has_value());
+    ASSERT_TRUE(tls->wait().has_value());
+    ASSERT_TRUE(websocket->wait().has_value());
+    for (const std::string payload : {"from-tcp", "from-tls", "from-ws"}) {
+        EXPECT_NE(tls->output().find(payload), std::string::npos) << tls->output();
+        EXPECT_NE(websocket->output().find(payload), std::string::npos) << websocket->output();
+    }
+}
+
+/// Plaintext MQTT on the TLS port is refused (no CONNACK, closed) and a TLS client connected
+/// meanwhile is not disturbed.
+TEST_F(Transport, PlaintextOnTlsPortIsRefusedWithoutDisturbingOthers) {
+    start_broker();
+    auto subscriber = tls_subscriber("calm", "tlsv1.3", "calm/topic", 1);
+    const int fd = connect_raw(broker_->tls_port);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::send(fd, plain_connect.data(), plain_connect.size(), 0),
+              static_cast<ssize_t>(plain_connect.size()));
+    std::string received;
+    EXPECT_TRUE(read_until_closed(fd, 5000ms, received));
+    ::close(fd);
+    EXPECT_TRUE(received.empty() || received.front() != '\x20') << "answered with a CONNACK";
+    EXPECT_TRUE(plain_publish("calm/topic", "still-here").ending.is_success());
+    ASSERT_TRUE(subscriber->wait().has_value());
+    EXPECT_NE(subscriber->output().find("still-here"), std::string::npos);
+}
+
+/// A client that opens the TLS port and never completes the handshake is closed at the
+/// connect timeout.
+TEST_F(Transport, StalledTlsHandshakeTimesOut) {
+    start_broker("connect_timeout 1\n");
+    const int fd = connect_raw(broker_->tls_port);
+    ASSERT_GE(fd, 0);
+    std::string received;
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_TRUE(read_until_closed(fd, 5000ms, received));
+    EXPECT_GE(std::chrono::steady_clock::now() - started, 900ms);
+    ::close(fd);
+}
+
+/// A text WebSocket message is refused with close code 1003 [MQTT-6.0.0-1]; the subprotocol
+/// "mqtt" the client offered was echoed [MQTT-6.0.0-4].
+TEST_F(Transport, WebSocketTextFrameIsClosedWith1003) {
+    start_broker();
+    auto client =
+        node_client("text", {"raw-frame", "--url", url("ws", broker_->websocket_port, "/mqtt"),
+                             "--protocol", "mqtt", "--kind", "text", "--size", "8"});
+    ASSERT_TRUE(client->wait().has_value());
+    EXPECT_NE(client->output().find("open\tmqtt"), std::string::npos) << client->output();
+    EXPECT_NE(client->output().find("close\t1003"), std::string::npos) << client->output();
+}
+
+/// A binary message larger than max_packet_size is refused with close code 1009.
+TEST_F(Transport, OversizedWebSocketMessageIsClosedWith1009) {
+    start_broker("max_packet_size 1024\n");
+    auto client =
+        node_client("big", {"raw-frame", "--url", url("ws", broker_->websocket_port, "/mqtt"),
+                            "--protocol", "mqtt", "--kind", "binary", "--size", "4096"});
+    ASSERT_TRUE(client->wait().has_value());
+    EXPECT_NE(client->output().find("close\t1009"), std::string::npos) << client->output();
+}
+
+/// Runs openssl with `arguments`; fails the test when it does not succeed.
+void run_openssl(std::vector<std::string> arguments) {
+    arguments.insert(arguments.begin(), "openssl");
+    const auto result = run_command(arguments, {}, command_timeout);
+    ASSERT_TRUE(result.ending.is_success()) << result.errors;
+}
+
+/// Makes KEY and PEM for `name` in `directory`: signed by the CA `ca` when given, else
+/// self-signed.
+void make_certificate(const std::filesystem::path& directory, const std::string& name,
+                      const std::string& ca = {}) {
+    const std::string base = (directory / name).string();
+    if (ca.empty()) {
+        run_openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                     "-nodes", "-keyout", base + ".key", "-out", base + ".pem", "-days", "2",
+                     "-subj", "/CN=" + name});
+        return;
+    }
+    const std::string authority = (directory / ca).string();
+    run_openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                 base + ".key", "-out", base + ".csr", "-subj", "/CN=" + name});
+    run_openssl({"x509", "-req", "-in", base + ".csr", "-CA", authority + ".pem", "-CAkey",
+                 authority + ".key", "-CAcreateserial", "-out", base + ".pem", "-days", "2"});
+}
+
+/// With require_certificate, only clients with a certificate from cafile get in; with
+/// use_identity_as_username its common name is the user, so allow_anonymous false admits it.
+TEST_F(Transport, RequiredClientCertificateAdmitsOnlyTrustedClients) {
+    temporary_directory certificates;
+    const auto& directory = certificates.path();
+    make_certificate(directory, "clients-ca");
+    make_certificate(directory, "alice", "clients-ca");
+    make_certificate(directory, "mallory");
+    if (HasFatalFailure()) {
+        return;
+    }
+    start_broker("allow_anonymous false\n",
+                 "cafile " + (directory / "clients-ca.pem").string() +
+                     "\nrequire_certificate true\nuse_identity_as_username true\n");
+    const auto publish_with = [&](const std::string& name) {
+        std::vector<std::string> argv{"mosquitto_pub",
+                                      "-h",
+                                      "127.0.0.1",
+                                      "-p",
+                                      std::to_string(broker_->tls_port),
+                                      "--cafile",
+                                      broker_->certificate().string(),
+                                      "-t",
+                                      "certs/in",
+                                      "-m",
+                                      "hello",
+                                      "-q",
+                                      "1"};
+        if (!name.empty()) {
+            argv.insert(argv.end(), {"--cert", (directory / (name + ".pem")).string(), "--key",
+                                     (directory / (name + ".key")).string()});
+        }
+        return run_command(argv, {}, command_timeout);
+    };
+    const auto trusted = publish_with("alice");
+    EXPECT_TRUE(trusted.ending.is_success()) << trusted.errors;
+    const auto untrusted = publish_with("mallory");
+    EXPECT_FALSE(untrusted.ending.is_success()) << "an untrusted certificate was accepted";
+    const auto without = publish_with("");
+    EXPECT_FALSE(without.ending.is_success()) << "a client without certificate was accepted";
+    // The refusals left the listener working.
+    EXPECT_TRUE(publish_with("alice").ending.is_success());
+}
+
+/// A WebSocket upgrade on another path than /mqtt gets 404.
+TEST_F(Transport, WebSocketUpgradeOnAnotherPathGets404) {
+    start_broker();
+    auto wrong_path =
+        node_client("path", {"raw-frame", "--url", url("ws", broker_->websocket_port, "/other"),
+                             "--protocol", "mqtt", "--kind", "binary", "--size", "2"});
+    ASSERT_TRUE(wrong_path->wait().has_value());
+    EXPECT_NE(wrong_path->output().find("unexpected-response\t404"), std::string::npos)
+        << wrong_path->output();
+}
+
+} // namespace
+} // namespace perch::integration
