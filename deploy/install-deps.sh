@@ -8,7 +8,7 @@ runtime=(libwolfssl35 libsqlite3-0 libfmt9 ca-certificates)
 build=(build-essential cmake pkg-config git
        libboost-dev libwolfssl-dev libsqlite3-dev libfmt-dev)
 test=(libgtest-dev libgmock-dev googletest
-      libpaho-mqttpp-dev libpaho-mqtt-dev mosquitto mosquitto-clients
+      libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev mosquitto mosquitto-clients
       clang clang-format libclang-rt-14-dev python3 procps
       nodejs node-mqtt node-ws)
 
