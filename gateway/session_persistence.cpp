@@ -1,6 +1,7 @@
 // The index of persistent sessions and the reconciliation of their ledgers with the store.
 #include "gateway/session_persistence.hpp"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -89,6 +90,24 @@ std::shared_ptr<session_ledger> session_persistence::find(mqtt::subscriber_id su
     std::shared_lock lock(mutex_);
     const auto found = bound_.find(subscriber);
     return found == bound_.end() ? nullptr : found->second;
+}
+
+void session_persistence::hold_connect_will(mqtt::subscriber_id connection,
+                                            mqtt::will_message will) {
+    std::unique_lock lock(mutex_);
+    connect_wills_.insert_or_assign(connection, std::move(will));
+}
+
+std::optional<mqtt::will_message>
+session_persistence::take_connect_will(mqtt::subscriber_id connection) {
+    std::unique_lock lock(mutex_);
+    const auto found = connect_wills_.find(connection);
+    if (found == connect_wills_.end()) {
+        return std::nullopt;
+    }
+    std::optional<mqtt::will_message> will = std::move(found->second);
+    connect_wills_.erase(found);
+    return will;
 }
 
 void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
@@ -206,6 +225,84 @@ store::stored_session to_stored_session(const mqtt::session_state& state,
     stored.expires_at_unix_ms = expires_at_unix_ms;
     stored.next_packet_id = state.inflight.next_packet_id();
     return stored;
+}
+
+store::stored_session connected_session_record(session_ledger& ledger,
+                                               const mqtt::session_state& state,
+                                               const std::optional<mqtt::will_message>& will) {
+    store::stored_session record = to_stored_session(state, 0);
+    record.client_id = ledger.client_id;
+    if (will) {
+        record.will = to_stored_will(*will);
+    }
+    ledger.record = record;
+    return record;
+}
+
+store::stored_session current_session_record(session_ledger& ledger,
+                                             const mqtt::session_state& state) {
+    if (!ledger.record) {
+        ledger.record = to_stored_session(state, 0);
+        ledger.record->client_id = ledger.client_id;
+    }
+    ledger.record->next_packet_id = state.inflight.next_packet_id();
+    return *ledger.record;
+}
+
+void sync_session_record(session_ledger& ledger, const mqtt::session& session,
+                         store::message_store& store, std::uint64_t now_unix_ms) {
+    if (!ledger.record || session.phase() == mqtt::session_phase::closed) {
+        return;
+    }
+    store::stored_session& record = *ledger.record;
+    bool is_changed = false;
+    if (session.phase() == mqtt::session_phase::disconnected &&
+        record.disconnected_at_unix_ms == 0) {
+        record.disconnected_at_unix_ms = now_unix_ms;
+        const std::uint32_t interval = session.session_expiry_interval();
+        record.session_expiry_interval_s = interval;
+        record.expires_at_unix_ms =
+            interval == never_expires ? 0 : now_unix_ms + std::uint64_t{interval} * 1000;
+        is_changed = true;
+    }
+    if (record.will && !session.has_will()) {
+        record.will.reset();
+        is_changed = true;
+    }
+    if (is_changed) {
+        record.next_packet_id = session.state().inflight.next_packet_id();
+        store.save_session(record);
+    }
+}
+
+offline_timing offline_timing_at(const store::stored_session& session, std::uint64_t now_unix_ms) {
+    const auto seconds_left = [now_unix_ms](std::uint64_t deadline_unix_ms) {
+        if (deadline_unix_ms <= now_unix_ms) {
+            return std::uint64_t{0};
+        }
+        return (deadline_unix_ms - now_unix_ms + 999) / 1000;
+    };
+    offline_timing timing;
+    const std::uint32_t interval = session.session_expiry_interval_s;
+    const bool has_disconnected = session.disconnected_at_unix_ms != 0;
+    if (interval == never_expires) {
+        timing.session_left_s = never_expires;
+    } else if (session.expires_at_unix_ms != 0) {
+        timing.session_left_s = static_cast<std::uint32_t>(
+            std::min<std::uint64_t>(seconds_left(session.expires_at_unix_ms), interval));
+    } else {
+        timing.session_left_s = interval;
+    }
+    if (session.will) {
+        const std::uint32_t delay = session.will->will_delay_interval_s;
+        timing.will_delay_left_s =
+            has_disconnected
+                ? static_cast<std::uint32_t>(std::min<std::uint64_t>(
+                      seconds_left(session.disconnected_at_unix_ms + std::uint64_t{delay} * 1000),
+                      delay))
+                : delay;
+    }
+    return timing;
 }
 
 /// The options byte a stored subscription keeps.

@@ -9,12 +9,21 @@
 // its ledger with the session state (reconcile_ledger): an entry now in flight is marked sent, an
 // entry that left the session (acknowledged, expired, dropped) is acked in the store, and spilled
 // entries are fed back to the session, in order, while it has room.
+//
+// The session record (store::stored_session) follows the connection: written at CONNECT with the
+// Will and "connected" (no expiry time); the CONNACK waits for that commit. When the connection
+// ends the record gets the disconnect time and expires_at = then + Session Expiry Interval; when
+// the will is published or discarded the record is written without it (sync_session_record).
+// After a restart, a session's remaining time and its will's remaining delay count from the
+// stored disconnect time; a session that was connected when the broker stopped has no disconnect
+// time and counts from the restart (offline_timing_at).
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -46,7 +55,23 @@ struct session_ledger {
     std::deque<delivery> spilled;
     /// Inbound QoS 2 packet identifiers recorded in the store, awaiting PUBREL.
     std::unordered_set<std::uint16_t> inbound_qos2;
+    /// The session record as last submitted to the store; empty until the first one.
+    std::optional<store::stored_session> record;
+    /// The connection whose CONNACK (and everything after it) waits for the commit of the
+    /// session record written at its CONNECT; 0 when none waits.
+    mqtt::subscriber_id connack_held_for = 0;
 };
+
+/// When a restored offline session ends and when its will is due, in seconds from now.
+struct offline_timing {
+    /// Seconds left until the session ends (0: it has ended); never_expires when it never does.
+    std::uint32_t session_left_s = 0;
+    /// Seconds left until the will is published (0: at once).
+    std::uint32_t will_delay_left_s = 0;
+};
+
+/// The Session Expiry Interval that means "never" [MQTT-3.1.2-11 (5.0)].
+inline constexpr std::uint32_t never_expires = 0xFFFF'FFFF;
 
 /// The store and the index of persistent sessions. Thread-safe.
 class session_persistence {
@@ -75,12 +100,20 @@ public:
     /// The ledger of a persistent session, or nullptr when `subscriber` is not one.
     std::shared_ptr<session_ledger> find(mqtt::subscriber_id subscriber) const;
 
+    /// Keeps the Will of the CONNECT of `connection` (a persistent session) until the session
+    /// is accepted and its record written.
+    void hold_connect_will(mqtt::subscriber_id connection, mqtt::will_message will);
+
+    /// Removes and returns the Will held for `connection`; empty when none is held.
+    std::optional<mqtt::will_message> take_connect_will(mqtt::subscriber_id connection);
+
 private:
     std::unique_ptr<store::message_store> store_;
     // Owner: shared by all workers. Lock: mutex_ (shared for lookups).
     mutable std::shared_mutex mutex_;
     std::unordered_map<std::string, std::shared_ptr<session_ledger>> ledgers_;
     std::unordered_map<mqtt::subscriber_id, std::shared_ptr<session_ledger>> bound_;
+    std::unordered_map<mqtt::subscriber_id, mqtt::will_message> connect_wills_;
 };
 
 /// Brings the store in line with `state` after the session changed: entries now in flight are
@@ -99,6 +132,29 @@ mqtt::session_state restore_session_state(const store::loaded_session& loaded,
 /// The store record of a persistent session as it stands now.
 store::stored_session to_stored_session(const mqtt::session_state& state,
                                         std::uint64_t expires_at_unix_ms);
+
+/// The record of a session that has just connected (no expiry time, no disconnect time), with
+/// the Will of its CONNECT; also kept as `ledger.record`.
+store::stored_session connected_session_record(session_ledger& ledger,
+                                               const mqtt::session_state& state,
+                                               const std::optional<mqtt::will_message>& will);
+
+/// `ledger.record` with the session's current next packet identifier (what SUBSCRIBE and
+/// UNSUBSCRIBE write again); from `state` alone when the ledger has no record yet.
+store::stored_session current_session_record(session_ledger& ledger,
+                                             const mqtt::session_state& state);
+
+/// Writes the session record again when the session changed what it says: the connection ended
+/// (disconnect time, expires_at = now + Session Expiry Interval) or the will was published or
+/// discarded (written without it). Does nothing for a session that ended or has no record.
+/// Runs on the session's worker after its actions.
+void sync_session_record(session_ledger& ledger, const mqtt::session& session,
+                         store::message_store& store, std::uint64_t now_unix_ms);
+
+/// The remaining session time and will delay of `session`, loaded at `now_unix_ms`. Counted from
+/// the stored disconnect time; a session with none (it was connected when the broker stopped)
+/// counts from now. Rounded up to whole seconds.
+offline_timing offline_timing_at(const store::stored_session& session, std::uint64_t now_unix_ms);
 
 /// The options byte of `options` as a SUBSCRIBE carries it, which the store keeps.
 std::uint8_t stored_options_byte(const mqtt::subscription_options& options);

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "mqtt/message.hpp"
+#include "mqtt/packet.hpp"
 #include "store/records.hpp"
 
 namespace perch::gateway {
@@ -24,5 +25,12 @@ store::stored_message to_stored_message(const mqtt::message& content, mqtt::time
 /// with origin 0 (the server). Empty when the property blob cannot be decoded.
 std::optional<mqtt::message_ptr> to_routed_message(const store::stored_message& stored,
                                                    mqtt::time_point now, std::uint64_t now_unix_ms);
+
+/// The record the store keeps for a CONNECT's Will Message: its properties (Will Delay Interval
+/// included, also copied to will_delay_interval_s) as an opaque blob.
+store::stored_will to_stored_will(const mqtt::will_message& will);
+
+/// The Will Message `stored` describes; empty when the property blob cannot be decoded.
+std::optional<mqtt::will_message> to_will_message(const store::stored_will& stored);
 
 } // namespace perch::gateway

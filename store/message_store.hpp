@@ -16,17 +16,11 @@
 
 #include "store/records.hpp"
 #include "store/store_counters.hpp"
+#include "store/store_open_error.hpp"
 #include "store/store_options.hpp"
 #include "store/store_status.hpp"
 
 namespace perch::store {
-
-/// A store that cannot be opened: missing directory, unreadable, read-only, corrupt, newer
-/// schema, full disk. what() names the file and the underlying error.
-class store_open_error : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 /// What enqueue() decided, known before the operation is written.
 struct enqueue_receipt {
@@ -44,8 +38,10 @@ class message_store {
 public:
     virtual ~message_store() = default;
 
-    /// Returns everything the store holds, after deleting queued entries (not yet sent) and
-    /// retained messages whose expiry is at or before `now_unix_ms` [MQTT-3.3.2-5 (5.0)].
+    /// Returns everything the store holds, after deleting the sessions whose expires_at_unix_ms
+    /// is set and at or before `now_unix_ms` (with all they own; returned in expired_sessions),
+    /// and queued entries (not yet sent) and retained messages whose expiry is at or before
+    /// `now_unix_ms` [MQTT-3.3.2-5 (5.0)].
     /// Operations submitted earlier are written first. Meant for start-up. Throws
     /// store_open_error when the state cannot be read.
     virtual loaded_state load(std::uint64_t now_unix_ms) = 0;

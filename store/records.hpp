@@ -33,8 +33,13 @@ struct stored_session {
     /// 4 = MQTT 3.1.1, 5 = MQTT 5.0.
     std::uint8_t protocol_level = 4;
     std::uint32_t session_expiry_interval_s = 0;
-    /// When the session ends if its client stays away (Unix time, ms); 0 while it is connected.
+    /// When the session ends if its client stays away (Unix time, ms): the time its connection
+    /// ended plus its Session Expiry Interval. 0 while it is connected, and for a session that
+    /// never expires. load() deletes a session whose time has passed.
     std::uint64_t expires_at_unix_ms = 0;
+    /// When its last connection ended (Unix time, ms); 0 while it is connected. A will's delay
+    /// counts from here.
+    std::uint64_t disconnected_at_unix_ms = 0;
     /// The packet identifier the session's in-flight window allocates next.
     std::uint16_t next_packet_id = 1;
     /// The will still owed for this session, if any. After a restart every session with a will is
@@ -149,6 +154,10 @@ struct loaded_state {
     std::vector<stored_message> retained;
     /// Queued entries and retained messages removed by this load because they had expired.
     std::uint64_t expired_messages = 0;
+    /// Sessions this load deleted because their expiry time had passed while the store was
+    /// closed, ordered by client identifier; those carrying a will still owe it (the will is
+    /// published no later than the end of its session).
+    std::vector<stored_session> expired_sessions;
 };
 
 } // namespace perch::store

@@ -62,8 +62,18 @@ void memory_message_store::remove_orphans() {
 
 loaded_state memory_message_store::load(std::uint64_t now_unix_ms) {
     std::lock_guard lock(mutex_);
-    remove_orphans();
     loaded_state state;
+    for (auto held = sessions_.begin(); held != sessions_.end();) {
+        const std::uint64_t expires_at = held->second.expires_at_unix_ms;
+        if (expires_at != 0 && expires_at <= now_unix_ms) {
+            ledger_.release_session(held->first);
+            state.expired_sessions.push_back(std::move(held->second));
+            held = sessions_.erase(held);
+        } else {
+            ++held;
+        }
+    }
+    remove_orphans();
     state.expired_messages = remove_expired(now_unix_ms);
     std::map<std::string, std::size_t> session_index;
     for (const auto& [client_id, session] : sessions_) {

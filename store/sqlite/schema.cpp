@@ -81,7 +81,119 @@ CREATE INDEX queue_by_message ON queue (message_id);
 CREATE INDEX messages_by_expiry ON messages (expiry_unix_ms) WHERE expiry_unix_ms != 0;
 )sql";
 
-constexpr std::array<std::string_view, current_schema_version> migrations = {version_1, version_2};
+// Version 3: the chat layer. The directory (users, rooms, members) with a one-row counter that
+// every directory change increments, so that a process can see that another one changed it; the
+// history of each conversation with the highest id it ever reached (kept when retention deletes
+// the rows, so ids never go back); each user's read positions. Written so that running it twice
+// is harmless: two processes opening an old file at once may both try it.
+constexpr std::string_view version_3 = R"sql(
+CREATE TABLE IF NOT EXISTS chat_users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    created_unix_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat_rooms (
+    name TEXT PRIMARY KEY,
+    created_by TEXT NOT NULL,
+    created_unix_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat_members (
+    room TEXT NOT NULL,
+    user TEXT NOT NULL,
+    PRIMARY KEY (room, user)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chat_members_by_user ON chat_members (user);
+CREATE TABLE IF NOT EXISTS chat_directory_version (
+    row INTEGER PRIMARY KEY CHECK (row = 0),
+    version INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO chat_directory_version VALUES (0, 0);
+CREATE TABLE IF NOT EXISTS chat_conversations (
+    conversation TEXT PRIMARY KEY,
+    last_id INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat_history (
+    conversation TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    ts_unix_ms INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (conversation, id)
+);
+CREATE INDEX IF NOT EXISTS chat_history_by_ts ON chat_history (ts_unix_ms);
+CREATE TABLE IF NOT EXISTS chat_read_positions (
+    user TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    PRIMARY KEY (user, conversation)
+) WITHOUT ROWID;
+)sql";
+
+// Version 4: fewer pages written per queued message. The queue is keyed by (client_id, sequence)
+// WITHOUT ROWID, which makes queue_by_client redundant; queue_by_message goes (the store counts
+// each message's queue entries in memory); messages lose AUTOINCREMENT, whose sqlite_sequence
+// row was rewritten by every commit (the store assigns identifiers itself, above the highest
+// found at open). Sessions record when their connection ended, from which a will's delay counts.
+// Each table is copied into a new one that replaces it, so that running this twice is harmless.
+constexpr std::string_view version_4 = R"sql(
+CREATE TABLE IF NOT EXISTS sessions_v4 (
+    client_id TEXT PRIMARY KEY,
+    protocol_level INTEGER NOT NULL,
+    session_expiry_interval_s INTEGER NOT NULL,
+    expires_at_unix_ms INTEGER NOT NULL,
+    will_topic TEXT,
+    will_payload BLOB,
+    will_qos INTEGER,
+    will_retain INTEGER,
+    will_properties BLOB,
+    will_delay_interval_s INTEGER,
+    next_packet_id INTEGER NOT NULL DEFAULT 1,
+    disconnected_at_unix_ms INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO sessions_v4 (client_id, protocol_level, session_expiry_interval_s,
+    expires_at_unix_ms, will_topic, will_payload, will_qos, will_retain, will_properties,
+    will_delay_interval_s, next_packet_id)
+    SELECT client_id, protocol_level, session_expiry_interval_s, expires_at_unix_ms, will_topic,
+    will_payload, will_qos, will_retain, will_properties, will_delay_interval_s, next_packet_id
+    FROM sessions;
+DROP TABLE sessions;
+ALTER TABLE sessions_v4 RENAME TO sessions;
+CREATE TABLE IF NOT EXISTS messages_v4 (
+    message_id INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL,
+    properties BLOB NOT NULL,
+    expiry_unix_ms INTEGER NOT NULL,
+    created_unix_ms INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO messages_v4 SELECT message_id, topic, payload, qos, retain, properties,
+    expiry_unix_ms, created_unix_ms FROM messages;
+DROP TABLE messages;
+ALTER TABLE messages_v4 RENAME TO messages;
+CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expiry_unix_ms)
+    WHERE expiry_unix_ms != 0;
+CREATE TABLE IF NOT EXISTS queue_v4 (
+    client_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    message_id INTEGER NOT NULL,
+    packet_id INTEGER NOT NULL,
+    state INTEGER NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL,
+    subscription_ids BLOB NOT NULL,
+    PRIMARY KEY (client_id, sequence)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO queue_v4 SELECT client_id, sequence, message_id, packet_id, state, qos,
+    retain, subscription_ids FROM queue;
+DROP TABLE queue;
+ALTER TABLE queue_v4 RENAME TO queue;
+)sql";
+
+constexpr std::array<std::string_view, current_schema_version> migrations = {version_1, version_2,
+                                                                             version_3, version_4};
 
 } // namespace
 
@@ -100,6 +212,12 @@ void migrate_schema(database& connection, int target_version) {
     for (int version = found + 1; version <= target_version; ++version) {
         connection.execute("BEGIN IMMEDIATE");
         try {
+            // Another process (the gateway, `perch user`) may have migrated while this one
+            // waited for the lock: the version read under the lock decides.
+            if (schema_version(connection) >= version) {
+                connection.execute("COMMIT");
+                continue;
+            }
             connection.execute(migrations[static_cast<std::size_t>(version - 1)]);
             connection.execute("PRAGMA user_version = " + std::to_string(version));
             connection.execute("COMMIT");

@@ -122,8 +122,10 @@ loaded_state sqlite_message_store::load(std::uint64_t now_unix_ms) {
     try {
         committer_->run_on_writer([&] {
             group_effects effects;
+            std::vector<stored_session> expired_sessions;
             try {
                 tables_->begin();
+                expired_sessions = tables_->delete_expired_sessions(now_unix_ms);
                 tables_->remove_orphans();
                 tables_->apply(expire_messages_operation{now_unix_ms}, effects);
                 tables_->commit();
@@ -134,6 +136,7 @@ loaded_state sqlite_message_store::load(std::uint64_t now_unix_ms) {
             expired_messages_ += effects.expired_messages;
             state = tables_->read_state();
             state.expired_messages = effects.expired_messages;
+            state.expired_sessions = std::move(expired_sessions);
             restore_ledger();
         });
     } catch (const sqlite_error& error) {

@@ -2,6 +2,7 @@
 // reference counting of shared message rows, expiry, and the start-up reads.
 #include "store/sqlite/store_tables.hpp"
 
+#include <string_view>
 #include <unordered_map>
 #include <variant>
 
@@ -41,6 +42,33 @@ std::uint64_t as_unsigned(std::int64_t value) {
     return static_cast<std::uint64_t>(value);
 }
 
+/// The columns read_session reads, in its order.
+constexpr std::string_view session_columns =
+    "SELECT client_id, protocol_level, session_expiry_interval_s, expires_at_unix_ms, "
+    "will_topic, will_payload, will_qos, will_retain, will_properties, will_delay_interval_s, "
+    "next_packet_id, disconnected_at_unix_ms FROM sessions";
+
+stored_session read_session(statement& row) {
+    stored_session session;
+    session.client_id = row.column_text(0);
+    session.protocol_level = static_cast<std::uint8_t>(row.column_integer(1));
+    session.session_expiry_interval_s = static_cast<std::uint32_t>(row.column_integer(2));
+    session.expires_at_unix_ms = as_unsigned(row.column_integer(3));
+    if (!row.column_is_null(4)) {
+        stored_will will;
+        will.topic = row.column_text(4);
+        will.payload = row.column_blob(5);
+        will.qos = static_cast<std::uint8_t>(row.column_integer(6));
+        will.is_retained = row.column_integer(7) != 0;
+        will.properties = row.column_blob(8);
+        will.will_delay_interval_s = static_cast<std::uint32_t>(row.column_integer(9));
+        session.will = std::move(will);
+    }
+    session.next_packet_id = static_cast<std::uint16_t>(row.column_integer(10));
+    session.disconnected_at_unix_ms = as_unsigned(row.column_integer(11));
+    return session;
+}
+
 } // namespace
 
 store_tables::store_tables(database& connection)
@@ -50,12 +78,12 @@ store_tables::store_tables(database& connection)
                       "INSERT OR REPLACE INTO sessions (client_id, protocol_level, "
                       "session_expiry_interval_s, expires_at_unix_ms, will_topic, will_payload, "
                       "will_qos, will_retain, will_properties, will_delay_interval_s, "
-                      "next_packet_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                      "next_packet_id, disconnected_at_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                      "?7, ?8, ?9, ?10, ?11, ?12)"),
       delete_session_(connection, "DELETE FROM sessions WHERE client_id = ?1"),
       delete_session_subscriptions_(connection, "DELETE FROM subscriptions WHERE client_id = ?1"),
       delete_session_inbound_(connection, "DELETE FROM inbound_qos2 WHERE client_id = ?1"),
-      select_session_messages_(connection,
-                               "SELECT DISTINCT message_id FROM queue WHERE client_id = ?1"),
+      select_session_messages_(connection, "SELECT message_id FROM queue WHERE client_id = ?1"),
       delete_session_queue_(connection, "DELETE FROM queue WHERE client_id = ?1"),
       upsert_subscription_(connection,
                            "INSERT OR REPLACE INTO subscriptions (client_id, topic_filter, "
@@ -72,10 +100,8 @@ store_tables::store_tables(database& connection)
                                       "WHERE sequence = ?2 AND client_id = ?1"),
       select_queue_entry_message_(
           connection, "SELECT message_id FROM queue WHERE sequence = ?2 AND client_id = ?1"),
-      delete_queue_entry_(connection, "DELETE FROM queue WHERE sequence = ?1"),
-      delete_unreferenced_message_(connection,
-                                   "DELETE FROM messages WHERE message_id = ?1 AND NOT EXISTS "
-                                   "(SELECT 1 FROM queue WHERE message_id = ?1)"),
+      delete_queue_entry_(connection, "DELETE FROM queue WHERE client_id = ?1 AND sequence = ?2"),
+      delete_message_(connection, "DELETE FROM messages WHERE message_id = ?1"),
       upsert_retained_(connection,
                        "INSERT OR REPLACE INTO retained (topic, message_id, payload, qos, "
                        "properties, expiry_unix_ms, created_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5, "
@@ -85,6 +111,8 @@ store_tables::store_tables(database& connection)
                       "INSERT OR IGNORE INTO inbound_qos2 (client_id, packet_id) VALUES (?1, ?2)"),
       delete_inbound_(connection,
                       "DELETE FROM inbound_qos2 WHERE client_id = ?1 AND packet_id = ?2"),
+      select_any_expired_(connection, "SELECT 1 FROM messages WHERE expiry_unix_ms != 0 "
+                                      "AND expiry_unix_ms <= ?1 LIMIT 1"),
       select_expired_entries_(connection,
                               "SELECT q.client_id, q.sequence, q.message_id FROM queue q "
                               "JOIN messages m ON m.message_id = q.message_id "
@@ -94,6 +122,7 @@ store_tables::store_tables(database& connection)
                                            "AND expiry_unix_ms <= ?1") {}
 
 void store_tables::begin() {
+    reference_changes_.clear();
     begin_.reset();
     begin_.run();
 }
@@ -101,9 +130,19 @@ void store_tables::begin() {
 void store_tables::commit() {
     commit_.reset();
     commit_.run();
+    for (const auto& [message_id, change] : reference_changes_) {
+        const std::int64_t count = references(message_id);
+        if (count <= 0) {
+            references_.erase(message_id);
+        } else {
+            references_[message_id] = static_cast<std::uint32_t>(count);
+        }
+    }
+    reference_changes_.clear();
 }
 
 void store_tables::rollback() noexcept {
+    reference_changes_.clear();
     if (sqlite3_get_autocommit(connection_.handle()) == 0) {
         try {
             rollback_.reset();
@@ -139,6 +178,7 @@ void store_tables::write(const save_session_operation& operation, group_effects&
         }
     }
     upsert_session_.bind_integer(11, session.next_packet_id);
+    upsert_session_.bind_integer(12, as_integer(session.disconnected_at_unix_ms));
     upsert_session_.run();
 }
 
@@ -208,6 +248,7 @@ void store_tables::write(const enqueue_operation& operation, group_effects& effe
         insert_queue_entry_.bind_integer(7, entry.is_retained ? 1 : 0);
         insert_queue_entry_.bind_blob(8, encode_subscription_ids(entry.subscription_ids));
         insert_queue_entry_.run();
+        ++reference_changes_[entry.message_id];
         ++effects.queue_rows_written;
     }
 }
@@ -232,7 +273,8 @@ void store_tables::write(const ack_operation& operation, group_effects&) {
     const std::uint64_t message_id = as_unsigned(select_queue_entry_message_.column_integer(0));
     select_queue_entry_message_.reset();
     delete_queue_entry_.reset();
-    delete_queue_entry_.bind_integer(1, as_integer(operation.sequence));
+    delete_queue_entry_.bind_text(1, operation.client_id);
+    delete_queue_entry_.bind_integer(2, as_integer(operation.sequence));
     delete_queue_entry_.run();
     release_message(message_id);
 }
@@ -277,6 +319,14 @@ void store_tables::write(const expire_messages_operation& operation, group_effec
         std::uint64_t message_id;
     };
     std::vector<expired_entry> expired;
+    select_any_expired_.reset();
+    select_any_expired_.bind_integer(1, as_integer(operation.now_unix_ms));
+    const bool has_expired = select_any_expired_.step();
+    select_any_expired_.reset();
+    if (!has_expired) {
+        // Nothing has expired (the usual case): no need to look at the queue.
+        return;
+    }
     select_expired_entries_.reset();
     select_expired_entries_.bind_integer(1, as_integer(operation.now_unix_ms));
     while (select_expired_entries_.step()) {
@@ -287,7 +337,8 @@ void store_tables::write(const expire_messages_operation& operation, group_effec
     select_expired_entries_.reset();
     for (const auto& entry : expired) {
         delete_queue_entry_.reset();
-        delete_queue_entry_.bind_integer(1, as_integer(entry.sequence));
+        delete_queue_entry_.bind_text(1, entry.client_id);
+        delete_queue_entry_.bind_integer(2, as_integer(entry.sequence));
         delete_queue_entry_.run();
         release_message(entry.message_id);
         effects.expired_entries.emplace_back(entry.client_id, entry.sequence);
@@ -301,10 +352,35 @@ void store_tables::write(const expire_messages_operation& operation, group_effec
 
 void store_tables::write(const no_operation&, group_effects&) {}
 
+std::int64_t store_tables::references(std::uint64_t message_id) const {
+    std::int64_t count = 0;
+    if (const auto found = references_.find(message_id); found != references_.end()) {
+        count = found->second;
+    }
+    if (const auto found = reference_changes_.find(message_id); found != reference_changes_.end()) {
+        count += found->second;
+    }
+    return count;
+}
+
 void store_tables::release_message(std::uint64_t message_id) {
-    delete_unreferenced_message_.reset();
-    delete_unreferenced_message_.bind_integer(1, as_integer(message_id));
-    delete_unreferenced_message_.run();
+    --reference_changes_[message_id];
+    if (references(message_id) > 0) {
+        return;
+    }
+    delete_message_.reset();
+    delete_message_.bind_integer(1, as_integer(message_id));
+    delete_message_.run();
+}
+
+void store_tables::count_references() {
+    references_.clear();
+    reference_changes_.clear();
+    statement query(connection_, "SELECT message_id, COUNT(*) FROM queue GROUP BY message_id");
+    while (query.step()) {
+        references_[as_unsigned(query.column_integer(0))] =
+            static_cast<std::uint32_t>(query.column_integer(1));
+    }
 }
 
 std::uint64_t store_tables::remove_orphans() {
@@ -320,6 +396,7 @@ std::uint64_t store_tables::remove_orphans() {
         connection_.execute(sql);
         removed += static_cast<std::uint64_t>(sqlite3_changes(connection_.handle()));
     }
+    count_references();
     return removed;
 }
 
@@ -327,29 +404,11 @@ loaded_state store_tables::read_state() {
     loaded_state state;
     std::unordered_map<std::string, std::size_t> session_index;
 
-    statement sessions(connection_,
-                       "SELECT client_id, protocol_level, session_expiry_interval_s, "
-                       "expires_at_unix_ms, will_topic, will_payload, will_qos, will_retain, "
-                       "will_properties, will_delay_interval_s, next_packet_id FROM sessions "
-                       "ORDER BY client_id");
+    statement sessions(connection_, std::string(session_columns) + " ORDER BY client_id");
     while (sessions.step()) {
         loaded_session loaded;
-        stored_session& session = loaded.session;
-        session.client_id = sessions.column_text(0);
-        session.protocol_level = static_cast<std::uint8_t>(sessions.column_integer(1));
-        session.session_expiry_interval_s = static_cast<std::uint32_t>(sessions.column_integer(2));
-        session.expires_at_unix_ms = as_unsigned(sessions.column_integer(3));
-        if (!sessions.column_is_null(4)) {
-            stored_will will;
-            will.topic = sessions.column_text(4);
-            will.payload = sessions.column_blob(5);
-            will.qos = static_cast<std::uint8_t>(sessions.column_integer(6));
-            will.is_retained = sessions.column_integer(7) != 0;
-            will.properties = sessions.column_blob(8);
-            will.will_delay_interval_s = static_cast<std::uint32_t>(sessions.column_integer(9));
-            session.will = std::move(will);
-        }
-        session.next_packet_id = static_cast<std::uint16_t>(sessions.column_integer(10));
+        loaded.session = read_session(sessions);
+        const stored_session& session = loaded.session;
         session_index.emplace(session.client_id, state.sessions.size());
         state.sessions.push_back(std::move(loaded));
     }
@@ -448,18 +507,27 @@ std::vector<ledger_row> store_tables::read_ledger() {
 }
 
 std::pair<std::uint64_t, std::uint64_t> store_tables::highest_identifiers() {
-    std::uint64_t message_id = 0;
-    std::uint64_t sequence = 0;
-    statement query(connection_, "SELECT name, seq FROM sqlite_sequence");
+    statement query(connection_, "SELECT max(coalesce((SELECT max(message_id) FROM messages), 0), "
+                                 "coalesce((SELECT max(message_id) FROM retained), 0)), "
+                                 "coalesce((SELECT max(sequence) FROM queue), 0)");
+    query.step();
+    return {as_unsigned(query.column_integer(0)), as_unsigned(query.column_integer(1))};
+}
+
+std::vector<stored_session> store_tables::delete_expired_sessions(std::uint64_t now_unix_ms) {
+    std::vector<stored_session> expired;
+    statement query(connection_, std::string(session_columns) +
+                                     " WHERE expires_at_unix_ms != 0 AND expires_at_unix_ms <= ?1 "
+                                     "ORDER BY client_id");
+    query.bind_integer(1, as_integer(now_unix_ms));
     while (query.step()) {
-        const std::string table = query.column_text(0);
-        if (table == "messages") {
-            message_id = as_unsigned(query.column_integer(1));
-        } else if (table == "queue") {
-            sequence = as_unsigned(query.column_integer(1));
-        }
+        expired.push_back(read_session(query));
     }
-    return {message_id, sequence};
+    group_effects effects;
+    for (const stored_session& session : expired) {
+        write(delete_session_operation{session.client_id}, effects);
+    }
+    return expired;
 }
 
 } // namespace perch::store::sqlite

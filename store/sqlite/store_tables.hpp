@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -57,8 +58,12 @@ public:
     /// Every queue entry with its payload size.
     std::vector<ledger_row> read_ledger();
 
-    /// The highest message identifier and sequence ever written.
+    /// The highest message identifier and sequence the tables hold (0 when empty).
     std::pair<std::uint64_t, std::uint64_t> highest_identifiers();
+
+    /// Inside the open transaction: deletes the sessions whose expires_at_unix_ms is set and at
+    /// or before `now_unix_ms`, with everything they own, and returns their records.
+    std::vector<stored_session> delete_expired_sessions(std::uint64_t now_unix_ms);
 
 private:
     void write(const save_session_operation& operation, group_effects& effects);
@@ -75,8 +80,12 @@ private:
     void write(const expire_messages_operation& operation, group_effects& effects);
     void write(const no_operation& operation, group_effects& effects);
 
-    /// Deletes the message unless a queue entry still holds it.
+    /// One queue entry of the message was deleted: deletes the message when no entry holds it.
     void release_message(std::uint64_t message_id);
+    /// Queue entries holding the message, the open transaction's changes included.
+    std::int64_t references(std::uint64_t message_id) const;
+    /// Counts the queue entries of every message (at open and load, after remove_orphans).
+    void count_references();
 
     database& connection_;
     statement begin_;
@@ -95,13 +104,18 @@ private:
     statement update_queue_entry_;
     statement select_queue_entry_message_;
     statement delete_queue_entry_;
-    statement delete_unreferenced_message_;
+    statement delete_message_;
     statement upsert_retained_;
     statement delete_retained_;
     statement insert_inbound_;
     statement delete_inbound_;
+    statement select_any_expired_;
     statement select_expired_entries_;
     statement delete_expired_retained_;
+    /// Committed queue entries per message (reference counts; messages with none are absent).
+    std::unordered_map<std::uint64_t, std::uint32_t> references_;
+    /// Changes of the open transaction to references_, applied at commit, dropped at rollback.
+    std::unordered_map<std::uint64_t, std::int64_t> reference_changes_;
 };
 
 } // namespace perch::store::sqlite

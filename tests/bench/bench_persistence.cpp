@@ -2,8 +2,11 @@
 // writes to disk per message (/proc/PID/io write_bytes), for perch at each durability level and
 // for Mosquitto with its persistence file, on the same load in the same run.
 //
-// Usage: bench_persistence PERCH_BINARY [MOSQUITTO_BINARY] [messages per publisher]
-// Prints one line per broker: bench=persistence broker=... durability=... runs=3 median/min/max.
+// Usage: bench_persistence PERCH_BINARY [MOSQUITTO_BINARY] [messages per publisher] [payload sizes]
+// (payload sizes: comma separated, default 16,100,1024). Prints one line per broker, level and
+// payload size: runs=3 median/min/max of the rate, of the bytes written while the load ran, and
+// of all bytes written from the start of the load to the end of the process (shutdown included:
+// SQLite's final checkpoint, Mosquitto's final save).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,7 +32,6 @@ using perch::integration::raw_mqtt_client;
 
 constexpr int publisher_count = 4;
 constexpr std::size_t window = 64;
-constexpr std::size_t payload_bytes = 100;
 constexpr int runs = 3;
 
 std::uint64_t write_bytes_of(pid_t process) {
@@ -79,14 +81,20 @@ broker_run start_broker(const std::string& program, const std::string& config_te
     return run;
 }
 
-void stop_broker(const broker_run& run) {
+/// Stops the broker with SIGTERM and returns its write_bytes at exit: the process is waited for
+/// without being reaped (WNOWAIT), so that /proc still has its counters, then reaped.
+std::uint64_t stop_broker(const broker_run& run) {
     ::kill(run.process, SIGTERM);
+    siginfo_t info{};
+    ::waitid(P_PID, static_cast<id_t>(run.process), &info, WEXITED | WNOWAIT);
+    const std::uint64_t written = write_bytes_of(run.process);
     int status = 0;
     ::waitpid(run.process, &status, 0);
+    return written;
 }
 
 /// Sends `count` QoS 1 messages with a window of `window` and waits for every PUBACK.
-void publish_all(std::uint16_t port, int index, int count) {
+void publish_all(std::uint16_t port, int index, int count, std::size_t payload_bytes) {
     raw_mqtt_client client;
     if (!client.connect(port, "bench-pub-" + std::to_string(index), true, 5000ms)) {
         return;
@@ -118,10 +126,14 @@ void publish_all(std::uint16_t port, int index, int count) {
 
 struct run_result {
     double messages_per_second = 0;
+    /// Bytes written from the start of the load until 1.5 s after its last PUBACK.
     double bytes_per_message = 0;
+    /// Bytes written from the start of the load until the process ended.
+    double bytes_per_message_with_exit = 0;
 };
 
-run_result run_once(const std::string& program, const std::string& config_body, int count) {
+run_result run_once(const std::string& program, const std::string& config_body, int count,
+                    std::size_t payload_bytes) {
     const auto directory = std::filesystem::temp_directory_path() /
                            ("bench-persistence-" + std::to_string(::getpid()));
     std::filesystem::remove_all(directory);
@@ -148,7 +160,9 @@ run_result run_once(const std::string& program, const std::string& config_body, 
     const auto started = std::chrono::steady_clock::now();
     std::vector<std::thread> publishers;
     for (int index = 0; index < publisher_count; ++index) {
-        publishers.emplace_back([port, index, count] { publish_all(port, index, count); });
+        publishers.emplace_back([port, index, count, payload_bytes] {
+            publish_all(port, index, count, payload_bytes);
+        });
     }
     for (std::thread& publisher : publishers) {
         publisher.join();
@@ -158,17 +172,18 @@ run_result run_once(const std::string& program, const std::string& config_body, 
     // Let periodic savers (Mosquitto's autosave) write what they owe before measuring.
     std::this_thread::sleep_for(1500ms);
     const std::uint64_t written = write_bytes_of(run.process) - written_before;
-    stop_broker(run);
+    const std::uint64_t written_with_exit = stop_broker(run) - written_before;
     std::filesystem::remove_all(directory);
     const double total = static_cast<double>(publisher_count) * count;
-    return {total / seconds, static_cast<double>(written) / total};
+    return {total / seconds, static_cast<double>(written) / total,
+            static_cast<double>(written_with_exit) / total};
 }
 
 void report(const char* broker, const char* durability, const std::string& program,
-            const std::string& config_body, int count) {
+            const std::string& config_body, int count, std::size_t payload_bytes) {
     std::vector<run_result> results;
     for (int run = 0; run < runs; ++run) {
-        results.push_back(run_once(program, config_body, count));
+        results.push_back(run_once(program, config_body, count, payload_bytes));
     }
     auto rates = results;
     std::sort(rates.begin(), rates.end(), [](const run_result& a, const run_result& b) {
@@ -185,6 +200,14 @@ void report(const char* broker, const char* durability, const std::string& progr
                 rates[runs / 2].messages_per_second, rates.front().messages_per_second,
                 rates.back().messages_per_second, bytes[runs / 2].bytes_per_message,
                 bytes.front().bytes_per_message, bytes.back().bytes_per_message);
+    auto with_exit = results;
+    std::sort(with_exit.begin(), with_exit.end(), [](const run_result& a, const run_result& b) {
+        return a.bytes_per_message_with_exit < b.bytes_per_message_with_exit;
+    });
+    std::printf("    with_exit_bytes_per_msg_median=%.1f min=%.1f max=%.1f\n",
+                with_exit[runs / 2].bytes_per_message_with_exit,
+                with_exit.front().bytes_per_message_with_exit,
+                with_exit.back().bytes_per_message_with_exit);
     std::fflush(stdout);
 }
 
@@ -198,13 +221,30 @@ int main(int argc, char** argv) {
     const std::string perch = argv[1];
     const std::string mosquitto = argc > 2 ? argv[2] : "/usr/sbin/mosquitto";
     const int count = argc > 3 ? std::max(1, std::atoi(argv[3])) : 5000;
-    report("perch", "full", perch, "data_dir DIR\ndurability full", count);
-    report("perch", "batched", perch, "data_dir DIR\ndurability batched", count);
-    report("perch", "none", perch, "data_dir DIR\ndurability none", count);
-    // Mosquitto saves its whole in-memory state to one file every autosave_interval seconds.
-    report("mosquitto", "autosave_1s", mosquitto,
-           "persistence true\npersistence_location DIR/\nautosave_interval 1\n"
-           "max_queued_messages 0",
-           count);
+    std::vector<std::size_t> sizes;
+    std::string list = argc > 4 ? argv[4] : "16,100,1024";
+    for (std::size_t start = 0; start < list.size();) {
+        const std::size_t end = std::min(list.find(',', start), list.size());
+        sizes.push_back(
+            static_cast<std::size_t>(std::atol(list.substr(start, end - start).c_str())));
+        start = end + 1;
+    }
+    for (const std::size_t payload_bytes : sizes) {
+        report("perch", "full", perch, "data_dir DIR\ndurability full", count, payload_bytes);
+        report("perch", "batched", perch, "data_dir DIR\ndurability batched", count, payload_bytes);
+        report("perch", "none", perch, "data_dir DIR\ndurability none", count, payload_bytes);
+        // Mosquitto writes its whole in-memory state to mosquitto.db.new, fsyncs it and renames
+        // it over mosquitto.db: every autosave_interval seconds, or with autosave_on_changes
+        // every autosave_interval changes, and once more at shutdown. Started as root it runs as
+        // the user `user` names; root keeps it able to write the benchmark's directory.
+        report("mosquitto", "autosave_1s", mosquitto,
+               "persistence true\npersistence_location DIR/\nuser root\nautosave_interval 1\n"
+               "max_queued_messages 0",
+               count, payload_bytes);
+        report("mosquitto", "autosave_every_1000_changes", mosquitto,
+               "persistence true\npersistence_location DIR/\nuser root\nautosave_on_changes true\n"
+               "autosave_interval 1000\nmax_queued_messages 0",
+               count, payload_bytes);
+    }
     return 0;
 }

@@ -1,7 +1,9 @@
 // The durability contract end to end (docs/DURABILITY.md): messages acknowledged to a publisher
 // survive a restart and kill -9 of the broker and reach a persistent subscriber that was offline.
 // Sizes come from PERCH_DURABILITY_PUBLISHERS, PERCH_DURABILITY_MESSAGES and
-// PERCH_DURABILITY_KILLS.
+// PERCH_DURABILITY_KILLS; PERCH_DURABILITY_SECONDS bounds the publishing (default 45). Also: the
+// CONNACK of a persistent session follows the commit of its record, wills and session expiry times
+// outlive a restart.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,8 +19,17 @@
 
 #include <gtest/gtest.h>
 
+#include "mqtt/decoder.hpp"
+#include "mqtt/encoder.hpp"
+#include "mqtt/packet.hpp"
+
 #include "broker_process.hpp"
 #include "raw_mqtt_client.hpp"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace perch::integration {
 namespace {
@@ -39,14 +50,19 @@ int env_count(const char* name, int fallback) {
     return std::max(1, std::atoi(text));
 }
 
-/// A perch restarted again and again on one data directory.
+/// A perch restarted again and again on one data directory; `extra_config` is appended to its
+/// configuration.
 class restartable_broker {
 public:
-    restartable_broker() { start(); }
+    explicit restartable_broker(std::string extra_config = {})
+        : extra_config_(std::move(extra_config)) {
+        start();
+    }
 
     void start() {
-        current_ = std::make_unique<broker_process>(
-            broker_kind::perch, "data_dir " + data_.path().string() + "\ndurability full\n");
+        current_ = std::make_unique<broker_process>(broker_kind::perch,
+                                                    "data_dir " + data_.path().string() +
+                                                        "\ndurability full\n" + extra_config_);
         port_ = current_->port();
     }
     process_exit kill() { return current_->kill(); }
@@ -55,10 +71,155 @@ public:
     std::string log() const { return current_->log(); }
 
 private:
+    std::string extra_config_;
     temporary_directory data_;
     std::unique_ptr<broker_process> current_;
     std::atomic<std::uint16_t> port_{0};
 };
+
+/// A connection speaking either protocol level through perch's own encoder and decoder, for
+/// what raw_mqtt_client (3.1.1, no will) cannot send: wills, Session Expiry, Will Delay.
+class packet_client {
+public:
+    explicit packet_client(mqtt::protocol_version version) : version_(version) {}
+    ~packet_client() { close(); }
+    packet_client(const packet_client&) = delete;
+    packet_client& operator=(const packet_client&) = delete;
+
+    /// Connects to 127.0.0.1:`port`, sends `request` and returns the CONNACK; empty when none
+    /// arrived within `timeout`.
+    std::optional<mqtt::connack> connect(std::uint16_t port, const mqtt::connect& request,
+                                         std::chrono::milliseconds timeout) {
+        close();
+        socket_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(port);
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(socket_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 ||
+            !send(request)) {
+            close();
+            return std::nullopt;
+        }
+        const auto answer = read(timeout);
+        if (!answer || !std::holds_alternative<mqtt::connack>(*answer)) {
+            return std::nullopt;
+        }
+        return std::get<mqtt::connack>(*answer);
+    }
+
+    bool send(const mqtt::packet& content) {
+        mqtt::byte_vector bytes;
+        mqtt::encode_append(content, version_, bytes);
+        std::size_t sent = 0;
+        while (socket_ >= 0 && sent < bytes.size()) {
+            const auto count =
+                ::send(socket_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+            if (count <= 0) {
+                return false;
+            }
+            sent += static_cast<std::size_t>(count);
+        }
+        return socket_ >= 0;
+    }
+
+    /// The next packet; empty on timeout, on a closed connection or on bytes that do not decode.
+    std::optional<mqtt::packet> read(std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (socket_ >= 0) {
+            std::size_t consumed = 0;
+            mqtt::decode_limits limits;
+            limits.version = version_;
+            auto outcome =
+                mqtt::decode_next(mqtt::byte_view(input_.data(), input_.size()), limits, consumed);
+            if (auto* decoded = std::get_if<mqtt::packet>(&outcome)) {
+                input_.erase(input_.begin(),
+                             input_.begin() + static_cast<std::ptrdiff_t>(consumed));
+                return std::move(*decoded);
+            }
+            if (std::holds_alternative<mqtt::protocol_violation>(outcome)) {
+                return std::nullopt;
+            }
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            pollfd waiting{socket_, POLLIN, 0};
+            if (left.count() <= 0 || ::poll(&waiting, 1, static_cast<int>(left.count())) <= 0) {
+                return std::nullopt;
+            }
+            std::uint8_t chunk[4096];
+            const auto count = ::recv(socket_, chunk, sizeof(chunk), 0);
+            if (count <= 0) {
+                close();
+                return std::nullopt;
+            }
+            input_.insert(input_.end(), chunk, chunk + count);
+        }
+        return std::nullopt;
+    }
+
+    /// Closes the connection without DISCONNECT (the will is due).
+    void close() {
+        if (socket_ >= 0) {
+            ::close(socket_);
+            socket_ = -1;
+        }
+        input_.clear();
+    }
+
+private:
+    mqtt::protocol_version version_;
+    int socket_ = -1;
+    mqtt::byte_vector input_;
+};
+
+/// A CONNECT without Clean Start, with a QoS 1 will on `will_topic` when it is not empty.
+mqtt::connect persistent_connect(mqtt::protocol_version version, const std::string& client_id,
+                                 const std::string& will_topic, std::uint32_t session_expiry_s = 0,
+                                 std::uint32_t will_delay_s = 0) {
+    mqtt::connect request;
+    request.version = version;
+    request.clean_start = false;
+    request.client_id = client_id;
+    if (version == mqtt::protocol_version::v5) {
+        request.props.session_expiry_interval = session_expiry_s;
+    }
+    if (!will_topic.empty()) {
+        mqtt::will_message will;
+        will.topic_name = will_topic;
+        const std::string payload = "gone:" + client_id;
+        will.payload = mqtt::shared_bytes::copy_of(
+            mqtt::byte_view(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()));
+        will.qos_level = mqtt::qos::at_least_once;
+        if (version == mqtt::protocol_version::v5 && will_delay_s > 0) {
+            will.props.will_delay_interval = will_delay_s;
+        }
+        request.will = std::move(will);
+    }
+    return request;
+}
+
+/// Connects the persistent 3.1.1 session `client_id` (which must be present) and returns the
+/// topics of the messages it receives until nothing arrives for two seconds.
+std::vector<std::string> drain_topics(std::uint16_t port, const std::string& client_id) {
+    std::vector<std::string> topics;
+    raw_mqtt_client client;
+    bool session_present = false;
+    EXPECT_TRUE(client.connect(port, client_id, false, 5000ms, &session_present));
+    EXPECT_TRUE(session_present);
+    while (const auto packet = client.read_packet(2000ms)) {
+        if (packet->type != publish_type) {
+            continue;
+        }
+        const raw_publish message = parse_publish(*packet);
+        topics.push_back(message.topic);
+        if (message.qos == 1) {
+            client.acknowledge(puback_type, message.packet_id);
+        }
+    }
+    client.disconnect();
+    std::sort(topics.begin(), topics.end());
+    return topics;
+}
 
 /// Skips the test unless the broker under test is perch (the store is perch's).
 bool is_perch_under_test() {
@@ -176,12 +337,13 @@ arrivals drain_subscriber(std::uint16_t port, const std::string& client_id,
     return received;
 }
 
-/// Subscribes `client_id` with a persistent session to "durable/#" at `qos`, then leaves.
-void subscribe_offline(std::uint16_t port, const std::string& client_id, std::uint8_t qos) {
+/// Subscribes `client_id` with a persistent session to `topic_filter` at `qos`, then leaves.
+void subscribe_offline(std::uint16_t port, const std::string& client_id, std::uint8_t qos,
+                       const std::string& topic_filter = "durable/#") {
     raw_mqtt_client client;
     ASSERT_TRUE(client.connect(port, client_id, false, 5000ms));
     // SUBACK of a persistent session comes after its commit (docs/DURABILITY.md).
-    ASSERT_TRUE(client.subscribe("durable/#", qos, 1, 5000ms));
+    ASSERT_TRUE(client.subscribe(topic_filter, qos, 1, 5000ms));
     client.disconnect();
 }
 
@@ -191,7 +353,8 @@ void run_crash_scenario(std::uint8_t qos) {
     const int publishers = env_count("PERCH_DURABILITY_PUBLISHERS", 3);
     const int messages = env_count("PERCH_DURABILITY_MESSAGES", 1500);
     const int kills = env_count("PERCH_DURABILITY_KILLS", 4);
-    const auto deadline = std::chrono::steady_clock::now() + 45s;
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::seconds(env_count("PERCH_DURABILITY_SECONDS", 45));
     restartable_broker broker;
     const std::string subscriber_id = "durable-sub-qos" + std::to_string(qos);
     subscribe_offline(broker.port(), subscriber_id, qos);
@@ -340,6 +503,144 @@ TEST(Durability, AcknowledgedQos2MessagesArriveExactlyOnceAcrossKills) {
         GTEST_SKIP() << "perch's store only";
     }
     run_crash_scenario(2);
+}
+
+// DESIGN.md "Durability contract": the CONNACK of a new persistent session leaves only after its
+// session record is committed, so a kill -9 right after it cannot lose the session. The long
+// commit interval would let a CONNACK sent before the commit race far ahead of it.
+TEST(Durability, ConnackOfAPersistentSessionFollowsTheCommitOfItsRecord) {
+    if (!is_perch_under_test()) {
+        GTEST_SKIP() << "perch's store only";
+    }
+    restartable_broker broker("commit_interval_ms 1500\n");
+    for (const auto version : {mqtt::protocol_version::v3_1_1, mqtt::protocol_version::v5}) {
+        const std::string client_id =
+            version == mqtt::protocol_version::v5 ? "early-bird-5" : "early-bird-4";
+        packet_client client(version);
+        const auto accepted =
+            client.connect(broker.port(), persistent_connect(version, client_id, "", 600), 10s);
+        ASSERT_TRUE(accepted);
+        EXPECT_EQ(accepted->reason, mqtt::reason_code::success);
+        EXPECT_FALSE(accepted->session_present);
+        client.close();
+        const process_exit ending = broker.kill();
+        EXPECT_EQ(ending.signal_number, 9) << describe(ending);
+        broker.start();
+        const auto resumed =
+            client.connect(broker.port(), persistent_connect(version, client_id, "", 600), 10s);
+        ASSERT_TRUE(resumed);
+        EXPECT_EQ(resumed->reason, mqtt::reason_code::success);
+        // [MQTT-3.2.2-2 (5.0), MQTT-3.2.2-2 (3.1.1)] the session told "accepted" exists.
+        EXPECT_TRUE(resumed->session_present) << "session of " << client_id << " lost";
+        client.close();
+    }
+    EXPECT_TRUE(broker.stop().is_success());
+}
+
+// A session record that cannot be written refuses the CONNECT: Server unavailable (0x88 at 5.0,
+// return code 3 at 3.1.1), then the connection closes. The database is capped and filled first.
+TEST(Durability, UnwritableSessionRecordAnswersServerUnavailable) {
+    if (!is_perch_under_test()) {
+        GTEST_SKIP() << "perch's store only";
+    }
+    restartable_broker broker("max_database_bytes 262144\n");
+    {
+        raw_mqtt_client filler;
+        ASSERT_TRUE(filler.connect(broker.port(), "filler", true, 5000ms));
+        const std::string big(400'000, 'x');
+        ASSERT_TRUE(filler.publish("retained/big", big, 1, 1, false, true));
+        // 3.1.1 has no negative PUBACK: the publisher is disconnected, never acknowledged.
+        const auto answer = filler.read_packet(10s);
+        EXPECT_FALSE(answer && answer->type == puback_type);
+    }
+    for (const auto version : {mqtt::protocol_version::v3_1_1, mqtt::protocol_version::v5}) {
+        packet_client client(version);
+        const auto refused = client.connect(
+            broker.port(), persistent_connect(version, "no-room", "will/no-room", 600), 10s);
+        ASSERT_TRUE(refused);
+        EXPECT_EQ(refused->reason, mqtt::reason_code::server_unavailable);
+        EXPECT_FALSE(refused->session_present);
+        EXPECT_FALSE(client.read(5s).has_value()) << "the connection stays open";
+    }
+    // A clean session needs no record and is still accepted.
+    raw_mqtt_client clean;
+    EXPECT_TRUE(clean.connect(broker.port(), "clean", true, 5000ms));
+    clean.disconnect();
+    EXPECT_TRUE(broker.stop().is_success());
+}
+
+// Wills are stored with their session: the will of a client that was connected when perch was
+// killed is published after the restart (the connection was lost [MQTT-3.1.2-8]); a will
+// discarded by a normal DISCONNECT [MQTT-3.1.2-10] is cleared in the store and never published.
+TEST(Durability, StoredWillOfAClientConnectedAtAKillIsPublishedAfterTheRestart) {
+    if (!is_perch_under_test()) {
+        GTEST_SKIP() << "perch's store only";
+    }
+    restartable_broker broker;
+    subscribe_offline(broker.port(), "will-watcher", 1, "will/#");
+    packet_client crashed(mqtt::protocol_version::v3_1_1);
+    ASSERT_TRUE(crashed.connect(
+        broker.port(),
+        persistent_connect(mqtt::protocol_version::v3_1_1, "crashed", "will/crashed"), 5s));
+    packet_client polite(mqtt::protocol_version::v5);
+    ASSERT_TRUE(polite.connect(
+        broker.port(), persistent_connect(mqtt::protocol_version::v5, "polite", "will/polite", 600),
+        5s));
+    ASSERT_TRUE(polite.send(mqtt::disconnect{}));
+    // The DISCONNECT's record (without the will) reaches the disk within a commit interval.
+    std::this_thread::sleep_for(1s);
+    const process_exit ending = broker.kill();
+    EXPECT_EQ(ending.signal_number, 9) << describe(ending);
+    broker.start();
+    EXPECT_EQ(drain_topics(broker.port(), "will-watcher"),
+              std::vector<std::string>{"will/crashed"});
+    // Published once: a second restart does not publish it again.
+    EXPECT_TRUE(broker.stop().is_success());
+    broker.start();
+    EXPECT_TRUE(drain_topics(broker.port(), "will-watcher").empty());
+    EXPECT_TRUE(broker.stop().is_success());
+}
+
+// Session expiry and will delay count from the stored disconnect time, not from the restart: a
+// session whose expiry passed while perch was down is deleted at start (no session present) and
+// its will, owed at the latest when the session ends [MQTT-3.1.2-8 (5.0)], is published; a
+// session with time left is still there and its delayed will is not published.
+TEST(Durability, SessionThatExpiredWhileDownIsGoneAndItsWillPublished) {
+    if (!is_perch_under_test()) {
+        GTEST_SKIP() << "perch's store only";
+    }
+    restartable_broker broker;
+    subscribe_offline(broker.port(), "expiry-watcher", 1, "will/#");
+    const auto v5 = mqtt::protocol_version::v5;
+    {
+        packet_client short_lived(v5);
+        ASSERT_TRUE(short_lived.connect(
+            broker.port(), persistent_connect(v5, "short-lived", "will/short-lived", 2, 600), 5s));
+        packet_client long_lived(v5);
+        ASSERT_TRUE(long_lived.connect(
+            broker.port(), persistent_connect(v5, "long-lived", "will/long-lived", 3600, 3600),
+            5s));
+        // Both connections are lost: each will waits for its delay, each session for its expiry.
+    }
+    const process_exit stopped = broker.stop();
+    EXPECT_TRUE(stopped.is_success()) << describe(stopped);
+    // Down for longer than the short session's 2 seconds.
+    std::this_thread::sleep_for(3500ms);
+    broker.start();
+    EXPECT_EQ(drain_topics(broker.port(), "expiry-watcher"),
+              std::vector<std::string>{"will/short-lived"});
+    packet_client again(v5);
+    const auto short_again =
+        again.connect(broker.port(), persistent_connect(v5, "short-lived", "", 2), 5s);
+    ASSERT_TRUE(short_again);
+    EXPECT_FALSE(short_again->session_present) << "an expired session came back";
+    again.close();
+    const auto long_again =
+        again.connect(broker.port(), persistent_connect(v5, "long-lived", "", 3600), 5s);
+    ASSERT_TRUE(long_again);
+    EXPECT_TRUE(long_again->session_present);
+    again.close();
+    EXPECT_TRUE(broker.stop().is_success());
 }
 
 } // namespace

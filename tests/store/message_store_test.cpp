@@ -101,11 +101,62 @@ TYPED_TEST(MessageStore, SaveSessionReplacesTheRecord) {
     session.will = stored_will{"w", bytes_of("x"), 0, false, {}, 0};
     this->store().save_session(session);
     session.will.reset();
-    session.expires_at_unix_ms = 99;
+    session.expires_at_unix_ms = 5'000;
+    session.disconnected_at_unix_ms = 900;
     this->store().save_session(session);
     const loaded_state state = this->reload();
     ASSERT_EQ(state.sessions.size(), 1u);
     EXPECT_EQ(state.sessions[0].session, session);
+    EXPECT_TRUE(state.expired_sessions.empty());
+}
+
+TYPED_TEST(MessageStore, LoadDeletesSessionsWhoseExpiryPassedAndReturnsTheirWills) {
+    stored_session gone = make_session("alice");
+    gone.expires_at_unix_ms = 1'000;
+    gone.disconnected_at_unix_ms = 400;
+    gone.will = stored_will{"last/alice", bytes_of("bye"), 1, false, {}, 30};
+    this->store().save_session(gone);
+    this->store().add_subscription({"alice", "a/#", 1, 0});
+    this->store().enqueue({target("alice"), target("bob")}, make_message("a/1", "x"));
+    this->store().add_inbound_qos2({"alice", 3});
+    stored_session later = make_session("bob");
+    later.expires_at_unix_ms = 1'001;
+    this->store().save_session(later);
+    stored_session connected = make_session("carol");
+    this->store().save_session(connected);
+
+    const loaded_state state = this->reload(1'000);
+    ASSERT_EQ(state.expired_sessions.size(), 1u);
+    EXPECT_EQ(state.expired_sessions[0], gone);
+    ASSERT_EQ(state.sessions.size(), 2u);
+    EXPECT_EQ(state.sessions[0].session.client_id, "bob");
+    EXPECT_EQ(state.sessions[1].session.client_id, "carol");
+    // bob's entry keeps the message alive; alice's subscription, entry and identifier are gone.
+    ASSERT_EQ(state.sessions[0].queue.size(), 1u);
+    const loaded_state again = this->reload(1'000);
+    EXPECT_TRUE(again.expired_sessions.empty());
+    ASSERT_EQ(again.sessions.size(), 2u);
+    EXPECT_EQ(again.sessions[0].queue.size(), 1u);
+    const auto fresh = this->store().enqueue({target("alice")}, make_message("t", "2"));
+    EXPECT_EQ(this->store().counters().refused_for_quota, 0u);
+    EXPECT_NE(fresh.sequences[0], 0u);
+}
+
+TYPED_TEST(MessageStore, AMessageOutlivesAnAckWhileAnotherQueueHoldsIt) {
+    this->store().save_session(make_session("alice"));
+    this->store().save_session(make_session("bob"));
+    const auto receipt =
+        this->store().enqueue({target("alice"), target("bob")}, make_message("a", "shared"));
+    this->store().flush();
+    this->store().ack("alice", receipt.sequences[0]);
+    loaded_state state = this->reload();
+    ASSERT_EQ(state.sessions.size(), 2u);
+    EXPECT_TRUE(state.sessions[0].queue.empty());
+    ASSERT_EQ(state.sessions[1].queue.size(), 1u);
+    EXPECT_EQ(state.sessions[1].queue[0].message->payload, bytes_of("shared"));
+    this->store().ack("bob", receipt.sequences[1]);
+    state = this->reload();
+    EXPECT_TRUE(state.sessions[1].queue.empty());
 }
 
 TYPED_TEST(MessageStore, SubscriptionsSurviveReopenInFilterOrder) {
@@ -408,12 +459,13 @@ TYPED_TEST(MessageStore, ExpiryMakesRoomUnderTheCap) {
 TYPED_TEST(MessageStore, IdentifiersKeepIncreasingAcrossReopen) {
     this->store().save_session(make_session("alice"));
     const auto first = this->store().enqueue({target("alice")}, make_message("t", "1"));
+    const auto kept = this->store().enqueue({target("alice")}, make_message("t", "2"));
     this->store().flush();
     this->store().ack("alice", first.sequences[0]);
     this->reload();
-    const auto second = this->store().enqueue({target("alice")}, make_message("t", "2"));
-    EXPECT_GT(second.message_id, first.message_id);
-    EXPECT_GT(second.sequences[0], first.sequences[0]);
+    const auto third = this->store().enqueue({target("alice")}, make_message("t", "3"));
+    EXPECT_GT(third.message_id, kept.message_id);
+    EXPECT_GT(third.sequences[0], kept.sequences[0]);
 }
 
 TYPED_TEST(MessageStore, EveryOperationCompletesOkOnAHealthyStore) {

@@ -161,7 +161,7 @@ TEST_F(SqliteMessageStore, EntryAcknowledgedBeforeItsCommitIsNeverWritten) {
     inspector file(database_.path());
     EXPECT_EQ(file.count("queue"), 0);
     EXPECT_EQ(file.count("messages"), 0);
-    // Not even the AUTOINCREMENT bookkeeping saw an insert.
+    // No identifier bookkeeping row either (no AUTOINCREMENT since schema version 4).
     EXPECT_EQ(file.count("sqlite_sequence WHERE name IN ('queue', 'messages')"), 0);
 }
 
@@ -210,6 +210,50 @@ TEST_F(SqliteMessageStore, SharedMessageRowGoesWithItsLastEntry) {
     store->ack("carol", receipt.sequences[2]);
     store->flush();
     EXPECT_EQ(file.count("messages"), 0);
+}
+
+TEST_F(SqliteMessageStore, AFailedGroupLeavesTheMessageReferenceCountsAsTheyWere) {
+    // A lock held by another connection makes a group fail at once; it is retried afterwards.
+    options_.busy_timeout_ms = 1;
+    auto store = open();
+    store->save_session(make_session("alice"));
+    store->save_session(make_session("bob"));
+    const auto receipt =
+        store->enqueue({target("alice"), target("bob")}, make_message("room", "shared"));
+    store->flush();
+    inspector file(database_.path());
+    ASSERT_EQ(file.execute("BEGIN EXCLUSIVE"), SQLITE_OK);
+    store->ack("alice", receipt.sequences[0]);
+    store->flush();
+    EXPECT_GE(store->counters().failed_commits, 1u);
+    ASSERT_EQ(file.execute("COMMIT"), SQLITE_OK);
+    ASSERT_TRUE(wait_until_caught_up(*store));
+    EXPECT_EQ(file.count("queue"), 1);
+    EXPECT_EQ(file.count("messages"), 1);
+    store->ack("bob", receipt.sequences[1]);
+    store->flush();
+    EXPECT_EQ(file.count("queue"), 0);
+    EXPECT_EQ(file.count("messages"), 0);
+}
+
+TEST_F(SqliteMessageStore, AQueuedMessageWritesOnlyItsMessageAndQueuePages) {
+    // Each page a commit touches is one frame (page size + 24 bytes) in the write-ahead log: a
+    // message for one offline session touches the messages leaf and the queue leaf, no index
+    // and no sqlite_sequence row.
+    auto store = open();
+    store->save_session(make_session("alice"));
+    store->enqueue({target("alice")}, make_message("warm", "up"));
+    store->flush();
+    inspector file(database_.path());
+    const auto page_size = file.integer("PRAGMA page_size");
+    const auto wal = database_.path() + "-wal";
+    const auto before = std::filesystem::file_size(wal);
+    store->enqueue({target("alice")}, make_message("room", "one"));
+    store->flush();
+    const auto frames =
+        (std::filesystem::file_size(wal) - before) / static_cast<std::uintmax_t>(page_size + 24);
+    EXPECT_EQ(frames, 2u);
+    EXPECT_EQ(file.count("sqlite_sequence"), 0);
 }
 
 TEST_F(SqliteMessageStore, UsesTheWriteAheadLog) {
