@@ -6,7 +6,7 @@ profile=${1:-test}
 
 runtime=(libwolfssl35 libsqlite3-0 libfmt9 ca-certificates)
 build=(build-essential cmake pkg-config git
-       libboost-dev libwolfssl-dev libsqlite3-dev libfmt-dev)
+       libboost-dev libwolfssl-dev libsqlite3-dev libfmt-dev nlohmann-json3-dev)
 test=(libgtest-dev libgmock-dev googletest
       libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev mosquitto mosquitto-clients
       clang clang-format libclang-rt-14-dev python3 procps

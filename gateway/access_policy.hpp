@@ -3,7 +3,10 @@
 // the chat layer adds users, rooms and per-user rights behind the same questions.
 #pragma once
 
+#include <string>
 #include <string_view>
+
+#include "gateway/chat_directory.hpp"
 
 namespace perch::gateway {
 
@@ -13,6 +16,11 @@ class access_policy {
 public:
     /// `is_anonymous`: the client connected without a user name.
     explicit access_policy(bool is_anonymous) : is_anonymous_(is_anonymous) {}
+
+    /// An authenticated chat user: topics under chat/ follow the chat rules (gateway/chat_policy)
+    /// over `directory`, which outlives the policy; other topics are open.
+    access_policy(std::string chat_user, const chat_directory& directory)
+        : is_anonymous_(false), chat_user_(std::move(chat_user)), directory_(&directory) {}
 
     /// May this client publish to `topic_name`? Anonymous clients may not publish under chat/.
     bool may_publish(std::string_view topic_name) const;
@@ -28,6 +36,9 @@ public:
 
 private:
     bool is_anonymous_;
+    std::string chat_user_;
+    /// Set for a chat user.
+    const chat_directory* directory_ = nullptr;
 };
 
 /// True when `topic` (a name or a filter) lies under the chat/ tree.

@@ -236,6 +236,13 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
                                           std::numeric_limits<std::uint64_t>::max())},
         {"max_database_bytes", unsigned_key(&broker_config::max_database_bytes, 0,
                                             std::numeric_limits<std::uint64_t>::max())},
+        {"presence", bool_key(&broker_config::presence)},
+        {"history_retention_days",
+         unsigned_key(&broker_config::history_retention_days, 0, 100'000)},
+        {"history_keep_per_conversation",
+         unsigned_key(&broker_config::history_keep_per_conversation, 0, max_u32)},
+        {"chat_reload_interval_ms",
+         unsigned_key(&broker_config::chat_reload_interval_ms, 10, 3'600'000)},
     };
     return table;
 }

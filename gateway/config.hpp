@@ -120,7 +120,18 @@ struct broker_config {
     std::uint64_t max_stored_bytes = 0;
     /// Largest size of perch.db in bytes; past it writes fail as on a full disk. 0: no limit.
     std::uint64_t max_database_bytes = 0;
+    /// Publish retained chat presence on chat/presence/{user} (docs/CHAT.md).
+    bool presence = true;
+    /// Chat history older than this many days is pruned (daily); 0 keeps it forever.
+    std::uint32_t history_retention_days = 365;
+    /// Pruning keeps at least this many newest messages per conversation; 0: age alone decides.
+    std::uint32_t history_keep_per_conversation = 0;
+    /// How often the chat directory is checked for changes made by `perch user|room`.
+    std::uint32_t chat_reload_interval_ms = 1000;
 };
+
+/// The store's database file inside data_dir, shared by the broker and `perch user|room`.
+inline constexpr std::string_view store_file_name = "perch.db";
 
 /// A config file that cannot be used. what() is one line: "FILE:LINE: KEY: problem".
 class config_error : public std::runtime_error {

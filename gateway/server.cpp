@@ -44,6 +44,10 @@ server::~server() {
         persistence_->store().flush();
         persistence_.reset();
     }
+    if (chat_) {
+        chat_->stop();
+        chat_.reset();
+    }
     sys_topics_.reset();
     listeners_.clear();
     workers_.clear();
@@ -129,7 +133,12 @@ void server::start() {
 
     if (config_.persistence) {
         open_store();
+    } else {
+        store::store_options in_memory;
+        in_memory.durability = store::durability_level::none;
+        open_chat(in_memory);
     }
+    mark_chat_users_offline();
     sys_topics_ =
         std::make_unique<sys_topics>(*workers_[0], router_, [this] { return collect_stats(); });
     started_at_ = std::chrono::steady_clock::now();
@@ -161,7 +170,7 @@ void server::open_store() {
             throw store::store_open_error(
                 fmt::format("cannot create data_dir '{}': {}", config_.data_dir, error.message()));
         }
-        options.path = (std::filesystem::path(config_.data_dir) / "perch.db").string();
+        options.path = (std::filesystem::path(config_.data_dir) / store_file_name).string();
     }
     options.commit_interval_ms = config_.commit_interval_ms;
     options.max_batch_operations = config_.max_batch_operations;
@@ -170,6 +179,7 @@ void server::open_store() {
     options.max_database_bytes = config_.max_database_bytes;
     options.log_error = [](std::string_view line) { log_error("store: {}", line); };
     persistence_ = std::make_unique<session_persistence>(store::open_message_store(options));
+    open_chat(options);
 
     const std::uint64_t now_unix_ms = unix_now_ms();
     const auto now = std::chrono::steady_clock::now();
@@ -188,9 +198,66 @@ void server::open_store() {
             *this, home, boost::asio::ip::tcp::socket(home.context()), connection_settings_);
         offline->restore_offline(held, now, now_unix_ms);
     }
-    log_notice("store {}: restored {} session(s) and {} retained message(s)",
+    for (store::stored_session& ended : loaded.expired_sessions) {
+        // Expired while the broker was down: the store deleted it; its will is still owed.
+        if (!ended.will) {
+            continue;
+        }
+        worker& home = *workers_[index++ % workers_.size()];
+        auto offline = std::make_shared<connection>(
+            *this, home, boost::asio::ip::tcp::socket(home.context()), connection_settings_);
+        offline->restore_offline(store::loaded_session{std::move(ended), {}, {}, {}}, now,
+                                 now_unix_ms);
+    }
+    log_notice("store {}: restored {} session(s) and {} retained message(s); {} session(s) had "
+               "expired",
                options.path.empty() ? std::string("(memory)") : options.path,
-               loaded.sessions.size(), loaded.retained.size());
+               loaded.sessions.size(), loaded.retained.size(), loaded.expired_sessions.size());
+}
+
+void server::open_chat(const store::store_options& options) {
+    chat_settings settings;
+    settings.is_presence_enabled = config_.presence;
+    settings.history_retention_days = config_.history_retention_days;
+    settings.history_keep_per_conversation = config_.history_keep_per_conversation;
+    settings.reload_interval_ms = config_.chat_reload_interval_ms;
+    chat_ = std::make_unique<chat_service>(store::open_chat_store(options), settings);
+    chat_->load();
+    chat_->start(
+        [this](std::shared_ptr<const directory_changes> changes) { apply_chat_changes(changes); });
+}
+
+void server::apply_chat_changes(const std::shared_ptr<const directory_changes>& changes) {
+    for (const auto& owned : workers_) {
+        worker& owner = *owned;
+        boost::asio::post(owner.context(), [&owner, changes] {
+            for (const auto& held : owner.connections()) {
+                held->apply_chat_changes(*changes);
+            }
+            owner.flush();
+        });
+    }
+}
+
+void server::mark_chat_users_offline() {
+    std::vector<mqtt::message_ptr> retained;
+    router_.collect_retained("chat/presence/+", retained);
+    const std::uint64_t now_unix_ms = unix_now_ms();
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<delivery_batch> outbox(workers_.size());
+    mqtt::match_output scratch;
+    constexpr std::string_view prefix = "chat/presence/";
+    for (const mqtt::message_ptr& held : retained) {
+        if (held->payload.as_string().find(R"("status":"online")") == std::string_view::npos) {
+            continue;
+        }
+        const std::string_view user = std::string_view(held->topic_name).substr(prefix.size());
+        const mqtt::message_ptr offline = chat_service::presence_message(user, 0, now_unix_ms);
+        router_.route(offline, outbox, scratch);
+        if (persistence_) {
+            persistence_->store().put_retained(to_stored_message(*offline, now, now_unix_ms));
+        }
+    }
 }
 
 void server::stop(std::chrono::milliseconds grace) {

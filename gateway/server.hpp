@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "gateway/chat_service.hpp"
 #include "gateway/config.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/listener.hpp"
@@ -55,6 +56,9 @@ public:
     session_registry& registry() { return registry_; }
     /// The store of persistent sessions, or nullptr when persistence is off.
     session_persistence* persistence() { return persistence_.get(); }
+    /// The chat layer (always present once started; its store is in memory when persistence is
+    /// off).
+    chat_service& chat() { return *chat_; }
     std::size_t worker_count() const { return workers_.size(); }
     worker& worker_at(std::size_t index) { return *workers_[index]; }
 
@@ -88,6 +92,14 @@ private:
     /// Opens the store named by the config (throws store::store_open_error) and restores the
     /// retained messages and the persistent sessions, offline, spread over the workers.
     void open_store();
+    /// Opens the chat store with `options` (the message store's), loads the directory and starts
+    /// following it. Throws store::store_open_error.
+    void open_chat(const store::store_options& options);
+    /// Hands a directory diff to every worker, which applies it to its sessions.
+    void apply_chat_changes(const std::shared_ptr<const directory_changes>& changes);
+    /// Nobody is connected at start: every retained presence still saying online (left by a
+    /// stop or a crash) is replaced by offline.
+    void mark_chat_users_offline();
 
     // Settings for new connections. Owner: main thread writes on reload. Lock: settings_mutex_.
     mutable std::mutex settings_mutex_;
@@ -97,6 +109,7 @@ private:
     router router_;
     session_registry registry_;
     std::unique_ptr<session_persistence> persistence_;
+    std::unique_ptr<chat_service> chat_;
     std::vector<std::unique_ptr<worker>> workers_;
     /// Every worker's listeners; listeners_[i] runs on worker i.
     std::vector<std::vector<std::unique_ptr<listener>>> listeners_;

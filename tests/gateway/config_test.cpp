@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -238,6 +239,30 @@ TEST(Config, OnlyMqttPortKeepsOnePlainListener) {
     ASSERT_EQ(config.listeners.size(), 1U);
     EXPECT_EQ(config.listeners[0].kind, listener_kind::mqtt);
     EXPECT_EQ(config.listeners[0].port, 18840);
+}
+
+TEST(Config, RaspberryPiConfigParsesWithItsTuning) {
+    // deploy/perch-pi.conf is the container image's and the systemd unit's config.
+    std::ifstream file(PERCH_PI_CONFIG);
+    std::ostringstream text;
+    text << file.rdbuf();
+    ASSERT_FALSE(text.str().empty());
+    const broker_config config = parse_config(text.str(), "perch-pi.conf");
+    // The same four listeners as the built-in defaults, so TLS and WebSocket work out of the box.
+    std::vector<listener_kind> kinds;
+    for (const listener_config& listener : config.listeners) {
+        kinds.push_back(listener.kind);
+    }
+    EXPECT_EQ(kinds,
+              (std::vector<listener_kind>{listener_kind::mqtt, listener_kind::mqtt_tls,
+                                          listener_kind::websocket, listener_kind::websocket_tls}));
+    EXPECT_EQ(config.workers, 4U);
+    EXPECT_EQ(config.data_dir, "/var/lib/perch");
+    EXPECT_TRUE(config.persistence);
+    EXPECT_EQ(config.durability, durability_mode::full);
+    EXPECT_GT(config.commit_interval_ms, broker_config{}.commit_interval_ms);
+    EXPECT_GT(config.max_database_bytes, 0U);
+    EXPECT_LT(config.max_output_bytes, broker_config{}.max_output_bytes);
 }
 
 TEST(Config, ShippedConfigFileGivesTheDefaults) {

@@ -1,0 +1,97 @@
+// The JSON of control requests on `chat/ctl/{user}/req` and of their replies (docs/CHAT.md
+// "Control requests"). Parsing and formatting only: the chat service carries the requests out.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "store/chat_store.hpp"
+
+namespace perch::gateway {
+
+/// The operations a control request may name (its "op").
+enum class control_operation : std::uint8_t {
+    create,
+    join,
+    leave,
+    invite,
+    rooms,
+    members,
+    history,
+    read,
+};
+
+/// The name of `operation` as it appears in "op".
+std::string_view to_string(control_operation operation);
+
+/// History pages hold at most this many messages.
+inline constexpr std::size_t max_history_page = 200;
+/// The page size when a history request names none.
+inline constexpr std::size_t default_history_page = 50;
+
+/// A parsed control request; only the fields its operation uses are set.
+struct control_request {
+    control_operation operation = control_operation::rooms;
+    /// create, join, leave, invite, members.
+    std::string room;
+    /// invite: the user to add.
+    std::string user;
+    /// history, read: `room/{room}` or `dm/{a}/{b}` (the two names in any order; normalized to
+    /// a < b).
+    std::string conversation;
+    /// history: ids below this one (0 = from the newest).
+    std::uint64_t before_id = 0;
+    /// history: page size, 1..max_history_page.
+    std::size_t limit = default_history_page;
+    /// read: the last id read.
+    std::uint64_t id = 0;
+    bool operator==(const control_request&) const = default;
+};
+
+/// Why a request could not be parsed, as the reply's "error" says it.
+struct control_parse_error {
+    std::string message;
+    /// The "op" when it could be read, for the reply.
+    std::string operation;
+};
+
+/// Parses a request payload. Never throws: bad JSON, a missing or unknown "op", a missing or
+/// invalid name, a bad number or conversation each give a control_parse_error.
+std::variant<control_request, control_parse_error> parse_control_request(std::string_view payload);
+
+/// A reply to one request.
+struct control_reply {
+    bool is_ok = true;
+    /// The request's "op" (empty when it could not be read).
+    std::string operation;
+    /// Why the request failed (is_ok false).
+    std::string error;
+    std::optional<std::string> room;
+    std::optional<std::string> user;
+    std::optional<std::string> conversation;
+    /// rooms: the user's rooms; members: the room's members.
+    std::optional<std::vector<std::string>> names;
+    /// history: the page, oldest first.
+    std::optional<std::vector<store::history_record>> messages;
+    /// read: the position stored.
+    std::optional<std::uint64_t> id;
+};
+
+/// The reply's JSON: `{"ok":true,"op":...,...}` or `{"ok":false,"op":...,"error":"..."}`.
+/// History payloads that are valid UTF-8 appear as "payload", others as "payload_base64".
+std::string format_control_reply(const control_reply& reply);
+
+/// The retained presence payload: `{"user":...,"status":"online"|"offline","devices":N,"ts":MS}`.
+std::string format_presence(std::string_view user, std::size_t devices, std::uint64_t ts_unix_ms);
+
+/// The read signal sent when a user marks a conversation read:
+/// `{"type":"read","user":...,"conversation":...,"id":N}`.
+std::string format_read_signal(std::string_view user, std::string_view conversation,
+                               std::uint64_t id);
+
+} // namespace perch::gateway

@@ -1,0 +1,90 @@
+// The chat directory in memory: users with their password hashes, rooms, members, and each
+// user's rooms. Read on the hot path under a shared lock; replaced as a whole when the store's
+// directory changes. Knows nothing about sessions or sockets.
+//
+// Theory of operation. The gateway loads the directory from the chat store at start
+// (replace()), then a poller compares directory_version() with version() and, when it moved,
+// loads the store again and calls replace(), which returns what changed (diff) so that live
+// sessions can follow: rooms joined and left, users deleted, passwords changed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/chat_store.hpp"
+
+namespace perch::gateway {
+
+/// What changed between two directory snapshots.
+struct directory_changes {
+    /// Memberships present now and not before (a room or user created with them included).
+    std::vector<store::membership_record> joined;
+    /// Memberships present before and not now (a room or user deleted with them included).
+    std::vector<store::membership_record> left;
+    /// Users present before and not now.
+    std::vector<std::string> removed_users;
+    /// Users whose password hash changed.
+    std::vector<std::string> changed_passwords;
+    /// True when nothing changed.
+    bool is_empty() const {
+        return joined.empty() && left.empty() && removed_users.empty() && changed_passwords.empty();
+    }
+};
+
+/// The directory contents without the lock: the value replace() installs.
+struct directory_contents {
+    /// User name -> password hash.
+    std::map<std::string, std::string, std::less<>> users;
+    /// Room name -> members.
+    std::map<std::string, std::set<std::string, std::less<>>, std::less<>> rooms;
+    /// User name -> rooms the user belongs to.
+    std::map<std::string, std::set<std::string, std::less<>>, std::less<>> rooms_of_user;
+    std::uint64_t version = 0;
+};
+
+/// Builds the contents of a snapshot (memberships naming an unknown user or room are ignored).
+directory_contents make_directory_contents(const store::chat_directory_snapshot& snapshot);
+
+/// What changed from `before` to `after`.
+directory_changes diff_directories(const directory_contents& before,
+                                   const directory_contents& after);
+
+/// The shared directory. Every member is thread-safe: queries take a shared lock, replace() an
+/// exclusive one.
+class chat_directory {
+public:
+    /// Installs `snapshot` and returns what changed from the previous contents.
+    directory_changes replace(const store::chat_directory_snapshot& snapshot);
+
+    /// The directory_version() of the installed snapshot.
+    std::uint64_t version() const;
+
+    /// The password hash of `user`, or empty when there is no such user.
+    std::optional<std::string> password_hash(std::string_view user) const;
+    /// True when `user` exists.
+    bool has_user(std::string_view user) const;
+    /// True when `room` exists.
+    bool has_room(std::string_view room) const;
+    /// True when `user` is a member of `room`.
+    bool is_member(std::string_view room, std::string_view user) const;
+    /// True when `first` and `second` are members of at least one common room, or are the same
+    /// existing user.
+    bool shares_room(std::string_view first, std::string_view second) const;
+    /// The rooms of `user`, sorted.
+    std::vector<std::string> rooms_of(std::string_view user) const;
+    /// The members of `room`, sorted; empty for an unknown room.
+    std::vector<std::string> members_of(std::string_view room) const;
+
+private:
+    // Owner: shared by all workers and the reload thread. Lock: mutex_ (shared for queries).
+    mutable std::shared_mutex mutex_;
+    directory_contents contents_;
+};
+
+} // namespace perch::gateway

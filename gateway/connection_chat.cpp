@@ -1,0 +1,244 @@
+// The chat layer's part of a connection (docs/CHAT.md): login checks, server-side subscriptions,
+// stamping and history of chat messages, presence, control requests and directory changes. The
+// rules themselves live in chat_service and chat_policy; this file applies them to one session.
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+
+#include "gateway/chat_topic.hpp"
+#include "gateway/connection.hpp"
+#include "gateway/log.hpp"
+#include "gateway/server.hpp"
+#include "gateway/stored_message_codec.hpp"
+#include "gateway/worker.hpp"
+
+namespace perch::gateway {
+
+namespace {
+
+mqtt::time_point chat_clock_now() {
+    return std::chrono::steady_clock::now();
+}
+
+} // namespace
+
+bool connection::authorize_chat_login(const mqtt::connect& request, mqtt::time_point now) {
+    chat_service& chat = server_.chat();
+    const std::string identity = transport_->identity_user_name();
+    const bool is_identity_verified = !identity.empty();
+    std::optional<std::string_view> user_name;
+    if (is_identity_verified) {
+        user_name = identity;
+    } else if (request.user_name) {
+        user_name = *request.user_name;
+    }
+    std::optional<std::string_view> password;
+    if (request.password) {
+        password = std::string_view(reinterpret_cast<const char*>(request.password->data()),
+                                    request.password->size());
+    }
+    switch (chat.check_login(user_name, password, request.client_id, is_identity_verified)) {
+    case chat_login_result::not_chat_user:
+        // Outside the chat layer (anonymous, or a certificate identity that is no chat user):
+        // no chat/ topics, like an anonymous client.
+        policy_ = access_policy(true);
+        return true;
+    case chat_login_result::chat_user:
+        chat_user_ = std::string(*user_name);
+        policy_ = access_policy(chat_user_, chat.directory());
+        return true;
+    case chat_login_result::bad_credentials:
+        log_info("refusing client from {}: bad user name or password", remote_address_);
+        worker_.counters().access_refusals.add();
+        // CONNACK 0x86 (5.0), return code 4 (3.1.1).
+        session_.refuse_connect(mqtt::reason_code::bad_user_name_or_password, now);
+        return false;
+    case chat_login_result::client_id_refused:
+        log_info("refusing client from {}: client id '{}' belongs to another user", remote_address_,
+                 request.client_id);
+        worker_.counters().access_refusals.add();
+        // CONNACK 0x85 (5.0), return code 2 (3.1.1).
+        session_.refuse_connect(mqtt::reason_code::client_identifier_not_valid, now);
+        return false;
+    }
+    return false;
+}
+
+void connection::restore_chat_user() {
+    chat_service& chat = server_.chat();
+    if (auto user = chat.user_of_client_id(client_id_)) {
+        chat_user_ = std::move(*user);
+        policy_ = access_policy(chat_user_, chat.directory());
+    }
+}
+
+void connection::start_chat_session(mqtt::time_point now) {
+    if (chat_user_.empty() || !session_.is_connected()) {
+        return;
+    }
+    chat_service& chat = server_.chat();
+    hold_chat_subscriptions(chat.subscriptions_for(chat_user_));
+    if (chat.settings().is_presence_enabled) {
+        send_chat_retained("chat/presence/+", now);
+    }
+    is_chat_device_ = true;
+    if (const mqtt::message_ptr presence = chat.device_connected(chat_user_, unix_now_ms())) {
+        route(presence);
+    }
+}
+
+void connection::hold_chat_subscriptions(const std::vector<server_subscription>& held) {
+    session_persistence* persistence = ledger_ ? server_.persistence() : nullptr;
+    for (const server_subscription& wanted : held) {
+        mqtt::subscription_options granted = wanted.options;
+        if (static_cast<std::uint8_t>(granted.maximum_qos) >
+            static_cast<std::uint8_t>(settings_.limits.maximum_qos)) {
+            granted.maximum_qos = settings_.limits.maximum_qos;
+        }
+        server_.routes().subscribe(id_, wanted.topic_filter, granted, std::nullopt);
+        if (persistence != nullptr) {
+            // Stored with the session, so that an offline session keeps receiving after a
+            // restart.
+            persistence->store().add_subscription(
+                {client_id_, wanted.topic_filter, stored_options_byte(granted), 0});
+        }
+    }
+}
+
+void connection::send_chat_retained(std::string_view topic_filter, mqtt::time_point now) {
+    std::vector<mqtt::message_ptr> retained;
+    server_.routes().collect_retained(topic_filter, retained);
+    for (const mqtt::message_ptr& content : retained) {
+        if (!policy_.may_receive(content->topic_name)) {
+            continue;
+        }
+        mqtt::delivery_options options;
+        options.granted_qos = mqtt::qos::at_least_once;
+        options.is_retained_at_subscribe = true;
+        session_.handle_delivery(content, options, now);
+    }
+}
+
+bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::time_point now) {
+    if (chat_user_.empty()) {
+        return false;
+    }
+    chat_service& chat = server_.chat();
+    const chat_topic topic = parse_chat_topic(inbound.content->topic_name);
+    if (topic.kind == chat_topic_kind::control_request) {
+        if (inbound.packet_id != 0) {
+            session_.complete_publish(inbound.packet_id, mqtt::reason_code::success, now);
+        }
+        // The outcome may arrive on the store's or the chat thread: hand it to this worker.
+        chat.handle_control(chat_user_, inbound.content->payload.as_string(),
+                            [self = shared_from_this(), context = &worker_.context(),
+                             request = inbound.content](control_outcome outcome) {
+                                boost::asio::post(*context,
+                                                  [self, request, outcome = std::move(outcome)] {
+                                                      self->publish_chat_reply(request, outcome);
+                                                  });
+                            });
+        return true;
+    }
+    std::optional<stamped_message> stamped = chat.stamp(inbound.content, chat_user_, unix_now_ms());
+    if (!stamped) {
+        return false;
+    }
+    const mqtt::route_publish routed{stamped->content, inbound.packet_id};
+    if (inbound.packet_id == 0) {
+        chat.store().append_history(std::move(stamped->record));
+        route_inbound(routed, now);
+        return true;
+    }
+    // An acknowledged chat message is always in history: QoS 1/2 messages are routed (and then
+    // acknowledged) once their history row is committed.
+    chat.store().append_history(std::move(stamped->record),
+                                post_back([self = shared_from_this(), routed] {
+                                    const mqtt::time_point at = chat_clock_now();
+                                    self->route_inbound(routed, at);
+                                    self->process_actions(at);
+                                    self->sync_ledger(at);
+                                    self->worker_.flush();
+                                    self->arm_timer();
+                                }));
+    return true;
+}
+
+void connection::publish_chat_reply(const mqtt::message_ptr& request,
+                                    const control_outcome& outcome) {
+    // Replies go to chat/ctl/{user}/resp, or to the request's Response Topic when it lies under
+    // it (a reply never leaves the user's own control topics).
+    const std::string default_topic = "chat/ctl/" + chat_user_ + "/resp";
+    std::string topic_name = default_topic;
+    if (const auto& wanted = request->props.response_topic) {
+        if (wanted->starts_with(default_topic + "/")) {
+            topic_name = *wanted;
+        }
+    }
+    auto reply = std::make_shared<mqtt::message>();
+    reply->topic_name = std::move(topic_name);
+    reply->payload = mqtt::shared_bytes::copy_of(format_control_reply(outcome.reply));
+    reply->qos_level = mqtt::qos::at_least_once;
+    reply->props.payload_format_indicator = 1;
+    reply->props.content_type = "application/json";
+    reply->props.correlation_data = request->props.correlation_data;
+    route(reply);
+    if (outcome.signal) {
+        route(outcome.signal);
+    }
+    worker_.flush();
+}
+
+bool connection::is_held_chat_filter(std::string_view topic_filter) const {
+    return !chat_user_.empty() && server_.chat().is_server_filter(chat_user_, topic_filter);
+}
+
+void connection::end_chat_device() {
+    if (!is_chat_device_) {
+        return;
+    }
+    is_chat_device_ = false;
+    if (auto presence = server_.chat().device_disconnected(chat_user_, unix_now_ms())) {
+        // Routed on a later turn: the socket may be closing in the middle of a delivery.
+        boost::asio::post(worker_.context(), [self = shared_from_this(), presence] {
+            self->route(presence);
+            self->worker_.flush();
+        });
+    }
+}
+
+void connection::apply_chat_changes(const directory_changes& changes) {
+    if (chat_user_.empty() || is_session_ended_) {
+        return;
+    }
+    const mqtt::time_point now = chat_clock_now();
+    const auto& removed = changes.removed_users;
+    if (std::find(removed.begin(), removed.end(), chat_user_) != removed.end()) {
+        if (session_.is_connected()) {
+            log_info("disconnecting {}: user {} was deleted", client_id_, chat_user_);
+            session_.shutdown(mqtt::reason_code::not_authorized, now);
+            process_actions(now);
+        }
+        return;
+    }
+    for (const store::membership_record& joined : changes.joined) {
+        if (joined.user == chat_user_) {
+            hold_chat_subscriptions(chat_service::room_subscriptions(joined.room));
+        }
+    }
+    session_persistence* persistence = ledger_ ? server_.persistence() : nullptr;
+    for (const store::membership_record& left : changes.left) {
+        if (left.user != chat_user_) {
+            continue;
+        }
+        for (const server_subscription& held : chat_service::room_subscriptions(left.room)) {
+            server_.routes().unsubscribe(id_, held.topic_filter);
+            if (persistence != nullptr) {
+                persistence->store().remove_subscription(client_id_, held.topic_filter);
+            }
+        }
+    }
+    process_actions(now);
+}
+
+} // namespace perch::gateway

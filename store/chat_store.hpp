@@ -1,0 +1,180 @@
+// The chat layer's persistent state as the rest of Perch sees it: users with their password
+// hashes, rooms and their members, the history of every conversation and each user's read
+// positions. No SQL or backend type appears here.
+//
+// Theory of operation. The directory (users, rooms, members) is small and changes rarely; the
+// gateway loads all of it at start and keeps it in memory, and reloads it when
+// directory_version() changes, whoever changed it (the gateway itself, or `perch user|room`
+// running beside it on the same file). History is the chat traffic itself: appends are submitted
+// from any thread without waiting for the disk and are written in groups by the store's writer
+// thread, like the message store's operations. Every completion runs on that writer thread: it
+// must be cheap and must not block (post the result to the caller's own thread).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/records.hpp"
+#include "store/store_open_error.hpp"
+#include "store/store_options.hpp"
+#include "store/store_status.hpp"
+
+namespace perch::store {
+
+/// A user: the name is the MQTT user name; the hash is in mosquitto_passwd's `$7$` format
+/// (PBKDF2-SHA512) and is never interpreted by the store.
+struct user_record {
+    std::string name;
+    std::string password_hash;
+    std::uint64_t created_unix_ms = 0;
+    bool operator==(const user_record&) const = default;
+};
+
+/// A chat room.
+struct room_record {
+    std::string name;
+    /// The user who created it; empty when created by an administrator.
+    std::string created_by;
+    std::uint64_t created_unix_ms = 0;
+    bool operator==(const room_record&) const = default;
+};
+
+/// One member of one room.
+struct membership_record {
+    std::string room;
+    std::string user;
+    bool operator==(const membership_record&) const = default;
+};
+
+/// Everything the directory holds, as loaded in one read transaction.
+struct chat_directory_snapshot {
+    std::vector<user_record> users;
+    std::vector<room_record> rooms;
+    std::vector<membership_record> memberships;
+    /// The directory_version() this snapshot reflects.
+    std::uint64_t version = 0;
+};
+
+/// One chat message in history. `conversation` is `room/{room}` or `dm/{a}/{b}` with a < b
+/// (byte order), so both parties of a DM share one conversation.
+struct history_record {
+    std::string conversation;
+    /// The server message id: increasing within the conversation, assigned by the gateway.
+    std::uint64_t id = 0;
+    std::string sender;
+    /// The topic it was published to.
+    std::string topic;
+    /// Server time of reception (Unix time, ms).
+    std::uint64_t ts_unix_ms = 0;
+    byte_vector payload;
+    bool operator==(const history_record&) const = default;
+};
+
+/// How far a user has read a conversation (every id at or below `id` is read).
+struct read_position_record {
+    std::string user;
+    std::string conversation;
+    std::uint64_t id = 0;
+    bool operator==(const read_position_record&) const = default;
+};
+
+/// The highest history id written so far in one conversation.
+struct conversation_head {
+    std::string conversation;
+    std::uint64_t last_id = 0;
+    bool operator==(const conversation_head&) const = default;
+};
+
+/// What a directory change did.
+enum class directory_result : std::uint8_t {
+    /// Applied and durable.
+    done,
+    /// The user, room or membership to create exists already.
+    already_exists,
+    /// The user, room or membership named does not exist (for add_member: the room or the user).
+    not_found,
+    /// The write failed; the detail is in the status passed beside it.
+    failed,
+};
+
+/// Reports a directory change: its result, and for `failed` the reason.
+using directory_completion = std::function<void(directory_result, const store_status&)>;
+
+/// Reports a history page (oldest first) or the read positions of a user.
+using history_completion = std::function<void(std::vector<history_record>, const store_status&)>;
+using read_positions_completion =
+    std::function<void(std::vector<read_position_record>, const store_status&)>;
+
+/// The chat store. Every member is safe to call from any thread. Operations are applied in
+/// submission order; each completion fires exactly once.
+class chat_store {
+public:
+    virtual ~chat_store() = default;
+
+    // Directory. Each change is its own transaction, durable (at the store's durability level)
+    // before its completion fires, and moves directory_version() forward.
+
+    /// Creates a user; already_exists when the name is taken.
+    virtual void add_user(user_record user, directory_completion done) = 0;
+    /// Deletes a user with its memberships and read positions; history stays.
+    virtual void remove_user(std::string name, directory_completion done) = 0;
+    /// Replaces a user's password hash; not_found for an unknown user.
+    virtual void set_password(std::string name, std::string password_hash,
+                              directory_completion done) = 0;
+    /// Creates a room; already_exists when the name is taken.
+    virtual void add_room(room_record room, directory_completion done) = 0;
+    /// Deletes a room with its memberships; its history stays until retention removes it.
+    virtual void remove_room(std::string name, directory_completion done) = 0;
+    /// Adds `user` to `room`; not_found when either is unknown, already_exists when a member.
+    virtual void add_member(membership_record membership, directory_completion done) = 0;
+    /// Removes `user` from `room`; not_found when not a member.
+    virtual void remove_member(membership_record membership, directory_completion done) = 0;
+
+    /// Reads the whole directory in one transaction. Synchronous: meant for start-up and for
+    /// reloads off the event loops. Throws store_open_error when it cannot be read.
+    virtual chat_directory_snapshot load_directory() = 0;
+
+    /// A number that changes after every directory change, by any process using the same
+    /// database. Synchronous and cheap (one small read).
+    virtual std::uint64_t directory_version() = 0;
+
+    // History and read positions.
+
+    /// Appends one message to history; written with the next group. `done` may be empty.
+    virtual void append_history(history_record record, store_completion done = {}) = 0;
+
+    /// Reads up to `limit` messages of `conversation` with ids below `before_id` (0 = from the
+    /// newest), oldest first.
+    virtual void history_page(std::string conversation, std::uint64_t before_id, std::size_t limit,
+                              history_completion done) = 0;
+
+    /// The last id of every conversation in history. Synchronous: meant for start-up, so that
+    /// ids keep increasing across restarts.
+    virtual std::vector<conversation_head> conversation_heads() = 0;
+
+    /// Sets a read position (moving it backwards is ignored).
+    virtual void set_read_position(read_position_record record, store_completion done = {}) = 0;
+
+    /// Reads every read position of `user`.
+    virtual void read_positions(std::string user, read_positions_completion done) = 0;
+
+    /// Deletes history older than `before_unix_ms`, keeping at least the newest
+    /// `keep_per_conversation` messages of each conversation (0 = keep none by count).
+    virtual void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation,
+                               store_completion done = {}) = 0;
+
+    /// Blocks until every operation submitted before the call has completed.
+    virtual void flush() = 0;
+};
+
+/// Opens the chat store `options` describe: memory only for durability_level::none, otherwise
+/// the SQLite database at options.path (the same file as the message store; the schema is one).
+/// Throws store_open_error when it cannot be opened.
+std::unique_ptr<chat_store> open_chat_store(const store_options& options);
+
+} // namespace perch::store

@@ -1,0 +1,228 @@
+// The in-memory chat store: ordered maps under one lock, completions fired after unlocking.
+#include "store/memory/memory_chat_store.hpp"
+
+#include <algorithm>
+#include <iterator>
+
+namespace perch::store::memory {
+namespace {
+
+void complete(const store_completion& done) {
+    if (done) {
+        done(store_status{});
+    }
+}
+
+} // namespace
+
+template <typename Change>
+void memory_chat_store::change_directory(Change change, directory_completion& done) {
+    directory_result result = directory_result::failed;
+    {
+        std::lock_guard lock(mutex_);
+        result = change();
+        if (result == directory_result::done) {
+            ++directory_version_;
+        }
+    }
+    if (done) {
+        done(result, store_status{});
+    }
+}
+
+void memory_chat_store::add_user(user_record user, directory_completion done) {
+    change_directory(
+        [&] {
+            const std::string name = user.name;
+            return users_.emplace(name, std::move(user)).second ? directory_result::done
+                                                                : directory_result::already_exists;
+        },
+        done);
+}
+
+void memory_chat_store::remove_user(std::string name, directory_completion done) {
+    change_directory(
+        [&] {
+            if (users_.erase(name) == 0) {
+                return directory_result::not_found;
+            }
+            std::erase_if(memberships_, [&](const auto& member) { return member.second == name; });
+            std::erase_if(read_positions_,
+                          [&](const auto& position) { return position.first.first == name; });
+            return directory_result::done;
+        },
+        done);
+}
+
+void memory_chat_store::set_password(std::string name, std::string password_hash,
+                                     directory_completion done) {
+    change_directory(
+        [&] {
+            const auto user = users_.find(name);
+            if (user == users_.end()) {
+                return directory_result::not_found;
+            }
+            user->second.password_hash = std::move(password_hash);
+            return directory_result::done;
+        },
+        done);
+}
+
+void memory_chat_store::add_room(room_record room, directory_completion done) {
+    change_directory(
+        [&] {
+            const std::string name = room.name;
+            return rooms_.emplace(name, std::move(room)).second ? directory_result::done
+                                                                : directory_result::already_exists;
+        },
+        done);
+}
+
+void memory_chat_store::remove_room(std::string name, directory_completion done) {
+    change_directory(
+        [&] {
+            if (rooms_.erase(name) == 0) {
+                return directory_result::not_found;
+            }
+            std::erase_if(memberships_, [&](const auto& member) { return member.first == name; });
+            return directory_result::done;
+        },
+        done);
+}
+
+void memory_chat_store::add_member(membership_record membership, directory_completion done) {
+    change_directory(
+        [&] {
+            if (!rooms_.contains(membership.room) || !users_.contains(membership.user)) {
+                return directory_result::not_found;
+            }
+            return memberships_.emplace(membership.room, membership.user).second
+                       ? directory_result::done
+                       : directory_result::already_exists;
+        },
+        done);
+}
+
+void memory_chat_store::remove_member(membership_record membership, directory_completion done) {
+    change_directory(
+        [&] {
+            return memberships_.erase({membership.room, membership.user}) == 0
+                       ? directory_result::not_found
+                       : directory_result::done;
+        },
+        done);
+}
+
+chat_directory_snapshot memory_chat_store::load_directory() {
+    std::lock_guard lock(mutex_);
+    chat_directory_snapshot snapshot;
+    for (const auto& [name, user] : users_) {
+        snapshot.users.push_back(user);
+    }
+    for (const auto& [name, room] : rooms_) {
+        snapshot.rooms.push_back(room);
+    }
+    for (const auto& [room, user] : memberships_) {
+        snapshot.memberships.push_back(membership_record{room, user});
+    }
+    snapshot.version = directory_version_;
+    return snapshot;
+}
+
+std::uint64_t memory_chat_store::directory_version() {
+    std::lock_guard lock(mutex_);
+    return directory_version_;
+}
+
+void memory_chat_store::append_history(history_record record, store_completion done) {
+    {
+        std::lock_guard lock(mutex_);
+        std::uint64_t& head = heads_[record.conversation];
+        head = std::max(head, record.id);
+        // The first write of an id wins, as in the SQLite store.
+        auto& conversation = history_[record.conversation];
+        conversation.emplace(record.id, std::move(record));
+    }
+    complete(done);
+}
+
+void memory_chat_store::history_page(std::string conversation, std::uint64_t before_id,
+                                     std::size_t limit, history_completion done) {
+    std::vector<history_record> page;
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = history_.find(conversation);
+        if (found != history_.end() && limit > 0) {
+            const auto& records = found->second;
+            auto end = before_id == 0 ? records.end() : records.lower_bound(before_id);
+            auto begin = end;
+            while (begin != records.begin() &&
+                   static_cast<std::size_t>(std::distance(begin, end)) < limit) {
+                --begin;
+            }
+            for (auto record = begin; record != end; ++record) {
+                page.push_back(record->second);
+            }
+        }
+    }
+    if (done) {
+        done(std::move(page), store_status{});
+    }
+}
+
+std::vector<conversation_head> memory_chat_store::conversation_heads() {
+    std::lock_guard lock(mutex_);
+    std::vector<conversation_head> heads;
+    for (const auto& [conversation, last_id] : heads_) {
+        heads.push_back(conversation_head{conversation, last_id});
+    }
+    return heads;
+}
+
+void memory_chat_store::set_read_position(read_position_record record, store_completion done) {
+    {
+        std::lock_guard lock(mutex_);
+        std::uint64_t& position = read_positions_[{record.user, record.conversation}];
+        position = std::max(position, record.id);
+    }
+    complete(done);
+}
+
+void memory_chat_store::read_positions(std::string user, read_positions_completion done) {
+    std::vector<read_position_record> positions;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto position = read_positions_.lower_bound({user, std::string()});
+             position != read_positions_.end() && position->first.first == user; ++position) {
+            positions.push_back(
+                read_position_record{user, position->first.second, position->second});
+        }
+    }
+    if (done) {
+        done(std::move(positions), store_status{});
+    }
+}
+
+void memory_chat_store::prune_history(std::uint64_t before_unix_ms,
+                                      std::size_t keep_per_conversation, store_completion done) {
+    {
+        std::lock_guard lock(mutex_);
+        for (auto& [conversation, records] : history_) {
+            // The newest `keep_per_conversation` records are never candidates.
+            const std::size_t candidates =
+                records.size() > keep_per_conversation ? records.size() - keep_per_conversation : 0;
+            auto record = records.begin();
+            for (std::size_t i = 0; i < candidates; ++i) {
+                if (record->second.ts_unix_ms < before_unix_ms) {
+                    record = records.erase(record);
+                } else {
+                    ++record;
+                }
+            }
+        }
+        std::erase_if(history_, [](const auto& item) { return item.second.empty(); });
+    }
+    complete(done);
+}
+
+} // namespace perch::store::memory

@@ -1,0 +1,63 @@
+// The chat store for durability = none and for tests: the same directory, history and read
+// positions as the SQLite chat store, held in memory only. Nothing survives the process.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/chat_store.hpp"
+
+namespace perch::store::memory {
+
+/// chat_store in memory. Every operation is applied at once under one lock, and its completion
+/// fires on the caller's thread before the call returns (never under the lock).
+class memory_chat_store final : public chat_store {
+public:
+    memory_chat_store() = default;
+
+    void add_user(user_record user, directory_completion done) override;
+    void remove_user(std::string name, directory_completion done) override;
+    void set_password(std::string name, std::string password_hash,
+                      directory_completion done) override;
+    void add_room(room_record room, directory_completion done) override;
+    void remove_room(std::string name, directory_completion done) override;
+    void add_member(membership_record membership, directory_completion done) override;
+    void remove_member(membership_record membership, directory_completion done) override;
+    chat_directory_snapshot load_directory() override;
+    std::uint64_t directory_version() override;
+    void append_history(history_record record, store_completion done) override;
+    void history_page(std::string conversation, std::uint64_t before_id, std::size_t limit,
+                      history_completion done) override;
+    std::vector<conversation_head> conversation_heads() override;
+    void set_read_position(read_position_record record, store_completion done) override;
+    void read_positions(std::string user, read_positions_completion done) override;
+    void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation,
+                       store_completion done) override;
+    /// Nothing is ever pending: returns at once.
+    void flush() override {}
+
+private:
+    /// Applies a directory change under the lock, moves the version on `done`, then reports.
+    template <typename Change> void change_directory(Change change, directory_completion& done);
+
+    /// Guards every member below.
+    std::mutex mutex_;
+    std::map<std::string, user_record> users_;
+    std::map<std::string, room_record> rooms_;
+    /// (room, user).
+    std::set<std::pair<std::string, std::string>> memberships_;
+    std::uint64_t directory_version_ = 0;
+    /// conversation -> id -> record.
+    std::map<std::string, std::map<std::uint64_t, history_record>> history_;
+    /// conversation -> highest id ever appended.
+    std::map<std::string, std::uint64_t> heads_;
+    /// (user, conversation) -> id.
+    std::map<std::pair<std::string, std::string>, std::uint64_t> read_positions_;
+};
+
+} // namespace perch::store::memory

@@ -1,0 +1,308 @@
+// The chat tables' SQL: one prepared statement per change or query, prepared once per connection.
+#include "store/sqlite/chat_tables.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include <sqlite3.h>
+
+namespace perch::store::sqlite {
+namespace {
+
+std::int64_t to_column(std::uint64_t value) {
+    return static_cast<std::int64_t>(value);
+}
+
+std::uint64_t from_column(std::int64_t value) {
+    return static_cast<std::uint64_t>(value);
+}
+
+} // namespace
+
+chat_tables::chat_tables(database& connection)
+    : connection_(connection), begin_write_(connection, "BEGIN IMMEDIATE"),
+      begin_read_(connection, "BEGIN"), commit_(connection, "COMMIT"),
+      insert_user_(connection, "INSERT OR IGNORE INTO chat_users (name, password_hash, "
+                               "created_unix_ms) VALUES (?1, ?2, ?3)"),
+      delete_user_(connection, "DELETE FROM chat_users WHERE name = ?1"),
+      delete_user_memberships_(connection, "DELETE FROM chat_members WHERE user = ?1"),
+      delete_user_read_positions_(connection, "DELETE FROM chat_read_positions WHERE user = ?1"),
+      update_password_(connection, "UPDATE chat_users SET password_hash = ?2 WHERE name = ?1"),
+      find_user_(connection, "SELECT 1 FROM chat_users WHERE name = ?1"),
+      insert_room_(connection, "INSERT OR IGNORE INTO chat_rooms (name, created_by, "
+                               "created_unix_ms) VALUES (?1, ?2, ?3)"),
+      delete_room_(connection, "DELETE FROM chat_rooms WHERE name = ?1"),
+      delete_room_memberships_(connection, "DELETE FROM chat_members WHERE room = ?1"),
+      find_room_(connection, "SELECT 1 FROM chat_rooms WHERE name = ?1"),
+      insert_member_(connection, "INSERT OR IGNORE INTO chat_members (room, user) VALUES (?1, ?2)"),
+      delete_member_(connection, "DELETE FROM chat_members WHERE room = ?1 AND user = ?2"),
+      bump_version_(connection, "UPDATE chat_directory_version SET version = version + 1"),
+      select_version_(connection, "SELECT version FROM chat_directory_version"),
+      select_users_(connection,
+                    "SELECT name, password_hash, created_unix_ms FROM chat_users ORDER BY name"),
+      select_rooms_(connection,
+                    "SELECT name, created_by, created_unix_ms FROM chat_rooms ORDER BY name"),
+      select_members_(connection, "SELECT room, user FROM chat_members ORDER BY room, user"),
+      insert_history_(connection, "INSERT OR IGNORE INTO chat_history (conversation, id, sender, "
+                                  "topic, ts_unix_ms, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+      raise_head_(connection, "INSERT INTO chat_conversations (conversation, last_id) "
+                              "VALUES (?1, ?2) ON CONFLICT (conversation) "
+                              "DO UPDATE SET last_id = max(last_id, excluded.last_id)"),
+      upsert_read_position_(connection, "INSERT INTO chat_read_positions (user, conversation, id) "
+                                        "VALUES (?1, ?2, ?3) ON CONFLICT (user, conversation) "
+                                        "DO UPDATE SET id = max(id, excluded.id)"),
+      prune_by_age_(connection, "DELETE FROM chat_history WHERE ts_unix_ms < ?1"),
+      // A row goes when it is old enough and at least `keep` newer rows of its conversation
+      // exist: the keep-th newest id is then a bound it lies below.
+      prune_by_age_keeping_(connection, "DELETE FROM chat_history WHERE ts_unix_ms < ?1 AND id < "
+                                        "(SELECT newer.id FROM chat_history AS newer "
+                                        "WHERE newer.conversation = chat_history.conversation "
+                                        "ORDER BY newer.id DESC LIMIT 1 OFFSET ?2 - 1)"),
+      select_history_page_(connection, "SELECT conversation, id, sender, topic, ts_unix_ms, "
+                                       "payload FROM chat_history WHERE conversation = ?1 AND "
+                                       "id < ?2 ORDER BY id DESC LIMIT ?3"),
+      select_read_positions_(connection, "SELECT user, conversation, id FROM chat_read_positions "
+                                         "WHERE user = ?1 ORDER BY conversation"),
+      select_heads_(connection,
+                    "SELECT conversation, last_id FROM chat_conversations ORDER BY conversation") {}
+
+void chat_tables::begin_write() {
+    begin_write_.run();
+}
+
+void chat_tables::begin_read() {
+    begin_read_.run();
+}
+
+void chat_tables::commit() {
+    commit_.run();
+}
+
+void chat_tables::rollback() noexcept {
+    if (sqlite3_get_autocommit(connection_.handle()) == 0) {
+        // A failed rollback leaves SQLite to roll back on the next statement; nothing to add.
+        sqlite3_exec(connection_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+}
+
+int chat_tables::changes() const {
+    return sqlite3_changes(connection_.handle());
+}
+
+void chat_tables::bump_version() {
+    bump_version_.run();
+}
+
+bool chat_tables::user_exists(const std::string& name) {
+    find_user_.bind_text(1, name);
+    const bool found = find_user_.step();
+    find_user_.reset();
+    return found;
+}
+
+bool chat_tables::room_exists(const std::string& name) {
+    find_room_.bind_text(1, name);
+    const bool found = find_room_.step();
+    find_room_.reset();
+    return found;
+}
+
+directory_result chat_tables::add_user(const user_record& user) {
+    insert_user_.bind_text(1, user.name);
+    insert_user_.bind_text(2, user.password_hash);
+    insert_user_.bind_integer(3, to_column(user.created_unix_ms));
+    insert_user_.run();
+    if (changes() == 0) {
+        return directory_result::already_exists;
+    }
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::remove_user(const std::string& name) {
+    delete_user_.bind_text(1, name);
+    delete_user_.run();
+    if (changes() == 0) {
+        return directory_result::not_found;
+    }
+    delete_user_memberships_.bind_text(1, name);
+    delete_user_memberships_.run();
+    delete_user_read_positions_.bind_text(1, name);
+    delete_user_read_positions_.run();
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::set_password(const std::string& name,
+                                           const std::string& password_hash) {
+    update_password_.bind_text(1, name);
+    update_password_.bind_text(2, password_hash);
+    update_password_.run();
+    if (changes() == 0) {
+        return directory_result::not_found;
+    }
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::add_room(const room_record& room) {
+    insert_room_.bind_text(1, room.name);
+    insert_room_.bind_text(2, room.created_by);
+    insert_room_.bind_integer(3, to_column(room.created_unix_ms));
+    insert_room_.run();
+    if (changes() == 0) {
+        return directory_result::already_exists;
+    }
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::remove_room(const std::string& name) {
+    delete_room_.bind_text(1, name);
+    delete_room_.run();
+    if (changes() == 0) {
+        return directory_result::not_found;
+    }
+    delete_room_memberships_.bind_text(1, name);
+    delete_room_memberships_.run();
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::add_member(const membership_record& membership) {
+    if (!room_exists(membership.room) || !user_exists(membership.user)) {
+        return directory_result::not_found;
+    }
+    insert_member_.bind_text(1, membership.room);
+    insert_member_.bind_text(2, membership.user);
+    insert_member_.run();
+    if (changes() == 0) {
+        return directory_result::already_exists;
+    }
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::remove_member(const membership_record& membership) {
+    delete_member_.bind_text(1, membership.room);
+    delete_member_.bind_text(2, membership.user);
+    delete_member_.run();
+    if (changes() == 0) {
+        return directory_result::not_found;
+    }
+    bump_version();
+    return directory_result::done;
+}
+
+chat_directory_snapshot chat_tables::read_directory() {
+    chat_directory_snapshot snapshot;
+    while (select_users_.step()) {
+        snapshot.users.push_back(user_record{select_users_.column_text(0),
+                                             select_users_.column_text(1),
+                                             from_column(select_users_.column_integer(2))});
+    }
+    select_users_.reset();
+    while (select_rooms_.step()) {
+        snapshot.rooms.push_back(room_record{select_rooms_.column_text(0),
+                                             select_rooms_.column_text(1),
+                                             from_column(select_rooms_.column_integer(2))});
+    }
+    select_rooms_.reset();
+    while (select_members_.step()) {
+        snapshot.memberships.push_back(
+            membership_record{select_members_.column_text(0), select_members_.column_text(1)});
+    }
+    select_members_.reset();
+    snapshot.version = directory_version();
+    return snapshot;
+}
+
+std::uint64_t chat_tables::directory_version() {
+    std::uint64_t version = 0;
+    if (select_version_.step()) {
+        version = from_column(select_version_.column_integer(0));
+    }
+    select_version_.reset();
+    return version;
+}
+
+void chat_tables::append_history(const history_record& record) {
+    insert_history_.bind_text(1, record.conversation);
+    insert_history_.bind_integer(2, to_column(record.id));
+    insert_history_.bind_text(3, record.sender);
+    insert_history_.bind_text(4, record.topic);
+    insert_history_.bind_integer(5, to_column(record.ts_unix_ms));
+    insert_history_.bind_blob(6, record.payload);
+    insert_history_.run();
+    raise_head_.bind_text(1, record.conversation);
+    raise_head_.bind_integer(2, to_column(record.id));
+    raise_head_.run();
+}
+
+void chat_tables::set_read_position(const read_position_record& record) {
+    upsert_read_position_.bind_text(1, record.user);
+    upsert_read_position_.bind_text(2, record.conversation);
+    upsert_read_position_.bind_integer(3, to_column(record.id));
+    upsert_read_position_.run();
+}
+
+void chat_tables::prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation) {
+    if (keep_per_conversation == 0) {
+        prune_by_age_.bind_integer(1, to_column(before_unix_ms));
+        prune_by_age_.run();
+        return;
+    }
+    prune_by_age_keeping_.bind_integer(1, to_column(before_unix_ms));
+    prune_by_age_keeping_.bind_integer(2, static_cast<std::int64_t>(keep_per_conversation));
+    prune_by_age_keeping_.run();
+}
+
+std::vector<history_record> chat_tables::history_page(const std::string& conversation,
+                                                      std::uint64_t before_id, std::size_t limit) {
+    std::vector<history_record> page;
+    if (limit == 0) {
+        return page;
+    }
+    constexpr auto no_bound = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    const std::int64_t bound = to_column(before_id == 0 ? no_bound : std::min(before_id, no_bound));
+    const auto capped_limit =
+        static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<int>::max()));
+    select_history_page_.bind_text(1, conversation);
+    select_history_page_.bind_integer(2, bound);
+    select_history_page_.bind_integer(3, capped_limit);
+    while (select_history_page_.step()) {
+        page.push_back(history_record{select_history_page_.column_text(0),
+                                      from_column(select_history_page_.column_integer(1)),
+                                      select_history_page_.column_text(2),
+                                      select_history_page_.column_text(3),
+                                      from_column(select_history_page_.column_integer(4)),
+                                      select_history_page_.column_blob(5)});
+    }
+    select_history_page_.reset();
+    std::reverse(page.begin(), page.end());
+    return page;
+}
+
+std::vector<read_position_record> chat_tables::read_positions(const std::string& user) {
+    std::vector<read_position_record> positions;
+    select_read_positions_.bind_text(1, user);
+    while (select_read_positions_.step()) {
+        positions.push_back(read_position_record{
+            select_read_positions_.column_text(0), select_read_positions_.column_text(1),
+            from_column(select_read_positions_.column_integer(2))});
+    }
+    select_read_positions_.reset();
+    return positions;
+}
+
+std::vector<conversation_head> chat_tables::conversation_heads() {
+    std::vector<conversation_head> heads;
+    while (select_heads_.step()) {
+        heads.push_back(conversation_head{select_heads_.column_text(0),
+                                          from_column(select_heads_.column_integer(1))});
+    }
+    select_heads_.reset();
+    return heads;
+}
+
+} // namespace perch::store::sqlite

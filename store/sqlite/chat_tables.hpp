@@ -1,0 +1,117 @@
+// The chat tables on one SQLite connection: prepared statements for each directory change, history
+// append, read position and query of chat_store.hpp. The only place where chat operations become
+// SQL; the caller owns transactions and threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "store/chat_store.hpp"
+#include "store/sqlite/database.hpp"
+#include "store/sqlite/statement.hpp"
+
+namespace perch::store::sqlite {
+
+/// Statements over the chat tables of schema.hpp (version 3 and later). Not thread-safe: one
+/// thread uses an instance at a time. Every member throws sqlite_error on failure.
+class chat_tables {
+public:
+    /// Prepares every statement; the schema must be current.
+    explicit chat_tables(database& connection);
+
+    /// Opens a write transaction (BEGIN IMMEDIATE: waits up to the busy timeout for the lock).
+    void begin_write();
+    /// Opens a read transaction (a consistent snapshot until commit()).
+    void begin_read();
+    /// Commits the open transaction.
+    void commit();
+    /// Rolls back the open transaction, if any; never throws.
+    void rollback() noexcept;
+
+    // Directory changes, inside a write transaction. Each returns done or the reason nothing
+    // changed (already_exists, not_found); done also increments the directory version.
+
+    /// Inserts a user; already_exists when the name is taken.
+    directory_result add_user(const user_record& user);
+    /// Deletes a user with its memberships and read positions; not_found when unknown.
+    directory_result remove_user(const std::string& name);
+    /// Replaces a user's hash; not_found when unknown.
+    directory_result set_password(const std::string& name, const std::string& password_hash);
+    /// Inserts a room; already_exists when the name is taken.
+    directory_result add_room(const room_record& room);
+    /// Deletes a room with its memberships; not_found when unknown.
+    directory_result remove_room(const std::string& name);
+    /// Adds a member; not_found when the room or the user is unknown, already_exists when a
+    /// member.
+    directory_result add_member(const membership_record& membership);
+    /// Removes a member; not_found when not a member.
+    directory_result remove_member(const membership_record& membership);
+
+    /// The whole directory; call inside a read transaction for a consistent snapshot.
+    chat_directory_snapshot read_directory();
+    /// The directory version counter.
+    std::uint64_t directory_version();
+
+    // History and read positions, inside a write transaction.
+
+    /// Inserts `record` unless (conversation, id) exists already (the first write wins), and
+    /// raises the conversation's head to its id.
+    void append_history(const history_record& record);
+    /// Raises a read position; a lower id changes nothing.
+    void set_read_position(const read_position_record& record);
+    /// Deletes history older than `before_unix_ms` beyond the newest `keep_per_conversation`.
+    void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation);
+
+    // Queries.
+
+    /// Up to `limit` records of `conversation` with ids below `before_id` (0: no bound), oldest
+    /// first.
+    std::vector<history_record> history_page(const std::string& conversation,
+                                             std::uint64_t before_id, std::size_t limit);
+    /// Every read position of `user`, by conversation.
+    std::vector<read_position_record> read_positions(const std::string& user);
+    /// The head of every conversation ever written, by conversation.
+    std::vector<conversation_head> conversation_heads();
+
+private:
+    /// Rows the last statement on the connection changed.
+    int changes() const;
+    /// Increments the directory version counter.
+    void bump_version();
+    bool user_exists(const std::string& name);
+    bool room_exists(const std::string& name);
+
+    database& connection_;
+    statement begin_write_;
+    statement begin_read_;
+    statement commit_;
+    statement insert_user_;
+    statement delete_user_;
+    statement delete_user_memberships_;
+    statement delete_user_read_positions_;
+    statement update_password_;
+    statement find_user_;
+    statement insert_room_;
+    statement delete_room_;
+    statement delete_room_memberships_;
+    statement find_room_;
+    statement insert_member_;
+    statement delete_member_;
+    statement bump_version_;
+    statement select_version_;
+    statement select_users_;
+    statement select_rooms_;
+    statement select_members_;
+    statement insert_history_;
+    statement raise_head_;
+    statement upsert_read_position_;
+    statement prune_by_age_;
+    statement prune_by_age_keeping_;
+    statement select_history_page_;
+    statement select_read_positions_;
+    statement select_heads_;
+};
+
+} // namespace perch::store::sqlite

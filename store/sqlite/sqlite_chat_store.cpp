@@ -1,0 +1,367 @@
+// The SQLite chat store: opening the file, the writer thread that groups history writes, and the
+// translation of each interface call into a grouped write, a directory transaction or a query.
+#include "store/sqlite/sqlite_chat_store.hpp"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/sqlite/chat_tables.hpp"
+#include "store/sqlite/database.hpp"
+#include "store/sqlite/schema.hpp"
+
+#include <sqlite3.h>
+
+namespace perch::store::sqlite {
+namespace {
+
+constexpr int open_flags =
+    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
+
+// The same settings as the message store's connection (see sqlite_message_store.cpp): WAL so
+// that administration tools and the gateway share the file, the synchronous level of the
+// durability, and the size cap.
+void configure_writer(database& connection, const store_options& options) {
+    connection.execute("PRAGMA busy_timeout = " + std::to_string(options.busy_timeout_ms));
+    if (connection.is_read_only()) {
+        throw sqlite_error(connection.path() + ": database is read-only", SQLITE_READONLY);
+    }
+    const std::string journal_mode = connection.query_text("PRAGMA journal_mode = WAL");
+    if (journal_mode != "wal") {
+        throw sqlite_error(connection.path() + ": cannot use write-ahead logging (journal mode " +
+                               journal_mode + ")",
+                           SQLITE_ERROR);
+    }
+    connection.execute(options.durability == durability_level::full
+                           ? "PRAGMA synchronous = FULL"
+                           : "PRAGMA synchronous = NORMAL");
+    if (options.max_database_bytes != 0) {
+        const auto page_size = connection.query_integer("PRAGMA page_size");
+        const auto pages = static_cast<std::int64_t>(options.max_database_bytes) / page_size;
+        connection.execute("PRAGMA max_page_count = " + std::to_string(pages));
+    }
+}
+
+store_status failure(const std::exception& error) {
+    return store_status{store_errc::write_failed, error.what()};
+}
+
+} // namespace
+
+sqlite_chat_store::sqlite_chat_store(store_options options) : options_(std::move(options)) {
+    try {
+        writer_database_ = std::make_unique<database>(options_.path, open_flags);
+        configure_writer(*writer_database_, options_);
+        migrate_schema(*writer_database_);
+        writer_tables_ = std::make_unique<chat_tables>(*writer_database_);
+        reader_database_ = std::make_unique<database>(options_.path, open_flags);
+        reader_database_->execute("PRAGMA busy_timeout = " +
+                                  std::to_string(options_.busy_timeout_ms));
+        reader_tables_ = std::make_unique<chat_tables>(*reader_database_);
+    } catch (const sqlite_error& error) {
+        throw store_open_error("cannot open chat store " + options_.path + ": " + error.what());
+    }
+    thread_ = std::thread([this] { run(); });
+}
+
+sqlite_chat_store::~sqlite_chat_store() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_writer_.notify_one();
+    thread_.join();
+}
+
+void sqlite_chat_store::log(std::string_view line) const {
+    if (options_.log_error) {
+        options_.log_error(line);
+    }
+}
+
+void sqlite_chat_store::submit(pending_chat_operation operation) {
+    {
+        std::lock_guard lock(mutex_);
+        queue_.push_back(std::move(operation));
+        ++submitted_;
+    }
+    wake_writer_.notify_one();
+}
+
+void sqlite_chat_store::submit_grouped(group_write write, store_completion done) {
+    submit(pending_chat_operation{std::move(write), std::move(done), {}, false});
+}
+
+void sqlite_chat_store::change_directory(std::function<directory_result(chat_tables&)> change,
+                                         directory_completion done) {
+    submit(
+        pending_chat_operation{{}, {}, [this, change = std::move(change), done = std::move(done)] {
+                                   directory_result result = directory_result::failed;
+                                   store_status status;
+                                   try {
+                                       writer_tables_->begin_write();
+                                       result = change(*writer_tables_);
+                                       if (result == directory_result::done) {
+                                           writer_tables_->commit();
+                                       } else {
+                                           writer_tables_->rollback();
+                                       }
+                                   } catch (const sqlite_error& error) {
+                                       writer_tables_->rollback();
+                                       result = directory_result::failed;
+                                       status = failure(error);
+                                   }
+                                   if (done) {
+                                       done(result, status);
+                                   }
+                               }});
+}
+
+bool sqlite_chat_store::is_group_due(clock::time_point now) const {
+    if (queue_.front().was_attempted) {
+        return stopping_ || now >= retry_at_;
+    }
+    if (stopping_ || flush_waiters_ > 0 || now >= group_opened_at_ + commit_interval()) {
+        return true;
+    }
+    std::size_t grouped = 0;
+    for (const auto& pending : queue_) {
+        if (pending.run_alone) {
+            return true;
+        }
+        if (++grouped >= options_.max_batch_operations) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void sqlite_chat_store::run() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+        if (queue_.empty()) {
+            if (stopping_) {
+                return;
+            }
+            wake_writer_.wait(lock);
+            continue;
+        }
+        if (queue_.front().run_alone) {
+            pending_chat_operation job = std::move(queue_.front());
+            queue_.pop_front();
+            lock.unlock();
+            job.run_alone();
+            lock.lock();
+            ++attempted_;
+            progress_.notify_all();
+            continue;
+        }
+        const auto now = clock::now();
+        if (!is_group_open_) {
+            is_group_open_ = true;
+            group_opened_at_ = now;
+        }
+        if (!is_group_due(now)) {
+            wake_writer_.wait_until(lock, queue_.front().was_attempted
+                                              ? retry_at_
+                                              : group_opened_at_ + commit_interval());
+            continue;
+        }
+        write_next_group(lock);
+    }
+}
+
+void sqlite_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
+    std::vector<pending_chat_operation> group;
+    while (!queue_.empty() && !queue_.front().run_alone &&
+           group.size() < std::max<std::size_t>(options_.max_batch_operations, 1)) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+    }
+    is_group_open_ = false;
+    const bool is_retry = group.front().was_attempted;
+    lock.unlock();
+
+    store_status status;
+    try {
+        writer_tables_->begin_write();
+        for (const auto& pending : group) {
+            pending.write(*writer_tables_);
+        }
+        writer_tables_->commit();
+    } catch (const sqlite_error& error) {
+        writer_tables_->rollback();
+        status = failure(error);
+    }
+    std::uint64_t newly_attempted = 0;
+    for (auto& pending : group) {
+        if (!pending.was_attempted) {
+            ++newly_attempted;
+            if (pending.done) {
+                pending.done(status);
+            }
+        }
+        pending.was_attempted = true;
+        pending.done = {};
+    }
+
+    lock.lock();
+    attempted_ += newly_attempted;
+    if (!status.is_ok()) {
+        if (stopping_ && is_retry) {
+            log("chat store: " + std::to_string(group.size()) +
+                " history writes lost at shutdown: " + status.detail);
+        } else {
+            log("chat store: group commit failed, retrying: " + status.detail);
+            retry_at_ = clock::now() + std::chrono::milliseconds(options_.retry_interval_ms);
+            for (auto pending = group.rbegin(); pending != group.rend(); ++pending) {
+                queue_.push_front(std::move(*pending));
+            }
+        }
+    }
+    progress_.notify_all();
+}
+
+void sqlite_chat_store::flush() {
+    std::unique_lock lock(mutex_);
+    const std::uint64_t target = submitted_;
+    ++flush_waiters_;
+    wake_writer_.notify_one();
+    progress_.wait(lock, [&] { return attempted_ >= target; });
+    --flush_waiters_;
+}
+
+void sqlite_chat_store::add_user(user_record user, directory_completion done) {
+    change_directory(
+        [user = std::move(user)](chat_tables& tables) { return tables.add_user(user); },
+        std::move(done));
+}
+
+void sqlite_chat_store::remove_user(std::string name, directory_completion done) {
+    change_directory(
+        [name = std::move(name)](chat_tables& tables) { return tables.remove_user(name); },
+        std::move(done));
+}
+
+void sqlite_chat_store::set_password(std::string name, std::string password_hash,
+                                     directory_completion done) {
+    change_directory([name = std::move(name), password_hash = std::move(password_hash)](
+                         chat_tables& tables) { return tables.set_password(name, password_hash); },
+                     std::move(done));
+}
+
+void sqlite_chat_store::add_room(room_record room, directory_completion done) {
+    change_directory(
+        [room = std::move(room)](chat_tables& tables) { return tables.add_room(room); },
+        std::move(done));
+}
+
+void sqlite_chat_store::remove_room(std::string name, directory_completion done) {
+    change_directory(
+        [name = std::move(name)](chat_tables& tables) { return tables.remove_room(name); },
+        std::move(done));
+}
+
+void sqlite_chat_store::add_member(membership_record membership, directory_completion done) {
+    change_directory([membership = std::move(membership)](
+                         chat_tables& tables) { return tables.add_member(membership); },
+                     std::move(done));
+}
+
+void sqlite_chat_store::remove_member(membership_record membership, directory_completion done) {
+    change_directory([membership = std::move(membership)](
+                         chat_tables& tables) { return tables.remove_member(membership); },
+                     std::move(done));
+}
+
+chat_directory_snapshot sqlite_chat_store::load_directory() {
+    std::lock_guard lock(reader_mutex_);
+    try {
+        reader_tables_->begin_read();
+        chat_directory_snapshot snapshot = reader_tables_->read_directory();
+        reader_tables_->commit();
+        return snapshot;
+    } catch (const sqlite_error& error) {
+        reader_tables_->rollback();
+        throw store_open_error("cannot read the chat directory of " + options_.path + ": " +
+                               error.what());
+    }
+}
+
+std::uint64_t sqlite_chat_store::directory_version() {
+    std::lock_guard lock(reader_mutex_);
+    try {
+        return reader_tables_->directory_version();
+    } catch (const sqlite_error& error) {
+        throw store_open_error("cannot read the chat directory version of " + options_.path + ": " +
+                               error.what());
+    }
+}
+
+void sqlite_chat_store::append_history(history_record record, store_completion done) {
+    submit_grouped(
+        [record = std::move(record)](chat_tables& tables) { tables.append_history(record); },
+        std::move(done));
+}
+
+void sqlite_chat_store::history_page(std::string conversation, std::uint64_t before_id,
+                                     std::size_t limit, history_completion done) {
+    submit(pending_chat_operation{
+        {},
+        {},
+        [this, conversation = std::move(conversation), before_id, limit, done = std::move(done)] {
+            std::vector<history_record> page;
+            store_status status;
+            try {
+                page = writer_tables_->history_page(conversation, before_id, limit);
+            } catch (const sqlite_error& error) {
+                status = failure(error);
+            }
+            if (done) {
+                done(std::move(page), status);
+            }
+        }});
+}
+
+std::vector<conversation_head> sqlite_chat_store::conversation_heads() {
+    std::lock_guard lock(reader_mutex_);
+    try {
+        return reader_tables_->conversation_heads();
+    } catch (const sqlite_error& error) {
+        throw store_open_error("cannot read the conversation heads of " + options_.path + ": " +
+                               error.what());
+    }
+}
+
+void sqlite_chat_store::set_read_position(read_position_record record, store_completion done) {
+    submit_grouped(
+        [record = std::move(record)](chat_tables& tables) { tables.set_read_position(record); },
+        std::move(done));
+}
+
+void sqlite_chat_store::read_positions(std::string user, read_positions_completion done) {
+    submit(pending_chat_operation{{}, {}, [this, user = std::move(user), done = std::move(done)] {
+                                      std::vector<read_position_record> positions;
+                                      store_status status;
+                                      try {
+                                          positions = writer_tables_->read_positions(user);
+                                      } catch (const sqlite_error& error) {
+                                          status = failure(error);
+                                      }
+                                      if (done) {
+                                          done(std::move(positions), status);
+                                      }
+                                  }});
+}
+
+void sqlite_chat_store::prune_history(std::uint64_t before_unix_ms,
+                                      std::size_t keep_per_conversation, store_completion done) {
+    submit_grouped(
+        [before_unix_ms, keep_per_conversation](chat_tables& tables) {
+            tables.prune_history(before_unix_ms, keep_per_conversation);
+        },
+        std::move(done));
+}
+
+} // namespace perch::store::sqlite

@@ -1,0 +1,131 @@
+// The chat store on the message store's SQLite file: its own write connection owned by a writer
+// thread that writes history and read positions in groups and each directory change in its own
+// transaction, and a read connection for the synchronous queries. Nothing outside store/sqlite/
+// sees SQLite through it.
+//
+// Theory of operation. Every submitted operation joins one FIFO. A grouped operation (history
+// append, read position, prune) waits for its group to close: commit_interval_ms after the writer
+// first saw it, max_batch_operations reached, a flush() waiting, an operation of the other kind
+// behind it, or shutdown. The group is written in one transaction and each completion fires with
+// its outcome. A group whose write fails is rolled back; its completions fire with write_failed,
+// and its operations go back to the head of the FIFO and are tried again after
+// retry_interval_ms (completing silently then), so history catches up when the disk recovers. At
+// shutdown a failing group gets one more attempt, then is logged as lost. A standalone operation
+// (directory change, history page, read positions) runs alone between groups, in order.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "store/chat_store.hpp"
+
+namespace perch::store::sqlite {
+
+class database;
+class chat_tables;
+
+/// chat_store on SQLite. Opening creates options.path when missing, sets journal_mode=WAL,
+/// synchronous (FULL for durability full, NORMAL for batched), busy_timeout and max_page_count as
+/// the message store does, and migrates the schema. Every failure at open throws
+/// store_open_error naming the file and the SQLite error. Completions run on the writer thread.
+class sqlite_chat_store final : public chat_store {
+public:
+    /// Opens the store; see above. options.durability must not be none.
+    explicit sqlite_chat_store(store_options options);
+    /// Writes what is pending, then closes.
+    ~sqlite_chat_store() override;
+
+    sqlite_chat_store(const sqlite_chat_store&) = delete;
+    sqlite_chat_store& operator=(const sqlite_chat_store&) = delete;
+
+    void add_user(user_record user, directory_completion done) override;
+    void remove_user(std::string name, directory_completion done) override;
+    void set_password(std::string name, std::string password_hash,
+                      directory_completion done) override;
+    void add_room(room_record room, directory_completion done) override;
+    void remove_room(std::string name, directory_completion done) override;
+    void add_member(membership_record membership, directory_completion done) override;
+    void remove_member(membership_record membership, directory_completion done) override;
+    /// Reads through the read connection: sees every committed change, by any process.
+    chat_directory_snapshot load_directory() override;
+    std::uint64_t directory_version() override;
+    void append_history(history_record record, store_completion done) override;
+    void history_page(std::string conversation, std::uint64_t before_id, std::size_t limit,
+                      history_completion done) override;
+    /// Reads committed heads: appends still waiting for their group are not included (call
+    /// flush() first when that matters).
+    std::vector<conversation_head> conversation_heads() override;
+    void set_read_position(read_position_record record, store_completion done) override;
+    void read_positions(std::string user, read_positions_completion done) override;
+    void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation,
+                       store_completion done) override;
+    /// Must not be called from a completion (it would wait for its own thread).
+    void flush() override;
+
+private:
+    using clock = std::chrono::steady_clock;
+    using group_write = std::function<void(chat_tables&)>;
+
+    /// One submitted operation: either a grouped write with its completion, or a job run alone.
+    struct pending_chat_operation {
+        group_write write;
+        store_completion done;
+        std::function<void()> run_alone;
+        /// True once a write of it has been attempted (it failed if it is still queued).
+        bool was_attempted = false;
+    };
+
+    void submit(pending_chat_operation operation);
+    void submit_grouped(group_write write, store_completion done);
+    void change_directory(std::function<directory_result(chat_tables&)> change,
+                          directory_completion done);
+    /// The writer thread's loop.
+    void run();
+    /// True when the grouped operations at the head of the FIFO should be written now.
+    bool is_group_due(clock::time_point now) const;
+    /// Writes the grouped operations at the head of the FIFO; lock held on entry and exit.
+    void write_next_group(std::unique_lock<std::mutex>& lock);
+    void log(std::string_view line) const;
+    std::chrono::milliseconds commit_interval() const {
+        return std::chrono::milliseconds(options_.commit_interval_ms);
+    }
+
+    store_options options_;
+    /// The write connection: used by the constructor, then only on the writer thread.
+    std::unique_ptr<database> writer_database_;
+    std::unique_ptr<chat_tables> writer_tables_;
+
+    /// Guards the read connection and its statements.
+    std::mutex reader_mutex_;
+    std::unique_ptr<database> reader_database_;
+    std::unique_ptr<chat_tables> reader_tables_;
+
+    /// Guards every member below.
+    mutable std::mutex mutex_;
+    /// Wakes the writer: work arrived, flush requested, or stopping.
+    std::condition_variable wake_writer_;
+    /// Wakes flush() callers.
+    std::condition_variable progress_;
+    std::deque<pending_chat_operation> queue_;
+    bool is_group_open_ = false;
+    clock::time_point group_opened_at_{};
+    clock::time_point retry_at_{};
+    std::uint64_t submitted_ = 0;
+    std::uint64_t attempted_ = 0;
+    unsigned flush_waiters_ = 0;
+    bool stopping_ = false;
+
+    /// Last member: started after everything above exists, joined first.
+    std::thread thread_;
+};
+
+} // namespace perch::store::sqlite

@@ -1,0 +1,159 @@
+// `perch user|room` as an administrator runs it: the real binary on a database in a temporary
+// directory, a password file written by the real mosquitto_passwd, exit statuses and messages,
+// and the same commands beside a running broker on the same database.
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "broker_process.hpp"
+
+namespace perch::integration {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto command_timeout = 20s;
+
+class AdminCli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (broker_under_test() != broker_kind::perch) {
+            GTEST_SKIP() << "the administration commands are perch's own";
+        }
+    }
+
+    /// Runs `perch WORDS --data-dir DIR` with `input` on standard input.
+    command_result perch(std::vector<std::string> words, std::string_view input = "") {
+        words.insert(words.begin(), PERCH_BROKER_PATH);
+        words.emplace_back("--data-dir");
+        words.push_back(data_dir().string());
+        return run_command(words, input, command_timeout);
+    }
+
+    std::filesystem::path data_dir() const { return directory_.path() / "data"; }
+
+    temporary_directory directory_;
+};
+
+TEST_F(AdminCli, ManagesUsersAndRooms) {
+    auto result = perch({"user", "add", "alice", "--password", "wonderland"});
+    EXPECT_TRUE(result.ending.is_success()) << describe(result.ending) << result.errors;
+    EXPECT_EQ(result.output, "user 'alice' added\n");
+    EXPECT_TRUE(std::filesystem::exists(data_dir() / "perch.db"));
+
+    // Without --password and without a terminal: one line of standard input.
+    result = perch({"user", "add", "bob"}, "builder\n");
+    EXPECT_TRUE(result.ending.is_success()) << result.errors;
+    result = perch({"user", "list"});
+    EXPECT_EQ(result.output, "alice\nbob\n");
+
+    EXPECT_TRUE(perch({"room", "create", "kitchen"}).ending.is_success());
+    EXPECT_TRUE(perch({"room", "join", "kitchen", "alice"}).ending.is_success());
+    EXPECT_TRUE(perch({"room", "join", "kitchen", "bob"}).ending.is_success());
+    result = perch({"room", "members", "kitchen"});
+    EXPECT_EQ(result.output, "alice\nbob\n");
+    result = perch({"room", "leave", "kitchen", "alice"});
+    EXPECT_EQ(result.output, "user 'alice' left room 'kitchen'\n");
+    EXPECT_EQ(perch({"room", "members", "kitchen"}).output, "bob\n");
+    EXPECT_EQ(perch({"room", "list"}).output, "kitchen\n");
+    EXPECT_TRUE(perch({"room", "del", "kitchen"}).ending.is_success());
+    EXPECT_EQ(perch({"room", "list"}).output, "");
+
+    EXPECT_TRUE(perch({"user", "passwd", "bob"}, "changed\n").ending.is_success());
+    result = perch({"user", "del", "alice"});
+    EXPECT_EQ(result.output, "user 'alice' deleted\n");
+    EXPECT_EQ(perch({"user", "list"}).output, "bob\n");
+}
+
+TEST_F(AdminCli, ErrorsNameWhatIsWrongAndExitNonZero) {
+    ASSERT_TRUE(perch({"user", "add", "alice", "--password", "x"}).ending.is_success());
+    auto result = perch({"user", "add", "alice", "--password", "y"});
+    EXPECT_EQ(result.ending.exit_code, 1);
+    EXPECT_EQ(result.errors, "perch: user 'alice' exists\n");
+    result = perch({"room", "join", "nowhere", "alice"});
+    EXPECT_EQ(result.ending.exit_code, 1);
+    EXPECT_EQ(result.errors, "perch: unknown room 'nowhere'\n");
+    ASSERT_TRUE(perch({"room", "create", "x"}).ending.is_success());
+    result = perch({"room", "create", "x"});
+    EXPECT_EQ(result.errors, "perch: room 'x' exists\n");
+    result = perch({"room", "join", "x", "bob"});
+    EXPECT_EQ(result.errors, "perch: unknown user 'bob'\n");
+    result = perch({"user", "add", "a+b", "--password", "x"});
+    EXPECT_EQ(result.ending.exit_code, 1);
+    EXPECT_NE(result.errors.find("invalid user name 'a+b'"), std::string::npos) << result.errors;
+    result = perch({"user", "add", "carol"}, "");
+    EXPECT_EQ(result.ending.exit_code, 1);
+    EXPECT_NE(result.errors.find("no password"), std::string::npos) << result.errors;
+
+    // Usage errors exit with 2.
+    EXPECT_EQ(perch({"user"}).ending.exit_code, 2);
+    EXPECT_EQ(perch({"room", "explode", "x"}).ending.exit_code, 2);
+    EXPECT_EQ(perch({"room", "join", "x"}).ending.exit_code, 2);
+    EXPECT_EQ(perch({"user", "list", "--frobnicate"}).ending.exit_code, 2);
+}
+
+TEST_F(AdminCli, ImportsAFileWrittenByMosquittoPasswd) {
+    const auto file = directory_.path() / "passwd";
+    auto made = run_command({"mosquitto_passwd", "-c", "-b", file.string(), "carol", "secret"}, "",
+                            command_timeout);
+    ASSERT_TRUE(made.ending.is_success()) << made.errors;
+    made = run_command({"mosquitto_passwd", "-b", file.string(), "dave", "hunter2"}, "",
+                       command_timeout);
+    ASSERT_TRUE(made.ending.is_success()) << made.errors;
+    ASSERT_TRUE(perch({"user", "add", "dave", "--password", "old"}).ending.is_success());
+
+    auto result = perch({"user", "import", file.string()});
+    EXPECT_TRUE(result.ending.is_success()) << result.errors;
+    EXPECT_NE(result.output.find("1 user(s) added, 1 updated"), std::string::npos) << result.output;
+    EXPECT_EQ(perch({"user", "list"}).output, "carol\ndave\n");
+
+    write_file_text(directory_.path() / "old", "eve:$6$c2FsdA==$aGFzaA==\n");
+    result = perch({"user", "import", (directory_.path() / "old").string()});
+    EXPECT_EQ(result.ending.exit_code, 1);
+    EXPECT_NE(result.errors.find(":1: user 'eve': a $6$"), std::string::npos) << result.errors;
+}
+
+TEST_F(AdminCli, RunsWithoutFlagsInTheBrokersFolder) {
+    // `perch` without -c keeps its store in ./data/perch.db; so does `perch user` run there.
+    const std::string folder = directory_.path().string();
+    const auto result =
+        run_command({"sh", "-c",
+                     "cd '" + folder + "' && '" + PERCH_BROKER_PATH +
+                         "' user add frank --password f && '" + PERCH_BROKER_PATH + "' user list"},
+                    "", command_timeout);
+    EXPECT_TRUE(result.ending.is_success()) << result.errors;
+    EXPECT_EQ(result.output, "user 'frank' added\nfrank\n");
+    EXPECT_TRUE(std::filesystem::exists(directory_.path() / "data" / "perch.db"));
+}
+
+TEST_F(AdminCli, WorksBesideARunningBrokerWithoutStartingListeners) {
+    broker_process broker(broker_kind::perch);
+    const auto broker_data = broker.scratch_directory() / "data";
+    // A config naming the broker's own port: the command would fail if it tried to listen.
+    const auto config = broker.scratch_directory() / "admin.conf";
+    write_file_text(config, "listener " + std::to_string(broker.port()) + " 127.0.0.1\ndata_dir " +
+                                broker_data.string() + "\n");
+    const auto run = [&](std::vector<std::string> words) {
+        words.insert(words.begin(), PERCH_BROKER_PATH);
+        words.emplace_back("-c");
+        words.push_back(config.string());
+        return run_command(words, "", command_timeout);
+    };
+    for (const auto& words :
+         std::vector<std::vector<std::string>>{{"user", "add", "gina", "--password", "g"},
+                                               {"room", "create", "lobby"},
+                                               {"room", "join", "lobby", "gina"}}) {
+        const auto result = run(words);
+        EXPECT_TRUE(result.ending.is_success())
+            << words[0] << " " << words[1] << ": " << result.errors;
+    }
+    EXPECT_EQ(run({"room", "members", "lobby"}).output, "gina\n");
+    const process_exit ending = broker.stop();
+    EXPECT_TRUE(ending.is_success()) << describe(ending) << broker.log();
+}
+
+} // namespace
+} // namespace perch::integration

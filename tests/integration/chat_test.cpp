@@ -1,0 +1,624 @@
+// The chat layer end to end (docs/CHAT.md): several users as real Paho C++ clients at MQTT 3.1.1
+// and 5.0 against the perch binary, with users and rooms created in its store beforehand or while
+// it runs. Room chat, direct messages, offline delivery, refusals, presence, control requests and
+// history, two devices of one user, and a hash made by mosquitto_passwd.
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <mqtt/async_client.h>
+
+#include "gateway/password_hash.hpp"
+#include "store/chat_store.hpp"
+
+#include "broker_process.hpp"
+#include <nlohmann/json.hpp>
+
+namespace perch::integration {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+constexpr auto delivery_timeout = 8s;
+/// How long a test listens for a message that must not arrive.
+constexpr auto silence_window = 400ms;
+constexpr int mqtt_311 = MQTTVERSION_3_1_1;
+constexpr int mqtt_5 = MQTTVERSION_5;
+
+struct received_message {
+    std::string topic;
+    std::string payload;
+    bool is_retained = false;
+    mqtt::properties properties;
+};
+
+/// The value of User Property `name`, or empty.
+std::optional<std::string> user_property(const mqtt::properties& properties,
+                                         const std::string& name) {
+    for (std::size_t index = 0; index < properties.count(mqtt::property::USER_PROPERTY); ++index) {
+        const auto pair =
+            mqtt::get<mqtt::string_pair>(properties, mqtt::property::USER_PROPERTY, index);
+        if (std::get<0>(pair) == name) {
+            return std::get<1>(pair);
+        }
+    }
+    return std::nullopt;
+}
+
+/// One Paho client of a chat user; everything it receives is queued for the test.
+class chat_client {
+public:
+    chat_client(const broker_process& broker, const std::string& client_id, int mqtt_version)
+        : mqtt_version_(mqtt_version),
+          client_(broker.uri(), client_id, mqtt::create_options(mqtt_version)) {
+        client_.set_message_callback([this](mqtt::const_message_ptr message) {
+            std::lock_guard lock(mutex_);
+            messages_.push_back({message->get_topic(), message->get_payload_str(),
+                                 message->is_retained(), message->get_properties()});
+            changed_.notify_all();
+        });
+        client_.set_connection_lost_handler([this](const std::string&) {
+            std::lock_guard lock(mutex_);
+            is_connection_lost_ = true;
+            changed_.notify_all();
+        });
+        client_.set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode code) {
+            std::lock_guard lock(mutex_);
+            disconnect_reason_ = code;
+            is_connection_lost_ = true;
+            changed_.notify_all();
+        });
+    }
+
+    ~chat_client() {
+        try {
+            if (client_.is_connected()) {
+                client_.disconnect()->wait_for(1s);
+            }
+        } catch (const mqtt::exception&) {
+            // Going away either way.
+        }
+    }
+
+    chat_client(const chat_client&) = delete;
+    chat_client& operator=(const chat_client&) = delete;
+
+    /// Connects as `user` with `password`; a persistent session when `is_persistent`. Throws
+    /// mqtt::exception when refused.
+    void connect(const std::string& user, const std::string& password, bool is_persistent = false) {
+        mqtt::connect_options_builder builder;
+        builder.mqtt_version(mqtt_version_).connect_timeout(5s).user_name(user).password(password);
+        mqtt::connect_options options;
+        if (mqtt_version_ == mqtt_5) {
+            builder.clean_start(!is_persistent);
+            options = builder.finalize();
+            if (is_persistent) {
+                // Set on the copy connect() reads (Paho C++ 1.2 loses moved properties).
+                options.set_properties({{mqtt::property::SESSION_EXPIRY_INTERVAL, 600}});
+            }
+        } else {
+            builder.clean_session(!is_persistent);
+            options = builder.finalize();
+        }
+        auto token = client_.connect(options);
+        wait(*token, "CONNECT");
+    }
+
+    /// Connects without a user name (clean start).
+    void connect_anonymous() {
+        mqtt::connect_options_builder builder;
+        builder.mqtt_version(mqtt_version_).connect_timeout(5s);
+        wait(*client_.connect(builder.finalize()), "CONNECT");
+    }
+
+    void disconnect() { wait(*client_.disconnect(), "DISCONNECT"); }
+
+    std::vector<mqtt::ReasonCode> subscribe(const std::string& topic_filter, int qos) {
+        try {
+            auto token = client_.subscribe(topic_filter, qos);
+            wait(*token, "SUBSCRIBE");
+            return token->get_subscribe_response().get_reason_codes();
+        } catch (const mqtt::exception& refusal) {
+            // Paho reports a refused 5.0 subscription as a failed token.
+            return {static_cast<mqtt::ReasonCode>(refusal.get_reason_code())};
+        }
+    }
+
+    /// Unsubscribes from one filter and returns the UNSUBACK reason codes (5.0).
+    std::vector<mqtt::ReasonCode> unsubscribe(const std::string& topic_filter) {
+        try {
+            auto token = client_.unsubscribe(topic_filter);
+            wait(*token, "UNSUBSCRIBE");
+            return token->get_unsubscribe_response().get_reason_codes();
+        } catch (const mqtt::exception& refusal) {
+            return {static_cast<mqtt::ReasonCode>(refusal.get_reason_code())};
+        }
+    }
+
+    /// Publishes and returns the acknowledgement's reason code (success for QoS 0 and 3.1.1).
+    mqtt::ReasonCode publish(const std::string& topic, const std::string& payload, int qos,
+                             const mqtt::properties& properties = {}) {
+        try {
+            auto token =
+                client_.publish(mqtt::message::create(topic, payload, qos, false, properties));
+            wait(*token, "PUBLISH");
+            return token->get_reason_code();
+        } catch (const mqtt::exception& refusal) {
+            return static_cast<mqtt::ReasonCode>(refusal.get_reason_code());
+        }
+    }
+
+    std::optional<received_message> next_message(std::chrono::milliseconds timeout) {
+        std::unique_lock lock(mutex_);
+        if (!changed_.wait_for(lock, timeout, [this] { return !messages_.empty(); })) {
+            return std::nullopt;
+        }
+        received_message message = std::move(messages_.front());
+        messages_.pop_front();
+        return message;
+    }
+
+    /// The next message on `topic`, skipping others (presence, replies), or nullopt.
+    std::optional<received_message> next_on(const std::string& topic) {
+        const auto deadline = std::chrono::steady_clock::now() + delivery_timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            auto message = next_message(left);
+            if (!message) {
+                return std::nullopt;
+            }
+            if (message->topic == topic) {
+                return message;
+            }
+        }
+        return std::nullopt;
+    }
+
+    /// True when nothing on a topic starting with `prefix` arrives within the silence window.
+    bool stays_silent_on(const std::string& prefix) {
+        const auto deadline = std::chrono::steady_clock::now() + silence_window;
+        while (true) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            if (left <= 0ms) {
+                return true;
+            }
+            auto message = next_message(left);
+            if (!message) {
+                return true;
+            }
+            if (message->topic.starts_with(prefix)) {
+                return false;
+            }
+        }
+    }
+
+    bool wait_for_connection_lost() {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, delivery_timeout, [this] { return is_connection_lost_; });
+    }
+
+    std::optional<mqtt::ReasonCode> disconnect_reason() {
+        std::lock_guard lock(mutex_);
+        return disconnect_reason_;
+    }
+
+    bool is_connected() { return client_.is_connected(); }
+
+private:
+    static void wait(mqtt::token& token, const char* what) {
+        if (!token.wait_for(delivery_timeout)) {
+            throw std::runtime_error(std::string(what) + " not completed in time");
+        }
+    }
+
+    int mqtt_version_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::deque<received_message> messages_;
+    bool is_connection_lost_ = false;
+    std::optional<mqtt::ReasonCode> disconnect_reason_;
+    mqtt::async_client client_;
+};
+
+/// The CONNACK code of a refused connect: the 5.0 reason code or the 3.1.1 return code.
+int refusal_code(chat_client& client, const std::string& user, const std::string& password) {
+    try {
+        client.connect(user, password);
+    } catch (const mqtt::exception& refusal) {
+        return refusal.get_reason_code() != 0 ? refusal.get_reason_code()
+                                              : refusal.get_return_code();
+    }
+    return 0;
+}
+
+/// Waits for a directory change to be applied (the broker polls every 50 ms in these tests).
+void wait_for_reload() {
+    std::this_thread::sleep_for(400ms);
+}
+
+/// A broker whose store holds users alice, bob and carol (password "{user}-pw") and the room
+/// lobby with alice and bob.
+class ChatTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (broker_under_test() != broker_kind::perch) {
+            GTEST_SKIP() << "perch's chat layer only";
+        }
+        chat_ = open_store();
+        for (const std::string user : {"alice", "bob", "carol"}) {
+            add_user(user, gateway::hash_password(user + "-pw"));
+        }
+        expect_done([&](auto done) { chat_->add_room({"lobby", "", 1}, done); });
+        expect_done([&](auto done) { chat_->add_member({"lobby", "alice"}, done); });
+        expect_done([&](auto done) { chat_->add_member({"lobby", "bob"}, done); });
+        start_broker();
+    }
+
+    void TearDown() override {
+        if (!broker_) {
+            return;
+        }
+        const process_exit ending = broker_->stop();
+        EXPECT_TRUE(ending.is_success()) << describe(ending);
+        if (HasFailure()) {
+            std::cout << "---- broker output ----\n"
+                      << broker_->log() << "-----------------------\n";
+        }
+    }
+
+    std::unique_ptr<store::chat_store> open_store() {
+        store::store_options options;
+        options.durability = store::durability_level::batched;
+        options.path = (data_.path() / "perch.db").string();
+        options.commit_interval_ms = 1;
+        return store::open_chat_store(options);
+    }
+
+    void start_broker() {
+        broker_ = std::make_unique<broker_process>(
+            broker_kind::perch, "data_dir " + data_.path().string() +
+                                    "\ndurability batched\nchat_reload_interval_ms 50\n");
+    }
+
+    void add_user(const std::string& name, const std::string& hash) {
+        expect_done([&](auto done) { chat_->add_user({name, hash, 1}, done); });
+    }
+
+    /// Runs a directory change and expects it to be applied.
+    template <typename Change> void expect_done(Change change) {
+        std::mutex mutex;
+        std::condition_variable finished;
+        std::optional<store::directory_result> outcome;
+        change([&](store::directory_result result, const store::store_status&) {
+            std::lock_guard lock(mutex);
+            outcome = result;
+            finished.notify_all();
+        });
+        std::unique_lock lock(mutex);
+        ASSERT_TRUE(finished.wait_for(lock, 5s, [&] { return outcome.has_value(); }));
+        ASSERT_EQ(*outcome, store::directory_result::done);
+    }
+
+    std::unique_ptr<chat_client> connected(const std::string& client_id, int version,
+                                           bool is_persistent = false) {
+        const std::string user = client_id.substr(0, client_id.find('/'));
+        auto client = std::make_unique<chat_client>(*broker_, client_id, version);
+        client->connect(user, user + "-pw", is_persistent);
+        return client;
+    }
+
+    /// Sends a control request and returns the reply's JSON.
+    json control(chat_client& client, const std::string& user, const json& request) {
+        client.publish("chat/ctl/" + user + "/req", request.dump(), 1);
+        auto reply = client.next_on("chat/ctl/" + user + "/resp");
+        if (!reply) {
+            ADD_FAILURE() << "no reply to " << request.dump();
+            return json::object();
+        }
+        return json::parse(reply->payload);
+    }
+
+    temporary_directory data_;
+    std::unique_ptr<store::chat_store> chat_;
+    std::unique_ptr<broker_process> broker_;
+};
+
+TEST_F(ChatTest, RoomMessagesReachMembersWithIdAndTimestamp) {
+    auto alice = connected("alice", mqtt_5);
+    auto bob = connected("bob", mqtt_5);
+    auto bob_phone = connected("bob/phone", mqtt_311);
+    ASSERT_EQ(alice->publish("chat/room/lobby/alice", "hello", 1), mqtt::ReasonCode::SUCCESS);
+    ASSERT_EQ(alice->publish("chat/room/lobby/alice", "again", 1), mqtt::ReasonCode::SUCCESS);
+
+    const auto first = bob->next_on("chat/room/lobby/alice");
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->payload, "hello");
+    EXPECT_EQ(user_property(first->properties, "id"), "1");
+    ASSERT_TRUE(user_property(first->properties, "ts"));
+    EXPECT_GT(std::stoull(*user_property(first->properties, "ts")), 1'600'000'000'000ULL);
+    const auto second = bob->next_on("chat/room/lobby/alice");
+    ASSERT_TRUE(second);
+    EXPECT_EQ(user_property(second->properties, "id"), "2");
+
+    const auto on_phone = bob_phone->next_on("chat/room/lobby/alice");
+    ASSERT_TRUE(on_phone);
+    EXPECT_EQ(on_phone->payload, "hello");
+    // The sending device gets no echo (No Local on the server-side subscription).
+    EXPECT_TRUE(alice->stays_silent_on("chat/room/"));
+}
+
+TEST_F(ChatTest, ServerSideSubscriptionsCannotBeUnsubscribed) {
+    auto bob = connected("bob", mqtt_5);
+    const auto codes = bob->unsubscribe("chat/room/lobby/+");
+    ASSERT_EQ(codes.size(), 1U);
+    EXPECT_EQ(codes[0], mqtt::ReasonCode::NOT_AUTHORIZED);
+    auto alice = connected("alice", mqtt_5);
+    ASSERT_EQ(alice->publish("chat/room/lobby/alice", "still here?", 1), mqtt::ReasonCode::SUCCESS);
+    EXPECT_TRUE(bob->next_on("chat/room/lobby/alice"));
+}
+
+TEST_F(ChatTest, NonMembersCannotSubscribeOrReadARoom) {
+    auto carol = connected("carol", mqtt_5);
+    const auto refused = carol->subscribe("chat/room/lobby/+", 1);
+    ASSERT_EQ(refused.size(), 1U);
+    EXPECT_EQ(refused[0], mqtt::ReasonCode::NOT_AUTHORIZED);
+    const auto wildcard = carol->subscribe("chat/#", 1);
+    EXPECT_EQ(wildcard[0], mqtt::ReasonCode::GRANTED_QOS_1);
+    auto carol_old = connected("carol/old", mqtt_311);
+    EXPECT_EQ(carol_old->subscribe("chat/room/lobby/+", 1)[0], mqtt::ReasonCode::UNSPECIFIED_ERROR);
+    auto alice = connected("alice", mqtt_5);
+    ASSERT_EQ(alice->publish("chat/room/lobby/alice", "members only", 1),
+              mqtt::ReasonCode::SUCCESS);
+    // A wildcard filter never widens what a user reads.
+    EXPECT_TRUE(carol->stays_silent_on("chat/room/"));
+    EXPECT_EQ(carol->publish("chat/room/lobby/carol", "let me in", 1),
+              mqtt::ReasonCode::NOT_AUTHORIZED);
+}
+
+TEST_F(ChatTest, SpoofedSendersAreRefused) {
+    auto alice = connected("alice", mqtt_5);
+    auto bob = connected("bob", mqtt_5);
+    EXPECT_EQ(alice->publish("chat/room/lobby/bob", "i am bob", 1),
+              mqtt::ReasonCode::NOT_AUTHORIZED);
+    EXPECT_EQ(alice->publish("chat/dm/bob/carol", "i am carol", 1),
+              mqtt::ReasonCode::NOT_AUTHORIZED);
+    EXPECT_EQ(alice->publish("chat/dm/nobody/alice", "to no one", 1),
+              mqtt::ReasonCode::NOT_AUTHORIZED);
+    EXPECT_EQ(alice->publish("chat/presence/alice", "{}", 1), mqtt::ReasonCode::NOT_AUTHORIZED);
+    // 3.1.1 has no negative PUBACK: the message is acknowledged and dropped.
+    auto alice_old = connected("alice/old", mqtt_311);
+    alice_old->publish("chat/dm/bob/carol", "i am carol too", 1);
+    EXPECT_TRUE(alice_old->is_connected());
+    EXPECT_TRUE(bob->stays_silent_on("chat/dm/"));
+}
+
+TEST_F(ChatTest, BadCredentialsAndForeignClientIdsAreRefused) {
+    chat_client wrong_password(*broker_, "alice", mqtt_5);
+    EXPECT_EQ(refusal_code(wrong_password, "alice", "nope"), 0x86);
+    chat_client unknown_user(*broker_, "mallory", mqtt_311);
+    EXPECT_EQ(refusal_code(unknown_user, "mallory", "x"), 4);
+    chat_client other_id(*broker_, "bob/laptop", mqtt_5);
+    EXPECT_EQ(refusal_code(other_id, "alice", "alice-pw"), 0x85);
+    chat_client other_id_old(*broker_, "bob", mqtt_311);
+    EXPECT_EQ(refusal_code(other_id_old, "alice", "alice-pw"), 2);
+    // An anonymous client cannot take a user's client id (and so their session).
+    chat_client anonymous(*broker_, "alice/anon", mqtt_5);
+    try {
+        anonymous.connect_anonymous();
+        ADD_FAILURE() << "an anonymous client took a user's client id";
+    } catch (const mqtt::exception& refusal) {
+        const int code =
+            refusal.get_reason_code() != 0 ? refusal.get_reason_code() : refusal.get_return_code();
+        EXPECT_EQ(code, 0x85) << refusal.what();
+    }
+}
+
+TEST_F(ChatTest, DirectMessagesKeepTheSendersOtherDevicesInSync) {
+    auto laptop = connected("alice/laptop", mqtt_5);
+    auto phone = connected("alice/phone", mqtt_5);
+    auto bob = connected("bob", mqtt_311);
+    ASSERT_EQ(laptop->publish("chat/dm/bob/alice", "psst", 1), mqtt::ReasonCode::SUCCESS);
+    const auto at_bob = bob->next_on("chat/dm/bob/alice");
+    ASSERT_TRUE(at_bob);
+    EXPECT_EQ(at_bob->payload, "psst");
+    const auto at_phone = phone->next_on("chat/dm/bob/alice");
+    ASSERT_TRUE(at_phone);
+    EXPECT_EQ(user_property(at_phone->properties, "id"), "1");
+    EXPECT_TRUE(laptop->stays_silent_on("chat/dm/"));
+    // carol reads neither side of it.
+    auto carol = connected("carol", mqtt_5);
+    EXPECT_EQ(carol->subscribe("chat/dm/bob/+", 1)[0], mqtt::ReasonCode::NOT_AUTHORIZED);
+    EXPECT_EQ(carol->subscribe("chat/dm/+/+", 1)[0], mqtt::ReasonCode::GRANTED_QOS_1);
+    ASSERT_EQ(bob->publish("chat/dm/alice/bob", "hi back", 1), mqtt::ReasonCode::SUCCESS);
+    EXPECT_TRUE(carol->stays_silent_on("chat/dm/"));
+}
+
+TEST_F(ChatTest, OfflineDirectMessageIsDeliveredAfterReconnectAndRestart) {
+    {
+        auto bob = connected("bob", mqtt_5, true);
+        bob->disconnect();
+    }
+    auto alice = connected("alice", mqtt_5);
+    ASSERT_EQ(alice->publish("chat/dm/bob/alice", "while you were out", 1),
+              mqtt::ReasonCode::SUCCESS);
+    alice->disconnect();
+    const process_exit ending = broker_->stop();
+    ASSERT_TRUE(ending.is_success()) << describe(ending) << broker_->log();
+    start_broker();
+    auto bob = connected("bob", mqtt_5, true);
+    const auto message = bob->next_on("chat/dm/bob/alice");
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->payload, "while you were out");
+    EXPECT_EQ(user_property(message->properties, "id"), "1");
+}
+
+TEST_F(ChatTest, PresenceCountsDevicesAcrossConnections) {
+    auto bob = connected("bob", mqtt_5);
+    auto laptop = connected("alice/laptop", mqtt_5);
+    auto online = bob->next_on("chat/presence/alice");
+    ASSERT_TRUE(online);
+    EXPECT_EQ(json::parse(online->payload)["status"], "online");
+    EXPECT_EQ(json::parse(online->payload)["devices"], 1);
+    auto phone = connected("alice/phone", mqtt_311);
+    auto two = bob->next_on("chat/presence/alice");
+    ASSERT_TRUE(two);
+    EXPECT_EQ(json::parse(two->payload)["devices"], 2);
+    phone->disconnect();
+    laptop->disconnect();
+    json last;
+    while (auto change = bob->next_on("chat/presence/alice")) {
+        last = json::parse(change->payload);
+        if (last["devices"] == 0) {
+            break;
+        }
+    }
+    EXPECT_EQ(last["status"], "offline");
+    // carol shares no room with alice: her presence is not hers to read.
+    auto carol = connected("carol", mqtt_5);
+    EXPECT_EQ(carol->subscribe("chat/presence/alice", 1)[0], mqtt::ReasonCode::NOT_AUTHORIZED);
+}
+
+TEST_F(ChatTest, PresenceIsOfflineAfterACrash) {
+    {
+        auto alice = connected("alice", mqtt_5);
+        auto bob = connected("bob", mqtt_5);
+        ASSERT_TRUE(bob->next_on("chat/presence/alice"));
+        broker_->kill();
+    }
+    start_broker();
+    auto bob = connected("bob", mqtt_5);
+    const auto retained = bob->next_on("chat/presence/alice");
+    ASSERT_TRUE(retained);
+    EXPECT_TRUE(retained->is_retained);
+    EXPECT_EQ(json::parse(retained->payload)["status"], "offline");
+}
+
+TEST_F(ChatTest, HistoryPagesBackThroughARoom) {
+    auto alice = connected("alice", mqtt_5);
+    for (int index = 1; index <= 5; ++index) {
+        ASSERT_EQ(alice->publish("chat/room/lobby/alice", "m" + std::to_string(index), 1),
+                  mqtt::ReasonCode::SUCCESS);
+    }
+    auto bob = connected("bob/new-device", mqtt_311);
+    const json newest =
+        control(*bob, "bob", {{"op", "history"}, {"conversation", "room/lobby"}, {"limit", 2}});
+    ASSERT_EQ(newest["ok"], true) << newest.dump();
+    ASSERT_EQ(newest["messages"].size(), 2U);
+    EXPECT_EQ(newest["messages"][0]["payload"], "m4");
+    EXPECT_EQ(newest["messages"][1]["id"], 5);
+    EXPECT_EQ(newest["messages"][1]["sender"], "alice");
+    const json older =
+        control(*bob, "bob",
+                {{"op", "history"}, {"conversation", "room/lobby"}, {"before", 4}, {"limit", 10}});
+    ASSERT_EQ(older["messages"].size(), 3U);
+    EXPECT_EQ(older["messages"][0]["payload"], "m1");
+    auto carol = connected("carol", mqtt_5);
+    const json refused =
+        control(*carol, "carol", {{"op", "history"}, {"conversation", "room/lobby"}});
+    EXPECT_EQ(refused["ok"], false);
+}
+
+TEST_F(ChatTest, ControlRepliesEchoCorrelationDataAndReportErrors) {
+    auto alice = connected("alice", mqtt_5);
+    mqtt::properties properties{{mqtt::property::RESPONSE_TOPIC, "chat/ctl/alice/resp/laptop"},
+                                {mqtt::property::CORRELATION_DATA, "req-7"}};
+    alice->publish("chat/ctl/alice/req", R"({"op":"rooms"})", 1, properties);
+    const auto reply = alice->next_on("chat/ctl/alice/resp/laptop");
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(json::parse(reply->payload)["rooms"], json::array({"lobby"}));
+    EXPECT_EQ(mqtt::get<std::string>(reply->properties, mqtt::property::CORRELATION_DATA), "req-7");
+    const json bad = control(*alice, "alice", json{{"op", "fly"}});
+    EXPECT_EQ(bad["ok"], false);
+    EXPECT_EQ(bad["error"], "unknown op \"fly\"");
+    alice->publish("chat/ctl/alice/req", "not json", 1);
+    const auto garbage = alice->next_on("chat/ctl/alice/resp");
+    ASSERT_TRUE(garbage);
+    EXPECT_EQ(json::parse(garbage->payload)["ok"], false);
+    // Another user's control topic is out of reach.
+    EXPECT_EQ(alice->publish("chat/ctl/bob/req", R"({"op":"rooms"})", 1),
+              mqtt::ReasonCode::NOT_AUTHORIZED);
+}
+
+TEST_F(ChatTest, RoomsCreatedAndJoinedByControlRequestsReachLiveSessions) {
+    auto alice = connected("alice", mqtt_5);
+    auto carol = connected("carol", mqtt_5);
+    EXPECT_EQ(control(*alice, "alice", {{"op", "create"}, {"room", "den"}})["ok"], true);
+    EXPECT_EQ(control(*alice, "alice", {{"op", "create"}, {"room", "den"}})["error"],
+              "the room exists already");
+    EXPECT_EQ(
+        control(*alice, "alice", {{"op", "invite"}, {"room", "den"}, {"user", "carol"}})["ok"],
+        true);
+    ASSERT_EQ(alice->publish("chat/room/den/alice", "welcome", 1), mqtt::ReasonCode::SUCCESS);
+    const auto at_carol = carol->next_on("chat/room/den/alice");
+    ASSERT_TRUE(at_carol);
+    EXPECT_EQ(at_carol->payload, "welcome");
+    const json members = control(*carol, "carol", {{"op", "members"}, {"room", "den"}});
+    EXPECT_EQ(members["members"], json::array({"alice", "carol"}));
+    EXPECT_EQ(control(*carol, "carol", {{"op", "leave"}, {"room", "den"}})["ok"], true);
+    ASSERT_EQ(alice->publish("chat/room/den/alice", "gone?", 1), mqtt::ReasonCode::SUCCESS);
+    EXPECT_TRUE(carol->stays_silent_on("chat/room/den/"));
+}
+
+TEST_F(ChatTest, DirectoryChangesFromAnotherProcessApplyToLiveSessions) {
+    auto carol = connected("carol", mqtt_5);
+    auto alice = connected("alice", mqtt_5);
+    expect_done([&](auto done) { chat_->add_member({"lobby", "carol"}, done); });
+    wait_for_reload();
+    ASSERT_EQ(alice->publish("chat/room/lobby/alice", "carol joined", 1),
+              mqtt::ReasonCode::SUCCESS);
+    const auto message = carol->next_on("chat/room/lobby/alice");
+    ASSERT_TRUE(message);
+    expect_done([&](auto done) { chat_->remove_user("carol", done); });
+    ASSERT_TRUE(carol->wait_for_connection_lost());
+    EXPECT_EQ(carol->disconnect_reason(), mqtt::ReasonCode::NOT_AUTHORIZED);
+}
+
+TEST_F(ChatTest, MarkReadStoresThePositionAndSignalsTheOtherParty) {
+    auto alice = connected("alice", mqtt_5);
+    auto bob = connected("bob", mqtt_5);
+    ASSERT_EQ(alice->publish("chat/dm/bob/alice", "read me", 1), mqtt::ReasonCode::SUCCESS);
+    ASSERT_TRUE(bob->next_on("chat/dm/bob/alice"));
+    const json done =
+        control(*bob, "bob", {{"op", "read"}, {"conversation", "dm/bob/alice"}, {"id", 1}});
+    EXPECT_EQ(done["ok"], true) << done.dump();
+    EXPECT_EQ(done["conversation"], "dm/alice/bob");
+    const auto signal = alice->next_on("chat/signal/dm/alice/bob");
+    ASSERT_TRUE(signal);
+    EXPECT_EQ(json::parse(signal->payload)["id"], 1);
+}
+
+TEST_F(ChatTest, MosquittoPasswdHashIsAccepted) {
+    const auto file = data_.path() / "passwords";
+    const command_result made =
+        run_command({"mosquitto_passwd", "-b", "-c", file.string(), "dave", "dave-pw"}, "", 10s);
+    ASSERT_TRUE(made.ending.is_success()) << made.errors;
+    const std::string line = read_file_text(file);
+    const auto colon = line.find(':');
+    ASSERT_NE(colon, std::string::npos);
+    std::string hash = line.substr(colon + 1);
+    while (!hash.empty() && (hash.back() == '\n' || hash.back() == '\r')) {
+        hash.pop_back();
+    }
+    ASSERT_TRUE(hash.starts_with("$7$")) << hash;
+    add_user("dave", hash);
+    wait_for_reload();
+    auto dave = std::make_unique<chat_client>(*broker_, "dave", mqtt_5);
+    EXPECT_NO_THROW(dave->connect("dave", "dave-pw"));
+    EXPECT_EQ(dave->publish("chat/dm/alice/dave", "hi", 1), mqtt::ReasonCode::SUCCESS);
+}
+
+} // namespace
+} // namespace perch::integration

@@ -1,0 +1,528 @@
+// Behaviour every chat store shares, run against the SQLite and the memory implementation: each
+// directory change and its result codes, history pages, heads, retention and read positions;
+// then what only the SQLite store can show: a second process's changes, reopening and migration.
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "store/chat_store.hpp"
+#include "store/sqlite/database.hpp"
+#include "store/sqlite/schema.hpp"
+
+#include "store_test_support.hpp"
+#include <sqlite3.h>
+
+namespace perch::store {
+namespace {
+
+using namespace testing_support;
+
+struct sqlite_backend {
+    static std::unique_ptr<chat_store> open(store_options options) {
+        options.durability = durability_level::full;
+        return open_chat_store(options);
+    }
+    /// Closes the file and opens it again.
+    static void reopen(std::unique_ptr<chat_store>& store, const store_options& options) {
+        store.reset();
+        store = open(options);
+    }
+};
+
+struct memory_backend {
+    static std::unique_ptr<chat_store> open(store_options options) {
+        options.durability = durability_level::none;
+        return open_chat_store(options);
+    }
+    /// Memory does not survive a close: the same store is read again.
+    static void reopen(std::unique_ptr<chat_store>&, const store_options&) {}
+};
+
+/// The outcome of one directory change.
+struct directory_outcome {
+    directory_result result = directory_result::failed;
+    store_status status;
+};
+
+/// Waits for a directory change's completion.
+template <typename Call> directory_outcome change(Call call) {
+    std::promise<directory_outcome> outcome;
+    call([&](directory_result result, const store_status& status) {
+        outcome.set_value(directory_outcome{result, status});
+    });
+    return outcome.get_future().get();
+}
+
+user_record user(std::string name, std::string hash = "$7$101$c2FsdA==$aGFzaA==") {
+    return user_record{std::move(name), std::move(hash), 1'700'000'000'000};
+}
+
+room_record room(std::string name, std::string created_by = "") {
+    return room_record{std::move(name), std::move(created_by), 1'700'000'000'500};
+}
+
+history_record message(std::string conversation, std::uint64_t id, std::uint64_t ts_unix_ms = 0) {
+    return history_record{conversation, id,
+                          "alice",      "chat/" + conversation,
+                          ts_unix_ms,   bytes_of("message " + std::to_string(id))};
+}
+
+std::vector<std::uint64_t> ids_of(const std::vector<history_record>& records) {
+    std::vector<std::uint64_t> ids;
+    for (const auto& record : records) {
+        ids.push_back(record.id);
+    }
+    return ids;
+}
+
+template <typename Backend> class ChatStore : public ::testing::Test {
+protected:
+    ChatStore() {
+        options_.path = database_.path();
+        options_.commit_interval_ms = 1;
+        store_ = Backend::open(options_);
+    }
+
+    chat_store& store() { return *store_; }
+
+    /// Writes everything and reopens.
+    void reopen() {
+        store_->flush();
+        Backend::reopen(store_, options_);
+    }
+
+    directory_result add_user(std::string name) {
+        return change([&](directory_completion done) {
+                   store().add_user(user(std::move(name)), std::move(done));
+               })
+            .result;
+    }
+    directory_result add_room(std::string name) {
+        return change([&](directory_completion done) {
+                   store().add_room(room(std::move(name)), std::move(done));
+               })
+            .result;
+    }
+    directory_result add_member(std::string room_name, std::string user_name) {
+        return change([&](directory_completion done) {
+                   store().add_member({std::move(room_name), std::move(user_name)},
+                                      std::move(done));
+               })
+            .result;
+    }
+
+    std::vector<history_record> page(const std::string& conversation, std::uint64_t before_id,
+                                     std::size_t limit) {
+        std::promise<std::vector<history_record>> result;
+        store().history_page(conversation, before_id, limit,
+                             [&](std::vector<history_record> records, const store_status& status) {
+                                 EXPECT_TRUE(status.is_ok()) << status.detail;
+                                 result.set_value(std::move(records));
+                             });
+        return result.get_future().get();
+    }
+
+    std::vector<read_position_record> positions(const std::string& user_name) {
+        std::promise<std::vector<read_position_record>> result;
+        store().read_positions(
+            user_name, [&](std::vector<read_position_record> records, const store_status& status) {
+                EXPECT_TRUE(status.is_ok()) << status.detail;
+                result.set_value(std::move(records));
+            });
+        return result.get_future().get();
+    }
+
+    temporary_database database_;
+    store_options options_;
+    std::unique_ptr<chat_store> store_;
+};
+
+using backends = ::testing::Types<sqlite_backend, memory_backend>;
+TYPED_TEST_SUITE(ChatStore, backends);
+
+TYPED_TEST(ChatStore, NewStoreHasAnEmptyDirectory) {
+    const chat_directory_snapshot snapshot = this->store().load_directory();
+    EXPECT_TRUE(snapshot.users.empty());
+    EXPECT_TRUE(snapshot.rooms.empty());
+    EXPECT_TRUE(snapshot.memberships.empty());
+    EXPECT_EQ(snapshot.version, this->store().directory_version());
+    EXPECT_TRUE(this->store().conversation_heads().empty());
+}
+
+TYPED_TEST(ChatStore, AddUserRefusesATakenName) {
+    EXPECT_EQ(this->add_user("alice"), directory_result::done);
+    EXPECT_EQ(this->add_user("alice"), directory_result::already_exists);
+    EXPECT_EQ(this->add_user("bob"), directory_result::done);
+    this->reopen();
+    const auto snapshot = this->store().load_directory();
+    EXPECT_EQ(snapshot.users, (std::vector<user_record>{user("alice"), user("bob")}));
+}
+
+TYPED_TEST(ChatStore, SetPasswordReplacesTheHashOfAKnownUserOnly) {
+    this->add_user("alice");
+    const auto changed = change([&](directory_completion done) {
+        this->store().set_password("alice", "$7$101$bmV3$bmV3", std::move(done));
+    });
+    EXPECT_EQ(changed.result, directory_result::done);
+    const auto unknown = change([&](directory_completion done) {
+        this->store().set_password("nobody", "$7$1$eA==$eA==", std::move(done));
+    });
+    EXPECT_EQ(unknown.result, directory_result::not_found);
+    this->reopen();
+    const auto snapshot = this->store().load_directory();
+    ASSERT_EQ(snapshot.users.size(), 1u);
+    EXPECT_EQ(snapshot.users[0].password_hash, "$7$101$bmV3$bmV3");
+}
+
+TYPED_TEST(ChatStore, RoomsAndMembersKeepTheirFields) {
+    const room_record kitchen = room("kitchen", "alice");
+    EXPECT_EQ(change([&](directory_completion done) {
+                  this->store().add_room(kitchen, std::move(done));
+              }).result,
+              directory_result::done);
+    EXPECT_EQ(this->add_room("kitchen"), directory_result::already_exists);
+    this->add_room("attic");
+    this->add_user("alice");
+    this->add_user("bob");
+    EXPECT_EQ(this->add_member("kitchen", "bob"), directory_result::done);
+    EXPECT_EQ(this->add_member("kitchen", "alice"), directory_result::done);
+    EXPECT_EQ(this->add_member("kitchen", "alice"), directory_result::already_exists);
+    EXPECT_EQ(this->add_member("cellar", "alice"), directory_result::not_found);
+    EXPECT_EQ(this->add_member("kitchen", "carol"), directory_result::not_found);
+    this->reopen();
+    const auto snapshot = this->store().load_directory();
+    EXPECT_EQ(snapshot.rooms, (std::vector<room_record>{room("attic"), kitchen}));
+    EXPECT_EQ(snapshot.memberships,
+              (std::vector<membership_record>{{"kitchen", "alice"}, {"kitchen", "bob"}}));
+}
+
+TYPED_TEST(ChatStore, RemoveMemberReportsANonMember) {
+    this->add_room("kitchen");
+    this->add_user("alice");
+    this->add_member("kitchen", "alice");
+    const auto remove = [&](std::string room_name, std::string user_name) {
+        return change([&](directory_completion done) {
+                   this->store().remove_member({room_name, user_name}, std::move(done));
+               })
+            .result;
+    };
+    EXPECT_EQ(remove("kitchen", "alice"), directory_result::done);
+    EXPECT_EQ(remove("kitchen", "alice"), directory_result::not_found);
+    EXPECT_EQ(remove("cellar", "alice"), directory_result::not_found);
+    EXPECT_TRUE(this->store().load_directory().memberships.empty());
+}
+
+TYPED_TEST(ChatStore, RemoveRoomTakesItsMembersButKeepsHistory) {
+    this->add_room("kitchen");
+    this->add_room("attic");
+    this->add_user("alice");
+    this->add_member("kitchen", "alice");
+    this->add_member("attic", "alice");
+    this->store().append_history(message("room/kitchen", 1));
+    const auto remove = [&](std::string name) {
+        return change([&](directory_completion done) {
+                   this->store().remove_room(name, std::move(done));
+               })
+            .result;
+    };
+    EXPECT_EQ(remove("kitchen"), directory_result::done);
+    EXPECT_EQ(remove("kitchen"), directory_result::not_found);
+    this->reopen();
+    const auto snapshot = this->store().load_directory();
+    EXPECT_EQ(snapshot.rooms, (std::vector<room_record>{room("attic")}));
+    EXPECT_EQ(snapshot.memberships, (std::vector<membership_record>{{"attic", "alice"}}));
+    EXPECT_EQ(ids_of(this->page("room/kitchen", 0, 10)), (std::vector<std::uint64_t>{1}));
+}
+
+TYPED_TEST(ChatStore, RemoveUserTakesMembershipsAndReadPositionsButKeepsHistory) {
+    this->add_room("kitchen");
+    this->add_user("alice");
+    this->add_user("bob");
+    this->add_member("kitchen", "alice");
+    this->add_member("kitchen", "bob");
+    this->store().append_history(message("room/kitchen", 1));
+    this->store().set_read_position({"alice", "room/kitchen", 1});
+    this->store().set_read_position({"bob", "room/kitchen", 1});
+    const auto remove = [&](std::string name) {
+        return change([&](directory_completion done) {
+                   this->store().remove_user(name, std::move(done));
+               })
+            .result;
+    };
+    EXPECT_EQ(remove("alice"), directory_result::done);
+    EXPECT_EQ(remove("alice"), directory_result::not_found);
+    this->reopen();
+    const auto snapshot = this->store().load_directory();
+    EXPECT_EQ(snapshot.users, (std::vector<user_record>{user("bob")}));
+    EXPECT_EQ(snapshot.memberships, (std::vector<membership_record>{{"kitchen", "bob"}}));
+    EXPECT_TRUE(this->positions("alice").empty());
+    EXPECT_EQ(this->positions("bob").size(), 1u);
+    EXPECT_EQ(this->page("room/kitchen", 0, 10).size(), 1u);
+}
+
+TYPED_TEST(ChatStore, DirectoryVersionMovesOnlyWithChanges) {
+    const std::uint64_t start = this->store().directory_version();
+    this->add_user("alice");
+    const std::uint64_t after_add = this->store().directory_version();
+    EXPECT_NE(after_add, start);
+    this->add_user("alice");
+    this->add_member("nowhere", "alice");
+    EXPECT_EQ(this->store().directory_version(), after_add);
+    this->add_room("kitchen");
+    EXPECT_NE(this->store().directory_version(), after_add);
+    EXPECT_EQ(this->store().load_directory().version, this->store().directory_version());
+    // History does not touch the directory.
+    const std::uint64_t before_history = this->store().directory_version();
+    this->store().append_history(message("room/kitchen", 1));
+    this->store().flush();
+    EXPECT_EQ(this->store().directory_version(), before_history);
+}
+
+TYPED_TEST(ChatStore, HistoryPagesGoBackwardsAndReturnOldestFirst) {
+    for (std::uint64_t id = 1; id <= 10; ++id) {
+        this->store().append_history(message("room/kitchen", id, 1000 + id));
+    }
+    this->store().append_history(message("dm/alice/bob", 1));
+    this->store().flush();
+    EXPECT_EQ(ids_of(this->page("room/kitchen", 0, 3)), (std::vector<std::uint64_t>{8, 9, 10}));
+    EXPECT_EQ(ids_of(this->page("room/kitchen", 8, 3)), (std::vector<std::uint64_t>{5, 6, 7}));
+    EXPECT_EQ(ids_of(this->page("room/kitchen", 3, 5)), (std::vector<std::uint64_t>{1, 2}));
+    EXPECT_TRUE(this->page("room/kitchen", 1, 5).empty());
+    EXPECT_TRUE(this->page("room/kitchen", 0, 0).empty());
+    EXPECT_TRUE(this->page("room/attic", 0, 5).empty());
+    EXPECT_EQ(this->page("room/kitchen", 0, 100).size(), 10u);
+    const auto full = this->page("room/kitchen", 5, 1);
+    ASSERT_EQ(full.size(), 1u);
+    EXPECT_EQ(full[0], message("room/kitchen", 4, 1004));
+}
+
+TYPED_TEST(ChatStore, AnIdIsWrittenOnceAndTheFirstWriteWins) {
+    this->store().append_history(message("room/kitchen", 1));
+    history_record again = message("room/kitchen", 1);
+    again.payload = bytes_of("rewritten");
+    completion_recorder recorder;
+    this->store().append_history(again, recorder.record());
+    this->store().flush();
+    EXPECT_EQ(recorder.failures(), 0u);
+    const auto records = this->page("room/kitchen", 0, 10);
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].payload, bytes_of("message 1"));
+}
+
+TYPED_TEST(ChatStore, HeadsSurviveReopenAndRetention) {
+    this->store().append_history(message("room/kitchen", 1, 10));
+    this->store().append_history(message("room/kitchen", 2, 20));
+    this->store().append_history(message("dm/alice/bob", 7, 30));
+    completion_recorder recorder;
+    this->store().prune_history(1'000, 0, recorder.record());
+    this->reopen();
+    EXPECT_EQ(recorder.count(), 1u);
+    EXPECT_TRUE(this->page("room/kitchen", 0, 10).empty());
+    EXPECT_EQ(this->store().conversation_heads(),
+              (std::vector<conversation_head>{{"dm/alice/bob", 7}, {"room/kitchen", 2}}));
+}
+
+TYPED_TEST(ChatStore, PruneDeletesByAgeButKeepsTheNewestOfEachConversation) {
+    for (std::uint64_t id = 1; id <= 6; ++id) {
+        this->store().append_history(message("room/kitchen", id, id * 100));
+    }
+    this->store().append_history(message("room/attic", 1, 100));
+    this->store().append_history(message("room/attic", 2, 900));
+    // Older than 450: kitchen 1..4 and attic 1; the newest three of each conversation stay.
+    this->store().prune_history(450, 3);
+    this->store().flush();
+    EXPECT_EQ(ids_of(this->page("room/kitchen", 0, 10)), (std::vector<std::uint64_t>{4, 5, 6}));
+    EXPECT_EQ(ids_of(this->page("room/attic", 0, 10)), (std::vector<std::uint64_t>{1, 2}));
+    // Without a count only age matters.
+    this->store().prune_history(550, 0);
+    this->store().flush();
+    EXPECT_EQ(ids_of(this->page("room/kitchen", 0, 10)), (std::vector<std::uint64_t>{6}));
+    EXPECT_EQ(ids_of(this->page("room/attic", 0, 10)), (std::vector<std::uint64_t>{2}));
+}
+
+TYPED_TEST(ChatStore, ReadPositionsNeverMoveBackwards) {
+    this->store().set_read_position({"alice", "room/kitchen", 5});
+    this->store().set_read_position({"alice", "room/kitchen", 3});
+    this->store().set_read_position({"alice", "dm/alice/bob", 2});
+    this->store().set_read_position({"bob", "room/kitchen", 9});
+    this->reopen();
+    EXPECT_EQ(this->positions("alice"),
+              (std::vector<read_position_record>{{"alice", "dm/alice/bob", 2},
+                                                 {"alice", "room/kitchen", 5}}));
+    this->store().set_read_position({"alice", "room/kitchen", 8});
+    EXPECT_EQ(this->positions("alice")[1].id, 8u);
+    EXPECT_TRUE(this->positions("carol").empty());
+}
+
+TYPED_TEST(ChatStore, EveryCompletionFiresOnceWithOk) {
+    completion_recorder recorder;
+    for (std::uint64_t id = 1; id <= 50; ++id) {
+        this->store().append_history(message("room/kitchen", id), recorder.record());
+        this->store().set_read_position({"alice", "room/kitchen", id}, recorder.record());
+    }
+    this->store().flush();
+    EXPECT_EQ(recorder.count(), 100u);
+    EXPECT_EQ(recorder.failures(), 0u);
+}
+
+// Only the SQLite store shares its file with other processes.
+
+store_options sqlite_options(const temporary_database& file) {
+    store_options options;
+    options.path = file.path();
+    options.commit_interval_ms = 1;
+    return options;
+}
+
+TEST(SqliteChatStore, SeesDirectoryChangesOfASecondStoreOnTheSameFile) {
+    temporary_database file;
+    const auto gateway = open_chat_store(sqlite_options(file));
+    const auto administrator = open_chat_store(sqlite_options(file));
+    const std::uint64_t before = gateway->directory_version();
+    EXPECT_EQ(change([&](directory_completion done) {
+                  administrator->add_user(user("alice"), std::move(done));
+              }).result,
+              directory_result::done);
+    EXPECT_NE(gateway->directory_version(), before);
+    EXPECT_EQ(gateway->load_directory().users, (std::vector<user_record>{user("alice")}));
+    // The other way round, and a conflict detected across connections.
+    EXPECT_EQ(change([&](directory_completion done) {
+                  gateway->add_user(user("alice"), std::move(done));
+              }).result,
+              directory_result::already_exists);
+    const std::uint64_t seen = administrator->directory_version();
+    change([&](directory_completion done) { gateway->add_room(room("kitchen"), std::move(done)); });
+    EXPECT_NE(administrator->directory_version(), seen);
+}
+
+TEST(SqliteChatStore, GroupsHistoryWrites) {
+    temporary_database file;
+    store_options options = sqlite_options(file);
+    options.commit_interval_ms = 50;
+    const auto store = open_chat_store(options);
+    completion_recorder recorder;
+    for (std::uint64_t id = 1; id <= 200; ++id) {
+        store->append_history(message("room/kitchen", id), recorder.record());
+    }
+    store->flush();
+    EXPECT_EQ(recorder.count(), 200u);
+    sqlite::database reader(file.path(), SQLITE_OPEN_READONLY);
+    EXPECT_EQ(reader.query_integer("SELECT count(*) FROM chat_history"), 200);
+    EXPECT_EQ(reader.query_integer("SELECT last_id FROM chat_conversations"), 200);
+}
+
+TEST(SqliteChatStore, ReportsAFailedDirectoryWrite) {
+    temporary_database file;
+    const auto store = open_chat_store(sqlite_options(file));
+    {
+        // Another connection holds the write lock longer than the busy timeout.
+        store_options options = sqlite_options(file);
+        sqlite::database blocker(file.path(), SQLITE_OPEN_READWRITE);
+        blocker.execute("BEGIN IMMEDIATE");
+        store_options quick = options;
+        quick.busy_timeout_ms = 10;
+        const auto impatient = open_chat_store(quick);
+        blocker.execute("COMMIT");
+        blocker.execute("BEGIN IMMEDIATE");
+        const auto outcome = change([&](directory_completion done) {
+            impatient->add_user(user("alice"), std::move(done));
+        });
+        EXPECT_EQ(outcome.result, directory_result::failed);
+        EXPECT_FALSE(outcome.status.is_ok());
+        EXPECT_NE(outcome.status.detail.find("locked"), std::string::npos) << outcome.status.detail;
+        blocker.execute("ROLLBACK");
+    }
+    EXPECT_TRUE(store->load_directory().users.empty());
+}
+
+TEST(SqliteChatStore, RetriesAFailedGroupUntilItIsWritten) {
+    temporary_database file;
+    store_options options = sqlite_options(file);
+    options.busy_timeout_ms = 10;
+    options.retry_interval_ms = 20;
+    std::vector<std::string> logged;
+    std::mutex log_mutex;
+    options.log_error = [&](std::string_view line) {
+        std::lock_guard lock(log_mutex);
+        logged.emplace_back(line);
+    };
+    const auto store = open_chat_store(options);
+    sqlite::database blocker(file.path(), SQLITE_OPEN_READWRITE);
+    blocker.execute("BEGIN IMMEDIATE");
+    completion_recorder recorder;
+    store->append_history(message("room/kitchen", 1), recorder.record());
+    store->flush();
+    ASSERT_EQ(recorder.count(), 1u);
+    EXPECT_EQ(recorder.failures(), 1u);
+    blocker.execute("ROLLBACK");
+    // The failed append stays at the head of the queue and is written with the next group.
+    store->append_history(message("room/kitchen", 2), recorder.record());
+    store->flush();
+    EXPECT_EQ(recorder.count(), 2u);
+    EXPECT_EQ(recorder.failures(), 1u);
+    std::promise<std::vector<history_record>> page;
+    store->history_page("room/kitchen", 0, 10,
+                        [&](std::vector<history_record> records, const store_status&) {
+                            page.set_value(std::move(records));
+                        });
+    EXPECT_EQ(ids_of(page.get_future().get()), (std::vector<std::uint64_t>{1, 2}));
+    std::lock_guard lock(log_mutex);
+    ASSERT_FALSE(logged.empty());
+    EXPECT_NE(logged[0].find("retrying"), std::string::npos) << logged[0];
+}
+
+TEST(SqliteChatStore, RefusesAFileThatIsNotADatabase) {
+    temporary_database file;
+    {
+        std::FILE* out = std::fopen(file.path().c_str(), "w");
+        ASSERT_NE(out, nullptr);
+        std::fputs("this is not an SQLite database, just some text long enough to tell", out);
+        std::fclose(out);
+    }
+    EXPECT_THROW(open_chat_store(sqlite_options(file)), store_open_error);
+}
+
+TEST(SqliteChatStore, MigratesAVersionTwoDatabaseKeepingItsRows) {
+    temporary_database file;
+    {
+        sqlite::database connection(file.path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+        sqlite::migrate_schema(connection, 2);
+        connection.execute(
+            "INSERT INTO sessions (client_id, protocol_level, session_expiry_interval_s, "
+            "expires_at_unix_ms) VALUES ('alice', 5, 600, 0);"
+            "INSERT INTO retained VALUES ('r', 0, x'31', 0, x'', 0, 0);");
+    }
+    {
+        const auto store = open_chat_store(sqlite_options(file));
+        EXPECT_EQ(change([&](directory_completion done) {
+                      store->add_user(user("alice"), std::move(done));
+                  }).result,
+                  directory_result::done);
+        store->append_history(message("room/kitchen", 1));
+        store->flush();
+    }
+    sqlite::database connection(file.path(), SQLITE_OPEN_READWRITE);
+    EXPECT_EQ(sqlite::schema_version(connection), sqlite::current_schema_version);
+    EXPECT_EQ(connection.query_integer("SELECT count(*) FROM sessions"), 1);
+    EXPECT_EQ(connection.query_integer("SELECT count(*) FROM retained"), 1);
+    EXPECT_EQ(connection.query_integer("SELECT count(*) FROM chat_users"), 1);
+    EXPECT_EQ(connection.query_integer("SELECT count(*) FROM chat_history"), 1);
+}
+
+TEST(SqliteChatStore, MigrationToVersionThreeCanRunTwice) {
+    temporary_database file;
+    sqlite::database connection(file.path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    sqlite::migrate_schema(connection, 3);
+    connection.execute("UPDATE chat_directory_version SET version = 7; PRAGMA user_version = 2");
+    sqlite::migrate_schema(connection, 3);
+    EXPECT_EQ(sqlite::schema_version(connection), 3);
+    EXPECT_EQ(connection.query_integer("SELECT version FROM chat_directory_version"), 7);
+}
+
+} // namespace
+} // namespace perch::store
