@@ -40,9 +40,17 @@ private:
     std::string certificate_path_;
 };
 
-/// True when the CPU encrypts AES in hardware (x86 AES-NI, ARMv8 AES): AES-GCM is then cheaper
-/// than ChaCha20-Poly1305.
+/// True when the CPU has AES instructions (x86 AES-NI, ARMv8 AES).
 bool has_hardware_aes();
+
+/// True when this wolfSSL build uses AES instructions (built with AES-NI or the ARMv8 crypto
+/// extensions). Debian's package is built without them: its AES-GCM runs in plain C, at less
+/// than half the speed of its ChaCha20-Poly1305, even on a CPU with AES-NI.
+bool is_wolfssl_aes_accelerated();
+
+/// Whether AES-GCM goes before ChaCha20-Poly1305: only when the CPU has AES instructions and
+/// the TLS library uses them.
+bool prefers_aes_gcm(bool has_cpu_aes, bool is_library_accelerated);
 
 /// The wolfSSL cipher list in server preference order: AES-GCM first with hardware AES,
 /// ChaCha20-Poly1305 first without; TLS 1.3 suites, then TLS 1.2 ECDHE suites with AEAD only.
@@ -62,5 +70,10 @@ certificate_files ensure_self_signed_certificate(const std::filesystem::path& da
 
 /// Starts wolfSSL once for the process (idempotent, thread-safe).
 void initialize_tls_library();
+
+/// Frees what wolfSSL keeps per thread (the fixed-point ECC cache of the calling thread). Every
+/// thread that ran handshakes or generated keys calls it once before it exits; harmless on a
+/// thread that did neither.
+void release_tls_thread_state();
 
 } // namespace perch::gateway

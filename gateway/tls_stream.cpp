@@ -6,6 +6,7 @@
 #include <new>
 
 #include <boost/asio/error.hpp>
+#include <boost/system/error_code.hpp>
 
 // clang-format off
 #include <wolfssl/options.h>
@@ -13,7 +14,11 @@
 #include <wolfssl/error-ssl.h>
 // clang-format on
 
+#include <cerrno>
+
 #include "gateway/log.hpp"
+
+#include <sys/socket.h>
 
 namespace perch::gateway {
 
@@ -28,6 +33,12 @@ public:
         return std::string(text.data());
     }
 };
+
+/// Plaintext held from the last record, in bytes, beyond which the buffer is released once read.
+constexpr std::size_t kept_buffer_bytes = 512;
+
+/// The alert record body of close_notify (RFC 8446, 6.1): level warning, description 0.
+constexpr std::array<std::uint8_t, 2> close_notify_alert = {1, 0};
 
 } // namespace
 
@@ -47,10 +58,62 @@ tls_stream::tls_stream(boost::asio::ip::tcp::socket socket, const tls_context& c
     }
     wolfSSL_set_fd(session_, socket_.native_handle());
     wolfSSL_set_using_nonblock(session_, 1);
+    wolfSSL_SSLSetIORecv(session_, &tls_stream::receive_for_wolfssl);
+    wolfSSL_SetIOReadCtx(session_, this);
 }
 
 tls_stream::~tls_stream() {
-    wolfSSL_free(session_);
+    if (session_ != nullptr) {
+        wolfSSL_free(session_);
+    }
+}
+
+int tls_stream::receive_for_wolfssl(WOLFSSL*, char* buffer, int size, void* context) {
+    return static_cast<tls_stream*>(context)->receive_record_bytes(buffer, size);
+}
+
+int tls_stream::receive_record_bytes(char* buffer, int size) {
+    // Stopping at the record's end leaves wolfSSL nothing buffered once the handshake is done,
+    // so every later byte is still in the socket when the records are taken over.
+    const bool is_in_header = handshake_header_seen_ < handshake_header_.size();
+    const std::size_t limit = is_in_header ? handshake_header_.size() - handshake_header_seen_
+                                           : handshake_body_remaining_;
+    const std::size_t wanted = std::min(limit, static_cast<std::size_t>(std::max(size, 0)));
+    if (wanted == 0) {
+        return 0;
+    }
+    const ssize_t count = ::recv(socket_.native_handle(), buffer, wanted, 0);
+    if (count == 0) {
+        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+    }
+    if (count < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return WOLFSSL_CBIO_ERR_WANT_READ;
+        }
+        if (errno == EINTR) {
+            return WOLFSSL_CBIO_ERR_ISR;
+        }
+        return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
+    }
+    const auto received = static_cast<std::size_t>(count);
+    if (is_in_header) {
+        std::copy_n(reinterpret_cast<const std::uint8_t*>(buffer), received,
+                    handshake_header_.begin() +
+                        static_cast<std::ptrdiff_t>(handshake_header_seen_));
+        handshake_header_seen_ += received;
+        if (handshake_header_seen_ == handshake_header_.size()) {
+            handshake_body_remaining_ = tls_record_cipher::body_length(handshake_header_);
+            if (handshake_body_remaining_ == 0) {
+                handshake_header_seen_ = 0;
+            }
+        }
+    } else {
+        handshake_body_remaining_ -= received;
+        if (handshake_body_remaining_ == 0) {
+            handshake_header_seen_ = 0;
+        }
+    }
+    return static_cast<int>(received);
 }
 
 boost::system::error_code tls_stream::classify(int result) {
@@ -69,8 +132,19 @@ bool tls_stream::continue_handshake(boost::system::error_code& error) {
     if (result == WOLFSSL_SUCCESS) {
         is_handshake_done_ = true;
         wants_write_ = false;
-        log_debug("TLS handshake with {} done: {} {}", remote_address_,
-                  wolfSSL_get_version(session_), wolfSSL_get_cipher(session_));
+        log_debug("TLS handshake with {} done: {} {} {}", remote_address_,
+                  wolfSSL_get_version(session_), wolfSSL_get_cipher(session_),
+                  wolfSSL_get_curve_name(session_) != nullptr ? wolfSSL_get_curve_name(session_)
+                                                              : "");
+        if (context_.uses_identity_as_username()) {
+            WOLFSSL_X509* certificate = wolfSSL_get_peer_certificate(session_);
+            if (certificate != nullptr) {
+                const char* common_name = wolfSSL_X509_get_subjectCN(certificate);
+                identity_ = common_name != nullptr ? std::string(common_name) : std::string();
+                wolfSSL_X509_free(certificate);
+            }
+        }
+        take_over_records();
         return true;
     }
     error = classify(result);
@@ -89,6 +163,9 @@ std::size_t tls_stream::read_some(std::span<std::uint8_t> buffer,
     }
     if (!is_handshake_done_ && !continue_handshake(error)) {
         return 0;
+    }
+    if (cipher_) {
+        return read_records(buffer, error);
     }
     const int capacity = static_cast<int>(std::min<std::size_t>(buffer.size(), 1 << 30));
     const int result = wolfSSL_read(session_, buffer.data(), capacity);
@@ -112,6 +189,9 @@ std::size_t tls_stream::write_some(const std::uint8_t* data, std::size_t size,
     }
     if (size == 0) {
         return 0;
+    }
+    if (cipher_) {
+        return write_records(data, size, error);
     }
     const int result = wolfSSL_write(session_, data, static_cast<int>(size));
     if (result > 0) {
@@ -147,8 +227,17 @@ void tls_stream::close() {
     if (!socket_.is_open()) {
         return;
     }
-    if (is_handshake_done_) {
-        // Best effort close_notify; the socket closes either way.
+    // Best effort close_notify; the socket closes either way.
+    if (cipher_) {
+        if (outgoing_sent_ == outgoing_.size()) {
+            outgoing_.clear();
+            outgoing_sent_ = 0;
+            boost::system::error_code ignored;
+            if (cipher_->seal(tls_content_type::alert, close_notify_alert, outgoing_)) {
+                send_pending(ignored);
+            }
+        }
+    } else if (is_handshake_done_) {
         wolfSSL_shutdown(session_);
     }
     boost::system::error_code ignored;
@@ -156,18 +245,141 @@ void tls_stream::close() {
     socket_.close(ignored);
 }
 
-std::string tls_stream::identity_user_name() const {
-    if (!is_handshake_done_ || !context_.uses_identity_as_username()) {
-        return {};
+void tls_stream::take_over_records() {
+    if (handshake_header_seen_ != 0) {
+        // wolfSSL holds part of a record: only it can finish reading that.
+        return;
     }
-    WOLFSSL_X509* certificate = wolfSSL_get_peer_certificate(session_);
-    if (certificate == nullptr) {
-        return {};
+    cipher_ = tls_record_cipher::take_over(session_);
+    if (!cipher_) {
+        return;
     }
-    const char* common_name = wolfSSL_X509_get_subjectCN(certificate);
-    std::string identity = common_name != nullptr ? std::string(common_name) : std::string();
-    wolfSSL_X509_free(certificate);
-    return identity;
+    wolfSSL_free(session_);
+    session_ = nullptr;
+    log_debug("TLS client {}: records taken over, session state released", remote_address_);
+}
+
+std::size_t tls_stream::take_plaintext(std::span<std::uint8_t> buffer) {
+    const std::size_t count = std::min(buffer.size(), plaintext_end_ - plaintext_begin_);
+    std::copy_n(incoming_.begin() + static_cast<std::ptrdiff_t>(plaintext_begin_), count,
+                buffer.begin());
+    plaintext_begin_ += count;
+    if (plaintext_begin_ == plaintext_end_) {
+        plaintext_begin_ = 0;
+        plaintext_end_ = 0;
+        if (incoming_.capacity() > kept_buffer_bytes) {
+            // An idle connection keeps no record-sized buffer.
+            std::vector<std::uint8_t>().swap(incoming_);
+        }
+    }
+    return count;
+}
+
+std::size_t tls_stream::read_records(std::span<std::uint8_t> buffer,
+                                     boost::system::error_code& error) {
+    while (true) {
+        if (plaintext_begin_ < plaintext_end_) {
+            return take_plaintext(buffer);
+        }
+        std::size_t needed = tls_record_cipher::header_bytes;
+        if (incoming_size_ >= tls_record_cipher::header_bytes) {
+            const std::size_t body = tls_record_cipher::body_length(
+                std::span<const std::uint8_t, tls_record_cipher::header_bytes>(incoming_.data(),
+                                                                               5));
+            if (body > tls_record_cipher::max_body_bytes) {
+                // record_overflow (RFC 8446, 5.2).
+                log_info("TLS client {}: record of {} bytes refused", remote_address_, body);
+                error = boost::system::errc::make_error_code(boost::system::errc::bad_message);
+                return 0;
+            }
+            needed += body;
+        }
+        if (incoming_size_ < needed) {
+            if (incoming_.size() < needed) {
+                incoming_.resize(needed);
+            }
+            const ssize_t count = ::recv(socket_.native_handle(), incoming_.data() + incoming_size_,
+                                         needed - incoming_size_, 0);
+            if (count > 0) {
+                incoming_size_ += static_cast<std::size_t>(count);
+                continue;
+            }
+            if (count == 0) {
+                error = boost::asio::error::eof;
+            } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                wants_write_ = false;
+                error = boost::asio::error::would_block;
+            } else if (errno == EINTR) {
+                continue;
+            } else {
+                error = boost::system::error_code(errno, boost::system::system_category());
+            }
+            return 0;
+        }
+        incoming_size_ = 0;
+        const std::optional<tls_opened_record> opened =
+            cipher_->open(std::span(incoming_.data(), needed));
+        if (!opened) {
+            log_info("TLS client {}: record failed authentication", remote_address_);
+            error = boost::system::errc::make_error_code(boost::system::errc::bad_message);
+            return 0;
+        }
+        if (opened->content_type == tls_content_type::application_data) {
+            plaintext_begin_ =
+                static_cast<std::size_t>(opened->plaintext.data() - incoming_.data());
+            plaintext_end_ = plaintext_begin_ + opened->plaintext.size();
+            continue;
+        }
+        if (opened->content_type == tls_content_type::alert && opened->plaintext.size() == 2 &&
+            opened->plaintext[1] == close_notify_alert[1]) {
+            error = boost::asio::error::eof;
+            return 0;
+        }
+        // Other alerts end the session; so do post-handshake messages (a KeyUpdate would need
+        // the traffic secret, which is not kept).
+        log_info("TLS client {}: {} record after the handshake, closing", remote_address_,
+                 opened->content_type == tls_content_type::alert ? "alert" : "handshake");
+        error = boost::system::errc::make_error_code(boost::system::errc::protocol_error);
+        return 0;
+    }
+}
+
+bool tls_stream::send_pending(boost::system::error_code& error) {
+    while (outgoing_sent_ < outgoing_.size()) {
+        const ssize_t count = ::send(socket_.native_handle(), outgoing_.data() + outgoing_sent_,
+                                     outgoing_.size() - outgoing_sent_, MSG_NOSIGNAL);
+        if (count >= 0) {
+            outgoing_sent_ += static_cast<std::size_t>(count);
+            continue;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        error = errno == EAGAIN || errno == EWOULDBLOCK
+                    ? boost::system::error_code(boost::asio::error::would_block)
+                    : boost::system::error_code(errno, boost::system::system_category());
+        return false;
+    }
+    outgoing_sent_ = 0;
+    outgoing_.clear();
+    if (outgoing_.capacity() > kept_buffer_bytes) {
+        std::vector<std::uint8_t>().swap(outgoing_);
+    }
+    return true;
+}
+
+std::size_t tls_stream::write_records(const std::uint8_t* data, std::size_t size,
+                                      boost::system::error_code& error) {
+    if (outgoing_sent_ == outgoing_.size()) {
+        // No run pending: these bytes are new.
+        outgoing_.clear();
+        outgoing_sent_ = 0;
+        if (!cipher_->seal(tls_content_type::application_data, std::span(data, size), outgoing_)) {
+            error = boost::system::errc::make_error_code(boost::system::errc::io_error);
+            return 0;
+        }
+    }
+    return send_pending(error) ? size : 0;
 }
 
 void beast_close_socket(tls_stream& stream) {

@@ -1,12 +1,17 @@
-// One TLS session (wolfSSL) over a non-blocking TCP socket. wolfSSL reads and writes the socket's
-// descriptor itself; Asio only reports when the socket is readable or writable, so a read turn is
-// "wolfSSL_read until it wants more" and a flush is one wolfSSL_write of the gathered output. The
-// handshake runs inside the first reads. Also an Asio AsyncStream, so that Beast's WebSocket can
-// run over it. Knows nothing about MQTT.
+// One TLS session over a non-blocking TCP socket. wolfSSL runs the handshake, reading the socket
+// through a callback that never hands it bytes past the end of the current record, and writing
+// the socket's descriptor itself; Asio only reports when the socket is readable or writable.
+// Once a TLS 1.3 handshake is done, the session's record keys are taken over (tls_record_cipher)
+// and wolfSSL's session object is freed, so an idle connection keeps a few hundred bytes instead
+// of wolfSSL's ~57 KB; other sessions (TLS 1.2) stay with wolfSSL. A read turn is "read until
+// would_block"; a flush is one run of records. Also an Asio AsyncStream, so that Beast's
+// WebSocket can run over it. Knows nothing about MQTT.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -20,6 +25,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "gateway/tls_context.hpp"
+#include "gateway/tls_record_cipher.hpp"
 #include "gateway/transport.hpp"
 
 struct WOLFSSL;
@@ -56,7 +62,11 @@ public:
     std::string remote_address() const override { return remote_address_; }
     /// The common name of the verified client certificate when the listener uses identity as
     /// user name, else empty.
-    std::string identity_user_name() const override;
+    std::string identity_user_name() const override { return identity_; }
+
+    /// True once the handshake is done and the records are protected without wolfSSL's session
+    /// (TLS 1.3 with an AEAD suite).
+    bool is_taken_over() const { return cipher_.has_value(); }
 
     // ---- AsyncStream (for Beast) ---------------------------------------------------------
 
@@ -144,22 +154,54 @@ private:
                                                    count]() mutable { handler(error, count); });
     }
 
-    /// One wolfSSL_write of `size` bytes: all of them, or would_block, or the failure.
+    /// Writes all `size` bytes as records, or reports would_block (the next call must pass the
+    /// same bytes), or the failure.
     std::size_t write_some(const std::uint8_t* data, std::size_t size,
                            boost::system::error_code& error);
     /// Runs the handshake as far as the socket allows; true once it is complete.
     bool continue_handshake(boost::system::error_code& error);
+    /// After the handshake: takes the record keys over from wolfSSL when the session allows.
+    void take_over_records();
     /// Maps wolfSSL's answer `result` to would_block (noting the event it waits for), eof or a
     /// tls_category error.
     boost::system::error_code classify(int result);
+
+    /// wolfSSL's receive callback: reads the socket, never past the end of the current record.
+    static int receive_for_wolfssl(WOLFSSL* session, char* buffer, int size, void* context);
+    int receive_record_bytes(char* buffer, int size);
+
+    /// Reads and opens records until `buffer` has application bytes, would_block or a failure.
+    std::size_t read_records(std::span<std::uint8_t> buffer, boost::system::error_code& error);
+    /// Hands out decrypted bytes still held from the last record.
+    std::size_t take_plaintext(std::span<std::uint8_t> buffer);
+    /// Seals `size` bytes (unless a run is still pending) and sends what the socket takes.
+    std::size_t write_records(const std::uint8_t* data, std::size_t size,
+                              boost::system::error_code& error);
+    /// Sends the pending sealed bytes; false with would_block or the failure in `error`.
+    bool send_pending(boost::system::error_code& error);
 
     boost::asio::ip::tcp::socket socket_;
     const tls_context& context_;
     WOLFSSL* session_ = nullptr;
     std::string remote_address_;
+    std::string identity_;
     std::vector<std::uint8_t> staging_;
     bool is_handshake_done_ = false;
     bool wants_write_ = false;
+
+    // Record framing of the bytes handed to wolfSSL during the handshake.
+    std::array<std::uint8_t, tls_record_cipher::header_bytes> handshake_header_{};
+    std::size_t handshake_header_seen_ = 0;
+    std::size_t handshake_body_remaining_ = 0;
+
+    // After the take-over: the record being read (then its plaintext), and sealed output.
+    std::optional<tls_record_cipher> cipher_;
+    std::vector<std::uint8_t> incoming_;
+    std::size_t incoming_size_ = 0;
+    std::size_t plaintext_begin_ = 0;
+    std::size_t plaintext_end_ = 0;
+    std::vector<std::uint8_t> outgoing_;
+    std::size_t outgoing_sent_ = 0;
 };
 
 /// Beast's WebSocket closes the lowest layer with this on a failure.

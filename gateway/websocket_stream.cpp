@@ -5,16 +5,19 @@
 //   for another path, then lets Beast accept it, echoing the subprotocol "mqtt" when offered and
 //   negotiating permessage-deflate when the client offers it.
 // - Reading: each wait starts one async_read_some of the current message into the inbox; the
-//   connection then takes the inbox with read_some until it reports would_block. Beast answers
+//   connection then takes the inbox with read_some until it reports would_block. A message is
+//   handed over only once complete, so that one over the limit is refused before any of it
+//   reaches the session. The inbox grows with the messages (kept up to 16 KiB) and falls back
+//   to 256 bytes after a small one, so an idle connection holds no large buffer. Beast answers
 //   pings and close frames while a read is outstanding. A text message closes with 1003; a
 //   message over max_message_bytes closes with 1009.
 // - Writing: each flush is one binary message (MQTT does not align packets with messages).
 #include "gateway/websocket_stream.hpp"
 
 #include <algorithm>
-#include <array>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
@@ -34,8 +37,9 @@ namespace websocket = boost::beast::websocket;
 
 /// Largest HTTP upgrade request header accepted.
 constexpr std::uint32_t max_upgrade_header_bytes = 8 * 1024;
-/// Bytes taken from a message per read; the connection reads until would_block.
-constexpr std::size_t inbox_bytes = 16 * 1024;
+/// The inbox after a small message, and the most it keeps for the next one.
+constexpr std::size_t min_inbox_bytes = 256;
+constexpr std::size_t max_inbox_bytes = 16 * 1024;
 
 /// True when the comma-separated header `offers` lists `wanted` (case-sensitive, as RFC 6455
 /// subprotocol names are).
@@ -102,11 +106,13 @@ public:
         stream_.auto_fragment(false);
         websocket::permessage_deflate deflate;
         deflate.server_enable = settings_.is_deflate_enabled;
-        // Small windows and memory levels: chat messages are short, and every idle connection
-        // keeps its compressor state.
-        deflate.server_max_window_bits = 11;
-        deflate.client_max_window_bits = 11;
-        deflate.memLevel = 4;
+        // Beast ends every message with a full flush, which drops the compression history, so
+        // each message is compressed on its own and a window larger than a chat message gains
+        // nothing. A 512-byte window and memLevel 1 keep the compressor's buffers at 3 KB per
+        // connection (Beast's defaults, 2^15 and 4, take ~136 KB; docs/TLS.md).
+        deflate.server_max_window_bits = 9;
+        deflate.client_max_window_bits = 9;
+        deflate.memLevel = 1;
         stream_.set_option(deflate);
         websocket::stream_base::timeout timeouts =
             websocket::stream_base::timeout::suggested(boost::beast::role_type::server);
@@ -234,8 +240,18 @@ private:
     void read_message(wait_handler handler) {
         inbox_size_ = 0;
         inbox_taken_ = 0;
+        if (inbox_.size() != inbox_target_bytes_) {
+            std::vector<std::uint8_t>(inbox_target_bytes_).swap(inbox_);
+        }
+        read_message_part(std::move(handler));
+    }
+
+    void read_message_part(wait_handler handler) {
+        if (inbox_size_ == inbox_.size()) {
+            inbox_.resize(inbox_.size() * 2);
+        }
         stream_.async_read_some(
-            boost::asio::buffer(inbox_),
+            boost::asio::buffer(inbox_.data() + inbox_size_, inbox_.size() - inbox_size_),
             [this, handler = std::move(handler)](const boost::system::error_code& error,
                                                  std::size_t count) mutable {
                 if (error) {
@@ -250,7 +266,16 @@ private:
                     refuse_text(std::move(handler));
                     return;
                 }
-                inbox_size_ = count;
+                inbox_size_ += count;
+                if (!stream_.is_message_done()) {
+                    // The whole message first: one over max_message_bytes (Beast checks it, after
+                    // decompression too) must end with 1009 before any of it reaches the session.
+                    read_message_part(std::move(handler));
+                    return;
+                }
+                inbox_target_bytes_ = inbox_size_ <= min_inbox_bytes / 2
+                                          ? min_inbox_bytes
+                                          : std::min(inbox_.size(), max_inbox_bytes);
                 handler(boost::system::error_code());
             });
     }
@@ -270,7 +295,8 @@ private:
     std::optional<http::request_parser<http::empty_body>> parser_;
     std::optional<http::response<http::string_body>> response_;
     boost::beast::flat_buffer upgrade_buffer_;
-    std::array<std::uint8_t, inbox_bytes> inbox_{};
+    std::vector<std::uint8_t> inbox_;
+    std::size_t inbox_target_bytes_ = min_inbox_bytes;
     std::size_t inbox_size_ = 0;
     std::size_t inbox_taken_ = 0;
     bool is_upgraded_ = false;

@@ -1,8 +1,11 @@
 // TLS and WebSocket costs of perch beside Mosquitto (OpenSSL), in one run on loopback:
-//   - broker RSS per idle connection, N plain MQTT connections against N over TLS;
-//   - full TLS 1.3 handshakes (no resumption) per broker CPU-second (utime + stime);
-//   - bytes on the wire for a chat stream over WebSocket with and without permessage-deflate.
-// usage: bench_tls PERCH MOSQUITTO [CONNECTIONS] [HANDSHAKES]
+//   - broker RSS per idle connection (after CONNACK and one PINGREQ), N plain MQTT connections
+//     against N over TLS 1.3;
+//   - full TLS 1.3 handshakes (no resumption) per broker CPU-second (utime + stime), with an
+//     X25519 key share (what OpenSSL, Node and browsers send first) and with a P-256 one;
+//   - bytes on the wire, each direction, for a chat stream over WebSocket with and without
+//     permessage-deflate, and perch's RSS per idle WebSocket connection with and without it.
+// usage: bench_tls PERCH MOSQUITTO [CONNECTIONS] [HANDSHAKES] [websocket]
 // Prints one line per result: "bench_tls broker=... metric=... value=... runs=... median=...".
 #include <algorithm>
 #include <chrono>
@@ -11,10 +14,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/connect.hpp>
@@ -188,6 +193,24 @@ bool read_connack(const session& client) {
     return connack[0] == 0x20 && connack[3] == 0;
 }
 
+bool read_pingresp(const session& client) {
+    char pingresp[2];
+    int got = 0;
+    while (got < 2) {
+        const int count = client.tls != nullptr
+                              ? wolfSSL_read(client.tls, pingresp + got, 2 - got)
+                              : static_cast<int>(::recv(client.fd, pingresp + got, 2 - got, 0));
+        if (count <= 0) {
+            return false;
+        }
+        got += count;
+    }
+    return static_cast<std::uint8_t>(pingresp[0]) == 0xD0 && pingresp[1] == 0;
+}
+
+/// The key share the idle clients send (X25519, as OpenSSL, Node and browsers do).
+constexpr int idle_key_share = WOLFSSL_ECC_X25519;
+
 session open_session(WOLFSSL_CTX* context, std::uint16_t port, const std::string& client_id) {
     session client;
     client.fd = connect_to(port);
@@ -197,12 +220,16 @@ session open_session(WOLFSSL_CTX* context, std::uint16_t port, const std::string
     if (context != nullptr) {
         client.tls = wolfSSL_new(context);
         wolfSSL_set_fd(client.tls, client.fd);
+        wolfSSL_UseKeyShare(client.tls, static_cast<word16>(idle_key_share));
         if (wolfSSL_connect(client.tls) != WOLFSSL_SUCCESS) {
             throw std::runtime_error("TLS handshake failed");
         }
     }
     if (!send_all(client, connect_packet(client_id)) || !read_connack(client)) {
         throw std::runtime_error("no CONNACK");
+    }
+    if (!send_all(client, std::string("\xc0\x00", 2)) || !read_pingresp(client)) {
+        throw std::runtime_error("no PINGRESP");
     }
     return client;
 }
@@ -232,13 +259,15 @@ double bytes_per_connection(const broker& target, WOLFSSL_CTX* context, std::uin
     return static_cast<double>(after - before) * 1024.0 / count;
 }
 
-double handshakes_per_cpu_second(const broker& target, WOLFSSL_CTX* context, int count) {
+double handshakes_per_cpu_second(const broker& target, WOLFSSL_CTX* context, int count,
+                                 int key_share) {
     const double cpu_before = cpu_seconds(target.pid);
     for (int index = 0; index < count; ++index) {
         session client;
         client.fd = connect_to(target.tls_port);
         client.tls = wolfSSL_new(context);
         wolfSSL_set_fd(client.tls, client.fd);
+        wolfSSL_UseKeyShare(client.tls, static_cast<word16>(key_share));
         if (wolfSSL_connect(client.tls) != WOLFSSL_SUCCESS) {
             throw std::runtime_error("handshake failed");
         }
@@ -249,33 +278,34 @@ double handshakes_per_cpu_second(const broker& target, WOLFSSL_CTX* context, int
     return count / std::max(cpu_seconds(target.pid) - cpu_before, 1e-3);
 }
 
-/// A TCP socket that counts the bytes it carries (WebSocket frames included), for Beast.
+/// A TCP socket that counts the bytes it carries each way (WebSocket frames included), for Beast.
 struct counting_socket {
     using executor_type = boost::asio::ip::tcp::socket::executor_type;
     boost::asio::ip::tcp::socket& socket;
-    std::uint64_t& bytes;
+    std::uint64_t& bytes_sent;
+    std::uint64_t& bytes_received;
 
     executor_type get_executor() { return socket.get_executor(); }
     template <typename Buffers> std::size_t read_some(const Buffers& buffers) {
         const std::size_t count = socket.read_some(buffers);
-        bytes += count;
+        bytes_received += count;
         return count;
     }
     template <typename Buffers>
     std::size_t read_some(const Buffers& buffers, boost::system::error_code& error) {
         const std::size_t count = socket.read_some(buffers, error);
-        bytes += count;
+        bytes_received += count;
         return count;
     }
     template <typename Buffers> std::size_t write_some(const Buffers& buffers) {
         const std::size_t count = socket.write_some(buffers);
-        bytes += count;
+        bytes_sent += count;
         return count;
     }
     template <typename Buffers>
     std::size_t write_some(const Buffers& buffers, boost::system::error_code& error) {
         const std::size_t count = socket.write_some(buffers, error);
-        bytes += count;
+        bytes_sent += count;
         return count;
     }
 };
@@ -285,14 +315,59 @@ void teardown(boost::beast::role_type, counting_socket& stream, boost::system::e
     stream.socket.close(error);
 }
 
-/// Wire bytes (both directions) of one WebSocket client publishing a chat stream to itself.
-std::uint64_t websocket_chat_bytes(std::uint16_t port, bool is_deflate, int messages) {
+/// `count` chat messages as a client app would publish them: JSON of 60 to 300 bytes with an id,
+/// sender, room, text and timestamp, to "rooms/ROOM/SENDER" topics (deterministic; outside the
+/// chat/ tree, which anonymous clients may not use).
+std::vector<std::pair<std::string, std::string>> chat_stream(int count) {
+    static const std::vector<std::string> words = {
+        "the",   "release", "is",     "ready", "can",       "you",     "review",  "my",
+        "patch", "before",  "lunch",  "ok",    "thanks",    "see",     "at",      "standup",
+        "build", "failed",  "again",  "on",    "arm64",     "fixed",   "it",      "with",
+        "a",     "retry",   "who",    "owns",  "dashboard", "meeting", "moved",   "to",
+        "3pm",   "coffee",  "anyone", "lgtm",  "merged",    "deploy",  "tonight", "rollback"};
+    static const std::vector<std::string> rooms = {"general", "dev", "ops", "random"};
+    static const std::vector<std::string> people = {"alice", "bob", "carol", "dave", "erin"};
+    std::uint64_t state = 0x9E3779B97F4A7C15ULL;
+    const auto next = [&state](std::uint64_t bound) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return state % bound;
+    };
+    std::vector<std::pair<std::string, std::string>> messages;
+    for (int index = 0; index < count; ++index) {
+        const std::string& room = rooms[next(rooms.size())];
+        const std::string& from = people[next(people.size())];
+        std::string text;
+        const std::size_t text_bytes = 10 + next(220);
+        while (text.size() < text_bytes) {
+            text += (text.empty() ? "" : " ") + words[next(words.size())];
+        }
+        const std::string payload = R"({"id":")" + std::to_string(1'700'000 + index) +
+                                    R"(","from":")" + from + R"(","room":")" + room +
+                                    R"(","text":")" + text + R"(","ts":)" +
+                                    std::to_string(1'764'000'000'000ULL + index * 1371ULL) + "}";
+        messages.emplace_back("rooms/" + room + "/" + from, payload);
+    }
+    return messages;
+}
+
+struct wire_bytes {
+    std::uint64_t sent = 0;
+    std::uint64_t received = 0;
+};
+
+/// Wire bytes each way of one WebSocket client, subscribed to "rooms/#", publishing `chat`
+/// (so each message travels up and back down), from the upgrade request to the last message.
+wire_bytes websocket_chat_bytes(std::uint16_t port, bool is_deflate,
+                                const std::vector<std::pair<std::string, std::string>>& chat) {
     namespace websocket = boost::beast::websocket;
     boost::asio::io_context context;
     boost::asio::ip::tcp::socket socket(context);
     socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-    std::uint64_t total = 0;
-    websocket::stream<counting_socket> stream(counting_socket{socket, total});
+    wire_bytes totals;
+    websocket::stream<counting_socket> stream(
+        counting_socket{socket, totals.sent, totals.received});
     websocket::permessage_deflate deflate;
     deflate.client_enable = is_deflate;
     stream.set_option(deflate);
@@ -305,28 +380,65 @@ std::uint64_t websocket_chat_bytes(std::uint16_t port, bool is_deflate, int mess
     stream.write(boost::asio::buffer(connect_packet(is_deflate ? "chat-z" : "chat")));
     stream.read(buffer);
     buffer.clear();
-    // SUBSCRIBE packet id 1, "room/#" at QoS 0.
-    stream.write(boost::asio::buffer(std::string("\x82\x0b\x00\x01\x00\x06room/#\x00", 13)));
+    // SUBSCRIBE packet id 1, "rooms/#" at QoS 0.
+    stream.write(boost::asio::buffer(std::string("\x82\x0c\x00\x01\x00\x07"
+                                                 "rooms/#\x00",
+                                                 14)));
     stream.read(buffer);
     buffer.clear();
     std::size_t expected = 0;
-    for (int index = 0; index < messages; ++index) {
-        const std::string payload =
-            R"({"id":)" + std::to_string(1000 + index) +
-            R"(,"from":"alice","room":"general","text":"see you at the standup in five minutes, )"
-            R"(bringing the notes from yesterday","ts":1764000000000})";
-        const std::string packet = publish_packet("room/general/alice", payload);
+    for (const auto& [topic, payload] : chat) {
+        const std::string packet = publish_packet(topic, payload);
         stream.write(boost::asio::buffer(packet));
         expected += packet.size();
+        // One message in flight at a time, as a person chats: every message is its own frame.
+        std::size_t received = 0;
+        while (received < packet.size()) {
+            received += stream.read(buffer);
+            buffer.clear();
+        }
     }
-    std::size_t received = 0;
-    while (received < expected) {
-        received += stream.read(buffer);
-        buffer.clear();
-    }
-    const std::uint64_t carried = total;
+    const wire_bytes carried = totals;
     stream.close(websocket::close_code::normal);
     return carried;
+}
+
+/// perch's RSS growth per idle WebSocket connection (after CONNACK and one PINGREQ/PINGRESP,
+/// which the server compresses when deflate is on), `count` connections.
+double websocket_bytes_per_connection(const broker& target, bool is_deflate, int count) {
+    namespace websocket = boost::beast::websocket;
+    std::this_thread::sleep_for(300ms);
+    const long before = rss_kib(target.pid);
+    boost::asio::io_context context;
+    std::vector<std::unique_ptr<websocket::stream<boost::asio::ip::tcp::socket>>> clients;
+    for (int index = 0; index < count; ++index) {
+        auto stream = std::make_unique<websocket::stream<boost::asio::ip::tcp::socket>>(context);
+        stream->next_layer().connect(
+            {boost::asio::ip::make_address("127.0.0.1"), target.websocket_port});
+        websocket::permessage_deflate deflate;
+        deflate.client_enable = is_deflate;
+        stream->set_option(deflate);
+        stream->set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
+            request.set(boost::beast::http::field::sec_websocket_protocol, "mqtt");
+        }));
+        stream->binary(true);
+        stream->handshake("127.0.0.1", "/mqtt");
+        boost::beast::flat_buffer buffer;
+        stream->write(boost::asio::buffer(connect_packet("ws-idle-" + std::to_string(index))));
+        stream->read(buffer);
+        buffer.clear();
+        stream->write(boost::asio::buffer(std::string("\xc0\x00", 2)));
+        stream->read(buffer);
+        clients.push_back(std::move(stream));
+    }
+    std::this_thread::sleep_for(500ms);
+    const long after = rss_kib(target.pid);
+    for (auto& client : clients) {
+        boost::system::error_code ignored;
+        client->next_layer().close(ignored);
+    }
+    std::this_thread::sleep_for(500ms);
+    return static_cast<double>(after - before) * 1024.0 / count;
 }
 
 void print(const std::string& broker_name, const std::string& metric, double value,
@@ -396,7 +508,12 @@ int main(int argc, char** argv) {
     wolfSSL_CTX_load_verify_locations(client_context, certificate.c_str(), nullptr);
     wolfSSL_CTX_set_session_cache_mode(client_context, WOLFSSL_SESS_CACHE_OFF);
 
+    // "websocket" as the fifth argument measures the WebSocket figures only.
+    const bool is_websocket_only = argc > 5 && std::string(argv[5]) == "websocket";
     for (const bool is_perch : {true, false}) {
+        if (is_websocket_only) {
+            break;
+        }
         const auto fresh = [&] { return is_perch ? start_perch() : start_mosquitto(); };
         // A fresh broker per measurement: memory freed by one run would hide the next one's.
         broker target = fresh();
@@ -408,19 +525,42 @@ int main(int argc, char** argv) {
         print(target.name, "rss_bytes_per_idle_plain_connection", plain, "B");
         print(target.name, "rss_bytes_per_idle_tls_connection", tls, "B");
         print(target.name, "tls_extra_bytes_per_idle_connection", tls - plain, "B");
-        print(target.name, "full_tls13_handshakes_per_cpu_second",
-              handshakes_per_cpu_second(target, client_context, handshakes), "1/s");
+        stop(target);
+        target = fresh();
+        print(target.name, "full_tls13_handshakes_per_cpu_second_x25519",
+              handshakes_per_cpu_second(target, client_context, handshakes, WOLFSSL_ECC_X25519),
+              "1/s");
+        print(target.name, "full_tls13_handshakes_per_cpu_second_p256",
+              handshakes_per_cpu_second(target, client_context, handshakes, WOLFSSL_ECC_SECP256R1),
+              "1/s");
         stop(target);
     }
-    const broker perch = start_perch();
-    const int chat_messages = 1000;
-    print("perch", "websocket_chat_wire_bytes_plain",
-          static_cast<double>(websocket_chat_bytes(perch.websocket_port, false, chat_messages)),
-          "B");
-    print("perch", "websocket_chat_wire_bytes_deflate",
-          static_cast<double>(websocket_chat_bytes(perch.websocket_port, true, chat_messages)),
-          "B");
+    broker perch = start_perch();
+    const auto chat = chat_stream(1000);
+    std::uint64_t payload_bytes = 0;
+    for (const auto& [topic, payload] : chat) {
+        payload_bytes += payload.size();
+    }
+    print("perch", "chat_messages", static_cast<double>(chat.size()), "messages");
+    print("perch", "chat_payload_bytes", static_cast<double>(payload_bytes), "B");
+    for (const bool is_deflate : {false, true}) {
+        const wire_bytes wire = websocket_chat_bytes(perch.websocket_port, is_deflate, chat);
+        const std::string kind = is_deflate ? "deflate" : "plain";
+        print("perch", "websocket_chat_wire_bytes_client_to_broker_" + kind,
+              static_cast<double>(wire.sent), "B");
+        print("perch", "websocket_chat_wire_bytes_broker_to_client_" + kind,
+              static_cast<double>(wire.received), "B");
+    }
     stop(perch);
+    const int websocket_connections = std::min(connections, 1000);
+    for (const bool is_deflate : {false, true}) {
+        perch = start_perch();
+        print("perch",
+              std::string("rss_bytes_per_idle_websocket_connection_") +
+                  (is_deflate ? "deflate" : "plain"),
+              websocket_bytes_per_connection(perch, is_deflate, websocket_connections), "B");
+        stop(perch);
+    }
 
     wolfSSL_CTX_free(client_context);
     fs::remove_all(directory);

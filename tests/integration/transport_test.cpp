@@ -75,8 +75,44 @@ bool read_until_closed(int fd, std::chrono::milliseconds timeout, std::string& r
     return false;
 }
 
+/// How often `needle` occurs in `text`.
+std::size_t count_occurrences(const std::string& text, const std::string& needle) {
+    std::size_t count = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos;
+         at = text.find(needle, at + needle.size())) {
+        ++count;
+    }
+    return count;
+}
+
 /// MQTT 3.1.1 CONNECT, client id "raw", clean session, keep alive 60.
 const std::string plain_connect("\x10\x0f\x00\x04MQTT\x04\x02\x00\x3c\x00\x03raw", 17);
+
+/// Runs openssl with `arguments`; fails the test when it does not succeed.
+void run_openssl(std::vector<std::string> arguments) {
+    arguments.insert(arguments.begin(), "openssl");
+    const auto result = run_command(arguments, {}, command_timeout);
+    ASSERT_TRUE(result.ending.is_success()) << result.errors;
+}
+
+/// Makes KEY and PEM for `name` in `directory`: signed by the CA `ca` when given, else
+/// self-signed; `days` of validity, -1 for one that expired yesterday.
+void make_certificate(const std::filesystem::path& directory, const std::string& name,
+                      const std::string& ca = {}, int days = 2) {
+    const std::string base = (directory / name).string();
+    if (ca.empty()) {
+        run_openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                     "-nodes", "-keyout", base + ".key", "-out", base + ".pem", "-days", "2",
+                     "-subj", "/CN=" + name});
+        return;
+    }
+    const std::string authority = (directory / ca).string();
+    run_openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                 base + ".key", "-out", base + ".csr", "-subj", "/CN=" + name});
+    run_openssl({"x509", "-req", "-in", base + ".csr", "-CA", authority + ".pem", "-CAkey",
+                 authority + ".key", "-CAcreateserial", "-out", base + ".pem", "-days",
+                 std::to_string(days)});
+}
 
 /// perch with one listener of each kind on free loopback ports and its own data_dir.
 class transport_broker {
@@ -184,13 +220,15 @@ protected:
         return *broker_;
     }
 
-    /// mosquitto_sub over TLS at `tls_version` on `topic`, waiting for `count` messages.
+    /// mosquitto_sub over TLS at `tls_version` on `topic`, waiting for `count` messages; returns
+    /// once it has its SUBACK (its debug output is line-buffered through stdbuf so that the
+    /// "received SUBACK" line shows while it runs).
     std::unique_ptr<background_client> tls_subscriber(const std::string& name,
                                                       const std::string& tls_version,
                                                       const std::string& topic, int count) {
         auto subscriber = std::make_unique<background_client>(
             broker_->scratch() / (name + ".out"),
-            std::vector<std::string>{"mosquitto_sub", "-h", "127.0.0.1", "-p",
+            std::vector<std::string>{"stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p",
                                      std::to_string(broker_->tls_port), "--cafile",
                                      broker_->certificate().string(), "--tls-version", tls_version,
                                      "-d", "-t", topic, "-C", std::to_string(count), "-W", "10"});
@@ -221,18 +259,31 @@ protected:
     std::unique_ptr<transport_broker> broker_;
 };
 
-/// mosquitto_sub over TLS 1.2 and 1.3, trusting the generated certificate, hears a TCP publisher.
-TEST_F(Transport, MosquittoSubscribesOverTls12AndTls13) {
-    start_broker();
+/// mosquitto_sub over TLS (its --tls-version only sets a minimum: both negotiate TLS 1.3) and
+/// MQTT.js capped at TLS 1.2, trusting the generated certificate, hear a TCP publisher.
+TEST_F(Transport, MosquittoAndMqttJsSubscribeOverTls12AndTls13) {
+    start_broker("log_level debug\n");
     auto tls12 = tls_subscriber("tls12", "tlsv1.2", "tls/versions", 1);
     auto tls13 = tls_subscriber("tls13", "tlsv1.3", "tls/versions", 1);
+    auto capped = node_client("tls12-js", {"subscribe", "--url", url("mqtts", broker_->tls_port),
+                                           "--ca", broker_->certificate().string(), "--tls-max",
+                                           "TLSv1.2", "--topic", "tls/versions", "--count", "1"});
+    ASSERT_TRUE(capped->wait_for_output("subscribed")) << capped->output();
     EXPECT_TRUE(plain_publish("tls/versions", "over-tls").ending.is_success());
+    const auto capped_ending = capped->wait();
+    ASSERT_TRUE(capped_ending.has_value());
+    EXPECT_NE(capped->output().find("message\tover-tls"), std::string::npos) << capped->output();
     for (auto* subscriber : {tls12.get(), tls13.get()}) {
         const auto ending = subscriber->wait();
         ASSERT_TRUE(ending.has_value());
         EXPECT_TRUE(ending->is_success()) << subscriber->output();
         EXPECT_NE(subscriber->output().find("over-tls"), std::string::npos) << subscriber->output();
     }
+    // Only the TLS 1.3 session runs on taken-over record keys; TLS 1.2 stays with wolfSSL.
+    const std::string log = broker_->log();
+    EXPECT_NE(log.find("done: TLSv1.2"), std::string::npos);
+    EXPECT_NE(log.find("done: TLSv1.3"), std::string::npos);
+    EXPECT_EQ(count_occurrences(log, "records taken over"), 2u);
 }
 
 /// mosquitto_pub over TLS reaches a plain TCP subscriber.
@@ -240,7 +291,7 @@ TEST_F(Transport, MosquittoPublishesOverTls) {
     start_broker();
     auto subscriber = std::make_unique<background_client>(
         broker_->scratch() / "plain.out",
-        std::vector<std::string>{"mosquitto_sub", "-h", "127.0.0.1", "-p",
+        std::vector<std::string>{"stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p",
                                  std::to_string(broker_->mqtt_port), "-d", "-t", "tls/in", "-C",
                                  "1", "-W", "10"});
     ASSERT_TRUE(subscriber->wait_for_output("received SUBACK"));
@@ -253,9 +304,11 @@ TEST_F(Transport, MosquittoPublishesOverTls) {
     EXPECT_NE(subscriber->output().find("from-tls"), std::string::npos) << subscriber->output();
 }
 
-/// Paho C++ over ssl:// with the generated certificate as its trust store.
-TEST_F(Transport, PahoRoundTripOverTls) {
-    start_broker();
+/// Paho C++ over ssl:// (TLS 1.3 with OpenSSL 3) with the generated certificate as its trust
+/// store; a payload larger than one TLS record travels both ways on the taken-over record keys.
+/// (Paho's TLS 1.2 setting only sets a minimum, so TLS 1.2 is covered by mosquitto_sub.)
+TEST_F(Transport, PahoRoundTripOverTls13) {
+    start_broker("log_level debug\n");
     ::mqtt::async_client client(url("ssl", broker_->tls_port), "paho-tls");
     auto ssl = ::mqtt::ssl_options_builder()
                    .trust_store(broker_->certificate().string())
@@ -269,11 +322,15 @@ TEST_F(Transport, PahoRoundTripOverTls) {
     client.start_consuming();
     ASSERT_NO_THROW(client.connect(options)->wait());
     client.subscribe("paho/tls", 1)->wait();
-    client.publish("paho/tls", "secret", 6, 1, false)->wait();
+    const std::string payload(40000, 's');
+    client.publish("paho/tls", payload.data(), payload.size(), 1, false)->wait();
     const auto message = client.try_consume_message_for(5s);
     ASSERT_TRUE(message != nullptr);
-    EXPECT_EQ(message->get_payload_str(), "secret");
+    EXPECT_EQ(message->get_payload_str(), payload);
     client.disconnect()->wait();
+    const std::string log = broker_->log();
+    EXPECT_NE(log.find("done: TLSv1.3"), std::string::npos);
+    EXPECT_EQ(count_occurrences(log, "records taken over"), 1u);
 }
 
 /// MQTT.js over ws:// and wss:// (rejectUnauthorized with the ca) and mqtts://.
@@ -356,54 +413,85 @@ TEST_F(Transport, StalledTlsHandshakeTimesOut) {
     ::close(fd);
 }
 
+/// A WebSocket ping is answered with a pong carrying the same data.
+TEST_F(Transport, WebSocketPingGetsPong) {
+    start_broker();
+    auto client =
+        node_client("ping", {"raw-frame", "--url", url("ws", broker_->websocket_port, "/mqtt"),
+                             "--protocol", "mqtt", "--kind", "ping", "--size", "16"});
+    ASSERT_TRUE(client->wait().has_value());
+    EXPECT_NE(client->output().find("pong\t16"), std::string::npos) << client->output();
+    EXPECT_NE(client->output().find("close\t1000"), std::string::npos) << client->output();
+}
+
+/// A client that does not trust the server's certificate gives up; the broker carries on.
+TEST_F(Transport, UntrustedServerCertificateIsRefusedByTheClient) {
+    start_broker();
+    temporary_directory certificates;
+    make_certificate(certificates.path(), "other-ca");
+    if (HasFatalFailure()) {
+        return;
+    }
+    auto subscriber = tls_subscriber("steady", "tlsv1.3", "steady/topic", 1);
+    const auto refused = run_command(
+        {"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(broker_->tls_port), "--cafile",
+         (certificates.path() / "other-ca.pem").string(), "-t", "steady/topic", "-m", "nope"},
+        {}, command_timeout);
+    EXPECT_FALSE(refused.ending.is_success()) << "trusted a certificate from another CA";
+    EXPECT_TRUE(plain_publish("steady/topic", "still-here").ending.is_success());
+    ASSERT_TRUE(subscriber->wait().has_value());
+    EXPECT_NE(subscriber->output().find("still-here"), std::string::npos);
+    EXPECT_EQ(subscriber->output().find("nope"), std::string::npos);
+}
+
 /// A text WebSocket message is refused with close code 1003 [MQTT-6.0.0-1]; the subprotocol
-/// "mqtt" the client offered was echoed [MQTT-6.0.0-4].
+/// "mqtt" the client offered was echoed [MQTT-6.0.0-4]. A WebSocket subscriber connected
+/// meanwhile is not disturbed.
 TEST_F(Transport, WebSocketTextFrameIsClosedWith1003) {
     start_broker();
+    auto subscriber =
+        node_client("calm-ws", {"subscribe", "--url", url("ws", broker_->websocket_port, "/mqtt"),
+                                "--topic", "calm/ws", "--count", "1"});
+    ASSERT_TRUE(subscriber->wait_for_output("subscribed")) << subscriber->output();
     auto client =
         node_client("text", {"raw-frame", "--url", url("ws", broker_->websocket_port, "/mqtt"),
                              "--protocol", "mqtt", "--kind", "text", "--size", "8"});
     ASSERT_TRUE(client->wait().has_value());
     EXPECT_NE(client->output().find("open\tmqtt"), std::string::npos) << client->output();
     EXPECT_NE(client->output().find("close\t1003"), std::string::npos) << client->output();
+    EXPECT_TRUE(plain_publish("calm/ws", "after-1003").ending.is_success());
+    ASSERT_TRUE(subscriber->wait().has_value());
+    EXPECT_NE(subscriber->output().find("message\tafter-1003"), std::string::npos)
+        << subscriber->output();
 }
 
-/// A binary message larger than max_packet_size is refused with close code 1009.
+/// A binary message larger than max_packet_size is refused with close code 1009, compressed
+/// (MQTT.js's ws compresses messages of 1 KiB or more) or not; a WebSocket-over-TLS subscriber
+/// connected meanwhile is not disturbed.
 TEST_F(Transport, OversizedWebSocketMessageIsClosedWith1009) {
     start_broker("max_packet_size 1024\n");
+    auto subscriber = node_client(
+        "calm-wss", {"subscribe", "--url", url("wss", broker_->websocket_tls_port, "/mqtt"), "--ca",
+                     broker_->certificate().string(), "--topic", "calm/wss", "--count", "1"});
+    ASSERT_TRUE(subscriber->wait_for_output("subscribed")) << subscriber->output();
     auto client =
         node_client("big", {"raw-frame", "--url", url("ws", broker_->websocket_port, "/mqtt"),
                             "--protocol", "mqtt", "--kind", "binary", "--size", "4096"});
     ASSERT_TRUE(client->wait().has_value());
     EXPECT_NE(client->output().find("close\t1009"), std::string::npos) << client->output();
+    auto uncompressible = node_client(
+        "big-random", {"raw-frame", "--url", url("ws", broker_->websocket_port, "/mqtt"),
+                       "--protocol", "mqtt", "--kind", "random", "--size", "4096"});
+    ASSERT_TRUE(uncompressible->wait().has_value());
+    EXPECT_NE(uncompressible->output().find("close\t1009"), std::string::npos)
+        << uncompressible->output();
+    EXPECT_TRUE(plain_publish("calm/wss", "after-1009").ending.is_success());
+    ASSERT_TRUE(subscriber->wait().has_value());
+    EXPECT_NE(subscriber->output().find("message\tafter-1009"), std::string::npos)
+        << subscriber->output();
 }
 
-/// Runs openssl with `arguments`; fails the test when it does not succeed.
-void run_openssl(std::vector<std::string> arguments) {
-    arguments.insert(arguments.begin(), "openssl");
-    const auto result = run_command(arguments, {}, command_timeout);
-    ASSERT_TRUE(result.ending.is_success()) << result.errors;
-}
-
-/// Makes KEY and PEM for `name` in `directory`: signed by the CA `ca` when given, else
-/// self-signed.
-void make_certificate(const std::filesystem::path& directory, const std::string& name,
-                      const std::string& ca = {}) {
-    const std::string base = (directory / name).string();
-    if (ca.empty()) {
-        run_openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                     "-nodes", "-keyout", base + ".key", "-out", base + ".pem", "-days", "2",
-                     "-subj", "/CN=" + name});
-        return;
-    }
-    const std::string authority = (directory / ca).string();
-    run_openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-                 base + ".key", "-out", base + ".csr", "-subj", "/CN=" + name});
-    run_openssl({"x509", "-req", "-in", base + ".csr", "-CA", authority + ".pem", "-CAkey",
-                 authority + ".key", "-CAcreateserial", "-out", base + ".pem", "-days", "2"});
-}
-
-/// With require_certificate, only clients with a certificate from cafile get in; with
+/// With require_certificate, only clients with a valid certificate from cafile get in; with
 /// use_identity_as_username its common name is the user, so allow_anonymous false admits it.
 TEST_F(Transport, RequiredClientCertificateAdmitsOnlyTrustedClients) {
     temporary_directory certificates;
@@ -411,6 +499,7 @@ TEST_F(Transport, RequiredClientCertificateAdmitsOnlyTrustedClients) {
     make_certificate(directory, "clients-ca");
     make_certificate(directory, "alice", "clients-ca");
     make_certificate(directory, "mallory");
+    make_certificate(directory, "expired", "clients-ca", -1);
     if (HasFatalFailure()) {
         return;
     }
@@ -441,6 +530,8 @@ TEST_F(Transport, RequiredClientCertificateAdmitsOnlyTrustedClients) {
     EXPECT_TRUE(trusted.ending.is_success()) << trusted.errors;
     const auto untrusted = publish_with("mallory");
     EXPECT_FALSE(untrusted.ending.is_success()) << "an untrusted certificate was accepted";
+    const auto expired = publish_with("expired");
+    EXPECT_FALSE(expired.ending.is_success()) << "an expired certificate was accepted";
     const auto without = publish_with("");
     EXPECT_FALSE(without.ending.is_success()) << "a client without certificate was accepted";
     // The refusals left the listener working.

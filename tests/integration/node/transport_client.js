@@ -6,9 +6,11 @@
 //   subscribe --url U --ca FILE --topic T --count N   prints "subscribed", then "message<TAB>P"
 //                                                     per message; exits 0 after N messages
 //   publish   --url U --ca FILE --topic T --payload P prints "published" once acknowledged
-//   raw-frame --url U --kind text|binary --size N [--protocol mqtt]
+//             (subscribe and publish take --tls-max TLSv1.2 to cap the TLS version)
+//   raw-frame --url U --kind text|binary|random|ping --size N [--protocol mqtt]
 //             prints "open<TAB>PROTOCOL" or "unexpected-response<TAB>STATUS", then
-//             "close<TAB>CODE" when the broker closes the WebSocket
+//             "close<TAB>CODE" when the broker closes the WebSocket; with ping, sends a ping of
+//             N bytes, prints "pong<TAB>N" when the matching pong arrives and closes (1000)
 'use strict';
 
 require('./debian_modules');
@@ -34,6 +36,9 @@ function connect(options) {
     if (options.ca) {
         connectOptions.ca = fs.readFileSync(options.ca);
         connectOptions.rejectUnauthorized = true;
+    }
+    if (options['tls-max']) {
+        connectOptions.maxVersion = options['tls-max'];
     }
     const client = mqtt.connect(options.url, connectOptions);
     client.on('error', (error) => {
@@ -84,8 +89,17 @@ function rawFrame(options) {
     socket.on('open', () => {
         say('open', socket.protocol);
         const size = Number(options.size || 4);
-        if (options.kind === 'text') {
+        if (options.kind === 'ping') {
+            const data = Buffer.alloc(size, 0x70);
+            socket.on('pong', (answer) => {
+                say('pong', answer.equals(data) ? answer.length : 'mismatch');
+                socket.close(1000);
+            });
+            socket.ping(data);
+        } else if (options.kind === 'text') {
             socket.send('x'.repeat(size));
+        } else if (options.kind === 'random') {
+            socket.send(require('crypto').randomBytes(size));
         } else {
             socket.send(Buffer.alloc(size, 0x30));
         }
