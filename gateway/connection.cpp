@@ -58,7 +58,9 @@ connection::connection(server& owner, worker& home, std::unique_ptr<transport> s
                        const connection_settings& settings)
     : server_(owner), worker_(home), transport_(std::move(stream)), timer_(home.context()),
       settings_(settings), id_(home.next_subscriber_id()),
-      session_(settings.limits, id_, clock_now()), remote_address_(transport_->remote_address()) {}
+      session_(settings.limits, id_, clock_now()), remote_address_(transport_->remote_address()) {
+    session_.set_publish_sink(this);
+}
 
 connection::connection(server& owner, worker& home, boost::asio::ip::tcp::socket socket,
                        const connection_settings& settings)
@@ -67,6 +69,10 @@ connection::connection(server& owner, worker& home, boost::asio::ip::tcp::socket
 connection::~connection() {
     if (has_connection_slot_) {
         server_.release_connection_slot();
+    }
+    if (session_persistence* persistence = server_.persistence()) {
+        // A CONNECT that was never accepted leaves its held Will behind.
+        persistence->take_connect_will(id_);
     }
 }
 
@@ -123,7 +129,9 @@ void connection::read_turn(const boost::system::error_code& error) {
     bool has_more = false;
     while (true) {
         boost::system::error_code read_error;
-        const std::size_t count = transport_->read_some(read_buffer_, read_error);
+        // The worker's buffer: the session takes what it needs before anything else reads.
+        const std::span<std::uint8_t> buffer = worker_.read_buffer();
+        const std::size_t count = transport_->read_some(buffer, read_error);
         if (read_error == boost::asio::error::would_block ||
             read_error == boost::asio::error::try_again) {
             break;
@@ -136,7 +144,7 @@ void connection::read_turn(const boost::system::error_code& error) {
             break;
         }
         worker_.counters().bytes_received.add(count);
-        session_.handle_bytes(mqtt::byte_view(read_buffer_.data(), count), now);
+        session_.handle_bytes(mqtt::byte_view(buffer.data(), count), now);
         process_actions(now);
         turn_bytes += count;
         if (is_closing_ || is_awaiting_handover_) {
@@ -174,6 +182,9 @@ void connection::process_actions(mqtt::time_point now) {
                            worker_.counters().publish_received.add();
                            if (!policy_.may_publish(inbound.content->topic_name)) {
                                refuse_publish(inbound, now);
+                               return;
+                           }
+                           if (handle_chat_publish(inbound, now)) {
                                return;
                            }
                            route_inbound(inbound, now);
@@ -216,6 +227,10 @@ void connection::process_actions(mqtt::time_point now) {
                    },
                    *action);
     }
+    if (ledger_) {
+        // The stored record follows the end of the connection and of the will.
+        sync_session_record(*ledger_, session_, server_.persistence()->store(), unix_now_ms());
+    }
 }
 
 void connection::send(mqtt::packet& content) {
@@ -244,6 +259,21 @@ void connection::send(mqtt::packet& content) {
     } else {
         output_.append_packet(content, session_.version());
     }
+    note_output();
+}
+
+bool connection::take_publish(const mqtt::publish& out) {
+    if (!transport_->is_open() ||
+        output_.pending_bytes() + output_.writing_bytes() > settings_.max_output_bytes) {
+        return false;
+    }
+    output_.append_publish(out, session_.version());
+    worker_.counters().publish_sent.add();
+    note_output();
+    return true;
+}
+
+void connection::note_output() {
     worker_.counters().packets_sent.add();
     sync_backlog();
     if (!is_dirty_) {
@@ -268,6 +298,9 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
         return;
     }
     policy_ = access_policy(is_anonymous);
+    if (!authorize_chat_login(request, now)) {
+        return;
+    }
     if (request.will && !policy_.may_publish(request.will->topic_name)) {
         // A Will obeys the same rules as a PUBLISH and is refused at CONNECT (DESIGN.md).
         log_info("refusing client from {}: its will topic '{}' is not allowed", remote_address_,
@@ -275,6 +308,10 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
         worker_.counters().access_refusals.add();
         session_.refuse_connect(mqtt::reason_code::not_authorized, now);
         return;
+    }
+    if (request.will && session_.is_persistent() && server_.persistence() != nullptr) {
+        // Written with the session record once the session is accepted.
+        server_.persistence()->hold_connect_will(id_, *request.will);
     }
     is_clean_start_ = request.clean_start;
     client_id_ = request.client_id;
@@ -310,6 +347,7 @@ void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_poi
                  client_id_, remote_address_, describe_version(session_.version()), is_clean_start_,
                  session_.keep_alive_seconds(), is_present);
     }
+    start_chat_session(now);
     process_actions(now);
 }
 
@@ -388,7 +426,7 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
     for (store::stored_subscription& held : stored_subscriptions) {
         store.add_subscription(std::move(held));
     }
-    store.save_session(to_stored_session(session_.state(), 0),
+    store.save_session(current_session_record(*ledger_, session_.state()),
                        post_back([self = shared_from_this(), finish = std::move(finish)]() mutable {
                            const mqtt::time_point at = clock_now();
                            finish(at);
@@ -402,6 +440,11 @@ void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt
     std::vector<mqtt::reason_code> reasons;
     reasons.reserve(request.topic_filters.size());
     for (const std::string& topic_filter : request.topic_filters) {
+        if (is_held_chat_filter(topic_filter)) {
+            // A server-side chat subscription stays (docs/CHAT.md): UNSUBACK 0x87 at level 5.
+            reasons.push_back(mqtt::reason_code::not_authorized);
+            continue;
+        }
         const bool existed = server_.routes().unsubscribe(id_, topic_filter);
         reasons.push_back(existed ? mqtt::reason_code::success
                                   : mqtt::reason_code::no_subscription_existed);
@@ -413,9 +456,11 @@ void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt
     // DESIGN.md "Durability contract": UNSUBACK of a persistent session after the commit.
     store::message_store& store = server_.persistence()->store();
     for (const std::string& topic_filter : request.topic_filters) {
-        store.remove_subscription(client_id_, topic_filter);
+        if (!is_held_chat_filter(topic_filter)) {
+            store.remove_subscription(client_id_, topic_filter);
+        }
     }
-    store.save_session(to_stored_session(session_.state(), 0),
+    store.save_session(current_session_record(*ledger_, session_.state()),
                        post_back([self = shared_from_this(), packet_id = request.packet_id,
                                   reasons = std::move(reasons)]() mutable {
                            const mqtt::time_point at = clock_now();
@@ -594,6 +639,7 @@ void connection::close_socket() {
         is_counted_connected_ = false;
         worker_.counters().connected_clients.subtract();
         log_info("client {} ({}) disconnected", client_id_, remote_address_);
+        end_chat_device();
     } else {
         log_debug("connection from {} closed", remote_address_);
     }
@@ -631,7 +677,8 @@ void connection::end_session_if_closed() {
 
 void connection::flush_output() {
     is_dirty_ = false;
-    if (!transport_->is_open() || output_.is_writing() || !output_.has_pending()) {
+    if (!transport_->is_open() || output_.is_writing() || !output_.has_pending() ||
+        (ledger_ && ledger_->connack_held_for == id_)) {
         return;
     }
     const auto buffers = output_.begin_write();
@@ -908,7 +955,49 @@ void connection::persist_accepted_session() {
     }
     ledger_ = persistence->ledger_for(client_id_);
     persistence->bind(id_, ledger_);
-    persistence->store().save_session(to_stored_session(session_.state(), 0));
+    // DESIGN.md "Durability contract": CONNACK (and all output after it) leaves only once the
+    // session record is committed; flush_output holds it until then. A failed write answers
+    // Server unavailable instead and closes.
+    const bool is_held = session_.is_connected();
+    if (is_held) {
+        ledger_->connack_held_for = id_;
+    }
+    store::stored_session record =
+        connected_session_record(*ledger_, session_.state(), persistence->take_connect_will(id_));
+    persistence->store().save_session(std::move(record), [self = shared_from_this(),
+                                                          context = &worker_.context(), is_held](
+                                                             const store::store_status& status) {
+        if (!is_held) {
+            return;
+        }
+        boost::asio::post(*context, [self, is_written = status.is_ok()] {
+            if (!self->ledger_ || self->ledger_->connack_held_for != self->id_) {
+                return;
+            }
+            self->ledger_->connack_held_for = 0;
+            if (is_written) {
+                self->flush_output();
+                return;
+            }
+            log_error("store write failed: refusing the CONNECT of {} (server unavailable)",
+                      self->client_id_);
+            if (!self->transport_->is_open() || self->output_.is_writing()) {
+                return;
+            }
+            self->output_.clear();
+            mqtt::packet refusal = mqtt::connack{false, mqtt::reason_code::server_unavailable, {}};
+            self->output_.append_packet(refusal, self->session_.version());
+            self->sync_backlog();
+            // The client never saw its session accepted: it ends as after a DISCONNECT
+            // without a will (the store writes the session when it recovers).
+            const mqtt::time_point at = clock_now();
+            mqtt::disconnect leaving;
+            leaving.reason = mqtt::reason_code::normal_disconnection;
+            self->session_.handle_packet(leaving, at);
+            self->process_actions(at);
+            self->flush_output();
+        });
+    });
 }
 
 void connection::sync_ledger(mqtt::time_point now) {
@@ -947,14 +1036,32 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
     client_id_ = loaded.session.client_id;
     is_clean_start_ = false;
     ledger_ = persistence.ledger_for(client_id_);
+    ledger_->record = loaded.session;
     mqtt::session_state state =
         restore_session_state(loaded, *ledger_, persistence.store(), now, now_unix_ms);
+    // The session keeps its remaining time and its will its remaining delay (DURABILITY.md
+    // "Restart"); the limits carry the remaining time to a 3.1.1 session too.
+    const offline_timing timing = offline_timing_at(loaded.session, now_unix_ms);
+    mqtt::session_limits limits = settings_.limits;
+    limits.maximum_session_expiry_interval =
+        std::min(limits.maximum_session_expiry_interval, timing.session_left_s);
+    session_ = mqtt::session(limits, id_, now);
+    session_.set_publish_sink(this);
     mqtt::connect request;
     request.version = state.version;
     request.clean_start = false;
     request.client_id = client_id_;
     if (state.version == mqtt::protocol_version::v5) {
-        request.props.session_expiry_interval = state.session_expiry_interval;
+        request.props.session_expiry_interval = limits.maximum_session_expiry_interval;
+    }
+    if (loaded.session.will) {
+        request.will = to_will_message(*loaded.session.will);
+        if (!request.will) {
+            log_warning("dropping the stored will of {}: its properties cannot be decoded",
+                        client_id_);
+        } else if (state.version == mqtt::protocol_version::v5) {
+            request.will->props.will_delay_interval = timing.will_delay_left_s;
+        }
     }
     session_.handle_packet(request, now);
     while (session_.poll_action()) {
@@ -966,8 +1073,15 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
     mqtt::connect_acceptance acceptance;
     acceptance.restored = std::move(state);
     session_.accept_connect(std::move(acceptance), now);
-    while (session_.poll_action()) {
-    }
+    // A will already due (or a session already over) is handled once the workers run, when
+    // every stored session is back in the subscription index.
+    boost::asio::post(worker_.context(), [self = shared_from_this()] {
+        const mqtt::time_point at = clock_now();
+        self->process_actions(at);
+        self->worker_.flush();
+        self->end_session_if_closed();
+        self->arm_timer();
+    });
     worker_.add_connection(shared_from_this());
     server_.registry().claim(client_id_, id_);
     for (const auto& [topic_filter, held] : subscriptions) {
@@ -977,6 +1091,7 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
         server_.routes().subscribe(id_, topic_filter, held.options, subscription_id);
     }
     persistence.bind(id_, ledger_);
+    restore_chat_user();
     arm_timer();
 }
 

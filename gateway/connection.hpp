@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "gateway/access_policy.hpp"
+#include "gateway/chat_service.hpp"
 #include "gateway/delivery.hpp"
 #include "gateway/output_queue.hpp"
 #include "gateway/router.hpp"
@@ -45,7 +46,7 @@ struct connection_settings {
 
 /// A client connection. Created by the listener on the worker that accepted the socket; every
 /// member function runs on that worker's thread.
-class connection : public std::enable_shared_from_this<connection> {
+class connection : public std::enable_shared_from_this<connection>, private mqtt::publish_sink {
 public:
     /// `stream` (TCP, TLS or WebSocket) runs on `home`'s io_context.
     connection(server& owner, worker& home, std::unique_ptr<transport> stream,
@@ -91,12 +92,47 @@ public:
     /// sessions stop their timers.
     void shut_down_for_exit();
 
+    /// The chat user this session belongs to; empty for a client outside the chat layer.
+    const std::string& chat_user() const { return chat_user_; }
+
+    /// Applies a chat directory change (gateway/connection_chat.cpp): rooms the user joined or
+    /// left add or remove the server-side subscriptions (a persistent session's stored ones too);
+    /// a deleted user's connection is closed with Not authorized.
+    void apply_chat_changes(const directory_changes& changes);
+
 private:
     void read_turn(const boost::system::error_code& error);
     void wait_readable();
     void process_actions(mqtt::time_point now);
     void send(mqtt::packet& content);
+    /// A delivery straight from the session (mqtt::publish_sink): appended to the output unless
+    /// the socket is gone or the output is over its limit, which send() then handles.
+    bool take_publish(const mqtt::publish& out) override;
+    /// Accounts for new output and schedules this connection's flush at the end of the turn.
+    void note_output();
     void on_connect_requested(const mqtt::connect& request, mqtt::time_point now);
+    // Chat layer (gateway/connection_chat.cpp).
+    /// The chat checks of a CONNECT: sets chat_user_ and policy_, or refuses the CONNECT and
+    /// returns false.
+    bool authorize_chat_login(const mqtt::connect& request, mqtt::time_point now);
+    /// A restored offline session belongs to the user its client id names.
+    void restore_chat_user();
+    /// After CONNACK of a chat session: server-side subscriptions, retained presence, presence.
+    void start_chat_session(mqtt::time_point now);
+    /// Adds `held` to the subscription index under this session (and to the store for a
+    /// persistent session), QoS capped at the server's maximum.
+    void hold_chat_subscriptions(const std::vector<server_subscription>& held);
+    /// Sends the retained messages matching `topic_filter` that this user may read.
+    void send_chat_retained(std::string_view topic_filter, mqtt::time_point now);
+    /// Stamps and records a room or direct message, or carries out a control request; false when
+    /// the publish is not the chat layer's (route it as usual).
+    bool handle_chat_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
+    /// Publishes the reply to the control request `request` (and its signal, if any).
+    void publish_chat_reply(const mqtt::message_ptr& request, const control_outcome& outcome);
+    /// True when UNSUBSCRIBE must keep `topic_filter` (a server-side chat subscription).
+    bool is_held_chat_filter(std::string_view topic_filter) const;
+    /// This device left: presence for the remaining count.
+    void end_chat_device();
     void on_subscribe_requested(const mqtt::subscribe& request, mqtt::time_point now);
     void on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt::time_point now);
     void refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
@@ -135,8 +171,11 @@ private:
     bool is_clean_start_ = true;
     /// What this client may publish and read; anonymous until CONNECT names a user.
     access_policy policy_{true};
+    /// The authenticated chat user (or the user a restored session's client id names).
+    std::string chat_user_;
+    /// True while this connection counts as one of chat_user_'s devices for presence.
+    bool is_chat_device_ = false;
 
-    std::array<std::uint8_t, 64 * 1024> read_buffer_{};
     bool is_reading_ = false;
     bool is_read_paused_ = false;
     bool is_closing_ = false;

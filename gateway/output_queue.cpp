@@ -73,18 +73,26 @@ std::span<const boost::asio::const_buffer> output_queue::begin_write() {
 }
 
 void output_queue::end_write() {
-    // Keep the capacity of the byte buffer: the next batch reuses it after the swap.
+    // Keep the capacity of the byte buffer, so that the next batch reuses it after the swap,
+    // unless a burst grew it: then it shrinks back and an idle connection holds little.
     writing_bytes_.clear();
     writing_segments_.clear();
     writing_buffers_.clear();
+    if (writing_bytes_.capacity() > retained_bytes) {
+        mqtt::byte_vector().swap(writing_bytes_);
+    }
+    if (writing_segments_.capacity() > retained_segments) {
+        std::vector<segment>().swap(writing_segments_);
+        std::vector<boost::asio::const_buffer>().swap(writing_buffers_);
+    }
     writing_size_ = 0;
     is_writing_ = false;
 }
 
 void output_queue::clear() {
     end_write();
-    pending_bytes_.clear();
-    pending_segments_.clear();
+    mqtt::byte_vector().swap(pending_bytes_);
+    std::vector<segment>().swap(pending_segments_);
     pending_size_ = 0;
 }
 

@@ -22,6 +22,10 @@ public:
     /// Payloads up to this size are copied next to their header rather than referenced: one
     /// buffer costs less than one more iovec.
     static constexpr std::size_t inline_payload_bytes = 512;
+    /// Buffer capacity kept between writes; a burst that grew past it is released afterwards.
+    static constexpr std::size_t retained_bytes = 16 * 1024;
+    /// Segment capacity kept between writes (payloads referenced, not copied).
+    static constexpr std::size_t retained_segments = 64;
 
     /// Appends the encoding of `content` at `version`. A PUBLISH goes through append_publish.
     void append_packet(const mqtt::packet& content, mqtt::protocol_version version);

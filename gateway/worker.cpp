@@ -5,11 +5,14 @@
 
 #include "gateway/connection.hpp"
 #include "gateway/log.hpp"
+#include "gateway/tls_context.hpp"
 
 namespace perch::gateway {
 
 namespace {
 
+/// Size of the worker's read buffer: one read takes at most this much.
+constexpr std::size_t read_buffer_bytes = 64 * 1024;
 /// How often paused readers check whether the backlog has drained.
 constexpr std::chrono::milliseconds pause_check_interval{5};
 /// Forwarding entries for moved sessions are kept while this many are recorded; older ones are
@@ -27,6 +30,13 @@ worker::~worker() {
     }
 }
 
+std::span<std::uint8_t> worker::read_buffer() {
+    if (!read_buffer_) {
+        read_buffer_.reset(new std::uint8_t[read_buffer_bytes]);
+    }
+    return {read_buffer_.get(), read_buffer_bytes};
+}
+
 void worker::set_peers(std::span<worker* const> peers) {
     peers_.assign(peers.begin(), peers.end());
     outbox_.resize(peers_.size());
@@ -34,7 +44,11 @@ void worker::set_peers(std::span<worker* const> peers) {
 
 void worker::start() {
     guard_.emplace(context_.get_executor());
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        run();
+        // wolfSSL's per-thread ECC cache would otherwise outlive the thread.
+        release_tls_thread_state();
+    });
 }
 
 void worker::run() {

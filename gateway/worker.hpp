@@ -80,6 +80,10 @@ public:
     std::span<delivery_batch> outbox() { return outbox_; }
     /// The reusable match buffer of this thread.
     mqtt::match_output& match_scratch() { return match_scratch_; }
+    /// The buffer every connection of this worker reads into (64 KiB, allocated on first use).
+    /// A read turn hands what it read to its session before the next read on this worker, so one
+    /// buffer serves them all; a partial packet's tail is kept by the session.
+    std::span<std::uint8_t> read_buffer();
 
     /// Hands each non-empty outbox batch to its worker (one post per worker; this worker's own
     /// batch is delivered directly), then flushes every connection marked dirty: one gather write
@@ -124,6 +128,8 @@ private:
     std::deque<mqtt::subscriber_id> moved_order_;
     std::vector<delivery_batch> outbox_;
     mqtt::match_output match_scratch_;
+    /// Not value-initialised: only the bytes a read fills are ever touched.
+    std::unique_ptr<std::uint8_t[]> read_buffer_;
     std::vector<std::shared_ptr<connection>> dirty_;
     std::vector<std::shared_ptr<connection>> paused_;
     std::uint64_t pause_limit_bytes_ = 0;

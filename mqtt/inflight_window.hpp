@@ -4,9 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <vector>
 
+#include "mqtt/lazy_deque.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/subscription_options.hpp"
 
@@ -72,7 +72,7 @@ public:
     }
 
     /// Deliveries oldest first, for retransmission on session resumption [MQTT-4.4.0-1].
-    const std::deque<outbound_delivery>& entries() const { return entries_; }
+    const lazy_deque<outbound_delivery>& entries() const { return entries_; }
 
     /// The identifier allocate_packet_id() tries next (kept with the session state).
     std::uint16_t next_packet_id() const { return next_packet_id_; }
@@ -80,7 +80,7 @@ public:
     void set_next_packet_id(std::uint16_t packet_id);
 
 private:
-    std::deque<outbound_delivery> entries_;
+    lazy_deque<outbound_delivery> entries_;
     std::uint16_t next_packet_id_ = 1;
     /// True while identifiers increase (modulo wrap) from the oldest entry to the newest, which
     /// lets contains() answer for most identifiers without a scan.

@@ -18,6 +18,12 @@ properties forwarded_properties(const properties& props) {
     return kept;
 }
 
+/// True when `props` holds anything forwarded_properties keeps (never for 3.1.1 publishers).
+bool has_forwarded_properties(const properties& props) {
+    return props.payload_format_indicator || props.content_type || props.response_topic ||
+           props.correlation_data || !props.user_properties.empty();
+}
+
 std::optional<time_point> deadline_after(const std::optional<std::uint32_t>& seconds,
                                          time_point now) {
     if (!seconds) {
@@ -35,7 +41,9 @@ message_ptr make_message(const publish& packet, std::string topic_name, std::uin
     built->payload = packet.payload;
     built->qos_level = packet.qos_level;
     built->is_retained = packet.is_retained;
-    built->props = forwarded_properties(packet.props);
+    if (has_forwarded_properties(packet.props)) {
+        built->props = forwarded_properties(packet.props);
+    }
     built->expiry_deadline = deadline_after(packet.props.message_expiry_interval, now);
     built->origin = origin;
     return built;

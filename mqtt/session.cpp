@@ -110,11 +110,16 @@ void session::fail(reason_code reason, std::string_view rule, time_point now) {
 }
 
 std::optional<session_action> session::poll_action() {
-    if (actions_.empty()) {
+    if (next_action_ == actions_.size()) {
         return std::nullopt;
     }
-    auto next = std::move(actions_.front());
-    actions_.pop_front();
+    std::optional<session_action> next(std::move(actions_[next_action_]));
+    ++next_action_;
+    if (next_action_ == actions_.size()) {
+        // Drained: an idle session keeps no storage (a busy one allocates once per batch).
+        std::vector<session_action>().swap(actions_);
+        next_action_ = 0;
+    }
     return next;
 }
 
@@ -163,8 +168,9 @@ void session::handle_bytes(byte_view bytes, time_point now) {
         input_buffer_.erase(input_buffer_.begin(),
                             input_buffer_.begin() + static_cast<std::ptrdiff_t>(used));
     }
-    if (is_closing_) {
-        input_buffer_.clear();
+    if (is_closing_ || input_buffer_.empty()) {
+        // Only a partial packet's tail is held, and only while it is incomplete.
+        byte_vector().swap(input_buffer_);
     }
 }
 
@@ -308,7 +314,7 @@ void session::on_connect(const connect& request, time_point now) {
 
     state_.client_id = request.client_id;
     is_clean_start_ = request.clean_start;
-    will_ = request.will;
+    will_ = request.will ? std::make_unique<will_message>(*request.will) : nullptr;
     will_delay_seconds_ =
         is_v5 && request.will ? request.will->props.will_delay_interval.value_or(0) : 0;
     keep_alive_seconds_ = request.keep_alive_seconds;

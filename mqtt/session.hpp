@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -18,8 +19,10 @@
 #include "mqtt/bytes.hpp"
 #include "mqtt/decoder.hpp"
 #include "mqtt/inflight_window.hpp"
+#include "mqtt/lazy_deque.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/packet.hpp"
+#include "mqtt/publish_sink.hpp"
 #include "mqtt/reason_code.hpp"
 #include "mqtt/subscription_options.hpp"
 #include "mqtt/topic_alias.hpp"
@@ -103,7 +106,7 @@ struct session_state {
     /// Outbound QoS 1/2 deliveries sent and not yet fully acknowledged, oldest first.
     inflight_window inflight;
     /// Outbound deliveries not yet sent, oldest first.
-    std::deque<queued_delivery> queued;
+    lazy_deque<queued_delivery> queued;
     /// Sum of payload and topic sizes of `queued`, for max_queued_bytes.
     std::size_t queued_bytes = 0;
     /// Inbound QoS 2 identifiers awaiting PUBREL, sorted by packet_id.
@@ -325,6 +328,10 @@ public:
     /// The next decision, oldest first; empty when there is nothing to do.
     std::optional<session_action> poll_action();
 
+    /// Routes outbound deliveries straight to `sink` (null: through poll_action only) whenever
+    /// no action is waiting to be polled. The sink must outlive the session or be reset first.
+    void set_publish_sink(publish_sink* sink) { publish_sink_ = sink; }
+
     /// When handle_deadline must be called next (connect timeout, keep alive, will delay, session
     /// expiry); empty when no timer is needed. Expired queued messages are dropped when reached.
     std::optional<time_point> poll_deadline() const;
@@ -343,7 +350,7 @@ public:
     /// The keep alive in force (the server's override when set), 0 when disabled.
     std::uint16_t keep_alive_seconds() const { return keep_alive_seconds_; }
     /// True while a Will Message is held (not yet published or discarded).
-    bool has_will() const { return will_.has_value(); }
+    bool has_will() const { return will_ != nullptr; }
     std::uint32_t session_expiry_interval() const { return state_.session_expiry_interval; }
     /// True when the session outlives its connection (Session Expiry Interval > 0).
     bool is_persistent() const { return state_.session_expiry_interval > 0; }
@@ -429,7 +436,8 @@ private:
     bool is_closing_ = false;
     std::uint16_t keep_alive_seconds_ = 0;
     bool has_authentication_method_ = false;
-    std::optional<will_message> will_;
+    /// Held apart: most clients have none, and an idle connection should stay small.
+    std::unique_ptr<will_message> will_;
     std::uint32_t will_delay_seconds_ = 0;
 
     // Limits the client announced in CONNECT (5.0 defaults otherwise).
@@ -438,7 +446,7 @@ private:
 
     inbound_topic_aliases inbound_aliases_;
     outbound_topic_aliases outbound_aliases_;
-    std::deque<inbound_ack> inbound_acks_;
+    lazy_deque<inbound_ack> inbound_acks_;
     std::vector<pending_request> pending_requests_;
 
     bool is_session_expiry_zero_at_connect_ = true;
@@ -448,7 +456,11 @@ private:
     byte_vector input_buffer_;
     /// Packets handed to handle_packet while the CONNECT is being authorized.
     std::vector<packet> deferred_packets_;
-    std::deque<session_action> actions_;
+    /// Decisions not yet polled: actions_[next_action_..]. Cleared when drained, so that the
+    /// storage is reused turn after turn without a node allocation per action.
+    std::vector<session_action> actions_;
+    std::size_t next_action_ = 0;
+    publish_sink* publish_sink_ = nullptr;
 
     std::optional<time_point> connect_deadline_;
     std::optional<time_point> keep_alive_deadline_;

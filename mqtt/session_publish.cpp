@@ -399,6 +399,10 @@ delivery_outcome session::transmit(queued_delivery delivery, time_point now) {
             std::move(delivery.subscription_ids)});
     }
     apply_topic_alias(out);
+    if (publish_sink_ != nullptr && next_action_ == actions_.size() &&
+        publish_sink_->take_publish(out)) {
+        return delivery_outcome::sent;
+    }
     send(std::move(out));
     return delivery_outcome::sent;
 }

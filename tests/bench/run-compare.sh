@@ -81,6 +81,8 @@ allow_anonymous true
 max_queued_messages 1000000
 sys_interval 0
 log_level warning
+data_dir $work/$name-data
+max_output_bytes 268435456
 EOF
             ${BROKER_WRAPPER:-} "$perch" -c "$config" > "$work/$name.log" 2>&1 &
             ;;
@@ -90,7 +92,11 @@ listener $port 127.0.0.1
 allow_anonymous true
 set_tcp_nodelay true
 max_queued_messages 1000000
+persistence true
+persistence_location $work/mosquitto-data/
+autosave_interval 1
 EOF
+            mkdir -p "$work/mosquitto-data"
             "$mosquitto" -c "$config" > "$work/$name.log" 2>&1 &
             ;;
     esac
@@ -115,13 +121,16 @@ if [[ $quick == 1 ]]; then
         "fan_in --mode flat --qos 1 --payload 16 --publishers 8 --messages 50000"
         "fan_in --mode flat --qos 0 --payload 1024 --publishers 8 --messages 50000"
         "fan_in --mode closed --window 1000 --qos 1 --payload 16 --publishers 8 --messages 50000"
+        "fan_in --mqtt 5 --mode flat --qos 0 --payload 16 --publishers 8 --messages 100000"
         "fan_out --qos 0 --payload 16 --subscribers 1000 --messages 200 --window 20"
+        "fan_out --mqtt 5 --qos 0 --payload 16 --subscribers 1000 --messages 200 --window 20"
+        "offline --subscribers 10 --publishers 4 --messages 1000"
         "rooms --qos 0 --payload 64 --rooms 100 --members 10 --rate 2 --duration 3"
     )
 else
     runs=3
     scenarios=(
-        "idle --connections 15000"
+        "idle --connections 19000"
         "fan_in --mode flat --qos 0 --payload 16 --publishers 8 --messages 300000"
         "fan_in --mode flat --qos 1 --payload 16 --publishers 8 --messages 150000"
         "fan_in --mode flat --qos 0 --payload 1024 --publishers 8 --messages 150000"
@@ -130,6 +139,11 @@ else
         "fan_in --mode closed --window 1000 --qos 1 --payload 16 --publishers 8 --messages 100000"
         "fan_out --qos 0 --payload 16 --subscribers 1000 --messages 500 --window 20"
         "fan_out --qos 1 --payload 16 --subscribers 1000 --messages 200 --window 20"
+        "fan_in --mqtt 5 --mode flat --qos 0 --payload 16 --publishers 8 --messages 300000"
+        "fan_in --mqtt 5 --mode flat --qos 1 --payload 16 --publishers 8 --messages 150000"
+        "fan_in --mqtt 5 --mode flat --qos 0 --payload 1024 --publishers 8 --messages 150000"
+        "fan_out --mqtt 5 --qos 0 --payload 16 --subscribers 1000 --messages 500 --window 20"
+        "offline --subscribers 10 --publishers 4 --messages 2000"
         "rooms --qos 0 --payload 64 --rooms 100 --members 10 --rate 2 --duration 10"
         "rooms --qos 1 --payload 64 --rooms 100 --members 10 --rate 2 --duration 10"
     )
@@ -144,6 +158,8 @@ if [[ $callgrind == 1 ]]; then
         local totals=() delivered=()
         for count in 1 "$messages"; do
             local profile=$work/$label-$count.out
+            # Both runs start from an empty store, so that its creation cancels out.
+            rm -rf "$work/perch-w1-data"
             BROKER_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=$profile" \
                 start_broker perch-w1 "$port"
             sleep 2
@@ -183,7 +199,7 @@ for broker in perch-w1 perch-w2 mosquitto; do
         # and so inflate latencies: rooms runs without it.
         scenario_runs=$runs
         scenario_perf=$perf_flag
-        if [[ $scenario == idle* || $scenario == rooms* ]]; then
+        if [[ $scenario == idle* || $scenario == rooms* || $scenario == offline* ]]; then
             scenario_runs=1
         fi
         if [[ $scenario == rooms* ]]; then
@@ -204,7 +220,7 @@ lines = [dict(f.split("=", 1) for f in l.split()) for l in open(sys.argv[1]) if 
 measured = {"broker", "runs", "unit", "median", "min", "max", "delivered", "lost",
             "broker_cpu_s", "broker_syscalls", "msgs_per_cpu_s", "syscalls_per_msg",
             "loadgen_cpu_s", "all_syscalls", "all_syscalls_per_msg", "p50_us", "p99_us",
-            "p999_us", "max_us"}
+            "p999_us", "max_us", "disk_bytes_per_msg"}
 brokers = ["perch-w1", "perch-w2", "mosquitto"]
 order, table = [], {}
 for l in lines:
@@ -219,6 +235,7 @@ figures = [("median", "{unit} (median)"), ("min", "{unit} (min)"), ("max", "{uni
            ("all_syscalls_per_msg", "broker syscalls per message (perf, all calls)"),
            ("syscalls_per_msg", "broker syscr+syscw per message (/proc/PID/io)"),
            ("loadgen_cpu_s", "load generator CPU seconds"),
+           ("disk_bytes_per_msg", "broker bytes written to storage per message (/proc/PID/io)"),
            ("p50_us", "latency p50 us"), ("p99_us", "latency p99 us"),
            ("p999_us", "latency p99.9 us"), ("max_us", "latency max us")]
 out = ["| scenario | figure | perch w1 | perch w2 | mosquitto | w1/mosq | w2/mosq |",

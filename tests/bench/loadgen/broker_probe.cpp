@@ -57,6 +57,8 @@ broker_sample sample_broker(pid_t broker_pid) {
             sample.read_syscalls = value;
         } else if (key == "syscw:") {
             sample.write_syscalls = value;
+        } else if (key == "write_bytes:") {
+            sample.written_bytes = value;
         }
     }
     std::ifstream status(base + "/status");

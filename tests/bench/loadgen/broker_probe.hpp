@@ -1,5 +1,5 @@
-// Readings of the broker process from /proc: CPU time, read/write system calls and resident
-// memory. The broker is any process on this machine, named by its process id.
+// Readings of the broker process from /proc: CPU time, read/write system calls, bytes written to
+// storage and resident memory. The broker is any process on this machine, named by its process id.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +18,8 @@ struct broker_sample {
     std::uint64_t write_syscalls = 0;
     /// VmRSS in bytes.
     std::uint64_t resident_bytes = 0;
+    /// Bytes the broker caused to be sent to storage (/proc/PID/io write_bytes).
+    std::uint64_t written_bytes = 0;
 };
 
 /// Reads /proc/PID/{stat,io,status}. Fields that cannot be read are left 0 (the process is gone

@@ -79,7 +79,7 @@ std::size_t client_loop::open(std::string_view client_id) {
     event.data.u64 = index;
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c.fd, &event);
     c.is_waiting_writable = true;
-    append_connect(c.output, client_id, 0);
+    append_connect(c.output, client_id, settings_);
     return index;
 }
 
@@ -141,7 +141,8 @@ void client_loop::read_from(std::size_t index, std::size_t& packets) {
     while (true) {
         packet_view packet;
         std::size_t consumed = 0;
-        const parse_status status = parse_packet(bytes.subspan(offset), packet, consumed);
+        const parse_status status =
+            parse_packet(bytes.subspan(offset), packet, consumed, settings_.protocol_level);
         if (status == parse_status::malformed) {
             close_client(index);
             return;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "wire.hpp"
@@ -52,8 +53,16 @@ public:
     client_loop(const client_loop&) = delete;
     client_loop& operator=(const client_loop&) = delete;
 
-    /// Opens a connection from the next source address and queues its CONNECT (clean session,
-    /// keep alive 0). Returns the client's index. A connection that fails is marked closed.
+    /// What open() puts in CONNECT (default: level 4, clean session, keep alive 0, anonymous);
+    /// also the protocol level received packets are parsed at.
+    void set_connect_settings(connect_settings settings) { settings_ = std::move(settings); }
+    const connect_settings& settings() const { return settings_; }
+    /// The protocol level of every connection of this loop.
+    int protocol_level() const { return settings_.protocol_level; }
+
+    /// Opens a connection from the next source address and queues its CONNECT (see
+    /// set_connect_settings). Returns the client's index. A connection that fails is marked
+    /// closed.
     std::size_t open(std::string_view client_id);
 
     /// The client at `index` (0 <= index < size()).
@@ -86,6 +95,7 @@ private:
     std::vector<std::size_t> dirty_;
     std::vector<std::uint8_t> scratch_;
     packet_handler handler_;
+    connect_settings settings_;
     std::size_t connected_count_ = 0;
     std::size_t closed_count_ = 0;
     static inline std::uint32_t next_source_ = 0;

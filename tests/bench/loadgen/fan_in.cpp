@@ -28,6 +28,7 @@ struct publisher_state {
 run_measurement fan_in_once(const scenario_options& options, int run) {
     run_measurement result;
     client_loop loop(options.broker_address, options.broker_port);
+    loop.set_connect_settings(client_settings(options));
     const std::string prefix = "lg-in-" + std::to_string(getpid()) + "-" + std::to_string(run);
     const std::size_t count = options.publishers;
     if (!connect_clients(loop, count + 1, prefix, 30) ||
@@ -89,7 +90,8 @@ run_measurement fan_in_once(const scenario_options& options, int run) {
                 write_payload(payload, {now_ns(), static_cast<std::uint32_t>(i), sequence});
                 const auto packet_id = static_cast<std::uint16_t>(sequence % 65535 + 1);
                 publisher.sequence_of_packet_id[packet_id] = sequence;
-                append_publish(connection.output, publisher.topic, options.qos, packet_id, payload);
+                append_publish(connection.output, publisher.topic, options.qos, packet_id, payload,
+                               loop.protocol_level());
                 ++publisher.sent;
                 ++total_sent;
                 publisher.inflight += options.qos > 0 ? 1 : 0;
@@ -143,7 +145,7 @@ void run_fan_in(const scenario_options& options) {
         " publishers=" + std::to_string(options.publishers) +
         " messages=" + std::to_string(options.messages) +
         (options.mode == "closed" ? " window=" + std::to_string(options.window) : "");
-    print_result(options, parameters, "msgs_per_s", runs);
+    print_result(options, parameters + protocol_label(options), "msgs_per_s", runs);
 }
 
 } // namespace perch::loadgen

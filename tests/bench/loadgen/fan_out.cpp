@@ -13,6 +13,7 @@ namespace {
 run_measurement fan_out_once(const scenario_options& options, int run) {
     run_measurement result;
     client_loop loop(options.broker_address, options.broker_port);
+    loop.set_connect_settings(client_settings(options));
     const std::string prefix = "lg-out-" + std::to_string(getpid()) + "-" + std::to_string(run);
     const std::size_t subscribers = options.subscribers;
     if (!connect_clients(loop, subscribers + 1, prefix, 60) ||
@@ -51,7 +52,8 @@ run_measurement fan_out_once(const scenario_options& options, int run) {
             const auto sequence = static_cast<std::uint32_t>(result.sent);
             write_payload(payload, {now_ns(), 0, sequence});
             append_publish(loop.at(0).output, "bench/out", options.qos,
-                           static_cast<std::uint16_t>(sequence % 65535 + 1), payload);
+                           static_cast<std::uint16_t>(sequence % 65535 + 1), payload,
+                           loop.protocol_level());
             ++result.sent;
             inflight += options.qos > 0 ? 1 : 0;
             loop.mark_dirty(0);
@@ -87,7 +89,7 @@ void run_fan_out(const scenario_options& options) {
                                    " subscribers=" + std::to_string(options.subscribers) +
                                    " messages=" + std::to_string(options.messages) +
                                    " window=" + std::to_string(options.window);
-    print_result(options, parameters, "deliveries_per_s", runs);
+    print_result(options, parameters + protocol_label(options), "deliveries_per_s", runs);
 }
 
 } // namespace perch::loadgen

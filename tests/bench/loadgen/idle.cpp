@@ -15,6 +15,7 @@ run_measurement idle_once(const scenario_options& options, int run) {
     const double cpu_before = own_cpu_seconds();
     result.before = sample_broker(options.broker_pid);
     client_loop loop(options.broker_address, options.broker_port);
+    loop.set_connect_settings(client_settings(options));
     const std::string prefix = "lg-idle-" + std::to_string(getpid()) + "-" + std::to_string(run);
     const std::uint64_t start_ns = now_ns();
     const bool is_connected =
@@ -49,7 +50,7 @@ void run_idle(const scenario_options& options) {
     }
     const std::string parameters =
         "scenario=idle connections=" + std::to_string(options.connections);
-    print_result(options, parameters, "rss_bytes_per_connection", runs);
+    print_result(options, parameters + protocol_label(options), "rss_bytes_per_connection", runs);
 }
 
 } // namespace perch::loadgen

@@ -16,15 +16,20 @@ using perch::loadgen::scenario_options;
 void usage() {
     std::fprintf(
         stderr,
-        "usage: perch_loadgen fan_in|fan_out|rooms|idle --port P --pid BROKER_PID [options]\n"
+        "usage: perch_loadgen fan_in|fan_out|rooms|idle|offline --port P --pid BROKER_PID "
+        "[options]\n"
         "  --host 127.0.0.1   broker address (127.0.0.0/8 only)\n"
         "  --name LABEL       broker label in the result line\n"
+        "  --mqtt 3.1.1|5     protocol of every client (default 3.1.1)\n"
+        "  --user NAME  --password SECRET   credentials in every CONNECT\n"
         "  --runs N  --qos 0|1  --payload BYTES  --messages N  --timeout SECONDS\n"
         "  --perf 1           also count every broker system call with perf stat\n"
         "  fan_in:  --publishers P  --mode flat|closed  --window N  --inflight N\n"
         "  fan_out: --subscribers S  --window N (messages not yet delivered to all)\n"
         "  rooms:   --rooms R  --members M  --rate MSGS_PER_S_PER_MEMBER  --duration SECONDS\n"
-        "  idle:    --connections N\n");
+        "  idle:    --connections N\n"
+        "  offline: --subscribers S (persistent, away while --publishers P send --messages N at\n"
+        "           --qos 1)  --session-expiry SECONDS (5.0)\n");
 }
 
 bool apply_option(scenario_options& options, std::string_view key, const std::string& value) {
@@ -70,6 +75,19 @@ bool apply_option(scenario_options& options, std::string_view key, const std::st
         options.connections = std::stoul(value);
     } else if (key == "--perf") {
         options.is_counting_all_syscalls = value == "1";
+    } else if (key == "--mqtt") {
+        if (value != "3.1.1" && value != "5") {
+            std::fprintf(stderr, "--mqtt must be 3.1.1 or 5\n");
+            return false;
+        }
+        options.protocol_level =
+            value == "5" ? perch::loadgen::level_5 : perch::loadgen::level_3_1_1;
+    } else if (key == "--user") {
+        options.user_name = value;
+    } else if (key == "--password") {
+        options.password = value;
+    } else if (key == "--session-expiry") {
+        options.session_expiry_seconds = static_cast<std::uint32_t>(std::stoul(value));
     } else if (key == "--timeout") {
         options.timeout_seconds = std::stod(value);
     } else {
@@ -113,6 +131,8 @@ int main(int argc, char** argv) {
         perch::loadgen::run_rooms(options);
     } else if (scenario == "idle") {
         perch::loadgen::run_idle(options);
+    } else if (scenario == "offline") {
+        perch::loadgen::run_offline(options);
     } else {
         usage();
         return 2;

@@ -15,6 +15,7 @@ namespace {
 run_measurement rooms_once(const scenario_options& options, int run) {
     run_measurement result;
     client_loop loop(options.broker_address, options.broker_port);
+    loop.set_connect_settings(client_settings(options));
     const std::string prefix = "lg-room-" + std::to_string(getpid()) + "-" + std::to_string(run);
     const std::size_t members = options.members;
     const std::size_t total = options.rooms * members;
@@ -73,7 +74,7 @@ run_measurement rooms_once(const scenario_options& options, int run) {
                 write_payload(payload, {now, static_cast<std::uint32_t>(k), sequence[k]++});
                 packet_ids[k] = static_cast<std::uint16_t>(packet_ids[k] % 65535 + 1);
                 append_publish(loop.at(k).output, topics[k / members], options.qos, packet_ids[k],
-                               payload);
+                               payload, loop.protocol_level());
                 loop.mark_dirty(k);
                 ++result.sent;
                 next_send_ns[k] += period_ns;
@@ -115,7 +116,7 @@ void run_rooms(const scenario_options& options) {
         " payload=" + std::to_string(options.payload_bytes) +
         " rooms=" + std::to_string(options.rooms) + " members=" + std::to_string(options.members) +
         " rate=" + rate + " duration=" + std::to_string(static_cast<int>(options.duration_seconds));
-    print_result(options, parameters, "deliveries_per_s", runs);
+    print_result(options, parameters + protocol_label(options), "deliveries_per_s", runs);
 }
 
 } // namespace perch::loadgen

@@ -31,6 +31,18 @@ double percentile(const std::vector<double>& sorted, double fraction) {
 
 } // namespace
 
+connect_settings client_settings(const scenario_options& options) {
+    connect_settings settings;
+    settings.protocol_level = options.protocol_level;
+    settings.user_name = options.user_name;
+    settings.password = options.password;
+    return settings;
+}
+
+std::string protocol_label(const scenario_options& options) {
+    return options.protocol_level == level_5 ? " mqtt=5" : "";
+}
+
 std::uint64_t now_ns() {
     timespec now{};
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -60,7 +72,7 @@ bool connect_clients(client_loop& loop, std::size_t count, const std::string& pr
 bool subscribe_clients(client_loop& loop, std::size_t first, std::size_t count,
                        const std::string& topic_filter, int qos, double timeout_seconds) {
     for (std::size_t index = first; index < first + count; ++index) {
-        append_subscribe(loop.at(index).output, 1, topic_filter, qos);
+        append_subscribe(loop.at(index).output, 1, topic_filter, qos, loop.protocol_level());
         loop.mark_dirty(index);
     }
     loop.flush();
@@ -101,6 +113,7 @@ void print_result(const scenario_options& options, const std::string& parameters
     std::vector<double> syscalls;
     std::vector<double> per_cpu;
     std::vector<double> per_message;
+    std::vector<double> written_per_message;
     std::vector<double> loadgen_cpu;
     std::vector<double> latencies;
     std::vector<double> all_calls;
@@ -118,6 +131,9 @@ void print_result(const scenario_options& options, const std::string& parameters
         syscalls.push_back(calls);
         per_cpu.push_back(broker_cpu > 0 ? count / broker_cpu : 0);
         per_message.push_back(count > 0 ? calls / count : 0);
+        const double written =
+            static_cast<double>(run.after.written_bytes - run.before.written_bytes);
+        written_per_message.push_back(count > 0 ? written / count : 0);
         loadgen_cpu.push_back(run.loadgen_cpu_seconds);
         latencies.insert(latencies.end(), run.latencies_us.begin(), run.latencies_us.end());
         if (run.all_syscalls >= 0) {
@@ -139,6 +155,7 @@ void print_result(const scenario_options& options, const std::string& parameters
                 static_cast<unsigned long long>(delivered), static_cast<unsigned long long>(lost),
                 median_of(cpu), median_of(syscalls), median_of(per_cpu), median_of(per_message),
                 median_of(loadgen_cpu));
+    std::printf(" disk_bytes_per_msg=%.1f", median_of(written_per_message));
     if (!all_calls.empty()) {
         std::printf(" all_syscalls=%.0f all_syscalls_per_msg=%.3f", median_of(all_calls),
                     median_of(all_per_message));

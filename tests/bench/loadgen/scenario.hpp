@@ -41,7 +41,21 @@ struct scenario_options {
     bool is_counting_all_syscalls = false;
     /// Hard bound on one run, set-up excluded.
     double timeout_seconds = 60;
+    /// MQTT protocol level of every client: 4 (3.1.1) or 5 (5.0).
+    int protocol_level = level_3_1_1;
+    /// Credentials every client sends in CONNECT; an empty user name sends none.
+    std::string user_name;
+    std::string password;
+    /// offline: Session Expiry Interval (5.0) the persistent subscribers ask for.
+    std::uint32_t session_expiry_seconds = 3600;
 };
+
+/// The CONNECT settings of a scenario's clients: protocol level and credentials from `options`,
+/// clean session, keep alive 0.
+connect_settings client_settings(const scenario_options& options);
+
+/// " mqtt=5" for level-5 runs (so that their result lines differ from 3.1.1 ones), else empty.
+std::string protocol_label(const scenario_options& options);
 
 /// What one run measured.
 struct run_measurement {
@@ -95,5 +109,6 @@ void run_fan_in(const scenario_options& options);
 void run_fan_out(const scenario_options& options);
 void run_rooms(const scenario_options& options);
 void run_idle(const scenario_options& options);
+void run_offline(const scenario_options& options);
 
 } // namespace perch::loadgen

@@ -1,10 +1,13 @@
-// The few MQTT 3.1.1 packets the load generator sends and reads, in its own minimal codec, so the
-// instrument does not share code (or bugs) with the broker it measures. Knows nothing of sockets.
+// The few MQTT 3.1.1 and 5.0 packets the load generator sends and reads, in its own minimal codec,
+// so the instrument does not share code (or bugs) with the broker it measures. At level 5 it sends
+// no properties beyond Session Expiry Interval and skips those it receives. Knows nothing of
+// sockets.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -42,23 +45,46 @@ struct packet_view {
 /// Outcome of reading the front of a receive buffer.
 enum class parse_status { complete, need_more, malformed };
 
-/// Reads one packet from the front of `input`. On `complete`, fills `out` and sets `consumed` to
-/// the packet's length on the wire; on `need_more` and `malformed`, leaves both unchanged.
-parse_status parse_packet(std::span<const std::uint8_t> input, packet_view& out,
-                          std::size_t& consumed);
+/// Protocol level 4: MQTT 3.1.1.
+constexpr int level_3_1_1 = 4;
+/// Protocol level 5: MQTT 5.0.
+constexpr int level_5 = 5;
 
-/// Appends a level-4 CONNECT with clean session set, no will, no credentials and the given keep
-/// alive (0 disables it).
+/// Reads one packet from the front of `input`, sent at `protocol_level` (4 or 5; at 5 the
+/// properties of PUBLISH, SUBACK and CONNACK are skipped: SUBACK's and CONNACK's payload then
+/// holds their reason codes). On `complete`, fills `out` and sets `consumed` to the packet's
+/// length on the wire; on `need_more` and `malformed`, leaves both unchanged.
+parse_status parse_packet(std::span<const std::uint8_t> input, packet_view& out,
+                          std::size_t& consumed, int protocol_level = level_3_1_1);
+
+/// What a CONNECT says besides the client id.
+struct connect_settings {
+    /// level_3_1_1 or level_5.
+    int protocol_level = level_3_1_1;
+    /// Clean Session (3.1.1) / Clean Start (5.0).
+    bool is_clean = true;
+    /// 0 disables keep alive.
+    std::uint16_t keep_alive_seconds = 0;
+    /// Level 5 only: the Session Expiry Interval asked for (0: none sent).
+    std::uint32_t session_expiry_seconds = 0;
+    /// Credentials; an empty user name sends neither.
+    std::string user_name;
+    std::string password;
+};
+
+/// Appends a CONNECT without will.
 void append_connect(std::vector<std::uint8_t>& out, std::string_view client_id,
-                    std::uint16_t keep_alive_seconds);
+                    const connect_settings& settings);
 
 /// Appends a SUBSCRIBE of one topic filter at `qos`.
 void append_subscribe(std::vector<std::uint8_t>& out, std::uint16_t packet_id,
-                      std::string_view topic_filter, int qos);
+                      std::string_view topic_filter, int qos, int protocol_level = level_3_1_1);
 
-/// Appends a PUBLISH; `packet_id` is written only when `qos` > 0.
+/// Appends a PUBLISH; `packet_id` is written only when `qos` > 0. At level 5 with an empty
+/// property list.
 void append_publish(std::vector<std::uint8_t>& out, std::string_view topic_name, int qos,
-                    std::uint16_t packet_id, std::span<const std::uint8_t> payload);
+                    std::uint16_t packet_id, std::span<const std::uint8_t> payload,
+                    int protocol_level = level_3_1_1);
 
 /// Appends a PUBACK for `packet_id`.
 void append_puback(std::vector<std::uint8_t>& out, std::uint16_t packet_id);
