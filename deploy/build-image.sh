@@ -138,6 +138,8 @@ if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     exit 1
 fi
 echo "listening on 127.0.0.1:$port"
+# The image's HEALTHCHECK: an MQTT CONNECT that must be answered with a CONNACK.
+"${runner[@]}" "$stage/usr/bin/perch" --check -p "$port"
 
 if command -v mosquitto_sub >/dev/null && command -v mosquitto_pub >/dev/null; then
     mosquitto_sub -h 127.0.0.1 -p "$port" -t 'image/check' -C 1 -W 10 >"$scratch/received" &

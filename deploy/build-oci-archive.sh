@@ -224,4 +224,5 @@ if [ "$(cat "$check/received")" != 'hello from the arm64 image' ]; then
     exit 1
 fi
 echo "perch from the image (aarch64 under qemu, uid $user_id) delivered a message on port $port"
+in_image /usr/bin/perch --check -p "$port"
 echo "build-oci-archive: $archive"

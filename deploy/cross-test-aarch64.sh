@@ -11,6 +11,9 @@
 #   PERCH_CTEST_EXCLUDE_REGEX  ctest -E value (default: ^conformance_)
 #   PERCH_JOBS          parallel jobs (default: nproc)
 #   PERCH_BUILD_TYPE    CMake build type (default: RelWithDebInfo, as the native test build)
+#   PERCH_CROSS_SCOPE   all (default): every target, integration tests compiled but not run;
+#                       unit: the integration tests are not even compiled (CI: saves minutes)
+#   PERCH_CROSS_CONFORMANCE  1 (default) runs the conformance suite against the aarch64 perch
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${PERCH_BUILD_DIR:-$root/build-aarch64}
@@ -18,6 +21,13 @@ exclude_label=${PERCH_CTEST_EXCLUDE_LABEL:-integration}
 exclude_regex=${PERCH_CTEST_EXCLUDE_REGEX:-^conformance_}
 jobs=${PERCH_JOBS:-$(nproc)}
 build_type=${PERCH_BUILD_TYPE:-RelWithDebInfo}
+scope=${PERCH_CROSS_SCOPE:-all}
+run_conformance=${PERCH_CROSS_CONFORMANCE:-1}
+case "$scope" in
+    all) integration=ON ;;
+    unit) integration=OFF ;;
+    *) echo "cross-test-aarch64: PERCH_CROSS_SCOPE must be all or unit, not '$scope'" >&2; exit 2 ;;
+esac
 
 for tool in aarch64-linux-gnu-g++ qemu-aarch64 cmake; do
     if ! command -v "$tool" >/dev/null; then
@@ -33,9 +43,10 @@ echo "== configure ($build_dir)"
 cmake -S "$root" -B "$build_dir" \
     -DCMAKE_TOOLCHAIN_FILE="$root/deploy/toolchain-aarch64.cmake" \
     -DCMAKE_BUILD_TYPE="$build_type" -DPERCH_WERROR=ON -DPERCH_BUILD_TESTS=ON \
+    -DPERCH_INTEGRATION_TESTS="$integration" \
     -DPERCH_MOSQUITTO_EXECUTABLE=/usr/sbin/mosquitto
 
-echo "== build (all targets)"
+echo "== build (all targets, scope $scope)"
 cmake --build "$build_dir" -j"$jobs"
 built=$(date +%s)
 
@@ -68,7 +79,8 @@ total=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
 tested=$(date +%s)
 
 conformance_line="no conformance suite"
-if [ -x "$build_dir/gateway/perch" ] && [ -f "$root/conformance/run.py" ]; then
+if [ "$run_conformance" = 1 ] && [ -x "$build_dir/gateway/perch" ] &&
+    [ -f "$root/conformance/run.py" ]; then
     echo "== conformance suite against the aarch64 perch under qemu-aarch64"
     wrapper=$build_dir/perch-under-qemu
     printf '#!/bin/sh\nexec qemu-aarch64 -L / %s "$@"\n' "$build_dir/gateway/perch" >"$wrapper"

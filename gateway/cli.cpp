@@ -44,6 +44,8 @@ std::variant<cli_options, cli_error> parse_command_line(std::span<const std::str
             options.wants_help = true;
         } else if (arg == "--version") {
             options.wants_version = true;
+        } else if (arg == "--check") {
+            options.wants_check = true;
         } else {
             return cli_error{fmt::format("unknown option '{}' (try --help)", arg)};
         }
@@ -55,6 +57,7 @@ std::string usage_text(std::string_view program_name) {
     return fmt::format("perch is an MQTT 3.1.1 and 5.0 broker.\n"
                        "\n"
                        "usage: {} [-c FILE] [-p PORT] [-v]\n"
+                       "       {} --check [-c FILE] [-p PORT]\n"
                        "       {} --help | --version\n"
                        "\n"
                        " -c, --config-file FILE  read the configuration from FILE\n"
@@ -66,10 +69,13 @@ std::string usage_text(std::string_view program_name) {
                        " -v, --verbose           log everything (log_level debug)\n"
                        " -h, --help              print this text and exit\n"
                        "     --version           print the version and exit\n"
+                       "     --check             connect to the running broker's MQTT listener "
+                       "and exit 0\n"
+                       "                         when it answers with a CONNACK (health check)\n"
                        "\n"
                        "Signals: SIGTERM and SIGINT stop the broker; SIGHUP reloads the "
                        "configuration file.\n",
-                       program_name, program_name);
+                       program_name, program_name, program_name);
 }
 
 } // namespace perch::gateway

@@ -23,6 +23,9 @@ struct cli_options {
     bool wants_help = false;
     /// --version.
     bool wants_version = false;
+    /// --check: ask the running broker (the first plain MQTT listener of the configuration)
+    /// whether it serves, instead of starting one.
+    bool wants_check = false;
     bool operator==(const cli_options&) const = default;
 };
 

@@ -1,4 +1,5 @@
 // The `perch` program: command line, config file, then the broker until SIGTERM or SIGINT.
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -9,11 +10,14 @@
 #include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
 
+#include "gateway/admin_command.hpp"
 #include "gateway/cli.hpp"
 #include "gateway/config.hpp"
+#include "gateway/health_check.hpp"
 #include "gateway/log.hpp"
 #include "gateway/server.hpp"
 #include "gateway/signal_handler.hpp"
+#include "gateway/tls_context.hpp"
 
 namespace {
 
@@ -64,14 +68,35 @@ int run_broker(const cli_options& options) {
     log_notice("perch {} running", PERCH_VERSION);
     main_context.run();
     broker.stop();
+    // The main thread loaded the TLS keys (and may have generated the certificate).
+    release_tls_thread_state();
     log_notice("perch stopped");
     return 0;
+}
+
+/// `perch --check`: 0 when the configured broker answers CONNECT, 1 otherwise.
+int run_health_check(const cli_options& options) {
+    const broker_config config = load_effective_config(options);
+    std::uint16_t port = 0;
+    const std::string host = health_check_target(config, port);
+    if (host.empty()) {
+        std::fprintf(stderr, "perch: --check needs a plain MQTT listener in the configuration\n");
+        return 2;
+    }
+    const health_report report = check_broker_health(host, port, std::chrono::seconds(5));
+    std::fprintf(report.is_healthy ? stdout : stderr, "perch: %s\n", report.detail.c_str());
+    return report.is_healthy ? 0 : 1;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
     const std::vector<std::string_view> args(argv + 1, argv + argc);
+    if (!args.empty() && is_admin_command(args[0])) {
+        // `perch user ...` / `perch room ...`: one change to the database, no listeners.
+        admin_io io = standard_admin_io();
+        return run_admin_command(args, io);
+    }
     const auto parsed = parse_command_line(args);
     if (const auto* error = std::get_if<cli_error>(&parsed)) {
         std::fprintf(stderr, "perch: %s\n", error->message.c_str());
@@ -80,6 +105,7 @@ int main(int argc, char** argv) {
     const auto& options = std::get<cli_options>(parsed);
     if (options.wants_help) {
         std::fputs(usage_text("perch").c_str(), stdout);
+        std::fputs(("\n" + admin_usage_text("perch")).c_str(), stdout);
         return 0;
     }
     if (options.wants_version) {
@@ -87,6 +113,9 @@ int main(int argc, char** argv) {
         return 0;
     }
     try {
+        if (options.wants_check) {
+            return run_health_check(options);
+        }
         return run_broker(options);
     } catch (const config_error& error) {
         std::fprintf(stderr, "perch: %s\n", error.what());

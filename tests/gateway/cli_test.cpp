@@ -20,6 +20,14 @@ TEST(CommandLine, EmptyCommandLineUsesDefaults) {
     EXPECT_EQ(std::get<cli_options>(result), cli_options{});
 }
 
+TEST(CommandLine, CheckAsksTheRunningBroker) {
+    const auto result = parse(std::array<std::string_view, 3>{"--check", "-p", "1884"});
+    ASSERT_TRUE(std::holds_alternative<cli_options>(result));
+    const auto& options = std::get<cli_options>(result);
+    EXPECT_TRUE(options.wants_check);
+    EXPECT_EQ(options.port, 1884);
+}
+
 TEST(CommandLine, ReadsConfigFilePortAndVerbose) {
     const auto result =
         parse(std::array<std::string_view, 5>{"-c", "/etc/perch.conf", "-p", "18883", "-v"});
