@@ -117,10 +117,22 @@ cleanup() {
     rm -rf "$scratch"
 }
 trap cleanup EXIT
-sed "s#^data_dir .*#data_dir $scratch/data#" "$stage/etc/perch/perch.conf" >"$scratch/perch.conf"
+free_port() {
+    local candidate=$((20000 + RANDOM % 20000))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; do
+        candidate=$((candidate + 1))
+    done
+    echo "$candidate"
+}
+# The staged config as it is, with its own data directory and the TLS and WebSocket listeners
+# moved to free ports (the first start generates the TLS certificate, as on the Pi).
+sed -e "s#^data_dir .*#data_dir $scratch/data#" \
+    -e "s#^listener 8883\$#listener $(free_port)#" \
+    -e "s#^listener 8083\$#listener $(free_port)#" \
+    -e "s#^listener 8084\$#listener $(free_port)#" \
+    "$stage/etc/perch/perch.conf" >"$scratch/perch.conf"
 mkdir -p "$scratch/data"
-port=$((20000 + RANDOM % 20000))
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+port=$(free_port)
 "${runner[@]}" "$stage/usr/bin/perch" -c "$scratch/perch.conf" -p "$port" 2>"$scratch/log" &
 broker_pid=$!
 for _ in $(seq 100); do
@@ -138,6 +150,11 @@ if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     exit 1
 fi
 echo "listening on 127.0.0.1:$port"
+if [ ! -s "$scratch/data/perch-cert.pem" ]; then
+    echo "build-image: the staged broker generated no TLS certificate" >&2
+    cat "$scratch/log" >&2
+    exit 1
+fi
 # The image's HEALTHCHECK: an MQTT CONNECT that must be answered with a CONNACK.
 "${runner[@]}" "$stage/usr/bin/perch" --check -p "$port"
 

@@ -183,11 +183,28 @@ install -m 0755 "$(command -v qemu-aarch64-static)" "$check/rootfs/qemu-aarch64-
 in_image() { chroot --userspec="$user_id:$user_id" "$check/rootfs" /qemu-aarch64-static "$@"; }
 in_image /usr/bin/perch --version
 
-port=$((20000 + RANDOM % 20000))
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+free_port() {
+    local candidate=$((20000 + RANDOM % 20000))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; do
+        candidate=$((candidate + 1))
+    done
+    echo "$candidate"
+}
+port=$(free_port)
+# What a container runtime provides and a bare chroot lacks: the device nodes perch opens
+# (/dev/urandom seeds wolfSSL's generator for the certificate made at first start).
+mkdir -p "$check/rootfs/dev"
+mknod -m 0666 "$check/rootfs/dev/null" c 1 3
+mknod -m 0666 "$check/rootfs/dev/urandom" c 1 9
+mknod -m 0666 "$check/rootfs/dev/random" c 1 8
+# The image's config, with the TLS and WebSocket listeners moved to free ports of this machine.
+sed -e "s#^listener 8883\$#listener $(free_port)#" \
+    -e "s#^listener 8083\$#listener $(free_port)#" \
+    -e "s#^listener 8084\$#listener $(free_port)#" \
+    "$check/rootfs/etc/perch/perch.conf" >"$check/rootfs/etc/perch/check.conf"
 # Not through in_image: $! must be the broker itself, so that stop_broker reaches it.
 chroot --userspec="$user_id:$user_id" "$check/rootfs" /qemu-aarch64-static \
-    /usr/bin/perch -c /etc/perch/perch.conf -p "$port" 2>"$check/broker.log" &
+    /usr/bin/perch -c /etc/perch/check.conf -p "$port" 2>"$check/broker.log" &
 broker_pid=$!
 stop_broker() {
     # SIGTERM, then SIGKILL if the broker has not stopped within 5 s.
