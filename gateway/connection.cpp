@@ -502,6 +502,10 @@ void connection::deliver(const delivery& routed, mqtt::time_point now) {
         if (outcome == mqtt::delivery_outcome::sent || outcome == mqtt::delivery_outcome::queued) {
             ledger_->tracked.push_back(
                 {routed.content, routed.store_sequence, 0, store::delivery_state::queued});
+            if (outcome == mqtt::delivery_outcome::sent) {
+                // Sent at once, perhaps downgraded to QoS 0: compare in full.
+                ledger_->reconciled_change_count = unreconciled;
+            }
         } else if (outcome == mqtt::delivery_outcome::queue_full) {
             // DESIGN.md "Overload": the entry is in the store; it drains from there in order.
             ledger_->spilled.push_back(routed);
@@ -954,6 +958,7 @@ void connection::persist_accepted_session() {
         return;
     }
     ledger_ = persistence->ledger_for(client_id_);
+    ledger_->reconciled_change_count = unreconciled;
     persistence->bind(id_, ledger_);
     // DESIGN.md "Durability contract": CONNACK (and all output after it) leaves only once the
     // session record is committed; flush_output holds it until then. A failed write answers
@@ -1020,6 +1025,9 @@ void connection::sync_ledger(mqtt::time_point now) {
         if (outcome == mqtt::delivery_outcome::sent || outcome == mqtt::delivery_outcome::queued) {
             ledger_->tracked.push_back(
                 {routed.content, routed.store_sequence, 0, store::delivery_state::queued});
+            if (outcome == mqtt::delivery_outcome::sent) {
+                ledger_->reconciled_change_count = unreconciled;
+            }
         } else {
             store.ack(ledger_->client_id, routed.store_sequence);
         }
@@ -1036,6 +1044,7 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
     client_id_ = loaded.session.client_id;
     is_clean_start_ = false;
     ledger_ = persistence.ledger_for(client_id_);
+    ledger_->reconciled_change_count = unreconciled;
     ledger_->record = loaded.session;
     mqtt::session_state state =
         restore_session_state(loaded, *ledger_, persistence.store(), now, now_unix_ms);

@@ -112,7 +112,10 @@ session_persistence::take_connect_will(mqtt::subscriber_id connection) {
 
 void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
                       store::message_store& store) {
-    if (!ledger.tracked.empty()) {
+    // Entries appended since the last full comparison were recorded as queued when the session
+    // queued them; only a departure or a stage change (change_count) can make one stale.
+    if (!ledger.tracked.empty() && ledger.reconciled_change_count != state.change_count) {
+        ledger.reconciled_change_count = state.change_count;
         std::unordered_map<const mqtt::message*, held_copies> held;
         for (const mqtt::outbound_delivery& sent : state.inflight.entries()) {
             held[sent.content.get()].inflight.push_back(&sent);

@@ -36,6 +36,9 @@
 
 namespace perch::gateway {
 
+/// session_ledger::reconciled_change_count before the first full comparison.
+inline constexpr std::uint64_t unreconciled = ~std::uint64_t{0};
+
 /// One store queue entry the session holds (queued in memory or in flight).
 struct tracked_entry {
     /// The routed message, used only as an identity to find the entry in the session state.
@@ -53,6 +56,9 @@ struct session_ledger {
     std::deque<tracked_entry> tracked;
     /// Deliveries in the store the session had no room for, oldest first (store_sequence set).
     std::deque<delivery> spilled;
+    /// The session state's change_count when reconcile_ledger last compared the two in full;
+    /// unreconciled when a connection (re)binds the ledger to a session state.
+    std::uint64_t reconciled_change_count = unreconciled;
     /// Inbound QoS 2 packet identifiers recorded in the store, awaiting PUBREL.
     std::unordered_set<std::uint16_t> inbound_qos2;
     /// The session record as last submitted to the store; empty until the first one.

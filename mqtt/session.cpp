@@ -440,6 +440,7 @@ void session::accept_connect(connect_acceptance acceptance, time_point now) {
         state_.inflight = std::move(restored.inflight);
         state_.queued = std::move(restored.queued);
         state_.queued_bytes = restored.queued_bytes;
+        state_.change_count += restored.change_count + 1;
         state_.inbound_qos2_received = std::move(restored.inbound_qos2_received);
         for (auto& received : state_.inbound_qos2_received) {
             // Routed on the previous connection: a resent PUBLISH gets its PUBREC at once.
@@ -618,6 +619,7 @@ void session::end_session() {
     state_.inflight.clear();
     state_.queued.clear();
     state_.queued_bytes = 0;
+    ++state_.change_count;
     state_.inbound_qos2_received.clear();
     pending_requests_.clear();
     push(session_expired{});

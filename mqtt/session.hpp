@@ -111,6 +111,11 @@ struct session_state {
     std::size_t queued_bytes = 0;
     /// Inbound QoS 2 identifiers awaiting PUBREL, sorted by packet_id.
     std::vector<inbound_qos2> inbound_qos2_received;
+    /// Grows whenever a delivery leaves `queued` (sent, expired, dropped), enters, changes stage in
+    /// or leaves `inflight`, or the state is replaced; appends to `queued` leave it alone. An
+    /// observer that mirrors the deliveries (the gateway's store ledger) compares it with the
+    /// value it last saw and skips its comparison when only appends happened.
+    std::uint64_t change_count = 0;
 };
 
 /// How one subscription asks for a message to be delivered (from the router's match).

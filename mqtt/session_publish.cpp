@@ -186,6 +186,7 @@ void session::on_puback(const puback& received, time_point now) {
     }
     // [MQTT-4.3.2-3 (5.0)] acknowledged: the id is free again and the window has room.
     state_.inflight.remove(received.packet_id);
+    ++state_.change_count;
     drain_queue(now);
 }
 
@@ -206,12 +207,14 @@ void session::on_pubrec(const pubrec& received, time_point now) {
         // Treated as acknowledged and never sent again [MQTT-4.4.0-2 (5.0)]; the window has room
         // [MQTT-3.3.4-9 (5.0)].
         state_.inflight.remove(received.packet_id);
+        ++state_.change_count;
         drain_queue(now);
         return;
     }
     // [MQTT-4.3.3-4 (5.0), MQTT-4.3.3-1 (3.1.1)] PUBREL with the same id; the PUBLISH is never
     // sent again [MQTT-4.3.3-6 (5.0)], so its message can go.
     delivery->stage = outbound_stage::awaiting_pubcomp;
+    ++state_.change_count;
     delivery->content.reset();
     delivery->subscription_ids.clear();
     send(pubrel{received.packet_id, reason_code::success, {}});
@@ -227,6 +230,7 @@ void session::on_pubcomp(const pubcomp& received, time_point now) {
         return;
     }
     state_.inflight.remove(received.packet_id); // [MQTT-4.3.3-5 (5.0)]
+    ++state_.change_count;
     drain_queue(now);
 }
 
@@ -297,6 +301,7 @@ delivery_outcome session::enqueue(queued_delivery delivery, time_point now) {
             if (it->qos_level == qos::at_most_once) {
                 state_.queued_bytes -= queued_size(*it);
                 it = state_.queued.erase(it);
+                ++state_.change_count;
                 ++counters_.dropped_qos0;
             } else {
                 ++it;
@@ -331,11 +336,13 @@ void session::drain_queue(time_point now) {
             queued_delivery taken = std::move(next);
             state_.queued_bytes -= queued_size(taken);
             state_.queued.pop_front();
+            ++state_.change_count;
             transmit(std::move(taken), now);
             continue;
         }
         state_.queued_bytes -= queued_size(next);
         state_.queued.pop_front();
+        ++state_.change_count;
     }
 }
 
@@ -397,6 +404,7 @@ delivery_outcome session::transmit(queued_delivery delivery, time_point now) {
                                                      : outbound_stage::awaiting_pubrec,
             delivery.qos_level, delivery.is_retained, std::move(delivery.content),
             std::move(delivery.subscription_ids)});
+        ++state_.change_count;
     }
     apply_topic_alias(out);
     if (publish_sink_ != nullptr && next_action_ == actions_.size() &&
@@ -428,6 +436,7 @@ void session::resend_inflight(time_point now) {
     }
     for (const std::uint16_t packet_id : too_large) {
         state_.inflight.remove(packet_id);
+        ++state_.change_count;
     }
 }
 

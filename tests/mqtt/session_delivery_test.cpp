@@ -133,6 +133,42 @@ TEST(SessionDelivery, ReceiveMaximumBoundsTheWindow) {
     EXPECT_EQ(std::get<publish>(packets[1]).payload.as_string(), "q0");
 }
 
+TEST(SessionDelivery, ChangeCountMovesOnEveryDepartureButNotOnAppends) {
+    // The gateway's store ledger skips its comparison while only appends happened: every other
+    // change to the queued and in-flight deliveries must move the count.
+    session s = persistent_v5({}, 1);
+    std::uint64_t seen = s.state().change_count;
+    const auto moved = [&s, &seen] {
+        const bool has_moved = s.state().change_count != seen;
+        seen = s.state().change_count;
+        return has_moved;
+    };
+    // Sent at once: it entered the window.
+    s.handle_delivery(make_routed("a", "1", qos::at_least_once), {}, start);
+    const auto first = single_sent<publish>(s);
+    EXPECT_TRUE(moved());
+    // The window is full: queued behind it, an append only.
+    s.handle_delivery(make_routed("a", "2", qos::exactly_once), {}, start);
+    s.handle_delivery(make_routed("a", "3", qos::at_least_once), {}, start);
+    EXPECT_TRUE(drain(s).empty());
+    EXPECT_FALSE(moved());
+    // PUBACK: the first leaves the window and the second leaves the queue for it.
+    s.handle_packet(puback{first.packet_id, reason_code::success, {}}, start);
+    const auto second = single_sent<publish>(s);
+    EXPECT_TRUE(moved());
+    // PUBREC: the second changes stage.
+    s.handle_packet(pubrec{second.packet_id, reason_code::success, {}}, start);
+    single_sent<pubrel>(s);
+    EXPECT_TRUE(moved());
+    // PUBCOMP: it leaves, and the third is sent.
+    s.handle_packet(pubcomp{second.packet_id, reason_code::success, {}}, start);
+    single_sent<publish>(s);
+    EXPECT_TRUE(moved());
+    // A duplicate acknowledgement changes nothing.
+    s.handle_packet(pubcomp{second.packet_id, reason_code::success, {}}, start);
+    EXPECT_FALSE(moved());
+}
+
 TEST(SessionDelivery, DuplicatePubackChangesNothing) {
     session s = connected_v5();
     s.handle_delivery(make_routed("a", "1", qos::at_least_once), {}, start);
