@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <future>
 #include <iostream>
 #include <map>
@@ -19,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "gateway/admin_import.hpp"
 #include "gateway/chat_names.hpp"
 #include "gateway/config.hpp"
 #include "gateway/password_hash.hpp"
@@ -211,6 +211,8 @@ public:
 
     void user_import(const std::string& file_name);
 
+    void room_import(const std::string& file_name);
+
     void room_create(const std::string& name) {
         require_valid_name("room", name);
         const auto result = change_directory([&](store::directory_completion done) {
@@ -297,79 +299,17 @@ private:
     std::unique_ptr<store::chat_store> store_;
 };
 
-/// One valid line of a password file.
-struct imported_user {
-    std::string name;
-    std::string password_hash;
-};
-
-/// Reads a mosquitto_passwd file: `name:hash` lines, blank lines and `#` comments skipped. Every
-/// problem is reported with its line; any problem refuses the whole file.
-std::vector<imported_user> read_password_file(const std::string& file_name, admin_io& io) {
-    std::ifstream file(file_name);
-    if (!file) {
-        throw admin_failure(fmt::format("cannot read '{}'", file_name));
-    }
-    std::vector<imported_user> users;
-    std::size_t problems = 0;
-    std::size_t line_number = 0;
-    std::string line;
-    const auto report = [&](const std::string& problem) {
-        io.errors << fmt::format("perch: {}:{}: {}\n", file_name, line_number, problem);
-        ++problems;
-    };
-    while (std::getline(file, line)) {
-        ++line_number;
-        if (line.ends_with('\r')) {
-            line.pop_back();
-        }
-        if (line.empty() || line.starts_with('#')) {
-            continue;
-        }
-        const std::size_t colon = line.find(':');
-        if (colon == std::string::npos) {
-            report("not a 'name:hash' line");
-            continue;
-        }
-        imported_user user{line.substr(0, colon), line.substr(colon + 1)};
-        if (!is_valid_chat_name(user.name)) {
-            report(fmt::format("invalid user name '{}'", user.name));
-        } else if (user.password_hash.starts_with("$6$")) {
-            report(fmt::format("user '{}': a $6$ (salted SHA-512) hash from Mosquitto before 2.0 "
-                               "cannot be imported; add the user with a new password instead",
-                               user.name));
-        } else if (!is_valid_password_hash(user.password_hash)) {
-            report(fmt::format("user '{}': not a $7$ (PBKDF2-SHA512) password hash", user.name));
-        } else {
-            users.push_back(std::move(user));
-        }
-    }
-    if (problems > 0) {
-        throw admin_failure(fmt::format("{}: nothing imported ({} bad line{})", file_name, problems,
-                                        problems == 1 ? "" : "s"));
-    }
-    return users;
+void admin_session::user_import(const std::string& file_name) {
+    const auto summary = import_password_file(*store_, file_name, io_.errors);
+    io_.output << fmt::format("{}: {} user(s) added, {} updated\n", file_name, summary.added,
+                              summary.updated);
 }
 
-void admin_session::user_import(const std::string& file_name) {
-    const auto users = read_password_file(file_name, io_);
-    std::size_t added = 0;
-    std::size_t updated = 0;
-    for (const auto& user : users) {
-        const auto result = change_directory([&](store::directory_completion done) {
-            store_->add_user(store::user_record{user.name, user.password_hash, unix_now_ms()},
-                             std::move(done));
-        });
-        if (result == store::directory_result::done) {
-            ++added;
-            continue;
-        }
-        change_directory([&](store::directory_completion done) {
-            store_->set_password(user.name, user.password_hash, std::move(done));
-        });
-        ++updated;
-    }
-    io_.output << fmt::format("{}: {} user(s) added, {} updated\n", file_name, added, updated);
+void admin_session::room_import(const std::string& file_name) {
+    const auto summary = import_room_file(*store_, file_name, io_.errors);
+    io_.output << fmt::format("{}: {} room(s) created, {} member(s) added, {} already member(s)\n",
+                              file_name, summary.rooms_created, summary.members_added,
+                              summary.already_members);
 }
 
 /// One subcommand: its words, how many names follow, and what it does.
@@ -387,6 +327,7 @@ const std::vector<admin_subcommand>& subcommands() {
         {"user", "passwd", 1, [](admin_session& s, const auto& w) { s.user_passwd(w[0]); }},
         {"user", "list", 0, [](admin_session& s, const auto&) { s.user_list(); }},
         {"user", "import", 1, [](admin_session& s, const auto& w) { s.user_import(w[0]); }},
+        {"room", "import", 1, [](admin_session& s, const auto& w) { s.room_import(w[0]); }},
         {"room", "create", 1, [](admin_session& s, const auto& w) { s.room_create(w[0]); }},
         {"room", "del", 1, [](admin_session& s, const auto& w) { s.room_del(w[0]); }},
         {"room", "list", 0, [](admin_session& s, const auto&) { s.room_list(); }},
@@ -439,6 +380,8 @@ std::string admin_usage_text(std::string_view program_name) {
         "  {0} user passwd NAME [--password PW]\n"
         "  {0} user list\n"
         "  {0} user import FILE                a mosquitto_passwd file ($7$ hashes)\n"
+        "  {0} room import FILE                lines 'ROOM USER USER ...': creates the rooms,\n"
+        "                                        adds the members\n"
         "  {0} room create ROOM\n"
         "  {0} room del ROOM\n"
         "  {0} room list\n"

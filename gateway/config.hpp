@@ -65,6 +65,49 @@ enum class durability_mode : std::uint8_t {
     none,    ///< memory only.
 };
 
+/// The assistant bot user (docs/ASSISTANT.md): a chat user that answers through an
+/// OpenAI-compatible chat completions endpoint. Off while `endpoint` is empty. The API key itself
+/// is never part of the configuration, only where to read it.
+struct assistant_config {
+    /// Base URL of the endpoint (http:// or https://, e.g. `http://192.168.1.50:8080/v1`).
+    std::string endpoint;
+    /// The `model` field of each request.
+    std::string model;
+    /// Name of the environment variable holding the API key; empty: none.
+    std::string api_key_env;
+    /// File holding the API key (one trailing newline stripped); empty: none. Wins over the
+    /// environment variable when both are set.
+    std::string api_key_file;
+    /// The bot's chat user name.
+    std::string user = "assistant";
+    /// The system prompt sent first in every request.
+    std::string system_prompt = "You are a helpful assistant in a group chat. Answer briefly.";
+    /// Rooms the bot is a member of (existing rooms only).
+    std::vector<std::string> rooms;
+    /// Recent messages of the conversation sent as context, the triggering one included.
+    std::uint32_t context_messages = 10;
+    /// The longest one request may take, from connecting to the last byte.
+    std::uint32_t timeout_ms = 60'000;
+    /// Upper bound on the answer's tokens; 0: not sent (the server's default).
+    std::uint32_t max_tokens = 0;
+    /// Ask for a streamed answer and send typing signals while it arrives.
+    bool is_streamed = false;
+    /// The least time between two typing signals of one answer.
+    std::uint32_t typing_interval_ms = 2000;
+    /// Requests per minute one user may make, and the burst above that rate; 0: no limit.
+    std::uint32_t user_rate_per_minute = 6;
+    std::uint32_t user_rate_burst = 3;
+    /// Requests per minute all users together may make, and the burst; 0: no limit.
+    std::uint32_t global_rate_per_minute = 60;
+    std::uint32_t global_rate_burst = 10;
+    /// Requests in flight at once; more are answered with a busy reply.
+    std::uint32_t max_concurrent = 4;
+    /// PEM file of the certificate authorities trusted for an https endpoint; empty: the
+    /// system's bundle.
+    std::string cafile;
+    bool operator==(const assistant_config&) const = default;
+};
+
 /// Every setting of the broker. Defaults are what `perch` runs with when no file is given.
 struct broker_config {
     /// Listeners in file order. When the file names none: MQTT on 1883, MQTT over TLS on 8883,
@@ -128,6 +171,8 @@ struct broker_config {
     std::uint32_t history_keep_per_conversation = 0;
     /// How often the chat directory is checked for changes made by `perch user|room`.
     std::uint32_t chat_reload_interval_ms = 1000;
+    /// The assistant bot; off unless assistant_endpoint is set.
+    assistant_config assistant;
 };
 
 /// The store's database file inside data_dir, shared by the broker and `perch user|room`.

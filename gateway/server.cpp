@@ -10,6 +10,8 @@
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
+#include "gateway/assistant/assistant_bot.hpp"
+#include "gateway/assistant/assistant_setup.hpp"
 #include "gateway/log.hpp"
 #include "gateway/stored_message_codec.hpp"
 #include "gateway/tls_stream.hpp"
@@ -48,6 +50,8 @@ server::~server() {
         chat_->stop();
         chat_.reset();
     }
+    // Its timers belong to worker 0's io_context.
+    assistant_.reset();
     sys_topics_.reset();
     listeners_.clear();
     workers_.clear();
@@ -139,6 +143,7 @@ void server::start() {
         open_chat(in_memory);
     }
     mark_chat_users_offline();
+    open_assistant();
     sys_topics_ =
         std::make_unique<sys_topics>(*workers_[0], router_, [this] { return collect_stats(); });
     started_at_ = std::chrono::steady_clock::now();
@@ -153,6 +158,9 @@ void server::start() {
     const std::uint32_t interval = config_.sys_interval_seconds;
     boost::asio::post(workers_[0]->context(),
                       [this, interval] { sys_topics_->set_interval(interval); });
+    if (assistant_) {
+        boost::asio::post(workers_[0]->context(), [bot = assistant_] { bot->start(); });
+    }
     is_started_ = true;
 }
 
@@ -273,6 +281,9 @@ void server::stop(std::chrono::milliseconds grace) {
             }
             if (index == 0) {
                 sys_topics_->stop();
+                if (assistant_) {
+                    assistant_->stop();
+                }
             }
             for (const auto& open : owner.connections()) {
                 open->shut_down_for_exit();
@@ -362,6 +373,27 @@ void server::release_connection_slot() {
     open_connections_.fetch_sub(1, std::memory_order_relaxed);
 }
 
+void server::start_in_process_connection(worker& home, std::unique_ptr<transport> stream) {
+    open_connections_.fetch_add(1, std::memory_order_relaxed);
+    std::make_shared<connection>(*this, home, std::move(stream), current_connection_settings())
+        ->start();
+}
+
+void server::open_assistant() {
+    const assistant_config& wanted = config_.assistant;
+    if (wanted.endpoint.empty()) {
+        return;
+    }
+    if (!config_.persistence) {
+        log_warning("assistant: off, because chat needs persistence true");
+        return;
+    }
+    std::string api_key = assistant::load_api_key(wanted);
+    assistant::prepare_bot_user(*chat_, wanted);
+    assistant_ =
+        std::make_shared<assistant::assistant_bot>(*this, *workers_[0], wanted, std::move(api_key));
+}
+
 void server::request_handover(mqtt::subscriber_id previous, mqtt::subscriber_id successor,
                               bool is_clean_start) {
     worker& holder = worker_at(worker_of(previous));
@@ -401,6 +433,22 @@ broker_stats server::collect_stats() const {
         stats.packets_sent += counts.packets_sent.value();
         stats.bytes_received += counts.bytes_received.value();
         stats.bytes_sent += counts.bytes_sent.value();
+    }
+    if (assistant_) {
+        const worker_counters& counts = workers_[0]->counters();
+        stats.assistant_counts = {
+            {"requests", counts.assistant_requests.value()},
+            {"answers", counts.assistant_answers.value()},
+            {"failures/unreachable", counts.assistant_unreachable.value()},
+            {"failures/timeout", counts.assistant_timeouts.value()},
+            {"failures/rate_limited", counts.assistant_upstream_rate_limited.value()},
+            {"failures/server_error", counts.assistant_server_errors.value()},
+            {"failures/bad_answer", counts.assistant_bad_answers.value()},
+            {"failures/incomplete", counts.assistant_incomplete_answers.value()},
+            {"failures/too_large", counts.assistant_too_large.value()},
+            {"refused/rate_limited", counts.assistant_rate_limited.value()},
+            {"refused/busy", counts.assistant_busy.value()},
+        };
     }
     stats.clients_total = registry_.size();
     stats.subscriptions = router_.subscription_count();

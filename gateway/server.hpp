@@ -24,6 +24,10 @@
 
 namespace perch::gateway {
 
+namespace assistant {
+class assistant_bot;
+} // namespace assistant
+
 /// The running broker. start() and stop() are called from the main thread; the accessors from
 /// any worker.
 class server {
@@ -75,6 +79,10 @@ public:
     /// Frees the slot a connection took in max_connections. Any thread.
     void release_connection_slot();
 
+    /// Starts a connection for a client living inside the broker (the assistant bot) on `home`,
+    /// over `stream`; it takes a max_connections slot without being refused. `home`'s thread.
+    void start_in_process_connection(worker& home, std::unique_ptr<transport> stream);
+
     /// Asks the worker owning `previous` to hand its session to `successor`. Any worker.
     void request_handover(mqtt::subscriber_id previous, mqtt::subscriber_id successor,
                           bool is_clean_start);
@@ -100,6 +108,8 @@ private:
     /// Nobody is connected at start: every retained presence still saying online (left by a
     /// stop or a crash) is replaced by offline.
     void mark_chat_users_offline();
+    /// Prepares and creates the assistant bot when assistant_endpoint is set (docs/ASSISTANT.md).
+    void open_assistant();
 
     // Settings for new connections. Owner: main thread writes on reload. Lock: settings_mutex_.
     mutable std::mutex settings_mutex_;
@@ -114,6 +124,8 @@ private:
     /// Every worker's listeners; listeners_[i] runs on worker i.
     std::vector<std::vector<std::unique_ptr<listener>>> listeners_;
     std::unique_ptr<sys_topics> sys_topics_;
+    /// The assistant bot, or null; runs on worker 0.
+    std::shared_ptr<assistant::assistant_bot> assistant_;
     // Connections holding a max_connections slot. Any thread (atomic).
     std::atomic<std::uint32_t> open_connections_{0};
     // Copy of config_.max_connections read on every accept. Any thread (atomic).

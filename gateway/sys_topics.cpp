@@ -25,7 +25,7 @@ sys_load next_sys_load(const sys_load& previous, std::uint64_t received, std::ui
 
 std::vector<sys_value> sys_topic_values(const broker_stats& stats, const sys_load& load) {
     const auto number = [](std::uint64_t value) { return fmt::format("{}", value); };
-    return {
+    std::vector<sys_value> values{
         {"$SYS/broker/version", fmt::format("perch version {}", stats.version)},
         {"$SYS/broker/uptime", fmt::format("{} seconds", stats.uptime_seconds)},
         {"$SYS/broker/clients/connected", number(stats.clients_connected)},
@@ -43,6 +43,10 @@ std::vector<sys_value> sys_topic_values(const broker_stats& stats, const sys_loa
          fmt::format("{:.2f}", load.bytes_received_per_minute)},
         {"$SYS/broker/load/bytes/sent/1min", fmt::format("{:.2f}", load.bytes_sent_per_minute)},
     };
+    for (const auto& [name, value] : stats.assistant_counts) {
+        values.push_back({"$SYS/broker/assistant/" + name, number(value)});
+    }
+    return values;
 }
 
 sys_topics::sys_topics(worker& home, router& routes, std::function<broker_stats()> collect)

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
@@ -31,6 +32,9 @@ struct broker_stats {
     std::uint64_t retained_messages = 0;
     std::uint64_t bytes_received = 0;
     std::uint64_t bytes_sent = 0;
+    /// The assistant bot's counters as (name, value), published under $SYS/broker/assistant/;
+    /// empty when the bot is off.
+    std::vector<std::pair<std::string, std::uint64_t>> assistant_counts;
 };
 
 /// Per-minute moving averages of the byte rates, as in Mosquitto's load topics.

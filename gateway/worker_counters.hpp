@@ -50,6 +50,20 @@ struct worker_counters {
     counter bytes_sent;
     /// Bytes encoded and waiting to be written, over all of this worker's connections.
     counter queued_output_bytes;
+    /// Assistant bot (docs/ASSISTANT.md, worker 0 only): model calls started and answered.
+    counter assistant_requests;
+    counter assistant_answers;
+    /// Assistant calls that failed, by kind (assistant::failure_kind).
+    counter assistant_unreachable;
+    counter assistant_timeouts;
+    counter assistant_upstream_rate_limited;
+    counter assistant_server_errors;
+    counter assistant_bad_answers;
+    counter assistant_incomplete_answers;
+    counter assistant_too_large;
+    /// Assistant requests refused before a call: rate limit used up, too many in flight.
+    counter assistant_rate_limited;
+    counter assistant_busy;
 };
 
 } // namespace perch::gateway

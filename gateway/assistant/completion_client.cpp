@@ -30,7 +30,8 @@ using error_code = boost::system::error_code;
 /// The response header may not exceed this.
 constexpr std::uint32_t max_header_bytes = 16 * 1024;
 
-class completion_call : public std::enable_shared_from_this<completion_call> {
+class completion_call final : public completion_cancel,
+                              public std::enable_shared_from_this<completion_call> {
 public:
     completion_call(asio::any_io_executor executor, const tls_client_context* tls,
                     completion_call_options options, completion_progress progress,
@@ -42,7 +43,8 @@ public:
 
     void start() {
         if (options_.url.is_tls && tls_ == nullptr) {
-            finish(completion_failure{"https endpoint without a TLS context"});
+            finish(completion_failure{"https endpoint without a TLS context",
+                                      failure_kind::unreachable});
             return;
         }
         deadline_.expires_after(options_.timeout);
@@ -58,8 +60,24 @@ public:
                                 });
     }
 
+    void cancel() override {
+        if (is_finished_) {
+            return;
+        }
+        abort_io();
+        finish(completion_failure{"the call was cancelled", failure_kind::cancelled});
+    }
+
 private:
     void on_deadline() {
+        abort_io();
+        finish(completion_failure{"the model server did not answer within " +
+                                      std::to_string(options_.timeout.count() / 1000) + " s",
+                                  failure_kind::timeout});
+    }
+
+    /// Stops every operation in flight; their handlers then see is_timed_out_ and do nothing.
+    void abort_io() {
         is_timed_out_ = true;
         resolver_.cancel();
         error_code ignored;
@@ -68,13 +86,11 @@ private:
         } else {
             socket_.close(ignored);
         }
-        finish(completion_failure{"the model server did not answer within " +
-                                  std::to_string(options_.timeout.count() / 1000) + " s"});
     }
 
     void on_resolved(const error_code& error, const tcp::resolver::results_type& found) {
         if (error) {
-            fail_network("cannot resolve " + options_.url.host, error);
+            fail_network("cannot resolve " + options_.url.host, error, failure_kind::unreachable);
             return;
         }
         asio::async_connect(
@@ -86,7 +102,7 @@ private:
 
     void on_connected(const error_code& error) {
         if (error) {
-            fail_network("cannot connect to the model server", error);
+            fail_network("cannot connect to the model server", error, failure_kind::unreachable);
             return;
         }
         socket_.set_option(tcp::no_delay(true));
@@ -98,7 +114,8 @@ private:
             std::make_unique<tls_client_stream>(std::move(socket_), *tls_, options_.url.host);
         tls_stream_->async_handshake([self = shared_from_this()](const error_code& tls_error) {
             if (tls_error) {
-                self->fail_network("TLS with the model server failed", tls_error);
+                self->fail_network("TLS with the model server failed", tls_error,
+                                   failure_kind::unreachable);
                 return;
             }
             self->send_request(*self->tls_stream_);
@@ -123,7 +140,7 @@ private:
             stream, request_,
             [self = shared_from_this(), &stream](const error_code& error, std::size_t) {
                 if (error) {
-                    self->fail_network("cannot send the request", error);
+                    self->fail_network("cannot send the request", error, failure_kind::unreachable);
                     return;
                 }
                 self->read_header(stream);
@@ -145,11 +162,12 @@ private:
             stream, buffer_, *parser_,
             [self = shared_from_this(), &stream](const error_code& error, std::size_t) {
                 if (error == http::error::body_limit) {
-                    self->finish(completion_failure{"the model server's answer is too large"});
+                    self->finish(completion_failure{"the model server's answer is too large",
+                                                    failure_kind::too_large});
                     return;
                 }
                 if (error) {
-                    self->fail_network("no valid HTTP answer", error);
+                    self->fail_network("no valid HTTP answer", error, failure_kind::bad_answer);
                     return;
                 }
                 self->status_ = self->parser_->get().result_int();
@@ -179,9 +197,10 @@ private:
         if (error) {
             const bool is_size_error = error == http::error::body_limit;
             if (is_size_error) {
-                finish(completion_failure{"the model server's answer is too large"});
+                finish(completion_failure{"the model server's answer is too large",
+                                          failure_kind::too_large});
             } else {
-                fail_network("the answer was cut off", error);
+                fail_network("the answer was cut off", error, failure_kind::incomplete);
             }
             return;
         }
@@ -196,7 +215,8 @@ private:
         const bool is_success_status = status_ >= 200 && status_ < 300;
         if (!options_.is_streamed || !is_success_status) {
             if (body_.size() + bytes.size() > options_.max_response_bytes) {
-                finish(completion_failure{"the model server's answer is too large"});
+                finish(completion_failure{"the model server's answer is too large",
+                                          failure_kind::too_large});
                 return false;
             }
             body_.append(bytes);
@@ -204,7 +224,8 @@ private:
         }
         std::vector<sse_event> events;
         if (!events_.handle_bytes(bytes, events)) {
-            finish(completion_failure{"the model server's stream has an overlong line"});
+            finish(completion_failure{"the model server's stream has an overlong line",
+                                      failure_kind::too_large});
             return false;
         }
         for (const sse_event& event : events) {
@@ -234,11 +255,11 @@ private:
             return;
         }
         // The stream ended without [DONE]: the answer may be cut anywhere, so it is not given.
-        finish(
-            completion_failure{"the model server's stream ended before the answer was complete"});
+        finish(completion_failure{"the model server's stream ended before the answer was complete",
+                                  failure_kind::incomplete});
     }
 
-    void fail_network(const std::string& what, const error_code& error) {
+    void fail_network(const std::string& what, const error_code& error, failure_kind kind) {
         if (is_timed_out_) {
             return;
         }
@@ -250,7 +271,7 @@ private:
                 return;
             }
         }
-        finish(completion_failure{what + " (" + error.message() + ")"});
+        finish(completion_failure{what + " (" + error.message() + ")", kind});
     }
 
     void finish(completion_result result) {
@@ -292,12 +313,15 @@ private:
 
 } // namespace
 
-void start_completion_call(boost::asio::any_io_executor executor, const tls_client_context* tls,
-                           completion_call_options options, completion_progress progress,
-                           completion_done done) {
-    std::make_shared<completion_call>(std::move(executor), tls, std::move(options),
-                                      std::move(progress), std::move(done))
-        ->start();
+std::weak_ptr<completion_cancel> start_completion_call(boost::asio::any_io_executor executor,
+                                                       const tls_client_context* tls,
+                                                       completion_call_options options,
+                                                       completion_progress progress,
+                                                       completion_done done) {
+    auto call = std::make_shared<completion_call>(std::move(executor), tls, std::move(options),
+                                                  std::move(progress), std::move(done));
+    call->start();
+    return call;
 }
 
 } // namespace perch::gateway::assistant

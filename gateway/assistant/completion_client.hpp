@@ -38,10 +38,22 @@ using completion_progress = std::function<void(const std::string& partial_answer
 /// Receives the outcome, exactly once.
 using completion_done = std::function<void(completion_result)>;
 
+/// A running call that can be ended early.
+class completion_cancel {
+public:
+    virtual ~completion_cancel() = default;
+    /// Ends the call now, on its executor's thread: `done` receives a failure of kind cancelled
+    /// (unless it already ran). Nothing else of the call runs afterwards.
+    virtual void cancel() = 0;
+};
+
 /// Starts a call on `executor`. `tls` must be given for an https URL and outlive the call; it is
-/// ignored for http. Every handler runs on `executor`. The call keeps itself alive until `done`.
-void start_completion_call(boost::asio::any_io_executor executor, const tls_client_context* tls,
-                           completion_call_options options, completion_progress progress,
-                           completion_done done);
+/// ignored for http. Every handler runs on `executor`. The call keeps itself alive until `done`;
+/// the returned handle expires then.
+std::weak_ptr<completion_cancel> start_completion_call(boost::asio::any_io_executor executor,
+                                                       const tls_client_context* tls,
+                                                       completion_call_options options,
+                                                       completion_progress progress,
+                                                       completion_done done);
 
 } // namespace perch::gateway::assistant

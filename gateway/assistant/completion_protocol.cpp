@@ -120,7 +120,8 @@ completion_failure describe_error_response(unsigned http_status, std::string_vie
             text += ": " + excerpt(*message);
         }
     }
-    return completion_failure{text};
+    return completion_failure{text, http_status == 429 ? failure_kind::rate_limited
+                                                       : failure_kind::server_error};
 }
 
 completion_stream::state completion_stream::handle_event(const sse_event& event) {
@@ -159,7 +160,8 @@ completion_stream::state completion_stream::handle_event(const sse_event& event)
     }
     const std::string& piece = content->get_ref<const std::string&>();
     if (content_.size() + piece.size() > max_content_bytes_) {
-        failure_ = {"the model's answer is longer than the configured limit"};
+        failure_ = {"the model's answer is longer than the configured limit",
+                    failure_kind::too_large};
         state_ = state::failed;
         return state_;
     }

@@ -35,10 +35,31 @@ struct completion_settings {
     std::optional<double> temperature;
 };
 
+/// What kind of failure ended a call, for counters and the reply shown in chat.
+enum class failure_kind : std::uint8_t {
+    /// The server could not be resolved, connected to, or spoken to (TLS included).
+    unreachable,
+    /// No complete answer within the call's timeout.
+    timeout,
+    /// HTTP 429: the server limits our requests.
+    rate_limited,
+    /// Any other non-2xx HTTP status.
+    server_error,
+    /// A 2xx answer that is not the expected JSON (or carries no text).
+    bad_answer,
+    /// The answer stopped before it was complete (connection closed mid-stream).
+    incomplete,
+    /// The answer is larger than the configured bound.
+    too_large,
+    /// The caller ended the call (completion_cancel::cancel, at shutdown).
+    cancelled,
+};
+
 /// Why no answer could be taken from a response. `message` is short and safe to show in chat:
 /// it never contains the request, the API key or more than a bounded excerpt of the answer.
 struct completion_failure {
     std::string message;
+    failure_kind kind = failure_kind::bad_answer;
     bool operator==(const completion_failure&) const = default;
 };
 

@@ -2,14 +2,16 @@
 # Runs every load-generator scenario against perch (1 and 2 workers) and Mosquitto on loopback in
 # one run, prints each result line, and writes a markdown table with the ratios perch/Mosquitto.
 #
-# usage: tests/bench/run-compare.sh [--quick] [--out FILE.md] [--callgrind]
-#   --quick      smaller counts and one run per scenario (under 2 minutes)
+# usage: tests/bench/run-compare.sh [--quick] [--chat] [--out FILE.md] [--callgrind]
+#   --quick      smaller counts and one run per scenario (under 3 minutes; chat: 500 users)
 #   --out FILE   where to write the markdown table (default: build-bench/compare.md)
+#   --chat       only the chat scenario (19,000 users; with --quick 500)
 #   --callgrind  instead of the comparison, run perch under valgrind --tool=callgrind for a fixed
 #                fan-in and fan-out and print instructions per delivered message and hot spots
 # Environment: PERCH_BENCH_BUILD (build directory, default build-bench), PERCH_BINARY (a perch
 # built elsewhere, e.g. from a clean export of a commit; then only the load generator is built),
-# MOSQUITTO (default /usr/sbin/mosquitto).
+# MOSQUITTO (default /usr/sbin/mosquitto), PERCH_CHAT_PRESENCE (chat: perch's presence setting,
+# default false).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,10 +19,12 @@ build=${PERCH_BENCH_BUILD:-$root/build-bench}
 mosquitto=${MOSQUITTO:-/usr/sbin/mosquitto}
 quick=0
 callgrind=0
+chat_only=0
 out=""
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) quick=1 ;;
+        --chat) chat_only=1 ;;
         --callgrind) callgrind=1 ;;
         --out) out=$2; shift ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
@@ -192,7 +196,12 @@ fi
 
 results=$work/results.txt
 port=18831
-for broker in perch-w1 perch-w2 mosquitto; do
+brokers=(perch-w1 perch-w2 mosquitto)
+if [[ $chat_only == 1 ]]; then
+    brokers=()
+    : > "$results"
+fi
+for broker in "${brokers[@]}"; do
     start_broker "$broker" "$port"
     for scenario in "${scenarios[@]}"; do
         # Idle and rooms run once (rooms for 10 s). perf would slow every broker system call
@@ -213,6 +222,92 @@ for broker in perch-w1 perch-w2 mosquitto; do
     port=$((port + 1))
 done
 
+# Chat: authenticated users with persistent sessions in rooms of 20, QoS 1, the store on. perch
+# (2 workers) gets its users and rooms from `perch user import` and `perch room import` into a
+# fresh data directory and runs at durability full with anonymous clients refused; its chat layer
+# subscribes every user to its room and keeps history. Mosquitto has no chat layer: it checks the
+# same password file, keeps persistent sessions (persistence true, saved every second), and the
+# load generator subscribes each user to chat/room/{room}/+ with No Local. User uK's password is
+# pw-K. perch runs with `presence false` unless PERCH_CHAT_PRESENCE=true: with presence on, each
+# login costs time in proportion to the users already known (docs/PERFORMANCE.md, Chat).
+run_chat() {
+    local users=$1 duration=$2 chat_runs=$3 ramp=$4 port=$5
+    local dir=$work/chat
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    awk -v n="$users" 'BEGIN { for (i = 0; i < n; i++) print "u" i ":pw-" i }' > "$dir/passwd"
+    mosquitto_passwd -U "$dir/passwd"
+    awk -v n="$users" 'BEGIN {
+        for (r = 0; r * 20 < n; r++) {
+            line = "r" r
+            for (k = r * 20; k < n && k < r * 20 + 20; k++) line = line " u" k
+            print line
+        }
+    }' > "$dir/rooms"
+    # The import's own connection commits without fsync (durability batched): each directory
+    # change is its own transaction, and 40,000 fsyncs would take minutes here.
+    printf 'data_dir %s\ndurability batched\n' "$dir/perch-data" > "$dir/import.conf"
+    "$perch" user import "$dir/passwd" -c "$dir/import.conf"
+    "$perch" room import "$dir/rooms" -c "$dir/import.conf"
+    local common=(--users "$users" --room-size 20 --mqtt 5 --payload 64 --window 1000
+        --password pw- --perf 0 --timeout 150)
+    for broker in perch-w2 mosquitto; do
+        local config=$dir/$broker.conf extra=()
+        if [[ $broker == mosquitto ]]; then
+            cat > "$config" << EOF
+listener $port 127.0.0.1
+allow_anonymous false
+password_file $dir/passwd
+set_tcp_nodelay true
+max_queued_messages 1000000
+persistence true
+persistence_location $dir/mosquitto-data/
+autosave_interval 1
+EOF
+            mkdir -p "$dir/mosquitto-data"
+            # Started as root, Mosquitto runs as the user mosquitto: let it read the password
+            # file and write its database.
+            if id mosquitto > /dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+                chmod 711 "$work"
+                chmod 755 "$dir"
+                chmod 644 "$dir/passwd"
+                chown mosquitto "$dir/mosquitto-data"
+            fi
+            "$mosquitto" -c "$config" > "$dir/$broker.log" 2>&1 &
+            extra=(--subscribe 1)
+        else
+            cat > "$config" << EOF
+listener $port 127.0.0.1
+workers 2
+allow_anonymous false
+persistence true
+durability full
+data_dir $dir/perch-data
+presence ${PERCH_CHAT_PRESENCE:-false}
+max_queued_messages 1000000
+sys_interval 0
+log_level warning
+EOF
+            "$perch" -c "$config" > "$dir/$broker.log" 2>&1 &
+        fi
+        broker_pid=$!
+        wait_for_port "$port"
+        "$loadgen" chat "${common[@]}" "${extra[@]}" --runs "$chat_runs" --duration "$duration" \
+            --port "$port" --pid "$broker_pid" --name "$broker" | tee -a "$results"
+        if [[ $ramp == 1 ]]; then
+            "$loadgen" chat "${common[@]}" "${extra[@]}" --ramp 1 --duration 10 --port "$port" \
+                --pid "$broker_pid" --name "$broker" | tee -a "$results"
+        fi
+        stop_broker
+        port=$((port + 1))
+    done
+}
+if [[ $quick == 1 ]]; then
+    run_chat 500 10 1 0 "$port"
+else
+    run_chat 19000 60 3 1 "$port"
+fi
+
 python3 - "$results" "$out" << 'EOF'
 import sys
 
@@ -220,7 +315,9 @@ lines = [dict(f.split("=", 1) for f in l.split()) for l in open(sys.argv[1]) if 
 measured = {"broker", "runs", "unit", "median", "min", "max", "delivered", "lost",
             "broker_cpu_s", "broker_syscalls", "msgs_per_cpu_s", "syscalls_per_msg",
             "loadgen_cpu_s", "all_syscalls", "all_syscalls_per_msg", "p50_us", "p99_us",
-            "p999_us", "max_us", "disk_bytes_per_msg"}
+            "p999_us", "max_us", "disk_bytes_per_msg", "logins_per_s", "login_failures",
+            "disk_bytes_per_sent", "unacknowledged", "rss_start_mb", "rss_logged_in_mb",
+            "rss_end_mb", "highest_total_msgs_per_s"}
 brokers = ["perch-w1", "perch-w2", "mosquitto"]
 order, table = [], {}
 for l in lines:
@@ -237,7 +334,15 @@ figures = [("median", "{unit} (median)"), ("min", "{unit} (min)"), ("max", "{uni
            ("loadgen_cpu_s", "load generator CPU seconds"),
            ("disk_bytes_per_msg", "broker bytes written to storage per message (/proc/PID/io)"),
            ("p50_us", "latency p50 us"), ("p99_us", "latency p99 us"),
-           ("p999_us", "latency p99.9 us"), ("max_us", "latency max us")]
+           ("p999_us", "latency p99.9 us"), ("max_us", "latency max us"),
+           ("logins_per_s", "logins per second (login storm)"),
+           ("login_failures", "logins failed"),
+           ("unacknowledged", "QoS 1 publishes never acknowledged"),
+           ("disk_bytes_per_sent", "broker bytes written to storage per message sent"),
+           ("rss_start_mb", "broker VmRSS MiB before the login storm"),
+           ("rss_logged_in_mb", "broker VmRSS MiB with every user logged in"),
+           ("rss_end_mb", "broker VmRSS MiB after chatting"),
+           ("highest_total_msgs_per_s", "messages/s in at the highest rate holding p99 < 10 ms")]
 out = ["| scenario | figure | perch w1 | perch w2 | mosquitto | w1/mosq | w2/mosq |",
        "|---|---|---:|---:|---:|---:|---:|"]
 for key in order:

@@ -251,6 +251,84 @@ TEST_F(AdminCommand, RefusesAFileWithBadLinesNamingEachLine) {
     EXPECT_NE(errors_.str().find("cannot read"), std::string::npos) << errors_.str();
 }
 
+TEST_F(AdminCommand, ImportsANameListedTwiceWithTheLastHash) {
+    const std::string file =
+        write_file("passwd", "carol:" + hash_password("first", 1) +
+                                 "\ncarol:" + hash_password("second", 1) + "\n");
+    EXPECT_EQ(run({"user", "import", file}), admin_exit_ok) << errors_.str();
+    EXPECT_NE(output_.str().find("1 user(s) added, 1 updated"), std::string::npos) << output_.str();
+    EXPECT_TRUE(verify_password("second", hash_of("carol")));
+    EXPECT_FALSE(verify_password("first", hash_of("carol")));
+}
+
+TEST_F(AdminCommand, ImportsRoomsAndTheirMembers) {
+    for (const char* name : {"alice", "bob", "carol"}) {
+        ASSERT_EQ(run({"user", "add", name, "--password", "p"}), admin_exit_ok);
+    }
+    ASSERT_EQ(run({"room", "create", "attic"}), admin_exit_ok);
+    ASSERT_EQ(run({"room", "join", "attic", "carol"}), admin_exit_ok);
+    const std::string file = write_file("rooms", "# room members\nkitchen alice\tbob\r\n\n"
+                                                 "  attic   carol alice  \nempty\n"
+                                                 "kitchen bob carol\n");
+    EXPECT_EQ(run({"room", "import", file}), admin_exit_ok) << errors_.str();
+    EXPECT_NE(output_.str().find("2 room(s) created, 4 member(s) added, 2 already member(s)"),
+              std::string::npos)
+        << output_.str();
+    EXPECT_EQ(run({"room", "list"}), admin_exit_ok);
+    EXPECT_EQ(output_.str(), "attic\nempty\nkitchen\n");
+    EXPECT_EQ(run({"room", "members", "kitchen"}), admin_exit_ok);
+    EXPECT_EQ(output_.str(), "alice\nbob\ncarol\n");
+    EXPECT_EQ(run({"room", "members", "attic"}), admin_exit_ok);
+    EXPECT_EQ(output_.str(), "alice\ncarol\n");
+    // Importing the same file again changes nothing.
+    EXPECT_EQ(run({"room", "import", file}), admin_exit_ok) << errors_.str();
+    EXPECT_NE(output_.str().find("0 room(s) created, 0 member(s) added, 6 already member(s)"),
+              std::string::npos)
+        << output_.str();
+}
+
+TEST_F(AdminCommand, RefusesARoomFileWithBadLinesNamingEachLine) {
+    ASSERT_EQ(run({"user", "add", "alice", "--password", "p"}), admin_exit_ok);
+    const std::string file =
+        write_file("rooms", "kitchen alice\nhall alice bob\nb+d alice\nattic a/b dave\n");
+    EXPECT_EQ(run({"room", "import", file}), admin_exit_failure);
+    const std::string errors = errors_.str();
+    EXPECT_EQ(errors.find(":1:"), std::string::npos) << errors;
+    EXPECT_NE(errors.find(":2: unknown user 'bob'"), std::string::npos) << errors;
+    EXPECT_NE(errors.find(":3: invalid room name 'b+d'"), std::string::npos) << errors;
+    EXPECT_NE(errors.find(":4: invalid user name 'a/b', unknown user 'dave'"), std::string::npos)
+        << errors;
+    EXPECT_NE(errors.find("nothing imported (3 bad lines)"), std::string::npos) << errors;
+    EXPECT_TRUE(directory().rooms.empty());
+    EXPECT_TRUE(directory().memberships.empty());
+    EXPECT_EQ(run({"room", "import", (directory_ / "missing").string()}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("cannot read"), std::string::npos) << errors_.str();
+    EXPECT_EQ(run({"room", "import"}), admin_exit_usage);
+}
+
+TEST_F(AdminCommand, ImportsHundredsOfUsersIntoTwentyRooms) {
+    std::string users;
+    std::string rooms;
+    const std::string hash = hash_password("p", 1);
+    for (int room = 0; room < 20; ++room) {
+        rooms += "r" + std::to_string(room);
+        for (int member = 0; member < 20; ++member) {
+            const std::string name = "u" + std::to_string(room * 20 + member);
+            users += name + ":" + hash + "\n";
+            rooms += " " + name;
+        }
+        rooms += "\n";
+    }
+    EXPECT_EQ(run({"user", "import", write_file("passwd", users)}), admin_exit_ok) << errors_.str();
+    EXPECT_EQ(run({"room", "import", write_file("rooms", rooms)}), admin_exit_ok) << errors_.str();
+    EXPECT_NE(output_.str().find("20 room(s) created, 400 member(s) added"), std::string::npos)
+        << output_.str();
+    const auto loaded = directory();
+    EXPECT_EQ(loaded.users.size(), 400u);
+    EXPECT_EQ(loaded.rooms.size(), 20u);
+    EXPECT_EQ(loaded.memberships.size(), 400u);
+}
+
 TEST_F(AdminCommand, TakesTheDataDirectoryFromTheConfigFile) {
     const std::string config = write_file("perch.conf", "data_dir " + data_dir() + "\n");
     EXPECT_EQ(run_exactly({"user", "add", "alice", "-c", config, "--password", "x"}),

@@ -116,6 +116,27 @@ TEST_F(AdminCli, ImportsAFileWrittenByMosquittoPasswd) {
     EXPECT_NE(result.errors.find(":1: user 'eve': a $6$"), std::string::npos) << result.errors;
 }
 
+TEST_F(AdminCli, ImportsRoomsFromAFile) {
+    for (const char* name : {"hana", "ivan", "jon"}) {
+        ASSERT_TRUE(perch({"user", "add", name, "--password", "x"}).ending.is_success());
+    }
+    const auto rooms = directory_.path() / "rooms";
+    write_file_text(rooms, "# room members\nlounge hana ivan\nstudio jon hana\n");
+    auto result = perch({"room", "import", rooms.string()});
+    EXPECT_TRUE(result.ending.is_success()) << result.errors;
+    EXPECT_NE(result.output.find("2 room(s) created, 4 member(s) added"), std::string::npos)
+        << result.output;
+    EXPECT_EQ(perch({"room", "members", "lounge"}).output, "hana\nivan\n");
+    EXPECT_EQ(perch({"room", "members", "studio"}).output, "hana\njon\n");
+
+    write_file_text(rooms, "lounge jon\nattic kim\n");
+    result = perch({"room", "import", rooms.string()});
+    EXPECT_EQ(result.ending.exit_code, 1);
+    EXPECT_NE(result.errors.find(":2: unknown user 'kim'"), std::string::npos) << result.errors;
+    EXPECT_EQ(perch({"room", "members", "lounge"}).output, "hana\nivan\n");
+    EXPECT_EQ(perch({"room", "list"}).output, "lounge\nstudio\n");
+}
+
 TEST_F(AdminCli, RunsWithoutFlagsInTheBrokersFolder) {
     // `perch` without -c keeps its store in ./data/perch.db; so does `perch user` run there.
     const std::string folder = directory_.path().string();

@@ -16,7 +16,7 @@ using perch::loadgen::scenario_options;
 void usage() {
     std::fprintf(
         stderr,
-        "usage: perch_loadgen fan_in|fan_out|rooms|idle|offline --port P --pid BROKER_PID "
+        "usage: perch_loadgen fan_in|fan_out|rooms|idle|offline|chat --port P --pid BROKER_PID "
         "[options]\n"
         "  --host 127.0.0.1   broker address (127.0.0.0/8 only)\n"
         "  --name LABEL       broker label in the result line\n"
@@ -29,7 +29,10 @@ void usage() {
         "  rooms:   --rooms R  --members M  --rate MSGS_PER_S_PER_MEMBER  --duration SECONDS\n"
         "  idle:    --connections N\n"
         "  offline: --subscribers S (persistent, away while --publishers P send --messages N at\n"
-        "           --qos 1)  --session-expiry SECONDS (5.0)\n");
+        "           --qos 1)  --session-expiry SECONDS (5.0)\n"
+        "  chat:    --users N  --room-size M  --rate MSGS_PER_S_PER_USER (default 0.1)\n"
+        "           --duration SECONDS  --window CONNECTS_IN_FLIGHT  --subscribe 0|1\n"
+        "           --ramp 0|1  --password PREFIX (user uK's password is PREFIX then K)\n");
 }
 
 bool apply_option(scenario_options& options, std::string_view key, const std::string& value) {
@@ -69,6 +72,7 @@ bool apply_option(scenario_options& options, std::string_view key, const std::st
         options.members = std::stoul(value);
     } else if (key == "--rate") {
         options.rate_per_member = std::stod(value);
+        options.is_rate_given = true;
     } else if (key == "--duration") {
         options.duration_seconds = std::stod(value);
     } else if (key == "--connections") {
@@ -88,6 +92,14 @@ bool apply_option(scenario_options& options, std::string_view key, const std::st
         options.password = value;
     } else if (key == "--session-expiry") {
         options.session_expiry_seconds = static_cast<std::uint32_t>(std::stoul(value));
+    } else if (key == "--users") {
+        options.users = std::stoul(value);
+    } else if (key == "--room-size") {
+        options.room_size = std::stoul(value);
+    } else if (key == "--subscribe") {
+        options.is_subscribing = value == "1";
+    } else if (key == "--ramp") {
+        options.is_ramping = value == "1";
     } else if (key == "--timeout") {
         options.timeout_seconds = std::stod(value);
     } else {
@@ -118,7 +130,8 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (options.broker_pid <= 0 || options.runs < 1 || options.publishers < 1 ||
-        options.members < 1 || options.rate_per_member <= 0 || options.messages < 1) {
+        options.members < 1 || options.rate_per_member <= 0 || options.messages < 1 ||
+        options.users < 2 || options.room_size < 2) {
         usage();
         return 2;
     }
@@ -133,6 +146,8 @@ int main(int argc, char** argv) {
         perch::loadgen::run_idle(options);
     } else if (scenario == "offline") {
         perch::loadgen::run_offline(options);
+    } else if (scenario == "chat") {
+        perch::loadgen::run_chat(options);
     } else {
         usage();
         return 2;

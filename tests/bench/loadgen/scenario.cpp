@@ -107,7 +107,8 @@ payload_stamp read_payload(std::span<const std::uint8_t> payload) {
 }
 
 void print_result(const scenario_options& options, const std::string& parameters,
-                  const std::string& unit, const std::vector<run_measurement>& runs) {
+                  const std::string& unit, const std::vector<run_measurement>& runs,
+                  const std::string& extra_fields) {
     std::vector<double> rates;
     std::vector<double> cpu;
     std::vector<double> syscalls;
@@ -165,7 +166,7 @@ void print_result(const scenario_options& options, const std::string& parameters
         std::printf(" p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f", percentile(latencies, 0.5),
                     percentile(latencies, 0.99), percentile(latencies, 0.999), latencies.back());
     }
-    std::printf("\n");
+    std::printf("%s\n", extra_fields.c_str());
     std::fflush(stdout);
 }
 

@@ -46,8 +46,19 @@ struct scenario_options {
     /// Credentials every client sends in CONNECT; an empty user name sends none.
     std::string user_name;
     std::string password;
-    /// offline: Session Expiry Interval (5.0) the persistent subscribers ask for.
+    /// offline and chat: Session Expiry Interval (5.0) the persistent sessions ask for.
     std::uint32_t session_expiry_seconds = 3600;
+    /// Whether --rate was given (chat's default rate differs from rooms').
+    bool is_rate_given = false;
+    /// chat: users u0..u{users-1}, in rooms r0, r1, ... of `room_size` users each.
+    std::size_t users = 1000;
+    std::size_t room_size = 20;
+    /// chat: the load generator subscribes each user to its room (a broker without a chat
+    /// layer); otherwise the broker subscribes them itself.
+    bool is_subscribing = false;
+    /// chat: double the rate after each step until p99 exceeds 10 ms or a message is lost (halve
+    /// it while the starting rate does not hold).
+    bool is_ramping = false;
 };
 
 /// The CONNECT settings of a scenario's clients: protocol level and credentials from `options`,
@@ -100,9 +111,11 @@ void write_payload(std::vector<std::uint8_t>& payload, const payload_stamp& stam
 payload_stamp read_payload(std::span<const std::uint8_t> payload);
 
 /// Prints the result line: the scenario's `parameters`, then runs, median/min/max of the rate,
-/// messages lost and the broker figures (medians over the runs).
+/// messages lost and the broker figures (medians over the runs), then `extra_fields` (" key=value"
+/// pairs a scenario adds).
 void print_result(const scenario_options& options, const std::string& parameters,
-                  const std::string& unit, const std::vector<run_measurement>& runs);
+                  const std::string& unit, const std::vector<run_measurement>& runs,
+                  const std::string& extra_fields = "");
 
 /// The scenarios; each runs options.runs times and prints its result line.
 void run_fan_in(const scenario_options& options);
@@ -110,5 +123,6 @@ void run_fan_out(const scenario_options& options);
 void run_rooms(const scenario_options& options);
 void run_idle(const scenario_options& options);
 void run_offline(const scenario_options& options);
+void run_chat(const scenario_options& options);
 
 } // namespace perch::loadgen

@@ -174,7 +174,8 @@ void append_connect(std::vector<std::uint8_t>& out, std::string_view client_id,
 }
 
 void append_subscribe(std::vector<std::uint8_t>& out, std::uint16_t packet_id,
-                      std::string_view topic_filter, int qos, int protocol_level) {
+                      std::string_view topic_filter, int qos, int protocol_level,
+                      bool is_no_local) {
     const bool is_v5 = protocol_level == level_5;
     out.push_back(0x82);
     append_remaining_length(out, 2 + (is_v5 ? 1 : 0) + 2 + topic_filter.size() + 1);
@@ -183,7 +184,7 @@ void append_subscribe(std::vector<std::uint8_t>& out, std::uint16_t packet_id,
         out.push_back(0); // no properties
     }
     append_string(out, topic_filter);
-    out.push_back(static_cast<std::uint8_t>(qos));
+    out.push_back(static_cast<std::uint8_t>(qos | (is_v5 && is_no_local ? 0x04 : 0)));
 }
 
 void append_publish(std::vector<std::uint8_t>& out, std::string_view topic_name, int qos,

@@ -76,9 +76,11 @@ struct connect_settings {
 void append_connect(std::vector<std::uint8_t>& out, std::string_view client_id,
                     const connect_settings& settings);
 
-/// Appends a SUBSCRIBE of one topic filter at `qos`.
+/// Appends a SUBSCRIBE of one topic filter at `qos`; `is_no_local` (level 5 only) asks the broker
+/// not to send the subscriber's own messages back.
 void append_subscribe(std::vector<std::uint8_t>& out, std::uint16_t packet_id,
-                      std::string_view topic_filter, int qos, int protocol_level = level_3_1_1);
+                      std::string_view topic_filter, int qos, int protocol_level = level_3_1_1,
+                      bool is_no_local = false);
 
 /// Appends a PUBLISH; `packet_id` is written only when `qos` > 0. At level 5 with an empty
 /// property list.

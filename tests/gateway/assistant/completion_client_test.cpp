@@ -242,5 +242,36 @@ TEST_F(CompletionClient, NobodyListeningIsAFailure) {
     EXPECT_EQ(failure.find("sk-test-key"), std::string::npos);
 }
 
+TEST_F(CompletionClient, FailuresAreClassifiedByKind) {
+    model_stub stub(directory_);
+    std::filesystem::create_directories(directory_ / "gone");
+    const auto kind_of = [this](completion_call_options options) {
+        const completion_result result = call(std::move(options));
+        const auto* failure = std::get_if<completion_failure>(&result);
+        EXPECT_NE(failure, nullptr);
+        return failure != nullptr ? failure->kind : failure_kind::bad_answer;
+    };
+    EXPECT_EQ(kind_of(options_for(stub.port(), "[[fail]]", false)), failure_kind::server_error);
+    EXPECT_EQ(kind_of(options_for(stub.port(), "[[limit]]", false)), failure_kind::rate_limited);
+    EXPECT_EQ(kind_of(options_for(stub.port(), "[[garbage]]", false)), failure_kind::bad_answer);
+    EXPECT_EQ(kind_of(options_for(stub.port(), "[[garbage]]", true)), failure_kind::bad_answer);
+    EXPECT_EQ(kind_of(options_for(stub.port(), "[[cut]] a b c d", true)), failure_kind::incomplete);
+    auto plain = options_for(stub.port(), "[[huge]]", false);
+    plain.max_response_bytes = 64 * 1024;
+    EXPECT_EQ(kind_of(plain), failure_kind::too_large);
+    auto streamed = options_for(stub.port(), "[[huge]]", true);
+    streamed.max_response_bytes = 64 * 1024;
+    EXPECT_EQ(kind_of(streamed), failure_kind::too_large);
+    auto stalled = options_for(stub.port(), "[[stall]]", false);
+    stalled.timeout = 500ms;
+    EXPECT_EQ(kind_of(stalled), failure_kind::timeout);
+    std::uint16_t closed_port = 0;
+    {
+        model_stub gone(directory_ / "gone");
+        closed_port = gone.port();
+    }
+    EXPECT_EQ(kind_of(options_for(closed_port, "x", false)), failure_kind::unreachable);
+}
+
 } // namespace
 } // namespace perch::gateway::assistant

@@ -1,0 +1,402 @@
+// Chat: N authenticated users (user uK, client id uK, password PREFIX then K) with persistent
+// sessions, in rooms r0, r1, ... of M users each (uK is in room K / M). Phase 1, the login storm:
+// every user connects as fast as the broker accepts them, at most `window` CONNECTs in flight.
+// Phase 2: every user publishes at QoS 1 to `chat/room/{room}/{user}` at a fixed rate, the sends of
+// all users spread evenly over time; each receiver computes the end-to-end latency from the send
+// time stamped in the payload. A broker with a chat layer subscribes the users itself; for one
+// without, --subscribe 1 makes each user subscribe to `chat/room/{room}/+` (No Local at 5.0).
+// With --ramp 1 the rate doubles after each step until p99 exceeds 10 ms or a message is lost (and
+// halves instead while even the starting rate does not hold), to find the highest rate that holds.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "scenario.hpp"
+
+namespace perch::loadgen {
+
+namespace {
+
+constexpr double p99_limit_us = 10000;
+constexpr std::uint64_t no_progress_ns = 2000000000ull;
+constexpr int max_ramp_steps = 10;
+
+/// Users and rooms: user k is in room k / room_size; the last room may be smaller.
+struct chat_layout {
+    std::size_t users = 0;
+    std::size_t room_size = 0;
+
+    std::size_t room_of(std::size_t user) const { return user / room_size; }
+    std::size_t rooms() const { return (users + room_size - 1) / room_size; }
+    std::size_t members_of(std::size_t room) const {
+        return std::min(room_size, users - room * room_size);
+    }
+};
+
+/// What the login storm measured.
+struct login_outcome {
+    double seconds = 0;
+    std::size_t accepted = 0;
+    std::size_t failed = 0;
+};
+
+/// What one chat step measured besides the common figures.
+struct chat_step {
+    run_measurement measurement;
+    /// QoS 1 publishes the broker had not acknowledged when the step ended.
+    std::uint64_t unacknowledged = 0;
+    double rate_per_user = 0;
+};
+
+double percentile_of(std::vector<double> values, double fraction) {
+    if (values.empty()) {
+        return 0;
+    }
+    std::sort(values.begin(), values.end());
+    const auto rank = static_cast<std::size_t>(std::ceil(fraction * values.size()));
+    return values[std::min(values.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+double mebibytes(std::uint64_t bytes) {
+    return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
+
+/// One login of every user, then any number of chat steps on the same connections.
+class chat_session_set {
+public:
+    explicit chat_session_set(const scenario_options& options)
+        : options_(options), layout_{options.users, options.room_size},
+          loop_(options.broker_address, options.broker_port), topics_(options.users),
+          packet_ids_(options.users, 0), sequences_(options.users, 0) {
+        for (std::size_t user = 0; user < layout_.users; ++user) {
+            topics_[user] =
+                "chat/room/r" + std::to_string(layout_.room_of(user)) + "/u" + std::to_string(user);
+        }
+        loop_.set_handler(
+            [this](std::size_t index, const packet_view& packet) { handle(index, packet); });
+    }
+
+    /// Connects every user, at most options.window CONNECTs in flight, then waits until the
+    /// broker has been quiet for half a second (presence and session set-up traffic).
+    login_outcome log_in() {
+        connect_settings settings = client_settings(options_);
+        settings.is_clean = false;
+        settings.session_expiry_seconds = options_.session_expiry_seconds;
+        const std::string password_prefix = options_.password.empty() ? "pw-" : options_.password;
+        const std::uint64_t start_ns = now_ns();
+        const std::uint64_t deadline_ns =
+            start_ns + static_cast<std::uint64_t>(options_.timeout_seconds * 1e9);
+        const std::size_t window = std::max<std::uint64_t>(options_.window, 1);
+        std::size_t opened = 0;
+        while (now_ns() < deadline_ns) {
+            const std::size_t settled = loop_.connected_count() + loop_.closed_count();
+            while (opened < layout_.users && opened < settled + window) {
+                const std::string number = std::to_string(opened);
+                settings.user_name.assign(1, 'u').append(number);
+                settings.password.assign(password_prefix).append(number);
+                loop_.set_connect_settings(settings);
+                loop_.open(settings.user_name);
+                ++opened;
+            }
+            if (opened == layout_.users && settled >= layout_.users) {
+                break;
+            }
+            loop_.poll(5);
+        }
+        login_outcome outcome;
+        outcome.seconds = static_cast<double>(now_ns() - start_ns) / 1e9;
+        outcome.accepted = loop_.connected_count();
+        outcome.failed = layout_.users - outcome.accepted;
+        wait_until_quiet();
+        return outcome;
+    }
+
+    /// Subscribes every user to its room's topics (brokers without a chat layer). False when a
+    /// SUBACK is missing after the timeout or refused the filter.
+    bool subscribe_rooms() {
+        for (std::size_t user = 0; user < loop_.size(); ++user) {
+            const std::string filter = "chat/room/r" + std::to_string(layout_.room_of(user)) + "/+";
+            append_subscribe(loop_.at(user).output, 1, filter, 1, loop_.protocol_level(), true);
+            loop_.mark_dirty(user);
+        }
+        loop_.flush();
+        const std::uint64_t deadline_ns =
+            now_ns() + static_cast<std::uint64_t>(options_.timeout_seconds * 1e9);
+        std::size_t next = 0;
+        while (now_ns() < deadline_ns) {
+            while (next < loop_.size() &&
+                   (loop_.at(next).subacks_received > 0 || !is_online(next))) {
+                ++next;
+            }
+            if (next == loop_.size()) {
+                return refused_subscriptions_ == 0;
+            }
+            loop_.poll(10);
+        }
+        return false;
+    }
+
+    /// Chats at `rate_per_user` messages per second per user for `duration_seconds`, then waits
+    /// for what is still on its way (until all arrived, 2 s without progress, or the timeout).
+    chat_step chat(double rate_per_user, double duration_seconds) {
+        chat_step step;
+        step.rate_per_user = rate_per_user;
+        run_measurement& result = step.measurement;
+        latencies_ = &result.latencies_us;
+        delivered_ = 0;
+        acknowledged_ = 0;
+        std::vector<std::uint8_t> payload(std::max<std::size_t>(options_.payload_bytes, 16), 'x');
+        const auto users = static_cast<std::uint64_t>(layout_.users);
+        const auto period_ns = static_cast<std::uint64_t>(1e9 / rate_per_user);
+        const auto total_sends = static_cast<std::uint64_t>(duration_seconds * rate_per_user *
+                                                            static_cast<double>(users));
+        result.latencies_us.reserve(total_sends * (layout_.room_size - 1));
+        // Only users that logged in send and receive: a failed login is reported, not chatted.
+        std::vector<std::size_t> online_members(layout_.rooms(), 0);
+        for (std::size_t user = 0; user < layout_.users; ++user) {
+            online_members[layout_.room_of(user)] += is_online(user) ? 1 : 0;
+        }
+        std::uint64_t expected = 0;
+        const double cpu_before = own_cpu_seconds();
+        result.before = sample_broker(options_.broker_pid);
+        const std::uint64_t start_ns = now_ns();
+        phase_start_ns_ = start_ns;
+        std::uint64_t sends = 0;
+        while (sends < total_sends) {
+            const std::uint64_t now = now_ns();
+            // Send number s is due at start + s * period / users: user s mod users, evenly spread.
+            while (sends < total_sends && start_ns + sends * period_ns / users <= now) {
+                const std::size_t user = sends % users;
+                ++sends;
+                if (!is_online(user)) {
+                    continue;
+                }
+                write_payload(payload, {now, static_cast<std::uint32_t>(user), sequences_[user]++});
+                packet_ids_[user] = static_cast<std::uint16_t>(packet_ids_[user] % 65535 + 1);
+                append_publish(loop_.at(user).output, topics_[user], 1, packet_ids_[user], payload,
+                               loop_.protocol_level());
+                loop_.mark_dirty(user);
+                expected += online_members[layout_.room_of(user)] - 1;
+                ++result.sent;
+            }
+            loop_.flush();
+            if (sends == total_sends) {
+                break;
+            }
+            const std::uint64_t next_due = start_ns + sends * period_ns / users;
+            const std::uint64_t after = now_ns();
+            // Sleep until the next send, rounded up to whole milliseconds (epoll's resolution).
+            loop_.poll(next_due > after ? static_cast<int>((next_due - after + 999999) / 1000000)
+                                        : 0);
+        }
+        const std::uint64_t drain_end_ns =
+            now_ns() + static_cast<std::uint64_t>(options_.timeout_seconds * 1e9);
+        last_progress_ns_ = now_ns();
+        while ((delivered_ < expected || acknowledged_ < result.sent) && now_ns() < drain_end_ns &&
+               now_ns() - last_progress_ns_ < no_progress_ns) {
+            loop_.poll(10);
+        }
+        result.after = sample_broker(options_.broker_pid);
+        result.loadgen_cpu_seconds = own_cpu_seconds() - cpu_before;
+        result.seconds = duration_seconds;
+        result.delivered = delivered_;
+        result.lost = expected > delivered_ ? expected - delivered_ : 0;
+        step.unacknowledged = result.sent > acknowledged_ ? result.sent - acknowledged_ : 0;
+        latencies_ = nullptr;
+        return step;
+    }
+
+    /// Sends DISCONNECT from every user (sessions stay) and waits up to 5 s for the closes.
+    void log_out() {
+        for (std::size_t user = 0; user < loop_.size(); ++user) {
+            append_disconnect(loop_.at(user).output);
+            loop_.mark_dirty(user);
+        }
+        loop_.flush();
+        const std::uint64_t deadline_ns = now_ns() + 5000000000ull;
+        while (loop_.closed_count() < loop_.size() && now_ns() < deadline_ns) {
+            loop_.poll(10);
+        }
+    }
+
+    /// Deliveries from before the current step (queued in a persistent session, or late).
+    std::uint64_t stale_deliveries() const { return stale_; }
+
+private:
+    void handle(std::size_t index, const packet_view& packet) {
+        if (packet.type == packet_type::suback) {
+            const bool is_refused = !packet.payload.empty() && packet.payload[0] >= 0x80;
+            refused_subscriptions_ += is_refused ? 1 : 0;
+            return;
+        }
+        if (packet.type == packet_type::puback) {
+            ++acknowledged_;
+            last_progress_ns_ = now_ns();
+            return;
+        }
+        if (packet.type != packet_type::publish) {
+            return;
+        }
+        if (packet.qos() > 0) {
+            append_puback(loop_.at(index).output, packet.packet_id);
+            loop_.mark_dirty(index);
+        }
+        if (!packet.topic.starts_with("chat/room/")) {
+            return; // presence and other chat-layer traffic
+        }
+        const payload_stamp stamp = read_payload(packet.payload);
+        if (latencies_ == nullptr || stamp.sent_ns < phase_start_ns_) {
+            ++stale_;
+            return;
+        }
+        if (stamp.sender == index) {
+            return; // an echo of the user's own message (3.1.1 has no No Local)
+        }
+        last_progress_ns_ = now_ns();
+        latencies_->push_back(static_cast<double>(last_progress_ns_ - stamp.sent_ns) / 1e3);
+        ++delivered_;
+    }
+
+    bool is_online(std::size_t user) {
+        return user < loop_.size() && loop_.at(user).is_connected && !loop_.at(user).is_closed;
+    }
+
+    void wait_until_quiet() {
+        const std::uint64_t deadline_ns =
+            now_ns() + static_cast<std::uint64_t>(options_.timeout_seconds * 1e9);
+        std::uint64_t quiet_since_ns = now_ns();
+        while (now_ns() < deadline_ns && now_ns() - quiet_since_ns < 500000000ull) {
+            if (loop_.poll(50) > 0) {
+                quiet_since_ns = now_ns();
+            }
+        }
+    }
+
+    const scenario_options& options_;
+    chat_layout layout_;
+    client_loop loop_;
+    std::vector<std::string> topics_;
+    std::vector<std::uint16_t> packet_ids_;
+    std::vector<std::uint32_t> sequences_;
+    std::vector<double>* latencies_ = nullptr;
+    std::uint64_t phase_start_ns_ = 0;
+    std::uint64_t last_progress_ns_ = 0;
+    std::uint64_t delivered_ = 0;
+    std::uint64_t acknowledged_ = 0;
+    std::uint64_t stale_ = 0;
+    std::size_t refused_subscriptions_ = 0;
+};
+
+std::string chat_parameters(const scenario_options& options, double rate_per_user) {
+    char rate[32];
+    std::snprintf(rate, sizeof rate, "%g", rate_per_user);
+    return "scenario=chat qos=1 payload=" + std::to_string(options.payload_bytes) +
+           " users=" + std::to_string(options.users) +
+           " room_size=" + std::to_string(options.room_size) + " rate=" + rate +
+           " duration=" + std::to_string(static_cast<int>(options.duration_seconds)) +
+           protocol_label(options);
+}
+
+/// The chat figures beside the common ones: login storm, broker memory, disk bytes per message
+/// sent, publishes left unacknowledged.
+std::string chat_fields(const std::vector<login_outcome>& logins, std::uint64_t rss_start,
+                        std::uint64_t rss_logged_in, const std::vector<chat_step>& steps) {
+    std::vector<double> login_rates;
+    std::size_t failed = 0;
+    for (const auto& login : logins) {
+        login_rates.push_back(
+            login.seconds > 0 ? static_cast<double>(login.accepted) / login.seconds : 0);
+        failed += login.failed;
+    }
+    std::vector<double> disk_per_sent;
+    std::uint64_t unacknowledged = 0;
+    std::uint64_t rss_end = 0;
+    for (const auto& step : steps) {
+        const run_measurement& m = step.measurement;
+        const double written = static_cast<double>(m.after.written_bytes - m.before.written_bytes);
+        disk_per_sent.push_back(m.sent > 0 ? written / static_cast<double>(m.sent) : 0);
+        unacknowledged += step.unacknowledged;
+        rss_end = m.after.resident_bytes;
+    }
+    char fields[320];
+    std::snprintf(fields, sizeof fields,
+                  " logins_per_s=%.0f login_failures=%zu disk_bytes_per_sent=%.1f "
+                  "unacknowledged=%llu rss_start_mb=%.1f rss_logged_in_mb=%.1f rss_end_mb=%.1f",
+                  percentile_of(login_rates, 0.5), failed, percentile_of(disk_per_sent, 0.5),
+                  static_cast<unsigned long long>(unacknowledged), mebibytes(rss_start),
+                  mebibytes(rss_logged_in), mebibytes(rss_end));
+    return fields;
+}
+
+} // namespace
+
+void run_chat(const scenario_options& options) {
+    const double rate = options.is_rate_given ? options.rate_per_member : 0.1;
+    const int runs = options.is_ramping ? 1 : options.runs;
+    std::vector<login_outcome> logins;
+    std::vector<chat_step> steps;
+    const std::uint64_t rss_start = sample_broker(options.broker_pid).resident_bytes;
+    std::uint64_t rss_logged_in = 0;
+    for (int run = 0; run < runs; ++run) {
+        chat_session_set sessions(options);
+        logins.push_back(sessions.log_in());
+        rss_logged_in = sample_broker(options.broker_pid).resident_bytes;
+        std::fprintf(stderr, "chat: %zu of %zu users logged in in %.2f s\n", logins.back().accepted,
+                     options.users, logins.back().seconds);
+        if (logins.back().failed > 0) {
+            std::fprintf(stderr, "chat: %zu logins failed\n", logins.back().failed);
+        }
+        if (options.is_subscribing && !sessions.subscribe_rooms()) {
+            std::fprintf(stderr, "chat: room subscriptions failed\n");
+        }
+        if (!options.is_ramping) {
+            steps.push_back(sessions.chat(rate, options.duration_seconds));
+            sessions.log_out();
+            continue;
+        }
+        double highest = 0;
+        double step_rate = rate;
+        bool is_descending = false;
+        for (int step = 0; step < max_ramp_steps; ++step) {
+            steps.push_back(sessions.chat(step_rate, options.duration_seconds));
+            const chat_step& done = steps.back();
+            print_result(options,
+                         chat_parameters(options, step_rate) + " step=" + std::to_string(step),
+                         "deliveries_per_s", {done.measurement},
+                         chat_fields(logins, rss_start, rss_logged_in, {done}));
+            const double p99 = percentile_of(done.measurement.latencies_us, 0.99);
+            const bool holds =
+                p99 <= p99_limit_us && done.measurement.lost == 0 && done.unacknowledged == 0;
+            // Upwards from the starting rate while it holds; downwards while nothing held yet.
+            if (holds) {
+                highest = step_rate;
+                if (is_descending) {
+                    break;
+                }
+                step_rate *= 2;
+            } else if (highest > 0) {
+                break;
+            } else {
+                is_descending = true;
+                step_rate /= 2;
+            }
+        }
+        std::printf(
+            "broker=%s scenario=chat_ramp users=%zu room_size=%zu%s unit=msgs_per_s_per_user "
+            "median=%g highest_total_msgs_per_s=%.0f\n",
+            options.broker_name.c_str(), options.users, options.room_size,
+            protocol_label(options).c_str(), highest, highest * static_cast<double>(options.users));
+        std::fflush(stdout);
+        sessions.log_out();
+        return;
+    }
+    std::vector<run_measurement> measurements;
+    for (const auto& step : steps) {
+        measurements.push_back(step.measurement);
+    }
+    print_result(options, chat_parameters(options, rate), "deliveries_per_s", measurements,
+                 chat_fields(logins, rss_start, rss_logged_in, steps));
+}
+
+} // namespace perch::loadgen
