@@ -136,4 +136,22 @@ std::vector<std::string> chat_directory::members_of(std::string_view room) const
     return {found->second.begin(), found->second.end()};
 }
 
+std::vector<std::string> chat_directory::peers_of(std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    std::set<std::string, std::less<>> peers;
+    if (contents_.users.contains(user)) {
+        peers.emplace(user);
+    }
+    const auto rooms = contents_.rooms_of_user.find(user);
+    if (rooms != contents_.rooms_of_user.end()) {
+        for (const std::string& room : rooms->second) {
+            const auto members = contents_.rooms.find(room);
+            if (members != contents_.rooms.end()) {
+                peers.insert(members->second.begin(), members->second.end());
+            }
+        }
+    }
+    return {peers.begin(), peers.end()};
+}
+
 } // namespace perch::gateway

@@ -80,6 +80,9 @@ public:
     std::vector<std::string> rooms_of(std::string_view user) const;
     /// The members of `room`, sorted; empty for an unknown room.
     std::vector<std::string> members_of(std::string_view room) const;
+    /// The users whose presence `user` may see: `user` itself (when it exists) and everyone
+    /// sharing a room with it; sorted, each once.
+    std::vector<std::string> peers_of(std::string_view user) const;
 
 private:
     // Owner: shared by all workers and the reload thread. Lock: mutex_ (shared for queries).

@@ -264,6 +264,10 @@ std::vector<server_subscription> chat_service::room_subscriptions(std::string_vi
     };
 }
 
+server_subscription chat_service::presence_subscription(std::string_view peer) {
+    return {join_topic({"chat", "presence", peer}), chat_options(mqtt::qos::at_least_once, false)};
+}
+
 std::vector<server_subscription> chat_service::subscriptions_for(std::string_view user) const {
     std::vector<server_subscription> filters = {
         {join_topic({"chat", "dm", user, "+"}), chat_options(mqtt::qos::at_least_once, true)},
@@ -276,8 +280,11 @@ std::vector<server_subscription> chat_service::subscriptions_for(std::string_vie
          chat_options(mqtt::qos::at_least_once, false)},
     };
     if (settings_.is_presence_enabled) {
-        // One filter for every presence; deliveries are limited to users sharing a room.
-        filters.push_back({"chat/presence/+", chat_options(mqtt::qos::at_least_once, false)});
+        // One exact filter per user it may see, so that a presence change reaches only those
+        // sessions (a filter for every presence would match every user on every change).
+        for (const std::string& peer : directory_.peers_of(user)) {
+            filters.push_back(presence_subscription(peer));
+        }
     }
     for (const std::string& room : directory_.rooms_of(user)) {
         for (server_subscription& held : room_subscriptions(room)) {

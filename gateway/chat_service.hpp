@@ -122,6 +122,10 @@ public:
     /// The subscriptions a member of `room` holds for it.
     static std::vector<server_subscription> room_subscriptions(std::string_view room);
 
+    /// The subscription to the presence of `peer` (QoS 1), held by each user sharing a room with
+    /// it while presence is on.
+    static server_subscription presence_subscription(std::string_view peer);
+
     /// True when `topic_filter` is one the gateway holds for `user` (not removable by
     /// UNSUBSCRIBE).
     bool is_server_filter(std::string_view user, std::string_view topic_filter) const;

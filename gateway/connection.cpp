@@ -811,10 +811,10 @@ void connection::route_inbound(const mqtt::route_publish& inbound, mqtt::time_po
     if (persistence == nullptr || inbound.packet_id == 0) {
         const std::size_t count = route(inbound.content);
         if (inbound.packet_id != 0) {
-            session_.complete_publish(inbound.packet_id,
-                                      count > 0 ? mqtt::reason_code::success
-                                                : mqtt::reason_code::no_matching_subscribers,
-                                      now);
+            acknowledge_publish(inbound.packet_id,
+                                count > 0 ? mqtt::reason_code::success
+                                          : mqtt::reason_code::no_matching_subscribers,
+                                now);
         }
         return;
     }
@@ -856,7 +856,7 @@ void connection::route_inbound(const mqtt::route_publish& inbound, mqtt::time_po
     const bool changes_retained =
         result.retained && *result.retained != mqtt::retained_update::unchanged;
     if (targets.empty() && !records_inbound && !changes_retained) {
-        session_.complete_publish(inbound.packet_id, reason, now);
+        acknowledge_publish(inbound.packet_id, reason, now);
         return;
     }
     // QoS 2 to a persistent session is delivered only once its entry is committed, so that a
@@ -905,6 +905,26 @@ void connection::route_inbound(const mqtt::route_publish& inbound, mqtt::time_po
     }
 }
 
+void connection::acknowledge_publish(std::uint16_t packet_id, mqtt::reason_code reason,
+                                     mqtt::time_point now) {
+    const auto waiting =
+        std::find_if(history_waits_.begin(), history_waits_.end(),
+                     [packet_id](const history_wait& held) { return held.packet_id == packet_id; });
+    if (waiting != history_waits_.end()) {
+        if (!waiting->is_history_written) {
+            waiting->routed_reason = reason;
+            return;
+        }
+        history_waits_.erase(waiting);
+    }
+    session_.complete_publish(packet_id, reason, now);
+}
+
+void connection::drop_history_wait(std::uint16_t packet_id) {
+    std::erase_if(history_waits_,
+                  [packet_id](const history_wait& held) { return held.packet_id == packet_id; });
+}
+
 void connection::finish_durable_publish(std::uint16_t packet_id, bool is_written,
                                         mqtt::reason_code reason,
                                         const std::shared_ptr<std::vector<delivery_batch>>& held) {
@@ -920,6 +940,7 @@ void connection::finish_durable_publish(std::uint16_t packet_id, bool is_written
     if (!is_written) {
         // No acknowledgement for a message that is not durable (DESIGN.md "Durability contract").
         log_error("store write failed: not acknowledging publish {} of {}", packet_id, client_id_);
+        drop_history_wait(packet_id);
         if (session_.version() == mqtt::protocol_version::v5) {
             session_.complete_publish(packet_id, mqtt::reason_code::unspecified_error, now);
         } else {
@@ -928,9 +949,10 @@ void connection::finish_durable_publish(std::uint16_t packet_id, bool is_written
     } else if (reason == mqtt::reason_code::quota_exceeded &&
                session_.version() != mqtt::protocol_version::v5) {
         // 3.1.1 has no negative PUBACK: closing is the only way not to acknowledge.
+        drop_history_wait(packet_id);
         session_.shutdown(mqtt::reason_code::quota_exceeded, now);
     } else {
-        session_.complete_publish(packet_id, reason, now);
+        acknowledge_publish(packet_id, reason, now);
     }
     process_actions(now);
     sync_ledger(now);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -122,11 +123,20 @@ private:
     /// Adds `held` to the subscription index under this session (and to the store for a
     /// persistent session), QoS capped at the server's maximum.
     void hold_chat_subscriptions(const std::vector<server_subscription>& held);
+    /// Removes the server-side subscription `topic_filter` from the index (and from the store for a
+    /// persistent session) if this session holds it.
+    void release_chat_subscription(std::string_view topic_filter);
+    /// Follows a directory change with this user's presence filters: one per user sharing a room
+    /// with it (the retained presence of a new peer is sent at once).
+    void apply_presence_changes(const directory_changes& changes, mqtt::time_point now);
     /// Sends the retained messages matching `topic_filter` that this user may read.
     void send_chat_retained(std::string_view topic_filter, mqtt::time_point now);
     /// Stamps and records a room or direct message, or carries out a control request; false when
     /// the publish is not the chat layer's (route it as usual).
     bool handle_chat_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
+    /// The history row of the chat QoS 1 message `packet_id` is committed: its PUBACK may go once
+    /// routing is done too.
+    void finish_history_wait(std::uint16_t packet_id, mqtt::time_point now);
     /// Publishes the reply to the control request `request` (and its signal, if any).
     void publish_chat_reply(const mqtt::message_ptr& request, const control_outcome& outcome);
     /// True when UNSUBSCRIBE must keep `topic_filter` (a server-side chat subscription).
@@ -140,6 +150,12 @@ private:
     void route_inbound(const mqtt::route_publish& inbound, mqtt::time_point now);
     void persist_retained(const mqtt::message_ptr& content, const route_result& result,
                           store::store_completion done);
+    /// Acknowledges the inbound QoS 1/2 PUBLISH `packet_id` with `reason`, or, while a chat
+    /// message's history row is still being written, once it is.
+    void acknowledge_publish(std::uint16_t packet_id, mqtt::reason_code reason,
+                             mqtt::time_point now);
+    /// Forgets a history wait: the PUBLISH `packet_id` is answered with a failure instead.
+    void drop_history_wait(std::uint16_t packet_id);
     void finish_durable_publish(std::uint16_t packet_id, bool is_written, mqtt::reason_code reason,
                                 const std::shared_ptr<std::vector<delivery_batch>>& held);
     void persist_accepted_session();
@@ -173,6 +189,16 @@ private:
     access_policy policy_{true};
     /// The authenticated chat user (or the user a restored session's client id names).
     std::string chat_user_;
+    /// A chat QoS 1 message routed before its history row committed: its PUBACK waits for both.
+    struct history_wait {
+        std::uint16_t packet_id = 0;
+        bool is_history_written = false;
+        /// Set once routing finished and wanted to acknowledge with this reason.
+        std::optional<mqtt::reason_code> routed_reason;
+    };
+    /// The chat messages of this connection whose history row is not yet committed (few: a
+    /// vector keeps an idle connection small).
+    std::vector<history_wait> history_waits_;
     /// True while this connection counts as one of chat_user_'s devices for presence.
     bool is_chat_device_ = false;
 

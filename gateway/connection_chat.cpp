@@ -77,9 +77,14 @@ void connection::start_chat_session(mqtt::time_point now) {
         return;
     }
     chat_service& chat = server_.chat();
+    // Sessions stored by earlier versions held one filter for every presence; exact filters
+    // per peer replace it.
+    release_chat_subscription("chat/presence/+");
     hold_chat_subscriptions(chat.subscriptions_for(chat_user_));
     if (chat.settings().is_presence_enabled) {
-        send_chat_retained("chat/presence/+", now);
+        for (const std::string& peer : chat.directory().peers_of(chat_user_)) {
+            send_chat_retained(chat_service::presence_subscription(peer).topic_filter, now);
+        }
     }
     is_chat_device_ = true;
     if (const mqtt::message_ptr presence = chat.device_connected(chat_user_, unix_now_ms())) {
@@ -101,6 +106,54 @@ void connection::hold_chat_subscriptions(const std::vector<server_subscription>&
             // restart.
             persistence->store().add_subscription(
                 {client_id_, wanted.topic_filter, stored_options_byte(granted), 0});
+        }
+    }
+}
+
+void connection::release_chat_subscription(std::string_view topic_filter) {
+    if (!server_.routes().unsubscribe(id_, topic_filter)) {
+        return;
+    }
+    if (ledger_ && server_.persistence() != nullptr) {
+        server_.persistence()->store().remove_subscription(client_id_, std::string(topic_filter));
+    }
+}
+
+void connection::apply_presence_changes(const directory_changes& changes, mqtt::time_point now) {
+    const chat_directory& directory = server_.chat().directory();
+    // Joins: the joiner sees every member of the room, the members see the joiner.
+    for (const store::membership_record& joined : changes.joined) {
+        std::vector<std::string> seen;
+        if (joined.user == chat_user_) {
+            seen = directory.members_of(joined.room);
+        } else if (directory.is_member(joined.room, chat_user_)) {
+            seen.push_back(joined.user);
+        }
+        for (const std::string& peer : seen) {
+            const server_subscription wanted = chat_service::presence_subscription(peer);
+            hold_chat_subscriptions({wanted});
+            if (session_.is_connected()) {
+                send_chat_retained(wanted.topic_filter, now);
+            }
+        }
+    }
+    // Leaves: a presence filter goes once its user shares no room with this one any more.
+    for (const store::membership_record& left : changes.left) {
+        std::vector<std::string> candidates;
+        if (left.user == chat_user_) {
+            candidates = directory.members_of(left.room);
+            for (const store::membership_record& other : changes.left) {
+                if (other.room == left.room) {
+                    candidates.push_back(other.user);
+                }
+            }
+        } else {
+            candidates.push_back(left.user);
+        }
+        for (const std::string& peer : candidates) {
+            if (!directory.shares_room(chat_user_, peer)) {
+                release_chat_subscription(chat_service::presence_subscription(peer).topic_filter);
+            }
         }
     }
 }
@@ -150,8 +203,24 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
         route_inbound(routed, now);
         return true;
     }
-    // An acknowledged chat message is always in history: QoS 1/2 messages are routed (and then
-    // acknowledged) once their history row is committed.
+    if (inbound.content->qos_level == mqtt::qos::at_least_once) {
+        // An acknowledged chat message is always in history: a QoS 1 message is routed at once and
+        // acknowledged once its history row (and any queue entry routing made) is committed.
+        history_waits_.push_back({inbound.packet_id, false, std::nullopt});
+        chat.store().append_history(
+            std::move(stamped->record),
+            post_back([self = shared_from_this(), packet_id = inbound.packet_id] {
+                const mqtt::time_point at = chat_clock_now();
+                self->finish_history_wait(packet_id, at);
+                self->process_actions(at);
+                self->worker_.flush();
+                self->arm_timer();
+            }));
+        route_inbound(routed, now);
+        return true;
+    }
+    // QoS 2 is routed (and then acknowledged) once its history row is committed: exactly once
+    // must not reach anyone before it is recorded.
     chat.store().append_history(std::move(stamped->record),
                                 post_back([self = shared_from_this(), routed] {
                                     const mqtt::time_point at = chat_clock_now();
@@ -162,6 +231,22 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
                                     self->arm_timer();
                                 }));
     return true;
+}
+
+void connection::finish_history_wait(std::uint16_t packet_id, mqtt::time_point now) {
+    const auto waiting =
+        std::find_if(history_waits_.begin(), history_waits_.end(),
+                     [packet_id](const history_wait& held) { return held.packet_id == packet_id; });
+    if (waiting == history_waits_.end()) {
+        return; // answered with a failure meanwhile
+    }
+    if (!waiting->routed_reason) {
+        waiting->is_history_written = true;
+        return;
+    }
+    const mqtt::reason_code reason = *waiting->routed_reason;
+    history_waits_.erase(waiting);
+    session_.complete_publish(packet_id, reason, now);
 }
 
 void connection::publish_chat_reply(const mqtt::message_ptr& request,
@@ -226,17 +311,16 @@ void connection::apply_chat_changes(const directory_changes& changes) {
             hold_chat_subscriptions(chat_service::room_subscriptions(joined.room));
         }
     }
-    session_persistence* persistence = ledger_ ? server_.persistence() : nullptr;
     for (const store::membership_record& left : changes.left) {
         if (left.user != chat_user_) {
             continue;
         }
         for (const server_subscription& held : chat_service::room_subscriptions(left.room)) {
-            server_.routes().unsubscribe(id_, held.topic_filter);
-            if (persistence != nullptr) {
-                persistence->store().remove_subscription(client_id_, held.topic_filter);
-            }
+            release_chat_subscription(held.topic_filter);
         }
+    }
+    if (server_.chat().settings().is_presence_enabled) {
+        apply_presence_changes(changes, now);
     }
     process_actions(now);
 }

@@ -31,6 +31,18 @@ TEST(ChatDirectoryTest, AnswersMembershipQueries) {
     EXPECT_TRUE(directory.members_of("nowhere").empty());
 }
 
+TEST(ChatDirectoryTest, PeersAreTheUserAndEveryoneSharingARoom) {
+    chat_directory directory;
+    store::chat_directory_snapshot snapshot = base_snapshot();
+    snapshot.users.push_back({"dave", "h4", 1});
+    snapshot.memberships.push_back({"den", "alice"});
+    directory.replace(snapshot);
+    EXPECT_EQ(directory.peers_of("alice"), (std::vector<std::string>{"alice", "bob", "carol"}));
+    EXPECT_EQ(directory.peers_of("bob"), (std::vector<std::string>{"alice", "bob"}));
+    EXPECT_EQ(directory.peers_of("dave"), std::vector<std::string>{"dave"});
+    EXPECT_TRUE(directory.peers_of("mallory").empty());
+}
+
 TEST(ChatDirectoryTest, IgnoresMembershipsOfUnknownUsersOrRooms) {
     store::chat_directory_snapshot snapshot = base_snapshot();
     snapshot.memberships.push_back({"lobby", "ghost"});

@@ -95,6 +95,13 @@ TEST_F(ChatServiceTest, ServerFiltersCoverTheUsersRooms) {
     EXPECT_FALSE(service_->is_server_filter("alice", "chat/#"));
     const auto filters = service_->subscriptions_for("alice");
     EXPECT_EQ(filters.size(), 8U);
+    // Presence: one exact filter per user alice may see (only herself here), never a wildcard
+    // that every presence change would match.
+    EXPECT_TRUE(service_->is_server_filter("alice", "chat/presence/alice"));
+    EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/+"));
+    EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/bob"));
+    EXPECT_EQ(control("bob", R"({"op":"join","room":"lobby"})")["ok"], true);
+    EXPECT_TRUE(service_->is_server_filter("alice", "chat/presence/bob"));
 }
 
 TEST_F(ChatServiceTest, PresenceCountsDevices) {

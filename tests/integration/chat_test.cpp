@@ -159,6 +159,12 @@ public:
         }
     }
 
+    /// Publishes without waiting; the token completes when the PUBACK arrives.
+    mqtt::delivery_token_ptr publish_async(const std::string& topic, const std::string& payload,
+                                           int qos) {
+        return client_.publish(mqtt::message::create(topic, payload, qos, false));
+    }
+
     std::optional<received_message> next_message(std::chrono::milliseconds timeout) {
         std::unique_lock lock(mutex_);
         if (!changed_.wait_for(lock, timeout, [this] { return !messages_.empty(); })) {
@@ -287,10 +293,11 @@ protected:
         return store::open_chat_store(options);
     }
 
-    void start_broker() {
+    void start_broker(const std::string& extra_config = "") {
         broker_ = std::make_unique<broker_process>(
             broker_kind::perch, "data_dir " + data_.path().string() +
-                                    "\ndurability batched\nchat_reload_interval_ms 50\n");
+                                    "\ndurability batched\nchat_reload_interval_ms 50\n" +
+                                    extra_config);
     }
 
     void add_user(const std::string& name, const std::string& hash) {
@@ -358,6 +365,27 @@ TEST_F(ChatTest, RoomMessagesReachMembersWithIdAndTimestamp) {
     EXPECT_EQ(on_phone->payload, "hello");
     // The sending device gets no echo (No Local on the server-side subscription).
     EXPECT_TRUE(alice->stays_silent_on("chat/room/"));
+}
+
+TEST_F(ChatTest, QosOneRoomMessagesAreRoutedAtOnceAndAcknowledgedOnceInHistory) {
+    // A commit interval far longer than routing takes: the members receive the message while
+    // its history row still waits for the commit, and the PUBACK comes after that commit.
+    broker_->stop();
+    start_broker("commit_interval_ms 1500\n");
+    auto alice = connected("alice", mqtt_5);
+    auto bob = connected("bob", mqtt_5);
+    auto sent = alice->publish_async("chat/room/lobby/alice", "quick", 1);
+    const auto received = bob->next_on("chat/room/lobby/alice");
+    ASSERT_TRUE(received);
+    EXPECT_EQ(received->payload, "quick");
+    EXPECT_FALSE(sent->is_complete()) << "acknowledged before its history row was committed";
+    ASSERT_TRUE(sent->wait_for(10s));
+    EXPECT_EQ(sent->get_reason_code(), mqtt::ReasonCode::SUCCESS);
+    // Acknowledged, so in history.
+    const json page = control(*alice, "alice",
+                              {{"op", "history"}, {"conversation", "room/lobby"}, {"limit", 10}});
+    ASSERT_EQ(page["messages"].size(), 1u) << page.dump();
+    EXPECT_EQ(page["messages"][0]["payload"], "quick");
 }
 
 TEST_F(ChatTest, ServerSideSubscriptionsCannotBeUnsubscribed) {
@@ -489,6 +517,40 @@ TEST_F(ChatTest, PresenceCountsDevicesAcrossConnections) {
     // carol shares no room with alice: her presence is not hers to read.
     auto carol = connected("carol", mqtt_5);
     EXPECT_EQ(carol->subscribe("chat/presence/alice", 1)[0], mqtt::ReasonCode::NOT_AUTHORIZED);
+}
+
+TEST_F(ChatTest, PresenceFollowsJoinsAndLeaves) {
+    // carol's phone makes the requests (a reply is awaited past other messages); her laptop
+    // watches.
+    auto carol = connected("carol/laptop", mqtt_5);
+    auto phone = connected("carol/phone", mqtt_5);
+    auto bob = connected("bob", mqtt_5);
+    // carol shares no room with bob: his presence does not reach her.
+    EXPECT_TRUE(carol->stays_silent_on("chat/presence/bob"));
+    EXPECT_EQ(control(*phone, "carol", {{"op", "join"}, {"room", "lobby"}})["ok"], true);
+    // Joining brings the members' retained presence at once, and bob gets carol's.
+    const auto bob_now = carol->next_on("chat/presence/bob");
+    ASSERT_TRUE(bob_now);
+    EXPECT_EQ(json::parse(bob_now->payload)["status"], "online");
+    const auto carol_now = bob->next_on("chat/presence/carol");
+    ASSERT_TRUE(carol_now);
+    EXPECT_EQ(json::parse(carol_now->payload)["devices"], 2);
+    auto alice = connected("alice", mqtt_5);
+    const auto alice_online = carol->next_on("chat/presence/alice");
+    ASSERT_TRUE(alice_online);
+    EXPECT_EQ(json::parse(alice_online->payload)["status"], "online");
+    EXPECT_EQ(control(*phone, "carol", {{"op", "leave"}, {"room", "lobby"}})["ok"], true);
+    alice->disconnect();
+    EXPECT_TRUE(carol->stays_silent_on("chat/presence/alice"));
+    // bob still shares the lobby with alice.
+    json last;
+    while (auto change = bob->next_on("chat/presence/alice")) {
+        last = json::parse(change->payload);
+        if (last["devices"] == 0) {
+            break;
+        }
+    }
+    EXPECT_EQ(last["status"], "offline");
 }
 
 TEST_F(ChatTest, PresenceIsOfflineAfterACrash) {
