@@ -1,11 +1,35 @@
 // One owned SQLite connection and the conversion of SQLite failures into sqlite_error.
 #include "store/sqlite/database.hpp"
 
+#include <map>
+
 #include "store/sqlite/statement.hpp"
 
 #include <sqlite3.h>
 
 namespace perch::store::sqlite {
+namespace {
+
+/// The writer lock of the file `file_name` (as SQLite resolved it), shared while any connection
+/// of this process to that file is open; an in-memory database (empty name) gets its own.
+std::shared_ptr<std::mutex> writer_lock_of(const std::string& file_name) {
+    if (file_name.empty()) {
+        return std::make_shared<std::mutex>();
+    }
+    static std::mutex registry_mutex;
+    static std::map<std::string, std::weak_ptr<std::mutex>> registry;
+    std::lock_guard lock(registry_mutex);
+    std::erase_if(registry, [](const auto& entry) { return entry.second.expired(); });
+    std::weak_ptr<std::mutex>& held = registry[file_name];
+    std::shared_ptr<std::mutex> shared = held.lock();
+    if (!shared) {
+        shared = std::make_shared<std::mutex>();
+        held = shared;
+    }
+    return shared;
+}
+
+} // namespace
 
 database::database(std::string path, int flags) : path_(std::move(path)) {
     const int result = sqlite3_open_v2(path_.c_str(), &handle_, flags, nullptr);
@@ -16,6 +40,8 @@ database::database(std::string path, int flags) : path_(std::move(path)) {
         throw failure;
     }
     sqlite3_extended_result_codes(handle_, 1);
+    const char* file_name = sqlite3_db_filename(handle_, "main");
+    writer_lock_ = writer_lock_of(file_name != nullptr ? file_name : "");
 }
 
 database::~database() {

@@ -2,6 +2,8 @@
 // error type every SQLite failure in store/sqlite/ becomes. Nothing outside store/sqlite/ sees it.
 #pragma once
 
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -53,9 +55,16 @@ public:
     /// Builds the sqlite_error for `result_code` in `context`, with the connection's message.
     sqlite_error error(std::string_view context, int result_code) const;
 
+    /// A mutex shared by every connection of this process to the same database file (one per
+    /// in-memory database). Writers hold it from BEGIN IMMEDIATE to COMMIT, so two writers of one
+    /// process take turns at once instead of through SQLite's busy handler, which polls with
+    /// sleeps of up to 20 ms; other processes still meet busy_timeout.
+    std::mutex& writer_lock() const { return *writer_lock_; }
+
 private:
     std::string path_;
     sqlite3* handle_ = nullptr;
+    std::shared_ptr<std::mutex> writer_lock_;
 };
 
 } // namespace perch::store::sqlite

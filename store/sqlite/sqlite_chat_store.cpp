@@ -100,15 +100,20 @@ void sqlite_chat_store::change_directory(std::function<directory_result(chat_tab
                                    directory_result result = directory_result::failed;
                                    store_status status;
                                    try {
-                                       writer_tables_->begin_write();
-                                       result = change(*writer_tables_);
-                                       if (result == directory_result::done) {
-                                           writer_tables_->commit();
-                                       } else {
+                                       std::lock_guard writing(writer_database_->writer_lock());
+                                       try {
+                                           writer_tables_->begin_write();
+                                           result = change(*writer_tables_);
+                                           if (result == directory_result::done) {
+                                               writer_tables_->commit();
+                                           } else {
+                                               writer_tables_->rollback();
+                                           }
+                                       } catch (const sqlite_error&) {
                                            writer_tables_->rollback();
+                                           throw;
                                        }
                                    } catch (const sqlite_error& error) {
-                                       writer_tables_->rollback();
                                        result = directory_result::failed;
                                        status = failure(error);
                                    }
@@ -185,13 +190,18 @@ void sqlite_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
 
     store_status status;
     try {
-        writer_tables_->begin_write();
-        for (const auto& pending : group) {
-            pending.write(*writer_tables_);
+        std::lock_guard writing(writer_database_->writer_lock());
+        try {
+            writer_tables_->begin_write();
+            for (const auto& pending : group) {
+                pending.write(*writer_tables_);
+            }
+            writer_tables_->commit();
+        } catch (const sqlite_error&) {
+            writer_tables_->rollback();
+            throw;
         }
-        writer_tables_->commit();
     } catch (const sqlite_error& error) {
-        writer_tables_->rollback();
         status = failure(error);
     }
     std::uint64_t newly_attempted = 0;

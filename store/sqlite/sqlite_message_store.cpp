@@ -96,13 +96,18 @@ void sqlite_message_store::restore_ledger() {
 store_status sqlite_message_store::write_group(const std::vector<pending_operation>& group) {
     group_effects effects;
     try {
-        tables_->begin();
-        for (const auto& pending : group) {
-            tables_->apply(pending.operation, effects);
+        std::lock_guard writing(database_->writer_lock());
+        try {
+            tables_->begin();
+            for (const auto& pending : group) {
+                tables_->apply(pending.operation, effects);
+            }
+            tables_->commit();
+        } catch (const sqlite_error&) {
+            tables_->rollback();
+            throw;
         }
-        tables_->commit();
     } catch (const sqlite_error& error) {
-        tables_->rollback();
         return store_status{store_errc::write_failed, error.what()};
     }
     queue_rows_written_ += effects.queue_rows_written;
