@@ -11,7 +11,7 @@
 # Environment: PERCH_BENCH_BUILD (build directory, default build-bench), PERCH_BINARY (a perch
 # built elsewhere, e.g. from a clean export of a commit; then only the load generator is built),
 # MOSQUITTO (default /usr/sbin/mosquitto), PERCH_CHAT_PRESENCE (chat: perch's presence setting,
-# default false).
+# default true, as shipped).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -228,8 +228,8 @@ done
 # subscribes every user to its room and keeps history. Mosquitto has no chat layer: it checks the
 # same password file, keeps persistent sessions (persistence true, saved every second), and the
 # load generator subscribes each user to chat/room/{room}/+ with No Local. User uK's password is
-# pw-K. perch runs with `presence false` unless PERCH_CHAT_PRESENCE=true: with presence on, each
-# login costs time in proportion to the users already known (docs/PERFORMANCE.md, Chat).
+# pw-K. perch runs with presence on (its default; PERCH_CHAT_PRESENCE=false turns it off, as the
+# round-2 figures in docs/PERFORMANCE.md were taken).
 run_chat() {
     local users=$1 duration=$2 chat_runs=$3 ramp=$4 port=$5
     local dir=$work/chat
@@ -283,7 +283,7 @@ allow_anonymous false
 persistence true
 durability full
 data_dir $dir/perch-data
-presence ${PERCH_CHAT_PRESENCE:-false}
+presence ${PERCH_CHAT_PRESENCE:-true}
 max_queued_messages 1000000
 sys_interval 0
 log_level warning
