@@ -25,6 +25,7 @@
 #include "store/chat_store.hpp"
 
 #include "broker_process.hpp"
+#include "chat_client.hpp"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
@@ -37,109 +38,7 @@ namespace {
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 
-constexpr auto delivery_timeout = 10s;
 const std::string api_key = "sk-perch-test-4f1c9e2d7b";
-
-struct received_message {
-    std::string topic;
-    std::string payload;
-    mqtt::properties properties;
-};
-
-std::optional<std::string> user_property(const mqtt::properties& properties,
-                                         const std::string& name) {
-    for (std::size_t index = 0; index < properties.count(mqtt::property::USER_PROPERTY); ++index) {
-        const auto pair =
-            mqtt::get<mqtt::string_pair>(properties, mqtt::property::USER_PROPERTY, index);
-        if (std::get<0>(pair) == name) {
-            return std::get<1>(pair);
-        }
-    }
-    return std::nullopt;
-}
-
-std::string correlation_data(const mqtt::properties& properties) {
-    if (!properties.contains(mqtt::property::CORRELATION_DATA)) {
-        return {};
-    }
-    return mqtt::get<std::string>(properties, mqtt::property::CORRELATION_DATA);
-}
-
-/// An MQTT 5 Paho client; everything it receives is queued for the test.
-class test_client {
-public:
-    test_client(const broker_process& broker, const std::string& client_id)
-        : client_(broker.uri(), client_id, mqtt::create_options(MQTTVERSION_5)) {
-        client_.set_message_callback([this](mqtt::const_message_ptr message) {
-            std::lock_guard lock(mutex_);
-            messages_.push_back(
-                {message->get_topic(), message->get_payload_str(), message->get_properties()});
-            changed_.notify_all();
-        });
-    }
-    ~test_client() {
-        try {
-            if (client_.is_connected()) {
-                client_.disconnect()->wait_for(1s);
-            }
-        } catch (const mqtt::exception&) {
-            // Going away either way.
-        }
-    }
-    test_client(const test_client&) = delete;
-    test_client& operator=(const test_client&) = delete;
-
-    /// Connects as `user` (password "{user}-pw"), or anonymously when `user` is empty.
-    void connect(const std::string& user) {
-        mqtt::connect_options_builder builder;
-        builder.mqtt_version(MQTTVERSION_5).connect_timeout(5s).clean_start(true);
-        if (!user.empty()) {
-            builder.user_name(user).password(user + "-pw");
-        }
-        if (!client_.connect(builder.finalize())->wait_for(delivery_timeout)) {
-            throw std::runtime_error("CONNECT not completed in time");
-        }
-    }
-
-    void subscribe(const std::string& topic_filter) {
-        client_.subscribe(topic_filter, 1)->wait_for(delivery_timeout);
-    }
-
-    /// Publishes at QoS 1 and waits for the acknowledgement.
-    void publish(const std::string& topic, const std::string& payload) {
-        auto token = client_.publish(mqtt::message::create(topic, payload, 1, false));
-        if (!token->wait_for(delivery_timeout)) {
-            throw std::runtime_error("PUBLISH not acknowledged in time");
-        }
-    }
-
-    /// The next message on `topic`, skipping others, or nullopt after the timeout.
-    std::optional<received_message> next_on(const std::string& topic,
-                                            std::chrono::milliseconds timeout = delivery_timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        std::unique_lock lock(mutex_);
-        while (true) {
-            for (auto found = messages_.begin(); found != messages_.end(); ++found) {
-                if (found->topic == topic) {
-                    received_message message = std::move(*found);
-                    messages_.erase(messages_.begin(), found + 1);
-                    return message;
-                }
-            }
-            messages_.clear();
-            if (changed_.wait_until(lock, deadline) == std::cv_status::timeout &&
-                messages_.empty()) {
-                return std::nullopt;
-            }
-        }
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    std::deque<received_message> messages_;
-    mqtt::async_client client_;
-};
 
 /// A loopback port nothing listens on (bound, then released).
 std::uint16_t closed_port() {
@@ -255,9 +154,9 @@ protected:
     }
 
     /// A connected user whose view shows the bot online (so it receives what is sent next).
-    std::unique_ptr<test_client> connected(const std::string& user) {
-        auto client = std::make_unique<test_client>(*broker_, user);
-        client->connect(user);
+    std::unique_ptr<chat_client> connected(const std::string& user) {
+        auto client = std::make_unique<chat_client>(*broker_, user, mqtt_5);
+        client->connect(user, user + "-pw");
         const auto deadline = std::chrono::steady_clock::now() + delivery_timeout;
         while (std::chrono::steady_clock::now() < deadline) {
             const auto presence = client->next_on("chat/presence/assistant", 1s);
@@ -283,7 +182,7 @@ protected:
     }
 
     /// Asks in a DM and returns the bot's reply, checking that it names the question.
-    std::string ask_directly(test_client& alice, const std::string& question) {
+    std::string ask_directly(chat_client& alice, const std::string& question) {
         alice.publish("chat/dm/assistant/alice", question);
         const auto reply = alice.next_on("chat/dm/alice/assistant");
         if (!reply) {
@@ -298,10 +197,10 @@ protected:
 
     /// An ordinary room message still flows between two users.
     void expect_broker_healthy() {
-        auto bob = std::make_unique<test_client>(*broker_, "bob/check");
-        bob->connect("bob");
-        auto alice = std::make_unique<test_client>(*broker_, "alice/check");
-        alice->connect("alice");
+        auto bob = std::make_unique<chat_client>(*broker_, "bob/check", mqtt_5);
+        bob->connect("bob", "bob-pw");
+        auto alice = std::make_unique<chat_client>(*broker_, "alice/check", mqtt_5);
+        alice->connect("alice", "alice-pw");
         bob->publish("chat/room/lobby/bob", "still alive?");
         const auto got = alice->next_on("chat/room/lobby/bob");
         ASSERT_TRUE(got);
@@ -428,9 +327,9 @@ TEST_F(AssistantTest, EachModelServerFailureYieldsAShortReplyAndACounter) {
     EXPECT_EQ(ask_directly(*alice, "are you fine?"), "echo: alice: are you fine?");
     expect_broker_healthy();
 
-    test_client monitor(*broker_, "monitor");
-    monitor.connect("");
-    monitor.subscribe("$SYS/broker/assistant/#");
+    chat_client monitor(*broker_, "monitor", mqtt_5);
+    monitor.connect_anonymous();
+    monitor.subscribe("$SYS/broker/assistant/#", 1);
     for (const std::string name :
          {"failures/server_error", "failures/rate_limited", "failures/bad_answer",
           "failures/too_large", "failures/timeout"}) {
