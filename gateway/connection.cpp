@@ -500,12 +500,7 @@ void connection::deliver(const delivery& routed, mqtt::time_point now) {
     }
     if (routed.store_sequence != 0 && ledger_) {
         if (outcome == mqtt::delivery_outcome::sent || outcome == mqtt::delivery_outcome::queued) {
-            ledger_->tracked.push_back(
-                {routed.content, routed.store_sequence, 0, store::delivery_state::queued});
-            if (outcome == mqtt::delivery_outcome::sent) {
-                // Sent at once, perhaps downgraded to QoS 0: compare in full.
-                ledger_->reconciled_change_count = unreconciled;
-            }
+            track_accepted(routed, outcome);
         } else if (outcome == mqtt::delivery_outcome::queue_full) {
             // DESIGN.md "Overload": the entry is in the store; it drains from there in order.
             ledger_->spilled.push_back(routed);
@@ -907,9 +902,7 @@ void connection::route_inbound(const mqtt::route_publish& inbound, mqtt::time_po
 
 void connection::acknowledge_publish(std::uint16_t packet_id, mqtt::reason_code reason,
                                      mqtt::time_point now) {
-    const auto waiting =
-        std::find_if(history_waits_.begin(), history_waits_.end(),
-                     [packet_id](const history_wait& held) { return held.packet_id == packet_id; });
+    const auto waiting = find_history_wait(packet_id);
     if (waiting != history_waits_.end()) {
         if (!waiting->is_history_written) {
             waiting->routed_reason = reason;
@@ -920,9 +913,18 @@ void connection::acknowledge_publish(std::uint16_t packet_id, mqtt::reason_code 
     session_.complete_publish(packet_id, reason, now);
 }
 
+std::vector<connection::history_wait>::iterator
+connection::find_history_wait(std::uint16_t packet_id) {
+    return std::find_if(
+        history_waits_.begin(), history_waits_.end(),
+        [packet_id](const history_wait& held) { return held.packet_id == packet_id; });
+}
+
 void connection::drop_history_wait(std::uint16_t packet_id) {
-    std::erase_if(history_waits_,
-                  [packet_id](const history_wait& held) { return held.packet_id == packet_id; });
+    const auto waiting = find_history_wait(packet_id);
+    if (waiting != history_waits_.end()) {
+        history_waits_.erase(waiting);
+    }
 }
 
 void connection::finish_durable_publish(std::uint16_t packet_id, bool is_written,
@@ -1027,6 +1029,15 @@ void connection::persist_accepted_session() {
     });
 }
 
+void connection::track_accepted(const delivery& routed, mqtt::delivery_outcome outcome) {
+    ledger_->tracked.push_back(
+        {routed.content, routed.store_sequence, 0, store::delivery_state::queued});
+    if (outcome == mqtt::delivery_outcome::sent) {
+        // Sent at once, perhaps downgraded to QoS 0: the next reconcile compares in full.
+        ledger_->reconciled_change_count = unreconciled;
+    }
+}
+
 void connection::sync_ledger(mqtt::time_point now) {
     if (!ledger_) {
         return;
@@ -1045,11 +1056,7 @@ void connection::sync_ledger(mqtt::time_point now) {
             break;
         }
         if (outcome == mqtt::delivery_outcome::sent || outcome == mqtt::delivery_outcome::queued) {
-            ledger_->tracked.push_back(
-                {routed.content, routed.store_sequence, 0, store::delivery_state::queued});
-            if (outcome == mqtt::delivery_outcome::sent) {
-                ledger_->reconciled_change_count = unreconciled;
-            }
+            track_accepted(routed, outcome);
         } else {
             store.ack(ledger_->client_id, routed.store_sequence);
         }

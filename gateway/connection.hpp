@@ -154,11 +154,22 @@ private:
     /// message's history row is still being written, once it is.
     void acknowledge_publish(std::uint16_t packet_id, mqtt::reason_code reason,
                              mqtt::time_point now);
+    /// A chat QoS 1 message routed before its history row committed: its PUBACK waits for both.
+    struct history_wait {
+        std::uint16_t packet_id = 0;
+        bool is_history_written = false;
+        /// Set once routing finished and wanted to acknowledge with this reason.
+        std::optional<mqtt::reason_code> routed_reason;
+    };
+    /// The history wait of the PUBLISH `packet_id`, or history_waits_.end().
+    std::vector<history_wait>::iterator find_history_wait(std::uint16_t packet_id);
     /// Forgets a history wait: the PUBLISH `packet_id` is answered with a failure instead.
     void drop_history_wait(std::uint16_t packet_id);
     void finish_durable_publish(std::uint16_t packet_id, bool is_written, mqtt::reason_code reason,
                                 const std::shared_ptr<std::vector<delivery_batch>>& held);
     void persist_accepted_session();
+    /// Records in the ledger a stored delivery the session accepted (`outcome` sent or queued).
+    void track_accepted(const delivery& routed, mqtt::delivery_outcome outcome);
     void sync_ledger(mqtt::time_point now);
     store::store_completion post_back(std::function<void()> work);
     void accept(std::optional<mqtt::session_state> state, mqtt::time_point now);
@@ -189,13 +200,6 @@ private:
     access_policy policy_{true};
     /// The authenticated chat user (or the user a restored session's client id names).
     std::string chat_user_;
-    /// A chat QoS 1 message routed before its history row committed: its PUBACK waits for both.
-    struct history_wait {
-        std::uint16_t packet_id = 0;
-        bool is_history_written = false;
-        /// Set once routing finished and wanted to acknowledge with this reason.
-        std::optional<mqtt::reason_code> routed_reason;
-    };
     /// The chat messages of this connection whose history row is not yet committed (few: a
     /// vector keeps an idle connection small).
     std::vector<history_wait> history_waits_;

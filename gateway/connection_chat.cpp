@@ -234,9 +234,7 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
 }
 
 void connection::finish_history_wait(std::uint16_t packet_id, mqtt::time_point now) {
-    const auto waiting =
-        std::find_if(history_waits_.begin(), history_waits_.end(),
-                     [packet_id](const history_wait& held) { return held.packet_id == packet_id; });
+    const auto waiting = find_history_wait(packet_id);
     if (waiting == history_waits_.end()) {
         return; // answered with a failure meanwhile
     }
