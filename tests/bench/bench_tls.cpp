@@ -4,10 +4,17 @@
 //   - full TLS 1.3 handshakes (no resumption) per broker CPU-second (utime + stime), with an
 //     X25519 key share (what OpenSSL, Node and browsers send first) and with a P-256 one;
 //   - bytes on the wire, each direction, for a chat stream over WebSocket with and without
-//     permessage-deflate, and perch's RSS per idle WebSocket connection with and without it.
+//     permessage-deflate, and perch's RSS per idle WebSocket connection with and without it;
+//   - plain TCP connections opened and closed per broker CPU-second (the socket's share of a
+//     handshake);
+//   - the floor under perch's handshake figure: the microseconds of CPU the linked wolfCrypt
+//     needs for a TLS 1.3 server's public-key work alone (one ECDSA P-256 signature, one ephemeral
+//     key pair and one shared secret in the client's group, one RNG seeding for wolfSSL_new),
+//     and the handshakes per CPU-second that would allow if nothing else cost anything.
 // usage: bench_tls PERCH MOSQUITTO [CONNECTIONS] [HANDSHAKES] [websocket]
 // Prints one line per result: "bench_tls broker=... metric=... value=... runs=... median=...".
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -30,6 +37,9 @@
 // clang-format off
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/curve25519.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/random.h>
 // clang-format on
 
 #include <arpa/inet.h>
@@ -278,6 +288,26 @@ double handshakes_per_cpu_second(const broker& target, WOLFSSL_CTX* context, int
     return count / std::max(cpu_seconds(target.pid) - cpu_before, 1e-3);
 }
 
+/// Plain TCP connections opened and closed (no TLS, no MQTT) per broker CPU-second: what accepting,
+/// registering and closing a socket costs the broker, the part of a handshake no TLS library saves.
+double tcp_connections_per_cpu_second(const broker& target, std::uint16_t port, int count) {
+    const double cpu_before = cpu_seconds(target.pid);
+    for (int index = 0; index < count; ++index) {
+        const int fd = connect_to(port);
+        if (fd < 0) {
+            throw std::runtime_error("connect failed");
+        }
+        ::shutdown(fd, SHUT_WR);
+        char byte = 0;
+        // The broker sees end of stream and closes its side.
+        while (::recv(fd, &byte, 1, 0) > 0) {
+        }
+        ::close(fd);
+    }
+    std::this_thread::sleep_for(200ms);
+    return count / std::max(cpu_seconds(target.pid) - cpu_before, 1e-3);
+}
+
 /// A TCP socket that counts the bytes it carries each way (WebSocket frames included), for Beast.
 struct counting_socket {
     using executor_type = boost::asio::ip::tcp::socket::executor_type;
@@ -441,6 +471,110 @@ double websocket_bytes_per_connection(const broker& target, bool is_deflate, int
     return static_cast<double>(after - before) * 1024.0 / count;
 }
 
+/// Best of three runs of `count` calls of `operation`, in microseconds per call.
+template <typename Operation> double microseconds_per_call(int count, Operation operation) {
+    double best = 1e30;
+    for (int run = 0; run < 3; ++run) {
+        const auto start = std::chrono::steady_clock::now();
+        for (int index = 0; index < count; ++index) {
+            operation();
+        }
+        const std::chrono::duration<double, std::micro> spent =
+            std::chrono::steady_clock::now() - start;
+        best = std::min(best, spent.count() / count);
+    }
+    return best;
+}
+
+void require(int result, const char* what) {
+    if (result != 0) {
+        throw std::runtime_error(std::string("wolfCrypt: ") + what + " failed");
+    }
+}
+
+/// The public-key work a TLS 1.3 server does per full handshake, timed in this process with the
+/// wolfCrypt perch links: sign the CertificateVerify with the ECDSA P-256 key, make an ephemeral
+/// key pair in the client's group and derive the shared secret, seed the per-session RNG.
+struct handshake_crypto {
+    double sign_us = 0;
+    double rng_seed_us = 0;
+    double x25519_us = 0; ///< key pair + shared secret
+    double p256_us = 0;   ///< key pair + shared secret
+};
+
+handshake_crypto measure_handshake_crypto(int count) {
+    WC_RNG rng;
+    require(wc_InitRng(&rng), "wc_InitRng");
+    handshake_crypto result;
+
+    ecc_key signing_key;
+    require(wc_ecc_init(&signing_key), "wc_ecc_init");
+    require(wc_ecc_make_key_ex(&rng, 32, &signing_key, ECC_SECP256R1), "wc_ecc_make_key_ex");
+    std::array<byte, 32> digest{};
+    digest.fill(0x5a);
+    result.sign_us = microseconds_per_call(count, [&] {
+        std::array<byte, 128> signature{};
+        word32 length = signature.size();
+        require(wc_ecc_sign_hash(digest.data(), digest.size(), signature.data(), &length, &rng,
+                                 &signing_key),
+                "wc_ecc_sign_hash");
+    });
+    wc_ecc_free(&signing_key);
+
+    result.rng_seed_us = microseconds_per_call(count, [] {
+        WC_RNG seeded;
+        require(wc_InitRng(&seeded), "wc_InitRng");
+        wc_FreeRng(&seeded);
+    });
+
+    // The client's key share is new in every handshake: the peers rotate through more keys than
+    // wolfCrypt's fixed-point cache (FP_ECC) holds, so no peer point is ever precomputed.
+    constexpr std::size_t peer_count = 64;
+    std::vector<curve25519_key> x25519_peers(peer_count);
+    for (curve25519_key& peer : x25519_peers) {
+        require(wc_curve25519_init(&peer), "wc_curve25519_init");
+        require(wc_curve25519_make_key(&rng, 32, &peer), "wc_curve25519_make_key");
+    }
+    std::size_t next_peer = 0;
+    result.x25519_us = microseconds_per_call(count, [&] {
+        curve25519_key own;
+        require(wc_curve25519_init(&own), "wc_curve25519_init");
+        require(wc_curve25519_make_key(&rng, 32, &own), "wc_curve25519_make_key");
+        std::array<byte, 32> secret{};
+        word32 length = secret.size();
+        require(wc_curve25519_shared_secret(&own, &x25519_peers[next_peer++ % peer_count],
+                                            secret.data(), &length),
+                "wc_curve25519_shared_secret");
+        wc_curve25519_free(&own);
+    });
+    for (curve25519_key& peer : x25519_peers) {
+        wc_curve25519_free(&peer);
+    }
+
+    std::vector<ecc_key> p256_peers(peer_count);
+    for (ecc_key& peer : p256_peers) {
+        require(wc_ecc_init(&peer), "wc_ecc_init");
+        require(wc_ecc_make_key_ex(&rng, 32, &peer, ECC_SECP256R1), "wc_ecc_make_key_ex");
+    }
+    result.p256_us = microseconds_per_call(count, [&] {
+        ecc_key own;
+        require(wc_ecc_init(&own), "wc_ecc_init");
+        require(wc_ecc_make_key_ex(&rng, 32, &own, ECC_SECP256R1), "wc_ecc_make_key_ex");
+        require(wc_ecc_set_rng(&own, &rng), "wc_ecc_set_rng");
+        std::array<byte, 32> secret{};
+        word32 length = secret.size();
+        require(wc_ecc_shared_secret(&own, &p256_peers[next_peer++ % peer_count], secret.data(),
+                                     &length),
+                "wc_ecc_shared_secret");
+        wc_ecc_free(&own);
+    });
+    for (ecc_key& peer : p256_peers) {
+        wc_ecc_free(&peer);
+    }
+    wc_FreeRng(&rng);
+    return result;
+}
+
 void print(const std::string& broker_name, const std::string& metric, double value,
            const std::string& unit) {
     std::printf("bench_tls broker=%s metric=%s runs=1 median=%.1f min=%.1f max=%.1f unit=%s\n",
@@ -510,6 +644,21 @@ int main(int argc, char** argv) {
 
     // "websocket" as the fifth argument measures the WebSocket figures only.
     const bool is_websocket_only = argc > 5 && std::string(argv[5]) == "websocket";
+    if (!is_websocket_only) {
+        const handshake_crypto crypto = measure_handshake_crypto(std::max(handshakes / 2, 100));
+        const double x25519_floor = crypto.sign_us + crypto.rng_seed_us + crypto.x25519_us;
+        const double p256_floor = crypto.sign_us + crypto.rng_seed_us + crypto.p256_us;
+        print("perch", "wolfcrypt_us_ecdsa_p256_sign", crypto.sign_us, "us");
+        print("perch", "wolfcrypt_us_rng_seed", crypto.rng_seed_us, "us");
+        print("perch", "wolfcrypt_us_x25519_key_pair_and_secret", crypto.x25519_us, "us");
+        print("perch", "wolfcrypt_us_p256_key_pair_and_secret", crypto.p256_us, "us");
+        print("perch", "handshake_public_key_us_x25519", x25519_floor, "us");
+        print("perch", "handshake_public_key_us_p256", p256_floor, "us");
+        print("perch", "handshakes_per_cpu_second_ceiling_from_public_key_x25519",
+              1e6 / x25519_floor, "1/s");
+        print("perch", "handshakes_per_cpu_second_ceiling_from_public_key_p256",
+              1e6 / p256_floor, "1/s");
+    }
     for (const bool is_perch : {true, false}) {
         if (is_websocket_only) {
             break;
@@ -527,6 +676,9 @@ int main(int argc, char** argv) {
         print(target.name, "tls_extra_bytes_per_idle_connection", tls - plain, "B");
         stop(target);
         target = fresh();
+        print(target.name, "tcp_connections_per_cpu_second",
+              tcp_connections_per_cpu_second(target, target.plain_port, 4 * handshakes),
+              "1/s");
         print(target.name, "full_tls13_handshakes_per_cpu_second_x25519",
               handshakes_per_cpu_second(target, client_context, handshakes, WOLFSSL_ECC_X25519),
               "1/s");
