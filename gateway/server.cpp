@@ -288,7 +288,7 @@ void server::stop(std::chrono::milliseconds grace) {
             for (const auto& open : owner.connections()) {
                 open->shut_down_for_exit();
             }
-            owner.flush();
+            owner.flush_now();
         });
     }
     for (const auto& owned : workers_) {

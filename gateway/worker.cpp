@@ -136,6 +136,17 @@ void worker::note_moved(mqtt::subscriber_id from, mqtt::subscriber_id to) {
 }
 
 void worker::flush() {
+    if (is_flush_posted_) {
+        return;
+    }
+    is_flush_posted_ = true;
+    boost::asio::post(context(), [this] {
+        is_flush_posted_ = false;
+        flush_now();
+    });
+}
+
+void worker::flush_now() {
     // Delivering locally may forward deliveries of moved sessions into the outbox again, so
     // repeat until it is empty (forwarding happens at most once per takeover).
     bool has_work = true;

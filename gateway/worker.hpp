@@ -85,10 +85,16 @@ public:
     /// buffer serves them all; a partial packet's tail is kept by the session.
     std::span<std::uint8_t> read_buffer();
 
+    /// Asks for flush_now() at the end of this turn: the first request of a turn posts one
+    /// handler, which runs after the handlers already queued (the other sockets the same epoll
+    /// wake-up found ready), so the reads of one wake-up share one write per connection and one
+    /// post per peer worker. Call it from this worker's thread.
+    void flush();
+
     /// Hands each non-empty outbox batch to its worker (one post per worker; this worker's own
     /// batch is delivered directly), then flushes every connection marked dirty: one gather write
-    /// per connection per turn.
-    void flush();
+    /// per connection.
+    void flush_now();
 
     /// Delivers a batch to the connections of this worker, following moved sessions.
     void deliver_batch(delivery_batch& batch);
@@ -131,6 +137,8 @@ private:
     /// Not value-initialised: only the bytes a read fills are ever touched.
     std::unique_ptr<std::uint8_t[]> read_buffer_;
     std::vector<std::shared_ptr<connection>> dirty_;
+    /// A flush_now() handler is posted and has not run yet.
+    bool is_flush_posted_ = false;
     std::vector<std::shared_ptr<connection>> paused_;
     std::uint64_t pause_limit_bytes_ = 0;
 };
