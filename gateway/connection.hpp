@@ -102,6 +102,9 @@ public:
     void apply_chat_changes(const directory_changes& changes);
 
 private:
+    /// The clock every part of a connection reads (connection.cpp, connection_chat.cpp,
+    /// connection_persistence.cpp).
+    static mqtt::time_point clock_now();
     void read_turn(const boost::system::error_code& error);
     void wait_readable();
     void process_actions(mqtt::time_point now);
@@ -148,6 +151,18 @@ private:
     void refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
     std::size_t route(const mqtt::message_ptr& content);
     void route_inbound(const mqtt::route_publish& inbound, mqtt::time_point now);
+    /// A routing whose QoS 1/2 deliveries to persistent sessions are listed for the store:
+    /// `durable[i]` (outbox index, position) is the delivery `targets[i]` stores; `marks` are the
+    /// outbox sizes before routing.
+    struct durable_route {
+        route_result result;
+        std::vector<std::size_t> marks;
+        std::vector<store::queue_target> targets;
+        std::vector<std::pair<std::size_t, std::size_t>> durable;
+    };
+    durable_route route_durable(const mqtt::message_ptr& content, session_persistence& persistence);
+    /// Routes a will; QoS 1/2 deliveries to persistent sessions are stored, as for a PUBLISH.
+    void route_will(const mqtt::message_ptr& content, mqtt::time_point now);
     void persist_retained(const mqtt::message_ptr& content, const route_result& result,
                           store::store_completion done);
     /// Acknowledges the inbound QoS 1/2 PUBLISH `packet_id` with `reason`, or, while a chat

@@ -14,14 +14,6 @@
 
 namespace perch::gateway {
 
-namespace {
-
-mqtt::time_point chat_clock_now() {
-    return std::chrono::steady_clock::now();
-}
-
-} // namespace
-
 bool connection::authorize_chat_login(const mqtt::connect& request, mqtt::time_point now) {
     chat_service& chat = server_.chat();
     const std::string identity = transport_->identity_user_name();
@@ -210,7 +202,7 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
         chat.store().append_history(
             std::move(stamped->record),
             post_back([self = shared_from_this(), packet_id = inbound.packet_id] {
-                const mqtt::time_point at = chat_clock_now();
+                const mqtt::time_point at = clock_now();
                 self->finish_history_wait(packet_id, at);
                 self->process_actions(at);
                 self->worker_.flush();
@@ -223,7 +215,7 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
     // must not reach anyone before it is recorded.
     chat.store().append_history(std::move(stamped->record),
                                 post_back([self = shared_from_this(), routed] {
-                                    const mqtt::time_point at = chat_clock_now();
+                                    const mqtt::time_point at = clock_now();
                                     self->route_inbound(routed, at);
                                     self->process_actions(at);
                                     self->sync_ledger(at);
@@ -294,7 +286,7 @@ void connection::apply_chat_changes(const directory_changes& changes) {
     if (chat_user_.empty() || is_session_ended_) {
         return;
     }
-    const mqtt::time_point now = chat_clock_now();
+    const mqtt::time_point now = clock_now();
     const auto& removed = changes.removed_users;
     if (std::find(removed.begin(), removed.end(), chat_user_) != removed.end()) {
         if (session_.is_connected()) {

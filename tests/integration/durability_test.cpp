@@ -601,6 +601,36 @@ TEST(Durability, StoredWillOfAClientConnectedAtAKillIsPublishedAfterTheRestart) 
     EXPECT_TRUE(broker.stop().is_success());
 }
 
+// A QoS 1 will routed to a persistent session that is offline is stored in its queue like a
+// QoS 1 PUBLISH: it reaches the session after a kill -9 of the broker.
+TEST(Durability, WillQueuedForAnOfflineSessionSurvivesAKill) {
+    if (!is_perch_under_test()) {
+        GTEST_SKIP() << "perch's store only";
+    }
+    restartable_broker broker;
+    subscribe_offline(broker.port(), "offline-watcher", 1, "will/#");
+    {
+        packet_client dropped(mqtt::protocol_version::v3_1_1);
+        mqtt::connect request =
+            persistent_connect(mqtt::protocol_version::v3_1_1, "dropped", "will/dropped");
+        request.clean_start = true;
+        ASSERT_TRUE(dropped.connect(broker.port(), request, 5s));
+        // Closed without DISCONNECT: the will is published [MQTT-3.1.2-8].
+    }
+    // The queue entry reaches the disk within a commit interval.
+    std::this_thread::sleep_for(1s);
+    const process_exit ending = broker.kill();
+    EXPECT_EQ(ending.signal_number, 9) << describe(ending);
+    broker.start();
+    EXPECT_EQ(drain_topics(broker.port(), "offline-watcher"),
+              std::vector<std::string>{"will/dropped"});
+    // Delivered and acknowledged once: gone from the queue after another restart.
+    EXPECT_TRUE(broker.stop().is_success());
+    broker.start();
+    EXPECT_TRUE(drain_topics(broker.port(), "offline-watcher").empty());
+    EXPECT_TRUE(broker.stop().is_success());
+}
+
 // Session expiry and will delay count from the stored disconnect time, not from the restart: a
 // session whose expiry passed while perch was down is deleted at start (no session present) and
 // its will, owed at the latest when the session ends [MQTT-3.1.2-8 (5.0)], is published; a
