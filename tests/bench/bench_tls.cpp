@@ -656,8 +656,8 @@ int main(int argc, char** argv) {
         print("perch", "handshake_public_key_us_p256", p256_floor, "us");
         print("perch", "handshakes_per_cpu_second_ceiling_from_public_key_x25519",
               1e6 / x25519_floor, "1/s");
-        print("perch", "handshakes_per_cpu_second_ceiling_from_public_key_p256",
-              1e6 / p256_floor, "1/s");
+        print("perch", "handshakes_per_cpu_second_ceiling_from_public_key_p256", 1e6 / p256_floor,
+              "1/s");
     }
     for (const bool is_perch : {true, false}) {
         if (is_websocket_only) {
@@ -677,8 +677,7 @@ int main(int argc, char** argv) {
         stop(target);
         target = fresh();
         print(target.name, "tcp_connections_per_cpu_second",
-              tcp_connections_per_cpu_second(target, target.plain_port, 4 * handshakes),
-              "1/s");
+              tcp_connections_per_cpu_second(target, target.plain_port, 4 * handshakes), "1/s");
         print(target.name, "full_tls13_handshakes_per_cpu_second_x25519",
               handshakes_per_cpu_second(target, client_context, handshakes, WOLFSSL_ECC_X25519),
               "1/s");
