@@ -280,6 +280,35 @@ TEST_F(AssistantTest, ADirectMessageGetsADirectAnswerAndEarlierAnswersBecomeCont
     EXPECT_EQ(messages[3]["content"], "alice: and again");
 }
 
+// The bot's connection is an ordinary session: when another client takes it over (an operator
+// who set the bot's password and logged in as it), the bot reconnects on its own after its
+// backoff, takes the session back and answers again.
+TEST_F(AssistantTest, TheBotReconnectsAfterItsSessionIsTakenOver) {
+    start_broker();
+    auto alice = connected("alice");
+    EXPECT_EQ(ask_directly(*alice, "before"), "echo: alice: before");
+    expect_done([&](auto done) {
+        chat_->set_password("assistant", gateway::hash_password("operator-pw", 1), done);
+    });
+    auto impostor = std::make_unique<chat_client>(*broker_, "assistant", mqtt_5);
+    // The directory change reaches the broker within its reload interval.
+    const auto deadline = std::chrono::steady_clock::now() + delivery_timeout;
+    while (!impostor->is_connected()) {
+        try {
+            impostor->connect("assistant", "operator-pw");
+        } catch (const std::exception&) {
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+                << "the new password never worked";
+            std::this_thread::sleep_for(100ms);
+            impostor = std::make_unique<chat_client>(*broker_, "assistant", mqtt_5);
+        }
+    }
+    // The bot comes back and takes its session over in turn [MQTT-3.1.4-2].
+    ASSERT_TRUE(impostor->wait_for_connection_lost());
+    EXPECT_EQ(impostor->disconnect_reason(), mqtt::ReasonCode::SESSION_TAKEN_OVER);
+    EXPECT_EQ(ask_directly(*alice, "after"), "echo: alice: after");
+}
+
 TEST_F(AssistantTest, ARoomMessageWithoutAMentionGetsNoAnswer) {
     start_broker();
     auto alice = connected("alice");
