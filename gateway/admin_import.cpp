@@ -1,11 +1,10 @@
 // The bulk imports: parse and check the whole file against the directory, plan the changes, then
-// submit them all at once and wait for the store to finish them (one wait, not one per change).
+// apply them as one transaction (all or nothing) and wait for the store once.
 #include "gateway/admin_import.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <fstream>
-#include <functional>
 #include <ostream>
 #include <set>
 #include <unordered_set>
@@ -73,42 +72,35 @@ private:
     std::size_t problems_ = 0;
 };
 
-/// Directory changes submitted together; run() waits once for all of them.
-class directory_batch {
-public:
-    using change = std::function<void(store::chat_store&, store::directory_completion)>;
-
-    void add(change submit) { changes_.push_back(std::move(submit)); }
-
-    /// Submits every change, waits for the store to finish them and returns their results in
-    /// order. Throws admin_import_error when a write failed.
-    std::vector<store::directory_result> run(store::chat_store& store) {
-        std::vector<store::directory_result> results(changes_.size(),
-                                                     store::directory_result::failed);
-        // Completions run on the store's writer thread, one after another; flush() returns only
-        // after the last of them, so the results are complete and visible here.
-        std::string failure;
-        for (std::size_t index = 0; index < changes_.size(); ++index) {
-            changes_[index](store, [&results, &failure, index](store::directory_result result,
-                                                               const store::store_status& status) {
-                results[index] = result;
-                if (result == store::directory_result::failed && failure.empty()) {
-                    failure = status.detail;
-                }
-            });
-        }
-        store.flush();
-        for (const auto result : results) {
-            if (result == store::directory_result::failed) {
-                throw admin_import_error("store write failed: " + failure);
-            }
-        }
-        return results;
-    }
-
-private:
-    std::vector<change> changes_;
+/// What became of an import's changes, applied as one transaction.
+struct batch_outcome {
+    store::directory_result result = store::directory_result::failed;
+    /// The change that was not done (when result is not done).
+    std::size_t refused_index = 0;
 };
+
+/// Applies `changes` all together or not at all and waits for the store. Throws
+/// admin_import_error when the write itself failed.
+batch_outcome apply_all(store::chat_store& store, std::vector<store::directory_change> changes) {
+    batch_outcome outcome;
+    std::string failure;
+    // The completion runs on the store's writer thread; flush() returns only after it, so the
+    // outcome is complete and visible here.
+    store.apply_directory_changes(std::move(changes),
+                                  [&outcome, &failure](store::directory_result result,
+                                                       std::size_t refused_index,
+                                                       const store::store_status& status) {
+                                      outcome = {result, refused_index};
+                                      if (result == store::directory_result::failed) {
+                                          failure = status.detail;
+                                      }
+                                  });
+    store.flush();
+    if (outcome.result == store::directory_result::failed) {
+        throw admin_import_error("store write failed, nothing imported: " + failure);
+    }
+    return outcome;
+}
 
 /// One valid line of a password file.
 struct imported_user {
@@ -211,30 +203,24 @@ user_import_summary import_password_file(store::chat_store& store, const std::st
         known.insert(user.name);
     }
     user_import_summary summary;
-    directory_batch batch;
+    std::vector<store::directory_change> changes;
     const std::uint64_t now_ms = unix_now_ms();
     for (const auto& user : users) {
         if (known.insert(user.name).second) {
             ++summary.added;
-            batch.add([&user, now_ms](store::chat_store& target, store::directory_completion done) {
-                target.add_user(store::user_record{user.name, user.password_hash, now_ms},
-                                std::move(done));
-            });
+            changes.push_back(store::directory_change::adding_user(
+                store::user_record{user.name, user.password_hash, now_ms}));
         } else {
             ++summary.updated;
-            batch.add([&user](store::chat_store& target, store::directory_completion done) {
-                target.set_password(user.name, user.password_hash, std::move(done));
-            });
+            changes.push_back(
+                store::directory_change::setting_password(user.name, user.password_hash));
         }
     }
-    const auto results = batch.run(store);
-    for (const auto result : results) {
-        if (result != store::directory_result::done) {
-            throw admin_import_error(fmt::format(
-                "{}: the users changed while importing (a user was added or deleted meanwhile); "
-                "run the import again",
-                file_name));
-        }
+    if (apply_all(store, std::move(changes)).result != store::directory_result::done) {
+        throw admin_import_error(
+            fmt::format("{}: nothing imported: the users changed while importing (a user was "
+                        "added or deleted meanwhile); run the import again",
+                        file_name));
     }
     return summary;
 }
@@ -256,14 +242,13 @@ room_import_summary import_room_file(store::chat_store& store, const std::string
         memberships.emplace(membership.room, membership.user);
     }
     room_import_summary summary;
-    directory_batch batch;
+    std::vector<store::directory_change> changes;
     const std::uint64_t now_ms = unix_now_ms();
     for (const auto& room : rooms) {
         if (existing_rooms.insert(room.room).second) {
             ++summary.rooms_created;
-            batch.add([&room, now_ms](store::chat_store& target, store::directory_completion done) {
-                target.add_room(store::room_record{room.room, "", now_ms}, std::move(done));
-            });
+            changes.push_back(
+                store::directory_change::adding_room(store::room_record{room.room, "", now_ms}));
         }
         for (const auto& member : room.members) {
             if (!memberships.emplace(room.room, member).second) {
@@ -271,18 +256,14 @@ room_import_summary import_room_file(store::chat_store& store, const std::string
                 continue;
             }
             ++summary.members_added;
-            batch.add(
-                [&room, &member](store::chat_store& target, store::directory_completion done) {
-                    target.add_member(store::membership_record{room.room, member}, std::move(done));
-                });
+            changes.push_back(store::directory_change::adding_member(
+                store::membership_record{room.room, member}));
         }
     }
-    const auto results = batch.run(store);
-    for (const auto result : results) {
-        if (result == store::directory_result::not_found) {
-            throw admin_import_error(fmt::format(
-                "{}: a user or room was deleted while importing; run the import again", file_name));
-        }
+    if (apply_all(store, std::move(changes)).result != store::directory_result::done) {
+        throw admin_import_error(fmt::format("{}: nothing imported: the users or rooms changed "
+                                             "while importing; run the import again",
+                                             file_name));
     }
     return summary;
 }

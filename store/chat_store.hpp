@@ -11,12 +11,14 @@
 // must be cheap and must not block (post the result to the caller's own thread).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "store/records.hpp"
@@ -110,6 +112,37 @@ using history_completion = std::function<void(std::vector<history_record>, const
 using read_positions_completion =
     std::function<void(std::vector<read_position_record>, const store_status&)>;
 
+/// One change of a batch given to chat_store::apply_directory_changes.
+struct directory_change {
+    enum class action { add_user, set_password, add_room, add_member };
+    action what = action::add_user;
+    /// add_user: the new user; set_password: its name and new hash.
+    user_record user;
+    /// add_room.
+    room_record room;
+    /// add_member.
+    membership_record membership;
+
+    static directory_change adding_user(user_record user) {
+        return {action::add_user, std::move(user), {}, {}};
+    }
+    static directory_change setting_password(std::string name, std::string password_hash) {
+        return {action::set_password, {std::move(name), std::move(password_hash), 0}, {}, {}};
+    }
+    static directory_change adding_room(room_record room) {
+        return {action::add_room, {}, std::move(room), {}};
+    }
+    static directory_change adding_member(membership_record membership) {
+        return {action::add_member, {}, {}, std::move(membership)};
+    }
+};
+
+/// Reports a batch of directory changes: `result` is done when every change was applied;
+/// otherwise none was, and `refused_index` names the change that was not done (its own result is
+/// `result`), or is the batch's size when the write itself failed.
+using directory_batch_completion =
+    std::function<void(directory_result result, std::size_t refused_index, const store_status&)>;
+
 /// The chat store. Every member is safe to call from any thread. Operations are applied in
 /// submission order; each completion fires exactly once.
 class chat_store {
@@ -134,6 +167,11 @@ public:
     virtual void add_member(membership_record membership, directory_completion done) = 0;
     /// Removes `user` from `room`; not_found when not a member.
     virtual void remove_member(membership_record membership, directory_completion done) = 0;
+    /// Applies `changes` in order as one transaction: all of them when each is done (each with
+    /// the result its single call would give), none otherwise. Moves directory_version() forward
+    /// when applied.
+    virtual void apply_directory_changes(std::vector<directory_change> changes,
+                                         directory_batch_completion done) = 0;
 
     /// Reads the whole directory in one transaction. Synchronous: meant for start-up and for
     /// reloads off the event loops. Throws store_open_error when it cannot be read.

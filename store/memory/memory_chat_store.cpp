@@ -31,13 +31,7 @@ void memory_chat_store::change_directory(Change change, directory_completion& do
 }
 
 void memory_chat_store::add_user(user_record user, directory_completion done) {
-    change_directory(
-        [&] {
-            const std::string name = user.name;
-            return users_.emplace(name, std::move(user)).second ? directory_result::done
-                                                                : directory_result::already_exists;
-        },
-        done);
+    change_directory([&] { return add_user_locked(std::move(user)); }, done);
 }
 
 void memory_chat_store::remove_user(std::string name, directory_completion done) {
@@ -56,26 +50,11 @@ void memory_chat_store::remove_user(std::string name, directory_completion done)
 
 void memory_chat_store::set_password(std::string name, std::string password_hash,
                                      directory_completion done) {
-    change_directory(
-        [&] {
-            const auto user = users_.find(name);
-            if (user == users_.end()) {
-                return directory_result::not_found;
-            }
-            user->second.password_hash = std::move(password_hash);
-            return directory_result::done;
-        },
-        done);
+    change_directory([&] { return set_password_locked(name, std::move(password_hash)); }, done);
 }
 
 void memory_chat_store::add_room(room_record room, directory_completion done) {
-    change_directory(
-        [&] {
-            const std::string name = room.name;
-            return rooms_.emplace(name, std::move(room)).second ? directory_result::done
-                                                                : directory_result::already_exists;
-        },
-        done);
+    change_directory([&] { return add_room_locked(std::move(room)); }, done);
 }
 
 void memory_chat_store::remove_room(std::string name, directory_completion done) {
@@ -91,16 +70,7 @@ void memory_chat_store::remove_room(std::string name, directory_completion done)
 }
 
 void memory_chat_store::add_member(membership_record membership, directory_completion done) {
-    change_directory(
-        [&] {
-            if (!rooms_.contains(membership.room) || !users_.contains(membership.user)) {
-                return directory_result::not_found;
-            }
-            return memberships_.emplace(membership.room, membership.user).second
-                       ? directory_result::done
-                       : directory_result::already_exists;
-        },
-        done);
+    change_directory([&] { return add_member_locked(membership); }, done);
 }
 
 void memory_chat_store::remove_member(membership_record membership, directory_completion done) {
@@ -111,6 +81,81 @@ void memory_chat_store::remove_member(membership_record membership, directory_co
                        : directory_result::done;
         },
         done);
+}
+
+void memory_chat_store::apply_directory_changes(std::vector<directory_change> changes,
+                                                directory_batch_completion done) {
+    directory_result result = directory_result::done;
+    std::size_t refused_index = changes.size();
+    {
+        std::lock_guard lock(mutex_);
+        // Copies to put back when a change is refused: all or nothing, as in one transaction.
+        const auto users = users_;
+        const auto rooms = rooms_;
+        const auto memberships = memberships_;
+        for (std::size_t index = 0; index < changes.size(); ++index) {
+            directory_change& change = changes[index];
+            switch (change.what) {
+            case directory_change::action::add_user:
+                result = add_user_locked(std::move(change.user));
+                break;
+            case directory_change::action::set_password:
+                result =
+                    set_password_locked(change.user.name, std::move(change.user.password_hash));
+                break;
+            case directory_change::action::add_room:
+                result = add_room_locked(std::move(change.room));
+                break;
+            case directory_change::action::add_member:
+                result = add_member_locked(change.membership);
+                break;
+            }
+            if (result != directory_result::done) {
+                refused_index = index;
+                users_ = users;
+                rooms_ = rooms;
+                memberships_ = memberships;
+                break;
+            }
+        }
+        if (result == directory_result::done) {
+            ++directory_version_;
+        }
+    }
+    if (done) {
+        done(result, refused_index, store_status{});
+    }
+}
+
+directory_result memory_chat_store::add_user_locked(user_record user) {
+    const std::string name = user.name;
+    return users_.emplace(name, std::move(user)).second ? directory_result::done
+                                                        : directory_result::already_exists;
+}
+
+directory_result memory_chat_store::set_password_locked(const std::string& name,
+                                                        std::string password_hash) {
+    const auto user = users_.find(name);
+    if (user == users_.end()) {
+        return directory_result::not_found;
+    }
+    user->second.password_hash = std::move(password_hash);
+    return directory_result::done;
+}
+
+directory_result memory_chat_store::add_room_locked(room_record room) {
+    const std::string name = room.name;
+    return rooms_.emplace(name, std::move(room)).second ? directory_result::done
+                                                        : directory_result::already_exists;
+}
+
+directory_result memory_chat_store::add_member_locked(const membership_record& membership) {
+    if (!rooms_.contains(membership.room) || !users_.contains(membership.user)) {
+        return directory_result::not_found;
+    }
+    return memberships_.emplace(membership.room, membership.user).second
+               ? directory_result::done
+               : directory_result::already_exists;
 }
 
 chat_directory_snapshot memory_chat_store::load_directory() {

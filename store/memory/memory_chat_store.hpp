@@ -28,6 +28,8 @@ public:
     void remove_room(std::string name, directory_completion done) override;
     void add_member(membership_record membership, directory_completion done) override;
     void remove_member(membership_record membership, directory_completion done) override;
+    void apply_directory_changes(std::vector<directory_change> changes,
+                                 directory_batch_completion done) override;
     chat_directory_snapshot load_directory() override;
     std::uint64_t directory_version() override;
     void append_history(history_record record, store_completion done) override;
@@ -44,6 +46,11 @@ public:
 private:
     /// Applies a directory change under the lock, moves the version on `done`, then reports.
     template <typename Change> void change_directory(Change change, directory_completion& done);
+    // The directory changes a batch can hold, applied with mutex_ held.
+    directory_result add_user_locked(user_record user);
+    directory_result set_password_locked(const std::string& name, std::string password_hash);
+    directory_result add_room_locked(room_record room);
+    directory_result add_member_locked(const membership_record& membership);
 
     /// Guards every member below.
     std::mutex mutex_;

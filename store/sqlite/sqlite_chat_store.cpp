@@ -3,6 +3,7 @@
 #include "store/sqlite/sqlite_chat_store.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -283,6 +284,45 @@ void sqlite_chat_store::remove_member(membership_record membership, directory_co
     change_directory([membership = std::move(membership)](
                          chat_tables& tables) { return tables.remove_member(membership); },
                      std::move(done));
+}
+
+void sqlite_chat_store::apply_directory_changes(std::vector<directory_change> changes,
+                                                directory_batch_completion done) {
+    // The index of the change that was not done; the batch's size when none was refused.
+    auto refused_index = std::make_shared<std::size_t>(changes.size());
+    change_directory(
+        [changes = std::move(changes), refused_index](chat_tables& tables) {
+            for (std::size_t index = 0; index < changes.size(); ++index) {
+                const directory_change& change = changes[index];
+                directory_result result = directory_result::failed;
+                switch (change.what) {
+                case directory_change::action::add_user:
+                    result = tables.add_user(change.user);
+                    break;
+                case directory_change::action::set_password:
+                    result = tables.set_password(change.user.name, change.user.password_hash);
+                    break;
+                case directory_change::action::add_room:
+                    result = tables.add_room(change.room);
+                    break;
+                case directory_change::action::add_member:
+                    result = tables.add_member(change.membership);
+                    break;
+                }
+                if (result != directory_result::done) {
+                    // change_directory rolls the whole transaction back.
+                    *refused_index = index;
+                    return result;
+                }
+            }
+            return directory_result::done;
+        },
+        [refused_index, done = std::move(done)](directory_result result,
+                                                const store_status& status) {
+            if (done) {
+                done(result, *refused_index, status);
+            }
+        });
 }
 
 chat_directory_snapshot sqlite_chat_store::load_directory() {

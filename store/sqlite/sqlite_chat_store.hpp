@@ -55,6 +55,8 @@ public:
     void remove_room(std::string name, directory_completion done) override;
     void add_member(membership_record membership, directory_completion done) override;
     void remove_member(membership_record membership, directory_completion done) override;
+    void apply_directory_changes(std::vector<directory_change> changes,
+                                 directory_batch_completion done) override;
     /// Reads through the read connection: sees every committed change, by any process.
     chat_directory_snapshot load_directory() override;
     std::uint64_t directory_version() override;

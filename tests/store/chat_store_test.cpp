@@ -116,6 +116,21 @@ protected:
             .result;
     }
 
+    struct batch_result {
+        directory_result result = directory_result::failed;
+        std::size_t refused_index = 0;
+    };
+    batch_result apply(std::vector<directory_change> changes) {
+        std::promise<batch_result> outcome;
+        store().apply_directory_changes(
+            std::move(changes),
+            [&](directory_result result, std::size_t refused_index, const store_status& status) {
+                EXPECT_TRUE(status.is_ok()) << status.detail;
+                outcome.set_value({result, refused_index});
+            });
+        return outcome.get_future().get();
+    }
+
     std::vector<history_record> page(const std::string& conversation, std::uint64_t before_id,
                                      std::size_t limit) {
         std::promise<std::vector<history_record>> result;
@@ -177,6 +192,50 @@ TYPED_TEST(ChatStore, SetPasswordReplacesTheHashOfAKnownUserOnly) {
     const auto snapshot = this->store().load_directory();
     ASSERT_EQ(snapshot.users.size(), 1u);
     EXPECT_EQ(snapshot.users[0].password_hash, "$7$101$bmV3$bmV3");
+}
+
+TYPED_TEST(ChatStore, ABatchOfDirectoryChangesIsAppliedWhole) {
+    this->add_user("alice");
+    const std::uint64_t before = this->store().directory_version();
+    const auto applied = this->apply({
+        directory_change::adding_user(user("bob")),
+        directory_change::setting_password("alice", "$7$101$bmV3$bmV3"),
+        directory_change::adding_room(room("kitchen")),
+        directory_change::adding_member({"kitchen", "bob"}),
+        directory_change::adding_member({"kitchen", "alice"}),
+    });
+    EXPECT_EQ(applied.result, directory_result::done);
+    EXPECT_EQ(applied.refused_index, 5U);
+    EXPECT_GT(this->store().directory_version(), before);
+    this->reopen();
+    const auto snapshot = this->store().load_directory();
+    ASSERT_EQ(snapshot.users.size(), 2U);
+    EXPECT_EQ(snapshot.users[0].name, "alice");
+    EXPECT_EQ(snapshot.users[0].password_hash, "$7$101$bmV3$bmV3");
+    EXPECT_EQ(snapshot.users[1], user("bob"));
+    EXPECT_EQ(snapshot.rooms, (std::vector<room_record>{room("kitchen")}));
+    EXPECT_EQ(snapshot.memberships.size(), 2U);
+}
+
+// All or nothing: a change refused part-way leaves the directory as it was, the changes before it
+// included, and says which change it was.
+TYPED_TEST(ChatStore, ABatchWithARefusedChangeAppliesNothing) {
+    this->add_user("alice");
+    const std::uint64_t before = this->store().directory_version();
+    const auto refused = this->apply({
+        directory_change::adding_user(user("bob")),
+        directory_change::adding_room(room("kitchen")),
+        directory_change::adding_member({"kitchen", "carol"}),
+        directory_change::adding_member({"kitchen", "bob"}),
+    });
+    EXPECT_EQ(refused.result, directory_result::not_found);
+    EXPECT_EQ(refused.refused_index, 2U);
+    EXPECT_EQ(this->store().directory_version(), before);
+    this->reopen();
+    const auto snapshot = this->store().load_directory();
+    EXPECT_EQ(snapshot.users, (std::vector<user_record>{user("alice")}));
+    EXPECT_TRUE(snapshot.rooms.empty());
+    EXPECT_TRUE(snapshot.memberships.empty());
 }
 
 TYPED_TEST(ChatStore, RoomsAndMembersKeepTheirFields) {
