@@ -411,6 +411,8 @@ private:
     void on_pubcomp(const pubcomp& received, time_point now);
     bool is_request_id_in_use(std::uint16_t packet_id) const;
     void on_subscribe(const subscribe& received, time_point now);
+    /// Removes and returns the pending SUBSCRIBE (or UNSUBSCRIBE) with `packet_id`, if any.
+    std::optional<pending_request> take_pending_request(std::uint16_t packet_id, bool is_subscribe);
     void finish_subscribe(pending_request request, std::vector<reason_code> reasons);
     void on_unsubscribe(const unsubscribe& received, time_point now);
     void finish_unsubscribe(pending_request request, std::vector<reason_code> reasons);

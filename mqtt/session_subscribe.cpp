@@ -76,15 +76,24 @@ void session::on_subscribe(const subscribe& received, time_point now) {
 
 void session::complete_subscribe(std::uint16_t packet_id, std::vector<reason_code> reasons,
                                  [[maybe_unused]] time_point now) {
-    const auto pending = std::find_if(
-        pending_requests_.begin(), pending_requests_.end(),
-        [packet_id](const auto& r) { return r.packet_id == packet_id && r.is_subscribe; });
+    if (auto request = take_pending_request(packet_id, true)) {
+        finish_subscribe(std::move(*request), std::move(reasons));
+    }
+}
+
+std::optional<session::pending_request> session::take_pending_request(std::uint16_t packet_id,
+                                                                      bool is_subscribe) {
+    const auto pending =
+        std::find_if(pending_requests_.begin(), pending_requests_.end(),
+                     [packet_id, is_subscribe](const pending_request& held) {
+                         return held.packet_id == packet_id && held.is_subscribe == is_subscribe;
+                     });
     if (pending == pending_requests_.end()) {
-        return;
+        return std::nullopt;
     }
     pending_request request = std::move(*pending);
     pending_requests_.erase(pending);
-    finish_subscribe(std::move(request), std::move(reasons));
+    return request;
 }
 
 void session::finish_subscribe(pending_request request, std::vector<reason_code> reasons) {
@@ -147,15 +156,9 @@ void session::on_unsubscribe(const unsubscribe& received, [[maybe_unused]] time_
 
 void session::complete_unsubscribe(std::uint16_t packet_id, std::vector<reason_code> reasons,
                                    [[maybe_unused]] time_point now) {
-    const auto pending = std::find_if(
-        pending_requests_.begin(), pending_requests_.end(),
-        [packet_id](const auto& r) { return r.packet_id == packet_id && !r.is_subscribe; });
-    if (pending == pending_requests_.end()) {
-        return;
+    if (auto request = take_pending_request(packet_id, false)) {
+        finish_unsubscribe(std::move(*request), std::move(reasons));
     }
-    pending_request request = std::move(*pending);
-    pending_requests_.erase(pending);
-    finish_unsubscribe(std::move(request), std::move(reasons));
 }
 
 void session::finish_unsubscribe(pending_request request, std::vector<reason_code> reasons) {
