@@ -3,7 +3,6 @@
 #include "gateway/admin_command.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -22,6 +21,7 @@
 #include "gateway/chat_names.hpp"
 #include "gateway/config.hpp"
 #include "gateway/password_hash.hpp"
+#include "gateway/stored_message_codec.hpp"
 #include "store/chat_store.hpp"
 
 #include <termios.h>
@@ -103,12 +103,6 @@ store::store_options store_options_for(const admin_arguments& arguments) {
     options.path = (std::filesystem::path(data_dir) / store_file_name).string();
     options.commit_interval_ms = 1;
     return options;
-}
-
-std::uint64_t unix_now_ms() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
 }
 
 /// Runs one directory change and waits for its result; a failed write becomes admin_failure.

@@ -2,7 +2,6 @@
 // apply them as one transaction (all or nothing) and wait for the store once.
 #include "gateway/admin_import.hpp"
 
-#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <ostream>
@@ -15,15 +14,10 @@
 
 #include "gateway/chat_names.hpp"
 #include "gateway/password_hash.hpp"
+#include "gateway/stored_message_codec.hpp"
 
 namespace perch::gateway {
 namespace {
-
-std::uint64_t unix_now_ms() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-}
 
 /// Reads a file line by line (a trailing CR removed), skipping blank lines and `#` comments, and
 /// counts the lines reported bad. Throws when the file cannot be opened.
@@ -72,31 +66,24 @@ private:
     std::size_t problems_ = 0;
 };
 
-/// What became of an import's changes, applied as one transaction.
-struct batch_outcome {
-    store::directory_result result = store::directory_result::failed;
-    /// The change that was not done (when result is not done).
-    std::size_t refused_index = 0;
-};
-
-/// Applies `changes` all together or not at all and waits for the store. Throws
-/// admin_import_error when the write itself failed.
-batch_outcome apply_all(store::chat_store& store, std::vector<store::directory_change> changes) {
-    batch_outcome outcome;
+/// Applies `changes` all together or not at all, waits for the store and returns done, or the
+/// result of the change that was refused. Throws admin_import_error when the write itself failed.
+store::directory_result apply_all(store::chat_store& store,
+                                  std::vector<store::directory_change> changes) {
+    store::directory_result outcome = store::directory_result::failed;
     std::string failure;
     // The completion runs on the store's writer thread; flush() returns only after it, so the
     // outcome is complete and visible here.
     store.apply_directory_changes(std::move(changes),
-                                  [&outcome, &failure](store::directory_result result,
-                                                       std::size_t refused_index,
+                                  [&outcome, &failure](store::directory_result result, std::size_t,
                                                        const store::store_status& status) {
-                                      outcome = {result, refused_index};
+                                      outcome = result;
                                       if (result == store::directory_result::failed) {
                                           failure = status.detail;
                                       }
                                   });
     store.flush();
-    if (outcome.result == store::directory_result::failed) {
+    if (outcome == store::directory_result::failed) {
         throw admin_import_error("store write failed, nothing imported: " + failure);
     }
     return outcome;
@@ -216,7 +203,7 @@ user_import_summary import_password_file(store::chat_store& store, const std::st
                 store::directory_change::setting_password(user.name, user.password_hash));
         }
     }
-    if (apply_all(store, std::move(changes)).result != store::directory_result::done) {
+    if (apply_all(store, std::move(changes)) != store::directory_result::done) {
         throw admin_import_error(
             fmt::format("{}: nothing imported: the users changed while importing (a user was "
                         "added or deleted meanwhile); run the import again",
@@ -260,7 +247,7 @@ room_import_summary import_room_file(store::chat_store& store, const std::string
                 store::membership_record{room.room, member}));
         }
     }
-    if (apply_all(store, std::move(changes)).result != store::directory_result::done) {
+    if (apply_all(store, std::move(changes)) != store::directory_result::done) {
         throw admin_import_error(fmt::format("{}: nothing imported: the users or rooms changed "
                                              "while importing; run the import again",
                                              file_name));
