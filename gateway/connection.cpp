@@ -57,16 +57,20 @@ mqtt::time_point connection::clock_now() {
 }
 
 connection::connection(server& owner, worker& home, std::unique_ptr<transport> stream,
-                       const connection_settings& settings)
-    : server_(owner), worker_(home), transport_(std::move(stream)), timer_(home.context()),
-      settings_(settings), id_(home.next_subscriber_id()),
-      session_(settings.limits, id_, clock_now()), remote_address_(transport_->remote_address()) {
+                       std::shared_ptr<const connection_settings> settings)
+    : server_(owner), worker_(home), transport_(std::move(stream)), settings_(std::move(settings)),
+      id_(home.next_subscriber_id()),
+      session_(mqtt::session::sharing_limits(
+          std::shared_ptr<const mqtt::session_limits>(settings_, &settings_->limits), id_,
+          clock_now())),
+      remote_address_(transport_->remote_address()) {
     session_.set_publish_sink(this);
 }
 
 connection::connection(server& owner, worker& home, boost::asio::ip::tcp::socket socket,
-                       const connection_settings& settings)
-    : connection(owner, home, std::make_unique<tcp_transport>(std::move(socket)), settings) {}
+                       std::shared_ptr<const connection_settings> settings)
+    : connection(owner, home, std::make_unique<tcp_transport>(home.poller(), std::move(socket)),
+                 std::move(settings)) {}
 
 connection::~connection() {
     if (has_connection_slot_) {
@@ -93,10 +97,10 @@ void connection::wait_readable() {
         is_awaiting_handover_) {
         return;
     }
-    if (worker_.is_output_congested(settings_.backlog_pause_bytes)) {
+    if (worker_.is_output_congested(settings_->backlog_pause_bytes)) {
         // Back-pressure: the broker cannot write as fast as publishers send.
         is_read_paused_ = true;
-        worker_.pause_reading(shared_from_this(), settings_.backlog_pause_bytes);
+        worker_.pause_reading(shared_from_this(), settings_->backlog_pause_bytes);
         return;
     }
     is_reading_ = true;
@@ -241,7 +245,7 @@ void connection::send(mqtt::packet& content) {
     }
     if (auto* outbound = std::get_if<mqtt::publish>(&content)) {
         const std::uint64_t backlog = output_.pending_bytes() + output_.writing_bytes();
-        if (backlog > settings_.max_output_bytes) {
+        if (backlog > settings_->max_output_bytes) {
             if (outbound->qos_level == mqtt::qos::at_most_once) {
                 // DESIGN.md "Overload": only QoS 0 may be dropped, and every drop is counted.
                 worker_.counters().publish_dropped.add();
@@ -266,7 +270,7 @@ void connection::send(mqtt::packet& content) {
 
 bool connection::take_publish(const mqtt::publish& out) {
     if (!transport_->is_open() ||
-        output_.pending_bytes() + output_.writing_bytes() > settings_.max_output_bytes) {
+        output_.pending_bytes() + output_.writing_bytes() > settings_->max_output_bytes) {
         return false;
     }
     output_.append_publish(out, session_.version());
@@ -294,7 +298,7 @@ std::size_t connection::route(const mqtt::message_ptr& content) {
 void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_point now) {
     // use_identity_as_username: a verified client certificate names the user.
     const bool is_anonymous = !request.user_name && transport_->identity_user_name().empty();
-    if (!settings_.allow_anonymous && is_anonymous) {
+    if (!settings_->allow_anonymous && is_anonymous) {
         log_info("refusing anonymous client from {}", remote_address_);
         session_.refuse_connect(mqtt::reason_code::not_authorized, now);
         return;
@@ -367,7 +371,7 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
         request.props.subscription_identifiers.empty()
             ? std::nullopt
             : std::optional<std::uint32_t>(request.props.subscription_identifiers.front());
-    const auto maximum_qos = settings_.limits.maximum_qos;
+    const auto maximum_qos = settings_->limits.maximum_qos;
     for (const mqtt::subscribe_entry& entry : request.entries) {
         if (!policy_.may_subscribe(entry.topic_filter)) {
             // SUBACK 0x87 at level 5, 0x80 at level 4.
@@ -603,8 +607,7 @@ void connection::shut_down_for_exit() {
         process_actions(now);
         flush_output();
     }
-    timer_.cancel();
-    armed_deadline_.reset();
+    cancel_timer();
     if (!output_.is_writing()) {
         close_socket();
         end_session_if_closed();
@@ -670,8 +673,7 @@ void connection::end_session_if_closed() {
                 server_.registry().release(client_id_, id_);
             }
         }
-        timer_.cancel();
-        armed_deadline_.reset();
+        cancel_timer();
         worker_.remove_connection(id_);
     }
 }
@@ -735,17 +737,16 @@ void connection::arm_timer() {
         return;
     }
     armed_deadline_ = deadline;
-    const std::uint64_t generation = ++timer_generation_;
-    timer_.expires_at(*deadline);
-    timer_.async_wait(
-        [self = shared_from_this(), generation](const boost::system::error_code& error) {
-            self->on_timer(generation, error);
-        });
+    worker_.schedule_deadline(*deadline, id_, ++timer_generation_);
 }
 
-void connection::on_timer(std::uint64_t generation, const boost::system::error_code& error) {
-    if (error == boost::asio::error::operation_aborted || generation != timer_generation_ ||
-        is_exiting_) {
+void connection::cancel_timer() {
+    ++timer_generation_;
+    armed_deadline_.reset();
+}
+
+void connection::on_deadline(std::uint64_t generation) {
+    if (!is_deadline_current(generation) || is_exiting_) {
         return;
     }
     armed_deadline_.reset();

@@ -51,10 +51,10 @@ class connection : public std::enable_shared_from_this<connection>, private mqtt
 public:
     /// `stream` (TCP, TLS or WebSocket) runs on `home`'s io_context.
     connection(server& owner, worker& home, std::unique_ptr<transport> stream,
-               const connection_settings& settings);
+               std::shared_ptr<const connection_settings> settings);
     /// A plain TCP connection on `socket` (an unopened socket makes an offline connection).
     connection(server& owner, worker& home, boost::asio::ip::tcp::socket socket,
-               const connection_settings& settings);
+               std::shared_ptr<const connection_settings> settings);
     ~connection();
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
@@ -92,6 +92,13 @@ public:
     /// The broker is stopping: DISCONNECT 0x8B to connected 5.0 clients, then close; offline
     /// sessions stop their timers.
     void shut_down_for_exit();
+
+    /// The deadline armed with `generation` has come (called by the worker's deadline queue).
+    void on_deadline(std::uint64_t generation);
+    /// True while the deadline armed with `generation` is the one this connection waits for.
+    bool is_deadline_current(std::uint64_t generation) const {
+        return armed_deadline_ && generation == timer_generation_;
+    }
 
     /// The chat user this session belongs to; empty for a client outside the chat layer.
     const std::string& chat_user() const { return chat_user_; }
@@ -195,14 +202,15 @@ private:
     void on_written(const boost::system::error_code& error, std::size_t bytes);
     void sync_backlog();
     void arm_timer();
-    void on_timer(std::uint64_t generation, const boost::system::error_code& error);
+    /// Forgets the armed deadline (its queue entry goes stale).
+    void cancel_timer();
 
     server& server_;
     worker& worker_;
     /// The client's byte stream: one virtual call per read or write turn.
     std::unique_ptr<transport> transport_;
-    boost::asio::steady_timer timer_;
-    connection_settings settings_;
+    /// Shared with every connection accepted under the same configuration.
+    std::shared_ptr<const connection_settings> settings_;
     mqtt::subscriber_id id_;
     mqtt::session session_;
     output_queue output_;
@@ -239,6 +247,7 @@ private:
     /// off).
     std::shared_ptr<session_ledger> ledger_;
     std::optional<mqtt::time_point> close_deadline_;
+    /// The deadline queued with the worker, if any, and its generation (bumped to cancel it).
     std::optional<mqtt::time_point> armed_deadline_;
     std::uint64_t timer_generation_ = 0;
 };

@@ -89,8 +89,8 @@ void connection::hold_chat_subscriptions(const std::vector<server_subscription>&
     for (const server_subscription& wanted : held) {
         mqtt::subscription_options granted = wanted.options;
         if (static_cast<std::uint8_t>(granted.maximum_qos) >
-            static_cast<std::uint8_t>(settings_.limits.maximum_qos)) {
-            granted.maximum_qos = settings_.limits.maximum_qos;
+            static_cast<std::uint8_t>(settings_->limits.maximum_qos)) {
+            granted.maximum_qos = settings_->limits.maximum_qos;
         }
         server_.routes().subscribe(id_, wanted.topic_filter, granted, std::nullopt);
         if (persistence != nullptr) {

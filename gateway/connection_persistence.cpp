@@ -334,7 +334,7 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
     // The session keeps its remaining time and its will its remaining delay (DURABILITY.md
     // "Restart"); the limits carry the remaining time to a 3.1.1 session too.
     const offline_timing timing = offline_timing_at(loaded.session, now_unix_ms);
-    mqtt::session_limits limits = settings_.limits;
+    mqtt::session_limits limits = settings_->limits;
     limits.maximum_session_expiry_interval =
         std::min(limits.maximum_session_expiry_interval, timing.session_left_s);
     session_ = mqtt::session(limits, id_, now);

@@ -35,7 +35,8 @@ std::size_t worker_count_for(const broker_config& config) {
 } // namespace
 
 server::server(broker_config config)
-    : config_(std::move(config)), connection_settings_(make_connection_settings(config_)) {
+    : config_(std::move(config)), connection_settings_(std::make_shared<const connection_settings>(
+                                      make_connection_settings(config_))) {
     max_connections_ = config_.max_connections;
 }
 
@@ -311,7 +312,8 @@ void server::reload(const broker_config& config) {
         config_ = config;
         config_.listeners = listeners;
         config_.workers = workers;
-        connection_settings_ = make_connection_settings(config_);
+        connection_settings_ =
+            std::make_shared<const connection_settings>(make_connection_settings(config_));
         max_connections_ = config_.max_connections;
         interval = config_.sys_interval_seconds;
     }
@@ -332,7 +334,7 @@ std::vector<std::uint16_t> server::bound_ports() const {
     return ports;
 }
 
-connection_settings server::current_connection_settings() const {
+std::shared_ptr<const connection_settings> server::current_connection_settings() const {
     std::lock_guard lock(settings_mutex_);
     return connection_settings_;
 }
@@ -350,23 +352,23 @@ void server::handle_accepted(worker& home, const listener_config& listener,
         socket.close(ignored);
         return;
     }
-    const connection_settings settings = current_connection_settings();
+    std::shared_ptr<const connection_settings> settings = current_connection_settings();
     std::unique_ptr<transport> stream;
     if (listener.kind == listener_kind::mqtt) {
-        stream = std::make_unique<tcp_transport>(std::move(socket));
+        stream = std::make_unique<tcp_transport>(home.poller(), std::move(socket));
     } else if (listener.kind == listener_kind::mqtt_tls) {
         stream = std::make_unique<tls_stream>(std::move(socket), *security);
     } else {
         websocket_settings upgrade;
         upgrade.path = listener.websocket_path;
-        upgrade.max_message_bytes = settings.limits.maximum_packet_size;
+        upgrade.max_message_bytes = settings->limits.maximum_packet_size;
         upgrade.handshake_timeout =
-            std::chrono::duration_cast<std::chrono::seconds>(settings.limits.connect_timeout);
+            std::chrono::duration_cast<std::chrono::seconds>(settings->limits.connect_timeout);
         stream = listener.kind == listener_kind::websocket
                      ? make_websocket_transport(std::move(socket), upgrade)
                      : make_websocket_tls_transport(std::move(socket), *security, upgrade);
     }
-    std::make_shared<connection>(*this, home, std::move(stream), settings)->start();
+    std::make_shared<connection>(*this, home, std::move(stream), std::move(settings))->start();
 }
 
 void server::release_connection_slot() {

@@ -67,7 +67,7 @@ public:
     worker& worker_at(std::size_t index) { return *workers_[index]; }
 
     /// The settings for a connection accepted now.
-    connection_settings current_connection_settings() const;
+    std::shared_ptr<const connection_settings> current_connection_settings() const;
 
     /// Called by a listener with a freshly accepted socket on `home`: refuses it when
     /// max_connections is reached, otherwise starts a connection speaking `listener`'s kind (with
@@ -114,7 +114,8 @@ private:
     // Settings for new connections. Owner: main thread writes on reload. Lock: settings_mutex_.
     mutable std::mutex settings_mutex_;
     broker_config config_;
-    connection_settings connection_settings_;
+    /// Shared by every connection accepted under them; a reload replaces them.
+    std::shared_ptr<const connection_settings> connection_settings_;
 
     router router_;
     session_registry registry_;

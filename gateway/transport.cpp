@@ -1,10 +1,21 @@
-// MQTT over plain TCP: the connection's reads and gather writes go straight to the socket.
+// MQTT over plain TCP: the connection's reads and gather writes go straight to the socket, and
+// the worker's readiness_poller says when it is worth trying again.
 #include "gateway/transport.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
-#include <boost/asio/write.hpp>
+#include <boost/asio/post.hpp>
 #include <fmt/format.h>
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 namespace perch::gateway {
 
@@ -17,38 +28,214 @@ std::string describe_peer(const boost::asio::ip::tcp::socket& socket) {
     return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
 }
 
-tcp_transport::tcp_transport(boost::asio::ip::tcp::socket socket) : socket_(std::move(socket)) {
-    boost::system::error_code ignored;
-    socket_.non_blocking(true, ignored);
-    socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+tcp_transport::tcp_transport(readiness_poller& poller, boost::asio::ip::tcp::socket socket)
+    : poller_(poller) {
+    if (!socket.is_open()) {
+        return;
+    }
+    boost::system::error_code error;
+    socket.set_option(boost::asio::ip::tcp::no_delay(true), error);
+    socket_ = socket.release(error);
+    if (error) {
+        socket_ = -1;
+        return;
+    }
+    const int flags = ::fcntl(socket_, F_GETFL, 0);
+    ::fcntl(socket_, F_SETFL, flags | O_NONBLOCK);
+    registration_ = poller_.add(socket_, *this);
+    if (registration_ == 0) {
+        // Never watched, so never readable again: the connection finds the transport closed.
+        ::close(socket_);
+        socket_ = -1;
+    }
+}
+
+tcp_transport::~tcp_transport() {
+    release();
+}
+
+void tcp_transport::release() {
+    if (socket_ < 0) {
+        return;
+    }
+    poller_.remove(socket_, registration_);
+    registration_ = 0;
+    ::close(socket_);
+    socket_ = -1;
 }
 
 std::size_t tcp_transport::read_some(std::span<std::uint8_t> buffer,
                                      boost::system::error_code& error) {
-    return socket_.read_some(boost::asio::buffer(buffer.data(), buffer.size()), error);
+    error.clear();
+    if (socket_ < 0) {
+        error = boost::asio::error::bad_descriptor;
+        return 0;
+    }
+    while (true) {
+        const ssize_t count = ::recv(socket_, buffer.data(), buffer.size(), 0);
+        if (count > 0) {
+            return static_cast<std::size_t>(count);
+        }
+        if (count == 0) {
+            error = boost::asio::error::eof;
+            return 0;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            is_readable_ = false;
+            error = boost::asio::error::would_block;
+            return 0;
+        }
+        error = boost::system::error_code(errno, boost::system::system_category());
+        return 0;
+    }
 }
 
 void tcp_transport::async_wait_readable(wait_handler handler) {
-    // The reactor is edge-triggered: callers wait only after read_some returned would_block.
-    socket_.async_wait(boost::asio::ip::tcp::socket::wait_read, std::move(handler));
+    if (socket_ < 0) {
+        post_wait(std::move(handler), boost::asio::error::operation_aborted);
+        return;
+    }
+    if (is_readable_) {
+        // Input (or an error) may be waiting already: let the caller read now.
+        post_wait(std::move(handler), {});
+        return;
+    }
+    wait_handler_ = std::move(handler);
 }
 
 void tcp_transport::async_write(std::span<const boost::asio::const_buffer> buffers,
                                 write_handler handler) {
-    boost::asio::async_write(socket_, buffers, std::move(handler));
+    write_left_.assign(buffers.begin(), buffers.end());
+    write_done_ = 0;
+    write_error_.clear();
+    if (socket_ < 0) {
+        write_left_.clear();
+        post_write(std::move(handler), boost::asio::error::operation_aborted, 0);
+        return;
+    }
+    if (continue_write()) {
+        write_left_.clear();
+        post_write(std::move(handler), write_error_, write_done_);
+        return;
+    }
+    // The socket is full: the rest goes when the poller reports it writable.
+    write_handler_ = std::move(handler);
+}
+
+bool tcp_transport::continue_write() {
+    // Several sendmsg calls only when the buffers outnumber what one call takes.
+    constexpr std::size_t max_buffers_per_call = 1024;
+    std::array<iovec, max_buffers_per_call> vectors;
+    std::size_t first = 0;
+    while (first < write_left_.size()) {
+        const std::size_t count = std::min(write_left_.size() - first, max_buffers_per_call);
+        for (std::size_t i = 0; i < count; ++i) {
+            vectors[i].iov_base = const_cast<void*>(write_left_[first + i].data());
+            vectors[i].iov_len = write_left_[first + i].size();
+        }
+        msghdr message{};
+        message.msg_iov = vectors.data();
+        message.msg_iovlen = count;
+        const ssize_t sent = ::sendmsg(socket_, &message, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                write_left_.erase(write_left_.begin(),
+                                  write_left_.begin() + static_cast<std::ptrdiff_t>(first));
+                return false;
+            }
+            write_error_ = boost::system::error_code(errno, boost::system::system_category());
+            return true;
+        }
+        write_done_ += static_cast<std::size_t>(sent);
+        auto left = static_cast<std::size_t>(sent);
+        while (first < write_left_.size() && left >= write_left_[first].size()) {
+            left -= write_left_[first].size();
+            ++first;
+        }
+        if (left > 0) {
+            write_left_[first] += left;
+        }
+    }
+    return true;
+}
+
+void tcp_transport::on_readiness(std::uint32_t events) {
+    // Each handler holds the connection that owns this transport: they run last and are
+    // destroyed only when this function returns, after its last use of *this.
+    wait_handler ready;
+    write_handler written;
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+        is_readable_ = true;
+        ready = std::move(wait_handler_);
+        wait_handler_ = nullptr;
+    }
+    if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0 && write_handler_ && continue_write()) {
+        written = std::move(write_handler_);
+        write_handler_ = nullptr;
+        write_left_.clear();
+    }
+    if (written) {
+        written(write_error_, write_done_);
+    }
+    if (ready) {
+        // Called now, in the poller's wake-up: the connection reads at once.
+        ready(socket_ < 0 ? boost::system::error_code(boost::asio::error::operation_aborted)
+                          : boost::system::error_code());
+    }
+}
+
+void tcp_transport::post_wait(wait_handler handler, const boost::system::error_code& error) {
+    boost::asio::post(poller_.context(), [handler = std::move(handler), error] { handler(error); });
+}
+
+void tcp_transport::post_write(write_handler handler, const boost::system::error_code& error,
+                               std::size_t bytes) {
+    boost::asio::post(poller_.context(),
+                      [handler = std::move(handler), error, bytes] { handler(error, bytes); });
 }
 
 void tcp_transport::close() {
-    if (!socket_.is_open()) {
+    if (socket_ < 0) {
         return;
     }
-    boost::system::error_code ignored;
-    socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    ::shutdown(socket_, SHUT_RDWR);
+    release();
+    // Pending operations end with operation_aborted, later, as Asio's would.
+    if (wait_handler_) {
+        wait_handler handler = std::move(wait_handler_);
+        wait_handler_ = nullptr;
+        post_wait(std::move(handler), boost::asio::error::operation_aborted);
+    }
+    if (write_handler_) {
+        write_handler handler = std::move(write_handler_);
+        write_handler_ = nullptr;
+        write_left_.clear();
+        post_write(std::move(handler), boost::asio::error::operation_aborted, write_done_);
+    }
 }
 
 std::string tcp_transport::remote_address() const {
-    return describe_peer(socket_);
+    if (socket_ < 0) {
+        return "unknown";
+    }
+    sockaddr_storage address{};
+    socklen_t length = sizeof(address);
+    if (::getpeername(socket_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        return "unknown";
+    }
+    boost::asio::ip::tcp::endpoint endpoint;
+    if (length > endpoint.capacity()) {
+        return "unknown";
+    }
+    std::memcpy(endpoint.data(), &address, length);
+    endpoint.resize(length);
+    return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
 }
 
 } // namespace perch::gateway

@@ -9,10 +9,13 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
+
+#include "gateway/readiness_poller.hpp"
 
 namespace perch::gateway {
 
@@ -59,11 +62,16 @@ public:
     virtual std::string identity_user_name() const { return {}; }
 };
 
-/// MQTT over plain TCP: the socket itself, read and written directly.
-class tcp_transport final : public transport {
+/// MQTT over plain TCP: the socket itself, read and written with direct system calls and watched
+/// by the worker's readiness_poller (no Asio state per socket: an idle connection stays small).
+class tcp_transport final : public transport, private readiness_client {
 public:
-    /// Takes an accepted socket; makes it non-blocking and turns Nagle off.
-    explicit tcp_transport(boost::asio::ip::tcp::socket socket);
+    /// Takes an accepted socket (its descriptor leaves Asio); makes it non-blocking, turns Nagle
+    /// off and registers it with `poller`. An unopened socket makes a closed transport.
+    tcp_transport(readiness_poller& poller, boost::asio::ip::tcp::socket socket);
+    ~tcp_transport() override;
+    tcp_transport(const tcp_transport&) = delete;
+    tcp_transport& operator=(const tcp_transport&) = delete;
 
     std::size_t read_some(std::span<std::uint8_t> buffer,
                           boost::system::error_code& error) override;
@@ -71,11 +79,32 @@ public:
     void async_write(std::span<const boost::asio::const_buffer> buffers,
                      write_handler handler) override;
     void close() override;
-    bool is_open() const override { return socket_.is_open(); }
+    bool is_open() const override { return socket_ >= 0; }
     std::string remote_address() const override;
 
 private:
-    boost::asio::ip::tcp::socket socket_;
+    void on_readiness(std::uint32_t events) override;
+    /// Writes what it can of write_left_; true once all of it is written or the write failed
+    /// (write_error_ set).
+    bool continue_write();
+    /// Runs `handler` later on the worker's io_context.
+    void post_wait(wait_handler handler, const boost::system::error_code& error);
+    void post_write(write_handler handler, const boost::system::error_code& error,
+                    std::size_t bytes);
+    /// Releases every descriptor and registration; no handler is called.
+    void release();
+
+    readiness_poller& poller_;
+    int socket_ = -1;
+    readiness_poller::token registration_ = 0;
+    /// False once a read found nothing left (edge-triggered: only an input event sets it again).
+    bool is_readable_ = true;
+    wait_handler wait_handler_;
+    /// The write waiting for the socket to take more: what is left of it and its progress.
+    write_handler write_handler_;
+    std::vector<boost::asio::const_buffer> write_left_;
+    std::size_t write_done_ = 0;
+    boost::system::error_code write_error_;
 };
 
 /// "ADDRESS:PORT" of the socket's peer, or "unknown" when it has none.

@@ -21,7 +21,19 @@ constexpr std::size_t max_moved_entries = 4096;
 
 } // namespace
 
-worker::worker(std::size_t index) : index_(index) {}
+worker::worker(std::size_t index)
+    : index_(index),
+      deadlines_(
+          context_,
+          [this](mqtt::subscriber_id target, std::uint64_t generation) {
+              if (const std::shared_ptr<connection> due = find_connection(target)) {
+                  due->on_deadline(generation);
+              }
+          },
+          [this](mqtt::subscriber_id target, std::uint64_t generation) {
+              const auto found = connections_.find(target);
+              return found != connections_.end() && found->second->is_deadline_current(generation);
+          }) {}
 
 worker::~worker() {
     if (thread_.joinable()) {
@@ -83,6 +95,7 @@ void worker::stop(std::chrono::milliseconds grace) {
 void worker::check_idle() {
     if (connections_.empty()) {
         grace_timer_.cancel();
+        deadlines_.clear();
         return;
     }
     idle_timer_.expires_after(std::chrono::milliseconds(10));
@@ -106,6 +119,11 @@ mqtt::subscriber_id worker::next_subscriber_id() {
 void worker::add_connection(std::shared_ptr<connection> owned) {
     const mqtt::subscriber_id id = owned->id();
     connections_.emplace(id, std::move(owned));
+}
+
+void worker::schedule_deadline(mqtt::time_point when, mqtt::subscriber_id target,
+                               std::uint64_t generation) {
+    deadlines_.schedule(when, target, generation, connections_.size());
 }
 
 void worker::remove_connection(mqtt::subscriber_id subscriber) {

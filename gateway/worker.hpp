@@ -17,7 +17,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "gateway/deadline_queue.hpp"
 #include "gateway/delivery.hpp"
+#include "gateway/readiness_poller.hpp"
 #include "gateway/worker_counters.hpp"
 #include "mqtt/subscription_tree.hpp"
 
@@ -38,6 +40,8 @@ public:
     std::size_t index() const { return index_; }
     /// The io_context every connection of this worker runs on. Any thread may post to it.
     boost::asio::io_context& context() { return context_; }
+    /// The epoll set of this worker's plain TCP sockets (their transports register themselves).
+    readiness_poller& poller() { return poller_; }
     /// This worker's statistics; any thread may read them.
     worker_counters& counters() { return counters_; }
     const worker_counters& counters() const { return counters_; }
@@ -73,6 +77,11 @@ public:
     /// Records that the session `from` moved to `to`, so that deliveries still on their way to
     /// `from` follow it.
     void note_moved(mqtt::subscriber_id from, mqtt::subscriber_id to);
+
+    /// Calls on_deadline(generation) on the connection `target` once `when` has come, if it is
+    /// still this worker's and the deadline still current. One timer serves the whole worker.
+    void schedule_deadline(mqtt::time_point when, mqtt::subscriber_id target,
+                           std::uint64_t generation);
 
     // ---- routing and output --------------------------------------------------------------
 
@@ -119,6 +128,8 @@ private:
 
     std::size_t index_;
     boost::asio::io_context context_{1};
+    /// The plain TCP sockets of this worker's connections.
+    readiness_poller poller_{context_};
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
     boost::asio::steady_timer grace_timer_{context_};
     boost::asio::steady_timer pause_timer_{context_};
@@ -129,6 +140,7 @@ private:
     std::uint64_t next_sequence_ = 1;
 
     std::unordered_map<mqtt::subscriber_id, std::shared_ptr<connection>> connections_;
+    deadline_queue deadlines_;
     std::unordered_map<mqtt::subscriber_id, mqtt::subscriber_id> moved_;
     /// Keys of moved_, oldest first, to bound its size.
     std::deque<mqtt::subscriber_id> moved_order_;

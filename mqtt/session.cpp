@@ -70,10 +70,21 @@ qos session::lower_qos(qos a, qos b) {
     return static_cast<std::uint8_t>(a) < static_cast<std::uint8_t>(b) ? a : b;
 }
 
-session::session(const session_limits& limits, std::uint64_t connection_id, time_point now)
-    : limits_(limits), connection_id_(connection_id),
-      connect_deadline_(now + limits.connect_timeout) {
+session::session(shared_limits_tag, std::shared_ptr<const session_limits> limits,
+                 std::uint64_t connection_id, time_point now)
+    : limits_(std::move(limits)), connection_id_(connection_id),
+      connect_deadline_(now + limits_->connect_timeout) {
+    assert(limits_ != nullptr);
     assert(connection_id != 0);
+}
+
+session::session(const session_limits& limits, std::uint64_t connection_id, time_point now)
+    : session(shared_limits_tag{}, std::make_shared<const session_limits>(limits), connection_id,
+              now) {}
+
+session session::sharing_limits(std::shared_ptr<const session_limits> limits,
+                                std::uint64_t connection_id, time_point now) {
+    return session(shared_limits_tag{}, std::move(limits), connection_id, now);
 }
 
 session::~session() = default;
@@ -178,7 +189,7 @@ std::size_t session::decode_input(byte_view input, time_point now) {
     std::size_t used = 0;
     while (!is_closing_ && used < input.size() &&
            (phase_ == session_phase::awaiting_connect || phase_ == session_phase::connected)) {
-        const decode_limits decoding{version(), limits_.maximum_packet_size};
+        const decode_limits decoding{version(), limits_->maximum_packet_size};
         std::size_t consumed = 0;
         auto outcome = decode_next(input.subspan(used), decoding, consumed);
         if (std::holds_alternative<need_more>(outcome)) {
@@ -302,11 +313,11 @@ void session::on_connect(const connect& request, time_point now) {
             return;
         }
         if (static_cast<std::uint8_t>(will.qos_level) >
-            static_cast<std::uint8_t>(limits_.maximum_qos)) {
+            static_cast<std::uint8_t>(limits_->maximum_qos)) {
             refuse(reason_code::qos_not_supported, rule("MQTT-3.2.2-12", "MQTT-3.1.4"));
             return;
         }
-        if (will.is_retained && !limits_.is_retain_available) {
+        if (will.is_retained && !limits_->is_retain_available) {
             refuse(reason_code::retain_not_supported, rule("MQTT-3.2.2-13", "MQTT-3.1.4"));
             return;
         }
@@ -318,27 +329,27 @@ void session::on_connect(const connect& request, time_point now) {
     will_delay_seconds_ =
         is_v5 && request.will ? request.will->props.will_delay_interval.value_or(0) : 0;
     keep_alive_seconds_ = request.keep_alive_seconds;
-    if (is_v5 && limits_.server_keep_alive_seconds) {
-        keep_alive_seconds_ = *limits_.server_keep_alive_seconds; // [MQTT-3.1.2-21 (5.0)]
+    if (is_v5 && limits_->server_keep_alive_seconds) {
+        keep_alive_seconds_ = *limits_->server_keep_alive_seconds; // [MQTT-3.1.2-21 (5.0)]
     }
     if (is_v5) {
         const std::uint32_t requested = request.props.session_expiry_interval.value_or(0);
         is_session_expiry_zero_at_connect_ = requested == 0;
         state_.session_expiry_interval =
-            std::min(requested, limits_.maximum_session_expiry_interval);
+            std::min(requested, limits_->maximum_session_expiry_interval);
         client_receive_maximum_ = request.props.receive_maximum.value_or(65535);
         client_maximum_packet_size_ = request.props.maximum_packet_size.value_or(max_packet_size);
         is_response_information_requested_ =
             request.props.request_response_information.value_or(0) == 1;
         // [MQTT-3.1.2-26, MQTT-3.1.2-27 (5.0)] never more aliases than the client allows.
         outbound_aliases_ = outbound_topic_aliases(std::min(
-            request.props.topic_alias_maximum.value_or(0), limits_.outbound_topic_alias_maximum));
-        inbound_aliases_ = inbound_topic_aliases(limits_.topic_alias_maximum);
+            request.props.topic_alias_maximum.value_or(0), limits_->outbound_topic_alias_maximum));
+        inbound_aliases_ = inbound_topic_aliases(limits_->topic_alias_maximum);
     } else {
         // 3.1.1: Clean Session 1 lasts as long as the connection [MQTT-3.1.2-6 (3.1.1)].
         is_session_expiry_zero_at_connect_ = request.clean_start;
         state_.session_expiry_interval =
-            request.clean_start ? 0 : limits_.maximum_session_expiry_interval;
+            request.clean_start ? 0 : limits_->maximum_session_expiry_interval;
         client_receive_maximum_ = 65535;
         client_maximum_packet_size_ = max_packet_size;
     }
@@ -372,39 +383,39 @@ void session::refuse_connect(reason_code reason, [[maybe_unused]] time_point now
 
 properties session::connack_properties(properties extra, bool is_assigned) const {
     properties props = std::move(extra);
-    if (limits_.receive_maximum != 65535) {
-        props.receive_maximum = limits_.receive_maximum;
+    if (limits_->receive_maximum != 65535) {
+        props.receive_maximum = limits_->receive_maximum;
     }
-    if (limits_.maximum_qos != qos::exactly_once) {
-        props.maximum_qos = static_cast<std::uint8_t>(limits_.maximum_qos); // [MQTT-3.2.2-9]
+    if (limits_->maximum_qos != qos::exactly_once) {
+        props.maximum_qos = static_cast<std::uint8_t>(limits_->maximum_qos); // [MQTT-3.2.2-9]
     }
-    if (!limits_.is_retain_available) {
+    if (!limits_->is_retain_available) {
         props.retain_available = 0;
     }
-    if (limits_.maximum_packet_size < max_packet_size) {
-        props.maximum_packet_size = limits_.maximum_packet_size;
+    if (limits_->maximum_packet_size < max_packet_size) {
+        props.maximum_packet_size = limits_->maximum_packet_size;
     }
     if (is_assigned) {
         // [MQTT-3.1.3-7, MQTT-3.2.2-16 (5.0)]
         props.assigned_client_identifier = state_.client_id;
     }
-    if (limits_.topic_alias_maximum > 0) {
-        props.topic_alias_maximum = limits_.topic_alias_maximum;
+    if (limits_->topic_alias_maximum > 0) {
+        props.topic_alias_maximum = limits_->topic_alias_maximum;
     }
-    if (!limits_.is_wildcard_subscription_available) {
+    if (!limits_->is_wildcard_subscription_available) {
         props.wildcard_subscription_available = 0;
     }
-    if (!limits_.is_subscription_identifier_available) {
+    if (!limits_->is_subscription_identifier_available) {
         props.subscription_identifier_available = 0;
     }
-    if (!limits_.is_shared_subscription_available) {
+    if (!limits_->is_shared_subscription_available) {
         props.shared_subscription_available = 0;
     }
-    if (limits_.server_keep_alive_seconds) {
-        props.server_keep_alive = *limits_.server_keep_alive_seconds;
+    if (limits_->server_keep_alive_seconds) {
+        props.server_keep_alive = *limits_->server_keep_alive_seconds;
     }
     if (!is_session_expiry_zero_at_connect_ &&
-        state_.session_expiry_interval == limits_.maximum_session_expiry_interval) {
+        state_.session_expiry_interval == limits_->maximum_session_expiry_interval) {
         // The server may have lowered the client's request; saying so is always correct.
         props.session_expiry_interval = state_.session_expiry_interval;
     }
@@ -506,7 +517,7 @@ void session::on_disconnect(const disconnect& received, time_point now) {
             return;
         }
         state_.session_expiry_interval =
-            std::min(requested, limits_.maximum_session_expiry_interval);
+            std::min(requested, limits_->maximum_session_expiry_interval);
     }
     // 0x04 keeps the Will; every other reason from a 5.0 client other than 0x00 reports an error
     // and keeps it too. A 0x00 (and any 3.1.1 DISCONNECT) discards it [MQTT-3.14.4-3,

@@ -260,6 +260,10 @@ public:
     /// A new network connection accepted at `now`; `connection_id` identifies it (No Local,
     /// message origin) and must not be 0.
     session(const session_limits& limits, std::uint64_t connection_id, time_point now);
+    /// The same with `limits` shared, not copied: every connection accepted under one
+    /// configuration holds the same ones.
+    static session sharing_limits(std::shared_ptr<const session_limits> limits,
+                                  std::uint64_t connection_id, time_point now);
 
     session(session&&) = default;
     session& operator=(session&&) = default;
@@ -359,7 +363,7 @@ public:
     std::uint32_t session_expiry_interval() const { return state_.session_expiry_interval; }
     /// True when the session outlives its connection (Session Expiry Interval > 0).
     bool is_persistent() const { return state_.session_expiry_interval > 0; }
-    const session_limits& limits() const { return limits_; }
+    const session_limits& limits() const { return *limits_; }
     const session_counters& counters() const { return counters_; }
     /// The state a store persists.
     const session_state& state() const { return state_; }
@@ -433,7 +437,11 @@ private:
     delivery_outcome transmit(queued_delivery delivery, time_point now);
     void resend_inflight(time_point now);
 
-    session_limits limits_;
+    struct shared_limits_tag {};
+    session(shared_limits_tag, std::shared_ptr<const session_limits> limits,
+            std::uint64_t connection_id, time_point now);
+
+    std::shared_ptr<const session_limits> limits_;
     std::uint64_t connection_id_ = 0;
     session_phase phase_ = session_phase::awaiting_connect;
     session_state state_;

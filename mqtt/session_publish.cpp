@@ -23,12 +23,12 @@ std::size_t queued_size(const queued_delivery& delivery) {
 void session::on_publish(const publish& received, time_point now) {
     const bool is_v5 = version() == protocol_version::v5;
     if (static_cast<std::uint8_t>(received.qos_level) >
-        static_cast<std::uint8_t>(limits_.maximum_qos)) {
+        static_cast<std::uint8_t>(limits_->maximum_qos)) {
         // [MQTT-3.2.2-11 (5.0)] the client was told Maximum QoS; 3.1.1 clients could not be.
         fail(reason_code::qos_not_supported, rule("MQTT-3.2.2-11", "MQTT-3.3.5-2"), now);
         return;
     }
-    if (received.is_retained && !limits_.is_retain_available) {
+    if (received.is_retained && !limits_->is_retain_available) {
         fail(reason_code::retain_not_supported, rule("MQTT-3.2.2-14", "MQTT-3.3.5-2"), now);
         return;
     }
@@ -79,7 +79,7 @@ void session::on_publish(const publish& received, time_point now) {
             return;
         }
     }
-    if (is_v5 && inbound_inflight() >= limits_.receive_maximum) {
+    if (is_v5 && inbound_inflight() >= limits_->receive_maximum) {
         // The client sent more than the Receive Maximum in CONNACK allows [MQTT-3.3.4-7 (5.0)].
         fail(reason_code::receive_maximum_exceeded, "MQTT-3.3.4-7", now);
         return;
@@ -264,7 +264,7 @@ delivery_outcome session::handle_delivery(const message_ptr& content,
 
     const bool is_live = phase_ == session_phase::connected && !is_closing_;
     if (!is_live) {
-        if (delivery.qos_level == qos::at_most_once && !limits_.is_queueing_qos0_offline) {
+        if (delivery.qos_level == qos::at_most_once && !limits_->is_queueing_qos0_offline) {
             ++counters_.dropped_qos0;
             return delivery_outcome::dropped_qos0;
         }
@@ -281,15 +281,15 @@ bool session::can_send_qos12() const {
     // [MQTT-3.3.4-9, MQTT-4.9.0-2 (5.0)] never more unacknowledged QoS 1/2 PUBLISH packets than
     // the client's Receive Maximum.
     const std::size_t window =
-        std::min<std::size_t>(client_receive_maximum_, limits_.outbound_inflight_maximum);
+        std::min<std::size_t>(client_receive_maximum_, limits_->outbound_inflight_maximum);
     return state_.inflight.size() < window;
 }
 
 delivery_outcome session::enqueue(queued_delivery delivery, time_point now) {
     const std::size_t size = queued_size(delivery);
     const auto is_full = [this, size] {
-        return state_.queued.size() + 1 > limits_.max_queued_messages ||
-               state_.queued_bytes + size > limits_.max_queued_bytes;
+        return state_.queued.size() + 1 > limits_->max_queued_messages ||
+               state_.queued_bytes + size > limits_->max_queued_bytes;
     };
     if (is_full()) {
         if (delivery.qos_level == qos::at_most_once) {

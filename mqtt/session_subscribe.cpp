@@ -25,7 +25,7 @@ void session::on_subscribe(const subscribe& received, time_point now) {
             fail(reason_code::protocol_error, "MQTT-3.8.2.1.2", now);
             return;
         }
-        if (!limits_.is_subscription_identifier_available) {
+        if (!limits_->is_subscription_identifier_available) {
             fail(reason_code::subscription_identifiers_not_supported, "MQTT-3.8.2.1.2", now);
             return;
         }
@@ -49,9 +49,9 @@ void session::on_subscribe(const subscribe& received, time_point now) {
             decided = reason_code::packet_identifier_in_use;
         } else if (validate_topic_filter(entry.topic_filter, version())) {
             decided = reason_code::topic_filter_invalid;
-        } else if (is_shared && !limits_.is_shared_subscription_available) {
+        } else if (is_shared && !limits_->is_shared_subscription_available) {
             decided = reason_code::shared_subscriptions_not_supported;
-        } else if (!limits_.is_wildcard_subscription_available &&
+        } else if (!limits_->is_wildcard_subscription_available &&
                    has_wildcard(entry.topic_filter)) {
             // [MQTT-3.8.3-2 (3.1.1)] a server without wildcards rejects such filters.
             decided = reason_code::wildcard_subscriptions_not_supported;
@@ -61,7 +61,7 @@ void session::on_subscribe(const subscribe& received, time_point now) {
             subscribe_entry granted = entry;
             // [MQTT-3.2.2-10 (5.0)] accepted at any requested QoS, granted at most the maximum.
             granted.options.maximum_qos =
-                lower_qos(granted.options.maximum_qos, limits_.maximum_qos);
+                lower_qos(granted.options.maximum_qos, limits_->maximum_qos);
             forwarded.entries.push_back(std::move(granted));
         }
     }

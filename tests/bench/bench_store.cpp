@@ -45,7 +45,8 @@ run_result run_once(const std::filesystem::path& directory, durability_level dur
     options.path = (directory / "bench.db").string();
     options.durability = durability;
     auto store = perch::store::open_message_store(options);
-    store->save_session(perch::store::stored_session{"alice", 5, 3600, 0, 1, std::nullopt});
+    store->save_session(perch::store::stored_session{
+        .client_id = "alice", .protocol_level = 5, .session_expiry_interval_s = 3600});
     store->flush();
 
     perch::store::stored_message message;
