@@ -63,7 +63,7 @@ connection::connection(server& owner, worker& home, std::unique_ptr<transport> s
       session_(mqtt::session::sharing_limits(
           std::shared_ptr<const mqtt::session_limits>(settings_, &settings_->limits), id_,
           clock_now())),
-      remote_address_(transport_->remote_address()) {
+      output_(home.output_pool()), remote_address_(transport_->remote_address()) {
     session_.set_publish_sink(this);
 }
 
@@ -323,8 +323,8 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
     client_id_ = request.client_id;
     if (client_id_.empty()) {
         // [MQTT-3.1.3-6] the server assigns a unique identifier to a client that sent none.
-        assigned_client_id_ = fmt::format("perch-{:x}", id_);
-        client_id_ = assigned_client_id_;
+        client_id_ = fmt::format("perch-{:x}", id_);
+        is_client_id_assigned_ = true;
     }
     const auto previous = server_.registry().claim(client_id_, id_);
     if (!previous) {
@@ -342,7 +342,9 @@ void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_poi
     if (is_present) {
         acceptance.restored = std::move(state);
     }
-    acceptance.assigned_client_identifier = assigned_client_id_;
+    if (is_client_id_assigned_) {
+        acceptance.assigned_client_identifier = client_id_;
+    }
     session_.accept_connect(std::move(acceptance), now);
     persist_accepted_session();
     if (session_.is_connected()) {

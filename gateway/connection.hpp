@@ -217,7 +217,7 @@ private:
     std::string remote_address_;
     /// The client id once CONNECT was accepted (kept after the state moves away).
     std::string client_id_;
-    std::string assigned_client_id_;
+    bool is_client_id_assigned_ = false;
     bool is_clean_start_ = true;
     /// What this client may publish and read; anonymous until CONNECT names a user.
     access_policy policy_{true};

@@ -8,16 +8,39 @@
 
 namespace perch::gateway {
 
+std::unique_ptr<output_buffers> output_buffer_pool::take() {
+    if (kept_.empty()) {
+        return std::make_unique<output_buffers>();
+    }
+    std::unique_ptr<output_buffers> warm = std::move(kept_.back());
+    kept_.pop_back();
+    return warm;
+}
+
+void output_buffer_pool::give(std::unique_ptr<output_buffers> released) {
+    if (kept_.size() < max_kept) {
+        kept_.push_back(std::move(released));
+    }
+}
+
+output_buffers& output_queue::buffers() {
+    if (!buffers_) {
+        buffers_ = pool_->take();
+    }
+    return *buffers_;
+}
+
 void output_queue::note_inline_bytes(std::size_t offset, std::size_t length) {
-    if (!pending_segments_.empty()) {
-        segment& last = pending_segments_.back();
+    std::vector<output_segment>& segments = buffers_->pending_segments;
+    if (!segments.empty()) {
+        output_segment& last = segments.back();
         if (last.payload.empty() && last.offset + last.length == offset) {
             last.length += length;
             pending_size_ += length;
             return;
         }
     }
-    pending_segments_.push_back(segment{offset, length, {}});
+    segments.push_back(output_segment{offset, length, {}});
     pending_size_ += length;
 }
 
@@ -26,74 +49,98 @@ void output_queue::append_packet(const mqtt::packet& content, mqtt::protocol_ver
         append_publish(*message, version);
         return;
     }
-    const std::size_t offset = pending_bytes_.size();
-    mqtt::encode_append(content, version, pending_bytes_);
-    note_inline_bytes(offset, pending_bytes_.size() - offset);
+    mqtt::byte_vector& bytes = buffers().pending_bytes;
+    const std::size_t offset = bytes.size();
+    mqtt::encode_append(content, version, bytes);
+    note_inline_bytes(offset, bytes.size() - offset);
 }
 
 void output_queue::append_publish(const mqtt::publish& content, mqtt::protocol_version version) {
+    mqtt::byte_vector& bytes = buffers().pending_bytes;
     const std::size_t header_size = mqtt::publish_header_size(content, version);
     const std::size_t payload_size = content.payload.size();
     const bool is_inline = payload_size <= inline_payload_bytes;
-    const std::size_t offset = pending_bytes_.size();
-    pending_bytes_.resize(offset + header_size + (is_inline ? payload_size : 0));
+    const std::size_t offset = bytes.size();
+    bytes.resize(offset + header_size + (is_inline ? payload_size : 0));
     const std::size_t written = mqtt::encode_publish_header(
-        content, version, std::span<std::uint8_t>(pending_bytes_.data() + offset, header_size));
+        content, version, std::span<std::uint8_t>(bytes.data() + offset, header_size));
     assert(written == header_size);
     if (is_inline) {
         if (payload_size > 0) {
-            std::memcpy(pending_bytes_.data() + offset + written, content.payload.data(),
-                        payload_size);
+            std::memcpy(bytes.data() + offset + written, content.payload.data(), payload_size);
         }
         note_inline_bytes(offset, written + payload_size);
         return;
     }
     note_inline_bytes(offset, written);
-    pending_segments_.push_back(segment{0, payload_size, content.payload});
+    buffers_->pending_segments.push_back(output_segment{0, payload_size, content.payload});
     pending_size_ += payload_size;
 }
 
 std::span<const boost::asio::const_buffer> output_queue::begin_write() {
     assert(!is_writing_);
-    writing_bytes_.swap(pending_bytes_);
-    writing_segments_.swap(pending_segments_);
+    output_buffers& held = buffers();
+    held.writing_bytes.swap(held.pending_bytes);
+    held.writing_segments.swap(held.pending_segments);
     writing_size_ = pending_size_;
     pending_size_ = 0;
     is_writing_ = true;
 
-    writing_buffers_.clear();
-    for (const segment& part : writing_segments_) {
+    held.writing_buffers.clear();
+    for (const output_segment& part : held.writing_segments) {
         if (part.payload.empty()) {
-            writing_buffers_.emplace_back(writing_bytes_.data() + part.offset, part.length);
+            held.writing_buffers.emplace_back(held.writing_bytes.data() + part.offset, part.length);
         } else {
-            writing_buffers_.emplace_back(part.payload.data(), part.payload.size());
+            held.writing_buffers.emplace_back(part.payload.data(), part.payload.size());
         }
     }
-    return writing_buffers_;
+    return held.writing_buffers;
 }
 
 void output_queue::end_write() {
-    // Keep the capacity of the byte buffer, so that the next batch reuses it after the swap,
-    // unless a burst grew it: then it shrinks back and an idle connection holds little.
-    writing_bytes_.clear();
-    writing_segments_.clear();
-    writing_buffers_.clear();
-    if (writing_bytes_.capacity() > retained_bytes) {
-        mqtt::byte_vector().swap(writing_bytes_);
-    }
-    if (writing_segments_.capacity() > retained_segments) {
-        std::vector<segment>().swap(writing_segments_);
-        std::vector<boost::asio::const_buffer>().swap(writing_buffers_);
-    }
     writing_size_ = 0;
     is_writing_ = false;
+    if (!buffers_) {
+        return;
+    }
+    // Keep the capacity of the byte buffer, so that the next batch reuses it after the swap,
+    // unless a burst grew it: then it shrinks back and a pooled buffer set stays small.
+    output_buffers& held = *buffers_;
+    held.writing_bytes.clear();
+    held.writing_segments.clear();
+    held.writing_buffers.clear();
+    if (held.writing_bytes.capacity() > retained_bytes) {
+        mqtt::byte_vector().swap(held.writing_bytes);
+    }
+    if (held.writing_segments.capacity() > retained_segments) {
+        std::vector<output_segment>().swap(held.writing_segments);
+        std::vector<boost::asio::const_buffer>().swap(held.writing_buffers);
+    }
+    release_if_empty();
 }
 
 void output_queue::clear() {
-    end_write();
-    mqtt::byte_vector().swap(pending_bytes_);
-    std::vector<segment>().swap(pending_segments_);
+    if (buffers_) {
+        output_buffers& held = *buffers_;
+        held.pending_bytes.clear();
+        held.pending_segments.clear();
+        if (held.pending_bytes.capacity() > retained_bytes) {
+            mqtt::byte_vector().swap(held.pending_bytes);
+        }
+        if (held.pending_segments.capacity() > retained_segments) {
+            std::vector<output_segment>().swap(held.pending_segments);
+        }
+    }
     pending_size_ = 0;
+    end_write();
+}
+
+void output_queue::release_if_empty() {
+    if (buffers_ && pending_size_ == 0 && !is_writing_) {
+        buffers_->pending_bytes.clear();
+        buffers_->pending_segments.clear();
+        pool_->give(std::move(buffers_));
+    }
 }
 
 } // namespace perch::gateway

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -15,8 +16,44 @@
 
 namespace perch::gateway {
 
+/// A run of bytes in a write batch: either [offset, offset + length) of the batch's byte buffer,
+/// or all of `payload` when that is not empty.
+struct output_segment {
+    std::size_t offset = 0;
+    std::size_t length = 0;
+    mqtt::shared_bytes payload;
+};
+
+/// The buffers of one output queue: what is pending and what is on the wire.
+struct output_buffers {
+    mqtt::byte_vector pending_bytes;
+    std::vector<output_segment> pending_segments;
+    mqtt::byte_vector writing_bytes;
+    std::vector<output_segment> writing_segments;
+    std::vector<boost::asio::const_buffer> writing_buffers;
+};
+
+/// Buffers of queues that have nothing left to write, kept for the next queue that needs some
+/// (one pool per worker, single-threaded): an idle connection holds no buffer, and a busy one
+/// takes warm capacity instead of allocating.
+class output_buffer_pool {
+public:
+    /// Buffer sets kept at most; more are freed.
+    static constexpr std::size_t max_kept = 64;
+
+    /// Empty buffers, from the pool when it has some.
+    std::unique_ptr<output_buffers> take();
+    /// Returns emptied buffers to the pool.
+    void give(std::unique_ptr<output_buffers> released);
+    std::size_t size() const { return kept_.size(); }
+
+private:
+    std::vector<std::unique_ptr<output_buffers>> kept_;
+};
+
 /// Double-buffered output of one connection: `pending` collects packets while `writing` is on
-/// the wire. Single-threaded (owned by the connection's worker).
+/// the wire. Single-threaded (owned by the connection's worker). Holds buffers only while it has
+/// something to write.
 class output_queue {
 public:
     /// Payloads up to this size are copied next to their header rather than referenced: one
@@ -26,6 +63,10 @@ public:
     static constexpr std::size_t retained_bytes = 16 * 1024;
     /// Segment capacity kept between writes (payloads referenced, not copied).
     static constexpr std::size_t retained_segments = 64;
+
+    /// Takes its buffers from `pool` and gives them back when everything is written; `pool` must
+    /// outlive every write and clear() (the worker's pool does).
+    explicit output_queue(output_buffer_pool& pool) : pool_(&pool) {}
 
     /// Appends the encoding of `content` at `version`. A PUBLISH goes through append_publish.
     void append_packet(const mqtt::packet& content, mqtt::protocol_version version);
@@ -41,9 +82,12 @@ public:
     bool has_pending() const { return pending_size_ > 0; }
     /// True between begin_write and end_write.
     bool is_writing() const { return is_writing_; }
+    /// True while the queue holds buffers (it has something pending or on the wire).
+    bool holds_buffers() const { return buffers_ != nullptr; }
 
     /// Moves everything pending into the write batch and returns its buffers in order. Must not be
-    /// called while writing (checked by assert). The buffers stay valid until end_write.
+    /// called while writing or with nothing pending (checked by assert). The buffers stay valid
+    /// until end_write.
     std::span<const boost::asio::const_buffer> begin_write();
 
     /// The write batch is on the wire (or abandoned): releases its bytes and payload references.
@@ -53,24 +97,16 @@ public:
     void clear();
 
 private:
-    /// A run of bytes in a batch: either [offset, offset + length) of its byte buffer, or all of
-    /// `payload` when that is not empty.
-    struct segment {
-        std::size_t offset = 0;
-        std::size_t length = 0;
-        mqtt::shared_bytes payload;
-    };
-
-    /// Extends the last segment or starts a new one for bytes just appended to pending_bytes_.
+    /// The buffers, taken from the pool if the queue holds none.
+    output_buffers& buffers();
+    /// Extends the last segment or starts a new one for bytes just appended to pending_bytes.
     void note_inline_bytes(std::size_t offset, std::size_t length);
+    /// Gives the buffers back to the pool once nothing is pending or on the wire.
+    void release_if_empty();
 
-    mqtt::byte_vector pending_bytes_;
-    std::vector<segment> pending_segments_;
+    output_buffer_pool* pool_;
+    std::unique_ptr<output_buffers> buffers_;
     std::size_t pending_size_ = 0;
-
-    mqtt::byte_vector writing_bytes_;
-    std::vector<segment> writing_segments_;
-    std::vector<boost::asio::const_buffer> writing_buffers_;
     std::size_t writing_size_ = 0;
     bool is_writing_ = false;
 };

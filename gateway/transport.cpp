@@ -108,33 +108,38 @@ void tcp_transport::async_wait_readable(wait_handler handler) {
 
 void tcp_transport::async_write(std::span<const boost::asio::const_buffer> buffers,
                                 write_handler handler) {
-    write_left_.assign(buffers.begin(), buffers.end());
     write_done_ = 0;
     write_error_.clear();
     if (socket_ < 0) {
-        write_left_.clear();
         post_write(std::move(handler), boost::asio::error::operation_aborted, 0);
         return;
     }
-    if (continue_write()) {
-        write_left_.clear();
+    // Straight from the caller's buffers: only what the socket did not take is copied.
+    const std::size_t sent_buffers = send_buffers(buffers);
+    if (write_error_ || sent_buffers == buffers.size()) {
         post_write(std::move(handler), write_error_, write_done_);
         return;
     }
+    write_left_.assign(buffers.begin() + static_cast<std::ptrdiff_t>(sent_buffers), buffers.end());
+    write_left_.front() += partial_bytes_;
     // The socket is full: the rest goes when the poller reports it writable.
     write_handler_ = std::move(handler);
 }
 
-bool tcp_transport::continue_write() {
+std::size_t tcp_transport::send_buffers(std::span<const boost::asio::const_buffer> buffers) {
     // Several sendmsg calls only when the buffers outnumber what one call takes.
     constexpr std::size_t max_buffers_per_call = 1024;
     std::array<iovec, max_buffers_per_call> vectors;
     std::size_t first = 0;
-    while (first < write_left_.size()) {
-        const std::size_t count = std::min(write_left_.size() - first, max_buffers_per_call);
+    std::size_t skip = 0;
+    partial_bytes_ = 0;
+    while (first < buffers.size()) {
+        const std::size_t count = std::min(buffers.size() - first, max_buffers_per_call);
         for (std::size_t i = 0; i < count; ++i) {
-            vectors[i].iov_base = const_cast<void*>(write_left_[first + i].data());
-            vectors[i].iov_len = write_left_[first + i].size();
+            const std::size_t offset = i == 0 ? skip : 0;
+            vectors[i].iov_base = const_cast<std::uint8_t*>(
+                static_cast<const std::uint8_t*>(buffers[first + i].data()) + offset);
+            vectors[i].iov_len = buffers[first + i].size() - offset;
         }
         msghdr message{};
         message.msg_iov = vectors.data();
@@ -144,25 +149,35 @@ bool tcp_transport::continue_write() {
             if (errno == EINTR) {
                 continue;
             }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                write_left_.erase(write_left_.begin(),
-                                  write_left_.begin() + static_cast<std::ptrdiff_t>(first));
-                return false;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                write_error_ = boost::system::error_code(errno, boost::system::system_category());
             }
-            write_error_ = boost::system::error_code(errno, boost::system::system_category());
-            return true;
+            break;
         }
         write_done_ += static_cast<std::size_t>(sent);
-        auto left = static_cast<std::size_t>(sent);
-        while (first < write_left_.size() && left >= write_left_[first].size()) {
-            left -= write_left_[first].size();
+        auto left = static_cast<std::size_t>(sent) + skip;
+        skip = 0;
+        while (first < buffers.size() && left >= buffers[first].size()) {
+            left -= buffers[first].size();
             ++first;
         }
-        if (left > 0) {
-            write_left_[first] += left;
-        }
+        skip = left;
     }
-    return true;
+    partial_bytes_ = skip;
+    return first;
+}
+
+bool tcp_transport::continue_write() {
+    const std::size_t sent_buffers = send_buffers(write_left_);
+    if (write_error_ || sent_buffers == write_left_.size()) {
+        // Done: an idle connection keeps no copy of buffers it no longer needs.
+        std::vector<boost::asio::const_buffer>().swap(write_left_);
+        return true;
+    }
+    write_left_.erase(write_left_.begin(),
+                      write_left_.begin() + static_cast<std::ptrdiff_t>(sent_buffers));
+    write_left_.front() += partial_bytes_;
+    return false;
 }
 
 void tcp_transport::on_readiness(std::uint32_t events) {
@@ -178,7 +193,6 @@ void tcp_transport::on_readiness(std::uint32_t events) {
     if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0 && write_handler_ && continue_write()) {
         written = std::move(write_handler_);
         write_handler_ = nullptr;
-        write_left_.clear();
     }
     if (written) {
         written(write_error_, write_done_);
@@ -215,7 +229,7 @@ void tcp_transport::close() {
     if (write_handler_) {
         write_handler handler = std::move(write_handler_);
         write_handler_ = nullptr;
-        write_left_.clear();
+        std::vector<boost::asio::const_buffer>().swap(write_left_);
         post_write(std::move(handler), boost::asio::error::operation_aborted, write_done_);
     }
 }

@@ -84,8 +84,11 @@ public:
 
 private:
     void on_readiness(std::uint32_t events) override;
-    /// Writes what it can of write_left_; true once all of it is written or the write failed
-    /// (write_error_ set).
+    /// Sends `buffers` until the socket is full, all is written or a send fails (write_error_
+    /// set); adds the bytes to write_done_. Returns the buffers written whole; partial_bytes_ is
+    /// how much of the next one went.
+    std::size_t send_buffers(std::span<const boost::asio::const_buffer> buffers);
+    /// Writes what it can of write_left_; true once all of it is written or the write failed.
     bool continue_write();
     /// Runs `handler` later on the worker's io_context.
     void post_wait(wait_handler handler, const boost::system::error_code& error);
@@ -104,6 +107,7 @@ private:
     write_handler write_handler_;
     std::vector<boost::asio::const_buffer> write_left_;
     std::size_t write_done_ = 0;
+    std::size_t partial_bytes_ = 0;
     boost::system::error_code write_error_;
 };
 

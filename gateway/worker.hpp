@@ -19,6 +19,7 @@
 
 #include "gateway/deadline_queue.hpp"
 #include "gateway/delivery.hpp"
+#include "gateway/output_queue.hpp"
 #include "gateway/readiness_poller.hpp"
 #include "gateway/worker_counters.hpp"
 #include "mqtt/subscription_tree.hpp"
@@ -42,6 +43,8 @@ public:
     boost::asio::io_context& context() { return context_; }
     /// The epoll set of this worker's plain TCP sockets (their transports register themselves).
     readiness_poller& poller() { return poller_; }
+    /// Output buffers of this worker's connections that have nothing to write.
+    output_buffer_pool& output_pool() { return output_pool_; }
     /// This worker's statistics; any thread may read them.
     worker_counters& counters() { return counters_; }
     const worker_counters& counters() const { return counters_; }
@@ -146,6 +149,7 @@ private:
     std::deque<mqtt::subscriber_id> moved_order_;
     std::vector<delivery_batch> outbox_;
     mqtt::match_output match_scratch_;
+    output_buffer_pool output_pool_;
     /// Not value-initialised: only the bytes a read fills are ever touched.
     std::unique_ptr<std::uint8_t[]> read_buffer_;
     std::vector<std::shared_ptr<connection>> dirty_;

@@ -42,14 +42,17 @@ outbound_topic_aliases::assign(std::string_view topic_name) {
     if (maximum_ == 0) {
         return std::nullopt;
     }
-    if (const auto found = aliases_.find(topic_name); found != aliases_.end()) {
+    if (!aliases_) {
+        aliases_ = std::make_unique<alias_map>();
+    }
+    if (const auto found = aliases_->find(topic_name); found != aliases_->end()) {
         return assignment{found->second, false};
     }
-    if (aliases_.size() >= maximum_) {
+    if (aliases_->size() >= maximum_) {
         return std::nullopt;
     }
-    const auto alias = static_cast<std::uint16_t>(aliases_.size() + 1);
-    aliases_.emplace(std::string(topic_name), alias);
+    const auto alias = static_cast<std::uint16_t>(aliases_->size() + 1);
+    aliases_->emplace(std::string(topic_name), alias);
     return assignment{alias, true};
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,8 +69,11 @@ private:
             return std::hash<std::string_view>{}(text);
         }
     };
+    using alias_map = std::unordered_map<std::string, std::uint16_t, string_hash, std::equal_to<>>;
     std::uint16_t maximum_ = 0;
-    std::unordered_map<std::string, std::uint16_t, string_hash, std::equal_to<>> aliases_;
+    /// Made on the first assignment: most connections never use aliases, and an idle one should
+    /// not carry an empty hash table.
+    std::unique_ptr<alias_map> aliases_;
 };
 
 } // namespace perch::mqtt
