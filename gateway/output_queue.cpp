@@ -97,23 +97,33 @@ std::span<const boost::asio::const_buffer> output_queue::begin_write() {
     return held.writing_buffers;
 }
 
+namespace {
+
+/// Empties one batch's bytes and segments, keeping their capacity (the next batch reuses it after
+/// the swap) unless a burst grew it: then it shrinks back and a pooled buffer set stays small.
+void empty_batch(mqtt::byte_vector& bytes, std::vector<output_segment>& segments) {
+    bytes.clear();
+    segments.clear();
+    if (bytes.capacity() > output_queue::retained_bytes) {
+        mqtt::byte_vector().swap(bytes);
+    }
+    if (segments.capacity() > output_queue::retained_segments) {
+        std::vector<output_segment>().swap(segments);
+    }
+}
+
+} // namespace
+
 void output_queue::end_write() {
     writing_size_ = 0;
     is_writing_ = false;
     if (!buffers_) {
         return;
     }
-    // Keep the capacity of the byte buffer, so that the next batch reuses it after the swap,
-    // unless a burst grew it: then it shrinks back and a pooled buffer set stays small.
     output_buffers& held = *buffers_;
-    held.writing_bytes.clear();
-    held.writing_segments.clear();
+    empty_batch(held.writing_bytes, held.writing_segments);
     held.writing_buffers.clear();
-    if (held.writing_bytes.capacity() > retained_bytes) {
-        mqtt::byte_vector().swap(held.writing_bytes);
-    }
-    if (held.writing_segments.capacity() > retained_segments) {
-        std::vector<output_segment>().swap(held.writing_segments);
+    if (held.writing_buffers.capacity() > retained_segments) {
         std::vector<boost::asio::const_buffer>().swap(held.writing_buffers);
     }
     release_if_empty();
@@ -121,15 +131,7 @@ void output_queue::end_write() {
 
 void output_queue::clear() {
     if (buffers_) {
-        output_buffers& held = *buffers_;
-        held.pending_bytes.clear();
-        held.pending_segments.clear();
-        if (held.pending_bytes.capacity() > retained_bytes) {
-            mqtt::byte_vector().swap(held.pending_bytes);
-        }
-        if (held.pending_segments.capacity() > retained_segments) {
-            std::vector<output_segment>().swap(held.pending_segments);
-        }
+        empty_batch(buffers_->pending_bytes, buffers_->pending_segments);
     }
     pending_size_ = 0;
     end_write();

@@ -38,6 +38,20 @@ struct loopback_connection {
         server_side = std::make_unique<tcp_transport>(poller, std::move(accepted));
     }
 
+    /// What the pending readable wait was answered with, once it was.
+    std::optional<boost::system::error_code> woke;
+
+    /// Reads until nothing is left (the edge-triggered rule), then waits for more into `woke`.
+    void drain_then_wait() {
+        std::array<std::uint8_t, 16> buffer{};
+        boost::system::error_code error;
+        while (!error) {
+            server_side->read_some(buffer, error);
+        }
+        EXPECT_EQ(error, boost::asio::error::would_block);
+        server_side->async_wait_readable([this](const boost::system::error_code& e) { woke = e; });
+    }
+
     /// Runs handlers until `done` is true (bounded).
     template <typename Predicate> void run_until(Predicate done) {
         for (int turn = 0; turn < 2000 && !done(); ++turn) {
@@ -56,18 +70,13 @@ std::string read_available(tcp_transport& stream) {
 
 TEST(TcpTransport, WaitsForInputThenReadsIt) {
     loopback_connection link;
-    std::array<std::uint8_t, 16> buffer{};
-    boost::system::error_code error;
-    EXPECT_EQ(link.server_side->read_some(buffer, error), 0U);
-    EXPECT_EQ(error, boost::asio::error::would_block);
-    std::optional<boost::system::error_code> woke;
-    link.server_side->async_wait_readable([&](const boost::system::error_code& e) { woke = e; });
+    link.drain_then_wait();
     link.context.poll();
-    EXPECT_FALSE(woke);
+    EXPECT_FALSE(link.woke);
     boost::asio::write(link.client, boost::asio::buffer(std::string("hello")));
-    link.run_until([&] { return woke.has_value(); });
-    ASSERT_TRUE(woke);
-    EXPECT_FALSE(*woke);
+    link.run_until([&] { return link.woke.has_value(); });
+    ASSERT_TRUE(link.woke);
+    EXPECT_FALSE(*link.woke);
     EXPECT_EQ(read_available(*link.server_side), "hello");
 }
 
@@ -129,32 +138,26 @@ TEST(TcpTransport, AGatherWriteLargerThanTheSocketBufferCompletesInOrder) {
 
 TEST(TcpTransport, ThePeerClosingEndsTheWaitAndTheReadSaysEof) {
     loopback_connection link;
+    link.drain_then_wait();
+    link.client.close();
+    link.run_until([&] { return link.woke.has_value(); });
+    ASSERT_TRUE(link.woke);
     std::array<std::uint8_t, 16> buffer{};
     boost::system::error_code error;
-    link.server_side->read_some(buffer, error);
-    std::optional<boost::system::error_code> woke;
-    link.server_side->async_wait_readable([&](const boost::system::error_code& e) { woke = e; });
-    link.client.close();
-    link.run_until([&] { return woke.has_value(); });
-    ASSERT_TRUE(woke);
     link.server_side->read_some(buffer, error);
     EXPECT_EQ(error, boost::asio::error::eof);
 }
 
 TEST(TcpTransport, CloseEndsPendingOperationsWithOperationAborted) {
     loopback_connection link;
-    std::array<std::uint8_t, 16> buffer{};
-    boost::system::error_code error;
-    link.server_side->read_some(buffer, error);
-    std::optional<boost::system::error_code> woke;
-    link.server_side->async_wait_readable([&](const boost::system::error_code& e) { woke = e; });
+    link.drain_then_wait();
     link.server_side->close();
     EXPECT_FALSE(link.server_side->is_open());
     // Never inline.
-    EXPECT_FALSE(woke);
-    link.run_until([&] { return woke.has_value(); });
-    ASSERT_TRUE(woke);
-    EXPECT_EQ(*woke, boost::asio::error::operation_aborted);
+    EXPECT_FALSE(link.woke);
+    link.run_until([&] { return link.woke.has_value(); });
+    ASSERT_TRUE(link.woke);
+    EXPECT_EQ(*link.woke, boost::asio::error::operation_aborted);
     EXPECT_EQ(link.poller.size(), 0U);
     // A wait or a write on a closed transport is refused the same way.
     std::optional<boost::system::error_code> refused;
