@@ -466,7 +466,6 @@ private:
 
     bool is_session_expiry_zero_at_connect_ = true;
     bool is_response_information_requested_ = false;
-    std::string assigned_client_identifier_;
 
     byte_vector input_buffer_;
     /// Packets handed to handle_packet while the CONNECT is being authorized.
