@@ -13,7 +13,7 @@ bool is_chat_topic(std::string_view topic) {
 
 bool access_policy::may_publish(std::string_view topic_name) const {
     if (directory_ != nullptr && is_chat_topic(topic_name)) {
-        return chat_may_publish(*directory_, chat_user_, topic_name);
+        return chat_may_publish(*directory_, *chat_user_, topic_name);
     }
     return !(is_anonymous_ && is_chat_topic(topic_name));
 }
@@ -22,7 +22,7 @@ bool access_policy::may_subscribe(std::string_view topic_filter) const {
     if (directory_ != nullptr) {
         const auto shared = mqtt::parse_shared_subscription(topic_filter);
         const std::string_view filter = shared ? shared->topic_filter : topic_filter;
-        return !is_chat_topic(filter) || chat_may_subscribe(*directory_, chat_user_, filter);
+        return !is_chat_topic(filter) || chat_may_subscribe(*directory_, *chat_user_, filter);
     }
     if (!is_anonymous_) {
         return true;
@@ -35,7 +35,7 @@ bool access_policy::may_subscribe(std::string_view topic_filter) const {
 
 bool access_policy::may_receive(std::string_view topic_name) const {
     if (directory_ != nullptr && is_chat_topic(topic_name)) {
-        return chat_may_receive(*directory_, chat_user_, topic_name);
+        return chat_may_receive(*directory_, *chat_user_, topic_name);
     }
     return !(is_anonymous_ && is_chat_topic(topic_name));
 }

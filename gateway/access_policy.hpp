@@ -18,9 +18,11 @@ public:
     explicit access_policy(bool is_anonymous) : is_anonymous_(is_anonymous) {}
 
     /// An authenticated chat user: topics under chat/ follow the chat rules (gateway/chat_policy)
-    /// over `directory`, which outlives the policy; other topics are open.
-    access_policy(std::string chat_user, const chat_directory& directory)
-        : is_anonymous_(false), chat_user_(std::move(chat_user)), directory_(&directory) {}
+    /// over `directory`; other topics are open. `chat_user` and `directory` outlive the policy
+    /// (the connection holds both), so that a policy costs no copy of the name.
+    access_policy(const std::string& chat_user, const chat_directory& directory)
+        : is_anonymous_(false), chat_user_(&chat_user), directory_(&directory) {}
+    access_policy(std::string&& chat_user, const chat_directory& directory) = delete;
 
     /// May this client publish to `topic_name`? Anonymous clients may not publish under chat/.
     bool may_publish(std::string_view topic_name) const;
@@ -36,7 +38,7 @@ public:
 
 private:
     bool is_anonymous_;
-    std::string chat_user_;
+    const std::string* chat_user_ = nullptr;
     /// Set for a chat user.
     const chat_directory* directory_ = nullptr;
 };

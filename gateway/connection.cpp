@@ -59,11 +59,10 @@ mqtt::time_point connection::clock_now() {
 connection::connection(server& owner, worker& home, std::unique_ptr<transport> stream,
                        std::shared_ptr<const connection_settings> settings)
     : server_(owner), worker_(home), transport_(std::move(stream)), settings_(std::move(settings)),
-      id_(home.next_subscriber_id()),
       session_(mqtt::session::sharing_limits(
-          std::shared_ptr<const mqtt::session_limits>(settings_, &settings_->limits), id_,
-          clock_now())),
-      output_(home.output_pool()), remote_address_(transport_->remote_address()) {
+          std::shared_ptr<const mqtt::session_limits>(settings_, &settings_->limits),
+          home.next_subscriber_id(), clock_now())),
+      output_(home.output_pool()) {
     session_.set_publish_sink(this);
 }
 
@@ -78,13 +77,13 @@ connection::~connection() {
     }
     if (session_persistence* persistence = server_.persistence()) {
         // A CONNECT that was never accepted leaves its held Will behind.
-        persistence->take_connect_will(id_);
+        persistence->take_connect_will(id());
     }
 }
 
 void connection::start() {
     worker_.add_connection(shared_from_this());
-    log_debug("new connection from {}", remote_address_);
+    log_debug("new connection from {}", remote_address());
     arm_timer();
     // Bytes may have arrived before the socket joined the reactor: read first, then wait.
     boost::asio::post(worker_.context(), [self = shared_from_this()] {
@@ -144,7 +143,7 @@ void connection::read_turn(const boost::system::error_code& error) {
         }
         if (read_error) {
             if (read_error != boost::asio::error::eof) {
-                log_debug("read from {} failed: {}", remote_address_, read_error.message());
+                log_debug("read from {} failed: {}", remote_address(), read_error.message());
             }
             is_lost = true;
             break;
@@ -202,7 +201,7 @@ void connection::process_actions(mqtt::time_point now) {
                            on_unsubscribe_requested(request.request, now);
                        },
                        [&](mqtt::publish_will& will) {
-                           log_debug("publishing the will of {} on '{}'", client_id_,
+                           log_debug("publishing the will of {} on '{}'", client_id(),
                                      will.content->topic_name);
                            route_will(will.content, now);
                        },
@@ -211,8 +210,8 @@ void connection::process_actions(mqtt::time_point now) {
                                if (close.reason != mqtt::reason_code::session_taken_over) {
                                    worker_.counters().protocol_violations.add();
                                }
-                               log_info("closing {} ({}): {} (0x{:02x}) {}", client_id_,
-                                        remote_address_, mqtt::to_string(close.reason),
+                               log_info("closing {} ({}): {} (0x{:02x}) {}", client_id(),
+                                        remote_address(), mqtt::to_string(close.reason),
                                         static_cast<unsigned>(close.reason), close.rule);
                            }
                            begin_close();
@@ -220,14 +219,14 @@ void connection::process_actions(mqtt::time_point now) {
                        [&](mqtt::session_expired&) {
                            is_session_ended_ = true;
                            if (ledger_) {
-                               server_.persistence()->store().delete_session(client_id_);
-                               server_.persistence()->forget(client_id_);
-                               server_.persistence()->unbind(id_);
+                               server_.persistence()->store().delete_session(client_id());
+                               server_.persistence()->forget(client_id());
+                               server_.persistence()->unbind(id());
                                ledger_.reset();
                            }
-                           server_.routes().unsubscribe_all(id_);
-                           if (!client_id_.empty()) {
-                               server_.registry().release(client_id_, id_);
+                           server_.routes().unsubscribe_all(id());
+                           if (!client_id().empty()) {
+                               server_.registry().release(client_id(), id());
                            }
                        },
                    },
@@ -254,7 +253,7 @@ void connection::send(mqtt::packet& content) {
             if (!session_.is_persistent() && session_.is_connected()) {
                 worker_.counters().quota_disconnects.add();
                 log_notice("disconnecting {}: {} bytes of output waiting (quota exceeded)",
-                           client_id_, backlog);
+                           client_id(), backlog);
                 session_.shutdown(mqtt::reason_code::quota_exceeded, clock_now());
                 return;
             }
@@ -299,7 +298,7 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
     // use_identity_as_username: a verified client certificate names the user.
     const bool is_anonymous = !request.user_name && transport_->identity_user_name().empty();
     if (!settings_->allow_anonymous && is_anonymous) {
-        log_info("refusing anonymous client from {}", remote_address_);
+        log_info("refusing anonymous client from {}", remote_address());
         session_.refuse_connect(mqtt::reason_code::not_authorized, now);
         return;
     }
@@ -309,7 +308,7 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
     }
     if (request.will && !policy_.may_publish(request.will->topic_name)) {
         // A Will obeys the same rules as a PUBLISH and is refused at CONNECT (DESIGN.md).
-        log_info("refusing client from {}: its will topic '{}' is not allowed", remote_address_,
+        log_info("refusing client from {}: its will topic '{}' is not allowed", remote_address(),
                  request.will->topic_name);
         worker_.counters().access_refusals.add();
         session_.refuse_connect(mqtt::reason_code::not_authorized, now);
@@ -317,34 +316,35 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
     }
     if (request.will && session_.is_persistent() && server_.persistence() != nullptr) {
         // Written with the session record once the session is accepted.
-        server_.persistence()->hold_connect_will(id_, *request.will);
+        server_.persistence()->hold_connect_will(id(), *request.will);
     }
     is_clean_start_ = request.clean_start;
-    client_id_ = request.client_id;
-    if (client_id_.empty()) {
-        // [MQTT-3.1.3-6] the server assigns a unique identifier to a client that sent none.
-        client_id_ = fmt::format("perch-{:x}", id_);
-        is_client_id_assigned_ = true;
+    if (request.client_id.empty()) {
+        // [MQTT-3.1.3-6] the server assigns a unique identifier to a client that sent none; a
+        // fresh identifier has no previous holder.
+        std::string assigned = fmt::format("perch-{:x}", id());
+        server_.registry().claim(assigned, id());
+        accept(std::nullopt, now, std::move(assigned));
+        return;
     }
-    const auto previous = server_.registry().claim(client_id_, id_);
+    const auto previous = server_.registry().claim(request.client_id, id());
     if (!previous) {
         accept(std::nullopt, now);
         return;
     }
     // [MQTT-3.1.4-3] an existing connection with this client id is taken over.
     is_awaiting_handover_ = true;
-    server_.request_handover(*previous, id_, request.clean_start);
+    server_.request_handover(*previous, id(), request.clean_start);
 }
 
-void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_point now) {
+void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_point now,
+                        std::string assigned_client_id) {
     mqtt::connect_acceptance acceptance;
     const bool is_present = state.has_value() && !is_clean_start_;
     if (is_present) {
         acceptance.restored = std::move(state);
     }
-    if (is_client_id_assigned_) {
-        acceptance.assigned_client_identifier = client_id_;
-    }
+    acceptance.assigned_client_identifier = std::move(assigned_client_id);
     session_.accept_connect(std::move(acceptance), now);
     persist_accepted_session();
     if (session_.is_connected()) {
@@ -352,8 +352,8 @@ void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_poi
         worker_.counters().connected_clients.add();
         log_info("client {} connected from {} (MQTT {}, clean start {}, keep alive {}s, session "
                  "present {})",
-                 client_id_, remote_address_, describe_version(session_.version()), is_clean_start_,
-                 session_.keep_alive_seconds(), is_present);
+                 client_id(), remote_address(), describe_version(session_.version()),
+                 is_clean_start_, session_.keep_alive_seconds(), is_present);
     }
     start_chat_session(now);
     process_actions(now);
@@ -387,9 +387,9 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
             granted.maximum_qos = maximum_qos;
         }
         const bool is_new =
-            server_.routes().subscribe(id_, entry.topic_filter, granted, subscription_id);
+            server_.routes().subscribe(id(), entry.topic_filter, granted, subscription_id);
         reasons.push_back(static_cast<mqtt::reason_code>(granted.maximum_qos));
-        stored_subscriptions.push_back({client_id_, entry.topic_filter,
+        stored_subscriptions.push_back({client_id(), entry.topic_filter,
                                         stored_options_byte(granted), subscription_id.value_or(0)});
         // Retained messages are sent for a new subscription per Retain Handling
         // [MQTT-3.3.1-9 (5.0), MQTT-3.3.1-6 (3.1.1)]: 0 always, 1 only when new
@@ -453,7 +453,7 @@ void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt
             reasons.push_back(mqtt::reason_code::not_authorized);
             continue;
         }
-        const bool existed = server_.routes().unsubscribe(id_, topic_filter);
+        const bool existed = server_.routes().unsubscribe(id(), topic_filter);
         reasons.push_back(existed ? mqtt::reason_code::success
                                   : mqtt::reason_code::no_subscription_existed);
     }
@@ -465,7 +465,7 @@ void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt
     store::message_store& store = server_.persistence()->store();
     for (const std::string& topic_filter : request.topic_filters) {
         if (!is_held_chat_filter(topic_filter)) {
-            store.remove_subscription(client_id_, topic_filter);
+            store.remove_subscription(client_id(), topic_filter);
         }
     }
     store.save_session(current_session_record(*ledger_, session_.state()),
@@ -480,7 +480,7 @@ void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt
 
 void connection::refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now) {
     worker_.counters().access_refusals.add();
-    log_debug("refusing publish of {} to '{}': not authorized", client_id_,
+    log_debug("refusing publish of {} to '{}': not authorized", client_id(),
               inbound.content->topic_name);
     if (inbound.packet_id != 0) {
         // PUBACK/PUBREC 0x87 at level 5; level 4 has no negative acknowledgement.
@@ -513,7 +513,7 @@ void connection::deliver(const delivery& routed, mqtt::time_point now) {
             // DESIGN.md "Overload": the entry is in the store; it drains from there in order.
             ledger_->spilled.push_back(routed);
         } else {
-            server_.persistence()->store().ack(client_id_, routed.store_sequence);
+            server_.persistence()->store().ack(client_id(), routed.store_sequence);
         }
     }
     process_actions(now);
@@ -526,7 +526,9 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
     if (is_awaiting_handover_) {
         // This connection is itself still waiting for its predecessor's state; pass it on when
         // it arrives.
-        pending_successor_ = std::make_pair(successor, is_clean_start);
+        has_pending_successor_ = true;
+        is_pending_successor_clean_ = is_clean_start;
+        pending_successor_ = successor;
         return;
     }
     if (is_session_ended_ || session_.phase() == mqtt::session_phase::closed) {
@@ -534,14 +536,14 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
         return;
     }
     if (session_.is_connected()) {
-        log_info("client {} taken over by a new connection", client_id_);
+        log_info("client {} taken over by a new connection", client_id());
         session_.shutdown(mqtt::reason_code::session_taken_over, now);
         process_actions(now);
     }
     if (ledger_) {
         // The ledger travels with the session; a clean start deletes it on the successor.
         sync_ledger(now);
-        server_.persistence()->unbind(id_);
+        server_.persistence()->unbind(id());
         if (!is_clean_start) {
             server_.persistence()->bind(successor, ledger_);
         }
@@ -558,8 +560,8 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
         const auto subscriptions = state.subscriptions;
         server_.deliver_session_state(successor, std::move(state));
         // After the state is on its way, so that deliveries to the new id find it there.
-        server_.routes().move_subscriptions(id_, successor, subscriptions);
-        worker_.note_moved(id_, successor);
+        server_.routes().move_subscriptions(id(), successor, subscriptions);
+        worker_.note_moved(id(), successor);
     }
     worker_.flush();
     end_session_if_closed();
@@ -568,16 +570,17 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
 void connection::resume_session(std::optional<mqtt::session_state> state) {
     const mqtt::time_point now = clock_now();
     is_awaiting_handover_ = false;
-    if (pending_successor_) {
-        const auto [successor, is_successor_clean] = *pending_successor_;
-        pending_successor_.reset();
+    if (has_pending_successor_) {
+        const mqtt::subscriber_id successor = pending_successor_;
+        const bool is_successor_clean = is_pending_successor_clean_;
+        has_pending_successor_ = false;
         if (state && !is_successor_clean) {
             const auto subscriptions = state->subscriptions;
             server_.deliver_session_state(successor, std::move(state));
-            server_.routes().move_subscriptions(id_, successor, subscriptions);
-            worker_.note_moved(id_, successor);
+            server_.routes().move_subscriptions(id(), successor, subscriptions);
+            worker_.note_moved(id(), successor);
         } else {
-            server_.routes().unsubscribe_all(id_);
+            server_.routes().unsubscribe_all(id());
             server_.deliver_session_state(successor, std::nullopt);
         }
         is_session_ended_ = true;
@@ -588,9 +591,9 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
     }
     if (!transport_->is_open() || session_.phase() != mqtt::session_phase::authorizing) {
         // The client left while its session was on its way: the session ends here.
-        log_notice("client {} left before its session could be resumed", client_id_);
-        server_.routes().unsubscribe_all(id_);
-        server_.registry().release(client_id_, id_);
+        log_notice("client {} left before its session could be resumed", client_id());
+        server_.routes().unsubscribe_all(id());
+        server_.registry().release(client_id(), id());
         is_session_ended_ = true;
         end_session_if_closed();
         return;
@@ -644,10 +647,10 @@ void connection::close_socket() {
     if (is_counted_connected_) {
         is_counted_connected_ = false;
         worker_.counters().connected_clients.subtract();
-        log_info("client {} ({}) disconnected", client_id_, remote_address_);
+        log_info("client {} ({}) disconnected", client_id(), remote_address());
         end_chat_device();
     } else {
-        log_debug("connection from {} closed", remote_address_);
+        log_debug("connection from {} closed", remote_address());
     }
 }
 
@@ -670,20 +673,20 @@ void connection::end_session_if_closed() {
     if (session_.phase() == mqtt::session_phase::closed || is_session_ended_ || is_exiting_) {
         if (!is_session_ended_ && !is_exiting_) {
             is_session_ended_ = true;
-            server_.routes().unsubscribe_all(id_);
-            if (!client_id_.empty()) {
-                server_.registry().release(client_id_, id_);
+            server_.routes().unsubscribe_all(id());
+            if (!client_id().empty()) {
+                server_.registry().release(client_id(), id());
             }
         }
         cancel_timer();
-        worker_.remove_connection(id_);
+        worker_.remove_connection(id());
     }
 }
 
 void connection::flush_output() {
     is_dirty_ = false;
     if (!transport_->is_open() || output_.is_writing() || !output_.has_pending() ||
-        (ledger_ && ledger_->connack_held_for == id_)) {
+        (ledger_ && ledger_->connack_held_for == id())) {
         return;
     }
     const auto buffers = output_.begin_write();
@@ -698,7 +701,7 @@ void connection::on_written(const boost::system::error_code& error, std::size_t 
     sync_backlog();
     if (error) {
         if (error != boost::asio::error::operation_aborted) {
-            log_debug("write to {} failed: {}", remote_address_, error.message());
+            log_debug("write to {} failed: {}", remote_address(), error.message());
             on_network_lost();
         }
         return;
@@ -729,7 +732,7 @@ void connection::arm_timer() {
     }
     std::optional<mqtt::time_point> deadline = session_.poll_deadline();
     if (close_deadline_ && (!deadline || *close_deadline_ < *deadline)) {
-        deadline = close_deadline_;
+        deadline = *close_deadline_;
     }
     if (!deadline) {
         return;
@@ -738,8 +741,8 @@ void connection::arm_timer() {
         // The armed timer fires first; it re-arms for the later deadline then.
         return;
     }
-    armed_deadline_ = deadline;
-    worker_.schedule_deadline(*deadline, id_, ++timer_generation_);
+    armed_deadline_ = *deadline;
+    worker_.schedule_deadline(*deadline, id(), ++timer_generation_);
 }
 
 void connection::cancel_timer() {
@@ -755,7 +758,7 @@ void connection::on_deadline(std::uint64_t generation) {
     const mqtt::time_point now = clock_now();
     if (close_deadline_ && now >= *close_deadline_) {
         close_deadline_.reset();
-        log_debug("closing {}: peer stopped reading", remote_address_);
+        log_debug("closing {}: peer stopped reading", remote_address());
         close_socket();
         end_session_if_closed();
         if (is_session_ended_) {

@@ -25,6 +25,7 @@
 #include "gateway/router.hpp"
 #include "gateway/session_persistence.hpp"
 #include "gateway/transport.hpp"
+#include "mqtt/deadline.hpp"
 #include "mqtt/session.hpp"
 #include "store/records.hpp"
 
@@ -63,7 +64,7 @@ public:
     void start();
 
     /// The subscriber id of this connection's session (also the message origin for No Local).
-    mqtt::subscriber_id id() const { return id_; }
+    mqtt::subscriber_id id() const { return session_.connection_id(); }
 
     /// Hands a routed message to the session, which sends it, queues it or drops it (counted).
     void deliver(const delivery& routed, mqtt::time_point now);
@@ -97,7 +98,7 @@ public:
     void on_deadline(std::uint64_t generation);
     /// True while the deadline armed with `generation` is the one this connection waits for.
     bool is_deadline_current(std::uint64_t generation) const {
-        return armed_deadline_ && generation == timer_generation_;
+        return armed_deadline_.has_value() && generation == timer_generation_;
     }
 
     /// The chat user this session belongs to; empty for a client outside the chat layer.
@@ -122,6 +123,11 @@ private:
     /// Accounts for new output and schedules this connection's flush at the end of the turn.
     void note_output();
     void on_connect_requested(const mqtt::connect& request, mqtt::time_point now);
+    /// The client id once CONNECT named or was given one (the session keeps it after its state
+    /// moves away).
+    const std::string& client_id() const { return session_.client_id(); }
+    /// "ADDRESS:PORT" of the client, for the log.
+    std::string remote_address() const { return transport_->remote_address(); }
     // Chat layer (gateway/connection_chat.cpp).
     /// The chat checks of a CONNECT: sets chat_user_ and policy_, or refuses the CONNECT and
     /// returns false.
@@ -194,7 +200,10 @@ private:
     void track_accepted(const delivery& routed, mqtt::delivery_outcome outcome);
     void sync_ledger(mqtt::time_point now);
     store::store_completion post_back(std::function<void()> work);
-    void accept(std::optional<mqtt::session_state> state, mqtt::time_point now);
+    /// Accepts the CONNECT, resuming `state` if given; `assigned_client_id` is the identifier
+    /// given to a client that sent none.
+    void accept(std::optional<mqtt::session_state> state, mqtt::time_point now,
+                std::string assigned_client_id = {});
     void begin_close();
     void close_socket();
     void on_network_lost();
@@ -211,13 +220,9 @@ private:
     std::unique_ptr<transport> transport_;
     /// Shared with every connection accepted under the same configuration.
     std::shared_ptr<const connection_settings> settings_;
-    mqtt::subscriber_id id_;
+    /// Its connection id is this connection's id().
     mqtt::session session_;
     output_queue output_;
-    std::string remote_address_;
-    /// The client id once CONNECT was accepted (kept after the state moves away).
-    std::string client_id_;
-    bool is_client_id_assigned_ = false;
     bool is_clean_start_ = true;
     /// What this client may publish and read; anonymous until CONNECT names a user.
     access_policy policy_{true};
@@ -239,16 +244,18 @@ private:
     bool is_awaiting_handover_ = false;
     bool is_dirty_ = false;
     /// A takeover of this session requested while this connection itself was still waiting for
-    /// the previous holder's state.
-    std::optional<std::pair<mqtt::subscriber_id, bool>> pending_successor_;
+    /// the previous holder's state: the successor and whether it starts clean.
+    bool has_pending_successor_ = false;
+    bool is_pending_successor_clean_ = false;
+    mqtt::subscriber_id pending_successor_ = 0;
     /// Bytes this connection has added to its worker's queued_output_bytes.
     std::uint64_t accounted_output_bytes_ = 0;
     /// The store entries of this persistent session; empty when it is not one (or persistence is
     /// off).
     std::shared_ptr<session_ledger> ledger_;
-    std::optional<mqtt::time_point> close_deadline_;
+    mqtt::deadline close_deadline_;
     /// The deadline queued with the worker, if any, and its generation (bumped to cancel it).
-    std::optional<mqtt::time_point> armed_deadline_;
+    mqtt::deadline armed_deadline_;
     std::uint64_t timer_generation_ = 0;
 };
 

@@ -40,14 +40,14 @@ bool connection::authorize_chat_login(const mqtt::connect& request, mqtt::time_p
         policy_ = access_policy(chat_user_, chat.directory());
         return true;
     case chat_login_result::bad_credentials:
-        log_info("refusing client from {}: bad user name or password", remote_address_);
+        log_info("refusing client from {}: bad user name or password", remote_address());
         worker_.counters().access_refusals.add();
         // CONNACK 0x86 (5.0), return code 4 (3.1.1).
         session_.refuse_connect(mqtt::reason_code::bad_user_name_or_password, now);
         return false;
     case chat_login_result::client_id_refused:
-        log_info("refusing client from {}: client id '{}' belongs to another user", remote_address_,
-                 request.client_id);
+        log_info("refusing client from {}: client id '{}' belongs to another user",
+                 remote_address(), request.client_id);
         worker_.counters().access_refusals.add();
         // CONNACK 0x85 (5.0), return code 2 (3.1.1).
         session_.refuse_connect(mqtt::reason_code::client_identifier_not_valid, now);
@@ -58,7 +58,7 @@ bool connection::authorize_chat_login(const mqtt::connect& request, mqtt::time_p
 
 void connection::restore_chat_user() {
     chat_service& chat = server_.chat();
-    if (auto user = chat.user_of_client_id(client_id_)) {
+    if (auto user = chat.user_of_client_id(client_id())) {
         chat_user_ = std::move(*user);
         policy_ = access_policy(chat_user_, chat.directory());
     }
@@ -92,22 +92,22 @@ void connection::hold_chat_subscriptions(const std::vector<server_subscription>&
             static_cast<std::uint8_t>(settings_->limits.maximum_qos)) {
             granted.maximum_qos = settings_->limits.maximum_qos;
         }
-        server_.routes().subscribe(id_, wanted.topic_filter, granted, std::nullopt);
+        server_.routes().subscribe(id(), wanted.topic_filter, granted, std::nullopt);
         if (persistence != nullptr) {
             // Stored with the session, so that an offline session keeps receiving after a
             // restart.
             persistence->store().add_subscription(
-                {client_id_, wanted.topic_filter, stored_options_byte(granted), 0});
+                {client_id(), wanted.topic_filter, stored_options_byte(granted), 0});
         }
     }
 }
 
 void connection::release_chat_subscription(std::string_view topic_filter) {
-    if (!server_.routes().unsubscribe(id_, topic_filter)) {
+    if (!server_.routes().unsubscribe(id(), topic_filter)) {
         return;
     }
     if (ledger_ && server_.persistence() != nullptr) {
-        server_.persistence()->store().remove_subscription(client_id_, std::string(topic_filter));
+        server_.persistence()->store().remove_subscription(client_id(), std::string(topic_filter));
     }
 }
 
@@ -290,7 +290,7 @@ void connection::apply_chat_changes(const directory_changes& changes) {
     const auto& removed = changes.removed_users;
     if (std::find(removed.begin(), removed.end(), chat_user_) != removed.end()) {
         if (session_.is_connected()) {
-            log_info("disconnecting {}: user {} was deleted", client_id_, chat_user_);
+            log_info("disconnecting {}: user {} was deleted", client_id(), chat_user_);
             session_.shutdown(mqtt::reason_code::not_authorized, now);
             process_actions(now);
         }

@@ -177,7 +177,7 @@ void connection::route_inbound(const mqtt::route_publish& inbound, mqtt::time_po
     }
     if (records_inbound) {
         ledger_->inbound_qos2.insert(inbound.packet_id);
-        persistence->store().add_inbound_qos2({client_id_, inbound.packet_id}, done);
+        persistence->store().add_inbound_qos2({client_id(), inbound.packet_id}, done);
     }
 }
 
@@ -195,7 +195,7 @@ void connection::finish_durable_publish(std::uint16_t packet_id, bool is_written
     }
     if (!is_written) {
         // No acknowledgement for a message that is not durable (DESIGN.md "Durability contract").
-        log_error("store write failed: not acknowledging publish {} of {}", packet_id, client_id_);
+        log_error("store write failed: not acknowledging publish {} of {}", packet_id, client_id());
         drop_history_wait(packet_id);
         if (session_.version() == mqtt::protocol_version::v5) {
             session_.complete_publish(packet_id, mqtt::reason_code::unspecified_error, now);
@@ -218,35 +218,35 @@ void connection::finish_durable_publish(std::uint16_t packet_id, bool is_written
 
 void connection::persist_accepted_session() {
     session_persistence* persistence = server_.persistence();
-    if (persistence == nullptr || client_id_.empty()) {
+    if (persistence == nullptr || client_id().empty()) {
         return;
     }
     const bool is_persistent = session_.is_persistent();
     if (ledger_ == nullptr && (is_clean_start_ || !is_persistent) &&
-        persistence->has_ledger(client_id_)) {
+        persistence->has_ledger(client_id())) {
         // [MQTT-3.1.2-4 (5.0), MQTT-3.1.2-6 (3.1.1)] a clean start discards the stored session.
-        const auto previous = persistence->ledger_for(client_id_);
+        const auto previous = persistence->ledger_for(client_id());
         previous->tracked.clear();
         previous->spilled.clear();
         previous->inbound_qos2.clear();
-        persistence->store().delete_session(client_id_);
-        persistence->forget(client_id_);
+        persistence->store().delete_session(client_id());
+        persistence->forget(client_id());
     }
     if (!is_persistent) {
         return;
     }
-    ledger_ = persistence->ledger_for(client_id_);
+    ledger_ = persistence->ledger_for(client_id());
     ledger_->reconciled_change_count = unreconciled;
-    persistence->bind(id_, ledger_);
+    persistence->bind(id(), ledger_);
     // DESIGN.md "Durability contract": CONNACK (and all output after it) leaves only once the
     // session record is committed; flush_output holds it until then. A failed write answers
     // Server unavailable instead and closes.
     const bool is_held = session_.is_connected();
     if (is_held) {
-        ledger_->connack_held_for = id_;
+        ledger_->connack_held_for = id();
     }
     store::stored_session record =
-        connected_session_record(*ledger_, session_.state(), persistence->take_connect_will(id_));
+        connected_session_record(*ledger_, session_.state(), persistence->take_connect_will(id()));
     persistence->store().save_session(std::move(record), [self = shared_from_this(),
                                                           context = &worker_.context(), is_held](
                                                              const store::store_status& status) {
@@ -254,7 +254,7 @@ void connection::persist_accepted_session() {
             return;
         }
         boost::asio::post(*context, [self, is_written = status.is_ok()] {
-            if (!self->ledger_ || self->ledger_->connack_held_for != self->id_) {
+            if (!self->ledger_ || self->ledger_->connack_held_for != self->id()) {
                 return;
             }
             self->ledger_->connack_held_for = 0;
@@ -263,7 +263,7 @@ void connection::persist_accepted_session() {
                 return;
             }
             log_error("store write failed: refusing the CONNECT of {} (server unavailable)",
-                      self->client_id_);
+                      self->client_id());
             if (!self->transport_->is_open() || self->output_.is_writing()) {
                 return;
             }
@@ -324,9 +324,8 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
                                  std::uint64_t now_unix_ms) {
     session_persistence& persistence = *server_.persistence();
     has_connection_slot_ = false;
-    client_id_ = loaded.session.client_id;
     is_clean_start_ = false;
-    ledger_ = persistence.ledger_for(client_id_);
+    ledger_ = persistence.ledger_for(loaded.session.client_id);
     ledger_->reconciled_change_count = unreconciled;
     ledger_->record = loaded.session;
     mqtt::session_state state =
@@ -337,12 +336,12 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
     mqtt::session_limits limits = settings_->limits;
     limits.maximum_session_expiry_interval =
         std::min(limits.maximum_session_expiry_interval, timing.session_left_s);
-    session_ = mqtt::session(limits, id_, now);
+    session_ = mqtt::session(limits, id(), now);
     session_.set_publish_sink(this);
     mqtt::connect request;
     request.version = state.version;
     request.clean_start = false;
-    request.client_id = client_id_;
+    request.client_id = loaded.session.client_id;
     if (state.version == mqtt::protocol_version::v5) {
         request.props.session_expiry_interval = limits.maximum_session_expiry_interval;
     }
@@ -350,7 +349,7 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
         request.will = to_will_message(*loaded.session.will);
         if (!request.will) {
             log_warning("dropping the stored will of {}: its properties cannot be decoded",
-                        client_id_);
+                        client_id());
         } else if (state.version == mqtt::protocol_version::v5) {
             request.will->props.will_delay_interval = timing.will_delay_left_s;
         }
@@ -375,14 +374,14 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
         self->arm_timer();
     });
     worker_.add_connection(shared_from_this());
-    server_.registry().claim(client_id_, id_);
+    server_.registry().claim(client_id(), id());
     for (const auto& [topic_filter, held] : subscriptions) {
         const auto subscription_id = held.subscription_id != 0
                                          ? std::optional<std::uint32_t>(held.subscription_id)
                                          : std::nullopt;
-        server_.routes().subscribe(id_, topic_filter, held.options, subscription_id);
+        server_.routes().subscribe(id(), topic_filter, held.options, subscription_id);
     }
-    persistence.bind(id_, ledger_);
+    persistence.bind(id(), ledger_);
     restore_chat_user();
     arm_timer();
 }

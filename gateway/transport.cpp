@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <utility>
 
 #include <boost/asio/post.hpp>
@@ -19,13 +18,17 @@
 
 namespace perch::gateway {
 
+std::string describe_endpoint(const boost::asio::ip::tcp::endpoint& endpoint) {
+    return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+}
+
 std::string describe_peer(const boost::asio::ip::tcp::socket& socket) {
     boost::system::error_code error;
     const auto endpoint = socket.remote_endpoint(error);
     if (error) {
         return "unknown";
     }
-    return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+    return describe_endpoint(endpoint);
 }
 
 tcp_transport::tcp_transport(readiness_poller& poller, boost::asio::ip::tcp::socket socket)
@@ -35,6 +38,7 @@ tcp_transport::tcp_transport(readiness_poller& poller, boost::asio::ip::tcp::soc
     }
     boost::system::error_code error;
     socket.set_option(boost::asio::ip::tcp::no_delay(true), error);
+    peer_ = socket.remote_endpoint(error);
     socket_ = socket.release(error);
     if (error) {
         socket_ = -1;
@@ -108,31 +112,33 @@ void tcp_transport::async_wait_readable(wait_handler handler) {
 
 void tcp_transport::async_write(std::span<const boost::asio::const_buffer> buffers,
                                 write_handler handler) {
-    write_done_ = 0;
-    write_error_.clear();
     if (socket_ < 0) {
         post_write(std::move(handler), boost::asio::error::operation_aborted, 0);
         return;
     }
     // Straight from the caller's buffers: only what the socket did not take is copied.
-    const std::size_t sent_buffers = send_buffers(buffers);
-    if (write_error_ || sent_buffers == buffers.size()) {
-        post_write(std::move(handler), write_error_, write_done_);
+    const send_result sent = send_buffers(buffers);
+    if (sent.error || sent.buffers == buffers.size()) {
+        post_write(std::move(handler), sent.error, sent.bytes);
         return;
     }
-    write_left_.assign(buffers.begin() + static_cast<std::ptrdiff_t>(sent_buffers), buffers.end());
-    write_left_.front() += partial_bytes_;
     // The socket is full: the rest goes when the poller reports it writable.
-    write_handler_ = std::move(handler);
+    pending_write_ = std::make_unique<pending_write>();
+    pending_write_->handler = std::move(handler);
+    pending_write_->left.assign(buffers.begin() + static_cast<std::ptrdiff_t>(sent.buffers),
+                                buffers.end());
+    pending_write_->left.front() += sent.partial_bytes;
+    pending_write_->bytes_done = sent.bytes;
 }
 
-std::size_t tcp_transport::send_buffers(std::span<const boost::asio::const_buffer> buffers) {
+tcp_transport::send_result
+tcp_transport::send_buffers(std::span<const boost::asio::const_buffer> buffers) {
     // Several sendmsg calls only when the buffers outnumber what one call takes.
     constexpr std::size_t max_buffers_per_call = 1024;
     std::array<iovec, max_buffers_per_call> vectors;
+    send_result result;
     std::size_t first = 0;
     std::size_t skip = 0;
-    partial_bytes_ = 0;
     while (first < buffers.size()) {
         const std::size_t count = std::min(buffers.size() - first, max_buffers_per_call);
         for (std::size_t i = 0; i < count; ++i) {
@@ -150,11 +156,11 @@ std::size_t tcp_transport::send_buffers(std::span<const boost::asio::const_buffe
                 continue;
             }
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                write_error_ = boost::system::error_code(errno, boost::system::system_category());
+                result.error = boost::system::error_code(errno, boost::system::system_category());
             }
             break;
         }
-        write_done_ += static_cast<std::size_t>(sent);
+        result.bytes += static_cast<std::size_t>(sent);
         auto left = static_cast<std::size_t>(sent) + skip;
         skip = 0;
         while (first < buffers.size() && left >= buffers[first].size()) {
@@ -163,20 +169,22 @@ std::size_t tcp_transport::send_buffers(std::span<const boost::asio::const_buffe
         }
         skip = left;
     }
-    partial_bytes_ = skip;
-    return first;
+    result.buffers = first;
+    result.partial_bytes = skip;
+    return result;
 }
 
 bool tcp_transport::continue_write() {
-    const std::size_t sent_buffers = send_buffers(write_left_);
-    if (write_error_ || sent_buffers == write_left_.size()) {
-        // Done: an idle connection keeps no copy of buffers it no longer needs.
-        std::vector<boost::asio::const_buffer>().swap(write_left_);
+    pending_write& write = *pending_write_;
+    const send_result sent = send_buffers(write.left);
+    write.bytes_done += sent.bytes;
+    write.error = sent.error;
+    if (sent.error || sent.buffers == write.left.size()) {
         return true;
     }
-    write_left_.erase(write_left_.begin(),
-                      write_left_.begin() + static_cast<std::ptrdiff_t>(sent_buffers));
-    write_left_.front() += partial_bytes_;
+    write.left.erase(write.left.begin(),
+                     write.left.begin() + static_cast<std::ptrdiff_t>(sent.buffers));
+    write.left.front() += sent.partial_bytes;
     return false;
 }
 
@@ -184,18 +192,17 @@ void tcp_transport::on_readiness(std::uint32_t events) {
     // Each handler holds the connection that owns this transport: they run last and are
     // destroyed only when this function returns, after its last use of *this.
     wait_handler ready;
-    write_handler written;
+    std::unique_ptr<pending_write> written;
     if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
         is_readable_ = true;
         ready = std::move(wait_handler_);
         wait_handler_ = nullptr;
     }
-    if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0 && write_handler_ && continue_write()) {
-        written = std::move(write_handler_);
-        write_handler_ = nullptr;
+    if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0 && pending_write_ && continue_write()) {
+        written = std::move(pending_write_);
     }
     if (written) {
-        written(write_error_, write_done_);
+        written->handler(written->error, written->bytes_done);
     }
     if (ready) {
         // Called now, in the poller's wake-up: the connection reads at once.
@@ -226,30 +233,15 @@ void tcp_transport::close() {
         wait_handler_ = nullptr;
         post_wait(std::move(handler), boost::asio::error::operation_aborted);
     }
-    if (write_handler_) {
-        write_handler handler = std::move(write_handler_);
-        write_handler_ = nullptr;
-        std::vector<boost::asio::const_buffer>().swap(write_left_);
-        post_write(std::move(handler), boost::asio::error::operation_aborted, write_done_);
+    if (pending_write_) {
+        const std::unique_ptr<pending_write> aborted = std::move(pending_write_);
+        post_write(std::move(aborted->handler), boost::asio::error::operation_aborted,
+                   aborted->bytes_done);
     }
 }
 
 std::string tcp_transport::remote_address() const {
-    if (socket_ < 0) {
-        return "unknown";
-    }
-    sockaddr_storage address{};
-    socklen_t length = sizeof(address);
-    if (::getpeername(socket_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-        return "unknown";
-    }
-    boost::asio::ip::tcp::endpoint endpoint;
-    if (length > endpoint.capacity()) {
-        return "unknown";
-    }
-    std::memcpy(endpoint.data(), &address, length);
-    endpoint.resize(length);
-    return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+    return peer_.port() == 0 ? std::string("unknown") : describe_endpoint(peer_);
 }
 
 } // namespace perch::gateway

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -83,12 +84,31 @@ public:
     std::string remote_address() const override;
 
 private:
+    /// What one round of sendmsg calls achieved.
+    struct send_result {
+        /// Buffers written whole.
+        std::size_t buffers = 0;
+        /// How much of the next buffer went.
+        std::size_t partial_bytes = 0;
+        /// Bytes written in all.
+        std::size_t bytes = 0;
+        /// Set when a send failed (a full socket is not a failure).
+        boost::system::error_code error;
+    };
+    /// A write the socket could not take at once: made only then, so an idle connection holds
+    /// no write state.
+    struct pending_write {
+        write_handler handler;
+        /// The buffers not yet written, the first one advanced past what went.
+        std::vector<boost::asio::const_buffer> left;
+        std::size_t bytes_done = 0;
+        boost::system::error_code error;
+    };
+
     void on_readiness(std::uint32_t events) override;
-    /// Sends `buffers` until the socket is full, all is written or a send fails (write_error_
-    /// set); adds the bytes to write_done_. Returns the buffers written whole; partial_bytes_ is
-    /// how much of the next one went.
-    std::size_t send_buffers(std::span<const boost::asio::const_buffer> buffers);
-    /// Writes what it can of write_left_; true once all of it is written or the write failed.
+    /// Sends `buffers` until the socket is full, all is written or a send fails.
+    send_result send_buffers(std::span<const boost::asio::const_buffer> buffers);
+    /// Writes what it can of the pending write; true once all of it is written or it failed.
     bool continue_write();
     /// Runs `handler` later on the worker's io_context.
     void post_wait(wait_handler handler, const boost::system::error_code& error);
@@ -99,17 +119,17 @@ private:
 
     readiness_poller& poller_;
     int socket_ = -1;
-    readiness_poller::token registration_ = 0;
     /// False once a read found nothing left (edge-triggered: only an input event sets it again).
     bool is_readable_ = true;
+    readiness_poller::token registration_ = 0;
     wait_handler wait_handler_;
-    /// The write waiting for the socket to take more: what is left of it and its progress.
-    write_handler write_handler_;
-    std::vector<boost::asio::const_buffer> write_left_;
-    std::size_t write_done_ = 0;
-    std::size_t partial_bytes_ = 0;
-    boost::system::error_code write_error_;
+    std::unique_ptr<pending_write> pending_write_;
+    /// The peer, read once at accept: a reset connection has no peer name to ask for.
+    boost::asio::ip::tcp::endpoint peer_;
 };
+
+/// "ADDRESS:PORT" of `endpoint`.
+std::string describe_endpoint(const boost::asio::ip::tcp::endpoint& endpoint);
 
 /// "ADDRESS:PORT" of the socket's peer, or "unknown" when it has none.
 std::string describe_peer(const boost::asio::ip::tcp::socket& socket);

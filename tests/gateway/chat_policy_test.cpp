@@ -115,7 +115,8 @@ TEST_F(ChatPolicyTest, SubscribeRules) {
 }
 
 TEST_F(ChatPolicyTest, AccessPolicyDelegatesChatTopicsAndSharedFilters) {
-    const access_policy carol("carol", directory_);
+    const std::string user = "carol";
+    const access_policy carol(user, directory_);
     EXPECT_FALSE(carol.may_subscribe("$share/group/chat/room/lobby/+"));
     EXPECT_TRUE(carol.may_subscribe("$share/group/sensors/#"));
     EXPECT_TRUE(carol.may_subscribe("#"));
