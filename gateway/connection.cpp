@@ -777,28 +777,31 @@ void connection::on_deadline(std::uint64_t generation) {
 
 void connection::acknowledge_publish(std::uint16_t packet_id, mqtt::reason_code reason,
                                      mqtt::time_point now) {
-    const auto waiting = find_history_wait(packet_id);
-    if (waiting != history_waits_.end()) {
+    if (history_wait* waiting = find_history_wait(packet_id)) {
         if (!waiting->is_history_written) {
             waiting->routed_reason = reason;
             return;
         }
-        history_waits_.erase(waiting);
+        drop_history_wait(packet_id);
     }
     session_.complete_publish(packet_id, reason, now);
 }
 
-std::vector<connection::history_wait>::iterator
-connection::find_history_wait(std::uint16_t packet_id) {
-    return std::find_if(
-        history_waits_.begin(), history_waits_.end(),
-        [packet_id](const history_wait& held) { return held.packet_id == packet_id; });
+connection::history_wait* connection::find_history_wait(std::uint16_t packet_id) {
+    if (!chat_) {
+        return nullptr;
+    }
+    auto& waits = chat_->history_waits;
+    const auto found =
+        std::find_if(waits.begin(), waits.end(),
+                     [packet_id](const history_wait& held) { return held.packet_id == packet_id; });
+    return found == waits.end() ? nullptr : &*found;
 }
 
 void connection::drop_history_wait(std::uint16_t packet_id) {
-    const auto waiting = find_history_wait(packet_id);
-    if (waiting != history_waits_.end()) {
-        history_waits_.erase(waiting);
+    if (history_wait* waiting = find_history_wait(packet_id)) {
+        auto& waits = chat_->history_waits;
+        waits.erase(waits.begin() + (waiting - waits.data()));
     }
 }
 

@@ -102,7 +102,7 @@ public:
     }
 
     /// The chat user this session belongs to; empty for a client outside the chat layer.
-    const std::string& chat_user() const { return chat_user_; }
+    const std::string& chat_user() const;
 
     /// Applies a chat directory change (gateway/connection_chat.cpp): rooms the user joined or
     /// left add or remove the server-side subscriptions (a persistent session's stored ones too);
@@ -129,11 +129,13 @@ private:
     /// "ADDRESS:PORT" of the client, for the log.
     std::string remote_address() const { return transport_->remote_address(); }
     // Chat layer (gateway/connection_chat.cpp).
-    /// The chat checks of a CONNECT: sets chat_user_ and policy_, or refuses the CONNECT and
+    /// The chat checks of a CONNECT: sets the chat user and policy_, or refuses the CONNECT and
     /// returns false.
     bool authorize_chat_login(const mqtt::connect& request, mqtt::time_point now);
     /// A restored offline session belongs to the user its client id names.
     void restore_chat_user();
+    /// This connection is `user`'s: its chat part and access policy.
+    void become_chat_user(std::string user);
     /// After CONNACK of a chat session: server-side subscriptions, retained presence, presence.
     void start_chat_session(mqtt::time_point now);
     /// Adds `held` to the subscription index under this session (and to the store for a
@@ -189,8 +191,8 @@ private:
         /// Set once routing finished and wanted to acknowledge with this reason.
         std::optional<mqtt::reason_code> routed_reason;
     };
-    /// The history wait of the PUBLISH `packet_id`, or history_waits_.end().
-    std::vector<history_wait>::iterator find_history_wait(std::uint16_t packet_id);
+    /// The history wait of the PUBLISH `packet_id`, or nullptr.
+    history_wait* find_history_wait(std::uint16_t packet_id);
     /// Forgets a history wait: the PUBLISH `packet_id` is answered with a failure instead.
     void drop_history_wait(std::uint16_t packet_id);
     void finish_durable_publish(std::uint16_t packet_id, bool is_written, mqtt::reason_code reason,
@@ -226,12 +228,17 @@ private:
     bool is_clean_start_ = true;
     /// What this client may publish and read; anonymous until CONNECT names a user.
     access_policy policy_{true};
-    /// The authenticated chat user (or the user a restored session's client id names).
-    std::string chat_user_;
-    /// The chat messages of this connection whose history row is not yet committed (few: a
-    /// vector keeps an idle connection small).
-    std::vector<history_wait> history_waits_;
-    /// True while this connection counts as one of chat_user_'s devices for presence.
+    /// What a chat user's connection holds beyond a plain MQTT client's: made when the chat layer
+    /// names the user, so that a client outside it pays one pointer.
+    struct chat_part {
+        /// The authenticated chat user (or the user a restored session's client id names).
+        std::string user;
+        /// The chat messages of this connection whose history row is not yet committed (few: a
+        /// vector keeps an idle connection small).
+        std::vector<history_wait> history_waits;
+    };
+    std::unique_ptr<chat_part> chat_;
+    /// True while this connection counts as one of chat_user()'s devices for presence.
     bool is_chat_device_ = false;
 
     bool is_reading_ = false;

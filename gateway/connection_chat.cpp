@@ -35,10 +35,7 @@ bool connection::authorize_chat_login(const mqtt::connect& request, mqtt::time_p
         // no chat/ topics, like an anonymous client.
         policy_ = access_policy(true);
         return true;
-    case chat_login_result::chat_user:
-        chat_user_ = std::string(*user_name);
-        policy_ = access_policy(chat_user_, chat.directory());
-        return true;
+    case chat_login_result::chat_user: become_chat_user(std::string(*user_name)); return true;
     case chat_login_result::bad_credentials:
         log_info("refusing client from {}: bad user name or password", remote_address());
         worker_.counters().access_refusals.add();
@@ -59,27 +56,37 @@ bool connection::authorize_chat_login(const mqtt::connect& request, mqtt::time_p
 void connection::restore_chat_user() {
     chat_service& chat = server_.chat();
     if (auto user = chat.user_of_client_id(client_id())) {
-        chat_user_ = std::move(*user);
-        policy_ = access_policy(chat_user_, chat.directory());
+        become_chat_user(std::move(*user));
     }
 }
 
+void connection::become_chat_user(std::string user) {
+    chat_ = std::make_unique<chat_part>();
+    chat_->user = std::move(user);
+    policy_ = access_policy(chat_->user, server_.chat().directory());
+}
+
+const std::string& connection::chat_user() const {
+    static const std::string no_user;
+    return chat_ ? chat_->user : no_user;
+}
+
 void connection::start_chat_session(mqtt::time_point now) {
-    if (chat_user_.empty() || !session_.is_connected()) {
+    if (chat_user().empty() || !session_.is_connected()) {
         return;
     }
     chat_service& chat = server_.chat();
     // Sessions stored by earlier versions held one filter for every presence; exact filters
     // per peer replace it.
     release_chat_subscription("chat/presence/+");
-    hold_chat_subscriptions(chat.subscriptions_for(chat_user_));
+    hold_chat_subscriptions(chat.subscriptions_for(chat_user()));
     if (chat.settings().is_presence_enabled) {
-        for (const std::string& peer : chat.directory().peers_of(chat_user_)) {
+        for (const std::string& peer : chat.directory().peers_of(chat_user())) {
             send_chat_retained(chat_service::presence_subscription(peer).topic_filter, now);
         }
     }
     is_chat_device_ = true;
-    if (const mqtt::message_ptr presence = chat.device_connected(chat_user_, unix_now_ms())) {
+    if (const mqtt::message_ptr presence = chat.device_connected(chat_user(), unix_now_ms())) {
         route(presence);
     }
 }
@@ -116,9 +123,9 @@ void connection::apply_presence_changes(const directory_changes& changes, mqtt::
     // Joins: the joiner sees every member of the room, the members see the joiner.
     for (const store::membership_record& joined : changes.joined) {
         std::vector<std::string> seen;
-        if (joined.user == chat_user_) {
+        if (joined.user == chat_user()) {
             seen = directory.members_of(joined.room);
-        } else if (directory.is_member(joined.room, chat_user_)) {
+        } else if (directory.is_member(joined.room, chat_user())) {
             seen.push_back(joined.user);
         }
         for (const std::string& peer : seen) {
@@ -132,7 +139,7 @@ void connection::apply_presence_changes(const directory_changes& changes, mqtt::
     // Leaves: a presence filter goes once its user shares no room with this one any more.
     for (const store::membership_record& left : changes.left) {
         std::vector<std::string> candidates;
-        if (left.user == chat_user_) {
+        if (left.user == chat_user()) {
             candidates = directory.members_of(left.room);
             for (const store::membership_record& other : changes.left) {
                 if (other.room == left.room) {
@@ -143,7 +150,7 @@ void connection::apply_presence_changes(const directory_changes& changes, mqtt::
             candidates.push_back(left.user);
         }
         for (const std::string& peer : candidates) {
-            if (!directory.shares_room(chat_user_, peer)) {
+            if (!directory.shares_room(chat_user(), peer)) {
                 release_chat_subscription(chat_service::presence_subscription(peer).topic_filter);
             }
         }
@@ -165,7 +172,7 @@ void connection::send_chat_retained(std::string_view topic_filter, mqtt::time_po
 }
 
 bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::time_point now) {
-    if (chat_user_.empty()) {
+    if (chat_user().empty()) {
         return false;
     }
     chat_service& chat = server_.chat();
@@ -175,7 +182,7 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
             session_.complete_publish(inbound.packet_id, mqtt::reason_code::success, now);
         }
         // The outcome may arrive on the store's or the chat thread: hand it to this worker.
-        chat.handle_control(chat_user_, inbound.content->payload.as_string(),
+        chat.handle_control(chat_user(), inbound.content->payload.as_string(),
                             [self = shared_from_this(), context = &worker_.context(),
                              request = inbound.content](control_outcome outcome) {
                                 boost::asio::post(*context,
@@ -185,7 +192,8 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
                             });
         return true;
     }
-    std::optional<stamped_message> stamped = chat.stamp(inbound.content, chat_user_, unix_now_ms());
+    std::optional<stamped_message> stamped =
+        chat.stamp(inbound.content, chat_user(), unix_now_ms());
     if (!stamped) {
         return false;
     }
@@ -198,7 +206,7 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
     if (inbound.content->qos_level == mqtt::qos::at_least_once) {
         // An acknowledged chat message is always in history: a QoS 1 message is routed at once and
         // acknowledged once its history row (and any queue entry routing made) is committed.
-        history_waits_.push_back({inbound.packet_id, false, std::nullopt});
+        chat_->history_waits.push_back({inbound.packet_id, false, std::nullopt});
         chat.store().append_history(
             std::move(stamped->record),
             post_back([self = shared_from_this(), packet_id = inbound.packet_id] {
@@ -226,8 +234,8 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
 }
 
 void connection::finish_history_wait(std::uint16_t packet_id, mqtt::time_point now) {
-    const auto waiting = find_history_wait(packet_id);
-    if (waiting == history_waits_.end()) {
+    history_wait* waiting = find_history_wait(packet_id);
+    if (waiting == nullptr) {
         return; // answered with a failure meanwhile
     }
     if (!waiting->routed_reason) {
@@ -235,7 +243,7 @@ void connection::finish_history_wait(std::uint16_t packet_id, mqtt::time_point n
         return;
     }
     const mqtt::reason_code reason = *waiting->routed_reason;
-    history_waits_.erase(waiting);
+    drop_history_wait(packet_id);
     session_.complete_publish(packet_id, reason, now);
 }
 
@@ -243,7 +251,7 @@ void connection::publish_chat_reply(const mqtt::message_ptr& request,
                                     const control_outcome& outcome) {
     // Replies go to chat/ctl/{user}/resp, or to the request's Response Topic when it lies under
     // it (a reply never leaves the user's own control topics).
-    const std::string default_topic = "chat/ctl/" + chat_user_ + "/resp";
+    const std::string default_topic = "chat/ctl/" + chat_user() + "/resp";
     std::string topic_name = default_topic;
     if (const auto& wanted = request->props.response_topic) {
         if (wanted->starts_with(default_topic + "/")) {
@@ -265,7 +273,7 @@ void connection::publish_chat_reply(const mqtt::message_ptr& request,
 }
 
 bool connection::is_held_chat_filter(std::string_view topic_filter) const {
-    return !chat_user_.empty() && server_.chat().is_server_filter(chat_user_, topic_filter);
+    return !chat_user().empty() && server_.chat().is_server_filter(chat_user(), topic_filter);
 }
 
 void connection::end_chat_device() {
@@ -273,7 +281,7 @@ void connection::end_chat_device() {
         return;
     }
     is_chat_device_ = false;
-    if (auto presence = server_.chat().device_disconnected(chat_user_, unix_now_ms())) {
+    if (auto presence = server_.chat().device_disconnected(chat_user(), unix_now_ms())) {
         // Routed on a later turn: the socket may be closing in the middle of a delivery.
         boost::asio::post(worker_.context(), [self = shared_from_this(), presence] {
             self->route(presence);
@@ -283,26 +291,26 @@ void connection::end_chat_device() {
 }
 
 void connection::apply_chat_changes(const directory_changes& changes) {
-    if (chat_user_.empty() || is_session_ended_) {
+    if (chat_user().empty() || is_session_ended_) {
         return;
     }
     const mqtt::time_point now = clock_now();
     const auto& removed = changes.removed_users;
-    if (std::find(removed.begin(), removed.end(), chat_user_) != removed.end()) {
+    if (std::find(removed.begin(), removed.end(), chat_user()) != removed.end()) {
         if (session_.is_connected()) {
-            log_info("disconnecting {}: user {} was deleted", client_id(), chat_user_);
+            log_info("disconnecting {}: user {} was deleted", client_id(), chat_user());
             session_.shutdown(mqtt::reason_code::not_authorized, now);
             process_actions(now);
         }
         return;
     }
     for (const store::membership_record& joined : changes.joined) {
-        if (joined.user == chat_user_) {
+        if (joined.user == chat_user()) {
             hold_chat_subscriptions(chat_service::room_subscriptions(joined.room));
         }
     }
     for (const store::membership_record& left : changes.left) {
-        if (left.user != chat_user_) {
+        if (left.user != chat_user()) {
             continue;
         }
         for (const server_subscription& held : chat_service::room_subscriptions(left.room)) {

@@ -36,12 +36,12 @@ void output_queue::note_inline_bytes(std::size_t offset, std::size_t length) {
         output_segment& last = segments.back();
         if (last.payload.empty() && last.offset + last.length == offset) {
             last.length += length;
-            pending_size_ += length;
+            buffers_->pending_size += length;
             return;
         }
     }
     segments.push_back(output_segment{offset, length, {}});
-    pending_size_ += length;
+    buffers_->pending_size += length;
 }
 
 void output_queue::append_packet(const mqtt::packet& content, mqtt::protocol_version version) {
@@ -74,17 +74,17 @@ void output_queue::append_publish(const mqtt::publish& content, mqtt::protocol_v
     }
     note_inline_bytes(offset, written);
     buffers_->pending_segments.push_back(output_segment{0, payload_size, content.payload});
-    pending_size_ += payload_size;
+    buffers_->pending_size += payload_size;
 }
 
 std::span<const boost::asio::const_buffer> output_queue::begin_write() {
-    assert(!is_writing_);
     output_buffers& held = buffers();
+    assert(!held.is_writing);
     held.writing_bytes.swap(held.pending_bytes);
     held.writing_segments.swap(held.pending_segments);
-    writing_size_ = pending_size_;
-    pending_size_ = 0;
-    is_writing_ = true;
+    held.writing_size = held.pending_size;
+    held.pending_size = 0;
+    held.is_writing = true;
 
     held.writing_buffers.clear();
     for (const output_segment& part : held.writing_segments) {
@@ -115,12 +115,12 @@ void empty_batch(mqtt::byte_vector& bytes, std::vector<output_segment>& segments
 } // namespace
 
 void output_queue::end_write() {
-    writing_size_ = 0;
-    is_writing_ = false;
     if (!buffers_) {
         return;
     }
     output_buffers& held = *buffers_;
+    held.writing_size = 0;
+    held.is_writing = false;
     empty_batch(held.writing_bytes, held.writing_segments);
     held.writing_buffers.clear();
     if (held.writing_buffers.capacity() > retained_segments) {
@@ -132,13 +132,13 @@ void output_queue::end_write() {
 void output_queue::clear() {
     if (buffers_) {
         empty_batch(buffers_->pending_bytes, buffers_->pending_segments);
+        buffers_->pending_size = 0;
     }
-    pending_size_ = 0;
     end_write();
 }
 
 void output_queue::release_if_empty() {
-    if (buffers_ && pending_size_ == 0 && !is_writing_) {
+    if (buffers_ && buffers_->pending_size == 0 && !buffers_->is_writing) {
         buffers_->pending_bytes.clear();
         buffers_->pending_segments.clear();
         pool_->give(std::move(buffers_));

@@ -31,6 +31,11 @@ struct output_buffers {
     mqtt::byte_vector writing_bytes;
     std::vector<output_segment> writing_segments;
     std::vector<boost::asio::const_buffer> writing_buffers;
+    /// Encoded bytes appended since the last begin_write().
+    std::size_t pending_size = 0;
+    /// Bytes of the write in flight.
+    std::size_t writing_size = 0;
+    bool is_writing = false;
 };
 
 /// Buffers of queues that have nothing left to write, kept for the next queue that needs some
@@ -75,13 +80,13 @@ public:
     void append_publish(const mqtt::publish& content, mqtt::protocol_version version);
 
     /// Bytes appended since the last begin_write.
-    std::size_t pending_bytes() const { return pending_size_; }
+    std::size_t pending_bytes() const { return buffers_ ? buffers_->pending_size : 0; }
     /// Bytes handed out by the last begin_write and not yet released by end_write.
-    std::size_t writing_bytes() const { return writing_size_; }
+    std::size_t writing_bytes() const { return buffers_ ? buffers_->writing_size : 0; }
     /// True when there is something to write.
-    bool has_pending() const { return pending_size_ > 0; }
+    bool has_pending() const { return pending_bytes() > 0; }
     /// True between begin_write and end_write.
-    bool is_writing() const { return is_writing_; }
+    bool is_writing() const { return buffers_ && buffers_->is_writing; }
     /// True while the queue holds buffers (it has something pending or on the wire).
     bool holds_buffers() const { return buffers_ != nullptr; }
 
@@ -105,10 +110,9 @@ private:
     void release_if_empty();
 
     output_buffer_pool* pool_;
+    /// Lent by the pool while there is output pending or being written; it carries the sizes
+    /// and the write flag too, so that an idle connection's queue is two pointers.
     std::unique_ptr<output_buffers> buffers_;
-    std::size_t pending_size_ = 0;
-    std::size_t writing_size_ = 0;
-    bool is_writing_ = false;
 };
 
 } // namespace perch::gateway

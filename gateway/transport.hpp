@@ -16,6 +16,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
 
+#include "gateway/inline_handler.hpp"
 #include "gateway/readiness_poller.hpp"
 
 namespace perch::gateway {
@@ -25,9 +26,9 @@ namespace perch::gateway {
 class transport {
 public:
     /// Called when read_some may make progress, or with the error that ended the stream.
-    using wait_handler = std::function<void(const boost::system::error_code&)>;
+    using wait_handler = inline_handler<void(const boost::system::error_code&)>;
     /// Called once a write finished: the error, if any, and the application bytes written.
-    using write_handler = std::function<void(const boost::system::error_code&, std::size_t)>;
+    using write_handler = inline_handler<void(const boost::system::error_code&, std::size_t)>;
 
     virtual ~transport() = default;
 
