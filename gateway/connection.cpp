@@ -735,11 +735,17 @@ void connection::arm_timer() {
         deadline = *close_deadline_;
     }
     if (!deadline) {
+        // Nothing to wait for (a client without keep-alive, once connected): the queued entry
+        // goes stale, so that the worker's queue holds nothing for an idle connection.
+        cancel_timer();
         return;
     }
     if (armed_deadline_ && *armed_deadline_ <= *deadline) {
         // The armed timer fires first; it re-arms for the later deadline then.
         return;
+    }
+    if (!armed_deadline_) {
+        worker_.note_deadline_waiter(true);
     }
     armed_deadline_ = *deadline;
     worker_.schedule_deadline(*deadline, id(), ++timer_generation_);
@@ -747,7 +753,10 @@ void connection::arm_timer() {
 
 void connection::cancel_timer() {
     ++timer_generation_;
-    armed_deadline_.reset();
+    if (armed_deadline_) {
+        armed_deadline_.reset();
+        worker_.note_deadline_waiter(false);
+    }
 }
 
 void connection::on_deadline(std::uint64_t generation) {
@@ -755,6 +764,7 @@ void connection::on_deadline(std::uint64_t generation) {
         return;
     }
     armed_deadline_.reset();
+    worker_.note_deadline_waiter(false);
     const mqtt::time_point now = clock_now();
     if (close_deadline_ && now >= *close_deadline_) {
         close_deadline_.reset();

@@ -55,20 +55,18 @@ void deadline_queue::on_timer(const boost::system::error_code& error) {
     }
     armed_at_.reset();
     const mqtt::time_point now = std::chrono::steady_clock::now();
-    // Take every due entry first: a handler may schedule again, which changes the heap.
+    // Take every due entry first: a handler may schedule again, which changes the heap (never
+    // due_).
     due_.clear();
     while (!entries_.empty() && entries_.front().when <= now) {
         std::pop_heap(entries_.begin(), entries_.end(), is_later);
         due_.push_back(entries_.back());
         entries_.pop_back();
     }
-    std::vector<entry> firing;
-    firing.swap(due_);
-    for (const entry& due : firing) {
+    for (const entry& due : due_) {
         fire_(due.target, due.generation);
     }
-    firing.clear();
-    due_.swap(firing);
+    due_.clear();
     if (!armed_at_) {
         arm();
     }
@@ -78,6 +76,10 @@ void deadline_queue::drop_stale() {
     std::erase_if(entries_,
                   [this](const entry& held) { return !is_current_(held.target, held.generation); });
     std::make_heap(entries_.begin(), entries_.end(), is_later);
+    if (entries_.capacity() > 4 * entries_.size() + min_entries_for_cleanup) {
+        // A storm of connections left room nobody needs now.
+        entries_.shrink_to_fit();
+    }
 }
 
 } // namespace perch::gateway

@@ -34,8 +34,8 @@ public:
     deadline_queue& operator=(const deadline_queue&) = delete;
 
     /// Calls fire(target, generation) at `when` (or as soon after as the worker gets to it).
-    /// `live_hint` is how many entries could be current at most (the worker's connections): past
-    /// twice that, stale entries are dropped.
+    /// `live_hint` is how many entries could be current at most (the worker's connections that
+    /// wait for a deadline): past twice that, stale entries are dropped.
     void schedule(mqtt::time_point when, mqtt::subscriber_id target, std::uint64_t generation,
                   std::size_t live_hint);
 

@@ -1,8 +1,9 @@
 // A completion handler kept inside the object that waits for it. A connection's pending read wait
 // and write each hold a handler that captures the connection (a shared_ptr, 16 bytes); a
 // std::function puts such a capture on the heap, which costs every idle connection an allocation
-// for its read wait and every write another. This one keeps callables of up to three pointers in
-// place and falls back to the heap only for larger ones.
+// for its read wait and every write another. This one keeps callables of up to two pointers in
+// place (the handler is then three pointers, one less than a std::function) and falls back to the
+// heap only for larger ones.
 #pragma once
 
 #include <cstddef>
@@ -20,7 +21,7 @@ template <typename Signature> class inline_handler;
 template <typename Result, typename... Args> class inline_handler<Result(Args...)> {
 public:
     /// Callables up to this size (and a pointer's alignment) are kept in place.
-    static constexpr std::size_t capacity = 3 * sizeof(void*);
+    static constexpr std::size_t capacity = 2 * sizeof(void*);
 
     inline_handler() noexcept = default;
     inline_handler(std::nullptr_t) noexcept {}

@@ -123,7 +123,7 @@ void worker::add_connection(std::shared_ptr<connection> owned) {
 
 void worker::schedule_deadline(mqtt::time_point when, mqtt::subscriber_id target,
                                std::uint64_t generation) {
-    deadlines_.schedule(when, target, generation, connections_.size());
+    deadlines_.schedule(when, target, generation, deadline_waiters_);
 }
 
 void worker::remove_connection(mqtt::subscriber_id subscriber) {

@@ -85,6 +85,17 @@ public:
     /// still this worker's and the deadline still current. One timer serves the whole worker.
     void schedule_deadline(mqtt::time_point when, mqtt::subscriber_id target,
                            std::uint64_t generation);
+    /// A connection began or stopped waiting for a deadline (its queued entries stay until they
+    /// come due or are dropped as stale, past twice the number of waiting connections).
+    void note_deadline_waiter(bool is_waiting) {
+        if (is_waiting) {
+            ++deadline_waiters_;
+        } else if (deadline_waiters_ > 0) {
+            --deadline_waiters_;
+        }
+    }
+    /// Entries in the deadline queue, stale ones included.
+    std::size_t queued_deadlines() const { return deadlines_.size(); }
 
     // ---- routing and output --------------------------------------------------------------
 
@@ -144,6 +155,8 @@ private:
 
     std::unordered_map<mqtt::subscriber_id, std::shared_ptr<connection>> connections_;
     deadline_queue deadlines_;
+    /// Connections waiting for a deadline (see note_deadline_waiter).
+    std::size_t deadline_waiters_ = 0;
     std::unordered_map<mqtt::subscriber_id, mqtt::subscriber_id> moved_;
     /// Keys of moved_, oldest first, to bound its size.
     std::deque<mqtt::subscriber_id> moved_order_;

@@ -74,6 +74,21 @@ TEST(DeadlineQueue, StaleEntriesAreDroppedWhenTheyOutnumberLiveOnes) {
     EXPECT_LE(queue.size(), 65U);
 }
 
+TEST(DeadlineQueue, EntriesOfConnectionsThatStoppedWaitingAreDropped) {
+    boost::asio::io_context context;
+    fired_log log;
+    deadline_queue queue = make_queue(context, log);
+    const mqtt::time_point later = std::chrono::steady_clock::now() + 1h;
+    // A storm of 1000 connections, each armed with its CONNECT timeout (generation 1) and then
+    // waiting for nothing once connected (generation 1 stale): only the live one stays.
+    log.current_generation = 2;
+    for (mqtt::subscriber_id target = 1; target <= 1000; ++target) {
+        queue.schedule(later, target, 1, 1);
+    }
+    queue.schedule(later, 1001, 2, 1);
+    EXPECT_LE(queue.size(), 65U);
+}
+
 TEST(DeadlineQueue, ClearLetsTheContextRunOutOfWork) {
     boost::asio::io_context context;
     fired_log log;

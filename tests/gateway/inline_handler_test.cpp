@@ -1,5 +1,6 @@
 // Tests of gateway/inline_handler.hpp: calls, moves and releases what it holds, in place or not.
 #include <array>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -68,8 +69,16 @@ TEST(InlineHandler, AMoveOnlyCallableIsAccepted) {
     EXPECT_EQ(held(1), 10);
 }
 
-TEST(InlineHandler, IsNoLargerThanAStdFunction) {
-    EXPECT_LE(sizeof(handler), 4 * sizeof(void*));
+TEST(InlineHandler, IsSmallerThanAStdFunction) {
+    EXPECT_LT(sizeof(handler), sizeof(std::function<int(int)>));
+}
+
+TEST(InlineHandler, KeepsACapturedSharedPointerInPlace) {
+    auto owner = std::make_shared<int>(1);
+    auto callable = [owner](int value) { return *owner + value; };
+    EXPECT_LE(sizeof(callable), handler::capacity);
+    const handler held(std::move(callable));
+    EXPECT_EQ(held(1), 2);
 }
 
 } // namespace
