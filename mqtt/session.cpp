@@ -136,9 +136,9 @@ std::optional<session_action> session::poll_action() {
 
 std::optional<time_point> session::poll_deadline() const {
     std::optional<time_point> earliest;
-    const auto consider = [&earliest](const std::optional<time_point>& deadline) {
-        if (deadline && (!earliest || *deadline < *earliest)) {
-            earliest = deadline;
+    const auto consider = [&earliest](const deadline& moment) {
+        if (moment && (!earliest || *moment < *earliest)) {
+            earliest = *moment;
         }
     };
     switch (phase_) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mqtt/bytes.hpp"
+#include "mqtt/deadline.hpp"
 #include "mqtt/decoder.hpp"
 #include "mqtt/inflight_window.hpp"
 #include "mqtt/lazy_deque.hpp"
@@ -476,10 +477,10 @@ private:
     std::size_t next_action_ = 0;
     publish_sink* publish_sink_ = nullptr;
 
-    std::optional<time_point> connect_deadline_;
-    std::optional<time_point> keep_alive_deadline_;
-    std::optional<time_point> will_deadline_;
-    std::optional<time_point> session_deadline_;
+    deadline connect_deadline_;
+    deadline keep_alive_deadline_;
+    deadline will_deadline_;
+    deadline session_deadline_;
 };
 
 } // namespace perch::mqtt
