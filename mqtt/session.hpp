@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -21,6 +20,7 @@
 #include "mqtt/decoder.hpp"
 #include "mqtt/inflight_window.hpp"
 #include "mqtt/lazy_deque.hpp"
+#include "mqtt/lazy_map.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/packet.hpp"
 #include "mqtt/publish_sink.hpp"
@@ -76,6 +76,9 @@ struct subscription {
     bool operator==(const subscription&) const = default;
 };
 
+/// Topic filter -> subscription; one pointer while empty.
+using subscription_table = lazy_map<std::string, subscription, std::less<>>;
+
 /// A delivery waiting for room in the client's Receive Maximum window or for the client to
 /// reconnect. The message is not yet assigned a packet identifier.
 struct queued_delivery {
@@ -103,7 +106,7 @@ struct session_state {
     /// Seconds the state is kept after the connection closes; 0xFFFFFFFF: forever.
     std::uint32_t session_expiry_interval = 0;
     /// Topic filter -> subscription.
-    std::map<std::string, subscription, std::less<>> subscriptions;
+    subscription_table subscriptions;
     /// Outbound QoS 1/2 deliveries sent and not yet fully acknowledged, oldest first.
     inflight_window inflight;
     /// Outbound deliveries not yet sent, oldest first.
@@ -366,7 +369,8 @@ public:
     /// True when the session outlives its connection (Session Expiry Interval > 0).
     bool is_persistent() const { return state_.session_expiry_interval > 0; }
     const session_limits& limits() const { return *limits_; }
-    /// What was refused or dropped so far (all zero until something was).
+    /// What was refused or dropped so far (all zero until something was). Read it again after
+    /// each call into the session: the reference may not follow later counting.
     const session_counters& counters() const;
     /// The state a store persists.
     const session_state& state() const { return state_; }
