@@ -56,10 +56,11 @@ namespace {
 constexpr std::uint32_t never_expires = 0xFFFF'FFFF;
 
 // Spare turn blocks a thread keeps, and the storage a spare block may keep: enough for the
-// sessions one worker serves in a burst, without holding a large read or batch forever.
+// sessions one worker serves in a burst, without holding a large read or batch forever. A
+// session_action is about a kilobyte, so a full set of spares stays near 1.5 MB per thread.
 constexpr std::size_t max_spare_turns = 64;
-constexpr std::size_t max_spare_action_capacity = 256;
-constexpr std::size_t max_spare_input_capacity = 64 * 1024;
+constexpr std::size_t max_spare_action_capacity = 16;
+constexpr std::size_t max_spare_input_capacity = 4 * 1024;
 
 // Set once this thread's spare turn blocks are gone (thread exit): later blocks are just freed.
 thread_local bool is_spare_turn_pool_gone = false;
