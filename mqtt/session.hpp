@@ -21,6 +21,7 @@
 #include "mqtt/inflight_window.hpp"
 #include "mqtt/lazy_deque.hpp"
 #include "mqtt/lazy_map.hpp"
+#include "mqtt/lazy_vector.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/packet.hpp"
 #include "mqtt/publish_sink.hpp"
@@ -114,7 +115,7 @@ struct session_state {
     /// Sum of payload and topic sizes of `queued`, for max_queued_bytes.
     std::size_t queued_bytes = 0;
     /// Inbound QoS 2 identifiers awaiting PUBREL, sorted by packet_id.
-    std::vector<inbound_qos2> inbound_qos2_received;
+    lazy_vector<inbound_qos2> inbound_qos2_received;
     /// Grows whenever a delivery leaves `queued` (sent, expired, dropped), enters, changes stage in
     /// or leaves `inflight`, or the state is replaced; appends to `queued` leave it alone. An
     /// observer that mirrors the deliveries (the gateway's store ledger) compares it with the
