@@ -66,9 +66,8 @@ void router::unsubscribe_all(mqtt::subscriber_id subscriber) {
     subscriptions_.unsubscribe_all(subscriber);
 }
 
-void router::move_subscriptions(
-    mqtt::subscriber_id from, mqtt::subscriber_id to,
-    const std::map<std::string, mqtt::subscription, std::less<>>& table) {
+void router::move_subscriptions(mqtt::subscriber_id from, mqtt::subscriber_id to,
+                                const mqtt::subscription_table& table) {
     std::unique_lock lock(subscriptions_mutex_);
     subscriptions_.unsubscribe_all(from);
     for (const auto& [topic_filter, held] : table) {

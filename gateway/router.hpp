@@ -6,7 +6,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -62,7 +61,7 @@ public:
     /// Re-registers the subscriptions of a session that moved from id `from` to id `to` in one
     /// exclusive section, so that no message published meanwhile misses the session.
     void move_subscriptions(mqtt::subscriber_id from, mqtt::subscriber_id to,
-                            const std::map<std::string, mqtt::subscription, std::less<>>& table);
+                            const mqtt::subscription_table& table);
 
     /// Appends the retained messages whose topic matches `topic_filter` (without "$share/...").
     void collect_retained(std::string_view topic_filter, std::vector<mqtt::message_ptr>& out) const;

@@ -55,6 +55,16 @@ namespace {
 
 constexpr std::uint32_t never_expires = 0xFFFF'FFFF;
 
+// Spare turn blocks a thread keeps, and the storage a spare block may keep: enough for the
+// sessions one worker serves in a burst, without holding a large read or batch forever. A
+// session_action is about a kilobyte, so a full set of spares stays near 1.5 MB per thread.
+constexpr std::size_t max_spare_turns = 64;
+constexpr std::size_t max_spare_action_capacity = 16;
+constexpr std::size_t max_spare_input_capacity = 4 * 1024;
+
+// Set once this thread's spare turn blocks are gone (thread exit): later blocks are just freed.
+thread_local bool is_spare_turn_pool_gone = false;
+
 // Keep alive is enforced at one and a half times the announced interval.
 std::chrono::milliseconds keep_alive_grace(std::uint16_t keep_alive_seconds) {
     return std::chrono::milliseconds(std::uint64_t{keep_alive_seconds} * 1500);
@@ -91,8 +101,99 @@ session::~session() = default;
 
 // ---- plumbing -------------------------------------------------------------------------------
 
+const session_counters& session::counters() const {
+    static const session_counters none{};
+    return extras_ ? extras_->counters : none;
+}
+
+session::extras& session::rare() {
+    if (!extras_) {
+        extras_ = std::make_unique<extras>();
+    }
+    return *extras_;
+}
+
+void session::release_rare_if_unused() {
+    if (extras_ && !extras_->will && !extras_->will_deadline && !extras_->session_deadline &&
+        extras_->pending_requests.empty() && extras_->deferred_packets.empty() &&
+        !extras_->inbound_aliases && !extras_->outbound_aliases &&
+        extras_->counters == session_counters{}) {
+        extras_.reset();
+    }
+}
+
+inbound_topic_aliases& session::inbound_aliases() {
+    auto& aliases = rare().inbound_aliases;
+    if (!aliases) {
+        aliases.emplace(limits_->topic_alias_maximum);
+    }
+    return *aliases;
+}
+
+namespace {
+
+// This thread's spare turn blocks; null once the thread is ending.
+template <typename Block> std::vector<std::unique_ptr<Block>>* spare_turns() {
+    struct pool {
+        std::vector<std::unique_ptr<Block>> blocks;
+        pool() { blocks.reserve(max_spare_turns); }
+        pool(const pool&) = delete;
+        pool& operator=(const pool&) = delete;
+        ~pool() { is_spare_turn_pool_gone = true; }
+    };
+    if (is_spare_turn_pool_gone) {
+        return nullptr;
+    }
+    thread_local pool spare;
+    return &spare.blocks;
+}
+
+} // namespace
+
+session::turn& session::current_turn() {
+    if (!turn_) {
+        auto* spare = spare_turns<turn>();
+        if (spare != nullptr && !spare->empty()) {
+            turn_.reset(spare->back().release());
+            spare->pop_back();
+        } else {
+            turn_.reset(new turn);
+        }
+    }
+    return *turn_;
+}
+
+void session::turn_recycler::operator()(turn* block) const noexcept {
+    auto* spare = spare_turns<turn>();
+    if (spare == nullptr || spare->size() >= max_spare_turns) {
+        delete block;
+        return;
+    }
+    block->actions.clear();
+    block->next_action = 0;
+    block->input.clear();
+    if (block->actions.capacity() > max_spare_action_capacity) {
+        std::vector<session_action>().swap(block->actions);
+    }
+    if (block->input.capacity() > max_spare_input_capacity) {
+        byte_vector().swap(block->input);
+    }
+    spare->emplace_back(block); // within the reserved capacity: never allocates
+}
+
+void session::end_turn_if_idle() {
+    if (turn_ && !has_pending_actions() && turn_->input.empty()) {
+        turn_.reset();
+    }
+}
+
+void session::consume_input(std::size_t used) {
+    byte_vector& input = turn_->input;
+    input.erase(input.begin(), input.begin() + static_cast<std::ptrdiff_t>(used));
+}
+
 void session::push(session_action action) {
-    actions_.push_back(std::move(action));
+    current_turn().actions.push_back(std::move(action));
 }
 
 void session::send(packet content) {
@@ -105,7 +206,7 @@ void session::close(reason_code reason, std::string_view rule) {
 }
 
 void session::fail(reason_code reason, std::string_view rule, time_point now) {
-    ++counters_.protocol_violations;
+    ++tally().protocol_violations;
     if (phase_ != session_phase::connected) {
         // No CONNACK was sent yet, so no DISCONNECT may be [MQTT-3.14.0-1].
         close(reason, rule);
@@ -121,32 +222,37 @@ void session::fail(reason_code reason, std::string_view rule, time_point now) {
 }
 
 std::optional<session_action> session::poll_action() {
-    if (next_action_ == actions_.size()) {
+    if (!has_pending_actions()) {
+        end_turn_if_idle();
         return std::nullopt;
     }
-    std::optional<session_action> next(std::move(actions_[next_action_]));
-    ++next_action_;
-    if (next_action_ == actions_.size()) {
-        // Drained: an idle session keeps no storage (a busy one allocates once per batch).
-        std::vector<session_action>().swap(actions_);
-        next_action_ = 0;
+    turn& current = *turn_;
+    std::optional<session_action> next(std::move(current.actions[current.next_action]));
+    ++current.next_action;
+    if (current.next_action == current.actions.size()) {
+        // Drained: the storage stays with the block for the next turn; an idle session keeps none.
+        current.actions.clear();
+        current.next_action = 0;
+        end_turn_if_idle();
     }
     return next;
 }
 
 std::optional<time_point> session::poll_deadline() const {
     std::optional<time_point> earliest;
-    const auto consider = [&earliest](const std::optional<time_point>& deadline) {
-        if (deadline && (!earliest || *deadline < *earliest)) {
-            earliest = deadline;
+    const auto consider = [&earliest](const deadline& moment) {
+        if (moment && (!earliest || *moment < *earliest)) {
+            earliest = *moment;
         }
     };
     switch (phase_) {
     case session_phase::awaiting_connect: consider(connect_deadline_); break;
     case session_phase::connected: consider(keep_alive_deadline_); break;
     case session_phase::disconnected:
-        consider(will_deadline_);
-        consider(session_deadline_);
+        if (extras_) {
+            consider(extras_->will_deadline);
+            consider(extras_->session_deadline);
+        }
         break;
     case session_phase::authorizing:
     case session_phase::closed: break;
@@ -167,22 +273,23 @@ void session::handle_bytes(byte_view bytes, time_point now) {
     if (is_closing_ || phase_ == session_phase::closed || phase_ == session_phase::disconnected) {
         return;
     }
-    if (input_buffer_.empty()) {
+    if (!turn_ || turn_->input.empty()) {
         // Common case: whole packets in one read; only a trailing fragment is copied.
         const std::size_t used = decode_input(bytes, now);
-        if (!is_closing_) {
-            input_buffer_.assign(bytes.begin() + static_cast<std::ptrdiff_t>(used), bytes.end());
+        if (!is_closing_ && used < bytes.size()) {
+            current_turn().input.assign(bytes.begin() + static_cast<std::ptrdiff_t>(used),
+                                        bytes.end());
         }
     } else {
-        input_buffer_.insert(input_buffer_.end(), bytes.begin(), bytes.end());
-        const std::size_t used = decode_input(input_buffer_, now);
-        input_buffer_.erase(input_buffer_.begin(),
-                            input_buffer_.begin() + static_cast<std::ptrdiff_t>(used));
+        byte_vector& input = turn_->input;
+        input.insert(input.end(), bytes.begin(), bytes.end());
+        consume_input(decode_input(input, now));
     }
-    if (is_closing_ || input_buffer_.empty()) {
+    if (turn_ && is_closing_) {
         // Only a partial packet's tail is held, and only while it is incomplete.
-        byte_vector().swap(input_buffer_);
+        turn_->input.clear();
     }
+    end_turn_if_idle();
 }
 
 std::size_t session::decode_input(byte_view input, time_point now) {
@@ -233,7 +340,7 @@ void session::handle_packet(const packet& received, time_point now) {
         return;
     case session_phase::authorizing:
         if (!is_closing_) {
-            deferred_packets_.push_back(received);
+            rare().deferred_packets.push_back(received);
         }
         return;
     case session_phase::connected: break;
@@ -325,9 +432,11 @@ void session::on_connect(const connect& request, time_point now) {
 
     state_.client_id = request.client_id;
     is_clean_start_ = request.clean_start;
-    will_ = request.will ? std::make_unique<will_message>(*request.will) : nullptr;
-    will_delay_seconds_ =
-        is_v5 && request.will ? request.will->props.will_delay_interval.value_or(0) : 0;
+    if (request.will) {
+        extras& more = rare();
+        more.will = std::make_unique<will_message>(*request.will);
+        more.will_delay_seconds = is_v5 ? request.will->props.will_delay_interval.value_or(0) : 0;
+    }
     keep_alive_seconds_ = request.keep_alive_seconds;
     if (is_v5 && limits_->server_keep_alive_seconds) {
         keep_alive_seconds_ = *limits_->server_keep_alive_seconds; // [MQTT-3.1.2-21 (5.0)]
@@ -341,10 +450,10 @@ void session::on_connect(const connect& request, time_point now) {
         client_maximum_packet_size_ = request.props.maximum_packet_size.value_or(max_packet_size);
         is_response_information_requested_ =
             request.props.request_response_information.value_or(0) == 1;
-        // [MQTT-3.1.2-26, MQTT-3.1.2-27 (5.0)] never more aliases than the client allows.
-        outbound_aliases_ = outbound_topic_aliases(std::min(
-            request.props.topic_alias_maximum.value_or(0), limits_->outbound_topic_alias_maximum));
-        inbound_aliases_ = inbound_topic_aliases(limits_->topic_alias_maximum);
+        // [MQTT-3.1.2-26, MQTT-3.1.2-27 (5.0)] never more aliases than the client allows. The
+        // tables themselves are made when the first alias is used.
+        outbound_topic_alias_maximum_ = std::min(request.props.topic_alias_maximum.value_or(0),
+                                                 limits_->outbound_topic_alias_maximum);
     } else {
         // 3.1.1: Clean Session 1 lasts as long as the connection [MQTT-3.1.2-6 (3.1.1)].
         is_session_expiry_zero_at_connect_ = request.clean_start;
@@ -364,7 +473,10 @@ void session::refuse_connect(reason_code reason, [[maybe_unused]] time_point now
     if (is_closing_) {
         // The connection is already gone: nothing to answer.
         phase_ = session_phase::closed;
-        will_.reset();
+        if (extras_) {
+            extras_->will.reset();
+        }
+        release_rare_if_unused();
         return;
     }
     assert(is_failure(reason));
@@ -376,9 +488,14 @@ void session::refuse_connect(reason_code reason, [[maybe_unused]] time_point now
     send(connack{false, reason, {}});
     close(reason, rule("MQTT-3.2.2-7", "MQTT-3.2.2-5"));
     phase_ = session_phase::closed;
-    will_.reset();
-    deferred_packets_.clear();
-    input_buffer_.clear();
+    if (extras_) {
+        extras_->will.reset();
+        extras_->deferred_packets.clear();
+    }
+    release_rare_if_unused();
+    if (turn_) {
+        turn_->input.clear();
+    }
 }
 
 properties session::connack_properties(properties extra, bool is_assigned) const {
@@ -482,26 +599,29 @@ void session::accept_connect(connect_acceptance acceptance, time_point now) {
     send(std::move(reply));
     phase_ = session_phase::connected;
     connect_deadline_.reset();
-    will_deadline_.reset();
-    session_deadline_.reset();
+    if (extras_) {
+        extras_->will_deadline.reset();
+        extras_->session_deadline.reset();
+    }
     arm_keep_alive(now);
 
     resend_inflight(now);
     drain_queue(now);
 
     // Packets that arrived while the CONNECT was being authorized.
-    auto deferred = std::move(deferred_packets_);
-    deferred_packets_.clear();
+    std::vector<packet> deferred;
+    if (extras_) {
+        deferred.swap(extras_->deferred_packets);
+    }
     for (const auto& held : deferred) {
         handle_packet(held, now);
     }
-    if (!input_buffer_.empty() && !is_closing_) {
-        const std::size_t used = decode_input(input_buffer_, now);
-        input_buffer_.erase(input_buffer_.begin(),
-                            input_buffer_.begin() + static_cast<std::ptrdiff_t>(used));
+    release_rare_if_unused();
+    if (turn_ && !turn_->input.empty() && !is_closing_) {
+        consume_input(decode_input(turn_->input, now));
     }
-    if (is_closing_) {
-        input_buffer_.clear();
+    if (turn_ && is_closing_) {
+        turn_->input.clear();
     }
 }
 
@@ -536,7 +656,9 @@ void session::handle_connection_lost(time_point now) {
     case session_phase::authorizing:
         // The gateway still answers the connect_requested; see accept_connect.
         is_closing_ = true;
-        deferred_packets_.clear();
+        if (extras_) {
+            extras_->deferred_packets.clear();
+        }
         break;
     case session_phase::connected:
         is_closing_ = true;
@@ -557,7 +679,9 @@ void session::shutdown(reason_code reason, time_point now) {
         // No DISCONNECT before a CONNACK [MQTT-3.14.0-1 (5.0)]. A pending CONNECT still gets
         // its accept_connect / refuse_connect, which then only settle the session.
         close(reason, "MQTT-3.14.0-1");
-        deferred_packets_.clear();
+        if (extras_) {
+            extras_->deferred_packets.clear();
+        }
         if (phase_ == session_phase::awaiting_connect) {
             phase_ = session_phase::closed;
         }
@@ -585,13 +709,17 @@ void session::end_connection(time_point now, bool is_will_discarded) {
     is_closing_ = true;
     keep_alive_deadline_.reset();
     inbound_acks_.clear();
-    deferred_packets_.clear();
     // Topic Alias mappings belong to the network connection [MQTT-3.3.2-7 (5.0)].
-    inbound_aliases_ = inbound_topic_aliases(0);
-    outbound_aliases_ = outbound_topic_aliases(0);
-    if (is_will_discarded) {
-        will_.reset();
+    outbound_topic_alias_maximum_ = 0;
+    if (extras_) {
+        extras_->deferred_packets.clear();
+        extras_->inbound_aliases.reset();
+        extras_->outbound_aliases.reset();
+        if (is_will_discarded) {
+            extras_->will.reset();
+        }
     }
+    release_rare_if_unused();
     if (state_.session_expiry_interval == 0) {
         // The session ends with the connection: the Will goes now [MQTT-3.1.2-8 (5.0)].
         publish_will_now(now);
@@ -600,39 +728,45 @@ void session::end_connection(time_point now, bool is_will_discarded) {
     }
     // [MQTT-3.1.2-23 (5.0), MQTT-3.1.2-4 (3.1.1)] the state outlives the connection.
     if (state_.session_expiry_interval != never_expires) {
-        session_deadline_ = now + std::chrono::seconds(state_.session_expiry_interval);
+        rare().session_deadline = now + std::chrono::seconds(state_.session_expiry_interval);
     }
-    if (will_) {
-        if (will_delay_seconds_ == 0) {
+    if (has_will()) {
+        if (extras_->will_delay_seconds == 0) {
             publish_will_now(now);
         } else {
-            will_deadline_ = now + std::chrono::seconds(will_delay_seconds_);
+            extras_->will_deadline = now + std::chrono::seconds(extras_->will_delay_seconds);
         }
     }
 }
 
 void session::publish_will_now(time_point now) {
-    will_deadline_.reset();
-    if (!will_) {
+    if (!extras_) {
         return;
     }
-    // Published with its own QoS and RETAIN flag [MQTT-3.1.2-14, MQTT-3.1.2-15 (5.0);
-    // MQTT-3.1.2-16, MQTT-3.1.2-17 (3.1.1)], then removed [MQTT-3.1.2-10].
-    push(publish_will{make_will_message(*will_, connection_id_, now)});
-    will_.reset();
+    extras_->will_deadline.reset();
+    if (extras_->will) {
+        // Published with its own QoS and RETAIN flag [MQTT-3.1.2-14, MQTT-3.1.2-15 (5.0);
+        // MQTT-3.1.2-16, MQTT-3.1.2-17 (3.1.1)], then removed [MQTT-3.1.2-10].
+        push(publish_will{make_will_message(*extras_->will, connection_id_, now)});
+        extras_->will.reset();
+    }
+    release_rare_if_unused();
 }
 
 void session::end_session() {
     phase_ = session_phase::closed;
-    will_deadline_.reset();
-    session_deadline_.reset();
+    if (extras_) {
+        extras_->will_deadline.reset();
+        extras_->session_deadline.reset();
+        extras_->pending_requests.clear();
+    }
+    release_rare_if_unused();
     state_.subscriptions.clear();
     state_.inflight.clear();
     state_.queued.clear();
     state_.queued_bytes = 0;
     ++state_.change_count;
     state_.inbound_qos2_received.clear();
-    pending_requests_.clear();
     push(session_expired{});
 }
 
@@ -656,12 +790,12 @@ void session::handle_deadline(time_point now) {
         }
         break;
     case session_phase::disconnected:
-        if (session_deadline_ && now >= *session_deadline_) {
+        if (extras_ && extras_->session_deadline && now >= *extras_->session_deadline) {
             // The Will goes no later than the session's end [MQTT-3.1.2-8 (5.0)], then the
             // state is discarded [MQTT-4.1.0-2 (5.0)].
             publish_will_now(now);
             end_session();
-        } else if (will_deadline_ && now >= *will_deadline_) {
+        } else if (extras_ && extras_->will_deadline && now >= *extras_->will_deadline) {
             publish_will_now(now);
         }
         break;
@@ -676,9 +810,12 @@ session_state session::take_state(time_point now) {
     }
     // The session continues on a new connection: a delayed Will is never sent
     // [MQTT-3.1.3-9 (5.0)].
-    will_.reset();
-    will_deadline_.reset();
-    session_deadline_.reset();
+    if (extras_) {
+        extras_->will.reset();
+        extras_->will_deadline.reset();
+        extras_->session_deadline.reset();
+    }
+    release_rare_if_unused();
     phase_ = session_phase::closed;
     for (auto& received : state_.inbound_qos2_received) {
         received.is_pubrec_sent = true;

@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -17,9 +16,12 @@
 #include <vector>
 
 #include "mqtt/bytes.hpp"
+#include "mqtt/deadline.hpp"
 #include "mqtt/decoder.hpp"
 #include "mqtt/inflight_window.hpp"
 #include "mqtt/lazy_deque.hpp"
+#include "mqtt/lazy_map.hpp"
+#include "mqtt/lazy_vector.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/packet.hpp"
 #include "mqtt/publish_sink.hpp"
@@ -75,6 +77,9 @@ struct subscription {
     bool operator==(const subscription&) const = default;
 };
 
+/// Topic filter -> subscription; one pointer while empty.
+using subscription_table = lazy_map<std::string, subscription, std::less<>>;
+
 /// A delivery waiting for room in the client's Receive Maximum window or for the client to
 /// reconnect. The message is not yet assigned a packet identifier.
 struct queued_delivery {
@@ -102,7 +107,7 @@ struct session_state {
     /// Seconds the state is kept after the connection closes; 0xFFFFFFFF: forever.
     std::uint32_t session_expiry_interval = 0;
     /// Topic filter -> subscription.
-    std::map<std::string, subscription, std::less<>> subscriptions;
+    subscription_table subscriptions;
     /// Outbound QoS 1/2 deliveries sent and not yet fully acknowledged, oldest first.
     inflight_window inflight;
     /// Outbound deliveries not yet sent, oldest first.
@@ -110,7 +115,7 @@ struct session_state {
     /// Sum of payload and topic sizes of `queued`, for max_queued_bytes.
     std::size_t queued_bytes = 0;
     /// Inbound QoS 2 identifiers awaiting PUBREL, sorted by packet_id.
-    std::vector<inbound_qos2> inbound_qos2_received;
+    lazy_vector<inbound_qos2> inbound_qos2_received;
     /// Grows whenever a delivery leaves `queued` (sent, expired, dropped), enters, changes stage in
     /// or leaves `inflight`, or the state is replaced; appends to `queued` leave it alone. An
     /// observer that mirrors the deliveries (the gateway's store ledger) compares it with the
@@ -247,6 +252,7 @@ struct session_counters {
     std::uint64_t dropped_too_large = 0;
     std::uint64_t queue_full = 0;
     std::uint64_t protocol_violations = 0;
+    bool operator==(const session_counters&) const = default;
 };
 
 /// One client's protocol endpoint and session state.
@@ -359,12 +365,14 @@ public:
     /// The keep alive in force (the server's override when set), 0 when disabled.
     std::uint16_t keep_alive_seconds() const { return keep_alive_seconds_; }
     /// True while a Will Message is held (not yet published or discarded).
-    bool has_will() const { return will_ != nullptr; }
+    bool has_will() const { return extras_ != nullptr && extras_->will != nullptr; }
     std::uint32_t session_expiry_interval() const { return state_.session_expiry_interval; }
     /// True when the session outlives its connection (Session Expiry Interval > 0).
     bool is_persistent() const { return state_.session_expiry_interval > 0; }
     const session_limits& limits() const { return *limits_; }
-    const session_counters& counters() const { return counters_; }
+    /// What was refused or dropped so far (all zero until something was). Read it again after
+    /// each call into the session: the reference may not follow later counting.
+    const session_counters& counters() const;
     /// The state a store persists.
     const session_state& state() const { return state_; }
     /// Inbound QoS 1/2 PUBLISH packets not yet answered with PUBACK or PUBCOMP (the count the
@@ -392,10 +400,63 @@ private:
         std::vector<std::string> topic_filters;
         std::uint32_t subscription_id = 0;
     };
+    /// State most connections never need, allocated on first use (see rare()) and released when
+    /// it holds nothing again: a plain idle client carries one null pointer instead.
+    struct extras {
+        /// The Will Message, held until it is published or discarded.
+        std::unique_ptr<will_message> will;
+        /// Will Delay Interval (5.0); the Will is due at will_deadline once disconnected.
+        std::uint32_t will_delay_seconds = 0;
+        deadline will_deadline;
+        /// When a disconnected session expires [MQTT-4.1.0-2 (5.0)].
+        deadline session_deadline;
+        /// SUBSCRIBE and UNSUBSCRIBE requests the gateway has not answered yet.
+        std::vector<pending_request> pending_requests;
+        /// Packets handed to handle_packet while the CONNECT is being authorized.
+        std::vector<packet> deferred_packets;
+        /// Topic Alias tables of this network connection, made when the first alias is used.
+        std::optional<inbound_topic_aliases> inbound_aliases;
+        std::optional<outbound_topic_aliases> outbound_aliases;
+        session_counters counters;
+    };
+    /// What one turn (handle_* calls, then poll_action until empty) holds: the decisions not yet
+    /// polled and the tail of a partial packet. Taken from a per-thread set of spare blocks when a
+    /// turn starts producing and given back once every action was polled and no tail is left, so
+    /// an idle session holds nothing and a busy one allocates nothing per turn.
+    struct turn {
+        /// Decisions not yet polled: actions[next_action..].
+        std::vector<session_action> actions;
+        std::size_t next_action = 0;
+        /// Bytes of a packet that has not fully arrived.
+        byte_vector input;
+    };
+    /// Gives a turn block back to the thread's spare blocks (or frees it when enough are spare).
+    struct turn_recycler {
+        void operator()(turn* block) const noexcept;
+    };
 
     /// The rule id for the negotiated level, where the two specifications number it differently.
     std::string_view rule(std::string_view v5_rule, std::string_view v311_rule) const;
     static qos lower_qos(qos a, qos b);
+
+    /// The rarely used state, made on first call.
+    extras& rare();
+    /// Drops the rarely used state when it holds nothing worth keeping.
+    void release_rare_if_unused();
+    /// Counters to increment (made on first call; counters() reads without making them).
+    session_counters& tally() { return rare().counters; }
+    /// The client's Topic Alias table for this connection, made on first call.
+    inbound_topic_aliases& inbound_aliases();
+    /// This turn's block, taken from the thread's spare blocks when the session holds none.
+    turn& current_turn();
+    /// Gives the turn block back when every action was polled and no partial packet is held.
+    void end_turn_if_idle();
+    /// True while an action waits to be polled.
+    bool has_pending_actions() const {
+        return turn_ != nullptr && turn_->next_action != turn_->actions.size();
+    }
+    /// Erases the first `used` bytes of the held partial packet.
+    void consume_input(std::size_t used);
 
     void push(session_action action);
     void send(packet content);
@@ -443,43 +504,30 @@ private:
 
     std::shared_ptr<const session_limits> limits_;
     std::uint64_t connection_id_ = 0;
-    session_phase phase_ = session_phase::awaiting_connect;
     session_state state_;
-    session_counters counters_;
 
+    session_phase phase_ = session_phase::awaiting_connect;
     bool is_clean_start_ = true;
     bool is_closing_ = false;
+    bool is_session_expiry_zero_at_connect_ = true;
+    bool is_response_information_requested_ = false;
     std::uint16_t keep_alive_seconds_ = 0;
-    bool has_authentication_method_ = false;
-    /// Held apart: most clients have none, and an idle connection should stay small.
-    std::unique_ptr<will_message> will_;
-    std::uint32_t will_delay_seconds_ = 0;
+    /// min(the client's Topic Alias Maximum, the server's outbound cap); 0 sends no aliases.
+    std::uint16_t outbound_topic_alias_maximum_ = 0;
 
     // Limits the client announced in CONNECT (5.0 defaults otherwise).
     std::uint16_t client_receive_maximum_ = 65535;
     std::uint32_t client_maximum_packet_size_ = max_packet_size;
 
-    inbound_topic_aliases inbound_aliases_;
-    outbound_topic_aliases outbound_aliases_;
     lazy_deque<inbound_ack> inbound_acks_;
-    std::vector<pending_request> pending_requests_;
-
-    bool is_session_expiry_zero_at_connect_ = true;
-    bool is_response_information_requested_ = false;
-
-    byte_vector input_buffer_;
-    /// Packets handed to handle_packet while the CONNECT is being authorized.
-    std::vector<packet> deferred_packets_;
-    /// Decisions not yet polled: actions_[next_action_..]. Cleared when drained, so that the
-    /// storage is reused turn after turn without a node allocation per action.
-    std::vector<session_action> actions_;
-    std::size_t next_action_ = 0;
+    /// Null while unused; see extras.
+    std::unique_ptr<extras> extras_;
+    /// Null between turns; see turn.
+    std::unique_ptr<turn, turn_recycler> turn_;
     publish_sink* publish_sink_ = nullptr;
 
-    std::optional<time_point> connect_deadline_;
-    std::optional<time_point> keep_alive_deadline_;
-    std::optional<time_point> will_deadline_;
-    std::optional<time_point> session_deadline_;
+    deadline connect_deadline_;
+    deadline keep_alive_deadline_;
 };
 
 } // namespace perch::mqtt

@@ -38,7 +38,12 @@ void session::on_publish(const publish& received, time_point now) {
     }
     std::string topic_name;
     if (is_v5) {
-        auto resolved = inbound_aliases_.resolve(received.topic_name, received.props.topic_alias);
+        // Without an alias nothing is looked up, so the table is only made for a client that
+        // uses aliases.
+        auto resolved =
+            received.props.topic_alias
+                ? inbound_aliases().resolve(received.topic_name, received.props.topic_alias)
+                : inbound_topic_aliases().resolve(received.topic_name, std::nullopt);
         if (const auto* violation = std::get_if<protocol_violation>(&resolved)) {
             fail(violation->reason, violation->rule, now);
             return;
@@ -245,7 +250,7 @@ delivery_outcome session::handle_delivery(const message_ptr& content,
         return delivery_outcome::skipped_no_local; // [MQTT-3.8.3-3 (5.0)]
     }
     if (is_expired(*content, now)) {
-        ++counters_.dropped_expired; // [MQTT-3.3.2-5 (5.0)]
+        ++tally().dropped_expired; // [MQTT-3.3.2-5 (5.0)]
         return delivery_outcome::dropped_expired;
     }
     queued_delivery delivery;
@@ -265,7 +270,7 @@ delivery_outcome session::handle_delivery(const message_ptr& content,
     const bool is_live = phase_ == session_phase::connected && !is_closing_;
     if (!is_live) {
         if (delivery.qos_level == qos::at_most_once && !limits_->is_queueing_qos0_offline) {
-            ++counters_.dropped_qos0;
+            ++tally().dropped_qos0;
             return delivery_outcome::dropped_qos0;
         }
         return enqueue(std::move(delivery), now);
@@ -293,7 +298,7 @@ delivery_outcome session::enqueue(queued_delivery delivery, time_point now) {
     };
     if (is_full()) {
         if (delivery.qos_level == qos::at_most_once) {
-            ++counters_.dropped_qos0;
+            ++tally().dropped_qos0;
             return delivery_outcome::dropped_qos0;
         }
         // QoS 0 goes first to make room (DESIGN.md, Overload).
@@ -302,14 +307,14 @@ delivery_outcome session::enqueue(queued_delivery delivery, time_point now) {
                 state_.queued_bytes -= queued_size(*it);
                 it = state_.queued.erase(it);
                 ++state_.change_count;
-                ++counters_.dropped_qos0;
+                ++tally().dropped_qos0;
             } else {
                 ++it;
             }
         }
     }
     if (is_full()) {
-        ++counters_.queue_full;
+        ++tally().queue_full;
         if (phase_ == session_phase::connected && !is_closing_ && !is_persistent()) {
             if (version() == protocol_version::v5) {
                 send(disconnect{reason_code::quota_exceeded, {}});
@@ -329,7 +334,7 @@ void session::drain_queue(time_point now) {
         queued_delivery& next = state_.queued.front();
         if (is_expired(*next.content, now)) {
             // [MQTT-3.3.2-5 (5.0)] not yet started towards this subscriber: delete it.
-            ++counters_.dropped_expired;
+            ++tally().dropped_expired;
         } else if (next.qos_level != qos::at_most_once && !can_send_qos12()) {
             break; // order is kept: nothing overtakes a waiting QoS 1/2 message
         } else {
@@ -374,10 +379,14 @@ bool session::fits_client(const publish& out) const {
 }
 
 void session::apply_topic_alias(publish& out) {
-    if (version() != protocol_version::v5) {
+    if (version() != protocol_version::v5 || outbound_topic_alias_maximum_ == 0) {
         return;
     }
-    if (const auto alias = outbound_aliases_.assign(out.topic_name)) {
+    auto& aliases = rare().outbound_aliases;
+    if (!aliases) {
+        aliases.emplace(outbound_topic_alias_maximum_);
+    }
+    if (const auto alias = aliases->assign(out.topic_name)) {
         out.props.topic_alias = alias->alias;
         if (!alias->is_new) {
             out.topic_name.clear();
@@ -393,7 +402,7 @@ delivery_outcome session::transmit(queued_delivery delivery, time_point now) {
     }
     if (!fits_client(out)) {
         // [MQTT-3.1.2-24, MQTT-3.1.2-25 (5.0)] dropped unsent, as if delivered.
-        ++counters_.dropped_too_large;
+        ++tally().dropped_too_large;
         return delivery_outcome::dropped_too_large;
     }
     if (delivery.qos_level != qos::at_most_once) {
@@ -407,8 +416,7 @@ delivery_outcome session::transmit(queued_delivery delivery, time_point now) {
         ++state_.change_count;
     }
     apply_topic_alias(out);
-    if (publish_sink_ != nullptr && next_action_ == actions_.size() &&
-        publish_sink_->take_publish(out)) {
+    if (publish_sink_ != nullptr && !has_pending_actions() && publish_sink_->take_publish(out)) {
         return delivery_outcome::sent;
     }
     send(std::move(out));
@@ -427,7 +435,7 @@ void session::resend_inflight(time_point now) {
         publish out = build_publish(*delivery.content, delivery.qos_level, delivery.is_retained,
                                     delivery.subscription_ids, delivery.packet_id, true, now);
         if (!fits_client(out)) {
-            ++counters_.dropped_too_large;
+            ++tally().dropped_too_large;
             too_large.push_back(delivery.packet_id);
             continue;
         }

@@ -13,7 +13,8 @@ namespace perch::mqtt {
 // ---- SUBSCRIBE and UNSUBSCRIBE --------------------------------------------------------------
 
 bool session::is_request_id_in_use(std::uint16_t packet_id) const {
-    return std::any_of(pending_requests_.begin(), pending_requests_.end(),
+    return extras_ &&
+           std::any_of(extras_->pending_requests.begin(), extras_->pending_requests.end(),
                        [packet_id](const auto& r) { return r.packet_id == packet_id; });
 }
 
@@ -70,7 +71,7 @@ void session::on_subscribe(const subscribe& received, time_point now) {
         return;
     }
     request.entries = forwarded.entries;
-    pending_requests_.push_back(std::move(request));
+    rare().pending_requests.push_back(std::move(request));
     push(subscribe_requested{std::move(forwarded)});
 }
 
@@ -83,16 +84,21 @@ void session::complete_subscribe(std::uint16_t packet_id, std::vector<reason_cod
 
 std::optional<session::pending_request> session::take_pending_request(std::uint16_t packet_id,
                                                                       bool is_subscribe) {
+    if (!extras_) {
+        return std::nullopt;
+    }
+    auto& pending_requests = extras_->pending_requests;
     const auto pending =
-        std::find_if(pending_requests_.begin(), pending_requests_.end(),
+        std::find_if(pending_requests.begin(), pending_requests.end(),
                      [packet_id, is_subscribe](const pending_request& held) {
                          return held.packet_id == packet_id && held.is_subscribe == is_subscribe;
                      });
-    if (pending == pending_requests_.end()) {
+    if (pending == pending_requests.end()) {
         return std::nullopt;
     }
     pending_request request = std::move(*pending);
-    pending_requests_.erase(pending);
+    pending_requests.erase(pending);
+    release_rare_if_unused();
     return request;
 }
 
@@ -150,7 +156,7 @@ void session::on_unsubscribe(const unsubscribe& received, [[maybe_unused]] time_
         return;
     }
     request.topic_filters = forwarded.topic_filters;
-    pending_requests_.push_back(std::move(request));
+    rare().pending_requests.push_back(std::move(request));
     push(unsubscribe_requested{std::move(forwarded)});
 }
 

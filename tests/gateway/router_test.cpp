@@ -130,7 +130,7 @@ TEST_F(RouterTest, MovedSessionKeepsItsSubscriptionsUnderTheNewId) {
     const auto before = make_subscriber_id(1, 0);
     const auto after = make_subscriber_id(9, 2);
     routes.subscribe(before, "a/b", options(mqtt::qos::at_least_once), std::nullopt);
-    std::map<std::string, mqtt::subscription, std::less<>> table;
+    mqtt::subscription_table table;
     table["a/b"] = mqtt::subscription{options(mqtt::qos::at_least_once), 0};
     table["c/#"] = mqtt::subscription{options(mqtt::qos::exactly_once), 4};
     routes.move_subscriptions(before, after, table);
