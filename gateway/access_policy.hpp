@@ -15,13 +15,14 @@ namespace perch::gateway {
 class access_policy {
 public:
     /// `is_anonymous`: the client connected without a user name.
-    explicit access_policy(bool is_anonymous) : is_anonymous_(is_anonymous) {}
+    explicit access_policy(bool is_anonymous)
+        : chat_user_(is_anonymous ? nullptr : &no_chat_user()) {}
 
     /// An authenticated chat user: topics under chat/ follow the chat rules (gateway/chat_policy)
     /// over `directory`; other topics are open. `chat_user` and `directory` outlive the policy
     /// (the connection holds both), so that a policy costs no copy of the name.
     access_policy(const std::string& chat_user, const chat_directory& directory)
-        : is_anonymous_(false), chat_user_(&chat_user), directory_(&directory) {}
+        : chat_user_(&chat_user), directory_(&directory) {}
     access_policy(std::string&& chat_user, const chat_directory& directory) = delete;
 
     /// May this client publish to `topic_name`? Anonymous clients may not publish under chat/.
@@ -37,7 +38,12 @@ public:
     bool may_receive(std::string_view topic_name) const;
 
 private:
-    bool is_anonymous_;
+    /// The user of a named client outside the chat layer.
+    static const std::string& no_chat_user();
+    bool is_anonymous() const { return chat_user_ == nullptr; }
+
+    /// The chat user; no_chat_user() for a named client outside the chat layer; nullptr for an
+    /// anonymous client (two pointers and no flag: every connection holds a policy).
     const std::string* chat_user_ = nullptr;
     /// Set for a chat user.
     const chat_directory* directory_ = nullptr;

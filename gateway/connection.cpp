@@ -526,7 +526,6 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
     if (is_awaiting_handover_) {
         // This connection is itself still waiting for its predecessor's state; pass it on when
         // it arrives.
-        has_pending_successor_ = true;
         is_pending_successor_clean_ = is_clean_start;
         pending_successor_ = successor;
         return;
@@ -570,10 +569,10 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
 void connection::resume_session(std::optional<mqtt::session_state> state) {
     const mqtt::time_point now = clock_now();
     is_awaiting_handover_ = false;
-    if (has_pending_successor_) {
+    if (pending_successor_ != 0) {
         const mqtt::subscriber_id successor = pending_successor_;
         const bool is_successor_clean = is_pending_successor_clean_;
-        has_pending_successor_ = false;
+        pending_successor_ = 0;
         if (state && !is_successor_clean) {
             const auto subscriptions = state->subscriptions;
             server_.deliver_session_state(successor, std::move(state));

@@ -225,7 +225,6 @@ private:
     /// Its connection id is this connection's id().
     mqtt::session session_;
     output_queue output_;
-    bool is_clean_start_ = true;
     /// What this client may publish and read; anonymous until CONNECT names a user.
     access_policy policy_{true};
     /// What a chat user's connection holds beyond a plain MQTT client's: made when the chat layer
@@ -240,6 +239,7 @@ private:
     std::unique_ptr<chat_part> chat_;
     /// True while this connection counts as one of chat_user()'s devices for presence.
     bool is_chat_device_ = false;
+    bool is_clean_start_ = true;
 
     bool is_reading_ = false;
     bool is_read_paused_ = false;
@@ -250,10 +250,13 @@ private:
     bool is_exiting_ = false;
     bool is_awaiting_handover_ = false;
     bool is_dirty_ = false;
-    /// A takeover of this session requested while this connection itself was still waiting for
-    /// the previous holder's state: the successor and whether it starts clean.
-    bool has_pending_successor_ = false;
+    /// Whether pending_successor_ starts clean.
     bool is_pending_successor_clean_ = false;
+    /// The generation of the deadline queued with the worker (bumped to cancel it; 32 bits fill
+    /// the flags' word, and an entry 2^32 re-arms old is long gone).
+    std::uint32_t timer_generation_ = 0;
+    /// A takeover of this session requested while this connection itself was still waiting for
+    /// the previous holder's state: the successor, or 0 (subscriber ids are never 0).
     mqtt::subscriber_id pending_successor_ = 0;
     /// Bytes this connection has added to its worker's queued_output_bytes.
     std::uint64_t accounted_output_bytes_ = 0;
@@ -261,9 +264,8 @@ private:
     /// off).
     std::shared_ptr<session_ledger> ledger_;
     mqtt::deadline close_deadline_;
-    /// The deadline queued with the worker, if any, and its generation (bumped to cancel it).
+    /// The deadline queued with the worker, if any (see timer_generation_).
     mqtt::deadline armed_deadline_;
-    std::uint64_t timer_generation_ = 0;
 };
 
 } // namespace perch::gateway

@@ -22,18 +22,17 @@ constexpr std::size_t max_moved_entries = 4096;
 } // namespace
 
 worker::worker(std::size_t index)
-    : index_(index),
-      deadlines_(
-          context_,
-          [this](mqtt::subscriber_id target, std::uint64_t generation) {
-              if (const std::shared_ptr<connection> due = find_connection(target)) {
-                  due->on_deadline(generation);
-              }
-          },
-          [this](mqtt::subscriber_id target, std::uint64_t generation) {
-              const auto found = connections_.find(target);
-              return found != connections_.end() && found->second->is_deadline_current(generation);
-          }) {}
+    : index_(index), deadlines_(
+                         context_,
+                         [this](mqtt::subscriber_id target, std::uint64_t generation) {
+                             if (const std::shared_ptr<connection> due = find_connection(target)) {
+                                 due->on_deadline(generation);
+                             }
+                         },
+                         [this](mqtt::subscriber_id target, std::uint64_t generation) {
+                             const connection* due = connection_of(target);
+                             return due != nullptr && due->is_deadline_current(generation);
+                         }) {}
 
 worker::~worker() {
     if (thread_.joinable()) {
@@ -116,9 +115,37 @@ mqtt::subscriber_id worker::next_subscriber_id() {
     return make_subscriber_id(next_sequence_++, index_);
 }
 
+std::size_t worker::connection_id_hash::operator()(mqtt::subscriber_id id) const noexcept {
+    return std::hash<mqtt::subscriber_id>{}(id);
+}
+
+std::size_t
+worker::connection_id_hash::operator()(const std::shared_ptr<connection>& owned) const noexcept {
+    return (*this)(owned->id());
+}
+
+bool worker::connection_id_equal::operator()(const std::shared_ptr<connection>& a,
+                                             const std::shared_ptr<connection>& b) const noexcept {
+    return a->id() == b->id();
+}
+
+bool worker::connection_id_equal::operator()(
+    mqtt::subscriber_id id, const std::shared_ptr<connection>& owned) const noexcept {
+    return id == owned->id();
+}
+
+bool worker::connection_id_equal::operator()(const std::shared_ptr<connection>& owned,
+                                             mqtt::subscriber_id id) const noexcept {
+    return owned->id() == id;
+}
+
 void worker::add_connection(std::shared_ptr<connection> owned) {
-    const mqtt::subscriber_id id = owned->id();
-    connections_.emplace(id, std::move(owned));
+    connections_.insert(std::move(owned));
+}
+
+connection* worker::connection_of(mqtt::subscriber_id subscriber) const {
+    const auto found = connections_.find(subscriber);
+    return found == connections_.end() ? nullptr : found->get();
 }
 
 void worker::schedule_deadline(mqtt::time_point when, mqtt::subscriber_id target,
@@ -127,18 +154,21 @@ void worker::schedule_deadline(mqtt::time_point when, mqtt::subscriber_id target
 }
 
 void worker::remove_connection(mqtt::subscriber_id subscriber) {
-    connections_.erase(subscriber);
+    const auto found = connections_.find(subscriber);
+    if (found != connections_.end()) {
+        connections_.erase(found);
+    }
 }
 
 std::shared_ptr<connection> worker::find_connection(mqtt::subscriber_id subscriber) const {
     const auto found = connections_.find(subscriber);
-    return found == connections_.end() ? nullptr : found->second;
+    return found == connections_.end() ? nullptr : *found;
 }
 
 std::vector<std::shared_ptr<connection>> worker::connections() const {
     std::vector<std::shared_ptr<connection>> all;
     all.reserve(connections_.size());
-    for (const auto& [id, owned] : connections_) {
+    for (const auto& owned : connections_) {
         all.push_back(owned);
     }
     return all;
@@ -199,9 +229,8 @@ void worker::flush_now() {
 void worker::deliver_batch(delivery_batch& batch) {
     const mqtt::time_point now = std::chrono::steady_clock::now();
     for (delivery& routed : batch) {
-        const auto found = connections_.find(routed.subscriber);
-        if (found != connections_.end()) {
-            found->second->deliver(routed, now);
+        if (connection* target = connection_of(routed.subscriber)) {
+            target->deliver(routed, now);
             continue;
         }
         const auto moved = moved_.find(routed.subscriber);

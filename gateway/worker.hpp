@@ -11,6 +11,7 @@
 #include <span>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -153,7 +154,27 @@ private:
     std::vector<worker*> peers_;
     std::uint64_t next_sequence_ = 1;
 
-    std::unordered_map<mqtt::subscriber_id, std::shared_ptr<connection>> connections_;
+    /// Keyed by the connection's own id, so that a node is the owning pointer and nothing else
+    /// (24 bytes; a map node repeating the id is 32, one heap size class up).
+    struct connection_id_hash {
+        using is_transparent = void;
+        std::size_t operator()(mqtt::subscriber_id id) const noexcept;
+        std::size_t operator()(const std::shared_ptr<connection>& owned) const noexcept;
+    };
+    struct connection_id_equal {
+        using is_transparent = void;
+        bool operator()(const std::shared_ptr<connection>& a,
+                        const std::shared_ptr<connection>& b) const noexcept;
+        bool operator()(mqtt::subscriber_id id,
+                        const std::shared_ptr<connection>& owned) const noexcept;
+        bool operator()(const std::shared_ptr<connection>& owned,
+                        mqtt::subscriber_id id) const noexcept;
+    };
+    /// The connection `subscriber`, or nullptr.
+    connection* connection_of(mqtt::subscriber_id subscriber) const;
+
+    std::unordered_set<std::shared_ptr<connection>, connection_id_hash, connection_id_equal>
+        connections_;
     deadline_queue deadlines_;
     /// Connections waiting for a deadline (see note_deadline_waiter).
     std::size_t deadline_waiters_ = 0;

@@ -83,7 +83,7 @@ qos session::lower_qos(qos a, qos b) {
 session::session(shared_limits_tag, std::shared_ptr<const session_limits> limits,
                  std::uint64_t connection_id, time_point now)
     : limits_(std::move(limits)), connection_id_(connection_id),
-      connect_deadline_(now + limits_->connect_timeout) {
+      phase_deadline_(now + limits_->connect_timeout) {
     assert(limits_ != nullptr);
     assert(connection_id != 0);
 }
@@ -246,8 +246,8 @@ std::optional<time_point> session::poll_deadline() const {
         }
     };
     switch (phase_) {
-    case session_phase::awaiting_connect: consider(connect_deadline_); break;
-    case session_phase::connected: consider(keep_alive_deadline_); break;
+    case session_phase::awaiting_connect:
+    case session_phase::connected: consider(phase_deadline_); break;
     case session_phase::disconnected:
         if (extras_) {
             consider(extras_->will_deadline);
@@ -381,7 +381,7 @@ void session::handle_packet(const packet& received, time_point now) {
 
 void session::arm_keep_alive(time_point now) {
     if (keep_alive_seconds_ > 0) {
-        keep_alive_deadline_ = now + keep_alive_grace(keep_alive_seconds_);
+        phase_deadline_ = now + keep_alive_grace(keep_alive_seconds_);
     }
 }
 
@@ -580,7 +580,7 @@ void session::accept_connect(connect_acceptance acceptance, time_point now) {
         // taken over from another connection) is kept as if it had connected and then lost the
         // network at once: nothing is sent, the Will and the expiry run as usual.
         phase_ = session_phase::connected;
-        connect_deadline_.reset();
+        phase_deadline_.reset();
         end_connection(now, false);
         return;
     }
@@ -598,7 +598,7 @@ void session::accept_connect(connect_acceptance acceptance, time_point now) {
     }
     send(std::move(reply));
     phase_ = session_phase::connected;
-    connect_deadline_.reset();
+    phase_deadline_.reset();
     if (extras_) {
         extras_->will_deadline.reset();
         extras_->session_deadline.reset();
@@ -707,7 +707,7 @@ void session::shutdown(reason_code reason, time_point now) {
 void session::end_connection(time_point now, bool is_will_discarded) {
     phase_ = session_phase::disconnected;
     is_closing_ = true;
-    keep_alive_deadline_.reset();
+    phase_deadline_.reset();
     inbound_acks_.clear();
     // Topic Alias mappings belong to the network connection [MQTT-3.3.2-7 (5.0)].
     outbound_topic_alias_maximum_ = 0;
@@ -773,13 +773,13 @@ void session::end_session() {
 void session::handle_deadline(time_point now) {
     switch (phase_) {
     case session_phase::awaiting_connect:
-        if (connect_deadline_ && now >= *connect_deadline_ && !is_closing_) {
+        if (phase_deadline_ && now >= *phase_deadline_ && !is_closing_) {
             close(reason_code::maximum_connect_time, "");
             phase_ = session_phase::closed;
         }
         break;
     case session_phase::connected:
-        if (keep_alive_deadline_ && now >= *keep_alive_deadline_ && !is_closing_) {
+        if (phase_deadline_ && now >= *phase_deadline_ && !is_closing_) {
             // [MQTT-3.1.2-22 (5.0), MQTT-3.1.2-24 (3.1.1)] as if the network had failed: the Will
             // is published.
             if (version() == protocol_version::v5) {

@@ -526,8 +526,9 @@ private:
     std::unique_ptr<turn, turn_recycler> turn_;
     publish_sink* publish_sink_ = nullptr;
 
-    deadline connect_deadline_;
-    deadline keep_alive_deadline_;
+    /// The CONNECT timeout while awaiting CONNECT, the keep-alive limit while connected: the two
+    /// never apply at once, so they share one slot.
+    deadline phase_deadline_;
 };
 
 } // namespace perch::mqtt
