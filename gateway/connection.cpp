@@ -791,7 +791,7 @@ void connection::acknowledge_publish(std::uint16_t packet_id, mqtt::reason_code 
             waiting->routed_reason = reason;
             return;
         }
-        drop_history_wait(packet_id);
+        erase_history_wait(*waiting);
     }
     session_.complete_publish(packet_id, reason, now);
 }
@@ -809,9 +809,13 @@ connection::history_wait* connection::find_history_wait(std::uint16_t packet_id)
 
 void connection::drop_history_wait(std::uint16_t packet_id) {
     if (history_wait* waiting = find_history_wait(packet_id)) {
-        auto& waits = chat_->history_waits;
-        waits.erase(waits.begin() + (waiting - waits.data()));
+        erase_history_wait(*waiting);
     }
+}
+
+void connection::erase_history_wait(const history_wait& waiting) {
+    auto& waits = chat_->history_waits;
+    waits.erase(waits.begin() + (&waiting - waits.data()));
 }
 
 } // namespace perch::gateway

@@ -195,6 +195,8 @@ private:
     history_wait* find_history_wait(std::uint16_t packet_id);
     /// Forgets a history wait: the PUBLISH `packet_id` is answered with a failure instead.
     void drop_history_wait(std::uint16_t packet_id);
+    /// Forgets `waiting`, one of chat_->history_waits (found with find_history_wait).
+    void erase_history_wait(const history_wait& waiting);
     void finish_durable_publish(std::uint16_t packet_id, bool is_written, mqtt::reason_code reason,
                                 const std::shared_ptr<std::vector<delivery_batch>>& held);
     void persist_accepted_session();

@@ -243,7 +243,7 @@ void connection::finish_history_wait(std::uint16_t packet_id, mqtt::time_point n
         return;
     }
     const mqtt::reason_code reason = *waiting->routed_reason;
-    drop_history_wait(packet_id);
+    erase_history_wait(*waiting);
     session_.complete_publish(packet_id, reason, now);
 }
 

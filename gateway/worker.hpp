@@ -95,8 +95,6 @@ public:
             --deadline_waiters_;
         }
     }
-    /// Entries in the deadline queue, stale ones included.
-    std::size_t queued_deadlines() const { return deadlines_.size(); }
 
     // ---- routing and output --------------------------------------------------------------
 
