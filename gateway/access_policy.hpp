@@ -25,7 +25,8 @@ public:
         : chat_user_(&chat_user), directory_(&directory) {}
     access_policy(std::string&& chat_user, const chat_directory& directory) = delete;
 
-    /// May this client publish to `topic_name`? Anonymous clients may not publish under chat/.
+    /// May this client publish to `topic_name`? Nobody may publish under `$SYS/` (the broker's
+    /// own statistics); anonymous clients may not publish under chat/.
     bool may_publish(std::string_view topic_name) const;
 
     /// May this client subscribe to `topic_filter` at all? Refused when the filter names chat/
@@ -49,7 +50,26 @@ private:
     const chat_directory* directory_ = nullptr;
 };
 
+/// The policy of a session owned by `owner` (see session_ledger::owner): the chat user's, or an
+/// anonymous client's for an empty owner (outside the chat layer). `owner` and `directory` outlive
+/// the policy.
+access_policy policy_for_owner(const std::string& owner, const chat_directory& directory);
+
 /// True when `topic` (a name or a filter) lies under the chat/ tree.
 bool is_chat_topic(std::string_view topic);
+
+/// True when `topic` (a name or a filter) lies under `$SYS/`, which only the broker publishes.
+bool is_broker_topic(std::string_view topic);
+
+/// True when a message a client publishes on `topic_name` may be kept as a retained message.
+/// Nothing under chat/ is: room, direct and signal messages reach their readers live or through
+/// history and queues, and presence is the gateway's own (docs/CHAT.md "Retained messages"). The
+/// connection clears RETAIN on such a message instead of refusing it.
+bool may_client_retain(std::string_view topic_name);
+
+/// True when a retained message on `topic_name` found in the store at start can only have been
+/// left by an earlier version that let a client retain it (under chat/ but not the gateway's
+/// presence, or under `$SYS/`): it is removed instead of restored.
+bool is_stale_retained_topic(std::string_view topic_name);
 
 } // namespace perch::gateway

@@ -57,6 +57,11 @@ directory_changes diff_directories(const directory_contents& before,
             changes.changed_passwords.push_back(user);
         }
     }
+    for (const auto& [user, hash] : after.users) {
+        if (!before.users.contains(user)) {
+            changes.added_users.push_back(user);
+        }
+    }
     return changes;
 }
 

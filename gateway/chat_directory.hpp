@@ -27,13 +27,16 @@ struct directory_changes {
     std::vector<store::membership_record> joined;
     /// Memberships present before and not now (a room or user deleted with them included).
     std::vector<store::membership_record> left;
+    /// Users present now and not before.
+    std::vector<std::string> added_users;
     /// Users present before and not now.
     std::vector<std::string> removed_users;
     /// Users whose password hash changed.
     std::vector<std::string> changed_passwords;
     /// True when nothing changed.
     bool is_empty() const {
-        return joined.empty() && left.empty() && removed_users.empty() && changed_passwords.empty();
+        return joined.empty() && left.empty() && added_users.empty() && removed_users.empty() &&
+               changed_passwords.empty();
     }
 };
 

@@ -42,12 +42,27 @@ namespace {
 constexpr std::size_t max_read_bytes_per_turn = 1024 * 1024;
 /// How long a closing connection may take to accept its last bytes.
 constexpr std::chrono::seconds close_linger{5};
+/// How long a connection the server closed (after a DISCONNECT or a refused CONNACK) reads and
+/// discards what the client still sends, so that the client reads the reason code instead of
+/// a connection reset.
+constexpr std::chrono::seconds drain_linger{2};
 
 template <typename... Handlers> struct overloaded : Handlers... { using Handlers::operator()...; };
 template <typename... Handlers> overloaded(Handlers...) -> overloaded<Handlers...>;
 
 std::string_view describe_version(mqtt::protocol_version version) {
     return version == mqtt::protocol_version::v5 ? "5.0" : "3.1.1";
+}
+
+/// `content` as a client may publish it: RETAIN cleared where nothing may be retained (a copy
+/// then; the payload stays shared).
+mqtt::message_ptr retainable(mqtt::message_ptr content) {
+    if (!content->is_retained || may_client_retain(content->topic_name)) {
+        return content;
+    }
+    auto plain = std::make_shared<mqtt::message>(*content);
+    plain->is_retained = false;
+    return plain;
 }
 
 } // namespace
@@ -126,6 +141,9 @@ void connection::read_turn(const boost::system::error_code& error) {
         return;
     }
     if (!transport_->is_open() || is_closing_) {
+        if (is_draining_) {
+            drain_input();
+        }
         return;
     }
     const mqtt::time_point now = clock_now();
@@ -189,6 +207,7 @@ void connection::process_actions(mqtt::time_point now) {
                                refuse_publish(inbound, now);
                                return;
                            }
+                           inbound.content = retainable(std::move(inbound.content));
                            if (handle_chat_publish(inbound, now)) {
                                return;
                            }
@@ -201,12 +220,22 @@ void connection::process_actions(mqtt::time_point now) {
                            on_unsubscribe_requested(request.request, now);
                        },
                        [&](mqtt::publish_will& will) {
+                           if (!policy_.may_publish(will.content->topic_name)) {
+                               // Allowed at CONNECT, but the rules changed since (a deleted
+                               // user, a room left): a will obeys them when it is published.
+                               worker_.counters().access_refusals.add();
+                               log_info("dropping the will of {} on '{}': not authorized",
+                                        client_id(), will.content->topic_name);
+                               return;
+                           }
                            log_debug("publishing the will of {} on '{}'", client_id(),
                                      will.content->topic_name);
-                           route_will(will.content, now);
+                           route_will(retainable(std::move(will.content)), now);
                        },
                        [&](mqtt::close_connection& close) {
                            if (mqtt::is_failure(close.reason)) {
+                               // The server ends this connection: the client gets to read why.
+                               is_drain_wanted_ = true;
                                if (close.reason != mqtt::reason_code::session_taken_over) {
                                    worker_.counters().protocol_violations.add();
                                }
@@ -319,6 +348,15 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
         server_.persistence()->hold_connect_will(id(), *request.will);
     }
     is_clean_start_ = request.clean_start;
+    if (!is_clean_start_ && server_.persistence() != nullptr &&
+        !server_.persistence()->is_owned_by(request.client_id, chat_user())) {
+        // A session is never given to another identity (docs/CHAT.md "Identity"): the one held
+        // under this client id is discarded as for Clean Start 1.
+        log_info("client {} from {}: the stored session belongs to another identity; starting "
+                 "clean",
+                 request.client_id, remote_address());
+        is_clean_start_ = true;
+    }
     if (request.client_id.empty()) {
         // [MQTT-3.1.3-6] the server assigns a unique identifier to a client that sent none; a
         // fresh identifier has no previous holder.
@@ -334,7 +372,7 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
     }
     // [MQTT-3.1.4-3] an existing connection with this client id is taken over.
     is_awaiting_handover_ = true;
-    server_.request_handover(*previous, id(), request.clean_start);
+    server_.request_handover(*previous, id(), is_clean_start_);
 }
 
 void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_point now,
@@ -403,6 +441,11 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
         }
         retained_send batch{{}, granted, subscription_id};
         server_.routes().collect_retained(entry.topic_filter, batch.messages);
+        // A retained message passes the same read check as a live one: a wildcard never widens
+        // what a client reads.
+        std::erase_if(batch.messages, [this](const mqtt::message_ptr& content) {
+            return !policy_.may_receive(content->topic_name);
+        });
         if (!batch.messages.empty()) {
             retained.push_back(std::move(batch));
         }
@@ -490,6 +533,10 @@ void connection::refuse_publish(const mqtt::route_publish& inbound, mqtt::time_p
 
 void connection::deliver(const delivery& routed, mqtt::time_point now) {
     if (!policy_.may_receive(routed.content->topic_name)) {
+        if (routed.store_sequence != 0 && ledger_) {
+            // Queued before the rules changed (a room left): its row goes too.
+            server_.persistence()->store().ack(client_id(), routed.store_sequence);
+        }
         return;
     }
     mqtt::delivery_options options;
@@ -624,12 +671,62 @@ void connection::begin_close() {
     }
     is_closing_ = true;
     if (!output_.has_pending() && !output_.is_writing()) {
-        close_socket();
-        end_session_if_closed();
+        finish_close();
         return;
     }
     close_deadline_ = clock_now() + close_linger;
     arm_timer();
+}
+
+void connection::finish_close() {
+    if (!is_drain_wanted_ || is_exiting_ || is_draining_ || !transport_->is_open()) {
+        close_socket();
+        end_session_if_closed();
+        return;
+    }
+    // Closing a socket with unread input resets the connection, and the client may lose the
+    // DISCONNECT (or refused CONNACK) still in its receive buffer: end the sending side, then
+    // discard input until the client closes too, or drain_linger passes.
+    is_draining_ = true;
+    transport_->shutdown_send();
+    close_deadline_ = clock_now() + drain_linger;
+    arm_timer();
+    drain_input();
+}
+
+void connection::drain_input() {
+    if (!transport_->is_open() || is_reading_) {
+        return;
+    }
+    std::size_t turn_bytes = 0;
+    while (turn_bytes < max_read_bytes_per_turn) {
+        boost::system::error_code error;
+        const std::size_t count = transport_->read_some(worker_.read_buffer(), error);
+        if (error == boost::asio::error::would_block || error == boost::asio::error::try_again) {
+            is_reading_ = true;
+            transport_->async_wait_readable(
+                [self = shared_from_this()](const boost::system::error_code& waited) {
+                    self->is_reading_ = false;
+                    if (!waited) {
+                        self->drain_input();
+                    } else if (waited != boost::asio::error::operation_aborted) {
+                        self->close_socket();
+                        self->end_session_if_closed();
+                    }
+                });
+            return;
+        }
+        if (error) {
+            // End of stream (the client closed after reading) or a failure: done.
+            close_socket();
+            end_session_if_closed();
+            return;
+        }
+        worker_.counters().bytes_received.add(count);
+        turn_bytes += count;
+    }
+    // Fairness, as for a read turn: the rest waits behind the worker's other connections.
+    boost::asio::post(worker_.context(), [self = shared_from_this()] { self->drain_input(); });
 }
 
 void connection::close_socket() {
@@ -709,9 +806,11 @@ void connection::on_written(const boost::system::error_code& error, std::size_t 
         flush_output();
         return;
     }
-    if (is_closing_ || is_exiting_) {
+    if (is_exiting_) {
         close_socket();
         end_session_if_closed();
+    } else if (is_closing_) {
+        finish_close();
     }
 }
 

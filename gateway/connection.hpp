@@ -132,8 +132,15 @@ private:
     /// The chat checks of a CONNECT: sets the chat user and policy_, or refuses the CONNECT and
     /// returns false.
     bool authorize_chat_login(const mqtt::connect& request, mqtt::time_point now);
-    /// A restored offline session belongs to the user its client id names.
-    void restore_chat_user();
+    /// The owner a stored session is restored for (see session_ledger::owner): its recorded
+    /// owner, or for a session stored before owners were recorded the user its client id names.
+    /// Empty when the session may not be restored: its user was deleted, or it is a session outside
+    /// the chat layer under a name that has become a user's.
+    std::optional<std::string> restored_owner(const store::stored_session& stored) const;
+    /// Ends this session for good because its identity no longer holds (its user was deleted, or
+    /// its client id now names a user it does not belong to): DISCONNECT 0x87 at level 5 when
+    /// connected, then the session and its stored state are discarded.
+    void discard_for_identity(mqtt::time_point now);
     /// This connection is `user`'s: its chat part and access policy.
     void become_chat_user(std::string user);
     /// After CONNACK of a chat session: server-side subscriptions, retained presence, presence.
@@ -208,7 +215,14 @@ private:
     /// given to a client that sent none.
     void accept(std::optional<mqtt::session_state> state, mqtt::time_point now,
                 std::string assigned_client_id = {});
+    /// Closes once the output is written (see finish_close).
     void begin_close();
+    /// The output is written: closes the socket, or after a server-initiated close drains the
+    /// input first (shutdown of the sending side, then read and discard until end of stream or
+    /// drain_linger).
+    void finish_close();
+    /// Reads and discards the client's input while draining.
+    void drain_input();
     void close_socket();
     void on_network_lost();
     void end_session_if_closed();
@@ -252,6 +266,12 @@ private:
     bool is_exiting_ = false;
     bool is_awaiting_handover_ = false;
     bool is_dirty_ = false;
+    /// Set when the server ends the connection (DISCONNECT or refused CONNACK): it drains the
+    /// client's input before closing (finish_close). One byte for both drain flags keeps the
+    /// flags in one word.
+    bool is_drain_wanted_ : 1 = false;
+    /// True while the sending side is shut down and the input is being drained.
+    bool is_draining_ : 1 = false;
     /// Whether pending_successor_ starts clean.
     bool is_pending_successor_clean_ = false;
     /// The generation of the deadline queued with the worker (bumped to cancel it; 32 bits fill

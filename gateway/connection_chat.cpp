@@ -53,11 +53,28 @@ bool connection::authorize_chat_login(const mqtt::connect& request, mqtt::time_p
     return false;
 }
 
-void connection::restore_chat_user() {
-    chat_service& chat = server_.chat();
-    if (auto user = chat.user_of_client_id(client_id())) {
-        become_chat_user(std::move(*user));
+std::optional<std::string> connection::restored_owner(const store::stored_session& stored) const {
+    const std::optional<std::string> named = server_.chat().user_of_client_id(stored.client_id);
+    if (!stored.owner) {
+        // Stored before owners were recorded: the client id names the owner (docs/CHAT.md).
+        return named.value_or(std::string());
     }
+    if (stored.owner->empty()) {
+        // Outside the chat layer: not under a name that is now a user's.
+        return named ? std::nullopt : stored.owner;
+    }
+    return named == stored.owner ? stored.owner : std::nullopt;
+}
+
+void connection::discard_for_identity(mqtt::time_point now) {
+    if (session_.is_connected()) {
+        session_.shutdown(mqtt::reason_code::not_authorized, now);
+    }
+    // A pending will is published only if it still obeys the rules (process_actions).
+    session_.discard_session(now);
+    process_actions(now);
+    worker_.flush();
+    end_session_if_closed();
 }
 
 void connection::become_chat_user(std::string user) {
@@ -291,17 +308,27 @@ void connection::end_chat_device() {
 }
 
 void connection::apply_chat_changes(const directory_changes& changes) {
-    if (chat_user().empty() || is_session_ended_) {
+    if (is_session_ended_ || client_id().empty()) {
         return;
     }
     const mqtt::time_point now = clock_now();
+    if (chat_user().empty()) {
+        // A client id under a name that has just become a user's is that user's from now on: a
+        // session outside the chat layer held there ends (docs/CHAT.md "Identity").
+        const std::string_view named =
+            std::string_view(client_id()).substr(0, client_id().find('/'));
+        const auto& added = changes.added_users;
+        if (std::find(added.begin(), added.end(), named) != added.end()) {
+            log_info("ending the session of {}: '{}' is now a chat user", client_id(), named);
+            discard_for_identity(now);
+        }
+        return;
+    }
     const auto& removed = changes.removed_users;
     if (std::find(removed.begin(), removed.end(), chat_user()) != removed.end()) {
-        if (session_.is_connected()) {
-            log_info("disconnecting {}: user {} was deleted", client_id(), chat_user());
-            session_.shutdown(mqtt::reason_code::not_authorized, now);
-            process_actions(now);
-        }
+        // A deleted user's sessions go with the user, stored ones included.
+        log_info("ending the session of {}: user {} was deleted", client_id(), chat_user());
+        discard_for_identity(now);
         return;
     }
     for (const store::membership_record& joined : changes.joined) {

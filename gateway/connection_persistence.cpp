@@ -69,6 +69,11 @@ connection::durable_route connection::route_durable(const mqtt::message_ptr& con
             if (!ledger) {
                 continue;
             }
+            if (!policy_for_owner(ledger->owner, server_.chat().directory())
+                     .may_receive(content->topic_name)) {
+                // Never queued for a reader who may not see it; its connection drops the delivery.
+                continue;
+            }
             store::queue_target target;
             target.client_id = ledger->client_id;
             target.qos =
@@ -225,7 +230,7 @@ void connection::persist_accepted_session() {
     if (ledger_ == nullptr && (is_clean_start_ || !is_persistent) &&
         persistence->has_ledger(client_id())) {
         // [MQTT-3.1.2-4 (5.0), MQTT-3.1.2-6 (3.1.1)] a clean start discards the stored session.
-        const auto previous = persistence->ledger_for(client_id());
+        const auto previous = persistence->ledger_for(client_id(), chat_user());
         previous->tracked.clear();
         previous->spilled.clear();
         previous->inbound_qos2.clear();
@@ -235,7 +240,7 @@ void connection::persist_accepted_session() {
     if (!is_persistent) {
         return;
     }
-    ledger_ = persistence->ledger_for(client_id());
+    ledger_ = persistence->ledger_for(client_id(), chat_user());
     ledger_->reconciled_change_count = unreconciled;
     persistence->bind(id(), ledger_);
     // DESIGN.md "Durability contract": CONNACK (and all output after it) leaves only once the
@@ -325,11 +330,22 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
     session_persistence& persistence = *server_.persistence();
     has_connection_slot_ = false;
     is_clean_start_ = false;
-    ledger_ = persistence.ledger_for(loaded.session.client_id);
+    const std::optional<std::string> owner = restored_owner(loaded.session);
+    if (!owner) {
+        log_notice("discarding the stored session of {}: its owner is no longer its user",
+                   loaded.session.client_id);
+        persistence.store().delete_session(loaded.session.client_id);
+        return;
+    }
+    if (!owner->empty()) {
+        become_chat_user(*owner);
+    }
+    ledger_ = persistence.ledger_for(loaded.session.client_id, *owner);
     ledger_->reconciled_change_count = unreconciled;
     ledger_->record = loaded.session;
+    ledger_->record->owner = *owner;
     mqtt::session_state state =
-        restore_session_state(loaded, *ledger_, persistence.store(), now, now_unix_ms);
+        restore_session_state(loaded, *ledger_, persistence.store(), policy_, now, now_unix_ms);
     // The session keeps its remaining time and its will its remaining delay (DURABILITY.md
     // "Restart"); the limits carry the remaining time to a 3.1.1 session too.
     const offline_timing timing = offline_timing_at(loaded.session, now_unix_ms);
@@ -382,7 +398,6 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
         server_.routes().subscribe(id(), topic_filter, held.options, subscription_id);
     }
     persistence.bind(id(), ledger_);
-    restore_chat_user();
     arm_timer();
 }
 

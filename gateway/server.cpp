@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
+#include "gateway/access_policy.hpp"
 #include "gateway/assistant/assistant_bot.hpp"
 #include "gateway/assistant/assistant_setup.hpp"
 #include "gateway/log.hpp"
@@ -195,7 +196,14 @@ void server::open_store() {
     store::loaded_state loaded = persistence_->store().load(now_unix_ms);
     std::vector<delivery_batch> outbox(workers_.size());
     mqtt::match_output scratch;
+    std::size_t stale_retained = 0;
     for (const store::stored_message& retained : loaded.retained) {
+        if (is_stale_retained_topic(retained.topic)) {
+            // Left by a version that let clients retain chat messages or $SYS topics.
+            persistence_->store().clear_retained(retained.topic);
+            ++stale_retained;
+            continue;
+        }
         if (auto content = to_routed_message(retained, now, now_unix_ms)) {
             router_.route(*content, outbox, scratch);
         }
@@ -221,7 +229,13 @@ void server::open_store() {
     log_notice("store {}: restored {} session(s) and {} retained message(s); {} session(s) had "
                "expired",
                options.path.empty() ? std::string("(memory)") : options.path,
-               loaded.sessions.size(), loaded.retained.size(), loaded.expired_sessions.size());
+               loaded.sessions.size(), loaded.retained.size() - stale_retained,
+               loaded.expired_sessions.size());
+    if (stale_retained > 0) {
+        log_notice("store: removed {} retained message(s) that clients may not retain (under chat/ "
+                   "or $SYS/)",
+                   stale_retained);
+    }
 }
 
 void server::open_chat(const store::store_options& options) {

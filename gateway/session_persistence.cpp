@@ -55,14 +55,22 @@ struct held_copies {
 session_persistence::session_persistence(std::unique_ptr<store::message_store> store)
     : store_(std::move(store)) {}
 
-std::shared_ptr<session_ledger> session_persistence::ledger_for(const std::string& client_id) {
+std::shared_ptr<session_ledger> session_persistence::ledger_for(const std::string& client_id,
+                                                                const std::string& owner) {
     std::unique_lock lock(mutex_);
     auto& slot = ledgers_[client_id];
     if (!slot) {
         slot = std::make_shared<session_ledger>();
         slot->client_id = client_id;
+        slot->owner = owner;
     }
     return slot;
+}
+
+bool session_persistence::is_owned_by(const std::string& client_id, std::string_view owner) const {
+    std::shared_lock lock(mutex_);
+    const auto found = ledgers_.find(client_id);
+    return found == ledgers_.end() || found->second->owner == owner;
 }
 
 bool session_persistence::has_ledger(const std::string& client_id) const {
@@ -164,13 +172,18 @@ void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
 
 mqtt::session_state restore_session_state(const store::loaded_session& loaded,
                                           session_ledger& ledger, store::message_store& store,
-                                          mqtt::time_point now, std::uint64_t now_unix_ms) {
+                                          const access_policy& reader, mqtt::time_point now,
+                                          std::uint64_t now_unix_ms) {
     mqtt::session_state state;
     state.client_id = loaded.session.client_id;
     state.version = loaded.session.protocol_level == 5 ? mqtt::protocol_version::v5
                                                        : mqtt::protocol_version::v3_1_1;
     state.session_expiry_interval = loaded.session.session_expiry_interval_s;
     for (const store::stored_subscription& held : loaded.subscriptions) {
+        if (!reader.may_subscribe(held.topic_filter)) {
+            store.remove_subscription(ledger.client_id, held.topic_filter);
+            continue;
+        }
         mqtt::subscription entry;
         entry.options = options_from_byte(held.options);
         entry.subscription_id = held.subscription_id;
@@ -179,6 +192,10 @@ mqtt::session_state restore_session_state(const store::loaded_session& loaded,
     std::unordered_map<std::uint64_t, mqtt::message_ptr> messages;
     for (const store::loaded_queue_entry& loaded_entry : loaded.queue) {
         const store::queue_entry& entry = loaded_entry.entry;
+        if (!reader.may_receive(loaded_entry.message->topic)) {
+            store.ack(ledger.client_id, entry.sequence);
+            continue;
+        }
         mqtt::message_ptr& content = messages[entry.message_id];
         if (!content) {
             auto rebuilt = to_routed_message(*loaded_entry.message, now, now_unix_ms);
@@ -235,6 +252,7 @@ store::stored_session connected_session_record(session_ledger& ledger,
                                                const std::optional<mqtt::will_message>& will) {
     store::stored_session record = to_stored_session(state, 0);
     record.client_id = ledger.client_id;
+    record.owner = ledger.owner;
     if (will) {
         record.will = to_stored_will(*will);
     }
@@ -247,6 +265,7 @@ store::stored_session current_session_record(session_ledger& ledger,
     if (!ledger.record) {
         ledger.record = to_stored_session(state, 0);
         ledger.record->client_id = ledger.client_id;
+        ledger.record->owner = ledger.owner;
     }
     ledger.record->next_packet_id = state.inflight.next_packet_id();
     return *ledger.record;

@@ -29,6 +29,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "gateway/access_policy.hpp"
 #include "gateway/delivery.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/session.hpp"
@@ -52,6 +53,10 @@ struct tracked_entry {
 /// at the time (a takeover hands it over together with the session state).
 struct session_ledger {
     std::string client_id;
+    /// Whose session this is: the chat user, or empty for a client outside the chat layer. Set
+    /// when the ledger is made and never changed (a session is never given to another identity),
+    /// so that other workers may read it, like client_id, to check what the session may receive.
+    std::string owner;
     /// Entries the session holds, oldest first.
     std::deque<tracked_entry> tracked;
     /// Deliveries in the store the session had no room for, oldest first (store_sequence set).
@@ -88,8 +93,14 @@ public:
     /// The store.
     store::message_store& store() { return *store_; }
 
-    /// The ledger of `client_id`, created empty when there is none.
-    std::shared_ptr<session_ledger> ledger_for(const std::string& client_id);
+    /// The ledger of `client_id`, created empty for `owner` when there is none. A caller whose
+    /// identity differs from an existing ledger's owner discards that session first (is_owned_by).
+    std::shared_ptr<session_ledger> ledger_for(const std::string& client_id,
+                                               const std::string& owner);
+
+    /// True unless the store holds a session for `client_id` that belongs to someone other than
+    /// `owner` (see session_ledger::owner).
+    bool is_owned_by(const std::string& client_id, std::string_view owner) const;
 
     /// True when the store holds (or is about to hold) a session for `client_id`.
     bool has_ledger(const std::string& client_id) const;
@@ -130,10 +141,14 @@ void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
 
 /// The session state a loaded session resumes with: subscriptions, in-flight entries with their
 /// packet identifiers and stage, queued entries, inbound QoS 2 identifiers. Fills `ledger` with
-/// the entries. Entries whose message cannot be decoded are acked and skipped.
+/// the entries. Entries whose message cannot be decoded are acked and skipped. What `reader` (the
+/// session's owner) may not read is removed from the store: subscriptions it may not hold and
+/// entries it may not receive (left by an earlier version, or by rules that changed while the
+/// broker was down).
 mqtt::session_state restore_session_state(const store::loaded_session& loaded,
                                           session_ledger& ledger, store::message_store& store,
-                                          mqtt::time_point now, std::uint64_t now_unix_ms);
+                                          const access_policy& reader, mqtt::time_point now,
+                                          std::uint64_t now_unix_ms);
 
 /// The store record of a persistent session as it stands now.
 store::stored_session to_stored_session(const mqtt::session_state& state,

@@ -221,6 +221,12 @@ void tcp_transport::post_write(write_handler handler, const boost::system::error
                       [handler = std::move(handler), error, bytes] { handler(error, bytes); });
 }
 
+void tcp_transport::shutdown_send() {
+    if (socket_ >= 0) {
+        ::shutdown(socket_, SHUT_WR);
+    }
+}
+
 void tcp_transport::close() {
     if (socket_ < 0) {
         return;

@@ -48,6 +48,10 @@ public:
     virtual void async_write(std::span<const boost::asio::const_buffer> buffers,
                              write_handler handler) = 0;
 
+    /// Ends the sending side once everything written has gone (TCP: FIN; the peer reads end of
+    /// stream) while reads go on. No write may follow. Streams that cannot half-close do
+    /// nothing: their peer sees the end at close().
+    virtual void shutdown_send() {}
     /// Closes the stream at once (no further reads or writes; pending ones end with
     /// operation_aborted). Idempotent.
     virtual void close() = 0;
@@ -80,6 +84,7 @@ public:
     void async_wait_readable(wait_handler handler) override;
     void async_write(std::span<const boost::asio::const_buffer> buffers,
                      write_handler handler) override;
+    void shutdown_send() override;
     void close() override;
     bool is_open() const override { return socket_ >= 0; }
     std::string remote_address() const override;

@@ -45,6 +45,10 @@ struct stored_session {
     /// The will still owed for this session, if any. After a restart every session with a will is
     /// a pending will: the gateway decides when to publish it.
     std::optional<stored_will> will;
+    /// Whose session this is: the chat user it belongs to, or empty for a client outside the chat
+    /// layer. Absent for a session stored before owners were recorded (its client id then names
+    /// its owner). A session is never resumed by another identity.
+    std::optional<std::string> owner;
     bool operator==(const stored_session&) const = default;
 };
 

@@ -192,8 +192,14 @@ DROP TABLE queue;
 ALTER TABLE queue_v4 RENAME TO queue;
 )sql";
 
-constexpr std::array<std::string_view, current_schema_version> migrations = {version_1, version_2,
-                                                                             version_3, version_4};
+// Version 5: a session records its owner (the chat user, or '' outside the chat layer), so that
+// a session is never given to another identity, after a restart included. NULL: stored before.
+constexpr std::string_view version_5 = R"sql(
+ALTER TABLE sessions ADD COLUMN owner TEXT;
+)sql";
+
+constexpr std::array<std::string_view, current_schema_version> migrations = {
+    version_1, version_2, version_3, version_4, version_5};
 
 } // namespace
 

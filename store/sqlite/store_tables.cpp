@@ -46,7 +46,7 @@ std::uint64_t as_unsigned(std::int64_t value) {
 constexpr std::string_view session_columns =
     "SELECT client_id, protocol_level, session_expiry_interval_s, expires_at_unix_ms, "
     "will_topic, will_payload, will_qos, will_retain, will_properties, will_delay_interval_s, "
-    "next_packet_id, disconnected_at_unix_ms FROM sessions";
+    "next_packet_id, disconnected_at_unix_ms, owner FROM sessions";
 
 stored_session read_session(statement& row) {
     stored_session session;
@@ -66,6 +66,9 @@ stored_session read_session(statement& row) {
     }
     session.next_packet_id = static_cast<std::uint16_t>(row.column_integer(10));
     session.disconnected_at_unix_ms = as_unsigned(row.column_integer(11));
+    if (!row.column_is_null(12)) {
+        session.owner = row.column_text(12);
+    }
     return session;
 }
 
@@ -78,8 +81,8 @@ store_tables::store_tables(database& connection)
                       "INSERT OR REPLACE INTO sessions (client_id, protocol_level, "
                       "session_expiry_interval_s, expires_at_unix_ms, will_topic, will_payload, "
                       "will_qos, will_retain, will_properties, will_delay_interval_s, "
-                      "next_packet_id, disconnected_at_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-                      "?7, ?8, ?9, ?10, ?11, ?12)"),
+                      "next_packet_id, disconnected_at_unix_ms, owner) VALUES (?1, ?2, ?3, ?4, "
+                      "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
       delete_session_(connection, "DELETE FROM sessions WHERE client_id = ?1"),
       delete_session_subscriptions_(connection, "DELETE FROM subscriptions WHERE client_id = ?1"),
       delete_session_inbound_(connection, "DELETE FROM inbound_qos2 WHERE client_id = ?1"),
@@ -179,6 +182,11 @@ void store_tables::write(const save_session_operation& operation, group_effects&
     }
     upsert_session_.bind_integer(11, session.next_packet_id);
     upsert_session_.bind_integer(12, as_integer(session.disconnected_at_unix_ms));
+    if (session.owner) {
+        upsert_session_.bind_text(13, *session.owner);
+    } else {
+        upsert_session_.bind_null(13);
+    }
     upsert_session_.run();
 }
 

@@ -15,6 +15,43 @@ TEST(AccessPolicy, ChatTreeIsTheChatLevelAndBelow) {
     EXPECT_FALSE(is_chat_topic("#"));
 }
 
+TEST(AccessPolicy, NobodyPublishesUnderSys) {
+    EXPECT_TRUE(is_broker_topic("$SYS"));
+    EXPECT_TRUE(is_broker_topic("$SYS/broker/version"));
+    EXPECT_FALSE(is_broker_topic("$SYSTEM/x"));
+    EXPECT_FALSE(is_broker_topic("sys/x"));
+    EXPECT_FALSE(access_policy(true).may_publish("$SYS/broker/version"));
+    EXPECT_FALSE(access_policy(false).may_publish("$SYS/broker/custom"));
+    EXPECT_FALSE(access_policy(true).may_publish("$SYS"));
+    EXPECT_TRUE(access_policy(true).may_publish("$SYSTEM/x"));
+    // Reading $SYS stays open.
+    EXPECT_TRUE(access_policy(true).may_subscribe("$SYS/#"));
+}
+
+TEST(AccessPolicy, NothingUnderChatIsRetainedForAClient) {
+    EXPECT_FALSE(may_client_retain("chat/room/lobby/alice"));
+    EXPECT_FALSE(may_client_retain("chat/dm/bob/alice"));
+    EXPECT_FALSE(may_client_retain("chat/signal/room/lobby/alice"));
+    EXPECT_TRUE(may_client_retain("home/door"));
+    // What a store may hold from an earlier version and must drop at start.
+    EXPECT_TRUE(is_stale_retained_topic("chat/room/lobby/alice"));
+    EXPECT_TRUE(is_stale_retained_topic("chat/dm/bob/alice"));
+    EXPECT_TRUE(is_stale_retained_topic("$SYS/broker/version"));
+    EXPECT_FALSE(is_stale_retained_topic("chat/presence/alice"));
+    EXPECT_FALSE(is_stale_retained_topic("home/door"));
+}
+
+TEST(AccessPolicy, AnOwnersPolicyIsTheChatUsersOrAnAnonymousClients) {
+    chat_directory directory;
+    const std::string nobody;
+    EXPECT_FALSE(policy_for_owner(nobody, directory).may_receive("chat/dm/bob/alice"));
+    EXPECT_TRUE(policy_for_owner(nobody, directory).may_receive("home/door"));
+    // A chat user unknown to the directory reads nothing under chat/.
+    const std::string bob = "bob";
+    EXPECT_FALSE(policy_for_owner(bob, directory).may_receive("chat/dm/bob/alice"));
+    EXPECT_TRUE(policy_for_owner(bob, directory).may_receive("home/door"));
+}
+
 TEST(AccessPolicy, AnonymousClientsMayNotPublishUnderChat) {
     const access_policy anonymous(true);
     EXPECT_FALSE(anonymous.may_publish("chat/room/lobby/alice"));

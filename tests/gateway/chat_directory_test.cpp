@@ -71,6 +71,18 @@ TEST(ChatDirectoryTest, DiffReportsJoinsLeavesDeletionsAndPasswordChanges) {
     EXPECT_TRUE(directory.replace(next).is_empty());
 }
 
+TEST(ChatDirectoryTest, DiffReportsNewUsers) {
+    chat_directory directory;
+    directory.replace(base_snapshot());
+    store::chat_directory_snapshot next = base_snapshot();
+    next.version = 2;
+    next.users.push_back({"dave", "h4", 2});
+    const directory_changes changes = directory.replace(next);
+    EXPECT_EQ(changes.added_users, std::vector<std::string>{"dave"});
+    EXPECT_TRUE(changes.removed_users.empty());
+    EXPECT_FALSE(changes.is_empty());
+}
+
 TEST(ChatDirectoryTest, DeletedRoomMeansEveryMemberLeft) {
     chat_directory directory;
     directory.replace(base_snapshot());

@@ -22,12 +22,16 @@ public:
     };
     std::vector<sent_call> sent;
     std::vector<std::uint64_t> acked;
+    std::vector<std::string> removed_filters;
 
     store::loaded_state load(std::uint64_t) override { return {}; }
     void save_session(store::stored_session, store::store_completion) override {}
     void delete_session(std::string, store::store_completion) override {}
     void add_subscription(store::stored_subscription, store::store_completion) override {}
-    void remove_subscription(std::string, std::string, store::store_completion) override {}
+    void remove_subscription(std::string, std::string topic_filter,
+                             store::store_completion) override {
+        removed_filters.push_back(std::move(topic_filter));
+    }
     store::enqueue_receipt enqueue(const std::vector<store::queue_target>&, store::stored_message,
                                    store::store_completion) override {
         return {};
@@ -139,6 +143,48 @@ TEST(ReconcileLedger, ARebindComparesInFull) {
     reconcile_ledger(ledger, fresh, store);
     EXPECT_EQ(store.acked, std::vector<std::uint64_t>{11});
     EXPECT_TRUE(ledger.tracked.empty());
+}
+
+/// A stored message on `topic` as the store loads it.
+std::shared_ptr<const store::stored_message> stored_on(const std::string& topic) {
+    auto message = std::make_shared<store::stored_message>();
+    message->topic = topic;
+    message->payload = {'x'};
+    message->qos = 1;
+    return message;
+}
+
+TEST(RestoreSessionState, DropsWhatItsReaderMayNotRead) {
+    // A store written by an earlier version: an anonymous persistent session holding chat
+    // filters and queued chat messages.
+    store::loaded_session loaded;
+    loaded.session.client_id = "watcher";
+    loaded.session.protocol_level = 5;
+    loaded.subscriptions = {
+        {"watcher", "#", 1, 0}, {"watcher", "chat/#", 1, 0}, {"watcher", "home/#", 1, 0}};
+    loaded.queue.push_back({{"watcher", 1, 10, 0, store::delivery_state::queued, 1, false, {}},
+                            stored_on("chat/dm/bob/alice")});
+    loaded.queue.push_back({{"watcher", 2, 11, 0, store::delivery_state::queued, 1, false, {}},
+                            stored_on("home/door")});
+    loaded.queue.push_back(
+        {{"watcher", 3, 12, 7, store::delivery_state::awaiting_puback, 1, false, {}},
+         stored_on("chat/room/lobby/alice")});
+    session_ledger ledger;
+    ledger.client_id = "watcher";
+    recording_store store;
+    const access_policy anonymous(true);
+    const mqtt::session_state state = restore_session_state(
+        loaded, ledger, store, anonymous, std::chrono::steady_clock::now(), 1'000);
+
+    EXPECT_EQ(state.subscriptions.size(), 2U);
+    EXPECT_FALSE(state.subscriptions.contains("chat/#"));
+    EXPECT_EQ(store.removed_filters, std::vector<std::string>{"chat/#"});
+    ASSERT_EQ(state.queued.size(), 1U);
+    EXPECT_EQ(state.queued.front().content->topic_name, "home/door");
+    EXPECT_TRUE(state.inflight.empty());
+    EXPECT_EQ(store.acked, (std::vector<std::uint64_t>{1, 3}));
+    ASSERT_EQ(ledger.tracked.size(), 1U);
+    EXPECT_EQ(ledger.tracked.front().sequence, 2U);
 }
 
 } // namespace

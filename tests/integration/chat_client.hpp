@@ -93,32 +93,19 @@ public:
     chat_client(const chat_client&) = delete;
     chat_client& operator=(const chat_client&) = delete;
 
-    /// Connects as `user` with `password`; a persistent session when `is_persistent`. Throws
-    /// mqtt::exception when refused.
-    void connect(const std::string& user, const std::string& password, bool is_persistent = false) {
+    /// Connects as `user` with `password`; a persistent session when `is_persistent`. Returns
+    /// the CONNACK's Session Present. Throws mqtt::exception when refused.
+    bool connect(const std::string& user, const std::string& password, bool is_persistent = false) {
         mqtt::connect_options_builder builder;
-        builder.mqtt_version(mqtt_version_).connect_timeout(5s).user_name(user).password(password);
-        mqtt::connect_options options;
-        if (mqtt_version_ == mqtt_5) {
-            builder.clean_start(!is_persistent);
-            options = builder.finalize();
-            if (is_persistent) {
-                // Set on the copy connect() reads (Paho C++ 1.2 loses moved properties).
-                options.set_properties({{mqtt::property::SESSION_EXPIRY_INTERVAL, 600}});
-            }
-        } else {
-            builder.clean_session(!is_persistent);
-            options = builder.finalize();
-        }
-        auto token = client_.connect(options);
-        wait(*token, "CONNECT");
+        builder.user_name(user).password(password);
+        return connect_with(builder, is_persistent);
     }
 
-    /// Connects without a user name (clean start).
-    void connect_anonymous() {
+    /// Connects without a user name; a persistent session when `is_persistent`. Returns the
+    /// CONNACK's Session Present.
+    bool connect_anonymous(bool is_persistent = false) {
         mqtt::connect_options_builder builder;
-        builder.mqtt_version(mqtt_version_).connect_timeout(5s);
-        wait(*client_.connect(builder.finalize()), "CONNECT");
+        return connect_with(builder, is_persistent);
     }
 
     void disconnect() { wait(*client_.disconnect(), "DISCONNECT"); }
@@ -148,9 +135,19 @@ public:
     /// Publishes and returns the acknowledgement's reason code (success for QoS 0 and 3.1.1).
     mqtt::ReasonCode publish(const std::string& topic, const std::string& payload, int qos = 1,
                              const mqtt::properties& properties = {}) {
+        return publish_message(mqtt::message::create(topic, payload, qos, false, properties));
+    }
+
+    /// Publishes with RETAIN set and returns the acknowledgement's reason code.
+    mqtt::ReasonCode publish_retained(const std::string& topic, const std::string& payload,
+                                      int qos = 1) {
+        return publish_message(mqtt::message::create(topic, payload, qos, true));
+    }
+
+    /// Publishes `message` and returns the acknowledgement's reason code.
+    mqtt::ReasonCode publish_message(mqtt::const_message_ptr message) {
         try {
-            auto token =
-                client_.publish(mqtt::message::create(topic, payload, qos, false, properties));
+            auto token = client_.publish(std::move(message));
             wait(*token, "PUBLISH");
             return token->get_reason_code();
         } catch (const mqtt::exception& refusal) {
@@ -224,6 +221,25 @@ public:
     bool is_connected() { return client_.is_connected(); }
 
 private:
+    bool connect_with(mqtt::connect_options_builder& builder, bool is_persistent) {
+        builder.mqtt_version(mqtt_version_).connect_timeout(5s);
+        mqtt::connect_options options;
+        if (mqtt_version_ == mqtt_5) {
+            builder.clean_start(!is_persistent);
+            options = builder.finalize();
+            if (is_persistent) {
+                // Set on the copy connect() reads (Paho C++ 1.2 loses moved properties).
+                options.set_properties({{mqtt::property::SESSION_EXPIRY_INTERVAL, 600}});
+            }
+        } else {
+            builder.clean_session(!is_persistent);
+            options = builder.finalize();
+        }
+        auto token = client_.connect(options);
+        wait(*token, "CONNECT");
+        return token->get_connect_response().is_session_present();
+    }
+
     static void wait(mqtt::token& token, const char* what) {
         if (!token.wait_for(delivery_timeout)) {
             throw std::runtime_error(std::string(what) + " not completed in time");

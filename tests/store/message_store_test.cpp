@@ -96,6 +96,22 @@ TYPED_TEST(MessageStore, SessionWithWillSurvivesReopen) {
     EXPECT_FALSE(state.sessions[1].session.will.has_value());
 }
 
+TYPED_TEST(MessageStore, ASessionsOwnerSurvivesReopen) {
+    stored_session owned = make_session("alice/phone");
+    owned.owner = "alice";
+    stored_session outside = make_session("sensor-7");
+    outside.owner = "";
+    stored_session unknown = make_session("zed");
+    this->store().save_session(owned);
+    this->store().save_session(outside);
+    this->store().save_session(unknown);
+    const loaded_state state = this->reload();
+    ASSERT_EQ(state.sessions.size(), 3u);
+    EXPECT_EQ(state.sessions[0].session.owner, std::optional<std::string>("alice"));
+    EXPECT_EQ(state.sessions[1].session.owner, std::optional<std::string>(""));
+    EXPECT_EQ(state.sessions[2].session.owner, std::nullopt);
+}
+
 TYPED_TEST(MessageStore, SaveSessionReplacesTheRecord) {
     stored_session session = make_session("alice");
     session.will = stored_will{"w", bytes_of("x"), 0, false, {}, 0};
