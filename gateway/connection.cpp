@@ -155,6 +155,11 @@ void connection::read_turn(const boost::system::error_code& error) {
         // The worker's buffer: the session takes what it needs before anything else reads.
         const std::span<std::uint8_t> buffer = worker_.read_buffer();
         const std::size_t count = transport_->read_some(buffer, read_error);
+        if (read_error == transport::read_yield) {
+            // The transport did a turn's worth of work that gave no bytes (empty TLS records).
+            has_more = true;
+            break;
+        }
         if (read_error == boost::asio::error::would_block ||
             read_error == boost::asio::error::try_again) {
             break;

@@ -21,6 +21,7 @@
 // clang-format on
 
 #include "gateway/log.hpp"
+#include "gateway/tls_record_cipher.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -322,6 +323,8 @@ tls_context::tls_context(const listener_config& listener, const std::filesystem:
         verify_mode = WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     }
     wolfSSL_CTX_set_verify(context_, verify_mode, nullptr);
+    // The record take-over needs the traffic secrets to follow a client's KeyUpdate.
+    capture_traffic_secrets(context_);
 }
 
 tls_context::~tls_context() {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <new>
 
 #include <boost/asio/error.hpp>
@@ -37,9 +38,6 @@ public:
 /// Plaintext held from the last record, in bytes, beyond which the buffer is released once read.
 constexpr std::size_t kept_buffer_bytes = 512;
 
-/// The alert record body of close_notify (RFC 8446, 6.1): level warning, description 0.
-constexpr std::array<std::uint8_t, 2> close_notify_alert = {1, 0};
-
 } // namespace
 
 const boost::system::error_category& tls_category() {
@@ -60,6 +58,7 @@ tls_stream::tls_stream(boost::asio::ip::tcp::socket socket, const tls_context& c
     wolfSSL_set_using_nonblock(session_, 1);
     wolfSSL_SSLSetIORecv(session_, &tls_stream::receive_for_wolfssl);
     wolfSSL_SetIOReadCtx(session_, this);
+    secrets_ = std::make_unique<tls_traffic_secrets>();
 }
 
 tls_stream::~tls_stream() {
@@ -128,7 +127,11 @@ boost::system::error_code tls_stream::classify(int result) {
 }
 
 bool tls_stream::continue_handshake(boost::system::error_code& error) {
-    const int result = wolfSSL_accept(session_);
+    int result = 0;
+    {
+        const tls_secret_capture capture(*secrets_);
+        result = wolfSSL_accept(session_);
+    }
     if (result == WOLFSSL_SUCCESS) {
         is_handshake_done_ = true;
         wants_write_ = false;
@@ -145,6 +148,7 @@ bool tls_stream::continue_handshake(boost::system::error_code& error) {
             }
         }
         take_over_records();
+        secrets_.reset();
         return true;
     }
     error = classify(result);
@@ -227,13 +231,11 @@ void tls_stream::close() {
     if (!socket_.is_open()) {
         return;
     }
-    // Best effort close_notify; the socket closes either way.
+    // Best effort close_notify, unless a fatal alert went or came; the socket closes either way.
     if (cipher_) {
-        if (outgoing_sent_ == outgoing_.size()) {
-            outgoing_.clear();
-            outgoing_sent_ = 0;
+        if (!has_failed_ && outgoing_.empty()) {
             boost::system::error_code ignored;
-            if (cipher_->seal(tls_content_type::alert, close_notify_alert, outgoing_)) {
+            if (cipher_->seal_alert(tls_alert::close_notify, outgoing_)) {
                 send_pending(ignored);
             }
         }
@@ -250,7 +252,7 @@ void tls_stream::take_over_records() {
         // wolfSSL holds part of a record: only it can finish reading that.
         return;
     }
-    cipher_ = tls_record_cipher::take_over(session_);
+    cipher_ = tls_record_cipher::take_over(session_, *secrets_);
     if (!cipher_) {
         return;
     }
@@ -275,11 +277,33 @@ std::size_t tls_stream::take_plaintext(std::span<std::uint8_t> buffer) {
     return count;
 }
 
+std::size_t tls_stream::fail_reading(tls_alert alert, boost::system::error_code& error) {
+    log_info("TLS client {}: bad record, closing with alert {}", remote_address_,
+             static_cast<int>(alert));
+    if (!has_failed_) {
+        has_failed_ = true;
+        // Best effort: the connection closes whether or not the alert leaves.
+        boost::system::error_code ignored;
+        if (cipher_->seal_alert(alert, outgoing_)) {
+            send_pending(ignored);
+        }
+    }
+    error = boost::system::errc::make_error_code(boost::system::errc::bad_message);
+    return 0;
+}
+
 std::size_t tls_stream::read_records(std::span<std::uint8_t> buffer,
                                      boost::system::error_code& error) {
     while (true) {
         if (plaintext_begin_ < plaintext_end_) {
             return take_plaintext(buffer);
+        }
+        if (incoming_size_ == 0 && record_bytes_read_ >= read_budget_bytes_) {
+            // Records that gave the caller nothing (empty or padding-only application data,
+            // KeyUpdates) cost work too: after a turn's worth the caller reads again later.
+            record_bytes_read_ = 0;
+            error = transport::read_yield;
+            return 0;
         }
         std::size_t needed = tls_record_cipher::header_bytes;
         if (incoming_size_ >= tls_record_cipher::header_bytes) {
@@ -287,10 +311,8 @@ std::size_t tls_stream::read_records(std::span<std::uint8_t> buffer,
                 std::span<const std::uint8_t, tls_record_cipher::header_bytes>(incoming_.data(),
                                                                                5));
             if (body > tls_record_cipher::max_body_bytes) {
-                // record_overflow (RFC 8446, 5.2).
-                log_info("TLS client {}: record of {} bytes refused", remote_address_, body);
-                error = boost::system::errc::make_error_code(boost::system::errc::bad_message);
-                return 0;
+                // RFC 8446, 5.2.
+                return fail_reading(tls_alert::record_overflow, error);
             }
             needed += body;
         }
@@ -308,6 +330,7 @@ std::size_t tls_stream::read_records(std::span<std::uint8_t> buffer,
                 error = boost::asio::error::eof;
             } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 wants_write_ = false;
+                record_bytes_read_ = 0;
                 error = boost::asio::error::would_block;
             } else if (errno == EINTR) {
                 continue;
@@ -317,30 +340,50 @@ std::size_t tls_stream::read_records(std::span<std::uint8_t> buffer,
             return 0;
         }
         incoming_size_ = 0;
+        record_bytes_read_ += needed;
+        tls_alert alert = tls_alert::internal_error;
         const std::optional<tls_opened_record> opened =
-            cipher_->open(std::span(incoming_.data(), needed));
+            cipher_->open(std::span(incoming_.data(), needed), alert);
         if (!opened) {
-            log_info("TLS client {}: record failed authentication", remote_address_);
-            error = boost::system::errc::make_error_code(boost::system::errc::bad_message);
-            return 0;
+            return fail_reading(alert, error);
         }
-        if (opened->content_type == tls_content_type::application_data) {
+        switch (opened->content_type) {
+        case tls_content_type::application_data:
             plaintext_begin_ =
                 static_cast<std::size_t>(opened->plaintext.data() - incoming_.data());
             plaintext_end_ = plaintext_begin_ + opened->plaintext.size();
             continue;
+        case tls_content_type::handshake: {
+            const std::size_t pending = outgoing_.size();
+            if (!cipher_->handle_handshake(opened->plaintext, outgoing_, alert)) {
+                return fail_reading(alert, error);
+            }
+            log_debug("TLS client {}: key update{}", remote_address_,
+                      outgoing_.size() != pending ? ", answered" : "");
+            if (outgoing_.size() != pending) {
+                // Our KeyUpdate goes now, after any run still pending; what the socket does not
+                // take leaves with the next write.
+                boost::system::error_code ignored;
+                send_pending(ignored);
+            }
+            continue;
         }
-        if (opened->content_type == tls_content_type::alert && opened->plaintext.size() == 2 &&
-            opened->plaintext[1] == close_notify_alert[1]) {
-            error = boost::asio::error::eof;
+        case tls_content_type::alert:
+            if (opened->plaintext.size() != 2) {
+                return fail_reading(tls_alert::decode_error, error);
+            }
+            if (opened->plaintext[1] == static_cast<std::uint8_t>(tls_alert::close_notify)) {
+                error = boost::asio::error::eof;
+                return 0;
+            }
+            // Any other alert ends the session; nothing is sent back.
+            log_info("TLS client {}: alert {} received, closing", remote_address_,
+                     static_cast<int>(opened->plaintext[1]));
+            has_failed_ = true;
+            error = boost::system::errc::make_error_code(boost::system::errc::protocol_error);
             return 0;
+        default: return fail_reading(tls_alert::unexpected_message, error);
         }
-        // Other alerts end the session; so do post-handshake messages (a KeyUpdate would need
-        // the traffic secret, which is not kept).
-        log_info("TLS client {}: {} record after the handshake, closing", remote_address_,
-                 opened->content_type == tls_content_type::alert ? "alert" : "handshake");
-        error = boost::system::errc::make_error_code(boost::system::errc::protocol_error);
-        return 0;
     }
 }
 
@@ -370,16 +413,20 @@ bool tls_stream::send_pending(boost::system::error_code& error) {
 
 std::size_t tls_stream::write_records(const std::uint8_t* data, std::size_t size,
                                       boost::system::error_code& error) {
-    if (outgoing_sent_ == outgoing_.size()) {
-        // No run pending: these bytes are new.
-        outgoing_.clear();
-        outgoing_sent_ = 0;
+    if (!is_run_pending_) {
+        // These bytes are new; they follow whatever sealed records are still unsent (a
+        // KeyUpdate answered while reading).
         if (!cipher_->seal(tls_content_type::application_data, std::span(data, size), outgoing_)) {
             error = boost::system::errc::make_error_code(boost::system::errc::io_error);
             return 0;
         }
+        is_run_pending_ = true;
     }
-    return send_pending(error) ? size : 0;
+    if (!send_pending(error)) {
+        return 0;
+    }
+    is_run_pending_ = false;
+    return size;
 }
 
 void beast_close_socket(tls_stream& stream) {

@@ -3,14 +3,17 @@
 // the socket's descriptor itself; Asio only reports when the socket is readable or writable.
 // Once a TLS 1.3 handshake is done, the session's record keys are taken over (tls_record_cipher)
 // and wolfSSL's session object is freed, so an idle connection keeps a few hundred bytes instead
-// of wolfSSL's ~57 KB; other sessions (TLS 1.2) stay with wolfSSL. A read turn is "read until
-// would_block"; a flush is one run of records. Also an Asio AsyncStream, so that Beast's
+// of wolfSSL's ~57 KB; other sessions (TLS 1.2) stay with wolfSSL. After the take-over the
+// stream follows and answers the client's KeyUpdates and sends an alert before closing on a bad
+// record. A read turn is "read until would_block", or until a turn's worth of records
+// (read_yield); a flush is one run of records. Also an Asio AsyncStream, so that Beast's
 // WebSocket can run over it. Knows nothing about MQTT.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -68,6 +71,14 @@ public:
     /// (TLS 1.3 with an AEAD suite).
     bool is_taken_over() const { return cipher_.has_value(); }
 
+    /// Record bytes (ciphertext) read_some may take from the socket before it reports
+    /// transport::read_yield, whatever they decrypted to; counted from its last would_block or
+    /// read_yield. Only after the take-over.
+    void set_read_budget_bytes(std::size_t bytes) { read_budget_bytes_ = bytes; }
+
+    /// Default of set_read_budget_bytes(): as much as a connection reads in one turn.
+    static constexpr std::size_t default_read_budget_bytes = 1024 * 1024;
+
     // ---- AsyncStream (for Beast) ---------------------------------------------------------
 
     executor_type get_executor() { return socket_.get_executor(); }
@@ -115,6 +126,14 @@ private:
         if (target.size() != 0) {
             count = read_some(std::span(static_cast<std::uint8_t*>(target.data()), target.size()),
                               error);
+        }
+        if (error == transport::read_yield) {
+            // A turn's worth of records gave nothing yet: others run first, then read on.
+            boost::asio::post(socket_.get_executor(),
+                              [this, target, handler = std::move(handler)]() mutable {
+                                  read_loop(target, std::move(handler));
+                              });
+            return;
         }
         if (error == boost::asio::error::would_block) {
             socket_.async_wait(wanted_event(),
@@ -170,7 +189,10 @@ private:
     static int receive_for_wolfssl(WOLFSSL* session, char* buffer, int size, void* context);
     int receive_record_bytes(char* buffer, int size);
 
-    /// Reads and opens records until `buffer` has application bytes, would_block or a failure.
+    /// Sends `alert` (best effort), marks the session failed and sets the read error.
+    std::size_t fail_reading(tls_alert alert, boost::system::error_code& error);
+    /// Reads and opens records until `buffer` has application bytes, would_block, read_yield or
+    /// a failure; follows the peer's KeyUpdates.
     std::size_t read_records(std::span<std::uint8_t> buffer, boost::system::error_code& error);
     /// Hands out decrypted bytes still held from the last record.
     std::size_t take_plaintext(std::span<std::uint8_t> buffer);
@@ -188,6 +210,8 @@ private:
     std::vector<std::uint8_t> staging_;
     bool is_handshake_done_ = false;
     bool wants_write_ = false;
+    /// The traffic secrets, noted during the handshake and released after it.
+    std::unique_ptr<tls_traffic_secrets> secrets_;
 
     // Record framing of the bytes handed to wolfSSL during the handshake.
     std::array<std::uint8_t, tls_record_cipher::header_bytes> handshake_header_{};
@@ -200,8 +224,16 @@ private:
     std::size_t incoming_size_ = 0;
     std::size_t plaintext_begin_ = 0;
     std::size_t plaintext_end_ = 0;
+    /// Sealed records not yet sent: the caller's current run and records of our own (alerts,
+    /// KeyUpdates), in the order sealed.
     std::vector<std::uint8_t> outgoing_;
     std::size_t outgoing_sent_ = 0;
+    std::size_t record_bytes_read_ = 0;
+    std::size_t read_budget_bytes_ = default_read_budget_bytes;
+    /// The caller's run is sealed in outgoing_: its retry must not seal it again.
+    bool is_run_pending_ = false;
+    /// A fatal alert was sent or received: no close_notify follows.
+    bool has_failed_ = false;
 };
 
 /// Beast's WebSocket closes the lowest layer with this on a failure.

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -30,11 +31,17 @@ public:
     /// Called once a write finished: the error, if any, and the application bytes written.
     using write_handler = inline_handler<void(const boost::system::error_code&, std::size_t)>;
 
+    /// read_some's error when it did a turn's worth of work without application bytes (TLS
+    /// records that decrypted to nothing): the caller ends its turn and calls read_some again
+    /// soon, without waiting for readiness, since more may be ready.
+    static constexpr boost::asio::error::basic_errors read_yield = boost::asio::error::interrupted;
+
     virtual ~transport() = default;
 
     /// Reads what is available without blocking into `buffer`. Returns the application bytes read
-    /// (never 0 without an error); `error` is would_block when nothing is ready now, eof when the
-    /// peer closed, or the failure (a refused TLS or WebSocket handshake included).
+    /// (never 0 without an error); `error` is would_block when nothing is ready now, read_yield
+    /// when the turn should end with more to read, eof when the peer closed, or the failure (a
+    /// refused TLS or WebSocket handshake included).
     virtual std::size_t read_some(std::span<std::uint8_t> buffer,
                                   boost::system::error_code& error) = 0;
 

@@ -1,7 +1,8 @@
 // Tests of the TLS 1.3 record protection taken over from wolfSSL: a real wolfSSL client talks to
 // a server session over a socket pair; after the handshake the server's records are sealed and
-// opened by tls_record_cipher, and the client must not notice.
+// opened by tls_record_cipher (key updates and alerts included), and the client must not notice.
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,9 +38,11 @@ public:
         wolfSSL_CTX_use_PrivateKey_file(server_context_, files.key_path.c_str(),
                                         WOLFSSL_FILETYPE_PEM);
         wolfSSL_CTX_set_cipher_list(server_context_, suite.c_str());
+        capture_traffic_secrets(server_context_);
         client_context_ =
             wolfSSL_CTX_new(is_tls13 ? wolfTLSv1_3_client_method() : wolfTLSv1_2_client_method());
         wolfSSL_CTX_load_verify_locations(client_context_, files.certificate_path.c_str(), nullptr);
+        capture_traffic_secrets(client_context_);
         ::socketpair(AF_UNIX, SOCK_STREAM, 0, sockets_);
         for (const int fd : sockets_) {
             ::fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -53,10 +56,19 @@ public:
         bool is_server_done = false;
         bool is_client_done = false;
         for (int turn = 0; turn < 100 && !(is_server_done && is_client_done); ++turn) {
-            is_client_done = is_client_done || wolfSSL_connect(client) == WOLFSSL_SUCCESS;
-            is_server_done = is_server_done || wolfSSL_accept(server) == WOLFSSL_SUCCESS;
+            if (!is_client_done) {
+                const tls_secret_capture capture(client_secrets);
+                is_client_done = wolfSSL_connect(client) == WOLFSSL_SUCCESS;
+            }
+            if (!is_server_done) {
+                const tls_secret_capture capture(server_secrets);
+                is_server_done = wolfSSL_accept(server) == WOLFSSL_SUCCESS;
+            }
         }
         is_established = is_server_done && is_client_done;
+        // The client takes in what the server sent after its Finished (a session ticket).
+        char byte = 0;
+        wolfSSL_read(client, &byte, 1);
     }
     ~session_pair() {
         wolfSSL_free(client);
@@ -70,12 +82,32 @@ public:
     session_pair(const session_pair&) = delete;
     session_pair& operator=(const session_pair&) = delete;
 
+    /// The server's record protection, as taken over.
+    std::optional<tls_record_cipher> take_over_server() {
+        return tls_record_cipher::take_over(server, server_secrets);
+    }
+    /// The client's record protection, to send records wolfSSL would not.
+    std::optional<tls_record_cipher> take_over_client() {
+        return tls_record_cipher::take_over(client, client_secrets);
+    }
+
+    /// Everything the server sent to the client socket so far.
+    std::vector<std::uint8_t> client_receives() { return receive_all(sockets_[1]); }
+
+    /// Sends raw bytes from the client socket to the server.
+    void client_sends(const std::vector<std::uint8_t>& bytes) {
+        ASSERT_EQ(::send(sockets_[1], bytes.data(), bytes.size(), 0),
+                  static_cast<ssize_t>(bytes.size()));
+    }
+
     /// Everything the client sent to the server socket so far.
-    std::vector<std::uint8_t> server_receives() {
+    std::vector<std::uint8_t> server_receives() { return receive_all(sockets_[0]); }
+
+    std::vector<std::uint8_t> receive_all(int socket) {
         std::vector<std::uint8_t> bytes(64 * 1024);
         std::size_t size = 0;
         while (size < bytes.size()) {
-            const ssize_t count = ::recv(sockets_[0], bytes.data() + size, bytes.size() - size, 0);
+            const ssize_t count = ::recv(socket, bytes.data() + size, bytes.size() - size, 0);
             if (count <= 0) {
                 break;
             }
@@ -106,6 +138,8 @@ public:
 
     WOLFSSL* server = nullptr;
     WOLFSSL* client = nullptr;
+    tls_traffic_secrets server_secrets;
+    tls_traffic_secrets client_secrets;
     bool is_established = false;
 
 private:
@@ -146,7 +180,7 @@ std::string as_text(std::span<const std::uint8_t> bytes) {
 void check_round_trip(const std::string& suite) {
     session_pair pair(suite, true);
     ASSERT_TRUE(pair.is_established) << suite;
-    auto cipher = tls_record_cipher::take_over(pair.server);
+    auto cipher = pair.take_over_server();
     ASSERT_TRUE(cipher.has_value()) << suite;
 
     const std::string request = "CONNECT please";
@@ -157,11 +191,12 @@ void check_round_trip(const std::string& suite) {
               static_cast<int>(second.size()));
     auto records = split_records(pair.server_receives());
     ASSERT_EQ(records.size(), 2u);
-    auto first = cipher->open(records[0]);
+    tls_alert alert_to_send = tls_alert::close_notify;
+    auto first = cipher->open(records[0], alert_to_send);
     ASSERT_TRUE(first.has_value());
     EXPECT_EQ(first->content_type, tls_content_type::application_data);
     EXPECT_EQ(as_text(first->plaintext), request);
-    auto next = cipher->open(records[1]);
+    auto next = cipher->open(records[1], alert_to_send);
     ASSERT_TRUE(next.has_value());
     EXPECT_EQ(as_text(next->plaintext), second);
 
@@ -180,7 +215,7 @@ void check_round_trip(const std::string& suite) {
     wolfSSL_shutdown(pair.client);
     records = split_records(pair.server_receives());
     ASSERT_EQ(records.size(), 1u);
-    auto alert = cipher->open(records[0]);
+    auto alert = cipher->open(records[0], alert_to_send);
     ASSERT_TRUE(alert.has_value());
     EXPECT_EQ(alert->content_type, tls_content_type::alert);
     ASSERT_EQ(alert->plaintext.size(), 2u);
@@ -199,10 +234,10 @@ TEST(TlsRecordCipher, TakesOverChaCha20Poly1305) {
     check_round_trip("TLS13-CHACHA20-POLY1305-SHA256");
 }
 
-TEST(TlsRecordCipher, RefusesTamperedReorderedAndMalformedRecords) {
+TEST(TlsRecordCipher, RefusesTamperedReorderedAndMalformedRecordsWithTheirAlerts) {
     session_pair pair("TLS13-AES128-GCM-SHA256", true);
     ASSERT_TRUE(pair.is_established);
-    auto cipher = tls_record_cipher::take_over(pair.server);
+    auto cipher = pair.take_over_server();
     ASSERT_TRUE(cipher.has_value());
     const std::string text = "payload";
     for (int index = 0; index < 2; ++index) {
@@ -210,29 +245,225 @@ TEST(TlsRecordCipher, RefusesTamperedReorderedAndMalformedRecords) {
     }
     auto records = split_records(pair.server_receives());
     ASSERT_EQ(records.size(), 2u);
+    tls_alert alert = tls_alert::close_notify;
     auto tampered = records[0];
     tampered[7] ^= 0x01;
-    EXPECT_FALSE(cipher->open(tampered).has_value());
+    EXPECT_FALSE(cipher->open(tampered, alert).has_value());
+    EXPECT_EQ(alert, tls_alert::bad_record_mac);
 
-    auto second_alone = tls_record_cipher::take_over(pair.server);
+    auto second_alone = pair.take_over_server();
     ASSERT_TRUE(second_alone.has_value());
     // Out of order: the second record's nonce does not match the first sequence number.
-    EXPECT_FALSE(second_alone->open(records[1]).has_value());
+    EXPECT_FALSE(second_alone->open(records[1], alert).has_value());
+    EXPECT_EQ(alert, tls_alert::bad_record_mac);
 
-    auto fresh = tls_record_cipher::take_over(pair.server);
+    auto fresh = pair.take_over_server();
     ASSERT_TRUE(fresh.has_value());
     std::vector<std::uint8_t> truncated(records[0].begin(), records[0].end() - 1);
-    EXPECT_FALSE(fresh->open(truncated).has_value());
+    EXPECT_FALSE(fresh->open(truncated, alert).has_value());
+    EXPECT_EQ(alert, tls_alert::decode_error);
     std::vector<std::uint8_t> wrong_type = records[0];
     wrong_type[0] = static_cast<std::uint8_t>(tls_content_type::handshake);
-    EXPECT_FALSE(fresh->open(wrong_type).has_value());
-    EXPECT_TRUE(fresh->open(records[0]).has_value());
+    EXPECT_FALSE(fresh->open(wrong_type, alert).has_value());
+    EXPECT_EQ(alert, tls_alert::unexpected_message);
+    std::vector<std::uint8_t> oversized = records[0];
+    oversized[3] = 0x41; // 2^14 + 256 + 1 bytes announced
+    oversized[4] = 0x01;
+    EXPECT_FALSE(fresh->open(oversized, alert).has_value());
+    EXPECT_EQ(alert, tls_alert::record_overflow);
+    EXPECT_TRUE(fresh->open(records[0], alert).has_value());
+}
+
+/// Opens one record the client sealed with `seal`; returns the alert, or nullopt if accepted.
+template <typename Seal> std::optional<tls_alert> server_verdict(Seal seal) {
+    session_pair pair("TLS13-CHACHA20-POLY1305-SHA256", true);
+    EXPECT_TRUE(pair.is_established);
+    auto server = pair.take_over_server();
+    auto client = pair.take_over_client();
+    EXPECT_TRUE(server.has_value() && client.has_value());
+    if (!server || !client) {
+        return tls_alert::internal_error;
+    }
+    std::vector<std::uint8_t> record;
+    EXPECT_TRUE(seal(*client, record));
+    tls_alert alert = tls_alert::close_notify;
+    if (server->open(record, alert).has_value()) {
+        return std::nullopt;
+    }
+    return alert;
+}
+
+TEST(TlsRecordCipher, LimitsTheInnerPlaintextTo2To14PlusOneBytes) {
+    const std::vector<std::uint8_t> full(tls_record_cipher::max_plaintext_bytes, 'x');
+    // Content, type byte and padding may make up 2^14 + 1 bytes, not one more.
+    EXPECT_EQ(server_verdict([&](tls_record_cipher& client, std::vector<std::uint8_t>& out) {
+                  return client.seal_padded(tls_content_type::application_data, full, 0, out);
+              }),
+              std::nullopt);
+    EXPECT_EQ(server_verdict([&](tls_record_cipher& client, std::vector<std::uint8_t>& out) {
+                  return client.seal_padded(tls_content_type::application_data,
+                                            std::span(full).first(16000), 384, out);
+              }),
+              std::nullopt);
+    EXPECT_EQ(server_verdict([&](tls_record_cipher& client, std::vector<std::uint8_t>& out) {
+                  return client.seal_padded(tls_content_type::application_data, full, 1, out);
+              }),
+              tls_alert::record_overflow);
+    EXPECT_EQ(server_verdict([&](tls_record_cipher& client, std::vector<std::uint8_t>& out) {
+                  return client.seal_padded(tls_content_type::application_data, {}, 400, out);
+              }),
+              std::nullopt)
+        << "padding-only application data is an empty record";
+}
+
+TEST(TlsRecordCipher, RefusesUnknownAndMissingInnerContentTypes) {
+    const std::vector<std::uint8_t> text = {'h', 'i'};
+    EXPECT_EQ(server_verdict([&](tls_record_cipher& client, std::vector<std::uint8_t>& out) {
+                  return client.seal_padded(static_cast<tls_content_type>(99), text, 0, out);
+              }),
+              tls_alert::unexpected_message);
+    EXPECT_EQ(server_verdict([&](tls_record_cipher& client, std::vector<std::uint8_t>& out) {
+                  return client.seal_padded(tls_content_type::change_cipher_spec, text, 0, out);
+              }),
+              tls_alert::unexpected_message);
+    // All zeros: no content type at all.
+    EXPECT_EQ(server_verdict([&](tls_record_cipher& client, std::vector<std::uint8_t>& out) {
+                  return client.seal_padded(static_cast<tls_content_type>(0), {}, 20, out);
+              }),
+              tls_alert::unexpected_message);
+}
+
+TEST(TlsRecordCipher, RefusesPostHandshakeMessagesOtherThanKeyUpdate) {
+    session_pair pair("TLS13-AES128-GCM-SHA256", true);
+    ASSERT_TRUE(pair.is_established);
+    auto cipher = pair.take_over_server();
+    ASSERT_TRUE(cipher.has_value());
+    std::vector<std::uint8_t> out;
+    tls_alert alert = tls_alert::close_notify;
+    const std::vector<std::uint8_t> client_hello = {1, 0, 0, 1, 0};
+    EXPECT_FALSE(cipher->handle_handshake(client_hello, out, alert));
+    EXPECT_EQ(alert, tls_alert::unexpected_message);
+    const std::vector<std::uint8_t> long_key_update = {24, 0, 0, 2, 0, 0};
+    EXPECT_FALSE(cipher->handle_handshake(long_key_update, out, alert));
+    EXPECT_EQ(alert, tls_alert::decode_error);
+    const std::vector<std::uint8_t> key_update_and_more = {24, 0, 0, 1, 0, 24, 0, 0, 1, 0};
+    EXPECT_FALSE(cipher->handle_handshake(key_update_and_more, out, alert));
+    EXPECT_EQ(alert, tls_alert::decode_error);
+    const std::vector<std::uint8_t> bad_request = {24, 0, 0, 1, 2};
+    EXPECT_FALSE(cipher->handle_handshake(bad_request, out, alert));
+    EXPECT_EQ(alert, tls_alert::illegal_parameter);
+    EXPECT_TRUE(out.empty());
+}
+
+/// A client's KeyUpdate asking for ours: both directions move to the next keys and wolfSSL's
+/// client follows.
+void check_key_update(const std::string& suite) {
+    session_pair pair(suite, true);
+    ASSERT_TRUE(pair.is_established) << suite;
+    auto cipher = pair.take_over_server();
+    ASSERT_TRUE(cipher.has_value()) << suite;
+    // wolfSSL's client asks for the server's update with its own.
+    ASSERT_EQ(wolfSSL_update_keys(pair.client), WOLFSSL_SUCCESS);
+    const std::string request = "after the update";
+    ASSERT_EQ(wolfSSL_write(pair.client, request.data(), static_cast<int>(request.size())),
+              static_cast<int>(request.size()));
+    auto records = split_records(pair.server_receives());
+    ASSERT_EQ(records.size(), 2u);
+    tls_alert alert = tls_alert::close_notify;
+    auto key_update = cipher->open(records[0], alert);
+    ASSERT_TRUE(key_update.has_value());
+    ASSERT_EQ(key_update->content_type, tls_content_type::handshake);
+    std::vector<std::uint8_t> out;
+    ASSERT_TRUE(cipher->handle_handshake(key_update->plaintext, out, alert));
+    EXPECT_EQ(split_records(out).size(), 1u) << "our KeyUpdate answers update_requested";
+    auto data = cipher->open(records[1], alert);
+    ASSERT_TRUE(data.has_value()) << "the client's next key";
+    EXPECT_EQ(as_text(data->plaintext), request);
+
+    const std::string answer = "under the server's next key";
+    ASSERT_TRUE(cipher->seal(tls_content_type::application_data, as_bytes(answer), out));
+    pair.server_sends(out);
+    EXPECT_EQ(pair.client_reads(answer.size()), answer);
+}
+
+TEST(TlsRecordCipher, FollowsKeyUpdatesWithSha256) {
+    check_key_update("TLS13-CHACHA20-POLY1305-SHA256");
+}
+
+TEST(TlsRecordCipher, FollowsKeyUpdatesWithSha384) {
+    check_key_update("TLS13-AES256-GCM-SHA384");
+}
+
+TEST(TlsRecordCipher, KeyUpdateNotRequestedIsNotAnswered) {
+    session_pair pair("TLS13-AES128-GCM-SHA256", true);
+    ASSERT_TRUE(pair.is_established);
+    auto server = pair.take_over_server();
+    auto client = pair.take_over_client();
+    ASSERT_TRUE(server.has_value() && client.has_value());
+    std::vector<std::uint8_t> out;
+    tls_alert alert = tls_alert::close_notify;
+    const std::vector<std::uint8_t> not_requested = {24, 0, 0, 1, 0};
+    EXPECT_TRUE(server->handle_handshake(not_requested, out, alert));
+    EXPECT_TRUE(out.empty());
+    // The server's sending key is unchanged; the client's moved on.
+    const std::string text = "same key";
+    ASSERT_TRUE(server->seal(tls_content_type::application_data, as_bytes(text), out));
+    pair.server_sends(out);
+    EXPECT_EQ(pair.client_reads(text.size()), text);
+}
+
+TEST(TlsRecordCipher, UpdatesItsOwnKeysBeforeTheThreshold) {
+    session_pair pair("TLS13-AES128-GCM-SHA256", true);
+    ASSERT_TRUE(pair.is_established);
+    auto cipher = pair.take_over_server();
+    ASSERT_TRUE(cipher.has_value());
+    cipher->set_key_update_records(3);
+    std::vector<std::uint8_t> out;
+    std::string expected;
+    for (int index = 0; index < 10; ++index) {
+        const std::string text = "message " + std::to_string(index) + ";";
+        expected += text;
+        ASSERT_TRUE(cipher->seal(tls_content_type::application_data, as_bytes(text), out));
+    }
+    // Three records per key, the KeyUpdate included: a KeyUpdate after every two messages, and
+    // one more when the first key already sealed the session ticket.
+    const std::size_t records = split_records(out).size();
+    EXPECT_GE(records, 14u);
+    EXPECT_LE(records, 15u);
+    pair.server_sends(out);
+    EXPECT_EQ(pair.client_reads(expected.size()), expected);
+}
+
+TEST(TlsRecordCipher, SealsAlerts) {
+    session_pair pair("TLS13-AES128-GCM-SHA256", true);
+    ASSERT_TRUE(pair.is_established);
+    auto server = pair.take_over_server();
+    auto client = pair.take_over_client();
+    ASSERT_TRUE(server.has_value() && client.has_value());
+    std::vector<std::uint8_t> out;
+    ASSERT_TRUE(server->seal_alert(tls_alert::bad_record_mac, out));
+    tls_alert alert = tls_alert::close_notify;
+    auto opened = client->open(out, alert);
+    ASSERT_TRUE(opened.has_value());
+    EXPECT_EQ(opened->content_type, tls_content_type::alert);
+    ASSERT_EQ(opened->plaintext.size(), 2u);
+    EXPECT_EQ(opened->plaintext[0], 2) << "fatal";
+    EXPECT_EQ(opened->plaintext[1], 20) << "bad_record_mac";
+}
+
+TEST(TlsRecordCipher, RefusesSecretsThatDoNotYieldTheKeys) {
+    session_pair pair("TLS13-AES128-GCM-SHA256", true);
+    ASSERT_TRUE(pair.is_established);
+    tls_traffic_secrets wrong = pair.server_secrets;
+    wrong.client[0] ^= 0x01;
+    EXPECT_FALSE(tls_record_cipher::take_over(pair.server, wrong).has_value());
+    EXPECT_FALSE(tls_record_cipher::take_over(pair.server, tls_traffic_secrets{}).has_value());
 }
 
 TEST(TlsRecordCipher, LeavesTls12SessionsToWolfssl) {
     session_pair pair("ECDHE-ECDSA-AES128-GCM-SHA256", false);
     ASSERT_TRUE(pair.is_established);
-    EXPECT_FALSE(tls_record_cipher::take_over(pair.server).has_value());
+    EXPECT_FALSE(pair.take_over_server().has_value());
 }
 
 TEST(TlsRecordCipher, ReadsTheBodyLengthFromTheHeader) {

@@ -1,6 +1,8 @@
-// MQTT over TLS (wolfSSL) and over WebSocket (Beast), driven by mosquitto_pub/sub, Paho C++ and
-// MQTT.js against one perch with all four listener kinds, and the refusals of bad transport input.
+// MQTT over TLS (wolfSSL) and over WebSocket (Beast), driven by mosquitto_pub/sub, Paho C++,
+// MQTT.js and a byte-level OpenSSL client against one perch with all four listener kinds: key
+// updates, and the refusals of bad transport input (with their TLS alerts).
 // The certificate the clients trust is the one perch generates into its empty data_dir.
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -19,6 +21,8 @@
 #include "broker_process.hpp"
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -194,6 +198,141 @@ public:
 private:
     std::filesystem::path output_path_;
     std::unique_ptr<child_process> process_;
+};
+
+/// An MQTT 3.1.1 client over OpenSSL's TLS 1.3, written byte by byte, that can ask for key
+/// updates, send raw or tampered records, and notes the KeyUpdates and alerts it receives.
+class openssl_mqtt_client {
+public:
+    /// Connects to 127.0.0.1:`port` trusting `certificate`; `is_connected` tells whether the
+    /// handshake succeeded.
+    openssl_mqtt_client(std::uint16_t port, const std::filesystem::path& certificate) {
+        fd_ = connect_raw(port);
+        if (fd_ < 0) {
+            return;
+        }
+        // Reads are bounded: a missing answer fails the test instead of hanging it.
+        timeval timeout{5, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+        context_ = SSL_CTX_new(TLS_client_method());
+        SSL_CTX_set_min_proto_version(context_, TLS1_3_VERSION);
+        SSL_CTX_load_verify_locations(context_, certificate.c_str(), nullptr);
+        SSL_CTX_set_verify(context_, SSL_VERIFY_PEER, nullptr);
+        SSL_CTX_set_msg_callback(context_, &openssl_mqtt_client::note_message);
+        ssl_ = SSL_new(context_);
+        SSL_set_msg_callback_arg(ssl_, this);
+        SSL_set_fd(ssl_, fd_);
+        is_connected = SSL_connect(ssl_) == 1;
+    }
+    ~openssl_mqtt_client() {
+        if (ssl_ != nullptr) {
+            SSL_free(ssl_);
+        }
+        if (context_ != nullptr) {
+            SSL_CTX_free(context_);
+        }
+        if (fd_ >= 0) {
+            ::close(fd_);
+        }
+    }
+    openssl_mqtt_client(const openssl_mqtt_client&) = delete;
+    openssl_mqtt_client& operator=(const openssl_mqtt_client&) = delete;
+
+    bool write(const std::string& bytes) {
+        return SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) ==
+               static_cast<int>(bytes.size());
+    }
+
+    /// Exactly `size` decrypted bytes, or fewer when the connection failed or timed out.
+    std::string read(std::size_t size) {
+        std::string text;
+        while (text.size() < size) {
+            char chunk[4096];
+            const int count = SSL_read(
+                ssl_, chunk, static_cast<int>(std::min(sizeof(chunk), size - text.size())));
+            if (count <= 0) {
+                break;
+            }
+            text.append(chunk, static_cast<std::size_t>(count));
+        }
+        return text;
+    }
+
+    /// CONNECT (clean session) and its CONNACK.
+    bool connect_mqtt(const std::string& client_id) {
+        std::string packet =
+            std::string("\x00\x04MQTT\x04\x02\x00\x3c", 10) + length_prefixed(client_id);
+        return write(with_header('\x10', packet)) && read(4) == std::string("\x20\x02\x00\x00", 4);
+    }
+
+    /// SUBSCRIBE at QoS 0 and its SUBACK.
+    bool subscribe(const std::string& topic) {
+        const std::string packet = std::string("\x00\x01", 2) + length_prefixed(topic) + '\x00';
+        return write(with_header('\x82', packet)) &&
+               read(5) == std::string("\x90\x03\x00\x01\x00", 5);
+    }
+
+    /// A QoS 0 PUBLISH as it goes on the wire, either way.
+    static std::string publish_packet(const std::string& topic, const std::string& payload) {
+        return with_header('\x30', length_prefixed(topic) + payload);
+    }
+
+    /// Asks OpenSSL to send a KeyUpdate with update_requested before its next record.
+    bool request_key_update() { return SSL_key_update(ssl_, SSL_KEY_UPDATE_REQUESTED) == 1; }
+
+    /// Seals `bytes` as OpenSSL would, flips a bit of the record's tag and sends it.
+    bool write_tampered(const std::string& bytes) {
+        BIO* sealed = BIO_new(BIO_s_mem());
+        BIO_up_ref(sealed);
+        SSL_set0_wbio(ssl_, sealed);
+        const bool is_written = write(bytes);
+        char* data = nullptr;
+        const long size = BIO_get_mem_data(sealed, &data);
+        std::string record(data, static_cast<std::size_t>(std::max(size, 0L)));
+        BIO_free(sealed);
+        if (!is_written || record.empty()) {
+            return false;
+        }
+        record.back() = static_cast<char>(record.back() ^ 0x01);
+        return write_raw(record);
+    }
+
+    bool write_raw(const std::string& bytes) {
+        return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+               static_cast<ssize_t>(bytes.size());
+    }
+
+    bool is_connected = false;
+    int key_updates_received = 0;
+    std::vector<int> alerts_received;
+
+private:
+    static std::string length_prefixed(const std::string& text) {
+        return std::string{static_cast<char>(text.size() >> 8),
+                           static_cast<char>(text.size() & 0xFF)} +
+               text;
+    }
+    static std::string with_header(char type, const std::string& body) {
+        // Bodies here stay below 128 bytes: one length byte.
+        return std::string{type, static_cast<char>(body.size())} + body;
+    }
+    static void note_message(int is_write, int, int content_type, const void* buffer,
+                             std::size_t size, SSL*, void* argument) {
+        auto* self = static_cast<openssl_mqtt_client*>(argument);
+        const auto* bytes = static_cast<const unsigned char*>(buffer);
+        if (is_write != 0 || self == nullptr || size == 0) {
+            return;
+        }
+        if (content_type == SSL3_RT_HANDSHAKE && bytes[0] == SSL3_MT_KEY_UPDATE) {
+            ++self->key_updates_received;
+        } else if (content_type == SSL3_RT_ALERT && size == 2) {
+            self->alerts_received.push_back(bytes[1]);
+        }
+    }
+
+    int fd_ = -1;
+    SSL_CTX* context_ = nullptr;
+    SSL* ssl_ = nullptr;
 };
 
 class Transport : public ::testing::Test {
@@ -380,6 +519,54 @@ TEST_F(Transport, TcpTlsAndWebSocketClientsTalkToEachOther) {
         EXPECT_NE(tls->output().find(payload), std::string::npos) << tls->output();
         EXPECT_NE(websocket->output().find(payload), std::string::npos) << websocket->output();
     }
+}
+
+/// An OpenSSL TLS 1.3 client asks for key updates twice (RFC 8446, 4.6.3): perch follows the
+/// client's new keys, answers each with its own KeyUpdate and moves to its next keys, and MQTT
+/// traffic keeps flowing both ways on the same connection.
+TEST_F(Transport, KeyUpdatesRollBothDirectionsOverTls13) {
+    start_broker("log_level debug\n");
+    openssl_mqtt_client client(broker_->tls_port, broker_->certificate());
+    ASSERT_TRUE(client.is_connected);
+    ASSERT_TRUE(client.connect_mqtt("key-updater"));
+    ASSERT_TRUE(client.subscribe("keys/rolled"));
+    for (int round = 1; round <= 2; ++round) {
+        ASSERT_TRUE(client.request_key_update());
+        const std::string packet =
+            openssl_mqtt_client::publish_packet("keys/rolled", "round " + std::to_string(round));
+        ASSERT_TRUE(client.write(packet));
+        EXPECT_EQ(client.read(packet.size()), packet) << "round " << round;
+        EXPECT_EQ(client.key_updates_received, round);
+    }
+    EXPECT_TRUE(client.alerts_received.empty());
+    // perch's record layer, not wolfSSL's, followed the updates.
+    const std::string log = broker_->log();
+    EXPECT_NE(log.find("records taken over"), std::string::npos) << log;
+    EXPECT_EQ(count_occurrences(log, "key update, answered"), 2u) << log;
+}
+
+/// A record with a broken tag is answered with a bad_record_mac alert before perch closes; an
+/// oversized record with record_overflow. Other clients carry on.
+TEST_F(Transport, BadRecordsGetTheirAlerts) {
+    start_broker();
+    openssl_mqtt_client tampering(broker_->tls_port, broker_->certificate());
+    ASSERT_TRUE(tampering.is_connected);
+    ASSERT_TRUE(tampering.connect_mqtt("tampering"));
+    ASSERT_TRUE(tampering.write_tampered(std::string("\xc0\x00", 2)));
+    EXPECT_EQ(tampering.read(1), "");
+    EXPECT_EQ(tampering.alerts_received, std::vector<int>{20}) << "bad_record_mac";
+
+    openssl_mqtt_client oversized(broker_->tls_port, broker_->certificate());
+    ASSERT_TRUE(oversized.is_connected);
+    ASSERT_TRUE(oversized.connect_mqtt("oversized"));
+    // A header announcing 2^14 + 256 + 1 bytes.
+    ASSERT_TRUE(oversized.write_raw(std::string("\x17\x03\x03\x41\x01", 5)));
+    EXPECT_EQ(oversized.read(1), "");
+    EXPECT_EQ(oversized.alerts_received, std::vector<int>{22}) << "record_overflow";
+
+    openssl_mqtt_client calm(broker_->tls_port, broker_->certificate());
+    ASSERT_TRUE(calm.is_connected);
+    EXPECT_TRUE(calm.connect_mqtt("calm"));
 }
 
 /// Plaintext MQTT on the TLS port is refused (no CONNACK, closed) and a TLS client connected
