@@ -721,6 +721,9 @@ void connection::drain_input() {
                 });
             return;
         }
+        if (error == transport::read_yield) {
+            break;
+        }
         if (error) {
             // End of stream (the client closed after reading) or a failure: done.
             close_socket();
