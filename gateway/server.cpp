@@ -65,6 +65,8 @@ connection_settings server::make_connection_settings(const broker_config& config
     limits.topic_alias_maximum = config.topic_alias_maximum;
     limits.maximum_packet_size =
         config.max_packet_size != 0 ? config.max_packet_size : mqtt::max_packet_size;
+    limits.max_connect_packet_size =
+        std::min(config.max_connect_packet_size, limits.maximum_packet_size);
     limits.maximum_qos = static_cast<mqtt::qos>(config.max_qos);
     limits.is_retain_available = config.retain_available;
     if (config.server_keep_alive_seconds != 0) {

@@ -41,6 +41,11 @@ struct session_limits {
     std::uint16_t topic_alias_maximum = 64;
     /// Largest packet the server accepts, fixed header included; announced in CONNACK (5.0).
     std::uint32_t maximum_packet_size = 1024 * 1024;
+    /// Largest first packet (the CONNECT), fixed header included, while no CONNECT has been
+    /// accepted: refused as soon as its fixed header shows the size, so that a client that has
+    /// not logged in cannot make the server hold more than this. 16 KiB holds a CONNECT with
+    /// credentials, a will and properties.
+    std::uint32_t max_connect_packet_size = 16 * 1024;
     /// Highest QoS the server accepts in PUBLISH and Will.
     qos maximum_qos = qos::exactly_once;
     bool is_retain_available = true;
