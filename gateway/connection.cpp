@@ -348,6 +348,7 @@ void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_poi
     session_.accept_connect(std::move(acceptance), now);
     persist_accepted_session();
     if (session_.is_connected()) {
+        transport_->on_connect_accepted();
         is_counted_connected_ = true;
         worker_.counters().connected_clients.add();
         log_info("client {} connected from {} (MQTT {}, clean start {}, keep alive {}s, session "
