@@ -162,9 +162,9 @@ struct broker_config {
     std::uint32_t max_batch_operations = 4096;
     /// Entries one persistent session's store queue may hold (in flight included); past it a
     /// publisher gets Quota exceeded instead of an acknowledgement. 0 means no limit.
-    std::uint32_t max_stored_messages = 0;
+    std::uint32_t max_stored_messages = 10'000;
     /// Payload bytes one persistent session's store queue may hold; 0 means no limit.
-    std::uint64_t max_stored_bytes = 0;
+    std::uint64_t max_stored_bytes = 16 * 1024 * 1024;
     /// Largest size of perch.db in bytes; past it writes fail as on a full disk. 0: no limit.
     std::uint64_t max_database_bytes = 0;
     /// Publish retained chat presence on chat/presence/{user} (docs/CHAT.md).
