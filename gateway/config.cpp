@@ -299,6 +299,8 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         {"workers", unsigned_key(&broker_config::workers, 0, 1024)},
         {"max_connections", unsigned_key(&broker_config::max_connections, 0, max_u32)},
         {"max_packet_size", unsigned_key(&broker_config::max_packet_size, 0, 268'435'460)},
+        {"max_connect_packet_size",
+         unsigned_key(&broker_config::max_connect_packet_size, 128, 268'435'460)},
         {"receive_maximum", unsigned_key(&broker_config::receive_maximum, 1, max_u16)},
         {"max_inflight_messages", unsigned_key(&broker_config::max_inflight_messages, 0, max_u16)},
         {"max_queued_messages", unsigned_key(&broker_config::max_queued_messages, 0, max_u32)},

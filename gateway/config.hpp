@@ -118,7 +118,11 @@ struct broker_config {
     /// Connections open at once across all listeners; 0 means no limit.
     std::uint32_t max_connections = 0;
     /// Largest packet accepted from a client, fixed header included; 0 means the protocol maximum.
-    std::uint32_t max_packet_size = 0;
+    /// 1 MiB holds any chat message (docs/CHAT.md) with room to spare, as EMQX's default does.
+    std::uint32_t max_packet_size = 1024 * 1024;
+    /// Largest first packet (the CONNECT) accepted before a client has logged in, fixed header
+    /// included; refused from its fixed header on, before the rest is read.
+    std::uint32_t max_connect_packet_size = 16 * 1024;
     /// The server's Receive Maximum: QoS 1/2 publishes a client may have unacknowledged.
     std::uint16_t receive_maximum = 1024;
     /// Outbound QoS 1/2 messages in flight per client, below the client's own Receive Maximum;
@@ -158,9 +162,9 @@ struct broker_config {
     std::uint32_t max_batch_operations = 4096;
     /// Entries one persistent session's store queue may hold (in flight included); past it a
     /// publisher gets Quota exceeded instead of an acknowledgement. 0 means no limit.
-    std::uint32_t max_stored_messages = 0;
+    std::uint32_t max_stored_messages = 10'000;
     /// Payload bytes one persistent session's store queue may hold; 0 means no limit.
-    std::uint64_t max_stored_bytes = 0;
+    std::uint64_t max_stored_bytes = 16 * 1024 * 1024;
     /// Largest size of perch.db in bytes; past it writes fail as on a full disk. 0: no limit.
     std::uint64_t max_database_bytes = 0;
     /// Publish retained chat presence on chat/presence/{user} (docs/CHAT.md).

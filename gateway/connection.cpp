@@ -38,8 +38,10 @@ namespace perch::gateway {
 
 namespace {
 
-/// Bytes read in one turn before other connections of the worker get their turn.
-constexpr std::size_t max_read_bytes_per_turn = 1024 * 1024;
+/// Bytes read in one turn before other connections of the worker get their turn (DESIGN.md
+/// "Overload"): one read buffer, so that one turn's work (decoding, routing, storing what it
+/// carried) stays small beside a PINGREQ waiting on another socket.
+constexpr std::size_t max_read_bytes_per_turn = 64 * 1024;
 /// How long a closing connection may take to accept its last bytes.
 constexpr std::chrono::seconds close_linger{5};
 /// How long a connection the server closed (after a DISCONNECT or a refused CONNACK) reads and
@@ -191,6 +193,15 @@ void connection::read_turn(const boost::system::error_code& error) {
     }
     arm_timer();
     if (has_more) {
+        if (worker_.is_output_congested(settings_->backlog_pause_bytes)) {
+            // A reader with more to read obeys back-pressure as a waiting one does (resumed with
+            // read_turn, which takes what the transport already holds).
+            is_read_paused_ = true;
+            worker_.pause_reading(shared_from_this(), settings_->backlog_pause_bytes);
+            return;
+        }
+        // Posted behind the handlers already queued on the worker (other sockets' readiness,
+        // store completions): the others get their turn before this one reads again.
         boost::asio::post(worker_.context(), [self = shared_from_this()] {
             self->read_turn(boost::system::error_code());
         });
@@ -291,7 +302,10 @@ void connection::send(mqtt::packet& content) {
                 session_.shutdown(mqtt::reason_code::quota_exceeded, clock_now());
                 return;
             }
-            // TODO(#store): a persistent session past its window spills to its store queue.
+            // DESIGN.md "Overload": this one is in flight already; the session holds later QoS
+            // 1/2 deliveries in its queue, and past it they stay in the store, until the output
+            // has room again (on_written).
+            session_.set_output_blocked(true, clock_now());
         }
         output_.append_publish(*outbound, session_.version());
         worker_.counters().publish_sent.add();
@@ -391,6 +405,7 @@ void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_poi
     session_.accept_connect(std::move(acceptance), now);
     persist_accepted_session();
     if (session_.is_connected()) {
+        transport_->on_connect_accepted();
         is_counted_connected_ = true;
         worker_.counters().connected_clients.add();
         log_info("client {} connected from {} (MQTT {}, clean start {}, keep alive {}s, session "
@@ -555,7 +570,11 @@ void connection::deliver(const delivery& routed, mqtt::time_point now) {
         return;
     }
     const mqtt::delivery_outcome outcome = session_.handle_delivery(routed.content, options, now);
-    if (outcome == mqtt::delivery_outcome::dropped_qos0) {
+    if (outcome == mqtt::delivery_outcome::dropped_qos0 ||
+        (outcome == mqtt::delivery_outcome::queue_full &&
+         (routed.store_sequence == 0 || !ledger_))) {
+        // Not in the store (no persistence, or its queue refused it and the publisher was told):
+        // a QoS 1/2 delivery that does not fit is lost, and counted.
         worker_.counters().publish_dropped.add();
     }
     if (routed.store_sequence != 0 && ledger_) {
@@ -809,6 +828,14 @@ void connection::on_written(const boost::system::error_code& error, std::size_t 
             on_network_lost();
         }
         return;
+    }
+    if (session_.is_output_blocked() &&
+        output_.pending_bytes() + output_.writing_bytes() <= settings_->max_output_bytes) {
+        // The output has room again: the held deliveries go, oldest first, then the spilled ones.
+        const mqtt::time_point now = clock_now();
+        session_.set_output_blocked(false, now);
+        process_actions(now);
+        sync_ledger(now);
     }
     if (output_.has_pending()) {
         flush_output();

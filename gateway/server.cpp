@@ -24,6 +24,9 @@ namespace {
 
 /// Broker-wide output backlog at which readers pause (DESIGN.md "Overload").
 constexpr std::uint64_t backlog_pause_bytes = 256ULL * 1024 * 1024;
+/// What a WebSocket message may hold beyond the largest packet it may carry: the acknowledgements
+/// and pings a client sends in the same message (DESIGN.md "Overload").
+constexpr std::uint64_t websocket_message_allowance_bytes = 64 * 1024;
 
 std::size_t worker_count_for(const broker_config& config) {
     std::size_t count = config.workers;
@@ -66,6 +69,8 @@ connection_settings server::make_connection_settings(const broker_config& config
     limits.topic_alias_maximum = config.topic_alias_maximum;
     limits.maximum_packet_size =
         config.max_packet_size != 0 ? config.max_packet_size : mqtt::max_packet_size;
+    limits.max_connect_packet_size =
+        std::min(config.max_connect_packet_size, limits.maximum_packet_size);
     limits.maximum_qos = static_cast<mqtt::qos>(config.max_qos);
     limits.is_retain_available = config.retain_available;
     if (config.server_keep_alive_seconds != 0) {
@@ -375,7 +380,13 @@ void server::handle_accepted(worker& home, const listener_config& listener,
     } else {
         websocket_settings upgrade;
         upgrade.path = listener.websocket_path;
-        upgrade.max_message_bytes = settings->limits.maximum_packet_size;
+        // One WebSocket message may carry several MQTT packets [MQTT-6.0.0-2 (5.0)]: room for
+        // the largest packet plus the small ones a client sends with it (docs/DESIGN.md).
+        upgrade.max_message_bytes =
+            std::uint64_t{settings->limits.maximum_packet_size} + websocket_message_allowance_bytes;
+        upgrade.max_connect_message_bytes =
+            std::uint64_t{settings->limits.max_connect_packet_size} +
+            websocket_message_allowance_bytes;
         upgrade.handshake_timeout =
             std::chrono::duration_cast<std::chrono::seconds>(settings->limits.connect_timeout);
         stream = listener.kind == listener_kind::websocket

@@ -73,6 +73,10 @@ public:
     /// use_identity_as_username: the common name of its verified TLS client certificate), or
     /// empty.
     virtual std::string identity_user_name() const { return {}; }
+
+    /// The connection accepted the client's CONNECT: a transport that holds whole messages before
+    /// handing them over (WebSocket) may now take messages as large as a logged-in client's.
+    virtual void on_connect_accepted() {}
 };
 
 /// MQTT over plain TCP: the socket itself, read and written with direct system calls and watched

@@ -10,7 +10,10 @@
 //   reaches the session. The inbox grows with the messages (kept up to 16 KiB) and falls back
 //   to 256 bytes after a small one, so an idle connection holds no large buffer. Beast answers
 //   pings and close frames while a read is outstanding. A text message closes with 1003; a
-//   message over max_message_bytes closes with 1009.
+//   message over the limit closes with 1009. The limit is max_connect_message_bytes until the
+//   connection accepted the CONNECT (on_connect_accepted), then max_message_bytes; Beast applies
+//   it to the inflated size while it inflates, and the inbox never grows past it, so a small
+//   compressed message cannot make the server hold a large one.
 // - Writing: each flush is one binary message (MQTT does not align packets with messages).
 #include "gateway/websocket_stream.hpp"
 
@@ -102,7 +105,7 @@ public:
             boost::system::error_code ignored;
             stream_.next_layer().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
         }
-        stream_.read_message_max(settings_.max_message_bytes);
+        stream_.read_message_max(message_limit_bytes_);
         stream_.auto_fragment(false);
         websocket::permessage_deflate deflate;
         deflate.server_enable = settings_.is_deflate_enabled;
@@ -158,6 +161,11 @@ public:
         if (is_open()) {
             close_layer(stream_.next_layer());
         }
+    }
+
+    void on_connect_accepted() override {
+        message_limit_bytes_ = settings_.max_message_bytes;
+        stream_.read_message_max(message_limit_bytes_);
     }
 
     bool is_open() const override { return is_layer_open(stream_.next_layer()); }
@@ -248,7 +256,11 @@ private:
 
     void read_message_part(wait_handler handler) {
         if (inbox_size_ == inbox_.size()) {
-            inbox_.resize(inbox_.size() * 2);
+            // One byte past the limit at most: Beast inflates into this buffer and fails the
+            // message as soon as it holds more than the limit, so a small compressed frame
+            // cannot make the inbox grow past it.
+            inbox_.resize(static_cast<std::size_t>(
+                std::min<std::uint64_t>(inbox_.size() * 2, message_limit_bytes_ + 1)));
         }
         stream_.async_read_some(
             boost::asio::buffer(inbox_.data() + inbox_size_, inbox_.size() - inbox_size_),
@@ -291,6 +303,9 @@ private:
 
     websocket::stream<NextLayer> stream_;
     websocket_settings settings_;
+    /// The largest message taken now: max_connect_message_bytes until the connection accepted
+    /// the CONNECT, then max_message_bytes.
+    std::uint64_t message_limit_bytes_ = settings_.max_connect_message_bytes;
     std::string remote_address_;
     std::optional<http::request_parser<http::empty_body>> parser_;
     std::optional<http::response<http::string_body>> response_;

@@ -20,9 +20,12 @@ namespace perch::gateway {
 struct websocket_settings {
     /// The HTTP path of the upgrade request; others get 404.
     std::string path = "/mqtt";
-    /// Largest WebSocket message accepted (after decompression); a larger one closes the
-    /// connection with 1009 (message too big).
+    /// Largest WebSocket message accepted (after decompression) once the connection accepted the
+    /// client's CONNECT; a larger one closes the connection with 1009 (message too big).
     std::uint64_t max_message_bytes = 1024 * 1024;
+    /// Largest WebSocket message accepted (after decompression) before that; a larger one closes
+    /// with 1009 too.
+    std::uint64_t max_connect_message_bytes = 80 * 1024;
     /// Time the client has to complete the HTTP upgrade.
     std::chrono::seconds handshake_timeout{10};
     /// Accept permessage-deflate when the client offers it.

@@ -7,6 +7,8 @@
 // are checked here for wildcards and emptiness because no per-entry answer exists for them.
 #include "mqtt/decoder.hpp"
 
+#include <algorithm>
+#include <array>
 #include <optional>
 #include <string>
 #include <utility>
@@ -648,6 +650,28 @@ decode_outcome decode_next(byte_view input, const decode_limits& limits, std::si
         consumed = total_size;
     }
     return outcome;
+}
+
+std::optional<protocol_version> peek_connect_version(byte_view input) {
+    if (input.empty() || input[0] != static_cast<std::uint8_t>(packet_type::connect) << 4) {
+        return std::nullopt;
+    }
+    const varint_read remaining_length = read_varint(input.subspan(1));
+    if (remaining_length.status != varint_status::ok) {
+        return std::nullopt;
+    }
+    // Protocol Name "MQTT" as a two-byte length and four bytes, then the Protocol Level.
+    constexpr std::array<std::uint8_t, 6> protocol_name = {0, 4, 'M', 'Q', 'T', 'T'};
+    const byte_view header = input.subspan(1 + remaining_length.size);
+    if (header.size() < protocol_name.size() + 1 ||
+        !std::equal(protocol_name.begin(), protocol_name.end(), header.begin())) {
+        return std::nullopt;
+    }
+    switch (header[protocol_name.size()]) {
+    case 4: return protocol_version::v3_1_1;
+    case 5: return protocol_version::v5;
+    default: return std::nullopt;
+    }
 }
 
 } // namespace perch::mqtt

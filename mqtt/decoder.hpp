@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <variant>
 
@@ -47,5 +48,10 @@ using decode_outcome = std::variant<packet, need_more, protocol_violation>;
 /// need_more and protocol_violation it is set to 0. A CONNECT whose protocol level is neither 4
 /// nor 5 yields unsupported_protocol_version [MQTT-3.1.2-2].
 decode_outcome decode_next(byte_view input, const decode_limits& limits, std::size_t& consumed);
+
+/// The protocol level a CONNECT at the front of `input` names, read from its first bytes only (the
+/// rest may not have arrived, or may be too large to be read at all); empty when `input` does not
+/// start with a CONNECT of protocol "MQTT" level 4 or 5, or is too short to tell.
+std::optional<protocol_version> peek_connect_version(byte_view input);
 
 } // namespace perch::mqtt

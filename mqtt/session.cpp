@@ -15,6 +15,8 @@
 //                     any other packet [MQTT-3.1.0-1]    closed         close
 //                     malformed bytes                    closed         close (CONNACK 0x01 or 0x02
 //                                                                       first, see on_malformed)
+//                     first packet over                  closed         close (CONNACK 0x95 first
+//                       max_connect_packet_size                         for a 5.0 CONNECT)
 //                     connect timeout, lost, shutdown    closed         close
 //   authorizing       accept_connect                     connected      CONNACK, resends, queue
 //                     refuse_connect                     closed         CONNACK(fail), close
@@ -195,13 +197,26 @@ std::size_t session::decode_input(byte_view input, time_point now) {
     std::size_t used = 0;
     while (!is_closing_ && used < input.size() &&
            (phase_ == session_phase::awaiting_connect || phase_ == session_phase::connected)) {
-        const decode_limits decoding{version(), limits_->maximum_packet_size};
+        // Before a CONNECT is accepted only a small first packet is taken (DESIGN.md
+        // "Overload"): a client that has not logged in cannot make the server buffer more.
+        const bool is_first_packet = phase_ == session_phase::awaiting_connect;
+        const decode_limits decoding{version(), is_first_packet
+                                                    ? std::min(limits_->max_connect_packet_size,
+                                                               limits_->maximum_packet_size)
+                                                    : limits_->maximum_packet_size};
         std::size_t consumed = 0;
         auto outcome = decode_next(input.subspan(used), decoding, consumed);
         if (std::holds_alternative<need_more>(outcome)) {
             break;
         }
         if (const auto* violation = std::get_if<protocol_violation>(&outcome)) {
+            if (is_first_packet && violation->reason == reason_code::packet_too_large &&
+                peek_connect_version(input.subspan(used)) == protocol_version::v5) {
+                // 5.0 has a CONNACK reason for it (3.2.2.2, 0x95); 3.1.1 has no return code
+                // for it, so that connection just closes.
+                state_.version = protocol_version::v5;
+                send(connack{false, reason_code::packet_too_large, {}});
+            }
             on_malformed(*violation, now);
             break;
         }

@@ -41,6 +41,11 @@ struct session_limits {
     std::uint16_t topic_alias_maximum = 64;
     /// Largest packet the server accepts, fixed header included; announced in CONNACK (5.0).
     std::uint32_t maximum_packet_size = 1024 * 1024;
+    /// Largest first packet (the CONNECT), fixed header included, while no CONNECT has been
+    /// accepted: refused as soon as its fixed header shows the size, so that a client that has
+    /// not logged in cannot make the server hold more than this. 16 KiB holds a CONNECT with
+    /// credentials, a will and properties.
+    std::uint32_t max_connect_packet_size = 16 * 1024;
     /// Highest QoS the server accepts in PUBLISH and Will.
     qos maximum_qos = qos::exactly_once;
     bool is_retain_available = true;
@@ -343,6 +348,14 @@ public:
     /// The next decision, oldest first; empty when there is nothing to do.
     std::optional<session_action> poll_action();
 
+    /// The gateway's output to this client is over its limit (`is_blocked`), or has room again.
+    /// While blocked no new QoS 1/2 PUBLISH is sent: deliveries queue as if the Receive Maximum
+    /// window were full (and past the queue's bounds handle_delivery reports queue_full); QoS 0
+    /// and resends are not held. Unblocking sends what the window allows, oldest first.
+    void set_output_blocked(bool is_blocked, time_point now);
+    /// True while the gateway's output is over its limit (set_output_blocked).
+    bool is_output_blocked() const { return is_output_blocked_; }
+
     /// Routes outbound deliveries straight to `sink` (null: through poll_action only) whenever
     /// no action is waiting to be polled. The sink must outlive the session or be reset first.
     void set_publish_sink(publish_sink* sink) { publish_sink_ = sink; }
@@ -511,6 +524,8 @@ private:
     bool is_closing_ = false;
     bool is_session_expiry_zero_at_connect_ = true;
     bool is_response_information_requested_ = false;
+    /// Set by the gateway while its output to the client is over its limit (set_output_blocked).
+    bool is_output_blocked_ = false;
     std::uint16_t keep_alive_seconds_ = 0;
     /// min(the client's Topic Alias Maximum, the server's outbound cap); 0 sends no aliases.
     std::uint16_t outbound_topic_alias_maximum_ = 0;

@@ -282,7 +282,20 @@ delivery_outcome session::handle_delivery(const message_ptr& content,
     return enqueue(std::move(delivery), now);
 }
 
+void session::set_output_blocked(bool is_blocked, time_point now) {
+    if (is_output_blocked_ == is_blocked) {
+        return;
+    }
+    is_output_blocked_ = is_blocked;
+    if (!is_blocked) {
+        drain_queue(now);
+    }
+}
+
 bool session::can_send_qos12() const {
+    if (is_output_blocked_) {
+        return false;
+    }
     // [MQTT-3.3.4-9, MQTT-4.9.0-2 (5.0)] never more unacknowledged QoS 1/2 PUBLISH packets than
     // the client's Receive Maximum.
     const std::size_t window =

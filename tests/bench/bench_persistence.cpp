@@ -229,10 +229,16 @@ int main(int argc, char** argv) {
             static_cast<std::size_t>(std::atol(list.substr(start, end - start).c_str())));
         start = end + 1;
     }
+    // One offline subscriber takes every message: its stored queue is not capped, as
+    // Mosquitto's max_queued_messages 0 does not cap its queue.
+    const std::string unlimited_store = "max_stored_messages 0\nmax_stored_bytes 0";
     for (const std::size_t payload_bytes : sizes) {
-        report("perch", "full", perch, "data_dir DIR\ndurability full", count, payload_bytes);
-        report("perch", "batched", perch, "data_dir DIR\ndurability batched", count, payload_bytes);
-        report("perch", "none", perch, "data_dir DIR\ndurability none", count, payload_bytes);
+        report("perch", "full", perch, "data_dir DIR\ndurability full\n" + unlimited_store, count,
+               payload_bytes);
+        report("perch", "batched", perch, "data_dir DIR\ndurability batched\n" + unlimited_store,
+               count, payload_bytes);
+        report("perch", "none", perch, "data_dir DIR\ndurability none\n" + unlimited_store, count,
+               payload_bytes);
         // Mosquitto writes its whole in-memory state to mosquitto.db.new, fsyncs it and renames
         // it over mosquitto.db: every autosave_interval seconds, or with autosave_on_changes
         // every autosave_interval changes, and once more at shutdown. Started as root it runs as

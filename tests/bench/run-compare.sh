@@ -83,6 +83,8 @@ listener $port 127.0.0.1
 workers ${name#perch-w}
 allow_anonymous true
 max_queued_messages 1000000
+max_stored_messages 0
+max_stored_bytes 0
 sys_interval 0
 log_level warning
 data_dir $work/$name-data
@@ -285,6 +287,8 @@ durability full
 data_dir $dir/perch-data
 presence ${PERCH_CHAT_PRESENCE:-true}
 max_queued_messages 1000000
+max_stored_messages 0
+max_stored_bytes 0
 sys_interval 0
 log_level warning
 EOF

@@ -46,6 +46,19 @@ TEST(Config, EmptyTextGivesDefaults) {
     EXPECT_EQ(config.log_threshold, log_level::info);
 }
 
+TEST(Config, OverloadLimitsHaveSafeDefaults) {
+    // DESIGN.md "Overload": a chat server's largest packet, a small first packet before login,
+    // and a bounded stored queue per session.
+    const broker_config config = parse_config("", "test.conf");
+    EXPECT_EQ(config.max_packet_size, 1024U * 1024);
+    EXPECT_EQ(config.max_connect_packet_size, 16U * 1024);
+    EXPECT_EQ(config.max_stored_messages, 10'000U);
+    EXPECT_EQ(config.max_stored_bytes, 16U * 1024 * 1024);
+    const broker_config changed = parse_config("max_connect_packet_size 8192\n", "test.conf");
+    EXPECT_EQ(changed.max_connect_packet_size, 8192U);
+    EXPECT_THROW(parse_config("max_connect_packet_size 10\n", "test.conf"), config_error);
+}
+
 TEST(Config, ReadsEveryKindOfValueAndIgnoresComments) {
     const broker_config config = parse_config("# a comment\n"
                                               "\n"

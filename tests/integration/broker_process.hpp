@@ -167,6 +167,9 @@ public:
     /// Kills the broker with SIGKILL (a crash: nothing is flushed) and returns how it ended.
     process_exit kill();
 
+    /// The broker's process id while it runs.
+    pid_t pid() const { return process_->pid(); }
+
     /// Everything the broker has written to standard output and error so far.
     std::string log() const;
 

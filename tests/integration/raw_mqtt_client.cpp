@@ -166,6 +166,24 @@ bool raw_mqtt_client::subscribe(std::string_view topic_filter, std::uint8_t qos,
     return false;
 }
 
+bool raw_mqtt_client::ping(std::chrono::milliseconds timeout) {
+    if (!send_bytes({0xC0, 0x00})) {
+        return false;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        const auto reply = read_packet(std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now()));
+        if (!reply) {
+            return false;
+        }
+        if (reply->type == 13) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void raw_mqtt_client::disconnect() {
     send_bytes({0xE0, 0x00});
     close();

@@ -53,6 +53,9 @@ public:
     /// Sends SUBSCRIBE for one filter and waits for its SUBACK; true when granted.
     bool subscribe(std::string_view topic_filter, std::uint8_t qos, std::uint16_t packet_id,
                    std::chrono::milliseconds timeout);
+    /// Sends PINGREQ and waits for PINGRESP (other packets meanwhile are skipped); true when it
+    /// came.
+    bool ping(std::chrono::milliseconds timeout);
     /// Sends DISCONNECT and closes.
     void disconnect();
     /// The next packet, waiting up to `timeout`; nothing on timeout or when the connection ended.

@@ -652,9 +652,9 @@ TEST_F(Transport, WebSocketTextFrameIsClosedWith1003) {
         << subscriber->output();
 }
 
-/// A binary message larger than max_packet_size is refused with close code 1009, compressed
-/// (MQTT.js's ws compresses messages of 1 KiB or more) or not; a WebSocket-over-TLS subscriber
-/// connected meanwhile is not disturbed.
+/// A binary message larger than max_packet_size and the 64 KiB allowance for packets sent with it
+/// is refused with close code 1009, compressed (MQTT.js's ws compresses messages of 1 KiB or more)
+/// or not; a WebSocket-over-TLS subscriber connected meanwhile is not disturbed.
 TEST_F(Transport, OversizedWebSocketMessageIsClosedWith1009) {
     start_broker("max_packet_size 1024\n");
     auto subscriber = node_client(
@@ -663,12 +663,12 @@ TEST_F(Transport, OversizedWebSocketMessageIsClosedWith1009) {
     ASSERT_TRUE(subscriber->wait_for_output("subscribed")) << subscriber->output();
     auto client =
         node_client("big", {"raw-frame", "--url", url("ws", broker_->websocket_port, "/mqtt"),
-                            "--protocol", "mqtt", "--kind", "binary", "--size", "4096"});
+                            "--protocol", "mqtt", "--kind", "binary", "--size", "100000"});
     ASSERT_TRUE(client->wait().has_value());
     EXPECT_NE(client->output().find("close\t1009"), std::string::npos) << client->output();
     auto uncompressible = node_client(
         "big-random", {"raw-frame", "--url", url("ws", broker_->websocket_port, "/mqtt"),
-                       "--protocol", "mqtt", "--kind", "random", "--size", "4096"});
+                       "--protocol", "mqtt", "--kind", "random", "--size", "100000"});
     ASSERT_TRUE(uncompressible->wait().has_value());
     EXPECT_NE(uncompressible->output().find("close\t1009"), std::string::npos)
         << uncompressible->output();
@@ -676,6 +676,23 @@ TEST_F(Transport, OversizedWebSocketMessageIsClosedWith1009) {
     ASSERT_TRUE(subscriber->wait().has_value());
     EXPECT_NE(subscriber->output().find("message\tafter-1009"), std::string::npos)
         << subscriber->output();
+}
+
+/// Before CONNECT only a small message is taken, whatever max_packet_size says: a 200 KB binary
+/// message, which ws compresses to a few hundred bytes, closes with 1009 as soon as its inflated
+/// size passes the limit. Once connected, a client may send a 100 KB PUBLISH.
+TEST_F(Transport, LargeWebSocketMessageBeforeConnectIsClosedWith1009) {
+    start_broker();
+    auto early =
+        node_client("early-big", {"raw-frame", "--url", url("ws", broker_->websocket_port, "/mqtt"),
+                                  "--protocol", "mqtt", "--kind", "binary", "--size", "200000"});
+    ASSERT_TRUE(early->wait().has_value());
+    EXPECT_NE(early->output().find("close\t1009"), std::string::npos) << early->output();
+    auto publisher = node_client("large-publish",
+                                 {"publish", "--url", url("ws", broker_->websocket_port, "/mqtt"),
+                                  "--topic", "large/ws", "--payload", std::string(100'000, 'p')});
+    ASSERT_TRUE(publisher->wait().has_value());
+    EXPECT_NE(publisher->output().find("published"), std::string::npos) << publisher->output();
 }
 
 /// With require_certificate, only clients with a valid certificate from cafile get in; with

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -735,6 +736,32 @@ TEST(Decoder, RejectsBadControlPackets) {
         {"auth reason 0x01", v5, {0xF0, 0x01, 0x01}, malformed, "MQTT-3.15.2-1"},
         {"auth trailing bytes", v5, {0xF0, 0x04, 0x18, 0x00, 0x00, 0x00}, malformed, "MQTT-2.1.4"},
     });
+}
+
+TEST(Decoder, PeeksTheProtocolLevelOfAConnectFromItsFirstBytes) {
+    // Enough to answer an oversized CONNECT at its own level before the rest arrives.
+    struct peek_case {
+        const char* name;
+        byte_vector input;
+        std::optional<protocol_version> expected;
+    };
+    const std::vector<peek_case> cases = {
+        {"5.0, four-byte length",
+         {0x10, 0xFF, 0xFF, 0x7F, 0x00, 0x04, 'M', 'Q', 'T', 'T', 5},
+         protocol_version::v5},
+        {"3.1.1", {0x10, 0x80, 0x01, 0x00, 0x04, 'M', 'Q', 'T', 'T', 4}, protocol_version::v3_1_1},
+        {"level not yet arrived", {0x10, 0x80, 0x01, 0x00, 0x04, 'M', 'Q', 'T', 'T'}, std::nullopt},
+        {"length not yet complete", {0x10, 0x80}, std::nullopt},
+        {"level 3 (MQIsdp) is not spoken",
+         {0x10, 0x20, 0x00, 0x04, 'M', 'Q', 'T', 'T', 3},
+         std::nullopt},
+        {"other protocol name", {0x10, 0x20, 0x00, 0x04, 'M', 'Q', 'T', 'X', 5}, std::nullopt},
+        {"not a CONNECT", {0x30, 0x20, 0x00, 0x04, 'M', 'Q', 'T', 'T', 5}, std::nullopt},
+        {"empty", {}, std::nullopt},
+    };
+    for (const peek_case& each : cases) {
+        EXPECT_EQ(peek_connect_version(each.input), each.expected) << each.name;
+    }
 }
 
 } // namespace

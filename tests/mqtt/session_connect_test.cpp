@@ -92,6 +92,71 @@ TEST(SessionConnect, PartialPacketsAreBuffered) {
     EXPECT_EQ(std::get<connect_requested>(actions[0]).request.client_id, "c1");
 }
 
+/// A CONNECT whose will payload makes it `payload_bytes` long and more.
+byte_vector large_connect(protocol_version version, std::size_t payload_bytes) {
+    connect request = make_connect(version, "c1");
+    request.will = make_will("last/words", std::string(payload_bytes, 'w'));
+    return bytes_of(request, version);
+}
+
+TEST(SessionConnect, OversizedFirstPacketIsRefusedFromItsFixedHeader) {
+    // Before any CONNECT is accepted only max_connect_packet_size is taken, however large
+    // maximum_packet_size is: the refusal comes from the first bytes, before the rest is read.
+    // A 5.0 CONNECT gets CONNACK 0x95 Packet too large (3.2.2.2), then the connection closes.
+    session_limits limits;
+    limits.max_connect_packet_size = 1024;
+    session s(limits, our_connection, start);
+    const byte_vector input = large_connect(protocol_version::v5, 4000);
+    s.handle_bytes(byte_view(input.data(), 16), start);
+    const auto actions = drain(s);
+    ASSERT_EQ(actions.size(), 2u);
+    const auto answer = std::get<connack>(std::get<send_packet>(actions[0]).content);
+    EXPECT_EQ(answer.reason, reason_code::packet_too_large);
+    EXPECT_EQ(actions[1], closed_with(reason_code::packet_too_large, "MQTT-3.2.2-15"));
+    EXPECT_EQ(s.phase(), session_phase::closed);
+}
+
+TEST(SessionConnect, OversizedFirstPacketJustClosesIn311) {
+    // 3.1.1 has no CONNACK return code for it: the connection closes without an answer.
+    session_limits limits;
+    limits.max_connect_packet_size = 1024;
+    session s(limits, our_connection, start);
+    const byte_vector input = large_connect(protocol_version::v3_1_1, 4000);
+    s.handle_bytes(byte_view(input.data(), 16), start);
+    const auto actions = drain(s);
+    ASSERT_EQ(actions.size(), 1u);
+    EXPECT_EQ(actions[0], closed_with(reason_code::packet_too_large, "MQTT-3.2.2-15"));
+}
+
+TEST(SessionConnect, FirstPacketLimitIsTheDefault) {
+    // The default cap (16 KiB) holds a CONNECT with credentials, a will and properties, and
+    // refuses a larger one however large maximum_packet_size is.
+    const session_limits limits;
+    EXPECT_EQ(limits.max_connect_packet_size, 16u * 1024);
+    session fits(limits, our_connection, start);
+    fits.handle_bytes(large_connect(protocol_version::v5, 8000), start);
+    const auto accepted = drain(fits);
+    ASSERT_EQ(accepted.size(), 1u);
+    EXPECT_TRUE(std::holds_alternative<connect_requested>(accepted[0]));
+    session too_large(limits, our_connection, start);
+    const byte_vector input = large_connect(protocol_version::v5, 20'000);
+    too_large.handle_bytes(byte_view(input.data(), 16), start);
+    EXPECT_TRUE(ends_with_close(drain(too_large)));
+}
+
+TEST(SessionConnect, LargerPacketsAreTakenOnceConnected) {
+    // After CONNECT the client's packets may be as large as maximum_packet_size.
+    session_limits limits;
+    limits.max_connect_packet_size = 1024;
+    session s = connected_v5("c1", limits);
+    s.handle_bytes(bytes_of(make_publish("a/b", std::string(4000, 'p'), qos::at_most_once),
+                            protocol_version::v5),
+                   start);
+    const auto actions = drain(s);
+    ASSERT_EQ(actions.size(), 1u);
+    EXPECT_EQ(std::get<route_publish>(actions[0]).content->payload.size(), 4000u);
+}
+
 TEST(SessionConnect, SecondConnectIsAProtocolError) {
     // [MQTT-3.1.0-2] 5.0: DISCONNECT 0x82 then close; 3.1.1: close without a packet.
     session v5 = connected_v5();

@@ -133,6 +133,32 @@ TEST(SessionDelivery, ReceiveMaximumBoundsTheWindow) {
     EXPECT_EQ(std::get<publish>(packets[1]).payload.as_string(), "q0");
 }
 
+TEST(SessionDelivery, BlockedOutputHoldsNewQosOneAndTwoInOrder) {
+    // While the gateway's output is over its limit no new QoS 1/2 PUBLISH is sent: deliveries
+    // queue, past the queue's bounds they are reported queue_full (the gateway keeps them in the
+    // store), and unblocking sends them oldest first. QoS 0 is not held.
+    session_limits limits;
+    limits.max_queued_messages = 2;
+    session s = persistent_v5(limits);
+    s.set_output_blocked(true, start);
+    EXPECT_TRUE(s.is_output_blocked());
+    EXPECT_EQ(s.handle_delivery(make_routed("a", "1", qos::at_least_once), {}, start),
+              delivery_outcome::queued);
+    EXPECT_EQ(s.handle_delivery(make_routed("a", "2", qos::exactly_once),
+                                granted(qos::exactly_once), start),
+              delivery_outcome::queued);
+    EXPECT_EQ(s.handle_delivery(make_routed("a", "3", qos::at_least_once), {}, start),
+              delivery_outcome::queue_full);
+    EXPECT_TRUE(drain(s).empty());
+    s.set_output_blocked(false, start);
+    const auto packets = sent_packets(drain(s));
+    ASSERT_EQ(packets.size(), 2u);
+    EXPECT_EQ(std::get<publish>(packets[0]).payload.as_string(), "1");
+    EXPECT_EQ(std::get<publish>(packets[1]).payload.as_string(), "2");
+    EXPECT_EQ(std::get<publish>(packets[1]).qos_level, qos::exactly_once);
+    EXPECT_TRUE(s.state().queued.empty());
+}
+
 TEST(SessionDelivery, ChangeCountMovesOnEveryDepartureButNotOnAppends) {
     // The gateway's store ledger skips its comparison while only appends happened: every other
     // change to the queued and in-flight deliveries must move the count.
