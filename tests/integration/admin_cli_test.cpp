@@ -176,5 +176,19 @@ TEST_F(AdminCli, WorksBesideARunningBrokerWithoutStartingListeners) {
     EXPECT_TRUE(ending.is_success()) << describe(ending) << broker.log();
 }
 
+TEST_F(AdminCli, AcceptsOptionsBeforeTheSubcommand) {
+    // As docs/ASSISTANT.md writes it: `perch -c FILE room create lobby`.
+    const auto config = directory_.path() / "perch.conf";
+    write_file_text(config, "data_dir " + data_dir().string() + "\n");
+    auto result = run_command({PERCH_BROKER_PATH, "-c", config.string(), "room", "create", "lobby"},
+                              "", command_timeout);
+    EXPECT_TRUE(result.ending.is_success()) << describe(result.ending) << result.errors;
+    EXPECT_EQ(result.output, "room 'lobby' created\n");
+    result = run_command({PERCH_BROKER_PATH, "--data-dir", data_dir().string(), "room", "list"}, "",
+                         command_timeout);
+    EXPECT_TRUE(result.ending.is_success()) << result.errors;
+    EXPECT_EQ(result.output, "lobby\n");
+}
+
 } // namespace
 } // namespace perch::integration
