@@ -21,6 +21,7 @@
 #include "gateway/chat_names.hpp"
 #include "gateway/config.hpp"
 #include "gateway/password_hash.hpp"
+#include "gateway/private_data_dir.hpp"
 #include "gateway/stored_message_codec.hpp"
 #include "store/chat_store.hpp"
 
@@ -80,8 +81,9 @@ std::variant<admin_arguments, std::string> parse_arguments(std::span<const std::
     return parsed;
 }
 
-/// The store options of the gateway this command administers.
-store::store_options store_options_for(const admin_arguments& arguments) {
+/// The store options of the gateway this command administers; its data directory made private
+/// (what was loose is reported on `errors`).
+store::store_options store_options_for(const admin_arguments& arguments, std::ostream& errors) {
     const broker_config config =
         arguments.config_path ? load_config_file(*arguments.config_path) : broker_config{};
     if (!config.persistence || config.durability == durability_mode::none) {
@@ -90,11 +92,14 @@ store::store_options store_options_for(const admin_arguments& arguments) {
             "rooms would not outlive this command");
     }
     const std::string data_dir = arguments.data_dir.value_or(config.data_dir);
-    std::error_code error;
-    std::filesystem::create_directories(data_dir, error);
-    if (error) {
-        throw admin_failure(
-            fmt::format("cannot create data_dir '{}': {}", data_dir, error.message()));
+    std::vector<std::string> tightened;
+    try {
+        tightened = prepare_private_data_dir(data_dir, store_file_name);
+    } catch (const std::runtime_error& error) {
+        throw admin_failure(error.what());
+    }
+    for (const std::string& line : tightened) {
+        errors << fmt::format("perch: data_dir permissions: readable by others: {}\n", line);
     }
     store::store_options options;
     options.durability = config.durability == durability_mode::full
@@ -160,7 +165,7 @@ class admin_session {
 public:
     admin_session(const admin_arguments& arguments, admin_io& io)
         : arguments_(arguments), io_(io),
-          store_(store::open_chat_store(store_options_for(arguments))) {}
+          store_(store::open_chat_store(store_options_for(arguments, io.errors))) {}
 
     void user_add(const std::string& name) {
         require_valid_name("user", name);

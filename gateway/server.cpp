@@ -13,6 +13,7 @@
 #include "gateway/assistant/assistant_bot.hpp"
 #include "gateway/assistant/assistant_setup.hpp"
 #include "gateway/log.hpp"
+#include "gateway/private_data_dir.hpp"
 #include "gateway/stored_message_codec.hpp"
 #include "gateway/tls_stream.hpp"
 #include "gateway/websocket_stream.hpp"
@@ -173,11 +174,13 @@ void server::open_store() {
     case durability_mode::none: options.durability = store::durability_level::none; break;
     }
     if (options.durability != store::durability_level::none) {
-        std::error_code error;
-        std::filesystem::create_directories(config_.data_dir, error);
-        if (error) {
-            throw store::store_open_error(
-                fmt::format("cannot create data_dir '{}': {}", config_.data_dir, error.message()));
+        try {
+            for (const std::string& line :
+                 prepare_private_data_dir(config_.data_dir, store_file_name)) {
+                log_warning("data_dir permissions: readable by others: {}", line);
+            }
+        } catch (const std::runtime_error& error) {
+            throw store::store_open_error(error.what());
         }
         options.path = (std::filesystem::path(config_.data_dir) / store_file_name).string();
     }
