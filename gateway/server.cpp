@@ -233,6 +233,7 @@ void server::open_chat(const store::store_options& options) {
     settings.history_retention_days = config_.history_retention_days;
     settings.history_keep_per_conversation = config_.history_keep_per_conversation;
     settings.reload_interval_ms = config_.chat_reload_interval_ms;
+    settings.password_iterations = config_.password_iterations;
     chat_ = std::make_unique<chat_service>(store::open_chat_store(options), settings);
     chat_->load();
     chat_->start(
