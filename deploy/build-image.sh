@@ -63,7 +63,7 @@ if [ ! -x "$stage/usr/bin/perch" ]; then
     "${binutils_prefix}strip" "$stage/usr/bin/perch"
 fi
 install -D -m 0644 "$root/deploy/perch-pi.conf" "$stage/etc/perch/perch.conf"
-install -d -m 0750 "$stage/var/lib/perch"
+install -d -m 0700 "$stage/var/lib/perch"
 
 echo "== check: the runtime packages provide every library perch links"
 # The runtime image installs `deploy/install-deps.sh runtime`; libc6, libstdc++6 and libgcc-s1

@@ -100,7 +100,7 @@ hosts: files dns
 EOF
 echo "127.0.0.1 localhost" >"$rootfs/etc/hosts"
 chown "$user_id:$user_id" "$rootfs/var/lib/perch"
-chmod 0750 "$rootfs/var/lib/perch"
+chmod 0700 "$rootfs/var/lib/perch"
 
 echo "== buildah: assemble and write $archive"
 storage=(--storage-driver vfs --root "$work/containers/storage" --runroot "$work/containers/run")

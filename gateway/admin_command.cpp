@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <exception>
 #include <filesystem>
 #include <future>
@@ -20,7 +21,9 @@
 #include "gateway/admin_import.hpp"
 #include "gateway/chat_names.hpp"
 #include "gateway/config.hpp"
+#include "gateway/device_token.hpp"
 #include "gateway/password_hash.hpp"
+#include "gateway/private_data_dir.hpp"
 #include "gateway/stored_message_codec.hpp"
 #include "store/chat_store.hpp"
 
@@ -80,21 +83,24 @@ std::variant<admin_arguments, std::string> parse_arguments(std::span<const std::
     return parsed;
 }
 
-/// The store options of the gateway this command administers.
-store::store_options store_options_for(const admin_arguments& arguments) {
-    const broker_config config =
-        arguments.config_path ? load_config_file(*arguments.config_path) : broker_config{};
+/// The store options of the gateway this command administers; its data directory made private
+/// (what was loose is reported on `errors`).
+store::store_options store_options_for(const admin_arguments& arguments,
+                                       const broker_config& config, std::ostream& errors) {
     if (!config.persistence || config.durability == durability_mode::none) {
         throw admin_failure(
             "the configuration keeps no store (persistence false or durability none): users and "
             "rooms would not outlive this command");
     }
     const std::string data_dir = arguments.data_dir.value_or(config.data_dir);
-    std::error_code error;
-    std::filesystem::create_directories(data_dir, error);
-    if (error) {
-        throw admin_failure(
-            fmt::format("cannot create data_dir '{}': {}", data_dir, error.message()));
+    std::vector<std::string> tightened;
+    try {
+        tightened = prepare_private_data_dir(data_dir, store_file_name);
+    } catch (const std::runtime_error& error) {
+        throw admin_failure(error.what());
+    }
+    for (const std::string& line : tightened) {
+        errors << fmt::format("perch: data_dir permissions: readable by others: {}\n", line);
     }
     store::store_options options;
     options.durability = config.durability == durability_mode::full
@@ -116,6 +122,15 @@ template <typename Call> store::directory_result change_directory(Call call) {
         throw admin_failure("store write failed: " + status.detail);
     }
     return result;
+}
+
+/// `unix_ms` as UTC, to the second: 2026-12-06T03:47:13Z.
+std::string format_unix_ms(std::uint64_t unix_ms) {
+    const auto seconds = static_cast<std::time_t>(unix_ms / 1000);
+    std::tm utc{};
+    ::gmtime_r(&seconds, &utc);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1,
+                       utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
 }
 
 void require_valid_name(std::string_view kind, const std::string& name) {
@@ -152,6 +167,10 @@ std::string read_new_password(const admin_arguments& arguments, admin_io& io) {
     if (password.empty()) {
         throw admin_failure("the password is empty");
     }
+    if (is_device_token(password)) {
+        // A login with it would be checked against the device tokens only.
+        throw admin_failure("the password has the form of a device token (tok:...)");
+    }
     return password;
 }
 
@@ -160,11 +179,14 @@ class admin_session {
 public:
     admin_session(const admin_arguments& arguments, admin_io& io)
         : arguments_(arguments), io_(io),
-          store_(store::open_chat_store(store_options_for(arguments))) {}
+          config_(arguments.config_path ? load_config_file(*arguments.config_path)
+                                        : broker_config{}),
+          store_(store::open_chat_store(store_options_for(arguments, config_, io.errors))) {}
 
     void user_add(const std::string& name) {
         require_valid_name("user", name);
-        const std::string hash = hash_password(read_new_password(arguments_, io_));
+        const std::string hash =
+            hash_password(read_new_password(arguments_, io_), config_.password_iterations);
         const auto result = change_directory([&](store::directory_completion done) {
             store_->add_user(store::user_record{name, hash, unix_now_ms()}, std::move(done));
         });
@@ -187,7 +209,8 @@ public:
         if (!has_user(name)) {
             throw admin_failure(fmt::format("unknown user '{}'", name));
         }
-        const std::string hash = hash_password(read_new_password(arguments_, io_));
+        const std::string hash =
+            hash_password(read_new_password(arguments_, io_), config_.password_iterations);
         const auto result = change_directory([&](store::directory_completion done) {
             store_->set_password(name, hash, std::move(done));
         });
@@ -195,6 +218,31 @@ public:
             throw admin_failure(fmt::format("unknown user '{}'", name));
         }
         io_.output << fmt::format("password of '{}' changed\n", name);
+    }
+
+    void user_tokens(const std::string& name) {
+        const auto directory = store_->load_directory();
+        if (!std::any_of(directory.users.begin(), directory.users.end(),
+                         [&](const store::user_record& user) { return user.name == name; })) {
+            throw admin_failure(fmt::format("unknown user '{}'", name));
+        }
+        for (const auto& token : directory.device_tokens) {
+            if (token.user == name) {
+                io_.output << fmt::format("{} {}\n", token.device,
+                                          format_unix_ms(token.created_unix_ms));
+            }
+        }
+    }
+
+    void user_revoke_token(const std::string& name, const std::string& device) {
+        const auto result = change_directory([&](store::directory_completion done) {
+            store_->remove_device_token(name, device, std::move(done));
+        });
+        if (result == store::directory_result::not_found) {
+            throw admin_failure(
+                fmt::format("user '{}' has no token for device '{}'", name, device));
+        }
+        io_.output << fmt::format("token of '{}' on device '{}' revoked\n", name, device);
     }
 
     void user_list() {
@@ -290,6 +338,7 @@ private:
 
     const admin_arguments& arguments_;
     admin_io& io_;
+    broker_config config_;
     std::unique_ptr<store::chat_store> store_;
 };
 
@@ -320,6 +369,9 @@ const std::vector<admin_subcommand>& subcommands() {
         {"user", "del", 1, [](admin_session& s, const auto& w) { s.user_del(w[0]); }},
         {"user", "passwd", 1, [](admin_session& s, const auto& w) { s.user_passwd(w[0]); }},
         {"user", "list", 0, [](admin_session& s, const auto&) { s.user_list(); }},
+        {"user", "tokens", 1, [](admin_session& s, const auto& w) { s.user_tokens(w[0]); }},
+        {"user", "revoke-token", 2,
+         [](admin_session& s, const auto& w) { s.user_revoke_token(w[0], w[1]); }},
         {"user", "import", 1, [](admin_session& s, const auto& w) { s.user_import(w[0]); }},
         {"room", "import", 1, [](admin_session& s, const auto& w) { s.room_import(w[0]); }},
         {"room", "create", 1, [](admin_session& s, const auto& w) { s.room_create(w[0]); }},
@@ -373,6 +425,8 @@ std::string admin_usage_text(std::string_view program_name) {
         "  {0} user del NAME\n"
         "  {0} user passwd NAME [--password PW]\n"
         "  {0} user list\n"
+        "  {0} user tokens NAME                the devices holding a token, with its date\n"
+        "  {0} user revoke-token NAME DEVICE   that device must log in with the password again\n"
         "  {0} user import FILE                a mosquitto_passwd file ($7$ hashes)\n"
         "  {0} room import FILE                lines 'ROOM USER USER ...': creates the rooms,\n"
         "                                        adds the members\n"

@@ -16,7 +16,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array<std::pair<control_operation, std::string_view>, 8> operation_names{{
+constexpr std::array<std::pair<control_operation, std::string_view>, 10> operation_names{{
     {control_operation::create, "create"},
     {control_operation::join, "join"},
     {control_operation::leave, "leave"},
@@ -25,6 +25,8 @@ constexpr std::array<std::pair<control_operation, std::string_view>, 8> operatio
     {control_operation::members, "members"},
     {control_operation::history, "history"},
     {control_operation::read, "read"},
+    {control_operation::token, "token"},
+    {control_operation::revoke_token, "revoke_token"},
 }};
 
 /// Reads the string member `key` as a chat name into `out`; the error otherwise.
@@ -96,6 +98,8 @@ std::optional<std::string> read_fields(const json& request, control_request& par
         }
         return read_name(request, "user", parsed.user);
     case control_operation::rooms: return std::nullopt;
+    case control_operation::token:
+    case control_operation::revoke_token: return read_name(request, "device", parsed.device);
     case control_operation::history: {
         if (auto error = read_conversation(request, parsed.conversation)) {
             return error;
@@ -229,6 +233,12 @@ std::string format_control_reply(const control_reply& reply) {
     }
     if (reply.id) {
         out["id"] = *reply.id;
+    }
+    if (reply.device) {
+        out["device"] = *reply.device;
+    }
+    if (reply.token) {
+        out["token"] = *reply.token;
     }
     return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }

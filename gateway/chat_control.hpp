@@ -24,6 +24,10 @@ enum class control_operation : std::uint8_t {
     members,
     history,
     read,
+    /// Issues a device token (docs/CHAT.md "Device tokens").
+    token,
+    /// Revokes a device token.
+    revoke_token,
 };
 
 /// The name of `operation` as it appears in "op".
@@ -50,6 +54,8 @@ struct control_request {
     std::size_t limit = default_history_page;
     /// read: the last id read.
     std::uint64_t id = 0;
+    /// token, revoke_token: the device (a chat name).
+    std::string device;
     bool operator==(const control_request&) const = default;
 };
 
@@ -80,6 +86,10 @@ struct control_reply {
     std::optional<std::vector<store::history_record>> messages;
     /// read: the position stored.
     std::optional<std::uint64_t> id;
+    /// token, revoke_token: the device.
+    std::optional<std::string> device;
+    /// token: the new token, shown this once.
+    std::optional<std::string> token;
 };
 
 /// The reply's JSON: `{"ok":true,"op":...,...}` or `{"ok":false,"op":...,"error":"..."}`.

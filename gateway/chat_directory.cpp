@@ -5,6 +5,8 @@
 #include <iterator>
 #include <mutex>
 
+#include "gateway/device_token.hpp"
+
 namespace perch::gateway {
 
 directory_contents make_directory_contents(const store::chat_directory_snapshot& snapshot) {
@@ -23,6 +25,11 @@ directory_contents make_directory_contents(const store::chat_directory_snapshot&
         }
         room->second.insert(membership.user);
         contents.rooms_of_user[membership.user].insert(membership.room);
+    }
+    for (const store::device_token_record& token : snapshot.device_tokens) {
+        if (contents.users.contains(token.user)) {
+            contents.device_tokens[token.user][token.device] = token.token_hash;
+        }
     }
     return contents;
 }
@@ -85,6 +92,19 @@ std::optional<std::string> chat_directory::password_hash(std::string_view user) 
         return std::nullopt;
     }
     return found->second;
+}
+
+bool chat_directory::has_device_token(std::string_view user, std::string_view token_hash) const {
+    std::shared_lock lock(mutex_);
+    const auto found = contents_.device_tokens.find(user);
+    if (found == contents_.device_tokens.end()) {
+        return false;
+    }
+    bool is_found = false;
+    for (const auto& [device, hash] : found->second) {
+        is_found = equal_in_constant_time(hash, token_hash) || is_found;
+    }
+    return is_found;
 }
 
 bool chat_directory::has_user(std::string_view user) const {

@@ -1,6 +1,6 @@
-// The chat directory in memory: users with their password hashes, rooms, members, and each
-// user's rooms. Read on the hot path under a shared lock; replaced as a whole when the store's
-// directory changes. Knows nothing about sessions or sockets.
+// The chat directory in memory: users with their password hashes and device tokens, rooms,
+// members, and each user's rooms. Read on the hot path under a shared lock; replaced as a whole
+// when the store's directory changes. Knows nothing about sessions or sockets.
 //
 // Theory of operation. The gateway loads the directory from the chat store at start
 // (replace()), then a poller compares directory_version() with version() and, when it moved,
@@ -48,6 +48,9 @@ struct directory_contents {
     std::map<std::string, std::set<std::string, std::less<>>, std::less<>> rooms;
     /// User name -> rooms the user belongs to.
     std::map<std::string, std::set<std::string, std::less<>>, std::less<>> rooms_of_user;
+    /// User name -> device -> the hash of that device's token.
+    std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>>
+        device_tokens;
     std::uint64_t version = 0;
 };
 
@@ -70,6 +73,9 @@ public:
 
     /// The password hash of `user`, or empty when there is no such user.
     std::optional<std::string> password_hash(std::string_view user) const;
+    /// True when one of the device tokens of `user` has the hash `token_hash` (compared in
+    /// constant time with each).
+    bool has_device_token(std::string_view user, std::string_view token_hash) const;
     /// True when `user` exists.
     bool has_user(std::string_view user) const;
     /// True when `room` exists.

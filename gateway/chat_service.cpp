@@ -7,6 +7,7 @@
 
 #include "gateway/chat_policy.hpp"
 #include "gateway/chat_topic.hpp"
+#include "gateway/device_token.hpp"
 #include "gateway/log.hpp"
 #include "gateway/password_hash.hpp"
 #include "gateway/stored_message_codec.hpp"
@@ -193,16 +194,56 @@ void chat_service::reload_then(std::function<void()> after) {
     wake_.notify_all();
 }
 
+bool chat_service::check_credentials(std::string_view user, std::string_view password,
+                                     const std::string& hash) {
+    if (is_device_token(password)) {
+        return directory_.has_device_token(user, device_token_hash(password));
+    }
+    if (!verify_password(password, hash)) {
+        return false;
+    }
+    const std::optional<std::uint32_t> iterations = password_hash_iterations(hash);
+    if (iterations && *iterations < settings_.password_iterations) {
+        upgrade_password_hash(user, password, hash);
+    }
+    return true;
+}
+
+void chat_service::upgrade_password_hash(std::string_view user, std::string_view password,
+                                         const std::string& hash) {
+    std::string stronger;
+    try {
+        stronger = hash_password(password, settings_.password_iterations);
+    } catch (const std::exception& error) {
+        log_error("chat: cannot rehash the password of '{}': {}", user, error.what());
+        return;
+    }
+    // Only while the hash is still the one checked: a password changed meanwhile wins.
+    store_->upgrade_password_hash(
+        std::string(user), hash, std::move(stronger),
+        [this, name = std::string(user)](store::directory_result result,
+                                         const store::store_status& status) {
+            if (result == store::directory_result::done) {
+                log_info("chat: password hash of '{}' rewritten with {} iterations", name,
+                         settings_.password_iterations);
+                // Reloaded at once, so the next login of this user checks the new hash.
+                reload_then([] {});
+            } else if (result == store::directory_result::failed) {
+                log_error("chat: cannot store the rehashed password of '{}': {}", name,
+                          status.detail);
+            }
+        });
+}
+
 chat_login_result chat_service::check_login(std::optional<std::string_view> user_name,
                                             std::optional<std::string_view> password,
-                                            std::string_view client_id,
-                                            bool is_identity_verified) const {
+                                            std::string_view client_id, bool is_identity_verified) {
     bool is_chat_user = false;
     if (user_name) {
         const std::optional<std::string> hash = directory_.password_hash(*user_name);
         if (is_identity_verified) {
             is_chat_user = hash.has_value();
-        } else if (!hash || !password || !verify_password(*password, *hash)) {
+        } else if (!hash || !password || !check_credentials(*user_name, *password, *hash)) {
             return chat_login_result::bad_credentials;
         } else {
             is_chat_user = true;
@@ -400,6 +441,10 @@ void chat_service::handle_control(std::string user, std::string_view payload,
     case control_operation::read:
         mark_read(std::move(request), std::move(user), std::move(done));
         return;
+    case control_operation::token:
+    case control_operation::revoke_token:
+        change_device_token(std::move(request), std::move(user), std::move(done));
+        return;
     default: change_directory(std::move(request), std::move(user), std::move(done)); return;
     }
 }
@@ -460,6 +505,44 @@ void chat_service::change_directory(control_request request, std::string user,
         finish(store::directory_result::failed, store::store_status{}, "", "");
         return;
     }
+}
+
+void chat_service::change_device_token(control_request request, std::string user,
+                                       std::function<void(control_outcome)> done) {
+    // As for directory changes, the reply follows the reload: a token answered is usable.
+    auto finish = [this, request, done = std::move(done)](
+                      store::directory_result result, const store::store_status& status,
+                      std::optional<std::string> token, std::string_view when_missing) {
+        control_outcome outcome = directory_outcome(request, result, status, "", when_missing);
+        if (result == store::directory_result::done) {
+            outcome.reply.room.reset();
+            outcome.reply.device = request.device;
+            outcome.reply.token = std::move(token);
+        }
+        reload_then([done, outcome = std::move(outcome)]() mutable { done(std::move(outcome)); });
+    };
+    if (request.operation == control_operation::revoke_token) {
+        store_->remove_device_token(
+            user, request.device,
+            [finish](store::directory_result result, const store::store_status& status) {
+                finish(result, status, std::nullopt, "no token for this device");
+            });
+        return;
+    }
+    std::string token;
+    try {
+        token = make_device_token();
+    } catch (const std::exception& error) {
+        done(failure(request, error.what()));
+        return;
+    }
+    store::device_token_record record{std::move(user), request.device, device_token_hash(token),
+                                      unix_now_ms()};
+    store_->set_device_token(std::move(record),
+                             [finish, token = std::move(token)](store::directory_result result,
+                                                                const store::store_status& status) {
+                                 finish(result, status, token, "no such user");
+                             });
 }
 
 void chat_service::read_history(control_request request, std::string user,

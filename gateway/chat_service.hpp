@@ -26,6 +26,7 @@
 #include "gateway/chat_control.hpp"
 #include "gateway/chat_directory.hpp"
 #include "gateway/conversation_counters.hpp"
+#include "gateway/password_hash.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/subscription_options.hpp"
 #include "store/chat_store.hpp"
@@ -42,6 +43,8 @@ struct chat_settings {
     std::uint32_t history_keep_per_conversation = 0;
     /// How often the directory version is polled.
     std::uint32_t reload_interval_ms = 1000;
+    /// A password login whose stored hash has fewer PBKDF2 iterations rehashes it with this many.
+    std::uint32_t password_iterations = default_password_iterations;
 };
 
 /// The outcome of the chat checks on a CONNECT.
@@ -100,10 +103,13 @@ public:
     /// The chat checks of a CONNECT. `user_name` is the CONNECT's user name, or the verified
     /// certificate identity when `is_identity_verified` (no password then). A user name is always
     /// checked against the directory; a client id whose first level names an existing user is
-    /// only accepted for that user.
+    /// only accepted for that user. A password with the form of a device token is checked
+    /// against the user's tokens only (one SHA-256); any other against the password hash, which
+    /// is then rewritten with `password_iterations` when it names fewer (through the store, in
+    /// the background; the login does not wait for it).
     chat_login_result check_login(std::optional<std::string_view> user_name,
                                   std::optional<std::string_view> password,
-                                  std::string_view client_id, bool is_identity_verified) const;
+                                  std::string_view client_id, bool is_identity_verified);
 
     /// The user a session belongs to by its client id (`{user}` or `{user}/{device}`), when that
     /// user exists.
@@ -148,6 +154,14 @@ public:
     void reload_then(std::function<void()> after);
 
 private:
+    /// True when `password` is a device token of `user`, or the password `hash` names.
+    bool check_credentials(std::string_view user, std::string_view password,
+                           const std::string& hash);
+    /// Submits a rehash of `user`'s password with the configured iterations.
+    void upgrade_password_hash(std::string_view user, std::string_view password,
+                               const std::string& hash);
+    void change_device_token(control_request request, std::string user,
+                             std::function<void(control_outcome)> done);
     void run();
     void reload_if_changed(bool is_forced);
     void prune_if_due();

@@ -18,7 +18,25 @@ std::optional<std::uint16_t> parse_port(std::string_view text) {
     return static_cast<std::uint16_t>(value);
 }
 
+bool takes_value(std::string_view arg) {
+    return arg == "-c" || arg == "--config-file" || arg == "-p" || arg == "--port" ||
+           arg == "--data-dir" || arg == "--password";
+}
+
 } // namespace
+
+std::optional<std::size_t> find_subcommand(std::span<const std::string_view> args) {
+    for (std::size_t index = 0; index < args.size(); ++index) {
+        const std::string_view arg = args[index];
+        if (!arg.starts_with('-') || arg == "-") {
+            return index;
+        }
+        if (takes_value(arg)) {
+            ++index;
+        }
+    }
+    return std::nullopt;
+}
 
 std::variant<cli_options, cli_error> parse_command_line(std::span<const std::string_view> args) {
     cli_options options;

@@ -2,6 +2,7 @@
 // into options; knows nothing about config files or sockets.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -37,6 +38,13 @@ struct cli_error {
 /// Parses the arguments after the program name. Returns cli_error for an unknown option, a missing
 /// value or a port outside 1..65535 (0 is accepted too: the system then picks a free port).
 std::variant<cli_options, cli_error> parse_command_line(std::span<const std::string_view> args);
+
+/// The position in `args` of the first word that is neither an option nor the value of one (the
+/// subcommand: `room` in `-c perch.conf room create lobby`), or nullopt when every word is an
+/// option. The options that take a value are the broker's (-c, --config-file, -p, --port) and
+/// the administration commands' (--data-dir, --password), so that options may come before the
+/// subcommand as well as after it.
+std::optional<std::size_t> find_subcommand(std::span<const std::string_view> args);
 
 /// The text --help prints.
 std::string usage_text(std::string_view program_name);

@@ -333,6 +333,8 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
          unsigned_key(&broker_config::history_retention_days, 0, 100'000)},
         {"history_keep_per_conversation",
          unsigned_key(&broker_config::history_keep_per_conversation, 0, max_u32)},
+        {"password_iterations", unsigned_key(&broker_config::password_iterations,
+                                             min_password_iterations, max_password_iterations)},
         {"chat_reload_interval_ms",
          unsigned_key(&broker_config::chat_reload_interval_ms, 10, 3'600'000)},
         {"assistant_endpoint", handle_assistant_endpoint},

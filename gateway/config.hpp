@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gateway/log.hpp"
+#include "gateway/password_hash.hpp"
 
 namespace perch::gateway {
 
@@ -175,6 +176,9 @@ struct broker_config {
     std::uint32_t history_keep_per_conversation = 0;
     /// How often the chat directory is checked for changes made by `perch user|room`.
     std::uint32_t chat_reload_interval_ms = 1000;
+    /// PBKDF2 iterations of new password hashes (`perch user add|passwd`, and the rehash of a
+    /// weaker hash at its user's next password login).
+    std::uint32_t password_iterations = default_password_iterations;
     /// The assistant bot; off unless assistant_endpoint is set.
     assistant_config assistant;
 };

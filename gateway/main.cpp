@@ -92,8 +92,10 @@ int run_health_check(const cli_options& options) {
 
 int main(int argc, char** argv) {
     const std::vector<std::string_view> args(argv + 1, argv + argc);
-    if (!args.empty() && is_admin_command(args[0])) {
-        // `perch user ...` / `perch room ...`: one change to the database, no listeners.
+    if (const auto subcommand = find_subcommand(args);
+        subcommand && is_admin_command(args[*subcommand])) {
+        // `perch user ...` / `perch room ...` (options before or after the subcommand): one
+        // change to the database, no listeners.
         admin_io io = standard_admin_io();
         return run_admin_command(args, io);
     }

@@ -207,6 +207,14 @@ bool verify_password(std::string_view password, std::string_view encoded) {
     return key && equal_in_constant_time(*key, hash->key);
 }
 
+std::optional<std::uint32_t> password_hash_iterations(std::string_view encoded) {
+    const auto hash = parse_hash(encoded);
+    if (!hash) {
+        return std::nullopt;
+    }
+    return hash->iterations;
+}
+
 bool is_valid_password_hash(std::string_view encoded) {
     return parse_hash(encoded).has_value();
 }

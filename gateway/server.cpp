@@ -14,6 +14,7 @@
 #include "gateway/assistant/assistant_bot.hpp"
 #include "gateway/assistant/assistant_setup.hpp"
 #include "gateway/log.hpp"
+#include "gateway/private_data_dir.hpp"
 #include "gateway/stored_message_codec.hpp"
 #include "gateway/tls_stream.hpp"
 #include "gateway/websocket_stream.hpp"
@@ -179,11 +180,13 @@ void server::open_store() {
     case durability_mode::none: options.durability = store::durability_level::none; break;
     }
     if (options.durability != store::durability_level::none) {
-        std::error_code error;
-        std::filesystem::create_directories(config_.data_dir, error);
-        if (error) {
-            throw store::store_open_error(
-                fmt::format("cannot create data_dir '{}': {}", config_.data_dir, error.message()));
+        try {
+            for (const std::string& line :
+                 prepare_private_data_dir(config_.data_dir, store_file_name)) {
+                log_warning("data_dir permissions: readable by others: {}", line);
+            }
+        } catch (const std::runtime_error& error) {
+            throw store::store_open_error(error.what());
         }
         options.path = (std::filesystem::path(config_.data_dir) / store_file_name).string();
     }
@@ -249,6 +252,7 @@ void server::open_chat(const store::store_options& options) {
     settings.history_retention_days = config_.history_retention_days;
     settings.history_keep_per_conversation = config_.history_keep_per_conversation;
     settings.reload_interval_ms = config_.chat_reload_interval_ms;
+    settings.password_iterations = config_.password_iterations;
     chat_ = std::make_unique<chat_service>(store::open_chat_store(options), settings);
     chat_->load();
     chat_->start(

@@ -240,7 +240,10 @@ certificate_files ensure_self_signed_certificate(const std::filesystem::path& da
         std::filesystem::exists(files.key_path, error)) {
         return files;
     }
-    std::filesystem::create_directories(data_dir, error);
+    // Created private (0700) as the store would: it is the folder of the database too.
+    if (std::filesystem::create_directories(data_dir, error)) {
+        ::chmod(data_dir.c_str(), S_IRWXU);
+    }
     if (error) {
         throw std::runtime_error(fmt::format("data_dir {}: cannot create it for the TLS "
                                              "certificate: {} (set certfile and keyfile)",

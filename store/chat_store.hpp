@@ -53,11 +53,25 @@ struct membership_record {
     bool operator==(const membership_record&) const = default;
 };
 
+/// A device token: a random secret one device of a user presents instead of the password
+/// (docs/CHAT.md "Device tokens"). Only its hash is kept, and never interpreted by the store.
+struct device_token_record {
+    std::string user;
+    /// The device it was issued to: a user has at most one token per device.
+    std::string device;
+    /// The token's SHA-256, in hex.
+    std::string token_hash;
+    std::uint64_t created_unix_ms = 0;
+    bool operator==(const device_token_record&) const = default;
+};
+
 /// Everything the directory holds, as loaded in one read transaction.
 struct chat_directory_snapshot {
     std::vector<user_record> users;
     std::vector<room_record> rooms;
     std::vector<membership_record> memberships;
+    /// By user, then device.
+    std::vector<device_token_record> device_tokens;
     /// The directory_version() this snapshot reflects.
     std::uint64_t version = 0;
 };
@@ -116,7 +130,8 @@ using read_positions_completion =
 struct directory_change {
     enum class action { add_user, set_password, add_room, add_member };
     action what = action::add_user;
-    /// add_user: the new user; set_password: its name and new hash.
+    /// add_user: the new user; set_password: its name and new hash (its device tokens are
+    /// revoked, as set_password does).
     user_record user;
     /// add_room.
     room_record room;
@@ -154,11 +169,23 @@ public:
 
     /// Creates a user; already_exists when the name is taken.
     virtual void add_user(user_record user, directory_completion done) = 0;
-    /// Deletes a user with its memberships and read positions; history stays.
+    /// Deletes a user with its memberships, read positions and device tokens; history stays.
     virtual void remove_user(std::string name, directory_completion done) = 0;
-    /// Replaces a user's password hash; not_found for an unknown user.
+    /// Replaces a user's password hash and revokes its device tokens (a new password ends every
+    /// device's standing login); not_found for an unknown user.
     virtual void set_password(std::string name, std::string password_hash,
                               directory_completion done) = 0;
+    /// Replaces a user's password hash by `new_hash` only while it is still `old_hash`: a
+    /// stronger hash of the same password, written after a login, so the device tokens stay.
+    /// not_found when the user is gone or its hash changed meanwhile (that change wins).
+    virtual void upgrade_password_hash(std::string name, std::string old_hash, std::string new_hash,
+                                       directory_completion done) = 0;
+    /// Stores the token of (token.user, token.device), replacing the one that device had;
+    /// not_found for an unknown user.
+    virtual void set_device_token(device_token_record token, directory_completion done) = 0;
+    /// Revokes the token of `device` of `user`; not_found when it has none.
+    virtual void remove_device_token(std::string user, std::string device,
+                                     directory_completion done) = 0;
     /// Creates a room; already_exists when the name is taken.
     virtual void add_room(room_record room, directory_completion done) = 0;
     /// Deletes a room with its memberships; its history stays until retention removes it.

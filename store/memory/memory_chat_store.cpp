@@ -43,6 +43,8 @@ void memory_chat_store::remove_user(std::string name, directory_completion done)
             std::erase_if(memberships_, [&](const auto& member) { return member.second == name; });
             std::erase_if(read_positions_,
                           [&](const auto& position) { return position.first.first == name; });
+            std::erase_if(device_tokens_,
+                          [&](const auto& token) { return token.first.first == name; });
             return directory_result::done;
         },
         done);
@@ -51,6 +53,44 @@ void memory_chat_store::remove_user(std::string name, directory_completion done)
 void memory_chat_store::set_password(std::string name, std::string password_hash,
                                      directory_completion done) {
     change_directory([&] { return set_password_locked(name, std::move(password_hash)); }, done);
+}
+
+void memory_chat_store::upgrade_password_hash(std::string name, std::string old_hash,
+                                              std::string new_hash, directory_completion done) {
+    change_directory(
+        [&] {
+            const auto user = users_.find(name);
+            if (user == users_.end() || user->second.password_hash != old_hash) {
+                return directory_result::not_found;
+            }
+            user->second.password_hash = std::move(new_hash);
+            return directory_result::done;
+        },
+        done);
+}
+
+void memory_chat_store::set_device_token(device_token_record token, directory_completion done) {
+    change_directory(
+        [&] {
+            if (!users_.contains(token.user)) {
+                return directory_result::not_found;
+            }
+            auto key = std::make_pair(token.user, token.device);
+            device_tokens_.insert_or_assign(std::move(key), std::move(token));
+            return directory_result::done;
+        },
+        done);
+}
+
+void memory_chat_store::remove_device_token(std::string user, std::string device,
+                                            directory_completion done) {
+    change_directory(
+        [&] {
+            return device_tokens_.erase(std::make_pair(user, device)) == 0
+                       ? directory_result::not_found
+                       : directory_result::done;
+        },
+        done);
 }
 
 void memory_chat_store::add_room(room_record room, directory_completion done) {
@@ -93,6 +133,7 @@ void memory_chat_store::apply_directory_changes(std::vector<directory_change> ch
         const auto users = users_;
         const auto rooms = rooms_;
         const auto memberships = memberships_;
+        const auto device_tokens = device_tokens_;
         for (std::size_t index = 0; index < changes.size(); ++index) {
             directory_change& change = changes[index];
             switch (change.what) {
@@ -115,6 +156,7 @@ void memory_chat_store::apply_directory_changes(std::vector<directory_change> ch
                 users_ = users;
                 rooms_ = rooms;
                 memberships_ = memberships;
+                device_tokens_ = device_tokens;
                 break;
             }
         }
@@ -140,6 +182,7 @@ directory_result memory_chat_store::set_password_locked(const std::string& name,
         return directory_result::not_found;
     }
     user->second.password_hash = std::move(password_hash);
+    std::erase_if(device_tokens_, [&](const auto& token) { return token.first.first == name; });
     return directory_result::done;
 }
 
@@ -169,6 +212,9 @@ chat_directory_snapshot memory_chat_store::load_directory() {
     }
     for (const auto& [room, user] : memberships_) {
         snapshot.memberships.push_back(membership_record{room, user});
+    }
+    for (const auto& [key, token] : device_tokens_) {
+        snapshot.device_tokens.push_back(token);
     }
     snapshot.version = directory_version_;
     return snapshot;

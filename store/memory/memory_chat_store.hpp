@@ -24,6 +24,11 @@ public:
     void remove_user(std::string name, directory_completion done) override;
     void set_password(std::string name, std::string password_hash,
                       directory_completion done) override;
+    void upgrade_password_hash(std::string name, std::string old_hash, std::string new_hash,
+                               directory_completion done) override;
+    void set_device_token(device_token_record token, directory_completion done) override;
+    void remove_device_token(std::string user, std::string device,
+                             directory_completion done) override;
     void add_room(room_record room, directory_completion done) override;
     void remove_room(std::string name, directory_completion done) override;
     void add_member(membership_record membership, directory_completion done) override;
@@ -58,6 +63,8 @@ private:
     std::map<std::string, room_record> rooms_;
     /// (room, user).
     std::set<std::pair<std::string, std::string>> memberships_;
+    /// (user, device) -> token.
+    std::map<std::pair<std::string, std::string>, device_token_record> device_tokens_;
     std::uint64_t directory_version_ = 0;
     /// conversation -> id -> record.
     std::map<std::string, std::map<std::uint64_t, history_record>> history_;

@@ -28,6 +28,18 @@ chat_tables::chat_tables(database& connection)
       delete_user_memberships_(connection, "DELETE FROM chat_members WHERE user = ?1"),
       delete_user_read_positions_(connection, "DELETE FROM chat_read_positions WHERE user = ?1"),
       update_password_(connection, "UPDATE chat_users SET password_hash = ?2 WHERE name = ?1"),
+      upgrade_password_(connection, "UPDATE chat_users SET password_hash = ?3 WHERE name = ?1 "
+                                    "AND password_hash = ?2"),
+      upsert_device_token_(connection,
+                           "INSERT INTO chat_device_tokens (user, device, token_hash, "
+                           "created_unix_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user, device) "
+                           "DO UPDATE SET token_hash = excluded.token_hash, "
+                           "created_unix_ms = excluded.created_unix_ms"),
+      delete_device_token_(connection,
+                           "DELETE FROM chat_device_tokens WHERE user = ?1 AND device = ?2"),
+      delete_user_device_tokens_(connection, "DELETE FROM chat_device_tokens WHERE user = ?1"),
+      select_device_tokens_(connection, "SELECT user, device, token_hash, created_unix_ms FROM "
+                                        "chat_device_tokens ORDER BY user, device"),
       find_user_(connection, "SELECT 1 FROM chat_users WHERE name = ?1"),
       insert_room_(connection, "INSERT OR IGNORE INTO chat_rooms (name, created_by, "
                                "created_unix_ms) VALUES (?1, ?2, ?3)"),
@@ -129,6 +141,8 @@ directory_result chat_tables::remove_user(const std::string& name) {
     delete_user_memberships_.run();
     delete_user_read_positions_.bind_text(1, name);
     delete_user_read_positions_.run();
+    delete_user_device_tokens_.bind_text(1, name);
+    delete_user_device_tokens_.run();
     bump_version();
     return directory_result::done;
 }
@@ -138,6 +152,47 @@ directory_result chat_tables::set_password(const std::string& name,
     update_password_.bind_text(1, name);
     update_password_.bind_text(2, password_hash);
     update_password_.run();
+    if (changes() == 0) {
+        return directory_result::not_found;
+    }
+    delete_user_device_tokens_.bind_text(1, name);
+    delete_user_device_tokens_.run();
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::upgrade_password_hash(const std::string& name,
+                                                    const std::string& old_hash,
+                                                    const std::string& new_hash) {
+    upgrade_password_.bind_text(1, name);
+    upgrade_password_.bind_text(2, old_hash);
+    upgrade_password_.bind_text(3, new_hash);
+    upgrade_password_.run();
+    if (changes() == 0) {
+        return directory_result::not_found;
+    }
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::set_device_token(const device_token_record& token) {
+    if (!user_exists(token.user)) {
+        return directory_result::not_found;
+    }
+    upsert_device_token_.bind_text(1, token.user);
+    upsert_device_token_.bind_text(2, token.device);
+    upsert_device_token_.bind_text(3, token.token_hash);
+    upsert_device_token_.bind_integer(4, to_column(token.created_unix_ms));
+    upsert_device_token_.run();
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::remove_device_token(const std::string& user,
+                                                  const std::string& device) {
+    delete_device_token_.bind_text(1, user);
+    delete_device_token_.bind_text(2, device);
+    delete_device_token_.run();
     if (changes() == 0) {
         return directory_result::not_found;
     }
@@ -213,6 +268,13 @@ chat_directory_snapshot chat_tables::read_directory() {
             membership_record{select_members_.column_text(0), select_members_.column_text(1)});
     }
     select_members_.reset();
+    while (select_device_tokens_.step()) {
+        snapshot.device_tokens.push_back(device_token_record{
+            select_device_tokens_.column_text(0), select_device_tokens_.column_text(1),
+            select_device_tokens_.column_text(2),
+            from_column(select_device_tokens_.column_integer(3))});
+    }
+    select_device_tokens_.reset();
     snapshot.version = directory_version();
     return snapshot;
 }

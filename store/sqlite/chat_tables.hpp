@@ -14,7 +14,7 @@
 
 namespace perch::store::sqlite {
 
-/// Statements over the chat tables of schema.hpp (version 3 and later). Not thread-safe: one
+/// Statements over the chat tables of schema.hpp (version 5 and later). Not thread-safe: one
 /// thread uses an instance at a time. Every member throws sqlite_error on failure.
 class chat_tables {
 public:
@@ -37,8 +37,16 @@ public:
     directory_result add_user(const user_record& user);
     /// Deletes a user with its memberships and read positions; not_found when unknown.
     directory_result remove_user(const std::string& name);
-    /// Replaces a user's hash; not_found when unknown.
+    /// Replaces a user's hash and deletes its device tokens; not_found when unknown.
     directory_result set_password(const std::string& name, const std::string& password_hash);
+    /// Replaces a user's hash while it is `old_hash`, keeping its device tokens; not_found when
+    /// the user is unknown or its hash is another.
+    directory_result upgrade_password_hash(const std::string& name, const std::string& old_hash,
+                                           const std::string& new_hash);
+    /// Inserts or replaces the token of (user, device); not_found when the user is unknown.
+    directory_result set_device_token(const device_token_record& token);
+    /// Deletes the token of (user, device); not_found when there is none.
+    directory_result remove_device_token(const std::string& user, const std::string& device);
     /// Inserts a room; already_exists when the name is taken.
     directory_result add_room(const room_record& room);
     /// Deletes a room with its memberships; not_found when unknown.
@@ -92,6 +100,11 @@ private:
     statement delete_user_memberships_;
     statement delete_user_read_positions_;
     statement update_password_;
+    statement upgrade_password_;
+    statement upsert_device_token_;
+    statement delete_device_token_;
+    statement delete_user_device_tokens_;
+    statement select_device_tokens_;
     statement find_user_;
     statement insert_room_;
     statement delete_room_;

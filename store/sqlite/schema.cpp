@@ -198,8 +198,20 @@ constexpr std::string_view version_5 = R"sql(
 ALTER TABLE sessions ADD COLUMN owner TEXT;
 )sql";
 
+// Version 6: device tokens, a hash per (user, device) that a device presents instead of the
+// password. Written so that running it twice is harmless.
+constexpr std::string_view version_6 = R"sql(
+CREATE TABLE IF NOT EXISTS chat_device_tokens (
+    user TEXT NOT NULL,
+    device TEXT NOT NULL,
+    token_hash TEXT NOT NULL,
+    created_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (user, device)
+) WITHOUT ROWID;
+)sql";
+
 constexpr std::array<std::string_view, current_schema_version> migrations = {
-    version_1, version_2, version_3, version_4, version_5};
+    version_1, version_2, version_3, version_4, version_5, version_6};
 
 } // namespace
 

@@ -262,6 +262,27 @@ void sqlite_chat_store::set_password(std::string name, std::string password_hash
                      std::move(done));
 }
 
+void sqlite_chat_store::upgrade_password_hash(std::string name, std::string old_hash,
+                                              std::string new_hash, directory_completion done) {
+    change_directory(
+        [name = std::move(name), old_hash = std::move(old_hash), new_hash = std::move(new_hash)](
+            chat_tables& tables) { return tables.upgrade_password_hash(name, old_hash, new_hash); },
+        std::move(done));
+}
+
+void sqlite_chat_store::set_device_token(device_token_record token, directory_completion done) {
+    change_directory(
+        [token = std::move(token)](chat_tables& tables) { return tables.set_device_token(token); },
+        std::move(done));
+}
+
+void sqlite_chat_store::remove_device_token(std::string user, std::string device,
+                                            directory_completion done) {
+    change_directory([user = std::move(user), device = std::move(device)](
+                         chat_tables& tables) { return tables.remove_device_token(user, device); },
+                     std::move(done));
+}
+
 void sqlite_chat_store::add_room(room_record room, directory_completion done) {
     change_directory(
         [room = std::move(room)](chat_tables& tables) { return tables.add_room(room); },

@@ -53,6 +53,11 @@ public:
                       directory_completion done) override;
     void add_room(room_record room, directory_completion done) override;
     void remove_room(std::string name, directory_completion done) override;
+    void upgrade_password_hash(std::string name, std::string old_hash, std::string new_hash,
+                               directory_completion done) override;
+    void set_device_token(device_token_record token, directory_completion done) override;
+    void remove_device_token(std::string user, std::string device,
+                             directory_completion done) override;
     void add_member(membership_record membership, directory_completion done) override;
     void remove_member(membership_record membership, directory_completion done) override;
     void apply_directory_changes(std::vector<directory_change> changes,

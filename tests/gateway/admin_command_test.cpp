@@ -99,7 +99,8 @@ TEST_F(AdminCommand, AddsUsersWithAHashOfTheGivenPassword) {
     EXPECT_EQ(run({"user", "add", "alice", "--password", "wonderland"}), admin_exit_ok);
     EXPECT_EQ(output_.str(), "user 'alice' added\n");
     const std::string hash = hash_of("alice");
-    EXPECT_TRUE(hash.starts_with("$7$101$")) << hash;
+    // A current work factor, not Mosquitto's 101.
+    EXPECT_TRUE(hash.starts_with("$7$210000$")) << hash;
     EXPECT_TRUE(verify_password("wonderland", hash));
     EXPECT_EQ(run({"user", "list"}), admin_exit_ok);
     EXPECT_EQ(output_.str(), "alice\n");
@@ -334,6 +335,53 @@ TEST_F(AdminCommand, TakesTheDataDirectoryFromTheConfigFile) {
     EXPECT_EQ(run_exactly({"user", "add", "alice", "-c", config, "--password", "x"}),
               admin_exit_ok);
     EXPECT_TRUE(verify_password("x", hash_of("alice")));
+}
+
+TEST_F(AdminCommand, HashesWithThePasswordIterationsOfTheConfigFile) {
+    const std::string config =
+        write_file("perch.conf", "data_dir " + data_dir() + "\npassword_iterations 1000\n");
+    EXPECT_EQ(run_exactly({"user", "add", "alice", "-c", config, "--password", "x"}),
+              admin_exit_ok);
+    EXPECT_EQ(password_hash_iterations(hash_of("alice")), 1000U);
+    EXPECT_EQ(run_exactly({"-c", config, "user", "passwd", "alice", "--password", "y"}),
+              admin_exit_ok);
+    EXPECT_EQ(password_hash_iterations(hash_of("alice")), 1000U);
+    EXPECT_TRUE(verify_password("y", hash_of("alice")));
+}
+
+TEST_F(AdminCommand, ListsAndRevokesDeviceTokens) {
+    const std::string config =
+        write_file("perch.conf", "data_dir " + data_dir() + "\npassword_iterations 1\n");
+    ASSERT_EQ(run_exactly({"user", "add", "alice", "-c", config, "--password", "x"}),
+              admin_exit_ok);
+    {
+        store::store_options options;
+        options.path = (std::filesystem::path(data_dir()) / store_file_name).string();
+        auto store = store::open_chat_store(options);
+        for (const char* device : {"phone", "laptop"}) {
+            store->set_device_token({"alice", device, "00", 1'764'990'433'000}, {});
+        }
+        store->flush();
+    }
+    EXPECT_EQ(run({"user", "tokens", "alice"}), admin_exit_ok);
+    EXPECT_EQ(output_.str(), "laptop 2025-12-06T03:07:13Z\nphone 2025-12-06T03:07:13Z\n");
+    EXPECT_EQ(run({"user", "revoke-token", "alice", "phone"}), admin_exit_ok);
+    EXPECT_EQ(output_.str(), "token of 'alice' on device 'phone' revoked\n");
+    EXPECT_EQ(run({"user", "revoke-token", "alice", "phone"}), admin_exit_failure);
+    EXPECT_EQ(errors_.str(), "perch: user 'alice' has no token for device 'phone'\n");
+    EXPECT_EQ(run({"user", "tokens", "bob"}), admin_exit_failure);
+    EXPECT_EQ(errors_.str(), "perch: unknown user 'bob'\n");
+    // A new password ends every device's token.
+    EXPECT_EQ(run_exactly({"user", "passwd", "alice", "-c", config, "--password", "y"}),
+              admin_exit_ok);
+    EXPECT_EQ(run({"user", "tokens", "alice"}), admin_exit_ok);
+    EXPECT_EQ(output_.str(), "");
+}
+
+TEST_F(AdminCommand, RefusesAPasswordInTheFormOfADeviceToken) {
+    const std::string token = "tok:" + std::string(64, 'a');
+    EXPECT_EQ(run({"user", "add", "alice", "--password", token}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("device token"), std::string::npos) << errors_.str();
 }
 
 TEST_F(AdminCommand, RefusesAConfigurationWithoutAStore) {

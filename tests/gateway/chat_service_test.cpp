@@ -27,7 +27,10 @@ protected:
         store->add_member({"lobby", "alice"},
                           [](store::directory_result, const store::store_status&) {});
         store->flush();
-        service_ = std::make_unique<chat_service>(std::move(store), chat_settings{});
+        // The hashes above are as strong as configured: no login rehashes them.
+        chat_settings settings;
+        settings.password_iterations = 1;
+        service_ = std::make_unique<chat_service>(std::move(store), settings);
         service_->load();
     }
 
@@ -66,6 +69,74 @@ TEST_F(ChatServiceTest, LoginChecksPasswordAndClientId) {
     EXPECT_EQ(service_->check_login("bob", std::nullopt, "bob", true), result::chat_user);
     EXPECT_EQ(service_->check_login("device-7", std::nullopt, "device-7", true),
               result::not_chat_user);
+}
+
+TEST_F(ChatServiceTest, LoginRehashesAWeakerPasswordHash) {
+    store::store_options options;
+    options.durability = store::durability_level::none;
+    auto store = store::open_chat_store(options);
+    store->add_user({"alice", hash_password("alice-pw", 101), 1},
+                    [](store::directory_result, const store::store_status&) {});
+    chat_settings settings;
+    settings.password_iterations = 1000;
+    chat_service service(std::move(store), settings);
+    service.load();
+
+    EXPECT_EQ(service.check_login("alice", "wrong", "alice", false),
+              chat_login_result::bad_credentials);
+    EXPECT_EQ(password_hash_iterations(*service.directory().password_hash("alice")), 101U);
+    EXPECT_EQ(service.check_login("alice", "alice-pw", "alice", false),
+              chat_login_result::chat_user);
+    service.store().flush();
+    const auto rehashed = service.directory().password_hash("alice");
+    ASSERT_TRUE(rehashed);
+    EXPECT_EQ(password_hash_iterations(*rehashed), 1000U);
+    EXPECT_TRUE(verify_password("alice-pw", *rehashed));
+    EXPECT_EQ(service.check_login("alice", "alice-pw", "alice", false),
+              chat_login_result::chat_user);
+}
+
+TEST_F(ChatServiceTest, DeviceTokenStandsInForThePassword) {
+    using result = chat_login_result;
+    const json issued = control("alice", R"({"op":"token","device":"phone"})");
+    ASSERT_EQ(issued["ok"], true) << issued.dump();
+    EXPECT_EQ(issued["device"], "phone");
+    const std::string token = issued["token"];
+    EXPECT_EQ(token.size(), 4U + 64U);
+    EXPECT_EQ(token.substr(0, 4), "tok:");
+
+    EXPECT_EQ(service_->check_login("alice", token, "alice/phone", false), result::chat_user);
+    EXPECT_EQ(service_->check_login("alice", "alice-pw", "alice/phone", false), result::chat_user);
+    // Another user's token, or a token-shaped guess, is no password.
+    EXPECT_EQ(service_->check_login("bob", token, "bob", false), result::bad_credentials);
+    std::string guess = token;
+    guess.back() = guess.back() == '0' ? '1' : '0';
+    EXPECT_EQ(service_->check_login("alice", guess, "alice", false), result::bad_credentials);
+
+    // A second token for the same device replaces the first.
+    const std::string second = control("alice", R"({"op":"token","device":"phone"})")["token"];
+    EXPECT_NE(second, token);
+    EXPECT_EQ(service_->check_login("alice", token, "alice", false), result::bad_credentials);
+    EXPECT_EQ(service_->check_login("alice", second, "alice", false), result::chat_user);
+
+    EXPECT_EQ(control("alice", R"({"op":"revoke_token","device":"phone"})")["ok"], true);
+    EXPECT_EQ(service_->check_login("alice", second, "alice", false), result::bad_credentials);
+    EXPECT_EQ(control("alice", R"({"op":"revoke_token","device":"phone"})")["error"],
+              "no token for this device");
+    EXPECT_EQ(control("alice", R"({"op":"token"})")["error"], "missing \"device\"");
+}
+
+TEST_F(ChatServiceTest, PasswordChangeRevokesDeviceTokens) {
+    const std::string token = control("alice", R"({"op":"token","device":"laptop"})")["token"];
+    ASSERT_EQ(service_->check_login("alice", token, "alice", false), chat_login_result::chat_user);
+    service_->store().set_password("alice", hash_password("new-pw", 1),
+                                   [](store::directory_result, const store::store_status&) {});
+    service_->store().flush();
+    service_->reload_then([] {});
+    EXPECT_EQ(service_->check_login("alice", token, "alice", false),
+              chat_login_result::bad_credentials);
+    EXPECT_EQ(service_->check_login("alice", "new-pw", "alice", false),
+              chat_login_result::chat_user);
 }
 
 TEST_F(ChatServiceTest, StampReplacesClientIdsAndCountsPerConversation) {

@@ -85,5 +85,23 @@ TEST(CommandLine, UsageNamesEveryOption) {
     }
 }
 
+// `perch -c FILE room create lobby` as docs/ASSISTANT.md writes it: the options before the
+// subcommand are skipped with their values, so the command reaches the administration parser.
+TEST(CommandLine, FindsSubcommandAfterOptions) {
+    const std::array<std::string_view, 5> before{"-c", "/etc/perch/perch.conf", "room", "create",
+                                                 "lobby"};
+    EXPECT_EQ(find_subcommand(before), 2U);
+    const std::array<std::string_view, 5> after{"room", "create", "lobby", "-c", "perch.conf"};
+    EXPECT_EQ(find_subcommand(after), 0U);
+    const std::array<std::string_view, 4> data_dir{"--data-dir", "user", "user", "list"};
+    EXPECT_EQ(find_subcommand(data_dir), 2U);
+}
+
+TEST(CommandLine, FindsNoSubcommandAmongOptions) {
+    const std::array<std::string_view, 5> options{"-c", "perch.conf", "-p", "1884", "-v"};
+    EXPECT_EQ(find_subcommand(options), std::nullopt);
+    EXPECT_EQ(find_subcommand({}), std::nullopt);
+}
+
 } // namespace
 } // namespace perch::gateway

@@ -127,6 +127,15 @@ TEST(Config, StoreKeysAreReadAndDefaultToAPersistentFullStore) {
     EXPECT_THROW(parse_config("max_batch_operations 0\n", "test.conf"), config_error);
 }
 
+TEST(Config, PasswordIterationsDefaultToACurrentWorkFactor) {
+    EXPECT_EQ(parse_config("", "test.conf").password_iterations, default_password_iterations);
+    EXPECT_GE(default_password_iterations, 100'000U);
+    EXPECT_EQ(parse_config("password_iterations 600000\n", "test.conf").password_iterations,
+              600'000U);
+    EXPECT_NE(error_of("password_iterations 0\n"), "");
+    EXPECT_NE(error_of("password_iterations many\n"), "");
+}
+
 TEST(Config, LaterLineOverridesEarlierLine) {
     EXPECT_EQ(parse_config("workers 2\nworkers 4\n", "test.conf").workers, 4U);
 }

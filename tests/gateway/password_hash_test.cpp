@@ -49,7 +49,7 @@ TEST(PasswordHash, AcceptsAHashTheMosquittoPasswdBinaryWritesNow) {
 }
 
 TEST(PasswordHash, RoundTripsWithMosquittoLayout) {
-    const std::string encoded = hash_password("correct horse");
+    const std::string encoded = hash_password("correct horse", 101);
     // $7$101$ + 16 Base64 characters of salt + $ + 88 of key.
     ASSERT_TRUE(encoded.starts_with("$7$101$")) << encoded;
     EXPECT_EQ(encoded.size(), 7u + 16u + 1u + 88u);
@@ -58,8 +58,22 @@ TEST(PasswordHash, RoundTripsWithMosquittoLayout) {
     EXPECT_FALSE(verify_password("correct horsf", encoded));
 }
 
+TEST(PasswordHash, NewHashesUseACurrentWorkFactor) {
+    // Not Mosquitto's 101: OWASP's figure for PBKDF2-HMAC-SHA512.
+    const std::string encoded = hash_password("correct horse");
+    EXPECT_TRUE(encoded.starts_with("$7$210000$")) << encoded;
+    EXPECT_EQ(password_hash_iterations(encoded), 210'000U);
+    EXPECT_TRUE(verify_password("correct horse", encoded));
+}
+
+TEST(PasswordHash, ReadsTheIterationCountOfAHash) {
+    EXPECT_EQ(password_hash_iterations(hash_password("pw", 101)), 101U);
+    EXPECT_EQ(password_hash_iterations("$7$abc$c2FsdA==$aGFzaA=="), std::nullopt);
+    EXPECT_EQ(password_hash_iterations("$6$salt$hash"), std::nullopt);
+}
+
 TEST(PasswordHash, UsesAFreshSaltEachTime) {
-    EXPECT_NE(hash_password("same"), hash_password("same"));
+    EXPECT_NE(hash_password("same", 1), hash_password("same", 1));
 }
 
 TEST(PasswordHash, HonoursTheIterationCount) {

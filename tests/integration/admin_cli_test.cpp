@@ -176,5 +176,63 @@ TEST_F(AdminCli, WorksBesideARunningBrokerWithoutStartingListeners) {
     EXPECT_TRUE(ending.is_success()) << describe(ending) << broker.log();
 }
 
+TEST_F(AdminCli, AcceptsOptionsBeforeTheSubcommand) {
+    // As docs/ASSISTANT.md writes it: `perch -c FILE room create lobby`.
+    const auto config = directory_.path() / "perch.conf";
+    write_file_text(config, "data_dir " + data_dir().string() + "\n");
+    auto result = run_command({PERCH_BROKER_PATH, "-c", config.string(), "room", "create", "lobby"},
+                              "", command_timeout);
+    EXPECT_TRUE(result.ending.is_success()) << describe(result.ending) << result.errors;
+    EXPECT_EQ(result.output, "room 'lobby' created\n");
+    result = run_command({PERCH_BROKER_PATH, "--data-dir", data_dir().string(), "room", "list"}, "",
+                         command_timeout);
+    EXPECT_TRUE(result.ending.is_success()) << result.errors;
+    EXPECT_EQ(result.output, "lobby\n");
+}
+
+/// The permission bits of `path`.
+std::filesystem::perms mode_of(const std::filesystem::path& path) {
+    return std::filesystem::status(path).permissions() & std::filesystem::perms::mask;
+}
+
+constexpr auto owner_only_directory = std::filesystem::perms::owner_all;
+constexpr auto owner_only_file =
+    std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
+
+TEST_F(AdminCli, KeepsTheDatabaseToItsOwner) {
+    // The database holds the password hashes and all history: nobody else may read it.
+    ASSERT_TRUE(perch({"user", "add", "alice", "--password", "a"}).ending.is_success());
+    EXPECT_EQ(mode_of(data_dir()), owner_only_directory);
+    for (const char* name : {"perch.db", "perch.db-wal", "perch.db-shm"}) {
+        if (std::filesystem::exists(data_dir() / name)) {
+            EXPECT_EQ(mode_of(data_dir() / name), owner_only_file) << name;
+        }
+    }
+    EXPECT_EQ(mode_of(data_dir() / "perch.db"), owner_only_file);
+}
+
+TEST_F(AdminCli, TightensADatabaseLeftOpenByAnOlderVersion) {
+    ASSERT_TRUE(perch({"user", "add", "alice", "--password", "a"}).ending.is_success());
+    using std::filesystem::perms;
+    const perms loose_file = owner_only_file | perms::group_read | perms::others_read;
+    std::filesystem::permissions(data_dir(), owner_only_directory | perms::group_read |
+                                                 perms::group_exec | perms::others_read |
+                                                 perms::others_exec);
+    std::filesystem::permissions(data_dir() / "perch.db", loose_file);
+    write_file_text(data_dir() / "perch.db-wal", "");
+    std::filesystem::permissions(data_dir() / "perch.db-wal", loose_file);
+
+    broker_process broker(broker_kind::perch, "data_dir " + data_dir().string() + "\n");
+    const process_exit ending = broker.stop();
+    EXPECT_TRUE(ending.is_success()) << describe(ending) << broker.log();
+    EXPECT_EQ(mode_of(data_dir()), owner_only_directory);
+    EXPECT_EQ(mode_of(data_dir() / "perch.db"), owner_only_file);
+    if (std::filesystem::exists(data_dir() / "perch.db-wal")) {
+        EXPECT_EQ(mode_of(data_dir() / "perch.db-wal"), owner_only_file);
+    }
+    EXPECT_NE(broker.log().find("permissions"), std::string::npos) << broker.log();
+    EXPECT_EQ(perch({"user", "list"}).output, "alice\n");
+}
+
 } // namespace
 } // namespace perch::integration

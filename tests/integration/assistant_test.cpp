@@ -148,7 +148,8 @@ protected:
             "assistant_context_messages 5\n"
             "assistant_timeout_ms 1500\n"
             "assistant_user_rate 600 100\n"
-            "assistant_global_rate 600 100\n" +
+            "assistant_global_rate 600 100\n"
+            "password_iterations 1\n" +
             extra;
         broker_ = std::make_unique<broker_process>(broker_kind::perch, config);
     }

@@ -129,7 +129,7 @@ TEST_F(ChatAccessTest, ANameThatBecomesAUserEndsTheSessionsHeldUnderIt) {
         anonymous.subscribe("home/#", 1);
         anonymous.disconnect();
     }
-    add_user("dave", gateway::hash_password("dave-pw"));
+    add_user("dave", gateway::hash_password("dave-pw", 1));
     wait_for_reload();
     auto dave = std::make_unique<chat_client>(*broker_, "dave/phone", mqtt_5);
     EXPECT_FALSE(dave->connect("dave", "dave-pw", true)) << "given an anonymous client's session";

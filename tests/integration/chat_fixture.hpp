@@ -39,7 +39,8 @@ protected:
         }
         chat_ = open_store();
         for (const std::string user : {"alice", "bob", "carol"}) {
-            add_user(user, gateway::hash_password(user + "-pw"));
+            // A cheap hash, and a broker configured to keep it (password_iterations 1 below).
+            add_user(user, gateway::hash_password(user + "-pw", 1));
         }
         expect_done([&](auto done) { chat_->add_room({"lobby", "", 1}, done); });
         expect_done([&](auto done) { chat_->add_member({"lobby", "alice"}, done); });
@@ -70,7 +71,8 @@ protected:
     void start_broker(const std::string& extra_config = "") {
         broker_ = std::make_unique<broker_process>(
             broker_kind::perch, "data_dir " + data_.path().string() +
-                                    "\ndurability batched\nchat_reload_interval_ms 50\n" +
+                                    "\ndurability batched\nchat_reload_interval_ms 50\n"
+                                    "password_iterations 1\n" +
                                     extra_config);
     }
 

@@ -383,5 +383,53 @@ TEST_F(ChatTest, MosquittoPasswdHashIsAccepted) {
     EXPECT_EQ(dave->publish("chat/dm/alice/dave", "hi", 1), mqtt::ReasonCode::SUCCESS);
 }
 
+TEST_F(ChatTest, DeviceTokenFromAControlRequestLogsInInsteadOfThePassword) {
+    std::string token;
+    {
+        auto alice = connected("alice/phone", mqtt_5);
+        const json reply = control(*alice, "alice", {{"op", "token"}, {"device", "phone"}});
+        ASSERT_EQ(reply["ok"], true) << reply.dump();
+        EXPECT_EQ(reply["device"], "phone");
+        token = reply["token"];
+        alice->disconnect();
+    }
+    auto phone = std::make_unique<chat_client>(*broker_, "alice/phone", mqtt_5);
+    EXPECT_NO_THROW(phone->connect("alice", token));
+    EXPECT_EQ(phone->publish("chat/room/lobby/alice", "back", 1), mqtt::ReasonCode::SUCCESS);
+    // Nobody else's password.
+    chat_client bob(*broker_, "bob", mqtt_5);
+    EXPECT_EQ(refusal_code(bob, "bob", token), 0x86);
+
+    const json revoked = control(*phone, "alice", {{"op", "revoke_token"}, {"device", "phone"}});
+    EXPECT_EQ(revoked["ok"], true) << revoked.dump();
+    chat_client again(*broker_, "alice/phone", mqtt_311);
+    EXPECT_EQ(refusal_code(again, "alice", token), 4);
+}
+
+TEST_F(ChatTest, PasswordLoginRewritesAWeakerHash) {
+    // This broker asks for 1000 iterations; alice's hash has 1.
+    broker_->stop();
+    start_broker("password_iterations 1000\n");
+    auto alice = connected("alice", mqtt_5);
+    alice->disconnect();
+    // The rewrite is stored beside the login, not before its CONNACK: poll for it.
+    std::string hash;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        for (const store::user_record& user : chat_->load_directory().users) {
+            if (user.name == "alice") {
+                hash = user.password_hash;
+            }
+        }
+        if (gateway::password_hash_iterations(hash) != 1U) {
+            break;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_EQ(gateway::password_hash_iterations(hash), 1000U);
+    EXPECT_TRUE(gateway::verify_password("alice-pw", hash));
+    EXPECT_NO_THROW(connected("alice/laptop", mqtt_311));
+}
+
 } // namespace
 } // namespace perch::integration

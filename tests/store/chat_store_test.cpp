@@ -324,6 +324,88 @@ TYPED_TEST(ChatStore, RemoveUserTakesMembershipsAndReadPositionsButKeepsHistory)
     EXPECT_EQ(this->page("room/kitchen", 0, 10).size(), 1u);
 }
 
+device_token_record token(std::string user_name, std::string device, std::string hash) {
+    return device_token_record{std::move(user_name), std::move(device), std::move(hash),
+                               1'700'000'000'900};
+}
+
+TYPED_TEST(ChatStore, KeepsOneDeviceTokenPerDevice) {
+    this->add_user("alice");
+    const auto set = [&](device_token_record record) {
+        return change([&](directory_completion done) {
+                   this->store().set_device_token(std::move(record), std::move(done));
+               })
+            .result;
+    };
+    const std::uint64_t before = this->store().directory_version();
+    EXPECT_EQ(set(token("alice", "phone", "aa")), directory_result::done);
+    EXPECT_GT(this->store().directory_version(), before);
+    EXPECT_EQ(set(token("alice", "laptop", "bb")), directory_result::done);
+    // A second token for the same device replaces the first.
+    EXPECT_EQ(set(token("alice", "phone", "cc")), directory_result::done);
+    EXPECT_EQ(set(token("nobody", "phone", "dd")), directory_result::not_found);
+    this->reopen();
+    EXPECT_EQ(this->store().load_directory().device_tokens,
+              (std::vector<device_token_record>{token("alice", "laptop", "bb"),
+                                                token("alice", "phone", "cc")}));
+
+    const auto revoke = [&](std::string device) {
+        return change([&](directory_completion done) {
+                   this->store().remove_device_token("alice", device, std::move(done));
+               })
+            .result;
+    };
+    EXPECT_EQ(revoke("phone"), directory_result::done);
+    EXPECT_EQ(revoke("phone"), directory_result::not_found);
+    EXPECT_EQ(this->store().load_directory().device_tokens,
+              (std::vector<device_token_record>{token("alice", "laptop", "bb")}));
+}
+
+TYPED_TEST(ChatStore, PasswordChangeAndUserDeletionRevokeDeviceTokens) {
+    this->add_user("alice");
+    this->add_user("bob");
+    for (const auto& record : {token("alice", "phone", "aa"), token("bob", "phone", "bb")}) {
+        change([&](directory_completion done) {
+            this->store().set_device_token(record, std::move(done));
+        });
+    }
+    EXPECT_EQ(change([&](directory_completion done) {
+                  this->store().set_password("alice", "$7$101$bmV3$bmV3", std::move(done));
+              }).result,
+              directory_result::done);
+    EXPECT_EQ(this->store().load_directory().device_tokens,
+              (std::vector<device_token_record>{token("bob", "phone", "bb")}));
+    EXPECT_EQ(change([&](directory_completion done) {
+                  this->store().remove_user("bob", std::move(done));
+              }).result,
+              directory_result::done);
+    this->reopen();
+    EXPECT_TRUE(this->store().load_directory().device_tokens.empty());
+}
+
+TYPED_TEST(ChatStore, UpgradesAPasswordHashOnlyWhileItIsUnchanged) {
+    this->add_user("alice");
+    const std::string old_hash = user("alice").password_hash;
+    change([&](directory_completion done) {
+        this->store().set_device_token(token("alice", "phone", "aa"), std::move(done));
+    });
+    const auto upgrade = [&](std::string name, std::string from, std::string to) {
+        return change([&](directory_completion done) {
+                   this->store().upgrade_password_hash(name, from, to, std::move(done));
+               })
+            .result;
+    };
+    EXPECT_EQ(upgrade("alice", "$7$1$stale$stale", "$7$9$x$y"), directory_result::not_found);
+    EXPECT_EQ(upgrade("nobody", old_hash, "$7$9$x$y"), directory_result::not_found);
+    EXPECT_EQ(upgrade("alice", old_hash, "$7$210000$bmV3$bmV3"), directory_result::done);
+    this->reopen();
+    const auto snapshot = this->store().load_directory();
+    ASSERT_EQ(snapshot.users.size(), 1U);
+    EXPECT_EQ(snapshot.users[0].password_hash, "$7$210000$bmV3$bmV3");
+    // The same password, hashed again: the devices keep their tokens.
+    EXPECT_EQ(snapshot.device_tokens.size(), 1U);
+}
+
 TYPED_TEST(ChatStore, DirectoryVersionMovesOnlyWithChanges) {
     const std::uint64_t start = this->store().directory_version();
     this->add_user("alice");

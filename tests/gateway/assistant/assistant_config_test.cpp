@@ -56,6 +56,15 @@ TEST(AssistantConfig, ReadsEveryKey) {
     EXPECT_EQ(assistant.cafile, "/etc/perch/ca.pem");
 }
 
+TEST(AssistantConfig, ZeroRateMeansNoLimit) {
+    // docs/ASSISTANT.md: `assistant_user_rate 0` turns the per-user limit off; the rate limiter
+    // treats per_minute 0 as unlimited (RateLimiter.ZeroMeansUnlimited).
+    const broker_config config =
+        parse_config("assistant_user_rate 0\nassistant_global_rate 0\n", "test.conf");
+    EXPECT_EQ(config.assistant.user_rate_per_minute, 0U);
+    EXPECT_EQ(config.assistant.global_rate_per_minute, 0U);
+}
+
 TEST(AssistantConfig, RefusesBadValuesNamingTheKey) {
     const char* bad[] = {
         "assistant_endpoint ftp://host/v1",
