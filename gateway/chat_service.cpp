@@ -84,10 +84,16 @@ control_outcome directory_outcome(const control_request& request, store::directo
 
 } // namespace
 
+/// Password checks that may wait at once; past that a login is answered Server busy.
+constexpr std::size_t max_waiting_password_checks = 1024;
+
 chat_service::chat_service(std::unique_ptr<store::chat_store> store, chat_settings settings)
-    : store_(std::move(store)), settings_(settings) {}
+    : store_(std::move(store)), settings_(settings),
+      password_checks_(password_check_pool::threads_for(std::thread::hardware_concurrency()),
+                       max_waiting_password_checks) {}
 
 chat_service::~chat_service() {
+    password_checks_.stop();
     stop();
 }
 
@@ -110,6 +116,7 @@ void chat_service::stop() {
     if (thread_.joinable()) {
         thread_.join();
     }
+    password_checks_.stop();
     store_->flush();
 }
 
@@ -259,6 +266,24 @@ chat_login_result chat_service::check_login(std::optional<std::string_view> user
         return chat_login_result::client_id_refused;
     }
     return chat_login_result::not_chat_user;
+}
+
+std::optional<chat_login_result> chat_service::start_login_check(
+    std::optional<std::string> user_name, std::optional<std::string> password,
+    std::string client_id, bool is_identity_verified, std::function<void(chat_login_result)> done) {
+    const bool is_costly = user_name && !is_identity_verified && password &&
+                           !is_device_token(*password) && directory_.has_user(*user_name);
+    if (!is_costly) {
+        return check_login(user_name, password, client_id, is_identity_verified);
+    }
+    auto check = [this, user_name = std::move(user_name), password = std::move(password),
+                  client_id = std::move(client_id),
+                  done]() mutable { done(check_login(user_name, password, client_id, false)); };
+    if (!password_checks_.submit(std::move(check))) {
+        log_warning("chat: too many logins wait for their password check; answering busy");
+        done(chat_login_result::busy);
+    }
+    return std::nullopt;
 }
 
 std::optional<std::string> chat_service::user_of_client_id(std::string_view client_id) const {

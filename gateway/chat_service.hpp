@@ -26,6 +26,7 @@
 #include "gateway/chat_control.hpp"
 #include "gateway/chat_directory.hpp"
 #include "gateway/conversation_counters.hpp"
+#include "gateway/password_check_pool.hpp"
 #include "gateway/password_hash.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/subscription_options.hpp"
@@ -58,6 +59,9 @@ enum class chat_login_result : std::uint8_t {
     /// The client id names another user (or a user while the client is not that user):
     /// CONNACK 0x85 (5.0) / 0x02 (3.1.1).
     client_id_refused,
+    /// Too many password checks wait already: CONNACK 0x89 Server busy (5.0) / 0x03 Server
+    /// unavailable (3.1.1); the client tries again later.
+    busy,
 };
 
 /// One subscription the gateway holds for a chat session.
@@ -110,6 +114,16 @@ public:
     chat_login_result check_login(std::optional<std::string_view> user_name,
                                   std::optional<std::string_view> password,
                                   std::string_view client_id, bool is_identity_verified);
+
+    /// check_login without a costly step on the caller's thread: the result at once when no
+    /// password hash is to be checked (no user name, a certificate identity, a device token);
+    /// otherwise empty, and `done` later receives it on a password thread (busy when too many
+    /// checks wait already).
+    std::optional<chat_login_result> start_login_check(std::optional<std::string> user_name,
+                                                       std::optional<std::string> password,
+                                                       std::string client_id,
+                                                       bool is_identity_verified,
+                                                       std::function<void(chat_login_result)> done);
 
     /// The user a session belongs to by its client id (`{user}` or `{user}/{device}`), when that
     /// user exists.
@@ -190,6 +204,9 @@ private:
     std::vector<std::function<void()>> after_reload_;
     std::function<void(std::shared_ptr<const directory_changes>)> apply_;
     std::thread thread_;
+
+    /// Password checks of logins, off the workers. Last, so that it stops (and drains) first.
+    password_check_pool password_checks_;
 };
 
 } // namespace perch::gateway

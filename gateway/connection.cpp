@@ -110,7 +110,9 @@ void connection::start() {
 
 void connection::wait_readable() {
     if (!transport_->is_open() || is_closing_ || is_reading_ || is_read_paused_ ||
-        is_awaiting_handover_) {
+        is_awaiting_handover_ || session_.phase() == mqtt::session_phase::authorizing) {
+        // While a CONNECT is being authorized (a password check, a takeover) nothing more is
+        // read: a client that has not logged in cannot make the server buffer its input.
         return;
     }
     if (worker_.is_output_congested(settings_->backlog_pause_bytes)) {
@@ -177,7 +179,8 @@ void connection::read_turn(const boost::system::error_code& error) {
         session_.handle_bytes(mqtt::byte_view(buffer.data(), count), now);
         process_actions(now);
         turn_bytes += count;
-        if (is_closing_ || is_awaiting_handover_) {
+        if (is_closing_ || is_awaiting_handover_ ||
+            session_.phase() == mqtt::session_phase::authorizing) {
             break;
         }
         if (turn_bytes >= max_read_bytes_per_turn) {
@@ -351,9 +354,10 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
         return;
     }
     policy_ = access_policy(is_anonymous);
-    if (!authorize_chat_login(request, now)) {
-        return;
-    }
+    start_chat_login(request, now);
+}
+
+void connection::continue_connect(const mqtt::connect& request, mqtt::time_point now) {
     if (request.will && !policy_.may_publish(request.will->topic_name)) {
         // A Will obeys the same rules as a PUBLISH and is refused at CONNECT (DESIGN.md).
         log_info("refusing client from {}: its will topic '{}' is not allowed", remote_address(),

@@ -129,9 +129,18 @@ private:
     /// "ADDRESS:PORT" of the client, for the log.
     std::string remote_address() const { return transport_->remote_address(); }
     // Chat layer (gateway/connection_chat.cpp).
-    /// The chat checks of a CONNECT: sets the chat user and policy_, or refuses the CONNECT and
-    /// returns false.
-    bool authorize_chat_login(const mqtt::connect& request, mqtt::time_point now);
+    /// The chat checks of a CONNECT (gateway/connection_chat.cpp), at once or, when a password
+    /// hash is to be checked, once the chat layer's password threads have checked it; then
+    /// finish_chat_login.
+    void start_chat_login(const mqtt::connect& request, mqtt::time_point now);
+    /// Applies the login check's `result`: sets the chat user and policy_ and goes on with
+    /// continue_connect, or refuses the CONNECT. `user_name` is the name that was checked.
+    void finish_chat_login(const mqtt::connect& request,
+                           const std::optional<std::string>& user_name, chat_login_result result,
+                           mqtt::time_point now);
+    /// The rest of a CONNECT once its login is settled: the will's topic, the client id's
+    /// registration, takeover of a previous session, CONNACK.
+    void continue_connect(const mqtt::connect& request, mqtt::time_point now);
     /// The owner a stored session is restored for (see session_ledger::owner): its recorded
     /// owner, or for a session stored before owners were recorded the user its client id names.
     /// Empty when the session may not be restored: its user was deleted, or it is a session outside
@@ -266,14 +275,15 @@ private:
     bool is_exiting_ = false;
     bool is_awaiting_handover_ = false;
     bool is_dirty_ = false;
+    // The rarely set flags share one byte, so that all the flags and timer_generation_ fill
+    // one 16-byte run (every connection holds them).
     /// Set when the server ends the connection (DISCONNECT or refused CONNACK): it drains the
-    /// client's input before closing (finish_close). One byte for both drain flags keeps the
-    /// flags in one word.
+    /// client's input before closing (finish_close).
     bool is_drain_wanted_ : 1 = false;
     /// True while the sending side is shut down and the input is being drained.
     bool is_draining_ : 1 = false;
     /// Whether pending_successor_ starts clean.
-    bool is_pending_successor_clean_ = false;
+    bool is_pending_successor_clean_ : 1 = false;
     /// The generation of the deadline queued with the worker (bumped to cancel it; 32 bits fill
     /// the flags' word, and an entry 2^32 re-arms old is long gone).
     std::uint32_t timer_generation_ = 0;

@@ -14,43 +14,82 @@
 
 namespace perch::gateway {
 
-bool connection::authorize_chat_login(const mqtt::connect& request, mqtt::time_point now) {
-    chat_service& chat = server_.chat();
+void connection::start_chat_login(const mqtt::connect& request, mqtt::time_point now) {
     const std::string identity = transport_->identity_user_name();
     const bool is_identity_verified = !identity.empty();
-    std::optional<std::string_view> user_name;
+    std::optional<std::string> user_name;
     if (is_identity_verified) {
         user_name = identity;
     } else if (request.user_name) {
         user_name = *request.user_name;
     }
-    std::optional<std::string_view> password;
+    std::optional<std::string> password;
     if (request.password) {
-        password = std::string_view(reinterpret_cast<const char*>(request.password->data()),
-                                    request.password->size());
+        password = std::string(reinterpret_cast<const char*>(request.password->data()),
+                               request.password->size());
     }
-    switch (chat.check_login(user_name, password, request.client_id, is_identity_verified)) {
+    // A password check runs on the chat layer's password threads: the CONNECT waits in the
+    // authorizing phase while this worker serves its other connections.
+    const std::optional<chat_login_result> result = server_.chat().start_login_check(
+        user_name, std::move(password), request.client_id, is_identity_verified,
+        [self = shared_from_this(), context = &worker_.context(),
+         held = std::make_shared<const mqtt::connect>(request),
+         user_name](chat_login_result checked) {
+            boost::asio::post(*context, [self, held, user_name, checked] {
+                const mqtt::time_point at = clock_now();
+                self->finish_chat_login(*held, user_name, checked, at);
+                self->process_actions(at);
+                self->sync_ledger(at);
+                self->worker_.flush();
+                self->end_session_if_closed();
+                self->arm_timer();
+                // Reading stopped while the CONNECT waited (wait_readable).
+                self->wait_readable();
+            });
+        });
+    if (result) {
+        finish_chat_login(request, user_name, *result, now);
+    }
+}
+
+void connection::finish_chat_login(const mqtt::connect& request,
+                                   const std::optional<std::string>& user_name,
+                                   chat_login_result result, mqtt::time_point now) {
+    if (!transport_->is_open()) {
+        // The client left while its password was checked: the session ends here.
+        session_.refuse_connect(mqtt::reason_code::not_authorized, now);
+        process_actions(now);
+        return;
+    }
+    switch (result) {
     case chat_login_result::not_chat_user:
         // Outside the chat layer (anonymous, or a certificate identity that is no chat user):
         // no chat/ topics, like an anonymous client.
         policy_ = access_policy(true);
-        return true;
-    case chat_login_result::chat_user: become_chat_user(std::string(*user_name)); return true;
+        break;
+    case chat_login_result::chat_user: become_chat_user(*user_name); break;
     case chat_login_result::bad_credentials:
         log_info("refusing client from {}: bad user name or password", remote_address());
         worker_.counters().access_refusals.add();
         // CONNACK 0x86 (5.0), return code 4 (3.1.1).
         session_.refuse_connect(mqtt::reason_code::bad_user_name_or_password, now);
-        return false;
+        process_actions(now);
+        return;
     case chat_login_result::client_id_refused:
         log_info("refusing client from {}: client id '{}' belongs to another user",
                  remote_address(), request.client_id);
         worker_.counters().access_refusals.add();
         // CONNACK 0x85 (5.0), return code 2 (3.1.1).
         session_.refuse_connect(mqtt::reason_code::client_identifier_not_valid, now);
-        return false;
+        process_actions(now);
+        return;
+    case chat_login_result::busy:
+        // CONNACK 0x89 (5.0), return code 3 Server unavailable (3.1.1).
+        session_.refuse_connect(mqtt::reason_code::server_busy, now);
+        process_actions(now);
+        return;
     }
-    return false;
+    continue_connect(request, now);
 }
 
 std::optional<std::string> connection::restored_owner(const store::stored_session& stored) const {

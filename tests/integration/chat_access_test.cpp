@@ -135,6 +135,27 @@ TEST_F(ChatAccessTest, ANameThatBecomesAUserEndsTheSessionsHeldUnderIt) {
     EXPECT_FALSE(dave->connect("dave", "dave-pw", true)) << "given an anonymous client's session";
 }
 
+TEST_F(ChatAccessTest, APasswordCheckDoesNotHoldUpOtherClients) {
+    // One worker, and a password hash that takes seconds to check: while it is checked, the same
+    // worker serves everyone else.
+    broker_->stop();
+    add_user("slow", gateway::hash_password("slow-pw", 3'000'000));
+    start_broker("workers 1\n");
+    mqtt::async_client slow(broker_->uri(), "slow", mqtt::create_options(mqtt_5));
+    auto slow_login = slow.connect(mqtt::connect_options_builder()
+                                       .mqtt_version(mqtt_5)
+                                       .user_name("slow")
+                                       .password("slow-pw")
+                                       .connect_timeout(60s)
+                                       .finalize());
+    chat_client other(*broker_, "quick", mqtt_5);
+    other.connect_anonymous();
+    EXPECT_FALSE(slow_login->is_complete()) << "the password check ran before the next CONNECT";
+    ASSERT_TRUE(slow_login->wait_for(60s));
+    EXPECT_EQ(slow_login->get_return_code(), 0);
+    slow.disconnect()->wait();
+}
+
 TEST_F(ChatAccessTest, NoClientPublishesUnderSys) {
     chat_client anonymous(*broker_, "sys-writer", mqtt_5);
     anonymous.connect_anonymous();
