@@ -15,6 +15,8 @@
 #include <wolfssl/wolfcrypt/pwdbased.h>
 #include <wolfssl/wolfcrypt/random.h>
 
+#include "gateway/device_token.hpp"
+
 namespace perch::gateway {
 namespace {
 
@@ -102,16 +104,11 @@ std::optional<byte_string> derive_key(std::string_view password, const byte_stri
     return key;
 }
 
-// Every byte is looked at whatever the contents, so the time taken reveals nothing.
-bool equal_in_constant_time(const byte_string& left, const byte_string& right) {
-    if (left.size() != right.size()) {
-        return false;
-    }
-    unsigned char difference = 0;
-    for (std::size_t i = 0; i < left.size(); ++i) {
-        difference = static_cast<unsigned char>(difference | (left[i] ^ right[i]));
-    }
-    return difference == 0;
+/// equal_in_constant_time (gateway/device_token) over two derived keys.
+bool keys_equal(const byte_string& left, const byte_string& right) {
+    return equal_in_constant_time(
+        std::string_view(reinterpret_cast<const char*>(left.data()), left.size()),
+        std::string_view(reinterpret_cast<const char*>(right.data()), right.size()));
 }
 
 bool is_valid_iteration_count(std::uint64_t iterations) {
@@ -204,7 +201,7 @@ bool verify_password(std::string_view password, std::string_view encoded) {
         return false;
     }
     const auto key = derive_key(password, hash->salt, hash->iterations);
-    return key && equal_in_constant_time(*key, hash->key);
+    return key && keys_equal(*key, hash->key);
 }
 
 std::optional<std::uint32_t> password_hash_iterations(std::string_view encoded) {
