@@ -556,10 +556,22 @@ void connection::refuse_publish(const mqtt::route_publish& inbound, mqtt::time_p
 }
 
 void connection::deliver(const delivery& routed, mqtt::time_point now) {
+    const bool is_stored = routed.store_sequence != 0 && ledger_;
+    if (is_stored) {
+        switch (classify_arrival(*ledger_, routed.store_sequence)) {
+        case stored_arrival::deliver: break;
+        case stored_arrival::already_read: return;
+        case stored_arrival::left_in_store:
+            // DESIGN.md "Overload": older entries wait in the store; this one is read back
+            // after them.
+            sync_ledger(now);
+            return;
+        }
+    }
     if (!policy_.may_receive(routed.content->topic_name)) {
-        if (routed.store_sequence != 0 && ledger_) {
+        if (is_stored) {
             // Queued before the rules changed (a room left): its row goes too.
-            server_.persistence()->store().ack(client_id(), routed.store_sequence);
+            ack_entry(*ledger_, server_.persistence()->store(), routed.store_sequence);
         }
         return;
     }
@@ -568,11 +580,6 @@ void connection::deliver(const delivery& routed, mqtt::time_point now) {
     options.is_retain_as_published = routed.is_retain_as_published;
     options.is_retained_at_subscribe = routed.is_retained_at_subscribe;
     options.subscription_ids = routed.subscription_ids;
-    if (routed.store_sequence != 0 && ledger_ && !ledger_->spilled.empty()) {
-        // Older entries wait in the store: this one queues behind them, in order.
-        ledger_->spilled.push_back(routed);
-        return;
-    }
     const mqtt::delivery_outcome outcome = session_.handle_delivery(routed.content, options, now);
     if (outcome == mqtt::delivery_outcome::dropped_qos0 ||
         (outcome == mqtt::delivery_outcome::queue_full &&
@@ -581,14 +588,15 @@ void connection::deliver(const delivery& routed, mqtt::time_point now) {
         // a QoS 1/2 delivery that does not fit is lost, and counted.
         worker_.counters().publish_dropped.add();
     }
-    if (routed.store_sequence != 0 && ledger_) {
+    if (is_stored) {
         if (outcome == mqtt::delivery_outcome::sent || outcome == mqtt::delivery_outcome::queued) {
             track_accepted(routed, outcome);
         } else if (outcome == mqtt::delivery_outcome::queue_full) {
-            // DESIGN.md "Overload": the entry is in the store; it drains from there in order.
-            ledger_->spilled.push_back(routed);
+            // DESIGN.md "Overload": the entry is in the store; it and those after it are read
+            // back from there, in order, as the session makes room.
+            begin_spill(*ledger_, routed.store_sequence);
         } else {
-            server_.persistence()->store().ack(client_id(), routed.store_sequence);
+            ack_entry(*ledger_, server_.persistence()->store(), routed.store_sequence);
         }
     }
     process_actions(now);
@@ -835,7 +843,8 @@ void connection::on_written(const boost::system::error_code& error, std::size_t 
     }
     if (session_.is_output_blocked() &&
         output_.pending_bytes() + output_.writing_bytes() <= settings_->max_output_bytes) {
-        // The output has room again: the held deliveries go, oldest first, then the spilled ones.
+        // The output has room again: the held deliveries go, oldest first, then those read back
+        // from the store.
         const mqtt::time_point now = clock_now();
         session_.set_output_blocked(false, now);
         process_actions(now);

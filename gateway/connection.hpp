@@ -219,6 +219,9 @@ private:
     /// Records in the ledger a stored delivery the session accepted (`outcome` sent or queued).
     void track_accepted(const delivery& routed, mqtt::delivery_outcome outcome);
     void sync_ledger(mqtt::time_point now);
+    /// Asks the store for the next entries of the session's overflowed queue (spill_state); they
+    /// are fed to the session on this worker when they arrive.
+    void read_spilled();
     store::store_completion post_back(std::function<void()> work);
     /// Accepts the CONNECT, resuming `state` if given; `assigned_client_id` is the identifier
     /// given to a client that sent none.

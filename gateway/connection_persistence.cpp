@@ -232,7 +232,7 @@ void connection::persist_accepted_session() {
         // [MQTT-3.1.2-4 (5.0), MQTT-3.1.2-6 (3.1.1)] a clean start discards the stored session.
         const auto previous = persistence->ledger_for(client_id(), chat_user());
         previous->tracked.clear();
-        previous->spilled.clear();
+        previous->spill = {};
         previous->inbound_qos2.clear();
         persistence->store().delete_session(client_id());
         persistence->forget(client_id());
@@ -242,6 +242,7 @@ void connection::persist_accepted_session() {
     }
     ledger_ = persistence->ledger_for(client_id(), chat_user());
     ledger_->reconciled_change_count = unreconciled;
+    rebind_spill(*ledger_);
     persistence->bind(id(), ledger_);
     // DESIGN.md "Durability contract": CONNACK (and all output after it) leaves only once the
     // session record is committed; flush_output holds it until then. A failed write answers
@@ -302,27 +303,40 @@ void connection::sync_ledger(mqtt::time_point now) {
         return;
     }
     store::message_store& store = server_.persistence()->store();
-    // Spilled entries go back to the session, oldest first, while it has room.
-    while (!ledger_->spilled.empty()) {
-        const delivery& routed = ledger_->spilled.front();
-        mqtt::delivery_options options;
-        options.granted_qos = routed.granted_qos;
-        options.is_retain_as_published = routed.is_retain_as_published;
-        options.subscription_ids = routed.subscription_ids;
-        const mqtt::delivery_outcome outcome =
-            session_.handle_delivery(routed.content, options, now);
-        if (outcome == mqtt::delivery_outcome::queue_full) {
-            break;
-        }
-        if (outcome == mqtt::delivery_outcome::sent || outcome == mqtt::delivery_outcome::queued) {
-            track_accepted(routed, outcome);
-        } else {
-            store.ack(ledger_->client_id, routed.store_sequence);
-        }
-        ledger_->spilled.pop_front();
-    }
     process_actions(now);
     reconcile_ledger(*ledger_, session_.state(), store);
+    if (wants_spill_read(*ledger_, session_.state(), settings_->limits)) {
+        read_spilled();
+    }
+}
+
+void connection::read_spilled() {
+    start_spill_read(*ledger_);
+    server_.persistence()->store().read_queue(
+        client_id(), ledger_->spill.read_through, spill_read_batch,
+        [self = shared_from_this(), ledger = ledger_, context = &worker_.context()](
+            const store::store_status& status, std::vector<store::loaded_queue_entry> entries) {
+            boost::asio::post(*context, [self, ledger, is_read = status.is_ok(),
+                                         entries = std::move(entries)]() mutable {
+                if (self->ledger_ != ledger) {
+                    // The session moved to another connection, which reads again.
+                    return;
+                }
+                const mqtt::time_point now = clock_now();
+                if (!is_read) {
+                    // The store is failing: the next delivery or acknowledgement tries again.
+                    ledger->spill.is_reading = false;
+                    ledger->spill.full_at_change_count = self->session_.state().change_count;
+                    return;
+                }
+                accept_spill_read(*ledger, std::move(entries), spill_read_batch, self->session_,
+                                  self->policy_, self->server_.persistence()->store(), now,
+                                  unix_now_ms());
+                self->sync_ledger(now);
+                self->worker_.flush();
+                self->arm_timer();
+            });
+        });
 }
 
 void connection::restore_offline(const store::loaded_session& loaded, mqtt::time_point now,
@@ -344,8 +358,8 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
     ledger_->reconciled_change_count = unreconciled;
     ledger_->record = loaded.session;
     ledger_->record->owner = *owner;
-    mqtt::session_state state =
-        restore_session_state(loaded, *ledger_, persistence.store(), policy_, now, now_unix_ms);
+    mqtt::session_state state = restore_session_state(loaded, *ledger_, persistence.store(),
+                                                      policy_, settings_->limits, now, now_unix_ms);
     // The session keeps its remaining time and its will its remaining delay (DURABILITY.md
     // "Restart"); the limits carry the remaining time to a 3.1.1 session too.
     const offline_timing timing = offline_timing_at(loaded.session, now_unix_ms);

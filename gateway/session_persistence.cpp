@@ -118,6 +118,134 @@ session_persistence::take_connect_will(mqtt::subscriber_id connection) {
     return will;
 }
 
+stored_arrival classify_arrival(session_ledger& ledger, std::uint64_t sequence) {
+    spill_state& spill = ledger.spill;
+    if (sequence > spill.covered_from && sequence <= spill.read_through) {
+        return stored_arrival::already_read;
+    }
+    if (!spill.is_active) {
+        return stored_arrival::deliver;
+    }
+    if (sequence <= spill.covered_from) {
+        // Enqueued before the first entry this episode left in the store, and delivered late
+        // (another publisher's worker): read from it. Entries between it and read_through come
+        // back again and are skipped as held or acked.
+        spill.covered_from = sequence - 1;
+        spill.read_through = sequence - 1;
+    }
+    spill.highest_left = std::max(spill.highest_left, sequence);
+    spill.full_at_change_count = unreconciled;
+    return stored_arrival::left_in_store;
+}
+
+void begin_spill(session_ledger& ledger, std::uint64_t sequence) {
+    spill_state& spill = ledger.spill;
+    spill.is_active = true;
+    spill.covered_from = sequence - 1;
+    spill.read_through = sequence - 1;
+    spill.highest_left = sequence;
+    spill.full_at_change_count = unreconciled;
+}
+
+void rebind_spill(session_ledger& ledger) {
+    spill_state& spill = ledger.spill;
+    spill.is_reading = false;
+    spill.acked_while_reading.clear();
+    spill.full_at_change_count = unreconciled;
+}
+
+bool wants_spill_read(const session_ledger& ledger, const mqtt::session_state& state,
+                      const mqtt::session_limits& limits) {
+    const spill_state& spill = ledger.spill;
+    if (!spill.is_active || spill.is_reading || spill.full_at_change_count == state.change_count) {
+        return false;
+    }
+    // Room for a whole batch (a session that queues nothing takes one once its queue is empty),
+    // and at most half the byte bound used.
+    const std::size_t max_messages = std::max(limits.max_queued_messages, spill_read_batch);
+    return state.queued.size() + spill_read_batch <= max_messages &&
+           state.queued_bytes <= limits.max_queued_bytes / 2;
+}
+
+void start_spill_read(session_ledger& ledger) {
+    spill_state& spill = ledger.spill;
+    spill.is_reading = true;
+    spill.read_from = spill.read_through;
+    spill.highest_left_at_read = spill.highest_left;
+    spill.acked_while_reading.clear();
+}
+
+void accept_spill_read(session_ledger& ledger, std::vector<store::loaded_queue_entry> entries,
+                       std::size_t requested, mqtt::session& session, const access_policy& reader,
+                       store::message_store& store, mqtt::time_point now,
+                       std::uint64_t now_unix_ms) {
+    spill_state& spill = ledger.spill;
+    spill.is_reading = false;
+    if (spill.read_through != spill.read_from) {
+        // read_through moved back while the read was on its way (a late delivery): the read
+        // starts again from there.
+        spill.acked_while_reading.clear();
+        return;
+    }
+    // Entries above read_through the session holds already: delivered before the overflow
+    // (out of sequence order) or acked while this read was on its way.
+    std::unordered_set<std::uint64_t> held(spill.acked_while_reading.begin(),
+                                           spill.acked_while_reading.end());
+    spill.acked_while_reading.clear();
+    for (const tracked_entry& entry : ledger.tracked) {
+        if (entry.sequence > spill.read_through) {
+            held.insert(entry.sequence);
+        }
+    }
+    for (const store::loaded_queue_entry& loaded : entries) {
+        const store::queue_entry& entry = loaded.entry;
+        if (held.contains(entry.sequence)) {
+            spill.read_through = entry.sequence;
+            continue;
+        }
+        std::optional<mqtt::message_ptr> content;
+        if (reader.may_receive(loaded.message->topic)) {
+            content = to_routed_message(*loaded.message, now, now_unix_ms);
+        }
+        if (!content) {
+            // Forbidden to this reader now, expired, or not decodable: nothing is owed.
+            ack_entry(ledger, store, entry.sequence);
+            spill.read_through = entry.sequence;
+            continue;
+        }
+        mqtt::delivery_options options;
+        options.granted_qos = static_cast<mqtt::qos>(entry.qos);
+        options.is_retain_as_published = entry.is_retained;
+        options.subscription_ids = entry.subscription_ids;
+        const mqtt::delivery_outcome outcome = session.handle_delivery(*content, options, now);
+        if (outcome == mqtt::delivery_outcome::queue_full) {
+            spill.full_at_change_count = session.state().change_count;
+            return;
+        }
+        if (outcome == mqtt::delivery_outcome::sent || outcome == mqtt::delivery_outcome::queued) {
+            ledger.tracked.push_back(
+                {std::move(*content), entry.sequence, 0, store::delivery_state::queued});
+            if (outcome == mqtt::delivery_outcome::sent) {
+                ledger.reconciled_change_count = unreconciled;
+            }
+        } else {
+            ack_entry(ledger, store, entry.sequence);
+        }
+        spill.read_through = entry.sequence;
+    }
+    if (entries.size() < requested && spill.highest_left <= spill.highest_left_at_read) {
+        // The store had nothing more, and nothing was left in it since the read was asked for.
+        spill.is_active = false;
+    }
+}
+
+void ack_entry(session_ledger& ledger, store::message_store& store, std::uint64_t sequence) {
+    if (ledger.spill.is_reading) {
+        ledger.spill.acked_while_reading.push_back(sequence);
+    }
+    store.ack(ledger.client_id, sequence);
+}
+
 void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
                       store::message_store& store) {
     // Entries appended since the last full comparison were recorded as queued when the session
@@ -149,7 +277,7 @@ void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
                 kept.push_back(std::move(entry));
             } else {
                 // Acknowledged (PUBACK, PUBCOMP) or dropped by the session: nothing is owed.
-                store.ack(ledger.client_id, entry.sequence);
+                ack_entry(ledger, store, entry.sequence);
             }
         }
         ledger.tracked = std::move(kept);
@@ -172,7 +300,8 @@ void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
 
 mqtt::session_state restore_session_state(const store::loaded_session& loaded,
                                           session_ledger& ledger, store::message_store& store,
-                                          const access_policy& reader, mqtt::time_point now,
+                                          const access_policy& reader,
+                                          const mqtt::session_limits& limits, mqtt::time_point now,
                                           std::uint64_t now_unix_ms) {
     mqtt::session_state state;
     state.client_id = loaded.session.client_id;
@@ -196,6 +325,20 @@ mqtt::session_state restore_session_state(const store::loaded_session& loaded,
             store.ack(ledger.client_id, entry.sequence);
             continue;
         }
+        const bool is_in_flight =
+            entry.state != store::delivery_state::queued && entry.packet_id != 0;
+        if (!is_in_flight &&
+            (ledger.spill.is_active || state.queued.size() >= limits.max_queued_messages ||
+             state.queued_bytes + loaded_entry.message->payload.size() +
+                     loaded_entry.message->topic.size() >
+                 limits.max_queued_bytes)) {
+            // Past the session's queue bounds: read back from the store as it makes room.
+            if (!ledger.spill.is_active) {
+                begin_spill(ledger, entry.sequence);
+            }
+            ledger.spill.highest_left = entry.sequence;
+            continue;
+        }
         mqtt::message_ptr& content = messages[entry.message_id];
         if (!content) {
             auto rebuilt = to_routed_message(*loaded_entry.message, now, now_unix_ms);
@@ -206,8 +349,7 @@ mqtt::session_state restore_session_state(const store::loaded_session& loaded,
             content = std::move(*rebuilt);
         }
         const auto qos_level = static_cast<mqtt::qos>(entry.qos);
-        if (entry.state != store::delivery_state::queued && entry.packet_id != 0 &&
-            !state.inflight.contains(entry.packet_id)) {
+        if (is_in_flight && !state.inflight.contains(entry.packet_id)) {
             mqtt::outbound_delivery sent;
             sent.packet_id = entry.packet_id;
             sent.stage = to_stage(entry.state);

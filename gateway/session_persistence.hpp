@@ -1,14 +1,14 @@
 // The link between the gateway's persistent sessions and the durable store: which subscriber ids
-// are persistent sessions, and which store queue entries each session holds in memory, spilled or
-// in flight. Knows nothing about sockets; no SQL.
+// are persistent sessions, which store queue entries each session holds in memory (queued or in
+// flight), and where it reads back those it had no room for. Knows nothing about sockets; no SQL.
 //
 // Theory of operation. A QoS 1/2 message routed to a persistent session is enqueued in the store
 // on the publisher's worker; the delivery carries its store sequence to the recipient's worker,
-// which records it in the session's ledger (tracked_entry) when the session accepted it, or keeps
-// it as spilled when the session's memory queue was full. After every turn the recipient compares
-// its ledger with the session state (reconcile_ledger): an entry now in flight is marked sent, an
-// entry that left the session (acknowledged, expired, dropped) is acked in the store, and spilled
-// entries are fed back to the session, in order, while it has room.
+// which records it in the session's ledger (tracked_entry) when the session accepted it, or
+// leaves it in the store when the session's memory queue was full (spill_state): such entries are
+// read back from the store, in order, as the session makes room. After every turn the recipient
+// compares its ledger with the session state (reconcile_ledger): an entry now in flight is marked
+// sent, and an entry that left the session (acknowledged, expired, dropped) is acked in the store.
 //
 // The session record (store::stored_session) follows the connection: written at CONNECT with the
 // Will and "connected" (no expiry time); the CONNACK waits for that commit. When the connection
@@ -40,6 +40,45 @@ namespace perch::gateway {
 /// session_ledger::reconciled_change_count before the first full comparison.
 inline constexpr std::uint64_t unreconciled = ~std::uint64_t{0};
 
+/// How many entries one read of an overflowed queue asks the store for.
+inline constexpr std::size_t spill_read_batch = 64;
+
+/// A persistent session whose memory queue overflowed: its newer entries stay in the store only
+/// and are read back in sequence order as the session makes room (DESIGN.md "Overload").
+/// Deliveries that arrive meanwhile carry nothing the store does not hold: they only say that
+/// there is more to read. Sequences in (covered_from, read_through] have been read back, so a
+/// delivery of one of them that arrives late is a duplicate.
+struct spill_state {
+    /// True while entries may wait in the store that the session has not seen.
+    bool is_active = false;
+    /// True while a read is on its way back.
+    bool is_reading = false;
+    /// The sequence before the first entry this episode reads.
+    std::uint64_t covered_from = 0;
+    /// The last sequence read back (or skipped as already held); the next read starts above it.
+    std::uint64_t read_through = 0;
+    /// The highest sequence of a delivery left in the store this episode.
+    std::uint64_t highest_left = 0;
+    /// read_through when the read on its way was asked for.
+    std::uint64_t read_from = 0;
+    /// highest_left when the read on its way was asked for.
+    std::uint64_t highest_left_at_read = 0;
+    /// The session state's change_count when a read found no room; no read until it changes.
+    std::uint64_t full_at_change_count = ~std::uint64_t{0};
+    /// Entries acked while a read was on its way (it may still return them).
+    std::vector<std::uint64_t> acked_while_reading;
+};
+
+/// What to do with a delivery of a store entry that reaches its persistent session.
+enum class stored_arrival : std::uint8_t {
+    /// Hand it to the session.
+    deliver,
+    /// The entry was read back from the store already: drop it.
+    already_read,
+    /// The session's queue overflowed: the entry waits in the store and is read from there.
+    left_in_store,
+};
+
 /// One store queue entry the session holds (queued in memory or in flight).
 struct tracked_entry {
     /// The routed message, used only as an identity to find the entry in the session state.
@@ -59,8 +98,8 @@ struct session_ledger {
     std::string owner;
     /// Entries the session holds, oldest first.
     std::deque<tracked_entry> tracked;
-    /// Deliveries in the store the session had no room for, oldest first (store_sequence set).
-    std::deque<delivery> spilled;
+    /// Entries in the store the session had no room for.
+    spill_state spill;
     /// The session state's change_count when reconcile_ledger last compared the two in full;
     /// unreconciled when a connection (re)binds the ledger to a session state.
     std::uint64_t reconciled_change_count = unreconciled;
@@ -133,6 +172,36 @@ private:
     std::unordered_map<mqtt::subscriber_id, mqtt::will_message> connect_wills_;
 };
 
+/// Decides what becomes of the delivery of store entry `sequence` (see spill_state).
+stored_arrival classify_arrival(session_ledger& ledger, std::uint64_t sequence);
+
+/// The session had no room for the delivery of store entry `sequence`: it and whatever follows
+/// are read back from the store.
+void begin_spill(session_ledger& ledger, std::uint64_t sequence);
+
+/// A connection (re)binds the ledger: a read on its way to an earlier holder is forgotten.
+void rebind_spill(session_ledger& ledger);
+
+/// True when a read of the overflowed queue should be asked for now: none is on its way and the
+/// session has room for a batch.
+bool wants_spill_read(const session_ledger& ledger, const mqtt::session_state& state,
+                      const mqtt::session_limits& limits);
+
+/// A read of the entries above ledger.spill.read_through is being asked for.
+void start_spill_read(session_ledger& ledger);
+
+/// Feeds entries a read of `requested` returned to `session`, in order, until its queue is full:
+/// those already held or acked are skipped, those `reader` may not receive or that expired are
+/// acked, the rest are tracked. Ends the overflow when the store had nothing more. A read made
+/// stale by a late delivery (read_through moved back) is dropped; the next one starts there.
+void accept_spill_read(session_ledger& ledger, std::vector<store::loaded_queue_entry> entries,
+                       std::size_t requested, mqtt::session& session, const access_policy& reader,
+                       store::message_store& store, mqtt::time_point now,
+                       std::uint64_t now_unix_ms);
+
+/// Acks store entry `sequence` of the session (its delivery is over), minding a read on its way.
+void ack_entry(session_ledger& ledger, store::message_store& store, std::uint64_t sequence);
+
 /// Brings the store in line with `state` after the session changed: entries now in flight are
 /// marked sent, entries no longer held are acked (PUBACK/PUBCOMP received, or dropped), inbound
 /// QoS 2 identifiers released by PUBREL are removed. Runs on the session's worker.
@@ -144,10 +213,12 @@ void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
 /// the entries. Entries whose message cannot be decoded are acked and skipped. What `reader` (the
 /// session's owner) may not read is removed from the store: subscriptions it may not hold and
 /// entries it may not receive (left by an earlier version, or by rules that changed while the
-/// broker was down).
+/// broker was down). Queued entries past the session's queue bounds in `limits` stay in the
+/// store and are read back as the session makes room (spill_state).
 mqtt::session_state restore_session_state(const store::loaded_session& loaded,
                                           session_ledger& ledger, store::message_store& store,
-                                          const access_policy& reader, mqtt::time_point now,
+                                          const access_policy& reader,
+                                          const mqtt::session_limits& limits, mqtt::time_point now,
                                           std::uint64_t now_unix_ms);
 
 /// The store record of a persistent session as it stands now.

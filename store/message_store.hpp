@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -32,6 +33,11 @@ struct enqueue_receipt {
     /// How many targets were refused for quota.
     std::size_t refused_for_quota = 0;
 };
+
+/// Receives what read_queue() found: ok, or the failure of a write submitted before the read (the
+/// entries are then what is durable so far). Runs on the store's thread.
+using queue_read_completion =
+    std::function<void(const store_status& status, std::vector<loaded_queue_entry> entries)>;
 
 /// The durable store. Every member is safe to call from any thread.
 class message_store {
@@ -67,6 +73,14 @@ public:
     /// assigned at once; `done` fires when the accepted entries are durable.
     virtual enqueue_receipt enqueue(const std::vector<queue_target>& targets,
                                     stored_message message, store_completion done = {}) = 0;
+
+    /// Reads up to `max_count` entries of the queue of `client_id` whose sequence is above
+    /// `after_sequence`, in sequence order, with their messages, once every operation submitted
+    /// before the call is written (it may also see some submitted after). Entries are enqueued in
+    /// sequence order: a read that sees an entry sees every entry of lower sequence that was not
+    /// acknowledged. For a session whose queue the gateway does not hold in memory.
+    virtual void read_queue(std::string client_id, std::uint64_t after_sequence,
+                            std::size_t max_count, queue_read_completion done) = 0;
 
     /// Records that the entry `sequence` of `client_id` was sent with `packet_id` and now stands
     /// at `state` (also for PUBREC → PUBREL: awaiting_pubcomp). Unknown entries are ignored.

@@ -17,6 +17,8 @@ enum class store_errc : std::uint8_t {
     write_failed,
     /// The store was shutting down and the operation could not be written.
     closed,
+    /// A read (read_queue) could not be answered.
+    read_failed,
 };
 
 /// The result of one operation; `detail` names the failure for the log.

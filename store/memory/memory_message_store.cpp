@@ -27,7 +27,7 @@ std::uint64_t memory_message_store::remove_expired(std::uint64_t now_unix_ms) {
         // [MQTT-3.3.2-5 (5.0)] only copies whose onward delivery has not started are deleted.
         if (entry->second.entry.state == delivery_state::queued &&
             has_expired(*entry->second.message, now_unix_ms)) {
-            ledger_.release(entry->second.entry.client_id, entry->first);
+            ledger_.release(entry->first.first, entry->first.second);
             entry = queue_.erase(entry);
             ++removed;
         } else {
@@ -53,7 +53,7 @@ void memory_message_store::remove_orphans() {
     std::erase_if(inbound_qos2_, [&](const auto& item) { return is_orphan(item.first); });
     std::erase_if(queue_, [&](const auto& item) {
         if (is_orphan(item.second.entry.client_id)) {
-            ledger_.release(item.second.entry.client_id, item.first);
+            ledger_.release(item.first.first, item.first.second);
             return true;
         }
         return false;
@@ -83,8 +83,8 @@ loaded_state memory_message_store::load(std::uint64_t now_unix_ms) {
     for (const auto& [key, subscription] : subscriptions_) {
         state.sessions[session_index.at(key.first)].subscriptions.push_back(subscription);
     }
-    for (const auto& [sequence, entry] : queue_) {
-        state.sessions[session_index.at(entry.entry.client_id)].queue.push_back(entry);
+    for (const auto& [key, entry] : queue_) {
+        state.sessions[session_index.at(key.first)].queue.push_back(entry);
     }
     for (const auto& [client_id, packet_id] : inbound_qos2_) {
         state.sessions[session_index.at(client_id)].inbound_qos2_packet_ids.push_back(packet_id);
@@ -146,8 +146,8 @@ enqueue_receipt memory_message_store::enqueue(const std::vector<queue_target>& t
         message.message_id = plan.receipt.message_id;
         const auto shared = std::make_shared<const stored_message>(std::move(message));
         for (auto& entry : plan.entries) {
-            const std::uint64_t sequence = entry.sequence;
-            queue_.emplace(sequence, loaded_queue_entry{std::move(entry), shared});
+            auto key = std::make_pair(entry.client_id, entry.sequence);
+            queue_.emplace(std::move(key), loaded_queue_entry{std::move(entry), shared});
         }
         counters_.queue_rows_written += plan.entries.size();
         counters_.refused_for_quota += plan.receipt.refused_for_quota;
@@ -158,13 +158,27 @@ enqueue_receipt memory_message_store::enqueue(const std::vector<queue_target>& t
     return receipt;
 }
 
+void memory_message_store::read_queue(std::string client_id, std::uint64_t after_sequence,
+                                      std::size_t max_count, queue_read_completion done) {
+    std::vector<loaded_queue_entry> entries;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto entry = queue_.upper_bound({client_id, after_sequence});
+             entry != queue_.end() && entry->first.first == client_id && entries.size() < max_count;
+             ++entry) {
+            entries.push_back(entry->second);
+        }
+    }
+    done(store_status{}, std::move(entries));
+}
+
 void memory_message_store::mark_sent(std::string client_id, std::uint64_t sequence,
                                      std::uint16_t packet_id, delivery_state state,
                                      store_completion done) {
     {
         std::lock_guard lock(mutex_);
-        const auto found = queue_.find(sequence);
-        if (found != queue_.end() && found->second.entry.client_id == client_id) {
+        const auto found = queue_.find({client_id, sequence});
+        if (found != queue_.end()) {
             found->second.entry.packet_id = packet_id;
             found->second.entry.state = state;
         }
@@ -177,8 +191,8 @@ void memory_message_store::ack(std::string client_id, std::uint64_t sequence,
                                store_completion done) {
     {
         std::lock_guard lock(mutex_);
-        const auto found = queue_.find(sequence);
-        if (found != queue_.end() && found->second.entry.client_id == client_id) {
+        const auto found = queue_.find({client_id, sequence});
+        if (found != queue_.end()) {
             queue_.erase(found);
             ledger_.release(client_id, sequence);
         }

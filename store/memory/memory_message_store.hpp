@@ -31,6 +31,8 @@ public:
                              store_completion done) override;
     enqueue_receipt enqueue(const std::vector<queue_target>& targets, stored_message message,
                             store_completion done) override;
+    void read_queue(std::string client_id, std::uint64_t after_sequence, std::size_t max_count,
+                    queue_read_completion done) override;
     void mark_sent(std::string client_id, std::uint64_t sequence, std::uint16_t packet_id,
                    delivery_state state, store_completion done) override;
     void ack(std::string client_id, std::uint64_t sequence, store_completion done) override;
@@ -55,8 +57,9 @@ private:
     std::map<std::string, stored_session> sessions_;
     /// (client_id, topic_filter) -> subscription.
     std::map<std::pair<std::string, std::string>, stored_subscription> subscriptions_;
-    /// sequence -> entry; entries of one message share its stored_message.
-    std::map<std::uint64_t, loaded_queue_entry> queue_;
+    /// (client_id, sequence) -> entry, so that a session's queue is one range in delivery order;
+    /// entries of one message share its stored_message.
+    std::map<std::pair<std::string, std::uint64_t>, loaded_queue_entry> queue_;
     std::set<std::pair<std::string, std::uint16_t>> inbound_qos2_;
     std::map<std::string, stored_message> retained_;
     store_counters counters_;

@@ -175,11 +175,10 @@ void sqlite_message_store::remove_subscription(std::string client_id, std::strin
 
 enqueue_receipt sqlite_message_store::enqueue(const std::vector<queue_target>& targets,
                                               stored_message message, store_completion done) {
-    enqueue_plan plan;
-    {
-        std::lock_guard lock(ledger_mutex_);
-        plan = ledger_.plan_enqueue(targets, message.payload.size());
-    }
+    // The sequences are assigned and the operation queued under one lock, so that enqueues are
+    // written in sequence order (read_queue relies on it).
+    std::lock_guard lock(ledger_mutex_);
+    enqueue_plan plan = ledger_.plan_enqueue(targets, message.payload.size());
     refused_for_quota_ += plan.receipt.refused_for_quota;
     message.message_id = plan.receipt.message_id;
     if (plan.entries.empty()) {
@@ -191,6 +190,25 @@ enqueue_receipt sqlite_message_store::enqueue(const std::vector<queue_target>& t
             std::move(done));
     }
     return std::move(plan.receipt);
+}
+
+void sqlite_message_store::read_queue(std::string client_id, std::uint64_t after_sequence,
+                                      std::size_t max_count, queue_read_completion done) {
+    // An empty operation whose completion runs once everything before it is written, on the
+    // writer thread, which owns the connection.
+    committer_->submit(no_operation{},
+                       [this, client_id = std::move(client_id), after_sequence, max_count,
+                        done = std::move(done)](const store_status& status) {
+                           std::vector<loaded_queue_entry> entries;
+                           store_status outcome = status;
+                           try {
+                               std::lock_guard reading(database_->writer_lock());
+                               entries = tables_->read_queue(client_id, after_sequence, max_count);
+                           } catch (const sqlite_error& error) {
+                               outcome = store_status{store_errc::read_failed, error.what()};
+                           }
+                           done(outcome, std::move(entries));
+                       });
 }
 
 void sqlite_message_store::mark_sent(std::string client_id, std::uint64_t sequence,

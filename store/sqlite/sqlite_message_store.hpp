@@ -39,6 +39,8 @@ public:
                              store_completion done) override;
     enqueue_receipt enqueue(const std::vector<queue_target>& targets, stored_message message,
                             store_completion done) override;
+    void read_queue(std::string client_id, std::uint64_t after_sequence, std::size_t max_count,
+                    queue_read_completion done) override;
     void mark_sent(std::string client_id, std::uint64_t sequence, std::uint16_t packet_id,
                    delivery_state state, store_completion done) override;
     void ack(std::string client_id, std::uint64_t sequence, store_completion done) override;

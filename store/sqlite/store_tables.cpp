@@ -72,6 +72,43 @@ stored_session read_session(statement& row) {
     return session;
 }
 
+// The columns read_queue_row() reads, for a query that appends its WHERE and ORDER BY.
+constexpr std::string_view queue_columns =
+    "SELECT q.client_id, q.sequence, q.message_id, q.packet_id, q.state, q.qos, q.retain, "
+    "q.subscription_ids, m.topic, m.payload, m.qos, m.retain, m.properties, m.expiry_unix_ms, "
+    "m.created_unix_ms FROM queue q JOIN messages m ON m.message_id = q.message_id ";
+
+// One row of a queue_columns query; entries of one message share the message read first.
+loaded_queue_entry
+read_queue_row(statement& row,
+               std::unordered_map<std::uint64_t, std::shared_ptr<const stored_message>>& messages) {
+    loaded_queue_entry loaded;
+    queue_entry& entry = loaded.entry;
+    entry.client_id = row.column_text(0);
+    entry.sequence = as_unsigned(row.column_integer(1));
+    entry.message_id = as_unsigned(row.column_integer(2));
+    entry.packet_id = static_cast<std::uint16_t>(row.column_integer(3));
+    entry.state = static_cast<delivery_state>(row.column_integer(4));
+    entry.qos = static_cast<std::uint8_t>(row.column_integer(5));
+    entry.is_retained = row.column_integer(6) != 0;
+    entry.subscription_ids = decode_subscription_ids(row.column_blob(7));
+    auto& message = messages[entry.message_id];
+    if (!message) {
+        auto fresh = std::make_shared<stored_message>();
+        fresh->message_id = entry.message_id;
+        fresh->topic = row.column_text(8);
+        fresh->payload = row.column_blob(9);
+        fresh->qos = static_cast<std::uint8_t>(row.column_integer(10));
+        fresh->is_retained = row.column_integer(11) != 0;
+        fresh->properties = row.column_blob(12);
+        fresh->expiry_unix_ms = as_unsigned(row.column_integer(13));
+        fresh->created_unix_ms = as_unsigned(row.column_integer(14));
+        message = std::move(fresh);
+    }
+    loaded.message = message;
+    return loaded;
+}
+
 } // namespace
 
 store_tables::store_tables(database& connection)
@@ -122,7 +159,11 @@ store_tables::store_tables(database& connection)
                               "WHERE q.state = 0 AND m.expiry_unix_ms != 0 "
                               "AND m.expiry_unix_ms <= ?1"),
       delete_expired_retained_(connection, "DELETE FROM retained WHERE expiry_unix_ms != 0 "
-                                           "AND expiry_unix_ms <= ?1") {}
+                                           "AND expiry_unix_ms <= ?1"),
+      select_session_queue_(connection,
+                            std::string(queue_columns) +
+                                "WHERE q.client_id = ?1 AND q.sequence > ?2 ORDER BY q.sequence "
+                                "LIMIT ?3") {}
 
 void store_tables::begin() {
     reference_changes_.clear();
@@ -408,6 +449,22 @@ std::uint64_t store_tables::remove_orphans() {
     return removed;
 }
 
+std::vector<loaded_queue_entry> store_tables::read_queue(const std::string& client_id,
+                                                         std::uint64_t after_sequence,
+                                                         std::size_t max_count) {
+    std::vector<loaded_queue_entry> entries;
+    std::unordered_map<std::uint64_t, std::shared_ptr<const stored_message>> messages;
+    select_session_queue_.reset();
+    select_session_queue_.bind_text(1, client_id);
+    select_session_queue_.bind_integer(2, static_cast<std::int64_t>(after_sequence));
+    select_session_queue_.bind_integer(3, static_cast<std::int64_t>(max_count));
+    while (select_session_queue_.step()) {
+        entries.push_back(read_queue_row(select_session_queue_, messages));
+    }
+    select_session_queue_.reset();
+    return entries;
+}
+
 loaded_state store_tables::read_state() {
     loaded_state state;
     std::unordered_map<std::string, std::size_t> session_index;
@@ -439,38 +496,10 @@ loaded_state store_tables::read_state() {
     }
 
     std::unordered_map<std::uint64_t, std::shared_ptr<const stored_message>> messages;
-    statement queue(connection_,
-                    "SELECT q.client_id, q.sequence, q.message_id, q.packet_id, q.state, q.qos, "
-                    "q.retain, q.subscription_ids, m.topic, m.payload, m.qos, m.retain, "
-                    "m.properties, m.expiry_unix_ms, m.created_unix_ms FROM queue q "
-                    "JOIN messages m ON m.message_id = q.message_id "
-                    "ORDER BY q.client_id, q.sequence");
+    statement queue(connection_, std::string(queue_columns) + "ORDER BY q.client_id, q.sequence");
     while (queue.step()) {
-        loaded_queue_entry loaded;
-        queue_entry& entry = loaded.entry;
-        entry.client_id = queue.column_text(0);
-        entry.sequence = as_unsigned(queue.column_integer(1));
-        entry.message_id = as_unsigned(queue.column_integer(2));
-        entry.packet_id = static_cast<std::uint16_t>(queue.column_integer(3));
-        entry.state = static_cast<delivery_state>(queue.column_integer(4));
-        entry.qos = static_cast<std::uint8_t>(queue.column_integer(5));
-        entry.is_retained = queue.column_integer(6) != 0;
-        entry.subscription_ids = decode_subscription_ids(queue.column_blob(7));
-        auto& message = messages[entry.message_id];
-        if (!message) {
-            auto fresh = std::make_shared<stored_message>();
-            fresh->message_id = entry.message_id;
-            fresh->topic = queue.column_text(8);
-            fresh->payload = queue.column_blob(9);
-            fresh->qos = static_cast<std::uint8_t>(queue.column_integer(10));
-            fresh->is_retained = queue.column_integer(11) != 0;
-            fresh->properties = queue.column_blob(12);
-            fresh->expiry_unix_ms = as_unsigned(queue.column_integer(13));
-            fresh->created_unix_ms = as_unsigned(queue.column_integer(14));
-            message = std::move(fresh);
-        }
-        loaded.message = message;
-        if (loaded_session* session = owner(entry.client_id)) {
+        loaded_queue_entry loaded = read_queue_row(queue, messages);
+        if (loaded_session* session = owner(loaded.entry.client_id)) {
             session->queue.push_back(std::move(loaded));
         }
     }

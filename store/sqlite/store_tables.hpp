@@ -55,6 +55,11 @@ public:
     /// Reads every session, subscription, queue entry, inbound identifier and retained message.
     loaded_state read_state();
 
+    /// Up to `max_count` queue entries of `client_id` above `after_sequence`, in sequence order,
+    /// with their messages (outside a transaction: what is committed).
+    std::vector<loaded_queue_entry> read_queue(const std::string& client_id,
+                                               std::uint64_t after_sequence, std::size_t max_count);
+
     /// Every queue entry with its payload size.
     std::vector<ledger_row> read_ledger();
 
@@ -112,6 +117,7 @@ private:
     statement select_any_expired_;
     statement select_expired_entries_;
     statement delete_expired_retained_;
+    statement select_session_queue_;
     /// Committed queue entries per message (reference counts; messages with none are absent).
     std::unordered_map<std::uint64_t, std::uint32_t> references_;
     /// Changes of the open transaction to references_, applied at commit, dropped at rollback.

@@ -489,6 +489,42 @@ TEST(Durability, RestartKeepsQueuedMessagesAndRetainedMessages) {
     EXPECT_TRUE(ending.is_success()) << describe(ending);
 }
 
+/// A stored queue longer than the session's memory queue (max_queued_messages) is read back from
+/// the store after a restart as the subscriber takes it: all of it, in order, once.
+TEST(Durability, RestartReadsBackAQueueLongerThanTheSessionQueue) {
+    if (!is_perch_under_test()) {
+        GTEST_SKIP() << "perch's store only";
+    }
+    restartable_broker broker("max_queued_messages 8\n");
+    subscribe_offline(broker.port(), "long-sub", 1);
+    constexpr int message_count = 300;
+    {
+        raw_mqtt_client publisher;
+        ASSERT_TRUE(publisher.connect(broker.port(), "long-pub", true, 5000ms));
+        for (int sequence = 0; sequence < message_count; ++sequence) {
+            ASSERT_TRUE(publisher.publish("durable/0", "0:" + std::to_string(sequence), 1,
+                                          static_cast<std::uint16_t>(sequence + 1)));
+            const auto ack = publisher.read_packet(5000ms);
+            ASSERT_TRUE(ack && ack->type == puback_type);
+        }
+        publisher.disconnect();
+    }
+    const process_exit stopped = broker.stop();
+    EXPECT_TRUE(stopped.is_success()) << describe(stopped);
+    broker.start();
+
+    const arrivals received =
+        drain_subscriber(broker.port(), "long-sub", std::chrono::steady_clock::now() + 30s);
+    std::vector<int> expected(message_count);
+    for (int sequence = 0; sequence < message_count; ++sequence) {
+        expected[static_cast<std::size_t>(sequence)] = sequence;
+    }
+    ASSERT_TRUE(received.contains(0));
+    EXPECT_EQ(received.at(0), expected);
+    const process_exit ending = broker.stop();
+    EXPECT_TRUE(ending.is_success()) << describe(ending);
+}
+
 // DESIGN.md "Durability contract": every QoS 1 message whose PUBACK a publisher received reaches
 // the offline persistent subscriber, in per-publisher order, across repeated kill -9
 // (duplicates allowed at QoS 1 [MQTT-4.3.2-1 (3.1.1)]).

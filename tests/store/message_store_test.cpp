@@ -1,7 +1,10 @@
 // Behaviour every message store shares, run against the SQLite and the memory implementation:
 // records survive a reopen (for the memory store: a second load), cascades, queue order, shared
 // message rows, expiry and queue caps.
+#include <future>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -241,6 +244,39 @@ TYPED_TEST(MessageStore, QueueKeepsEnqueueOrder) {
     for (std::size_t index = 0; index < 50; ++index) {
         EXPECT_EQ(state.sessions[0].queue[index].message->payload, bytes_of(std::to_string(index)));
     }
+}
+
+/// read_queue answers from what was submitted before it, written or not: the entries of one
+/// client above a sequence, in order, at most as many as asked, without acked ones.
+TYPED_TEST(MessageStore, ReadQueueReturnsAClientsEntriesAboveASequenceInOrder) {
+    this->store().save_session(make_session("alice"));
+    this->store().save_session(make_session("bob"));
+    std::vector<std::uint64_t> sequences;
+    for (int index = 0; index < 6; ++index) {
+        const enqueue_receipt receipt = this->store().enqueue(
+            {target("alice"), target("bob")}, make_message("t", std::to_string(index)));
+        sequences.push_back(receipt.sequences.at(0));
+    }
+    this->store().ack("alice", sequences[2]);
+    const auto read = [&](std::uint64_t after_sequence, std::size_t max_count) {
+        std::promise<std::vector<std::string>> answer;
+        this->store().read_queue(
+            "alice", after_sequence, max_count,
+            [&](const store_status& status, std::vector<loaded_queue_entry> entries) {
+                EXPECT_TRUE(status.is_ok()) << status.detail;
+                std::vector<std::string> payloads;
+                for (const loaded_queue_entry& loaded : entries) {
+                    EXPECT_EQ(loaded.entry.client_id, "alice");
+                    payloads.emplace_back(loaded.message->payload.begin(),
+                                          loaded.message->payload.end());
+                }
+                answer.set_value(std::move(payloads));
+            });
+        return answer.get_future().get();
+    };
+    EXPECT_EQ(read(0, 100), (std::vector<std::string>{"0", "1", "3", "4", "5"}));
+    EXPECT_EQ(read(sequences[1], 2), (std::vector<std::string>{"3", "4"}));
+    EXPECT_EQ(read(sequences[5], 10), std::vector<std::string>{});
 }
 
 TYPED_TEST(MessageStore, OneMessageIsSharedByEveryRecipient) {
