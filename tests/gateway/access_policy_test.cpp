@@ -1,7 +1,7 @@
 // Tests of gateway/access_policy.cpp: anonymous clients stay outside chat/.
 #include <gtest/gtest.h>
 
-#include "gateway/access_policy.hpp"
+#include "gateway/chat/access_policy.hpp"
 
 namespace perch::gateway {
 namespace {

@@ -11,9 +11,9 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/admin_command.hpp"
-#include "gateway/config.hpp"
-#include "gateway/password_hash.hpp"
+#include "gateway/chat/password_hash.hpp"
+#include "gateway/common/config.hpp"
+#include "gateway/program/admin_command.hpp"
 #include "store/chat_store.hpp"
 
 #include <unistd.h>

@@ -1,8 +1,8 @@
 // Control request parsing and reply formatting, and the per-conversation id counters.
 #include <gtest/gtest.h>
 
-#include "gateway/chat_control.hpp"
-#include "gateway/conversation_counters.hpp"
+#include "gateway/chat/chat_control.hpp"
+#include "gateway/chat/conversation_counters.hpp"
 
 namespace perch::gateway {
 namespace {

@@ -1,7 +1,7 @@
 // The in-memory chat directory: queries and the diff that live sessions follow.
 #include <gtest/gtest.h>
 
-#include "gateway/chat_directory.hpp"
+#include "gateway/chat/chat_directory.hpp"
 
 namespace perch::gateway {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/chat_names.hpp"
+#include "gateway/common/chat_names.hpp"
 
 namespace perch::gateway {
 namespace {

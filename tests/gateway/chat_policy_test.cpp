@@ -3,9 +3,9 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/access_policy.hpp"
-#include "gateway/chat_policy.hpp"
-#include "gateway/chat_topic.hpp"
+#include "gateway/chat/access_policy.hpp"
+#include "gateway/chat/chat_policy.hpp"
+#include "gateway/chat/chat_topic.hpp"
 
 namespace perch::gateway {
 namespace {

@@ -2,8 +2,8 @@
 // filters, presence counts and control requests.
 #include <gtest/gtest.h>
 
-#include "gateway/chat_service.hpp"
-#include "gateway/password_hash.hpp"
+#include "gateway/chat/chat_service.hpp"
+#include "gateway/chat/password_hash.hpp"
 
 #include <nlohmann/json.hpp>
 

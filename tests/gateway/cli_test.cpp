@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/cli.hpp"
+#include "gateway/program/cli.hpp"
 
 namespace perch::gateway {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/config.hpp"
+#include "gateway/common/config.hpp"
 
 namespace perch::gateway {
 namespace {

@@ -5,8 +5,8 @@
 // made on demand, as the chat part and the session's extras do).
 #include <gtest/gtest.h>
 
-#include "gateway/connection.hpp"
-#include "gateway/transport.hpp"
+#include "gateway/broker/connection.hpp"
+#include "gateway/stream/transport.hpp"
 
 namespace perch::gateway {
 namespace {

@@ -8,7 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
-#include "gateway/deadline_queue.hpp"
+#include "gateway/stream/deadline_queue.hpp"
 
 namespace perch::gateway {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/device_token.hpp"
+#include "gateway/chat/device_token.hpp"
 
 namespace perch::gateway {
 namespace {

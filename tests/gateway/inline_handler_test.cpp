@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/inline_handler.hpp"
+#include "gateway/stream/inline_handler.hpp"
 
 namespace perch::gateway {
 namespace {

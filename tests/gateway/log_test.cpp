@@ -1,7 +1,7 @@
 // Tests of log levels and the log line format.
 #include <gtest/gtest.h>
 
-#include "gateway/log.hpp"
+#include "gateway/common/log.hpp"
 
 namespace perch::gateway {
 namespace {

@@ -8,7 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
-#include "gateway/memory_transport.hpp"
+#include "gateway/stream/memory_transport.hpp"
 
 namespace perch::gateway {
 namespace {

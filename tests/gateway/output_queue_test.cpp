@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/output_queue.hpp"
+#include "gateway/stream/output_queue.hpp"
 #include "mqtt/encoder.hpp"
 
 namespace perch::gateway {

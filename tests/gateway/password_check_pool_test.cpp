@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/password_check_pool.hpp"
+#include "gateway/chat/password_check_pool.hpp"
 
 namespace perch::gateway {
 namespace {

@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/password_hash.hpp"
+#include "gateway/chat/password_hash.hpp"
 
 #include <unistd.h>
 

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/private_data_dir.hpp"
+#include "gateway/common/private_data_dir.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>

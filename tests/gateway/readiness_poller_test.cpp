@@ -7,7 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
-#include "gateway/readiness_poller.hpp"
+#include "gateway/stream/readiness_poller.hpp"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>

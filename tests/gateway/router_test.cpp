@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/router.hpp"
+#include "gateway/broker/router.hpp"
 
 namespace perch::gateway {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/session_persistence.hpp"
+#include "gateway/broker/session_persistence.hpp"
 #include "mqtt/message.hpp"
 
 namespace perch::gateway {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/session_registry.hpp"
+#include "gateway/broker/session_registry.hpp"
 
 namespace perch::gateway {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/sys_topics.hpp"
+#include "gateway/broker/sys_topics.hpp"
 
 namespace perch::gateway {
 namespace {

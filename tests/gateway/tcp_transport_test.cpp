@@ -13,8 +13,8 @@
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
-#include "gateway/readiness_poller.hpp"
-#include "gateway/transport.hpp"
+#include "gateway/stream/readiness_poller.hpp"
+#include "gateway/stream/transport.hpp"
 
 namespace perch::gateway {
 namespace {

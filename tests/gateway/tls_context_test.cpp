@@ -10,7 +10,7 @@
 #include <wolfssl/ssl.h>
 // clang-format on
 
-#include "gateway/tls_context.hpp"
+#include "gateway/stream/tls_context.hpp"
 
 #include <fcntl.h>
 #include <sys/socket.h>

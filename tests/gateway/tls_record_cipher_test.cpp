@@ -13,8 +13,8 @@
 #include <wolfssl/ssl.h>
 // clang-format on
 
-#include "gateway/tls_context.hpp"
-#include "gateway/tls_record_cipher.hpp"
+#include "gateway/stream/tls_context.hpp"
+#include "gateway/stream/tls_record_cipher.hpp"
 
 #include <fcntl.h>
 #include <sys/socket.h>

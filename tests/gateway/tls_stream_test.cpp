@@ -16,10 +16,10 @@
 #include <wolfssl/ssl.h>
 // clang-format on
 
-#include "gateway/config.hpp"
-#include "gateway/tls_context.hpp"
-#include "gateway/tls_record_cipher.hpp"
-#include "gateway/tls_stream.hpp"
+#include "gateway/common/config.hpp"
+#include "gateway/stream/tls_context.hpp"
+#include "gateway/stream/tls_record_cipher.hpp"
+#include "gateway/stream/tls_stream.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

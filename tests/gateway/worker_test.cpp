@@ -3,7 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
-#include "gateway/worker.hpp"
+#include "gateway/broker/worker.hpp"
 
 namespace perch::gateway {
 namespace {

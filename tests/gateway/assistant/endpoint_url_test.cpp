@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/assistant/endpoint_url.hpp"
+#include "gateway/common/endpoint_url.hpp"
 
 namespace perch::gateway::assistant {
 namespace {
