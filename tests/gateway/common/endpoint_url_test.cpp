@@ -5,7 +5,7 @@
 
 #include "gateway/common/endpoint_url.hpp"
 
-namespace perch::gateway::assistant {
+namespace perch::gateway {
 namespace {
 
 std::optional<endpoint_url> parse(std::string_view text) {
@@ -59,4 +59,4 @@ TEST(EndpointUrl, RefusesWhatItCannotUse) {
 }
 
 } // namespace
-} // namespace perch::gateway::assistant
+} // namespace perch::gateway

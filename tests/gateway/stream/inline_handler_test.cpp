@@ -1,4 +1,5 @@
-// Tests of gateway/inline_handler.hpp: calls, moves and releases what it holds, in place or not.
+// Tests of gateway/stream/inline_handler.hpp: calls, moves and releases what it holds, in place or
+// not.
 #include <array>
 #include <functional>
 #include <memory>

@@ -1,5 +1,5 @@
-// Tests of gateway/password_check_pool: checks run off the caller's thread, in order, and a full
-// queue refuses more.
+// Tests of gateway/chat/password_check_pool: checks run off the caller's thread, in order, and a
+// full queue refuses more.
 #include <atomic>
 #include <chrono>
 #include <future>

@@ -1,4 +1,4 @@
-// Tests of gateway/access_policy.cpp: anonymous clients stay outside chat/.
+// Tests of gateway/chat/access_policy.cpp: anonymous clients stay outside chat/.
 #include <gtest/gtest.h>
 
 #include "gateway/chat/access_policy.hpp"
