@@ -22,7 +22,7 @@ build_host=(g++-aarch64-linux-gnu cmake pkg-config)
 #   libboost-dev:arm64      Asio and Beast (headers only). Boost's headers are the same on every
 #                           architecture, but its CMake package files live in the per-architecture
 #                           directory, so the arm64 package is what find_package(Boost) finds.
-#   libfmt-dev:arm64        fmt, linked by perch_gateway.
+#   libfmt-dev:arm64        fmt, linked by perch_common.
 #   libwolfssl-dev:arm64    TLS listeners (gateway/).
 #   libsqlite3-dev:arm64    the store (store/).
 build_arm64=(libboost-dev:arm64 libfmt-dev:arm64 libwolfssl-dev:arm64 libsqlite3-dev:arm64)

@@ -9,9 +9,9 @@
 #include <boost/asio/post.hpp>
 
 #include "gateway/assistant/completion_client.hpp"
-#include "gateway/log.hpp"
-#include "gateway/server.hpp"
-#include "gateway/worker.hpp"
+#include "gateway/broker/server.hpp"
+#include "gateway/broker/worker.hpp"
+#include "gateway/common/log.hpp"
 
 namespace perch::gateway::assistant {
 
@@ -94,6 +94,23 @@ void assistant_bot::stop() {
     if (client_) {
         client_->stop();
     }
+}
+
+void assistant_bot::add_stats(broker_stats& stats) const {
+    const worker_counters& counts = worker_.counters();
+    stats.assistant_counts = {
+        {"requests", counts.assistant_requests.value()},
+        {"answers", counts.assistant_answers.value()},
+        {"failures/unreachable", counts.assistant_unreachable.value()},
+        {"failures/timeout", counts.assistant_timeouts.value()},
+        {"failures/rate_limited", counts.assistant_upstream_rate_limited.value()},
+        {"failures/server_error", counts.assistant_server_errors.value()},
+        {"failures/bad_answer", counts.assistant_bad_answers.value()},
+        {"failures/incomplete", counts.assistant_incomplete_answers.value()},
+        {"failures/too_large", counts.assistant_too_large.value()},
+        {"refused/rate_limited", counts.assistant_rate_limited.value()},
+        {"refused/busy", counts.assistant_busy.value()},
+    };
 }
 
 void assistant_bot::handle_message(const mqtt::publish& message) {

@@ -24,23 +24,20 @@
 #include "gateway/assistant/assistant_trigger.hpp"
 #include "gateway/assistant/completion_client.hpp"
 #include "gateway/assistant/completion_protocol.hpp"
-#include "gateway/assistant/endpoint_url.hpp"
 #include "gateway/assistant/in_process_client.hpp"
 #include "gateway/assistant/rate_limiter.hpp"
 #include "gateway/assistant/tls_client_stream.hpp"
-#include "gateway/config.hpp"
+#include "gateway/broker/server.hpp"
+#include "gateway/common/config.hpp"
+#include "gateway/common/endpoint_url.hpp"
 #include "mqtt/packet.hpp"
 #include "store/chat_store.hpp"
-
-namespace perch::gateway {
-class server;
-class worker;
-} // namespace perch::gateway
 
 namespace perch::gateway::assistant {
 
 /// The bot. Constructed on the main thread at start; everything else runs on `home`'s thread.
-class assistant_bot : public std::enable_shared_from_this<assistant_bot> {
+class assistant_bot : public in_process_service,
+                      public std::enable_shared_from_this<assistant_bot> {
 public:
     /// A bot for `config` with `api_key` (may be empty). Throws std::runtime_error when the
     /// endpoint URL is unusable or the CA file of an https endpoint cannot be loaded.
@@ -50,9 +47,11 @@ public:
     assistant_bot& operator=(const assistant_bot&) = delete;
 
     /// Connects the bot's chat session (and keeps it connected).
-    void start();
+    void start() override;
     /// Disconnects for good; calls still running are cancelled and publish nothing.
-    void stop();
+    void stop() override;
+    /// Adds the bot's counters (kept in `home`'s worker_counters) as stats.assistant_counts.
+    void add_stats(broker_stats& stats) const override;
 
 private:
     struct pending_call;

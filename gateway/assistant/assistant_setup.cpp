@@ -11,10 +11,10 @@
 
 #include <fmt/format.h>
 
-#include "gateway/chat_service.hpp"
-#include "gateway/log.hpp"
-#include "gateway/password_hash.hpp"
-#include "gateway/stored_message_codec.hpp"
+#include "gateway/chat/chat_service.hpp"
+#include "gateway/chat/password_hash.hpp"
+#include "gateway/common/log.hpp"
+#include "gateway/common/stored_message_codec.hpp"
 
 namespace perch::gateway::assistant {
 

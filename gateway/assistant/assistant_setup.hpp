@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "gateway/config.hpp"
+#include "gateway/common/config.hpp"
 
 namespace perch::gateway {
 class chat_service;

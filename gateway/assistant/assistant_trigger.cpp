@@ -1,7 +1,7 @@
 // Mention detection and the reply topics of the assistant bot.
 #include "gateway/assistant/assistant_trigger.hpp"
 
-#include "gateway/chat_topic.hpp"
+#include "gateway/chat/chat_topic.hpp"
 
 namespace perch::gateway::assistant {
 

@@ -13,8 +13,8 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include "gateway/assistant/completion_protocol.hpp"
-#include "gateway/assistant/endpoint_url.hpp"
 #include "gateway/assistant/tls_client_stream.hpp"
+#include "gateway/common/endpoint_url.hpp"
 
 namespace perch::gateway::assistant {
 

@@ -7,9 +7,9 @@
 
 #include <boost/asio/error.hpp>
 
-#include "gateway/log.hpp"
-#include "gateway/server.hpp"
-#include "gateway/worker.hpp"
+#include "gateway/broker/server.hpp"
+#include "gateway/broker/worker.hpp"
+#include "gateway/common/log.hpp"
 #include "mqtt/decoder.hpp"
 #include "mqtt/encoder.hpp"
 

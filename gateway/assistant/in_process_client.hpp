@@ -20,7 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 
-#include "gateway/memory_transport.hpp"
+#include "gateway/stream/memory_transport.hpp"
 #include "mqtt/bytes.hpp"
 #include "mqtt/packet.hpp"
 

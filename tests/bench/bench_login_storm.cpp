@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/device_token.hpp"
-#include "gateway/password_hash.hpp"
+#include "gateway/chat/device_token.hpp"
+#include "gateway/chat/password_hash.hpp"
 #include "store/chat_store.hpp"
 
 #include <arpa/inet.h>

@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 #include <mqtt/async_client.h>
 
-#include "gateway/password_hash.hpp"
+#include "gateway/chat/password_hash.hpp"
 #include "store/chat_store.hpp"
 
 #include "broker_process.hpp"

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/config.hpp"
+#include "gateway/common/config.hpp"
 
 namespace perch::gateway {
 namespace {

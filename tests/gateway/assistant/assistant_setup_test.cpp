@@ -8,8 +8,8 @@
 #include <gtest/gtest.h>
 
 #include "gateway/assistant/assistant_setup.hpp"
-#include "gateway/chat_service.hpp"
-#include "gateway/password_hash.hpp"
+#include "gateway/chat/chat_service.hpp"
+#include "gateway/chat/password_hash.hpp"
 
 #include <unistd.h>
 

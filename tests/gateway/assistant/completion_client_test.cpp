@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "gateway/assistant/completion_client.hpp"
-#include "gateway/tls_context.hpp"
+#include "gateway/stream/tls_context.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spawn.h>

@@ -1,0 +1,306 @@
+// One client's network connection and the MQTT session that lives on it, on one worker for life.
+// The only code that reads a client socket: read all it has -> session.handle_bytes -> drain
+// poll_action -> one gather write per loop turn. A persistent session outlives its socket: the
+// connection object then stays on its worker, offline, until the session resumes elsewhere or
+// expires.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "gateway/broker/delivery.hpp"
+#include "gateway/broker/router.hpp"
+#include "gateway/broker/session_persistence.hpp"
+#include "gateway/chat/access_policy.hpp"
+#include "gateway/chat/chat_service.hpp"
+#include "gateway/stream/output_queue.hpp"
+#include "gateway/stream/transport.hpp"
+#include "mqtt/deadline.hpp"
+#include "mqtt/session.hpp"
+#include "store/records.hpp"
+
+namespace perch::gateway {
+
+class server;
+class worker;
+
+/// What a connection takes from the configuration when it is accepted (a reload changes only
+/// connections accepted later).
+struct connection_settings {
+    mqtt::session_limits limits;
+    /// Output bytes (encoded, not yet written) past which QoS 0 deliveries are dropped and a
+    /// non-persistent QoS 1/2 consumer is disconnected with Quota exceeded.
+    std::uint64_t max_output_bytes = 8 * 1024 * 1024;
+    /// Broker-wide output backlog past which this connection stops reading (back-pressure).
+    std::uint64_t backlog_pause_bytes = 256 * 1024 * 1024;
+    bool allow_anonymous = true;
+};
+
+/// A client connection. Created by the listener on the worker that accepted the socket; every
+/// member function runs on that worker's thread.
+class connection : public std::enable_shared_from_this<connection>, private mqtt::publish_sink {
+public:
+    /// `stream` (TCP, TLS or WebSocket) runs on `home`'s io_context.
+    connection(server& owner, worker& home, std::unique_ptr<transport> stream,
+               std::shared_ptr<const connection_settings> settings);
+    /// A plain TCP connection on `socket` (an unopened socket makes an offline connection).
+    connection(server& owner, worker& home, boost::asio::ip::tcp::socket socket,
+               std::shared_ptr<const connection_settings> settings);
+    ~connection();
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    /// Registers with the worker and starts reading and the CONNECT timer.
+    void start();
+
+    /// The subscriber id of this connection's session (also the message origin for No Local).
+    mqtt::subscriber_id id() const { return session_.connection_id(); }
+
+    /// Hands a routed message to the session, which sends it, queues it or drops it (counted).
+    void deliver(const delivery& routed, mqtt::time_point now);
+
+    /// Writes everything the session produced this turn with one gather write (if no write is in
+    /// flight; otherwise when it completes).
+    void flush_output();
+
+    /// Reading was paused for back-pressure and may continue.
+    void resume_reading();
+
+    /// Another connection claimed this session's client id (MQTT-3.1.4-3). Closes this one
+    /// (DISCONNECT 0x8E at level 5), then sends the session state, or nothing when
+    /// `is_clean_start` or the session is gone, to `successor` on its worker.
+    void hand_over(mqtt::subscriber_id successor, bool is_clean_start);
+
+    /// The answer to this connection's takeover request: the previous session's state, if any.
+    void resume_session(std::optional<mqtt::session_state> state);
+
+    /// Installs a persistent session loaded from the store, offline (no socket): registers it
+    /// with the worker, the session registry and the subscription index, and arms its expiry.
+    /// Called at start-up before the workers run.
+    void restore_offline(const store::loaded_session& loaded, mqtt::time_point now,
+                         std::uint64_t now_unix_ms);
+
+    /// The broker is stopping: DISCONNECT 0x8B to connected 5.0 clients, then close; offline
+    /// sessions stop their timers.
+    void shut_down_for_exit();
+
+    /// The deadline armed with `generation` has come (called by the worker's deadline queue).
+    void on_deadline(std::uint64_t generation);
+    /// True while the deadline armed with `generation` is the one this connection waits for.
+    bool is_deadline_current(std::uint64_t generation) const {
+        return armed_deadline_.has_value() && generation == timer_generation_;
+    }
+
+    /// The chat user this session belongs to; empty for a client outside the chat layer.
+    const std::string& chat_user() const;
+
+    /// Applies a chat directory change (gateway/connection_chat.cpp): rooms the user joined or
+    /// left add or remove the server-side subscriptions (a persistent session's stored ones too);
+    /// a deleted user's connection is closed with Not authorized.
+    void apply_chat_changes(const directory_changes& changes);
+
+private:
+    /// The clock every part of a connection reads (connection.cpp, connection_chat.cpp,
+    /// connection_persistence.cpp).
+    static mqtt::time_point clock_now();
+    void read_turn(const boost::system::error_code& error);
+    void wait_readable();
+    void process_actions(mqtt::time_point now);
+    void send(mqtt::packet& content);
+    /// A delivery straight from the session (mqtt::publish_sink): appended to the output unless
+    /// the socket is gone or the output is over its limit, which send() then handles.
+    bool take_publish(const mqtt::publish& out) override;
+    /// Accounts for new output and schedules this connection's flush at the end of the turn.
+    void note_output();
+    void on_connect_requested(const mqtt::connect& request, mqtt::time_point now);
+    /// The client id once CONNECT named or was given one (the session keeps it after its state
+    /// moves away).
+    const std::string& client_id() const { return session_.client_id(); }
+    /// "ADDRESS:PORT" of the client, for the log.
+    std::string remote_address() const { return transport_->remote_address(); }
+    // Chat layer (gateway/connection_chat.cpp).
+    /// The chat checks of a CONNECT (gateway/connection_chat.cpp), at once or, when a password
+    /// hash is to be checked, once the chat layer's password threads have checked it; then
+    /// finish_chat_login.
+    void start_chat_login(const mqtt::connect& request, mqtt::time_point now);
+    /// Applies the login check's `result`: sets the chat user and policy_ and goes on with
+    /// continue_connect, or refuses the CONNECT. `user_name` is the name that was checked.
+    void finish_chat_login(const mqtt::connect& request,
+                           const std::optional<std::string>& user_name, chat_login_result result,
+                           mqtt::time_point now);
+    /// The rest of a CONNECT once its login is settled: the will's topic, the client id's
+    /// registration, takeover of a previous session, CONNACK.
+    void continue_connect(const mqtt::connect& request, mqtt::time_point now);
+    /// The owner a stored session is restored for (see session_ledger::owner): its recorded
+    /// owner, or for a session stored before owners were recorded the user its client id names.
+    /// Empty when the session may not be restored: its user was deleted, or it is a session outside
+    /// the chat layer under a name that has become a user's.
+    std::optional<std::string> restored_owner(const store::stored_session& stored) const;
+    /// Ends this session for good because its identity no longer holds (its user was deleted, or
+    /// its client id now names a user it does not belong to): DISCONNECT 0x87 at level 5 when
+    /// connected, then the session and its stored state are discarded.
+    void discard_for_identity(mqtt::time_point now);
+    /// This connection is `user`'s: its chat part and access policy.
+    void become_chat_user(std::string user);
+    /// After CONNACK of a chat session: server-side subscriptions, retained presence, presence.
+    void start_chat_session(mqtt::time_point now);
+    /// Adds `held` to the subscription index under this session (and to the store for a
+    /// persistent session), QoS capped at the server's maximum.
+    void hold_chat_subscriptions(const std::vector<server_subscription>& held);
+    /// Removes the server-side subscription `topic_filter` from the index (and from the store for a
+    /// persistent session) if this session holds it.
+    void release_chat_subscription(std::string_view topic_filter);
+    /// Follows a directory change with this user's presence filters: one per user sharing a room
+    /// with it (the retained presence of a new peer is sent at once).
+    void apply_presence_changes(const directory_changes& changes, mqtt::time_point now);
+    /// Sends the retained messages matching `topic_filter` that this user may read.
+    void send_chat_retained(std::string_view topic_filter, mqtt::time_point now);
+    /// Stamps and records a room or direct message, or carries out a control request; false when
+    /// the publish is not the chat layer's (route it as usual).
+    bool handle_chat_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
+    /// The history row of the chat QoS 1 message `packet_id` is committed: its PUBACK may go once
+    /// routing is done too.
+    void finish_history_wait(std::uint16_t packet_id, mqtt::time_point now);
+    /// Publishes the reply to the control request `request` (and its signal, if any).
+    void publish_chat_reply(const mqtt::message_ptr& request, const control_outcome& outcome);
+    /// True when UNSUBSCRIBE must keep `topic_filter` (a server-side chat subscription).
+    bool is_held_chat_filter(std::string_view topic_filter) const;
+    /// This device left: presence for the remaining count.
+    void end_chat_device();
+    void on_subscribe_requested(const mqtt::subscribe& request, mqtt::time_point now);
+    void on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt::time_point now);
+    void refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
+    std::size_t route(const mqtt::message_ptr& content);
+    void route_inbound(const mqtt::route_publish& inbound, mqtt::time_point now);
+    /// A routing whose QoS 1/2 deliveries to persistent sessions are listed for the store:
+    /// `durable[i]` (outbox index, position) is the delivery `targets[i]` stores; `marks` are the
+    /// outbox sizes before routing.
+    struct durable_route {
+        route_result result;
+        std::vector<std::size_t> marks;
+        std::vector<store::queue_target> targets;
+        std::vector<std::pair<std::size_t, std::size_t>> durable;
+    };
+    durable_route route_durable(const mqtt::message_ptr& content, session_persistence& persistence);
+    /// Routes a will; QoS 1/2 deliveries to persistent sessions are stored, as for a PUBLISH.
+    void route_will(const mqtt::message_ptr& content, mqtt::time_point now);
+    void persist_retained(const mqtt::message_ptr& content, const route_result& result,
+                          store::store_completion done);
+    /// Acknowledges the inbound QoS 1/2 PUBLISH `packet_id` with `reason`, or, while a chat
+    /// message's history row is still being written, once it is.
+    void acknowledge_publish(std::uint16_t packet_id, mqtt::reason_code reason,
+                             mqtt::time_point now);
+    /// A chat QoS 1 message routed before its history row committed: its PUBACK waits for both.
+    struct history_wait {
+        std::uint16_t packet_id = 0;
+        bool is_history_written = false;
+        /// Set once routing finished and wanted to acknowledge with this reason.
+        std::optional<mqtt::reason_code> routed_reason;
+    };
+    /// The history wait of the PUBLISH `packet_id`, or nullptr.
+    history_wait* find_history_wait(std::uint16_t packet_id);
+    /// Forgets a history wait: the PUBLISH `packet_id` is answered with a failure instead.
+    void drop_history_wait(std::uint16_t packet_id);
+    /// Forgets `waiting`, one of chat_->history_waits (found with find_history_wait).
+    void erase_history_wait(const history_wait& waiting);
+    void finish_durable_publish(std::uint16_t packet_id, bool is_written, mqtt::reason_code reason,
+                                const std::shared_ptr<std::vector<delivery_batch>>& held);
+    void persist_accepted_session();
+    /// Records in the ledger a stored delivery the session accepted (`outcome` sent or queued).
+    void track_accepted(const delivery& routed, mqtt::delivery_outcome outcome);
+    void sync_ledger(mqtt::time_point now);
+    /// Asks the store for the next entries of the session's overflowed queue (spill_state); they
+    /// are fed to the session on this worker when they arrive.
+    void read_spilled();
+    store::store_completion post_back(std::function<void()> work);
+    /// Accepts the CONNECT, resuming `state` if given; `assigned_client_id` is the identifier
+    /// given to a client that sent none.
+    void accept(std::optional<mqtt::session_state> state, mqtt::time_point now,
+                std::string assigned_client_id = {});
+    /// Closes once the output is written (see finish_close).
+    void begin_close();
+    /// The output is written: closes the socket, or after a server-initiated close drains the
+    /// input first (shutdown of the sending side, then read and discard until end of stream or
+    /// drain_linger).
+    void finish_close();
+    /// Reads and discards the client's input while draining.
+    void drain_input();
+    void close_socket();
+    void on_network_lost();
+    void end_session_if_closed();
+    void on_written(const boost::system::error_code& error, std::size_t bytes);
+    void sync_backlog();
+    void arm_timer();
+    /// Forgets the armed deadline (its queue entry goes stale).
+    void cancel_timer();
+
+    server& server_;
+    worker& worker_;
+    /// The client's byte stream: one virtual call per read or write turn.
+    std::unique_ptr<transport> transport_;
+    /// Shared with every connection accepted under the same configuration.
+    std::shared_ptr<const connection_settings> settings_;
+    /// Its connection id is this connection's id().
+    mqtt::session session_;
+    output_queue output_;
+    /// What this client may publish and read; anonymous until CONNECT names a user.
+    access_policy policy_{true};
+    /// What a chat user's connection holds beyond a plain MQTT client's: made when the chat layer
+    /// names the user, so that a client outside it pays one pointer.
+    struct chat_part {
+        /// The authenticated chat user (or the user a restored session's client id names).
+        std::string user;
+        /// The chat messages of this connection whose history row is not yet committed (few: a
+        /// vector keeps an idle connection small).
+        std::vector<history_wait> history_waits;
+    };
+    std::unique_ptr<chat_part> chat_;
+    /// True while this connection counts as one of chat_user()'s devices for presence.
+    bool is_chat_device_ = false;
+    bool is_clean_start_ = true;
+
+    bool is_reading_ = false;
+    bool is_read_paused_ = false;
+    bool is_closing_ = false;
+    bool has_connection_slot_ = true;
+    bool is_counted_connected_ = false;
+    bool is_session_ended_ = false;
+    bool is_exiting_ = false;
+    bool is_awaiting_handover_ = false;
+    bool is_dirty_ = false;
+    // The rarely set flags share one byte, so that all the flags and timer_generation_ fill
+    // one 16-byte run (every connection holds them).
+    /// Set when the server ends the connection (DISCONNECT or refused CONNACK): it drains the
+    /// client's input before closing (finish_close).
+    bool is_drain_wanted_ : 1 = false;
+    /// True while the sending side is shut down and the input is being drained.
+    bool is_draining_ : 1 = false;
+    /// Whether pending_successor_ starts clean.
+    bool is_pending_successor_clean_ : 1 = false;
+    /// The generation of the deadline queued with the worker (bumped to cancel it; 32 bits fill
+    /// the flags' word, and an entry 2^32 re-arms old is long gone).
+    std::uint32_t timer_generation_ = 0;
+    /// A takeover of this session requested while this connection itself was still waiting for
+    /// the previous holder's state: the successor, or 0 (subscriber ids are never 0).
+    mqtt::subscriber_id pending_successor_ = 0;
+    /// Bytes this connection has added to its worker's queued_output_bytes.
+    std::uint64_t accounted_output_bytes_ = 0;
+    /// The store entries of this persistent session; empty when it is not one (or persistence is
+    /// off).
+    std::shared_ptr<session_ledger> ledger_;
+    mqtt::deadline close_deadline_;
+    /// The deadline queued with the worker, if any (see timer_generation_).
+    mqtt::deadline armed_deadline_;
+};
+
+} // namespace perch::gateway

@@ -1,0 +1,392 @@
+// The chat layer's part of a connection (docs/CHAT.md): login checks, server-side subscriptions,
+// stamping and history of chat messages, presence, control requests and directory changes. The
+// rules themselves live in chat_service and chat_policy; this file applies them to one session.
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+
+#include "gateway/broker/connection.hpp"
+#include "gateway/broker/server.hpp"
+#include "gateway/broker/worker.hpp"
+#include "gateway/chat/chat_topic.hpp"
+#include "gateway/common/log.hpp"
+#include "gateway/common/stored_message_codec.hpp"
+
+namespace perch::gateway {
+
+void connection::start_chat_login(const mqtt::connect& request, mqtt::time_point now) {
+    const std::string identity = transport_->identity_user_name();
+    const bool is_identity_verified = !identity.empty();
+    std::optional<std::string> user_name;
+    if (is_identity_verified) {
+        user_name = identity;
+    } else if (request.user_name) {
+        user_name = *request.user_name;
+    }
+    std::optional<std::string> password;
+    if (request.password) {
+        password = std::string(reinterpret_cast<const char*>(request.password->data()),
+                               request.password->size());
+    }
+    // A password check runs on the chat layer's password threads: the CONNECT waits in the
+    // authorizing phase while this worker serves its other connections.
+    const std::optional<chat_login_result> result = server_.chat().start_login_check(
+        user_name, std::move(password), request.client_id, is_identity_verified,
+        [self = shared_from_this(), context = &worker_.context(),
+         held = std::make_shared<const mqtt::connect>(request),
+         user_name](chat_login_result checked) {
+            boost::asio::post(*context, [self, held, user_name, checked] {
+                const mqtt::time_point at = clock_now();
+                self->finish_chat_login(*held, user_name, checked, at);
+                self->process_actions(at);
+                self->sync_ledger(at);
+                self->worker_.flush();
+                self->end_session_if_closed();
+                self->arm_timer();
+                // Reading stopped while the CONNECT waited (wait_readable).
+                self->wait_readable();
+            });
+        });
+    if (result) {
+        finish_chat_login(request, user_name, *result, now);
+    }
+}
+
+void connection::finish_chat_login(const mqtt::connect& request,
+                                   const std::optional<std::string>& user_name,
+                                   chat_login_result result, mqtt::time_point now) {
+    if (!transport_->is_open()) {
+        // The client left while its password was checked: the session ends here.
+        session_.refuse_connect(mqtt::reason_code::not_authorized, now);
+        process_actions(now);
+        return;
+    }
+    switch (result) {
+    case chat_login_result::not_chat_user:
+        // Outside the chat layer (anonymous, or a certificate identity that is no chat user):
+        // no chat/ topics, like an anonymous client.
+        policy_ = access_policy(true);
+        break;
+    case chat_login_result::chat_user: become_chat_user(*user_name); break;
+    case chat_login_result::bad_credentials:
+        log_info("refusing client from {}: bad user name or password", remote_address());
+        worker_.counters().access_refusals.add();
+        // CONNACK 0x86 (5.0), return code 4 (3.1.1).
+        session_.refuse_connect(mqtt::reason_code::bad_user_name_or_password, now);
+        process_actions(now);
+        return;
+    case chat_login_result::client_id_refused:
+        log_info("refusing client from {}: client id '{}' belongs to another user",
+                 remote_address(), request.client_id);
+        worker_.counters().access_refusals.add();
+        // CONNACK 0x85 (5.0), return code 2 (3.1.1).
+        session_.refuse_connect(mqtt::reason_code::client_identifier_not_valid, now);
+        process_actions(now);
+        return;
+    case chat_login_result::busy:
+        // CONNACK 0x89 (5.0), return code 3 Server unavailable (3.1.1).
+        session_.refuse_connect(mqtt::reason_code::server_busy, now);
+        process_actions(now);
+        return;
+    }
+    continue_connect(request, now);
+}
+
+std::optional<std::string> connection::restored_owner(const store::stored_session& stored) const {
+    const std::optional<std::string> named = server_.chat().user_of_client_id(stored.client_id);
+    if (!stored.owner) {
+        // Stored before owners were recorded: the client id names the owner (docs/CHAT.md).
+        return named.value_or(std::string());
+    }
+    if (stored.owner->empty()) {
+        // Outside the chat layer: not under a name that is now a user's.
+        return named ? std::nullopt : stored.owner;
+    }
+    return named == stored.owner ? stored.owner : std::nullopt;
+}
+
+void connection::discard_for_identity(mqtt::time_point now) {
+    if (session_.is_connected()) {
+        session_.shutdown(mqtt::reason_code::not_authorized, now);
+    }
+    // A pending will is published only if it still obeys the rules (process_actions).
+    session_.discard_session(now);
+    process_actions(now);
+    worker_.flush();
+    end_session_if_closed();
+}
+
+void connection::become_chat_user(std::string user) {
+    chat_ = std::make_unique<chat_part>();
+    chat_->user = std::move(user);
+    policy_ = access_policy(chat_->user, server_.chat().directory());
+}
+
+const std::string& connection::chat_user() const {
+    static const std::string no_user;
+    return chat_ ? chat_->user : no_user;
+}
+
+void connection::start_chat_session(mqtt::time_point now) {
+    if (chat_user().empty() || !session_.is_connected()) {
+        return;
+    }
+    chat_service& chat = server_.chat();
+    // Sessions stored by earlier versions held one filter for every presence; exact filters
+    // per peer replace it.
+    release_chat_subscription("chat/presence/+");
+    hold_chat_subscriptions(chat.subscriptions_for(chat_user()));
+    if (chat.settings().is_presence_enabled) {
+        for (const std::string& peer : chat.directory().peers_of(chat_user())) {
+            send_chat_retained(chat_service::presence_subscription(peer).topic_filter, now);
+        }
+    }
+    is_chat_device_ = true;
+    if (const mqtt::message_ptr presence = chat.device_connected(chat_user(), unix_now_ms())) {
+        route(presence);
+    }
+}
+
+void connection::hold_chat_subscriptions(const std::vector<server_subscription>& held) {
+    session_persistence* persistence = ledger_ ? server_.persistence() : nullptr;
+    for (const server_subscription& wanted : held) {
+        mqtt::subscription_options granted = wanted.options;
+        if (static_cast<std::uint8_t>(granted.maximum_qos) >
+            static_cast<std::uint8_t>(settings_->limits.maximum_qos)) {
+            granted.maximum_qos = settings_->limits.maximum_qos;
+        }
+        server_.routes().subscribe(id(), wanted.topic_filter, granted, std::nullopt);
+        if (persistence != nullptr) {
+            // Stored with the session, so that an offline session keeps receiving after a
+            // restart.
+            persistence->store().add_subscription(
+                {client_id(), wanted.topic_filter, stored_options_byte(granted), 0});
+        }
+    }
+}
+
+void connection::release_chat_subscription(std::string_view topic_filter) {
+    if (!server_.routes().unsubscribe(id(), topic_filter)) {
+        return;
+    }
+    if (ledger_ && server_.persistence() != nullptr) {
+        server_.persistence()->store().remove_subscription(client_id(), std::string(topic_filter));
+    }
+}
+
+void connection::apply_presence_changes(const directory_changes& changes, mqtt::time_point now) {
+    const chat_directory& directory = server_.chat().directory();
+    // Joins: the joiner sees every member of the room, the members see the joiner.
+    for (const store::membership_record& joined : changes.joined) {
+        std::vector<std::string> seen;
+        if (joined.user == chat_user()) {
+            seen = directory.members_of(joined.room);
+        } else if (directory.is_member(joined.room, chat_user())) {
+            seen.push_back(joined.user);
+        }
+        for (const std::string& peer : seen) {
+            const server_subscription wanted = chat_service::presence_subscription(peer);
+            hold_chat_subscriptions({wanted});
+            if (session_.is_connected()) {
+                send_chat_retained(wanted.topic_filter, now);
+            }
+        }
+    }
+    // Leaves: a presence filter goes once its user shares no room with this one any more.
+    for (const store::membership_record& left : changes.left) {
+        std::vector<std::string> candidates;
+        if (left.user == chat_user()) {
+            candidates = directory.members_of(left.room);
+            for (const store::membership_record& other : changes.left) {
+                if (other.room == left.room) {
+                    candidates.push_back(other.user);
+                }
+            }
+        } else {
+            candidates.push_back(left.user);
+        }
+        for (const std::string& peer : candidates) {
+            if (!directory.shares_room(chat_user(), peer)) {
+                release_chat_subscription(chat_service::presence_subscription(peer).topic_filter);
+            }
+        }
+    }
+}
+
+void connection::send_chat_retained(std::string_view topic_filter, mqtt::time_point now) {
+    std::vector<mqtt::message_ptr> retained;
+    server_.routes().collect_retained(topic_filter, retained);
+    for (const mqtt::message_ptr& content : retained) {
+        if (!policy_.may_receive(content->topic_name)) {
+            continue;
+        }
+        mqtt::delivery_options options;
+        options.granted_qos = mqtt::qos::at_least_once;
+        options.is_retained_at_subscribe = true;
+        session_.handle_delivery(content, options, now);
+    }
+}
+
+bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::time_point now) {
+    if (chat_user().empty()) {
+        return false;
+    }
+    chat_service& chat = server_.chat();
+    const chat_topic topic = parse_chat_topic(inbound.content->topic_name);
+    if (topic.kind == chat_topic_kind::control_request) {
+        if (inbound.packet_id != 0) {
+            session_.complete_publish(inbound.packet_id, mqtt::reason_code::success, now);
+        }
+        // The outcome may arrive on the store's or the chat thread: hand it to this worker.
+        chat.handle_control(chat_user(), inbound.content->payload.as_string(),
+                            [self = shared_from_this(), context = &worker_.context(),
+                             request = inbound.content](control_outcome outcome) {
+                                boost::asio::post(*context,
+                                                  [self, request, outcome = std::move(outcome)] {
+                                                      self->publish_chat_reply(request, outcome);
+                                                  });
+                            });
+        return true;
+    }
+    std::optional<stamped_message> stamped =
+        chat.stamp(inbound.content, chat_user(), unix_now_ms());
+    if (!stamped) {
+        return false;
+    }
+    const mqtt::route_publish routed{stamped->content, inbound.packet_id};
+    if (inbound.packet_id == 0) {
+        chat.store().append_history(std::move(stamped->record));
+        route_inbound(routed, now);
+        return true;
+    }
+    if (inbound.content->qos_level == mqtt::qos::at_least_once) {
+        // An acknowledged chat message is always in history: a QoS 1 message is routed at once and
+        // acknowledged once its history row (and any queue entry routing made) is committed.
+        chat_->history_waits.push_back({inbound.packet_id, false, std::nullopt});
+        chat.store().append_history(
+            std::move(stamped->record),
+            post_back([self = shared_from_this(), packet_id = inbound.packet_id] {
+                const mqtt::time_point at = clock_now();
+                self->finish_history_wait(packet_id, at);
+                self->process_actions(at);
+                self->worker_.flush();
+                self->arm_timer();
+            }));
+        route_inbound(routed, now);
+        return true;
+    }
+    // QoS 2 is routed (and then acknowledged) once its history row is committed: exactly once
+    // must not reach anyone before it is recorded.
+    chat.store().append_history(std::move(stamped->record),
+                                post_back([self = shared_from_this(), routed] {
+                                    const mqtt::time_point at = clock_now();
+                                    self->route_inbound(routed, at);
+                                    self->process_actions(at);
+                                    self->sync_ledger(at);
+                                    self->worker_.flush();
+                                    self->arm_timer();
+                                }));
+    return true;
+}
+
+void connection::finish_history_wait(std::uint16_t packet_id, mqtt::time_point now) {
+    history_wait* waiting = find_history_wait(packet_id);
+    if (waiting == nullptr) {
+        return; // answered with a failure meanwhile
+    }
+    if (!waiting->routed_reason) {
+        waiting->is_history_written = true;
+        return;
+    }
+    const mqtt::reason_code reason = *waiting->routed_reason;
+    erase_history_wait(*waiting);
+    session_.complete_publish(packet_id, reason, now);
+}
+
+void connection::publish_chat_reply(const mqtt::message_ptr& request,
+                                    const control_outcome& outcome) {
+    // Replies go to chat/ctl/{user}/resp, or to the request's Response Topic when it lies under
+    // it (a reply never leaves the user's own control topics).
+    const std::string default_topic = "chat/ctl/" + chat_user() + "/resp";
+    std::string topic_name = default_topic;
+    if (const auto& wanted = request->props.response_topic) {
+        if (wanted->starts_with(default_topic + "/")) {
+            topic_name = *wanted;
+        }
+    }
+    auto reply = std::make_shared<mqtt::message>();
+    reply->topic_name = std::move(topic_name);
+    reply->payload = mqtt::shared_bytes::copy_of(format_control_reply(outcome.reply));
+    reply->qos_level = mqtt::qos::at_least_once;
+    reply->props.payload_format_indicator = 1;
+    reply->props.content_type = "application/json";
+    reply->props.correlation_data = request->props.correlation_data;
+    route(reply);
+    if (outcome.signal) {
+        route(outcome.signal);
+    }
+    worker_.flush();
+}
+
+bool connection::is_held_chat_filter(std::string_view topic_filter) const {
+    return !chat_user().empty() && server_.chat().is_server_filter(chat_user(), topic_filter);
+}
+
+void connection::end_chat_device() {
+    if (!is_chat_device_) {
+        return;
+    }
+    is_chat_device_ = false;
+    if (auto presence = server_.chat().device_disconnected(chat_user(), unix_now_ms())) {
+        // Routed on a later turn: the socket may be closing in the middle of a delivery.
+        boost::asio::post(worker_.context(), [self = shared_from_this(), presence] {
+            self->route(presence);
+            self->worker_.flush();
+        });
+    }
+}
+
+void connection::apply_chat_changes(const directory_changes& changes) {
+    if (is_session_ended_ || client_id().empty()) {
+        return;
+    }
+    const mqtt::time_point now = clock_now();
+    if (chat_user().empty()) {
+        // A client id under a name that has just become a user's is that user's from now on: a
+        // session outside the chat layer held there ends (docs/CHAT.md "Identity").
+        const std::string_view named =
+            std::string_view(client_id()).substr(0, client_id().find('/'));
+        const auto& added = changes.added_users;
+        if (std::find(added.begin(), added.end(), named) != added.end()) {
+            log_info("ending the session of {}: '{}' is now a chat user", client_id(), named);
+            discard_for_identity(now);
+        }
+        return;
+    }
+    const auto& removed = changes.removed_users;
+    if (std::find(removed.begin(), removed.end(), chat_user()) != removed.end()) {
+        // A deleted user's sessions go with the user, stored ones included.
+        log_info("ending the session of {}: user {} was deleted", client_id(), chat_user());
+        discard_for_identity(now);
+        return;
+    }
+    for (const store::membership_record& joined : changes.joined) {
+        if (joined.user == chat_user()) {
+            hold_chat_subscriptions(chat_service::room_subscriptions(joined.room));
+        }
+    }
+    for (const store::membership_record& left : changes.left) {
+        if (left.user != chat_user()) {
+            continue;
+        }
+        for (const server_subscription& held : chat_service::room_subscriptions(left.room)) {
+            release_chat_subscription(held.topic_filter);
+        }
+    }
+    if (server_.chat().settings().is_presence_enabled) {
+        apply_presence_changes(changes, now);
+    }
+    process_actions(now);
+}
+
+} // namespace perch::gateway

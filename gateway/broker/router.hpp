@@ -1,0 +1,84 @@
+// Decides who receives each message: the shared subscription index and the retained messages,
+// each behind its own lock. Knows nothing about sockets or sessions; it fills per-worker delivery
+// batches that the caller hands over.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/broker/delivery.hpp"
+#include "mqtt/message.hpp"
+#include "mqtt/retained_tree.hpp"
+#include "mqtt/session.hpp"
+#include "mqtt/subscription_tree.hpp"
+
+namespace perch::gateway {
+
+/// What route() did with one message.
+struct route_result {
+    /// Deliveries appended to the outbox.
+    std::size_t delivery_count = 0;
+    /// What happened to the retained message of the topic (when the message was retained).
+    std::optional<mqtt::retained_update> retained;
+};
+
+/// The routing tables shared by every worker. Thread-safe: matching takes a shared lock on the
+/// subscription index and holds it only while matching (never while encoding or writing);
+/// subscribe and unsubscribe take it exclusively. Retained messages have their own mutex.
+class router {
+public:
+    router() = default;
+    router(const router&) = delete;
+    router& operator=(const router&) = delete;
+
+    /// Matches `content` against every subscription and appends one delivery per target to
+    /// outbox[worker_of(target)]; `outbox` must have one batch per worker. Shared groups get one
+    /// member per message, round robin. No Local subscriptions of content->origin are skipped
+    /// [MQTT-3.8.3-3]. A retained message also updates the retained store [MQTT-3.3.1-5];
+    /// `scratch` is the calling thread's reusable match buffer.
+    route_result route(const mqtt::message_ptr& content, std::span<delivery_batch> outbox,
+                       mqtt::match_output& scratch);
+
+    /// Adds or replaces a subscription; true when it is new [MQTT-3.8.4-3].
+    bool subscribe(mqtt::subscriber_id subscriber, std::string_view topic_filter,
+                   const mqtt::subscription_options& options,
+                   std::optional<std::uint32_t> subscription_id);
+
+    /// Removes one subscription; true when it existed [MQTT-3.10.4-1].
+    bool unsubscribe(mqtt::subscriber_id subscriber, std::string_view topic_filter);
+
+    /// Removes every subscription of `subscriber` (its session ended).
+    void unsubscribe_all(mqtt::subscriber_id subscriber);
+
+    /// Re-registers the subscriptions of a session that moved from id `from` to id `to` in one
+    /// exclusive section, so that no message published meanwhile misses the session.
+    void move_subscriptions(mqtt::subscriber_id from, mqtt::subscriber_id to,
+                            const mqtt::subscription_table& table);
+
+    /// Appends the retained messages whose topic matches `topic_filter` (without "$share/...").
+    void collect_retained(std::string_view topic_filter, std::vector<mqtt::message_ptr>& out) const;
+
+    /// Number of subscriptions, for $SYS.
+    std::size_t subscription_count() const;
+    /// Number of retained messages, for $SYS.
+    std::size_t retained_count() const;
+
+private:
+    // Owner: shared by all workers. Lock: subscriptions_mutex_ (shared for match, exclusive for
+    // changes).
+    mutable std::shared_mutex subscriptions_mutex_;
+    mqtt::subscription_tree subscriptions_;
+    // Owner: shared by all workers. Lock: retained_mutex_.
+    mutable std::mutex retained_mutex_;
+    mqtt::retained_tree<mqtt::message_ptr> retained_;
+};
+
+} // namespace perch::gateway

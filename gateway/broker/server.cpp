@@ -1,0 +1,470 @@
+// The broker process: start, reload, stop, and the glue between listeners, workers and the
+// shared tables.
+#include "gateway/broker/server.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+
+#include "gateway/chat/access_policy.hpp"
+#include "gateway/common/log.hpp"
+#include "gateway/common/private_data_dir.hpp"
+#include "gateway/common/stored_message_codec.hpp"
+#include "gateway/stream/tls_stream.hpp"
+#include "gateway/stream/websocket_stream.hpp"
+
+namespace perch::gateway {
+
+namespace {
+
+/// Broker-wide output backlog at which readers pause (DESIGN.md "Overload").
+constexpr std::uint64_t backlog_pause_bytes = 256ULL * 1024 * 1024;
+/// What a WebSocket message may hold beyond the largest packet it may carry: the acknowledgements
+/// and pings a client sends in the same message (DESIGN.md "Overload").
+constexpr std::uint64_t websocket_message_allowance_bytes = 64 * 1024;
+
+std::size_t worker_count_for(const broker_config& config) {
+    std::size_t count = config.workers;
+    if (count == 0) {
+        count = std::max(1U, std::thread::hardware_concurrency());
+    }
+    return std::min(count, max_workers);
+}
+
+} // namespace
+
+server::server(broker_config config)
+    : config_(std::move(config)), connection_settings_(std::make_shared<const connection_settings>(
+                                      make_connection_settings(config_))) {
+    max_connections_ = config_.max_connections;
+}
+
+server::~server() {
+    stop();
+    if (persistence_) {
+        // Pending writes are committed before the workers their completions post to are gone.
+        persistence_->store().flush();
+        persistence_.reset();
+    }
+    if (chat_) {
+        chat_->stop();
+        chat_.reset();
+    }
+    // Its timers belong to worker 0's io_context.
+    service_.reset();
+    sys_topics_.reset();
+    listeners_.clear();
+    workers_.clear();
+}
+
+connection_settings server::make_connection_settings(const broker_config& config) {
+    connection_settings settings;
+    mqtt::session_limits& limits = settings.limits;
+    limits.receive_maximum = config.receive_maximum;
+    limits.topic_alias_maximum = config.topic_alias_maximum;
+    limits.maximum_packet_size =
+        config.max_packet_size != 0 ? config.max_packet_size : mqtt::max_packet_size;
+    limits.max_connect_packet_size =
+        std::min(config.max_connect_packet_size, limits.maximum_packet_size);
+    limits.maximum_qos = static_cast<mqtt::qos>(config.max_qos);
+    limits.is_retain_available = config.retain_available;
+    if (config.server_keep_alive_seconds != 0) {
+        limits.server_keep_alive_seconds = config.server_keep_alive_seconds;
+    }
+    limits.connect_timeout = std::chrono::seconds(config.connect_timeout_seconds);
+    limits.maximum_session_expiry_interval =
+        config.max_session_expiry_seconds != 0 ? config.max_session_expiry_seconds : 0xFFFF'FFFF;
+    limits.max_queued_messages = config.max_queued_messages != 0
+                                     ? config.max_queued_messages
+                                     : std::numeric_limits<std::size_t>::max();
+    limits.max_queued_bytes = config.max_queued_bytes != 0
+                                  ? static_cast<std::size_t>(config.max_queued_bytes)
+                                  : std::numeric_limits<std::size_t>::max();
+    settings.max_output_bytes = config.max_output_bytes;
+    settings.backlog_pause_bytes = std::max(backlog_pause_bytes, config.max_output_bytes * 4);
+    settings.allow_anonymous = config.allow_anonymous;
+    return settings;
+}
+
+void server::set_in_process_service(in_process_service_factory make) {
+    make_service_ = std::move(make);
+}
+
+void server::start() {
+    // TLS contexts first: a bad certificate stops start-up before any port is bound.
+    std::vector<std::shared_ptr<const tls_context>> security(config_.listeners.size());
+    for (std::size_t index = 0; index < config_.listeners.size(); ++index) {
+        const listener_config& wanted = config_.listeners[index];
+        if (wanted.kind == listener_kind::http) {
+            throw std::runtime_error(fmt::format("listener on port {}: kind '{}' is not served yet",
+                                                 wanted.port, to_string(wanted.kind)));
+        }
+        if (is_tls(wanted.kind)) {
+            security[index] = std::make_shared<tls_context>(wanted, config_.data_dir);
+        }
+    }
+    const std::size_t count = worker_count_for(config_);
+    std::vector<worker*> peers;
+    for (std::size_t index = 0; index < count; ++index) {
+        workers_.push_back(std::make_unique<worker>(index));
+        peers.push_back(workers_.back().get());
+    }
+    for (const auto& owned : workers_) {
+        owned->set_peers(peers);
+    }
+
+    listeners_.resize(count);
+    for (std::size_t listener_index = 0; listener_index < config_.listeners.size();
+         ++listener_index) {
+        const listener_config& wanted = config_.listeners[listener_index];
+        // By value: a reload replaces config_ while the listeners run.
+        const auto on_accept = [this, accepted = wanted, tls = security[listener_index]](
+                                   worker& home, boost::asio::ip::tcp::socket socket) {
+            handle_accepted(home, accepted, tls, std::move(socket));
+        };
+        std::uint16_t port = wanted.port;
+        for (std::size_t index = 0; index < count; ++index) {
+            try {
+                const auto endpoint = listener_endpoint(wanted, port);
+                worker& home = *workers_[index];
+                listeners_[index].push_back(std::make_unique<listener>(
+                    home.context(), wanted, endpoint,
+                    [on_accept, &home](boost::asio::ip::tcp::socket socket) {
+                        on_accept(home, std::move(socket));
+                    }));
+            } catch (const boost::system::system_error& error) {
+                throw std::runtime_error(
+                    fmt::format("cannot listen on {}:{}: {}",
+                                wanted.bind_address.empty() ? "*" : wanted.bind_address, port,
+                                error.code().message()));
+            }
+            // With port 0 the first socket picks a free port; the others join it.
+            port = listeners_[index].back()->port();
+        }
+        log_notice("listening for {} on {}:{} with {} worker(s)", to_string(wanted.kind),
+                   wanted.bind_address.empty() ? "*" : wanted.bind_address, port, count);
+    }
+
+    if (config_.persistence) {
+        open_store();
+    } else {
+        store::store_options in_memory;
+        in_memory.durability = store::durability_level::none;
+        open_chat(in_memory);
+    }
+    mark_chat_users_offline();
+    if (make_service_) {
+        service_ = make_service_(*this);
+    }
+    sys_topics_ =
+        std::make_unique<sys_topics>(*workers_[0], router_, [this] { return collect_stats(); });
+    started_at_ = std::chrono::steady_clock::now();
+    for (const auto& owned : workers_) {
+        owned->start();
+    }
+    for (const auto& per_worker : listeners_) {
+        for (const auto& owned : per_worker) {
+            owned->start();
+        }
+    }
+    const std::uint32_t interval = config_.sys_interval_seconds;
+    boost::asio::post(workers_[0]->context(),
+                      [this, interval] { sys_topics_->set_interval(interval); });
+    if (service_) {
+        boost::asio::post(workers_[0]->context(), [service = service_] { service->start(); });
+    }
+    is_started_ = true;
+}
+
+void server::open_store() {
+    store::store_options options;
+    switch (config_.durability) {
+    case durability_mode::full: options.durability = store::durability_level::full; break;
+    case durability_mode::batched: options.durability = store::durability_level::batched; break;
+    case durability_mode::none: options.durability = store::durability_level::none; break;
+    }
+    if (options.durability != store::durability_level::none) {
+        try {
+            for (const std::string& line :
+                 prepare_private_data_dir(config_.data_dir, store_file_name)) {
+                log_warning("data_dir permissions: readable by others: {}", line);
+            }
+        } catch (const std::runtime_error& error) {
+            throw store::store_open_error(error.what());
+        }
+        options.path = (std::filesystem::path(config_.data_dir) / store_file_name).string();
+    }
+    options.commit_interval_ms = config_.commit_interval_ms;
+    options.max_batch_operations = config_.max_batch_operations;
+    options.max_queued_messages = config_.max_stored_messages;
+    options.max_queued_bytes = config_.max_stored_bytes;
+    options.max_database_bytes = config_.max_database_bytes;
+    options.log_error = [](std::string_view line) { log_error("store: {}", line); };
+    persistence_ = std::make_unique<session_persistence>(store::open_message_store(options));
+    open_chat(options);
+
+    const std::uint64_t now_unix_ms = unix_now_ms();
+    const auto now = std::chrono::steady_clock::now();
+    store::loaded_state loaded = persistence_->store().load(now_unix_ms);
+    std::vector<delivery_batch> outbox(workers_.size());
+    mqtt::match_output scratch;
+    std::size_t stale_retained = 0;
+    for (const store::stored_message& retained : loaded.retained) {
+        if (is_stale_retained_topic(retained.topic)) {
+            // Left by a version that let clients retain chat messages or $SYS topics.
+            persistence_->store().clear_retained(retained.topic);
+            ++stale_retained;
+            continue;
+        }
+        if (auto content = to_routed_message(retained, now, now_unix_ms)) {
+            router_.route(*content, outbox, scratch);
+        }
+    }
+    std::size_t index = 0;
+    for (store::loaded_session& held : loaded.sessions) {
+        worker& home = *workers_[index++ % workers_.size()];
+        auto offline = std::make_shared<connection>(
+            *this, home, boost::asio::ip::tcp::socket(home.context()), connection_settings_);
+        offline->restore_offline(held, now, now_unix_ms);
+    }
+    for (store::stored_session& ended : loaded.expired_sessions) {
+        // Expired while the broker was down: the store deleted it; its will is still owed.
+        if (!ended.will) {
+            continue;
+        }
+        worker& home = *workers_[index++ % workers_.size()];
+        auto offline = std::make_shared<connection>(
+            *this, home, boost::asio::ip::tcp::socket(home.context()), connection_settings_);
+        offline->restore_offline(store::loaded_session{std::move(ended), {}, {}, {}}, now,
+                                 now_unix_ms);
+    }
+    log_notice("store {}: restored {} session(s) and {} retained message(s); {} session(s) had "
+               "expired",
+               options.path.empty() ? std::string("(memory)") : options.path,
+               loaded.sessions.size(), loaded.retained.size() - stale_retained,
+               loaded.expired_sessions.size());
+    if (stale_retained > 0) {
+        log_notice("store: removed {} retained message(s) that clients may not retain (under chat/ "
+                   "or $SYS/)",
+                   stale_retained);
+    }
+}
+
+void server::open_chat(const store::store_options& options) {
+    chat_settings settings;
+    settings.is_presence_enabled = config_.presence;
+    settings.history_retention_days = config_.history_retention_days;
+    settings.history_keep_per_conversation = config_.history_keep_per_conversation;
+    settings.reload_interval_ms = config_.chat_reload_interval_ms;
+    settings.password_iterations = config_.password_iterations;
+    chat_ = std::make_unique<chat_service>(store::open_chat_store(options), settings);
+    chat_->load();
+    chat_->start(
+        [this](std::shared_ptr<const directory_changes> changes) { apply_chat_changes(changes); });
+}
+
+void server::apply_chat_changes(const std::shared_ptr<const directory_changes>& changes) {
+    for (const auto& owned : workers_) {
+        worker& owner = *owned;
+        boost::asio::post(owner.context(), [&owner, changes] {
+            for (const auto& held : owner.connections()) {
+                held->apply_chat_changes(*changes);
+            }
+            owner.flush();
+        });
+    }
+}
+
+void server::mark_chat_users_offline() {
+    std::vector<mqtt::message_ptr> retained;
+    router_.collect_retained("chat/presence/+", retained);
+    const std::uint64_t now_unix_ms = unix_now_ms();
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<delivery_batch> outbox(workers_.size());
+    mqtt::match_output scratch;
+    constexpr std::string_view prefix = "chat/presence/";
+    for (const mqtt::message_ptr& held : retained) {
+        if (held->payload.as_string().find(R"("status":"online")") == std::string_view::npos) {
+            continue;
+        }
+        const std::string_view user = std::string_view(held->topic_name).substr(prefix.size());
+        const mqtt::message_ptr offline = chat_service::presence_message(user, 0, now_unix_ms);
+        router_.route(offline, outbox, scratch);
+        if (persistence_) {
+            persistence_->store().put_retained(to_stored_message(*offline, now, now_unix_ms));
+        }
+    }
+}
+
+void server::stop(std::chrono::milliseconds grace) {
+    if (!is_started_ || is_stopped_) {
+        return;
+    }
+    is_stopped_ = true;
+    for (std::size_t index = 0; index < workers_.size(); ++index) {
+        worker& owner = *workers_[index];
+        boost::asio::post(owner.context(), [this, &owner, index] {
+            for (const auto& owned : listeners_[index]) {
+                owned->close();
+            }
+            if (index == 0) {
+                sys_topics_->stop();
+                if (service_) {
+                    service_->stop();
+                }
+            }
+            for (const auto& open : owner.connections()) {
+                open->shut_down_for_exit();
+            }
+            owner.flush_now();
+        });
+    }
+    for (const auto& owned : workers_) {
+        owned->stop(grace);
+    }
+    for (const auto& owned : workers_) {
+        owned->join();
+    }
+}
+
+void server::reload(const broker_config& config) {
+    std::uint32_t interval = 0;
+    {
+        std::lock_guard lock(settings_mutex_);
+        if (config.listeners != config_.listeners || config.workers != config_.workers) {
+            log_warning("reload: listener and worker changes take effect after a restart");
+        }
+        const std::vector<listener_config> listeners = config_.listeners;
+        const unsigned workers = config_.workers;
+        config_ = config;
+        config_.listeners = listeners;
+        config_.workers = workers;
+        connection_settings_ =
+            std::make_shared<const connection_settings>(make_connection_settings(config_));
+        max_connections_ = config_.max_connections;
+        interval = config_.sys_interval_seconds;
+    }
+    set_log_level(config.log_threshold);
+    boost::asio::post(workers_[0]->context(),
+                      [this, interval] { sys_topics_->set_interval(interval); });
+    log_notice("reload: log level {}, limits for new connections updated, sys_interval {}s",
+               to_string(config.log_threshold), interval);
+}
+
+std::vector<std::uint16_t> server::bound_ports() const {
+    std::vector<std::uint16_t> ports;
+    if (!listeners_.empty()) {
+        for (const auto& owned : listeners_[0]) {
+            ports.push_back(owned->port());
+        }
+    }
+    return ports;
+}
+
+std::shared_ptr<const connection_settings> server::current_connection_settings() const {
+    std::lock_guard lock(settings_mutex_);
+    return connection_settings_;
+}
+
+void server::handle_accepted(worker& home, const listener_config& listener,
+                             const std::shared_ptr<const tls_context>& security,
+                             boost::asio::ip::tcp::socket socket) {
+    const std::uint32_t limit = max_connections_.load(std::memory_order_relaxed);
+    const std::uint32_t open = open_connections_.fetch_add(1, std::memory_order_relaxed);
+    if (limit != 0 && open >= limit) {
+        open_connections_.fetch_sub(1, std::memory_order_relaxed);
+        home.counters().connections_refused.add();
+        log_notice("refusing a connection: max_connections ({}) reached", limit);
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        return;
+    }
+    std::shared_ptr<const connection_settings> settings = current_connection_settings();
+    std::unique_ptr<transport> stream;
+    if (listener.kind == listener_kind::mqtt) {
+        stream = std::make_unique<tcp_transport>(home.poller(), std::move(socket));
+    } else if (listener.kind == listener_kind::mqtt_tls) {
+        stream = std::make_unique<tls_stream>(std::move(socket), *security);
+    } else {
+        websocket_settings upgrade;
+        upgrade.path = listener.websocket_path;
+        // One WebSocket message may carry several MQTT packets [MQTT-6.0.0-2 (5.0)]: room for
+        // the largest packet plus the small ones a client sends with it (docs/DESIGN.md).
+        upgrade.max_message_bytes =
+            std::uint64_t{settings->limits.maximum_packet_size} + websocket_message_allowance_bytes;
+        upgrade.max_connect_message_bytes =
+            std::uint64_t{settings->limits.max_connect_packet_size} +
+            websocket_message_allowance_bytes;
+        upgrade.handshake_timeout =
+            std::chrono::duration_cast<std::chrono::seconds>(settings->limits.connect_timeout);
+        stream = listener.kind == listener_kind::websocket
+                     ? make_websocket_transport(std::move(socket), upgrade)
+                     : make_websocket_tls_transport(std::move(socket), *security, upgrade);
+    }
+    std::make_shared<connection>(*this, home, std::move(stream), std::move(settings))->start();
+}
+
+void server::release_connection_slot() {
+    open_connections_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void server::start_in_process_connection(worker& home, std::unique_ptr<transport> stream) {
+    open_connections_.fetch_add(1, std::memory_order_relaxed);
+    std::make_shared<connection>(*this, home, std::move(stream), current_connection_settings())
+        ->start();
+}
+
+void server::request_handover(mqtt::subscriber_id previous, mqtt::subscriber_id successor,
+                              bool is_clean_start) {
+    worker& holder = worker_at(worker_of(previous));
+    boost::asio::post(holder.context(), [this, &holder, previous, successor, is_clean_start] {
+        if (auto owner = holder.find_connection(previous)) {
+            owner->hand_over(successor, is_clean_start);
+            return;
+        }
+        // The previous session ended meanwhile: there is nothing to resume.
+        deliver_session_state(successor, std::nullopt);
+    });
+}
+
+void server::deliver_session_state(mqtt::subscriber_id successor,
+                                   std::optional<mqtt::session_state> state) {
+    worker& target = worker_at(worker_of(successor));
+    boost::asio::post(target.context(), [&target, successor, moved = std::move(state)]() mutable {
+        if (auto resumed = target.find_connection(successor)) {
+            resumed->resume_session(std::move(moved));
+        }
+    });
+}
+
+broker_stats server::collect_stats() const {
+    broker_stats stats;
+    stats.version = PERCH_VERSION;
+    stats.uptime_seconds =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::steady_clock::now() - started_at_)
+                                       .count());
+    for (const auto& owned : workers_) {
+        const worker_counters& counts = owned->counters();
+        stats.clients_connected += counts.connected_clients.value();
+        stats.publish_received += counts.publish_received.value();
+        stats.publish_sent += counts.publish_sent.value();
+        stats.publish_dropped += counts.publish_dropped.value();
+        stats.packets_sent += counts.packets_sent.value();
+        stats.bytes_received += counts.bytes_received.value();
+        stats.bytes_sent += counts.bytes_sent.value();
+    }
+    if (service_) {
+        service_->add_stats(stats);
+    }
+    stats.clients_total = registry_.size();
+    stats.subscriptions = router_.subscription_count();
+    stats.retained_messages = router_.retained_count();
+    return stats;
+}
+
+} // namespace perch::gateway

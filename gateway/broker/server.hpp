@@ -1,0 +1,157 @@
+// The broker process: workers, listeners, the shared routing tables and session registry, $SYS
+// statistics, start, reload and stop. Owns everything; owns no socket itself.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "gateway/broker/connection.hpp"
+#include "gateway/broker/router.hpp"
+#include "gateway/broker/session_persistence.hpp"
+#include "gateway/broker/session_registry.hpp"
+#include "gateway/broker/sys_topics.hpp"
+#include "gateway/broker/worker.hpp"
+#include "gateway/chat/chat_service.hpp"
+#include "gateway/common/config.hpp"
+#include "gateway/stream/listener.hpp"
+#include "gateway/stream/tls_context.hpp"
+
+namespace perch::gateway {
+
+class server;
+
+/// A part the program runs inside the broker on worker 0, connected through
+/// start_in_process_connection (docs/ASSISTANT.md). The broker knows it only through this.
+class in_process_service {
+public:
+    virtual ~in_process_service() = default;
+    /// Called on worker 0's thread once the workers run.
+    virtual void start() = 0;
+    /// Called on worker 0's thread when the server stops, before the connections are closed.
+    virtual void stop() = 0;
+    /// Adds the service's own counters to `stats`. The thread collecting the stats.
+    virtual void add_stats(broker_stats& stats) const = 0;
+};
+
+/// Makes the in-process service during server::start(), once the chat layer is open and before
+/// the workers run; returns null for none. May throw, which fails start().
+using in_process_service_factory = std::function<std::shared_ptr<in_process_service>(server&)>;
+
+/// The running broker. start() and stop() are called from the main thread; the accessors from
+/// any worker.
+class server {
+public:
+    /// A broker for `config`; nothing runs before start().
+    explicit server(broker_config config);
+    ~server();
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    /// Has start() make and run the service `make` returns. Before start().
+    void set_in_process_service(in_process_service_factory make);
+
+    /// Binds every listener and starts the workers. Throws std::runtime_error naming the listener
+    /// when a socket cannot be bound or a listener kind is not served yet.
+    void start();
+
+    /// Stops cleanly: closes the listeners, sends DISCONNECT 0x8B (server shutting down) to 5.0
+    /// clients, closes every connection and joins the workers (cutting them short after
+    /// `grace`). Idempotent.
+    void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
+
+    /// Applies what can change while running: log level, limits for new connections, and the
+    /// $SYS interval. Logs what changed and what needs a restart.
+    void reload(const broker_config& config);
+
+    /// The ports the listeners are bound to, in config order (useful with port 0).
+    std::vector<std::uint16_t> bound_ports() const;
+
+    // ---- for connections, listeners and workers ------------------------------------------
+
+    router& routes() { return router_; }
+    session_registry& registry() { return registry_; }
+    /// The store of persistent sessions, or nullptr when persistence is off.
+    session_persistence* persistence() { return persistence_.get(); }
+    /// The chat layer (always present once started; its store is in memory when persistence is
+    /// off).
+    chat_service& chat() { return *chat_; }
+    std::size_t worker_count() const { return workers_.size(); }
+    worker& worker_at(std::size_t index) { return *workers_[index]; }
+
+    /// The settings for a connection accepted now.
+    std::shared_ptr<const connection_settings> current_connection_settings() const;
+
+    /// Called by a listener with a freshly accepted socket on `home`: refuses it when
+    /// max_connections is reached, otherwise starts a connection speaking `listener`'s kind (with
+    /// `security` for the TLS kinds).
+    void handle_accepted(worker& home, const listener_config& listener,
+                         const std::shared_ptr<const tls_context>& security,
+                         boost::asio::ip::tcp::socket socket);
+
+    /// Frees the slot a connection took in max_connections. Any thread.
+    void release_connection_slot();
+
+    /// Starts a connection for a client living inside the broker (an in_process_service) on `home`,
+    /// over `stream`; it takes a max_connections slot without being refused. `home`'s thread.
+    void start_in_process_connection(worker& home, std::unique_ptr<transport> stream);
+
+    /// Asks the worker owning `previous` to hand its session to `successor`. Any worker.
+    void request_handover(mqtt::subscriber_id previous, mqtt::subscriber_id successor,
+                          bool is_clean_start);
+
+    /// Posts the outcome of a handover to `successor`'s worker: the previous session's state, or
+    /// nothing when there is none to resume. Any worker.
+    void deliver_session_state(mqtt::subscriber_id successor,
+                               std::optional<mqtt::session_state> state);
+
+    /// Sums every worker's counters and the shared tables.
+    broker_stats collect_stats() const;
+
+private:
+    static connection_settings make_connection_settings(const broker_config& config);
+    /// Opens the store named by the config (throws store::store_open_error) and restores the
+    /// retained messages and the persistent sessions, offline, spread over the workers.
+    void open_store();
+    /// Opens the chat store with `options` (the message store's), loads the directory and starts
+    /// following it. Throws store::store_open_error.
+    void open_chat(const store::store_options& options);
+    /// Hands a directory diff to every worker, which applies it to its sessions.
+    void apply_chat_changes(const std::shared_ptr<const directory_changes>& changes);
+    /// Nobody is connected at start: every retained presence still saying online (left by a
+    /// stop or a crash) is replaced by offline.
+    void mark_chat_users_offline();
+
+    // Settings for new connections. Owner: main thread writes on reload. Lock: settings_mutex_.
+    mutable std::mutex settings_mutex_;
+    broker_config config_;
+    /// Shared by every connection accepted under them; a reload replaces them.
+    std::shared_ptr<const connection_settings> connection_settings_;
+
+    router router_;
+    session_registry registry_;
+    std::unique_ptr<session_persistence> persistence_;
+    std::unique_ptr<chat_service> chat_;
+    std::vector<std::unique_ptr<worker>> workers_;
+    /// Every worker's listeners; listeners_[i] runs on worker i.
+    std::vector<std::vector<std::unique_ptr<listener>>> listeners_;
+    std::unique_ptr<sys_topics> sys_topics_;
+    in_process_service_factory make_service_;
+    /// What make_service_ returned, or null; runs on worker 0.
+    std::shared_ptr<in_process_service> service_;
+    // Connections holding a max_connections slot. Any thread (atomic).
+    std::atomic<std::uint32_t> open_connections_{0};
+    // Copy of config_.max_connections read on every accept. Any thread (atomic).
+    std::atomic<std::uint32_t> max_connections_{0};
+    std::chrono::steady_clock::time_point started_at_;
+    bool is_started_ = false;
+    bool is_stopped_ = false;
+};
+
+} // namespace perch::gateway

@@ -1,0 +1,477 @@
+// The index of persistent sessions and the reconciliation of their ledgers with the store.
+#include "gateway/broker/session_persistence.hpp"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "gateway/common/stored_message_codec.hpp"
+
+namespace perch::gateway {
+
+namespace {
+
+std::uint8_t options_byte(const mqtt::subscription_options& options) {
+    return static_cast<std::uint8_t>(static_cast<unsigned>(options.maximum_qos) |
+                                     (options.is_no_local ? 0x04U : 0U) |
+                                     (options.is_retain_as_published ? 0x08U : 0U) |
+                                     (static_cast<unsigned>(options.retain_handling_mode) << 4));
+}
+
+mqtt::subscription_options options_from_byte(std::uint8_t value) {
+    mqtt::subscription_options options;
+    options.maximum_qos = static_cast<mqtt::qos>(value & 0x03U);
+    options.is_no_local = (value & 0x04U) != 0;
+    options.is_retain_as_published = (value & 0x08U) != 0;
+    options.retain_handling_mode = static_cast<mqtt::retain_handling>((value >> 4) & 0x03U);
+    return options;
+}
+
+store::delivery_state to_delivery_state(mqtt::outbound_stage stage) {
+    switch (stage) {
+    case mqtt::outbound_stage::awaiting_puback: return store::delivery_state::awaiting_puback;
+    case mqtt::outbound_stage::awaiting_pubrec: return store::delivery_state::awaiting_pubrec;
+    case mqtt::outbound_stage::awaiting_pubcomp: return store::delivery_state::awaiting_pubcomp;
+    }
+    return store::delivery_state::awaiting_puback;
+}
+
+mqtt::outbound_stage to_stage(store::delivery_state state) {
+    switch (state) {
+    case store::delivery_state::awaiting_pubrec: return mqtt::outbound_stage::awaiting_pubrec;
+    case store::delivery_state::awaiting_pubcomp: return mqtt::outbound_stage::awaiting_pubcomp;
+    default: return mqtt::outbound_stage::awaiting_puback;
+    }
+}
+
+/// Where one message of the ledger stands in the session state.
+struct held_copies {
+    std::deque<const mqtt::outbound_delivery*> inflight;
+    std::size_t queued = 0;
+};
+
+} // namespace
+
+session_persistence::session_persistence(std::unique_ptr<store::message_store> store)
+    : store_(std::move(store)) {}
+
+std::shared_ptr<session_ledger> session_persistence::ledger_for(const std::string& client_id,
+                                                                const std::string& owner) {
+    std::unique_lock lock(mutex_);
+    auto& slot = ledgers_[client_id];
+    if (!slot) {
+        slot = std::make_shared<session_ledger>();
+        slot->client_id = client_id;
+        slot->owner = owner;
+    }
+    return slot;
+}
+
+bool session_persistence::is_owned_by(const std::string& client_id, std::string_view owner) const {
+    std::shared_lock lock(mutex_);
+    const auto found = ledgers_.find(client_id);
+    return found == ledgers_.end() || found->second->owner == owner;
+}
+
+bool session_persistence::has_ledger(const std::string& client_id) const {
+    std::shared_lock lock(mutex_);
+    return ledgers_.contains(client_id);
+}
+
+void session_persistence::forget(const std::string& client_id) {
+    std::unique_lock lock(mutex_);
+    ledgers_.erase(client_id);
+}
+
+void session_persistence::bind(mqtt::subscriber_id subscriber,
+                               std::shared_ptr<session_ledger> ledger) {
+    std::unique_lock lock(mutex_);
+    bound_[subscriber] = std::move(ledger);
+}
+
+void session_persistence::unbind(mqtt::subscriber_id subscriber) {
+    std::unique_lock lock(mutex_);
+    bound_.erase(subscriber);
+}
+
+std::shared_ptr<session_ledger> session_persistence::find(mqtt::subscriber_id subscriber) const {
+    std::shared_lock lock(mutex_);
+    const auto found = bound_.find(subscriber);
+    return found == bound_.end() ? nullptr : found->second;
+}
+
+void session_persistence::hold_connect_will(mqtt::subscriber_id connection,
+                                            mqtt::will_message will) {
+    std::unique_lock lock(mutex_);
+    connect_wills_.insert_or_assign(connection, std::move(will));
+}
+
+std::optional<mqtt::will_message>
+session_persistence::take_connect_will(mqtt::subscriber_id connection) {
+    std::unique_lock lock(mutex_);
+    const auto found = connect_wills_.find(connection);
+    if (found == connect_wills_.end()) {
+        return std::nullopt;
+    }
+    std::optional<mqtt::will_message> will = std::move(found->second);
+    connect_wills_.erase(found);
+    return will;
+}
+
+stored_arrival classify_arrival(session_ledger& ledger, std::uint64_t sequence) {
+    spill_state& spill = ledger.spill;
+    if (sequence > spill.covered_from && sequence <= spill.read_through) {
+        return stored_arrival::already_read;
+    }
+    if (!spill.is_active) {
+        return stored_arrival::deliver;
+    }
+    if (sequence <= spill.covered_from) {
+        // Enqueued before the first entry this episode left in the store, and delivered late
+        // (another publisher's worker): read from it. Entries between it and read_through come
+        // back again and are skipped as held or acked.
+        spill.covered_from = sequence - 1;
+        spill.read_through = sequence - 1;
+    }
+    spill.highest_left = std::max(spill.highest_left, sequence);
+    spill.full_at_change_count = unreconciled;
+    return stored_arrival::left_in_store;
+}
+
+void begin_spill(session_ledger& ledger, std::uint64_t sequence) {
+    spill_state& spill = ledger.spill;
+    spill.is_active = true;
+    spill.covered_from = sequence - 1;
+    spill.read_through = sequence - 1;
+    spill.highest_left = sequence;
+    spill.full_at_change_count = unreconciled;
+}
+
+void rebind_spill(session_ledger& ledger) {
+    spill_state& spill = ledger.spill;
+    spill.is_reading = false;
+    spill.acked_while_reading.clear();
+    spill.full_at_change_count = unreconciled;
+}
+
+bool wants_spill_read(const session_ledger& ledger, const mqtt::session_state& state,
+                      const mqtt::session_limits& limits) {
+    const spill_state& spill = ledger.spill;
+    if (!spill.is_active || spill.is_reading || spill.full_at_change_count == state.change_count) {
+        return false;
+    }
+    // Room for a whole batch (a session that queues nothing takes one once its queue is empty),
+    // and at most half the byte bound used.
+    const std::size_t max_messages = std::max(limits.max_queued_messages, spill_read_batch);
+    return state.queued.size() + spill_read_batch <= max_messages &&
+           state.queued_bytes <= limits.max_queued_bytes / 2;
+}
+
+void start_spill_read(session_ledger& ledger) {
+    spill_state& spill = ledger.spill;
+    spill.is_reading = true;
+    spill.read_from = spill.read_through;
+    spill.highest_left_at_read = spill.highest_left;
+    spill.acked_while_reading.clear();
+}
+
+void accept_spill_read(session_ledger& ledger, std::vector<store::loaded_queue_entry> entries,
+                       std::size_t requested, mqtt::session& session, const access_policy& reader,
+                       store::message_store& store, mqtt::time_point now,
+                       std::uint64_t now_unix_ms) {
+    spill_state& spill = ledger.spill;
+    spill.is_reading = false;
+    if (spill.read_through != spill.read_from) {
+        // read_through moved back while the read was on its way (a late delivery): the read
+        // starts again from there.
+        spill.acked_while_reading.clear();
+        return;
+    }
+    // Entries above read_through the session holds already: delivered before the overflow
+    // (out of sequence order) or acked while this read was on its way.
+    std::unordered_set<std::uint64_t> held(spill.acked_while_reading.begin(),
+                                           spill.acked_while_reading.end());
+    spill.acked_while_reading.clear();
+    for (const tracked_entry& entry : ledger.tracked) {
+        if (entry.sequence > spill.read_through) {
+            held.insert(entry.sequence);
+        }
+    }
+    for (const store::loaded_queue_entry& loaded : entries) {
+        const store::queue_entry& entry = loaded.entry;
+        if (held.contains(entry.sequence)) {
+            spill.read_through = entry.sequence;
+            continue;
+        }
+        std::optional<mqtt::message_ptr> content;
+        if (reader.may_receive(loaded.message->topic)) {
+            content = to_routed_message(*loaded.message, now, now_unix_ms);
+        }
+        if (!content) {
+            // Forbidden to this reader now, expired, or not decodable: nothing is owed.
+            ack_entry(ledger, store, entry.sequence);
+            spill.read_through = entry.sequence;
+            continue;
+        }
+        mqtt::delivery_options options;
+        options.granted_qos = static_cast<mqtt::qos>(entry.qos);
+        options.is_retain_as_published = entry.is_retained;
+        options.subscription_ids = entry.subscription_ids;
+        const mqtt::delivery_outcome outcome = session.handle_delivery(*content, options, now);
+        if (outcome == mqtt::delivery_outcome::queue_full) {
+            spill.full_at_change_count = session.state().change_count;
+            return;
+        }
+        if (outcome == mqtt::delivery_outcome::sent || outcome == mqtt::delivery_outcome::queued) {
+            ledger.tracked.push_back(
+                {std::move(*content), entry.sequence, 0, store::delivery_state::queued});
+            if (outcome == mqtt::delivery_outcome::sent) {
+                ledger.reconciled_change_count = unreconciled;
+            }
+        } else {
+            ack_entry(ledger, store, entry.sequence);
+        }
+        spill.read_through = entry.sequence;
+    }
+    if (entries.size() < requested && spill.highest_left <= spill.highest_left_at_read) {
+        // The store had nothing more, and nothing was left in it since the read was asked for.
+        spill.is_active = false;
+    }
+}
+
+void ack_entry(session_ledger& ledger, store::message_store& store, std::uint64_t sequence) {
+    if (ledger.spill.is_reading) {
+        ledger.spill.acked_while_reading.push_back(sequence);
+    }
+    store.ack(ledger.client_id, sequence);
+}
+
+void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
+                      store::message_store& store) {
+    // Entries appended since the last full comparison were recorded as queued when the session
+    // queued them; only a departure or a stage change (change_count) can make one stale.
+    if (!ledger.tracked.empty() && ledger.reconciled_change_count != state.change_count) {
+        ledger.reconciled_change_count = state.change_count;
+        std::unordered_map<const mqtt::message*, held_copies> held;
+        for (const mqtt::outbound_delivery& sent : state.inflight.entries()) {
+            held[sent.content.get()].inflight.push_back(&sent);
+        }
+        for (const mqtt::queued_delivery& waiting : state.queued) {
+            ++held[waiting.content.get()].queued;
+        }
+        std::deque<tracked_entry> kept;
+        for (tracked_entry& entry : ledger.tracked) {
+            const auto found = held.find(entry.content.get());
+            if (found != held.end() && !found->second.inflight.empty()) {
+                const mqtt::outbound_delivery& sent = *found->second.inflight.front();
+                found->second.inflight.pop_front();
+                const store::delivery_state now_state = to_delivery_state(sent.stage);
+                if (now_state != entry.state || sent.packet_id != entry.packet_id) {
+                    entry.state = now_state;
+                    entry.packet_id = sent.packet_id;
+                    store.mark_sent(ledger.client_id, entry.sequence, entry.packet_id, entry.state);
+                }
+                kept.push_back(std::move(entry));
+            } else if (found != held.end() && found->second.queued > 0) {
+                --found->second.queued;
+                kept.push_back(std::move(entry));
+            } else {
+                // Acknowledged (PUBACK, PUBCOMP) or dropped by the session: nothing is owed.
+                ack_entry(ledger, store, entry.sequence);
+            }
+        }
+        ledger.tracked = std::move(kept);
+    }
+    if (!ledger.inbound_qos2.empty()) {
+        std::unordered_set<std::uint16_t> still_held;
+        for (const mqtt::inbound_qos2& record : state.inbound_qos2_received) {
+            if (ledger.inbound_qos2.contains(record.packet_id)) {
+                still_held.insert(record.packet_id);
+            }
+        }
+        for (const std::uint16_t packet_id : ledger.inbound_qos2) {
+            if (!still_held.contains(packet_id)) {
+                store.remove_inbound_qos2({ledger.client_id, packet_id});
+            }
+        }
+        ledger.inbound_qos2 = std::move(still_held);
+    }
+}
+
+mqtt::session_state restore_session_state(const store::loaded_session& loaded,
+                                          session_ledger& ledger, store::message_store& store,
+                                          const access_policy& reader,
+                                          const mqtt::session_limits& limits, mqtt::time_point now,
+                                          std::uint64_t now_unix_ms) {
+    mqtt::session_state state;
+    state.client_id = loaded.session.client_id;
+    state.version = loaded.session.protocol_level == 5 ? mqtt::protocol_version::v5
+                                                       : mqtt::protocol_version::v3_1_1;
+    state.session_expiry_interval = loaded.session.session_expiry_interval_s;
+    for (const store::stored_subscription& held : loaded.subscriptions) {
+        if (!reader.may_subscribe(held.topic_filter)) {
+            store.remove_subscription(ledger.client_id, held.topic_filter);
+            continue;
+        }
+        mqtt::subscription entry;
+        entry.options = options_from_byte(held.options);
+        entry.subscription_id = held.subscription_id;
+        state.subscriptions.emplace(held.topic_filter, entry);
+    }
+    std::unordered_map<std::uint64_t, mqtt::message_ptr> messages;
+    for (const store::loaded_queue_entry& loaded_entry : loaded.queue) {
+        const store::queue_entry& entry = loaded_entry.entry;
+        if (!reader.may_receive(loaded_entry.message->topic)) {
+            store.ack(ledger.client_id, entry.sequence);
+            continue;
+        }
+        const bool is_in_flight =
+            entry.state != store::delivery_state::queued && entry.packet_id != 0;
+        if (!is_in_flight &&
+            (ledger.spill.is_active || state.queued.size() >= limits.max_queued_messages ||
+             state.queued_bytes + loaded_entry.message->payload.size() +
+                     loaded_entry.message->topic.size() >
+                 limits.max_queued_bytes)) {
+            // Past the session's queue bounds: read back from the store as it makes room.
+            if (!ledger.spill.is_active) {
+                begin_spill(ledger, entry.sequence);
+            }
+            ledger.spill.highest_left = entry.sequence;
+            continue;
+        }
+        mqtt::message_ptr& content = messages[entry.message_id];
+        if (!content) {
+            auto rebuilt = to_routed_message(*loaded_entry.message, now, now_unix_ms);
+            if (!rebuilt) {
+                store.ack(ledger.client_id, entry.sequence);
+                continue;
+            }
+            content = std::move(*rebuilt);
+        }
+        const auto qos_level = static_cast<mqtt::qos>(entry.qos);
+        if (is_in_flight && !state.inflight.contains(entry.packet_id)) {
+            mqtt::outbound_delivery sent;
+            sent.packet_id = entry.packet_id;
+            sent.stage = to_stage(entry.state);
+            sent.qos_level = qos_level;
+            sent.is_retained = entry.is_retained;
+            sent.content = content;
+            sent.subscription_ids = entry.subscription_ids;
+            state.inflight.push(std::move(sent));
+            ledger.tracked.push_back({content, entry.sequence, entry.packet_id, entry.state});
+            continue;
+        }
+        mqtt::queued_delivery waiting;
+        waiting.content = content;
+        waiting.qos_level = qos_level;
+        waiting.is_retained = entry.is_retained;
+        waiting.subscription_ids = entry.subscription_ids;
+        state.queued_bytes += content->payload.size() + content->topic_name.size();
+        state.queued.push_back(std::move(waiting));
+        ledger.tracked.push_back({content, entry.sequence, 0, store::delivery_state::queued});
+    }
+    state.inflight.set_next_packet_id(loaded.session.next_packet_id);
+    for (const std::uint16_t packet_id : loaded.inbound_qos2_packet_ids) {
+        state.inbound_qos2_received.push_back({packet_id, true});
+        ledger.inbound_qos2.insert(packet_id);
+    }
+    return state;
+}
+
+store::stored_session to_stored_session(const mqtt::session_state& state,
+                                        std::uint64_t expires_at_unix_ms) {
+    store::stored_session stored;
+    stored.client_id = state.client_id;
+    stored.protocol_level = state.version == mqtt::protocol_version::v5 ? 5 : 4;
+    stored.session_expiry_interval_s = state.session_expiry_interval;
+    stored.expires_at_unix_ms = expires_at_unix_ms;
+    stored.next_packet_id = state.inflight.next_packet_id();
+    return stored;
+}
+
+store::stored_session connected_session_record(session_ledger& ledger,
+                                               const mqtt::session_state& state,
+                                               const std::optional<mqtt::will_message>& will) {
+    store::stored_session record = to_stored_session(state, 0);
+    record.client_id = ledger.client_id;
+    record.owner = ledger.owner;
+    if (will) {
+        record.will = to_stored_will(*will);
+    }
+    ledger.record = record;
+    return record;
+}
+
+store::stored_session current_session_record(session_ledger& ledger,
+                                             const mqtt::session_state& state) {
+    if (!ledger.record) {
+        ledger.record = to_stored_session(state, 0);
+        ledger.record->client_id = ledger.client_id;
+        ledger.record->owner = ledger.owner;
+    }
+    ledger.record->next_packet_id = state.inflight.next_packet_id();
+    return *ledger.record;
+}
+
+void sync_session_record(session_ledger& ledger, const mqtt::session& session,
+                         store::message_store& store, std::uint64_t now_unix_ms) {
+    if (!ledger.record || session.phase() == mqtt::session_phase::closed) {
+        return;
+    }
+    store::stored_session& record = *ledger.record;
+    bool is_changed = false;
+    if (session.phase() == mqtt::session_phase::disconnected &&
+        record.disconnected_at_unix_ms == 0) {
+        record.disconnected_at_unix_ms = now_unix_ms;
+        const std::uint32_t interval = session.session_expiry_interval();
+        record.session_expiry_interval_s = interval;
+        record.expires_at_unix_ms =
+            interval == never_expires ? 0 : now_unix_ms + std::uint64_t{interval} * 1000;
+        is_changed = true;
+    }
+    if (record.will && !session.has_will()) {
+        record.will.reset();
+        is_changed = true;
+    }
+    if (is_changed) {
+        record.next_packet_id = session.state().inflight.next_packet_id();
+        store.save_session(record);
+    }
+}
+
+offline_timing offline_timing_at(const store::stored_session& session, std::uint64_t now_unix_ms) {
+    const auto seconds_left = [now_unix_ms](std::uint64_t deadline_unix_ms) {
+        if (deadline_unix_ms <= now_unix_ms) {
+            return std::uint64_t{0};
+        }
+        return (deadline_unix_ms - now_unix_ms + 999) / 1000;
+    };
+    offline_timing timing;
+    const std::uint32_t interval = session.session_expiry_interval_s;
+    const bool has_disconnected = session.disconnected_at_unix_ms != 0;
+    if (interval == never_expires) {
+        timing.session_left_s = never_expires;
+    } else if (session.expires_at_unix_ms != 0) {
+        timing.session_left_s = static_cast<std::uint32_t>(
+            std::min<std::uint64_t>(seconds_left(session.expires_at_unix_ms), interval));
+    } else {
+        timing.session_left_s = interval;
+    }
+    if (session.will) {
+        const std::uint32_t delay = session.will->will_delay_interval_s;
+        timing.will_delay_left_s =
+            has_disconnected
+                ? static_cast<std::uint32_t>(std::min<std::uint64_t>(
+                      seconds_left(session.disconnected_at_unix_ms + std::uint64_t{delay} * 1000),
+                      delay))
+                : delay;
+    }
+    return timing;
+}
+
+/// The options byte a stored subscription keeps.
+std::uint8_t stored_options_byte(const mqtt::subscription_options& options) {
+    return options_byte(options);
+}
+
+} // namespace perch::gateway

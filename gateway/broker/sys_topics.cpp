@@ -1,0 +1,104 @@
+// The $SYS/broker/... statistics topics.
+#include "gateway/broker/sys_topics.hpp"
+
+#include <cmath>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "gateway/broker/router.hpp"
+#include "gateway/broker/worker.hpp"
+
+namespace perch::gateway {
+
+sys_load next_sys_load(const sys_load& previous, std::uint64_t received, std::uint64_t sent,
+                       double interval_seconds) {
+    const double weight = std::exp(-interval_seconds / 60.0);
+    const double scale = 60.0 / interval_seconds;
+    return sys_load{
+        weight * previous.bytes_received_per_minute +
+            (1.0 - weight) * static_cast<double>(received) * scale,
+        weight * previous.bytes_sent_per_minute +
+            (1.0 - weight) * static_cast<double>(sent) * scale,
+    };
+}
+
+std::vector<sys_value> sys_topic_values(const broker_stats& stats, const sys_load& load) {
+    const auto number = [](std::uint64_t value) { return fmt::format("{}", value); };
+    std::vector<sys_value> values{
+        {"$SYS/broker/version", fmt::format("perch version {}", stats.version)},
+        {"$SYS/broker/uptime", fmt::format("{} seconds", stats.uptime_seconds)},
+        {"$SYS/broker/clients/connected", number(stats.clients_connected)},
+        {"$SYS/broker/clients/total", number(stats.clients_total)},
+        {"$SYS/broker/messages/received", number(stats.publish_received)},
+        {"$SYS/broker/messages/sent", number(stats.publish_sent)},
+        {"$SYS/broker/publish/messages/received", number(stats.publish_received)},
+        {"$SYS/broker/publish/messages/sent", number(stats.publish_sent)},
+        {"$SYS/broker/publish/messages/dropped", number(stats.publish_dropped)},
+        {"$SYS/broker/subscriptions/count", number(stats.subscriptions)},
+        {"$SYS/broker/retained messages/count", number(stats.retained_messages)},
+        {"$SYS/broker/bytes/received", number(stats.bytes_received)},
+        {"$SYS/broker/bytes/sent", number(stats.bytes_sent)},
+        {"$SYS/broker/load/bytes/received/1min",
+         fmt::format("{:.2f}", load.bytes_received_per_minute)},
+        {"$SYS/broker/load/bytes/sent/1min", fmt::format("{:.2f}", load.bytes_sent_per_minute)},
+    };
+    for (const auto& [name, value] : stats.assistant_counts) {
+        values.push_back({"$SYS/broker/assistant/" + name, number(value)});
+    }
+    return values;
+}
+
+sys_topics::sys_topics(worker& home, router& routes, std::function<broker_stats()> collect)
+    : worker_(home), router_(routes), collect_(std::move(collect)), timer_(home.context()),
+      last_publish_(std::chrono::steady_clock::now()) {}
+
+void sys_topics::set_interval(std::uint32_t interval_seconds) {
+    interval_seconds_ = interval_seconds;
+    timer_.cancel();
+    if (interval_seconds_ == 0) {
+        return;
+    }
+    publish();
+    arm();
+}
+
+void sys_topics::stop() {
+    interval_seconds_ = 0;
+    timer_.cancel();
+}
+
+void sys_topics::arm() {
+    timer_.expires_after(std::chrono::seconds(interval_seconds_));
+    timer_.async_wait([this](const boost::system::error_code& error) {
+        if (error || interval_seconds_ == 0) {
+            return;
+        }
+        publish();
+        arm();
+    });
+}
+
+void sys_topics::publish() {
+    const broker_stats stats = collect_();
+    const auto now = std::chrono::steady_clock::now();
+    const double elapsed = std::chrono::duration<double>(now - last_publish_).count();
+    if (elapsed > 0.001) {
+        load_ = next_sys_load(load_, stats.bytes_received - last_bytes_received_,
+                              stats.bytes_sent - last_bytes_sent_, elapsed);
+    }
+    last_publish_ = now;
+    last_bytes_received_ = stats.bytes_received;
+    last_bytes_sent_ = stats.bytes_sent;
+
+    for (sys_value& value : sys_topic_values(stats, load_)) {
+        auto content = std::make_shared<mqtt::message>();
+        content->topic_name = std::move(value.topic_name);
+        content->payload = mqtt::shared_bytes::copy_of(std::string_view(value.payload));
+        content->is_retained = true;
+        router_.route(content, worker_.outbox(), worker_.match_scratch());
+    }
+    worker_.flush();
+}
+
+} // namespace perch::gateway

@@ -1,0 +1,295 @@
+// One worker thread with its own io_context and the connections it owns.
+#include "gateway/broker/worker.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "gateway/broker/connection.hpp"
+#include "gateway/common/log.hpp"
+#include "gateway/stream/tls_context.hpp"
+
+namespace perch::gateway {
+
+namespace {
+
+/// Size of the worker's read buffer: one read takes at most this much.
+constexpr std::size_t read_buffer_bytes = 64 * 1024;
+/// How often paused readers check whether the backlog has drained.
+constexpr std::chrono::milliseconds pause_check_interval{5};
+/// Forwarding entries for moved sessions are kept while this many are recorded; older ones are
+/// dropped first (a delivery in flight during a takeover arrives within microseconds).
+constexpr std::size_t max_moved_entries = 4096;
+
+} // namespace
+
+worker::worker(std::size_t index)
+    : index_(index), deadlines_(
+                         context_,
+                         [this](mqtt::subscriber_id target, std::uint64_t generation) {
+                             if (const std::shared_ptr<connection> due = find_connection(target)) {
+                                 due->on_deadline(generation);
+                             }
+                         },
+                         [this](mqtt::subscriber_id target, std::uint64_t generation) {
+                             const connection* due = connection_of(target);
+                             return due != nullptr && due->is_deadline_current(generation);
+                         }) {}
+
+worker::~worker() {
+    if (thread_.joinable()) {
+        context_.stop();
+        thread_.join();
+    }
+}
+
+std::span<std::uint8_t> worker::read_buffer() {
+    if (!read_buffer_) {
+        read_buffer_.reset(new std::uint8_t[read_buffer_bytes]);
+    }
+    return {read_buffer_.get(), read_buffer_bytes};
+}
+
+void worker::set_peers(std::span<worker* const> peers) {
+    peers_.assign(peers.begin(), peers.end());
+    outbox_.resize(peers_.size());
+}
+
+void worker::start() {
+    guard_.emplace(context_.get_executor());
+    thread_ = std::thread([this] {
+        run();
+        // wolfSSL's per-thread ECC cache would otherwise outlive the thread.
+        release_tls_thread_state();
+    });
+}
+
+void worker::run() {
+    while (true) {
+        try {
+            context_.run();
+            return;
+        } catch (const std::exception& error) {
+            // A bug in one handler must not take the broker down; the handler's connection is
+            // lost, the others carry on.
+            log_error("worker {}: unexpected exception: {}", index_, error.what());
+        }
+    }
+}
+
+void worker::stop(std::chrono::milliseconds grace) {
+    boost::asio::post(context_, [this, grace] {
+        guard_.reset();
+        pause_timer_.cancel();
+        grace_timer_.expires_after(grace);
+        grace_timer_.async_wait([this](const boost::system::error_code& error) {
+            if (!error) {
+                log_warning("worker {}: connections still open after the grace period", index_);
+                context_.stop();
+            }
+        });
+        // Once only the grace timer is left, nothing else can happen: stop waiting.
+        boost::asio::post(context_, [this] { check_idle(); });
+    });
+}
+
+void worker::check_idle() {
+    if (connections_.empty()) {
+        grace_timer_.cancel();
+        deadlines_.clear();
+        return;
+    }
+    idle_timer_.expires_after(std::chrono::milliseconds(10));
+    idle_timer_.async_wait([this](const boost::system::error_code& error) {
+        if (!error) {
+            check_idle();
+        }
+    });
+}
+
+void worker::join() {
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+mqtt::subscriber_id worker::next_subscriber_id() {
+    return make_subscriber_id(next_sequence_++, index_);
+}
+
+std::size_t worker::connection_id_hash::operator()(mqtt::subscriber_id id) const noexcept {
+    return std::hash<mqtt::subscriber_id>{}(id);
+}
+
+std::size_t
+worker::connection_id_hash::operator()(const std::shared_ptr<connection>& owned) const noexcept {
+    return (*this)(owned->id());
+}
+
+bool worker::connection_id_equal::operator()(const std::shared_ptr<connection>& a,
+                                             const std::shared_ptr<connection>& b) const noexcept {
+    return a->id() == b->id();
+}
+
+bool worker::connection_id_equal::operator()(
+    mqtt::subscriber_id id, const std::shared_ptr<connection>& owned) const noexcept {
+    return id == owned->id();
+}
+
+bool worker::connection_id_equal::operator()(const std::shared_ptr<connection>& owned,
+                                             mqtt::subscriber_id id) const noexcept {
+    return owned->id() == id;
+}
+
+void worker::add_connection(std::shared_ptr<connection> owned) {
+    connections_.insert(std::move(owned));
+}
+
+connection* worker::connection_of(mqtt::subscriber_id subscriber) const {
+    const auto found = connections_.find(subscriber);
+    return found == connections_.end() ? nullptr : found->get();
+}
+
+void worker::schedule_deadline(mqtt::time_point when, mqtt::subscriber_id target,
+                               std::uint64_t generation) {
+    deadlines_.schedule(when, target, generation, deadline_waiters_);
+}
+
+void worker::remove_connection(mqtt::subscriber_id subscriber) {
+    const auto found = connections_.find(subscriber);
+    if (found != connections_.end()) {
+        connections_.erase(found);
+    }
+}
+
+std::shared_ptr<connection> worker::find_connection(mqtt::subscriber_id subscriber) const {
+    const auto found = connections_.find(subscriber);
+    return found == connections_.end() ? nullptr : *found;
+}
+
+std::vector<std::shared_ptr<connection>> worker::connections() const {
+    std::vector<std::shared_ptr<connection>> all;
+    all.reserve(connections_.size());
+    for (const auto& owned : connections_) {
+        all.push_back(owned);
+    }
+    return all;
+}
+
+void worker::note_moved(mqtt::subscriber_id from, mqtt::subscriber_id to) {
+    if (moved_order_.size() >= max_moved_entries) {
+        moved_.erase(moved_order_.front());
+        moved_order_.pop_front();
+    }
+    moved_[from] = to;
+    moved_order_.push_back(from);
+}
+
+void worker::flush() {
+    if (is_flush_posted_) {
+        return;
+    }
+    is_flush_posted_ = true;
+    boost::asio::post(context(), [this] {
+        is_flush_posted_ = false;
+        flush_now();
+    });
+}
+
+void worker::flush_now() {
+    // Delivering locally may forward deliveries of moved sessions into the outbox again, so
+    // repeat until it is empty (forwarding happens at most once per takeover).
+    bool has_work = true;
+    while (has_work) {
+        has_work = false;
+        for (std::size_t target = 0; target < outbox_.size(); ++target) {
+            if (outbox_[target].empty()) {
+                continue;
+            }
+            if (target == index_) {
+                delivery_batch local = std::move(outbox_[target]);
+                outbox_[target].clear();
+                deliver_batch(local);
+                has_work = true;
+                continue;
+            }
+            worker* peer = peers_[target];
+            boost::asio::post(peer->context(),
+                              [peer, batch = std::move(outbox_[target])]() mutable {
+                                  peer->deliver_batch(batch);
+                                  peer->flush();
+                              });
+            outbox_[target].clear();
+        }
+    }
+    for (const std::shared_ptr<connection>& target : dirty_) {
+        target->flush_output();
+    }
+    dirty_.clear();
+}
+
+void worker::deliver_batch(delivery_batch& batch) {
+    const mqtt::time_point now = std::chrono::steady_clock::now();
+    for (delivery& routed : batch) {
+        if (connection* target = connection_of(routed.subscriber)) {
+            target->deliver(routed, now);
+            continue;
+        }
+        const auto moved = moved_.find(routed.subscriber);
+        if (moved != moved_.end()) {
+            routed.subscriber = moved->second;
+            outbox_[worker_of(moved->second)].push_back(std::move(routed));
+        }
+        // Otherwise the session ended after the message was matched: nobody to deliver to.
+    }
+}
+
+void worker::mark_dirty(std::shared_ptr<connection> target) {
+    dirty_.push_back(std::move(target));
+}
+
+std::uint64_t worker::total_queued_output_bytes() const {
+    std::uint64_t total = 0;
+    for (const worker* peer : peers_) {
+        total += peer->counters().queued_output_bytes.value();
+    }
+    return total;
+}
+
+bool worker::is_output_congested(std::uint64_t limit_bytes) const {
+    // This worker's own backlog is the common case; the sum is only taken when it is large.
+    if (counters_.queued_output_bytes.value() * peers_.size() < limit_bytes / 2) {
+        return false;
+    }
+    return total_queued_output_bytes() > limit_bytes;
+}
+
+void worker::pause_reading(std::shared_ptr<connection> reader, std::uint64_t limit_bytes) {
+    const bool was_idle = paused_.empty();
+    paused_.push_back(std::move(reader));
+    pause_limit_bytes_ = limit_bytes;
+    if (was_idle) {
+        log_debug("worker {}: output backlog over {} bytes, pausing readers", index_, limit_bytes);
+        check_paused_readers();
+    }
+}
+
+void worker::check_paused_readers() {
+    if (paused_.empty()) {
+        return;
+    }
+    if (total_queued_output_bytes() <= pause_limit_bytes_ / 2) {
+        std::vector<std::shared_ptr<connection>> resumed;
+        resumed.swap(paused_);
+        for (const std::shared_ptr<connection>& reader : resumed) {
+            reader->resume_reading();
+        }
+        return;
+    }
+    pause_timer_.expires_after(pause_check_interval);
+    pause_timer_.async_wait([this](const boost::system::error_code& error) {
+        if (!error) {
+            check_paused_readers();
+        }
+    });
+}
+
+} // namespace perch::gateway

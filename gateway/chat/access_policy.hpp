@@ -1,0 +1,75 @@
+// Which topics a client may publish to and subscribe to, decided per connection. Today it holds
+// the rule for anonymous clients (DESIGN.md "IM contract": anonymous clients stay outside chat/);
+// the chat layer adds users, rooms and per-user rights behind the same questions.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "gateway/chat/chat_directory.hpp"
+
+namespace perch::gateway {
+
+/// The answers a connection needs before it routes a PUBLISH or applies a SUBSCRIBE entry.
+/// Stateless and cheap: asked on the hot path.
+class access_policy {
+public:
+    /// `is_anonymous`: the client connected without a user name.
+    explicit access_policy(bool is_anonymous)
+        : chat_user_(is_anonymous ? nullptr : &no_chat_user()) {}
+
+    /// An authenticated chat user: topics under chat/ follow the chat rules (gateway/chat_policy)
+    /// over `directory`; other topics are open. `chat_user` and `directory` outlive the policy
+    /// (the connection holds both), so that a policy costs no copy of the name.
+    access_policy(const std::string& chat_user, const chat_directory& directory)
+        : chat_user_(&chat_user), directory_(&directory) {}
+    access_policy(std::string&& chat_user, const chat_directory& directory) = delete;
+
+    /// May this client publish to `topic_name`? Nobody may publish under `$SYS/` (the broker's
+    /// own statistics); anonymous clients may not publish under chat/.
+    bool may_publish(std::string_view topic_name) const;
+
+    /// May this client subscribe to `topic_filter` at all? Refused when the filter names chat/
+    /// explicitly (its first level is `chat`, possibly behind `$share/{group}/`). A filter that
+    /// starts with a wildcard is allowed: may_receive then keeps chat/ out of what it matches.
+    bool may_subscribe(std::string_view topic_filter) const;
+
+    /// May a message on `topic_name` be delivered to this client? A wildcard filter never widens
+    /// what a client reads.
+    bool may_receive(std::string_view topic_name) const;
+
+private:
+    /// The user of a named client outside the chat layer.
+    static const std::string& no_chat_user();
+    bool is_anonymous() const { return chat_user_ == nullptr; }
+
+    /// The chat user; no_chat_user() for a named client outside the chat layer; nullptr for an
+    /// anonymous client (two pointers and no flag: every connection holds a policy).
+    const std::string* chat_user_ = nullptr;
+    /// Set for a chat user.
+    const chat_directory* directory_ = nullptr;
+};
+
+/// The policy of a session owned by `owner` (see session_ledger::owner): the chat user's, or an
+/// anonymous client's for an empty owner (outside the chat layer). `owner` and `directory` outlive
+/// the policy.
+access_policy policy_for_owner(const std::string& owner, const chat_directory& directory);
+
+/// True when `topic` (a name or a filter) lies under the chat/ tree.
+bool is_chat_topic(std::string_view topic);
+
+/// True when `topic` (a name or a filter) lies under `$SYS/`, which only the broker publishes.
+bool is_broker_topic(std::string_view topic);
+
+/// True when a message a client publishes on `topic_name` may be kept as a retained message.
+/// Nothing under chat/ is: room, direct and signal messages reach their readers live or through
+/// history and queues, and presence is the gateway's own (docs/CHAT.md "Retained messages"). The
+/// connection clears RETAIN on such a message instead of refusing it.
+bool may_client_retain(std::string_view topic_name);
+
+/// True when a retained message on `topic_name` found in the store at start can only have been
+/// left by an earlier version that let a client retain it (under chat/ but not the gateway's
+/// presence, or under `$SYS/`): it is removed instead of restored.
+bool is_stale_retained_topic(std::string_view topic_name);
+
+} // namespace perch::gateway

@@ -1,0 +1,260 @@
+// Control request parsing and reply formatting, with nlohmann::json (Boost 1.74 has no JSON).
+#include "gateway/chat/chat_control.hpp"
+
+#include <array>
+#include <span>
+
+#include "gateway/chat/chat_topic.hpp"
+#include "gateway/common/chat_names.hpp"
+#include "mqtt/utf8.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace perch::gateway {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::array<std::pair<control_operation, std::string_view>, 10> operation_names{{
+    {control_operation::create, "create"},
+    {control_operation::join, "join"},
+    {control_operation::leave, "leave"},
+    {control_operation::invite, "invite"},
+    {control_operation::rooms, "rooms"},
+    {control_operation::members, "members"},
+    {control_operation::history, "history"},
+    {control_operation::read, "read"},
+    {control_operation::token, "token"},
+    {control_operation::revoke_token, "revoke_token"},
+}};
+
+/// Reads the string member `key` as a chat name into `out`; the error otherwise.
+std::optional<std::string> read_name(const json& request, std::string_view key, std::string& out) {
+    const auto found = request.find(key);
+    if (found == request.end() || !found->is_string()) {
+        return "missing \"" + std::string(key) + "\"";
+    }
+    out = found->get<std::string>();
+    if (!is_valid_chat_name(out)) {
+        return "invalid \"" + std::string(key) + "\" (1-64 bytes of UTF-8 without / + # $ or " +
+               "control characters)";
+    }
+    return std::nullopt;
+}
+
+/// Reads the optional unsigned member `key` into `out`; the error when present and not one.
+std::optional<std::string> read_number(const json& request, std::string_view key,
+                                       std::uint64_t& out) {
+    const auto found = request.find(key);
+    if (found == request.end()) {
+        return std::nullopt;
+    }
+    if (!found->is_number_unsigned()) {
+        return "\"" + std::string(key) + "\" must be a non-negative integer";
+    }
+    out = found->get<std::uint64_t>();
+    return std::nullopt;
+}
+
+/// Normalizes `room/{room}` or `dm/{a}/{b}`; empty when it is neither.
+std::string normalize_conversation(std::string_view text) {
+    const std::vector<std::string_view> levels = split_topic_levels(text);
+    for (const std::string_view name : std::span(levels).subspan(1)) {
+        if (!is_valid_chat_name(name)) {
+            return {};
+        }
+    }
+    if (levels.size() == 2 && levels[0] == "room") {
+        return room_conversation(levels[1]);
+    }
+    if (levels.size() == 3 && levels[0] == "dm") {
+        return direct_conversation(levels[1], levels[2]);
+    }
+    return {};
+}
+
+std::optional<std::string> read_conversation(const json& request, std::string& out) {
+    const auto found = request.find("conversation");
+    if (found == request.end() || !found->is_string()) {
+        return std::string("missing \"conversation\"");
+    }
+    out = normalize_conversation(found->get<std::string>());
+    if (out.empty()) {
+        return std::string("invalid \"conversation\" (room/{room} or dm/{user}/{user})");
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> read_fields(const json& request, control_request& parsed) {
+    switch (parsed.operation) {
+    case control_operation::create:
+    case control_operation::join:
+    case control_operation::leave:
+    case control_operation::members: return read_name(request, "room", parsed.room);
+    case control_operation::invite:
+        if (auto error = read_name(request, "room", parsed.room)) {
+            return error;
+        }
+        return read_name(request, "user", parsed.user);
+    case control_operation::rooms: return std::nullopt;
+    case control_operation::token:
+    case control_operation::revoke_token: return read_name(request, "device", parsed.device);
+    case control_operation::history: {
+        if (auto error = read_conversation(request, parsed.conversation)) {
+            return error;
+        }
+        if (auto error = read_number(request, "before", parsed.before_id)) {
+            return error;
+        }
+        std::uint64_t limit = default_history_page;
+        if (auto error = read_number(request, "limit", limit)) {
+            return error;
+        }
+        if (limit == 0 || limit > max_history_page) {
+            return "\"limit\" must be between 1 and " + std::to_string(max_history_page);
+        }
+        parsed.limit = static_cast<std::size_t>(limit);
+        return std::nullopt;
+    }
+    case control_operation::read: {
+        if (auto error = read_conversation(request, parsed.conversation)) {
+            return error;
+        }
+        if (request.find("id") == request.end()) {
+            return std::string("missing \"id\"");
+        }
+        return read_number(request, "id", parsed.id);
+    }
+    }
+    return std::nullopt;
+}
+
+std::string encode_base64(const store::byte_vector& bytes) {
+    constexpr std::string_view alphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    for (std::size_t index = 0; index < bytes.size(); index += 3) {
+        const std::size_t left = bytes.size() - index;
+        std::uint32_t group = static_cast<std::uint32_t>(bytes[index]) << 16;
+        if (left > 1) {
+            group |= static_cast<std::uint32_t>(bytes[index + 1]) << 8;
+        }
+        if (left > 2) {
+            group |= static_cast<std::uint32_t>(bytes[index + 2]);
+        }
+        out += alphabet[(group >> 18) & 0x3F];
+        out += alphabet[(group >> 12) & 0x3F];
+        out += left > 1 ? alphabet[(group >> 6) & 0x3F] : '=';
+        out += left > 2 ? alphabet[group & 0x3F] : '=';
+    }
+    return out;
+}
+
+json history_message(const store::history_record& record) {
+    json message = {{"id", record.id},
+                    {"sender", record.sender},
+                    {"topic", record.topic},
+                    {"ts", record.ts_unix_ms}};
+    const mqtt::byte_view bytes(record.payload.data(), record.payload.size());
+    if (mqtt::is_well_formed_utf8(bytes)) {
+        message["payload"] = std::string(record.payload.begin(), record.payload.end());
+    } else {
+        message["payload_base64"] = encode_base64(record.payload);
+    }
+    return message;
+}
+
+} // namespace
+
+std::string_view to_string(control_operation operation) {
+    for (const auto& [known, name] : operation_names) {
+        if (known == operation) {
+            return name;
+        }
+    }
+    return "unknown";
+}
+
+std::variant<control_request, control_parse_error> parse_control_request(std::string_view payload) {
+    const json request = json::parse(payload, nullptr, false);
+    if (request.is_discarded() || !request.is_object()) {
+        return control_parse_error{"the request is not a JSON object", {}};
+    }
+    const auto op = request.find("op");
+    if (op == request.end() || !op->is_string()) {
+        return control_parse_error{"missing \"op\"", {}};
+    }
+    const std::string name = op->get<std::string>();
+    control_request parsed;
+    bool is_known = false;
+    for (const auto& [known, known_name] : operation_names) {
+        if (known_name == name) {
+            parsed.operation = known;
+            is_known = true;
+        }
+    }
+    if (!is_known) {
+        return control_parse_error{"unknown op \"" + name + "\"", name};
+    }
+    if (auto error = read_fields(request, parsed)) {
+        return control_parse_error{std::move(*error), name};
+    }
+    return parsed;
+}
+
+std::string format_control_reply(const control_reply& reply) {
+    json out = {{"ok", reply.is_ok}};
+    if (!reply.operation.empty()) {
+        out["op"] = reply.operation;
+    }
+    if (!reply.is_ok) {
+        out["error"] = reply.error;
+    }
+    if (reply.room) {
+        out["room"] = *reply.room;
+    }
+    if (reply.user) {
+        out["user"] = *reply.user;
+    }
+    if (reply.conversation) {
+        out["conversation"] = *reply.conversation;
+    }
+    if (reply.names) {
+        out[reply.operation == "members" ? "members" : "rooms"] = *reply.names;
+    }
+    if (reply.messages) {
+        json messages = json::array();
+        for (const store::history_record& record : *reply.messages) {
+            messages.push_back(history_message(record));
+        }
+        out["messages"] = std::move(messages);
+    }
+    if (reply.id) {
+        out["id"] = *reply.id;
+    }
+    if (reply.device) {
+        out["device"] = *reply.device;
+    }
+    if (reply.token) {
+        out["token"] = *reply.token;
+    }
+    return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string format_presence(std::string_view user, std::size_t devices, std::uint64_t ts_unix_ms) {
+    const json out = {{"user", user},
+                      {"status", devices > 0 ? "online" : "offline"},
+                      {"devices", devices},
+                      {"ts", ts_unix_ms}};
+    return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string format_read_signal(std::string_view user, std::string_view conversation,
+                               std::uint64_t id) {
+    const json out = {{"type", "read"}, {"user", user}, {"conversation", conversation}, {"id", id}};
+    return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+} // namespace perch::gateway

@@ -1,0 +1,182 @@
+// The in-memory chat directory and the diff between two of its snapshots.
+#include "gateway/chat/chat_directory.hpp"
+
+#include <algorithm>
+#include <iterator>
+#include <mutex>
+
+#include "gateway/chat/device_token.hpp"
+
+namespace perch::gateway {
+
+directory_contents make_directory_contents(const store::chat_directory_snapshot& snapshot) {
+    directory_contents contents;
+    contents.version = snapshot.version;
+    for (const store::user_record& user : snapshot.users) {
+        contents.users[user.name] = user.password_hash;
+    }
+    for (const store::room_record& room : snapshot.rooms) {
+        contents.rooms[room.name];
+    }
+    for (const store::membership_record& membership : snapshot.memberships) {
+        const auto room = contents.rooms.find(membership.room);
+        if (room == contents.rooms.end() || !contents.users.contains(membership.user)) {
+            continue;
+        }
+        room->second.insert(membership.user);
+        contents.rooms_of_user[membership.user].insert(membership.room);
+    }
+    for (const store::device_token_record& token : snapshot.device_tokens) {
+        if (contents.users.contains(token.user)) {
+            contents.device_tokens[token.user][token.device] = token.token_hash;
+        }
+    }
+    return contents;
+}
+
+namespace {
+
+/// Appends to `out` every membership of `from` that `other` lacks.
+void collect_missing(const directory_contents& from, const directory_contents& other,
+                     std::vector<store::membership_record>& out) {
+    for (const auto& [room, members] : from.rooms) {
+        const auto other_room = other.rooms.find(room);
+        for (const std::string& user : members) {
+            if (other_room == other.rooms.end() || !other_room->second.contains(user)) {
+                out.push_back({room, user});
+            }
+        }
+    }
+}
+
+} // namespace
+
+directory_changes diff_directories(const directory_contents& before,
+                                   const directory_contents& after) {
+    directory_changes changes;
+    collect_missing(after, before, changes.joined);
+    collect_missing(before, after, changes.left);
+    for (const auto& [user, hash] : before.users) {
+        const auto now = after.users.find(user);
+        if (now == after.users.end()) {
+            changes.removed_users.push_back(user);
+        } else if (now->second != hash) {
+            changes.changed_passwords.push_back(user);
+        }
+    }
+    for (const auto& [user, hash] : after.users) {
+        if (!before.users.contains(user)) {
+            changes.added_users.push_back(user);
+        }
+    }
+    return changes;
+}
+
+directory_changes chat_directory::replace(const store::chat_directory_snapshot& snapshot) {
+    directory_contents fresh = make_directory_contents(snapshot);
+    std::unique_lock lock(mutex_);
+    directory_changes changes = diff_directories(contents_, fresh);
+    contents_ = std::move(fresh);
+    return changes;
+}
+
+std::uint64_t chat_directory::version() const {
+    std::shared_lock lock(mutex_);
+    return contents_.version;
+}
+
+std::optional<std::string> chat_directory::password_hash(std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    const auto found = contents_.users.find(user);
+    if (found == contents_.users.end()) {
+        return std::nullopt;
+    }
+    return found->second;
+}
+
+bool chat_directory::has_device_token(std::string_view user, std::string_view token_hash) const {
+    std::shared_lock lock(mutex_);
+    const auto found = contents_.device_tokens.find(user);
+    if (found == contents_.device_tokens.end()) {
+        return false;
+    }
+    bool is_found = false;
+    for (const auto& [device, hash] : found->second) {
+        is_found = equal_in_constant_time(hash, token_hash) || is_found;
+    }
+    return is_found;
+}
+
+bool chat_directory::has_user(std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    return contents_.users.contains(user);
+}
+
+bool chat_directory::has_room(std::string_view room) const {
+    std::shared_lock lock(mutex_);
+    return contents_.rooms.contains(room);
+}
+
+bool chat_directory::is_member(std::string_view room, std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    const auto found = contents_.rooms.find(room);
+    return found != contents_.rooms.end() && found->second.contains(user);
+}
+
+bool chat_directory::shares_room(std::string_view first, std::string_view second) const {
+    std::shared_lock lock(mutex_);
+    if (first == second) {
+        return contents_.users.contains(first);
+    }
+    const auto first_rooms = contents_.rooms_of_user.find(first);
+    const auto second_rooms = contents_.rooms_of_user.find(second);
+    if (first_rooms == contents_.rooms_of_user.end() ||
+        second_rooms == contents_.rooms_of_user.end()) {
+        return false;
+    }
+    const auto& smaller = first_rooms->second.size() <= second_rooms->second.size()
+                              ? first_rooms->second
+                              : second_rooms->second;
+    const auto& larger =
+        &smaller == &first_rooms->second ? second_rooms->second : first_rooms->second;
+    return std::any_of(smaller.begin(), smaller.end(),
+                       [&larger](const std::string& room) { return larger.contains(room); });
+}
+
+std::vector<std::string> chat_directory::rooms_of(std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    const auto found = contents_.rooms_of_user.find(user);
+    if (found == contents_.rooms_of_user.end()) {
+        return {};
+    }
+    return {found->second.begin(), found->second.end()};
+}
+
+std::vector<std::string> chat_directory::members_of(std::string_view room) const {
+    std::shared_lock lock(mutex_);
+    const auto found = contents_.rooms.find(room);
+    if (found == contents_.rooms.end()) {
+        return {};
+    }
+    return {found->second.begin(), found->second.end()};
+}
+
+std::vector<std::string> chat_directory::peers_of(std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    std::set<std::string, std::less<>> peers;
+    if (contents_.users.contains(user)) {
+        peers.emplace(user);
+    }
+    const auto rooms = contents_.rooms_of_user.find(user);
+    if (rooms != contents_.rooms_of_user.end()) {
+        for (const std::string& room : rooms->second) {
+            const auto members = contents_.rooms.find(room);
+            if (members != contents_.rooms.end()) {
+                peers.insert(members->second.begin(), members->second.end());
+            }
+        }
+    }
+    return {peers.begin(), peers.end()};
+}
+
+} // namespace perch::gateway

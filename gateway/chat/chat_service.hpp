@@ -1,0 +1,212 @@
+// The chat layer of the gateway (docs/CHAT.md): the chat store, the in-memory directory, message
+// ids, presence counts, control requests and the thread that follows directory changes and
+// prunes history. Connections ask it questions; it never touches a socket or a session.
+//
+// Theory of operation. load() reads the directory and the conversation heads synchronously at
+// start. start() runs one background thread that every `reload_interval_ms` compares the store's
+// directory_version() with the directory's, and on a change loads the directory again and hands
+// the diff to the gateway (which updates live sessions on their workers). Changes the gateway
+// makes itself (control requests) ask for an immediate reload and continue once it is applied,
+// so that a reply never overtakes the directory. The same thread prunes history once a day.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "gateway/chat/chat_control.hpp"
+#include "gateway/chat/chat_directory.hpp"
+#include "gateway/chat/conversation_counters.hpp"
+#include "gateway/chat/password_check_pool.hpp"
+#include "gateway/chat/password_hash.hpp"
+#include "mqtt/message.hpp"
+#include "mqtt/subscription_options.hpp"
+#include "store/chat_store.hpp"
+
+namespace perch::gateway {
+
+/// The chat settings from the configuration.
+struct chat_settings {
+    /// Publish retained presence on chat/presence/{user}.
+    bool is_presence_enabled = true;
+    /// History older than this is pruned (daily); 0 keeps it forever.
+    std::uint32_t history_retention_days = 365;
+    /// Pruning keeps at least this many newest messages per conversation; 0: age alone decides.
+    std::uint32_t history_keep_per_conversation = 0;
+    /// How often the directory version is polled.
+    std::uint32_t reload_interval_ms = 1000;
+    /// A password login whose stored hash has fewer PBKDF2 iterations rehashes it with this many.
+    std::uint32_t password_iterations = default_password_iterations;
+};
+
+/// The outcome of the chat checks on a CONNECT.
+enum class chat_login_result : std::uint8_t {
+    /// Not a chat user and allowed in (anonymous, or a certificate identity not in the directory).
+    not_chat_user,
+    /// A chat user, authenticated.
+    chat_user,
+    /// Unknown user or wrong password: CONNACK 0x86 (5.0) / 0x04 (3.1.1).
+    bad_credentials,
+    /// The client id names another user (or a user while the client is not that user):
+    /// CONNACK 0x85 (5.0) / 0x02 (3.1.1).
+    client_id_refused,
+    /// Too many password checks wait already: CONNACK 0x89 Server busy (5.0) / 0x03 Server
+    /// unavailable (3.1.1); the client tries again later.
+    busy,
+};
+
+/// One subscription the gateway holds for a chat session.
+struct server_subscription {
+    std::string topic_filter;
+    mqtt::subscription_options options;
+};
+
+/// A room or direct message ready to route: stamped with `id` and `ts`, plus its history record.
+struct stamped_message {
+    mqtt::message_ptr content;
+    store::history_record record;
+};
+
+/// What a control request produced: the reply, and a message to publish beside it (the read
+/// signal of `read`).
+struct control_outcome {
+    control_reply reply;
+    mqtt::message_ptr signal;
+};
+
+/// The chat layer. Every member is thread-safe.
+class chat_service {
+public:
+    chat_service(std::unique_ptr<store::chat_store> store, chat_settings settings);
+    ~chat_service();
+    chat_service(const chat_service&) = delete;
+    chat_service& operator=(const chat_service&) = delete;
+
+    /// Reads the directory and the conversation heads. Throws store::store_open_error.
+    void load();
+
+    /// Starts the background thread; `apply` receives every non-empty directory diff on it.
+    void start(std::function<void(std::shared_ptr<const directory_changes>)> apply);
+
+    /// Stops the background thread (idempotent) and flushes the store.
+    void stop();
+
+    const chat_directory& directory() const { return directory_; }
+    store::chat_store& store() { return *store_; }
+    const chat_settings& settings() const { return settings_; }
+
+    /// The chat checks of a CONNECT. `user_name` is the CONNECT's user name, or the verified
+    /// certificate identity when `is_identity_verified` (no password then). A user name is always
+    /// checked against the directory; a client id whose first level names an existing user is
+    /// only accepted for that user. A password with the form of a device token is checked
+    /// against the user's tokens only (one SHA-256); any other against the password hash, which
+    /// is then rewritten with `password_iterations` when it names fewer (through the store, in
+    /// the background; the login does not wait for it).
+    chat_login_result check_login(std::optional<std::string_view> user_name,
+                                  std::optional<std::string_view> password,
+                                  std::string_view client_id, bool is_identity_verified);
+
+    /// check_login without a costly step on the caller's thread: the result at once when no
+    /// password hash is to be checked (no user name, a certificate identity, a device token);
+    /// otherwise empty, and `done` later receives it on a password thread (busy when too many
+    /// checks wait already).
+    std::optional<chat_login_result> start_login_check(std::optional<std::string> user_name,
+                                                       std::optional<std::string> password,
+                                                       std::string client_id,
+                                                       bool is_identity_verified,
+                                                       std::function<void(chat_login_result)> done);
+
+    /// The user a session belongs to by its client id (`{user}` or `{user}/{device}`), when that
+    /// user exists.
+    std::optional<std::string> user_of_client_id(std::string_view client_id) const;
+
+    /// Stamps a room or direct message (its topic already allowed): the routed copy carries user
+    /// properties `id` and `ts` (any the client set under those names are replaced). Empty for
+    /// any other topic.
+    std::optional<stamped_message> stamp(const mqtt::message_ptr& content, std::string_view sender,
+                                         std::uint64_t now_unix_ms);
+
+    /// The subscriptions every session of `user` holds: DMs both ways and each room (QoS 1, No
+    /// Local), signals (QoS 0, No Local), presence and control replies (QoS 1).
+    std::vector<server_subscription> subscriptions_for(std::string_view user) const;
+
+    /// The subscriptions a member of `room` holds for it.
+    static std::vector<server_subscription> room_subscriptions(std::string_view room);
+
+    /// The subscription to the presence of `peer` (QoS 1), held by each user sharing a room with
+    /// it while presence is on.
+    static server_subscription presence_subscription(std::string_view peer);
+
+    /// True when `topic_filter` is one the gateway holds for `user` (not removable by
+    /// UNSUBSCRIBE).
+    bool is_server_filter(std::string_view user, std::string_view topic_filter) const;
+
+    /// A device of `user` connected / disconnected: the presence message to publish (retained),
+    /// or null when presence is off. Counts across all workers.
+    mqtt::message_ptr device_connected(std::string_view user, std::uint64_t now_unix_ms);
+    mqtt::message_ptr device_disconnected(std::string_view user, std::uint64_t now_unix_ms);
+
+    /// The retained presence message of `user` with `devices` connected (0: offline).
+    static mqtt::message_ptr presence_message(std::string_view user, std::size_t devices,
+                                              std::uint64_t now_unix_ms);
+
+    /// Carries out a control request of `user`. `done` runs exactly once, on any thread (often
+    /// the store's writer thread or the background thread): post its work to your own thread.
+    void handle_control(std::string user, std::string_view payload,
+                        std::function<void(control_outcome)> done);
+
+    /// Reloads the directory now (on the background thread), then runs `after` there.
+    void reload_then(std::function<void()> after);
+
+private:
+    /// True when `password` is a device token of `user`, or the password `hash` names.
+    bool check_credentials(std::string_view user, std::string_view password,
+                           const std::string& hash);
+    /// Submits a rehash of `user`'s password with the configured iterations.
+    void upgrade_password_hash(std::string_view user, std::string_view password,
+                               const std::string& hash);
+    void change_device_token(control_request request, std::string user,
+                             std::function<void(control_outcome)> done);
+    void run();
+    void reload_if_changed(bool is_forced);
+    void prune_if_due();
+    void change_directory(control_request request, std::string user,
+                          std::function<void(control_outcome)> done);
+    void read_history(control_request request, std::string user,
+                      std::function<void(control_outcome)> done);
+    void mark_read(control_request request, std::string user,
+                   std::function<void(control_outcome)> done);
+    bool may_read_conversation(std::string_view user, std::string_view conversation) const;
+
+    std::unique_ptr<store::chat_store> store_;
+    chat_settings settings_;
+    chat_directory directory_;
+    conversation_counters counters_;
+
+    // Device counts per user. Owner: all workers. Lock: presence_mutex_.
+    std::mutex presence_mutex_;
+    std::map<std::string, std::size_t, std::less<>> devices_;
+
+    // The background thread and its requests. Lock: thread_mutex_.
+    std::mutex thread_mutex_;
+    std::condition_variable wake_;
+    bool is_stopping_ = false;
+    bool is_reload_requested_ = false;
+    std::vector<std::function<void()>> after_reload_;
+    std::function<void(std::shared_ptr<const directory_changes>)> apply_;
+    std::thread thread_;
+
+    /// Password checks of logins, off the workers. Last, so that it stops (and drains) first.
+    password_check_pool password_checks_;
+};
+
+} // namespace perch::gateway

@@ -1,0 +1,487 @@
+// The administration commands: argument parsing, opening the gateway's chat store, one
+// synchronous change or listing per command, and messages that name what went wrong.
+#include "gateway/program/admin_command.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <future>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "gateway/chat/device_token.hpp"
+#include "gateway/chat/password_hash.hpp"
+#include "gateway/common/chat_names.hpp"
+#include "gateway/common/config.hpp"
+#include "gateway/common/private_data_dir.hpp"
+#include "gateway/common/stored_message_codec.hpp"
+#include "gateway/program/admin_import.hpp"
+#include "store/chat_store.hpp"
+
+#include <termios.h>
+#include <unistd.h>
+
+namespace perch::gateway {
+namespace {
+
+/// A command that was understood but cannot be done; what() is the message for stderr.
+class admin_failure : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// The command line of an administration command, split into words and options.
+struct admin_arguments {
+    /// `user add alice` -> {"user", "add", "alice"}.
+    std::vector<std::string> words;
+    std::optional<std::string> config_path;
+    std::optional<std::string> data_dir;
+    std::optional<std::string> password;
+    bool wants_help = false;
+};
+
+std::variant<admin_arguments, std::string> parse_arguments(std::span<const std::string_view> args) {
+    admin_arguments parsed;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string_view arg = args[i];
+        const auto value = [&](std::optional<std::string>& target) -> bool {
+            if (i + 1 >= args.size()) {
+                return false;
+            }
+            target = std::string(args[++i]);
+            return true;
+        };
+        if (arg == "-c" || arg == "--config-file") {
+            if (!value(parsed.config_path)) {
+                return fmt::format("option '{}' needs a file name", arg);
+            }
+        } else if (arg == "--data-dir") {
+            if (!value(parsed.data_dir)) {
+                return std::string("option '--data-dir' needs a directory");
+            }
+        } else if (arg == "--password") {
+            if (!value(parsed.password)) {
+                return std::string("option '--password' needs a value");
+            }
+        } else if (arg == "-h" || arg == "--help") {
+            parsed.wants_help = true;
+        } else if (arg.size() > 1 && arg.starts_with('-')) {
+            return fmt::format("unknown option '{}'", arg);
+        } else {
+            parsed.words.emplace_back(arg);
+        }
+    }
+    return parsed;
+}
+
+/// The store options of the gateway this command administers; its data directory made private
+/// (what was loose is reported on `errors`).
+store::store_options store_options_for(const admin_arguments& arguments,
+                                       const broker_config& config, std::ostream& errors) {
+    if (!config.persistence || config.durability == durability_mode::none) {
+        throw admin_failure(
+            "the configuration keeps no store (persistence false or durability none): users and "
+            "rooms would not outlive this command");
+    }
+    const std::string data_dir = arguments.data_dir.value_or(config.data_dir);
+    std::vector<std::string> tightened;
+    try {
+        tightened = prepare_private_data_dir(data_dir, store_file_name);
+    } catch (const std::runtime_error& error) {
+        throw admin_failure(error.what());
+    }
+    for (const std::string& line : tightened) {
+        errors << fmt::format("perch: data_dir permissions: readable by others: {}\n", line);
+    }
+    store::store_options options;
+    options.durability = config.durability == durability_mode::full
+                             ? store::durability_level::full
+                             : store::durability_level::batched;
+    options.path = (std::filesystem::path(data_dir) / store_file_name).string();
+    options.commit_interval_ms = 1;
+    return options;
+}
+
+/// Runs one directory change and waits for its result; a failed write becomes admin_failure.
+template <typename Call> store::directory_result change_directory(Call call) {
+    std::promise<std::pair<store::directory_result, store::store_status>> outcome;
+    call([&](store::directory_result result, const store::store_status& status) {
+        outcome.set_value({result, status});
+    });
+    auto [result, status] = outcome.get_future().get();
+    if (result == store::directory_result::failed) {
+        throw admin_failure("store write failed: " + status.detail);
+    }
+    return result;
+}
+
+/// `unix_ms` as UTC, to the second: 2026-12-06T03:47:13Z.
+std::string format_unix_ms(std::uint64_t unix_ms) {
+    const auto seconds = static_cast<std::time_t>(unix_ms / 1000);
+    std::tm utc{};
+    ::gmtime_r(&seconds, &utc);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1,
+                       utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+}
+
+void require_valid_name(std::string_view kind, const std::string& name) {
+    if (!is_valid_chat_name(name)) {
+        throw admin_failure(fmt::format("invalid {} name '{}': names are 1 to {} bytes of UTF-8 "
+                                        "without / + # $ or control characters",
+                                        kind, name, max_chat_name_bytes));
+    }
+}
+
+/// The new password: --password, else twice from the terminal, else one line of input.
+std::string read_new_password(const admin_arguments& arguments, admin_io& io) {
+    std::string password;
+    if (arguments.password) {
+        password = *arguments.password;
+    } else if (io.read_hidden_line) {
+        const auto first = io.read_hidden_line("Password: ");
+        if (!first) {
+            throw admin_failure("no password given");
+        }
+        const auto second = io.read_hidden_line("Reenter password: ");
+        if (!second || *second != *first) {
+            throw admin_failure("the passwords do not match");
+        }
+        password = *first;
+    } else {
+        if (!std::getline(io.input, password)) {
+            throw admin_failure("no password on standard input");
+        }
+        if (password.ends_with('\r')) {
+            password.pop_back();
+        }
+    }
+    if (password.empty()) {
+        throw admin_failure("the password is empty");
+    }
+    if (is_device_token(password)) {
+        // A login with it would be checked against the device tokens only.
+        throw admin_failure("the password has the form of a device token (tok:...)");
+    }
+    return password;
+}
+
+/// One administration command with the store open.
+class admin_session {
+public:
+    admin_session(const admin_arguments& arguments, admin_io& io)
+        : arguments_(arguments), io_(io),
+          config_(arguments.config_path ? load_config_file(*arguments.config_path)
+                                        : broker_config{}),
+          store_(store::open_chat_store(store_options_for(arguments, config_, io.errors))) {}
+
+    void user_add(const std::string& name) {
+        require_valid_name("user", name);
+        const std::string hash =
+            hash_password(read_new_password(arguments_, io_), config_.password_iterations);
+        const auto result = change_directory([&](store::directory_completion done) {
+            store_->add_user(store::user_record{name, hash, unix_now_ms()}, std::move(done));
+        });
+        if (result == store::directory_result::already_exists) {
+            throw admin_failure(fmt::format("user '{}' exists", name));
+        }
+        io_.output << fmt::format("user '{}' added\n", name);
+    }
+
+    void user_del(const std::string& name) {
+        const auto result = change_directory(
+            [&](store::directory_completion done) { store_->remove_user(name, std::move(done)); });
+        if (result == store::directory_result::not_found) {
+            throw admin_failure(fmt::format("unknown user '{}'", name));
+        }
+        io_.output << fmt::format("user '{}' deleted\n", name);
+    }
+
+    void user_passwd(const std::string& name) {
+        if (!has_user(name)) {
+            throw admin_failure(fmt::format("unknown user '{}'", name));
+        }
+        const std::string hash =
+            hash_password(read_new_password(arguments_, io_), config_.password_iterations);
+        const auto result = change_directory([&](store::directory_completion done) {
+            store_->set_password(name, hash, std::move(done));
+        });
+        if (result == store::directory_result::not_found) {
+            throw admin_failure(fmt::format("unknown user '{}'", name));
+        }
+        io_.output << fmt::format("password of '{}' changed\n", name);
+    }
+
+    void user_tokens(const std::string& name) {
+        const auto directory = store_->load_directory();
+        if (!std::any_of(directory.users.begin(), directory.users.end(),
+                         [&](const store::user_record& user) { return user.name == name; })) {
+            throw admin_failure(fmt::format("unknown user '{}'", name));
+        }
+        for (const auto& token : directory.device_tokens) {
+            if (token.user == name) {
+                io_.output << fmt::format("{} {}\n", token.device,
+                                          format_unix_ms(token.created_unix_ms));
+            }
+        }
+    }
+
+    void user_revoke_token(const std::string& name, const std::string& device) {
+        const auto result = change_directory([&](store::directory_completion done) {
+            store_->remove_device_token(name, device, std::move(done));
+        });
+        if (result == store::directory_result::not_found) {
+            throw admin_failure(
+                fmt::format("user '{}' has no token for device '{}'", name, device));
+        }
+        io_.output << fmt::format("token of '{}' on device '{}' revoked\n", name, device);
+    }
+
+    void user_list() {
+        for (const auto& user : store_->load_directory().users) {
+            io_.output << user.name << '\n';
+        }
+    }
+
+    void user_import(const std::string& file_name);
+
+    void room_import(const std::string& file_name);
+
+    void room_create(const std::string& name) {
+        require_valid_name("room", name);
+        const auto result = change_directory([&](store::directory_completion done) {
+            store_->add_room(store::room_record{name, "", unix_now_ms()}, std::move(done));
+        });
+        if (result == store::directory_result::already_exists) {
+            throw admin_failure(fmt::format("room '{}' exists", name));
+        }
+        io_.output << fmt::format("room '{}' created\n", name);
+    }
+
+    void room_del(const std::string& name) {
+        const auto result = change_directory(
+            [&](store::directory_completion done) { store_->remove_room(name, std::move(done)); });
+        if (result == store::directory_result::not_found) {
+            throw admin_failure(fmt::format("unknown room '{}'", name));
+        }
+        io_.output << fmt::format("room '{}' deleted\n", name);
+    }
+
+    void room_list() {
+        for (const auto& room : store_->load_directory().rooms) {
+            io_.output << room.name << '\n';
+        }
+    }
+
+    void room_members(const std::string& name) {
+        const auto directory = store_->load_directory();
+        require_room(directory, name);
+        for (const auto& membership : directory.memberships) {
+            if (membership.room == name) {
+                io_.output << membership.user << '\n';
+            }
+        }
+    }
+
+    void room_join(const std::string& room, const std::string& user) {
+        const auto result = change_directory([&](store::directory_completion done) {
+            store_->add_member(store::membership_record{room, user}, std::move(done));
+        });
+        if (result == store::directory_result::not_found) {
+            const auto directory = store_->load_directory();
+            require_room(directory, room);
+            throw admin_failure(fmt::format("unknown user '{}'", user));
+        }
+        if (result == store::directory_result::already_exists) {
+            throw admin_failure(
+                fmt::format("user '{}' is already a member of room '{}'", user, room));
+        }
+        io_.output << fmt::format("user '{}' joined room '{}'\n", user, room);
+    }
+
+    void room_leave(const std::string& room, const std::string& user) {
+        const auto result = change_directory([&](store::directory_completion done) {
+            store_->remove_member(store::membership_record{room, user}, std::move(done));
+        });
+        if (result == store::directory_result::not_found) {
+            const auto directory = store_->load_directory();
+            require_room(directory, room);
+            throw admin_failure(fmt::format("user '{}' is not a member of room '{}'", user, room));
+        }
+        io_.output << fmt::format("user '{}' left room '{}'\n", user, room);
+    }
+
+private:
+    bool has_user(const std::string& name) {
+        const auto users = store_->load_directory().users;
+        return std::any_of(users.begin(), users.end(),
+                           [&](const store::user_record& user) { return user.name == name; });
+    }
+
+    static void require_room(const store::chat_directory_snapshot& directory,
+                             const std::string& name) {
+        const bool found =
+            std::any_of(directory.rooms.begin(), directory.rooms.end(),
+                        [&](const store::room_record& room) { return room.name == name; });
+        if (!found) {
+            throw admin_failure(fmt::format("unknown room '{}'", name));
+        }
+    }
+
+    const admin_arguments& arguments_;
+    admin_io& io_;
+    broker_config config_;
+    std::unique_ptr<store::chat_store> store_;
+};
+
+void admin_session::user_import(const std::string& file_name) {
+    const auto summary = import_password_file(*store_, file_name, io_.errors);
+    io_.output << fmt::format("{}: {} user(s) added, {} updated\n", file_name, summary.added,
+                              summary.updated);
+}
+
+void admin_session::room_import(const std::string& file_name) {
+    const auto summary = import_room_file(*store_, file_name, io_.errors);
+    io_.output << fmt::format("{}: {} room(s) created, {} member(s) added, {} already member(s)\n",
+                              file_name, summary.rooms_created, summary.members_added,
+                              summary.already_members);
+}
+
+/// One subcommand: its words, how many names follow, and what it does.
+struct admin_subcommand {
+    std::string_view group;
+    std::string_view verb;
+    std::size_t operand_count;
+    std::function<void(admin_session&, const std::vector<std::string>&)> run;
+};
+
+const std::vector<admin_subcommand>& subcommands() {
+    static const std::vector<admin_subcommand> table = {
+        {"user", "add", 1, [](admin_session& s, const auto& w) { s.user_add(w[0]); }},
+        {"user", "del", 1, [](admin_session& s, const auto& w) { s.user_del(w[0]); }},
+        {"user", "passwd", 1, [](admin_session& s, const auto& w) { s.user_passwd(w[0]); }},
+        {"user", "list", 0, [](admin_session& s, const auto&) { s.user_list(); }},
+        {"user", "tokens", 1, [](admin_session& s, const auto& w) { s.user_tokens(w[0]); }},
+        {"user", "revoke-token", 2,
+         [](admin_session& s, const auto& w) { s.user_revoke_token(w[0], w[1]); }},
+        {"user", "import", 1, [](admin_session& s, const auto& w) { s.user_import(w[0]); }},
+        {"room", "import", 1, [](admin_session& s, const auto& w) { s.room_import(w[0]); }},
+        {"room", "create", 1, [](admin_session& s, const auto& w) { s.room_create(w[0]); }},
+        {"room", "del", 1, [](admin_session& s, const auto& w) { s.room_del(w[0]); }},
+        {"room", "list", 0, [](admin_session& s, const auto&) { s.room_list(); }},
+        {"room", "members", 1, [](admin_session& s, const auto& w) { s.room_members(w[0]); }},
+        {"room", "join", 2, [](admin_session& s, const auto& w) { s.room_join(w[0], w[1]); }},
+        {"room", "leave", 2, [](admin_session& s, const auto& w) { s.room_leave(w[0], w[1]); }},
+    };
+    return table;
+}
+
+/// Reads one line from the terminal with echo off, prompting on stderr.
+std::optional<std::string> read_hidden_terminal_line(std::string_view prompt) {
+    std::cerr << prompt << std::flush;
+    termios saved{};
+    const bool can_hide = ::tcgetattr(STDIN_FILENO, &saved) == 0;
+    if (can_hide) {
+        termios hidden = saved;
+        hidden.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &hidden);
+    }
+    std::string line;
+    const bool has_line = static_cast<bool>(std::getline(std::cin, line));
+    if (can_hide) {
+        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    }
+    std::cerr << '\n';
+    if (!has_line) {
+        return std::nullopt;
+    }
+    return line;
+}
+
+int usage_error(admin_io& io, const std::string& message) {
+    io.errors << "perch: " << message << " (try 'perch user --help')\n";
+    return admin_exit_usage;
+}
+
+} // namespace
+
+bool is_admin_command(std::string_view word) {
+    return word == "user" || word == "room";
+}
+
+std::string admin_usage_text(std::string_view program_name) {
+    return fmt::format(
+        "Administration (on the gateway's database; safe while it runs):\n"
+        "  {0} user add NAME [--password PW]   without --password: asked twice on the terminal,\n"
+        "                                        or one line of standard input\n"
+        "  {0} user del NAME\n"
+        "  {0} user passwd NAME [--password PW]\n"
+        "  {0} user list\n"
+        "  {0} user tokens NAME                the devices holding a token, with its date\n"
+        "  {0} user revoke-token NAME DEVICE   that device must log in with the password again\n"
+        "  {0} user import FILE                a mosquitto_passwd file ($7$ hashes)\n"
+        "  {0} room import FILE                lines 'ROOM USER USER ...': creates the rooms,\n"
+        "                                        adds the members\n"
+        "  {0} room create ROOM\n"
+        "  {0} room del ROOM\n"
+        "  {0} room list\n"
+        "  {0} room members ROOM\n"
+        "  {0} room join ROOM USER\n"
+        "  {0} room leave ROOM USER\n"
+        "  options: -c FILE (data_dir from the config file), --data-dir DIR; default ./data\n",
+        program_name);
+}
+
+int run_admin_command(std::span<const std::string_view> args, admin_io& io) {
+    const auto parsed = parse_arguments(args);
+    if (const auto* message = std::get_if<std::string>(&parsed)) {
+        return usage_error(io, *message);
+    }
+    const auto& arguments = std::get<admin_arguments>(parsed);
+    if (arguments.wants_help) {
+        io.output << admin_usage_text("perch");
+        return admin_exit_ok;
+    }
+    const auto& words = arguments.words;
+    if (words.size() < 2 || !is_admin_command(words[0])) {
+        return usage_error(io, words.empty() ? "missing command" : "missing subcommand");
+    }
+    const auto& table = subcommands();
+    const auto found = std::find_if(table.begin(), table.end(), [&](const auto& subcommand) {
+        return subcommand.group == words[0] && subcommand.verb == words[1];
+    });
+    if (found == table.end()) {
+        return usage_error(io, fmt::format("unknown command '{} {}'", words[0], words[1]));
+    }
+    const std::vector<std::string> operands(words.begin() + 2, words.end());
+    if (operands.size() != found->operand_count) {
+        return usage_error(io, fmt::format("'{} {}' takes {} argument(s), {} given", words[0],
+                                           words[1], found->operand_count, operands.size()));
+    }
+    try {
+        admin_session session(arguments, io);
+        found->run(session, operands);
+        return admin_exit_ok;
+    } catch (const std::exception& error) {
+        io.errors << "perch: " << error.what() << '\n';
+        return admin_exit_failure;
+    }
+}
+
+admin_io standard_admin_io() {
+    admin_io io{std::cin, std::cout, std::cerr, {}};
+    if (::isatty(STDIN_FILENO) != 0) {
+        io.read_hidden_line = read_hidden_terminal_line;
+    }
+    return io;
+}
+
+} // namespace perch::gateway

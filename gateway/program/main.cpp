@@ -1,0 +1,131 @@
+// The `perch` program: command line, config file, then the broker until SIGTERM or SIGINT.
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <fmt/format.h>
+
+#include "gateway/broker/server.hpp"
+#include "gateway/common/config.hpp"
+#include "gateway/common/log.hpp"
+#include "gateway/program/admin_command.hpp"
+#include "gateway/program/assistant_wiring.hpp"
+#include "gateway/program/cli.hpp"
+#include "gateway/program/health_check.hpp"
+#include "gateway/program/signal_handler.hpp"
+#include "gateway/stream/tls_context.hpp"
+
+namespace {
+
+using namespace perch::gateway;
+
+/// The config file (if any) with the command line's overrides applied.
+broker_config load_effective_config(const cli_options& options) {
+    broker_config config =
+        options.config_path ? load_config_file(*options.config_path) : broker_config{};
+    if (options.port && options.config_path) {
+        override_mqtt_port(config, *options.port);
+    } else if (options.port) {
+        // -p without -c: only that plain MQTT listener, so brokers can run side by side.
+        use_only_mqtt_port(config, *options.port);
+    }
+    if (options.is_verbose) {
+        config.log_threshold = log_level::debug;
+    }
+    return config;
+}
+
+int run_broker(const cli_options& options) {
+    broker_config config = load_effective_config(options);
+    set_log_level(config.log_threshold);
+    // Writes to a peer that has gone must fail with EPIPE, not kill the process.
+    std::signal(SIGPIPE, SIG_IGN);
+
+    boost::asio::io_context main_context(1);
+    server broker(config);
+    wire_assistant(broker, config);
+    signal_handler signals(
+        main_context,
+        [&main_context] {
+            log_notice("stopping");
+            main_context.stop();
+        },
+        [&] {
+            if (!options.config_path) {
+                log_notice("SIGHUP: no config file to reload (started without -c)");
+                return;
+            }
+            try {
+                broker.reload(load_effective_config(options));
+            } catch (const config_error& error) {
+                log_error("reload failed, keeping the current configuration: {}", error.what());
+            }
+        });
+    broker.start();
+    log_notice("perch {} running", PERCH_VERSION);
+    main_context.run();
+    broker.stop();
+    // The main thread loaded the TLS keys (and may have generated the certificate).
+    release_tls_thread_state();
+    log_notice("perch stopped");
+    return 0;
+}
+
+/// `perch --check`: 0 when the configured broker answers CONNECT, 1 otherwise.
+int run_health_check(const cli_options& options) {
+    const broker_config config = load_effective_config(options);
+    std::uint16_t port = 0;
+    const std::string host = health_check_target(config, port);
+    if (host.empty()) {
+        std::fprintf(stderr, "perch: --check needs a plain MQTT listener in the configuration\n");
+        return 2;
+    }
+    const health_report report = check_broker_health(host, port, std::chrono::seconds(5));
+    std::fprintf(report.is_healthy ? stdout : stderr, "perch: %s\n", report.detail.c_str());
+    return report.is_healthy ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const std::vector<std::string_view> args(argv + 1, argv + argc);
+    if (const auto subcommand = find_subcommand(args);
+        subcommand && is_admin_command(args[*subcommand])) {
+        // `perch user ...` / `perch room ...` (options before or after the subcommand): one
+        // change to the database, no listeners.
+        admin_io io = standard_admin_io();
+        return run_admin_command(args, io);
+    }
+    const auto parsed = parse_command_line(args);
+    if (const auto* error = std::get_if<cli_error>(&parsed)) {
+        std::fprintf(stderr, "perch: %s\n", error->message.c_str());
+        return 1;
+    }
+    const auto& options = std::get<cli_options>(parsed);
+    if (options.wants_help) {
+        std::fputs(usage_text("perch").c_str(), stdout);
+        std::fputs(("\n" + admin_usage_text("perch")).c_str(), stdout);
+        return 0;
+    }
+    if (options.wants_version) {
+        std::printf("perch version %s\n", PERCH_VERSION);
+        return 0;
+    }
+    try {
+        if (options.wants_check) {
+            return run_health_check(options);
+        }
+        return run_broker(options);
+    } catch (const config_error& error) {
+        std::fprintf(stderr, "perch: %s\n", error.what());
+        return 1;
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "perch: %s\n", error.what());
+        return 1;
+    }
+}

@@ -1,0 +1,44 @@
+// MQTT over WebSocket (Boost.Beast), over plain TCP or over TLS. The HTTP upgrade is checked
+// (path, subprotocol "mqtt" echoed, permessage-deflate when offered); after it, the payloads of
+// binary messages are the MQTT byte stream, split or joined at any boundary. Knows nothing about
+// MQTT itself.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "gateway/stream/tls_context.hpp"
+#include "gateway/stream/transport.hpp"
+
+namespace perch::gateway {
+
+/// How a WebSocket listener accepts clients.
+struct websocket_settings {
+    /// The HTTP path of the upgrade request; others get 404.
+    std::string path = "/mqtt";
+    /// Largest WebSocket message accepted (after decompression) once the connection accepted the
+    /// client's CONNECT; a larger one closes the connection with 1009 (message too big).
+    std::uint64_t max_message_bytes = 1024 * 1024;
+    /// Largest WebSocket message accepted (after decompression) before that; a larger one closes
+    /// with 1009 too.
+    std::uint64_t max_connect_message_bytes = 80 * 1024;
+    /// Time the client has to complete the HTTP upgrade.
+    std::chrono::seconds handshake_timeout{10};
+    /// Accept permessage-deflate when the client offers it.
+    bool is_deflate_enabled = true;
+};
+
+/// MQTT over WebSocket on an accepted TCP socket. Text messages are refused with close code 1003.
+std::unique_ptr<transport> make_websocket_transport(boost::asio::ip::tcp::socket socket,
+                                                    const websocket_settings& settings);
+
+/// MQTT over WebSocket over TLS on an accepted TCP socket; `context` must outlive the transport.
+std::unique_ptr<transport> make_websocket_tls_transport(boost::asio::ip::tcp::socket socket,
+                                                        const tls_context& context,
+                                                        const websocket_settings& settings);
+
+} // namespace perch::gateway

@@ -1,0 +1,448 @@
+// Tests of reconcile_ledger: the store follows a persistent session's deliveries (sent, stage
+// changed, acknowledged), and a session that only gained queued deliveries costs no comparison.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "gateway/broker/session_persistence.hpp"
+#include "gateway/common/stored_message_codec.hpp"
+#include "mqtt/message.hpp"
+
+#include "tests/mqtt/session_script.hpp"
+
+namespace perch::gateway {
+namespace {
+
+/// A store that records the calls reconcile_ledger makes and nothing else.
+class recording_store final : public store::message_store {
+public:
+    struct sent_call {
+        std::uint64_t sequence;
+        std::uint16_t packet_id;
+        store::delivery_state state;
+    };
+    std::vector<sent_call> sent;
+    std::vector<std::uint64_t> acked;
+    std::vector<std::string> removed_filters;
+    /// What read_queue() returns (less what was acked), in sequence order.
+    std::vector<store::loaded_queue_entry> queue;
+    /// When set, read_queue() answers only when the test calls held_reads.
+    bool is_holding_reads = false;
+    std::vector<std::function<void()>> held_reads;
+
+    store::loaded_state load(std::uint64_t) override { return {}; }
+    void save_session(store::stored_session, store::store_completion) override {}
+    void delete_session(std::string, store::store_completion) override {}
+    void add_subscription(store::stored_subscription, store::store_completion) override {}
+    void remove_subscription(std::string, std::string topic_filter,
+                             store::store_completion) override {
+        removed_filters.push_back(std::move(topic_filter));
+    }
+    store::enqueue_receipt enqueue(const std::vector<store::queue_target>&, store::stored_message,
+                                   store::store_completion) override {
+        return {};
+    }
+    void read_queue(std::string, std::uint64_t after_sequence, std::size_t max_count,
+                    store::queue_read_completion done) override {
+        std::vector<store::loaded_queue_entry> found;
+        for (const auto& held : queue) {
+            const bool is_acked =
+                std::find(acked.begin(), acked.end(), held.entry.sequence) != acked.end();
+            if (held.entry.sequence > after_sequence && !is_acked && found.size() < max_count) {
+                found.push_back(held);
+            }
+        }
+        if (is_holding_reads) {
+            // Answered later, with what the store held when it was asked.
+            held_reads.push_back([done = std::move(done), found = std::move(found)]() mutable {
+                done(store::store_status{}, std::move(found));
+            });
+            return;
+        }
+        done(store::store_status{}, std::move(found));
+    }
+    void mark_sent(std::string, std::uint64_t sequence, std::uint16_t packet_id,
+                   store::delivery_state state, store::store_completion) override {
+        sent.push_back({sequence, packet_id, state});
+    }
+    void ack(std::string, std::uint64_t sequence, store::store_completion) override {
+        acked.push_back(sequence);
+    }
+    void put_retained(store::stored_message, store::store_completion) override {}
+    void clear_retained(std::string, store::store_completion) override {}
+    void add_inbound_qos2(store::stored_inbound_qos2, store::store_completion) override {}
+    void remove_inbound_qos2(store::stored_inbound_qos2, store::store_completion) override {}
+    void expire_messages(std::uint64_t, store::store_completion) override {}
+    void flush() override {}
+    store::store_counters counters() const override { return {}; }
+};
+
+mqtt::message_ptr make_content(const std::string& payload) {
+    auto built = std::make_shared<mqtt::message>();
+    built->topic_name = "chat/room/lobby/alice";
+    built->payload = mqtt::shared_bytes::copy_of(payload);
+    built->qos_level = mqtt::qos::at_least_once;
+    return built;
+}
+
+/// Queues `content` in `state` and tracks it under `sequence`, as the gateway does.
+void queue_tracked(mqtt::session_state& state, session_ledger& ledger,
+                   const mqtt::message_ptr& content, std::uint64_t sequence) {
+    mqtt::queued_delivery waiting;
+    waiting.content = content;
+    waiting.qos_level = mqtt::qos::at_least_once;
+    state.queued.push_back(std::move(waiting));
+    ledger.tracked.push_back({content, sequence, 0, store::delivery_state::queued});
+}
+
+/// Moves the oldest queued delivery into the window under `packet_id`.
+void send_oldest(mqtt::session_state& state, std::uint16_t packet_id) {
+    mqtt::outbound_delivery sent;
+    sent.packet_id = packet_id;
+    sent.stage = mqtt::outbound_stage::awaiting_puback;
+    sent.content = state.queued.front().content;
+    state.queued.pop_front();
+    state.inflight.push(std::move(sent));
+    ++state.change_count;
+}
+
+TEST(ReconcileLedger, FollowsSendAndAcknowledgement) {
+    recording_store store;
+    session_ledger ledger;
+    ledger.client_id = "alice";
+    mqtt::session_state state;
+    queue_tracked(state, ledger, make_content("1"), 11);
+    queue_tracked(state, ledger, make_content("2"), 12);
+    reconcile_ledger(ledger, state, store);
+    EXPECT_TRUE(store.sent.empty());
+    EXPECT_TRUE(store.acked.empty());
+
+    send_oldest(state, 7);
+    reconcile_ledger(ledger, state, store);
+    ASSERT_EQ(store.sent.size(), 1u);
+    EXPECT_EQ(store.sent[0].sequence, 11u);
+    EXPECT_EQ(store.sent[0].packet_id, 7);
+    EXPECT_EQ(store.sent[0].state, store::delivery_state::awaiting_puback);
+    EXPECT_TRUE(store.acked.empty());
+
+    state.inflight.remove(7);
+    ++state.change_count;
+    reconcile_ledger(ledger, state, store);
+    EXPECT_EQ(store.acked, std::vector<std::uint64_t>{11});
+    ASSERT_EQ(ledger.tracked.size(), 1u);
+    EXPECT_EQ(ledger.tracked.front().sequence, 12u);
+}
+
+TEST(ReconcileLedger, AppendsAloneCostNoComparison) {
+    recording_store store;
+    session_ledger ledger;
+    ledger.client_id = "alice";
+    mqtt::session_state state;
+    queue_tracked(state, ledger, make_content("1"), 11);
+    reconcile_ledger(ledger, state, store);
+    // The session did not report a change: a delivery removed behind its back stays tracked,
+    // which shows that nothing was compared.
+    state.queued.pop_front();
+    queue_tracked(state, ledger, make_content("2"), 12);
+    reconcile_ledger(ledger, state, store);
+    EXPECT_TRUE(store.acked.empty());
+    EXPECT_EQ(ledger.tracked.size(), 2u);
+    // A reported change brings the full comparison back.
+    ++state.change_count;
+    reconcile_ledger(ledger, state, store);
+    EXPECT_EQ(store.acked, std::vector<std::uint64_t>{11});
+    EXPECT_EQ(ledger.tracked.size(), 1u);
+}
+
+TEST(ReconcileLedger, ARebindComparesInFull) {
+    recording_store store;
+    session_ledger ledger;
+    ledger.client_id = "alice";
+    mqtt::session_state state;
+    queue_tracked(state, ledger, make_content("1"), 11);
+    reconcile_ledger(ledger, state, store);
+    // A fresh session state for the same client (its count starts again) after the ledger was
+    // bound anew: what the new state does not hold is acknowledged.
+    mqtt::session_state fresh;
+    ledger.reconciled_change_count = unreconciled;
+    reconcile_ledger(ledger, fresh, store);
+    EXPECT_EQ(store.acked, std::vector<std::uint64_t>{11});
+    EXPECT_TRUE(ledger.tracked.empty());
+}
+
+/// A stored message on `topic` as the store loads it.
+std::shared_ptr<const store::stored_message> stored_on(const std::string& topic) {
+    auto message = std::make_shared<store::stored_message>();
+    message->topic = topic;
+    message->payload = {'x'};
+    message->qos = 1;
+    return message;
+}
+
+TEST(RestoreSessionState, DropsWhatItsReaderMayNotRead) {
+    // A store written by an earlier version: an anonymous persistent session holding chat
+    // filters and queued chat messages.
+    store::loaded_session loaded;
+    loaded.session.client_id = "watcher";
+    loaded.session.protocol_level = 5;
+    loaded.subscriptions = {
+        {"watcher", "#", 1, 0}, {"watcher", "chat/#", 1, 0}, {"watcher", "home/#", 1, 0}};
+    loaded.queue.push_back({{"watcher", 1, 10, 0, store::delivery_state::queued, 1, false, {}},
+                            stored_on("chat/dm/bob/alice")});
+    loaded.queue.push_back({{"watcher", 2, 11, 0, store::delivery_state::queued, 1, false, {}},
+                            stored_on("home/door")});
+    loaded.queue.push_back(
+        {{"watcher", 3, 12, 7, store::delivery_state::awaiting_puback, 1, false, {}},
+         stored_on("chat/room/lobby/alice")});
+    session_ledger ledger;
+    ledger.client_id = "watcher";
+    recording_store store;
+    const access_policy anonymous(true);
+    const mqtt::session_state state = restore_session_state(
+        loaded, ledger, store, anonymous, {}, std::chrono::steady_clock::now(), 1'000);
+
+    EXPECT_EQ(state.subscriptions.size(), 2U);
+    EXPECT_FALSE(state.subscriptions.contains("chat/#"));
+    EXPECT_EQ(store.removed_filters, std::vector<std::string>{"chat/#"});
+    ASSERT_EQ(state.queued.size(), 1U);
+    EXPECT_EQ(state.queued.front().content->topic_name, "home/door");
+    EXPECT_TRUE(state.inflight.empty());
+    EXPECT_EQ(store.acked, (std::vector<std::uint64_t>{1, 3}));
+    ASSERT_EQ(ledger.tracked.size(), 1U);
+    EXPECT_EQ(ledger.tracked.front().sequence, 2U);
+}
+
+/// A connected persistent 5.0 session whose window holds one message and whose queue holds two,
+/// with its ledger and a store that holds every entry enqueued for it. arrive() and read() do
+/// what the connection does with a stored delivery and with a read of the overflowed queue.
+struct spilling_session {
+    mqtt::session_limits limits = [] {
+        mqtt::session_limits chosen;
+        chosen.max_queued_messages = 2;
+        return chosen;
+    }();
+    mqtt::session session = [this] {
+        mqtt::connect request =
+            mqtt::testing_support::make_connect(mqtt::protocol_version::v5, "c1", false);
+        request.props.session_expiry_interval = 3600;
+        request.props.receive_maximum = 1;
+        return mqtt::testing_support::connected_session(request, limits);
+    }();
+    session_ledger ledger;
+    recording_store store;
+    const access_policy reader{true};
+    /// Payloads sent to the client, in order, and the packet identifiers not yet acknowledged.
+    std::vector<std::string> sent;
+    std::deque<std::uint16_t> unacknowledged;
+
+    spilling_session() { ledger.client_id = "c1"; }
+
+    /// The publisher's store entry `sequence`, with payload its number.
+    void enqueue(std::uint64_t sequence) {
+        auto message = std::make_shared<store::stored_message>();
+        message->topic = "flood/t";
+        message->payload = {static_cast<std::uint8_t>('0' + sequence / 10),
+                            static_cast<std::uint8_t>('0' + sequence % 10)};
+        message->qos = 1;
+        message->message_id = sequence;
+        store.queue.push_back(
+            {{"c1", sequence, sequence, 0, store::delivery_state::queued, 1, false, {}},
+             std::move(message)});
+    }
+
+    /// The delivery of entry `sequence` reaches the session (connection::deliver).
+    stored_arrival arrive(std::uint64_t sequence) {
+        const stored_arrival arrival = classify_arrival(ledger, sequence);
+        if (arrival == stored_arrival::deliver) {
+            const auto& stored = *std::find_if(store.queue.begin(), store.queue.end(),
+                                               [&](const store::loaded_queue_entry& held) {
+                                                   return held.entry.sequence == sequence;
+                                               });
+            mqtt::message_ptr content = *to_routed_message(*stored.message, start_time, 1'000);
+            mqtt::delivery_options options;
+            options.granted_qos = mqtt::qos::at_least_once;
+            const mqtt::delivery_outcome outcome =
+                session.handle_delivery(content, options, start_time);
+            if (outcome == mqtt::delivery_outcome::queue_full) {
+                begin_spill(ledger, sequence);
+            } else {
+                ledger.tracked.push_back({content, sequence, 0, store::delivery_state::queued});
+            }
+        }
+        settle();
+        return arrival;
+    }
+
+    /// The client acknowledges the oldest message it was sent.
+    void acknowledge_oldest() {
+        ASSERT_FALSE(unacknowledged.empty());
+        mqtt::puback answer;
+        answer.packet_id = unacknowledged.front();
+        unacknowledged.pop_front();
+        session.handle_packet(answer, start_time);
+        settle();
+    }
+
+    /// Asks for a read when the session wants one (sync_ledger); false when it does not.
+    bool read() {
+        if (!wants_spill_read(ledger, session.state(), limits)) {
+            return false;
+        }
+        start_spill_read(ledger);
+        store.read_queue(
+            "c1", ledger.spill.read_through, spill_read_batch,
+            [this](const store::store_status&, std::vector<store::loaded_queue_entry> entries) {
+                accept_spill_read(ledger, std::move(entries), spill_read_batch, session, reader,
+                                  store, start_time, 1'000);
+                settle();
+            });
+        return true;
+    }
+
+    /// Collects what the session sent, then brings the store in line.
+    void settle() {
+        while (auto action = session.poll_action()) {
+            const auto* packet = std::get_if<mqtt::send_packet>(&*action);
+            if (packet == nullptr) {
+                continue;
+            }
+            if (const auto* publish = std::get_if<mqtt::publish>(&packet->content)) {
+                sent.emplace_back(publish->payload.as_string());
+                unacknowledged.push_back(publish->packet_id);
+            }
+        }
+        reconcile_ledger(ledger, session.state(), store);
+    }
+
+    const mqtt::time_point start_time = mqtt::testing_support::start;
+};
+
+TEST(Spill, EntriesPastAFullQueueAreReadBackFromTheStoreInOrder) {
+    spilling_session bench;
+    for (std::uint64_t sequence = 2; sequence <= 8; ++sequence) {
+        bench.enqueue(sequence);
+    }
+    // 2 is sent, 3 and 4 wait in the queue, 6 finds it full; 5 arrives after 6 (another
+    // publisher's worker), and 7 after that.
+    for (const std::uint64_t sequence : {2, 3, 4}) {
+        EXPECT_EQ(bench.arrive(sequence), stored_arrival::deliver);
+    }
+    EXPECT_EQ(bench.arrive(6), stored_arrival::deliver);
+    EXPECT_TRUE(bench.ledger.spill.is_active);
+    EXPECT_EQ(bench.arrive(5), stored_arrival::left_in_store);
+    EXPECT_EQ(bench.arrive(7), stored_arrival::left_in_store);
+    EXPECT_EQ(bench.ledger.tracked.size(), 3u) << "the store alone holds 5, 6 and 7";
+    EXPECT_FALSE(bench.read()) << "no room yet";
+
+    // The client reads: once the queue is empty, 5 and 6 are read back (7 finds it full).
+    bench.acknowledge_oldest();
+    bench.acknowledge_oldest();
+    ASSERT_TRUE(bench.read());
+    EXPECT_TRUE(bench.ledger.spill.is_active);
+    EXPECT_EQ(bench.ledger.spill.read_through, 6u);
+    EXPECT_EQ(bench.arrive(6), stored_arrival::already_read);
+    EXPECT_EQ(bench.arrive(8), stored_arrival::left_in_store);
+
+    bench.acknowledge_oldest();
+    bench.acknowledge_oldest();
+    ASSERT_TRUE(bench.read());
+    // 7 and 8 came back and the store had nothing more: the overflow is over.
+    EXPECT_FALSE(bench.ledger.spill.is_active);
+    EXPECT_EQ(bench.arrive(7), stored_arrival::already_read);
+    // 9 finds the queue full (7 and 8) and starts another overflow.
+    bench.enqueue(9);
+    EXPECT_EQ(bench.arrive(9), stored_arrival::deliver);
+    EXPECT_TRUE(bench.ledger.spill.is_active);
+    while (!bench.unacknowledged.empty()) {
+        bench.acknowledge_oldest();
+        bench.read();
+    }
+    EXPECT_EQ(bench.sent,
+              (std::vector<std::string>{"02", "03", "04", "05", "06", "07", "08", "09"}));
+    EXPECT_FALSE(bench.ledger.spill.is_active);
+    EXPECT_TRUE(bench.ledger.tracked.empty());
+    EXPECT_EQ(bench.store.acked.size(), 8u);
+}
+
+TEST(Spill, AnEntryAckedWhileAReadIsOnItsWayIsNotSentAgain) {
+    spilling_session bench;
+    for (std::uint64_t sequence = 11; sequence <= 14; ++sequence) {
+        bench.enqueue(sequence);
+    }
+    // 12 is sent, 13 and 14 queued; 11 arrives late and finds the queue full.
+    for (const std::uint64_t sequence : {12, 13, 14, 11}) {
+        bench.arrive(sequence);
+    }
+    ASSERT_TRUE(bench.ledger.spill.is_active);
+    bench.acknowledge_oldest(); // 12: 13 is sent
+    bench.acknowledge_oldest(); // 13: 14 is sent, the queue is empty
+    bench.store.is_holding_reads = true;
+    ASSERT_TRUE(bench.read());
+    EXPECT_FALSE(bench.read()) << "one read at a time";
+    // 14 is acknowledged after the store answered, before the answer arrives: the answer still
+    // holds it.
+    bench.acknowledge_oldest();
+    ASSERT_EQ(bench.store.held_reads.size(), 1u);
+    bench.store.held_reads.front()();
+    while (!bench.unacknowledged.empty()) {
+        bench.acknowledge_oldest();
+    }
+    EXPECT_EQ(bench.sent, (std::vector<std::string>{"12", "13", "14", "11"}));
+    EXPECT_FALSE(bench.ledger.spill.is_active);
+}
+
+TEST(Spill, AReadMadeStaleByALateArrivalIsAskedForAgain) {
+    spilling_session bench;
+    for (std::uint64_t sequence = 20; sequence <= 25; ++sequence) {
+        bench.enqueue(sequence);
+    }
+    for (const std::uint64_t sequence : {20, 21, 22, 24}) {
+        bench.arrive(sequence);
+    }
+    bench.acknowledge_oldest();
+    bench.acknowledge_oldest();
+    bench.store.is_holding_reads = true;
+    ASSERT_TRUE(bench.read());
+    // 23 arrives late while the read (from 23 up: 24, 25, the store's answer) is on its way.
+    EXPECT_EQ(bench.arrive(25), stored_arrival::left_in_store);
+    EXPECT_EQ(bench.arrive(23), stored_arrival::left_in_store);
+    bench.store.held_reads.front()();
+    EXPECT_EQ(bench.ledger.spill.read_through, 22u) << "the stale answer was dropped";
+    bench.store.is_holding_reads = false;
+    ASSERT_TRUE(bench.read());
+    while (!bench.unacknowledged.empty()) {
+        bench.acknowledge_oldest();
+        bench.read();
+    }
+    EXPECT_EQ(bench.sent, (std::vector<std::string>{"20", "21", "22", "23", "24", "25"}));
+    EXPECT_FALSE(bench.ledger.spill.is_active);
+}
+
+TEST(RestoreSessionState, QueuedEntriesPastTheQueueBoundsStayInTheStore) {
+    store::loaded_session loaded;
+    loaded.session.client_id = "c1";
+    loaded.session.protocol_level = 5;
+    for (std::uint64_t sequence = 1; sequence <= 5; ++sequence) {
+        loaded.queue.push_back(
+            {{"c1", sequence, sequence, 0, store::delivery_state::queued, 1, false, {}},
+             stored_on("home/door")});
+    }
+    session_ledger ledger;
+    ledger.client_id = "c1";
+    recording_store store;
+    mqtt::session_limits limits;
+    limits.max_queued_messages = 2;
+    const mqtt::session_state state =
+        restore_session_state(loaded, ledger, store, access_policy(true), limits,
+                              std::chrono::steady_clock::now(), 1'000);
+    EXPECT_EQ(state.queued.size(), 2u);
+    EXPECT_EQ(ledger.tracked.size(), 2u);
+    EXPECT_TRUE(ledger.spill.is_active);
+    EXPECT_EQ(ledger.spill.read_through, 2u) << "read back from 3 on";
+    EXPECT_TRUE(store.acked.empty());
+}
+
+} // namespace
+} // namespace perch::gateway

@@ -1,0 +1,99 @@
+// The in-memory chat directory: queries and the diff that live sessions follow.
+#include <gtest/gtest.h>
+
+#include "gateway/chat/chat_directory.hpp"
+
+namespace perch::gateway {
+namespace {
+
+store::chat_directory_snapshot base_snapshot() {
+    store::chat_directory_snapshot snapshot;
+    snapshot.users = {{"alice", "h1", 1}, {"bob", "h2", 1}, {"carol", "h3", 1}};
+    snapshot.rooms = {{"lobby", "", 1}, {"den", "", 1}};
+    snapshot.memberships = {{"lobby", "alice"}, {"lobby", "bob"}, {"den", "carol"}};
+    snapshot.version = 1;
+    return snapshot;
+}
+
+TEST(ChatDirectoryTest, AnswersMembershipQueries) {
+    chat_directory directory;
+    directory.replace(base_snapshot());
+    EXPECT_EQ(directory.version(), 1U);
+    EXPECT_EQ(directory.password_hash("bob"), "h2");
+    EXPECT_FALSE(directory.password_hash("mallory"));
+    EXPECT_TRUE(directory.is_member("lobby", "alice"));
+    EXPECT_FALSE(directory.is_member("den", "alice"));
+    EXPECT_TRUE(directory.shares_room("alice", "bob"));
+    EXPECT_FALSE(directory.shares_room("alice", "carol"));
+    EXPECT_TRUE(directory.shares_room("carol", "carol"));
+    EXPECT_EQ(directory.rooms_of("alice"), std::vector<std::string>{"lobby"});
+    EXPECT_EQ(directory.members_of("lobby"), (std::vector<std::string>{"alice", "bob"}));
+    EXPECT_TRUE(directory.members_of("nowhere").empty());
+}
+
+TEST(ChatDirectoryTest, PeersAreTheUserAndEveryoneSharingARoom) {
+    chat_directory directory;
+    store::chat_directory_snapshot snapshot = base_snapshot();
+    snapshot.users.push_back({"dave", "h4", 1});
+    snapshot.memberships.push_back({"den", "alice"});
+    directory.replace(snapshot);
+    EXPECT_EQ(directory.peers_of("alice"), (std::vector<std::string>{"alice", "bob", "carol"}));
+    EXPECT_EQ(directory.peers_of("bob"), (std::vector<std::string>{"alice", "bob"}));
+    EXPECT_EQ(directory.peers_of("dave"), std::vector<std::string>{"dave"});
+    EXPECT_TRUE(directory.peers_of("mallory").empty());
+}
+
+TEST(ChatDirectoryTest, IgnoresMembershipsOfUnknownUsersOrRooms) {
+    store::chat_directory_snapshot snapshot = base_snapshot();
+    snapshot.memberships.push_back({"lobby", "ghost"});
+    snapshot.memberships.push_back({"attic", "alice"});
+    const directory_contents contents = make_directory_contents(snapshot);
+    EXPECT_FALSE(contents.rooms.at("lobby").contains("ghost"));
+    EXPECT_FALSE(contents.rooms.contains("attic"));
+}
+
+TEST(ChatDirectoryTest, DiffReportsJoinsLeavesDeletionsAndPasswordChanges) {
+    chat_directory directory;
+    directory.replace(base_snapshot());
+    store::chat_directory_snapshot next = base_snapshot();
+    next.version = 2;
+    // carol deleted (with her den membership), bob's password changed, alice joins den, bob
+    // leaves lobby, and the room den gets dave... who does not exist (ignored).
+    next.users = {{"alice", "h1", 1}, {"bob", "h2-new", 1}};
+    next.memberships = {{"lobby", "alice"}, {"den", "alice"}, {"den", "dave"}};
+    const directory_changes changes = directory.replace(next);
+    EXPECT_EQ(changes.joined, (std::vector<store::membership_record>{{"den", "alice"}}));
+    EXPECT_EQ(changes.left,
+              (std::vector<store::membership_record>{{"den", "carol"}, {"lobby", "bob"}}));
+    EXPECT_EQ(changes.removed_users, std::vector<std::string>{"carol"});
+    EXPECT_EQ(changes.changed_passwords, std::vector<std::string>{"bob"});
+    EXPECT_FALSE(changes.is_empty());
+    EXPECT_TRUE(directory.replace(next).is_empty());
+}
+
+TEST(ChatDirectoryTest, DiffReportsNewUsers) {
+    chat_directory directory;
+    directory.replace(base_snapshot());
+    store::chat_directory_snapshot next = base_snapshot();
+    next.version = 2;
+    next.users.push_back({"dave", "h4", 2});
+    const directory_changes changes = directory.replace(next);
+    EXPECT_EQ(changes.added_users, std::vector<std::string>{"dave"});
+    EXPECT_TRUE(changes.removed_users.empty());
+    EXPECT_FALSE(changes.is_empty());
+}
+
+TEST(ChatDirectoryTest, DeletedRoomMeansEveryMemberLeft) {
+    chat_directory directory;
+    directory.replace(base_snapshot());
+    store::chat_directory_snapshot next = base_snapshot();
+    next.rooms = {{"den", "", 1}};
+    next.memberships = {{"den", "carol"}};
+    const directory_changes changes = directory.replace(next);
+    EXPECT_EQ(changes.left,
+              (std::vector<store::membership_record>{{"lobby", "alice"}, {"lobby", "bob"}}));
+    EXPECT_TRUE(changes.joined.empty());
+}
+
+} // namespace
+} // namespace perch::gateway

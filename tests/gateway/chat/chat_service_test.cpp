@@ -1,0 +1,217 @@
+// The chat service over the memory chat store, without threads: logins, stamping, server-side
+// filters, presence counts and control requests.
+#include <gtest/gtest.h>
+
+#include "gateway/chat/chat_service.hpp"
+#include "gateway/chat/password_hash.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace perch::gateway {
+namespace {
+
+using json = nlohmann::json;
+
+class ChatServiceTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        store::store_options options;
+        options.durability = store::durability_level::none;
+        auto store = store::open_chat_store(options);
+        for (const char* user : {"alice", "bob", "carol"}) {
+            store->add_user({user, hash_password(std::string(user) + "-pw", 1), 1},
+                            [](store::directory_result, const store::store_status&) {});
+        }
+        store->add_room({"lobby", "", 1},
+                        [](store::directory_result, const store::store_status&) {});
+        store->add_member({"lobby", "alice"},
+                          [](store::directory_result, const store::store_status&) {});
+        store->flush();
+        // The hashes above are as strong as configured: no login rehashes them.
+        chat_settings settings;
+        settings.password_iterations = 1;
+        service_ = std::make_unique<chat_service>(std::move(store), settings);
+        service_->load();
+    }
+
+    /// Runs a control request of `user` and returns the reply's JSON.
+    json control(const std::string& user, std::string_view payload) {
+        std::optional<control_outcome> outcome;
+        service_->handle_control(user, payload, [&](control_outcome done) { outcome = done; });
+        service_->store().flush();
+        if (!outcome) {
+            ADD_FAILURE() << "no reply to " << payload;
+            return json::object();
+        }
+        return json::parse(format_control_reply(outcome->reply));
+    }
+
+    std::unique_ptr<chat_service> service_;
+};
+
+TEST_F(ChatServiceTest, LoginChecksPasswordAndClientId) {
+    using result = chat_login_result;
+    EXPECT_EQ(service_->check_login("alice", "alice-pw", "alice", false), result::chat_user);
+    EXPECT_EQ(service_->check_login("alice", "alice-pw", "alice/phone", false), result::chat_user);
+    EXPECT_EQ(service_->check_login("alice", "wrong", "alice", false), result::bad_credentials);
+    EXPECT_EQ(service_->check_login("alice", std::nullopt, "alice", false),
+              result::bad_credentials);
+    EXPECT_EQ(service_->check_login("mallory", "x", "mallory", false), result::bad_credentials);
+    EXPECT_EQ(service_->check_login("alice", "alice-pw", "bob", false), result::client_id_refused);
+    EXPECT_EQ(service_->check_login("alice", "alice-pw", "alice/", false),
+              result::client_id_refused);
+    EXPECT_EQ(service_->check_login("alice", "alice-pw", "", false), result::client_id_refused);
+    EXPECT_EQ(service_->check_login(std::nullopt, std::nullopt, "sensor-1", false),
+              result::not_chat_user);
+    EXPECT_EQ(service_->check_login(std::nullopt, std::nullopt, "bob/x", false),
+              result::client_id_refused);
+    // A verified certificate identity needs no password.
+    EXPECT_EQ(service_->check_login("bob", std::nullopt, "bob", true), result::chat_user);
+    EXPECT_EQ(service_->check_login("device-7", std::nullopt, "device-7", true),
+              result::not_chat_user);
+}
+
+TEST_F(ChatServiceTest, LoginRehashesAWeakerPasswordHash) {
+    store::store_options options;
+    options.durability = store::durability_level::none;
+    auto store = store::open_chat_store(options);
+    store->add_user({"alice", hash_password("alice-pw", 101), 1},
+                    [](store::directory_result, const store::store_status&) {});
+    chat_settings settings;
+    settings.password_iterations = 1000;
+    chat_service service(std::move(store), settings);
+    service.load();
+
+    EXPECT_EQ(service.check_login("alice", "wrong", "alice", false),
+              chat_login_result::bad_credentials);
+    EXPECT_EQ(password_hash_iterations(*service.directory().password_hash("alice")), 101U);
+    EXPECT_EQ(service.check_login("alice", "alice-pw", "alice", false),
+              chat_login_result::chat_user);
+    service.store().flush();
+    const auto rehashed = service.directory().password_hash("alice");
+    ASSERT_TRUE(rehashed);
+    EXPECT_EQ(password_hash_iterations(*rehashed), 1000U);
+    EXPECT_TRUE(verify_password("alice-pw", *rehashed));
+    EXPECT_EQ(service.check_login("alice", "alice-pw", "alice", false),
+              chat_login_result::chat_user);
+}
+
+TEST_F(ChatServiceTest, DeviceTokenStandsInForThePassword) {
+    using result = chat_login_result;
+    const json issued = control("alice", R"({"op":"token","device":"phone"})");
+    ASSERT_EQ(issued["ok"], true) << issued.dump();
+    EXPECT_EQ(issued["device"], "phone");
+    const std::string token = issued["token"];
+    EXPECT_EQ(token.size(), 4U + 64U);
+    EXPECT_EQ(token.substr(0, 4), "tok:");
+
+    EXPECT_EQ(service_->check_login("alice", token, "alice/phone", false), result::chat_user);
+    EXPECT_EQ(service_->check_login("alice", "alice-pw", "alice/phone", false), result::chat_user);
+    // Another user's token, or a token-shaped guess, is no password.
+    EXPECT_EQ(service_->check_login("bob", token, "bob", false), result::bad_credentials);
+    std::string guess = token;
+    guess.back() = guess.back() == '0' ? '1' : '0';
+    EXPECT_EQ(service_->check_login("alice", guess, "alice", false), result::bad_credentials);
+
+    // A second token for the same device replaces the first.
+    const std::string second = control("alice", R"({"op":"token","device":"phone"})")["token"];
+    EXPECT_NE(second, token);
+    EXPECT_EQ(service_->check_login("alice", token, "alice", false), result::bad_credentials);
+    EXPECT_EQ(service_->check_login("alice", second, "alice", false), result::chat_user);
+
+    EXPECT_EQ(control("alice", R"({"op":"revoke_token","device":"phone"})")["ok"], true);
+    EXPECT_EQ(service_->check_login("alice", second, "alice", false), result::bad_credentials);
+    EXPECT_EQ(control("alice", R"({"op":"revoke_token","device":"phone"})")["error"],
+              "no token for this device");
+    EXPECT_EQ(control("alice", R"({"op":"token"})")["error"], "missing \"device\"");
+}
+
+TEST_F(ChatServiceTest, PasswordChangeRevokesDeviceTokens) {
+    const std::string token = control("alice", R"({"op":"token","device":"laptop"})")["token"];
+    ASSERT_EQ(service_->check_login("alice", token, "alice", false), chat_login_result::chat_user);
+    service_->store().set_password("alice", hash_password("new-pw", 1),
+                                   [](store::directory_result, const store::store_status&) {});
+    service_->store().flush();
+    service_->reload_then([] {});
+    EXPECT_EQ(service_->check_login("alice", token, "alice", false),
+              chat_login_result::bad_credentials);
+    EXPECT_EQ(service_->check_login("alice", "new-pw", "alice", false),
+              chat_login_result::chat_user);
+}
+
+TEST_F(ChatServiceTest, StampReplacesClientIdsAndCountsPerConversation) {
+    auto content = std::make_shared<mqtt::message>();
+    content->topic_name = "chat/dm/bob/alice";
+    content->payload = mqtt::shared_bytes::copy_of(std::string_view("hi"));
+    content->props.user_properties = {{"id", "999"}, {"kept", "yes"}};
+    const auto first = service_->stamp(content, "alice", 1234);
+    ASSERT_TRUE(first);
+    const auto& properties = first->content->props.user_properties;
+    ASSERT_EQ(properties.size(), 3U);
+    EXPECT_EQ(properties[0].name, "kept");
+    EXPECT_EQ(properties[1].value, "1");
+    EXPECT_EQ(properties[2].value, "1234");
+    EXPECT_EQ(first->record.conversation, "dm/alice/bob");
+    EXPECT_EQ(first->record.sender, "alice");
+    EXPECT_EQ(first->record.payload, (store::byte_vector{'h', 'i'}));
+    EXPECT_EQ(service_->stamp(content, "alice", 1235)->record.id, 2U);
+    content->topic_name = "chat/signal/dm/bob/alice";
+    EXPECT_FALSE(service_->stamp(content, "alice", 1236));
+}
+
+TEST_F(ChatServiceTest, ServerFiltersCoverTheUsersRooms) {
+    EXPECT_TRUE(service_->is_server_filter("alice", "chat/dm/alice/+"));
+    EXPECT_TRUE(service_->is_server_filter("alice", "chat/room/lobby/+"));
+    EXPECT_FALSE(service_->is_server_filter("bob", "chat/room/lobby/+"));
+    EXPECT_FALSE(service_->is_server_filter("alice", "chat/#"));
+    const auto filters = service_->subscriptions_for("alice");
+    EXPECT_EQ(filters.size(), 8U);
+    // Presence: one exact filter per user alice may see (only herself here), never a wildcard
+    // that every presence change would match.
+    EXPECT_TRUE(service_->is_server_filter("alice", "chat/presence/alice"));
+    EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/+"));
+    EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/bob"));
+    EXPECT_EQ(control("bob", R"({"op":"join","room":"lobby"})")["ok"], true);
+    EXPECT_TRUE(service_->is_server_filter("alice", "chat/presence/bob"));
+}
+
+TEST_F(ChatServiceTest, PresenceCountsDevices) {
+    EXPECT_NE(service_->device_connected("bob", 1)->payload.as_string().find(R"("devices":1)"),
+              std::string_view::npos);
+    EXPECT_NE(service_->device_connected("bob", 2)->payload.as_string().find(R"("devices":2)"),
+              std::string_view::npos);
+    service_->device_disconnected("bob", 3);
+    const auto last = service_->device_disconnected("bob", 4);
+    ASSERT_TRUE(last);
+    EXPECT_TRUE(last->is_retained);
+    EXPECT_NE(last->payload.as_string().find(R"("status":"offline")"), std::string_view::npos);
+    EXPECT_FALSE(service_->device_disconnected("bob", 5));
+}
+
+TEST_F(ChatServiceTest, ControlRequestsChangeTheDirectory) {
+    EXPECT_EQ(control("bob", R"({"op":"create","room":"den"})")["ok"], true);
+    EXPECT_TRUE(service_->directory().is_member("den", "bob"));
+    EXPECT_EQ(control("bob", R"({"op":"create","room":"den"})")["error"],
+              "the room exists already");
+    EXPECT_EQ(control("carol", R"({"op":"invite","room":"den","user":"alice"})")["error"],
+              "not a member of this room");
+    EXPECT_EQ(control("bob", R"({"op":"invite","room":"den","user":"zed"})")["error"],
+              "no such user");
+    EXPECT_EQ(control("carol", R"({"op":"join","room":"den"})")["ok"], true);
+    EXPECT_EQ(control("carol", R"({"op":"join","room":"den"})")["error"], "already a member");
+    EXPECT_EQ(control("carol", R"({"op":"members","room":"den"})")["members"],
+              json::array({"bob", "carol"}));
+    EXPECT_EQ(control("carol", R"({"op":"leave","room":"den"})")["ok"], true);
+    EXPECT_EQ(control("carol", R"({"op":"leave","room":"den"})")["error"],
+              "not a member of this room");
+    EXPECT_EQ(control("carol", R"({"op":"members","room":"den"})")["ok"], false);
+    EXPECT_EQ(control("carol", R"({"op":"join","room":"nowhere"})")["error"], "no such room");
+    EXPECT_EQ(control("bob", R"({"op":"rooms"})")["rooms"], json::array({"den"}));
+    EXPECT_EQ(control("bob", R"({"op":"history","conversation":"room/lobby"})")["error"],
+              "not allowed to read this conversation");
+    EXPECT_EQ(control("bob", R"({"op":"read","conversation":"dm/alice/carol","id":1})")["ok"],
+              false);
+}
+
+} // namespace
+} // namespace perch::gateway

@@ -1,0 +1,318 @@
+// Tests of the config file parser: values, defaults, listeners and the one-line errors.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "gateway/common/config.hpp"
+
+namespace perch::gateway {
+namespace {
+
+std::string error_of(std::string_view text) {
+    try {
+        parse_config(text, "test.conf");
+    } catch (const config_error& error) {
+        return error.what();
+    }
+    return "";
+}
+
+listener_config make_listener(listener_kind kind, std::uint16_t port, std::string bind_address) {
+    listener_config listener;
+    listener.kind = kind;
+    listener.port = port;
+    listener.bind_address = std::move(bind_address);
+    return listener;
+}
+
+TEST(Config, EmptyTextGivesDefaults) {
+    const broker_config config = parse_config("", "test.conf");
+    ASSERT_EQ(config.listeners.size(), 4U);
+    EXPECT_EQ(config.listeners[0].port, 1883);
+    EXPECT_EQ(config.listeners[0].kind, listener_kind::mqtt);
+    EXPECT_TRUE(config.listeners[0].bind_address.empty());
+    EXPECT_EQ(config.listeners[1].port, 8883);
+    EXPECT_EQ(config.listeners[1].kind, listener_kind::mqtt_tls);
+    EXPECT_EQ(config.listeners[2].port, 8083);
+    EXPECT_EQ(config.listeners[2].kind, listener_kind::websocket);
+    EXPECT_EQ(config.listeners[3].port, 8084);
+    EXPECT_EQ(config.listeners[3].kind, listener_kind::websocket_tls);
+    EXPECT_EQ(config.sys_interval_seconds, 10U);
+    EXPECT_TRUE(config.allow_anonymous);
+    EXPECT_TRUE(config.retain_available);
+    EXPECT_EQ(config.log_threshold, log_level::info);
+}
+
+TEST(Config, OverloadLimitsHaveSafeDefaults) {
+    // DESIGN.md "Overload": a chat server's largest packet, a small first packet before login,
+    // and a bounded stored queue per session.
+    const broker_config config = parse_config("", "test.conf");
+    EXPECT_EQ(config.max_packet_size, 1024U * 1024);
+    EXPECT_EQ(config.max_connect_packet_size, 16U * 1024);
+    EXPECT_EQ(config.max_stored_messages, 10'000U);
+    EXPECT_EQ(config.max_stored_bytes, 16U * 1024 * 1024);
+    const broker_config changed = parse_config("max_connect_packet_size 8192\n", "test.conf");
+    EXPECT_EQ(changed.max_connect_packet_size, 8192U);
+    EXPECT_THROW(parse_config("max_connect_packet_size 10\n", "test.conf"), config_error);
+}
+
+TEST(Config, ReadsEveryKindOfValueAndIgnoresComments) {
+    const broker_config config = parse_config("# a comment\n"
+                                              "\n"
+                                              "   # indented comment\n"
+                                              "workers 3\n"
+                                              "max_connections\t500\n"
+                                              "max_packet_size 65536\r\n"
+                                              "receive_maximum 100\n"
+                                              "max_inflight_messages 20\n"
+                                              "max_queued_messages 50\n"
+                                              "max_queued_bytes 1000000\n"
+                                              "max_output_bytes 65536\n"
+                                              "topic_alias_maximum 0\n"
+                                              "server_keep_alive 120\n"
+                                              "max_qos 1\n"
+                                              "retain_available false\n"
+                                              "allow_anonymous false\n"
+                                              "max_session_expiry_seconds 3600\n"
+                                              "sys_interval 0\n"
+                                              "connect_timeout 5\n"
+                                              "log_level debug\n"
+                                              "persistence true\n"
+                                              "data_dir /tmp/perch-data\n"
+                                              "durability batched\n",
+                                              "test.conf");
+    EXPECT_EQ(config.workers, 3U);
+    EXPECT_EQ(config.max_connections, 500U);
+    EXPECT_EQ(config.max_packet_size, 65536U);
+    EXPECT_EQ(config.receive_maximum, 100);
+    EXPECT_EQ(config.max_inflight_messages, 20);
+    EXPECT_EQ(config.max_queued_messages, 50U);
+    EXPECT_EQ(config.max_queued_bytes, 1000000U);
+    EXPECT_EQ(config.max_output_bytes, 65536U);
+    EXPECT_EQ(config.topic_alias_maximum, 0);
+    EXPECT_EQ(config.server_keep_alive_seconds, 120);
+    EXPECT_EQ(config.max_qos, 1);
+    EXPECT_FALSE(config.retain_available);
+    EXPECT_FALSE(config.allow_anonymous);
+    EXPECT_EQ(config.max_session_expiry_seconds, 3600U);
+    EXPECT_EQ(config.sys_interval_seconds, 0U);
+    EXPECT_EQ(config.connect_timeout_seconds, 5U);
+    EXPECT_EQ(config.log_threshold, log_level::debug);
+    EXPECT_TRUE(config.persistence);
+    EXPECT_EQ(config.data_dir, "/tmp/perch-data");
+    EXPECT_EQ(config.durability, durability_mode::batched);
+}
+
+TEST(Config, StoreKeysAreReadAndDefaultToAPersistentFullStore) {
+    const broker_config defaults = parse_config("", "test.conf");
+    EXPECT_TRUE(defaults.persistence);
+    EXPECT_EQ(defaults.data_dir, "./data");
+    EXPECT_EQ(defaults.durability, durability_mode::full);
+    EXPECT_EQ(defaults.commit_interval_ms, 5U);
+    EXPECT_EQ(defaults.max_batch_operations, 4096U);
+    const broker_config config = parse_config("commit_interval_ms 20\n"
+                                              "max_batch_operations 100\n"
+                                              "max_stored_messages 7\n"
+                                              "max_stored_bytes 4096\n"
+                                              "max_database_bytes 1048576\n",
+                                              "test.conf");
+    EXPECT_EQ(config.commit_interval_ms, 20U);
+    EXPECT_EQ(config.max_batch_operations, 100U);
+    EXPECT_EQ(config.max_stored_messages, 7U);
+    EXPECT_EQ(config.max_stored_bytes, 4096U);
+    EXPECT_EQ(config.max_database_bytes, 1048576U);
+    EXPECT_THROW(parse_config("max_batch_operations 0\n", "test.conf"), config_error);
+}
+
+TEST(Config, PasswordIterationsDefaultToACurrentWorkFactor) {
+    EXPECT_EQ(parse_config("", "test.conf").password_iterations, default_password_iterations);
+    EXPECT_GE(default_password_iterations, 100'000U);
+    EXPECT_EQ(parse_config("password_iterations 600000\n", "test.conf").password_iterations,
+              600'000U);
+    EXPECT_NE(error_of("password_iterations 0\n"), "");
+    EXPECT_NE(error_of("password_iterations many\n"), "");
+}
+
+TEST(Config, LaterLineOverridesEarlierLine) {
+    EXPECT_EQ(parse_config("workers 2\nworkers 4\n", "test.conf").workers, 4U);
+}
+
+TEST(Config, PortAndBindAddressSetTheDefaultListener) {
+    const broker_config config = parse_config("port 18830\nbind_address 127.0.0.1\n", "t.conf");
+    ASSERT_EQ(config.listeners.size(), 4U);
+    EXPECT_EQ(config.listeners[0].port, 18830);
+    EXPECT_EQ(config.listeners[0].bind_address, "127.0.0.1");
+}
+
+TEST(Config, ListenerLinesReplaceTheDefaultListener) {
+    const broker_config config = parse_config("listener 18831\n"
+                                              "listener 18084 ::1\n"
+                                              "protocol websockets\n"
+                                              "listener 18090\n"
+                                              "protocol http\n",
+                                              "t.conf");
+    ASSERT_EQ(config.listeners.size(), 3U);
+    EXPECT_EQ(config.listeners[0], make_listener(listener_kind::mqtt, 18831, ""));
+    EXPECT_EQ(config.listeners[1], make_listener(listener_kind::websocket, 18084, "::1"));
+    EXPECT_EQ(config.listeners[2], make_listener(listener_kind::http, 18090, ""));
+}
+
+TEST(Config, ListenerAfterPortKeepsTheDefaultListener) {
+    const broker_config config = parse_config("port 18832\nlistener 18833\n", "t.conf");
+    ASSERT_EQ(config.listeners.size(), 2U);
+    EXPECT_EQ(config.listeners[0].port, 18832);
+    EXPECT_EQ(config.listeners[1].port, 18833);
+}
+
+TEST(Config, UnknownKeyNamesFileLineAndKey) {
+    EXPECT_EQ(error_of("workers 2\n\nmax_conections 10\n"),
+              "test.conf:3: max_conections: unknown key");
+}
+
+TEST(Config, BadValuesNameFileLineAndKey) {
+    EXPECT_EQ(error_of("workers many\n"), "test.conf:1: workers: expected a whole number, got "
+                                          "'many'");
+    EXPECT_EQ(error_of("max_qos 3\n"), "test.conf:1: max_qos: 3 is out of range 0..2");
+    EXPECT_EQ(error_of("port 70000\n"), "test.conf:1: port: 70000 is out of range 0..65535");
+    EXPECT_EQ(error_of("retain_available yes\n"),
+              "test.conf:1: retain_available: expected true or false, got 'yes'");
+    EXPECT_EQ(error_of("# c\nsys_interval\n"), "test.conf:2: sys_interval: expected one value, "
+                                               "got 0");
+    EXPECT_EQ(error_of("log_level 1 2\n"), "test.conf:1: log_level: expected one value, got 2");
+    EXPECT_EQ(error_of("log_level loud\n"),
+              "test.conf:1: log_level: unknown level 'loud' (error, warning, notice, info, "
+              "debug)");
+    EXPECT_EQ(error_of("listener\n"), "test.conf:1: listener: expected PORT [BIND_ADDRESS]");
+    EXPECT_EQ(error_of("protocol carrier-pigeon\n").substr(0, 61),
+              "test.conf:1: protocol: unknown listener kind 'carrier-pigeon'");
+    EXPECT_EQ(error_of("receive_maximum 0\n"),
+              "test.conf:1: receive_maximum: 0 is out of range 1..65535");
+}
+
+TEST(Config, OverridePortChangesTheFirstMqttListener) {
+    broker_config config = parse_config("listener 18090\nprotocol http\nlistener 18834\n", "t");
+    override_mqtt_port(config, 18835);
+    ASSERT_EQ(config.listeners.size(), 2U);
+    EXPECT_EQ(config.listeners[0].port, 18090);
+    EXPECT_EQ(config.listeners[1].port, 18835);
+
+    broker_config http_only = parse_config("listener 18090\nprotocol http\n", "t");
+    override_mqtt_port(http_only, 18836);
+    ASSERT_EQ(http_only.listeners.size(), 2U);
+    EXPECT_EQ(http_only.listeners[0], make_listener(listener_kind::mqtt, 18836, ""));
+}
+
+TEST(Config, LoadsFileAndReportsMissingFile) {
+    const std::string path = ::testing::TempDir() + "perch_config_test.conf";
+    {
+        std::ofstream file(path);
+        file << "workers 2\nbogus 1\n";
+    }
+    try {
+        load_config_file(path);
+        FAIL() << "expected config_error";
+    } catch (const config_error& error) {
+        EXPECT_EQ(error.source_name(), path);
+        EXPECT_EQ(error.line_number(), 2U);
+        EXPECT_EQ(error.key(), "bogus");
+    }
+    std::remove(path.c_str());
+    EXPECT_THROW(load_config_file(path), config_error);
+}
+
+std::string read_shipped_config() {
+    std::ifstream file(PERCH_SHIPPED_CONFIG);
+    std::ostringstream text;
+    text << file.rdbuf();
+    return text.str();
+}
+
+TEST(Config, TlsKeysSetTheLatestListener) {
+    const broker_config config = parse_config("listener 1883\nlistener 8883\nprotocol mqtt_tls\n"
+                                              "certfile /c.pem\nkeyfile /k.pem\ncafile /ca.pem\n"
+                                              "require_certificate true\n"
+                                              "use_identity_as_username true\n",
+                                              "t.conf");
+    ASSERT_EQ(config.listeners.size(), 2U);
+    EXPECT_TRUE(config.listeners[0].certfile.empty());
+    EXPECT_FALSE(config.listeners[0].require_certificate);
+    EXPECT_EQ(config.listeners[1].certfile, "/c.pem");
+    EXPECT_EQ(config.listeners[1].keyfile, "/k.pem");
+    EXPECT_EQ(config.listeners[1].cafile, "/ca.pem");
+    EXPECT_TRUE(config.listeners[1].require_certificate);
+    EXPECT_TRUE(config.listeners[1].use_identity_as_username);
+}
+
+TEST(Config, TlsKeysBeforeAnyListenerSetEveryDefaultListener) {
+    const broker_config config = parse_config("certfile /c.pem\nkeyfile /k.pem\n", "t.conf");
+    ASSERT_EQ(config.listeners.size(), 4U);
+    for (const listener_config& listener : config.listeners) {
+        EXPECT_EQ(listener.certfile, "/c.pem");
+        EXPECT_EQ(listener.keyfile, "/k.pem");
+    }
+}
+
+TEST(Config, OnlyMqttPortKeepsOnePlainListener) {
+    broker_config config;
+    use_only_mqtt_port(config, 18840);
+    ASSERT_EQ(config.listeners.size(), 1U);
+    EXPECT_EQ(config.listeners[0].kind, listener_kind::mqtt);
+    EXPECT_EQ(config.listeners[0].port, 18840);
+}
+
+TEST(Config, RaspberryPiConfigParsesWithItsTuning) {
+    // deploy/perch-pi.conf is the container image's and the systemd unit's config.
+    std::ifstream file(PERCH_PI_CONFIG);
+    std::ostringstream text;
+    text << file.rdbuf();
+    ASSERT_FALSE(text.str().empty());
+    const broker_config config = parse_config(text.str(), "perch-pi.conf");
+    // The same four listeners as the built-in defaults, so TLS and WebSocket work out of the box.
+    std::vector<listener_kind> kinds;
+    for (const listener_config& listener : config.listeners) {
+        kinds.push_back(listener.kind);
+    }
+    EXPECT_EQ(kinds,
+              (std::vector<listener_kind>{listener_kind::mqtt, listener_kind::mqtt_tls,
+                                          listener_kind::websocket, listener_kind::websocket_tls}));
+    EXPECT_EQ(config.workers, 4U);
+    EXPECT_EQ(config.data_dir, "/var/lib/perch");
+    EXPECT_TRUE(config.persistence);
+    EXPECT_EQ(config.durability, durability_mode::full);
+    EXPECT_GT(config.commit_interval_ms, broker_config{}.commit_interval_ms);
+    EXPECT_GT(config.max_database_bytes, 0U);
+    EXPECT_LT(config.max_output_bytes, broker_config{}.max_output_bytes);
+}
+
+TEST(Config, ShippedConfigFileGivesTheDefaults) {
+    const std::string text = read_shipped_config();
+    ASSERT_FALSE(text.empty());
+    const broker_config config = parse_config(text, "perch.conf");
+    const broker_config defaults;
+    EXPECT_EQ(config.listeners, defaults.listeners);
+    EXPECT_EQ(config.workers, defaults.workers);
+    EXPECT_EQ(config.sys_interval_seconds, defaults.sys_interval_seconds);
+}
+
+TEST(Config, EverySettingTheShippedFileDocumentsIsAKnownKey) {
+    // Uncomment every "#key value" line; the result must parse.
+    std::istringstream lines(read_shipped_config());
+    std::string uncommented;
+    std::string line;
+    std::size_t settings = 0;
+    while (std::getline(lines, line)) {
+        if (line.size() > 1 && line[0] == '#' && line[1] >= 'a' && line[1] <= 'z') {
+            line.erase(0, 1);
+            ++settings;
+        }
+        uncommented += line + "\n";
+    }
+    EXPECT_GT(settings, 20U);
+    EXPECT_NO_THROW(parse_config(uncommented, "perch.conf"));
+}
+
+} // namespace
+} // namespace perch::gateway
