@@ -197,8 +197,10 @@ mkdir -p "$check/rootfs/dev"
 mknod -m 0666 "$check/rootfs/dev/null" c 1 3
 mknod -m 0666 "$check/rootfs/dev/urandom" c 1 9
 mknod -m 0666 "$check/rootfs/dev/random" c 1 8
-# The image's config, with the TLS and WebSocket listeners moved to free ports of this machine.
-sed -e "s#^listener 8883\$#listener $(free_port)#" \
+# The image's config, with the TLS and WebSocket listeners moved to free ports of this machine,
+# and anonymous clients let in for the check's mosquitto_pub and mosquitto_sub.
+sed -e '$a allow_anonymous true' \
+    -e "s#^listener 8883\$#listener $(free_port)#" \
     -e "s#^listener 8083\$#listener $(free_port)#" \
     -e "s#^listener 8084\$#listener $(free_port)#" \
     "$check/rootfs/etc/perch/perch.conf" >"$check/rootfs/etc/perch/check.conf"

@@ -37,9 +37,8 @@ std::size_t worker_count_for(const broker_config& config) {
 
 } // namespace
 
-server::server(broker_config config)
-    : config_(std::move(config)), connection_settings_(std::make_shared<const connection_settings>(
-                                      make_connection_settings(config_))) {
+server::server(broker_config config) : config_(std::move(config)) {
+    update_connection_settings();
     max_connections_ = config_.max_connections;
 }
 
@@ -86,8 +85,15 @@ connection_settings server::make_connection_settings(const broker_config& config
                                   : std::numeric_limits<std::size_t>::max();
     settings.max_output_bytes = config.max_output_bytes;
     settings.backlog_pause_bytes = std::max(backlog_pause_bytes, config.max_output_bytes * 4);
-    settings.allow_anonymous = config.allow_anonymous;
+    settings.allow_anonymous = true;
     return settings;
+}
+
+void server::update_connection_settings() {
+    connection_settings settings = make_connection_settings(config_);
+    connection_settings_ = std::make_shared<const connection_settings>(settings);
+    settings.allow_anonymous = false;
+    named_only_settings_ = std::make_shared<const connection_settings>(std::move(settings));
 }
 
 void server::set_in_process_service(in_process_service_factory make) {
@@ -145,8 +151,10 @@ void server::start() {
             // With port 0 the first socket picks a free port; the others join it.
             port = listeners_[index].back()->port();
         }
-        log_notice("listening for {} on {}:{} with {} worker(s)", to_string(wanted.kind),
-                   wanted.bind_address.empty() ? "*" : wanted.bind_address, port, count);
+        log_notice("listening for {} on {}:{} with {} worker(s), {}", to_string(wanted.kind),
+                   wanted.bind_address.empty() ? "*" : wanted.bind_address, port, count,
+                   allows_anonymous(config_, wanted) ? "anonymous clients allowed"
+                                                     : "clients must log in");
     }
 
     if (config_.persistence) {
@@ -343,8 +351,7 @@ void server::reload(const broker_config& config) {
         config_ = config;
         config_.listeners = listeners;
         config_.workers = workers;
-        connection_settings_ =
-            std::make_shared<const connection_settings>(make_connection_settings(config_));
+        update_connection_settings();
         max_connections_ = config_.max_connections;
         interval = config_.sys_interval_seconds;
     }
@@ -365,9 +372,12 @@ std::vector<std::uint16_t> server::bound_ports() const {
     return ports;
 }
 
-std::shared_ptr<const connection_settings> server::current_connection_settings() const {
+std::shared_ptr<const connection_settings>
+server::current_connection_settings(const listener_config* listener) const {
     std::lock_guard lock(settings_mutex_);
-    return connection_settings_;
+    const bool is_open = listener != nullptr ? allows_anonymous(config_, *listener)
+                                             : config_.allow_anonymous.value_or(true);
+    return is_open ? connection_settings_ : named_only_settings_;
 }
 
 void server::handle_accepted(worker& home, const listener_config& listener,
@@ -383,7 +393,7 @@ void server::handle_accepted(worker& home, const listener_config& listener,
         socket.close(ignored);
         return;
     }
-    std::shared_ptr<const connection_settings> settings = current_connection_settings();
+    std::shared_ptr<const connection_settings> settings = current_connection_settings(&listener);
     std::unique_ptr<transport> stream;
     if (listener.kind == listener_kind::mqtt) {
         stream = std::make_unique<tcp_transport>(home.poller(), std::move(socket));

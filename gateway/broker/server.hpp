@@ -85,8 +85,11 @@ public:
     std::size_t worker_count() const { return workers_.size(); }
     worker& worker_at(std::size_t index) { return *workers_[index]; }
 
-    /// The settings for a connection accepted now.
-    std::shared_ptr<const connection_settings> current_connection_settings() const;
+    /// The settings for a connection accepted now on `listener`: whether it lets clients without
+    /// a user name in depends on the listener (allows_anonymous). Without a listener (a
+    /// connection made inside the process): as the configuration says, yes when it is silent.
+    std::shared_ptr<const connection_settings>
+    current_connection_settings(const listener_config* listener = nullptr) const;
 
     /// Called by a listener with a freshly accepted socket on `home`: refuses it when
     /// max_connections is reached, otherwise starts a connection speaking `listener`'s kind (with
@@ -116,6 +119,8 @@ public:
 
 private:
     static connection_settings make_connection_settings(const broker_config& config);
+    /// Replaces connection_settings_ and named_only_settings_ from config_ (lock held).
+    void update_connection_settings();
     /// Opens the store named by the config (throws store::store_open_error) and restores the
     /// retained messages and the persistent sessions, offline, spread over the workers.
     void open_store();
@@ -131,8 +136,10 @@ private:
     // Settings for new connections. Owner: main thread writes on reload. Lock: settings_mutex_.
     mutable std::mutex settings_mutex_;
     broker_config config_;
-    /// Shared by every connection accepted under them; a reload replaces them.
+    /// Shared by every connection accepted under them; a reload replaces them. The two differ
+    /// only in allow_anonymous (true, false).
     std::shared_ptr<const connection_settings> connection_settings_;
+    std::shared_ptr<const connection_settings> named_only_settings_;
 
     router router_;
     session_registry registry_;

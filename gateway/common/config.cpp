@@ -87,6 +87,15 @@ key_handler bool_key(bool broker_config::*field) {
     };
 }
 
+key_handler optional_bool_key(std::optional<bool> broker_config::*field) {
+    return [field](parse_state& state, const config_line& line) {
+        state.config.*field = line.bool_value();
+    };
+}
+
+/// Where the listeners of a configuration that names none are bound.
+constexpr std::string_view loopback_address = "127.0.0.1";
+
 constexpr std::uint64_t max_u16 = std::numeric_limits<std::uint16_t>::max();
 constexpr std::uint64_t max_u32 = std::numeric_limits<std::uint32_t>::max();
 
@@ -312,7 +321,7 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         {"server_keep_alive", unsigned_key(&broker_config::server_keep_alive_seconds, 0, max_u16)},
         {"max_qos", unsigned_key(&broker_config::max_qos, 0, 2)},
         {"retain_available", bool_key(&broker_config::retain_available)},
-        {"allow_anonymous", bool_key(&broker_config::allow_anonymous)},
+        {"allow_anonymous", optional_bool_key(&broker_config::allow_anonymous)},
         {"max_session_expiry_seconds",
          unsigned_key(&broker_config::max_session_expiry_seconds, 0, max_u32)},
         {"sys_interval", unsigned_key(&broker_config::sys_interval_seconds, 0, 86'400)},
@@ -395,10 +404,20 @@ std::vector<listener_config> default_listeners() {
         listener_config listener;
         listener.kind = kind;
         listener.port = port;
+        listener.bind_address = loopback_address;
         return listener;
     };
     return {make(listener_kind::mqtt, 1883), make(listener_kind::mqtt_tls, 8883),
             make(listener_kind::websocket, 8083), make(listener_kind::websocket_tls, 8084)};
+}
+
+bool is_loopback_only(const listener_config& listener) {
+    const std::string_view address = listener.bind_address;
+    return address.starts_with("127.") || address == "::1" || address == "localhost";
+}
+
+bool allows_anonymous(const broker_config& config, const listener_config& listener) {
+    return config.allow_anonymous.value_or(is_loopback_only(listener));
 }
 
 bool is_tls(listener_kind kind) {
@@ -476,12 +495,14 @@ void override_mqtt_port(broker_config& config, std::uint16_t port) {
     }
     listener_config listener;
     listener.port = port;
+    listener.bind_address = loopback_address;
     config.listeners.insert(config.listeners.begin(), listener);
 }
 
 void use_only_mqtt_port(broker_config& config, std::uint16_t port) {
     listener_config listener;
     listener.port = port;
+    listener.bind_address = loopback_address;
     config.listeners = {listener};
 }
 

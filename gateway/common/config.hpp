@@ -50,8 +50,13 @@ struct listener_config {
 };
 
 /// The listeners of a configuration that names none: mqtt 1883, mqtt_tls 8883, websocket 8083,
-/// websocket_tls 8084, on every interface.
+/// websocket_tls 8084, on the loopback interface only (127.0.0.1), as Mosquitto 2 does: serving
+/// a network takes `listener` lines.
 std::vector<listener_config> default_listeners();
+
+/// True when `listener` accepts connections from this machine only: bound to 127.0.0.0/8, ::1
+/// or `localhost`.
+bool is_loopback_only(const listener_config& listener);
 
 /// True for the kinds that speak TLS (mqtt_tls, websocket_tls).
 bool is_tls(listener_kind kind);
@@ -112,7 +117,8 @@ struct assistant_config {
 /// Every setting of the broker. Defaults are what `perch` runs with when no file is given.
 struct broker_config {
     /// Listeners in file order. When the file names none: MQTT on 1883, MQTT over TLS on 8883,
-    /// MQTT over WebSocket on 8083 and WebSocket over TLS on 8084 (default_listeners()).
+    /// MQTT over WebSocket on 8083 and WebSocket over TLS on 8084, on loopback only
+    /// (default_listeners()).
     std::vector<listener_config> listeners = default_listeners();
     /// Worker threads; 0 means one per core.
     unsigned workers = 0;
@@ -144,7 +150,9 @@ struct broker_config {
     /// Highest QoS the server grants and accepts.
     std::uint8_t max_qos = 2;
     bool retain_available = true;
-    bool allow_anonymous = true;
+    /// Whether clients without a user name may connect. Unset: yes on a loopback-only listener,
+    /// no on any other (allows_anonymous()).
+    std::optional<bool> allow_anonymous;
     /// Largest Session Expiry Interval granted, in seconds; 0 means no limit.
     std::uint32_t max_session_expiry_seconds = 0;
     /// Seconds between $SYS updates; 0 turns them off.
@@ -183,6 +191,10 @@ struct broker_config {
     assistant_config assistant;
 };
 
+/// Whether `listener` of `config` lets clients without a user name connect: the configured
+/// allow_anonymous, or, when it is not set, true only for a loopback-only listener.
+bool allows_anonymous(const broker_config& config, const listener_config& listener);
+
 /// The store's database file inside data_dir, shared by the broker and `perch user|room`.
 inline constexpr std::string_view store_file_name = "perch.db";
 
@@ -218,8 +230,8 @@ broker_config load_config_file(const std::string& path);
 /// command line's -p does.
 void override_mqtt_port(broker_config& config, std::uint16_t port);
 
-/// What -p PORT without -c means: only one plain MQTT listener, on `port` (so that many brokers
-/// can run side by side without fighting over the TLS and WebSocket ports).
+/// What -p PORT without -c means: only one plain MQTT listener, on `port` on loopback (so that
+/// many brokers can run side by side without fighting over the TLS and WebSocket ports).
 void use_only_mqtt_port(broker_config& config, std::uint16_t port);
 
 } // namespace perch::gateway

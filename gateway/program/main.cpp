@@ -43,6 +43,14 @@ broker_config load_effective_config(const cli_options& options) {
 int run_broker(const cli_options& options) {
     broker_config config = load_effective_config(options);
     set_log_level(config.log_threshold);
+    if (options.config_path) {
+        log_notice("perch {} starting with {}", PERCH_VERSION, *options.config_path);
+    } else {
+        // docs/DESIGN.md "Secure defaults": without a file, nothing but this machine reaches it.
+        log_notice("perch {} starting without a config file: listening on loopback only "
+                   "(127.0.0.1); give -c FILE with `listener` lines to serve a network",
+                   PERCH_VERSION);
+    }
     // Writes to a peer that has gone must fail with EPIPE, not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
 

@@ -175,6 +175,10 @@ std::string perch_program() {
 
 } // namespace
 
+std::uint16_t free_loopback_port() {
+    return pick_free_port();
+}
+
 std::string_view to_string(broker_kind kind) {
     switch (kind) {
     case broker_kind::perch: return "perch";

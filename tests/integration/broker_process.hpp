@@ -117,6 +117,9 @@ struct command_result {
 command_result run_command(const std::vector<std::string>& argv, std::string_view input,
                            std::chrono::milliseconds timeout);
 
+/// A port on 127.0.0.1 that was free a moment ago (another process may take it before use).
+std::uint16_t free_loopback_port();
+
 /// Reads a whole file; an empty string when it does not exist.
 std::string read_file_text(const std::filesystem::path& path);
 

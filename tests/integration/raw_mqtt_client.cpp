@@ -112,6 +112,10 @@ bool raw_mqtt_client::connect(std::uint16_t port, const std::string& client_id,
         return false;
     }
     const auto reply = read_packet(timeout);
+    connack_code_.reset();
+    if (reply && reply->type == 2 && reply->body.size() >= 2) {
+        connack_code_ = reply->body[1];
+    }
     if (!reply || reply->type != 2 || reply->body.size() < 2 || reply->body[1] != 0) {
         close();
         return false;

@@ -45,6 +45,8 @@ public:
     /// successful CONNACK. `session_present` receives its flag.
     bool connect(std::uint16_t port, const std::string& client_id, bool is_clean_session,
                  std::chrono::milliseconds timeout, bool* session_present = nullptr);
+    /// The return code of the last CONNACK connect() read (0: accepted); nothing when none came.
+    std::optional<std::uint8_t> connack_code() const { return connack_code_; }
     /// Sends PUBLISH; packet_id is ignored at QoS 0.
     bool publish(std::string_view topic, std::string_view payload, std::uint8_t qos,
                  std::uint16_t packet_id, bool is_duplicate = false, bool is_retained = false);
@@ -71,6 +73,7 @@ private:
 
     int socket_ = -1;
     std::vector<std::uint8_t> input_;
+    std::optional<std::uint8_t> connack_code_;
 };
 
 } // namespace perch::integration

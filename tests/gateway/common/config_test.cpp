@@ -33,7 +33,6 @@ TEST(Config, EmptyTextGivesDefaults) {
     ASSERT_EQ(config.listeners.size(), 4U);
     EXPECT_EQ(config.listeners[0].port, 1883);
     EXPECT_EQ(config.listeners[0].kind, listener_kind::mqtt);
-    EXPECT_TRUE(config.listeners[0].bind_address.empty());
     EXPECT_EQ(config.listeners[1].port, 8883);
     EXPECT_EQ(config.listeners[1].kind, listener_kind::mqtt_tls);
     EXPECT_EQ(config.listeners[2].port, 8083);
@@ -41,9 +40,46 @@ TEST(Config, EmptyTextGivesDefaults) {
     EXPECT_EQ(config.listeners[3].port, 8084);
     EXPECT_EQ(config.listeners[3].kind, listener_kind::websocket_tls);
     EXPECT_EQ(config.sys_interval_seconds, 10U);
-    EXPECT_TRUE(config.allow_anonymous);
+    EXPECT_FALSE(config.allow_anonymous.has_value());
     EXPECT_TRUE(config.retain_available);
     EXPECT_EQ(config.log_threshold, log_level::info);
+}
+
+TEST(Config, TheDefaultListenersServeLoopbackOnlyAndLetAnonymousClientsIn) {
+    // docs/DESIGN.md "Secure defaults", as Mosquitto 2: a perch nobody configured is reachable
+    // from this machine only.
+    const broker_config config;
+    for (const listener_config& listener : config.listeners) {
+        EXPECT_EQ(listener.bind_address, "127.0.0.1") << listener.port;
+        EXPECT_TRUE(is_loopback_only(listener));
+        EXPECT_TRUE(allows_anonymous(config, listener)) << listener.port;
+    }
+    broker_config only_port;
+    use_only_mqtt_port(only_port, 18830);
+    ASSERT_EQ(only_port.listeners.size(), 1U);
+    EXPECT_TRUE(is_loopback_only(only_port.listeners[0]));
+}
+
+TEST(Config, AListenerBeyondLoopbackRefusesAnonymousClientsUnlessAllowed) {
+    const broker_config config = parse_config("listener 1883 0.0.0.0\n"
+                                              "listener 1884\n"
+                                              "listener 1885 127.0.0.1\n"
+                                              "listener 1886 ::1\n"
+                                              "listener 1887 localhost\n"
+                                              "listener 1888 192.168.1.10\n",
+                                              "t.conf");
+    const std::vector<bool> expected{false, false, true, true, true, false};
+    ASSERT_EQ(config.listeners.size(), expected.size());
+    for (std::size_t index = 0; index < expected.size(); ++index) {
+        EXPECT_EQ(allows_anonymous(config, config.listeners[index]), expected[index])
+            << config.listeners[index].port;
+    }
+    // Set, the key decides for every listener.
+    const broker_config open = parse_config("listener 1883 0.0.0.0\nallow_anonymous true\n", "t");
+    EXPECT_TRUE(allows_anonymous(open, open.listeners[0]));
+    const broker_config closed =
+        parse_config("listener 1883 127.0.0.1\nallow_anonymous false\n", "t");
+    EXPECT_FALSE(allows_anonymous(closed, closed.listeners[0]));
 }
 
 TEST(Config, OverloadLimitsHaveSafeDefaults) {
@@ -96,7 +132,7 @@ TEST(Config, ReadsEveryKindOfValueAndIgnoresComments) {
     EXPECT_EQ(config.server_keep_alive_seconds, 120);
     EXPECT_EQ(config.max_qos, 1);
     EXPECT_FALSE(config.retain_available);
-    EXPECT_FALSE(config.allow_anonymous);
+    EXPECT_EQ(config.allow_anonymous, false);
     EXPECT_EQ(config.max_session_expiry_seconds, 3600U);
     EXPECT_EQ(config.sys_interval_seconds, 0U);
     EXPECT_EQ(config.connect_timeout_seconds, 5U);
@@ -202,7 +238,8 @@ TEST(Config, OverridePortChangesTheFirstMqttListener) {
     broker_config http_only = parse_config("listener 18090\nprotocol http\n", "t");
     override_mqtt_port(http_only, 18836);
     ASSERT_EQ(http_only.listeners.size(), 2U);
-    EXPECT_EQ(http_only.listeners[0], make_listener(listener_kind::mqtt, 18836, ""));
+    // A listener only the command line names serves loopback, like the default ones.
+    EXPECT_EQ(http_only.listeners[0], make_listener(listener_kind::mqtt, 18836, "127.0.0.1"));
 }
 
 TEST(Config, LoadsFileAndReportsMissingFile) {
@@ -278,6 +315,11 @@ TEST(Config, RaspberryPiConfigParsesWithItsTuning) {
     EXPECT_EQ(kinds,
               (std::vector<listener_kind>{listener_kind::mqtt, listener_kind::mqtt_tls,
                                           listener_kind::websocket, listener_kind::websocket_tls}));
+    // A board on a LAN: every interface, and everyone there logs in.
+    for (const listener_config& listener : config.listeners) {
+        EXPECT_FALSE(is_loopback_only(listener)) << listener.port;
+        EXPECT_FALSE(allows_anonymous(config, listener)) << listener.port;
+    }
     EXPECT_EQ(config.workers, 4U);
     EXPECT_EQ(config.data_dir, "/var/lib/perch");
     EXPECT_TRUE(config.persistence);
