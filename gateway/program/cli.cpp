@@ -64,9 +64,14 @@ std::variant<cli_options, cli_error> parse_command_line(std::span<const std::str
             options.wants_version = true;
         } else if (arg == "--check") {
             options.wants_check = true;
+        } else if (arg == "--test-config") {
+            options.wants_config_test = true;
         } else {
             return cli_error{fmt::format("unknown option '{}' (try --help)", arg)};
         }
+    }
+    if (options.wants_config_test && !options.config_path) {
+        return cli_error{"--test-config needs the file to check: -c FILE"};
     }
     return options;
 }
@@ -76,6 +81,7 @@ std::string usage_text(std::string_view program_name) {
                        "\n"
                        "usage: {} [-c FILE] [-p PORT] [-v]\n"
                        "       {} --check [-c FILE] [-p PORT]\n"
+                       "       {} --test-config -c FILE\n"
                        "       {} --help | --version\n"
                        "\n"
                        " -c, --config-file FILE  read the configuration from FILE\n"
@@ -90,10 +96,18 @@ std::string usage_text(std::string_view program_name) {
                        "     --check             connect to the running broker's MQTT listener "
                        "and exit 0\n"
                        "                         when it answers with a CONNACK (health check)\n"
+                       "     --test-config       check the configuration file given with -c and "
+                       "exit;\n"
+                       "                         non-zero with the file, line and key of the "
+                       "first problem\n"
                        "\n"
-                       "Signals: SIGTERM and SIGINT stop the broker; SIGHUP reloads the "
-                       "configuration file.\n",
-                       program_name, program_name, program_name);
+                       "Without -c perch listens on loopback (127.0.0.1) only.\n"
+                       "Signals: SIGTERM and SIGINT stop the broker; SIGHUP rereads the "
+                       "configuration file\n"
+                       "for the log level, sys_interval, allow_anonymous and the limits of new "
+                       "connections\n"
+                       "(listener and worker changes need a restart).\n",
+                       program_name, program_name, program_name, program_name);
 }
 
 } // namespace perch::gateway

@@ -27,6 +27,8 @@ struct cli_options {
     /// --check: ask the running broker (the first plain MQTT listener of the configuration)
     /// whether it serves, instead of starting one.
     bool wants_check = false;
+    /// --test-config: read and check the configuration file (-c), report, and exit.
+    bool wants_config_test = false;
     bool operator==(const cli_options&) const = default;
 };
 

@@ -128,6 +128,12 @@ int main(int argc, char** argv) {
         if (options.wants_check) {
             return run_health_check(options);
         }
+        if (options.wants_config_test) {
+            // Throws config_error naming the file, the line and the key.
+            load_effective_config(options);
+            std::printf("perch: %s: configuration OK\n", options.config_path->c_str());
+            return 0;
+        }
         return run_broker(options);
     } catch (const config_error& error) {
         std::fprintf(stderr, "perch: %s\n", error.what());

@@ -1,6 +1,7 @@
-// Secure defaults (docs/DESIGN.md "Secure defaults"): a perch started without a config file serves
-// loopback only and says so first; a listener beyond loopback refuses clients without a user
-// name unless the file allows them.
+// Start-up configuration. Secure defaults (docs/DESIGN.md "Secure defaults"): a perch started
+// without a config file serves loopback only and says so first; a listener beyond loopback
+// refuses clients without a user name unless the file allows them. `perch --test-config` names
+// the file, line and key of a problem.
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -104,6 +105,24 @@ TEST(SafeDefaults, AListenerBeyondLoopbackRefusesAnonymousClientsUnlessTheFileAl
         EXPECT_TRUE(guest.connect(everywhere, "guest", true, answer_timeout));
         guest.disconnect();
     }
+}
+
+TEST(TestConfig, NamesTheFileLineAndKeyOfAProblemAndPassesAGoodFile) {
+    temporary_directory scratch;
+    const auto broken = scratch.path() / "broken.conf";
+    write_file_text(broken, "# limits\nworkers 2\nmax_packet_size lots\n");
+    const command_result refused =
+        run_command({PERCH_BROKER_PATH, "--test-config", "-c", broken.string()}, "", 10s);
+    EXPECT_FALSE(refused.ending.is_success());
+    EXPECT_NE(refused.errors.find(broken.string() + ":3: max_packet_size"), std::string::npos)
+        << refused.errors;
+
+    const auto good = scratch.path() / "good.conf";
+    write_file_text(good, "workers 2\nlistener 1883 127.0.0.1\n");
+    const command_result accepted =
+        run_command({PERCH_BROKER_PATH, "--test-config", "-c", good.string()}, "", 10s);
+    EXPECT_TRUE(accepted.ending.is_success()) << accepted.errors;
+    EXPECT_NE(accepted.output.find("configuration OK"), std::string::npos) << accepted.output;
 }
 
 } // namespace

@@ -28,6 +28,16 @@ TEST(CommandLine, CheckAsksTheRunningBroker) {
     EXPECT_EQ(options.port, 1884);
 }
 
+TEST(CommandLine, TestConfigChecksTheGivenFile) {
+    const auto result =
+        parse(std::array<std::string_view, 3>{"--test-config", "-c", "/etc/perch.conf"});
+    ASSERT_TRUE(std::holds_alternative<cli_options>(result));
+    EXPECT_TRUE(std::get<cli_options>(result).wants_config_test);
+    const auto without_file = parse(std::array<std::string_view, 1>{"--test-config"});
+    ASSERT_TRUE(std::holds_alternative<cli_error>(without_file));
+    EXPECT_NE(std::get<cli_error>(without_file).message.find("-c FILE"), std::string::npos);
+}
+
 TEST(CommandLine, ReadsConfigFilePortAndVerbose) {
     const auto result =
         parse(std::array<std::string_view, 5>{"-c", "/etc/perch.conf", "-p", "18883", "-v"});
