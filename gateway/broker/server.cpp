@@ -64,6 +64,8 @@ connection_settings server::make_connection_settings(const broker_config& config
     connection_settings settings;
     mqtt::session_limits& limits = settings.limits;
     limits.receive_maximum = config.receive_maximum;
+    limits.outbound_inflight_maximum =
+        config.max_inflight_messages != 0 ? config.max_inflight_messages : 0xFFFF;
     limits.topic_alias_maximum = config.topic_alias_maximum;
     limits.maximum_packet_size =
         config.max_packet_size != 0 ? config.max_packet_size : mqtt::max_packet_size;

@@ -132,9 +132,10 @@ struct broker_config {
     std::uint32_t max_connect_packet_size = 16 * 1024;
     /// The server's Receive Maximum: QoS 1/2 publishes a client may have unacknowledged.
     std::uint16_t receive_maximum = 1024;
-    /// Outbound QoS 1/2 messages in flight per client, below the client's own Receive Maximum;
-    /// 0 means only the client's limit applies.
-    std::uint16_t max_inflight_messages = 0;
+    /// Outbound QoS 1/2 messages in flight per client, below the client's own Receive Maximum
+    /// (the only window a 3.1.1 client has); the rest wait in the session's queue. 0 means only
+    /// the client's limit applies (65,535 for a 3.1.1 client).
+    std::uint16_t max_inflight_messages = 1024;
     /// Messages queued per client beyond its in-flight window; 0 means no limit.
     std::uint32_t max_queued_messages = 1000;
     /// Bytes of payload queued per client beyond its in-flight window; 0 means no limit.

@@ -289,6 +289,52 @@ TEST(Overload, DeliveriesPastTheSessionQueueStayInTheStoreOnly) {
     EXPECT_TRUE(broker.stop().is_success()) << broker.log();
 }
 
+/// max_inflight_messages bounds the QoS 1 deliveries a (3.1.1) subscriber has unacknowledged; the
+/// others wait in its queue and follow, in order, as it acknowledges.
+TEST(Overload, MaxInflightMessagesBoundsTheUnacknowledgedDeliveries) {
+    broker_process broker(broker_kind::perch, "max_inflight_messages 2\n");
+    raw_mqtt_client subscriber;
+    ASSERT_TRUE(subscriber.connect(broker.port(), "slow", true, answer_timeout));
+    ASSERT_TRUE(subscriber.subscribe("window/topic", 1, 1, answer_timeout));
+    raw_mqtt_client publisher;
+    ASSERT_TRUE(publisher.connect(broker.port(), "quick", true, answer_timeout));
+    for (int number = 0; number < 5; ++number) {
+        ASSERT_TRUE(publisher.publish("window/topic", std::to_string(number), 1,
+                                      static_cast<std::uint16_t>(number + 1)));
+        const auto acknowledged = publisher.read_packet(answer_timeout);
+        ASSERT_TRUE(acknowledged && acknowledged->type == puback_type);
+    }
+    // Two arrive, and nothing more while neither is acknowledged.
+    std::vector<raw_publish> received;
+    while (const auto packet = subscriber.read_packet(1s)) {
+        if (packet->type == publish_type) {
+            received.push_back(parse_publish(*packet));
+        }
+    }
+    ASSERT_EQ(received.size(), 2u);
+    // Each acknowledgement lets one more through, in order.
+    std::vector<std::string> payloads;
+    for (std::size_t index = 0; index < received.size(); ++index) {
+        payloads.push_back(received[index].payload);
+        ASSERT_TRUE(subscriber.acknowledge(puback_type, received[index].packet_id));
+        const auto next = subscriber.read_packet(answer_timeout);
+        if (next && next->type == publish_type) {
+            received.push_back(parse_publish(*next));
+        }
+        if (received.size() == 5) {
+            break;
+        }
+    }
+    for (std::size_t index = payloads.size(); index < received.size(); ++index) {
+        payloads.push_back(received[index].payload);
+        ASSERT_TRUE(subscriber.acknowledge(puback_type, received[index].packet_id));
+    }
+    EXPECT_EQ(payloads, (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+    subscriber.disconnect();
+    publisher.disconnect();
+    EXPECT_TRUE(broker.stop().is_success()) << broker.log();
+}
+
 /// While one client floods QoS 1 publishes to a persistent subscriber that does not read, another
 /// client on the same (only) worker gets its CONNACK and its PINGRESP.
 TEST(Overload, OtherClientsAreServedWhileOneFloods) {
