@@ -104,14 +104,14 @@ public:
     /// The chat user this session belongs to; empty for a client outside the chat layer.
     const std::string& chat_user() const;
 
-    /// Applies a chat directory change (gateway/connection_chat.cpp): rooms the user joined or
+    /// Applies a chat directory change (connection_chat.cpp): rooms the user joined or
     /// left add or remove the server-side subscriptions (a persistent session's stored ones too);
     /// a deleted user's connection is closed with Not authorized.
     void apply_chat_changes(const directory_changes& changes);
 
 private:
-    /// The clock every part of a connection reads (connection.cpp, connection_chat.cpp,
-    /// connection_persistence.cpp).
+    /// The clock every part of a connection reads (connection.cpp, connection_publish.cpp,
+    /// connection_session.cpp, connection_chat.cpp).
     static mqtt::time_point clock_now();
     void read_turn(const boost::system::error_code& error);
     void wait_readable();
@@ -128,8 +128,8 @@ private:
     const std::string& client_id() const { return session_.client_id(); }
     /// "ADDRESS:PORT" of the client, for the log.
     std::string remote_address() const { return transport_->remote_address(); }
-    // Chat layer (gateway/connection_chat.cpp).
-    /// The chat checks of a CONNECT (gateway/connection_chat.cpp), at once or, when a password
+    // Chat layer (connection_chat.cpp).
+    /// The chat checks of a CONNECT (connection_chat.cpp), at once or, when a password
     /// hash is to be checked, once the chat layer's password threads have checked it; then
     /// finish_chat_login.
     void start_chat_login(const mqtt::connect& request, mqtt::time_point now);
@@ -238,6 +238,9 @@ private:
     void close_socket();
     void on_network_lost();
     void end_session_if_closed();
+    /// The session expired (mqtt::session_expired): its stored state, subscriptions and client
+    /// id go.
+    void end_expired_session();
     void on_written(const boost::system::error_code& error, std::size_t bytes);
     void sync_backlog();
     void arm_timer();
