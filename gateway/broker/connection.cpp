@@ -27,7 +27,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
-#include "gateway/broker/server.hpp"
 #include "gateway/broker/worker.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/common/stored_message_codec.hpp"
@@ -68,9 +67,9 @@ mqtt::time_point connection::clock_now() {
     return std::chrono::steady_clock::now();
 }
 
-connection::connection(server& owner, worker& home, std::unique_ptr<transport> stream,
+connection::connection(broker_tables& tables, worker& home, std::unique_ptr<transport> stream,
                        std::shared_ptr<const connection_settings> settings)
-    : server_(owner), worker_(home), transport_(std::move(stream)), settings_(std::move(settings)),
+    : tables_(tables), worker_(home), transport_(std::move(stream)), settings_(std::move(settings)),
       session_(mqtt::session::sharing_limits(
           std::shared_ptr<const mqtt::session_limits>(settings_, &settings_->limits),
           home.next_subscriber_id(), clock_now())),
@@ -78,16 +77,16 @@ connection::connection(server& owner, worker& home, std::unique_ptr<transport> s
     session_.set_publish_sink(this);
 }
 
-connection::connection(server& owner, worker& home, boost::asio::ip::tcp::socket socket,
+connection::connection(broker_tables& tables, worker& home, boost::asio::ip::tcp::socket socket,
                        std::shared_ptr<const connection_settings> settings)
-    : connection(owner, home, std::make_unique<tcp_transport>(home.poller(), std::move(socket)),
+    : connection(tables, home, std::make_unique<tcp_transport>(home.poller(), std::move(socket)),
                  std::move(settings)) {}
 
 connection::~connection() {
     if (has_connection_slot_) {
-        server_.release_connection_slot();
+        tables_.release_connection_slot();
     }
-    if (session_persistence* persistence = server_.persistence()) {
+    if (session_persistence* persistence = tables_.persistence()) {
         // A CONNECT that was never accepted leaves its held Will behind.
         persistence->take_connect_will(id());
     }
@@ -265,7 +264,7 @@ void connection::process_actions(mqtt::time_point now) {
     }
     if (ledger_) {
         // The stored record follows the end of the connection and of the will.
-        sync_session_record(*ledger_, session_, server_.persistence()->store(), unix_now_ms());
+        sync_session_record(*ledger_, session_, tables_.persistence()->store(), unix_now_ms());
     }
 }
 
@@ -419,7 +418,7 @@ void connection::close_socket() {
     sync_backlog();
     if (has_connection_slot_) {
         has_connection_slot_ = false;
-        server_.release_connection_slot();
+        tables_.release_connection_slot();
     }
     if (is_counted_connected_) {
         is_counted_connected_ = false;

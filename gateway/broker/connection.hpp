@@ -18,6 +18,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "gateway/broker/broker_tables.hpp"
 #include "gateway/broker/delivery.hpp"
 #include "gateway/broker/router.hpp"
 #include "gateway/broker/session_persistence.hpp"
@@ -31,7 +32,6 @@
 
 namespace perch::gateway {
 
-class server;
 class worker;
 
 /// What a connection takes from the configuration when it is accepted (a reload changes only
@@ -50,11 +50,12 @@ struct connection_settings {
 /// member function runs on that worker's thread.
 class connection : public std::enable_shared_from_this<connection>, private mqtt::publish_sink {
 public:
-    /// `stream` (TCP, TLS or WebSocket) runs on `home`'s io_context.
-    connection(server& owner, worker& home, std::unique_ptr<transport> stream,
+    /// `stream` (TCP, TLS or WebSocket) runs on `home`'s io_context; `tables` (the server's)
+    /// outlive the connection.
+    connection(broker_tables& tables, worker& home, std::unique_ptr<transport> stream,
                std::shared_ptr<const connection_settings> settings);
     /// A plain TCP connection on `socket` (an unopened socket makes an offline connection).
-    connection(server& owner, worker& home, boost::asio::ip::tcp::socket socket,
+    connection(broker_tables& tables, worker& home, boost::asio::ip::tcp::socket socket,
                std::shared_ptr<const connection_settings> settings);
     ~connection();
     connection(const connection&) = delete;
@@ -247,7 +248,8 @@ private:
     /// Forgets the armed deadline (its queue entry goes stale).
     void cancel_timer();
 
-    server& server_;
+    /// The shared tables (the server in a running broker).
+    broker_tables& tables_;
     worker& worker_;
     /// The client's byte stream: one virtual call per read or write turn.
     std::unique_ptr<transport> transport_;

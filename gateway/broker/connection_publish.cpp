@@ -10,7 +10,6 @@
 #include <boost/asio/post.hpp>
 
 #include "gateway/broker/connection.hpp"
-#include "gateway/broker/server.hpp"
 #include "gateway/broker/worker.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/common/stored_message_codec.hpp"
@@ -19,7 +18,7 @@ namespace perch::gateway {
 
 std::size_t connection::route(const mqtt::message_ptr& content) {
     const route_result result =
-        server_.routes().route(content, worker_.outbox(), worker_.match_scratch());
+        tables_.routes().route(content, worker_.outbox(), worker_.match_scratch());
     persist_retained(content, result, {});
     return result.delivery_count;
 }
@@ -35,7 +34,7 @@ void connection::refuse_publish(const mqtt::route_publish& inbound, mqtt::time_p
 }
 
 void connection::route_inbound(const mqtt::route_publish& inbound, mqtt::time_point now) {
-    session_persistence* persistence = server_.persistence();
+    session_persistence* persistence = tables_.persistence();
     if (persistence == nullptr || inbound.packet_id == 0) {
         const std::size_t count = route(inbound.content);
         if (inbound.packet_id != 0) {
@@ -118,7 +117,7 @@ connection::durable_route connection::route_durable(const mqtt::message_ptr& con
     for (std::size_t index = 0; index < outbox.size(); ++index) {
         routed_now.marks[index] = outbox[index].size();
     }
-    routed_now.result = server_.routes().route(content, outbox, worker_.match_scratch());
+    routed_now.result = tables_.routes().route(content, outbox, worker_.match_scratch());
     for (std::size_t index = 0; index < outbox.size(); ++index) {
         for (std::size_t position = routed_now.marks[index]; position < outbox[index].size();
              ++position) {
@@ -130,7 +129,7 @@ connection::durable_route connection::route_durable(const mqtt::message_ptr& con
             if (!ledger) {
                 continue;
             }
-            if (!policy_for_owner(ledger->owner, server_.chat().directory())
+            if (!policy_for_owner(ledger->owner, tables_.chat().directory())
                      .may_receive(content->topic_name)) {
                 // Never queued for a reader who may not see it; its connection drops the delivery.
                 continue;
@@ -150,7 +149,7 @@ connection::durable_route connection::route_durable(const mqtt::message_ptr& con
 }
 
 void connection::route_will(const mqtt::message_ptr& content, mqtt::time_point now) {
-    session_persistence* persistence = server_.persistence();
+    session_persistence* persistence = tables_.persistence();
     if (persistence == nullptr || content->qos_level == mqtt::qos::at_most_once) {
         route(content);
         return;
@@ -173,7 +172,7 @@ void connection::route_will(const mqtt::message_ptr& content, mqtt::time_point n
 
 void connection::persist_retained(const mqtt::message_ptr& content, const route_result& result,
                                   store::store_completion done) {
-    session_persistence* persistence = server_.persistence();
+    session_persistence* persistence = tables_.persistence();
     if (persistence == nullptr || !result.retained) {
         if (done) {
             done(store::store_status{});
@@ -281,7 +280,7 @@ void connection::deliver(const delivery& routed, mqtt::time_point now) {
     if (!policy_.may_receive(routed.content->topic_name)) {
         if (is_stored) {
             // Queued before the rules changed (a room left): its row goes too.
-            ack_entry(*ledger_, server_.persistence()->store(), routed.store_sequence);
+            ack_entry(*ledger_, tables_.persistence()->store(), routed.store_sequence);
         }
         return;
     }
@@ -306,7 +305,7 @@ void connection::deliver(const delivery& routed, mqtt::time_point now) {
             // back from there, in order, as the session makes room.
             begin_spill(*ledger_, routed.store_sequence);
         } else {
-            ack_entry(*ledger_, server_.persistence()->store(), routed.store_sequence);
+            ack_entry(*ledger_, tables_.persistence()->store(), routed.store_sequence);
         }
     }
     process_actions(now);
@@ -327,7 +326,7 @@ void connection::sync_ledger(mqtt::time_point now) {
     if (!ledger_) {
         return;
     }
-    store::message_store& store = server_.persistence()->store();
+    store::message_store& store = tables_.persistence()->store();
     process_actions(now);
     reconcile_ledger(*ledger_, session_.state(), store);
     if (wants_spill_read(*ledger_, session_.state(), settings_->limits)) {
@@ -337,7 +336,7 @@ void connection::sync_ledger(mqtt::time_point now) {
 
 void connection::read_spilled() {
     start_spill_read(*ledger_);
-    server_.persistence()->store().read_queue(
+    tables_.persistence()->store().read_queue(
         client_id(), ledger_->spill.read_through, spill_read_batch,
         [self = shared_from_this(), ledger = ledger_, context = &worker_.context()](
             const store::store_status& status, std::vector<store::loaded_queue_entry> entries) {
@@ -355,7 +354,7 @@ void connection::read_spilled() {
                     return;
                 }
                 accept_spill_read(*ledger, std::move(entries), spill_read_batch, self->session_,
-                                  self->policy_, self->server_.persistence()->store(), now,
+                                  self->policy_, self->tables_.persistence()->store(), now,
                                   unix_now_ms());
                 self->sync_ledger(now);
                 self->worker_.flush();

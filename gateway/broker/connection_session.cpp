@@ -13,7 +13,6 @@
 #include <fmt/format.h>
 
 #include "gateway/broker/connection.hpp"
-#include "gateway/broker/server.hpp"
 #include "gateway/broker/worker.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/common/stored_message_codec.hpp"
@@ -50,13 +49,13 @@ void connection::continue_connect(const mqtt::connect& request, mqtt::time_point
         session_.refuse_connect(mqtt::reason_code::not_authorized, now);
         return;
     }
-    if (request.will && session_.is_persistent() && server_.persistence() != nullptr) {
+    if (request.will && session_.is_persistent() && tables_.persistence() != nullptr) {
         // Written with the session record once the session is accepted.
-        server_.persistence()->hold_connect_will(id(), *request.will);
+        tables_.persistence()->hold_connect_will(id(), *request.will);
     }
     is_clean_start_ = request.clean_start;
-    if (!is_clean_start_ && server_.persistence() != nullptr &&
-        !server_.persistence()->is_owned_by(request.client_id, chat_user())) {
+    if (!is_clean_start_ && tables_.persistence() != nullptr &&
+        !tables_.persistence()->is_owned_by(request.client_id, chat_user())) {
         // A session is never given to another identity (docs/CHAT.md "Identity"): the one held
         // under this client id is discarded as for Clean Start 1.
         log_info("client {} from {}: the stored session belongs to another identity; starting "
@@ -68,18 +67,18 @@ void connection::continue_connect(const mqtt::connect& request, mqtt::time_point
         // [MQTT-3.1.3-6] the server assigns a unique identifier to a client that sent none; a
         // fresh identifier has no previous holder.
         std::string assigned = fmt::format("perch-{:x}", id());
-        server_.registry().claim(assigned, id());
+        tables_.registry().claim(assigned, id());
         accept(std::nullopt, now, std::move(assigned));
         return;
     }
-    const auto previous = server_.registry().claim(request.client_id, id());
+    const auto previous = tables_.registry().claim(request.client_id, id());
     if (!previous) {
         accept(std::nullopt, now);
         return;
     }
     // [MQTT-3.1.4-3] an existing connection with this client id is taken over.
     is_awaiting_handover_ = true;
-    server_.request_handover(*previous, id(), is_clean_start_);
+    worker_.request_handover(*previous, id(), is_clean_start_);
 }
 
 void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_point now,
@@ -106,7 +105,7 @@ void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_poi
 }
 
 void connection::persist_accepted_session() {
-    session_persistence* persistence = server_.persistence();
+    session_persistence* persistence = tables_.persistence();
     if (persistence == nullptr || client_id().empty()) {
         return;
     }
@@ -201,7 +200,7 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
             granted.maximum_qos = maximum_qos;
         }
         const bool is_new =
-            server_.routes().subscribe(id(), entry.topic_filter, granted, subscription_id);
+            tables_.routes().subscribe(id(), entry.topic_filter, granted, subscription_id);
         reasons.push_back(static_cast<mqtt::reason_code>(granted.maximum_qos));
         stored_subscriptions.push_back({client_id(), entry.topic_filter,
                                         stored_options_byte(granted), subscription_id.value_or(0)});
@@ -216,7 +215,7 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
             continue;
         }
         retained_send batch{{}, granted, subscription_id};
-        server_.routes().collect_retained(entry.topic_filter, batch.messages);
+        tables_.routes().collect_retained(entry.topic_filter, batch.messages);
         // A retained message passes the same read check as a live one: a wildcard never widens
         // what a client reads.
         std::erase_if(batch.messages, [this](const mqtt::message_ptr& content) {
@@ -249,7 +248,7 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
         return;
     }
     // DESIGN.md "Durability contract": SUBACK of a persistent session after the commit.
-    store::message_store& store = server_.persistence()->store();
+    store::message_store& store = tables_.persistence()->store();
     for (store::stored_subscription& held : stored_subscriptions) {
         store.add_subscription(std::move(held));
     }
@@ -272,7 +271,7 @@ void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt
             reasons.push_back(mqtt::reason_code::not_authorized);
             continue;
         }
-        const bool existed = server_.routes().unsubscribe(id(), topic_filter);
+        const bool existed = tables_.routes().unsubscribe(id(), topic_filter);
         reasons.push_back(existed ? mqtt::reason_code::success
                                   : mqtt::reason_code::no_subscription_existed);
     }
@@ -281,7 +280,7 @@ void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt
         return;
     }
     // DESIGN.md "Durability contract": UNSUBACK of a persistent session after the commit.
-    store::message_store& store = server_.persistence()->store();
+    store::message_store& store = tables_.persistence()->store();
     for (const std::string& topic_filter : request.topic_filters) {
         if (!is_held_chat_filter(topic_filter)) {
             store.remove_subscription(client_id(), topic_filter);
@@ -307,7 +306,7 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
         return;
     }
     if (is_session_ended_ || session_.phase() == mqtt::session_phase::closed) {
-        server_.deliver_session_state(successor, std::nullopt);
+        worker_.deliver_session_state(successor, std::nullopt);
         return;
     }
     if (session_.is_connected()) {
@@ -318,24 +317,24 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
     if (ledger_) {
         // The ledger travels with the session; a clean start deletes it on the successor.
         sync_ledger(now);
-        server_.persistence()->unbind(id());
+        tables_.persistence()->unbind(id());
         if (!is_clean_start) {
-            server_.persistence()->bind(successor, ledger_);
+            tables_.persistence()->bind(successor, ledger_);
         }
         ledger_.reset();
     }
     if (is_clean_start) {
         session_.discard_session(now);
         process_actions(now);
-        server_.deliver_session_state(successor, std::nullopt);
+        worker_.deliver_session_state(successor, std::nullopt);
     } else {
         mqtt::session_state state = session_.take_state(now);
         process_actions(now);
         is_session_ended_ = true;
         const auto subscriptions = state.subscriptions;
-        server_.deliver_session_state(successor, std::move(state));
+        worker_.deliver_session_state(successor, std::move(state));
         // After the state is on its way, so that deliveries to the new id find it there.
-        server_.routes().move_subscriptions(id(), successor, subscriptions);
+        tables_.routes().move_subscriptions(id(), successor, subscriptions);
         worker_.note_moved(id(), successor);
     }
     worker_.flush();
@@ -351,12 +350,12 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
         pending_successor_ = 0;
         if (state && !is_successor_clean) {
             const auto subscriptions = state->subscriptions;
-            server_.deliver_session_state(successor, std::move(state));
-            server_.routes().move_subscriptions(id(), successor, subscriptions);
+            worker_.deliver_session_state(successor, std::move(state));
+            tables_.routes().move_subscriptions(id(), successor, subscriptions);
             worker_.note_moved(id(), successor);
         } else {
-            server_.routes().unsubscribe_all(id());
-            server_.deliver_session_state(successor, std::nullopt);
+            tables_.routes().unsubscribe_all(id());
+            worker_.deliver_session_state(successor, std::nullopt);
         }
         is_session_ended_ = true;
         session_.refuse_connect(mqtt::reason_code::server_busy, now);
@@ -367,8 +366,8 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
     if (!transport_->is_open() || session_.phase() != mqtt::session_phase::authorizing) {
         // The client left while its session was on its way: the session ends here.
         log_notice("client {} left before its session could be resumed", client_id());
-        server_.routes().unsubscribe_all(id());
-        server_.registry().release(client_id(), id());
+        tables_.routes().unsubscribe_all(id());
+        tables_.registry().release(client_id(), id());
         is_session_ended_ = true;
         end_session_if_closed();
         return;
@@ -381,7 +380,7 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
 
 void connection::restore_offline(const store::loaded_session& loaded, mqtt::time_point now,
                                  std::uint64_t now_unix_ms) {
-    session_persistence& persistence = *server_.persistence();
+    session_persistence& persistence = *tables_.persistence();
     has_connection_slot_ = false;
     is_clean_start_ = false;
     const std::optional<std::string> owner = restored_owner(loaded.session);
@@ -444,12 +443,12 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
         self->arm_timer();
     });
     worker_.add_connection(shared_from_this());
-    server_.registry().claim(client_id(), id());
+    tables_.registry().claim(client_id(), id());
     for (const auto& [topic_filter, held] : subscriptions) {
         const auto subscription_id = held.subscription_id != 0
                                          ? std::optional<std::uint32_t>(held.subscription_id)
                                          : std::nullopt;
-        server_.routes().subscribe(id(), topic_filter, held.options, subscription_id);
+        tables_.routes().subscribe(id(), topic_filter, held.options, subscription_id);
     }
     persistence.bind(id(), ledger_);
     arm_timer();
@@ -462,9 +461,9 @@ void connection::end_session_if_closed() {
     if (session_.phase() == mqtt::session_phase::closed || is_session_ended_ || is_exiting_) {
         if (!is_session_ended_ && !is_exiting_) {
             is_session_ended_ = true;
-            server_.routes().unsubscribe_all(id());
+            tables_.routes().unsubscribe_all(id());
             if (!client_id().empty()) {
-                server_.registry().release(client_id(), id());
+                tables_.registry().release(client_id(), id());
             }
         }
         cancel_timer();
@@ -475,14 +474,14 @@ void connection::end_session_if_closed() {
 void connection::end_expired_session() {
     is_session_ended_ = true;
     if (ledger_) {
-        server_.persistence()->store().delete_session(client_id());
-        server_.persistence()->forget(client_id());
-        server_.persistence()->unbind(id());
+        tables_.persistence()->store().delete_session(client_id());
+        tables_.persistence()->forget(client_id());
+        tables_.persistence()->unbind(id());
         ledger_.reset();
     }
-    server_.routes().unsubscribe_all(id());
+    tables_.routes().unsubscribe_all(id());
     if (!client_id().empty()) {
-        server_.registry().release(client_id(), id());
+        tables_.registry().release(client_id(), id());
     }
 }
 
