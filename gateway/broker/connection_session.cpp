@@ -188,7 +188,9 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
             : std::optional<std::uint32_t>(request.props.subscription_identifiers.front());
     const auto maximum_qos = settings_->limits.maximum_qos;
     for (const mqtt::subscribe_entry& entry : request.entries) {
-        if (!policy_.may_subscribe(entry.topic_filter)) {
+        // Parsed once for the access check, the subscription index and Retain Handling.
+        const mqtt::parsed_filter filter = mqtt::parse_filter(entry.topic_filter);
+        if (!policy_.may_subscribe(filter)) {
             // SUBACK 0x87 at level 5, 0x80 at level 4.
             worker_.counters().access_refusals.add();
             reasons.push_back(mqtt::reason_code::not_authorized);
@@ -199,8 +201,7 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
             static_cast<std::uint8_t>(maximum_qos)) {
             granted.maximum_qos = maximum_qos;
         }
-        const bool is_new =
-            tables_.routes().subscribe(id(), entry.topic_filter, granted, subscription_id);
+        const bool is_new = tables_.routes().subscribe(id(), filter, granted, subscription_id);
         reasons.push_back(static_cast<mqtt::reason_code>(granted.maximum_qos));
         stored_subscriptions.push_back({client_id(), entry.topic_filter,
                                         stored_options_byte(granted), subscription_id.value_or(0)});
@@ -211,7 +212,7 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
         const bool wants_retained =
             mode == mqtt::retain_handling::send_at_subscribe ||
             (mode == mqtt::retain_handling::send_at_subscribe_if_new && is_new);
-        if (!wants_retained || mqtt::parse_shared_subscription(entry.topic_filter)) {
+        if (!wants_retained || filter.shared) {
             continue;
         }
         retained_send batch{{}, granted, subscription_id};
@@ -248,11 +249,8 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
         return;
     }
     // DESIGN.md "Durability contract": SUBACK of a persistent session after the commit.
-    store::message_store& store = tables_.persistence()->store();
-    for (store::stored_subscription& held : stored_subscriptions) {
-        store.add_subscription(std::move(held));
-    }
-    store.save_session(current_session_record(*ledger_, session_.state()),
+    save_subscriptions(*ledger_, session_.state(), std::move(stored_subscriptions),
+                       tables_.persistence()->store(),
                        post_back([self = shared_from_this(), finish = std::move(finish)]() mutable {
                            const mqtt::time_point at = clock_now();
                            finish(at);
@@ -265,12 +263,15 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
 void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt::time_point now) {
     std::vector<mqtt::reason_code> reasons;
     reasons.reserve(request.topic_filters.size());
+    // What leaves the store: every filter named but the held chat ones.
+    std::vector<std::string> removed;
     for (const std::string& topic_filter : request.topic_filters) {
         if (is_held_chat_filter(topic_filter)) {
             // A server-side chat subscription stays (docs/CHAT.md): UNSUBACK 0x87 at level 5.
             reasons.push_back(mqtt::reason_code::not_authorized);
             continue;
         }
+        removed.push_back(topic_filter);
         const bool existed = tables_.routes().unsubscribe(id(), topic_filter);
         reasons.push_back(existed ? mqtt::reason_code::success
                                   : mqtt::reason_code::no_subscription_existed);
@@ -280,20 +281,14 @@ void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt
         return;
     }
     // DESIGN.md "Durability contract": UNSUBACK of a persistent session after the commit.
-    store::message_store& store = tables_.persistence()->store();
-    for (const std::string& topic_filter : request.topic_filters) {
-        if (!is_held_chat_filter(topic_filter)) {
-            store.remove_subscription(client_id(), topic_filter);
-        }
-    }
-    store.save_session(current_session_record(*ledger_, session_.state()),
-                       post_back([self = shared_from_this(), packet_id = request.packet_id,
-                                  reasons = std::move(reasons)]() mutable {
-                           const mqtt::time_point at = clock_now();
-                           self->session_.complete_unsubscribe(packet_id, std::move(reasons), at);
-                           self->process_actions(at);
-                           self->worker_.flush();
-                       }));
+    remove_subscriptions(*ledger_, session_.state(), removed, tables_.persistence()->store(),
+                         post_back([self = shared_from_this(), packet_id = request.packet_id,
+                                    reasons = std::move(reasons)]() mutable {
+                             const mqtt::time_point at = clock_now();
+                             self->session_.complete_unsubscribe(packet_id, std::move(reasons), at);
+                             self->process_actions(at);
+                             self->worker_.flush();
+                         }));
 }
 
 void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
