@@ -22,11 +22,17 @@ struct subscription_node {
 
     /// The members of one $share/{share_name}/{topic_filter} group.
     struct shared_group {
-        explicit shared_group(std::string_view filter) : full_filter(filter) {
-            const auto parts = parse_shared_subscription(full_filter);
-            share_name = parts->share_name;
-            topic_filter = parts->topic_filter;
-        }
+        /// `filter` is a shared one (its `shared` is set); its parts are not parsed again.
+        explicit shared_group(const parsed_filter& filter)
+            : full_filter(filter.text),
+              share_name(std::string_view(full_filter)
+                             .substr(static_cast<std::size_t>(filter.shared->share_name.data() -
+                                                              filter.text.data()),
+                                     filter.shared->share_name.size())),
+              topic_filter(std::string_view(full_filter)
+                               .substr(static_cast<std::size_t>(filter.shared->topic_filter.data() -
+                                                                filter.text.data()),
+                                       filter.shared->topic_filter.size())) {}
 
         /// Owns the characters share_name and topic_filter view; never modified.
         const std::string full_filter;
@@ -341,15 +347,21 @@ void subscription_tree::prune(std::string_view topic_filter) {
 bool subscription_tree::subscribe(subscriber_id subscriber, std::string_view topic_filter,
                                   const subscription_options& options,
                                   std::optional<std::uint32_t> subscription_id) {
-    const filter_key key = key_of(topic_filter);
-    subscription_node& target = make_node(key.trie_filter);
+    return subscribe(subscriber, parse_filter(topic_filter), options, subscription_id);
+}
+
+bool subscription_tree::subscribe(subscriber_id subscriber, const parsed_filter& filter,
+                                  const subscription_options& options,
+                                  std::optional<std::uint32_t> subscription_id) {
+    const std::string_view topic_filter = filter.text;
+    subscription_node& target = make_node(filter.match_filter());
     const subscription_entry entry{subscriber, options, subscription_id};
     std::vector<subscription_entry>* entries = &target.subscriptions;
-    if (key.shared) {
-        auto group = find_group(target.shared_groups, key.shared->share_name);
+    if (filter.shared) {
+        auto group = find_group(target.shared_groups, filter.shared->share_name);
         if (group == target.shared_groups.end()) {
             target.shared_groups.push_back(
-                std::make_unique<subscription_node::shared_group>(topic_filter));
+                std::make_unique<subscription_node::shared_group>(filter));
             group = std::prev(target.shared_groups.end());
             ++shared_group_count_;
         }

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "mqtt/subscription_options.hpp"
+#include "mqtt/topic.hpp"
 
 namespace perch::mqtt {
 
@@ -144,6 +145,11 @@ public:
     /// and one entry remains ([MQTT-3.8.4-3]). Returns true when the subscription is new, false
     /// when it replaced one (the session needs this for Retain Handling 1, [MQTT-3.3.1-10] 5.0).
     bool subscribe(subscriber_id subscriber, std::string_view topic_filter,
+                   const subscription_options& options,
+                   std::optional<std::uint32_t> subscription_id = std::nullopt);
+    /// The same with `filter` already parsed (its shared subscription parts are not parsed
+    /// again).
+    bool subscribe(subscriber_id subscriber, const parsed_filter& filter,
                    const subscription_options& options,
                    std::optional<std::uint32_t> subscription_id = std::nullopt);
 

@@ -120,6 +120,10 @@ std::optional<shared_filter> parse_shared_subscription(std::string_view topic_fi
                          filter};
 }
 
+parsed_filter parse_filter(std::string_view topic_filter) {
+    return {topic_filter, parse_shared_subscription(topic_filter)};
+}
+
 bool has_wildcard(std::string_view topic_filter) {
     return topic_filter.find_first_of("+#") != std::string_view::npos;
 }

@@ -54,6 +54,22 @@ struct shared_filter {
 /// "$share/" or whose ShareName or remaining filter is malformed (see validate_topic_filter).
 std::optional<shared_filter> parse_shared_subscription(std::string_view topic_filter);
 
+/// A topic filter with its shared subscription parts parsed once, to be handed on (access check,
+/// router, subscription tree) without parsing it again. Views into the parsed string.
+struct parsed_filter {
+    /// The whole filter as the client sent it.
+    std::string_view text;
+    /// The parts of a "$share/{share_name}/{topic_filter}" filter; empty for any other.
+    std::optional<shared_filter> shared;
+
+    /// The part that matches topic names: the filter after "$share/{share_name}/" for a shared
+    /// subscription, the whole filter otherwise.
+    std::string_view match_filter() const { return shared ? shared->topic_filter : text; }
+};
+
+/// `topic_filter` with its shared subscription parts (parse_shared_subscription).
+parsed_filter parse_filter(std::string_view topic_filter);
+
 /// True when `topic_filter` contains a wildcard character ('+' or '#').
 bool has_wildcard(std::string_view topic_filter);
 

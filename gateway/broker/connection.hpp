@@ -18,6 +18,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "gateway/broker/broker_tables.hpp"
 #include "gateway/broker/delivery.hpp"
 #include "gateway/broker/router.hpp"
 #include "gateway/broker/session_persistence.hpp"
@@ -31,7 +32,6 @@
 
 namespace perch::gateway {
 
-class server;
 class worker;
 
 /// What a connection takes from the configuration when it is accepted (a reload changes only
@@ -50,11 +50,12 @@ struct connection_settings {
 /// member function runs on that worker's thread.
 class connection : public std::enable_shared_from_this<connection>, private mqtt::publish_sink {
 public:
-    /// `stream` (TCP, TLS or WebSocket) runs on `home`'s io_context.
-    connection(server& owner, worker& home, std::unique_ptr<transport> stream,
+    /// `stream` (TCP, TLS or WebSocket) runs on `home`'s io_context; `tables` (the server's)
+    /// outlive the connection.
+    connection(broker_tables& tables, worker& home, std::unique_ptr<transport> stream,
                std::shared_ptr<const connection_settings> settings);
     /// A plain TCP connection on `socket` (an unopened socket makes an offline connection).
-    connection(server& owner, worker& home, boost::asio::ip::tcp::socket socket,
+    connection(broker_tables& tables, worker& home, boost::asio::ip::tcp::socket socket,
                std::shared_ptr<const connection_settings> settings);
     ~connection();
     connection(const connection&) = delete;
@@ -104,14 +105,14 @@ public:
     /// The chat user this session belongs to; empty for a client outside the chat layer.
     const std::string& chat_user() const;
 
-    /// Applies a chat directory change (gateway/connection_chat.cpp): rooms the user joined or
+    /// Applies a chat directory change (connection_chat.cpp): rooms the user joined or
     /// left add or remove the server-side subscriptions (a persistent session's stored ones too);
     /// a deleted user's connection is closed with Not authorized.
     void apply_chat_changes(const directory_changes& changes);
 
 private:
-    /// The clock every part of a connection reads (connection.cpp, connection_chat.cpp,
-    /// connection_persistence.cpp).
+    /// The clock every part of a connection reads (connection.cpp, connection_publish.cpp,
+    /// connection_session.cpp, connection_chat.cpp).
     static mqtt::time_point clock_now();
     void read_turn(const boost::system::error_code& error);
     void wait_readable();
@@ -128,8 +129,8 @@ private:
     const std::string& client_id() const { return session_.client_id(); }
     /// "ADDRESS:PORT" of the client, for the log.
     std::string remote_address() const { return transport_->remote_address(); }
-    // Chat layer (gateway/connection_chat.cpp).
-    /// The chat checks of a CONNECT (gateway/connection_chat.cpp), at once or, when a password
+    // Chat layer (connection_chat.cpp).
+    /// The chat checks of a CONNECT (connection_chat.cpp), at once or, when a password
     /// hash is to be checked, once the chat layer's password threads have checked it; then
     /// finish_chat_login.
     void start_chat_login(const mqtt::connect& request, mqtt::time_point now);
@@ -238,13 +239,17 @@ private:
     void close_socket();
     void on_network_lost();
     void end_session_if_closed();
+    /// The session expired (mqtt::session_expired): its stored state, subscriptions and client
+    /// id go.
+    void end_expired_session();
     void on_written(const boost::system::error_code& error, std::size_t bytes);
     void sync_backlog();
     void arm_timer();
     /// Forgets the armed deadline (its queue entry goes stale).
     void cancel_timer();
 
-    server& server_;
+    /// The shared tables (the server in a running broker).
+    broker_tables& tables_;
     worker& worker_;
     /// The client's byte stream: one virtual call per read or write turn.
     std::unique_ptr<transport> transport_;

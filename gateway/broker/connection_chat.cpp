@@ -6,7 +6,6 @@
 #include <boost/asio/post.hpp>
 
 #include "gateway/broker/connection.hpp"
-#include "gateway/broker/server.hpp"
 #include "gateway/broker/worker.hpp"
 #include "gateway/chat/chat_topic.hpp"
 #include "gateway/common/log.hpp"
@@ -30,7 +29,7 @@ void connection::start_chat_login(const mqtt::connect& request, mqtt::time_point
     }
     // A password check runs on the chat layer's password threads: the CONNECT waits in the
     // authorizing phase while this worker serves its other connections.
-    const std::optional<chat_login_result> result = server_.chat().start_login_check(
+    const std::optional<chat_login_result> result = tables_.chat().start_login_check(
         user_name, std::move(password), request.client_id, is_identity_verified,
         [self = shared_from_this(), context = &worker_.context(),
          held = std::make_shared<const mqtt::connect>(request),
@@ -93,7 +92,7 @@ void connection::finish_chat_login(const mqtt::connect& request,
 }
 
 std::optional<std::string> connection::restored_owner(const store::stored_session& stored) const {
-    const std::optional<std::string> named = server_.chat().user_of_client_id(stored.client_id);
+    const std::optional<std::string> named = tables_.chat().user_of_client_id(stored.client_id);
     if (!stored.owner) {
         // Stored before owners were recorded: the client id names the owner (docs/CHAT.md).
         return named.value_or(std::string());
@@ -119,7 +118,7 @@ void connection::discard_for_identity(mqtt::time_point now) {
 void connection::become_chat_user(std::string user) {
     chat_ = std::make_unique<chat_part>();
     chat_->user = std::move(user);
-    policy_ = access_policy(chat_->user, server_.chat().directory());
+    policy_ = access_policy(chat_->user, tables_.chat().directory());
 }
 
 const std::string& connection::chat_user() const {
@@ -131,7 +130,7 @@ void connection::start_chat_session(mqtt::time_point now) {
     if (chat_user().empty() || !session_.is_connected()) {
         return;
     }
-    chat_service& chat = server_.chat();
+    chat_service& chat = tables_.chat();
     // Sessions stored by earlier versions held one filter for every presence; exact filters
     // per peer replace it.
     release_chat_subscription("chat/presence/+");
@@ -148,14 +147,14 @@ void connection::start_chat_session(mqtt::time_point now) {
 }
 
 void connection::hold_chat_subscriptions(const std::vector<server_subscription>& held) {
-    session_persistence* persistence = ledger_ ? server_.persistence() : nullptr;
+    session_persistence* persistence = ledger_ ? tables_.persistence() : nullptr;
     for (const server_subscription& wanted : held) {
         mqtt::subscription_options granted = wanted.options;
         if (static_cast<std::uint8_t>(granted.maximum_qos) >
             static_cast<std::uint8_t>(settings_->limits.maximum_qos)) {
             granted.maximum_qos = settings_->limits.maximum_qos;
         }
-        server_.routes().subscribe(id(), wanted.topic_filter, granted, std::nullopt);
+        tables_.routes().subscribe(id(), wanted.topic_filter, granted, std::nullopt);
         if (persistence != nullptr) {
             // Stored with the session, so that an offline session keeps receiving after a
             // restart.
@@ -166,16 +165,16 @@ void connection::hold_chat_subscriptions(const std::vector<server_subscription>&
 }
 
 void connection::release_chat_subscription(std::string_view topic_filter) {
-    if (!server_.routes().unsubscribe(id(), topic_filter)) {
+    if (!tables_.routes().unsubscribe(id(), topic_filter)) {
         return;
     }
-    if (ledger_ && server_.persistence() != nullptr) {
-        server_.persistence()->store().remove_subscription(client_id(), std::string(topic_filter));
+    if (ledger_ && tables_.persistence() != nullptr) {
+        tables_.persistence()->store().remove_subscription(client_id(), std::string(topic_filter));
     }
 }
 
 void connection::apply_presence_changes(const directory_changes& changes, mqtt::time_point now) {
-    const chat_directory& directory = server_.chat().directory();
+    const chat_directory& directory = tables_.chat().directory();
     // Joins: the joiner sees every member of the room, the members see the joiner.
     for (const store::membership_record& joined : changes.joined) {
         std::vector<std::string> seen;
@@ -215,7 +214,7 @@ void connection::apply_presence_changes(const directory_changes& changes, mqtt::
 
 void connection::send_chat_retained(std::string_view topic_filter, mqtt::time_point now) {
     std::vector<mqtt::message_ptr> retained;
-    server_.routes().collect_retained(topic_filter, retained);
+    tables_.routes().collect_retained(topic_filter, retained);
     for (const mqtt::message_ptr& content : retained) {
         if (!policy_.may_receive(content->topic_name)) {
             continue;
@@ -231,7 +230,7 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
     if (chat_user().empty()) {
         return false;
     }
-    chat_service& chat = server_.chat();
+    chat_service& chat = tables_.chat();
     const chat_topic topic = parse_chat_topic(inbound.content->topic_name);
     if (topic.kind == chat_topic_kind::control_request) {
         if (inbound.packet_id != 0) {
@@ -329,7 +328,7 @@ void connection::publish_chat_reply(const mqtt::message_ptr& request,
 }
 
 bool connection::is_held_chat_filter(std::string_view topic_filter) const {
-    return !chat_user().empty() && server_.chat().is_server_filter(chat_user(), topic_filter);
+    return !chat_user().empty() && tables_.chat().is_server_filter(chat_user(), topic_filter);
 }
 
 void connection::end_chat_device() {
@@ -337,7 +336,7 @@ void connection::end_chat_device() {
         return;
     }
     is_chat_device_ = false;
-    if (auto presence = server_.chat().device_disconnected(chat_user(), unix_now_ms())) {
+    if (auto presence = tables_.chat().device_disconnected(chat_user(), unix_now_ms())) {
         // Routed on a later turn: the socket may be closing in the middle of a delivery.
         boost::asio::post(worker_.context(), [self = shared_from_this(), presence] {
             self->route(presence);
@@ -383,7 +382,7 @@ void connection::apply_chat_changes(const directory_changes& changes) {
             release_chat_subscription(held.topic_filter);
         }
     }
-    if (server_.chat().settings().is_presence_enabled) {
+    if (tables_.chat().settings().is_presence_enabled) {
         apply_presence_changes(changes, now);
     }
     process_actions(now);

@@ -56,6 +56,13 @@ bool router::subscribe(mqtt::subscriber_id subscriber, std::string_view topic_fi
     return subscriptions_.subscribe(subscriber, topic_filter, options, subscription_id);
 }
 
+bool router::subscribe(mqtt::subscriber_id subscriber, const mqtt::parsed_filter& filter,
+                       const mqtt::subscription_options& options,
+                       std::optional<std::uint32_t> subscription_id) {
+    std::unique_lock lock(subscriptions_mutex_);
+    return subscriptions_.subscribe(subscriber, filter, options, subscription_id);
+}
+
 bool router::unsubscribe(mqtt::subscriber_id subscriber, std::string_view topic_filter) {
     std::unique_lock lock(subscriptions_mutex_);
     return subscriptions_.unsubscribe(subscriber, topic_filter);

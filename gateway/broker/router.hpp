@@ -51,6 +51,10 @@ public:
     bool subscribe(mqtt::subscriber_id subscriber, std::string_view topic_filter,
                    const mqtt::subscription_options& options,
                    std::optional<std::uint32_t> subscription_id);
+    /// The same with `filter` already parsed (a SUBSCRIBE parses each filter once).
+    bool subscribe(mqtt::subscriber_id subscriber, const mqtt::parsed_filter& filter,
+                   const mqtt::subscription_options& options,
+                   std::optional<std::uint32_t> subscription_id);
 
     /// Removes one subscription; true when it existed [MQTT-3.10.4-1].
     bool unsubscribe(mqtt::subscriber_id subscriber, std::string_view topic_filter);

@@ -430,29 +430,6 @@ void server::start_in_process_connection(worker& home, std::unique_ptr<transport
         ->start();
 }
 
-void server::request_handover(mqtt::subscriber_id previous, mqtt::subscriber_id successor,
-                              bool is_clean_start) {
-    worker& holder = worker_at(worker_of(previous));
-    boost::asio::post(holder.context(), [this, &holder, previous, successor, is_clean_start] {
-        if (auto owner = holder.find_connection(previous)) {
-            owner->hand_over(successor, is_clean_start);
-            return;
-        }
-        // The previous session ended meanwhile: there is nothing to resume.
-        deliver_session_state(successor, std::nullopt);
-    });
-}
-
-void server::deliver_session_state(mqtt::subscriber_id successor,
-                                   std::optional<mqtt::session_state> state) {
-    worker& target = worker_at(worker_of(successor));
-    boost::asio::post(target.context(), [&target, successor, moved = std::move(state)]() mutable {
-        if (auto resumed = target.find_connection(successor)) {
-            resumed->resume_session(std::move(moved));
-        }
-    });
-}
-
 broker_stats server::collect_stats() const {
     broker_stats stats;
     stats.version = PERCH_VERSION;

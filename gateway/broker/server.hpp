@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "gateway/broker/broker_tables.hpp"
 #include "gateway/broker/connection.hpp"
 #include "gateway/broker/router.hpp"
 #include "gateway/broker/session_persistence.hpp"
@@ -45,12 +46,12 @@ public:
 using in_process_service_factory = std::function<std::shared_ptr<in_process_service>(server&)>;
 
 /// The running broker. start() and stop() are called from the main thread; the accessors from
-/// any worker.
-class server {
+/// any worker. Its connections see it only as their broker_tables.
+class server final : public broker_tables {
 public:
     /// A broker for `config`; nothing runs before start().
     explicit server(broker_config config);
-    ~server();
+    ~server() override;
     server(const server&) = delete;
     server& operator=(const server&) = delete;
 
@@ -75,13 +76,13 @@ public:
 
     // ---- for connections, listeners and workers ------------------------------------------
 
-    router& routes() { return router_; }
-    session_registry& registry() { return registry_; }
+    router& routes() override { return router_; }
+    session_registry& registry() override { return registry_; }
     /// The store of persistent sessions, or nullptr when persistence is off.
-    session_persistence* persistence() { return persistence_.get(); }
+    session_persistence* persistence() override { return persistence_.get(); }
     /// The chat layer (always present once started; its store is in memory when persistence is
     /// off).
-    chat_service& chat() { return *chat_; }
+    chat_service& chat() override { return *chat_; }
     std::size_t worker_count() const { return workers_.size(); }
     worker& worker_at(std::size_t index) { return *workers_[index]; }
 
@@ -99,20 +100,11 @@ public:
                          boost::asio::ip::tcp::socket socket);
 
     /// Frees the slot a connection took in max_connections. Any thread.
-    void release_connection_slot();
+    void release_connection_slot() override;
 
     /// Starts a connection for a client living inside the broker (an in_process_service) on `home`,
     /// over `stream`; it takes a max_connections slot without being refused. `home`'s thread.
     void start_in_process_connection(worker& home, std::unique_ptr<transport> stream);
-
-    /// Asks the worker owning `previous` to hand its session to `successor`. Any worker.
-    void request_handover(mqtt::subscriber_id previous, mqtt::subscriber_id successor,
-                          bool is_clean_start);
-
-    /// Posts the outcome of a handover to `successor`'s worker: the previous session's state, or
-    /// nothing when there is none to resume. Any worker.
-    void deliver_session_state(mqtt::subscriber_id successor,
-                               std::optional<mqtt::session_state> state);
 
     /// Sums every worker's counters and the shared tables.
     broker_stats collect_stats() const;

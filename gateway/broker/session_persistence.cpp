@@ -413,6 +413,24 @@ store::stored_session current_session_record(session_ledger& ledger,
     return *ledger.record;
 }
 
+void save_subscriptions(session_ledger& ledger, const mqtt::session_state& state,
+                        std::vector<store::stored_subscription> subscriptions,
+                        store::message_store& store, store::store_completion done) {
+    for (store::stored_subscription& held : subscriptions) {
+        store.add_subscription(std::move(held));
+    }
+    store.save_session(current_session_record(ledger, state), std::move(done));
+}
+
+void remove_subscriptions(session_ledger& ledger, const mqtt::session_state& state,
+                          std::span<const std::string> topic_filters, store::message_store& store,
+                          store::store_completion done) {
+    for (const std::string& topic_filter : topic_filters) {
+        store.remove_subscription(ledger.client_id, topic_filter);
+    }
+    store.save_session(current_session_record(ledger, state), std::move(done));
+}
+
 void sync_session_record(session_ledger& ledger, const mqtt::session& session,
                          store::message_store& store, std::uint64_t now_unix_ms) {
     if (!ledger.record || session.phase() == mqtt::session_phase::closed) {

@@ -25,9 +25,11 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "gateway/broker/delivery.hpp"
 #include "gateway/chat/access_policy.hpp"
@@ -235,6 +237,19 @@ store::stored_session connected_session_record(session_ledger& ledger,
 /// UNSUBSCRIBE write again); from `state` alone when the ledger has no record yet.
 store::stored_session current_session_record(session_ledger& ledger,
                                              const mqtt::session_state& state);
+
+/// Stores the subscriptions a SUBSCRIBE of `ledger`'s session added or replaced, then the session
+/// record again (current_session_record); `done` runs once both are committed (DESIGN.md
+/// "Durability contract": the SUBACK of a persistent session follows the commit).
+void save_subscriptions(session_ledger& ledger, const mqtt::session_state& state,
+                        std::vector<store::stored_subscription> subscriptions,
+                        store::message_store& store, store::store_completion done);
+
+/// Removes `topic_filters` from the stored subscriptions of `ledger`'s session, then writes the
+/// session record again; `done` runs once committed (the UNSUBACK follows the commit).
+void remove_subscriptions(session_ledger& ledger, const mqtt::session_state& state,
+                          std::span<const std::string> topic_filters, store::message_store& store,
+                          store::store_completion done);
 
 /// Writes the session record again when the session changed what it says: the connection ended
 /// (disconnect time, expires_at = now + Session Expiry Interval) or the will was published or

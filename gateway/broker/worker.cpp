@@ -53,6 +53,29 @@ void worker::set_peers(std::span<worker* const> peers) {
     outbox_.resize(peers_.size());
 }
 
+void worker::request_handover(mqtt::subscriber_id previous, mqtt::subscriber_id successor,
+                              bool is_clean_start) {
+    worker& holder = *peers_[worker_of(previous)];
+    boost::asio::post(holder.context(), [&holder, previous, successor, is_clean_start] {
+        if (auto owner = holder.find_connection(previous)) {
+            owner->hand_over(successor, is_clean_start);
+            return;
+        }
+        // The previous session ended meanwhile: there is nothing to resume.
+        holder.deliver_session_state(successor, std::nullopt);
+    });
+}
+
+void worker::deliver_session_state(mqtt::subscriber_id successor,
+                                   std::optional<mqtt::session_state> state) {
+    worker& target = *peers_[worker_of(successor)];
+    boost::asio::post(target.context(), [&target, successor, moved = std::move(state)]() mutable {
+        if (auto resumed = target.find_connection(successor)) {
+            resumed->resume_session(std::move(moved));
+        }
+    });
+}
+
 void worker::start() {
     guard_.emplace(context_.get_executor());
     thread_ = std::thread([this] {

@@ -23,6 +23,7 @@
 #include "gateway/stream/deadline_queue.hpp"
 #include "gateway/stream/output_queue.hpp"
 #include "gateway/stream/readiness_poller.hpp"
+#include "mqtt/session.hpp"
 #include "mqtt/subscription_tree.hpp"
 
 namespace perch::gateway {
@@ -95,6 +96,19 @@ public:
             --deadline_waiters_;
         }
     }
+
+    // ---- hand-offs between workers ----------------------------------------------------
+
+    /// Asks the worker owning `previous` (one of the peers) to hand its session to `successor`
+    /// (connection::hand_over), which answers with deliver_session_state.
+    void request_handover(mqtt::subscriber_id previous, mqtt::subscriber_id successor,
+                          bool is_clean_start);
+
+    /// Posts the outcome of a handover to `successor`'s worker (one of the peers), which gives it
+    /// to connection::resume_session: the previous session's state, or nothing when there is
+    /// none to resume.
+    void deliver_session_state(mqtt::subscriber_id successor,
+                               std::optional<mqtt::session_state> state);
 
     // ---- routing and output --------------------------------------------------------------
 

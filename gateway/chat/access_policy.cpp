@@ -45,18 +45,18 @@ bool access_policy::may_publish(std::string_view topic_name) const {
 }
 
 bool access_policy::may_subscribe(std::string_view topic_filter) const {
+    return may_subscribe(mqtt::parse_filter(topic_filter));
+}
+
+bool access_policy::may_subscribe(const mqtt::parsed_filter& parsed) const {
+    const std::string_view filter = parsed.match_filter();
     if (directory_ != nullptr) {
-        const auto shared = mqtt::parse_shared_subscription(topic_filter);
-        const std::string_view filter = shared ? shared->topic_filter : topic_filter;
         return !is_chat_topic(filter) || chat_may_subscribe(*directory_, *chat_user_, filter);
     }
     if (!is_anonymous()) {
         return true;
     }
-    if (const auto shared = mqtt::parse_shared_subscription(topic_filter)) {
-        return !is_chat_topic(shared->topic_filter);
-    }
-    return !is_chat_topic(topic_filter);
+    return !is_chat_topic(filter);
 }
 
 bool access_policy::may_receive(std::string_view topic_name) const {

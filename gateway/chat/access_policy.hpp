@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "gateway/chat/chat_directory.hpp"
+#include "mqtt/topic.hpp"
 
 namespace perch::gateway {
 
@@ -33,6 +34,8 @@ public:
     /// explicitly (its first level is `chat`, possibly behind `$share/{group}/`). A filter that
     /// starts with a wildcard is allowed: may_receive then keeps chat/ out of what it matches.
     bool may_subscribe(std::string_view topic_filter) const;
+    /// The same with `filter` already parsed.
+    bool may_subscribe(const mqtt::parsed_filter& filter) const;
 
     /// May a message on `topic_name` be delivered to this client? A wildcard filter never widens
     /// what a client reads.

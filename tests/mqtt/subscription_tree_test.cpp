@@ -308,6 +308,29 @@ TEST(SubscriptionTree, SharedMembershipIsReplacedAndRemovedLikeAnySubscription) 
     EXPECT_TRUE(output.empty());
 }
 
+TEST(SubscriptionTree, SharedGroupKeepsItsOwnCopyOfAParsedFilter) {
+    // A filter parsed once by the caller is not parsed again; the group holds its own characters.
+    subscription_tree tree;
+    {
+        std::string text = "$share/workers/jobs/+";
+        const parsed_filter filter = parse_filter(text);
+        ASSERT_TRUE(filter.shared);
+        EXPECT_EQ(filter.match_filter(), "jobs/+");
+        EXPECT_TRUE(tree.subscribe(1, filter, options_with(qos::at_least_once)));
+        EXPECT_FALSE(tree.subscribe(1, filter, options_with(qos::exactly_once)));
+        text.assign(text.size(), 'x');
+    }
+    EXPECT_EQ(tree.shared_group_count(), 1U);
+    match_output output;
+    tree.match("jobs/7", output);
+    ASSERT_EQ(output.shared_groups().size(), 1U);
+    EXPECT_EQ(output.shared_groups()[0].share_name, "workers");
+    EXPECT_EQ(output.shared_groups()[0].topic_filter, "jobs/+");
+    EXPECT_EQ(output.shared_groups()[0].members[0].options.maximum_qos, qos::exactly_once);
+    EXPECT_TRUE(tree.unsubscribe(1, "$share/workers/jobs/+"));
+    EXPECT_EQ(tree.shared_group_count(), 0U);
+}
+
 TEST(SubscriptionTree, DollarTopicsEscapeLeadingWildcardsEvenInSharedGroups) {
     // [MQTT-4.7.2-1] filters starting with '+' or '#' do not match names starting with '$'.
     subscription_tree tree;

@@ -108,6 +108,40 @@ void send_oldest(mqtt::session_state& state, std::uint16_t packet_id) {
     ++state.change_count;
 }
 
+TEST(SessionSubscriptions, FollowSubscribeAndUnsubscribeInTheStore) {
+    store::store_options options;
+    options.durability = store::durability_level::none;
+    const auto store = store::open_message_store(options);
+    session_ledger ledger;
+    ledger.client_id = "device-1";
+    mqtt::session_state state;
+    state.client_id = "device-1";
+    state.session_expiry_interval = 300;
+    int committed = 0;
+    const auto count = [&committed](const store::store_status& status) {
+        committed += status.is_ok() ? 1 : 0;
+    };
+    save_subscriptions(
+        ledger, state,
+        {{"device-1", "a/+", 1, 0}, {"device-1", "b", 2, 7}, {"device-1", "c", 0, 0}}, *store,
+        count);
+    store->flush();
+    EXPECT_EQ(committed, 1);
+    store::loaded_state loaded = store->load(0);
+    ASSERT_EQ(loaded.sessions.size(), 1U);
+    EXPECT_EQ(loaded.sessions[0].session.client_id, "device-1");
+    EXPECT_EQ(loaded.sessions[0].subscriptions.size(), 3U);
+
+    const std::vector<std::string> removed{"a/+", "c"};
+    remove_subscriptions(ledger, state, removed, *store, count);
+    store->flush();
+    EXPECT_EQ(committed, 2);
+    loaded = store->load(0);
+    ASSERT_EQ(loaded.sessions.size(), 1U);
+    EXPECT_EQ(loaded.sessions[0].subscriptions,
+              (std::vector<store::stored_subscription>{{"device-1", "b", 2, 7}}));
+}
+
 TEST(ReconcileLedger, FollowsSendAndAcknowledgement) {
     recording_store store;
     session_ledger ledger;

@@ -1,0 +1,366 @@
+// One PUBLISH through a connection (DESIGN.md "Durability contract", docs/DURABILITY.md): an
+// inbound PUBLISH or will is routed, its QoS 1/2 deliveries to persistent sessions are queued in
+// the store and retained messages written before the publisher is acknowledged; a routed message
+// is delivered to this session (tracked in its ledger, or left in the store and read back when
+// the session's queue is full); chat messages wait for their history row before their PUBACK.
+#include <algorithm>
+#include <iterator>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+
+#include "gateway/broker/connection.hpp"
+#include "gateway/broker/worker.hpp"
+#include "gateway/common/log.hpp"
+#include "gateway/common/stored_message_codec.hpp"
+
+namespace perch::gateway {
+
+std::size_t connection::route(const mqtt::message_ptr& content) {
+    const route_result result =
+        tables_.routes().route(content, worker_.outbox(), worker_.match_scratch());
+    persist_retained(content, result, {});
+    return result.delivery_count;
+}
+
+void connection::refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now) {
+    worker_.counters().access_refusals.add();
+    log_debug("refusing publish of {} to '{}': not authorized", client_id(),
+              inbound.content->topic_name);
+    if (inbound.packet_id != 0) {
+        // PUBACK/PUBREC 0x87 at level 5; level 4 has no negative acknowledgement.
+        session_.complete_publish(inbound.packet_id, mqtt::reason_code::not_authorized, now);
+    }
+}
+
+void connection::route_inbound(const mqtt::route_publish& inbound, mqtt::time_point now) {
+    session_persistence* persistence = tables_.persistence();
+    if (persistence == nullptr || inbound.packet_id == 0) {
+        const std::size_t count = route(inbound.content);
+        if (inbound.packet_id != 0) {
+            acknowledge_publish(inbound.packet_id,
+                                count > 0 ? mqtt::reason_code::success
+                                          : mqtt::reason_code::no_matching_subscribers,
+                                now);
+        }
+        return;
+    }
+    const mqtt::message_ptr& content = inbound.content;
+    std::span<delivery_batch> outbox = worker_.outbox();
+    durable_route routed_now = route_durable(content, *persistence);
+    const route_result& result = routed_now.result;
+    const std::vector<std::size_t>& marks = routed_now.marks;
+    std::vector<store::queue_target>& targets = routed_now.targets;
+    const std::vector<std::pair<std::size_t, std::size_t>>& durable = routed_now.durable;
+    const mqtt::reason_code reason = result.delivery_count > 0
+                                         ? mqtt::reason_code::success
+                                         : mqtt::reason_code::no_matching_subscribers;
+    const bool is_qos2 = content->qos_level == mqtt::qos::exactly_once;
+    const bool records_inbound = is_qos2 && ledger_ != nullptr;
+    const bool changes_retained =
+        result.retained && *result.retained != mqtt::retained_update::unchanged;
+    if (targets.empty() && !records_inbound && !changes_retained) {
+        acknowledge_publish(inbound.packet_id, reason, now);
+        return;
+    }
+    // QoS 2 to a persistent session is delivered only once its entry is committed, so that a
+    // crash cannot deliver it and then forget it was received.
+    std::shared_ptr<std::vector<delivery_batch>> held;
+    if (is_qos2 && !targets.empty()) {
+        held = std::make_shared<std::vector<delivery_batch>>(outbox.size());
+        for (std::size_t index = 0; index < outbox.size(); ++index) {
+            auto first = outbox[index].begin() + static_cast<std::ptrdiff_t>(marks[index]);
+            std::move(first, outbox[index].end(), std::back_inserter((*held)[index]));
+            outbox[index].erase(first, outbox[index].end());
+        }
+    }
+    // The store's receipt says whether a target refused the entry for quota; it is known before
+    // the completion runs (completions are posted to this worker).
+    auto is_refused = std::make_shared<bool>(false);
+    store::store_completion done = [self = shared_from_this(), context = &worker_.context(),
+                                    packet_id = inbound.packet_id, reason, held,
+                                    is_refused](const store::store_status& status) {
+        boost::asio::post(*context, [self, packet_id, reason, held, is_refused,
+                                     is_written = status.is_ok()] {
+            self->finish_durable_publish(packet_id, is_written,
+                                         *is_refused ? mqtt::reason_code::quota_exceeded : reason,
+                                         held);
+        });
+    };
+    const bool is_retained_last = targets.empty() && !records_inbound;
+    persist_retained(content, result, is_retained_last ? done : store::store_completion{});
+    if (!targets.empty()) {
+        // Enqueued before the inbound QoS 2 record: a crash between the two groups can at worst
+        // deliver a resent message twice, never lose it.
+        const store::enqueue_receipt receipt =
+            persistence->store().enqueue(targets, to_stored_message(*content, now, unix_now_ms()),
+                                         records_inbound ? store::store_completion{} : done);
+        *is_refused = receipt.refused_for_quota > 0;
+        for (std::size_t index = 0; index < durable.size(); ++index) {
+            const auto [batch, position] = durable[index];
+            delivery& routed =
+                held ? (*held)[batch][position - marks[batch]] : outbox[batch][position];
+            routed.store_sequence = receipt.sequences[index];
+        }
+    }
+    if (records_inbound) {
+        ledger_->inbound_qos2.insert(inbound.packet_id);
+        persistence->store().add_inbound_qos2({client_id(), inbound.packet_id}, done);
+    }
+}
+
+connection::durable_route connection::route_durable(const mqtt::message_ptr& content,
+                                                    session_persistence& persistence) {
+    std::span<delivery_batch> outbox = worker_.outbox();
+    durable_route routed_now;
+    routed_now.marks.resize(outbox.size());
+    for (std::size_t index = 0; index < outbox.size(); ++index) {
+        routed_now.marks[index] = outbox[index].size();
+    }
+    routed_now.result = tables_.routes().route(content, outbox, worker_.match_scratch());
+    for (std::size_t index = 0; index < outbox.size(); ++index) {
+        for (std::size_t position = routed_now.marks[index]; position < outbox[index].size();
+             ++position) {
+            const delivery& routed = outbox[index][position];
+            if (routed.granted_qos == mqtt::qos::at_most_once) {
+                continue;
+            }
+            const auto ledger = persistence.find(routed.subscriber);
+            if (!ledger) {
+                continue;
+            }
+            if (!policy_for_owner(ledger->owner, tables_.chat().directory())
+                     .may_receive(content->topic_name)) {
+                // Never queued for a reader who may not see it; its connection drops the delivery.
+                continue;
+            }
+            store::queue_target target;
+            target.client_id = ledger->client_id;
+            target.qos =
+                static_cast<std::uint8_t>(std::min(static_cast<std::uint8_t>(routed.granted_qos),
+                                                   static_cast<std::uint8_t>(content->qos_level)));
+            target.is_retained = routed.is_retain_as_published && content->is_retained;
+            target.subscription_ids = routed.subscription_ids;
+            routed_now.targets.push_back(std::move(target));
+            routed_now.durable.emplace_back(index, position);
+        }
+    }
+    return routed_now;
+}
+
+void connection::route_will(const mqtt::message_ptr& content, mqtt::time_point now) {
+    session_persistence* persistence = tables_.persistence();
+    if (persistence == nullptr || content->qos_level == mqtt::qos::at_most_once) {
+        route(content);
+        return;
+    }
+    // Nobody waits for an acknowledgement of a will, but a persistent session that is offline
+    // must find it after a restart like any other QoS 1/2 message queued for it.
+    durable_route routed_now = route_durable(content, *persistence);
+    persist_retained(content, routed_now.result, {});
+    if (routed_now.targets.empty()) {
+        return;
+    }
+    const store::enqueue_receipt receipt = persistence->store().enqueue(
+        routed_now.targets, to_stored_message(*content, now, unix_now_ms()), {});
+    std::span<delivery_batch> outbox = worker_.outbox();
+    for (std::size_t index = 0; index < routed_now.durable.size(); ++index) {
+        const auto [batch, position] = routed_now.durable[index];
+        outbox[batch][position].store_sequence = receipt.sequences[index];
+    }
+}
+
+void connection::persist_retained(const mqtt::message_ptr& content, const route_result& result,
+                                  store::store_completion done) {
+    session_persistence* persistence = tables_.persistence();
+    if (persistence == nullptr || !result.retained) {
+        if (done) {
+            done(store::store_status{});
+        }
+        return;
+    }
+    switch (*result.retained) {
+    case mqtt::retained_update::stored:
+    case mqtt::retained_update::replaced:
+        persistence->store().put_retained(to_stored_message(*content, clock_now(), unix_now_ms()),
+                                          std::move(done));
+        return;
+    case mqtt::retained_update::removed:
+        persistence->store().clear_retained(content->topic_name, std::move(done));
+        return;
+    case mqtt::retained_update::unchanged: break;
+    }
+    if (done) {
+        done(store::store_status{});
+    }
+}
+
+void connection::finish_durable_publish(std::uint16_t packet_id, bool is_written,
+                                        mqtt::reason_code reason,
+                                        const std::shared_ptr<std::vector<delivery_batch>>& held) {
+    const mqtt::time_point now = clock_now();
+    if (held) {
+        std::span<delivery_batch> outbox = worker_.outbox();
+        for (std::size_t index = 0; index < held->size() && index < outbox.size(); ++index) {
+            for (delivery& routed : (*held)[index]) {
+                outbox[index].push_back(std::move(routed));
+            }
+        }
+    }
+    if (!is_written) {
+        // No acknowledgement for a message that is not durable (DESIGN.md "Durability contract").
+        log_error("store write failed: not acknowledging publish {} of {}", packet_id, client_id());
+        drop_history_wait(packet_id);
+        if (session_.version() == mqtt::protocol_version::v5) {
+            session_.complete_publish(packet_id, mqtt::reason_code::unspecified_error, now);
+        } else {
+            session_.shutdown(mqtt::reason_code::unspecified_error, now);
+        }
+    } else if (reason == mqtt::reason_code::quota_exceeded &&
+               session_.version() != mqtt::protocol_version::v5) {
+        // 3.1.1 has no negative PUBACK: closing is the only way not to acknowledge.
+        drop_history_wait(packet_id);
+        session_.shutdown(mqtt::reason_code::quota_exceeded, now);
+    } else {
+        acknowledge_publish(packet_id, reason, now);
+    }
+    process_actions(now);
+    sync_ledger(now);
+    worker_.flush();
+    arm_timer();
+}
+
+void connection::acknowledge_publish(std::uint16_t packet_id, mqtt::reason_code reason,
+                                     mqtt::time_point now) {
+    if (history_wait* waiting = find_history_wait(packet_id)) {
+        if (!waiting->is_history_written) {
+            waiting->routed_reason = reason;
+            return;
+        }
+        erase_history_wait(*waiting);
+    }
+    session_.complete_publish(packet_id, reason, now);
+}
+
+connection::history_wait* connection::find_history_wait(std::uint16_t packet_id) {
+    if (!chat_) {
+        return nullptr;
+    }
+    auto& waits = chat_->history_waits;
+    const auto found =
+        std::find_if(waits.begin(), waits.end(),
+                     [packet_id](const history_wait& held) { return held.packet_id == packet_id; });
+    return found == waits.end() ? nullptr : &*found;
+}
+
+void connection::drop_history_wait(std::uint16_t packet_id) {
+    if (history_wait* waiting = find_history_wait(packet_id)) {
+        erase_history_wait(*waiting);
+    }
+}
+
+void connection::erase_history_wait(const history_wait& waiting) {
+    auto& waits = chat_->history_waits;
+    waits.erase(waits.begin() + (&waiting - waits.data()));
+}
+
+void connection::deliver(const delivery& routed, mqtt::time_point now) {
+    const bool is_stored = routed.store_sequence != 0 && ledger_;
+    if (is_stored) {
+        switch (classify_arrival(*ledger_, routed.store_sequence)) {
+        case stored_arrival::deliver: break;
+        case stored_arrival::already_read: return;
+        case stored_arrival::left_in_store:
+            // DESIGN.md "Overload": older entries wait in the store; this one is read back
+            // after them.
+            sync_ledger(now);
+            return;
+        }
+    }
+    if (!policy_.may_receive(routed.content->topic_name)) {
+        if (is_stored) {
+            // Queued before the rules changed (a room left): its row goes too.
+            ack_entry(*ledger_, tables_.persistence()->store(), routed.store_sequence);
+        }
+        return;
+    }
+    mqtt::delivery_options options;
+    options.granted_qos = routed.granted_qos;
+    options.is_retain_as_published = routed.is_retain_as_published;
+    options.is_retained_at_subscribe = routed.is_retained_at_subscribe;
+    options.subscription_ids = routed.subscription_ids;
+    const mqtt::delivery_outcome outcome = session_.handle_delivery(routed.content, options, now);
+    if (outcome == mqtt::delivery_outcome::dropped_qos0 ||
+        (outcome == mqtt::delivery_outcome::queue_full &&
+         (routed.store_sequence == 0 || !ledger_))) {
+        // Not in the store (no persistence, or its queue refused it and the publisher was told):
+        // a QoS 1/2 delivery that does not fit is lost, and counted.
+        worker_.counters().publish_dropped.add();
+    }
+    if (is_stored) {
+        if (outcome == mqtt::delivery_outcome::sent || outcome == mqtt::delivery_outcome::queued) {
+            track_accepted(routed, outcome);
+        } else if (outcome == mqtt::delivery_outcome::queue_full) {
+            // DESIGN.md "Overload": the entry is in the store; it and those after it are read
+            // back from there, in order, as the session makes room.
+            begin_spill(*ledger_, routed.store_sequence);
+        } else {
+            ack_entry(*ledger_, tables_.persistence()->store(), routed.store_sequence);
+        }
+    }
+    process_actions(now);
+    sync_ledger(now);
+    arm_timer();
+}
+
+void connection::track_accepted(const delivery& routed, mqtt::delivery_outcome outcome) {
+    ledger_->tracked.push_back(
+        {routed.content, routed.store_sequence, 0, store::delivery_state::queued});
+    if (outcome == mqtt::delivery_outcome::sent) {
+        // Sent at once, perhaps downgraded to QoS 0: the next reconcile compares in full.
+        ledger_->reconciled_change_count = unreconciled;
+    }
+}
+
+void connection::sync_ledger(mqtt::time_point now) {
+    if (!ledger_) {
+        return;
+    }
+    store::message_store& store = tables_.persistence()->store();
+    process_actions(now);
+    reconcile_ledger(*ledger_, session_.state(), store);
+    if (wants_spill_read(*ledger_, session_.state(), settings_->limits)) {
+        read_spilled();
+    }
+}
+
+void connection::read_spilled() {
+    start_spill_read(*ledger_);
+    tables_.persistence()->store().read_queue(
+        client_id(), ledger_->spill.read_through, spill_read_batch,
+        [self = shared_from_this(), ledger = ledger_, context = &worker_.context()](
+            const store::store_status& status, std::vector<store::loaded_queue_entry> entries) {
+            boost::asio::post(*context, [self, ledger, is_read = status.is_ok(),
+                                         entries = std::move(entries)]() mutable {
+                if (self->ledger_ != ledger) {
+                    // The session moved to another connection, which reads again.
+                    return;
+                }
+                const mqtt::time_point now = clock_now();
+                if (!is_read) {
+                    // The store is failing: the next delivery or acknowledgement tries again.
+                    ledger->spill.is_reading = false;
+                    ledger->spill.full_at_change_count = self->session_.state().change_count;
+                    return;
+                }
+                accept_spill_read(*ledger, std::move(entries), spill_read_batch, self->session_,
+                                  self->policy_, self->tables_.persistence()->store(), now,
+                                  unix_now_ms());
+                self->sync_ledger(now);
+                self->worker_.flush();
+                self->arm_timer();
+            });
+        });
+}
+
+} // namespace perch::gateway

@@ -1,0 +1,484 @@
+// connection over the in-memory transport, without a broker process: the shared tables and one
+// worker are built here, and clients speak raw MQTT bytes (perch's own encoder and decoder).
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <gtest/gtest.h>
+
+#include "gateway/broker/broker_tables.hpp"
+#include "gateway/broker/connection.hpp"
+#include "gateway/broker/worker.hpp"
+#include "gateway/chat/password_hash.hpp"
+#include "gateway/stream/memory_transport.hpp"
+#include "mqtt/decoder.hpp"
+#include "mqtt/encoder.hpp"
+#include "store/chat_store.hpp"
+#include "store/message_store.hpp"
+
+namespace perch::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// The shared tables of a broker: persistence over the memory store and a chat layer over the
+/// memory chat store, with the user "alice" (password "alice-pw").
+class test_tables final : public broker_tables {
+public:
+    test_tables() {
+        store::store_options options;
+        options.durability = store::durability_level::none;
+        persistence_ = std::make_unique<session_persistence>(store::open_message_store(options));
+        auto directory = store::open_chat_store(options);
+        directory->add_user({"alice", hash_password("alice-pw", 1), 1},
+                            [](store::directory_result, const store::store_status&) {});
+        directory->flush();
+        chat_settings settings;
+        // As strong as the stored hash: no login rehashes it.
+        settings.password_iterations = 1;
+        chat_ = std::make_unique<chat_service>(std::move(directory), settings);
+        chat_->load();
+    }
+
+    router& routes() override { return router_; }
+    session_registry& registry() override { return registry_; }
+    session_persistence* persistence() override { return persistence_.get(); }
+    chat_service& chat() override { return *chat_; }
+    void release_connection_slot() override { ++released_slots; }
+
+    int released_slots = 0;
+
+private:
+    router router_;
+    session_registry registry_;
+    std::unique_ptr<session_persistence> persistence_;
+    std::unique_ptr<chat_service> chat_;
+};
+
+/// The broker's end of a stream whose writes can be held (a client that does not read): a held
+/// write completes only when released, or with operation_aborted when the stream closes.
+class holding_transport final : public transport {
+public:
+    holding_transport(boost::asio::io_context& context, std::unique_ptr<transport> inner)
+        : context_(context), inner_(std::move(inner)) {}
+
+    std::size_t read_some(std::span<std::uint8_t> buffer,
+                          boost::system::error_code& error) override {
+        return inner_->read_some(buffer, error);
+    }
+    void async_wait_readable(wait_handler handler) override {
+        inner_->async_wait_readable(std::move(handler));
+    }
+    void async_write(std::span<const boost::asio::const_buffer> buffers,
+                     write_handler handler) override {
+        if (!is_holding_) {
+            inner_->async_write(buffers, std::move(handler));
+            return;
+        }
+        held_bytes_.clear();
+        for (const boost::asio::const_buffer& piece : buffers) {
+            const auto* first = static_cast<const std::uint8_t*>(piece.data());
+            held_bytes_.insert(held_bytes_.end(), first, first + piece.size());
+        }
+        held_ = std::move(handler);
+    }
+    void close() override {
+        if (held_) {
+            boost::asio::post(context_, [handler = std::move(held_)]() mutable {
+                handler(boost::asio::error::operation_aborted, 0);
+            });
+            held_ = nullptr;
+        }
+        inner_->close();
+    }
+    bool is_open() const override { return inner_->is_open(); }
+    std::string remote_address() const override { return inner_->remote_address(); }
+    std::string identity_user_name() const override { return inner_->identity_user_name(); }
+
+    /// Holds every write from now on.
+    void hold() { is_holding_ = true; }
+    /// Writes the held bytes through and lets later writes pass.
+    void release() {
+        is_holding_ = false;
+        if (!held_) {
+            return;
+        }
+        const std::array<boost::asio::const_buffer, 1> buffers{
+            boost::asio::buffer(held_bytes_.data(), held_bytes_.size())};
+        auto handler = std::move(held_);
+        held_ = nullptr;
+        inner_->async_write(buffers, std::move(handler));
+    }
+
+private:
+    boost::asio::io_context& context_;
+    std::unique_ptr<transport> inner_;
+    bool is_holding_ = false;
+    std::vector<std::uint8_t> held_bytes_;
+    write_handler held_;
+};
+
+/// A client speaking raw MQTT through its end of a memory stream.
+class test_client {
+public:
+    test_client(std::unique_ptr<memory_transport> end, mqtt::protocol_version version)
+        : end_(std::move(end)), version_(version) {}
+
+    void send(const mqtt::packet& out) {
+        auto bytes = std::make_shared<mqtt::byte_vector>();
+        mqtt::encode_append(out, version_, *bytes);
+        const std::array<boost::asio::const_buffer, 1> buffers{
+            boost::asio::buffer(bytes->data(), bytes->size())};
+        end_->async_write(buffers, [bytes](const boost::system::error_code&, std::size_t) {});
+    }
+
+    /// Reads and decodes whatever has arrived.
+    void pump() {
+        std::array<std::uint8_t, 4096> buffer{};
+        while (!is_ended_) {
+            boost::system::error_code error;
+            const std::size_t count = end_->read_some(buffer, error);
+            if (error == boost::asio::error::would_block) {
+                break;
+            }
+            if (error) {
+                is_ended_ = true;
+                break;
+            }
+            input_.insert(input_.end(), buffer.begin(), buffer.begin() + count);
+        }
+        while (!input_.empty()) {
+            std::size_t consumed = 0;
+            mqtt::decode_limits limits;
+            limits.version = version_;
+            mqtt::decode_outcome outcome =
+                mqtt::decode_next(mqtt::byte_view(input_.data(), input_.size()), limits, consumed);
+            auto* decoded = std::get_if<mqtt::packet>(&outcome);
+            if (decoded == nullptr) {
+                EXPECT_TRUE(std::holds_alternative<mqtt::need_more>(outcome))
+                    << "the broker sent a malformed packet";
+                break;
+            }
+            received.push_back(std::move(*decoded));
+            input_.erase(input_.begin(), input_.begin() + static_cast<std::ptrdiff_t>(consumed));
+        }
+    }
+
+    /// The packets of type T received so far.
+    template <typename T> std::vector<T> all_of() const {
+        std::vector<T> found;
+        for (const mqtt::packet& held : received) {
+            if (const T* wanted = std::get_if<T>(&held)) {
+                found.push_back(*wanted);
+            }
+        }
+        return found;
+    }
+    template <typename T> bool has() const { return !all_of<T>().empty(); }
+
+    /// True once the broker closed the stream (end of stream read).
+    bool is_ended() const { return is_ended_; }
+
+    std::vector<mqtt::packet> received;
+
+private:
+    std::unique_ptr<memory_transport> end_;
+    mqtt::protocol_version version_;
+    mqtt::byte_vector input_;
+    bool is_ended_ = false;
+};
+
+mqtt::connect connect_packet(std::string client_id, bool clean_start = true,
+                             std::optional<std::uint32_t> session_expiry_s = std::nullopt) {
+    mqtt::connect request;
+    request.version = mqtt::protocol_version::v5;
+    request.clean_start = clean_start;
+    request.client_id = std::move(client_id);
+    request.props.session_expiry_interval = session_expiry_s;
+    return request;
+}
+
+mqtt::subscribe subscribe_packet(std::uint16_t packet_id, std::string topic_filter,
+                                 mqtt::qos maximum_qos) {
+    mqtt::subscribe request;
+    request.packet_id = packet_id;
+    mqtt::subscribe_entry entry;
+    entry.topic_filter = std::move(topic_filter);
+    entry.options.maximum_qos = maximum_qos;
+    request.entries.push_back(std::move(entry));
+    return request;
+}
+
+mqtt::publish publish_packet(std::string topic_name, std::string payload, mqtt::qos level,
+                             std::uint16_t packet_id = 0) {
+    mqtt::publish message;
+    message.topic_name = std::move(topic_name);
+    message.payload = mqtt::shared_bytes::copy_of(std::string_view(payload));
+    message.qos_level = level;
+    message.packet_id = packet_id;
+    return message;
+}
+
+class ConnectionTest : public ::testing::Test {
+protected:
+    ConnectionTest() : guard_(home_.context().get_executor()) {
+        home_.set_peers(std::span<worker* const>(peers_));
+        settings_ = std::make_shared<connection_settings>();
+    }
+
+    ~ConnectionTest() override {
+        // Closes every stream, so that no held handler keeps its connection alive.
+        for (const auto& open : home_.connections()) {
+            open->shut_down_for_exit();
+        }
+        guard_.reset();
+        home_.context().restart();
+        home_.context().run_for(50ms);
+    }
+
+    /// A client with a connection on the worker; `holding`, if given, is set to the broker end.
+    std::unique_ptr<test_client> open_client(holding_transport** holding = nullptr) {
+        auto [broker_end, client_end] = make_memory_transport_pair(home_.context(), "");
+        std::unique_ptr<transport> stream = std::move(broker_end);
+        if (holding != nullptr) {
+            auto wrapped = std::make_unique<holding_transport>(home_.context(), std::move(stream));
+            *holding = wrapped.get();
+            stream = std::move(wrapped);
+        }
+        std::make_shared<connection>(tables_, home_, std::move(stream), settings_)->start();
+        return std::make_unique<test_client>(std::move(client_end), mqtt::protocol_version::v5);
+    }
+
+    /// Runs the worker until `done` holds (every client is read after each step); false when it
+    /// did not within `limit`.
+    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5000ms) {
+        const auto give_up = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < give_up) {
+            home_.context().run_for(2ms);
+            for (test_client* client : clients_) {
+                client->pump();
+            }
+            if (done()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// Opens a client, sends `request` and waits for its CONNACK.
+    std::unique_ptr<test_client> connected(const mqtt::connect& request,
+                                           holding_transport** holding = nullptr) {
+        auto client = open_client(holding);
+        watch(*client);
+        client->send(request);
+        EXPECT_TRUE(run_until([&] { return client->has<mqtt::connack>(); }));
+        return client;
+    }
+
+    void watch(test_client& client) { clients_.push_back(&client); }
+
+    /// Runs the worker for `span` (whatever is still on its way arrives).
+    void settle(std::chrono::milliseconds span) {
+        run_until([] { return false; }, span);
+    }
+
+    void set_max_output_bytes(std::uint64_t bytes) {
+        auto changed = std::make_shared<connection_settings>(*settings_);
+        changed->max_output_bytes = bytes;
+        settings_ = std::move(changed);
+    }
+
+    /// Outlives the worker: its connections use the tables until they are destroyed.
+    test_tables tables_;
+    worker home_{0};
+    std::vector<worker*> peers_{&home_};
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+    std::shared_ptr<const connection_settings> settings_;
+    std::vector<test_client*> clients_;
+};
+
+TEST_F(ConnectionTest, PublishIsDeliveredToASubscriberConnection) {
+    auto subscriber = connected(connect_packet("sub"));
+    ASSERT_EQ(subscriber->all_of<mqtt::connack>().at(0).reason, mqtt::reason_code::success);
+    subscriber->send(subscribe_packet(1, "sensors/+", mqtt::qos::at_most_once));
+    ASSERT_TRUE(run_until([&] { return subscriber->has<mqtt::suback>(); }));
+    EXPECT_EQ(subscriber->all_of<mqtt::suback>().at(0).reasons,
+              std::vector<mqtt::reason_code>{mqtt::reason_code::success});
+
+    auto publisher = connected(connect_packet("pub"));
+    publisher->send(publish_packet("sensors/kitchen", "21.5", mqtt::qos::at_most_once));
+    ASSERT_TRUE(run_until([&] { return subscriber->has<mqtt::publish>(); }));
+    const auto delivered = subscriber->all_of<mqtt::publish>();
+    ASSERT_EQ(delivered.size(), 1U);
+    EXPECT_EQ(delivered[0].topic_name, "sensors/kitchen");
+    EXPECT_EQ(delivered[0].payload.as_string(), "21.5");
+    EXPECT_FALSE(publisher->has<mqtt::publish>());
+}
+
+TEST_F(ConnectionTest, QoS1PublishIsAcknowledgedWithPuback) {
+    auto subscriber = connected(connect_packet("sub"));
+    subscriber->send(subscribe_packet(1, "a/b", mqtt::qos::at_least_once));
+    ASSERT_TRUE(run_until([&] { return subscriber->has<mqtt::suback>(); }));
+    auto publisher = connected(connect_packet("pub"));
+    publisher->send(publish_packet("a/b", "one", mqtt::qos::at_least_once, 7));
+    ASSERT_TRUE(run_until([&] { return publisher->has<mqtt::puback>(); }));
+    EXPECT_EQ(publisher->all_of<mqtt::puback>().at(0).packet_id, 7);
+    EXPECT_EQ(publisher->all_of<mqtt::puback>().at(0).reason, mqtt::reason_code::success);
+    ASSERT_TRUE(run_until([&] { return subscriber->has<mqtt::publish>(); }));
+    const mqtt::publish delivered = subscriber->all_of<mqtt::publish>().at(0);
+    EXPECT_EQ(delivered.qos_level, mqtt::qos::at_least_once);
+    EXPECT_NE(delivered.packet_id, 0);
+
+    // Nobody subscribed: still acknowledged, with No matching subscribers.
+    publisher->send(publish_packet("x/y", "two", mqtt::qos::at_least_once, 8));
+    ASSERT_TRUE(run_until([&] { return publisher->all_of<mqtt::puback>().size() == 2; }));
+    EXPECT_EQ(publisher->all_of<mqtt::puback>().at(1).reason,
+              mqtt::reason_code::no_matching_subscribers);
+}
+
+TEST_F(ConnectionTest, QoS2PublishGoesThroughPubrecPubrelPubcomp) {
+    auto subscriber = connected(connect_packet("sub"));
+    subscriber->send(subscribe_packet(1, "a/b", mqtt::qos::exactly_once));
+    ASSERT_TRUE(run_until([&] { return subscriber->has<mqtt::suback>(); }));
+    auto publisher = connected(connect_packet("pub"));
+    publisher->send(publish_packet("a/b", "once", mqtt::qos::exactly_once, 9));
+    ASSERT_TRUE(run_until([&] { return publisher->has<mqtt::pubrec>(); }));
+    EXPECT_EQ(publisher->all_of<mqtt::pubrec>().at(0).packet_id, 9);
+    EXPECT_EQ(publisher->all_of<mqtt::pubrec>().at(0).reason, mqtt::reason_code::success);
+    EXPECT_FALSE(publisher->has<mqtt::pubcomp>());
+    publisher->send(mqtt::pubrel{9, mqtt::reason_code::success, {}});
+    ASSERT_TRUE(run_until([&] { return publisher->has<mqtt::pubcomp>(); }));
+    EXPECT_EQ(publisher->all_of<mqtt::pubcomp>().at(0).packet_id, 9);
+
+    // The subscriber's side of exactly once: PUBLISH, PUBREC from it, PUBREL, PUBCOMP from it.
+    ASSERT_TRUE(run_until([&] { return subscriber->has<mqtt::publish>(); }));
+    const mqtt::publish delivered = subscriber->all_of<mqtt::publish>().at(0);
+    EXPECT_EQ(delivered.qos_level, mqtt::qos::exactly_once);
+    EXPECT_EQ(delivered.payload.as_string(), "once");
+    subscriber->send(mqtt::pubrec{delivered.packet_id, mqtt::reason_code::success, {}});
+    ASSERT_TRUE(run_until([&] { return subscriber->has<mqtt::pubrel>(); }));
+    EXPECT_EQ(subscriber->all_of<mqtt::pubrel>().at(0).packet_id, delivered.packet_id);
+    subscriber->send(mqtt::pubcomp{delivered.packet_id, mqtt::reason_code::success, {}});
+    settle(50ms);
+    EXPECT_EQ(subscriber->all_of<mqtt::publish>().size(), 1U);
+}
+
+TEST_F(ConnectionTest, SecondConnectWithTheSameClientIdTakesTheSessionOver) {
+    auto first = connected(connect_packet("device-1", true, 300));
+    ASSERT_EQ(first->all_of<mqtt::connack>().at(0).reason, mqtt::reason_code::success);
+    EXPECT_FALSE(first->all_of<mqtt::connack>().at(0).session_present);
+    first->send(subscribe_packet(1, "cmd/device-1", mqtt::qos::at_least_once));
+    ASSERT_TRUE(run_until([&] { return first->has<mqtt::suback>(); }));
+
+    auto second = connected(connect_packet("device-1", false, 300));
+    const mqtt::connack accepted = second->all_of<mqtt::connack>().at(0);
+    EXPECT_EQ(accepted.reason, mqtt::reason_code::success);
+    EXPECT_TRUE(accepted.session_present);
+    ASSERT_TRUE(run_until([&] { return first->has<mqtt::disconnect>(); }));
+    const auto ended = first->all_of<mqtt::disconnect>();
+    ASSERT_EQ(ended.size(), 1U);
+    EXPECT_EQ(ended[0].reason, mqtt::reason_code::session_taken_over);
+
+    // The subscription moved with the session.
+    auto publisher = connected(connect_packet("pub"));
+    publisher->send(publish_packet("cmd/device-1", "reboot", mqtt::qos::at_least_once, 1));
+    ASSERT_TRUE(run_until([&] { return second->has<mqtt::publish>(); }));
+    EXPECT_EQ(second->all_of<mqtt::publish>().at(0).payload.as_string(), "reboot");
+    EXPECT_FALSE(first->has<mqtt::publish>());
+}
+
+TEST_F(ConnectionTest, SilentClientIsClosedWhenItsKeepAliveExpires) {
+    mqtt::connect request = connect_packet("sleepy");
+    request.keep_alive_seconds = 1;
+    auto client = connected(request);
+    ASSERT_EQ(client->all_of<mqtt::connack>().at(0).reason, mqtt::reason_code::success);
+    // 1.5 times the keep alive without a packet from the client [MQTT-3.1.2-22].
+    ASSERT_TRUE(run_until([&] { return client->has<mqtt::disconnect>(); }, 10000ms));
+    const auto ended = client->all_of<mqtt::disconnect>();
+    ASSERT_EQ(ended.size(), 1U);
+    EXPECT_EQ(ended[0].reason, mqtt::reason_code::keep_alive_timeout);
+}
+
+TEST_F(ConnectionTest, QoS0DeliveriesPastTheOutputLimitAreDropped) {
+    set_max_output_bytes(1000);
+    holding_transport* stalled = nullptr;
+    auto subscriber = connected(connect_packet("slow"), &stalled);
+    subscriber->send(subscribe_packet(1, "feed", mqtt::qos::at_most_once));
+    ASSERT_TRUE(run_until([&] { return subscriber->has<mqtt::suback>(); }));
+    stalled->hold();
+    auto publisher = connected(connect_packet("pub"));
+    for (int index = 0; index < 10; ++index) {
+        publisher->send(publish_packet("feed", std::string(400, static_cast<char>('a' + index)),
+                                       mqtt::qos::at_most_once));
+    }
+    // A QoS 1 publish after them: once its PUBACK is in, every delivery has been decided.
+    publisher->send(publish_packet("other", "mark", mqtt::qos::at_least_once, 1));
+    ASSERT_TRUE(run_until([&] { return publisher->has<mqtt::puback>(); }));
+    EXPECT_GT(home_.counters().publish_dropped.value(), 0U);
+    stalled->release();
+    settle(100ms);
+    const auto delivered = subscriber->all_of<mqtt::publish>();
+    // The first ones were written (or waiting to be), the rest were dropped; the connection
+    // stays.
+    ASSERT_GE(delivered.size(), 1U);
+    EXPECT_LT(delivered.size(), 10U);
+    EXPECT_EQ(delivered[0].payload.as_string(), std::string(400, 'a'));
+    EXPECT_FALSE(subscriber->is_ended());
+    EXPECT_FALSE(subscriber->has<mqtt::disconnect>());
+}
+
+TEST_F(ConnectionTest, NonPersistentQoS1ConsumerPastTheOutputLimitIsDisconnected) {
+    set_max_output_bytes(1000);
+    holding_transport* stalled = nullptr;
+    auto subscriber = connected(connect_packet("slow"), &stalled);
+    subscriber->send(subscribe_packet(1, "feed", mqtt::qos::at_least_once));
+    ASSERT_TRUE(run_until([&] { return subscriber->has<mqtt::suback>(); }));
+    stalled->hold();
+    auto publisher = connected(connect_packet("pub"));
+    for (std::uint16_t index = 1; index <= 6; ++index) {
+        publisher->send(
+            publish_packet("feed", std::string(400, 'x'), mqtt::qos::at_least_once, index));
+    }
+    ASSERT_TRUE(run_until([&] { return publisher->all_of<mqtt::puback>().size() == 6; }));
+    EXPECT_FALSE(subscriber->is_ended());
+    stalled->release();
+    ASSERT_TRUE(run_until([&] { return subscriber->has<mqtt::disconnect>(); }));
+    const auto ended = subscriber->all_of<mqtt::disconnect>();
+    ASSERT_EQ(ended.size(), 1U);
+    EXPECT_EQ(ended[0].reason, mqtt::reason_code::quota_exceeded);
+    EXPECT_LT(subscriber->all_of<mqtt::publish>().size(), 6U);
+    EXPECT_EQ(home_.counters().quota_disconnects.value(), 1U);
+}
+
+TEST_F(ConnectionTest, ChatUserLogsInWithItsPassword) {
+    mqtt::connect request = connect_packet("alice/phone");
+    request.user_name = "alice";
+    const std::string password = "alice-pw";
+    request.password = mqtt::byte_vector(password.begin(), password.end());
+    auto client = connected(request);
+    EXPECT_EQ(client->all_of<mqtt::connack>().at(0).reason, mqtt::reason_code::success);
+    EXPECT_FALSE(client->is_ended());
+}
+
+TEST_F(ConnectionTest, ChatLoginWithAWrongPasswordIsRefused) {
+    mqtt::connect request = connect_packet("alice/phone");
+    request.user_name = "alice";
+    const std::string password = "not-alice-pw";
+    request.password = mqtt::byte_vector(password.begin(), password.end());
+    auto client = connected(request);
+    EXPECT_EQ(client->all_of<mqtt::connack>().at(0).reason,
+              mqtt::reason_code::bad_user_name_or_password);
+}
+
+} // namespace
+} // namespace perch::gateway
