@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Two perch binaries side by side (a change before and after), on the fan-in and fan-out
+# scenarios, in alternating runs on fresh brokers, so that a slower machine minute hits both alike.
+# Prints each result line and a table of msgs per broker CPU-second, one column per run.
+#
+# usage: tests/bench/run-ab.sh BEFORE_PERCH AFTER_PERCH [ROUNDS]
+#   ROUNDS   alternations per scenario (default 3): before, after, before, after, ...
+# Environment: PERCH_BENCH_BUILD (build directory of the load generator, default build-bench),
+# PERCH_AB_OUT (where to write the table, default $PERCH_BENCH_BUILD/ab.md).
+set -euo pipefail
+
+if [[ $# -lt 2 ]]; then
+    echo "usage: $0 BEFORE_PERCH AFTER_PERCH [ROUNDS]" >&2
+    exit 2
+fi
+before=$(realpath "$1")
+after=$(realpath "$2")
+rounds=${3:-3}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${PERCH_BENCH_BUILD:-$root/build-bench}
+out=${PERCH_AB_OUT:-$build/ab.md}
+
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPERCH_BENCH=ON -DPERCH_BUILD_TESTS=ON \
+    > /dev/null
+cmake --build "$build" -j2 --target perch_loadgen > /dev/null
+loadgen=$build/tests/bench/perch_loadgen
+
+work=$(mktemp -d /tmp/perch-ab.XXXXXX)
+broker_pid=""
+cleanup() {
+    if [[ -n $broker_pid ]]; then
+        kill "$broker_pid" 2> /dev/null || true
+        wait "$broker_pid" 2> /dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_for_port() {
+    for _ in $(seq 100); do
+        if (: < "/dev/tcp/127.0.0.1/$1") 2> /dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "broker on port $1 did not start" >&2
+    return 1
+}
+
+# The same settings as run-compare.sh's perch-w2.
+start_broker() {
+    local binary=$1 port=$2 data=$work/data-$RANDOM
+    cat > "$work/perch.conf" << EOF
+listener $port 127.0.0.1
+workers 2
+allow_anonymous true
+max_queued_messages 1000000
+max_stored_messages 0
+max_stored_bytes 0
+sys_interval 0
+log_level warning
+data_dir $data
+max_output_bytes 268435456
+EOF
+    "$binary" -c "$work/perch.conf" > "$work/broker.log" 2>&1 &
+    broker_pid=$!
+    wait_for_port "$port"
+}
+
+stop_broker() {
+    kill "$broker_pid"
+    wait "$broker_pid" 2> /dev/null || true
+    broker_pid=""
+}
+
+scenarios=(
+    "fan_in --mode closed --window 1000 --qos 0 --payload 16 --publishers 8 --messages 300000"
+    "fan_in --mode closed --window 1000 --qos 1 --payload 16 --publishers 8 --messages 200000"
+    "fan_in --mode closed --window 1000 --qos 0 --payload 1024 --publishers 8 --messages 200000"
+    "fan_out --qos 0 --payload 16 --subscribers 1000 --messages 500 --window 20"
+)
+
+port=18931
+declare -A figures
+for scenario in "${scenarios[@]}"; do
+    for round in $(seq "$rounds"); do
+        for side in before after; do
+            binary=$before
+            [[ $side == after ]] && binary=$after
+            start_broker "$binary" "$port"
+            # shellcheck disable=SC2086
+            line=$("$loadgen" $scenario --runs 1 --port "$port" --pid "$broker_pid" \
+                --name "$side" --perf 0 --timeout 120)
+            stop_broker
+            echo "$line"
+            rate=$(sed -n 's/.* msgs_per_cpu_s=\([0-9]*\).*/\1/p' <<< "$line")
+            figures["$scenario|$side"]+="${figures["$scenario|$side"]:+ · }$rate"
+            port=$((port + 1))
+        done
+    done
+done
+
+{
+    echo "| scenario (msgs per broker CPU-second, run by run) | before | after |"
+    echo "|---|---|---|"
+    for scenario in "${scenarios[@]}"; do
+        echo "| \`$scenario\` | ${figures["$scenario|before"]} | ${figures["$scenario|after"]} |"
+    done
+} | tee "$out"
