@@ -6,7 +6,8 @@
 # usage: tests/bench/run-ab.sh BEFORE_PERCH AFTER_PERCH [ROUNDS]
 #   ROUNDS   alternations per scenario (default 3): before, after, before, after, ...
 # Environment: PERCH_BENCH_BUILD (build directory of the load generator, default build-bench),
-# PERCH_AB_OUT (where to write the table, default $PERCH_BENCH_BUILD/ab.md).
+# PERCH_LOADGEN (a perch_loadgen built elsewhere; then nothing is built), PERCH_AB_OUT (where to
+# write the table, default $PERCH_BENCH_BUILD/ab.md).
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
@@ -20,10 +21,13 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${PERCH_BENCH_BUILD:-$root/build-bench}
 out=${PERCH_AB_OUT:-$build/ab.md}
 
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPERCH_BENCH=ON -DPERCH_BUILD_TESTS=ON \
-    > /dev/null
-cmake --build "$build" -j2 --target perch_loadgen > /dev/null
-loadgen=$build/tests/bench/perch_loadgen
+if [[ -n ${PERCH_LOADGEN:-} ]]; then
+    loadgen=$PERCH_LOADGEN
+else
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPERCH_BENCH=ON > /dev/null
+    cmake --build "$build" -j2 --target perch_loadgen > /dev/null
+    loadgen=$build/tests/bench/perch_loadgen
+fi
 
 work=$(mktemp -d /tmp/perch-ab.XXXXXX)
 broker_pid=""
@@ -73,11 +77,12 @@ stop_broker() {
     broker_pid=""
 }
 
+# Sized for about a broker CPU-second each: the kernel counts CPU time in 10 ms ticks.
 scenarios=(
-    "fan_in --mode closed --window 1000 --qos 0 --payload 16 --publishers 8 --messages 300000"
-    "fan_in --mode closed --window 1000 --qos 1 --payload 16 --publishers 8 --messages 200000"
-    "fan_in --mode closed --window 1000 --qos 0 --payload 1024 --publishers 8 --messages 200000"
-    "fan_out --qos 0 --payload 16 --subscribers 1000 --messages 500 --window 20"
+    "fan_in --mode closed --window 1000 --qos 0 --payload 16 --publishers 8 --messages 2000000"
+    "fan_in --mode closed --window 1000 --qos 1 --payload 16 --publishers 8 --messages 1000000"
+    "fan_in --mode closed --window 1000 --qos 0 --payload 1024 --publishers 8 --messages 1000000"
+    "fan_out --qos 0 --payload 16 --subscribers 1000 --messages 2000 --window 20"
 )
 
 port=18931
