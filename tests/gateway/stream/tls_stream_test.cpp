@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -372,10 +373,20 @@ TEST(TlsStream, Tls12HandshakeStaysWithWolfsslAndCarriesBytesBothWays) {
     EXPECT_EQ(pair.server_writes_while_client_reads(download), download);
 }
 
-class TlsStreamCloseNotify : public ::testing::TestWithParam<client_method> {};
+/// A TLS version the client speaks, named for the test's name.
+struct client_version {
+    std::string name;
+    client_method method;
+};
+
+void PrintTo(const client_version& version, std::ostream* out) {
+    *out << version.name;
+}
+
+class TlsStreamCloseNotify : public ::testing::TestWithParam<client_version> {};
 
 TEST_P(TlsStreamCloseNotify, EndsReadsWithEofAfterTheBytesBeforeIt) {
-    stream_pair pair(GetParam());
+    stream_pair pair(GetParam().method);
     ASSERT_TRUE(pair.is_established);
     const std::string last_words = "last words";
     ASSERT_EQ(wolfSSL_write(pair.client, last_words.data(), static_cast<int>(last_words.size())),
@@ -389,9 +400,10 @@ TEST_P(TlsStreamCloseNotify, EndsReadsWithEofAfterTheBytesBeforeIt) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, TlsStreamCloseNotify,
-                         ::testing::Values(wolfTLSv1_3_client_method, wolfTLSv1_2_client_method),
-                         [](const ::testing::TestParamInfo<client_method>& info) {
-                             return info.param == wolfTLSv1_3_client_method ? "Tls13" : "Tls12";
+                         ::testing::Values(client_version{"Tls13", wolfTLSv1_3_client_method},
+                                           client_version{"Tls12", wolfTLSv1_2_client_method}),
+                         [](const ::testing::TestParamInfo<client_version>& info) {
+                             return info.param.name;
                          });
 
 TEST(TlsStream, FailsAClientThatSendsPlaintextInsteadOfAClientHello) {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -387,6 +388,10 @@ struct subprotocol_case {
     std::string offered;
     std::string chosen;
 };
+
+void PrintTo(const subprotocol_case& offer, std::ostream* out) {
+    *out << '"' << offer.offered << '"';
+}
 
 class WebsocketStreamSubprotocol : public ::testing::TestWithParam<subprotocol_case> {};
 
