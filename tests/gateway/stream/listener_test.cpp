@@ -136,6 +136,11 @@ private:
 };
 
 TEST(Listener, KeepsAcceptingAfterAnAcceptFails) {
+#if defined(__SANITIZE_ADDRESS__)
+    // PERCH_SANITIZE builds with UBSan too, whose vptr check opens a pipe on a cache miss (and
+    // whose report opens /proc files): without descriptors it reports an error of its own.
+    GTEST_SKIP() << "needs a build without the sanitizers";
+#endif
     loopback_listener fixture;
     fixture.under_test.start();
     // Opened before the limit: connecting needs no new descriptor, accepting does.
