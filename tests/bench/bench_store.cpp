@@ -45,8 +45,11 @@ run_result run_once(const std::filesystem::path& directory, durability_level dur
     options.path = (directory / "bench.db").string();
     options.durability = durability;
     auto store = perch::store::open_message_store(options);
-    store->save_session(perch::store::stored_session{
-        .client_id = "alice", .protocol_level = 5, .session_expiry_interval_s = 3600});
+    perch::store::stored_session session;
+    session.client_id = "alice";
+    session.protocol_level = 5;
+    session.session_expiry_interval_s = 3600;
+    store->save_session(session);
     store->flush();
 
     perch::store::stored_message message;

@@ -1,0 +1,500 @@
+// websocket_stream: the HTTP upgrade (path, subprotocol, permessage-deflate), binary messages
+// both ways, the message limits before and after the CONNECT (1009), text messages (1003) and
+// plain HTTP requests. The server transport runs here; a Beast client runs on its own thread,
+// over a loopback TCP connection.
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <gtest/gtest.h>
+
+#include "gateway/stream/transport.hpp"
+#include "gateway/stream/websocket_stream.hpp"
+
+namespace perch::gateway {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using asio::ip::tcp;
+
+/// What the Beast client saw: the upgrade answer, the messages, and how its reads ended.
+struct client_outcome {
+    websocket::response_type response;
+    boost::system::error_code handshake_error;
+    std::vector<std::string> messages;
+    std::vector<bool> binary_flags;
+    boost::system::error_code read_error;
+    websocket::close_reason close;
+};
+
+/// The client's part of a test, given its connected (not yet upgraded) stream.
+using client_script = std::function<void(websocket::stream<tcp::socket>&, client_outcome&)>;
+
+/// A websocket transport on an accepted loopback socket, read the way a connection reads it:
+/// wait for readable, then read_some until would_block, one message per wake-up.
+class websocket_server {
+public:
+    websocket_server() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {}
+
+    ~websocket_server() {
+        stop_client();
+        // Before the io_context its socket belongs to.
+        server_side.reset();
+    }
+    websocket_server(const websocket_server&) = delete;
+    websocket_server& operator=(const websocket_server&) = delete;
+
+    /// Starts `script` on a client thread, accepts its connection and starts reading.
+    void start(const websocket_settings& settings, client_script script) {
+        const std::uint16_t port = acceptor_.local_endpoint().port();
+        client_ = std::thread([this, port, script = std::move(script)] {
+            asio::io_context client_io;
+            websocket::stream<tcp::socket> stream(client_io);
+            boost::system::error_code error;
+            stream.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                                        error);
+            if (!error) {
+                try {
+                    script(stream, outcome);
+                } catch (const boost::system::system_error& failure) {
+                    outcome.read_error = failure.code();
+                    outcome.close = stream.reason();
+                }
+            }
+            is_client_done = true;
+        });
+        server_side = make_websocket_transport(acceptor_.accept(), settings);
+        wait();
+    }
+
+    /// Runs the server until `done` (bounded).
+    template <typename Predicate> void run_until(Predicate done) {
+        for (int turn = 0; turn < 1000 && !done(); ++turn) {
+            io_.restart();
+            io_.run_one_for(std::chrono::milliseconds(10));
+        }
+    }
+
+    /// Sends `bytes` as one flush and runs until it is written.
+    void write(const std::string& bytes) {
+        const asio::const_buffer buffer(bytes.data(), bytes.size());
+        bool is_written = false;
+        server_side->async_write(std::span(&buffer, 1),
+                                 [&](const boost::system::error_code& error, std::size_t) {
+                                     EXPECT_FALSE(error) << error.message();
+                                     is_written = true;
+                                 });
+        run_until([&] { return is_written; });
+        EXPECT_TRUE(is_written);
+    }
+
+    /// Runs until the client's script ended, closes the server side (which ends a client still
+    /// waiting) and joins the client.
+    void finish() {
+        run_until([&] { return is_client_done.load(); });
+        stop_client();
+    }
+
+    std::unique_ptr<transport> server_side;
+    /// The bytes of each wake-up, in order.
+    std::vector<std::string> messages;
+    /// How the server's wait ended, once it did.
+    std::optional<boost::system::error_code> ended;
+    /// Called after each message the server takes in.
+    std::function<void()> on_message;
+    client_outcome outcome;
+    std::atomic<bool> is_client_done{false};
+
+private:
+    void wait() {
+        server_side->async_wait_readable([this](const boost::system::error_code& error) {
+            if (error) {
+                ended = error;
+                return;
+            }
+            std::string message;
+            std::array<std::uint8_t, 4096> buffer{};
+            boost::system::error_code read_error;
+            while (true) {
+                const std::size_t count = server_side->read_some(buffer, read_error);
+                if (read_error) {
+                    break;
+                }
+                message.append(reinterpret_cast<const char*>(buffer.data()), count);
+            }
+            EXPECT_EQ(read_error, asio::error::would_block) << read_error.message();
+            messages.push_back(std::move(message));
+            if (on_message) {
+                on_message();
+            }
+            wait();
+        });
+    }
+
+    void stop_client() {
+        if (server_side) {
+            server_side->close();
+        }
+        if (client_.joinable()) {
+            client_.join();
+        }
+    }
+
+    asio::io_context io_;
+    tcp::acceptor acceptor_;
+    std::thread client_;
+};
+
+/// Offers `subprotocols` (none when empty) and, when `offers_deflate`, permessage-deflate, then
+/// upgrades at `path`.
+void upgrade(websocket::stream<tcp::socket>& stream, client_outcome& outcome,
+             const std::string& subprotocols, bool offers_deflate = false,
+             const std::string& path = "/mqtt") {
+    if (!subprotocols.empty()) {
+        stream.set_option(
+            websocket::stream_base::decorator([subprotocols](websocket::request_type& request) {
+                request.set(http::field::sec_websocket_protocol, subprotocols);
+            }));
+    }
+    if (offers_deflate) {
+        websocket::permessage_deflate deflate;
+        deflate.client_enable = true;
+        stream.set_option(deflate);
+    }
+    stream.handshake(outcome.response, "127.0.0.1", path, outcome.handshake_error);
+}
+
+/// Reads messages until the stream fails or closes, noting them and how it ended; after
+/// `expected` messages the client closes (normal closure).
+void read_to_the_end(websocket::stream<tcp::socket>& stream, client_outcome& outcome,
+                     std::size_t expected = SIZE_MAX) {
+    while (true) {
+        if (outcome.messages.size() == expected) {
+            stream.close(websocket::close_code::normal, outcome.read_error);
+            return;
+        }
+        boost::beast::flat_buffer buffer;
+        boost::system::error_code error;
+        stream.read(buffer, error);
+        if (error) {
+            outcome.read_error = error;
+            outcome.close = stream.reason();
+            return;
+        }
+        outcome.messages.push_back(boost::beast::buffers_to_string(buffer.data()));
+        outcome.binary_flags.push_back(stream.got_binary());
+    }
+}
+
+std::string patterned_bytes(std::size_t size) {
+    std::string bytes(size, '\0');
+    for (std::size_t index = 0; index < size; ++index) {
+        bytes[index] = static_cast<char>(index % 97);
+    }
+    return bytes;
+}
+
+TEST(WebsocketStream, UpgradesAtMqttAndCarriesBinaryMessagesBothWays) {
+    websocket_server server;
+    server.start(websocket_settings{}, [](auto& stream, client_outcome& outcome) {
+        upgrade(stream, outcome, "mqtt");
+        if (outcome.handshake_error) {
+            return;
+        }
+        stream.binary(true);
+        stream.write(asio::buffer(std::string("\x10\x02hi", 4)));
+        stream.write(asio::buffer(std::string("second")));
+        read_to_the_end(stream, outcome, 2);
+    });
+    server.run_until([&] { return server.messages.size() == 2 || server.ended; });
+    server.write(std::string("\x20\x02\x00\x00", 4));
+    server.write(patterned_bytes(70'000));
+    // The client closes once it has both.
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+
+    ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
+    EXPECT_EQ(server.outcome.response.result(), http::status::switching_protocols);
+    EXPECT_EQ(server.outcome.response[http::field::sec_websocket_protocol], "mqtt");
+    EXPECT_EQ(server.outcome.response[http::field::sec_websocket_extensions], "")
+        << "no permessage-deflate unless offered";
+    EXPECT_EQ(server.messages, (std::vector<std::string>{std::string("\x10\x02hi", 4), "second"}));
+    // The client closed after the two messages; the server saw a clean close.
+    ASSERT_TRUE(server.ended);
+    EXPECT_EQ(*server.ended, websocket::error::closed) << server.ended->message();
+    EXPECT_FALSE(server.outcome.read_error) << server.outcome.read_error.message();
+    ASSERT_EQ(server.outcome.messages.size(), 2u);
+    EXPECT_EQ(server.outcome.messages[0], std::string("\x20\x02\x00\x00", 4));
+    EXPECT_EQ(server.outcome.messages[1], patterned_bytes(70'000));
+    EXPECT_EQ(server.outcome.binary_flags, (std::vector<bool>{true, true}));
+}
+
+TEST(WebsocketStream, NegotiatesPermessageDeflateWhenOffered) {
+    const std::string text = "chat/room/general " + std::string(20'000, 'a');
+    websocket_server server;
+    server.start(websocket_settings{}, [&](auto& stream, client_outcome& outcome) {
+        upgrade(stream, outcome, "mqtt", true);
+        if (outcome.handshake_error) {
+            return;
+        }
+        stream.binary(true);
+        stream.write(asio::buffer(text));
+        read_to_the_end(stream, outcome, 1);
+    });
+    server.run_until([&] { return !server.messages.empty() || server.ended; });
+    server.write(text + "back");
+    server.finish();
+
+    ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
+    EXPECT_NE(std::string(server.outcome.response[http::field::sec_websocket_extensions])
+                  .find("permessage-deflate"),
+              std::string::npos);
+    EXPECT_EQ(server.messages, std::vector<std::string>{text});
+    EXPECT_EQ(server.outcome.messages, std::vector<std::string>{text + "back"});
+}
+
+TEST(WebsocketStream, DeclinesPermessageDeflateWhenDisabled) {
+    websocket_settings settings;
+    settings.is_deflate_enabled = false;
+    websocket_server server;
+    server.start(settings, [](auto& stream, client_outcome& outcome) {
+        upgrade(stream, outcome, "mqtt", true);
+        if (outcome.handshake_error) {
+            return;
+        }
+        stream.binary(true);
+        stream.write(asio::buffer(std::string("plain")));
+        read_to_the_end(stream, outcome, 0);
+    });
+    server.run_until([&] { return !server.messages.empty() || server.ended; });
+    server.finish();
+
+    ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
+    EXPECT_EQ(server.outcome.response[http::field::sec_websocket_extensions], "");
+    EXPECT_EQ(server.messages, std::vector<std::string>{"plain"});
+}
+
+/// Sends binary messages of `sizes` bytes (zeros, so that deflate makes them tiny), then reads
+/// to the end.
+client_script send_sizes(std::vector<std::size_t> sizes, bool offers_deflate) {
+    return [sizes, offers_deflate](auto& stream, client_outcome& outcome) {
+        upgrade(stream, outcome, "mqtt", offers_deflate);
+        if (outcome.handshake_error) {
+            return;
+        }
+        stream.binary(true);
+        for (const std::size_t size : sizes) {
+            stream.write(asio::buffer(std::string(size, '\0')));
+        }
+        read_to_the_end(stream, outcome);
+    };
+}
+
+// The limits are the settings' (the server derives them from max_connect_packet_size and
+// max_packet_size, docs/DESIGN.md "Overload"); small ones here. With deflate, the messages of
+// zeros are a few bytes on the wire: the limit is on the inflated size.
+class WebsocketStreamLimit : public ::testing::TestWithParam<bool> {};
+
+TEST_P(WebsocketStreamLimit, AMessageOverTheConnectLimitClosesWith1009) {
+    websocket_settings settings;
+    settings.max_connect_message_bytes = 1000;
+    settings.max_message_bytes = 4000;
+    websocket_server server;
+    server.start(settings, send_sizes({1000, 1001}, GetParam()));
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+
+    ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
+    EXPECT_EQ(server.outcome.response[http::field::sec_websocket_extensions].empty(), !GetParam());
+    // The one at the limit arrives whole; nothing of the one past it does.
+    EXPECT_EQ(server.messages, std::vector<std::string>{std::string(1000, '\0')});
+    ASSERT_TRUE(server.ended);
+    EXPECT_EQ(*server.ended, websocket::error::message_too_big) << server.ended->message();
+    EXPECT_EQ(server.outcome.read_error, websocket::error::closed)
+        << server.outcome.read_error.message();
+    EXPECT_EQ(server.outcome.close.code, websocket::close_code::too_big);
+}
+
+TEST_P(WebsocketStreamLimit, AfterTheConnectTheMessageLimitApplies) {
+    websocket_settings settings;
+    settings.max_connect_message_bytes = 1000;
+    settings.max_message_bytes = 4000;
+    websocket_server server;
+    // As the connection does once it accepted the CONNECT in the first message.
+    server.on_message = [&] {
+        if (server.messages.size() == 1) {
+            server.server_side->on_connect_accepted();
+        }
+    };
+    server.start(settings, send_sizes({1000, 4000, 4001}, GetParam()));
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+
+    ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
+    EXPECT_EQ(server.messages,
+              (std::vector<std::string>{std::string(1000, '\0'), std::string(4000, '\0')}));
+    ASSERT_TRUE(server.ended);
+    EXPECT_EQ(*server.ended, websocket::error::message_too_big) << server.ended->message();
+    EXPECT_EQ(server.outcome.close.code, websocket::close_code::too_big);
+}
+
+INSTANTIATE_TEST_SUITE_P(Compression, WebsocketStreamLimit, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                             return info.param ? "Deflate" : "Plain";
+                         });
+
+TEST(WebsocketStream, ATextMessageClosesWith1003) {
+    websocket_server server;
+    server.start(websocket_settings{}, [](auto& stream, client_outcome& outcome) {
+        upgrade(stream, outcome, "mqtt");
+        if (outcome.handshake_error) {
+            return;
+        }
+        stream.text(true);
+        stream.write(asio::buffer(std::string("hello")));
+        read_to_the_end(stream, outcome);
+    });
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+
+    ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
+    EXPECT_TRUE(server.messages.empty());
+    ASSERT_TRUE(server.ended);
+    EXPECT_EQ(*server.ended, asio::error::operation_not_supported) << server.ended->message();
+    EXPECT_EQ(server.outcome.read_error, websocket::error::closed)
+        << server.outcome.read_error.message();
+    EXPECT_EQ(server.outcome.close.code, websocket::close_code::unknown_data);
+}
+
+struct subprotocol_case {
+    std::string name;
+    std::string offered;
+    std::string chosen;
+};
+
+void PrintTo(const subprotocol_case& offer, std::ostream* out) {
+    *out << '"' << offer.offered << '"';
+}
+
+class WebsocketStreamSubprotocol : public ::testing::TestWithParam<subprotocol_case> {};
+
+TEST_P(WebsocketStreamSubprotocol, EchoesMqttWhenOfferedAndUpgradesAnyway) {
+    websocket_server server;
+    const std::string offered = GetParam().offered;
+    server.start(websocket_settings{}, [offered](auto& stream, client_outcome& outcome) {
+        upgrade(stream, outcome, offered);
+        if (outcome.handshake_error) {
+            return;
+        }
+        stream.binary(true);
+        stream.write(asio::buffer(std::string("x")));
+        read_to_the_end(stream, outcome, 0);
+    });
+    server.run_until([&] { return !server.messages.empty() || server.ended; });
+    server.finish();
+
+    ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
+    EXPECT_EQ(server.outcome.response[http::field::sec_websocket_protocol], GetParam().chosen);
+    EXPECT_EQ(server.messages, std::vector<std::string>{"x"});
+}
+
+INSTANTIATE_TEST_SUITE_P(Offers, WebsocketStreamSubprotocol,
+                         ::testing::Values(subprotocol_case{"Mqtt", "mqtt", "mqtt"},
+                                           subprotocol_case{"ChatThenMqtt", "chat, mqtt", "mqtt"},
+                                           subprotocol_case{"Mqttv31", "mqttv3.1", "mqttv3.1"},
+                                           subprotocol_case{"UpperCaseAndChat", "MQTT, chat", ""},
+                                           subprotocol_case{"None", "", ""}),
+                         [](const ::testing::TestParamInfo<subprotocol_case>& info) {
+                             return info.param.name;
+                         });
+
+/// Sends `request` as it is and reads the HTTP answer; the server's wait must end with
+/// connection_refused.
+http::response<http::string_body> refused_answer(const std::string& request) {
+    websocket_server server;
+    http::response<http::string_body> response;
+    boost::system::error_code response_error;
+    server.start(websocket_settings{}, [&](auto& stream, client_outcome&) {
+        asio::write(stream.next_layer(), asio::buffer(request));
+        boost::beast::flat_buffer buffer;
+        http::read(stream.next_layer(), buffer, response, response_error);
+    });
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+    EXPECT_FALSE(response_error) << response_error.message();
+    EXPECT_TRUE(server.ended);
+    if (server.ended) {
+        EXPECT_EQ(*server.ended, asio::error::connection_refused) << server.ended->message();
+    }
+    EXPECT_TRUE(server.messages.empty());
+    return response;
+}
+
+TEST(WebsocketStream, AnUpgradeAtAnotherPathGets404) {
+    const auto response = refused_answer("GET /other HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                         "Sec-WebSocket-Version: 13\r\n"
+                                         "Sec-WebSocket-Protocol: mqtt\r\n\r\n");
+    EXPECT_EQ(response.result(), http::status::not_found);
+    EXPECT_EQ(response.body(), "not found\n");
+    EXPECT_EQ(response[http::field::connection], "close");
+}
+
+TEST(WebsocketStream, AnUpgradeAtAnotherPathFailsTheBeastHandshake) {
+    websocket_server server;
+    server.start(websocket_settings{}, [](auto& stream, client_outcome& outcome) {
+        upgrade(stream, outcome, "mqtt", false, "/other");
+    });
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+    EXPECT_EQ(server.outcome.handshake_error, websocket::error::upgrade_declined)
+        << server.outcome.handshake_error.message();
+}
+
+TEST(WebsocketStream, APlainHttpGetGets400) {
+    const auto response = refused_answer("GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    EXPECT_EQ(response.result(), http::status::bad_request);
+    EXPECT_EQ(response.body(), "WebSocket upgrade expected\n");
+    EXPECT_EQ(response[http::field::connection], "close");
+}
+
+TEST(WebsocketStream, GarbageInsteadOfAnHttpRequestEndsTheWait) {
+    websocket_server server;
+    server.start(websocket_settings{}, [](auto& stream, client_outcome& outcome) {
+        // An MQTT CONNECT, as from a client that was told the plain MQTT port.
+        asio::write(stream.next_layer(),
+                    asio::buffer(std::string("\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00", 14)));
+        std::array<char, 64> buffer{};
+        stream.next_layer().read_some(asio::buffer(buffer), outcome.read_error);
+    });
+    server.run_until([&] { return server.ended.has_value(); });
+    // Nothing is answered: the connection closes the transport.
+    server.server_side->close();
+    server.finish();
+
+    ASSERT_TRUE(server.ended);
+    EXPECT_TRUE(*server.ended);
+    EXPECT_TRUE(server.messages.empty());
+    EXPECT_EQ(server.outcome.read_error, asio::error::eof) << server.outcome.read_error.message();
+}
+
+} // namespace
+} // namespace perch::gateway
