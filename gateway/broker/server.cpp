@@ -464,6 +464,7 @@ broker_stats server::collect_stats() const {
         stats.publish_received += counts.publish_received.value();
         stats.publish_sent += counts.publish_sent.value();
         stats.publish_dropped += counts.publish_dropped.value();
+        stats.access_refusals += counts.access_refusals.value();
         stats.packets_sent += counts.packets_sent.value();
         stats.bytes_received += counts.bytes_received.value();
         stats.bytes_sent += counts.bytes_sent.value();
