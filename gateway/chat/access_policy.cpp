@@ -40,14 +40,14 @@ bool access_policy::outside_allows(topic_acl::want wanted, bool is_subscribe,
     if (directory_ == nullptr) {
         return true;
     }
-    const std::shared_ptr<const outside_chat_rules> rules = directory_->outside_rules();
+    const outside_chat_rules& rules = directory_->outside_rules();
     const std::string* user = is_chat_user() ? chat_user_ : nullptr;
-    if (rules->acl == nullptr) {
+    if (rules.acl == nullptr) {
         // docs/ACCESS.md "Without an acl_file".
-        return user != nullptr || rules->is_anonymous_open;
+        return user != nullptr || rules.is_anonymous_open;
     }
-    return is_subscribe ? rules->acl->allows_subscribe(user, client_id, topic)
-                        : rules->acl->allows_topic(user, client_id, wanted, topic);
+    return is_subscribe ? rules.acl->allows_subscribe(user, client_id, topic)
+                        : rules.acl->allows_topic(user, client_id, wanted, topic);
 }
 
 bool access_policy::may_publish(std::string_view topic_name, std::string_view client_id) const {

@@ -181,12 +181,8 @@ std::vector<std::string> chat_directory::peers_of(std::string_view user) const {
 
 void chat_directory::set_outside_rules(std::shared_ptr<const outside_chat_rules> rules) {
     std::lock_guard lock(rules_mutex_);
-    outside_rules_ = std::move(rules);
-}
-
-std::shared_ptr<const outside_chat_rules> chat_directory::outside_rules() const {
-    std::lock_guard lock(rules_mutex_);
-    return outside_rules_;
+    current_rules_.store(rules.get(), std::memory_order_release);
+    kept_rules_.push_back(std::move(rules));
 }
 
 } // namespace perch::gateway

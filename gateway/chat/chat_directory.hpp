@@ -8,6 +8,7 @@
 // sessions can follow: rooms joined and left, users deleted, passwords changed.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -106,16 +107,23 @@ public:
     /// sharing a room with it; sorted, each once.
     std::vector<std::string> peers_of(std::string_view user) const;
 
-    /// Installs the rules outside chat/; checks made after it returns use them.
+    /// Installs the rules outside chat/; checks made after it returns use them. The rules
+    /// replaced stay alive until the directory ends (a check in flight may still read them).
     void set_outside_rules(std::shared_ptr<const outside_chat_rules> rules);
-    /// The rules outside chat/ now in force (default: no acl, anonymous clients open).
-    std::shared_ptr<const outside_chat_rules> outside_rules() const;
+    /// The rules outside chat/ now in force (default: no acl, anonymous clients open). Valid as
+    /// long as the directory.
+    const outside_chat_rules& outside_rules() const {
+        return *current_rules_.load(std::memory_order_acquire);
+    }
 
 private:
-    // Owner: the server (start and reload). Lock: rules_mutex_; a check copies the pointer.
-    mutable std::mutex rules_mutex_;
-    std::shared_ptr<const outside_chat_rules> outside_rules_ =
-        std::make_shared<const outside_chat_rules>();
+    // Every set of rules ever installed: reloads are rare (SIGHUP), and keeping them lets a
+    // check, asked for every delivery, cost one atomic load instead of a lock and a count.
+    // Owner: the server (start and reload). Lock: rules_mutex_ for kept_rules_.
+    std::mutex rules_mutex_;
+    std::vector<std::shared_ptr<const outside_chat_rules>> kept_rules_{
+        std::make_shared<const outside_chat_rules>()};
+    std::atomic<const outside_chat_rules*> current_rules_{kept_rules_.front().get()};
     // Owner: shared by all workers and the reload thread. Lock: mutex_ (shared for queries).
     mutable std::shared_mutex mutex_;
     directory_contents contents_;
