@@ -1,8 +1,12 @@
 // Parsing of Mosquitto-format acl files and the read/write/subscribe checks over them.
 #include "gateway/common/topic_acl.hpp"
 
+#include <algorithm>
 #include <fstream>
+#include <optional>
 #include <sstream>
+
+#include <fmt/format.h>
 
 #include "gateway/common/config.hpp"
 #include "mqtt/topic.hpp"
