@@ -216,7 +216,7 @@ void connection::process_actions(mqtt::time_point now) {
                        },
                        [&](mqtt::route_publish& inbound) {
                            worker_.counters().publish_received.add();
-                           if (!policy_.may_publish(inbound.content->topic_name)) {
+                           if (!policy_.may_publish(inbound.content->topic_name, client_id())) {
                                refuse_publish(inbound, now);
                                return;
                            }
@@ -233,7 +233,7 @@ void connection::process_actions(mqtt::time_point now) {
                            on_unsubscribe_requested(request.request, now);
                        },
                        [&](mqtt::publish_will& will) {
-                           if (!policy_.may_publish(will.content->topic_name)) {
+                           if (!policy_.may_publish(will.content->topic_name, client_id())) {
                                // Allowed at CONNECT, but the rules changed since (a deleted
                                // user, a room left): a will obeys them when it is published.
                                worker_.counters().access_refusals.add();

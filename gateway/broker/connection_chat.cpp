@@ -64,7 +64,7 @@ void connection::finish_chat_login(const mqtt::connect& request,
     case chat_login_result::not_chat_user:
         // Outside the chat layer (anonymous, or a certificate identity that is no chat user):
         // no chat/ topics, like an anonymous client.
-        policy_ = access_policy(true);
+        policy_ = access_policy(true, &tables_.chat().directory());
         break;
     case chat_login_result::chat_user: become_chat_user(*user_name); break;
     case chat_login_result::bad_credentials:
@@ -216,7 +216,7 @@ void connection::send_chat_retained(std::string_view topic_filter, mqtt::time_po
     std::vector<mqtt::message_ptr> retained;
     tables_.routes().collect_retained(topic_filter, retained);
     for (const mqtt::message_ptr& content : retained) {
-        if (!policy_.may_receive(content->topic_name)) {
+        if (!policy_.may_receive(content->topic_name, client_id())) {
             continue;
         }
         mqtt::delivery_options options;

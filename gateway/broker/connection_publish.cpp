@@ -130,7 +130,7 @@ connection::durable_route connection::route_durable(const mqtt::message_ptr& con
                 continue;
             }
             if (!policy_for_owner(ledger->owner, tables_.chat().directory())
-                     .may_receive(content->topic_name)) {
+                     .may_receive(content->topic_name, ledger->client_id)) {
                 // Never queued for a reader who may not see it; its connection drops the delivery.
                 continue;
             }
@@ -277,7 +277,7 @@ void connection::deliver(const delivery& routed, mqtt::time_point now) {
             return;
         }
     }
-    if (!policy_.may_receive(routed.content->topic_name)) {
+    if (!policy_.may_receive(routed.content->topic_name, client_id())) {
         if (is_stored) {
             // Queued before the rules changed (a room left): its row goes too.
             ack_entry(*ledger_, tables_.persistence()->store(), routed.store_sequence);

@@ -36,12 +36,12 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
         session_.refuse_connect(mqtt::reason_code::not_authorized, now);
         return;
     }
-    policy_ = access_policy(is_anonymous);
+    policy_ = access_policy(is_anonymous, &tables_.chat().directory());
     start_chat_login(request, now);
 }
 
 void connection::continue_connect(const mqtt::connect& request, mqtt::time_point now) {
-    if (request.will && !policy_.may_publish(request.will->topic_name)) {
+    if (request.will && !policy_.may_publish(request.will->topic_name, request.client_id)) {
         // A Will obeys the same rules as a PUBLISH and is refused at CONNECT (DESIGN.md).
         log_info("refusing client from {}: its will topic '{}' is not allowed", remote_address(),
                  request.will->topic_name);
@@ -190,7 +190,7 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
     for (const mqtt::subscribe_entry& entry : request.entries) {
         // Parsed once for the access check, the subscription index and Retain Handling.
         const mqtt::parsed_filter filter = mqtt::parse_filter(entry.topic_filter);
-        if (!policy_.may_subscribe(filter)) {
+        if (!policy_.may_subscribe(filter, client_id())) {
             // SUBACK 0x87 at level 5, 0x80 at level 4.
             worker_.counters().access_refusals.add();
             reasons.push_back(mqtt::reason_code::not_authorized);
@@ -220,7 +220,7 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
         // A retained message passes the same read check as a live one: a wildcard never widens
         // what a client reads.
         std::erase_if(batch.messages, [this](const mqtt::message_ptr& content) {
-            return !policy_.may_receive(content->topic_name);
+            return !policy_.may_receive(content->topic_name, client_id());
         });
         if (!batch.messages.empty()) {
             retained.push_back(std::move(batch));

@@ -273,8 +273,26 @@ void server::open_chat(const store::store_options& options) {
     settings.password_iterations = config_.password_iterations;
     chat_ = std::make_unique<chat_service>(store::open_chat_store(options), settings);
     chat_->load();
+    install_outside_rules();
     chat_->start(
         [this](std::shared_ptr<const directory_changes> changes) { apply_chat_changes(changes); });
+}
+
+void server::install_outside_rules() {
+    auto rules = std::make_shared<outside_chat_rules>();
+    rules->acl = config_.acl;
+    rules->is_anonymous_open =
+        std::ranges::all_of(config_.listeners, [](const listener_config& listener) {
+            return is_loopback_only(listener);
+        });
+    const bool is_anonymous_open = rules->is_anonymous_open;
+    chat_->directory().set_outside_rules(std::move(rules));
+    if (config_.acl) {
+        log_notice("acl: topics outside chat/ follow {}", config_.acl_file);
+    } else if (!is_anonymous_open) {
+        log_notice("acl: no acl_file; anonymous clients may not publish or subscribe outside chat/ "
+                   "(a listener is not loopback-only)");
+    }
 }
 
 void server::apply_chat_changes(const std::shared_ptr<const directory_changes>& changes) {
@@ -355,6 +373,9 @@ void server::reload(const broker_config& config) {
         config_.workers = workers;
         update_connection_settings();
         max_connections_ = config_.max_connections;
+        if (chat_) {
+            install_outside_rules();
+        }
         interval = config_.sys_interval_seconds;
     }
     set_log_level(config.log_threshold);
@@ -443,6 +464,7 @@ broker_stats server::collect_stats() const {
         stats.publish_received += counts.publish_received.value();
         stats.publish_sent += counts.publish_sent.value();
         stats.publish_dropped += counts.publish_dropped.value();
+        stats.access_refusals += counts.access_refusals.value();
         stats.packets_sent += counts.packets_sent.value();
         stats.bytes_received += counts.bytes_received.value();
         stats.bytes_sent += counts.bytes_sent.value();

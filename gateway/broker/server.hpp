@@ -120,6 +120,8 @@ private:
     /// following it. Throws store::store_open_error.
     void open_chat(const store::store_options& options);
     /// Hands a directory diff to every worker, which applies it to its sessions.
+    /// Installs config_'s acl (or the secure default without one) as the rules outside chat/.
+    void install_outside_rules();
     void apply_chat_changes(const std::shared_ptr<const directory_changes>& changes);
     /// Nobody is connected at start: every retained presence still saying online (left by a
     /// stop or a crash) is replaced by offline.

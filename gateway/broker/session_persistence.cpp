@@ -204,7 +204,7 @@ void accept_spill_read(session_ledger& ledger, std::vector<store::loaded_queue_e
             continue;
         }
         std::optional<mqtt::message_ptr> content;
-        if (reader.may_receive(loaded.message->topic)) {
+        if (reader.may_receive(loaded.message->topic, ledger.client_id)) {
             content = to_routed_message(*loaded.message, now, now_unix_ms);
         }
         if (!content) {
@@ -309,7 +309,7 @@ mqtt::session_state restore_session_state(const store::loaded_session& loaded,
                                                        : mqtt::protocol_version::v3_1_1;
     state.session_expiry_interval = loaded.session.session_expiry_interval_s;
     for (const store::stored_subscription& held : loaded.subscriptions) {
-        if (!reader.may_subscribe(held.topic_filter)) {
+        if (!reader.may_subscribe(held.topic_filter, ledger.client_id)) {
             store.remove_subscription(ledger.client_id, held.topic_filter);
             continue;
         }
@@ -321,7 +321,7 @@ mqtt::session_state restore_session_state(const store::loaded_session& loaded,
     std::unordered_map<std::uint64_t, mqtt::message_ptr> messages;
     for (const store::loaded_queue_entry& loaded_entry : loaded.queue) {
         const store::queue_entry& entry = loaded_entry.entry;
-        if (!reader.may_receive(loaded_entry.message->topic)) {
+        if (!reader.may_receive(loaded_entry.message->topic, ledger.client_id)) {
             store.ack(ledger.client_id, entry.sequence);
             continue;
         }

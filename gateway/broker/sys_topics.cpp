@@ -35,6 +35,7 @@ std::vector<sys_value> sys_topic_values(const broker_stats& stats, const sys_loa
         {"$SYS/broker/publish/messages/received", number(stats.publish_received)},
         {"$SYS/broker/publish/messages/sent", number(stats.publish_sent)},
         {"$SYS/broker/publish/messages/dropped", number(stats.publish_dropped)},
+        {"$SYS/broker/access/refusals", number(stats.access_refusals)},
         {"$SYS/broker/subscriptions/count", number(stats.subscriptions)},
         {"$SYS/broker/retained messages/count", number(stats.retained_messages)},
         {"$SYS/broker/bytes/received", number(stats.bytes_received)},

@@ -27,6 +27,8 @@ struct broker_stats {
     std::uint64_t publish_received = 0;
     std::uint64_t publish_sent = 0;
     std::uint64_t publish_dropped = 0;
+    /// Publishes, subscriptions and wills refused by the access rules (chat and acl_file).
+    std::uint64_t access_refusals = 0;
     std::uint64_t packets_sent = 0;
     std::uint64_t subscriptions = 0;
     std::uint64_t retained_messages = 0;

@@ -1,4 +1,5 @@
-// Access decisions for anonymous clients; chat users' chat/ topics go to chat_policy.
+// Access decisions: chat users' chat/ topics go to chat_policy, topics outside chat/ to the acl
+// or the secure defaults.
 #include "gateway/chat/access_policy.hpp"
 
 #include "gateway/chat/chat_policy.hpp"
@@ -12,7 +13,7 @@ bool is_chat_topic(std::string_view topic) {
 }
 
 access_policy policy_for_owner(const std::string& owner, const chat_directory& directory) {
-    return owner.empty() ? access_policy(true) : access_policy(owner, directory);
+    return owner.empty() ? access_policy(true, &directory) : access_policy(owner, directory);
 }
 
 bool is_broker_topic(std::string_view topic) {
@@ -34,36 +35,58 @@ const std::string& access_policy::no_chat_user() {
     return none;
 }
 
-bool access_policy::may_publish(std::string_view topic_name) const {
+bool access_policy::outside_allows(topic_acl::want wanted, bool is_subscribe,
+                                   std::string_view topic, std::string_view client_id) const {
+    if (directory_ == nullptr) {
+        return true;
+    }
+    const outside_chat_rules& rules = directory_->outside_rules();
+    const std::string* user = is_chat_user() ? chat_user_ : nullptr;
+    if (rules.acl == nullptr) {
+        // docs/ACCESS.md "Without an acl_file".
+        return user != nullptr || rules.is_anonymous_open;
+    }
+    return is_subscribe ? rules.acl->allows_subscribe(user, client_id, topic)
+                        : rules.acl->allows_topic(user, client_id, wanted, topic);
+}
+
+bool access_policy::may_publish(std::string_view topic_name, std::string_view client_id) const {
     if (is_broker_topic(topic_name)) {
         return false;
     }
-    if (directory_ != nullptr && is_chat_topic(topic_name)) {
-        return chat_may_publish(*directory_, *chat_user_, topic_name);
+    if (is_chat_topic(topic_name)) {
+        if (is_chat_user() && directory_ != nullptr) {
+            return chat_may_publish(*directory_, *chat_user_, topic_name);
+        }
+        return !is_anonymous();
     }
-    return !(is_anonymous() && is_chat_topic(topic_name));
+    return outside_allows(topic_acl::want::write, false, topic_name, client_id);
 }
 
-bool access_policy::may_subscribe(std::string_view topic_filter) const {
-    return may_subscribe(mqtt::parse_filter(topic_filter));
+bool access_policy::may_subscribe(std::string_view topic_filter, std::string_view client_id) const {
+    return may_subscribe(mqtt::parse_filter(topic_filter), client_id);
 }
 
-bool access_policy::may_subscribe(const mqtt::parsed_filter& parsed) const {
+bool access_policy::may_subscribe(const mqtt::parsed_filter& parsed,
+                                  std::string_view client_id) const {
     const std::string_view filter = parsed.match_filter();
-    if (directory_ != nullptr) {
-        return !is_chat_topic(filter) || chat_may_subscribe(*directory_, *chat_user_, filter);
+    if (is_chat_topic(filter)) {
+        if (is_chat_user() && directory_ != nullptr) {
+            return chat_may_subscribe(*directory_, *chat_user_, filter);
+        }
+        return !is_anonymous();
     }
-    if (!is_anonymous()) {
-        return true;
-    }
-    return !is_chat_topic(filter);
+    return outside_allows(topic_acl::want::read, true, filter, client_id);
 }
 
-bool access_policy::may_receive(std::string_view topic_name) const {
-    if (directory_ != nullptr && is_chat_topic(topic_name)) {
-        return chat_may_receive(*directory_, *chat_user_, topic_name);
+bool access_policy::may_receive(std::string_view topic_name, std::string_view client_id) const {
+    if (is_chat_topic(topic_name)) {
+        if (is_chat_user() && directory_ != nullptr) {
+            return chat_may_receive(*directory_, *chat_user_, topic_name);
+        }
+        return !is_anonymous();
     }
-    return !(is_anonymous() && is_chat_topic(topic_name));
+    return outside_allows(topic_acl::want::read, false, topic_name, client_id);
 }
 
 } // namespace perch::gateway

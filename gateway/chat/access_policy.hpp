@@ -1,6 +1,6 @@
-// Which topics a client may publish to and subscribe to, decided per connection. Today it holds
-// the rule for anonymous clients (DESIGN.md "IM contract": anonymous clients stay outside chat/);
-// the chat layer adds users, rooms and per-user rights behind the same questions.
+// Which topics a client may publish to and subscribe to, decided per connection: chat/ follows
+// the chat rules (anonymous clients stay outside it), other topics the acl_file or, without one,
+// the secure defaults (docs/ACCESS.md).
 #pragma once
 
 #include <string>
@@ -15,46 +15,56 @@ namespace perch::gateway {
 /// Stateless and cheap: asked on the hot path.
 class access_policy {
 public:
-    /// `is_anonymous`: the client connected without a user name.
-    explicit access_policy(bool is_anonymous)
-        : chat_user_(is_anonymous ? nullptr : &no_chat_user()) {}
+    /// `is_anonymous`: the client connected without a user name (or is no chat user). Topics
+    /// outside chat/ follow the outside_rules() of `directory`; without a directory they are open.
+    /// `directory` outlives the policy.
+    explicit access_policy(bool is_anonymous, const chat_directory* directory = nullptr)
+        : chat_user_(is_anonymous ? nullptr : &no_chat_user()), directory_(directory) {}
 
     /// An authenticated chat user: topics under chat/ follow the chat rules (gateway/chat_policy)
-    /// over `directory`; other topics are open. `chat_user` and `directory` outlive the policy
-    /// (the connection holds both), so that a policy costs no copy of the name.
+    /// over `directory`; other topics the directory's outside_rules(). `chat_user` and `directory`
+    /// outlive the policy (the connection holds both), so that a policy costs no copy of the name.
     access_policy(const std::string& chat_user, const chat_directory& directory)
         : chat_user_(&chat_user), directory_(&directory) {}
     access_policy(std::string&& chat_user, const chat_directory& directory) = delete;
 
     /// May this client publish to `topic_name`? Nobody may publish under `$SYS/` (the broker's
-    /// own statistics); anonymous clients may not publish under chat/.
-    bool may_publish(std::string_view topic_name) const;
+    /// own statistics); anonymous clients may not publish under chat/. Outside chat/ the acl
+    /// needs write access; `client_id` fills its `%c` patterns (empty: they do not apply).
+    bool may_publish(std::string_view topic_name, std::string_view client_id = {}) const;
 
     /// May this client subscribe to `topic_filter` at all? Refused when the filter names chat/
     /// explicitly (its first level is `chat`, possibly behind `$share/{group}/`). A filter that
     /// starts with a wildcard is allowed: may_receive then keeps chat/ out of what it matches.
-    bool may_subscribe(std::string_view topic_filter) const;
+    /// Any other filter (`$share/{group}/` stripped) needs an acl read rule covering it.
+    bool may_subscribe(std::string_view topic_filter, std::string_view client_id = {}) const;
     /// The same with `filter` already parsed.
-    bool may_subscribe(const mqtt::parsed_filter& filter) const;
+    bool may_subscribe(const mqtt::parsed_filter& filter, std::string_view client_id = {}) const;
 
     /// May a message on `topic_name` be delivered to this client? A wildcard filter never widens
-    /// what a client reads.
-    bool may_receive(std::string_view topic_name) const;
+    /// what a client reads. Outside chat/ the acl needs read access.
+    bool may_receive(std::string_view topic_name, std::string_view client_id = {}) const;
 
 private:
     /// The user of a named client outside the chat layer.
     static const std::string& no_chat_user();
     bool is_anonymous() const { return chat_user_ == nullptr; }
+    bool is_chat_user() const { return chat_user_ != nullptr && !chat_user_->empty(); }
+    /// The outside-chat/ check: `filter` is a subscription filter when `is_subscribe`, otherwise
+    /// a topic name read or written as `wanted` says.
+    bool outside_allows(topic_acl::want wanted, bool is_subscribe, std::string_view topic,
+                        std::string_view client_id) const;
 
     /// The chat user; no_chat_user() for a named client outside the chat layer; nullptr for an
     /// anonymous client (two pointers and no flag: every connection holds a policy).
     const std::string* chat_user_ = nullptr;
-    /// Set for a chat user.
+    /// Set for a chat user, and for other clients of a running broker (the outside rules).
     const chat_directory* directory_ = nullptr;
 };
 
 /// The policy of a session owned by `owner` (see session_ledger::owner): the chat user's, or an
-/// anonymous client's for an empty owner (outside the chat layer). `owner` and `directory` outlive
+/// anonymous client's for an empty owner (outside the chat layer). Pass the session's client id
+/// to its checks for the acl's `%c` patterns. `owner` and `directory` outlive
 /// the policy.
 access_policy policy_for_owner(const std::string& owner, const chat_directory& directory);
 

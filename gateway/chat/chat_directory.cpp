@@ -179,4 +179,10 @@ std::vector<std::string> chat_directory::peers_of(std::string_view user) const {
     return {peers.begin(), peers.end()};
 }
 
+void chat_directory::set_outside_rules(std::shared_ptr<const outside_chat_rules> rules) {
+    std::lock_guard lock(rules_mutex_);
+    current_rules_.store(rules.get(), std::memory_order_release);
+    kept_rules_.push_back(std::move(rules));
+}
+
 } // namespace perch::gateway

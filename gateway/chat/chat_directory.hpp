@@ -8,8 +8,11 @@
 // sessions can follow: rooms joined and left, users deleted, passwords changed.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <shared_mutex>
@@ -17,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/common/topic_acl.hpp"
 #include "store/chat_store.hpp"
 
 namespace perch::gateway {
@@ -61,6 +65,16 @@ directory_contents make_directory_contents(const store::chat_directory_snapshot&
 directory_changes diff_directories(const directory_contents& before,
                                    const directory_contents& after);
 
+/// The rules for topics outside chat/ (docs/ACCESS.md), replaced as a whole at start and on
+/// reload so that a check holds one consistent set.
+struct outside_chat_rules {
+    /// The parsed acl_file; nullptr when none is configured.
+    std::shared_ptr<const topic_acl> acl;
+    /// Without an acl: whether anonymous clients may publish and subscribe outside chat/ (true
+    /// when every listener is loopback-only).
+    bool is_anonymous_open = true;
+};
+
 /// The shared directory. Every member is thread-safe: queries take a shared lock, replace() an
 /// exclusive one.
 class chat_directory {
@@ -93,7 +107,23 @@ public:
     /// sharing a room with it; sorted, each once.
     std::vector<std::string> peers_of(std::string_view user) const;
 
+    /// Installs the rules outside chat/; checks made after it returns use them. The rules
+    /// replaced stay alive until the directory ends (a check in flight may still read them).
+    void set_outside_rules(std::shared_ptr<const outside_chat_rules> rules);
+    /// The rules outside chat/ now in force (default: no acl, anonymous clients open). Valid as
+    /// long as the directory.
+    const outside_chat_rules& outside_rules() const {
+        return *current_rules_.load(std::memory_order_acquire);
+    }
+
 private:
+    // Every set of rules ever installed: reloads are rare (SIGHUP), and keeping them lets a
+    // check, asked for every delivery, cost one atomic load instead of a lock and a count.
+    // Owner: the server (start and reload). Lock: rules_mutex_ for kept_rules_.
+    std::mutex rules_mutex_;
+    std::vector<std::shared_ptr<const outside_chat_rules>> kept_rules_{
+        std::make_shared<const outside_chat_rules>()};
+    std::atomic<const outside_chat_rules*> current_rules_{kept_rules_.front().get()};
     // Owner: shared by all workers and the reload thread. Lock: mutex_ (shared for queries).
     mutable std::shared_mutex mutex_;
     directory_contents contents_;

@@ -101,6 +101,8 @@ public:
     void stop();
 
     const chat_directory& directory() const { return directory_; }
+    /// The directory, to install the rules outside chat/ (server start and reload).
+    chat_directory& directory() { return directory_; }
     store::chat_store& store() { return *store_; }
     const chat_settings& settings() const { return settings_; }
 

@@ -14,6 +14,7 @@
 
 #include "gateway/common/chat_names.hpp"
 #include "gateway/common/endpoint_url.hpp"
+#include "gateway/common/topic_acl.hpp"
 
 namespace perch::gateway {
 
@@ -322,6 +323,10 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         {"max_qos", unsigned_key(&broker_config::max_qos, 0, 2)},
         {"retain_available", bool_key(&broker_config::retain_available)},
         {"allow_anonymous", optional_bool_key(&broker_config::allow_anonymous)},
+        {"acl_file",
+         [](parse_state& state, const config_line& line) {
+             state.config.acl_file = std::string(line.single_value());
+         }},
         {"max_session_expiry_seconds",
          unsigned_key(&broker_config::max_session_expiry_seconds, 0, max_u32)},
         {"sys_interval", unsigned_key(&broker_config::sys_interval_seconds, 0, 86'400)},
@@ -483,7 +488,11 @@ broker_config load_config_file(const std::string& path) {
     if (file.bad()) {
         throw config_error(path, 0, "", "cannot read the config file");
     }
-    return parse_config(contents.str(), path);
+    broker_config config = parse_config(contents.str(), path);
+    if (!config.acl_file.empty()) {
+        config.acl = load_acl_file(config.acl_file);
+    }
+    return config;
 }
 
 void override_mqtt_port(broker_config& config, std::uint16_t port) {

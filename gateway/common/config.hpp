@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -13,6 +14,8 @@
 #include "gateway/common/password_iterations.hpp"
 
 namespace perch::gateway {
+
+class topic_acl;
 
 /// What a listener speaks. `http` is parsed so that a config file can name it, and the server
 /// refuses to start it until it is served.
@@ -154,6 +157,10 @@ struct broker_config {
     /// Whether clients without a user name may connect. Unset: yes on a loopback-only listener,
     /// no on any other (allows_anonymous()).
     std::optional<bool> allow_anonymous;
+    /// Topic access rules outside chat/ in Mosquitto's acl format (docs/ACCESS.md); empty: none.
+    std::string acl_file;
+    /// The parsed acl_file, read by load_config_file; nullptr without one.
+    std::shared_ptr<const topic_acl> acl;
     /// Largest Session Expiry Interval granted, in seconds; 0 means no limit.
     std::uint32_t max_session_expiry_seconds = 0;
     /// Seconds between $SYS updates; 0 turns them off.
@@ -224,7 +231,8 @@ private:
 /// config_error for an unknown key, a missing or extra value, or a value out of range.
 broker_config parse_config(std::string_view text, std::string_view source_name);
 
-/// Reads and parses the file at `path`. Throws config_error (line 0) when it cannot be read.
+/// Reads and parses the file at `path`, then the acl_file it names. Throws config_error (line 0)
+/// when either cannot be read, and with the acl file's line when that file is invalid.
 broker_config load_config_file(const std::string& path);
 
 /// Sets the port of the first MQTT listener to `port` (adding one when there is none), as the

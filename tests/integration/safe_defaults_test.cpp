@@ -103,7 +103,15 @@ TEST(SafeDefaults, AListenerBeyondLoopbackRefusesAnonymousClientsUnlessTheFileAl
             << broker.log();
         raw_mqtt_client guest;
         EXPECT_TRUE(guest.connect(everywhere, "guest", true, answer_timeout));
+        // No acl_file and a listener beyond loopback: anonymous clients get nothing outside
+        // chat/ either (docs/ACCESS.md), on either listener.
+        EXPECT_FALSE(guest.subscribe("home/#", 1, 1, answer_timeout));
+        EXPECT_TRUE(guest.is_open());
         guest.disconnect();
+        raw_mqtt_client local;
+        EXPECT_TRUE(local.connect(loopback, "local", true, answer_timeout));
+        EXPECT_FALSE(local.subscribe("#", 1, 1, answer_timeout));
+        local.disconnect();
     }
 }
 
@@ -123,6 +131,16 @@ TEST(TestConfig, NamesTheFileLineAndKeyOfAProblemAndPassesAGoodFile) {
         run_command({PERCH_BROKER_PATH, "--test-config", "-c", good.string()}, "", 10s);
     EXPECT_TRUE(accepted.ending.is_success()) << accepted.errors;
     EXPECT_NE(accepted.output.find("configuration OK"), std::string::npos) << accepted.output;
+
+    // A broken acl_file fails the check with its own file and line.
+    const auto acl = scratch.path() / "perch.acl";
+    write_file_text(acl, "topic read a/#\nuser alice\ntopic read a/#/b\n");
+    const auto with_acl = scratch.path() / "with-acl.conf";
+    write_file_text(with_acl, "listener 1883 127.0.0.1\nacl_file " + acl.string() + "\n");
+    const command_result bad_acl =
+        run_command({PERCH_BROKER_PATH, "--test-config", "-c", with_acl.string()}, "", 10s);
+    EXPECT_FALSE(bad_acl.ending.is_success());
+    EXPECT_NE(bad_acl.errors.find(acl.string() + ":3: topic"), std::string::npos) << bad_acl.errors;
 }
 
 } // namespace
