@@ -126,10 +126,12 @@ free_port() {
 }
 # The staged config as it is, with its own data directory, the TLS and WebSocket listeners moved
 # to free ports (the first start generates the TLS certificate, as on the Pi), and anonymous
-# clients let in for the mosquitto_pub and mosquitto_sub below (the Pi's listeners serve the LAN,
-# where clients must log in).
+# clients let in on image/# for the mosquitto_pub and mosquitto_sub below (the Pi's listeners
+# serve the LAN, where clients must log in; docs/ACCESS.md).
+printf 'topic readwrite image/#\n' >"$scratch/check.acl"
 sed -e "s#^data_dir .*#data_dir $scratch/data#" \
     -e '$a allow_anonymous true' \
+    -e "\$a acl_file $scratch/check.acl" \
     -e "s#^listener 8883\$#listener $(free_port)#" \
     -e "s#^listener 8083\$#listener $(free_port)#" \
     -e "s#^listener 8084\$#listener $(free_port)#" \

@@ -198,8 +198,10 @@ mknod -m 0666 "$check/rootfs/dev/null" c 1 3
 mknod -m 0666 "$check/rootfs/dev/urandom" c 1 9
 mknod -m 0666 "$check/rootfs/dev/random" c 1 8
 # The image's config, with the TLS and WebSocket listeners moved to free ports of this machine,
-# and anonymous clients let in for the check's mosquitto_pub and mosquitto_sub.
+# and anonymous clients let in on image/# for the check's mosquitto_pub and mosquitto_sub.
+printf 'topic readwrite image/#\n' >"$check/rootfs/etc/perch/check.acl"
 sed -e '$a allow_anonymous true' \
+    -e '$a acl_file /etc/perch/check.acl' \
     -e "s#^listener 8883\$#listener $(free_port)#" \
     -e "s#^listener 8083\$#listener $(free_port)#" \
     -e "s#^listener 8084\$#listener $(free_port)#" \
