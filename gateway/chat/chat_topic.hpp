@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/common/topic_levels.hpp"
+
 namespace perch::gateway {
 
 /// What a topic under chat/ is for.
@@ -47,9 +49,6 @@ struct chat_topic {
 /// Parses a topic name (no wildcards). Never throws; anything unexpected under chat/ is
 /// `malformed`, anything outside is `not_chat`.
 chat_topic parse_chat_topic(std::string_view topic_name);
-
-/// The levels of a topic name or filter split at '/'.
-std::vector<std::string_view> split_topic_levels(std::string_view topic);
 
 /// The history conversation of a room: `room/{room}`.
 std::string room_conversation(std::string_view room);

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "gateway/common/config.hpp"
+#include "gateway/common/topic_levels.hpp"
 #include "mqtt/topic.hpp"
 
 namespace perch::gateway {
@@ -95,25 +96,11 @@ std::string substitute(const std::string& pattern, const std::string* user,
     return out;
 }
 
-std::vector<std::string_view> split_levels(std::string_view topic) {
-    std::vector<std::string_view> levels;
-    std::size_t start = 0;
-    while (true) {
-        const std::size_t slash = topic.find('/', start);
-        if (slash == std::string_view::npos) {
-            levels.push_back(topic.substr(start));
-            return levels;
-        }
-        levels.push_back(topic.substr(start, slash - start));
-        start = slash + 1;
-    }
-}
-
 } // namespace
 
 bool acl_filter_covers(std::string_view acl_filter, std::string_view filter) {
-    const std::vector<std::string_view> rule = split_levels(acl_filter);
-    const std::vector<std::string_view> wanted = split_levels(filter);
+    const std::vector<std::string_view> rule = split_topic_levels(acl_filter);
+    const std::vector<std::string_view> wanted = split_topic_levels(filter);
     if (!wanted.front().empty() && wanted.front().front() == '$' &&
         (rule.front() == "#" || rule.front() == "+")) {
         return false;
