@@ -43,8 +43,9 @@ struct subscription_node {
         mutable std::atomic<std::uint64_t> next_rotation{0};
     };
 
-    /// Children for literal levels, keyed by the level's characters.
-    child_map children;
+    /// Children for literal levels, keyed by the level's characters; null while there are none
+    /// (most nodes are leaves: an empty map would cost 56 bytes each).
+    std::unique_ptr<child_map> children;
     /// The child for a '+' level.
     std::unique_ptr<subscription_node> single_wildcard_child;
     /// The child for a '#' level; it has no children of its own.
@@ -55,7 +56,7 @@ struct subscription_node {
     std::vector<std::unique_ptr<shared_group>> shared_groups;
 
     bool is_empty() const {
-        return children.empty() && !single_wildcard_child && !multi_wildcard_child &&
+        return !children && !single_wildcard_child && !multi_wildcard_child &&
                subscriptions.empty() && shared_groups.empty();
     }
 
@@ -66,8 +67,11 @@ struct subscription_node {
         if (level == "#") {
             return multi_wildcard_child.get();
         }
-        const auto found = children.find(level);
-        return found == children.end() ? nullptr : found->second.get();
+        if (!children) {
+            return nullptr;
+        }
+        const auto found = children->find(level);
+        return found == children->end() ? nullptr : found->second.get();
     }
 
     std::unique_ptr<subscription_node>& child_slot(std::string_view level) {
@@ -77,7 +81,10 @@ struct subscription_node {
         if (level == "#") {
             return multi_wildcard_child;
         }
-        return children.try_emplace(std::string(level)).first->second;
+        if (!children) {
+            children = std::make_unique<child_map>();
+        }
+        return children->try_emplace(std::string(level)).first->second;
     }
 
     void erase_child(std::string_view level) {
@@ -85,8 +92,13 @@ struct subscription_node {
             single_wildcard_child.reset();
         } else if (level == "#") {
             multi_wildcard_child.reset();
-        } else if (const auto found = children.find(level); found != children.end()) {
-            children.erase(found);
+        } else if (children) {
+            if (const auto found = children->find(level); found != children->end()) {
+                children->erase(found);
+            }
+            if (children->empty()) {
+                children.reset();
+            }
         }
     }
 };
@@ -138,8 +150,10 @@ void destroy_iteratively(std::unique_ptr<subscription_node> root) {
         if (!current) {
             continue;
         }
-        for (auto& [level, child] : current->children) {
-            pending.push_back(std::move(child));
+        if (current->children) {
+            for (auto& [level, child] : *current->children) {
+                pending.push_back(std::move(child));
+            }
         }
         pending.push_back(std::move(current->single_wildcard_child));
         pending.push_back(std::move(current->multi_wildcard_child));
@@ -371,9 +385,14 @@ bool subscription_tree::subscribe(subscriber_id subscriber, const parsed_filter&
         *existing = entry; // [MQTT-3.8.4-3] an identical filter replaces the subscription
         return false;
     }
+    if (entries->size() == entries->capacity()) {
+        // Grown by a quarter rather than doubled: most nodes keep the subscribers of one room or
+        // one user's peers for a long time, and doubling would leave up to half of it unused.
+        entries->reserve(entries->size() + entries->size() / 4 + 1);
+    }
     entries->push_back(entry);
     ++subscription_count_;
-    filters_by_subscriber_[subscriber].emplace_back(topic_filter);
+    filters_by_subscriber_[subscriber].push_back(topic_filter);
     return true;
 }
 
@@ -407,13 +426,11 @@ bool subscription_tree::unsubscribe(subscriber_id subscriber, std::string_view t
         return false;
     }
     // [MQTT-3.10.4-1] filters are compared character by character, wildcards included.
-    std::vector<std::string>& filters = holder->second;
-    const auto filter = std::find(filters.begin(), filters.end(), topic_filter);
-    if (filter == filters.end()) {
+    packed_strings& filters = holder->second;
+    if (!filters.erase(topic_filter)) {
         return false;
     }
     remove_entry(subscriber, topic_filter);
-    filters.erase(filter);
     if (filters.empty()) {
         filters_by_subscriber_.erase(holder);
     }
@@ -425,11 +442,10 @@ std::size_t subscription_tree::unsubscribe_all(subscriber_id subscriber) {
     if (holder == filters_by_subscriber_.end()) {
         return 0;
     }
-    const std::vector<std::string> filters = std::move(holder->second);
+    const packed_strings filters = std::move(holder->second);
     filters_by_subscriber_.erase(holder);
-    for (const std::string& filter : filters) {
-        remove_entry(subscriber, filter);
-    }
+    filters.for_each(
+        [this, subscriber](std::string_view filter) { remove_entry(subscriber, filter); });
     return filters.size();
 }
 
@@ -455,7 +471,8 @@ const subscription_entry* subscription_tree::find(subscriber_id subscriber,
 
 std::vector<std::string> subscription_tree::filters_of(subscriber_id subscriber) const {
     const auto holder = filters_by_subscriber_.find(subscriber);
-    return holder == filters_by_subscriber_.end() ? std::vector<std::string>{} : holder->second;
+    return holder == filters_by_subscriber_.end() ? std::vector<std::string>{}
+                                                  : holder->second.to_vector();
 }
 
 void subscription_tree::collect(const subscription_node& matched, match_output& output,
@@ -502,8 +519,8 @@ void subscription_tree::match(std::string_view topic_name, match_output& output,
             continue;
         }
         const topic_level level = next_topic_level(topic_name, current.name_position);
-        if (!at.children.empty()) {
-            if (const auto found = at.children.find(level.level); found != at.children.end()) {
+        if (at.children) {
+            if (const auto found = at.children->find(level.level); found != at.children->end()) {
                 stack.push_back(
                     match_output::frame{found->second.get(), level.next_position, level.is_last});
             }

@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mqtt/packed_strings.hpp"
 #include "mqtt/subscription_options.hpp"
 #include "mqtt/topic.hpp"
 
@@ -42,11 +43,33 @@ struct subscription_node;
 /// a worker index into spare bits). Equal ids are the same client for No Local [MQTT-3.8.3-3].
 using subscriber_id = std::uint64_t;
 
+/// A Subscription Identifier or none, in four bytes (std::optional takes eight): identifiers run
+/// from 1 to 268,435,455 [MQTT-3.8.2.1.2 (5.0)], so 0 stands for none. Reads like an optional.
+class stored_subscription_id {
+public:
+    stored_subscription_id() = default;
+    stored_subscription_id(std::optional<std::uint32_t> id) : value_(id.value_or(0)) {}
+
+    explicit operator bool() const { return value_ != 0; }
+    std::uint32_t operator*() const { return value_; }
+    operator std::optional<std::uint32_t>() const {
+        return value_ == 0 ? std::nullopt : std::optional<std::uint32_t>(value_);
+    }
+    bool operator==(const stored_subscription_id&) const = default;
+    friend bool operator==(const stored_subscription_id& id, std::uint32_t value) {
+        return id.value_ != 0 && id.value_ == value;
+    }
+
+private:
+    std::uint32_t value_ = 0;
+};
+
 /// One subscription as stored: its holder, its options and its Subscription Identifier (5.0).
+/// Sixteen bytes: a chat user holds a few dozen, and the index holds every user's.
 struct subscription_entry {
     subscriber_id subscriber = 0;
     subscription_options options;
-    std::optional<std::uint32_t> subscription_id;
+    stored_subscription_id subscription_id;
 
     bool operator==(const subscription_entry&) const = default;
 };
@@ -144,6 +167,7 @@ public:
     /// subscription with the identical filter, it is replaced in place (options and identifier)
     /// and one entry remains ([MQTT-3.8.4-3]). Returns true when the subscription is new, false
     /// when it replaced one (the session needs this for Retain Handling 1, [MQTT-3.3.1-10] 5.0).
+    /// A `subscription_id` of 0 (never valid on the wire, [MQTT-3.8.2.1.2]) is stored as none.
     bool subscribe(subscriber_id subscriber, std::string_view topic_filter,
                    const subscription_options& options,
                    std::optional<std::uint32_t> subscription_id = std::nullopt);
@@ -189,7 +213,7 @@ private:
     bool remove_entry(subscriber_id subscriber, std::string_view topic_filter);
 
     std::unique_ptr<subscription_node> root_;
-    std::unordered_map<subscriber_id, std::vector<std::string>> filters_by_subscriber_;
+    std::unordered_map<subscriber_id, packed_strings> filters_by_subscriber_;
     std::size_t subscription_count_ = 0;
     std::size_t shared_group_count_ = 0;
 };

@@ -496,7 +496,7 @@ TEST(SubscriptionTree, AgreesWithBruteForceMatchingOnRandomSubscriptions) {
                              !filter.starts_with("$share/") && pick_percent(random) < 30,
                              pick_percent(random) < 30),
                 pick_percent(random) < 50
-                    ? std::optional<std::uint32_t>(static_cast<std::uint32_t>(step))
+                    ? std::optional<std::uint32_t>(static_cast<std::uint32_t>(step + 1))
                     : std::nullopt};
             const bool is_new = !model.contains({subscriber, filter});
             EXPECT_EQ(tree.subscribe(subscriber, filter, subscription.options,
