@@ -154,6 +154,11 @@ void connection::hold_chat_subscriptions(const std::vector<server_subscription>&
             static_cast<std::uint8_t>(settings_->limits.maximum_qos)) {
             granted.maximum_qos = settings_->limits.maximum_qos;
         }
+        if (tables_.routes().holds(id(), wanted.topic_filter, granted)) {
+            // A resumed session holds it already, in the index and in the store: a login storm
+            // of returning devices writes nothing for it.
+            continue;
+        }
         tables_.routes().subscribe(id(), wanted.topic_filter, granted, std::nullopt);
         if (persistence != nullptr) {
             // Stored with the session, so that an offline session keeps receiving after a
@@ -340,7 +345,7 @@ void connection::end_chat_device() {
         // Routed on a later turn: the socket may be closing in the middle of a delivery.
         boost::asio::post(worker_.context(), [self = shared_from_this(), presence] {
             self->route(presence);
-            self->worker_.flush();
+            self->worker_.flush_when_over();
         });
     }
 }

@@ -1,6 +1,10 @@
 // The shared routing tables and the matching of one message to its deliveries.
 #include "gateway/broker/router.hpp"
 
+#include <optional>
+#include <string>
+#include <vector>
+
 namespace perch::gateway {
 
 route_result router::route(const mqtt::message_ptr& content, std::span<delivery_batch> outbox,
@@ -63,6 +67,13 @@ bool router::subscribe(mqtt::subscriber_id subscriber, const mqtt::parsed_filter
     return subscriptions_.subscribe(subscriber, filter, options, subscription_id);
 }
 
+bool router::holds(mqtt::subscriber_id subscriber, std::string_view topic_filter,
+                   const mqtt::subscription_options& options) const {
+    std::shared_lock lock(subscriptions_mutex_);
+    const mqtt::subscription_entry* held = subscriptions_.find(subscriber, topic_filter);
+    return held != nullptr && held->options == options && !held->subscription_id;
+}
+
 bool router::unsubscribe(mqtt::subscriber_id subscriber, std::string_view topic_filter) {
     std::unique_lock lock(subscriptions_mutex_);
     return subscriptions_.unsubscribe(subscriber, topic_filter);
@@ -76,7 +87,28 @@ void router::unsubscribe_all(mqtt::subscriber_id subscriber) {
 void router::move_subscriptions(mqtt::subscriber_id from, mqtt::subscriber_id to,
                                 const mqtt::subscription_table& table) {
     std::unique_lock lock(subscriptions_mutex_);
+    // What the index holds beyond the session's own table (the chat layer's server-side
+    // subscriptions) moves as it is: the session must not miss a message between the move and
+    // its new connection holding them again, nor write them to the store again.
+    struct carried {
+        std::string topic_filter;
+        mqtt::subscription_options options;
+        std::optional<std::uint32_t> subscription_id;
+    };
+    std::vector<carried> held_beyond_table;
+    for (std::string& topic_filter : subscriptions_.filters_of(from)) {
+        if (table.contains(topic_filter)) {
+            continue;
+        }
+        if (const mqtt::subscription_entry* entry = subscriptions_.find(from, topic_filter)) {
+            held_beyond_table.push_back(
+                {std::move(topic_filter), entry->options, entry->subscription_id});
+        }
+    }
     subscriptions_.unsubscribe_all(from);
+    for (const carried& held : held_beyond_table) {
+        subscriptions_.subscribe(to, held.topic_filter, held.options, held.subscription_id);
+    }
     for (const auto& [topic_filter, held] : table) {
         const auto subscription_id = held.subscription_id != 0
                                          ? std::optional<std::uint32_t>(held.subscription_id)

@@ -56,6 +56,11 @@ public:
                    const mqtt::subscription_options& options,
                    std::optional<std::uint32_t> subscription_id);
 
+    /// True when `subscriber` holds `topic_filter` with exactly `options` and no Subscription
+    /// Identifier: subscribing again would change nothing.
+    bool holds(mqtt::subscriber_id subscriber, std::string_view topic_filter,
+               const mqtt::subscription_options& options) const;
+
     /// Removes one subscription; true when it existed [MQTT-3.10.4-1].
     bool unsubscribe(mqtt::subscriber_id subscriber, std::string_view topic_filter);
 
@@ -63,7 +68,9 @@ public:
     void unsubscribe_all(mqtt::subscriber_id subscriber);
 
     /// Re-registers the subscriptions of a session that moved from id `from` to id `to` in one
-    /// exclusive section, so that no message published meanwhile misses the session.
+    /// exclusive section, so that no message published meanwhile misses the session: those of
+    /// `table` (the session's own), and the ones `from` holds beyond it (held for it by the
+    /// chat layer) as they are.
     void move_subscriptions(mqtt::subscriber_id from, mqtt::subscriber_id to,
                             const mqtt::subscription_table& table);
 

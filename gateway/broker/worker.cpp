@@ -217,6 +217,18 @@ void worker::flush() {
     });
 }
 
+void worker::flush_when_over(std::size_t max_pending) {
+    std::size_t pending = 0;
+    for (const delivery_batch& batch : outbox_) {
+        pending += batch.size();
+    }
+    if (pending >= max_pending) {
+        flush_now();
+        return;
+    }
+    flush();
+}
+
 void worker::flush_now() {
     // Delivering locally may forward deliveries of moved sessions into the outbox again, so
     // repeat until it is empty (forwarding happens at most once per takeover).

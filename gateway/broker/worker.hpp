@@ -127,6 +127,15 @@ public:
     /// post per peer worker. Call it from this worker's thread.
     void flush();
 
+    /// Like flush(), but flushes at once when the outbox holds `max_pending` deliveries or more.
+    /// For a handler that is a turn of its own (not inside a delivery or a read): a burst of such
+    /// handlers queued together (every device of a disconnect storm routing its presence) then
+    /// hands its deliveries over in slices instead of gathering all of them first.
+    void flush_when_over(std::size_t max_pending = default_max_pending_deliveries);
+
+    /// The outbox size past which flush_when_over() flushes at once.
+    static constexpr std::size_t default_max_pending_deliveries = 1024;
+
     /// Hands each non-empty outbox batch to its worker (one post per worker; this worker's own
     /// batch is delivered directly), then flushes every connection marked dirty: one gather write
     /// per connection.

@@ -331,7 +331,9 @@ std::vector<server_subscription> chat_service::room_subscriptions(std::string_vi
 }
 
 server_subscription chat_service::presence_subscription(std::string_view peer) {
-    return {join_topic({"chat", "presence", peer}), chat_options(mqtt::qos::at_least_once, false)};
+    // QoS 0: presence is state, not a message. An offline session queues no presence changes
+    // (in memory or in the store); it gets the retained presence of its peers when it connects.
+    return {join_topic({"chat", "presence", peer}), chat_options(mqtt::qos::at_most_once, false)};
 }
 
 std::vector<server_subscription> chat_service::subscriptions_for(std::string_view user) const {

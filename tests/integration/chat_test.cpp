@@ -227,6 +227,24 @@ TEST_F(ChatTest, PresenceCountsDevicesAcrossConnections) {
     EXPECT_EQ(carol->subscribe("chat/presence/alice", 1)[0], mqtt::ReasonCode::NOT_AUTHORIZED);
 }
 
+TEST_F(ChatTest, PresenceChangesWhileAwayAreNotQueued) {
+    // Presence is state: an offline session queues none of its changes and gets the retained
+    // presence once when it comes back.
+    {
+        auto bob = connected("bob", mqtt_5, true);
+        bob->disconnect();
+    }
+    for (int round = 0; round < 3; ++round) {
+        auto alice = connected("alice", mqtt_5);
+        alice->disconnect();
+    }
+    auto bob = connected("bob", mqtt_5, true);
+    const auto now = bob->next_on("chat/presence/alice");
+    ASSERT_TRUE(now);
+    EXPECT_EQ(json::parse(now->payload)["status"], "offline");
+    EXPECT_TRUE(bob->stays_silent_on("chat/presence/alice"));
+}
+
 TEST_F(ChatTest, PresenceFollowsJoinsAndLeaves) {
     // carol's phone makes the requests (a reply is awaited past other messages); her laptop
     // watches.

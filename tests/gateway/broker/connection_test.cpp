@@ -480,5 +480,33 @@ TEST_F(ConnectionTest, ChatLoginWithAWrongPasswordIsRefused) {
               mqtt::reason_code::bad_user_name_or_password);
 }
 
+TEST_F(ConnectionTest, AResumedChatSessionDoesNotWriteItsChatSubscriptionsAgain) {
+    // A login storm of returning devices: each chat filter is in the store from the first login.
+    mqtt::connect request = connect_packet("alice/phone", true, 300);
+    request.user_name = "alice";
+    const std::string password = "alice-pw";
+    request.password = mqtt::byte_vector(password.begin(), password.end());
+    store::message_store& store = tables_.persistence()->store();
+    const std::uint64_t before_first = store.counters().committed_operations;
+    {
+        auto first = connected(request);
+        ASSERT_EQ(first->all_of<mqtt::connack>().at(0).reason, mqtt::reason_code::success);
+        first->send(mqtt::disconnect{});
+        ASSERT_TRUE(run_until([&] { return first->is_ended(); }));
+    }
+    store.flush();
+    const std::uint64_t first_login = store.counters().committed_operations - before_first;
+    request.clean_start = false;
+    auto second = connected(request);
+    ASSERT_TRUE(second->all_of<mqtt::connack>().at(0).session_present);
+    settle(20ms);
+    store.flush();
+    const std::uint64_t second_login =
+        store.counters().committed_operations - before_first - first_login;
+    const std::size_t chat_filters = tables_.chat().subscriptions_for("alice").size();
+    ASSERT_GT(chat_filters, 0U);
+    EXPECT_LE(second_login + chat_filters, first_login);
+}
+
 } // namespace
 } // namespace perch::gateway

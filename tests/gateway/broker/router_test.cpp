@@ -143,6 +143,27 @@ TEST_F(RouterTest, MovedSessionKeepsItsSubscriptionsUnderTheNewId) {
     EXPECT_TRUE(outbox[0].empty());
 }
 
+TEST_F(RouterTest, MovedSessionKeepsTheSubscriptionsHeldBeyondItsTable) {
+    // The chat layer's server-side subscriptions are in the index only, not in the session's
+    // table: they move too, with their options.
+    const auto before = make_subscriber_id(1, 0);
+    const auto after = make_subscriber_id(9, 2);
+    routes.subscribe(before, "chat/dm/alice/+", options(mqtt::qos::at_least_once), std::nullopt);
+    routes.subscribe(before, "a/b", options(mqtt::qos::at_most_once), std::nullopt);
+    mqtt::subscription_table table;
+    table["a/b"] = mqtt::subscription{options(mqtt::qos::exactly_once), 0};
+    routes.move_subscriptions(before, after, table);
+    EXPECT_EQ(routes.subscription_count(), 2U);
+    EXPECT_TRUE(routes.holds(after, "chat/dm/alice/+", options(mqtt::qos::at_least_once)));
+    EXPECT_TRUE(routes.holds(after, "a/b", options(mqtt::qos::exactly_once)));
+    EXPECT_FALSE(routes.holds(before, "chat/dm/alice/+", options(mqtt::qos::at_least_once)));
+
+    EXPECT_EQ(route(make("chat/dm/alice/bob", "x")), 1U);
+    ASSERT_EQ(outbox[2].size(), 1U);
+    EXPECT_EQ(outbox[2][0].subscriber, after);
+    EXPECT_TRUE(outbox[0].empty());
+}
+
 // [MQTT-3.10.4-1] unsubscribing stops deliveries; unsubscribe_all ends every subscription.
 TEST_F(RouterTest, UnsubscribeStopsDeliveries) {
     const auto subscriber = make_subscriber_id(1, 1);
