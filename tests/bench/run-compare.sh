@@ -230,7 +230,10 @@ done
 # subscribes every user to its room and keeps history. Mosquitto has no chat layer: it checks the
 # same password file, keeps persistent sessions (persistence true, saved every second), and the
 # load generator subscribes each user to chat/room/{room}/+ with No Local. User uK's password is
-# pw-K. perch runs with presence on (its default; PERCH_CHAT_PRESENCE=false turns it off, as the
+# pw-K. Both brokers check the same hashes, made by mosquitto_passwd with its 101 PBKDF2
+# iterations: perch's `password_iterations 101` keeps it from rehashing each one at its default
+# of 210,000 on the first login (0.2 s of CPU per user, docs/CHAT.md "Device tokens"), which would
+# make the login storm measure the hash instead of the broker. perch runs with presence on (its default; PERCH_CHAT_PRESENCE=false turns it off, as the
 # round-2 figures in docs/PERFORMANCE.md were taken).
 run_chat() {
     local users=$1 duration=$2 chat_runs=$3 ramp=$4 port=$5
@@ -291,6 +294,7 @@ max_stored_messages 0
 max_stored_bytes 0
 sys_interval 0
 log_level warning
+password_iterations 101
 EOF
             "$perch" -c "$config" > "$dir/$broker.log" 2>&1 &
         fi
