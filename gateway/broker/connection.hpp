@@ -181,7 +181,9 @@ private:
     void on_subscribe_requested(const mqtt::subscribe& request, mqtt::time_point now);
     void on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt::time_point now);
     void refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
-    std::size_t route(const mqtt::message_ptr& content);
+    /// Routes a message nobody waits to have acknowledged; a retained one is written to the store
+    /// unless `is_retained_durable` is false (kept in memory only).
+    std::size_t route(const mqtt::message_ptr& content, bool is_retained_durable = true);
     void route_inbound(const mqtt::route_publish& inbound, mqtt::time_point now);
     /// A routing whose QoS 1/2 deliveries to persistent sessions are listed for the store:
     /// `durable[i]` (outbox index, position) is the delivery `targets[i]` stores; `marks` are the

@@ -142,7 +142,14 @@ void connection::start_chat_session(mqtt::time_point now) {
     }
     is_chat_device_ = true;
     if (const mqtt::message_ptr presence = chat.device_connected(chat_user(), unix_now_ms())) {
-        route(presence);
+        // "online" stays in memory once the user has a stored presence: after a restart nobody
+        // is online, and the store keeps what a restart shows, the last time the user went
+        // offline. A login storm of returning users writes no presence. A user's very first
+        // presence is written, so that after a crash every user who ever connected shows as
+        // offline (the start replaces a stored "online").
+        std::vector<mqtt::message_ptr> stored;
+        tables_.routes().collect_retained(presence->topic_name, stored);
+        route(presence, stored.empty() || !chat_service::says_online(*presence));
     }
 }
 
@@ -344,7 +351,7 @@ void connection::end_chat_device() {
     if (auto presence = tables_.chat().device_disconnected(chat_user(), unix_now_ms())) {
         // Routed on a later turn: the socket may be closing in the middle of a delivery.
         boost::asio::post(worker_.context(), [self = shared_from_this(), presence] {
-            self->route(presence);
+            self->route(presence, !chat_service::says_online(*presence));
             self->worker_.flush_when_over();
         });
     }

@@ -16,10 +16,12 @@
 
 namespace perch::gateway {
 
-std::size_t connection::route(const mqtt::message_ptr& content) {
+std::size_t connection::route(const mqtt::message_ptr& content, bool is_retained_durable) {
     const route_result result =
         tables_.routes().route(content, worker_.outbox(), worker_.match_scratch());
-    persist_retained(content, result, {});
+    if (is_retained_durable) {
+        persist_retained(content, result, {});
+    }
     return result.delivery_count;
 }
 

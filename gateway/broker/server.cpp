@@ -316,7 +316,7 @@ void server::mark_chat_users_offline() {
     mqtt::match_output scratch;
     constexpr std::string_view prefix = "chat/presence/";
     for (const mqtt::message_ptr& held : retained) {
-        if (held->payload.as_string().find(R"("status":"online")") == std::string_view::npos) {
+        if (!chat_service::says_online(*held)) {
             continue;
         }
         const std::string_view user = std::string_view(held->topic_name).substr(prefix.size());

@@ -415,6 +415,10 @@ mqtt::message_ptr chat_service::device_disconnected(std::string_view user,
     return presence_message(user, devices, now_unix_ms);
 }
 
+bool chat_service::says_online(const mqtt::message& presence) {
+    return presence.payload.as_string().find(R"("status":"online")") != std::string_view::npos;
+}
+
 mqtt::message_ptr chat_service::presence_message(std::string_view user, std::size_t devices,
                                                  std::uint64_t now_unix_ms) {
     return make_server_message(join_topic({"chat", "presence", user}),

@@ -160,6 +160,8 @@ public:
     /// The retained presence message of `user` with `devices` connected (0: offline).
     static mqtt::message_ptr presence_message(std::string_view user, std::size_t devices,
                                               std::uint64_t now_unix_ms);
+    /// True when `presence` (made by presence_message) says the user is online.
+    static bool says_online(const mqtt::message& presence);
 
     /// Carries out a control request of `user`. `done` runs exactly once, on any thread (often
     /// the store's writer thread or the background thread): post its work to your own thread.
