@@ -135,10 +135,11 @@ bool tls_stream::continue_handshake(boost::system::error_code& error) {
     if (result == WOLFSSL_SUCCESS) {
         is_handshake_done_ = true;
         wants_write_ = false;
-        log_debug("TLS handshake with {} done: {} {} {}", remote_address_,
+        log_debug("TLS handshake with {} done: {} {} {}{}", remote_address_,
                   wolfSSL_get_version(session_), wolfSSL_get_cipher(session_),
                   wolfSSL_get_curve_name(session_) != nullptr ? wolfSSL_get_curve_name(session_)
-                                                              : "");
+                                                              : "",
+                  wolfSSL_session_reused(session_) == 1 ? " (resumed)" : "");
         if (context_.uses_identity_as_username()) {
             WOLFSSL_X509* certificate = wolfSSL_get_peer_certificate(session_);
             if (certificate != nullptr) {
