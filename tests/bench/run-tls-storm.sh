@@ -197,7 +197,7 @@ rows = [("broker VmRSS MiB, every user logged in, plain TCP", "plain", "chat", N
         ("chat messages lost over TLS", "tls", "chat", None, "lost")]
 for kind in ("resumed", "full"):
     rows += [(f"storm ({kind}): seconds until every CONNACK", "tls", "chat_storm", kind, "median"),
-             (f"storm ({kind}): users back / resumed", "tls", "chat_storm", kind, "back+resumed"),
+             (f"storm ({kind}): users back / resumed / CONNECTs retried", "tls", "chat_storm", kind, "back+resumed"),
              (f"storm ({kind}): broker CPU seconds", "tls", "chat_storm", kind,
               "storm_broker_cpu_s"),
              (f"storm ({kind}): p99 us, first message after", "tls", "chat_storm", kind,
@@ -208,7 +208,7 @@ def cell(l, field):
     if not l:
         return "-"
     if field == "back+resumed":
-        return f"{l['back']} / {l['resumed']}"
+        return f"{l['back']} / {l['resumed']} / {l['retries']}"
     if field == "lost+expected":
         return f"{l['lost']} of {l['expected']}"
     return l.get(field, "-")

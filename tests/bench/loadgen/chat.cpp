@@ -10,14 +10,15 @@
 // With --tls every user connects over TLS 1.3. With --storm 1, after the chat step comes the
 // reconnect storm: every user sends one message, and once the broker has acknowledged them all,
 // every connection is dropped at once (no DISCONNECT) and every user reconnects (at most `window`
-// CONNECTs in flight) to its persistent session; each sends one message as soon as its CONNACK
-// arrives. Measured: time from the drop until every CONNACK arrived, broker CPU in that time,
-// latency of the messages sent after reconnecting, and deliveries missing from both sets of
-// messages. Over TLS the storm runs twice: resuming each user's session with its latest ticket,
-// then with full handshakes.
+// CONNECTs in flight; a refused or failed one is tried again) to its persistent session; each sends
+// one message as soon as its CONNACK arrives. Measured: time from the drop until every CONNACK
+// arrived, broker CPU in that time, latency of the messages sent after reconnecting, and deliveries
+// missing from both sets of messages. Over TLS the storm runs twice: resuming each user's session
+// with its latest ticket, then with full handshakes.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <string>
 #include <unordered_set>
 
@@ -66,6 +67,8 @@ struct storm_outcome {
     double loadgen_cpu_seconds = 0;
     std::size_t back = 0;
     std::size_t resumed = 0;
+    /// CONNECTs that were refused or failed and were tried again.
+    std::size_t retries = 0;
     /// Distinct deliveries expected and received: the messages sent before the drop and the
     /// first ones after it, each to every other member of the sender's room.
     std::uint64_t expected = 0;
@@ -269,21 +272,40 @@ public:
         }
         loop_.set_resuming(is_resuming);
         const std::size_t window = std::max<std::uint64_t>(options_.window, 1);
-        std::size_t opened = 0;
-        std::uint64_t back_ns = 0;
-        // Users back or failed since the drop; those not reopened yet are all closed.
-        const auto settled = [&] {
-            return loop_.connected_count() + loop_.closed_count() - (layout_.users - opened);
-        };
-        while (now_ns() < deadline_ns) {
-            while (opened < layout_.users && opened < settled() + window) {
-                if (was_online[opened]) {
-                    loop_.set_connect_settings(user_settings(opened));
-                    loop_.reopen(opened, loop_.settings().user_name);
-                }
-                ++opened;
+        // Users wait in `waiting` until one of the `window` places in `reconnecting` is free; a
+        // user whose CONNECT was refused (a broker answering busy) or whose connection failed
+        // goes to the back of the queue and tries again, as a real client would.
+        std::deque<std::size_t> waiting;
+        for (std::size_t user = 0; user < layout_.users; ++user) {
+            if (was_online[user]) {
+                waiting.push_back(user);
             }
-            if (opened == layout_.users && settled() >= layout_.users) {
+        }
+        const std::size_t returning = waiting.size();
+        std::vector<std::size_t> reconnecting;
+        std::size_t back = 0;
+        std::uint64_t back_ns = 0;
+        while (now_ns() < deadline_ns) {
+            std::erase_if(reconnecting, [&](std::size_t user) {
+                if (loop_.at(user).is_connected && !loop_.at(user).is_closed) {
+                    ++back;
+                    return true;
+                }
+                if (loop_.at(user).is_closed) {
+                    ++outcome.retries;
+                    waiting.push_back(user);
+                    return true;
+                }
+                return false;
+            });
+            while (!waiting.empty() && reconnecting.size() < window) {
+                const std::size_t user = waiting.front();
+                waiting.pop_front();
+                loop_.set_connect_settings(user_settings(user));
+                loop_.reopen(user, loop_.settings().user_name);
+                reconnecting.push_back(user);
+            }
+            if (back == returning) {
                 back_ns = now_ns();
                 break;
             }
@@ -382,7 +404,8 @@ private:
     }
 
     void handle(std::size_t index, const packet_view& packet) {
-        if (packet.type == packet_type::connack && storm_ != nullptr && now_ns() >= drop_ns_) {
+        if (packet.type == packet_type::connack && storm_ != nullptr && now_ns() >= drop_ns_ &&
+            loop_.at(index).is_connected) {
             // Back after the drop: the user's first message goes at once.
             send_storm_message(index, *storm_);
             return;
@@ -463,12 +486,12 @@ void print_storm(const scenario_options& options, const std::string& handshakes,
                  const storm_outcome& outcome) {
     std::printf(
         "broker=%s scenario=chat_storm handshakes=%s users=%zu room_size=%zu window=%llu%s "
-        "unit=seconds_until_all_back median=%.3f back=%zu resumed=%zu "
+        "unit=seconds_until_all_back median=%.3f back=%zu resumed=%zu retries=%zu "
         "storm_broker_cpu_s=%.2f storm_loadgen_cpu_s=%.2f after_p50_us=%.0f "
         "after_p99_us=%.0f expected=%llu lost=%llu lost_before_drop=%llu\n",
         options.broker_name.c_str(), handshakes.c_str(), options.users, options.room_size,
         static_cast<unsigned long long>(options.window), protocol_label(options).c_str(),
-        outcome.seconds, outcome.back, outcome.resumed, outcome.broker_cpu_seconds,
+        outcome.seconds, outcome.back, outcome.resumed, outcome.retries, outcome.broker_cpu_seconds,
         outcome.loadgen_cpu_seconds, percentile_of(outcome.latencies_us, 0.5),
         percentile_of(outcome.latencies_us, 0.99),
         static_cast<unsigned long long>(outcome.expected),
