@@ -18,7 +18,11 @@
 #include <cerrno>
 
 #include "gateway/common/log.hpp"
+#include "gateway/stream/handshake_heap_trim.hpp"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <sys/socket.h>
 
 namespace perch::gateway {
@@ -37,6 +41,26 @@ public:
 
 /// Plaintext held from the last record, in bytes, beyond which the buffer is released once read.
 constexpr std::size_t kept_buffer_bytes = 512;
+
+/// Completed handshakes (~57 KB of wolfSSL heap each while they run) before the heap is worth
+/// trimming at the end of a burst: a trim walks the heap, about as long as a few handshakes.
+constexpr std::size_t handshakes_per_heap_trim = 256;
+
+handshake_heap_trim& heap_trim() {
+    static handshake_heap_trim trim(handshakes_per_heap_trim);
+    return trim;
+}
+
+/// Ends a handshake for the heap trim, trimming when it says so.
+void end_handshake(bool is_completed) {
+    if (heap_trim().on_ended(is_completed)) {
+#if defined(__GLIBC__)
+        // After a login storm the freed handshake state would otherwise stay in the process
+        // (docs/TLS.md, "Memory after a burst of handshakes").
+        ::malloc_trim(0);
+#endif
+    }
+}
 
 } // namespace
 
@@ -59,11 +83,15 @@ tls_stream::tls_stream(boost::asio::ip::tcp::socket socket, const tls_context& c
     wolfSSL_SSLSetIORecv(session_, &tls_stream::receive_for_wolfssl);
     wolfSSL_SetIOReadCtx(session_, this);
     secrets_ = std::make_unique<tls_traffic_secrets>();
+    heap_trim().on_started();
 }
 
 tls_stream::~tls_stream() {
     if (session_ != nullptr) {
         wolfSSL_free(session_);
+    }
+    if (!is_handshake_done_) {
+        end_handshake(false);
     }
 }
 
@@ -135,10 +163,11 @@ bool tls_stream::continue_handshake(boost::system::error_code& error) {
     if (result == WOLFSSL_SUCCESS) {
         is_handshake_done_ = true;
         wants_write_ = false;
-        log_debug("TLS handshake with {} done: {} {} {}", remote_address_,
+        log_debug("TLS handshake with {} done: {} {} {}{}", remote_address_,
                   wolfSSL_get_version(session_), wolfSSL_get_cipher(session_),
                   wolfSSL_get_curve_name(session_) != nullptr ? wolfSSL_get_curve_name(session_)
-                                                              : "");
+                                                              : "",
+                  wolfSSL_session_reused(session_) == 1 ? " (resumed)" : "");
         if (context_.uses_identity_as_username()) {
             WOLFSSL_X509* certificate = wolfSSL_get_peer_certificate(session_);
             if (certificate != nullptr) {
@@ -149,6 +178,7 @@ bool tls_stream::continue_handshake(boost::system::error_code& error) {
         }
         take_over_records();
         secrets_.reset();
+        end_handshake(true);
         return true;
     }
     error = classify(result);

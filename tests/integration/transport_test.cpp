@@ -204,9 +204,11 @@ private:
 /// updates, send raw or tampered records, and notes the KeyUpdates and alerts it receives.
 class openssl_mqtt_client {
 public:
-    /// Connects to 127.0.0.1:`port` trusting `certificate`; `is_connected` tells whether the
+    /// Connects to 127.0.0.1:`port` trusting `certificate`, offering `resumed` (a session from an
+    /// earlier connection, with its ticket) when given; `is_connected` tells whether the
     /// handshake succeeded.
-    openssl_mqtt_client(std::uint16_t port, const std::filesystem::path& certificate) {
+    openssl_mqtt_client(std::uint16_t port, const std::filesystem::path& certificate,
+                        SSL_SESSION* resumed = nullptr) {
         fd_ = connect_raw(port);
         if (fd_ < 0) {
             return;
@@ -222,6 +224,9 @@ public:
         ssl_ = SSL_new(context_);
         SSL_set_msg_callback_arg(ssl_, this);
         SSL_set_fd(ssl_, fd_);
+        if (resumed != nullptr) {
+            SSL_set_session(ssl_, resumed);
+        }
         is_connected = SSL_connect(ssl_) == 1;
     }
     ~openssl_mqtt_client() {
@@ -276,6 +281,24 @@ public:
     static std::string publish_packet(const std::string& topic, const std::string& payload) {
         return with_header('\x30', length_prefixed(topic) + payload);
     }
+
+    /// The session with the ticket the server sent (read after the first application data, which
+    /// follows the NewSessionTicket), or nullptr; the caller frees it with SSL_SESSION_free.
+    SSL_SESSION* session() const {
+        SSL_SESSION* session = SSL_get1_session(ssl_);
+        if (session != nullptr && SSL_SESSION_is_resumable(session) == 0) {
+            SSL_SESSION_free(session);
+            return nullptr;
+        }
+        return session;
+    }
+
+    /// Sends close_notify: OpenSSL keeps a session resumable only when its connection was shut
+    /// down, not merely freed.
+    void shut_down() { SSL_shutdown(ssl_); }
+
+    /// Whether the handshake resumed the offered session (a PSK handshake) instead of a full one.
+    bool is_resumed() const { return SSL_session_reused(ssl_) == 1; }
 
     /// Asks OpenSSL to send a KeyUpdate with update_requested before its next record.
     bool request_key_update() { return SSL_key_update(ssl_, SSL_KEY_UPDATE_REQUESTED) == 1; }
@@ -543,6 +566,41 @@ TEST_F(Transport, KeyUpdatesRollBothDirectionsOverTls13) {
     const std::string log = broker_->log();
     EXPECT_NE(log.find("records taken over"), std::string::npos) << log;
     EXPECT_EQ(count_occurrences(log, "key update, answered"), 2u) << log;
+}
+
+/// TLS 1.3 session resumption: the first connection gets a NewSessionTicket from wolfSSL before
+/// perch takes the record layer over; the second presents it and its handshake is resumed (PSK,
+/// no certificate), and both carry MQTT on perch's own record layer.
+TEST_F(Transport, Tls13TicketResumesTheNextHandshakeOnTakenOverRecords) {
+    start_broker("log_level debug\n");
+    const std::string packet = openssl_mqtt_client::publish_packet("tickets/echo", "first");
+    SSL_SESSION* ticket = nullptr;
+    {
+        openssl_mqtt_client first(broker_->tls_port, broker_->certificate());
+        ASSERT_TRUE(first.is_connected);
+        EXPECT_FALSE(first.is_resumed());
+        ASSERT_TRUE(first.connect_mqtt("ticket-holder"));
+        ASSERT_TRUE(first.subscribe("tickets/echo"));
+        ASSERT_TRUE(first.write(packet));
+        EXPECT_EQ(first.read(packet.size()), packet);
+        ticket = first.session();
+        EXPECT_TRUE(first.alerts_received.empty());
+        first.shut_down();
+    }
+    ASSERT_NE(ticket, nullptr) << "no resumable session: perch sent no ticket";
+    openssl_mqtt_client second(broker_->tls_port, broker_->certificate(), ticket);
+    SSL_SESSION_free(ticket);
+    ASSERT_TRUE(second.is_connected);
+    EXPECT_TRUE(second.is_resumed());
+    ASSERT_TRUE(second.connect_mqtt("ticket-holder"));
+    ASSERT_TRUE(second.subscribe("tickets/echo"));
+    const std::string again = openssl_mqtt_client::publish_packet("tickets/echo", "resumed");
+    ASSERT_TRUE(second.write(again));
+    EXPECT_EQ(second.read(again.size()), again);
+    EXPECT_TRUE(second.alerts_received.empty());
+    const std::string log = broker_->log();
+    EXPECT_EQ(count_occurrences(log, "records taken over"), 2u) << log;
+    EXPECT_EQ(count_occurrences(log, "(resumed)"), 1u) << log;
 }
 
 /// A record with a broken tag is answered with a bad_record_mac alert before perch closes; an

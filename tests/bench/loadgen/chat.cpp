@@ -7,10 +7,20 @@
 // without, --subscribe 1 makes each user subscribe to `chat/room/{room}/+` (No Local at 5.0).
 // With --ramp 1 the rate doubles after each step until p99 exceeds 10 ms or a message is lost (and
 // halves instead while even the starting rate does not hold), to find the highest rate that holds.
+// With --tls every user connects over TLS 1.3. With --storm 1, after the chat step comes the
+// reconnect storm: every user sends one message, and once the broker has acknowledged them all,
+// every connection is dropped at once (no DISCONNECT) and every user reconnects (at most `window`
+// CONNECTs in flight; a refused or failed one is tried again) to its persistent session; each sends
+// one message as soon as its CONNACK arrives. Measured: time from the drop until every CONNACK
+// arrived, broker CPU in that time, latency of the messages sent after reconnecting, and deliveries
+// missing from both sets of messages. Over TLS the storm runs twice: resuming each user's session
+// with its latest ticket, then with full handshakes.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <string>
+#include <unordered_set>
 
 #include "scenario.hpp"
 
@@ -49,6 +59,27 @@ struct chat_step {
     double rate_per_user = 0;
 };
 
+/// What one reconnect storm measured.
+struct storm_outcome {
+    /// From the drop until every user's CONNACK arrived (or the timeout).
+    double seconds = 0;
+    double broker_cpu_seconds = 0;
+    double loadgen_cpu_seconds = 0;
+    std::size_t back = 0;
+    std::size_t resumed = 0;
+    /// CONNECTs that were refused or failed and were tried again.
+    std::size_t retries = 0;
+    /// Distinct deliveries expected and received: the messages sent before the drop and the
+    /// first ones after it, each to every other member of the sender's room.
+    std::uint64_t expected = 0;
+    std::uint64_t delivered = 0;
+    /// Of those, the deliveries of the messages sent before the drop.
+    std::uint64_t expected_before = 0;
+    std::uint64_t delivered_before = 0;
+    /// Publish to first delivery of the messages sent after reconnecting, in microseconds.
+    std::vector<double> latencies_us;
+};
+
 double percentile_of(std::vector<double> values, double fraction) {
     if (values.empty()) {
         return 0;
@@ -69,6 +100,9 @@ public:
         : options_(options), layout_{options.users, options.room_size},
           loop_(options.broker_address, options.broker_port), topics_(options.users),
           packet_ids_(options.users, 0), sequences_(options.users, 0) {
+        if (!options.tls_ca_file.empty()) {
+            loop_.use_tls(options.tls_ca_file);
+        }
         for (std::size_t user = 0; user < layout_.users; ++user) {
             topics_[user] =
                 "chat/room/r" + std::to_string(layout_.room_of(user)) + "/u" + std::to_string(user);
@@ -80,10 +114,6 @@ public:
     /// Connects every user, at most options.window CONNECTs in flight, then waits until the
     /// broker has been quiet for half a second (presence and session set-up traffic).
     login_outcome log_in() {
-        connect_settings settings = client_settings(options_);
-        settings.is_clean = false;
-        settings.session_expiry_seconds = options_.session_expiry_seconds;
-        const std::string password_prefix = options_.password.empty() ? "pw-" : options_.password;
         const std::uint64_t start_ns = now_ns();
         const std::uint64_t deadline_ns =
             start_ns + static_cast<std::uint64_t>(options_.timeout_seconds * 1e9);
@@ -92,11 +122,8 @@ public:
         while (now_ns() < deadline_ns) {
             const std::size_t settled = loop_.connected_count() + loop_.closed_count();
             while (opened < layout_.users && opened < settled + window) {
-                const std::string number = std::to_string(opened);
-                settings.user_name.assign(1, 'u').append(number);
-                settings.password.assign(password_prefix).append(number);
-                loop_.set_connect_settings(settings);
-                loop_.open(settings.user_name);
+                loop_.set_connect_settings(user_settings(opened));
+                loop_.open(loop_.settings().user_name);
                 ++opened;
             }
             if (opened == layout_.users && settled >= layout_.users) {
@@ -207,6 +234,100 @@ public:
         return step;
     }
 
+    /// The reconnect storm (see the top of this file), resuming TLS sessions or not.
+    storm_outcome storm(bool is_resuming) {
+        storm_outcome outcome;
+        storm_ = &outcome;
+        storm_seen_.clear();
+        acknowledged_ = 0;
+        phase_start_ns_ = now_ns();
+        drop_ns_ = ~std::uint64_t{0};
+        const std::uint64_t deadline_ns =
+            now_ns() + static_cast<std::uint64_t>(options_.timeout_seconds * 1e9);
+        storm_members_.assign(layout_.rooms(), 0);
+        for (std::size_t user = 0; user < layout_.users; ++user) {
+            storm_members_[layout_.room_of(user)] += is_online(user) ? 1 : 0;
+        }
+        std::uint64_t sent = 0;
+        for (std::size_t user = 0; user < layout_.users; ++user) {
+            if (is_online(user)) {
+                send_storm_message(user, outcome);
+                ++sent;
+            }
+        }
+        loop_.flush();
+        // The messages are the broker's once acknowledged; their deliveries may still be on
+        // their way when the connections drop.
+        last_progress_ns_ = now_ns();
+        while (acknowledged_ < sent && now_ns() < deadline_ns &&
+               now_ns() - last_progress_ns_ < no_progress_ns) {
+            loop_.poll(10);
+        }
+        const std::vector<bool> was_online = online_users();
+        const double cpu_before = own_cpu_seconds();
+        const broker_sample before = sample_broker(options_.broker_pid);
+        drop_ns_ = now_ns();
+        for (std::size_t user = 0; user < layout_.users; ++user) {
+            loop_.drop(user);
+        }
+        loop_.set_resuming(is_resuming);
+        const std::size_t window = std::max<std::uint64_t>(options_.window, 1);
+        // Users wait in `waiting` until one of the `window` places in `reconnecting` is free; a
+        // user whose CONNECT was refused (a broker answering busy) or whose connection failed
+        // goes to the back of the queue and tries again, as a real client would.
+        std::deque<std::size_t> waiting;
+        for (std::size_t user = 0; user < layout_.users; ++user) {
+            if (was_online[user]) {
+                waiting.push_back(user);
+            }
+        }
+        const std::size_t returning = waiting.size();
+        std::vector<std::size_t> reconnecting;
+        std::size_t back = 0;
+        std::uint64_t back_ns = 0;
+        while (now_ns() < deadline_ns) {
+            std::erase_if(reconnecting, [&](std::size_t user) {
+                if (loop_.at(user).is_connected && !loop_.at(user).is_closed) {
+                    ++back;
+                    return true;
+                }
+                if (loop_.at(user).is_closed) {
+                    ++outcome.retries;
+                    waiting.push_back(user);
+                    return true;
+                }
+                return false;
+            });
+            while (!waiting.empty() && reconnecting.size() < window) {
+                const std::size_t user = waiting.front();
+                waiting.pop_front();
+                loop_.set_connect_settings(user_settings(user));
+                loop_.reopen(user, loop_.settings().user_name);
+                reconnecting.push_back(user);
+            }
+            if (back == returning) {
+                back_ns = now_ns();
+                break;
+            }
+            loop_.poll(5);
+        }
+        const broker_sample after = sample_broker(options_.broker_pid);
+        outcome.seconds = static_cast<double>((back_ns != 0 ? back_ns : now_ns()) - drop_ns_) / 1e9;
+        outcome.broker_cpu_seconds = after.cpu_seconds - before.cpu_seconds;
+        for (std::size_t user = 0; user < layout_.users; ++user) {
+            outcome.back += is_online(user) ? 1 : 0;
+            outcome.resumed += is_online(user) && loop_.at(user).was_resumed ? 1 : 0;
+        }
+        last_progress_ns_ = now_ns();
+        while ((outcome.delivered < outcome.expected || acknowledged_ < 2 * sent) &&
+               now_ns() < deadline_ns && now_ns() - last_progress_ns_ < no_progress_ns) {
+            loop_.poll(10);
+        }
+        outcome.loadgen_cpu_seconds = own_cpu_seconds() - cpu_before;
+        storm_ = nullptr;
+        return outcome;
+    }
+
     /// Sends DISCONNECT from every user (sessions stay) and waits up to 5 s for the closes.
     void log_out() {
         for (std::size_t user = 0; user < loop_.size(); ++user) {
@@ -224,7 +345,71 @@ public:
     std::uint64_t stale_deliveries() const { return stale_; }
 
 private:
+    /// CONNECT settings of user `user`: a persistent session, user name uK, password PREFIX then K.
+    connect_settings user_settings(std::size_t user) const {
+        connect_settings settings = client_settings(options_);
+        settings.is_clean = false;
+        settings.session_expiry_seconds = options_.session_expiry_seconds;
+        const std::string number = std::to_string(user);
+        settings.user_name.assign(1, 'u').append(number);
+        settings.password.assign(options_.password.empty() ? "pw-" : options_.password)
+            .append(number);
+        return settings;
+    }
+
+    std::vector<bool> online_users() {
+        std::vector<bool> online(layout_.users);
+        for (std::size_t user = 0; user < layout_.users; ++user) {
+            online[user] = is_online(user);
+        }
+        return online;
+    }
+
+    /// One QoS 1 chat message from `user` during a storm, expected by the other members of its
+    /// room that were online before the drop.
+    void send_storm_message(std::size_t user, storm_outcome& outcome) {
+        std::vector<std::uint8_t> payload(std::max<std::size_t>(options_.payload_bytes, 16), 'x');
+        write_payload(payload, {now_ns(), static_cast<std::uint32_t>(user), sequences_[user]++});
+        packet_ids_[user] = static_cast<std::uint16_t>(packet_ids_[user] % 65535 + 1);
+        append_publish(loop_.at(user).output, topics_[user], 1, packet_ids_[user], payload,
+                       loop_.protocol_level());
+        loop_.mark_dirty(user);
+        const std::uint64_t receivers = storm_members_[layout_.room_of(user)] - 1;
+        outcome.expected += receivers;
+        outcome.expected_before += now_ns() < drop_ns_ ? receivers : 0;
+    }
+
+    /// A storm delivery: counted once per receiver and message (QoS 1 may repeat it after the
+    /// reconnect); the latency of the first delivery of a message sent after the drop.
+    void note_storm_delivery(std::size_t index, const payload_stamp& stamp) {
+        if (stamp.sent_ns < phase_start_ns_) {
+            ++stale_;
+            return;
+        }
+        if (stamp.sender == index || stamp.sender >= layout_.users) {
+            return;
+        }
+        const std::uint64_t pair = static_cast<std::uint64_t>(index) * layout_.users + stamp.sender;
+        if (!storm_seen_.insert((pair << 32) | stamp.sequence).second) {
+            return;
+        }
+        last_progress_ns_ = now_ns();
+        ++storm_->delivered;
+        if (stamp.sent_ns < drop_ns_) {
+            ++storm_->delivered_before;
+        } else {
+            storm_->latencies_us.push_back(static_cast<double>(last_progress_ns_ - stamp.sent_ns) /
+                                           1e3);
+        }
+    }
+
     void handle(std::size_t index, const packet_view& packet) {
+        if (packet.type == packet_type::connack && storm_ != nullptr && now_ns() >= drop_ns_ &&
+            loop_.at(index).is_connected) {
+            // Back after the drop: the user's first message goes at once.
+            send_storm_message(index, *storm_);
+            return;
+        }
         if (packet.type == packet_type::suback) {
             const bool is_refused = !packet.payload.empty() && packet.payload[0] >= 0x80;
             refused_subscriptions_ += is_refused ? 1 : 0;
@@ -246,6 +431,10 @@ private:
             return; // presence and other chat-layer traffic
         }
         const payload_stamp stamp = read_payload(packet.payload);
+        if (storm_ != nullptr) {
+            note_storm_delivery(index, stamp);
+            return;
+        }
         if (latencies_ == nullptr || stamp.sent_ns < phase_start_ns_) {
             ++stale_;
             return;
@@ -286,7 +475,31 @@ private:
     std::uint64_t acknowledged_ = 0;
     std::uint64_t stale_ = 0;
     std::size_t refused_subscriptions_ = 0;
+    storm_outcome* storm_ = nullptr;
+    std::uint64_t drop_ns_ = 0;
+    std::vector<std::size_t> storm_members_;
+    std::unordered_set<std::uint64_t> storm_seen_;
 };
+
+/// The result line of one storm.
+void print_storm(const scenario_options& options, const std::string& handshakes,
+                 const storm_outcome& outcome) {
+    std::printf(
+        "broker=%s scenario=chat_storm handshakes=%s users=%zu room_size=%zu window=%llu%s "
+        "unit=seconds_until_all_back median=%.3f back=%zu resumed=%zu retries=%zu "
+        "storm_broker_cpu_s=%.2f storm_loadgen_cpu_s=%.2f after_p50_us=%.0f "
+        "after_p99_us=%.0f expected=%llu lost=%llu lost_before_drop=%llu\n",
+        options.broker_name.c_str(), handshakes.c_str(), options.users, options.room_size,
+        static_cast<unsigned long long>(options.window), protocol_label(options).c_str(),
+        outcome.seconds, outcome.back, outcome.resumed, outcome.retries, outcome.broker_cpu_seconds,
+        outcome.loadgen_cpu_seconds, percentile_of(outcome.latencies_us, 0.5),
+        percentile_of(outcome.latencies_us, 0.99),
+        static_cast<unsigned long long>(outcome.expected),
+        static_cast<unsigned long long>(
+            outcome.expected > outcome.delivered ? outcome.expected - outcome.delivered : 0),
+        static_cast<unsigned long long>(outcome.expected_before - outcome.delivered_before));
+    std::fflush(stdout);
+}
 
 std::string chat_parameters(const scenario_options& options, double rate_per_user) {
     char rate[32];
@@ -352,6 +565,14 @@ void run_chat(const scenario_options& options) {
         }
         if (!options.is_ramping) {
             steps.push_back(sessions.chat(rate, options.duration_seconds));
+            if (options.is_storming) {
+                if (options.tls_ca_file.empty()) {
+                    print_storm(options, "plain", sessions.storm(false));
+                } else {
+                    print_storm(options, "resumed", sessions.storm(true));
+                    print_storm(options, "full", sessions.storm(false));
+                }
+            }
             sessions.log_out();
             continue;
         }

@@ -1,18 +1,20 @@
 // Many MQTT client connections driven by one thread with epoll: non-blocking sockets, one receive
-// scratch buffer, per-connection output buffers written when the socket accepts them. Each
-// connection binds its own source address in 127.0.0.0/8 so more than 64k connections can reach
-// one broker port.
+// scratch buffer, per-connection output buffers written when the socket accepts them, optionally
+// over TLS 1.3 (OpenSSL) with session resumption. Each connection binds its own source address in
+// 127.0.0.0/8 so more than 64k connections can reach one broker port.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "wire.hpp"
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 
 namespace perch::loadgen {
 
@@ -34,6 +36,14 @@ struct client {
     bool is_waiting_writable = false;
     /// True while the client is in the loop's list of clients to flush.
     bool is_dirty = false;
+    /// The TLS connection (TLS loops only), and whether its handshake is done; output waits
+    /// until it is.
+    SSL* tls = nullptr;
+    bool is_tls_ready = false;
+    /// Whether the last handshake resumed a session instead of a full handshake.
+    bool was_resumed = false;
+    /// The session of the latest ticket the broker sent, offered by the next reopen().
+    SSL_SESSION* ticket = nullptr;
 
     /// Bytes queued and not yet accepted by the socket.
     std::size_t pending_bytes() const { return output.size() - output_offset; }
@@ -65,6 +75,22 @@ public:
     /// closed.
     std::size_t open(std::string_view client_id);
 
+    /// Makes every later connection TLS 1.3 (OpenSSL), trusting the certificates in `ca_file`
+    /// (the broker's name is not checked: the certificate may be for localhost). Throws
+    /// std::runtime_error when the file cannot be used.
+    void use_tls(const std::string& ca_file);
+    bool is_tls() const { return tls_context_ != nullptr; }
+    /// Whether reopen() offers each client's latest session ticket (default true).
+    void set_resuming(bool is_resuming) { is_resuming_ = is_resuming; }
+
+    /// Closes the connection at `index` at once, as a network failure would: no DISCONNECT, no
+    /// close_notify. Its session ticket stays for reopen().
+    void drop(std::size_t index);
+    /// Opens a new connection for the client at `index` (dropping the old one if still open)
+    /// and queues its CONNECT with the current settings; over TLS it offers the client's ticket
+    /// when resuming.
+    void reopen(std::size_t index, std::string_view client_id);
+
     /// The client at `index` (0 <= index < size()).
     client& at(std::size_t index) { return clients_[index]; }
     std::size_t size() const { return clients_.size(); }
@@ -84,6 +110,16 @@ public:
     void set_handler(packet_handler handler) { handler_ = std::move(handler); }
 
 private:
+    /// Connects the socket of the client at `index` and queues its CONNECT.
+    void start(std::size_t index, std::string_view client_id);
+    /// Continues the TLS handshake; true once it is done (then the queued output is written).
+    bool advance_handshake(std::size_t index);
+    /// Parses the packets in `bytes` (after what input holds) and hands them to the handler.
+    void consume(std::size_t index, std::span<const std::uint8_t> bytes, std::size_t& packets);
+    void read_tls(std::size_t index, std::size_t& packets);
+    void write_tls(std::size_t index);
+    /// OpenSSL's new-session callback: keeps the ticket for the client the connection serves.
+    static int keep_ticket(SSL* tls, SSL_SESSION* session);
     void read_from(std::size_t index, std::size_t& packets);
     void write_to(std::size_t index);
     void close_client(std::size_t index);
@@ -98,6 +134,8 @@ private:
     connect_settings settings_;
     std::size_t connected_count_ = 0;
     std::size_t closed_count_ = 0;
+    SSL_CTX* tls_context_ = nullptr;
+    bool is_resuming_ = true;
     static inline std::uint32_t next_source_ = 0;
 };
 

@@ -1,5 +1,6 @@
 // perch_loadgen: drives an MQTT broker on 127.0.0.0/8 through one scenario and prints one
 // machine-readable result line. See usage() for the options.
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -32,7 +33,8 @@ void usage() {
         "           --qos 1)  --session-expiry SECONDS (5.0)\n"
         "  chat:    --users N  --room-size M  --rate MSGS_PER_S_PER_USER (default 0.1)\n"
         "           --duration SECONDS  --window CONNECTS_IN_FLIGHT  --subscribe 0|1\n"
-        "           --ramp 0|1  --password PREFIX (user uK's password is PREFIX then K)\n");
+        "           --ramp 0|1  --password PREFIX (user uK's password is PREFIX then K)\n"
+        "           --tls CAFILE (every user over TLS 1.3)  --storm 0|1 (reconnect storm)\n");
 }
 
 bool apply_option(scenario_options& options, std::string_view key, const std::string& value) {
@@ -100,6 +102,10 @@ bool apply_option(scenario_options& options, std::string_view key, const std::st
         options.is_subscribing = value == "1";
     } else if (key == "--ramp") {
         options.is_ramping = value == "1";
+    } else if (key == "--tls") {
+        options.tls_ca_file = value;
+    } else if (key == "--storm") {
+        options.is_storming = value == "1";
     } else if (key == "--timeout") {
         options.timeout_seconds = std::stod(value);
     } else {
@@ -116,6 +122,9 @@ int main(int argc, char** argv) {
         usage();
         return 2;
     }
+    // A TLS write to a connection the broker closed must fail, not end the program (OpenSSL
+    // writes sockets with write(), which raises SIGPIPE).
+    std::signal(SIGPIPE, SIG_IGN);
     scenario_options options;
     inet_pton(AF_INET, "127.0.0.1", &options.broker_address);
     try {

@@ -59,6 +59,11 @@ struct scenario_options {
     /// chat: double the rate after each step until p99 exceeds 10 ms or a message is lost (halve
     /// it while the starting rate does not hold).
     bool is_ramping = false;
+    /// chat: every user over TLS 1.3 trusting this CA file (empty: plain TCP).
+    std::string tls_ca_file;
+    /// chat: after the chat step every user drops its connection and reconnects at once, over
+    /// TLS first resuming its session, then with full handshakes (see chat.cpp).
+    bool is_storming = false;
 };
 
 /// The CONNECT settings of a scenario's clients: protocol level and credentials from `options`,
