@@ -336,6 +336,17 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
     end_session_if_closed();
 }
 
+void connection::forward_held_deliveries(mqtt::subscriber_id successor) {
+    if (!held_during_handover_) {
+        return;
+    }
+    const std::unique_ptr<std::vector<delivery>> held = std::move(held_during_handover_);
+    for (delivery& routed : *held) {
+        routed.subscriber = successor;
+        worker_.outbox()[worker_of(successor)].push_back(std::move(routed));
+    }
+}
+
 void connection::resume_session(std::optional<mqtt::session_state> state) {
     const mqtt::time_point now = clock_now();
     is_awaiting_handover_ = false;
@@ -348,6 +359,7 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
             worker_.deliver_session_state(successor, std::move(state));
             tables_.routes().move_subscriptions(id(), successor, subscriptions);
             worker_.note_moved(id(), successor);
+            forward_held_deliveries(successor);
         } else {
             tables_.routes().unsubscribe_all(id());
             worker_.deliver_session_state(successor, std::nullopt);
@@ -368,6 +380,12 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
         return;
     }
     accept(std::move(state), now);
+    if (held_during_handover_) {
+        const std::unique_ptr<std::vector<delivery>> held = std::move(held_during_handover_);
+        for (const delivery& routed : *held) {
+            deliver(routed, now);
+        }
+    }
     worker_.flush();
     arm_timer();
     wait_readable();

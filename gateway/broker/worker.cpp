@@ -18,6 +18,8 @@ constexpr std::chrono::milliseconds pause_check_interval{5};
 /// Forwarding entries for moved sessions are kept while this many are recorded; older ones are
 /// dropped first (a delivery in flight during a takeover arrives within microseconds).
 constexpr std::size_t max_moved_entries = 4096;
+/// How long a moved_ entry is kept at least, whatever their number.
+constexpr std::chrono::seconds min_moved_entry_age{60};
 
 } // namespace
 
@@ -198,12 +200,17 @@ std::vector<std::shared_ptr<connection>> worker::connections() const {
 }
 
 void worker::note_moved(mqtt::subscriber_id from, mqtt::subscriber_id to) {
-    if (moved_order_.size() >= max_moved_entries) {
-        moved_.erase(moved_order_.front());
+    // An entry goes only once it is old enough that no delivery matched before the move can still
+    // be on its way: a reconnect storm moves thousands of sessions at once while the workers'
+    // queues hold seconds of deliveries, and dropping an entry then would lose them.
+    const auto now = std::chrono::steady_clock::now();
+    while (moved_order_.size() >= max_moved_entries &&
+           now - moved_order_.front().second >= min_moved_entry_age) {
+        moved_.erase(moved_order_.front().first);
         moved_order_.pop_front();
     }
     moved_[from] = to;
-    moved_order_.push_back(from);
+    moved_order_.emplace_back(from, now);
 }
 
 void worker::flush() {
@@ -264,14 +271,19 @@ void worker::flush_now() {
 void worker::deliver_batch(delivery_batch& batch) {
     const mqtt::time_point now = std::chrono::steady_clock::now();
     for (delivery& routed : batch) {
+        // A session handed over goes to its successor even while its old connection is still
+        // here (closing): the old one holds no session any more.
+        if (!moved_.empty()) {
+            const auto moved = moved_.find(routed.subscriber);
+            if (moved != moved_.end()) {
+                routed.subscriber = moved->second;
+                outbox_[worker_of(moved->second)].push_back(std::move(routed));
+                continue;
+            }
+        }
         if (connection* target = connection_of(routed.subscriber)) {
             target->deliver(routed, now);
             continue;
-        }
-        const auto moved = moved_.find(routed.subscriber);
-        if (moved != moved_.end()) {
-            routed.subscriber = moved->second;
-            outbox_[worker_of(moved->second)].push_back(std::move(routed));
         }
         // Otherwise the session ended after the message was matched: nobody to deliver to.
     }

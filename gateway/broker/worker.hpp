@@ -12,6 +12,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -200,8 +201,8 @@ private:
     /// Connections waiting for a deadline (see note_deadline_waiter).
     std::size_t deadline_waiters_ = 0;
     std::unordered_map<mqtt::subscriber_id, mqtt::subscriber_id> moved_;
-    /// Keys of moved_, oldest first, to bound its size.
-    std::deque<mqtt::subscriber_id> moved_order_;
+    /// Keys of moved_ with the time of their move, oldest first, to bound its size.
+    std::deque<std::pair<mqtt::subscriber_id, std::chrono::steady_clock::time_point>> moved_order_;
     std::vector<delivery_batch> outbox_;
     mqtt::match_output match_scratch_;
     output_buffer_pool output_pool_;

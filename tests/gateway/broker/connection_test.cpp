@@ -397,6 +397,48 @@ TEST_F(ConnectionTest, SecondConnectWithTheSameClientIdTakesTheSessionOver) {
     EXPECT_FALSE(first->has<mqtt::publish>());
 }
 
+TEST_F(ConnectionTest, ADeliveryToASessionOnItsWayIsHandedToItOnArrival) {
+    // A takeover posts the session state to the new connection and then moves the
+    // subscriptions: a delivery this worker routes to the new id in between reaches the new
+    // connection before its session does, and must not be lost.
+    auto first = connected(connect_packet("device-1", true, 300));
+    first->send(subscribe_packet(1, "cmd/device-1", mqtt::qos::at_least_once));
+    ASSERT_TRUE(run_until([&] { return first->has<mqtt::suback>(); }));
+    const mqtt::subscriber_id first_id = home_.connections().at(0)->id();
+
+    auto second = open_client();
+    watch(*second);
+    second->send(connect_packet("device-1", false, 300));
+    mqtt::subscriber_id second_id = 0;
+    mqtt::subscription_options granted;
+    granted.maximum_qos = mqtt::qos::at_least_once;
+    // One handler at a time, until the subscriptions have moved to the new id: the session
+    // state is then posted and not yet handled.
+    for (int step = 0; step < 10'000 && second_id == 0; ++step) {
+        home_.context().run_one_for(2ms);
+        for (const auto& open : home_.connections()) {
+            if (open->id() != first_id &&
+                tables_.routes().holds(open->id(), "cmd/device-1", granted)) {
+                second_id = open->id();
+            }
+        }
+    }
+    ASSERT_NE(second_id, 0U);
+    mqtt::message content;
+    content.topic_name = "cmd/device-1";
+    content.payload = mqtt::shared_bytes::copy_of(std::string_view("reboot"));
+    content.qos_level = mqtt::qos::at_least_once;
+    delivery_batch batch(1);
+    batch[0].subscriber = second_id;
+    batch[0].content = std::make_shared<mqtt::message>(std::move(content));
+    batch[0].granted_qos = mqtt::qos::at_least_once;
+    home_.deliver_batch(batch);
+
+    ASSERT_TRUE(run_until([&] { return second->has<mqtt::publish>(); }));
+    EXPECT_EQ(second->all_of<mqtt::publish>().at(0).payload.as_string(), "reboot");
+    EXPECT_TRUE(second->all_of<mqtt::connack>().at(0).session_present);
+}
+
 TEST_F(ConnectionTest, SilentClientIsClosedWhenItsKeepAliveExpires) {
     mqtt::connect request = connect_packet("sleepy");
     request.keep_alive_seconds = 1;
