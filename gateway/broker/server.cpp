@@ -432,8 +432,6 @@ void server::handle_accepted(worker& home, const listener_config& listener,
         upgrade.max_connect_message_bytes =
             std::uint64_t{settings->limits.max_connect_packet_size} +
             websocket_message_allowance_bytes;
-        upgrade.handshake_timeout =
-            std::chrono::duration_cast<std::chrono::seconds>(settings->limits.connect_timeout);
         stream = listener.kind == listener_kind::websocket
                      ? make_websocket_transport(std::move(socket), upgrade)
                      : make_websocket_tls_transport(std::move(socket), *security, upgrade);
