@@ -263,11 +263,85 @@ TEST(WebsocketStream, NegotiatesPermessageDeflateWhenOffered) {
     server.finish();
 
     ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
-    EXPECT_NE(std::string(server.outcome.response[http::field::sec_websocket_extensions])
-                  .find("permessage-deflate"),
-              std::string::npos);
+    // Beast offers "server_max_window_bits=15; client_max_window_bits=15": perch echoes the first,
+    // caps the client's window at 2^9 (the history it keeps) and compresses each of its own
+    // messages on its own.
+    EXPECT_EQ(server.outcome.response[http::field::sec_websocket_extensions],
+              "permessage-deflate; server_no_context_takeover; server_max_window_bits=15; "
+              "client_max_window_bits=9");
     EXPECT_EQ(server.messages, std::vector<std::string>{text});
     EXPECT_EQ(server.outcome.messages, std::vector<std::string>{text + "back"});
+}
+
+/// The Sec-WebSocket-Extensions answer to `offer`, from a client that then closes.
+std::string extensions_answer(const std::string& offer) {
+    websocket_server server;
+    server.start(websocket_settings{}, [offer](auto& stream, client_outcome& outcome) {
+        stream.set_option(
+            websocket::stream_base::decorator([offer](websocket::request_type& request) {
+                request.set(http::field::sec_websocket_protocol, "mqtt");
+                request.set(http::field::sec_websocket_extensions, offer);
+            }));
+        stream.handshake(outcome.response, "127.0.0.1", "/mqtt", outcome.handshake_error);
+        if (!outcome.handshake_error) {
+            read_to_the_end(stream, outcome, 0);
+        }
+    });
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+    EXPECT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
+    return std::string(server.outcome.response[http::field::sec_websocket_extensions]);
+}
+
+TEST(WebsocketStream, AnswersBrowserAndMqttJsDeflateOffers) {
+    // Chrome, Firefox and MQTT.js (Node's ws) offer this: a 2^9 client window with context
+    // takeover, and no history for perch's own messages.
+    EXPECT_EQ(extensions_answer("permessage-deflate; client_max_window_bits"),
+              "permessage-deflate; server_no_context_takeover; client_max_window_bits=9");
+    // Safari's older offer cannot have its window capped: no context takeover for it.
+    EXPECT_EQ(extensions_answer("permessage-deflate"),
+              "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
+    EXPECT_EQ(extensions_answer("x-webkit-deflate-frame"), "");
+}
+
+TEST(WebsocketStream, CarriesManyCompressedMessagesBothWays) {
+    // Chat-sized messages, and larger ones Beast sends in several frames (its write buffer is
+    // 4 KiB), each inflated on its own.
+    std::vector<std::string> up;
+    for (std::size_t index = 0; index < 150; ++index) {
+        std::string message = "\x30rooms/general/user" + std::to_string(index % 7) +
+                              "{\"text\":\"hello number " + std::to_string(index) + "\"}";
+        if (index % 50 == 49) {
+            message += patterned_bytes(20'000 + index);
+        }
+        up.push_back(std::move(message));
+    }
+    const std::vector<std::string> down(up.rbegin(), up.rend());
+    websocket_server server;
+    server.start(websocket_settings{}, [&](auto& stream, client_outcome& outcome) {
+        upgrade(stream, outcome, "mqtt", true);
+        if (outcome.handshake_error) {
+            return;
+        }
+        stream.binary(true);
+        for (const auto& message : up) {
+            stream.write(asio::buffer(message));
+        }
+        read_to_the_end(stream, outcome, down.size());
+    });
+    server.run_until([&] { return server.messages.size() == up.size() || server.ended; });
+    for (const auto& message : down) {
+        server.write(message);
+    }
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+
+    ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
+    ASSERT_NE(server.outcome.response[http::field::sec_websocket_extensions], "");
+    EXPECT_EQ(server.messages, up);
+    EXPECT_EQ(server.outcome.messages, down);
+    ASSERT_TRUE(server.ended);
+    EXPECT_EQ(*server.ended, websocket::error::closed) << server.ended->message();
 }
 
 TEST(WebsocketStream, DeclinesPermessageDeflateWhenDisabled) {
