@@ -298,6 +298,11 @@ public:
     std::string identity_user_name() const override { return layer_identity(layer_); }
 
 private:
+    /// Control frames being written.
+    struct control_write {
+        std::vector<std::uint8_t> bytes;
+        boost::asio::const_buffer buffer;
+    };
     /// A data message being written.
     struct pending_data {
         write_handler handler;
@@ -754,30 +759,21 @@ private:
             return;
         }
         if (!control_queue_.empty()) {
-            control_sending_.swap(control_queue_);
-            control_queue_.clear();
+            // A control frame's write holds no handler of the connection, which may drop this
+            // transport while a pong is in flight: the write owns its bytes and checks the anchor.
+            if (!anchor_) {
+                anchor_ = std::make_shared<websocket_transport*>(this);
+            }
+            auto sending = std::make_shared<control_write>();
+            sending->bytes.swap(control_queue_);
+            sending->buffer = boost::asio::buffer(sending->bytes);
             is_layer_writing_ = true;
-            const bool is_close = is_close_queued_;
-            control_buffer_ = boost::asio::buffer(control_sending_);
-            write_layer(layer_, std::span(&control_buffer_, 1),
-                        [this, is_close](const boost::system::error_code& error, std::size_t) {
-                            is_layer_writing_ = false;
-                            std::vector<std::uint8_t>().swap(control_sending_);
-                            if (is_close) {
-                                if (!error && begin_teardown(layer_)) {
-                                    drain();
-                                } else {
-                                    finish_wait(close_error_);
-                                }
-                                abort_data_write();
-                                return;
+            write_layer(layer_, std::span(&sending->buffer, 1),
+                        [sending, anchor = std::weak_ptr(anchor_), is_close = is_close_queued_](
+                            const boost::system::error_code& error, std::size_t) {
+                            if (const auto self = anchor.lock()) {
+                                (*self)->on_control_written(error, is_close);
                             }
-                            if (error) {
-                                finish_wait(error);
-                                abort_data_write();
-                                return;
-                            }
-                            pump_writes();
                         });
             return;
         }
@@ -792,6 +788,25 @@ private:
                             done->handler(error, error ? 0 : done->payload_bytes);
                         });
         }
+    }
+
+    void on_control_written(const boost::system::error_code& error, bool is_close) {
+        is_layer_writing_ = false;
+        if (is_close) {
+            if (!error && begin_teardown(layer_)) {
+                drain();
+            } else {
+                finish_wait(close_error_);
+            }
+            abort_data_write();
+            return;
+        }
+        if (error) {
+            finish_wait(error);
+            abort_data_write();
+            return;
+        }
+        pump_writes();
     }
 
     /// Ends a data write that will not start (the connection is closing).
@@ -838,8 +853,8 @@ private:
     // Writing.
     std::unique_ptr<pending_data> data_write_;
     std::vector<std::uint8_t> control_queue_;
-    std::vector<std::uint8_t> control_sending_;
-    boost::asio::const_buffer control_buffer_;
+    /// Made with the first control frame; see pump_writes().
+    std::shared_ptr<websocket_transport*> anchor_;
     boost::system::error_code close_error_;
     bool is_layer_writing_ = false;
     bool is_close_queued_ = false;
