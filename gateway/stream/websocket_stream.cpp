@@ -1,4 +1,5 @@
-// MQTT over WebSocket: the HTTP upgrade with Boost.Beast's HTTP parser, the frames by hand.
+// MQTT over WebSocket: the HTTP upgrade with Boost.Beast's HTTP parser, the frames with
+// websocket_frame.hpp.
 //
 // Theory of operation
 // - Upgrading: the first wait reads the HTTP request (headers only, at most 8 KiB), answers 404
@@ -43,6 +44,7 @@
 #include "gateway/common/log.hpp"
 #include "gateway/stream/tls_stream.hpp"
 #include "gateway/stream/websocket_deflate.hpp"
+#include "gateway/stream/websocket_frame.hpp"
 
 namespace perch::gateway {
 
@@ -57,18 +59,6 @@ constexpr std::uint32_t max_upgrade_header_bytes = 8 * 1024;
 constexpr std::size_t read_chunk_bytes = 16 * 1024;
 /// Bytes read and dropped after perch's close frame, waiting for the client to close.
 constexpr std::size_t max_drain_bytes = 1024 * 1024;
-/// Largest payload of a control frame (RFC 6455 5.5).
-constexpr std::uint64_t max_control_payload_bytes = 125;
-
-enum opcode : std::uint8_t {
-    continuation = 0x0,
-    text = 0x1,
-    binary = 0x2,
-    close_frame = 0x8,
-    ping = 0x9,
-    pong = 0xa,
-};
-
 /// True when the comma-separated header `offers` lists `wanted` (case-sensitive, as RFC 6455
 /// subprotocol names are).
 bool offers_token(std::string_view offers, std::string_view wanted) {
@@ -100,27 +90,6 @@ bool lists_token(boost::beast::string_view value, boost::beast::string_view toke
         }
     }
     return false;
-}
-
-/// The frame header of a server message or control frame: FIN, `rsv1` and the opcode, no mask.
-std::size_t write_frame_header(std::array<std::uint8_t, 10>& header, std::uint8_t code, bool rsv1,
-                               std::uint64_t payload_bytes) {
-    header[0] = static_cast<std::uint8_t>(0x80 | (rsv1 ? 0x40 : 0) | code);
-    if (payload_bytes < 126) {
-        header[1] = static_cast<std::uint8_t>(payload_bytes);
-        return 2;
-    }
-    if (payload_bytes <= 0xffff) {
-        header[1] = 126;
-        header[2] = static_cast<std::uint8_t>(payload_bytes >> 8);
-        header[3] = static_cast<std::uint8_t>(payload_bytes);
-        return 4;
-    }
-    header[1] = 127;
-    for (int index = 0; index < 8; ++index) {
-        header[2 + index] = static_cast<std::uint8_t>(payload_bytes >> (56 - 8 * index));
-    }
-    return 10;
 }
 
 /// The bytes read from a socket, shared by the connections of one thread (each parses what it
@@ -271,14 +240,14 @@ public:
         std::size_t header_bytes = 0;
         if (deflater_) {
             deflater_->compress(buffers, data_write_->compressed);
-            header_bytes = write_frame_header(data_write_->header, binary, true,
+            header_bytes = write_frame_header(data_write_->header, websocket_opcode::binary, true,
                                               data_write_->compressed.size());
             data_write_->buffers.emplace_back(data_write_->header.data(), header_bytes);
             data_write_->buffers.emplace_back(data_write_->compressed.data(),
                                               data_write_->compressed.size());
         } else {
-            header_bytes =
-                write_frame_header(data_write_->header, binary, false, data_write_->payload_bytes);
+            header_bytes = write_frame_header(data_write_->header, websocket_opcode::binary, false,
+                                              data_write_->payload_bytes);
             data_write_->buffers.emplace_back(data_write_->header.data(), header_bytes);
             data_write_->buffers.insert(data_write_->buffers.end(), buffers.begin(), buffers.end());
         }
@@ -500,13 +469,10 @@ private:
 
     /// Takes the frame bytes of `bytes` up to the end of a message (`consumed` says how many).
     parse_step parse(std::span<const std::uint8_t> bytes, std::size_t& consumed) {
-        std::size_t position = 0;
-        while (position < bytes.size() || (is_in_frame_ && payload_left_ == 0)) {
+        const std::size_t total_bytes = bytes.size();
+        while (!bytes.empty() || (is_in_frame_ && payload_left_ == 0)) {
             if (!is_in_frame_) {
-                while (position < bytes.size() && header_size_ < header_needed()) {
-                    header_[header_size_++] = bytes[position++];
-                }
-                if (header_size_ < header_needed()) {
+                if (!header_reader_.take(bytes)) {
                     return parse_step::need_more;
                 }
                 if (!begin_frame()) {
@@ -514,106 +480,48 @@ private:
                 }
                 continue;
             }
-            const std::size_t count = static_cast<std::size_t>(
-                std::min<std::uint64_t>(payload_left_, bytes.size() - position));
-            if (!take_payload(bytes.subspan(position, count))) {
+            const auto count =
+                static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, bytes.size()));
+            if (!take_payload(bytes.first(count))) {
                 return parse_step::failed;
             }
-            position += count;
+            bytes = bytes.subspan(count);
             if (payload_left_ != 0) {
                 continue;
             }
             is_in_frame_ = false;
-            header_size_ = 0;
+            header_reader_.clear();
             const parse_step step = end_frame();
             if (step != parse_step::need_more) {
-                consumed = position;
+                consumed = total_bytes - bytes.size();
                 return step;
             }
         }
         return parse_step::need_more;
     }
 
-    /// Header bytes needed to know the current frame's header (14 at most).
-    std::size_t header_needed() const {
-        if (header_size_ < 2) {
-            return 2;
-        }
-        const std::uint8_t length = header_[1] & 0x7f;
-        const std::size_t mask_bytes = (header_[1] & 0x80) != 0 ? 4 : 0;
-        return 2 + (length == 126 ? 2 : length == 127 ? 8 : 0) + mask_bytes;
-    }
-
-    /// Checks the complete header in header_; false when it failed the connection.
+    /// Starts the frame whose header header_reader_ holds; false when it failed the connection.
     bool begin_frame() {
-        const bool is_final = (header_[0] & 0x80) != 0;
-        const bool rsv1 = (header_[0] & 0x40) != 0;
-        const std::uint8_t code = header_[0] & 0x0f;
-        if ((header_[0] & 0x30) != 0) {
-            return fail(websocket::error::bad_reserved_bits, websocket::close_code::protocol_error);
+        boost::system::error_code error;
+        const auto header = header_reader_.check(is_in_message_, deflater_.has_value(), error);
+        if (!header) {
+            return fail(error, websocket::close_code::protocol_error);
         }
-        if ((header_[1] & 0x80) == 0) {
-            return fail(websocket::error::bad_unmasked_frame,
-                        websocket::close_code::protocol_error);
-        }
-        std::uint64_t length = header_[1] & 0x7f;
-        std::size_t offset = 2;
-        if (length == 126) {
-            length = (std::uint64_t{header_[2]} << 8) | header_[3];
-            offset = 4;
-        } else if (length == 127) {
-            length = 0;
-            for (std::size_t index = 0; index < 8; ++index) {
-                length = (length << 8) | header_[2 + index];
-            }
-            offset = 10;
-            if ((length >> 63) != 0) {
-                return fail(websocket::error::bad_size, websocket::close_code::protocol_error);
-            }
-        }
-        std::copy_n(header_.begin() + static_cast<std::ptrdiff_t>(offset), 4, mask_.begin());
+        frame_ = *header;
         mask_index_ = 0;
-        if ((code & 0x08) != 0) {
-            if (code != close_frame && code != ping && code != pong) {
-                return fail(websocket::error::bad_opcode, websocket::close_code::protocol_error);
-            }
-            if (!is_final || rsv1) {
-                return fail(websocket::error::bad_control_fragment,
-                            websocket::close_code::protocol_error);
-            }
-            if (length > max_control_payload_bytes) {
-                return fail(websocket::error::bad_control_size,
-                            websocket::close_code::protocol_error);
-            }
+        if (is_control(frame_.opcode)) {
             control_payload_.clear();
-        } else if (code == continuation) {
-            if (!is_in_message_ || rsv1) {
-                return fail(websocket::error::bad_continuation,
-                            websocket::close_code::protocol_error);
-            }
-        } else if (code == text || code == binary) {
-            if (is_in_message_) {
-                return fail(websocket::error::bad_data_frame,
-                            websocket::close_code::protocol_error);
-            }
-            if (rsv1 && !deflater_) {
-                return fail(websocket::error::bad_reserved_bits,
-                            websocket::close_code::protocol_error);
-            }
-            if (code == text) {
+        } else if (frame_.opcode != websocket_opcode::continuation) {
+            if (frame_.opcode == websocket_opcode::text) {
                 // MQTT travels in binary messages only [MQTT-6.0.0-1].
                 log_info("closing WebSocket client {}: text message (1003)", remote_address_);
                 return fail(boost::asio::error::operation_not_supported,
                             websocket::close_code::unknown_data);
             }
             is_in_message_ = true;
-            is_message_compressed_ = rsv1;
-        } else {
-            return fail(websocket::error::bad_opcode, websocket::close_code::protocol_error);
+            is_message_compressed_ = frame_.is_compressed;
         }
-        frame_code_ = code;
-        is_final_frame_ = is_final;
-        payload_left_ = length;
+        payload_left_ = frame_.payload_bytes;
         is_in_frame_ = true;
         return true;
     }
@@ -622,39 +530,38 @@ private:
     /// false when that failed the connection.
     bool take_payload(std::span<const std::uint8_t> payload) {
         payload_left_ -= payload.size();
-        std::vector<std::uint8_t>& target = (frame_code_ & 0x08) != 0 ? control_payload_
-                                            : is_message_compressed_  ? compressed_
-                                                                      : inbox_;
-        // Deflate adds at most 5 bytes per 16 KiB stored block to data that does not compress.
+        const bool is_control_frame = is_control(frame_.opcode);
+        std::vector<std::uint8_t>& target = is_control_frame         ? control_payload_
+                                            : is_message_compressed_ ? compressed_
+                                                                     : inbox_;
+        // Data that does not compress comes out of deflate slightly larger (5 bytes per stored
+        // block): a compressed message may be 1/1024 larger than the limit it inflates within.
         const std::uint64_t limit_bytes =
-            (frame_code_ & 0x08) != 0 ? max_control_payload_bytes
-            : is_message_compressed_  ? message_limit_bytes_ + message_limit_bytes_ / 1024 + 64
-                                      : message_limit_bytes_;
+            is_control_frame         ? max_control_payload_bytes
+            : is_message_compressed_ ? message_limit_bytes_ + message_limit_bytes_ / 1024 + 64
+                                     : message_limit_bytes_;
         if (target.size() + payload.size() > limit_bytes) {
             return fail(websocket::error::message_too_big, websocket::close_code::too_big);
         }
         const std::size_t base = target.size();
         target.resize(base + payload.size());
-        for (std::size_t index = 0; index < payload.size(); ++index) {
-            target[base + index] = payload[index] ^ mask_[mask_index_];
-            mask_index_ = (mask_index_ + 1) & 3;
-        }
+        unmask(payload, frame_.mask, mask_index_, target.data() + base);
         return true;
     }
 
     /// Acts on a complete frame.
     parse_step end_frame() {
-        if (frame_code_ == ping) {
-            queue_control(pong, control_payload_);
+        if (frame_.opcode == websocket_opcode::ping) {
+            queue_control(websocket_opcode::pong, control_payload_);
             pump_writes();
             std::vector<std::uint8_t>().swap(control_payload_);
             return parse_step::need_more;
         }
-        if (frame_code_ == pong) {
+        if (frame_.opcode == websocket_opcode::pong) {
             std::vector<std::uint8_t>().swap(control_payload_);
             return parse_step::need_more;
         }
-        if (frame_code_ == close_frame) {
+        if (frame_.opcode == websocket_opcode::close) {
             // Echo the client's code (RFC 6455 5.5.1), then end.
             std::uint16_t code = websocket::close_code::normal;
             if (control_payload_.size() >= 2) {
@@ -664,7 +571,7 @@ private:
             fail(websocket::error::closed, code);
             return parse_step::failed;
         }
-        if (!is_final_frame_) {
+        if (!frame_.is_final) {
             return parse_step::need_more;
         }
         is_in_message_ = false;
@@ -695,7 +602,7 @@ private:
         }
         const std::array<std::uint8_t, 2> payload{static_cast<std::uint8_t>(code >> 8),
                                                   static_cast<std::uint8_t>(code)};
-        queue_control(close_frame, payload);
+        queue_control(websocket_opcode::close, payload);
         if (!is_close_queued_) {
             close_error_ = error;
             is_close_queued_ = true;
@@ -742,7 +649,7 @@ private:
     // ---- writing ------------------------------------------------------------------------
 
     /// Queues a control frame; nothing follows a close frame.
-    void queue_control(std::uint8_t code, std::span<const std::uint8_t> payload) {
+    void queue_control(websocket_opcode code, std::span<const std::uint8_t> payload) {
         if (is_close_queued_) {
             return;
         }
@@ -838,12 +745,10 @@ private:
     std::vector<std::uint8_t> unparsed_;
     std::uint64_t payload_left_ = 0;
     std::size_t drained_bytes_ = 0;
-    std::array<std::uint8_t, 14> header_{};
-    std::array<std::uint8_t, 4> mask_{};
-    std::uint8_t header_size_ = 0;
+    frame_header_reader header_reader_;
+    /// The frame being read.
+    client_frame_header frame_;
     std::uint8_t mask_index_ = 0;
-    std::uint8_t frame_code_ = 0;
-    bool is_final_frame_ = false;
     bool is_in_frame_ = false;
     bool is_in_message_ = false;
     bool is_message_compressed_ = false;
