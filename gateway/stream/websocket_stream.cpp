@@ -23,7 +23,9 @@
 //   compressed when deflate was negotiated. Pongs and close frames wait for a data frame in
 //   flight, and the other way round.
 // - Closing: after perch's close frame has gone, plain TCP half-closes and reads until the
-//   client closes (so that the client reads the close frame before a reset); TLS closes at once.
+//   client closes (1 MiB at most), so that the client reads the close frame before a reset; TLS
+//   closes at once. A control frame's write holds no handler of the connection, so it reaches
+//   the transport through a weak anchor: the connection may drop the transport meanwhile.
 #include "gateway/stream/websocket_stream.hpp"
 
 #include <algorithm>
