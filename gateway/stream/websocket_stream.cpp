@@ -640,6 +640,8 @@ private:
         }
     }
 
+    /// Calls the connection's wait handler, which may destroy this transport: nothing may touch
+    /// a member after it.
     void finish_wait(const boost::system::error_code& error) {
         if (wait_handler_) {
             wait_handler handler = std::move(wait_handler_);
@@ -699,20 +701,21 @@ private:
         }
     }
 
+    /// Ending the wait comes last in each path: its handler may destroy this transport.
     void on_control_written(const boost::system::error_code& error, bool is_close) {
         is_layer_writing_ = false;
         if (is_close) {
+            abort_data_write();
             if (!error && begin_teardown(layer_)) {
                 drain();
             } else {
                 finish_wait(close_error_);
             }
-            abort_data_write();
             return;
         }
         if (error) {
-            finish_wait(error);
             abort_data_write();
+            finish_wait(error);
             return;
         }
         pump_writes();

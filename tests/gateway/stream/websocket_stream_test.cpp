@@ -121,6 +121,9 @@ public:
     std::optional<boost::system::error_code> ended;
     /// Called after each message the server takes in.
     std::function<void()> on_message;
+    /// Destroys the transport inside the handler that reports its end, as a connection that
+    /// holds the last reference to itself there does.
+    bool is_destroyed_when_ended = false;
     client_outcome outcome;
     std::atomic<bool> is_client_done{false};
 
@@ -129,6 +132,9 @@ private:
         server_side->async_wait_readable([this](const boost::system::error_code& error) {
             if (error) {
                 ended = error;
+                if (is_destroyed_when_ended) {
+                    server_side.reset();
+                }
                 return;
             }
             std::string message;
@@ -780,6 +786,34 @@ TEST(WebsocketStream, InflatesFragmentedMessagesOfAClientThatKeepsItsHistory) {
     EXPECT_EQ(server.messages, messages);
     ASSERT_TRUE(server.ended);
     EXPECT_EQ(*server.ended, websocket::error::closed) << server.ended->message();
+}
+
+TEST(WebsocketStream, TheHandlerThatReportsTheEndMayDestroyTheTransport) {
+    // A connection drops its transport in the wait handler that reports the end: after perch's
+    // close frame (1009 here) and after the client's, nothing may touch the transport then. The
+    // client half-closes at once, so that the end is found as soon as perch's frame has gone.
+    for (const bool is_too_big : {true, false}) {
+        websocket_settings settings;
+        settings.max_connect_message_bytes = 64;
+        websocket_server server;
+        server.is_destroyed_when_ended = true;
+        server.start(settings, [&](auto& stream, client_outcome&) {
+            raw_upgrade(stream.next_layer(), "");
+            asio::write(stream.next_layer(),
+                        asio::buffer(is_too_big ? client_frame(0x2, std::string(100, 'b'))
+                                                : client_frame(0x8, close_payload(1000))));
+            stream.next_layer().shutdown(tcp::socket::shutdown_send);
+            read_server_frames(stream.next_layer());
+        });
+        server.run_until([&] { return server.ended.has_value(); });
+        server.finish();
+
+        ASSERT_TRUE(server.ended);
+        EXPECT_EQ(*server.ended, is_too_big
+                                     ? boost::system::error_code(websocket::error::message_too_big)
+                                     : websocket::error::closed);
+        EXPECT_FALSE(server.server_side);
+    }
 }
 
 } // namespace
