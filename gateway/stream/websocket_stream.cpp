@@ -714,14 +714,27 @@ private:
             return;
         }
         if (error) {
-            abort_data_write();
-            finish_wait(error);
+            // Both handlers leave the transport first: either may drop the last reference to the
+            // connection (no wait may be pending while the connection holds back its reads).
+            wait_handler wait = std::move(wait_handler_);
+            wait_handler_ = nullptr;
+            std::unique_ptr<pending_data> data;
+            if (data_write_ && !data_write_->is_started) {
+                data = std::move(data_write_);
+            }
+            if (data) {
+                data->handler(boost::asio::error::operation_aborted, 0);
+            }
+            if (wait) {
+                wait(error);
+            }
             return;
         }
         pump_writes();
     }
 
-    /// Ends a data write that will not start (the connection is closing).
+    /// Ends a data write that will not start (the connection is closing). Only while the wait is
+    /// pending: its handler keeps the connection, and so this transport, alive.
     void abort_data_write() {
         if (data_write_ && !data_write_->is_started) {
             auto done = std::move(data_write_);
