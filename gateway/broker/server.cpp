@@ -425,6 +425,8 @@ void server::handle_accepted(worker& home, const listener_config& listener,
     } else {
         websocket_settings upgrade;
         upgrade.path = listener.websocket_path;
+        upgrade.deflate_client_window_bits =
+            static_cast<int>(listener.websocket_deflate_window_bits);
         // One WebSocket message may carry several MQTT packets [MQTT-6.0.0-2 (5.0)]: room for
         // the largest packet plus the small ones a client sends with it (docs/DESIGN.md).
         upgrade.max_message_bytes =
@@ -432,8 +434,6 @@ void server::handle_accepted(worker& home, const listener_config& listener,
         upgrade.max_connect_message_bytes =
             std::uint64_t{settings->limits.max_connect_packet_size} +
             websocket_message_allowance_bytes;
-        upgrade.handshake_timeout =
-            std::chrono::duration_cast<std::chrono::seconds>(settings->limits.connect_timeout);
         stream = listener.kind == listener_kind::websocket
                      ? make_websocket_transport(std::move(socket), upgrade)
                      : make_websocket_tls_transport(std::move(socket), *security, upgrade);

@@ -181,6 +181,21 @@ key_handler listener_bool_key(bool listener_config::*field) {
     };
 }
 
+void handle_websocket_deflate_window_bits(parse_state& state, const config_line& line) {
+    const auto bits = static_cast<unsigned>(line.unsigned_value(0, 15));
+    if (bits != 0 && bits < 9) {
+        line.fail("must be 0 (no history) or 9 to 15");
+    }
+    const auto apply = [&](listener_config& listener) {
+        listener.websocket_deflate_window_bits = bits;
+    };
+    if (state.has_listener_lines) {
+        apply(state.config.listeners.back());
+        return;
+    }
+    std::for_each(state.config.listeners.begin(), state.config.listeners.end(), apply);
+}
+
 void handle_log_level(parse_state& state, const config_line& line) {
     const auto level = parse_log_level(line.single_value());
     if (!level) {
@@ -306,6 +321,7 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         {"require_certificate", listener_bool_key(&listener_config::require_certificate)},
         {"use_identity_as_username", listener_bool_key(&listener_config::use_identity_as_username)},
         {"websocket_path", listener_text_key(&listener_config::websocket_path)},
+        {"websocket_deflate_window_bits", handle_websocket_deflate_window_bits},
         {"workers", unsigned_key(&broker_config::workers, 0, 1024)},
         {"max_connections", unsigned_key(&broker_config::max_connections, 0, max_u32)},
         {"max_packet_size", unsigned_key(&broker_config::max_packet_size, 0, 268'435'460)},

@@ -49,6 +49,9 @@ struct listener_config {
     bool use_identity_as_username = false;
     /// WebSocket kinds: the HTTP path clients upgrade on.
     std::string websocket_path = "/mqtt";
+    /// WebSocket kinds: the permessage-deflate history kept per client, 2^bits bytes (9 to 15),
+    /// or 0 for none (client_no_context_takeover); websocket_settings::deflate_client_window_bits.
+    unsigned websocket_deflate_window_bits = 9;
     bool operator==(const listener_config&) const = default;
 };
 
@@ -226,7 +229,8 @@ private:
 /// earlier one. `listener PORT [ADDRESS]` starts a new listener (the first replaces the default
 /// ones) and `protocol KIND` sets the kind of the latest listener; `port` and `bind_address` set
 /// the first listener. The listener keys `certfile`, `keyfile`, `cafile`,
-/// `require_certificate`, `use_identity_as_username` and `websocket_path` set the latest
+/// `require_certificate`, `use_identity_as_username`, `websocket_path` and
+/// `websocket_deflate_window_bits` set the latest
 /// listener, or every default listener when no `listener` line came before them. Throws
 /// config_error for an unknown key, a missing or extra value, or a value out of range.
 broker_config parse_config(std::string_view text, std::string_view source_name);

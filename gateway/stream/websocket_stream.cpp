@@ -1,35 +1,52 @@
-// MQTT over WebSocket with Boost.Beast.
+// MQTT over WebSocket: the HTTP upgrade with Boost.Beast's HTTP parser, the frames with
+// websocket_frame.hpp.
 //
 // Theory of operation
 // - Upgrading: the first wait reads the HTTP request (headers only, at most 8 KiB), answers 404
-//   for another path, then lets Beast accept it, echoing the subprotocol "mqtt" when offered and
-//   negotiating permessage-deflate when the client offers it.
-// - Reading: each wait starts one async_read_some of the current message into the inbox; the
-//   connection then takes the inbox with read_some until it reports would_block. A message is
-//   handed over only once complete, so that one over the limit is refused before any of it
-//   reaches the session. The inbox grows with the messages (kept up to 16 KiB) and falls back
-//   to 256 bytes after a small one, so an idle connection holds no large buffer. Beast answers
-//   pings and close frames while a read is outstanding. A text message closes with 1003; a
-//   message over the limit closes with 1009. The limit is max_connect_message_bytes until the
-//   connection accepted the CONNECT (on_connect_accepted), then max_message_bytes; Beast applies
-//   it to the inflated size while it inflates, and the inbox never grows past it, so a small
-//   compressed message cannot make the server hold a large one.
-// - Writing: each flush is one binary message (MQTT does not align packets with messages).
+//   for another path and 400 (426 for another WebSocket version) for a request that is no
+//   WebSocket upgrade, then answers 101, echoing the subprotocol "mqtt" when offered and
+//   accepting permessage-deflate when the client offers it (websocket_deflate.hpp).
+// - Why not Beast's WebSocket stream: it allocates its 13 KB of zlib state (and a 4 KB write
+//   buffer) for the connection's lifetime once deflate is negotiated, and keeps a 1.5 KB read
+//   buffer besides; an idle connection here holds none of it (docs/TLS.md "permessage-deflate").
+// - Reading: a wait waits for the socket to be readable (no buffer while idle), then reads what
+//   it has through a per-thread buffer and parses frames until one message is complete; bytes
+//   past it wait in `unparsed_` for the next wait. A message is handed over only once complete,
+//   so that one over the limit is refused before any of it reaches the session; a compressed
+//   one is kept compressed until its last frame and inflated in one go. The limit is
+//   max_connect_message_bytes until the connection accepted the CONNECT (on_connect_accepted),
+//   then max_message_bytes, on the inflated size, and the inbox never grows past it, so a small
+//   compressed message cannot make the server hold a large one. Pings are answered; a text
+//   message closes with 1003, a message over the limit with 1009, a protocol error with 1002,
+//   data that does not inflate with 1007, the client's close with its own code.
+// - Writing: each flush is one binary frame (MQTT does not align packets with messages),
+//   compressed when deflate was negotiated. Pongs and close frames wait for a data frame in
+//   flight, and the other way round.
+// - Closing: after perch's close frame has gone, plain TCP half-closes and reads until the
+//   client closes (1 MiB at most), so that the client reads the close frame before a reset; TLS
+//   closes at once. A control frame's write holds no handler of the connection, so it reaches
+//   the transport through a weak anchor: the connection may drop the transport meanwhile.
 #include "gateway/stream/websocket_stream.hpp"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <string_view>
 #include <vector>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/detail/hybi13.hpp>
+#include <boost/beast/websocket/error.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
 #include "gateway/common/log.hpp"
 #include "gateway/stream/tls_stream.hpp"
+#include "gateway/stream/websocket_deflate.hpp"
+#include "gateway/stream/websocket_frame.hpp"
 
 namespace perch::gateway {
 
@@ -40,10 +57,10 @@ namespace websocket = boost::beast::websocket;
 
 /// Largest HTTP upgrade request header accepted.
 constexpr std::uint32_t max_upgrade_header_bytes = 8 * 1024;
-/// The inbox after a small message, and the most it keeps for the next one.
-constexpr std::size_t min_inbox_bytes = 256;
-constexpr std::size_t max_inbox_bytes = 16 * 1024;
-
+/// Socket bytes taken per read, through a per-thread buffer.
+constexpr std::size_t read_chunk_bytes = 16 * 1024;
+/// Bytes read and dropped after perch's close frame, waiting for the client to close.
+constexpr std::size_t max_drain_bytes = 1024 * 1024;
 /// True when the comma-separated header `offers` lists `wanted` (case-sensitive, as RFC 6455
 /// subprotocol names are).
 bool offers_token(std::string_view offers, std::string_view wanted) {
@@ -65,6 +82,23 @@ bool offers_token(std::string_view offers, std::string_view wanted) {
         offers.remove_prefix(comma + 1);
     }
     return false;
+}
+
+/// True when the comma-separated header `value` lists `token`, ignoring case (HTTP tokens).
+bool lists_token(boost::beast::string_view value, boost::beast::string_view token) {
+    for (const auto& item : http::token_list(value)) {
+        if (boost::beast::iequals(item, token)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// The bytes read from a socket, shared by the connections of one thread (each parses what it
+/// read before it returns).
+std::span<std::uint8_t> read_chunk() {
+    thread_local std::array<std::uint8_t, read_chunk_bytes> chunk;
+    return chunk;
 }
 
 std::string describe_layer(const boost::asio::ip::tcp::socket& socket) {
@@ -93,36 +127,63 @@ std::string layer_identity(const boost::asio::ip::tcp::socket&) {
 std::string layer_identity(const tls_stream& stream) {
     return stream.identity_user_name();
 }
+/// Reads what is there without blocking: would_block when nothing is.
+std::size_t read_layer(boost::asio::ip::tcp::socket& socket, std::span<std::uint8_t> buffer,
+                       boost::system::error_code& error) {
+    if (!socket.non_blocking()) {
+        socket.non_blocking(true, error);
+        if (error) {
+            return 0;
+        }
+    }
+    return socket.read_some(boost::asio::buffer(buffer.data(), buffer.size()), error);
+}
+std::size_t read_layer(tls_stream& stream, std::span<std::uint8_t> buffer,
+                       boost::system::error_code& error) {
+    return stream.read_some(buffer, error);
+}
+template <typename Handler> void wait_layer(boost::asio::ip::tcp::socket& socket, Handler handler) {
+    socket.async_wait(boost::asio::ip::tcp::socket::wait_read, std::move(handler));
+}
+template <typename Handler> void wait_layer(tls_stream& stream, Handler handler) {
+    stream.async_wait_readable(std::move(handler));
+}
+template <typename Handler>
+void write_layer(boost::asio::ip::tcp::socket& socket,
+                 std::span<const boost::asio::const_buffer> buffers, Handler handler) {
+    boost::asio::async_write(socket, buffers, std::move(handler));
+}
+template <typename Handler>
+void write_layer(tls_stream& stream, std::span<const boost::asio::const_buffer> buffers,
+                 Handler handler) {
+    stream.async_write(buffers, std::move(handler));
+}
+/// After perch's close frame: whether to read until the client closes (plain TCP, half-closed
+/// first) or to close at once (TLS, as Beast's teardown over TLS did).
+bool begin_teardown(boost::asio::ip::tcp::socket& socket) {
+    boost::system::error_code ignored;
+    socket.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    return true;
+}
+bool begin_teardown(tls_stream& stream) {
+    stream.close();
+    return false;
+}
+
+/// How parsing the bytes read went.
+enum class parse_step { need_more, message_done, failed };
 
 /// A WebSocket connection over `NextLayer` (a TCP socket, or a tls_stream).
 template <typename NextLayer> class websocket_transport final : public transport {
 public:
     template <typename... LayerArguments>
     websocket_transport(const websocket_settings& settings, LayerArguments&&... arguments)
-        : stream_(std::forward<LayerArguments>(arguments)...), settings_(settings),
-          remote_address_(describe_layer(stream_.next_layer())) {
+        : layer_(std::forward<LayerArguments>(arguments)...), settings_(settings),
+          remote_address_(describe_layer(layer_)) {
         if constexpr (std::is_same_v<NextLayer, boost::asio::ip::tcp::socket>) {
             boost::system::error_code ignored;
-            stream_.next_layer().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+            layer_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
         }
-        stream_.read_message_max(message_limit_bytes_);
-        stream_.auto_fragment(false);
-        websocket::permessage_deflate deflate;
-        deflate.server_enable = settings_.is_deflate_enabled;
-        // Beast ends every message with a full flush, which drops the compression history, so
-        // each message is compressed on its own and a window larger than a chat message gains
-        // nothing. A 512-byte window and memLevel 1 keep the compressor's buffers at 3 KB per
-        // connection (Beast's defaults, 2^15 and 4, take ~136 KB; docs/TLS.md).
-        deflate.server_max_window_bits = 9;
-        deflate.client_max_window_bits = 9;
-        deflate.memLevel = 1;
-        stream_.set_option(deflate);
-        websocket::stream_base::timeout timeouts =
-            websocket::stream_base::timeout::suggested(boost::beast::role_type::server);
-        timeouts.handshake_timeout = settings_.handshake_timeout;
-        timeouts.idle_timeout = websocket::stream_base::none();
-        timeouts.keep_alive_pings = false;
-        stream_.set_option(timeouts);
     }
 
     std::size_t read_some(std::span<std::uint8_t> buffer,
@@ -132,11 +193,11 @@ public:
             error = boost::asio::error::bad_descriptor;
             return 0;
         }
-        if (inbox_size_ == inbox_taken_) {
+        if (!is_message_ready_ || inbox_taken_ == inbox_.size()) {
             error = boost::asio::error::would_block;
             return 0;
         }
-        const std::size_t count = std::min(buffer.size(), inbox_size_ - inbox_taken_);
+        const std::size_t count = std::min(buffer.size(), inbox_.size() - inbox_taken_);
         std::copy_n(inbox_.begin() + static_cast<std::ptrdiff_t>(inbox_taken_), count,
                     buffer.begin());
         inbox_taken_ += count;
@@ -148,36 +209,88 @@ public:
             read_upgrade(std::move(handler));
             return;
         }
-        read_message(std::move(handler));
+        wait_handler_ = std::move(handler);
+        if (is_message_ready_ && inbox_taken_ < inbox_.size()) {
+            boost::asio::post(layer_.get_executor(), [this] { finish_wait({}); });
+            return;
+        }
+        // The message was taken: an idle connection keeps no inbox.
+        is_message_ready_ = false;
+        std::vector<std::uint8_t>().swap(inbox_);
+        inbox_taken_ = 0;
+        if (!unparsed_.empty()) {
+            boost::asio::post(layer_.get_executor(), [this] { read_frames(); });
+            return;
+        }
+        wait_for_frames();
     }
 
     void async_write(std::span<const boost::asio::const_buffer> buffers,
                      write_handler handler) override {
-        stream_.binary(true);
-        stream_.async_write(buffers, std::move(handler));
+        data_write_ = std::make_unique<pending_data>();
+        data_write_->handler = std::move(handler);
+        for (const auto& buffer : buffers) {
+            data_write_->payload_bytes += buffer.size();
+        }
+        if (is_close_queued_ || !is_open()) {
+            auto pending = std::move(data_write_);
+            boost::asio::post(layer_.get_executor(), [pending = std::move(pending)]() mutable {
+                pending->handler(boost::asio::error::operation_aborted, 0);
+            });
+            return;
+        }
+        std::size_t header_bytes = 0;
+        if (deflater_) {
+            deflater_->compress(buffers, data_write_->compressed);
+            header_bytes = write_frame_header(data_write_->header, websocket_opcode::binary, true,
+                                              data_write_->compressed.size());
+            data_write_->buffers.emplace_back(data_write_->header.data(), header_bytes);
+            data_write_->buffers.emplace_back(data_write_->compressed.data(),
+                                              data_write_->compressed.size());
+        } else {
+            header_bytes = write_frame_header(data_write_->header, websocket_opcode::binary, false,
+                                              data_write_->payload_bytes);
+            data_write_->buffers.emplace_back(data_write_->header.data(), header_bytes);
+            data_write_->buffers.insert(data_write_->buffers.end(), buffers.begin(), buffers.end());
+        }
+        pump_writes();
     }
 
     void close() override {
         if (is_open()) {
-            close_layer(stream_.next_layer());
+            close_layer(layer_);
         }
     }
 
-    void on_connect_accepted() override {
-        message_limit_bytes_ = settings_.max_message_bytes;
-        stream_.read_message_max(message_limit_bytes_);
-    }
+    void on_connect_accepted() override { message_limit_bytes_ = settings_.max_message_bytes; }
 
-    bool is_open() const override { return is_layer_open(stream_.next_layer()); }
+    bool is_open() const override { return is_layer_open(layer_); }
     std::string remote_address() const override { return remote_address_; }
-    std::string identity_user_name() const override { return layer_identity(stream_.next_layer()); }
+    std::string identity_user_name() const override { return layer_identity(layer_); }
 
 private:
+    /// Control frames being written.
+    struct control_write {
+        std::vector<std::uint8_t> bytes;
+        boost::asio::const_buffer buffer;
+    };
+    /// A data message being written.
+    struct pending_data {
+        write_handler handler;
+        std::array<std::uint8_t, 10> header{};
+        std::vector<std::uint8_t> compressed;
+        std::vector<boost::asio::const_buffer> buffers;
+        std::size_t payload_bytes = 0;
+        bool is_started = false;
+    };
+
+    // ---- upgrade ------------------------------------------------------------------------
+
     void read_upgrade(wait_handler handler) {
         parser_.emplace();
         parser_->header_limit(max_upgrade_header_bytes);
         parser_->body_limit(0);
-        http::async_read(stream_.next_layer(), upgrade_buffer_, *parser_,
+        http::async_read(layer_, upgrade_buffer_, *parser_,
                          [this, handler = std::move(handler)](
                              const boost::system::error_code& error, std::size_t) mutable {
                              if (error) {
@@ -190,54 +303,103 @@ private:
                          });
     }
 
-    void accept_upgrade(wait_handler handler) {
-        const http::request<http::empty_body>& request = parser_->get();
-        if (!websocket::is_upgrade(request) || request.target() != settings_.path) {
-            refuse_upgrade(request, std::move(handler));
-            return;
+    /// Why `request` is no WebSocket upgrade perch accepts, or nullptr.
+    static const char* upgrade_problem(const http::request<http::empty_body>& request) {
+        if (request.version() != 11 || request.method() != http::verb::get) {
+            return "WebSocket upgrade expected";
         }
-        const auto offered = request[http::field::sec_websocket_protocol];
-        const std::string_view offers(offered.data(), offered.size());
-        std::string chosen;
-        if (offers_token(offers, "mqtt")) {
-            chosen = "mqtt";
-        } else if (offers_token(offers, "mqttv3.1")) {
-            chosen = "mqttv3.1";
+        if (request.find(http::field::host) == request.end() ||
+            !lists_token(request[http::field::connection], "upgrade") ||
+            !lists_token(request[http::field::upgrade], "websocket")) {
+            return "WebSocket upgrade expected";
         }
-        stream_.set_option(
-            websocket::stream_base::decorator([chosen](websocket::response_type& response) {
-                if (!chosen.empty()) {
-                    response.set(http::field::sec_websocket_protocol, chosen);
-                }
-                response.set(http::field::server, "perch");
-            }));
-        stream_.async_accept(request, [this, handler = std::move(handler)](
-                                          const boost::system::error_code& error) mutable {
-            parser_.reset();
-            upgrade_buffer_ = boost::beast::flat_buffer();
-            if (error) {
-                log_info("WebSocket handshake with {} failed: {}", remote_address_,
-                         error.message());
-                handler(error);
-                return;
-            }
-            is_upgraded_ = true;
-            log_debug("WebSocket client {} upgraded", remote_address_);
-            read_message(std::move(handler));
-        });
+        const auto key = request[http::field::sec_websocket_key];
+        if (key.empty() || key.size() > websocket::detail::sec_ws_key_type::max_size_n) {
+            return "bad Sec-WebSocket-Key";
+        }
+        return nullptr;
     }
 
-    void refuse_upgrade(const http::request<http::empty_body>& request, wait_handler handler) {
-        const bool is_wrong_path = request.target() != settings_.path;
+    void accept_upgrade(wait_handler handler) {
+        const http::request<http::empty_body>& request = parser_->get();
+        if (request.target() != settings_.path) {
+            refuse_upgrade(request, http::status::not_found, "not found", std::move(handler));
+            return;
+        }
+        if (const char* problem = upgrade_problem(request)) {
+            refuse_upgrade(request, http::status::bad_request, problem, std::move(handler));
+            return;
+        }
+        if (request[http::field::sec_websocket_version] != "13") {
+            refuse_upgrade(request, http::status::upgrade_required, "WebSocket version 13 only",
+                           std::move(handler));
+            return;
+        }
+        response_.emplace(http::status::switching_protocols, request.version());
+        response_->set(http::field::server, "perch");
+        response_->set(http::field::upgrade, "websocket");
+        response_->set(http::field::connection, "upgrade");
+        websocket::detail::sec_ws_accept_type accept;
+        websocket::detail::make_sec_ws_accept(accept, request[http::field::sec_websocket_key]);
+        response_->set(http::field::sec_websocket_accept, accept);
+        const auto offered = request[http::field::sec_websocket_protocol];
+        const std::string_view offers(offered.data(), offered.size());
+        if (offers_token(offers, "mqtt")) {
+            response_->set(http::field::sec_websocket_protocol, "mqtt");
+        } else if (offers_token(offers, "mqttv3.1")) {
+            response_->set(http::field::sec_websocket_protocol, "mqttv3.1");
+        }
+        if (settings_.is_deflate_enabled) {
+            std::string extensions;
+            const auto [first, last] = request.equal_range(http::field::sec_websocket_extensions);
+            for (auto field = first; field != last; ++field) {
+                extensions += extensions.empty() ? "" : ",";
+                extensions.append(field->value().data(), field->value().size());
+            }
+            if (auto agreement =
+                    negotiate_deflate(extensions, settings_.deflate_client_window_bits)) {
+                response_->set(http::field::sec_websocket_extensions, agreement->response);
+                deflater_.emplace(*agreement);
+            }
+        }
+        response_->prepare_payload();
+        http::async_write(
+            layer_, *response_,
+            [this, handler = std::move(handler)](const boost::system::error_code& error,
+                                                 std::size_t) mutable {
+                response_.reset();
+                parser_.reset();
+                // Frames the client sent right behind its request.
+                const auto rest = upgrade_buffer_.data();
+                unparsed_.assign(static_cast<const std::uint8_t*>(rest.data()),
+                                 static_cast<const std::uint8_t*>(rest.data()) + rest.size());
+                upgrade_buffer_ = boost::beast::flat_buffer();
+                if (error) {
+                    log_info("WebSocket handshake with {} failed: {}", remote_address_,
+                             error.message());
+                    handler(error);
+                    return;
+                }
+                is_upgraded_ = true;
+                log_debug("WebSocket client {} upgraded{}", remote_address_,
+                          deflater_ ? " with permessage-deflate" : "");
+                async_wait_readable(std::move(handler));
+            });
+    }
+
+    void refuse_upgrade(const http::request<http::empty_body>& request, http::status status,
+                        std::string_view reason, wait_handler handler) {
         log_info("refusing WebSocket upgrade from {}: {}", remote_address_,
-                 is_wrong_path ? "unknown path" : "not an upgrade request");
-        response_.emplace(is_wrong_path ? http::status::not_found : http::status::bad_request,
-                          request.version());
+                 status == http::status::not_found ? "unknown path" : reason);
+        response_.emplace(status, request.version());
         response_->set(http::field::server, "perch");
         response_->set(http::field::connection, "close");
-        response_->body() = is_wrong_path ? "not found\n" : "WebSocket upgrade expected\n";
+        if (status == http::status::upgrade_required) {
+            response_->set(http::field::sec_websocket_version, "13");
+        }
+        response_->body() = std::string(reason) + "\n";
         response_->prepare_payload();
-        http::async_write(stream_.next_layer(), *response_,
+        http::async_write(layer_, *response_,
                           [this, handler = std::move(handler)](const boost::system::error_code&,
                                                                std::size_t) mutable {
                               response_.reset();
@@ -245,63 +407,342 @@ private:
                           });
     }
 
-    void read_message(wait_handler handler) {
-        inbox_size_ = 0;
-        inbox_taken_ = 0;
-        if (inbox_.size() != inbox_target_bytes_) {
-            std::vector<std::uint8_t>(inbox_target_bytes_).swap(inbox_);
-        }
-        read_message_part(std::move(handler));
+    // ---- reading ------------------------------------------------------------------------
+
+    void wait_for_frames() {
+        wait_layer(layer_, [this](const boost::system::error_code& error) {
+            if (error) {
+                finish_wait(error);
+                return;
+            }
+            read_frames();
+        });
     }
 
-    void read_message_part(wait_handler handler) {
-        if (inbox_size_ == inbox_.size()) {
-            // One byte past the limit at most: Beast inflates into this buffer and fails the
-            // message as soon as it holds more than the limit, so a small compressed frame
-            // cannot make the inbox grow past it.
-            inbox_.resize(static_cast<std::size_t>(
-                std::min<std::uint64_t>(inbox_.size() * 2, message_limit_bytes_ + 1)));
+    /// Parses what waits in unparsed_, then what the socket has, until a message is complete.
+    void read_frames() {
+        if (!unparsed_.empty()) {
+            std::vector<std::uint8_t> bytes;
+            bytes.swap(unparsed_);
+            if (parse_and_settle(bytes)) {
+                return;
+            }
         }
-        stream_.async_read_some(
-            boost::asio::buffer(inbox_.data() + inbox_size_, inbox_.size() - inbox_size_),
-            [this, handler = std::move(handler)](const boost::system::error_code& error,
-                                                 std::size_t count) mutable {
-                if (error) {
-                    if (error != boost::asio::error::operation_aborted &&
-                        error != websocket::error::closed) {
-                        log_info("WebSocket client {}: {}", remote_address_, error.message());
+        for (;;) {
+            boost::system::error_code error;
+            const std::span<std::uint8_t> chunk = read_chunk();
+            const std::size_t count = read_layer(layer_, chunk, error);
+            if (error == boost::asio::error::would_block) {
+                wait_for_frames();
+                return;
+            }
+            if (error == transport::read_yield) {
+                boost::asio::post(layer_.get_executor(), [this] { read_frames(); });
+                return;
+            }
+            if (error) {
+                if (error != boost::asio::error::operation_aborted) {
+                    log_info("WebSocket client {}: {}", remote_address_, error.message());
+                }
+                finish_wait(error);
+                return;
+            }
+            if (parse_and_settle(chunk.first(count))) {
+                return;
+            }
+        }
+    }
+
+    /// Parses `bytes`; true when that ended the wait (a message, or a failure).
+    bool parse_and_settle(std::span<const std::uint8_t> bytes) {
+        std::size_t consumed = 0;
+        const parse_step step = parse(bytes, consumed);
+        if (step == parse_step::need_more) {
+            return false;
+        }
+        if (step == parse_step::failed) {
+            return true;
+        }
+        unparsed_.assign(bytes.begin() + static_cast<std::ptrdiff_t>(consumed), bytes.end());
+        is_message_ready_ = true;
+        finish_wait({});
+        return true;
+    }
+
+    /// Takes the frame bytes of `bytes` up to the end of a message (`consumed` says how many).
+    parse_step parse(std::span<const std::uint8_t> bytes, std::size_t& consumed) {
+        const std::size_t total_bytes = bytes.size();
+        while (!bytes.empty() || (is_in_frame_ && payload_left_ == 0)) {
+            if (!is_in_frame_) {
+                if (!header_reader_.take(bytes)) {
+                    return parse_step::need_more;
+                }
+                if (!begin_frame()) {
+                    return parse_step::failed;
+                }
+                continue;
+            }
+            const auto count =
+                static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, bytes.size()));
+            if (!take_payload(bytes.first(count))) {
+                return parse_step::failed;
+            }
+            bytes = bytes.subspan(count);
+            if (payload_left_ != 0) {
+                continue;
+            }
+            is_in_frame_ = false;
+            header_reader_.clear();
+            const parse_step step = end_frame();
+            if (step != parse_step::need_more) {
+                consumed = total_bytes - bytes.size();
+                return step;
+            }
+        }
+        return parse_step::need_more;
+    }
+
+    /// Starts the frame whose header header_reader_ holds; false when it failed the connection.
+    bool begin_frame() {
+        boost::system::error_code error;
+        const auto header = header_reader_.check(is_in_message_, deflater_.has_value(), error);
+        if (!header) {
+            return fail(error, websocket::close_code::protocol_error);
+        }
+        frame_ = *header;
+        mask_index_ = 0;
+        if (is_control(frame_.opcode)) {
+            control_payload_.clear();
+        } else if (frame_.opcode != websocket_opcode::continuation) {
+            if (frame_.opcode == websocket_opcode::text) {
+                // MQTT travels in binary messages only [MQTT-6.0.0-1].
+                log_info("closing WebSocket client {}: text message (1003)", remote_address_);
+                return fail(boost::asio::error::operation_not_supported,
+                            websocket::close_code::unknown_data);
+            }
+            is_in_message_ = true;
+            is_message_compressed_ = frame_.is_compressed;
+        }
+        payload_left_ = frame_.payload_bytes;
+        is_in_frame_ = true;
+        return true;
+    }
+
+    /// Unmasks `payload` into the message, the compressed message or the control payload;
+    /// false when that failed the connection.
+    bool take_payload(std::span<const std::uint8_t> payload) {
+        payload_left_ -= payload.size();
+        const bool is_control_frame = is_control(frame_.opcode);
+        std::vector<std::uint8_t>& target = is_control_frame         ? control_payload_
+                                            : is_message_compressed_ ? compressed_
+                                                                     : inbox_;
+        // Data that does not compress comes out of deflate slightly larger (5 bytes per stored
+        // block): a compressed message may be 1/1024 larger than the limit it inflates within.
+        const std::uint64_t limit_bytes =
+            is_control_frame         ? max_control_payload_bytes
+            : is_message_compressed_ ? message_limit_bytes_ + message_limit_bytes_ / 1024 + 64
+                                     : message_limit_bytes_;
+        if (target.size() + payload.size() > limit_bytes) {
+            return fail(websocket::error::message_too_big, websocket::close_code::too_big);
+        }
+        const std::size_t base = target.size();
+        target.resize(base + payload.size());
+        unmask(payload, frame_.mask, mask_index_, target.data() + base);
+        return true;
+    }
+
+    /// Acts on a complete frame.
+    parse_step end_frame() {
+        if (frame_.opcode == websocket_opcode::ping) {
+            queue_control(websocket_opcode::pong, control_payload_);
+            pump_writes();
+            std::vector<std::uint8_t>().swap(control_payload_);
+            return parse_step::need_more;
+        }
+        if (frame_.opcode == websocket_opcode::pong) {
+            std::vector<std::uint8_t>().swap(control_payload_);
+            return parse_step::need_more;
+        }
+        if (frame_.opcode == websocket_opcode::close) {
+            // Echo the client's code (RFC 6455 5.5.1), then end.
+            std::uint16_t code = websocket::close_code::normal;
+            if (control_payload_.size() >= 2) {
+                code = static_cast<std::uint16_t>((control_payload_[0] << 8) | control_payload_[1]);
+            }
+            std::vector<std::uint8_t>().swap(control_payload_);
+            fail(websocket::error::closed, code);
+            return parse_step::failed;
+        }
+        if (!frame_.is_final) {
+            return parse_step::need_more;
+        }
+        is_in_message_ = false;
+        if (is_message_compressed_) {
+            boost::system::error_code error;
+            deflater_->inflate(compressed_, message_limit_bytes_, inbox_, error);
+            std::vector<std::uint8_t>().swap(compressed_);
+            if (error == websocket::error::message_too_big) {
+                fail(error, websocket::close_code::too_big);
+                return parse_step::failed;
+            }
+            if (error) {
+                log_info("WebSocket client {}: message does not inflate: {}", remote_address_,
+                         error.message());
+                fail(error, websocket::close_code::bad_payload);
+                return parse_step::failed;
+            }
+        }
+        return parse_step::message_done;
+    }
+
+    /// Sends a close frame with `code`, ends the wait with `error` once it went; always false.
+    bool fail(const boost::system::error_code& error, std::uint16_t code) {
+        if (error != websocket::error::closed &&
+            error != boost::asio::error::operation_not_supported) {
+            log_info("closing WebSocket client {}: {} ({})", remote_address_, error.message(),
+                     code);
+        }
+        const std::array<std::uint8_t, 2> payload{static_cast<std::uint8_t>(code >> 8),
+                                                  static_cast<std::uint8_t>(code)};
+        queue_control(websocket_opcode::close, payload);
+        if (!is_close_queued_) {
+            close_error_ = error;
+            is_close_queued_ = true;
+        }
+        pump_writes();
+        return false;
+    }
+
+    /// Reads and drops what the client sends after perch's close frame, until it closes.
+    void drain() {
+        for (;;) {
+            boost::system::error_code error;
+            const std::size_t count = read_layer(layer_, read_chunk(), error);
+            if (error == boost::asio::error::would_block && drained_bytes_ < max_drain_bytes) {
+                wait_layer(layer_, [this](const boost::system::error_code& wait_error) {
+                    if (wait_error) {
+                        finish_wait(close_error_);
+                        return;
                     }
-                    handler(error);
-                    return;
-                }
-                if (stream_.got_text()) {
-                    refuse_text(std::move(handler));
-                    return;
-                }
-                inbox_size_ += count;
-                if (!stream_.is_message_done()) {
-                    // The whole message first: one over max_message_bytes (Beast checks it, after
-                    // decompression too) must end with 1009 before any of it reaches the session.
-                    read_message_part(std::move(handler));
-                    return;
-                }
-                inbox_target_bytes_ = inbox_size_ <= min_inbox_bytes / 2
-                                          ? min_inbox_bytes
-                                          : std::min(inbox_.size(), max_inbox_bytes);
-                handler(boost::system::error_code());
-            });
+                    drain();
+                });
+                return;
+            }
+            if (error == transport::read_yield) {
+                boost::asio::post(layer_.get_executor(), [this] { drain(); });
+                return;
+            }
+            drained_bytes_ += count;
+            if (error || drained_bytes_ >= max_drain_bytes) {
+                finish_wait(close_error_);
+                return;
+            }
+        }
     }
 
-    void refuse_text(wait_handler handler) {
-        // MQTT travels in binary messages only [MQTT-6.0.0-1].
-        log_info("closing WebSocket client {}: text message (1003)", remote_address_);
-        stream_.async_close(websocket::close_reason(websocket::close_code::unknown_data),
-                            [handler = std::move(handler)](const boost::system::error_code&) {
-                                handler(boost::asio::error::operation_not_supported);
-                            });
+    /// Calls the connection's wait handler, which may destroy this transport: nothing may touch
+    /// a member after it.
+    void finish_wait(const boost::system::error_code& error) {
+        if (wait_handler_) {
+            wait_handler handler = std::move(wait_handler_);
+            wait_handler_ = nullptr;
+            handler(error);
+        }
     }
 
-    websocket::stream<NextLayer> stream_;
+    // ---- writing ------------------------------------------------------------------------
+
+    /// Queues a control frame; nothing follows a close frame.
+    void queue_control(websocket_opcode code, std::span<const std::uint8_t> payload) {
+        if (is_close_queued_) {
+            return;
+        }
+        std::array<std::uint8_t, 10> header{};
+        const std::size_t header_bytes = write_frame_header(header, code, false, payload.size());
+        control_queue_.insert(control_queue_.end(), header.begin(),
+                              header.begin() + static_cast<std::ptrdiff_t>(header_bytes));
+        control_queue_.insert(control_queue_.end(), payload.begin(), payload.end());
+    }
+
+    /// Starts the next write when none is in flight: control frames first.
+    void pump_writes() {
+        if (is_layer_writing_ || !is_open()) {
+            return;
+        }
+        if (!control_queue_.empty()) {
+            // A control frame's write holds no handler of the connection, which may drop this
+            // transport while a pong is in flight: the write owns its bytes and checks the anchor.
+            if (!anchor_) {
+                anchor_ = std::make_shared<websocket_transport*>(this);
+            }
+            auto sending = std::make_shared<control_write>();
+            sending->bytes.swap(control_queue_);
+            sending->buffer = boost::asio::buffer(sending->bytes);
+            is_layer_writing_ = true;
+            write_layer(layer_, std::span(&sending->buffer, 1),
+                        [sending, anchor = std::weak_ptr(anchor_), is_close = is_close_queued_](
+                            const boost::system::error_code& error, std::size_t) {
+                            if (const auto self = anchor.lock()) {
+                                (*self)->on_control_written(error, is_close);
+                            }
+                        });
+            return;
+        }
+        if (data_write_ && !data_write_->is_started) {
+            data_write_->is_started = true;
+            is_layer_writing_ = true;
+            write_layer(layer_, data_write_->buffers,
+                        [this](const boost::system::error_code& error, std::size_t) {
+                            is_layer_writing_ = false;
+                            auto done = std::move(data_write_);
+                            pump_writes();
+                            done->handler(error, error ? 0 : done->payload_bytes);
+                        });
+        }
+    }
+
+    /// Ending the wait comes last in each path: its handler may destroy this transport.
+    void on_control_written(const boost::system::error_code& error, bool is_close) {
+        is_layer_writing_ = false;
+        if (is_close) {
+            abort_data_write();
+            if (!error && begin_teardown(layer_)) {
+                drain();
+            } else {
+                finish_wait(close_error_);
+            }
+            return;
+        }
+        if (error) {
+            // Both handlers leave the transport first: either may drop the last reference to the
+            // connection (no wait may be pending while the connection holds back its reads).
+            wait_handler wait = std::move(wait_handler_);
+            wait_handler_ = nullptr;
+            std::unique_ptr<pending_data> data;
+            if (data_write_ && !data_write_->is_started) {
+                data = std::move(data_write_);
+            }
+            if (data) {
+                data->handler(boost::asio::error::operation_aborted, 0);
+            }
+            if (wait) {
+                wait(error);
+            }
+            return;
+        }
+        pump_writes();
+    }
+
+    /// Ends a data write that will not start (the connection is closing). Only while the wait is
+    /// pending: its handler keeps the connection, and so this transport, alive.
+    void abort_data_write() {
+        if (data_write_ && !data_write_->is_started) {
+            auto done = std::move(data_write_);
+            done->handler(boost::asio::error::operation_aborted, 0);
+        }
+    }
+
+    NextLayer layer_;
     websocket_settings settings_;
     /// The largest message taken now: max_connect_message_bytes until the connection accepted
     /// the CONNECT, then max_message_bytes.
@@ -310,11 +751,36 @@ private:
     std::optional<http::request_parser<http::empty_body>> parser_;
     std::optional<http::response<http::string_body>> response_;
     boost::beast::flat_buffer upgrade_buffer_;
+    /// The negotiated permessage-deflate, if any.
+    std::optional<message_deflater> deflater_;
+    wait_handler wait_handler_;
+
+    // Reading: the message being assembled or handed over, and the frame being parsed.
     std::vector<std::uint8_t> inbox_;
-    std::size_t inbox_target_bytes_ = min_inbox_bytes;
-    std::size_t inbox_size_ = 0;
     std::size_t inbox_taken_ = 0;
+    std::vector<std::uint8_t> compressed_;
+    std::vector<std::uint8_t> control_payload_;
+    std::vector<std::uint8_t> unparsed_;
+    std::uint64_t payload_left_ = 0;
+    std::size_t drained_bytes_ = 0;
+    frame_header_reader header_reader_;
+    /// The frame being read.
+    client_frame_header frame_;
+    std::uint8_t mask_index_ = 0;
+    bool is_in_frame_ = false;
+    bool is_in_message_ = false;
+    bool is_message_compressed_ = false;
+    bool is_message_ready_ = false;
     bool is_upgraded_ = false;
+
+    // Writing.
+    std::unique_ptr<pending_data> data_write_;
+    std::vector<std::uint8_t> control_queue_;
+    /// Made with the first control frame; see pump_writes().
+    std::shared_ptr<websocket_transport*> anchor_;
+    boost::system::error_code close_error_;
+    bool is_layer_writing_ = false;
+    bool is_close_queued_ = false;
 };
 
 } // namespace

@@ -1,10 +1,9 @@
-// MQTT over WebSocket (Boost.Beast), over plain TCP or over TLS. The HTTP upgrade is checked
-// (path, subprotocol "mqtt" echoed, permessage-deflate when offered); after it, the payloads of
-// binary messages are the MQTT byte stream, split or joined at any boundary. Knows nothing about
-// MQTT itself.
+// MQTT over WebSocket, over plain TCP or over TLS. The HTTP upgrade is checked (path,
+// subprotocol "mqtt" echoed, permessage-deflate when offered); after it, the payloads of binary
+// messages are the MQTT byte stream, split or joined at any boundary. Knows nothing about MQTT
+// itself.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,10 +25,13 @@ struct websocket_settings {
     /// Largest WebSocket message accepted (after decompression) before that; a larger one closes
     /// with 1009 too.
     std::uint64_t max_connect_message_bytes = 80 * 1024;
-    /// Time the client has to complete the HTTP upgrade.
-    std::chrono::seconds handshake_timeout{10};
     /// Accept permessage-deflate when the client offers it.
     bool is_deflate_enabled = true;
+    /// The compression history kept per client between its messages (context takeover): 2^bits
+    /// bytes, 9 to 15, for clients that let the server cap their window (client_max_window_bits
+    /// offered); 0 asks every client for client_no_context_takeover and keeps none. A larger
+    /// window compresses chat better and costs that many bytes per connection (docs/TLS.md).
+    int deflate_client_window_bits = 9;
 };
 
 /// MQTT over WebSocket on an accepted TCP socket. Text messages are refused with close code 1003.

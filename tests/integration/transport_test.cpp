@@ -518,6 +518,31 @@ TEST_F(Transport, MqttJsOverWebSocketAndTls) {
     EXPECT_NE(subscriber->output().find("message\ttls-1"), std::string::npos);
 }
 
+/// MQTT.js compressing every message (as browsers do) over ws:// and wss://: perch answers its
+/// offer with a 2^9 client window with context takeover and its own messages compressed one by
+/// one, and 300 chat messages go up and come back intact.
+TEST_F(Transport, MqttJsChatsWithPermessageDeflate) {
+    start_broker();
+    auto plain =
+        node_client("deflate-ws", {"chat", "--url", url("ws", broker_->websocket_port, "/mqtt"),
+                                   "--topic", "deflate-ws", "--count", "300"});
+    auto secure =
+        node_client("deflate-wss",
+                    {"chat", "--url", url("wss", broker_->websocket_tls_port, "/mqtt"), "--ca",
+                     broker_->certificate().string(), "--topic", "deflate-wss", "--count", "300"});
+    for (auto* client : {plain.get(), secure.get()}) {
+        const auto ending = client->wait();
+        ASSERT_TRUE(ending.has_value());
+        EXPECT_TRUE(ending->is_success()) << client->output();
+        EXPECT_NE(
+            client->output().find("extensions\tpermessage-deflate; server_no_context_takeover; "
+                                  "client_max_window_bits=9\n"),
+            std::string::npos)
+            << client->output();
+        EXPECT_NE(client->output().find("received\t300\n"), std::string::npos) << client->output();
+    }
+}
+
 /// TCP, TLS and WebSocket clients share one broker: each hears what the others publish.
 TEST_F(Transport, TcpTlsAndWebSocketClientsTalkToEachOther) {
     start_broker();

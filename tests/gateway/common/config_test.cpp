@@ -292,6 +292,26 @@ TEST(Config, TlsKeysBeforeAnyListenerSetEveryDefaultListener) {
     }
 }
 
+TEST(Config, WebsocketDeflateWindowBitsSetTheLatestListener) {
+    const broker_config config =
+        parse_config("listener 8083\nprotocol websocket\nlistener 8084\nprotocol websocket_tls\n"
+                     "websocket_deflate_window_bits 12\n",
+                     "t.conf");
+    ASSERT_EQ(config.listeners.size(), 2U);
+    EXPECT_EQ(config.listeners[0].websocket_deflate_window_bits, 9U) << "the default: 512 bytes";
+    EXPECT_EQ(config.listeners[1].websocket_deflate_window_bits, 12U);
+    EXPECT_EQ(parse_config("websocket_deflate_window_bits 0\n", "t.conf")
+                  .listeners[2]
+                  .websocket_deflate_window_bits,
+              0U);
+    for (const char* bad : {"8", "16", "x"}) {
+        EXPECT_THROW(
+            parse_config(std::string("websocket_deflate_window_bits ") + bad + "\n", "t.conf"),
+            config_error)
+            << bad;
+    }
+}
+
 TEST(Config, OnlyMqttPortKeepsOnePlainListener) {
     broker_config config;
     use_only_mqtt_port(config, 18840);

@@ -16,11 +16,13 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/zlib/deflate_stream.hpp>
 #include <gtest/gtest.h>
 
 #include "gateway/stream/transport.hpp"
@@ -119,6 +121,9 @@ public:
     std::optional<boost::system::error_code> ended;
     /// Called after each message the server takes in.
     std::function<void()> on_message;
+    /// Destroys the transport inside the handler that reports its end, as a connection that
+    /// holds the last reference to itself there does.
+    bool is_destroyed_when_ended = false;
     client_outcome outcome;
     std::atomic<bool> is_client_done{false};
 
@@ -127,6 +132,9 @@ private:
         server_side->async_wait_readable([this](const boost::system::error_code& error) {
             if (error) {
                 ended = error;
+                if (is_destroyed_when_ended) {
+                    server_side.reset();
+                }
                 return;
             }
             std::string message;
@@ -263,11 +271,85 @@ TEST(WebsocketStream, NegotiatesPermessageDeflateWhenOffered) {
     server.finish();
 
     ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
-    EXPECT_NE(std::string(server.outcome.response[http::field::sec_websocket_extensions])
-                  .find("permessage-deflate"),
-              std::string::npos);
+    // Beast offers "server_max_window_bits=15; client_max_window_bits=15": perch echoes the first,
+    // caps the client's window at 2^9 (the history it keeps) and compresses each of its own
+    // messages on its own.
+    EXPECT_EQ(server.outcome.response[http::field::sec_websocket_extensions],
+              "permessage-deflate; server_no_context_takeover; server_max_window_bits=15; "
+              "client_max_window_bits=9");
     EXPECT_EQ(server.messages, std::vector<std::string>{text});
     EXPECT_EQ(server.outcome.messages, std::vector<std::string>{text + "back"});
+}
+
+/// The Sec-WebSocket-Extensions answer to `offer`, from a client that then closes.
+std::string extensions_answer(const std::string& offer) {
+    websocket_server server;
+    server.start(websocket_settings{}, [offer](auto& stream, client_outcome& outcome) {
+        stream.set_option(
+            websocket::stream_base::decorator([offer](websocket::request_type& request) {
+                request.set(http::field::sec_websocket_protocol, "mqtt");
+                request.set(http::field::sec_websocket_extensions, offer);
+            }));
+        stream.handshake(outcome.response, "127.0.0.1", "/mqtt", outcome.handshake_error);
+        if (!outcome.handshake_error) {
+            read_to_the_end(stream, outcome, 0);
+        }
+    });
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+    EXPECT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
+    return std::string(server.outcome.response[http::field::sec_websocket_extensions]);
+}
+
+TEST(WebsocketStream, AnswersBrowserAndMqttJsDeflateOffers) {
+    // Chrome, Firefox and MQTT.js (Node's ws) offer this: a 2^9 client window with context
+    // takeover, and no history for perch's own messages.
+    EXPECT_EQ(extensions_answer("permessage-deflate; client_max_window_bits"),
+              "permessage-deflate; server_no_context_takeover; client_max_window_bits=9");
+    // Safari's older offer cannot have its window capped: no context takeover for it.
+    EXPECT_EQ(extensions_answer("permessage-deflate"),
+              "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
+    EXPECT_EQ(extensions_answer("x-webkit-deflate-frame"), "");
+}
+
+TEST(WebsocketStream, CarriesManyCompressedMessagesBothWays) {
+    // Chat-sized messages, and larger ones Beast sends in several frames (its write buffer is
+    // 4 KiB), each inflated on its own.
+    std::vector<std::string> up;
+    for (std::size_t index = 0; index < 150; ++index) {
+        std::string message = "\x30rooms/general/user" + std::to_string(index % 7) +
+                              "{\"text\":\"hello number " + std::to_string(index) + "\"}";
+        if (index % 50 == 49) {
+            message += patterned_bytes(20'000 + index);
+        }
+        up.push_back(std::move(message));
+    }
+    const std::vector<std::string> down(up.rbegin(), up.rend());
+    websocket_server server;
+    server.start(websocket_settings{}, [&](auto& stream, client_outcome& outcome) {
+        upgrade(stream, outcome, "mqtt", true);
+        if (outcome.handshake_error) {
+            return;
+        }
+        stream.binary(true);
+        for (const auto& message : up) {
+            stream.write(asio::buffer(message));
+        }
+        read_to_the_end(stream, outcome, down.size());
+    });
+    server.run_until([&] { return server.messages.size() == up.size() || server.ended; });
+    for (const auto& message : down) {
+        server.write(message);
+    }
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+
+    ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
+    ASSERT_NE(server.outcome.response[http::field::sec_websocket_extensions], "");
+    EXPECT_EQ(server.messages, up);
+    EXPECT_EQ(server.outcome.messages, down);
+    ASSERT_TRUE(server.ended);
+    EXPECT_EQ(*server.ended, websocket::error::closed) << server.ended->message();
 }
 
 TEST(WebsocketStream, DeclinesPermessageDeflateWhenDisabled) {
@@ -494,6 +576,244 @@ TEST(WebsocketStream, GarbageInsteadOfAnHttpRequestEndsTheWait) {
     EXPECT_TRUE(*server.ended);
     EXPECT_TRUE(server.messages.empty());
     EXPECT_EQ(server.outcome.read_error, asio::error::eof) << server.outcome.read_error.message();
+}
+
+// ---- raw frames: what Beast's client does not send ---------------------------------------
+
+/// Upgrades `socket` by hand, offering `extensions` when not empty; returns the response head.
+std::string raw_upgrade(tcp::socket& socket, const std::string& extensions) {
+    std::string request = "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
+                          "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                          "Sec-WebSocket-Protocol: mqtt\r\n";
+    if (!extensions.empty()) {
+        request += "Sec-WebSocket-Extensions: " + extensions + "\r\n";
+    }
+    asio::write(socket, asio::buffer(request + "\r\n"));
+    std::string response;
+    char byte = 0;
+    while (response.find("\r\n\r\n") == std::string::npos &&
+           asio::read(socket, asio::buffer(&byte, 1)) == 1) {
+        response += byte;
+    }
+    return response;
+}
+
+/// A client frame: FIN, RSV1 and opcode as given, masked with a fixed key.
+std::string client_frame(std::uint8_t opcode, const std::string& payload, bool fin = true,
+                         bool rsv1 = false, bool masked = true) {
+    std::string frame;
+    frame += static_cast<char>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode);
+    const char mask_bit = masked ? '\x80' : '\0';
+    if (payload.size() < 126) {
+        frame += static_cast<char>(mask_bit | static_cast<char>(payload.size()));
+    } else {
+        frame += static_cast<char>(mask_bit | 126);
+        frame += static_cast<char>(payload.size() >> 8);
+        frame += static_cast<char>(payload.size() & 0xff);
+    }
+    const std::array<char, 4> key{'\x12', '\x34', '\x56', '\x78'};
+    if (masked) {
+        frame.append(key.begin(), key.end());
+    }
+    for (std::size_t index = 0; index < payload.size(); ++index) {
+        frame += masked ? static_cast<char>(payload[index] ^ key[index % 4]) : payload[index];
+    }
+    return frame;
+}
+
+/// A server frame as the raw client read it.
+struct server_frame {
+    std::uint8_t opcode = 0;
+    bool rsv1 = false;
+    std::string payload;
+};
+
+/// Reads the server's frames until it closes the connection.
+std::vector<server_frame> read_server_frames(tcp::socket& socket) {
+    std::string bytes;
+    std::array<char, 4096> buffer{};
+    boost::system::error_code error;
+    while (!error) {
+        const std::size_t count = socket.read_some(asio::buffer(buffer), error);
+        bytes.append(buffer.data(), count);
+    }
+    std::vector<server_frame> frames;
+    std::size_t position = 0;
+    while (position + 2 <= bytes.size()) {
+        server_frame frame;
+        frame.opcode = static_cast<std::uint8_t>(bytes[position] & 0x0f);
+        frame.rsv1 = (bytes[position] & 0x40) != 0;
+        std::size_t length = static_cast<std::uint8_t>(bytes[position + 1]) & 0x7f;
+        position += 2;
+        if (length == 126) {
+            length = (static_cast<std::uint8_t>(bytes[position]) << 8) |
+                     static_cast<std::uint8_t>(bytes[position + 1]);
+            position += 2;
+        }
+        frame.payload = bytes.substr(position, length);
+        position += length;
+        frames.push_back(std::move(frame));
+    }
+    return frames;
+}
+
+std::string close_payload(std::uint16_t code) {
+    return {static_cast<char>(code >> 8), static_cast<char>(code & 0xff)};
+}
+
+TEST(WebsocketStream, TakesFramesSplitAndJoinedAnywhereAndAnswersPingsBetweenThem) {
+    std::vector<server_frame> frames;
+    websocket_server server;
+    server.start(websocket_settings{}, [&](auto& stream, client_outcome&) {
+        tcp::socket& socket = stream.next_layer();
+        raw_upgrade(socket, "");
+        // One message in three frames with a ping between them, then two messages and the first
+        // byte of a fourth in one write, then the rest of it one byte at a time, then a close.
+        std::string bytes = client_frame(0x2, "first ", false) +
+                            client_frame(0x9, "are you there") + client_frame(0x0, "part ", false) +
+                            client_frame(0x0, "three");
+        bytes += client_frame(0x2, "second") + client_frame(0x2, std::string(300, 's'));
+        const std::string fourth = client_frame(0x2, "fourth");
+        asio::write(socket, asio::buffer(bytes + fourth.substr(0, 1)));
+        for (std::size_t index = 1; index < fourth.size(); ++index) {
+            asio::write(socket, asio::buffer(fourth.substr(index, 1)));
+        }
+        asio::write(socket, asio::buffer(client_frame(0x8, close_payload(1000))));
+        frames = read_server_frames(socket);
+    });
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+
+    EXPECT_EQ(server.messages, (std::vector<std::string>{"first part three", "second",
+                                                         std::string(300, 's'), "fourth"}));
+    ASSERT_TRUE(server.ended);
+    EXPECT_EQ(*server.ended, websocket::error::closed) << server.ended->message();
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].opcode, 0xa);
+    EXPECT_EQ(frames[0].payload, "are you there");
+    EXPECT_EQ(frames[1].opcode, 0x8);
+    EXPECT_EQ(frames[1].payload, close_payload(1000)) << "the client's code echoed";
+}
+
+struct bad_frame_case {
+    const char* name;
+    std::string frame;
+    boost::system::error_code error;
+};
+
+class WebsocketStreamBadFrame : public ::testing::TestWithParam<bad_frame_case> {};
+
+TEST_P(WebsocketStreamBadFrame, ClosesWith1002) {
+    std::vector<server_frame> frames;
+    websocket_server server;
+    server.start(websocket_settings{}, [&](auto& stream, client_outcome&) {
+        raw_upgrade(stream.next_layer(), "");
+        asio::write(stream.next_layer(), asio::buffer(GetParam().frame));
+        frames = read_server_frames(stream.next_layer());
+    });
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+
+    EXPECT_TRUE(server.messages.empty());
+    ASSERT_TRUE(server.ended);
+    EXPECT_EQ(*server.ended, GetParam().error) << server.ended->message();
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].opcode, 0x8);
+    EXPECT_EQ(frames[0].payload, close_payload(websocket::close_code::protocol_error));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Frames, WebsocketStreamBadFrame,
+    ::testing::Values(bad_frame_case{"Unmasked", client_frame(0x2, "x", true, false, false),
+                                     websocket::error::bad_unmasked_frame},
+                      bad_frame_case{"CompressedWithoutDeflate", client_frame(0x2, "x", true, true),
+                                     websocket::error::bad_reserved_bits},
+                      bad_frame_case{"ContinuationFirst", client_frame(0x0, "x"),
+                                     websocket::error::bad_continuation},
+                      bad_frame_case{"FragmentedPing", client_frame(0x9, "x", false),
+                                     websocket::error::bad_control_fragment},
+                      bad_frame_case{"LongPing", client_frame(0x9, std::string(126, 'p')),
+                                     websocket::error::bad_control_size},
+                      bad_frame_case{"ReservedOpcode", client_frame(0x3, "x"),
+                                     websocket::error::bad_opcode}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(WebsocketStream, InflatesFragmentedMessagesOfAClientThatKeepsItsHistory) {
+    // As browsers compress: one stream for the connection, a sync flush per message, its
+    // 00 00 FF FF removed, RSV1 on the first frame only.
+    std::vector<std::string> messages;
+    for (int index = 0; index < 40; ++index) {
+        messages.push_back("\x30rooms/general/alice{\"text\":\"message " + std::to_string(index) +
+                           " in the general room\"}");
+    }
+    std::string response;
+    websocket_server server;
+    server.start(websocket_settings{}, [&](auto& stream, client_outcome&) {
+        tcp::socket& socket = stream.next_layer();
+        response = raw_upgrade(socket, "permessage-deflate; client_max_window_bits");
+        boost::beast::zlib::deflate_stream compressor;
+        compressor.reset(6, 9, 8, boost::beast::zlib::Strategy::normal);
+        std::string bytes;
+        for (std::size_t index = 0; index < messages.size(); ++index) {
+            std::string compressed(messages[index].size() + 64, '\0');
+            boost::beast::zlib::z_params params;
+            params.next_in = messages[index].data();
+            params.avail_in = messages[index].size();
+            params.next_out = compressed.data();
+            params.avail_out = compressed.size();
+            boost::system::error_code error;
+            compressor.write(params, boost::beast::zlib::Flush::sync, error);
+            compressed.resize(compressed.size() - params.avail_out - 4);
+            if (index % 3 == 0) {
+                const std::size_t half = compressed.size() / 2;
+                bytes += client_frame(0x2, compressed.substr(0, half), false, true) +
+                         client_frame(0x0, compressed.substr(half));
+            } else {
+                bytes += client_frame(0x2, compressed, true, true);
+            }
+        }
+        asio::write(socket, asio::buffer(bytes + client_frame(0x8, close_payload(1000))));
+        read_server_frames(socket);
+    });
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+
+    EXPECT_NE(response.find("Sec-WebSocket-Extensions: permessage-deflate; "
+                            "server_no_context_takeover; client_max_window_bits=9\r\n"),
+              std::string::npos)
+        << response;
+    EXPECT_EQ(server.messages, messages);
+    ASSERT_TRUE(server.ended);
+    EXPECT_EQ(*server.ended, websocket::error::closed) << server.ended->message();
+}
+
+TEST(WebsocketStream, TheHandlerThatReportsTheEndMayDestroyTheTransport) {
+    // A connection drops its transport in the wait handler that reports the end: after perch's
+    // close frame (1009 here) and after the client's, nothing may touch the transport then. The
+    // client half-closes at once, so that the end is found as soon as perch's frame has gone.
+    for (const bool is_too_big : {true, false}) {
+        websocket_settings settings;
+        settings.max_connect_message_bytes = 64;
+        websocket_server server;
+        server.is_destroyed_when_ended = true;
+        server.start(settings, [&](auto& stream, client_outcome&) {
+            raw_upgrade(stream.next_layer(), "");
+            asio::write(stream.next_layer(),
+                        asio::buffer(is_too_big ? client_frame(0x2, std::string(100, 'b'))
+                                                : client_frame(0x8, close_payload(1000))));
+            stream.next_layer().shutdown(tcp::socket::shutdown_send);
+            read_server_frames(stream.next_layer());
+        });
+        server.run_until([&] { return server.ended.has_value(); });
+        server.finish();
+
+        ASSERT_TRUE(server.ended);
+        EXPECT_EQ(*server.ended, is_too_big
+                                     ? boost::system::error_code(websocket::error::message_too_big)
+                                     : websocket::error::closed);
+        EXPECT_FALSE(server.server_side);
+    }
 }
 
 } // namespace

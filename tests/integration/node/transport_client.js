@@ -7,6 +7,11 @@
 //                                                     per message; exits 0 after N messages
 //   publish   --url U --ca FILE --topic T --payload P prints "published" once acknowledged
 //             (subscribe and publish take --tls-max TLSv1.2 to cap the TLS version)
+//   chat      --url U --topic T --count N [--ca FILE]  with permessage-deflate on every message
+//             (threshold 0, as browsers do; ws offers client_max_window_bits), subscribes to
+//             T/#, publishes N chat-like JSON messages to T/ROOM/SENDER at QoS 1; prints
+//             "extensions<TAB>RESPONSE" (the broker's Sec-WebSocket-Extensions), then
+//             "received<TAB>N" once every message came back intact, or "mismatch<TAB>I"
 //   raw-frame --url U --kind text|binary|random|ping --size N [--protocol mqtt]
 //             prints "open<TAB>PROTOCOL" or "unexpected-response<TAB>STATUS", then
 //             "close<TAB>CODE" when the broker closes the WebSocket; with ping, sends a ping of
@@ -39,6 +44,9 @@ function connect(options) {
     }
     if (options['tls-max']) {
         connectOptions.maxVersion = options['tls-max'];
+    }
+    if (options.wsOptions) {
+        connectOptions.wsOptions = options.wsOptions;
     }
     const client = mqtt.connect(options.url, connectOptions);
     client.on('error', (error) => {
@@ -75,6 +83,53 @@ function publish(options) {
         client.publish(options.topic, options.payload, { qos: 1 }, (error) => {
             say(error ? 'error' : 'published', error ? error.message : '');
             client.end(false, () => process.exit(error ? 2 : 0));
+        });
+    });
+}
+
+function chat(options) {
+    // MQTT.js opens its ws socket itself: the upgrade answer is caught on its way out.
+    const emit = WebSocket.prototype.emit;
+    WebSocket.prototype.emit = function (event, ...rest) {
+        if (event === 'upgrade') {
+            say('extensions', rest[0].headers['sec-websocket-extensions'] || '');
+        }
+        return emit.call(this, event, ...rest);
+    };
+    const count = Number(options.count);
+    const sent = [];
+    for (let index = 0; index < count; index += 1) {
+        const room = `room${index % 3}`;
+        const sender = `user${index % 5}`;
+        const words = Array.from({ length: 3 + (index % 17) }, (_, word) => `word${(index * 7 + word * 13) % 41}`);
+        sent.push([`${options.topic}/${room}/${sender}`,
+            JSON.stringify({ type: 'message', room, sender, id: index, text: words.join(' ') })]);
+    }
+    const client = connect(Object.assign({}, options, {
+        wsOptions: { perMessageDeflate: { threshold: 0 } },
+    }));
+    let received = 0;
+    client.on('message', (topic, payload) => {
+        const [wantedTopic, wantedPayload] = sent[received];
+        if (topic !== wantedTopic || payload.toString() !== wantedPayload) {
+            say('mismatch', received);
+            process.exit(2);
+        }
+        received += 1;
+        if (received === count) {
+            say('received', received);
+            client.end(false, () => process.exit(0));
+        }
+    });
+    client.on('connect', () => {
+        client.subscribe(`${options.topic}/#`, { qos: 1 }, (error) => {
+            if (error) {
+                say('error', error.message);
+                process.exit(2);
+            }
+            for (const [topic, payload] of sent) {
+                client.publish(topic, payload, { qos: 1 });
+            }
         });
     });
 }
@@ -116,4 +171,4 @@ setTimeout(() => {
     say('timeout');
     process.exit(3);
 }, Number(options['timeout-ms'] || 10000));
-({ subscribe, publish, 'raw-frame': rawFrame })[options.mode](options);
+({ subscribe, publish, chat, 'raw-frame': rawFrame })[options.mode](options);
