@@ -3,12 +3,11 @@
 // connection [MQTT-3.3.2-7]. Pure data: no I/O.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -40,10 +39,16 @@ private:
     std::vector<std::string> topics_;
 };
 
-/// Aliases the server assigns to topics it sends to the client. First use of a topic sends the
-/// topic and a new alias; later uses send the alias with an empty topic. Never exceeds the client's
-/// Topic Alias Maximum [MQTT-3.3.2-9 (5.0)]; when every alias is taken, further topics go out in
-/// full without an alias.
+/// Aliases the server assigns to topics it sends to the client, for one network connection.
+/// The first delivery of a topic takes a free alias and carries the topic name with it (setting
+/// the mapping); later deliveries carry only the alias. Once every alias is taken, a new topic
+/// takes over the least recently used one, sending its name again. Never exceeds `maximum`
+/// [MQTT-3.3.2-9 (5.0)].
+///
+/// Layout: one flat table indexed by alias - 1, searched linearly by a 32-bit hash (a string
+/// comparison only on a hash match), so a hit costs no allocation and the table costs about
+/// 40 bytes per alias plus the topic's own heap bytes past the small-string buffer. `maximum` is
+/// meant to stay small (the gateway caps it at 256).
 class outbound_topic_aliases {
 public:
     /// `maximum` is min(the client's Topic Alias Maximum, the server's own cap); 0 disables.
@@ -52,28 +57,45 @@ public:
     /// The alias chosen for one delivery of `topic_name`.
     struct assignment {
         std::uint16_t alias = 0;
-        /// True when this delivery must carry the topic name to set the mapping.
+        /// True when this delivery must carry the topic name to set (or replace) the mapping.
         bool is_new = false;
     };
 
-    /// The alias to use for `topic_name`, or empty when aliases are disabled or all taken.
+    /// The alias to use for `topic_name`, or empty when aliases are disabled. The caller must
+    /// send the delivery with the outcome (a new mapping is recorded as sent), or call forget.
     std::optional<assignment> assign(std::string_view topic_name);
+
+    /// The alias mapped to `topic_name`, or empty. Changes nothing (not even recency).
+    std::optional<std::uint16_t> find(std::string_view topic_name) const;
+
+    /// Drops the mapping of `alias` (a delivery that would have set it was not sent).
+    void forget(std::uint16_t alias);
 
     /// The largest alias this table may hand out.
     std::uint16_t maximum() const { return maximum_; }
+    /// Aliases currently mapped.
+    std::size_t size() const { return entries_.size() - free_count_; }
 
 private:
-    struct string_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view text) const {
-            return std::hash<std::string_view>{}(text);
-        }
+    struct entry {
+        std::uint32_t topic_hash = 0;
+        /// Value of use_clock_ at the last use; 0 marks a free slot.
+        std::uint32_t last_use = 0;
+        std::string topic_name;
     };
-    using alias_map = std::unordered_map<std::string, std::uint16_t, string_hash, std::equal_to<>>;
+
+    static std::uint32_t hash_of(std::string_view topic_name);
+    std::size_t index_of(std::string_view topic_name, std::uint32_t topic_hash) const;
+    std::uint32_t tick();
+
     std::uint16_t maximum_ = 0;
-    /// Made on the first assignment: most connections never use aliases, and an idle one should
-    /// not carry an empty hash table.
-    std::unique_ptr<alias_map> aliases_;
+    /// Counted in use_clock_ ticks; renumbered when it would wrap.
+    std::uint32_t use_clock_ = 0;
+    /// Slots of forgotten aliases among entries_, reused before the table grows.
+    std::size_t free_count_ = 0;
+    /// Index alias - 1. Grows one alias at a time up to maximum_: a connection that sees few
+    /// topics holds few entries, and one that sees none holds no allocation.
+    std::vector<entry> entries_;
 };
 
 } // namespace perch::mqtt
