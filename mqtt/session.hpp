@@ -361,10 +361,11 @@ public:
     /// it commits `out` to this connection's output, once per PUBLISH and in the order they are
     /// written, and never for a PUBLISH it drops: a mapping is only relied on once the packet that
     /// set it is on its way. The first PUBLISH of a topic keeps its topic name and gets a new alias
-    /// (set, or replacing the least recently used), later ones get the alias and an empty topic
-    /// name. Left unchanged: a resend (DUP: aliases do not outlive a connection
-    /// [MQTT-3.3.2-7 (5.0)], so a resend always names its topic), a PUBLISH that already has an
-    /// alias, and a new mapping that would not fit the client's Maximum Packet Size.
+    /// while one is free, later ones get the alias and an empty topic name; once all are taken, the
+    /// policy of outbound_topic_aliases applies. Left unchanged: a resend (DUP: aliases do not
+    /// outlive a connection [MQTT-3.3.2-7 (5.0)], so a resend always names its topic), a PUBLISH
+    /// that already has an alias, and a new mapping that would not fit the client's Maximum Packet
+    /// Size.
     void choose_topic_alias(publish& out);
 
     /// Routes outbound deliveries straight to `sink` (null: through poll_action only) whenever

@@ -86,10 +86,8 @@ outbound_topic_aliases::assign(std::string_view topic_name) {
         entries_[found].last_use = tick();
         return assignment{static_cast<std::uint16_t>(found + 1), false};
     }
-    // A new mapping: a forgotten slot, else a fresh alias while below the maximum, else the least
-    // recently used alias. Replacing the oldest keeps the topics a client is sent often aliased
-    // (a chat client mostly hears a few busy rooms and senders) at the cost of one full topic
-    // name each time a rarely heard topic comes along.
+    // A new mapping: a forgotten slot, else a fresh alias while below the maximum, else, on one
+    // miss in replacement_interval_, the least recently used alias (see the class comment).
     std::size_t chosen = entries_.size();
     if (free_count_ > 0) {
         for (std::size_t index = 0; index < entries_.size(); ++index) {
@@ -102,6 +100,10 @@ outbound_topic_aliases::assign(std::string_view topic_name) {
     } else if (entries_.size() < maximum_) {
         entries_.emplace_back();
     } else {
+        if (++misses_since_replacement_ < replacement_interval_) {
+            return std::nullopt;
+        }
+        misses_since_replacement_ = 0;
         chosen = 0;
         for (std::size_t index = 1; index < entries_.size(); ++index) {
             if (entries_[index].last_use < entries_[chosen].last_use) {

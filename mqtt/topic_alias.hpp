@@ -41,9 +41,13 @@ private:
 
 /// Aliases the server assigns to topics it sends to the client, for one network connection.
 /// The first delivery of a topic takes a free alias and carries the topic name with it (setting
-/// the mapping); later deliveries carry only the alias. Once every alias is taken, a new topic
-/// takes over the least recently used one, sending its name again. Never exceeds `maximum`
-/// [MQTT-3.3.2-9 (5.0)].
+/// the mapping); later deliveries carry only the alias. Once every alias is taken, a topic without
+/// one goes out in full and unaliased, except every `replacement_interval`-th such delivery, which
+/// takes over the least recently used alias. Replacing on every miss would thrash when the client
+/// hears more topics than there are aliases in turn (20 senders in a room, 16 aliases: each new
+/// topic would evict the one needed next, and every delivery would carry its name and an alias);
+/// replacing on some misses only keeps most topics aliased then, and still lets the table follow
+/// a change of traffic. Never exceeds `maximum` [MQTT-3.3.2-9 (5.0)].
 ///
 /// Layout: one flat table indexed by alias - 1, searched linearly by a 32-bit hash (a string
 /// comparison only on a hash match), so a hit costs no allocation and the table costs about
@@ -51,8 +55,15 @@ private:
 /// meant to stay small (the gateway caps it at 256).
 class outbound_topic_aliases {
 public:
+    /// Deliveries without an alias, once all are taken, per replacement of the least recently used.
+    static constexpr std::uint16_t default_replacement_interval = 8;
+
     /// `maximum` is min(the client's Topic Alias Maximum, the server's own cap); 0 disables.
-    explicit outbound_topic_aliases(std::uint16_t maximum = 0) : maximum_(maximum) {}
+    /// `replacement_interval` (at least 1; 1 replaces on every miss) as described above.
+    explicit outbound_topic_aliases(std::uint16_t maximum = 0, std::uint16_t replacement_interval =
+                                                                   default_replacement_interval)
+        : maximum_(maximum),
+          replacement_interval_(replacement_interval > 0 ? replacement_interval : 1) {}
 
     /// The alias chosen for one delivery of `topic_name`.
     struct assignment {
@@ -61,8 +72,9 @@ public:
         bool is_new = false;
     };
 
-    /// The alias to use for `topic_name`, or empty when aliases are disabled. The caller must
-    /// send the delivery with the outcome (a new mapping is recorded as sent), or call forget.
+    /// The alias to use for `topic_name`, or empty when it goes out unaliased (aliases disabled,
+    /// or all taken and this miss replaces none). The caller must send the delivery with the
+    /// outcome (a new mapping is recorded as sent), or call forget.
     std::optional<assignment> assign(std::string_view topic_name);
 
     /// The alias mapped to `topic_name`, or empty. Changes nothing (not even recency).
@@ -89,6 +101,9 @@ private:
     std::uint32_t tick();
 
     std::uint16_t maximum_ = 0;
+    std::uint16_t replacement_interval_ = default_replacement_interval;
+    /// Deliveries sent unaliased since the last replacement.
+    std::uint16_t misses_since_replacement_ = 0;
     /// Counted in use_clock_ ticks; renumbered when it would wrap.
     std::uint32_t use_clock_ = 0;
     /// Slots of forgotten aliases among entries_, reused before the table grows.

@@ -238,9 +238,9 @@ TEST_F(MqttJs, PersistentSessionCollectsMessagesWhileOffline) {
 }
 
 TEST_F(MqttJs, ResolvesTheTopicAliasesTheBrokerAssigns) {
-    // 5.0 3.3.2.3.4: a subscriber allowing two aliases gets one on every PUBLISH (the broker
-    // replaces the least recently used once both are taken), and MQTT.js hands each message over
-    // with its full topic. The bytes on the wire: topic_alias_test.cpp.
+    // 5.0 3.3.2.3.4: a subscriber allowing two aliases gets them on the first two topics (carol's
+    // message, once both are taken, comes without one), and MQTT.js hands each message over with
+    // its full topic. The bytes on the wire: topic_alias_test.cpp.
     if (broker().kind() != broker_kind::perch) {
         GTEST_SKIP() << "Mosquitto assigns no topic aliases of its own";
     }
@@ -260,7 +260,7 @@ TEST_F(MqttJs, ResolvesTheTopicAliasesTheBrokerAssigns) {
     }
     const auto messages = finish(*subscriber, "sub");
     ASSERT_EQ(messages.size(), expected_topics.size());
-    const std::vector<std::string> expected_aliases{"1", "1", "1", "2", "2", "1", "2"};
+    const std::vector<std::string> expected_aliases{"1", "1", "1", "2", "2", "", "1"};
     for (std::size_t index = 0; index < messages.size(); ++index) {
         EXPECT_EQ(messages[index].topic, expected_topics[index]) << "message " << index;
         EXPECT_EQ(messages[index].topic_alias, expected_aliases[index]) << "message " << index;
