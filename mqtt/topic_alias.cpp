@@ -98,6 +98,11 @@ outbound_topic_aliases::assign(std::string_view topic_name) {
         }
         --free_count_;
     } else if (entries_.size() < maximum_) {
+        if (entries_.size() == entries_.capacity()) {
+            // Doubling, but never past the maximum: no slot is allocated that can never be used.
+            entries_.reserve(
+                std::min<std::size_t>(maximum_, std::max<std::size_t>(4, entries_.capacity() * 2)));
+        }
         entries_.emplace_back();
     } else {
         if (++misses_since_replacement_ < replacement_interval_) {
