@@ -202,7 +202,7 @@ struct delivered_message {
 
 class TopicAliasTest : public broker_test {};
 
-TEST_F(TopicAliasTest, RepeatedTopicsGoOutAsAliasesAndPahoResolvesThem) {
+TEST_F(TopicAliasTest, RepeatedTopicsGoOutAsAliasesSetBeforeUse) {
     if (broker().kind() != broker_kind::perch) {
         GTEST_SKIP() << "checks perch's outbound alias policy";
     }
