@@ -63,8 +63,8 @@ struct session_limits {
     /// window a 3.1.1 client has.
     std::uint16_t outbound_inflight_maximum = 1024;
     /// Aliases the server itself assigns to topics it sends (capped by the client's Topic Alias
-    /// Maximum); 0 sends every topic in full.
-    std::uint16_t outbound_topic_alias_maximum = 0;
+    /// Maximum; session::choose_topic_alias); 0 sends every topic in full.
+    std::uint16_t outbound_topic_alias_maximum = 16;
     /// Outbound messages held while the client's Receive Maximum window is full or the client is
     /// away; past either bound QoS 0 is dropped first, then handle_delivery reports queue_full.
     std::size_t max_queued_messages = 1000;
