@@ -15,8 +15,8 @@ public:
     /// Sends `out`, encoded at the session's protocol version, as if it had been polled as
     /// send_packet. Returns false to decline (the session then queues it as send_packet, to be
     /// handled with the gateway's full rules, such as its output limit). Must not call back into
-    /// the session.
-    virtual bool take_publish(const publish& out) = 0;
+    /// the session, except session::choose_topic_alias on `out` once it has decided to send it.
+    virtual bool take_publish(publish& out) = 0;
 
 protected:
     publish_sink() = default;

@@ -63,8 +63,8 @@ struct session_limits {
     /// window a 3.1.1 client has.
     std::uint16_t outbound_inflight_maximum = 1024;
     /// Aliases the server itself assigns to topics it sends (capped by the client's Topic Alias
-    /// Maximum); 0 sends every topic in full.
-    std::uint16_t outbound_topic_alias_maximum = 0;
+    /// Maximum; session::choose_topic_alias); 0 sends every topic in full.
+    std::uint16_t outbound_topic_alias_maximum = 16;
     /// Outbound messages held while the client's Receive Maximum window is full or the client is
     /// away; past either bound QoS 0 is dropped first, then handle_delivery reports queue_full.
     std::size_t max_queued_messages = 1000;
@@ -356,6 +356,18 @@ public:
     /// True while the gateway's output is over its limit (set_output_blocked).
     bool is_output_blocked() const { return is_output_blocked_; }
 
+    /// Gives `out`, an outbound PUBLISH this session produced, a Topic Alias (5.0, when the client
+    /// allows aliases and the server's outbound cap is above 0). The gateway calls it at the moment
+    /// it commits `out` to this connection's output, once per PUBLISH and in the order they are
+    /// written, and never for a PUBLISH it drops: a mapping is only relied on once the packet that
+    /// set it is on its way. The first PUBLISH of a topic keeps its topic name and gets a new alias
+    /// while one is free, later ones get the alias and an empty topic name; once all are taken, the
+    /// policy of outbound_topic_aliases applies. Left unchanged: a resend (DUP: aliases do not
+    /// outlive a connection [MQTT-3.3.2-7 (5.0)], so a resend always names its topic), a PUBLISH
+    /// that already has an alias, and a new mapping that would not fit the client's Maximum Packet
+    /// Size.
+    void choose_topic_alias(publish& out);
+
     /// Routes outbound deliveries straight to `sink` (null: through poll_action only) whenever
     /// no action is waiting to be polled. The sink must outlive the session or be reset first.
     void set_publish_sink(publish_sink* sink) { publish_sink_ = sink; }
@@ -507,7 +519,6 @@ private:
                           std::span<const std::uint32_t> subscription_ids, std::uint16_t packet_id,
                           bool is_duplicate, time_point now) const;
     bool fits_client(const publish& out) const;
-    void apply_topic_alias(publish& out);
     delivery_outcome transmit(queued_delivery delivery, time_point now);
     void resend_inflight(time_point now);
 

@@ -391,19 +391,28 @@ bool session::fits_client(const publish& out) const {
     return publish_header_size(out, version()) + out.payload.size() <= client_maximum_packet_size_;
 }
 
-void session::apply_topic_alias(publish& out) {
-    if (version() != protocol_version::v5 || outbound_topic_alias_maximum_ == 0) {
+void session::choose_topic_alias(publish& out) {
+    if (version() != protocol_version::v5 || outbound_topic_alias_maximum_ == 0 ||
+        out.is_duplicate || out.props.topic_alias || out.topic_name.empty()) {
         return;
     }
     auto& aliases = rare().outbound_aliases;
     if (!aliases) {
         aliases.emplace(outbound_topic_alias_maximum_);
     }
-    if (const auto alias = aliases->assign(out.topic_name)) {
-        out.props.topic_alias = alias->alias;
-        if (!alias->is_new) {
-            out.topic_name.clear();
-        }
+    const auto alias = aliases->assign(out.topic_name);
+    if (!alias) {
+        return;
+    }
+    out.props.topic_alias = alias->alias;
+    if (!alias->is_new) {
+        out.topic_name.clear();
+        return;
+    }
+    if (!fits_client(out)) {
+        // Three bytes more than the size checked before: send it in full, without a mapping.
+        aliases->forget(alias->alias);
+        out.props.topic_alias.reset();
     }
 }
 
@@ -428,7 +437,6 @@ delivery_outcome session::transmit(queued_delivery delivery, time_point now) {
             std::move(delivery.subscription_ids)});
         ++state_.change_count;
     }
-    apply_topic_alias(out);
     if (publish_sink_ != nullptr && !has_pending_actions() && publish_sink_->take_publish(out)) {
         return delivery_outcome::sent;
     }
@@ -452,7 +460,6 @@ void session::resend_inflight(time_point now) {
             too_large.push_back(delivery.packet_id);
             continue;
         }
-        apply_topic_alias(out);
         send(std::move(out));
     }
     for (const std::uint16_t packet_id : too_large) {

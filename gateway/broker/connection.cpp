@@ -292,6 +292,9 @@ void connection::send(mqtt::packet& content) {
             // has room again (on_written).
             session_.set_output_blocked(true, clock_now());
         }
+        // Only now is it certain to be written: a dropped PUBLISH must not leave behind an alias
+        // mapping that the client never received.
+        session_.choose_topic_alias(*outbound);
         output_.append_publish(*outbound, session_.version());
         worker_.counters().publish_sent.add();
     } else {
@@ -300,11 +303,12 @@ void connection::send(mqtt::packet& content) {
     note_output();
 }
 
-bool connection::take_publish(const mqtt::publish& out) {
+bool connection::take_publish(mqtt::publish& out) {
     if (!transport_->is_open() ||
         output_.pending_bytes() + output_.writing_bytes() > settings_->max_output_bytes) {
         return false;
     }
+    session_.choose_topic_alias(out);
     output_.append_publish(out, session_.version());
     worker_.counters().publish_sent.add();
     note_output();

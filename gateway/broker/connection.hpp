@@ -118,9 +118,10 @@ private:
     void wait_readable();
     void process_actions(mqtt::time_point now);
     void send(mqtt::packet& content);
-    /// A delivery straight from the session (mqtt::publish_sink): appended to the output unless
-    /// the socket is gone or the output is over its limit, which send() then handles.
-    bool take_publish(const mqtt::publish& out) override;
+    /// A delivery straight from the session (mqtt::publish_sink): given its topic alias and
+    /// appended to the output unless the socket is gone or the output is over its limit, which
+    /// send() then handles.
+    bool take_publish(mqtt::publish& out) override;
     /// Accounts for new output and schedules this connection's flush at the end of the turn.
     void note_output();
     void on_connect_requested(const mqtt::connect& request, mqtt::time_point now);

@@ -67,6 +67,7 @@ connection_settings server::make_connection_settings(const broker_config& config
     limits.outbound_inflight_maximum =
         config.max_inflight_messages != 0 ? config.max_inflight_messages : 0xFFFF;
     limits.topic_alias_maximum = config.topic_alias_maximum;
+    limits.outbound_topic_alias_maximum = config.outbound_topic_alias_maximum;
     limits.maximum_packet_size =
         config.max_packet_size != 0 ? config.max_packet_size : mqtt::max_packet_size;
     limits.max_connect_packet_size =

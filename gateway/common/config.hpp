@@ -151,6 +151,13 @@ struct broker_config {
     std::uint64_t max_output_bytes = 8 * 1024 * 1024;
     /// Topic aliases the server accepts from a client (5.0); 0 disables them.
     std::uint16_t topic_alias_maximum = 64;
+    /// Topic aliases the server assigns to topics it sends to a 5.0 client, below the client's own
+    /// Topic Alias Maximum; 0 sends every topic name in full. Each mapped alias costs about 40
+    /// bytes plus the topic name per connection, and a lookup scans the table, hence the small
+    /// default and the bound (docs/DECISIONS.md "Outbound topic aliases").
+    std::uint16_t outbound_topic_alias_maximum = 16;
+    /// Highest accepted outbound_topic_alias_maximum.
+    static constexpr std::uint16_t outbound_topic_alias_limit = 256;
     /// When not 0, the keep alive every 5.0 client is told to use (CONNACK Server Keep Alive),
     /// replacing its own; 0 lets each client keep its own value.
     std::uint16_t server_keep_alive_seconds = 0;

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -66,14 +67,15 @@ struct printed_message {
     std::string topic;
     std::string payload;
     std::string user_properties; ///< "name=value;name=value", in arrival order.
+    std::string topic_alias;     ///< The PUBLISH's Topic Alias; empty when it had none.
 };
 
 std::vector<printed_message> parse_messages(const std::string& output) {
     std::vector<printed_message> messages;
     for (const auto& fields : parse_lines(output)) {
-        if (fields.size() == 6 && fields[0] == "message") {
-            messages.push_back(
-                {std::stoi(fields[1]), fields[2] == "1", fields[3], fields[4], fields[5]});
+        if (fields.size() == 7 && fields[0] == "message") {
+            messages.push_back({std::stoi(fields[1]), fields[2] == "1", fields[3], fields[4],
+                                fields[5], fields[6]});
         }
     }
     return messages;
@@ -233,6 +235,36 @@ TEST_F(MqttJs, PersistentSessionCollectsMessagesWhileOffline) {
     const auto lines = parse_lines(read_file_text(output_path("second")));
     ASSERT_FALSE(lines.empty());
     EXPECT_EQ(lines[0], (std::vector<std::string>{"connected", "1"}));
+}
+
+TEST_F(MqttJs, ResolvesTheTopicAliasesTheBrokerAssigns) {
+    // 5.0 3.3.2.3.4: a subscriber allowing two aliases gets them on the first two topics (carol's
+    // message, once both are taken, comes without one), and MQTT.js hands each message over with
+    // its full topic. The bytes on the wire: topic_alias_test.cpp.
+    if (broker().kind() != broker_kind::perch) {
+        GTEST_SKIP() << "Mosquitto assigns no topic aliases of its own";
+    }
+    auto subscriber = start_subscriber(
+        "sub", 5,
+        {"--topic", "it/js/alias/#", "--qos", "1", "--count", "7", "--topic-alias-maximum", "2"});
+    const std::vector<std::pair<std::string, int>> runs{{"it/js/alias/kitchen/alice", 3},
+                                                        {"it/js/alias/kitchen/bob", 2},
+                                                        {"it/js/alias/hall/carol", 1},
+                                                        {"it/js/alias/kitchen/alice", 1}};
+    std::vector<std::string> expected_topics;
+    for (std::size_t run = 0; run < runs.size(); ++run) {
+        run_script("publish", 5,
+                   {"--topic", runs[run].first, "--qos", "1", "--count",
+                    std::to_string(runs[run].second), "--prefix", "run" + std::to_string(run)});
+        expected_topics.insert(expected_topics.end(), runs[run].second, runs[run].first);
+    }
+    const auto messages = finish(*subscriber, "sub");
+    ASSERT_EQ(messages.size(), expected_topics.size());
+    const std::vector<std::string> expected_aliases{"1", "1", "1", "2", "2", "", "1"};
+    for (std::size_t index = 0; index < messages.size(); ++index) {
+        EXPECT_EQ(messages[index].topic, expected_topics[index]) << "message " << index;
+        EXPECT_EQ(messages[index].topic_alias, expected_aliases[index]) << "message " << index;
+    }
 }
 
 std::string level_name(const ::testing::TestParamInfo<int>& info) {

@@ -1,5 +1,6 @@
 // Tests of mqtt/session.cpp: messages the server sends to the client (QoS downgrade, flags,
-// Receive Maximum window and queue, acknowledgements, resumption, size and alias limits).
+// Receive Maximum window and queue, acknowledgements, resumption, size limits). Topic aliases:
+// session_topic_alias_test.cpp.
 #include <gtest/gtest.h>
 
 #include "mqtt/session.hpp"
@@ -333,38 +334,6 @@ TEST(SessionDelivery, TooLargeForTheClientIsDroppedAsIfSent) {
     EXPECT_EQ(s.counters().dropped_too_large, 1u);
     EXPECT_EQ(s.handle_delivery(make_routed("a", "small", qos::at_least_once), {}, start),
               delivery_outcome::sent);
-}
-
-TEST(SessionDelivery, OutboundTopicAliasesStayWithinTheClientMaximum) {
-    // [MQTT-3.1.2-26, MQTT-3.3.2-11 (5.0)] never above the client's Topic Alias Maximum.
-    session_limits limits;
-    limits.outbound_topic_alias_maximum = 10;
-    connect request = make_connect(protocol_version::v5, "c1");
-    request.props.topic_alias_maximum = 1;
-    session s = connected_session(request, limits);
-    s.handle_delivery(make_routed("long/topic/one", "1", qos::at_most_once), {}, start);
-    auto out = single_sent<publish>(s);
-    EXPECT_EQ(out.topic_name, "long/topic/one");
-    EXPECT_EQ(out.props.topic_alias, 1);
-    s.handle_delivery(make_routed("long/topic/one", "2", qos::at_most_once), {}, start);
-    out = single_sent<publish>(s);
-    EXPECT_EQ(out.topic_name, "");
-    EXPECT_EQ(out.props.topic_alias, 1);
-    s.handle_delivery(make_routed("long/topic/two", "3", qos::at_most_once), {}, start);
-    out = single_sent<publish>(s);
-    EXPECT_EQ(out.topic_name, "long/topic/two");
-    EXPECT_FALSE(out.props.topic_alias.has_value());
-}
-
-TEST(SessionDelivery, NoTopicAliasesWithoutClientMaximum) {
-    // [MQTT-3.1.2-27 (5.0)] Topic Alias Maximum absent: no aliases at all.
-    session_limits limits;
-    limits.outbound_topic_alias_maximum = 10;
-    session s = connected_v5("c1", limits);
-    for (int i = 0; i < 2; ++i) {
-        s.handle_delivery(make_routed("t", "x", qos::at_most_once), {}, start);
-        EXPECT_FALSE(single_sent<publish>(s).props.topic_alias.has_value());
-    }
 }
 
 TEST(SessionDelivery, ResumptionResendsInOrderWithDup) {

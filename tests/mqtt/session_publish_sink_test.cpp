@@ -19,7 +19,7 @@ using namespace testing_support;
 /// Records what it takes; declines while `is_declining` is set.
 class recording_sink final : public publish_sink {
 public:
-    bool take_publish(const publish& out) override {
+    bool take_publish(publish& out) override {
         if (is_declining) {
             return false;
         }

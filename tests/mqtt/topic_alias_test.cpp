@@ -1,4 +1,6 @@
 // Tests of mqtt/topic_alias.cpp: inbound alias resolution and outbound alias assignment (5.0).
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "mqtt/topic_alias.hpp"
@@ -56,19 +58,93 @@ TEST(InboundTopicAliases, UnknownAliasIsAProtocolError) {
     EXPECT_EQ(std::get<protocol_violation>(unknown).reason, reason_code::protocol_error);
 }
 
-TEST(OutboundTopicAliases, AssignsUpToTheMaximum) {
-    // [MQTT-3.3.2-11 (5.0)] never above the client's Topic Alias Maximum.
-    outbound_topic_aliases aliases(2);
-    const auto first = aliases.assign("a");
+TEST(OutboundTopicAliases, FirstUseSetsLaterUsesReuse) {
+    // 3.3.2.3.4: the first PUBLISH of a topic carries the name with the new alias, later ones the
+    // alias alone.
+    outbound_topic_aliases aliases(4);
+    const auto first = aliases.assign("chat/room/kitchen/alice");
     ASSERT_TRUE(first.has_value());
     EXPECT_EQ(first->alias, 1);
     EXPECT_TRUE(first->is_new);
-    const auto again = aliases.assign("a");
+    const auto again = aliases.assign("chat/room/kitchen/alice");
     ASSERT_TRUE(again.has_value());
     EXPECT_EQ(again->alias, 1);
     EXPECT_FALSE(again->is_new);
+    const auto other = aliases.assign("chat/room/kitchen/bob");
+    ASSERT_TRUE(other.has_value());
+    EXPECT_EQ(other->alias, 2);
+    EXPECT_TRUE(other->is_new);
+    EXPECT_EQ(aliases.size(), 2u);
+}
+
+TEST(OutboundTopicAliases, ReplacesTheLeastRecentlyUsedOnceAllAreTaken) {
+    outbound_topic_aliases aliases(2, 1); // every miss replaces
+    EXPECT_EQ(aliases.assign("a")->alias, 1);
     EXPECT_EQ(aliases.assign("b")->alias, 2);
-    EXPECT_FALSE(aliases.assign("c").has_value());
+    EXPECT_FALSE(aliases.assign("a")->is_new); // "a" is now the more recent
+    const auto c = aliases.assign("c");
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->alias, 2); // took over "b"
+    EXPECT_TRUE(c->is_new);
+    EXPECT_FALSE(aliases.find("b").has_value());
+    const auto b = aliases.assign("b");
+    EXPECT_EQ(b->alias, 1); // took over "a", the oldest now
+    EXPECT_TRUE(b->is_new);
+    EXPECT_FALSE(aliases.assign("c")->is_new);
+    EXPECT_EQ(aliases.size(), 2u);
+}
+
+TEST(OutboundTopicAliases, NeverAboveTheMaximum) {
+    // [MQTT-3.3.2-9 (5.0)] never above the client's Topic Alias Maximum, however many topics.
+    outbound_topic_aliases aliases(5);
+    for (int round = 0; round < 3; ++round) {
+        for (int topic = 0; topic < 40; ++topic) {
+            const auto chosen = aliases.assign("t/" + std::to_string(topic % (7 + round)));
+            if (chosen) {
+                EXPECT_GE(chosen->alias, 1);
+                EXPECT_LE(chosen->alias, 5);
+            }
+        }
+    }
+    EXPECT_EQ(aliases.size(), 5u);
+}
+
+TEST(OutboundTopicAliases, OnceAllAreTakenOnlyEveryIntervalthMissReplaces) {
+    // Three topics in turn over two aliases: replacing on every miss would give each delivery a
+    // new mapping; replacing on every third miss keeps most of them aliased.
+    outbound_topic_aliases aliases(2, 3);
+    EXPECT_EQ(aliases.assign("a")->alias, 1);
+    EXPECT_EQ(aliases.assign("b")->alias, 2);
+    EXPECT_FALSE(aliases.assign("c").has_value()); // miss 1: in full, unaliased
+    EXPECT_FALSE(aliases.assign("a")->is_new);
+    EXPECT_FALSE(aliases.assign("b")->is_new);
+    EXPECT_FALSE(aliases.assign("c").has_value()); // miss 2
+    EXPECT_FALSE(aliases.assign("a")->is_new);
+    const auto replaced = aliases.assign("c"); // miss 3 takes over the oldest, "b"
+    ASSERT_TRUE(replaced.has_value());
+    EXPECT_EQ(replaced->alias, 2);
+    EXPECT_TRUE(replaced->is_new);
+    EXPECT_FALSE(aliases.assign("c")->is_new);
+    EXPECT_FALSE(aliases.assign("b").has_value()); // the count starts again
+}
+
+TEST(OutboundTopicAliases, ForgottenAliasIsReusedAndFindChangesNothing) {
+    outbound_topic_aliases aliases(2, 1);
+    aliases.assign("a");
+    aliases.assign("b");
+    EXPECT_EQ(aliases.find("a"), 1);
+    aliases.forget(1);
+    EXPECT_FALSE(aliases.find("a").has_value());
+    EXPECT_EQ(aliases.size(), 1u);
+    const auto c = aliases.assign("c");
+    EXPECT_EQ(c->alias, 1);
+    EXPECT_TRUE(c->is_new);
+    // find("c") did not make "c" recent: "b" is older, yet only use counts.
+    EXPECT_EQ(aliases.find("b"), 2);
+    EXPECT_EQ(aliases.assign("d")->alias, 2);
+    aliases.forget(0);
+    aliases.forget(9);
+    EXPECT_EQ(aliases.size(), 2u);
 }
 
 TEST(OutboundTopicAliases, DisabledAtZero) {

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -23,6 +24,7 @@
 #include "gateway/stream/memory_transport.hpp"
 #include "mqtt/decoder.hpp"
 #include "mqtt/encoder.hpp"
+#include "mqtt/topic_alias.hpp"
 #include "store/chat_store.hpp"
 #include "store/message_store.hpp"
 
@@ -298,6 +300,12 @@ protected:
         settings_ = std::move(changed);
     }
 
+    void set_outbound_topic_alias_maximum(std::uint16_t maximum) {
+        auto changed = std::make_shared<connection_settings>(*settings_);
+        changed->limits.outbound_topic_alias_maximum = maximum;
+        settings_ = std::move(changed);
+    }
+
     /// Outlives the worker: its connections use the tables until they are destroyed.
     test_tables tables_;
     worker home_{0};
@@ -476,6 +484,50 @@ TEST_F(ConnectionTest, QoS0DeliveriesPastTheOutputLimitAreDropped) {
     EXPECT_LT(delivered.size(), 10U);
     EXPECT_EQ(delivered[0].payload.as_string(), std::string(400, 'a'));
     EXPECT_FALSE(subscriber->is_ended());
+    EXPECT_FALSE(subscriber->has<mqtt::disconnect>());
+}
+
+TEST_F(ConnectionTest, ADroppedPublishSetsNoTopicAlias) {
+    // 3.3.2.3.4: an alias is used with an empty topic only after the PUBLISH that set it was
+    // written. A QoS 0 delivery dropped past the output limit sets nothing, so the next PUBLISH
+    // of its topic names the topic again.
+    set_max_output_bytes(1000);
+    set_outbound_topic_alias_maximum(16);
+    holding_transport* stalled = nullptr;
+    mqtt::connect request = connect_packet("slow");
+    request.props.topic_alias_maximum = 10;
+    auto subscriber = connected(request, &stalled);
+    subscriber->send(subscribe_packet(1, "feed/+", mqtt::qos::at_most_once));
+    ASSERT_TRUE(run_until([&] { return subscriber->has<mqtt::suback>(); }));
+    stalled->hold();
+    auto publisher = connected(connect_packet("pub"));
+    for (int index = 0; index < 4; ++index) {
+        publisher->send(publish_packet("feed/a", std::string(400, 'a'), mqtt::qos::at_most_once));
+    }
+    publisher->send(publish_packet("feed/b", std::string(400, 'b'), mqtt::qos::at_most_once));
+    publisher->send(publish_packet("other", "mark", mqtt::qos::at_least_once, 1));
+    ASSERT_TRUE(run_until([&] { return publisher->has<mqtt::puback>(); }));
+    ASSERT_GT(home_.counters().publish_dropped.value(), 0U);
+    stalled->release();
+    settle(100ms);
+    publisher->send(publish_packet("feed/b", "after", mqtt::qos::at_most_once));
+    ASSERT_TRUE(run_until([&] {
+        const auto delivered = subscriber->all_of<mqtt::publish>();
+        return !delivered.empty() && delivered.back().payload.as_string() == "after";
+    }));
+    // Resolved as the client does: every alias used was set before.
+    mqtt::inbound_topic_aliases client_side(10);
+    std::vector<std::string> topics;
+    for (const mqtt::publish& delivered : subscriber->all_of<mqtt::publish>()) {
+        EXPECT_TRUE(delivered.props.topic_alias.has_value());
+        auto resolved = client_side.resolve(delivered.topic_name, delivered.props.topic_alias);
+        ASSERT_TRUE(std::holds_alternative<std::string>(resolved))
+            << "alias " << delivered.props.topic_alias.value_or(0) << " used before it was set";
+        topics.push_back(std::get<std::string>(resolved));
+    }
+    ASSERT_GE(topics.size(), 2U);
+    EXPECT_EQ(topics.front(), "feed/a");
+    EXPECT_EQ(topics.back(), "feed/b");
     EXPECT_FALSE(subscriber->has<mqtt::disconnect>());
 }
 

@@ -228,6 +228,19 @@ TEST(Config, BadValuesNameFileLineAndKey) {
               "test.conf:1: receive_maximum: 0 is out of range 1..65535");
 }
 
+TEST(Config, OutboundTopicAliasesAreFewByDefaultAndBounded) {
+    // DECISIONS.md "Outbound topic aliases": a small table per connection, scanned per PUBLISH.
+    EXPECT_EQ(parse_config("", "test.conf").outbound_topic_alias_maximum, 16);
+    EXPECT_EQ(
+        parse_config("outbound_topic_alias_maximum 0\n", "test.conf").outbound_topic_alias_maximum,
+        0);
+    EXPECT_EQ(parse_config("outbound_topic_alias_maximum 256\n", "test.conf")
+                  .outbound_topic_alias_maximum,
+              256);
+    EXPECT_EQ(error_of("outbound_topic_alias_maximum 257\n"),
+              "test.conf:1: outbound_topic_alias_maximum: 257 is out of range 0..256");
+}
+
 TEST(Config, OverridePortChangesTheFirstMqttListener) {
     broker_config config = parse_config("listener 18090\nprotocol http\nlistener 18834\n", "t");
     override_mqtt_port(config, 18835);

@@ -3,10 +3,12 @@
 // prints what happened as tab-separated lines on stdout; the C++ test judges them.
 //
 //   subscribe --url U --version 4|5 --topic T --qos Q --count N [--client-id ID]
-//             [--persistent] [--timeout-ms MS]
+//             [--persistent] [--timeout-ms MS] [--topic-alias-maximum A]
 //       prints "connected<TAB>SESSION_PRESENT", "subscribed<TAB>GRANTED[,GRANTED...]", then one
-//       "message<TAB>QOS<TAB>RETAIN<TAB>TOPIC<TAB>PAYLOAD<TAB>NAME=VALUE;..." line per message,
-//       and exits 0 after N messages (3 when they do not come in time).
+//       "message<TAB>QOS<TAB>RETAIN<TAB>TOPIC<TAB>PAYLOAD<TAB>NAME=VALUE;...<TAB>TOPIC_ALIAS" line
+//       per message (TOPIC as MQTT.js resolved it; TOPIC_ALIAS empty when the PUBLISH had none),
+//       and exits 0 after N messages (3 when they do not come in time). With A, the CONNECT
+//       allows the server A topic aliases (5.0).
 //   publish   --url U --version 4|5 --topic T --qos Q --count N [--prefix P] [--client-id ID]
 //             [--user-property NAME=VALUE]... [--retain]
 //       publishes PREFIX-0 .. PREFIX-(N-1), each after the previous one is acknowledged, prints
@@ -89,9 +91,14 @@ async function subscribe(options) {
     const done = new Promise((resolve) => {
         allReceived = resolve;
     });
-    const { client, connack } = await connect(options, {}, (topic, payload, packet) => {
+    const extra = {};
+    if (options.topicAliasMaximum) {
+        extra.topicAliasMaximum = Number(options.topicAliasMaximum);
+    }
+    const { client, connack } = await connect(options, extra, (topic, payload, packet) => {
+        const alias = packet.properties && packet.properties.topicAlias;
         received.push([packet.qos, packet.retain ? 1 : 0, topic, payload.toString('utf8'),
-            describeUserProperties(packet.properties)]);
+            describeUserProperties(packet.properties), alias === undefined ? '' : alias]);
         if (received.length === options.count) {
             allReceived();
         }
