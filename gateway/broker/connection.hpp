@@ -280,9 +280,6 @@ private:
     bool is_reading_ = false;
     /// Hands the deliveries held during the handover to `successor`, where the session went.
     void forward_held_deliveries(mqtt::subscriber_id successor);
-    /// Deliveries that reached this connection while its session was on its way from the
-    /// previous connection (is_awaiting_handover_): handed to the session once it is here.
-    std::unique_ptr<std::vector<delivery>> held_during_handover_;
     bool is_read_paused_ = false;
     bool is_closing_ = false;
     bool has_connection_slot_ = true;

@@ -270,10 +270,7 @@ void connection::deliver(const delivery& routed, mqtt::time_point now) {
     if (is_awaiting_handover_) {
         // This worker routed to the session's new id before the session itself arrived (the
         // previous connection moves the subscriptions right after posting the state here).
-        if (!held_during_handover_) {
-            held_during_handover_ = std::make_unique<std::vector<delivery>>();
-        }
-        held_during_handover_->push_back(routed);
+        worker_.hold_during_handover(id(), routed);
         return;
     }
     const bool is_stored = routed.store_sequence != 0 && ledger_;

@@ -337,11 +337,7 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
 }
 
 void connection::forward_held_deliveries(mqtt::subscriber_id successor) {
-    if (!held_during_handover_) {
-        return;
-    }
-    const std::unique_ptr<std::vector<delivery>> held = std::move(held_during_handover_);
-    for (delivery& routed : *held) {
+    for (delivery& routed : worker_.take_held_deliveries(id())) {
         routed.subscriber = successor;
         worker_.outbox()[worker_of(successor)].push_back(std::move(routed));
     }
@@ -363,6 +359,7 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
         } else {
             tables_.routes().unsubscribe_all(id());
             worker_.deliver_session_state(successor, std::nullopt);
+            worker_.take_held_deliveries(id());
         }
         is_session_ended_ = true;
         session_.refuse_connect(mqtt::reason_code::server_busy, now);
@@ -373,6 +370,7 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
     if (!transport_->is_open() || session_.phase() != mqtt::session_phase::authorizing) {
         // The client left while its session was on its way: the session ends here.
         log_notice("client {} left before its session could be resumed", client_id());
+        worker_.take_held_deliveries(id());
         tables_.routes().unsubscribe_all(id());
         tables_.registry().release(client_id(), id());
         is_session_ended_ = true;
@@ -380,11 +378,8 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
         return;
     }
     accept(std::move(state), now);
-    if (held_during_handover_) {
-        const std::unique_ptr<std::vector<delivery>> held = std::move(held_during_handover_);
-        for (const delivery& routed : *held) {
-            deliver(routed, now);
-        }
+    for (const delivery& routed : worker_.take_held_deliveries(id())) {
+        deliver(routed, now);
     }
     worker_.flush();
     arm_timer();

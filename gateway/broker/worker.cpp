@@ -213,6 +213,20 @@ void worker::note_moved(mqtt::subscriber_id from, mqtt::subscriber_id to) {
     moved_order_.emplace_back(from, now);
 }
 
+void worker::hold_during_handover(mqtt::subscriber_id subscriber, const delivery& routed) {
+    held_during_handover_[subscriber].push_back(routed);
+}
+
+std::vector<delivery> worker::take_held_deliveries(mqtt::subscriber_id subscriber) {
+    const auto found = held_during_handover_.find(subscriber);
+    if (found == held_during_handover_.end()) {
+        return {};
+    }
+    std::vector<delivery> held = std::move(found->second);
+    held_during_handover_.erase(found);
+    return held;
+}
+
 void worker::flush() {
     if (is_flush_posted_) {
         return;

@@ -145,6 +145,12 @@ public:
     /// Delivers a batch to the connections of this worker, following moved sessions.
     void deliver_batch(delivery_batch& batch);
 
+    /// Keeps a delivery for the connection `subscriber`, whose session is on its way from the
+    /// connection it takes over (a delivery routed to its new id may arrive first).
+    void hold_during_handover(mqtt::subscriber_id subscriber, const delivery& routed);
+    /// The deliveries held for `subscriber`, oldest first; they are no longer held.
+    std::vector<delivery> take_held_deliveries(mqtt::subscriber_id subscriber);
+
     /// Marks `target` as having output to flush at the end of this turn.
     void mark_dirty(std::shared_ptr<connection> target);
 
@@ -201,6 +207,8 @@ private:
     /// Connections waiting for a deadline (see note_deadline_waiter).
     std::size_t deadline_waiters_ = 0;
     std::unordered_map<mqtt::subscriber_id, mqtt::subscriber_id> moved_;
+    /// Deliveries held for connections awaiting their session (hold_during_handover).
+    std::unordered_map<mqtt::subscriber_id, std::vector<delivery>> held_during_handover_;
     /// Keys of moved_ with the time of their move, oldest first, to bound its size.
     std::deque<std::pair<mqtt::subscriber_id, std::chrono::steady_clock::time_point>> moved_order_;
     std::vector<delivery_batch> outbox_;
