@@ -106,6 +106,27 @@ struct conversation_head {
     bool operator==(const conversation_head&) const = default;
 };
 
+/// Where one persistent chat session stands in one conversation: every message of it up to `id`
+/// is owed to the session no more (acknowledged, or not for it).
+struct conversation_cursor {
+    std::string conversation;
+    std::uint64_t id = 0;
+
+    bool operator==(const conversation_cursor&) const = default;
+};
+
+/// The catch-up state of one persistent chat session (docs/DURABILITY.md "Chat messages").
+struct session_cursors_record {
+    std::string client_id;
+    /// A conversation without a cursor is owed its history rows stamped at or after this time;
+    /// 0 leaves the stored baseline as it is (save_session_cursors).
+    std::uint64_t baseline_unix_ms = 0;
+    /// By conversation.
+    std::vector<conversation_cursor> cursors;
+
+    bool operator==(const session_cursors_record&) const = default;
+};
+
 /// What a directory change did.
 enum class directory_result : std::uint8_t {
     /// Applied and durable.
@@ -227,6 +248,27 @@ public:
 
     /// Reads every read position of `user`.
     virtual void read_positions(std::string user, read_positions_completion done) = 0;
+
+    /// Reads up to `limit` messages of `conversation` with ids above `after_id` and stamped at or
+    /// after `since_unix_ms`, oldest first. Runs after every operation submitted before it, so it
+    /// sees every append submitted before it (committed first).
+    virtual void read_history_after(std::string conversation, std::uint64_t after_id,
+                                    std::uint64_t since_unix_ms, std::size_t limit,
+                                    history_completion done) = 0;
+
+    // Catch-up cursors of persistent chat sessions, written with the history groups.
+
+    /// Raises (never lowers) the cursors of `record.client_id` in `record.cursors`, and sets its
+    /// baseline when `record.baseline_unix_ms` is not 0. `done` may be empty.
+    virtual void save_session_cursors(session_cursors_record record,
+                                      store_completion done = {}) = 0;
+
+    /// Deletes the cursors and the baseline of `client_id` (its session ended).
+    virtual void remove_session_cursors(std::string client_id, store_completion done = {}) = 0;
+
+    /// Every stored session's cursors and baseline, by client id. Synchronous: meant for start-up
+    /// (reads what is committed).
+    virtual std::vector<session_cursors_record> load_session_cursors() = 0;
 
     /// Deletes history older than `before_unix_ms`, keeping at least the newest
     /// `keep_per_conversation` messages of each conversation (0 = keep none by count).

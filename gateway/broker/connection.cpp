@@ -333,6 +333,8 @@ store::store_completion connection::post_back(std::function<void()> work) {
 
 void connection::shut_down_for_exit() {
     is_exiting_ = true;
+    // Written before the chat store's last flush (server::stop, then chat_service::stop).
+    save_chat_cursors(unix_now_ms());
     if (transport_->is_open() && session_.is_connected()) {
         const mqtt::time_point now = clock_now();
         session_.shutdown(mqtt::reason_code::server_shutting_down, now);

@@ -220,6 +220,27 @@ private:
     void finish_durable_publish(std::uint16_t packet_id, bool is_written, mqtt::reason_code reason,
                                 const std::shared_ptr<std::vector<delivery_batch>>& held);
     void persist_accepted_session();
+    /// A history-backed chat message reaches this chat session (chat_cursors.hpp): handed to the
+    /// session, or dropped and read from history later.
+    void deliver_from_history(const delivery& routed, mqtt::time_point now);
+    /// Hands chat message `id` of `conversation` to the session and tracks it; false when the
+    /// session's queue is full (nothing changed).
+    bool offer_chat_message(conversation_position& position, const mqtt::message_ptr& content,
+                            const std::string& conversation, std::uint64_t id,
+                            const mqtt::delivery_options& options, mqtt::time_point now);
+    /// Starts the history reads the chat session's conversations want, and writes its cursors
+    /// when the connection has ended or chat_cursor_interval_s has passed since the last write.
+    void sync_chat_cursors();
+    /// Submits the chat session's cursors that moved (and its baseline) to the chat store.
+    void save_chat_cursors(std::uint64_t now_unix_ms);
+    /// Reads the next history rows of `conversation` for this chat session.
+    void read_history(const std::string& conversation);
+    /// Feeds the rows a read_history returned to the session.
+    void accept_history_rows(const std::string& conversation, bool is_read,
+                             std::vector<store::history_record> rows);
+    /// Sets up the chat session's cursors when the session is bound: a new session knows every
+    /// conversation it may read up to its last id; a session present catches up on each.
+    void start_chat_cursors();
     /// Records in the ledger a stored delivery the session accepted (`outcome` sent or queued).
     void track_accepted(const delivery& routed, mqtt::delivery_outcome outcome);
     void sync_ledger(mqtt::time_point now);

@@ -259,44 +259,52 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
                             });
         return true;
     }
-    std::optional<stamped_message> stamped =
-        chat.stamp(inbound.content, chat_user(), unix_now_ms());
-    if (!stamped) {
+    if (conversation_of(topic).empty()) {
         return false;
     }
-    const mqtt::route_publish routed{stamped->content, inbound.packet_id};
-    if (inbound.packet_id == 0) {
-        chat.store().append_history(std::move(stamped->record));
-        route_inbound(routed, now);
-        return true;
-    }
-    if (inbound.content->qos_level == mqtt::qos::at_least_once) {
+    // History is written before anyone can receive the message: routing (at once for QoS 0 and
+    // 1) follows the submission of its row, and catch-up reads of history rely on it
+    // (docs/DURABILITY.md "Chat messages").
+    store::store_completion done;
+    auto stamped_content = std::make_shared<mqtt::message_ptr>();
+    if (inbound.packet_id != 0 && inbound.content->qos_level == mqtt::qos::at_least_once) {
         // An acknowledged chat message is always in history: a QoS 1 message is routed at once and
         // acknowledged once its history row (and any queue entry routing made) is committed.
         chat_->history_waits.push_back({inbound.packet_id, false, std::nullopt});
-        chat.store().append_history(
-            std::move(stamped->record),
-            post_back([self = shared_from_this(), packet_id = inbound.packet_id] {
+        done = post_back([self = shared_from_this(), packet_id = inbound.packet_id] {
+            const mqtt::time_point at = clock_now();
+            self->finish_history_wait(packet_id, at);
+            self->process_actions(at);
+            self->worker_.flush();
+            self->arm_timer();
+        });
+    } else if (inbound.packet_id != 0) {
+        // QoS 2 is routed (and then acknowledged) once its history row is committed: exactly
+        // once must not reach anyone before it is recorded. The completion runs on this worker
+        // after this call has filled stamped_content.
+        done =
+            post_back([self = shared_from_this(), stamped_content, packet_id = inbound.packet_id] {
                 const mqtt::time_point at = clock_now();
-                self->finish_history_wait(packet_id, at);
+                self->route_inbound({*stamped_content, packet_id}, at);
                 self->process_actions(at);
+                self->sync_ledger(at);
                 self->worker_.flush();
                 self->arm_timer();
-            }));
-        route_inbound(routed, now);
-        return true;
+            });
     }
-    // QoS 2 is routed (and then acknowledged) once its history row is committed: exactly once
-    // must not reach anyone before it is recorded.
-    chat.store().append_history(std::move(stamped->record),
-                                post_back([self = shared_from_this(), routed] {
-                                    const mqtt::time_point at = clock_now();
-                                    self->route_inbound(routed, at);
-                                    self->process_actions(at);
-                                    self->sync_ledger(at);
-                                    self->worker_.flush();
-                                    self->arm_timer();
-                                }));
+    std::optional<recorded_message> recorded =
+        chat.stamp_and_record(inbound.content, chat_user(), unix_now_ms(), std::move(done));
+    if (!recorded) {
+        return false;
+    }
+    *stamped_content = recorded->content;
+    if (ledger_ && ledger_->chat) {
+        // This session's own message never comes back to it (No Local): owed nothing.
+        mark_done(position_of(*ledger_->chat, recorded->conversation), recorded->id);
+    }
+    if (inbound.packet_id == 0 || inbound.content->qos_level == mqtt::qos::at_least_once) {
+        route_inbound({recorded->content, inbound.packet_id}, now);
+    }
     return true;
 }
 
@@ -383,6 +391,14 @@ void connection::apply_chat_changes(const directory_changes& changes) {
     }
     for (const store::membership_record& joined : changes.joined) {
         if (joined.user == chat_user()) {
+            if (ledger_ && ledger_->chat) {
+                // What the room said before the join is not this session's.
+                conversation_position& position =
+                    position_of(*ledger_->chat, room_conversation(joined.room));
+                if (!position.is_known) {
+                    start_known(position, tables_.chat().last_id(room_conversation(joined.room)));
+                }
+            }
             hold_chat_subscriptions(chat_service::room_subscriptions(joined.room));
         }
     }

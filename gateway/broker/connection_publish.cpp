@@ -120,15 +120,26 @@ connection::durable_route connection::route_durable(const mqtt::message_ptr& con
         routed_now.marks[index] = outbox[index].size();
     }
     routed_now.result = tables_.routes().route(content, outbox, worker_.match_scratch());
+    // A stamped chat message is stored once, in history, submitted before routing: a QoS 1
+    // delivery to a chat user's persistent session needs no queue entry (docs/DURABILITY.md
+    // "Chat messages"). QoS 2 grants keep theirs (exactly once across a crash).
+    const bool is_chat_message = content->qos_level != mqtt::qos::at_most_once &&
+                                 content->topic_name.starts_with("chat/") &&
+                                 history_ref_of(*content).has_value();
     for (std::size_t index = 0; index < outbox.size(); ++index) {
         for (std::size_t position = routed_now.marks[index]; position < outbox[index].size();
              ++position) {
-            const delivery& routed = outbox[index][position];
+            delivery& routed = outbox[index][position];
             if (routed.granted_qos == mqtt::qos::at_most_once) {
                 continue;
             }
             const auto ledger = persistence.find(routed.subscriber);
             if (!ledger) {
+                continue;
+            }
+            if (is_chat_message && routed.granted_qos == mqtt::qos::at_least_once &&
+                !ledger->owner.empty()) {
+                routed.is_history_backed = true;
                 continue;
             }
             if (!policy_for_owner(ledger->owner, tables_.chat().directory())
@@ -273,6 +284,17 @@ void connection::deliver(const delivery& routed, mqtt::time_point now) {
         worker_.hold_during_handover(id(), routed);
         return;
     }
+    if (ledger_ && ledger_->chat && routed.store_sequence == 0 && routed.is_history_backed) {
+        deliver_from_history(routed, now);
+        return;
+    }
+    if (ledger_ && ledger_->chat && routed.content->topic_name.starts_with("chat/")) {
+        if (const auto ref = history_ref_of(*routed.content)) {
+            // A chat message that is not history-backed (QoS 0, or a QoS 2 grant with its store
+            // entry) is owed nothing more by history once it arrives.
+            mark_done(position_of(*ledger_->chat, ref->conversation), ref->id);
+        }
+    }
     const bool is_stored = routed.store_sequence != 0 && ledger_;
     if (is_stored) {
         switch (classify_arrival(*ledger_, routed.store_sequence)) {
@@ -321,6 +343,65 @@ void connection::deliver(const delivery& routed, mqtt::time_point now) {
     arm_timer();
 }
 
+void connection::deliver_from_history(const delivery& routed, mqtt::time_point now) {
+    const std::optional<history_ref> ref = history_ref_of(*routed.content);
+    if (!ref) {
+        return;
+    }
+    conversation_position& position = position_of(*ledger_->chat, ref->conversation);
+    switch (classify_history_arrival(position, ref->id)) {
+    case history_arrival::deliver: break;
+    case history_arrival::duplicate: return;
+    case history_arrival::left_in_history:
+        // Earlier messages of the conversation wait in history; this one is read after them.
+        sync_ledger(now);
+        return;
+    }
+    if (!session_.is_connected()) {
+        // An offline chat session holds no chat messages: history does, and it catches up
+        // from there when it connects.
+        note_dropped(position);
+        return;
+    }
+    if (!policy_.may_receive(routed.content->topic_name, client_id())) {
+        mark_done(position, ref->id);
+        return;
+    }
+    mqtt::delivery_options options;
+    options.granted_qos = routed.granted_qos;
+    options.is_retain_as_published = routed.is_retain_as_published;
+    options.subscription_ids = routed.subscription_ids;
+    if (!offer_chat_message(position, routed.content, ref->conversation, ref->id, options, now)) {
+        note_dropped(position);
+    }
+    process_actions(now);
+    sync_ledger(now);
+    arm_timer();
+}
+
+bool connection::offer_chat_message(conversation_position& position,
+                                    const mqtt::message_ptr& content,
+                                    const std::string& conversation, std::uint64_t id,
+                                    const mqtt::delivery_options& options, mqtt::time_point now) {
+    const mqtt::delivery_outcome outcome = session_.handle_delivery(content, options, now);
+    if (outcome == mqtt::delivery_outcome::queue_full) {
+        position.full_at_change_count = session_.state().change_count;
+        return false;
+    }
+    if (outcome == mqtt::delivery_outcome::sent || outcome == mqtt::delivery_outcome::queued) {
+        ledger_->tracked.push_back(
+            {content, 0, 0, store::delivery_state::queued, conversation, id});
+        mark_seen(position, id);
+        if (outcome == mqtt::delivery_outcome::sent) {
+            ledger_->reconciled_change_count = unreconciled;
+        }
+    } else {
+        // Skipped (No Local), expired or too large: nothing is owed.
+        mark_done(position, id);
+    }
+    return true;
+}
+
 void connection::track_accepted(const delivery& routed, mqtt::delivery_outcome outcome) {
     ledger_->tracked.push_back(
         {routed.content, routed.store_sequence, 0, store::delivery_state::queued});
@@ -340,6 +421,109 @@ void connection::sync_ledger(mqtt::time_point now) {
     if (wants_spill_read(*ledger_, session_.state(), settings_->limits)) {
         read_spilled();
     }
+    if (ledger_->chat) {
+        sync_chat_cursors();
+    }
+}
+
+void connection::sync_chat_cursors() {
+    chat_cursors& cursors = *ledger_->chat;
+    for (auto& [conversation, position] : cursors.conversations) {
+        if (position.seen_above.size() > max_ids_above_watermark) {
+            // Ids seen out of order pile up behind a gap: a read settles it.
+            position.is_behind = true;
+        }
+        if (wants_history_read(position, session_, settings_->limits)) {
+            read_history(conversation);
+        }
+    }
+    const std::uint64_t now_unix_ms = unix_now_ms();
+    const std::uint64_t interval_ms =
+        std::uint64_t{tables_.chat().settings().cursor_interval_s} * 1000;
+    if (!session_.is_connected() || now_unix_ms >= cursors.written_at_unix_ms + interval_ms) {
+        save_chat_cursors(now_unix_ms);
+    }
+}
+
+void connection::save_chat_cursors(std::uint64_t now_unix_ms) {
+    if (!ledger_ || !ledger_->chat) {
+        return;
+    }
+    if (auto record = cursors_to_write(*ledger_->chat, client_id(), now_unix_ms, true)) {
+        tables_.chat().store().save_session_cursors(std::move(*record));
+    }
+}
+
+void connection::read_history(const std::string& conversation) {
+    chat_cursors& cursors = *ledger_->chat;
+    conversation_position& position = position_of(cursors, conversation);
+    const history_read read =
+        start_history_read(position, cursors, tables_.chat().last_id(conversation));
+    log_debug("{} reads {} after {} since {}", client_id(), conversation, read.after_id,
+              read.since_unix_ms);
+    tables_.chat().store().read_history_after(
+        conversation, read.after_id, read.since_unix_ms, history_read_batch,
+        [self = shared_from_this(), ledger = ledger_, generation = cursors.generation, conversation,
+         context = &worker_.context()](std::vector<store::history_record> rows,
+                                       const store::store_status& status) {
+            boost::asio::post(*context,
+                              [self, ledger, generation, conversation, is_read = status.is_ok(),
+                               rows = std::move(rows)]() mutable {
+                                  if (self->ledger_ != ledger || !ledger->chat ||
+                                      ledger->chat->generation != generation) {
+                                      // The session moved to another connection, which reads again.
+                                      return;
+                                  }
+                                  self->accept_history_rows(conversation, is_read, std::move(rows));
+                              });
+        });
+}
+
+void connection::accept_history_rows(const std::string& conversation, bool is_read,
+                                     std::vector<store::history_record> rows) {
+    const mqtt::time_point now = clock_now();
+    conversation_position& position = position_of(*ledger_->chat, conversation);
+    if (!is_read) {
+        // The store is failing: the next delivery or acknowledgement tries again.
+        position.is_reading = false;
+        position.full_at_change_count = session_.state().change_count;
+        return;
+    }
+    // The session's own subscriptions and the ones the gateway holds for its user (which live
+    // in the subscription index only).
+    std::vector<held_filter> filters;
+    for (const auto& [topic_filter, held] : session_.state().subscriptions) {
+        filters.push_back({topic_filter, held});
+    }
+    for (const server_subscription& wanted : tables_.chat().subscriptions_for(chat_user())) {
+        mqtt::subscription held;
+        held.options = wanted.options;
+        if (static_cast<std::uint8_t>(held.options.maximum_qos) >
+            static_cast<std::uint8_t>(settings_->limits.maximum_qos)) {
+            held.options.maximum_qos = settings_->limits.maximum_qos;
+        }
+        filters.push_back({wanted.topic_filter, held});
+    }
+    std::vector<std::uint32_t> ids;
+    accept_history_read(position, std::move(rows), history_read_batch,
+                        [&](const store::history_record& row) {
+                            const std::optional<mqtt::delivery_options> options =
+                                policy_.may_receive(row.topic, client_id())
+                                    ? matching_options(filters, row.topic, ids)
+                                    : std::nullopt;
+                            if (!options || options->granted_qos == mqtt::qos::at_most_once) {
+                                // Not for this session (the rules or its subscriptions changed):
+                                // owed nothing.
+                                mark_done(position, row.id);
+                                return true;
+                            }
+                            return offer_chat_message(position, message_from_history(row),
+                                                      conversation, row.id, *options, now);
+                        });
+    process_actions(now);
+    sync_ledger(now);
+    worker_.flush();
+    arm_timer();
 }
 
 void connection::read_spilled() {

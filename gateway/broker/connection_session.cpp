@@ -117,7 +117,9 @@ void connection::persist_accepted_session() {
         previous->tracked.clear();
         previous->spill = {};
         previous->inbound_qos2.clear();
+        previous->chat.reset();
         persistence->store().delete_session(client_id());
+        tables_.chat().store().remove_session_cursors(client_id());
         persistence->forget(client_id());
     }
     if (!is_persistent) {
@@ -127,6 +129,7 @@ void connection::persist_accepted_session() {
     ledger_->reconciled_change_count = unreconciled;
     rebind_spill(*ledger_);
     persistence->bind(id(), ledger_);
+    start_chat_cursors();
     // DESIGN.md "Durability contract": CONNACK (and all output after it) leaves only once the
     // session record is committed; flush_output holds it until then. A failed write answers
     // Server unavailable instead and closes.
@@ -170,6 +173,44 @@ void connection::persist_accepted_session() {
             self->flush_output();
         });
     });
+}
+
+void connection::start_chat_cursors() {
+    if (chat_user().empty()) {
+        return;
+    }
+    chat_service& chat = tables_.chat();
+    const std::uint64_t now_unix_ms = unix_now_ms();
+    if (!ledger_->chat) {
+        // A new session: what was stamped before it is not its own. Conversations it hears of
+        // later (a new direct conversation, a room joined while the broker was down) are read
+        // from the baseline.
+        ledger_->chat = std::make_unique<chat_cursors>();
+        ledger_->chat->baseline_unix_ms =
+            now_unix_ms > baseline_margin_ms ? now_unix_ms - baseline_margin_ms : 1;
+        for (const std::string& conversation : chat.conversations_of(chat_user())) {
+            start_known(position_of(*ledger_->chat, conversation), chat.last_id(conversation));
+        }
+        if (auto record = cursors_to_write(*ledger_->chat, client_id(), now_unix_ms, false)) {
+            chat.store().save_session_cursors(std::move(*record));
+        }
+        return;
+    }
+    // A session present: reads on their way to an earlier holder are dropped; every conversation
+    // it may read catches up from what it has seen (or from the baseline).
+    chat_cursors& cursors = *ledger_->chat;
+    ++cursors.generation;
+    for (auto& [conversation, position] : cursors.conversations) {
+        position.is_reading = false;
+        position.full_at_change_count = ~std::uint64_t{0};
+    }
+    for (const std::string& conversation : chat.conversations_of(chat_user())) {
+        conversation_position& position = position_of(cursors, conversation);
+        const std::uint64_t head = chat.last_id(conversation);
+        if (head > position.seen_through) {
+            position.is_behind = true;
+        }
+    }
 }
 
 void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::time_point now) {
@@ -402,6 +443,11 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
         become_chat_user(*owner);
     }
     ledger_ = persistence.ledger_for(loaded.session.client_id, *owner);
+    if (!owner->empty()) {
+        // Stored sessions from before cursors existed got a baseline with the schema's upgrade.
+        ledger_->chat = std::make_unique<chat_cursors>(
+            restored_cursors(tables_.chat().take_stored_cursors(loaded.session.client_id)));
+    }
     ledger_->reconciled_change_count = unreconciled;
     ledger_->record = loaded.session;
     ledger_->record->owner = *owner;
@@ -483,6 +529,10 @@ void connection::end_expired_session() {
     is_session_ended_ = true;
     if (ledger_) {
         tables_.persistence()->store().delete_session(client_id());
+        if (ledger_->chat) {
+            tables_.chat().store().remove_session_cursors(client_id());
+            ledger_->chat.reset();
+        }
         tables_.persistence()->forget(client_id());
         tables_.persistence()->unbind(id());
         ledger_.reset();

@@ -44,6 +44,9 @@ struct delivery {
     /// The entry of the recipient's store queue holding this delivery; 0 when it is not stored
     /// (the recipient is not a persistent session, or QoS 0).
     std::uint64_t store_sequence = 0;
+    /// A QoS 1 chat message to a chat user's persistent session: not in the store queue, its
+    /// history row backs it (chat_cursors.hpp).
+    bool is_history_backed = false;
 };
 
 /// Deliveries for the sessions of one worker, handed over with one post.

@@ -253,6 +253,7 @@ void server::open_store() {
         offline->restore_offline(store::loaded_session{std::move(ended), {}, {}, {}}, now,
                                  now_unix_ms);
     }
+    chat_->discard_untaken_cursors();
     log_notice("store {}: restored {} session(s) and {} retained message(s); {} session(s) had "
                "expired",
                options.path.empty() ? std::string("(memory)") : options.path,
@@ -271,6 +272,7 @@ void server::open_chat(const store::store_options& options) {
     settings.history_retention_days = config_.history_retention_days;
     settings.history_keep_per_conversation = config_.history_keep_per_conversation;
     settings.reload_interval_ms = config_.chat_reload_interval_ms;
+    settings.cursor_interval_s = config_.chat_cursor_interval_s;
     settings.password_iterations = config_.password_iterations;
     chat_ = std::make_unique<chat_service>(store::open_chat_store(options), settings);
     chat_->load();

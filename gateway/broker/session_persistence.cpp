@@ -262,6 +262,19 @@ void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
         std::deque<tracked_entry> kept;
         for (tracked_entry& entry : ledger.tracked) {
             const auto found = held.find(entry.content.get());
+            if (entry.history_id != 0) {
+                if (found != held.end() && !found->second.inflight.empty()) {
+                    found->second.inflight.pop_front();
+                    kept.push_back(std::move(entry));
+                } else if (found != held.end() && found->second.queued > 0) {
+                    --found->second.queued;
+                    kept.push_back(std::move(entry));
+                } else if (ledger.chat) {
+                    // Acknowledged or dropped by the session: history owes it nothing more.
+                    mark_done(position_of(*ledger.chat, entry.conversation), entry.history_id);
+                }
+                continue;
+            }
             if (found != held.end() && !found->second.inflight.empty()) {
                 const mqtt::outbound_delivery& sent = *found->second.inflight.front();
                 found->second.inflight.pop_front();

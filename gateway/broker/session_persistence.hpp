@@ -31,6 +31,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "gateway/broker/chat_cursors.hpp"
 #include "gateway/broker/delivery.hpp"
 #include "gateway/chat/access_policy.hpp"
 #include "mqtt/message.hpp"
@@ -81,13 +82,18 @@ enum class stored_arrival : std::uint8_t {
     left_in_store,
 };
 
-/// One store queue entry the session holds (queued in memory or in flight).
+/// One store queue entry, or one chat message backed by history, that the session holds (queued
+/// in memory or in flight).
 struct tracked_entry {
     /// The routed message, used only as an identity to find the entry in the session state.
     mqtt::message_ptr content;
+    /// The store queue entry; 0 for a history-backed chat message.
     std::uint64_t sequence = 0;
     std::uint16_t packet_id = 0;
     store::delivery_state state = store::delivery_state::queued;
+    /// A history-backed chat message: its conversation and id (chat_cursors.hpp).
+    std::string conversation{};
+    std::uint64_t history_id = 0;
 };
 
 /// The store entries of one persistent session. Touched only by the worker that holds the session
@@ -105,6 +111,9 @@ struct session_ledger {
     /// The session state's change_count when reconcile_ledger last compared the two in full;
     /// unreconciled when a connection (re)binds the ledger to a session state.
     std::uint64_t reconciled_change_count = unreconciled;
+    /// The conversations of a chat user's session, which catches up from history
+    /// (chat_cursors.hpp); null for a client outside the chat layer.
+    std::unique_ptr<chat_cursors> chat;
     /// Inbound QoS 2 packet identifiers recorded in the store, awaiting PUBREL.
     std::unordered_set<std::uint16_t> inbound_qos2;
     /// The session record as last submitted to the store; empty until the first one.
@@ -206,7 +215,8 @@ void ack_entry(session_ledger& ledger, store::message_store& store, std::uint64_
 
 /// Brings the store in line with `state` after the session changed: entries now in flight are
 /// marked sent, entries no longer held are acked (PUBACK/PUBCOMP received, or dropped), inbound
-/// QoS 2 identifiers released by PUBREL are removed. Runs on the session's worker.
+/// QoS 2 identifiers released by PUBREL are removed; a history-backed chat message no longer
+/// held is owed no more (mark_done). Runs on the session's worker.
 void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
                       store::message_store& store);
 

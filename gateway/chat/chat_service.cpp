@@ -100,6 +100,53 @@ chat_service::~chat_service() {
 void chat_service::load() {
     directory_.replace(store_->load_directory());
     counters_.seed(store_->conversation_heads());
+    std::lock_guard lock(stored_cursors_mutex_);
+    for (store::session_cursors_record& record : store_->load_session_cursors()) {
+        std::string client_id = record.client_id;
+        stored_cursors_.insert_or_assign(std::move(client_id), std::move(record));
+    }
+}
+
+std::optional<store::session_cursors_record>
+chat_service::take_stored_cursors(const std::string& client_id) {
+    std::lock_guard lock(stored_cursors_mutex_);
+    const auto found = stored_cursors_.find(client_id);
+    if (found == stored_cursors_.end()) {
+        return std::nullopt;
+    }
+    store::session_cursors_record record = std::move(found->second);
+    stored_cursors_.erase(found);
+    return record;
+}
+
+void chat_service::discard_untaken_cursors() {
+    std::lock_guard lock(stored_cursors_mutex_);
+    for (const auto& [client_id, record] : stored_cursors_) {
+        store_->remove_session_cursors(client_id);
+    }
+    stored_cursors_.clear();
+}
+
+std::vector<std::string> chat_service::conversations_of(std::string_view user) const {
+    std::vector<std::string> conversations = counters_.direct_conversations_of(user);
+    for (const std::string& room : directory_.rooms_of(user)) {
+        conversations.push_back(room_conversation(room));
+    }
+    return conversations;
+}
+
+std::optional<recorded_message> chat_service::stamp_and_record(const mqtt::message_ptr& content,
+                                                               std::string_view sender,
+                                                               std::uint64_t now_unix_ms,
+                                                               store::store_completion done) {
+    std::lock_guard lock(record_mutex_);
+    std::optional<stamped_message> stamped = stamp(content, sender, now_unix_ms);
+    if (!stamped) {
+        return std::nullopt;
+    }
+    recorded_message recorded{stamped->content, stamped->record.conversation, stamped->record.id};
+    store_->append_history(std::move(stamped->record), std::move(done));
+    return recorded;
 }
 
 void chat_service::start(std::function<void(std::shared_ptr<const directory_changes>)> apply) {

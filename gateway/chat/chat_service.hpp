@@ -44,6 +44,8 @@ struct chat_settings {
     std::uint32_t history_keep_per_conversation = 0;
     /// How often the directory version is polled.
     std::uint32_t reload_interval_ms = 1000;
+    /// How often a connected persistent session's catch-up cursors are written at most.
+    std::uint32_t cursor_interval_s = 60;
     /// A password login whose stored hash has fewer PBKDF2 iterations rehashes it with this many.
     std::uint32_t password_iterations = default_password_iterations;
 };
@@ -74,6 +76,14 @@ struct server_subscription {
 struct stamped_message {
     mqtt::message_ptr content;
     store::history_record record;
+};
+
+/// A room or direct message stamped and submitted to history (stamp_and_record).
+struct recorded_message {
+    /// The routed copy, carrying user properties `id` and `ts`.
+    mqtt::message_ptr content;
+    std::string conversation;
+    std::uint64_t id = 0;
 };
 
 /// What a control request produced: the reply, and a message to publish beside it (the read
@@ -137,6 +147,30 @@ public:
     std::optional<stamped_message> stamp(const mqtt::message_ptr& content, std::string_view sender,
                                          std::uint64_t now_unix_ms);
 
+    /// stamp(), then submits the history row, both under one lock: history rows of a conversation
+    /// are submitted in id order, so that a read of history submitted later sees every id stamped
+    /// before it (docs/DURABILITY.md "Chat messages"). `done` reports the row's write.
+    std::optional<recorded_message> stamp_and_record(const mqtt::message_ptr& content,
+                                                     std::string_view sender,
+                                                     std::uint64_t now_unix_ms,
+                                                     store::store_completion done);
+
+    /// The last id stamped in `conversation` (0 when none).
+    std::uint64_t last_id(std::string_view conversation) const {
+        return counters_.last_id(conversation);
+    }
+
+    /// Every conversation `user` may read now: its rooms and its direct-message conversations.
+    std::vector<std::string> conversations_of(std::string_view user) const;
+
+    /// The catch-up cursors the store held at load() for the session `client_id`, handed out
+    /// once; empty when it held none.
+    std::optional<store::session_cursors_record> take_stored_cursors(const std::string& client_id);
+
+    /// Deletes from the store the cursors load() found that no session took (their session is
+    /// gone); called once every stored session is restored.
+    void discard_untaken_cursors();
+
     /// The subscriptions every session of `user` holds: DMs both ways and each room (QoS 1, No
     /// Local), signals (QoS 0, No Local), presence and control replies (QoS 1).
     std::vector<server_subscription> subscriptions_for(std::string_view user) const;
@@ -193,6 +227,11 @@ private:
 
     std::unique_ptr<store::chat_store> store_;
     chat_settings settings_;
+    /// Held from a stamp to the submission of its history row (stamp_and_record).
+    std::mutex record_mutex_;
+    /// Cursors loaded at start, by client id. Lock: stored_cursors_mutex_.
+    std::mutex stored_cursors_mutex_;
+    std::map<std::string, store::session_cursors_record, std::less<>> stored_cursors_;
     chat_directory directory_;
     conversation_counters counters_;
 

@@ -8,8 +8,11 @@ namespace perch::gateway {
 void conversation_counters::seed(const std::vector<store::conversation_head>& heads) {
     std::lock_guard lock(mutex_);
     for (const store::conversation_head& head : heads) {
-        std::uint64_t& last = last_ids_[head.conversation];
-        last = std::max(last, head.last_id);
+        const auto [found, is_new] = last_ids_.try_emplace(head.conversation, 0);
+        found->second = std::max(found->second, head.last_id);
+        if (is_new) {
+            index_conversation(head.conversation);
+        }
     }
 }
 
@@ -18,6 +21,7 @@ std::uint64_t conversation_counters::next_id(std::string_view conversation) {
     auto found = last_ids_.find(conversation);
     if (found == last_ids_.end()) {
         found = last_ids_.emplace(std::string(conversation), 0).first;
+        index_conversation(found->first);
     }
     return ++found->second;
 }
@@ -26,6 +30,30 @@ std::uint64_t conversation_counters::last_id(std::string_view conversation) cons
     std::lock_guard lock(mutex_);
     const auto found = last_ids_.find(conversation);
     return found == last_ids_.end() ? 0 : found->second;
+}
+
+std::vector<std::string>
+conversation_counters::direct_conversations_of(std::string_view user) const {
+    std::lock_guard lock(mutex_);
+    const auto found = direct_by_user_.find(user);
+    return found == direct_by_user_.end() ? std::vector<std::string>{} : found->second;
+}
+
+void conversation_counters::index_conversation(const std::string& conversation) {
+    // dm/{a}/{b}: user names hold no '/'.
+    constexpr std::string_view prefix = "dm/";
+    if (!conversation.starts_with(prefix)) {
+        return;
+    }
+    const std::string_view parties = std::string_view(conversation).substr(prefix.size());
+    const std::size_t slash = parties.find('/');
+    if (slash == std::string_view::npos) {
+        return;
+    }
+    direct_by_user_[std::string(parties.substr(0, slash))].push_back(conversation);
+    if (parties.substr(slash + 1) != parties.substr(0, slash)) {
+        direct_by_user_[std::string(parties.substr(slash + 1))].push_back(conversation);
+    }
 }
 
 } // namespace perch::gateway

@@ -27,6 +27,9 @@ public:
     /// The last id handed out in `conversation` (0 when none).
     std::uint64_t last_id(std::string_view conversation) const;
 
+    /// The direct-message conversations (`dm/{a}/{b}`) `user` is a party of.
+    std::vector<std::string> direct_conversations_of(std::string_view user) const;
+
 private:
     struct string_hash {
         using is_transparent = void;
@@ -37,6 +40,12 @@ private:
     // Owner: shared by all workers. Lock: mutex_.
     mutable std::mutex mutex_;
     std::unordered_map<std::string, std::uint64_t, string_hash, std::equal_to<>> last_ids_;
+    /// The direct-message conversations of each party.
+    std::unordered_map<std::string, std::vector<std::string>, string_hash, std::equal_to<>>
+        direct_by_user_;
+
+    /// Adds a new conversation to direct_by_user_ when it is a direct-message one.
+    void index_conversation(const std::string& conversation);
 };
 
 } // namespace perch::gateway

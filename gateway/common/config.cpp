@@ -370,6 +370,7 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
                                              min_password_iterations, max_password_iterations)},
         {"chat_reload_interval_ms",
          unsigned_key(&broker_config::chat_reload_interval_ms, 10, 3'600'000)},
+        {"chat_cursor_interval_s", unsigned_key(&broker_config::chat_cursor_interval_s, 1, 86'400)},
         {"assistant_endpoint", handle_assistant_endpoint},
         {"assistant_model", assistant_text_key(&assistant_config::model)},
         {"assistant_api_key_env", assistant_text_key(&assistant_config::api_key_env)},

@@ -202,6 +202,9 @@ struct broker_config {
     std::uint32_t history_keep_per_conversation = 0;
     /// How often the chat directory is checked for changes made by `perch user|room`.
     std::uint32_t chat_reload_interval_ms = 1000;
+    /// How often a connected persistent chat session's catch-up cursors are written at most
+    /// (docs/DURABILITY.md "Chat messages"); they are also written when its connection ends.
+    std::uint32_t chat_cursor_interval_s = 60;
     /// PBKDF2 iterations of new password hashes (`perch user add|passwd`, and the rehash of a
     /// weaker hash at its user's next password login).
     std::uint32_t password_iterations = default_password_iterations;

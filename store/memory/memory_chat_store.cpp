@@ -261,6 +261,69 @@ void memory_chat_store::history_page(std::string conversation, std::uint64_t bef
     }
 }
 
+void memory_chat_store::read_history_after(std::string conversation, std::uint64_t after_id,
+                                           std::uint64_t since_unix_ms, std::size_t limit,
+                                           history_completion done) {
+    std::vector<history_record> page;
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = history_.find(conversation);
+        if (found != history_.end()) {
+            for (auto record = found->second.upper_bound(after_id);
+                 record != found->second.end() && page.size() < limit; ++record) {
+                if (record->second.ts_unix_ms >= since_unix_ms) {
+                    page.push_back(record->second);
+                }
+            }
+        }
+    }
+    if (done) {
+        done(std::move(page), store_status{});
+    }
+}
+
+void memory_chat_store::save_session_cursors(session_cursors_record record, store_completion done) {
+    {
+        std::lock_guard lock(mutex_);
+        auto& [baseline, cursors] = session_cursors_[record.client_id];
+        if (record.baseline_unix_ms != 0) {
+            baseline = record.baseline_unix_ms;
+        }
+        for (const conversation_cursor& cursor : record.cursors) {
+            std::uint64_t& held = cursors[cursor.conversation];
+            held = std::max(held, cursor.id);
+        }
+    }
+    if (done) {
+        done(store_status{});
+    }
+}
+
+void memory_chat_store::remove_session_cursors(std::string client_id, store_completion done) {
+    {
+        std::lock_guard lock(mutex_);
+        session_cursors_.erase(client_id);
+    }
+    if (done) {
+        done(store_status{});
+    }
+}
+
+std::vector<session_cursors_record> memory_chat_store::load_session_cursors() {
+    std::lock_guard lock(mutex_);
+    std::vector<session_cursors_record> records;
+    for (const auto& [client_id, held] : session_cursors_) {
+        session_cursors_record record;
+        record.client_id = client_id;
+        record.baseline_unix_ms = held.first;
+        for (const auto& [conversation, id] : held.second) {
+            record.cursors.push_back({conversation, id});
+        }
+        records.push_back(std::move(record));
+    }
+    return records;
+}
+
 std::vector<conversation_head> memory_chat_store::conversation_heads() {
     std::lock_guard lock(mutex_);
     std::vector<conversation_head> heads;

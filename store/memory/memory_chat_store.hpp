@@ -41,6 +41,12 @@ public:
     void history_page(std::string conversation, std::uint64_t before_id, std::size_t limit,
                       history_completion done) override;
     std::vector<conversation_head> conversation_heads() override;
+    void read_history_after(std::string conversation, std::uint64_t after_id,
+                            std::uint64_t since_unix_ms, std::size_t limit,
+                            history_completion done) override;
+    void save_session_cursors(session_cursors_record record, store_completion done) override;
+    void remove_session_cursors(std::string client_id, store_completion done) override;
+    std::vector<session_cursors_record> load_session_cursors() override;
     void set_read_position(read_position_record record, store_completion done) override;
     void read_positions(std::string user, read_positions_completion done) override;
     void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation,
@@ -68,6 +74,9 @@ private:
     std::uint64_t directory_version_ = 0;
     /// conversation -> id -> record.
     std::map<std::string, std::map<std::uint64_t, history_record>> history_;
+    /// Baseline and cursors by client id, then by conversation.
+    std::map<std::string, std::pair<std::uint64_t, std::map<std::string, std::uint64_t>>>
+        session_cursors_;
     /// conversation -> highest id ever appended.
     std::map<std::string, std::uint64_t> heads_;
     /// (user, conversation) -> id.

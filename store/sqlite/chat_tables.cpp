@@ -76,7 +76,23 @@ chat_tables::chat_tables(database& connection)
       select_read_positions_(connection, "SELECT user, conversation, id FROM chat_read_positions "
                                          "WHERE user = ?1 ORDER BY conversation"),
       select_heads_(connection,
-                    "SELECT conversation, last_id FROM chat_conversations ORDER BY conversation") {}
+                    "SELECT conversation, last_id FROM chat_conversations ORDER BY conversation"),
+      select_history_after_(connection, "SELECT conversation, id, sender, topic, ts_unix_ms, "
+                                        "payload FROM chat_history WHERE conversation = ?1 AND "
+                                        "id > ?2 AND ts_unix_ms >= ?3 ORDER BY id LIMIT ?4"),
+      upsert_session_cursor_(connection,
+                             "INSERT INTO chat_session_cursors (client_id, conversation, id) "
+                             "VALUES (?1, ?2, ?3) ON CONFLICT (client_id, conversation) "
+                             "DO UPDATE SET id = max(id, excluded.id)"),
+      upsert_session_baseline_(connection, "INSERT OR REPLACE INTO chat_session_baselines "
+                                           "(client_id, baseline_unix_ms) VALUES (?1, ?2)"),
+      delete_session_cursors_(connection, "DELETE FROM chat_session_cursors WHERE client_id = ?1"),
+      delete_session_baseline_(connection,
+                               "DELETE FROM chat_session_baselines WHERE client_id = ?1"),
+      select_session_cursors_(connection, "SELECT client_id, conversation, id FROM "
+                                          "chat_session_cursors ORDER BY client_id, conversation"),
+      select_session_baselines_(connection, "SELECT client_id, baseline_unix_ms FROM "
+                                            "chat_session_baselines ORDER BY client_id") {}
 
 void chat_tables::begin_write() {
     begin_write_.run();
@@ -308,6 +324,27 @@ void chat_tables::set_read_position(const read_position_record& record) {
     upsert_read_position_.run();
 }
 
+void chat_tables::save_session_cursors(const session_cursors_record& record) {
+    if (record.baseline_unix_ms != 0) {
+        upsert_session_baseline_.bind_text(1, record.client_id);
+        upsert_session_baseline_.bind_integer(2, to_column(record.baseline_unix_ms));
+        upsert_session_baseline_.run();
+    }
+    for (const conversation_cursor& cursor : record.cursors) {
+        upsert_session_cursor_.bind_text(1, record.client_id);
+        upsert_session_cursor_.bind_text(2, cursor.conversation);
+        upsert_session_cursor_.bind_integer(3, to_column(cursor.id));
+        upsert_session_cursor_.run();
+    }
+}
+
+void chat_tables::remove_session_cursors(const std::string& client_id) {
+    delete_session_cursors_.bind_text(1, client_id);
+    delete_session_cursors_.run();
+    delete_session_baseline_.bind_text(1, client_id);
+    delete_session_baseline_.run();
+}
+
 void chat_tables::prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation) {
     if (keep_per_conversation == 0) {
         prune_by_age_.bind_integer(1, to_column(before_unix_ms));
@@ -343,6 +380,67 @@ std::vector<history_record> chat_tables::history_page(const std::string& convers
     select_history_page_.reset();
     std::reverse(page.begin(), page.end());
     return page;
+}
+
+std::vector<history_record> chat_tables::history_after(const std::string& conversation,
+                                                       std::uint64_t after_id,
+                                                       std::uint64_t since_unix_ms,
+                                                       std::size_t limit) {
+    std::vector<history_record> page;
+    if (limit == 0) {
+        return page;
+    }
+    constexpr auto no_bound = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    select_history_after_.bind_text(1, conversation);
+    select_history_after_.bind_integer(2, to_column(std::min(after_id, no_bound)));
+    select_history_after_.bind_integer(3, to_column(std::min(since_unix_ms, no_bound)));
+    select_history_after_.bind_integer(4, static_cast<std::int64_t>(std::min<std::size_t>(
+                                              limit, std::numeric_limits<int>::max())));
+    while (select_history_after_.step()) {
+        page.push_back(history_record{select_history_after_.column_text(0),
+                                      from_column(select_history_after_.column_integer(1)),
+                                      select_history_after_.column_text(2),
+                                      select_history_after_.column_text(3),
+                                      from_column(select_history_after_.column_integer(4)),
+                                      select_history_after_.column_blob(5)});
+    }
+    select_history_after_.reset();
+    return page;
+}
+
+std::vector<session_cursors_record> chat_tables::session_cursors() {
+    std::vector<session_cursors_record> records;
+    const auto record_of = [&records](const std::string& client_id) -> session_cursors_record& {
+        if (records.empty() || records.back().client_id != client_id) {
+            records.push_back({client_id, 0, {}});
+        }
+        return records.back();
+    };
+    // Both queries are ordered by client id: merge them.
+    std::vector<std::pair<std::string, std::uint64_t>> baselines;
+    while (select_session_baselines_.step()) {
+        baselines.emplace_back(select_session_baselines_.column_text(0),
+                               from_column(select_session_baselines_.column_integer(1)));
+    }
+    select_session_baselines_.reset();
+    std::size_t next_baseline = 0;
+    while (select_session_cursors_.step()) {
+        const std::string client_id = select_session_cursors_.column_text(0);
+        while (next_baseline < baselines.size() && baselines[next_baseline].first <= client_id) {
+            record_of(baselines[next_baseline].first).baseline_unix_ms =
+                baselines[next_baseline].second;
+            ++next_baseline;
+        }
+        record_of(client_id).cursors.push_back(
+            {select_session_cursors_.column_text(1),
+             from_column(select_session_cursors_.column_integer(2))});
+    }
+    select_session_cursors_.reset();
+    for (; next_baseline < baselines.size(); ++next_baseline) {
+        record_of(baselines[next_baseline].first).baseline_unix_ms =
+            baselines[next_baseline].second;
+    }
+    return records;
 }
 
 std::vector<read_position_record> chat_tables::read_positions(const std::string& user) {

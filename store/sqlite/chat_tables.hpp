@@ -69,6 +69,10 @@ public:
     void append_history(const history_record& record);
     /// Raises a read position; a lower id changes nothing.
     void set_read_position(const read_position_record& record);
+    /// Raises the cursors of `record.client_id` and sets its baseline when not 0.
+    void save_session_cursors(const session_cursors_record& record);
+    /// Deletes the cursors and baseline of `client_id`.
+    void remove_session_cursors(const std::string& client_id);
     /// Deletes history older than `before_unix_ms` beyond the newest `keep_per_conversation`.
     void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation);
 
@@ -78,6 +82,13 @@ public:
     /// first.
     std::vector<history_record> history_page(const std::string& conversation,
                                              std::uint64_t before_id, std::size_t limit);
+    /// Up to `limit` records of `conversation` with ids above `after_id` stamped at or after
+    /// `since_unix_ms`, oldest first.
+    std::vector<history_record> history_after(const std::string& conversation,
+                                              std::uint64_t after_id, std::uint64_t since_unix_ms,
+                                              std::size_t limit);
+    /// Every stored session's cursors and baseline, by client id.
+    std::vector<session_cursors_record> session_cursors();
     /// Every read position of `user`, by conversation.
     std::vector<read_position_record> read_positions(const std::string& user);
     /// The head of every conversation ever written, by conversation.
@@ -125,6 +136,13 @@ private:
     statement select_history_page_;
     statement select_read_positions_;
     statement select_heads_;
+    statement select_history_after_;
+    statement upsert_session_cursor_;
+    statement upsert_session_baseline_;
+    statement delete_session_cursors_;
+    statement delete_session_baseline_;
+    statement select_session_cursors_;
+    statement select_session_baselines_;
 };
 
 } // namespace perch::store::sqlite

@@ -210,8 +210,29 @@ CREATE TABLE IF NOT EXISTS chat_device_tokens (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 7: persistent chat sessions catch up from history instead of holding a queue entry per
+// chat message: a cursor per (session, conversation) and a baseline time per session for the
+// conversations it has no cursor for (docs/DURABILITY.md "Chat messages"). Sessions stored before
+// get the upgrade's time as their baseline: what they were owed is in their queue rows. Written
+// so that running it twice is harmless.
+constexpr std::string_view version_7 = R"sql(
+CREATE TABLE IF NOT EXISTS chat_session_cursors (
+    client_id TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    PRIMARY KEY (client_id, conversation)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat_session_baselines (
+    client_id TEXT PRIMARY KEY,
+    baseline_unix_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO chat_session_baselines (client_id, baseline_unix_ms)
+    SELECT client_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) FROM sessions
+    WHERE owner IS NULL OR owner != '';
+)sql";
+
 constexpr std::array<std::string_view, current_schema_version> migrations = {
-    version_1, version_2, version_3, version_4, version_5, version_6};
+    version_1, version_2, version_3, version_4, version_5, version_6, version_7};
 
 } // namespace
 

@@ -405,6 +405,51 @@ std::vector<conversation_head> sqlite_chat_store::conversation_heads() {
     }
 }
 
+void sqlite_chat_store::read_history_after(std::string conversation, std::uint64_t after_id,
+                                           std::uint64_t since_unix_ms, std::size_t limit,
+                                           history_completion done) {
+    // Run alone on the writer connection: the group of every append submitted before it is
+    // closed (and committed) first.
+    submit(pending_chat_operation{{},
+                                  {},
+                                  [this, conversation = std::move(conversation), after_id,
+                                   since_unix_ms, limit, done = std::move(done)] {
+                                      std::vector<history_record> page;
+                                      store_status status;
+                                      try {
+                                          page = writer_tables_->history_after(
+                                              conversation, after_id, since_unix_ms, limit);
+                                      } catch (const sqlite_error& error) {
+                                          status = failure(error);
+                                      }
+                                      if (done) {
+                                          done(std::move(page), status);
+                                      }
+                                  }});
+}
+
+void sqlite_chat_store::save_session_cursors(session_cursors_record record, store_completion done) {
+    submit_grouped(
+        [record = std::move(record)](chat_tables& tables) { tables.save_session_cursors(record); },
+        std::move(done));
+}
+
+void sqlite_chat_store::remove_session_cursors(std::string client_id, store_completion done) {
+    submit_grouped([client_id = std::move(client_id)](
+                       chat_tables& tables) { tables.remove_session_cursors(client_id); },
+                   std::move(done));
+}
+
+std::vector<session_cursors_record> sqlite_chat_store::load_session_cursors() {
+    std::lock_guard lock(reader_mutex_);
+    try {
+        return reader_tables_->session_cursors();
+    } catch (const sqlite_error& error) {
+        throw store_open_error("cannot read the chat session cursors of " + options_.path + ": " +
+                               error.what());
+    }
+}
+
 void sqlite_chat_store::set_read_position(read_position_record record, store_completion done) {
     submit_grouped(
         [record = std::move(record)](chat_tables& tables) { tables.set_read_position(record); },

@@ -71,6 +71,13 @@ public:
     /// Reads committed heads: appends still waiting for their group are not included (call
     /// flush() first when that matters).
     std::vector<conversation_head> conversation_heads() override;
+    void read_history_after(std::string conversation, std::uint64_t after_id,
+                            std::uint64_t since_unix_ms, std::size_t limit,
+                            history_completion done) override;
+    void save_session_cursors(session_cursors_record record, store_completion done) override;
+    void remove_session_cursors(std::string client_id, store_completion done) override;
+    /// Reads committed cursors through the read connection.
+    std::vector<session_cursors_record> load_session_cursors() override;
     void set_read_position(read_position_record record, store_completion done) override;
     void read_positions(std::string user, read_positions_completion done) override;
     void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation,

@@ -142,6 +142,18 @@ protected:
         return result.get_future().get();
     }
 
+    std::vector<history_record> after(const std::string& conversation, std::uint64_t after_id,
+                                      std::uint64_t since_unix_ms, std::size_t limit) {
+        std::promise<std::vector<history_record>> result;
+        store().read_history_after(
+            conversation, after_id, since_unix_ms, limit,
+            [&](std::vector<history_record> records, const store_status& status) {
+                EXPECT_TRUE(status.is_ok()) << status.detail;
+                result.set_value(std::move(records));
+            });
+        return result.get_future().get();
+    }
+
     std::vector<read_position_record> positions(const std::string& user_name) {
         std::promise<std::vector<read_position_record>> result;
         store().read_positions(
@@ -498,6 +510,45 @@ TYPED_TEST(ChatStore, ReadPositionsNeverMoveBackwards) {
     this->store().set_read_position({"alice", "room/kitchen", 8});
     EXPECT_EQ(this->positions("alice")[1].id, 8u);
     EXPECT_TRUE(this->positions("carol").empty());
+}
+
+TYPED_TEST(ChatStore, ReadsHistoryAfterAnIdFromABaselineOldestFirst) {
+    for (std::uint64_t id = 1; id <= 10; ++id) {
+        this->store().append_history(message("room/kitchen", id, 1000 + id));
+    }
+    this->store().append_history(message("dm/alice/bob", 1, 1005));
+    // No flush: a read sees every append submitted before it.
+    EXPECT_EQ(ids_of(this->after("room/kitchen", 3, 0, 4)),
+              (std::vector<std::uint64_t>{4, 5, 6, 7}));
+    EXPECT_EQ(ids_of(this->after("room/kitchen", 8, 0, 10)), (std::vector<std::uint64_t>{9, 10}));
+    EXPECT_EQ(ids_of(this->after("room/kitchen", 0, 1008, 10)),
+              (std::vector<std::uint64_t>{8, 9, 10}));
+    EXPECT_TRUE(this->after("room/kitchen", 10, 0, 10).empty());
+    EXPECT_TRUE(this->after("room/kitchen", 0, 0, 0).empty());
+    EXPECT_TRUE(this->after("room/attic", 0, 0, 10).empty());
+    const auto one = this->after("dm/alice/bob", 0, 0, 10);
+    ASSERT_EQ(one.size(), 1u);
+    EXPECT_EQ(one[0], message("dm/alice/bob", 1, 1005));
+}
+
+TYPED_TEST(ChatStore, SessionCursorsRiseSurviveReopenAndGoWithTheSession) {
+    this->store().save_session_cursors({"alice/phone", 5000, {{"room/kitchen", 4}}});
+    this->store().save_session_cursors(
+        {"alice/phone", 0, {{"room/kitchen", 2}, {"dm/alice/bob", 7}}});
+    this->store().save_session_cursors({"bob", 6000, {}});
+    this->store().save_session_cursors({"carol", 7000, {{"room/attic", 1}}});
+    this->store().remove_session_cursors("carol");
+    this->reopen();
+    this->store().flush();
+    EXPECT_EQ(
+        this->store().load_session_cursors(),
+        (std::vector<session_cursors_record>{
+            {"alice/phone", 5000, {{"dm/alice/bob", 7}, {"room/kitchen", 4}}}, {"bob", 6000, {}}}));
+    this->store().save_session_cursors({"alice/phone", 9000, {{"room/kitchen", 6}}});
+    this->store().flush();
+    EXPECT_EQ(
+        this->store().load_session_cursors().front(),
+        (session_cursors_record{"alice/phone", 9000, {{"dm/alice/bob", 7}, {"room/kitchen", 6}}}));
 }
 
 TYPED_TEST(ChatStore, EveryCompletionFiresOnceWithOk) {

@@ -1,12 +1,14 @@
 // The durability contract at store level: a child process enqueues as fast as it can and reports
 // each completion through a pipe; it is killed with SIGKILL mid-stream. Every message whose
-// completion fired must be in the reopened store, in order.
+// completion fired must be in the reopened store, in order. The same for the chat store's history,
+// whose catch-up cursors must never pass a history row that did not survive.
 #include <cstdint>
 #include <set>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "store/chat_store.hpp"
 #include "store/message_store.hpp"
 
 #include "store_test_support.hpp"
@@ -96,6 +98,78 @@ TEST_P(StoreCrash, EveryCompletedEnqueueSurvivesKill) {
     for (const std::uint64_t value : confirmed) {
         ASSERT_TRUE(durable.contains(value)) << "acknowledged message " << value << " was lost";
     }
+}
+
+/// Runs in the child: appends numbered history rows forever, writing each id to `report_fd` once
+/// its completion reports it durable, and submits a cursor at each tenth id right after its row
+/// (as a session that acknowledged it would). Never returns.
+[[noreturn]] void append_history_until_killed(const store_options& options, int report_fd) {
+    try {
+        auto store = open_chat_store(options);
+        for (std::uint64_t id = 1;; ++id) {
+            const std::string text = std::to_string(id);
+            store->append_history({"room/lobby", id, "alice", "chat/room/lobby/alice", id,
+                                   byte_vector(text.begin(), text.end())},
+                                  [report_fd, id](const store_status& status) {
+                                      if (status.is_ok()) {
+                                          [[maybe_unused]] const auto written =
+                                              ::write(report_fd, &id, sizeof id);
+                                      }
+                                  });
+            if (id % 10 == 0) {
+                store->save_session_cursors({"bob", id, {{"room/lobby", id}}});
+            }
+            if (id % 512 == 511) {
+                store->flush();
+            }
+        }
+    } catch (...) {
+        ::_exit(2);
+    }
+}
+
+TEST_P(StoreCrash, CompletedHistorySurvivesKillAndNoCursorPassesIt) {
+    temporary_database file;
+    store_options options;
+    options.path = file.path();
+    options.durability = GetParam();
+    options.commit_interval_ms = 2;
+
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe(pipe_fds), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(pipe_fds[0]);
+        append_history_until_killed(options, pipe_fds[1]);
+    }
+    ::close(pipe_fds[1]);
+    std::set<std::uint64_t> confirmed;
+    std::uint64_t id = 0;
+    while (confirmed.size() < 3000 &&
+           ::read(pipe_fds[0], &id, sizeof id) == static_cast<ssize_t>(sizeof id)) {
+        confirmed.insert(id);
+    }
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the child died early";
+    while (::read(pipe_fds[0], &id, sizeof id) == static_cast<ssize_t>(sizeof id)) {
+        confirmed.insert(id);
+    }
+    ::close(pipe_fds[0]);
+    ASSERT_GE(confirmed.size(), 3000u);
+
+    auto store = open_chat_store(options);
+    const std::vector<conversation_head> heads = store->conversation_heads();
+    ASSERT_EQ(heads.size(), 1u);
+    EXPECT_GE(heads[0].last_id, *confirmed.rbegin()) << "acknowledged history was lost";
+    const std::vector<session_cursors_record> cursors = store->load_session_cursors();
+    ASSERT_EQ(cursors.size(), 1u);
+    ASSERT_EQ(cursors[0].cursors.size(), 1u);
+    // A cursor is committed with or after the rows below it: never above the surviving head.
+    EXPECT_LE(cursors[0].cursors[0].id, heads[0].last_id);
+    EXPECT_GT(cursors[0].cursors[0].id, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Durability, StoreCrash,
