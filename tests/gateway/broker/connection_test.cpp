@@ -582,12 +582,11 @@ TEST_F(ConnectionTest, AResumedChatSessionDoesNotWriteItsChatSubscriptionsAgain)
     request.password = mqtt::byte_vector(password.begin(), password.end());
     store::message_store& store = tables_.persistence()->store();
     const std::uint64_t before_first = store.counters().committed_operations;
-    {
-        auto first = connected(request);
-        ASSERT_EQ(first->all_of<mqtt::connack>().at(0).reason, mqtt::reason_code::success);
-        first->send(mqtt::disconnect{});
-        ASSERT_TRUE(run_until([&] { return first->is_ended(); }));
-    }
+    // Kept until the end: the fixture pumps every client it watches.
+    auto first = connected(request);
+    ASSERT_EQ(first->all_of<mqtt::connack>().at(0).reason, mqtt::reason_code::success);
+    first->send(mqtt::disconnect{});
+    ASSERT_TRUE(run_until([&] { return first->is_ended(); }));
     store.flush();
     const std::uint64_t first_login = store.counters().committed_operations - before_first;
     request.clean_start = false;
