@@ -18,6 +18,7 @@ before=$(realpath "$1")
 after=$(realpath "$2")
 rounds=${3:-3}
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/tests/bench/bench-lib.sh"
 build=${PERCH_BENCH_BUILD:-$root/build-bench}
 out=${PERCH_AB_OUT:-$build/ab.md}
 
@@ -40,17 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for_port() {
-    for _ in $(seq 100); do
-        if (: < "/dev/tcp/127.0.0.1/$1") 2> /dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "broker on port $1 did not start" >&2
-    return 1
-}
-
 # The same settings as run-compare.sh's perch-w2.
 start_broker() {
     local binary=$1 port=$2 data=$work/data-$RANDOM
@@ -69,12 +59,6 @@ EOF
     "$binary" -c "$work/perch.conf" > "$work/broker.log" 2>&1 &
     broker_pid=$!
     wait_for_port "$port"
-}
-
-stop_broker() {
-    kill "$broker_pid"
-    wait "$broker_pid" 2> /dev/null || true
-    broker_pid=""
 }
 
 # Sized for about a broker CPU-second each: the kernel counts CPU time in 10 ms ticks.

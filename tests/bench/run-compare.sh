@@ -16,6 +16,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${PERCH_BENCH_BUILD:-$root/build-bench}
+source "$root/tests/bench/bench-lib.sh"
 mosquitto=${MOSQUITTO:-/usr/sbin/mosquitto}
 quick=0
 callgrind=0
@@ -48,30 +49,12 @@ loadgen=$build/tests/bench/perch_loadgen
 ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d /tmp/perch-compare.XXXXXX)
 broker_pid=""
-cleanup() {
-    if [[ -n $broker_pid ]]; then
-        kill "$broker_pid" 2> /dev/null || true
-        wait "$broker_pid" 2> /dev/null || true
-    fi
-}
-trap cleanup EXIT
+trap stop_broker_at_exit EXIT
 
 perf_flag=0
 if command -v perf > /dev/null && perf stat -e raw_syscalls:sys_enter -- true > /dev/null 2>&1; then
     perf_flag=1
 fi
-
-wait_for_port() {
-    local port=$1
-    for _ in $(seq 100); do
-        if (: < "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "broker on port $port did not start" >&2
-    return 1
-}
 
 # start_broker NAME PORT: starts the broker NAME (perch-w1, perch-w2, mosquitto) on PORT.
 start_broker() {
@@ -108,12 +91,6 @@ EOF
     esac
     broker_pid=$!
     wait_for_port "$port"
-}
-
-stop_broker() {
-    kill "$broker_pid"
-    wait "$broker_pid" 2> /dev/null || true
-    broker_pid=""
 }
 
 # The scenarios: loadgen arguments, one line each. Counts are sized so that the slowest broker
@@ -240,20 +217,8 @@ run_chat() {
     local dir=$work/chat
     rm -rf "$dir"
     mkdir -p "$dir"
-    awk -v n="$users" 'BEGIN { for (i = 0; i < n; i++) print "u" i ":pw-" i }' > "$dir/passwd"
-    mosquitto_passwd -U "$dir/passwd"
-    awk -v n="$users" 'BEGIN {
-        for (r = 0; r * 20 < n; r++) {
-            line = "r" r
-            for (k = r * 20; k < n && k < r * 20 + 20; k++) line = line " u" k
-            print line
-        }
-    }' > "$dir/rooms"
-    # The import's own connection commits without fsync (durability batched): each directory
-    # change is its own transaction, and 40,000 fsyncs would take minutes here.
-    printf 'data_dir %s\ndurability batched\n' "$dir/perch-data" > "$dir/import.conf"
-    "$perch" user import "$dir/passwd" -c "$dir/import.conf"
-    "$perch" room import "$dir/rooms" -c "$dir/import.conf"
+    write_chat_users "$users" "$dir"
+    import_chat_users "$perch" "$dir" "$dir/perch-data"
     local common=(--users "$users" --room-size 20 --mqtt 5 --payload 64 --window 1000
         --password pw- --perf 0 --timeout 150)
     for broker in perch-w2 mosquitto; do

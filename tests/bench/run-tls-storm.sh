@@ -28,6 +28,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${PERCH_BENCH_BUILD:-$root/build-bench}
+source "$root/tests/bench/bench-lib.sh"
 mosquitto=${MOSQUITTO:-/usr/sbin/mosquitto}
 users=9000
 duration=20
@@ -56,25 +57,7 @@ if (($(ulimit -n) < users + 100)); then
 fi
 work=$(mktemp -d /tmp/perch-tls-storm.XXXXXX)
 broker_pid=""
-cleanup() {
-    if [[ -n $broker_pid ]]; then
-        kill "$broker_pid" 2> /dev/null || true
-        wait "$broker_pid" 2> /dev/null || true
-    fi
-}
-trap cleanup EXIT
-
-wait_for_port() {
-    local port=$1
-    for _ in $(seq 100); do
-        if (: < "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "broker on port $port did not start" >&2
-    return 1
-}
+trap stop_broker_at_exit EXIT
 
 # One certificate for both brokers; its key is a throwaway for this run, readable by Mosquitto.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" \
@@ -83,18 +66,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$w
 chmod 644 "$work/key.pem"
 
 # Users uK with password pw-K in rooms of 20, as in run-compare.sh --chat.
-awk -v n="$users" 'BEGIN { for (i = 0; i < n; i++) print "u" i ":pw-" i }' > "$work/passwd"
-mosquitto_passwd -U "$work/passwd"
-awk -v n="$users" 'BEGIN {
-    for (r = 0; r * 20 < n; r++) {
-        line = "r" r
-        for (k = r * 20; k < n && k < r * 20 + 20; k++) line = line " u" k
-        print line
-    }
-}' > "$work/rooms"
-printf 'data_dir %s\ndurability batched\n' "$work/perch-template" > "$work/import.conf"
-"$perch" user import "$work/passwd" -c "$work/import.conf" > /dev/null
-"$perch" room import "$work/rooms" -c "$work/import.conf" > /dev/null
+write_chat_users "$users" "$work"
+import_chat_users "$perch" "$work" "$work/perch-template"
 if id mosquitto > /dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
     chmod 711 "$work"
     chmod 644 "$work/passwd"
@@ -171,9 +144,7 @@ for broker in perch-w2 mosquitto; do
         "$loadgen" chat "${common[@]}" "${extra[@]}" "${tls[@]}" --port "$port" \
             --pid "$broker_pid" --name "$broker" | sed "s/^/transport=$transport /" |
             tee -a "$results"
-        kill "$broker_pid"
-        wait "$broker_pid" 2> /dev/null || true
-        broker_pid=""
+        stop_broker
         port=$((port + 1))
     done
 done

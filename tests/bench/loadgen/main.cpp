@@ -17,7 +17,8 @@ using perch::loadgen::scenario_options;
 void usage() {
     std::fprintf(
         stderr,
-        "usage: perch_loadgen fan_in|fan_out|rooms|idle|offline|chat --port P --pid BROKER_PID "
+        "usage: perch_loadgen fan_in|fan_out|rooms|idle|offline|chat|soak --port P --pid "
+        "BROKER_PID "
         "[options]\n"
         "  --host 127.0.0.1   broker address (127.0.0.0/8 only)\n"
         "  --name LABEL       broker label in the result line\n"
@@ -34,7 +35,9 @@ void usage() {
         "  chat:    --users N  --room-size M  --rate MSGS_PER_S_PER_USER (default 0.1)\n"
         "           --duration SECONDS  --window CONNECTS_IN_FLIGHT  --subscribe 0|1\n"
         "           --ramp 0|1  --password PREFIX (user uK's password is PREFIX then K)\n"
-        "           --tls CAFILE (every user over TLS 1.3)  --storm 0|1 (reconnect storm)\n");
+        "           --tls CAFILE (every user over TLS 1.3)  --storm 0|1 (reconnect storm)\n"
+        "  soak:    the chat options, --windows N (chat windows of --duration seconds, first\n"
+        "           without, then beside hostile clients)  --flood-rate MSGS_PER_S\n");
 }
 
 bool apply_option(scenario_options& options, std::string_view key, const std::string& value) {
@@ -106,6 +109,10 @@ bool apply_option(scenario_options& options, std::string_view key, const std::st
         options.tls_ca_file = value;
     } else if (key == "--storm") {
         options.is_storming = value == "1";
+    } else if (key == "--windows") {
+        options.soak_windows = std::stoi(value);
+    } else if (key == "--flood-rate") {
+        options.flood_rate = std::stoull(value);
     } else if (key == "--timeout") {
         options.timeout_seconds = std::stod(value);
     } else {
@@ -140,7 +147,7 @@ int main(int argc, char** argv) {
     }
     if (options.broker_pid <= 0 || options.runs < 1 || options.publishers < 1 ||
         options.members < 1 || options.rate_per_member <= 0 || options.messages < 1 ||
-        options.users < 2 || options.room_size < 2) {
+        options.users < 2 || options.room_size < 2 || options.soak_windows < 1) {
         usage();
         return 2;
     }
@@ -157,6 +164,8 @@ int main(int argc, char** argv) {
         perch::loadgen::run_offline(options);
     } else if (scenario == "chat") {
         perch::loadgen::run_chat(options);
+    } else if (scenario == "soak") {
+        perch::loadgen::run_soak(options);
     } else {
         usage();
         return 2;

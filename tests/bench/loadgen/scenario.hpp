@@ -64,6 +64,11 @@ struct scenario_options {
     /// chat: after the chat step every user drops its connection and reconnects at once, over
     /// TLS first resuming its session, then with full handshakes (see chat.cpp).
     bool is_storming = false;
+    /// soak: chat windows of `duration_seconds` each, first without the hostile clients, then
+    /// with them.
+    int soak_windows = 6;
+    /// soak: flood messages per second over all hostile flooders.
+    std::uint64_t flood_rate = 20000;
 };
 
 /// The CONNECT settings of a scenario's clients: protocol level and credentials from `options`,
@@ -129,5 +134,6 @@ void run_rooms(const scenario_options& options);
 void run_idle(const scenario_options& options);
 void run_offline(const scenario_options& options);
 void run_chat(const scenario_options& options);
+void run_soak(const scenario_options& options);
 
 } // namespace perch::loadgen
