@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "gateway/chat/chat_policy.hpp"
 #include "gateway/chat/chat_topic.hpp"
@@ -139,13 +140,15 @@ std::optional<recorded_message> chat_service::stamp_and_record(const mqtt::messa
                                                                std::string_view sender,
                                                                std::uint64_t now_unix_ms,
                                                                store::store_completion done) {
-    std::lock_guard lock(record_mutex_);
-    std::optional<stamped_message> stamped = stamp(content, sender, now_unix_ms);
-    if (!stamped) {
+    std::string conversation = conversation_of(parse_chat_topic(content->topic_name));
+    if (conversation.empty()) {
         return std::nullopt;
     }
-    recorded_message recorded{stamped->content, stamped->record.conversation, stamped->record.id};
-    store_->append_history(std::move(stamped->record), std::move(done));
+    const std::size_t shard = std::hash<std::string>{}(conversation) % record_shards;
+    std::lock_guard lock(record_mutexes_[shard]);
+    stamped_message stamped = stamp_in(content, std::move(conversation), sender, now_unix_ms);
+    recorded_message recorded{stamped.content, stamped.record.conversation, stamped.record.id};
+    store_->append_history(std::move(stamped.record), std::move(done));
     return recorded;
 }
 
@@ -344,11 +347,15 @@ std::optional<std::string> chat_service::user_of_client_id(std::string_view clie
 std::optional<stamped_message> chat_service::stamp(const mqtt::message_ptr& content,
                                                    std::string_view sender,
                                                    std::uint64_t now_unix_ms) {
-    const chat_topic topic = parse_chat_topic(content->topic_name);
-    std::string conversation = conversation_of(topic);
+    std::string conversation = conversation_of(parse_chat_topic(content->topic_name));
     if (conversation.empty()) {
         return std::nullopt;
     }
+    return stamp_in(content, std::move(conversation), sender, now_unix_ms);
+}
+
+stamped_message chat_service::stamp_in(const mqtt::message_ptr& content, std::string conversation,
+                                       std::string_view sender, std::uint64_t now_unix_ms) {
     const std::uint64_t id = counters_.next_id(conversation);
     auto stamped = std::make_shared<mqtt::message>(*content);
     auto& user_properties = stamped->props.user_properties;

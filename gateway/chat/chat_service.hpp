@@ -10,6 +10,7 @@
 // so that a reply never overtakes the directory. The same thread prunes history once a day.
 #pragma once
 
+#include <array>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -147,9 +148,10 @@ public:
     std::optional<stamped_message> stamp(const mqtt::message_ptr& content, std::string_view sender,
                                          std::uint64_t now_unix_ms);
 
-    /// stamp(), then submits the history row, both under one lock: history rows of a conversation
-    /// are submitted in id order, so that a read of history submitted later sees every id stamped
-    /// before it (docs/DURABILITY.md "Chat messages"). `done` reports the row's write.
+    /// stamp(), then submits the history row, both under the lock of the conversation's shard:
+    /// history rows of a conversation are submitted in id order, so that a read of history
+    /// submitted later sees every id stamped before it (docs/DURABILITY.md "Chat messages"), while
+    /// other conversations stamp beside it. `done` reports the row's write.
     std::optional<recorded_message> stamp_and_record(const mqtt::message_ptr& content,
                                                      std::string_view sender,
                                                      std::uint64_t now_unix_ms,
@@ -227,8 +229,14 @@ private:
 
     std::unique_ptr<store::chat_store> store_;
     chat_settings settings_;
-    /// Held from a stamp to the submission of its history row (stamp_and_record).
-    std::mutex record_mutex_;
+    /// Stamps `content` as message `conversation`'s next id.
+    stamped_message stamp_in(const mqtt::message_ptr& content, std::string conversation,
+                             std::string_view sender, std::uint64_t now_unix_ms);
+
+    /// Conversations hash onto these; one is held from a stamp to the submission of its history
+    /// row (stamp_and_record).
+    static constexpr std::size_t record_shards = 16;
+    std::array<std::mutex, record_shards> record_mutexes_;
     /// Cursors loaded at start, by client id. Lock: stored_cursors_mutex_.
     std::mutex stored_cursors_mutex_;
     std::map<std::string, store::session_cursors_record, std::less<>> stored_cursors_;
