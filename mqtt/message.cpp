@@ -6,24 +6,6 @@
 namespace perch::mqtt {
 namespace {
 
-// Keeps the properties a server forwards unchanged to subscribers and drops the rest: Topic Alias
-// and Subscription Identifiers belong to one connection, Message Expiry is recomputed per delivery.
-properties forwarded_properties(const properties& props) {
-    properties kept;
-    kept.payload_format_indicator = props.payload_format_indicator; // [MQTT-3.3.2-4]
-    kept.content_type = props.content_type;                         // [MQTT-3.3.2-20]
-    kept.response_topic = props.response_topic;                     // [MQTT-3.3.2-15]
-    kept.correlation_data = props.correlation_data;                 // [MQTT-3.3.2-16]
-    kept.user_properties = props.user_properties; // [MQTT-3.3.2-17, MQTT-3.3.2-18]
-    return kept;
-}
-
-/// True when `props` holds anything forwarded_properties keeps (never for 3.1.1 publishers).
-bool has_forwarded_properties(const properties& props) {
-    return props.payload_format_indicator || props.content_type || props.response_topic ||
-           props.correlation_data || !props.user_properties.empty();
-}
-
 std::optional<time_point> deadline_after(const std::optional<std::uint32_t>& seconds,
                                          time_point now) {
     if (!seconds) {
@@ -34,6 +16,26 @@ std::optional<time_point> deadline_after(const std::optional<std::uint32_t>& sec
 
 } // namespace
 
+// Keeps the properties a server forwards unchanged to subscribers and drops the rest: Topic Alias
+// and Subscription Identifiers belong to one connection, Message Expiry is recomputed per delivery.
+forwarded_properties forwarded_properties::of(const properties& all) {
+    forwarded_properties kept;
+    kept.payload_format_indicator = all.payload_format_indicator; // [MQTT-3.3.2-4]
+    kept.content_type = all.content_type;                         // [MQTT-3.3.2-20]
+    kept.response_topic = all.response_topic;                     // [MQTT-3.3.2-15]
+    kept.correlation_data = all.correlation_data;                 // [MQTT-3.3.2-16]
+    kept.user_properties = all.user_properties;                   // [MQTT-3.3.2-17, MQTT-3.3.2-18]
+    return kept;
+}
+
+void forwarded_properties::copy_to(properties& into) const {
+    into.payload_format_indicator = payload_format_indicator;
+    into.content_type = content_type;
+    into.response_topic = response_topic;
+    into.correlation_data = correlation_data;
+    into.user_properties = user_properties;
+}
+
 message_ptr make_message(const publish& packet, std::string topic_name, std::uint64_t origin,
                          time_point now) {
     auto built = std::make_shared<message>();
@@ -41,9 +43,7 @@ message_ptr make_message(const publish& packet, std::string topic_name, std::uin
     built->payload = packet.payload;
     built->qos_level = packet.qos_level;
     built->is_retained = packet.is_retained;
-    if (has_forwarded_properties(packet.props)) {
-        built->props = forwarded_properties(packet.props);
-    }
+    built->props = forwarded_properties::of(packet.props);
     built->expiry_deadline = deadline_after(packet.props.message_expiry_interval, now);
     built->origin = origin;
     return built;
@@ -55,7 +55,7 @@ message_ptr make_will_message(const will_message& will, std::uint64_t origin, ti
     built->payload = will.payload;
     built->qos_level = will.qos_level;
     built->is_retained = will.is_retained;
-    built->props = forwarded_properties(will.props);
+    built->props = forwarded_properties::of(will.props);
     built->expiry_deadline = deadline_after(will.props.message_expiry_interval, now);
     built->origin = origin;
     return built;

@@ -18,6 +18,26 @@ namespace perch::mqtt {
 /// A point on the gateway's monotonic clock. mqtt/ never reads a clock: time arrives as `now`.
 using time_point = std::chrono::steady_clock::time_point;
 
+/// The properties of a PUBLISH that a server forwards unchanged to its subscribers [MQTT-3.3.2-4,
+/// 3.3.2-15, 3.3.2-16, 3.3.2-17, 3.3.2-18, 3.3.2-20]. A message keeps these and no others: the
+/// whole `properties` set is three times the size, and the broker holds a message per retained
+/// topic and per delivery in flight.
+struct forwarded_properties {
+    std::optional<std::uint8_t> payload_format_indicator;
+    std::optional<std::string> content_type;
+    std::optional<std::string> response_topic;
+    std::optional<byte_vector> correlation_data;
+    std::vector<user_property> user_properties;
+
+    bool operator==(const forwarded_properties&) const = default;
+    /// True when none is set (always for a 3.1.1 publisher).
+    bool empty() const { return *this == forwarded_properties{}; }
+    /// The forwarded ones among `all`.
+    static forwarded_properties of(const properties& all);
+    /// Sets them in `into`, leaving its other properties as they are.
+    void copy_to(properties& into) const;
+};
+
 /// An application message as the router sees it.
 struct message {
     /// The full topic name (a Topic Alias has already been resolved).
@@ -28,11 +48,9 @@ struct message {
     qos qos_level = qos::at_most_once;
     /// The RETAIN flag as published.
     bool is_retained = false;
-    /// Only the properties forwarded to subscribers: payload_format_indicator, content_type,
-    /// response_topic, correlation_data and user_properties [MQTT-3.3.2-4, 3.3.2-15, 3.3.2-16,
-    /// 3.3.2-17, 3.3.2-18, 3.3.2-20]. Message expiry lives in expiry_deadline instead; topic alias
-    /// and subscription identifiers belong to one connection and are never kept here.
-    properties props;
+    /// Only the properties forwarded to subscribers. Message expiry lives in expiry_deadline
+    /// instead; topic alias and subscription identifiers belong to one connection.
+    forwarded_properties props;
     /// When the message expires, computed at arrival from message_expiry_interval [MQTT-3.3.2-5];
     /// empty when it never expires.
     std::optional<time_point> expiry_deadline;

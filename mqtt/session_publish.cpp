@@ -378,7 +378,7 @@ publish session::build_publish(const message& content, qos qos_level, bool is_re
     if (version() == protocol_version::v5) {
         // Forwarded unaltered, user properties in order [MQTT-3.3.2-4, MQTT-3.3.2-15..18,
         // MQTT-3.3.2-20 (5.0)].
-        out.props = content.props;
+        content.props.copy_to(out.props);
         // [MQTT-3.3.2-6 (5.0)] the interval left, not the one published.
         out.props.message_expiry_interval = remaining_expiry_seconds(content, now);
         // [MQTT-3.3.4-3 (5.0)]

@@ -10,6 +10,25 @@
 
 namespace perch::gateway {
 
+namespace {
+
+/// `props` in the 5.0 property encoding of `context` (Property Length first); empty when there
+/// are none.
+store::byte_vector encode_properties(const mqtt::properties& props,
+                                     mqtt::property_context context) {
+    store::byte_vector encoded;
+    const std::size_t content_size = mqtt::properties_content_size(props, context);
+    if (content_size > 0) {
+        encoded.resize(content_size + mqtt::varint_size(static_cast<std::uint32_t>(content_size)));
+        mqtt::wire_writer writer{std::span<std::uint8_t>(encoded)};
+        mqtt::write_properties(writer, props, context, content_size);
+        encoded.resize(writer.written());
+    }
+    return encoded;
+}
+
+} // namespace
+
 std::uint64_t unix_now_ms() {
     const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
     return static_cast<std::uint64_t>(
@@ -31,37 +50,13 @@ store::stored_message to_stored_message(const mqtt::message& content, mqtt::time
         stored.expiry_unix_ms =
             now_unix_ms + static_cast<std::uint64_t>(std::max<std::int64_t>(left.count(), 1));
     }
-    const std::size_t content_size =
-        mqtt::properties_content_size(content.props, mqtt::property_context::publish);
-    if (content_size > 0) {
-        stored.properties.resize(content_size +
-                                 mqtt::varint_size(static_cast<std::uint32_t>(content_size)));
-        mqtt::wire_writer writer{std::span<std::uint8_t>(stored.properties)};
-        mqtt::write_properties(writer, content.props, mqtt::property_context::publish,
-                               content_size);
-        stored.properties.resize(writer.written());
+    if (!content.props.empty()) {
+        mqtt::properties forwarded;
+        content.props.copy_to(forwarded);
+        stored.properties = encode_properties(forwarded, mqtt::property_context::publish);
     }
     return stored;
 }
-
-namespace {
-
-/// `props` in the 5.0 property encoding of `context` (Property Length first); empty when there
-/// are none.
-store::byte_vector encode_properties(const mqtt::properties& props,
-                                     mqtt::property_context context) {
-    store::byte_vector encoded;
-    const std::size_t content_size = mqtt::properties_content_size(props, context);
-    if (content_size > 0) {
-        encoded.resize(content_size + mqtt::varint_size(static_cast<std::uint32_t>(content_size)));
-        mqtt::wire_writer writer{std::span<std::uint8_t>(encoded)};
-        mqtt::write_properties(writer, props, context, content_size);
-        encoded.resize(writer.written());
-    }
-    return encoded;
-}
-
-} // namespace
 
 store::stored_will to_stored_will(const mqtt::will_message& will) {
     store::stored_will stored;
@@ -104,9 +99,11 @@ std::optional<mqtt::message_ptr> to_routed_message(const store::stored_message& 
     if (!stored.properties.empty()) {
         mqtt::wire_reader reader{
             mqtt::byte_view(stored.properties.data(), stored.properties.size())};
-        if (mqtt::read_properties(reader, mqtt::property_context::publish, built->props)) {
+        mqtt::properties read;
+        if (mqtt::read_properties(reader, mqtt::property_context::publish, read)) {
             return std::nullopt;
         }
+        built->props = mqtt::forwarded_properties::of(read);
     }
     if (stored.expiry_unix_ms != 0) {
         const std::uint64_t left =
