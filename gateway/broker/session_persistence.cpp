@@ -2,6 +2,7 @@
 #include "gateway/broker/session_persistence.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <utility>
 #include <vector>
 
@@ -259,7 +260,7 @@ void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
         for (const mqtt::queued_delivery& waiting : state.queued) {
             ++held[waiting.content.get()].queued;
         }
-        std::deque<tracked_entry> kept;
+        mqtt::lazy_deque<tracked_entry> kept;
         for (tracked_entry& entry : ledger.tracked) {
             const auto found = held.find(entry.content.get());
             if (entry.history_id != 0) {

@@ -20,7 +20,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -34,6 +33,7 @@
 #include "gateway/broker/chat_cursors.hpp"
 #include "gateway/broker/delivery.hpp"
 #include "gateway/chat/access_policy.hpp"
+#include "mqtt/lazy_deque.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/session.hpp"
 #include "store/message_store.hpp"
@@ -104,8 +104,9 @@ struct session_ledger {
     /// when the ledger is made and never changed (a session is never given to another identity),
     /// so that other workers may read it, like client_id, to check what the session may receive.
     std::string owner;
-    /// Entries the session holds, oldest first.
-    std::deque<tracked_entry> tracked;
+    /// Entries the session holds, oldest first. Empty for most of a chat session's life (its
+    /// messages are tracked only while in flight), so it costs a pointer until then.
+    mqtt::lazy_deque<tracked_entry> tracked;
     /// Entries in the store the session had no room for.
     spill_state spill;
     /// The session state's change_count when reconcile_ledger last compared the two in full;
