@@ -10,6 +10,7 @@
 // so that a reply never overtakes the directory. The same thread prunes history once a day.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -115,6 +116,12 @@ public:
     chat_directory& directory() { return directory_; }
     store::chat_store& store() { return *store_; }
     const chat_settings& settings() const { return settings_; }
+
+    /// Applies the settings a reload may change while running: history retention (used by the
+    /// next daily pruning) and password iterations (used by the next rehash). Any thread.
+    void update_runtime_settings(std::uint32_t history_retention_days,
+                                 std::uint32_t history_keep_per_conversation,
+                                 std::uint32_t password_iterations);
 
     /// The chat checks of a CONNECT. `user_name` is the CONNECT's user name, or the verified
     /// certificate identity when `is_identity_verified` (no password then). A user name is always
@@ -227,6 +234,11 @@ private:
 
     std::unique_ptr<store::chat_store> store_;
     chat_settings settings_;
+    // The settings a reload changes while the chat thread and the password checks read them.
+    // Any thread (atomic).
+    std::atomic<std::uint32_t> history_retention_days_;
+    std::atomic<std::uint32_t> history_keep_per_conversation_;
+    std::atomic<std::uint32_t> password_iterations_;
     /// Held from a stamp to the submission of its history row (stamp_and_record).
     std::mutex record_mutex_;
     /// Cursors loaded at start, by client id. Lock: stored_cursors_mutex_.
