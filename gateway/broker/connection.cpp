@@ -36,6 +36,17 @@ namespace perch::gateway {
 
 namespace {
 
+std::string_view close_cause_text(close_cause cause) {
+    switch (cause) {
+    case close_cause::lost: return "connection lost or closed without DISCONNECT";
+    case close_cause::client_disconnect: return "client sent DISCONNECT";
+    case close_cause::server_close: return "closed by the server";
+    case close_cause::stalled: return "stopped reading";
+    case close_cause::shutdown: return "server shutting down";
+    }
+    return "unknown";
+}
+
 /// Bytes read in one turn before other connections of the worker get their turn (DESIGN.md
 /// "Overload"): one read buffer, so that one turn's work (decoding, routing, storing what it
 /// carried) stays small beside a PINGREQ waiting on another socket.
@@ -94,7 +105,7 @@ connection::~connection() {
 
 void connection::start() {
     worker_.add_connection(shared_from_this());
-    log_debug("new connection from {}", remote_address());
+    log_event(log_level::debug, "new connection from {}", remote_address());
     arm_timer();
     // Bytes may have arrived before the socket joined the reactor: read first, then wait.
     boost::asio::post(worker_.context(), [self = shared_from_this()] {
@@ -164,7 +175,8 @@ void connection::read_turn(const boost::system::error_code& error) {
         }
         if (read_error) {
             if (read_error != boost::asio::error::eof) {
-                log_debug("read from {} failed: {}", remote_address(), read_error.message());
+                log_event(log_level::debug, "read from {} failed: {}", remote_address(),
+                          read_error.message());
             }
             is_lost = true;
             break;
@@ -237,24 +249,29 @@ void connection::process_actions(mqtt::time_point now) {
                                // Allowed at CONNECT, but the rules changed since (a deleted
                                // user, a room left): a will obeys them when it is published.
                                worker_.counters().access_refusals.add();
-                               log_info("dropping the will of {} on '{}': not authorized",
-                                        client_id(), will.content->topic_name);
+                               log_event(log_level::info,
+                                         "dropping the will of {} on '{}': not authorized",
+                                         client_id(), will.content->topic_name);
                                return;
                            }
-                           log_debug("publishing the will of {} on '{}'", client_id(),
-                                     will.content->topic_name);
+                           log_event(log_level::debug, "publishing the will of {} on '{}'",
+                                     client_id(), will.content->topic_name);
                            route_will(retainable(std::move(will.content)), now);
                        },
                        [&](mqtt::close_connection& close) {
+                           close_cause_ = mqtt::is_failure(close.reason)
+                                              ? close_cause::server_close
+                                              : close_cause::client_disconnect;
                            if (mqtt::is_failure(close.reason)) {
                                // The server ends this connection: the client gets to read why.
                                is_drain_wanted_ = true;
                                if (close.reason != mqtt::reason_code::session_taken_over) {
                                    worker_.counters().protocol_violations.add();
                                }
-                               log_info("closing {} ({}): {} (0x{:02x}) {}", client_id(),
-                                        remote_address(), mqtt::to_string(close.reason),
-                                        static_cast<unsigned>(close.reason), close.rule);
+                               log_event(log_level::info, "closing {} ({}): {} (0x{:02x}) {}",
+                                         client_id(), remote_address(),
+                                         mqtt::to_string(close.reason),
+                                         static_cast<unsigned>(close.reason), close.rule);
                            }
                            begin_close();
                        },
@@ -282,8 +299,9 @@ void connection::send(mqtt::packet& content) {
             }
             if (!session_.is_persistent() && session_.is_connected()) {
                 worker_.counters().quota_disconnects.add();
-                log_notice("disconnecting {}: {} bytes of output waiting (quota exceeded)",
-                           client_id(), backlog);
+                log_event(log_level::notice,
+                          "disconnecting {}: {} bytes of output waiting (quota exceeded)",
+                          client_id(), backlog);
                 session_.shutdown(mqtt::reason_code::quota_exceeded, clock_now());
                 return;
             }
@@ -333,6 +351,7 @@ store::store_completion connection::post_back(std::function<void()> work) {
 
 void connection::shut_down_for_exit() {
     is_exiting_ = true;
+    close_cause_ = close_cause::shutdown;
     // Written before the chat store's last flush (server::stop, then chat_service::stop).
     save_chat_cursors(unix_now_ms());
     if (transport_->is_open() && session_.is_connected()) {
@@ -429,10 +448,12 @@ void connection::close_socket() {
     if (is_counted_connected_) {
         is_counted_connected_ = false;
         worker_.counters().connected_clients.subtract();
-        log_info("client {} ({}) disconnected", client_id(), remote_address());
+        log_event(log_level::info, "client {} ({}) disconnected: {}", client_id(), remote_address(),
+                  close_cause_text(close_cause_));
         end_chat_device();
     } else {
-        log_debug("connection from {} closed", remote_address());
+        log_event(log_level::debug, "connection from {} closed before it logged in: {}",
+                  remote_address(), close_cause_text(close_cause_));
     }
 }
 
@@ -466,7 +487,8 @@ void connection::on_written(const boost::system::error_code& error, std::size_t 
     sync_backlog();
     if (error) {
         if (error != boost::asio::error::operation_aborted) {
-            log_debug("write to {} failed: {}", remote_address(), error.message());
+            log_event(log_level::debug, "write to {} failed: {}", remote_address(),
+                      error.message());
             on_network_lost();
         }
         return;
@@ -544,7 +566,8 @@ void connection::on_deadline(std::uint64_t generation) {
     const mqtt::time_point now = clock_now();
     if (close_deadline_ && now >= *close_deadline_) {
         close_deadline_.reset();
-        log_debug("closing {}: peer stopped reading", remote_address());
+        log_event(log_level::debug, "closing {}: peer stopped reading", remote_address());
+        close_cause_ = close_cause::stalled;
         close_socket();
         end_session_if_closed();
         if (is_session_ended_) {

@@ -24,6 +24,7 @@
 #include "gateway/broker/session_persistence.hpp"
 #include "gateway/chat/access_policy.hpp"
 #include "gateway/chat/chat_service.hpp"
+#include "gateway/common/log.hpp"
 #include "gateway/stream/output_queue.hpp"
 #include "gateway/stream/transport.hpp"
 #include "mqtt/deadline.hpp"
@@ -44,6 +45,15 @@ struct connection_settings {
     /// Broker-wide output backlog past which this connection stops reading (back-pressure).
     std::uint64_t backlog_pause_bytes = 256 * 1024 * 1024;
     bool allow_anonymous = true;
+};
+
+/// Why a connection ended, as its last log line tells.
+enum class close_cause : std::uint8_t {
+    lost,              ///< The network or the client closed it without DISCONNECT.
+    client_disconnect, ///< The client sent DISCONNECT.
+    server_close,      ///< The server ended it with a reason code (logged when it did).
+    stalled,           ///< The client stopped reading what it was sent.
+    shutdown,          ///< The broker is stopping.
 };
 
 /// A client connection. Created by the listener on the worker that accepted the socket; every
@@ -130,6 +140,19 @@ private:
     const std::string& client_id() const { return session_.client_id(); }
     /// "ADDRESS:PORT" of the client, for the log.
     std::string remote_address() const { return transport_->remote_address(); }
+
+    /// Logs one line about this connection: its id ("[c123]" in text), and in JSON its client id,
+    /// chat user and remote address. Nothing is formatted when `level` is off.
+    template <typename... Args>
+    void log_event(log_level level, fmt::format_string<Args...> format, Args&&... args) const {
+        if (!is_log_enabled(level)) {
+            return;
+        }
+        const std::string remote = remote_address();
+        const log_subject subject{id(), client_id(), chat_ ? std::string_view(chat_->user) : "",
+                                  remote};
+        write_log_line(level, fmt::format(format, std::forward<Args>(args)...), &subject);
+    }
     // Chat layer (connection_chat.cpp).
     /// The chat checks of a CONNECT (connection_chat.cpp), at once or, when a password
     /// hash is to be checked, once the chat layer's password threads have checked it; then
@@ -318,6 +341,8 @@ private:
     bool is_draining_ : 1 = false;
     /// Whether pending_successor_ starts clean.
     bool is_pending_successor_clean_ : 1 = false;
+    /// Why the connection ends, for the line logged when it does (close_cause_text).
+    close_cause close_cause_ : 3 = close_cause::lost;
     /// The generation of the deadline queued with the worker (bumped to cancel it; 32 bits fill
     /// the flags' word, and an entry 2^32 re-arms old is long gone).
     std::uint32_t timer_generation_ = 0;

@@ -68,15 +68,17 @@ void connection::finish_chat_login(const mqtt::connect& request,
         break;
     case chat_login_result::chat_user: become_chat_user(*user_name); break;
     case chat_login_result::bad_credentials:
-        log_info("refusing client from {}: bad user name or password", remote_address());
+        log_event(log_level::info, "refusing client from {}: bad user name or password",
+                  remote_address());
         worker_.counters().access_refusals.add();
         // CONNACK 0x86 (5.0), return code 4 (3.1.1).
         session_.refuse_connect(mqtt::reason_code::bad_user_name_or_password, now);
         process_actions(now);
         return;
     case chat_login_result::client_id_refused:
-        log_info("refusing client from {}: client id '{}' belongs to another user",
-                 remote_address(), request.client_id);
+        log_event(log_level::info,
+                  "refusing client from {}: client id '{}' belongs to another user",
+                  remote_address(), request.client_id);
         worker_.counters().access_refusals.add();
         // CONNACK 0x85 (5.0), return code 2 (3.1.1).
         session_.refuse_connect(mqtt::reason_code::client_identifier_not_valid, now);
@@ -377,7 +379,8 @@ void connection::apply_chat_changes(const directory_changes& changes) {
             std::string_view(client_id()).substr(0, client_id().find('/'));
         const auto& added = changes.added_users;
         if (std::find(added.begin(), added.end(), named) != added.end()) {
-            log_info("ending the session of {}: '{}' is now a chat user", client_id(), named);
+            log_event(log_level::info, "ending the session of {}: '{}' is now a chat user",
+                      client_id(), named);
             discard_for_identity(now);
         }
         return;
@@ -385,7 +388,8 @@ void connection::apply_chat_changes(const directory_changes& changes) {
     const auto& removed = changes.removed_users;
     if (std::find(removed.begin(), removed.end(), chat_user()) != removed.end()) {
         // A deleted user's sessions go with the user, stored ones included.
-        log_info("ending the session of {}: user {} was deleted", client_id(), chat_user());
+        log_event(log_level::info, "ending the session of {}: user {} was deleted", client_id(),
+                  chat_user());
         discard_for_identity(now);
         return;
     }

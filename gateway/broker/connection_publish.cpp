@@ -27,7 +27,7 @@ std::size_t connection::route(const mqtt::message_ptr& content, bool is_retained
 
 void connection::refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now) {
     worker_.counters().access_refusals.add();
-    log_debug("refusing publish of {} to '{}': not authorized", client_id(),
+    log_event(log_level::debug, "refusing publish of {} to '{}': not authorized", client_id(),
               inbound.content->topic_name);
     if (inbound.packet_id != 0) {
         // PUBACK/PUBREC 0x87 at level 5; level 4 has no negative acknowledgement.
@@ -222,7 +222,8 @@ void connection::finish_durable_publish(std::uint16_t packet_id, bool is_written
     }
     if (!is_written) {
         // No acknowledgement for a message that is not durable (DESIGN.md "Durability contract").
-        log_error("store write failed: not acknowledging publish {} of {}", packet_id, client_id());
+        log_event(log_level::error, "store write failed: not acknowledging publish {} of {}",
+                  packet_id, client_id());
         drop_history_wait(packet_id);
         if (session_.version() == mqtt::protocol_version::v5) {
             session_.complete_publish(packet_id, mqtt::reason_code::unspecified_error, now);
@@ -459,8 +460,8 @@ void connection::read_history(const std::string& conversation) {
     conversation_position& position = position_of(cursors, conversation);
     const history_read read =
         start_history_read(position, cursors, tables_.chat().last_id(conversation));
-    log_debug("{} reads {} after {} since {}", client_id(), conversation, read.after_id,
-              read.since_unix_ms);
+    log_event(log_level::debug, "{} reads {} after {} since {}", client_id(), conversation,
+              read.after_id, read.since_unix_ms);
     tables_.chat().store().read_history_after(
         conversation, read.after_id, read.since_unix_ms, history_read_batch,
         [self = shared_from_this(), ledger = ledger_, generation = cursors.generation, conversation,

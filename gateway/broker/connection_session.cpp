@@ -32,7 +32,7 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
     // use_identity_as_username: a verified client certificate names the user.
     const bool is_anonymous = !request.user_name && transport_->identity_user_name().empty();
     if (!settings_->allow_anonymous && is_anonymous) {
-        log_info("refusing anonymous client from {}", remote_address());
+        log_event(log_level::info, "refusing anonymous client from {}", remote_address());
         session_.refuse_connect(mqtt::reason_code::not_authorized, now);
         return;
     }
@@ -43,8 +43,8 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
 void connection::continue_connect(const mqtt::connect& request, mqtt::time_point now) {
     if (request.will && !policy_.may_publish(request.will->topic_name, request.client_id)) {
         // A Will obeys the same rules as a PUBLISH and is refused at CONNECT (DESIGN.md).
-        log_info("refusing client from {}: its will topic '{}' is not allowed", remote_address(),
-                 request.will->topic_name);
+        log_event(log_level::info, "refusing client from {}: its will topic '{}' is not allowed",
+                  remote_address(), request.will->topic_name);
         worker_.counters().access_refusals.add();
         session_.refuse_connect(mqtt::reason_code::not_authorized, now);
         return;
@@ -58,9 +58,10 @@ void connection::continue_connect(const mqtt::connect& request, mqtt::time_point
         !tables_.persistence()->is_owned_by(request.client_id, chat_user())) {
         // A session is never given to another identity (docs/CHAT.md "Identity"): the one held
         // under this client id is discarded as for Clean Start 1.
-        log_info("client {} from {}: the stored session belongs to another identity; starting "
-                 "clean",
-                 request.client_id, remote_address());
+        log_event(log_level::info,
+                  "client {} from {}: the stored session belongs to another identity; starting "
+                  "clean",
+                  request.client_id, remote_address());
         is_clean_start_ = true;
     }
     if (request.client_id.empty()) {
@@ -95,10 +96,11 @@ void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_poi
         transport_->on_connect_accepted();
         is_counted_connected_ = true;
         worker_.counters().connected_clients.add();
-        log_info("client {} connected from {} (MQTT {}, clean start {}, keep alive {}s, session "
-                 "present {})",
-                 client_id(), remote_address(), describe_version(session_.version()),
-                 is_clean_start_, session_.keep_alive_seconds(), is_present);
+        log_event(log_level::info,
+                  "client {} connected from {} (MQTT {}, clean start {}, keep alive {}s, session "
+                  "present {})",
+                  client_id(), remote_address(), describe_version(session_.version()),
+                  is_clean_start_, session_.keep_alive_seconds(), is_present);
     }
     start_chat_session(now);
     process_actions(now);
@@ -154,8 +156,9 @@ void connection::persist_accepted_session() {
                 self->flush_output();
                 return;
             }
-            log_error("store write failed: refusing the CONNECT of {} (server unavailable)",
-                      self->client_id());
+            self->log_event(log_level::error,
+                            "store write failed: refusing the CONNECT of {} (server unavailable)",
+                            self->client_id());
             if (!self->transport_->is_open() || self->output_.is_writing()) {
                 return;
             }
@@ -346,7 +349,7 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
         return;
     }
     if (session_.is_connected()) {
-        log_info("client {} taken over by a new connection", client_id());
+        log_event(log_level::info, "client {} taken over by a new connection", client_id());
         session_.shutdown(mqtt::reason_code::session_taken_over, now);
         process_actions(now);
     }
@@ -410,7 +413,8 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
     }
     if (!transport_->is_open() || session_.phase() != mqtt::session_phase::authorizing) {
         // The client left while its session was on its way: the session ends here.
-        log_notice("client {} left before its session could be resumed", client_id());
+        log_event(log_level::notice, "client {} left before its session could be resumed",
+                  client_id());
         worker_.take_held_deliveries(id());
         tables_.routes().unsubscribe_all(id());
         tables_.registry().release(client_id(), id());
@@ -434,8 +438,9 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
     is_clean_start_ = false;
     const std::optional<std::string> owner = restored_owner(loaded.session);
     if (!owner) {
-        log_notice("discarding the stored session of {}: its owner is no longer its user",
-                   loaded.session.client_id);
+        log_event(log_level::notice,
+                  "discarding the stored session of {}: its owner is no longer its user",
+                  loaded.session.client_id);
         persistence.store().delete_session(loaded.session.client_id);
         return;
     }
@@ -471,8 +476,9 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
     if (loaded.session.will) {
         request.will = to_will_message(*loaded.session.will);
         if (!request.will) {
-            log_warning("dropping the stored will of {}: its properties cannot be decoded",
-                        client_id());
+            log_event(log_level::warning,
+                      "dropping the stored will of {}: its properties cannot be decoded",
+                      client_id());
         } else if (state.version == mqtt::protocol_version::v5) {
             request.will->props.will_delay_interval = timing.will_delay_left_s;
         }

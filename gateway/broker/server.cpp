@@ -116,6 +116,10 @@ void server::start() {
             security[index] = std::make_shared<tls_context>(wanted, config_.data_dir);
         }
     }
+    {
+        std::lock_guard lock(settings_mutex_);
+        tls_contexts_ = security;
+    }
     const std::size_t count = worker_count_for(config_);
     std::vector<worker*> peers;
     for (std::size_t index = 0; index < count; ++index) {
@@ -131,9 +135,9 @@ void server::start() {
          ++listener_index) {
         const listener_config& wanted = config_.listeners[listener_index];
         // By value: a reload replaces config_ while the listeners run.
-        const auto on_accept = [this, accepted = wanted, tls = security[listener_index]](
-                                   worker& home, boost::asio::ip::tcp::socket socket) {
-            handle_accepted(home, accepted, tls, std::move(socket));
+        const auto on_accept = [this, accepted = wanted,
+                                listener_index](worker& home, boost::asio::ip::tcp::socket socket) {
+            handle_accepted(home, accepted, listener_index, std::move(socket));
         };
         std::uint16_t port = wanted.port;
         for (std::size_t index = 0; index < count; ++index) {
@@ -362,30 +366,83 @@ void server::stop(std::chrono::milliseconds grace) {
     }
 }
 
+namespace {
+
+/// `wanted` with the running values of the keys that need a restart: what config_ holds after a
+/// reload describes the broker as it runs.
+broker_config keep_restart_values(broker_config wanted, const broker_config& running) {
+    wanted.workers = running.workers;
+    wanted.persistence = running.persistence;
+    wanted.data_dir = running.data_dir;
+    wanted.durability = running.durability;
+    wanted.commit_interval_ms = running.commit_interval_ms;
+    wanted.max_batch_operations = running.max_batch_operations;
+    wanted.max_stored_messages = running.max_stored_messages;
+    wanted.max_stored_bytes = running.max_stored_bytes;
+    wanted.max_database_bytes = running.max_database_bytes;
+    wanted.presence = running.presence;
+    wanted.chat_reload_interval_ms = running.chat_reload_interval_ms;
+    wanted.chat_cursor_interval_s = running.chat_cursor_interval_s;
+    wanted.assistant = running.assistant;
+    return wanted;
+}
+
+} // namespace
+
 void server::reload(const broker_config& config) {
+    // Only the main thread writes config_ and tls_contexts_, so it reads them without the lock.
+    for (const std::string& key : keys_needing_restart(config_, config)) {
+        log_warning("reload: '{}' changes take effect after a restart", key);
+    }
+    broker_config applied = keep_restart_values(config, config_);
+    applied.listeners = config_.listeners;
+    std::vector<std::shared_ptr<const tls_context>> security = tls_contexts_;
+    const bool same_listener_count = config.listeners.size() == config_.listeners.size();
+    for (std::size_t index = 0; same_listener_count && index < applied.listeners.size(); ++index) {
+        listener_config& running = applied.listeners[index];
+        const listener_config& wanted = config.listeners[index];
+        if (!is_tls(running.kind) || wanted.kind != running.kind || wanted.port != running.port ||
+            wanted.bind_address != running.bind_address) {
+            continue;
+        }
+        // Built before anything is swapped: certificate files renewed in place are read again.
+        try {
+            security[index] = std::make_shared<tls_context>(wanted, config_.data_dir);
+        } catch (const std::exception& error) {
+            log_error("reload: listener {} ({}) keeps its current certificate: {}", running.port,
+                      to_string(running.kind), error.what());
+            continue;
+        }
+        running.certfile = wanted.certfile;
+        running.keyfile = wanted.keyfile;
+        running.cafile = wanted.cafile;
+        running.require_certificate = wanted.require_certificate;
+        running.use_identity_as_username = wanted.use_identity_as_username;
+        log_notice("reload: listener {} ({}) uses {} for new handshakes", running.port,
+                   to_string(running.kind), security[index]->certificate_path());
+    }
     std::uint32_t interval = 0;
     {
         std::lock_guard lock(settings_mutex_);
-        if (config.listeners != config_.listeners || config.workers != config_.workers) {
-            log_warning("reload: listener and worker changes take effect after a restart");
-        }
-        const std::vector<listener_config> listeners = config_.listeners;
-        const unsigned workers = config_.workers;
-        config_ = config;
-        config_.listeners = listeners;
-        config_.workers = workers;
+        config_ = std::move(applied);
+        tls_contexts_ = std::move(security);
         update_connection_settings();
         max_connections_ = config_.max_connections;
         if (chat_) {
             install_outside_rules();
+            chat_->update_runtime_settings(config_.history_retention_days,
+                                           config_.history_keep_per_conversation,
+                                           config_.password_iterations);
         }
         interval = config_.sys_interval_seconds;
     }
     set_log_level(config.log_threshold);
+    set_log_format(config.log_style);
     boost::asio::post(workers_[0]->context(),
                       [this, interval] { sys_topics_->set_interval(interval); });
-    log_notice("reload: log level {}, limits for new connections updated, sys_interval {}s",
-               to_string(config.log_threshold), interval);
+    log_notice("reload: log level {}, log format {}, sys_interval {}s; limits, acl and TLS "
+               "certificates applied to new connections",
+               to_string(config.log_threshold), to_string(config.log_style), interval);
 }
 
 std::vector<std::uint16_t> server::bound_ports() const {
@@ -407,24 +464,32 @@ server::current_connection_settings(const listener_config* listener) const {
 }
 
 void server::handle_accepted(worker& home, const listener_config& listener,
-                             const std::shared_ptr<const tls_context>& security,
-                             boost::asio::ip::tcp::socket socket) {
+                             std::size_t listener_index, boost::asio::ip::tcp::socket socket) {
     const std::uint32_t limit = max_connections_.load(std::memory_order_relaxed);
     const std::uint32_t open = open_connections_.fetch_add(1, std::memory_order_relaxed);
     if (limit != 0 && open >= limit) {
         open_connections_.fetch_sub(1, std::memory_order_relaxed);
         home.counters().connections_refused.add();
-        log_notice("refusing a connection: max_connections ({}) reached", limit);
         boost::system::error_code ignored;
+        const auto peer = socket.remote_endpoint(ignored);
+        log_notice("refusing a connection from {}:{}: max_connections ({}) reached",
+                   peer.address().to_string(), peer.port(), limit);
         socket.close(ignored);
         return;
     }
-    std::shared_ptr<const connection_settings> settings = current_connection_settings(&listener);
+    std::shared_ptr<const connection_settings> settings;
+    std::shared_ptr<const tls_context> security;
+    {
+        std::lock_guard lock(settings_mutex_);
+        settings =
+            allows_anonymous(config_, listener) ? connection_settings_ : named_only_settings_;
+        security = tls_contexts_[listener_index];
+    }
     std::unique_ptr<transport> stream;
     if (listener.kind == listener_kind::mqtt) {
         stream = std::make_unique<tcp_transport>(home.poller(), std::move(socket));
     } else if (listener.kind == listener_kind::mqtt_tls) {
-        stream = std::make_unique<tls_stream>(std::move(socket), *security);
+        stream = std::make_unique<tls_stream>(std::move(socket), std::move(security));
     } else {
         websocket_settings upgrade;
         upgrade.path = listener.websocket_path;
@@ -437,9 +502,10 @@ void server::handle_accepted(worker& home, const listener_config& listener,
         upgrade.max_connect_message_bytes =
             std::uint64_t{settings->limits.max_connect_packet_size} +
             websocket_message_allowance_bytes;
-        stream = listener.kind == listener_kind::websocket
-                     ? make_websocket_transport(std::move(socket), upgrade)
-                     : make_websocket_tls_transport(std::move(socket), *security, upgrade);
+        stream =
+            listener.kind == listener_kind::websocket
+                ? make_websocket_transport(std::move(socket), upgrade)
+                : make_websocket_tls_transport(std::move(socket), std::move(security), upgrade);
     }
     std::make_shared<connection>(*this, home, std::move(stream), std::move(settings))->start();
 }

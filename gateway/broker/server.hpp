@@ -67,8 +67,12 @@ public:
     /// `grace`). Idempotent.
     void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
 
-    /// Applies what can change while running: log level, limits for new connections, and the
-    /// $SYS interval. Logs what changed and what needs a restart.
+    /// Applies what can change while running (docs/DESIGN.md "Reload"): the limits and settings
+    /// of new connections, allow_anonymous, the acl, log level and format, $SYS interval, chat
+    /// history retention and password iterations, and the TLS certificates and keys of every TLS
+    /// listener (built first; new handshakes use them, live connections keep theirs; a listener
+    /// whose files cannot be used keeps its old ones). Logs each key whose change needs a
+    /// restart (keys_needing_restart) and keeps its running value. Main thread, after start().
     void reload(const broker_config& config);
 
     /// The ports the listeners are bound to, in config order (useful with port 0).
@@ -94,9 +98,8 @@ public:
 
     /// Called by a listener with a freshly accepted socket on `home`: refuses it when
     /// max_connections is reached, otherwise starts a connection speaking `listener`'s kind (with
-    /// `security` for the TLS kinds).
-    void handle_accepted(worker& home, const listener_config& listener,
-                         const std::shared_ptr<const tls_context>& security,
+    /// the current TLS context of listener number `listener_index` for the TLS kinds).
+    void handle_accepted(worker& home, const listener_config& listener, std::size_t listener_index,
                          boost::asio::ip::tcp::socket socket);
 
     /// Frees the slot a connection took in max_connections. Any thread.
@@ -134,6 +137,9 @@ private:
     /// only in allow_anonymous (true, false).
     std::shared_ptr<const connection_settings> connection_settings_;
     std::shared_ptr<const connection_settings> named_only_settings_;
+    /// The TLS context of each listener (null for the plain kinds), in config order; a reload
+    /// replaces them, and each connection holds the one it was accepted with.
+    std::vector<std::shared_ptr<const tls_context>> tls_contexts_;
 
     router router_;
     session_registry registry_;

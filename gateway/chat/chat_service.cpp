@@ -90,6 +90,9 @@ constexpr std::size_t max_waiting_password_checks = 1024;
 
 chat_service::chat_service(std::unique_ptr<store::chat_store> store, chat_settings settings)
     : store_(std::move(store)), settings_(settings),
+      history_retention_days_(settings.history_retention_days),
+      history_keep_per_conversation_(settings.history_keep_per_conversation),
+      password_iterations_(settings.password_iterations),
       password_checks_(password_check_pool::threads_for(std::thread::hardware_concurrency()),
                        max_waiting_password_checks) {}
 
@@ -224,13 +227,23 @@ void chat_service::reload_if_changed(bool is_forced) {
     }
 }
 
+void chat_service::update_runtime_settings(std::uint32_t history_retention_days,
+                                           std::uint32_t history_keep_per_conversation,
+                                           std::uint32_t password_iterations) {
+    history_retention_days_.store(history_retention_days, std::memory_order_relaxed);
+    history_keep_per_conversation_.store(history_keep_per_conversation, std::memory_order_relaxed);
+    password_iterations_.store(password_iterations, std::memory_order_relaxed);
+}
+
 void chat_service::prune_if_due() {
-    if (settings_.history_retention_days == 0) {
+    const std::uint64_t retention_days = history_retention_days_.load(std::memory_order_relaxed);
+    if (retention_days == 0) {
         return;
     }
     const std::uint64_t now = unix_now_ms();
-    const std::uint64_t age_ms = settings_.history_retention_days * day_ms;
-    store_->prune_history(now > age_ms ? now - age_ms : 0, settings_.history_keep_per_conversation);
+    const std::uint64_t age_ms = retention_days * day_ms;
+    store_->prune_history(now > age_ms ? now - age_ms : 0,
+                          history_keep_per_conversation_.load(std::memory_order_relaxed));
 }
 
 void chat_service::reload_then(std::function<void()> after) {
@@ -260,7 +273,7 @@ bool chat_service::check_credentials(std::string_view user, std::string_view pas
         return false;
     }
     const std::optional<std::uint32_t> iterations = password_hash_iterations(hash);
-    if (iterations && *iterations < settings_.password_iterations) {
+    if (iterations && *iterations < password_iterations_.load(std::memory_order_relaxed)) {
         upgrade_password_hash(user, password, hash);
     }
     return true;
@@ -269,8 +282,9 @@ bool chat_service::check_credentials(std::string_view user, std::string_view pas
 void chat_service::upgrade_password_hash(std::string_view user, std::string_view password,
                                          const std::string& hash) {
     std::string stronger;
+    const std::uint32_t wanted_iterations = password_iterations_.load(std::memory_order_relaxed);
     try {
-        stronger = hash_password(password, settings_.password_iterations);
+        stronger = hash_password(password, wanted_iterations);
     } catch (const std::exception& error) {
         log_error("chat: cannot rehash the password of '{}': {}", user, error.what());
         return;
@@ -278,11 +292,11 @@ void chat_service::upgrade_password_hash(std::string_view user, std::string_view
     // Only while the hash is still the one checked: a password changed meanwhile wins.
     store_->upgrade_password_hash(
         std::string(user), hash, std::move(stronger),
-        [this, name = std::string(user)](store::directory_result result,
-                                         const store::store_status& status) {
+        [this, name = std::string(user), wanted_iterations](store::directory_result result,
+                                                            const store::store_status& status) {
             if (result == store::directory_result::done) {
                 log_info("chat: password hash of '{}' rewritten with {} iterations", name,
-                         settings_.password_iterations);
+                         wanted_iterations);
                 // Reloaded at once, so the next login of this user checks the new hash.
                 reload_then([] {});
             } else if (result == store::directory_result::failed) {

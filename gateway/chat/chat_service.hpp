@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -116,6 +117,12 @@ public:
     chat_directory& directory() { return directory_; }
     store::chat_store& store() { return *store_; }
     const chat_settings& settings() const { return settings_; }
+
+    /// Applies the settings a reload may change while running: history retention (used by the
+    /// next daily pruning) and password iterations (used by the next rehash). Any thread.
+    void update_runtime_settings(std::uint32_t history_retention_days,
+                                 std::uint32_t history_keep_per_conversation,
+                                 std::uint32_t password_iterations);
 
     /// The chat checks of a CONNECT. `user_name` is the CONNECT's user name, or the verified
     /// certificate identity when `is_identity_verified` (no password then). A user name is always
@@ -237,6 +244,11 @@ private:
     /// row (stamp_and_record).
     static constexpr std::size_t record_shards = 16;
     std::array<std::mutex, record_shards> record_mutexes_;
+    // The settings a reload changes while the chat thread and the password checks read them.
+    // Any thread (atomic).
+    std::atomic<std::uint32_t> history_retention_days_;
+    std::atomic<std::uint32_t> history_keep_per_conversation_;
+    std::atomic<std::uint32_t> password_iterations_;
     /// Cursors loaded at start, by client id. Lock: stored_cursors_mutex_.
     std::mutex stored_cursors_mutex_;
     std::map<std::string, store::session_cursors_record, std::less<>> stored_cursors_;

@@ -205,6 +205,14 @@ void handle_log_level(parse_state& state, const config_line& line) {
     state.config.log_threshold = *level;
 }
 
+void handle_log_format(parse_state& state, const config_line& line) {
+    const auto format = parse_log_format(line.single_value());
+    if (!format) {
+        line.fail(fmt::format("unknown format '{}' (text, json)", line.single_value()));
+    }
+    state.config.log_style = *format;
+}
+
 void handle_durability(parse_state& state, const config_line& line) {
     const std::string_view text = line.single_value();
     if (text == "full") {
@@ -396,6 +404,8 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         {"assistant_max_concurrent",
          assistant_unsigned_key(&assistant_config::max_concurrent, 1, 1024)},
         {"assistant_cafile", assistant_text_key(&assistant_config::cafile)},
+        // Reload and logs.
+        {"log_format", handle_log_format},
     };
     return table;
 }
@@ -420,6 +430,24 @@ std::vector<std::string_view> split_words(std::string_view text) {
         }
     }
     return words;
+}
+
+/// The number of the last line of `text` whose key is `key`; 0 when none is.
+std::size_t last_line_of_key(std::string_view text, std::string_view key) {
+    std::size_t found = 0;
+    std::size_t line_number = 0;
+    std::size_t line_start = 0;
+    while (line_start <= text.size()) {
+        const std::size_t line_end = std::min(text.find('\n', line_start), text.size());
+        ++line_number;
+        const std::vector<std::string_view> words =
+            split_words(text.substr(line_start, line_end - line_start));
+        if (!words.empty() && words.front() == key) {
+            found = line_number;
+        }
+        line_start = line_end + 1;
+    }
+    return found;
 }
 
 } // namespace
@@ -508,11 +536,86 @@ broker_config load_config_file(const std::string& path) {
     if (file.bad()) {
         throw config_error(path, 0, "", "cannot read the config file");
     }
-    broker_config config = parse_config(contents.str(), path);
+    const std::string text = contents.str();
+    broker_config config = parse_config(text, path);
     if (!config.acl_file.empty()) {
-        config.acl = load_acl_file(config.acl_file);
+        try {
+            config.acl = load_acl_file(config.acl_file);
+        } catch (const config_error& error) {
+            if (error.line_number() != 0) {
+                throw; // A line of the acl file: it names that file, line and key.
+            }
+            // The acl file itself is missing: the line of the config file that names it.
+            throw config_error(path, last_line_of_key(text, "acl_file"), "acl_file", error.what());
+        }
     }
     return config;
+}
+
+namespace {
+
+/// `listener` without what a reload applies to it in place (its TLS context's inputs).
+listener_config without_tls_files(listener_config listener) {
+    listener.certfile.clear();
+    listener.keyfile.clear();
+    listener.cafile.clear();
+    listener.require_certificate = false;
+    listener.use_identity_as_username = false;
+    return listener;
+}
+
+} // namespace
+
+std::vector<std::string> keys_needing_restart(const broker_config& running,
+                                              const broker_config& wanted) {
+    std::vector<std::string> keys;
+    const auto check = [&keys](std::string_view key, bool is_changed) {
+        if (is_changed) {
+            keys.emplace_back(key);
+        }
+    };
+    const bool same_sockets =
+        running.listeners.size() == wanted.listeners.size() &&
+        std::equal(running.listeners.begin(), running.listeners.end(), wanted.listeners.begin(),
+                   [](const listener_config& left, const listener_config& right) {
+                       return without_tls_files(left) == without_tls_files(right);
+                   });
+    check("listener", !same_sockets);
+    check("workers", running.workers != wanted.workers);
+    check("persistence", running.persistence != wanted.persistence);
+    check("data_dir", running.data_dir != wanted.data_dir);
+    check("durability", running.durability != wanted.durability);
+    check("commit_interval_ms", running.commit_interval_ms != wanted.commit_interval_ms);
+    check("max_batch_operations", running.max_batch_operations != wanted.max_batch_operations);
+    check("max_stored_messages", running.max_stored_messages != wanted.max_stored_messages);
+    check("max_stored_bytes", running.max_stored_bytes != wanted.max_stored_bytes);
+    check("max_database_bytes", running.max_database_bytes != wanted.max_database_bytes);
+    check("presence", running.presence != wanted.presence);
+    check("chat_reload_interval_ms",
+          running.chat_reload_interval_ms != wanted.chat_reload_interval_ms);
+    check("chat_cursor_interval_s",
+          running.chat_cursor_interval_s != wanted.chat_cursor_interval_s);
+    const assistant_config& was = running.assistant;
+    const assistant_config& now = wanted.assistant;
+    check("assistant_endpoint", was.endpoint != now.endpoint);
+    check("assistant_model", was.model != now.model);
+    check("assistant_api_key_env", was.api_key_env != now.api_key_env);
+    check("assistant_api_key_file", was.api_key_file != now.api_key_file);
+    check("assistant_user", was.user != now.user);
+    check("assistant_system_prompt", was.system_prompt != now.system_prompt);
+    check("assistant_rooms", was.rooms != now.rooms);
+    check("assistant_context_messages", was.context_messages != now.context_messages);
+    check("assistant_timeout_ms", was.timeout_ms != now.timeout_ms);
+    check("assistant_max_tokens", was.max_tokens != now.max_tokens);
+    check("assistant_stream", was.is_streamed != now.is_streamed);
+    check("assistant_typing_interval_ms", was.typing_interval_ms != now.typing_interval_ms);
+    check("assistant_user_rate", was.user_rate_per_minute != now.user_rate_per_minute ||
+                                     was.user_rate_burst != now.user_rate_burst);
+    check("assistant_global_rate", was.global_rate_per_minute != now.global_rate_per_minute ||
+                                       was.global_rate_burst != now.global_rate_burst);
+    check("assistant_max_concurrent", was.max_concurrent != now.max_concurrent);
+    check("assistant_cafile", was.cafile != now.cafile);
+    return keys;
 }
 
 void override_mqtt_port(broker_config& config, std::uint16_t port) {

@@ -178,6 +178,8 @@ struct broker_config {
     /// Seconds a new connection has to send CONNECT.
     std::uint32_t connect_timeout_seconds = 10;
     log_level log_threshold = log_level::info;
+    /// How log lines are written: text, or one JSON object per line.
+    log_format log_style = log_format::text;
     /// Keep sessions, subscriptions and retained messages in the store (data_dir).
     bool persistence = true;
     /// Directory of the store's database file perch.db; created when missing.
@@ -248,6 +250,13 @@ broker_config parse_config(std::string_view text, std::string_view source_name);
 /// Reads and parses the file at `path`, then the acl_file it names. Throws config_error (line 0)
 /// when either cannot be read, and with the acl file's line when that file is invalid.
 broker_config load_config_file(const std::string& path);
+
+/// The keys whose change from `running` to `wanted` takes effect only after a restart, by their
+/// config-file name, each once, in a fixed order ("listener", "workers", "data_dir", ...). A
+/// listener whose only changes are its TLS files and client-certificate settings is not among
+/// them: a reload builds new TLS contexts for it. The assistant keys are named one by one.
+std::vector<std::string> keys_needing_restart(const broker_config& running,
+                                              const broker_config& wanted);
 
 /// Sets the port of the first MQTT listener to `port` (adding one when there is none), as the
 /// command line's -p does.

@@ -80,6 +80,7 @@ std::string usage_text(std::string_view program_name) {
     return fmt::format("perch is an MQTT 3.1.1 and 5.0 broker.\n"
                        "\n"
                        "usage: {} [-c FILE] [-p PORT] [-v]\n"
+                       "       {} reload [-c FILE]\n"
                        "       {} --check [-c FILE] [-p PORT]\n"
                        "       {} --test-config -c FILE\n"
                        "       {} --help | --version\n"
@@ -102,12 +103,28 @@ std::string usage_text(std::string_view program_name) {
                        "first problem\n"
                        "\n"
                        "Without -c perch listens on loopback (127.0.0.1) only.\n"
-                       "Signals: SIGTERM and SIGINT stop the broker; SIGHUP rereads the "
-                       "configuration file\n"
-                       "for the log level, sys_interval, allow_anonymous and the limits of new "
-                       "connections\n"
-                       "(listener and worker changes need a restart).\n",
-                       program_name, program_name, program_name, program_name);
+                       "\n"
+                       "Reload: SIGHUP, or `{} reload [-c FILE]` (which checks FILE, finds the "
+                       "broker by\n"
+                       "the pid file DATA_DIR/perch.pid and sends it SIGHUP), rereads the "
+                       "configuration\n"
+                       "file the broker started with. Applied at once: the limits and settings "
+                       "of new\n"
+                       "connections, max_connections, allow_anonymous, acl_file, log_level, "
+                       "log_format,\n"
+                       "sys_interval, history_retention_days, history_keep_per_conversation,\n"
+                       "password_iterations, and the certificates and keys of TLS listeners "
+                       "(new\n"
+                       "handshakes use them; live connections keep theirs). Listeners, workers, "
+                       "data_dir,\n"
+                       "persistence, durability, the store limits, presence, the chat intervals "
+                       "and the\n"
+                       "assistant_* keys need a restart; the broker logs each one that changed. "
+                       "A file\n"
+                       "with an error changes nothing (the log names its file, line and key).\n"
+                       "SIGTERM and SIGINT stop the broker.\n",
+                       program_name, program_name, program_name, program_name, program_name,
+                       program_name);
 }
 
 } // namespace perch::gateway

@@ -69,6 +69,12 @@ const boost::system::error_category& tls_category() {
     return category;
 }
 
+tls_stream::tls_stream(boost::asio::ip::tcp::socket socket,
+                       std::shared_ptr<const tls_context> context)
+    : tls_stream(std::move(socket), *context) {
+    owned_context_ = std::move(context);
+}
+
 tls_stream::tls_stream(boost::asio::ip::tcp::socket socket, const tls_context& context)
     : socket_(std::move(socket)), context_(context), remote_address_(describe_peer(socket_)) {
     boost::system::error_code ignored;

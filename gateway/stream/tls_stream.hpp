@@ -47,6 +47,9 @@ public:
     /// Takes the accepted `socket` (made non-blocking) and starts a session from `context`, which
     /// must outlive this object. Throws std::bad_alloc when wolfSSL cannot allocate the session.
     tls_stream(boost::asio::ip::tcp::socket socket, const tls_context& context);
+    /// As above, holding `context` for the stream's life: a reload that installs new
+    /// certificates leaves the contexts of live connections in place.
+    tls_stream(boost::asio::ip::tcp::socket socket, std::shared_ptr<const tls_context> context);
     ~tls_stream() override;
     tls_stream(const tls_stream&) = delete;
     tls_stream& operator=(const tls_stream&) = delete;
@@ -203,6 +206,8 @@ private:
     bool send_pending(boost::system::error_code& error);
 
     boost::asio::ip::tcp::socket socket_;
+    /// The context when this stream shares in owning it; null when the caller keeps it alive.
+    std::shared_ptr<const tls_context> owned_context_;
     const tls_context& context_;
     WOLFSSL* session_ = nullptr;
     std::string remote_address_;

@@ -38,9 +38,9 @@ struct websocket_settings {
 std::unique_ptr<transport> make_websocket_transport(boost::asio::ip::tcp::socket socket,
                                                     const websocket_settings& settings);
 
-/// MQTT over WebSocket over TLS on an accepted TCP socket; `context` must outlive the transport.
+/// MQTT over WebSocket over TLS on an accepted TCP socket; the transport holds `context`.
 std::unique_ptr<transport> make_websocket_tls_transport(boost::asio::ip::tcp::socket socket,
-                                                        const tls_context& context,
+                                                        std::shared_ptr<const tls_context> context,
                                                         const websocket_settings& settings);
 
 } // namespace perch::gateway

@@ -389,5 +389,68 @@ TEST(Config, EverySettingTheShippedFileDocumentsIsAKnownKey) {
     EXPECT_NO_THROW(parse_config(uncommented, "perch.conf"));
 }
 
+TEST(ConfigReload, LogFormatIsTextOrJson) {
+    EXPECT_EQ(parse_config("", "test.conf").log_style, log_format::text);
+    EXPECT_EQ(parse_config("log_format json\n", "test.conf").log_style, log_format::json);
+    EXPECT_EQ(error_of("log_format xml\n"),
+              "test.conf:1: log_format: unknown format 'xml' (text, json)");
+}
+
+TEST(ConfigReload, NothingNeedsARestartWhenOnlyRuntimeSettingsChange) {
+    const broker_config running = parse_config("listener 1883 127.0.0.1\n", "a.conf");
+    const broker_config wanted =
+        parse_config("listener 1883 127.0.0.1\nmax_connections 5\nlog_level debug\n"
+                     "log_format json\nmax_packet_size 2000\nallow_anonymous false\n"
+                     "sys_interval 1\nhistory_retention_days 3\npassword_iterations 20000\n",
+                     "b.conf");
+    EXPECT_TRUE(keys_needing_restart(running, wanted).empty());
+}
+
+TEST(ConfigReload, RestartKeysAreNamedOnceEach) {
+    const broker_config running = parse_config("listener 1883 127.0.0.1\n", "a.conf");
+    const broker_config wanted = parse_config(
+        "listener 1884 127.0.0.1\nlistener 1885 127.0.0.1\nworkers 3\ndata_dir /elsewhere\n"
+        "durability batched\npersistence false\npresence false\nassistant_model m\n",
+        "b.conf");
+    EXPECT_EQ(keys_needing_restart(running, wanted),
+              (std::vector<std::string>{"listener", "workers", "persistence", "data_dir",
+                                        "durability", "presence", "assistant_model"}));
+}
+
+TEST(ConfigReload, TlsFilesOfAListenerChangeWithoutARestart) {
+    const broker_config running =
+        parse_config("listener 8883 127.0.0.1\nprotocol mqtt_tls\ncertfile a.pem\n"
+                     "keyfile a.key\n",
+                     "a.conf");
+    const broker_config wanted =
+        parse_config("listener 8883 127.0.0.1\nprotocol mqtt_tls\ncertfile b.pem\n"
+                     "keyfile b.key\ncafile ca.pem\nrequire_certificate true\n",
+                     "b.conf");
+    EXPECT_TRUE(keys_needing_restart(running, wanted).empty());
+    const broker_config moved =
+        parse_config("listener 8884 127.0.0.1\nprotocol mqtt_tls\ncertfile a.pem\n"
+                     "keyfile a.key\n",
+                     "c.conf");
+    EXPECT_EQ(keys_needing_restart(running, moved), std::vector<std::string>{"listener"});
+}
+
+TEST(ConfigReload, MissingAclFileNamesTheConfigLineAndKey) {
+    const std::string path = ::testing::TempDir() + "perch_missing_acl.conf";
+    {
+        std::ofstream file(path);
+        file << "# rules\nsys_interval 5\nacl_file /nonexistent/perch.acl\n";
+    }
+    try {
+        load_config_file(path);
+        ADD_FAILURE() << "no error";
+    } catch (const config_error& error) {
+        EXPECT_EQ(error.source_name(), path);
+        EXPECT_EQ(error.line_number(), 3U);
+        EXPECT_EQ(error.key(), "acl_file");
+        EXPECT_NE(std::string(error.what()).find("/nonexistent/perch.acl"), std::string::npos);
+    }
+    std::remove(path.c_str());
+}
+
 } // namespace
 } // namespace perch::gateway

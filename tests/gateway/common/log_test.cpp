@@ -34,5 +34,46 @@ TEST(Log, LineCarriesUtcTimestampLevelAndText) {
               "2021-03-04T05:06:07.089Z warning: client x gone\n");
 }
 
+TEST(Log, TextLineAboutAConnectionCarriesItsId) {
+    const auto when =
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(1614834367089LL));
+    const log_subject subject{42, "sensor-1", "", "127.0.0.1:5000"};
+    EXPECT_EQ(format_log_line(log_level::info, when, "client sensor-1 disconnected",
+                              log_format::text, &subject),
+              "2021-03-04T05:06:07.089Z info: [c42] client sensor-1 disconnected\n");
+}
+
+TEST(Log, JsonLineCarriesTimeLevelFieldsAndMessage) {
+    const auto when =
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(1614834367089LL));
+    const log_subject subject{7, "phone", "alice", "[::1]:4242"};
+    EXPECT_EQ(format_log_line(log_level::notice, when, "closing phone", log_format::json, &subject),
+              "{\"time\":\"2021-03-04T05:06:07.089Z\",\"level\":\"notice\",\"conn\":\"c7\","
+              "\"client_id\":\"phone\",\"user\":\"alice\",\"remote\":\"[::1]:4242\","
+              "\"message\":\"closing phone\"}\n");
+}
+
+TEST(Log, JsonLineLeavesOutUnknownFieldsAndEscapesText) {
+    const auto when =
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(1614834367089LL));
+    EXPECT_EQ(format_log_line(log_level::error, when, "bad \"id\" \\ \n\x01", log_format::json),
+              "{\"time\":\"2021-03-04T05:06:07.089Z\",\"level\":\"error\","
+              "\"message\":\"bad \\\"id\\\" \\\\ \\n\\u0001\"}\n");
+    const log_subject anonymous{9, "", "", ""};
+    EXPECT_EQ(format_log_line(log_level::info, when, "x", log_format::json, &anonymous),
+              "{\"time\":\"2021-03-04T05:06:07.089Z\",\"level\":\"info\",\"conn\":\"c9\","
+              "\"message\":\"x\"}\n");
+}
+
+TEST(Log, ParsesEveryFormatName) {
+    EXPECT_EQ(parse_log_format("text"), log_format::text);
+    EXPECT_EQ(parse_log_format("json"), log_format::json);
+    EXPECT_EQ(parse_log_format("xml"), std::nullopt);
+    const log_format saved = current_log_format();
+    set_log_format(log_format::json);
+    EXPECT_EQ(current_log_format(), log_format::json);
+    set_log_format(saved);
+}
+
 } // namespace
 } // namespace perch::gateway
