@@ -3,28 +3,11 @@
 // owner bumps with a plain load and store: no locked instruction on the hot path.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 
+#include "gateway/common/counter.hpp"
+
 namespace perch::gateway {
-
-/// A count written by one thread and read by any.
-class counter {
-public:
-    /// Adds `amount`. Only the owning thread may call this.
-    void add(std::uint64_t amount = 1) {
-        value_.store(value_.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
-    }
-    /// Subtracts `amount` (for gauges). Only the owning thread may call this.
-    void subtract(std::uint64_t amount = 1) {
-        value_.store(value_.load(std::memory_order_relaxed) - amount, std::memory_order_relaxed);
-    }
-    /// The current value, from any thread.
-    std::uint64_t value() const { return value_.load(std::memory_order_relaxed); }
-
-private:
-    std::atomic<std::uint64_t> value_{0};
-};
 
 /// Everything one worker counts. Gauges (connected_clients, queued_output_bytes) may be
 /// decremented; the rest only grow. Summed across workers on demand.
