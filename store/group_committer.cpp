@@ -141,11 +141,13 @@ void group_committer::write_next_group(std::unique_lock<std::mutex>& lock) {
     lock.unlock();
 
     store_status status;
+    const clock::time_point started_at = clock::now();
     try {
         status = writer_(group);
     } catch (const std::exception& error) {
         status = store_status{store_errc::write_failed, error.what()};
     }
+    const double commit_seconds = std::chrono::duration<double>(clock::now() - started_at).count();
     for (auto& operation : group) {
         if (operation.completion) {
             store_completion completion = std::move(operation.completion);
@@ -167,8 +169,14 @@ void group_committer::write_next_group(std::unique_lock<std::mutex>& lock) {
         ++counters_.commits;
         counters_.committed_operations += group.size();
         counters_.largest_group = std::max<std::uint64_t>(counters_.largest_group, group.size());
+        counters_.commit_seconds.observe(commit_seconds);
+        counters_.commit_operations.observe(static_cast<double>(group.size()));
+        counters_.is_refusing_writes = false;
+        counters_.write_failure.clear();
     } else {
         ++counters_.failed_commits;
+        counters_.is_refusing_writes = true;
+        counters_.write_failure = status.detail;
         if (is_stopping) {
             counters_.operations_lost += group.size();
         } else {

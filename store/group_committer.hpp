@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "store/operation_queue.hpp"
+#include "store/store_counters.hpp"
 #include "store/store_options.hpp"
 #include "store/store_status.hpp"
 
@@ -46,6 +47,14 @@ struct group_commit_counters {
     std::uint64_t pending_operations = 0;
     std::uint64_t cancelled_entries = 0;
     std::uint64_t operations_lost = 0;
+    /// Duration (seconds) and size (operations) of each successful commit.
+    fixed_histogram commit_seconds = fixed_histogram::with_bounds(
+        {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5});
+    fixed_histogram commit_operations =
+        fixed_histogram::with_bounds({1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096});
+    /// The last attempt failed (see store_counters::is_refusing_writes), and why.
+    bool is_refusing_writes = false;
+    std::string write_failure;
 };
 
 /// The writer thread and its operation queue. All members are thread-safe.
@@ -71,7 +80,7 @@ public:
     /// by the job is rethrown here.
     void run_on_writer(const std::function<void()>& job);
 
-    /// A snapshot of the totals.
+    /// A snapshot of the totals, taken under the lock the writer updates them under.
     group_commit_counters counters() const;
 
 private:

@@ -227,7 +227,8 @@ void connection::process_actions(mqtt::time_point now) {
                            on_connect_requested(request.request, now);
                        },
                        [&](mqtt::route_publish& inbound) {
-                           worker_.counters().publish_received.add();
+                           count_publish(inbound.content->qos_level,
+                                         inbound.content->payload.size(), true);
                            if (!policy_.may_publish(inbound.content->topic_name, client_id())) {
                                refuse_publish(inbound, now);
                                return;
@@ -314,7 +315,7 @@ void connection::send(mqtt::packet& content) {
         // mapping that the client never received.
         session_.choose_topic_alias(*outbound);
         output_.append_publish(*outbound, session_.version());
-        worker_.counters().publish_sent.add();
+        count_publish(outbound->qos_level, outbound->payload.size(), false);
     } else {
         output_.append_packet(content, session_.version());
     }
@@ -328,9 +329,30 @@ bool connection::take_publish(mqtt::publish& out) {
     }
     session_.choose_topic_alias(out);
     output_.append_publish(out, session_.version());
-    worker_.counters().publish_sent.add();
+    count_publish(out.qos_level, out.payload.size(), false);
     note_output();
     return true;
+}
+
+void connection::count_publish(mqtt::qos level, std::size_t payload_bytes, bool is_inbound) {
+    worker_counters& counts = worker_.counters();
+    const auto qos = static_cast<unsigned>(level);
+    if (is_inbound) {
+        counts.publish_received.add();
+        by_qos(qos, counts.publish_received_qos0, counts.publish_received_qos1,
+               counts.publish_received_qos2)
+            .add();
+        by_qos(qos, counts.payload_bytes_received_qos0, counts.payload_bytes_received_qos1,
+               counts.payload_bytes_received_qos2)
+            .add(payload_bytes);
+    } else {
+        counts.publish_sent.add();
+        by_qos(qos, counts.publish_sent_qos0, counts.publish_sent_qos1, counts.publish_sent_qos2)
+            .add();
+        by_qos(qos, counts.payload_bytes_sent_qos0, counts.payload_bytes_sent_qos1,
+               counts.payload_bytes_sent_qos2)
+            .add(payload_bytes);
+    }
 }
 
 void connection::note_output() {

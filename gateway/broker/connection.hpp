@@ -134,6 +134,8 @@ private:
     bool take_publish(mqtt::publish& out) override;
     /// Accounts for new output and schedules this connection's flush at the end of the turn.
     void note_output();
+    /// Counts one PUBLISH received (`is_inbound`) or sent, by QoS, with its payload bytes.
+    void count_publish(mqtt::qos level, std::size_t payload_bytes, bool is_inbound);
     void on_connect_requested(const mqtt::connect& request, mqtt::time_point now);
     /// The client id once CONNECT named or was given one (the session keeps it after its state
     /// moves away).

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
+#include "gateway/broker/broker_metrics.hpp"
 #include "gateway/chat/access_policy.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/common/private_data_dir.hpp"
@@ -53,8 +55,9 @@ server::~server() {
         chat_->stop();
         chat_.reset();
     }
-    // Its timers belong to worker 0's io_context.
+    // Its timers belong to worker 0's io_context, as do the http sessions' sockets.
     service_.reset();
+    http_server_.reset();
     sys_topics_.reset();
     listeners_.clear();
     workers_.clear();
@@ -108,10 +111,6 @@ void server::start() {
     std::vector<std::shared_ptr<const tls_context>> security(config_.listeners.size());
     for (std::size_t index = 0; index < config_.listeners.size(); ++index) {
         const listener_config& wanted = config_.listeners[index];
-        if (wanted.kind == listener_kind::http) {
-            throw std::runtime_error(fmt::format("listener on port {}: kind '{}' is not served yet",
-                                                 wanted.port, to_string(wanted.kind)));
-        }
         if (is_tls(wanted.kind)) {
             security[index] = std::make_shared<tls_context>(wanted, config_.data_dir);
         }
@@ -134,6 +133,10 @@ void server::start() {
     for (std::size_t listener_index = 0; listener_index < config_.listeners.size();
          ++listener_index) {
         const listener_config& wanted = config_.listeners[listener_index];
+        if (wanted.kind == listener_kind::http) {
+            start_http_listener(wanted);
+            continue;
+        }
         // By value: a reload replaces config_ while the listeners run.
         const auto on_accept = [this, accepted = wanted,
                                 listener_index](worker& home, boost::asio::ip::tcp::socket socket) {
@@ -193,6 +196,36 @@ void server::start() {
         boost::asio::post(workers_[0]->context(), [service = service_] { service->start(); });
     }
     is_started_ = true;
+    is_serving_ = true;
+}
+
+void server::start_http_listener(const listener_config& wanted) {
+    if (!http_server_) {
+        observability_sources sources;
+        sources.metrics_text = [this] {
+            return render_prometheus(make_metrics_snapshot(collect_stats()));
+        };
+        sources.health = [this] { return health(); };
+        http_server_ = std::make_unique<http_server>(std::move(sources), http_server_limits{});
+    }
+    worker& home = *workers_[0];
+    try {
+        listeners_[0].push_back(std::make_unique<listener>(
+            home.context(), wanted, listener_endpoint(wanted, wanted.port),
+            [this](boost::asio::ip::tcp::socket socket) {
+                http_server_->handle_accepted(std::move(socket));
+            }));
+    } catch (const boost::system::system_error& error) {
+        throw std::runtime_error(fmt::format(
+            "cannot listen on {}:{}: {}", wanted.bind_address.empty() ? "*" : wanted.bind_address,
+            wanted.port, error.code().message()));
+    }
+    log_notice("listening for http (/metrics, /healthz) on {}:{}{}",
+               wanted.bind_address.empty() ? "*" : wanted.bind_address,
+               listeners_[0].back()->port(),
+               is_loopback_only(wanted) ? ""
+                                        : " (not loopback-only: anyone who reaches the port "
+                                          "reads the metrics)");
 }
 
 void server::open_store() {
@@ -340,6 +373,7 @@ void server::stop(std::chrono::milliseconds grace) {
         return;
     }
     is_stopped_ = true;
+    is_serving_ = false;
     for (std::size_t index = 0; index < workers_.size(); ++index) {
         worker& owner = *workers_[index];
         boost::asio::post(owner.context(), [this, &owner, index] {
@@ -347,6 +381,9 @@ void server::stop(std::chrono::milliseconds grace) {
                 owned->close();
             }
             if (index == 0) {
+                if (http_server_) {
+                    http_server_->close_all();
+                }
                 sys_topics_->stop();
                 if (service_) {
                     service_->stop();
@@ -486,10 +523,13 @@ void server::handle_accepted(worker& home, const listener_config& listener,
         security = tls_contexts_[listener_index];
     }
     std::unique_ptr<transport> stream;
+    worker_counters& counts = home.counters();
+    const tls_handshake_counters handshakes{
+        &counts.tls_handshakes_full, &counts.tls_handshakes_resumed, &counts.tls_handshakes_failed};
     if (listener.kind == listener_kind::mqtt) {
         stream = std::make_unique<tcp_transport>(home.poller(), std::move(socket));
     } else if (listener.kind == listener_kind::mqtt_tls) {
-        stream = std::make_unique<tls_stream>(std::move(socket), std::move(security));
+        stream = std::make_unique<tls_stream>(std::move(socket), std::move(security), handshakes);
     } else {
         websocket_settings upgrade;
         upgrade.path = listener.websocket_path;
@@ -502,10 +542,10 @@ void server::handle_accepted(worker& home, const listener_config& listener,
         upgrade.max_connect_message_bytes =
             std::uint64_t{settings->limits.max_connect_packet_size} +
             websocket_message_allowance_bytes;
-        stream =
-            listener.kind == listener_kind::websocket
-                ? make_websocket_transport(std::move(socket), upgrade)
-                : make_websocket_tls_transport(std::move(socket), std::move(security), upgrade);
+        stream = listener.kind == listener_kind::websocket
+                     ? make_websocket_transport(std::move(socket), upgrade)
+                     : make_websocket_tls_transport(std::move(socket), std::move(security), upgrade,
+                                                    handshakes);
     }
     std::make_shared<connection>(*this, home, std::move(stream), std::move(settings))->start();
 }
@@ -544,7 +584,62 @@ broker_stats server::collect_stats() const {
     stats.clients_total = registry_.size();
     stats.subscriptions = router_.subscription_count();
     stats.retained_messages = router_.retained_count();
+    add_metrics_stats(stats);
     return stats;
+}
+
+void server::add_metrics_stats(broker_stats& stats) const {
+    for (const auto& owned : workers_) {
+        const worker_counters& counts = owned->counters();
+        for (std::size_t index = 0; index < worker_counter_table.size(); ++index) {
+            stats.worker_totals[index] += (counts.*worker_counter_table[index].member).value();
+        }
+        broker_stats::worker_lag lag;
+        lag.last_us = counts.loop_lag_us.value();
+        for (std::size_t bucket = 0; bucket < lag.buckets.size(); ++bucket) {
+            lag.buckets[bucket] = counts.loop_lag_buckets[bucket].value();
+        }
+        lag.sum_us = counts.loop_lag_sum_us.value();
+        lag.probes = counts.loop_lag_probes.value();
+        stats.workers.push_back(lag);
+    }
+    // Every listener has a socket on worker 0 (the http ones only there): sum each over workers.
+    for (const auto& per_worker : listeners_) {
+        for (const auto& owned : per_worker) {
+            const listener_config& config = owned->config();
+            auto found = std::ranges::find_if(stats.listeners, [&](const auto& held) {
+                return held.port == owned->port() && held.bind_address == config.bind_address &&
+                       held.kind == to_string(config.kind);
+            });
+            if (found == stats.listeners.end()) {
+                stats.listeners.push_back(
+                    {std::string(to_string(config.kind)), config.bind_address, owned->port(), 0});
+                found = std::prev(stats.listeners.end());
+            }
+            found->accepted += owned->accepted().value();
+        }
+    }
+    if (persistence_) {
+        stats.store = persistence_->store().counters();
+    }
+    if (http_server_) {
+        stats.http_requests = http_server_->counts().requests.value();
+        stats.http_bad_requests = http_server_->counts().bad_requests.value();
+        stats.http_connections_refused = http_server_->counts().connections_refused.value();
+    }
+}
+
+health_answer server::health() const {
+    if (!is_serving_.load()) {
+        return {false, "the broker is not serving (starting or stopping)"};
+    }
+    if (persistence_) {
+        const store::store_counters store = persistence_->store().counters();
+        if (store.is_refusing_writes) {
+            return {false, "the store refuses writes: " + store.write_failure};
+        }
+    }
+    return {true, {}};
 }
 
 } // namespace perch::gateway

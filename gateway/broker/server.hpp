@@ -21,6 +21,7 @@
 #include "gateway/broker/worker.hpp"
 #include "gateway/chat/chat_service.hpp"
 #include "gateway/common/config.hpp"
+#include "gateway/observability/http_server.hpp"
 #include "gateway/stream/listener.hpp"
 #include "gateway/stream/tls_context.hpp"
 
@@ -59,7 +60,7 @@ public:
     void set_in_process_service(in_process_service_factory make);
 
     /// Binds every listener and starts the workers. Throws std::runtime_error naming the listener
-    /// when a socket cannot be bound or a listener kind is not served yet.
+    /// when a socket cannot be bound. An http listener (metrics and health) runs on worker 0.
     void start();
 
     /// Stops cleanly: closes the listeners, sends DISCONNECT 0x8B (server shutting down) to 5.0
@@ -109,11 +110,21 @@ public:
     /// over `stream`; it takes a max_connections slot without being refused. `home`'s thread.
     void start_in_process_connection(worker& home, std::unique_ptr<transport> stream);
 
-    /// Sums every worker's counters and the shared tables.
+    /// Sums every worker's counters and the shared tables. Any thread.
     broker_stats collect_stats() const;
+
+    /// Whether the broker serves and its store accepts writes (the http listener's /healthz).
+    /// Any thread.
+    health_answer health() const;
 
 private:
     static connection_settings make_connection_settings(const broker_config& config);
+    /// Binds the http listener `wanted` on worker 0 (making http_server_ first). Throws
+    /// std::runtime_error naming the address when the socket cannot be bound.
+    void start_http_listener(const listener_config& wanted);
+    /// Adds worker_counter_table's totals, the listeners, the loop lag, the store and the http
+    /// listener to `stats`.
+    void add_metrics_stats(broker_stats& stats) const;
     /// Replaces connection_settings_ and named_only_settings_ from config_ (lock held).
     void update_connection_settings();
     /// Opens the store named by the config (throws store::store_open_error) and restores the
@@ -149,6 +160,11 @@ private:
     /// Every worker's listeners; listeners_[i] runs on worker i.
     std::vector<std::vector<std::unique_ptr<listener>>> listeners_;
     std::unique_ptr<sys_topics> sys_topics_;
+    /// The http listener's sessions (metrics and health), or null without an http listener.
+    /// Owner: worker 0's thread.
+    std::unique_ptr<http_server> http_server_;
+    // True from the end of start() to the beginning of stop(). Any thread (atomic).
+    std::atomic<bool> is_serving_{false};
     in_process_service_factory make_service_;
     /// What make_service_ returned, or null; runs on worker 0.
     std::shared_ptr<in_process_service> service_;

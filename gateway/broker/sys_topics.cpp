@@ -47,7 +47,50 @@ std::vector<sys_value> sys_topic_values(const broker_stats& stats, const sys_loa
     for (const auto& [name, value] : stats.assistant_counts) {
         values.push_back({"$SYS/broker/assistant/" + name, number(value)});
     }
+    for (std::size_t index = 0; index < worker_counter_table.size(); ++index) {
+        if (!worker_counter_table[index].sys_topic.empty()) {
+            values.push_back({std::string(worker_counter_table[index].sys_topic),
+                              number(stats.worker_totals[index])});
+        }
+    }
+    for (const broker_stats::listener_stats& listener : stats.listeners) {
+        values.push_back(
+            {fmt::format("$SYS/broker/listeners/{}/{}/accepted", listener.kind, listener.port),
+             number(listener.accepted)});
+    }
+    for (std::size_t index = 0; index < stats.workers.size(); ++index) {
+        values.push_back({fmt::format("$SYS/broker/workers/{}/loop_lag_us", index),
+                          number(stats.workers[index].last_us)});
+    }
+    if (stats.store) {
+        const store::store_counters& store = *stats.store;
+        values.push_back({"$SYS/broker/store/commits", number(store.commits)});
+        values.push_back({"$SYS/broker/store/commit_failures", number(store.failed_commits)});
+        values.push_back(
+            {"$SYS/broker/store/pending_operations", number(store.pending_operations)});
+        values.push_back({"$SYS/broker/store/refused_for_quota", number(store.refused_for_quota)});
+        values.push_back({"$SYS/broker/store/largest_batch", number(store.largest_group)});
+        values.push_back(
+            {"$SYS/broker/store/commit_seconds/average",
+             fmt::format("{:.6f}", store.commit_seconds.count == 0
+                                       ? 0.0
+                                       : store.commit_seconds.sum /
+                                             static_cast<double>(store.commit_seconds.count))});
+        values.push_back(
+            {"$SYS/broker/store/refusing_writes", store.is_refusing_writes ? "1" : "0"});
+    }
+    values.push_back({"$SYS/broker/http/requests", number(stats.http_requests)});
+    values.push_back({"$SYS/broker/http/bad_requests", number(stats.http_bad_requests)});
     return values;
+}
+
+std::uint64_t broker_stats::total(counter worker_counters::*member) const {
+    for (std::size_t index = 0; index < worker_counter_table.size(); ++index) {
+        if (worker_counter_table[index].member == member) {
+            return worker_totals[index];
+        }
+    }
+    return 0;
 }
 
 sys_topics::sys_topics(worker& home, router& routes, std::function<broker_stats()> collect)

@@ -3,14 +3,19 @@
 // without a network); the publisher only formats and routes them.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
+
+#include "gateway/broker/counter_table.hpp"
+#include "store/store_counters.hpp"
 
 namespace perch::gateway {
 
@@ -37,6 +42,35 @@ struct broker_stats {
     /// The assistant bot's counters as (name, value), published under $SYS/broker/assistant/;
     /// empty when the bot is off.
     std::vector<std::pair<std::string, std::uint64_t>> assistant_counts;
+
+    /// worker_counter_table's counters summed over the workers, in table order.
+    std::array<std::uint64_t, worker_counter_table.size()> worker_totals{};
+    /// Connections accepted by one listener (every worker's socket on its port).
+    struct listener_stats {
+        std::string kind;
+        std::string bind_address;
+        std::uint16_t port = 0;
+        std::uint64_t accepted = 0;
+    };
+    std::vector<listener_stats> listeners;
+    /// One worker's loop-lag probe (worker_counters::loop_lag_*).
+    struct worker_lag {
+        std::uint64_t last_us = 0;
+        std::array<std::uint64_t, loop_lag_bounds_us.size() + 1> buckets{};
+        std::uint64_t sum_us = 0;
+        std::uint64_t probes = 0;
+    };
+    std::vector<worker_lag> workers;
+    /// The message store's counters; empty when persistence is off.
+    std::optional<store::store_counters> store;
+    /// The http listener's requests answered, requests refused (400/413/431) and connections
+    /// refused at its limit.
+    std::uint64_t http_requests = 0;
+    std::uint64_t http_bad_requests = 0;
+    std::uint64_t http_connections_refused = 0;
+
+    /// The total of the table counter `member` (0 when it is not in the table).
+    std::uint64_t total(counter worker_counters::*member) const;
 };
 
 /// Per-minute moving averages of the byte rates, as in Mosquitto's load topics.

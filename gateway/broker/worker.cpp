@@ -1,6 +1,8 @@
 // One worker thread with its own io_context and the connections it owns.
 #include "gateway/broker/worker.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 
 #include "gateway/broker/connection.hpp"
@@ -15,6 +17,8 @@ namespace {
 constexpr std::size_t read_buffer_bytes = 64 * 1024;
 /// How often paused readers check whether the backlog has drained.
 constexpr std::chrono::milliseconds pause_check_interval{5};
+/// How often the loop-lag probe fires on each worker.
+constexpr std::chrono::milliseconds lag_probe_interval{1000};
 /// Forwarding entries for moved sessions are kept while this many are recorded; older ones are
 /// dropped first (a delivery in flight during a takeover arrives within microseconds).
 constexpr std::size_t max_moved_entries = 4096;
@@ -80,6 +84,8 @@ void worker::deliver_session_state(mqtt::subscriber_id successor,
 
 void worker::start() {
     guard_.emplace(context_.get_executor());
+    boost::asio::post(
+        context_, [this] { arm_lag_probe(std::chrono::steady_clock::now() + lag_probe_interval); });
     thread_ = std::thread([this] {
         run();
         // wolfSSL's per-thread ECC cache would otherwise outlive the thread.
@@ -104,6 +110,8 @@ void worker::stop(std::chrono::milliseconds grace) {
     boost::asio::post(context_, [this, grace] {
         guard_.reset();
         pause_timer_.cancel();
+        lag_timer_.cancel();
+        is_lag_probe_stopped_ = true;
         grace_timer_.expires_after(grace);
         grace_timer_.async_wait([this](const boost::system::error_code& error) {
             if (!error) {
@@ -113,6 +121,31 @@ void worker::stop(std::chrono::milliseconds grace) {
         });
         // Once only the grace timer is left, nothing else can happen: stop waiting.
         boost::asio::post(context_, [this] { check_idle(); });
+    });
+}
+
+void worker::arm_lag_probe(std::chrono::steady_clock::time_point expected) {
+    if (is_lag_probe_stopped_) {
+        return;
+    }
+    lag_timer_.expires_at(expected);
+    lag_timer_.async_wait([this, expected](const boost::system::error_code& error) {
+        if (error || is_lag_probe_stopped_) {
+            return;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        const auto lag_us = static_cast<std::uint64_t>(std::max<std::int64_t>(
+            0, std::chrono::duration_cast<std::chrono::microseconds>(now - expected).count()));
+        counters_.loop_lag_us.set(lag_us);
+        counters_.loop_lag_sum_us.add(lag_us);
+        counters_.loop_lag_probes.add();
+        std::size_t bucket = 0;
+        while (bucket < loop_lag_bounds_us.size() && lag_us > loop_lag_bounds_us[bucket]) {
+            ++bucket;
+        }
+        counters_.loop_lag_buckets[bucket].add();
+        // From now, not from `expected`: a stalled loop gets one late sample, not a burst.
+        arm_lag_probe(now + lag_probe_interval);
     });
 }
 

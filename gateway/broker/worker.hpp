@@ -168,6 +168,9 @@ private:
     void run();
     void check_idle();
     void check_paused_readers();
+    /// Arms the loop-lag probe for one interval from `expected`; when it fires, how late it is
+    /// goes into the loop_lag counters.
+    void arm_lag_probe(std::chrono::steady_clock::time_point expected);
 
     std::size_t index_;
     boost::asio::io_context context_{1};
@@ -177,6 +180,8 @@ private:
     boost::asio::steady_timer grace_timer_{context_};
     boost::asio::steady_timer pause_timer_{context_};
     boost::asio::steady_timer idle_timer_{context_};
+    /// Fires every lag_probe_interval; how late it runs is the loop's lag (docs/OPERATIONS.md).
+    boost::asio::steady_timer lag_timer_{context_};
     std::thread thread_;
     worker_counters counters_;
     std::vector<worker*> peers_;
@@ -219,6 +224,7 @@ private:
     std::vector<std::shared_ptr<connection>> dirty_;
     /// A flush_now() handler is posted and has not run yet.
     bool is_flush_posted_ = false;
+    bool is_lag_probe_stopped_ = false;
     std::vector<std::shared_ptr<connection>> paused_;
     std::uint64_t pause_limit_bytes_ = 0;
 };

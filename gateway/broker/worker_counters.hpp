@@ -3,28 +3,12 @@
 // owner bumps with a plain load and store: no locked instruction on the hot path.
 #pragma once
 
-#include <atomic>
+#include <array>
 #include <cstdint>
 
+#include "gateway/common/counter.hpp"
+
 namespace perch::gateway {
-
-/// A count written by one thread and read by any.
-class counter {
-public:
-    /// Adds `amount`. Only the owning thread may call this.
-    void add(std::uint64_t amount = 1) {
-        value_.store(value_.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
-    }
-    /// Subtracts `amount` (for gauges). Only the owning thread may call this.
-    void subtract(std::uint64_t amount = 1) {
-        value_.store(value_.load(std::memory_order_relaxed) - amount, std::memory_order_relaxed);
-    }
-    /// The current value, from any thread.
-    std::uint64_t value() const { return value_.load(std::memory_order_relaxed); }
-
-private:
-    std::atomic<std::uint64_t> value_{0};
-};
 
 /// Everything one worker counts. Gauges (connected_clients, queued_output_bytes) may be
 /// decremented; the rest only grow. Summed across workers on demand.
@@ -64,6 +48,40 @@ struct worker_counters {
     /// Assistant requests refused before a call: rate limit used up, too many in flight.
     counter assistant_rate_limited;
     counter assistant_busy;
+
+    /// Metrics (docs/OPERATIONS.md "Metrics"). PUBLISH packets and their payload bytes received
+    /// from clients and sent to them, by the packet's QoS (select with by_qos).
+    counter publish_received_qos0;
+    counter publish_received_qos1;
+    counter publish_received_qos2;
+    counter publish_sent_qos0;
+    counter publish_sent_qos1;
+    counter publish_sent_qos2;
+    counter payload_bytes_received_qos0;
+    counter payload_bytes_received_qos1;
+    counter payload_bytes_received_qos2;
+    counter payload_bytes_sent_qos0;
+    counter payload_bytes_sent_qos1;
+    counter payload_bytes_sent_qos2;
+    /// TLS handshakes completed on this worker: new sessions, resumed ones, and failures.
+    counter tls_handshakes_full;
+    counter tls_handshakes_resumed;
+    counter tls_handshakes_failed;
+    /// How late the worker's loop-lag probe fired last time (a gauge), and every probe in
+    /// loop_lag_bounds_us buckets (one count per bucket, the last for later than every bound).
+    counter loop_lag_us;
+    std::array<counter, 9> loop_lag_buckets;
+    counter loop_lag_sum_us;
+    counter loop_lag_probes;
 };
+
+/// The counter of `qos` (0, 1 or 2; anything else counts as 2) among three.
+inline counter& by_qos(unsigned qos, counter& qos0, counter& qos1, counter& qos2) {
+    return qos == 0 ? qos0 : (qos == 1 ? qos1 : qos2);
+}
+
+/// The upper bounds of worker_counters::loop_lag_buckets, in microseconds.
+inline constexpr std::array<std::uint64_t, 8> loop_lag_bounds_us{
+    1'000, 5'000, 10'000, 25'000, 50'000, 100'000, 250'000, 1'000'000};
 
 } // namespace perch::gateway

@@ -17,8 +17,7 @@ namespace perch::gateway {
 
 class topic_acl;
 
-/// What a listener speaks. `http` is parsed so that a config file can name it, and the server
-/// refuses to start it until it is served.
+/// What a listener speaks. `http` serves /metrics and /healthz (gateway/observability), no MQTT.
 enum class listener_kind : std::uint8_t {
     mqtt,          ///< MQTT over TCP, default port 1883.
     mqtt_tls,      ///< MQTT over TLS, default port 8883.

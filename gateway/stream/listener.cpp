@@ -82,6 +82,7 @@ void listener::accept_next() {
             });
             return;
         }
+        accepted_.add();
         on_accept_(std::move(socket));
         accept_next();
     });

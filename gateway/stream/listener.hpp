@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "gateway/common/config.hpp"
+#include "gateway/common/counter.hpp"
 
 namespace perch::gateway {
 
@@ -36,6 +37,8 @@ public:
     /// The port actually bound (differs from the configured one when that was 0).
     std::uint16_t port() const { return port_; }
     const listener_config& config() const { return config_; }
+    /// Connections this socket has accepted. Read from any thread.
+    const counter& accepted() const { return accepted_; }
 
 private:
     void accept_next();
@@ -46,6 +49,8 @@ private:
     boost::asio::steady_timer retry_timer_;
     accept_handler on_accept_;
     std::uint16_t port_ = 0;
+    /// Written on the worker's thread only.
+    counter accepted_;
 };
 
 /// The endpoint a listener binds: its bind_address, or every interface (IPv6 with IPv4 mapped

@@ -70,13 +70,15 @@ const boost::system::error_category& tls_category() {
 }
 
 tls_stream::tls_stream(boost::asio::ip::tcp::socket socket,
-                       std::shared_ptr<const tls_context> context)
-    : tls_stream(std::move(socket), *context) {
+                       std::shared_ptr<const tls_context> context, tls_handshake_counters counts)
+    : tls_stream(std::move(socket), *context, counts) {
     owned_context_ = std::move(context);
 }
 
-tls_stream::tls_stream(boost::asio::ip::tcp::socket socket, const tls_context& context)
-    : socket_(std::move(socket)), context_(context), remote_address_(describe_peer(socket_)) {
+tls_stream::tls_stream(boost::asio::ip::tcp::socket socket, const tls_context& context,
+                       tls_handshake_counters counts)
+    : socket_(std::move(socket)), context_(context), counts_(counts),
+      remote_address_(describe_peer(socket_)) {
     boost::system::error_code ignored;
     socket_.non_blocking(true, ignored);
     socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
@@ -174,6 +176,10 @@ bool tls_stream::continue_handshake(boost::system::error_code& error) {
                   wolfSSL_get_curve_name(session_) != nullptr ? wolfSSL_get_curve_name(session_)
                                                               : "",
                   wolfSSL_session_reused(session_) == 1 ? " (resumed)" : "");
+        counter* outcome = wolfSSL_session_reused(session_) == 1 ? counts_.resumed : counts_.full;
+        if (outcome != nullptr) {
+            outcome->add();
+        }
         if (context_.uses_identity_as_username()) {
             WOLFSSL_X509* certificate = wolfSSL_get_peer_certificate(session_);
             if (certificate != nullptr) {
@@ -190,6 +196,9 @@ bool tls_stream::continue_handshake(boost::system::error_code& error) {
     error = classify(result);
     if (error != boost::asio::error::would_block) {
         log_info("TLS handshake with {} failed: {}", remote_address_, error.message());
+        if (counts_.failed != nullptr && error != boost::asio::error::eof) {
+            counts_.failed->add();
+        }
     }
     return false;
 }

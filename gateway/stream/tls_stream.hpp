@@ -27,6 +27,7 @@
 #include <boost/beast/core/role.hpp>
 #include <boost/system/error_code.hpp>
 
+#include "gateway/common/counter.hpp"
 #include "gateway/stream/tls_context.hpp"
 #include "gateway/stream/tls_record_cipher.hpp"
 #include "gateway/stream/transport.hpp"
@@ -38,6 +39,17 @@ namespace perch::gateway {
 /// The error category of wolfSSL failures (handshake refused, bad record, untrusted peer).
 const boost::system::error_category& tls_category();
 
+/// Where a tls_stream counts how its handshake ended: counters of the worker running it (its
+/// thread is their only writer). Null pointers count nothing.
+struct tls_handshake_counters {
+    /// A new session was negotiated.
+    counter* full = nullptr;
+    /// A session was resumed (ticket or session id, wolfSSL_session_reused).
+    counter* resumed = nullptr;
+    /// The handshake failed (refused, bad certificate, garbage instead of TLS).
+    counter* failed = nullptr;
+};
+
 /// A server-side TLS session on an accepted socket. Every member function runs on the owning
 /// worker's thread.
 class tls_stream : public transport {
@@ -45,11 +57,14 @@ public:
     using executor_type = boost::asio::any_io_executor;
 
     /// Takes the accepted `socket` (made non-blocking) and starts a session from `context`, which
-    /// must outlive this object. Throws std::bad_alloc when wolfSSL cannot allocate the session.
-    tls_stream(boost::asio::ip::tcp::socket socket, const tls_context& context);
+    /// must outlive this object; the handshake's outcome is counted in `counts`. Throws
+    /// std::bad_alloc when wolfSSL cannot allocate the session.
+    tls_stream(boost::asio::ip::tcp::socket socket, const tls_context& context,
+               tls_handshake_counters counts = {});
     /// As above, holding `context` for the stream's life: a reload that installs new
     /// certificates leaves the contexts of live connections in place.
-    tls_stream(boost::asio::ip::tcp::socket socket, std::shared_ptr<const tls_context> context);
+    tls_stream(boost::asio::ip::tcp::socket socket, std::shared_ptr<const tls_context> context,
+               tls_handshake_counters counts = {});
     ~tls_stream() override;
     tls_stream(const tls_stream&) = delete;
     tls_stream& operator=(const tls_stream&) = delete;
@@ -209,6 +224,7 @@ private:
     /// The context when this stream shares in owning it; null when the caller keeps it alive.
     std::shared_ptr<const tls_context> owned_context_;
     const tls_context& context_;
+    tls_handshake_counters counts_;
     WOLFSSL* session_ = nullptr;
     std::string remote_address_;
     std::string identity_;

@@ -793,9 +793,10 @@ std::unique_ptr<transport> make_websocket_transport(boost::asio::ip::tcp::socket
 
 std::unique_ptr<transport> make_websocket_tls_transport(boost::asio::ip::tcp::socket socket,
                                                         std::shared_ptr<const tls_context> context,
-                                                        const websocket_settings& settings) {
+                                                        const websocket_settings& settings,
+                                                        tls_handshake_counters counts) {
     return std::make_unique<websocket_transport<tls_stream>>(settings, std::move(socket),
-                                                             std::move(context));
+                                                             std::move(context), counts);
 }
 
 } // namespace perch::gateway

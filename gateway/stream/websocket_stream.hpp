@@ -11,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "gateway/stream/tls_context.hpp"
+#include "gateway/stream/tls_stream.hpp"
 #include "gateway/stream/transport.hpp"
 
 namespace perch::gateway {
@@ -38,9 +39,11 @@ struct websocket_settings {
 std::unique_ptr<transport> make_websocket_transport(boost::asio::ip::tcp::socket socket,
                                                     const websocket_settings& settings);
 
-/// MQTT over WebSocket over TLS on an accepted TCP socket; the transport holds `context`.
+/// MQTT over WebSocket over TLS on an accepted TCP socket; the transport holds `context`. The TLS
+/// handshake's outcome is counted in `counts`.
 std::unique_ptr<transport> make_websocket_tls_transport(boost::asio::ip::tcp::socket socket,
                                                         std::shared_ptr<const tls_context> context,
-                                                        const websocket_settings& settings);
+                                                        const websocket_settings& settings,
+                                                        tls_handshake_counters counts = {});
 
 } // namespace perch::gateway

@@ -261,6 +261,10 @@ store_counters sqlite_message_store::counters() const {
     snapshot.pending_operations = writer.pending_operations;
     snapshot.queue_rows_cancelled = writer.cancelled_entries;
     snapshot.operations_lost = writer.operations_lost;
+    snapshot.commit_seconds = writer.commit_seconds;
+    snapshot.commit_operations = writer.commit_operations;
+    snapshot.is_refusing_writes = writer.is_refusing_writes;
+    snapshot.write_failure = writer.write_failure;
     snapshot.queue_rows_written = queue_rows_written_.load();
     snapshot.refused_for_quota = refused_for_quota_.load();
     snapshot.expired_messages = expired_messages_.load();

@@ -163,6 +163,42 @@ TEST(GroupCommitter, FailedGroupCompletesWithFailureOnceAndIsRetriedFirst) {
     EXPECT_EQ(committer.counters().pending_operations, 0u);
 }
 
+TEST(GroupCommitter, EachCommitIsMeasuredInTheLatencyAndBatchHistograms) {
+    fake_backend backend;
+    group_committer committer(writer_for(backend), slow_groups());
+    for (const char* topic : {"a", "b", "c"}) {
+        committer.submit(clear_retained_operation{topic}, {});
+    }
+    committer.flush();
+
+    const group_commit_counters counters = committer.counters();
+    EXPECT_EQ(counters.commit_seconds.count, 1u);
+    EXPECT_EQ(counters.commit_operations.count, 1u);
+    EXPECT_EQ(counters.commit_operations.sum, 3.0);
+    // Bounds 1, 2, 4, ...: three operations fall in the bucket of 4.
+    EXPECT_EQ(counters.commit_operations.bucket_counts[2], 1u);
+}
+
+TEST(GroupCommitter, FailedCommitMarksTheStoreRefusingWritesUntilARetrySucceeds) {
+    fake_backend backend;
+    group_committer committer(writer_for(backend), slow_groups());
+    // Every attempt fails (retried at once) until told otherwise: the state is stable to read.
+    backend.fail_next(1'000'000'000);
+    committer.submit(clear_retained_operation{"a"}, {});
+    committer.flush();
+
+    EXPECT_TRUE(committer.counters().is_refusing_writes);
+    EXPECT_EQ(committer.counters().write_failure, "disk full");
+    EXPECT_EQ(committer.counters().commit_seconds.count, 0u);
+
+    backend.fail_next(0);
+    committer.submit(clear_retained_operation{"b"}, {});
+    committer.flush();
+
+    EXPECT_FALSE(committer.counters().is_refusing_writes);
+    EXPECT_EQ(committer.counters().write_failure, "");
+}
+
 TEST(GroupCommitter, ThrowingBackendCountsAsAFailedWrite) {
     std::atomic<int> attempts{0};
     group_committer committer(

@@ -372,6 +372,17 @@ TEST(Config, ShippedConfigFileGivesTheDefaults) {
     EXPECT_EQ(config.sys_interval_seconds, defaults.sys_interval_seconds);
 }
 
+TEST(Config, ShippedConfigShowsTheHttpListenerOnLoopback) {
+    const std::string text = read_shipped_config();
+    const auto at = text.find("#listener 9090 127.0.0.1\n#protocol http\n");
+    ASSERT_NE(at, std::string::npos);
+    const broker_config config =
+        parse_config("listener 9090 127.0.0.1\nprotocol http\n", "perch.conf");
+    ASSERT_EQ(config.listeners.size(), 1U);
+    EXPECT_EQ(config.listeners[0].kind, listener_kind::http);
+    EXPECT_TRUE(is_loopback_only(config.listeners[0]));
+}
+
 TEST(Config, EverySettingTheShippedFileDocumentsIsAKnownKey) {
     // Uncomment every "#key value" line; the result must parse.
     std::istringstream lines(read_shipped_config());

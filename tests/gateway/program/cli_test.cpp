@@ -95,6 +95,13 @@ TEST(CommandLine, UsageNamesEveryOption) {
     }
 }
 
+TEST(CommandLine, UsageTellsHowToServeMetrics) {
+    const std::string text = usage_text("perch");
+    EXPECT_NE(text.find("protocol http"), std::string::npos);
+    EXPECT_NE(text.find("/metrics"), std::string::npos);
+    EXPECT_NE(text.find("/healthz"), std::string::npos);
+}
+
 // `perch -c FILE room create lobby` as docs/ASSISTANT.md writes it: the options before the
 // subcommand are skipped with their values, so the command reaches the administration parser.
 TEST(CommandLine, FindsSubcommandAfterOptions) {

@@ -67,7 +67,9 @@ public:
         ::connect(client_fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
         // Both ends run on this thread: the client must never block.
         ::fcntl(client_fd_, F_SETFL, O_NONBLOCK);
-        stream.emplace(acceptor.accept(), *context_);
+        stream.emplace(
+            acceptor.accept(), *context_,
+            tls_handshake_counters{&handshakes_full, &handshakes_resumed, &handshakes_failed});
 
         client = wolfSSL_new(client_context_);
         wolfSSL_set_fd(client, client_fd_);
@@ -262,6 +264,10 @@ public:
         return text;
     }
 
+    /// How the server's handshake ended.
+    counter handshakes_full;
+    counter handshakes_resumed;
+    counter handshakes_failed;
     std::optional<tls_stream> stream;
     WOLFSSL* client = nullptr;
     tls_traffic_secrets client_secrets;
@@ -344,6 +350,14 @@ TEST(TlsStream, Tls13HandshakeTakesTheRecordsOver) {
         << pair.stream->remote_address();
 }
 
+TEST(TlsStream, CountsACompletedHandshakeAsFull) {
+    stream_pair pair(wolfTLSv1_3_client_method);
+    ASSERT_TRUE(pair.is_established);
+    EXPECT_EQ(pair.handshakes_full.value(), 1u);
+    EXPECT_EQ(pair.handshakes_resumed.value(), 0u);
+    EXPECT_EQ(pair.handshakes_failed.value(), 0u);
+}
+
 TEST(TlsStream, Tls13CarriesBytesBothWaysBeyondOneRecord) {
     stream_pair pair(wolfTLSv1_3_client_method);
     ASSERT_TRUE(pair.is_established);
@@ -420,7 +434,8 @@ TEST(TlsStream, FailsAClientThatSendsPlaintextInsteadOfAClientHello) {
     asio::ip::tcp::socket client(io);
     client.connect(acceptor.local_endpoint());
     std::optional<tls_stream> stream;
-    stream.emplace(acceptor.accept(), *context);
+    counter failed;
+    stream.emplace(acceptor.accept(), *context, tls_handshake_counters{nullptr, nullptr, &failed});
     // An MQTT CONNECT, as from a client that was told the plain port: not a TLS record.
     const std::string connect("\x10\x11\x00\x04MQTT\x04\x02\x00\x3c\x00\x05perch", 19);
     asio::write(client, asio::buffer(connect));
@@ -438,6 +453,7 @@ TEST(TlsStream, FailsAClientThatSendsPlaintextInsteadOfAClientHello) {
     EXPECT_EQ(delivered, 0u);
     EXPECT_TRUE(error);
     EXPECT_NE(error, asio::error::would_block);
+    EXPECT_EQ(failed.value(), 1u);
     EXPECT_FALSE(stream->is_taken_over());
     stream->close();
     EXPECT_FALSE(stream->is_open());

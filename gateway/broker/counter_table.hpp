@@ -1,0 +1,61 @@
+// The table of per-worker counters as they are published: each counter of worker_counters that
+// /metrics and $SYS show, with its metric name, label, $SYS topic and meaning. Adding a counter to
+// both is one line here (after adding the member to worker_counters.hpp).
+#pragma once
+
+#include <array>
+#include <string_view>
+
+#include "gateway/broker/worker_counters.hpp"
+#include "gateway/observability/metrics_exposition.hpp"
+
+namespace perch::gateway {
+
+/// How one per-worker counter is published. Counters sharing a metric name differ by their label
+/// and share the first one's help text.
+struct counter_description {
+    counter worker_counters::*member;
+    /// counter (its name ends in _total) or gauge.
+    metric_type type;
+    std::string_view metric_name;
+    /// One label (name, value), or empty names for none.
+    std::string_view label_name;
+    std::string_view label_value;
+    /// The $SYS topic it is published under; empty when a topic of sys_topic_values already
+    /// carries it.
+    std::string_view sys_topic;
+    std::string_view help;
+};
+
+// clang-format off
+/// Every per-worker counter that is published, summed over the workers when read.
+inline constexpr auto worker_counter_table = std::to_array<counter_description>({
+    {&worker_counters::connected_clients, metric_type::gauge, "perch_clients_connected", "", "", "", "Network connections whose CONNECT was accepted."},
+    {&worker_counters::packets_sent, metric_type::counter, "perch_packets_sent_total", "", "", "$SYS/broker/packets/sent", "MQTT control packets sent, every type."},
+    {&worker_counters::publish_received_qos0, metric_type::counter, "perch_messages_received_total", "qos", "0", "$SYS/broker/publish/messages/received/qos0", "PUBLISH packets received from clients, by QoS."},
+    {&worker_counters::publish_received_qos1, metric_type::counter, "perch_messages_received_total", "qos", "1", "$SYS/broker/publish/messages/received/qos1", ""},
+    {&worker_counters::publish_received_qos2, metric_type::counter, "perch_messages_received_total", "qos", "2", "$SYS/broker/publish/messages/received/qos2", ""},
+    {&worker_counters::publish_sent_qos0, metric_type::counter, "perch_messages_sent_total", "qos", "0", "$SYS/broker/publish/messages/sent/qos0", "PUBLISH packets sent to clients, by the QoS of the delivery."},
+    {&worker_counters::publish_sent_qos1, metric_type::counter, "perch_messages_sent_total", "qos", "1", "$SYS/broker/publish/messages/sent/qos1", ""},
+    {&worker_counters::publish_sent_qos2, metric_type::counter, "perch_messages_sent_total", "qos", "2", "$SYS/broker/publish/messages/sent/qos2", ""},
+    {&worker_counters::payload_bytes_received_qos0, metric_type::counter, "perch_payload_bytes_received_total", "qos", "0", "$SYS/broker/publish/bytes/received/qos0", "Payload bytes of the PUBLISH packets received, by QoS."},
+    {&worker_counters::payload_bytes_received_qos1, metric_type::counter, "perch_payload_bytes_received_total", "qos", "1", "$SYS/broker/publish/bytes/received/qos1", ""},
+    {&worker_counters::payload_bytes_received_qos2, metric_type::counter, "perch_payload_bytes_received_total", "qos", "2", "$SYS/broker/publish/bytes/received/qos2", ""},
+    {&worker_counters::payload_bytes_sent_qos0, metric_type::counter, "perch_payload_bytes_sent_total", "qos", "0", "$SYS/broker/publish/bytes/sent/qos0", "Payload bytes of the PUBLISH packets sent, by QoS."},
+    {&worker_counters::payload_bytes_sent_qos1, metric_type::counter, "perch_payload_bytes_sent_total", "qos", "1", "$SYS/broker/publish/bytes/sent/qos1", ""},
+    {&worker_counters::payload_bytes_sent_qos2, metric_type::counter, "perch_payload_bytes_sent_total", "qos", "2", "$SYS/broker/publish/bytes/sent/qos2", ""},
+    {&worker_counters::bytes_received, metric_type::counter, "perch_network_bytes_received_total", "", "", "", "Bytes read from client connections (after TLS, before WebSocket framing is removed)."},
+    {&worker_counters::bytes_sent, metric_type::counter, "perch_network_bytes_sent_total", "", "", "", "Bytes written to client connections."},
+    {&worker_counters::publish_dropped, metric_type::counter, "perch_messages_dropped_total", "reason", "qos0_output_full", "", "Deliveries dropped, by reason: qos0_output_full is a QoS 0 delivery to a connection whose output was over max_output_bytes."},
+    {&worker_counters::access_refusals, metric_type::counter, "perch_refusals_total", "reason", "not_authorized", "", "Refusals by reason: not_authorized (publish, subscribe, will or login refused by the access rules), quota_exceeded (consumer disconnected with 0x97 for falling behind), max_connections (connection closed at accept), protocol_violation (connection closed for breaking the protocol)."},
+    {&worker_counters::quota_disconnects, metric_type::counter, "perch_refusals_total", "reason", "quota_exceeded", "$SYS/broker/clients/quota_disconnects", ""},
+    {&worker_counters::connections_refused, metric_type::counter, "perch_refusals_total", "reason", "max_connections", "$SYS/broker/connections/refused", ""},
+    {&worker_counters::protocol_violations, metric_type::counter, "perch_refusals_total", "reason", "protocol_violation", "$SYS/broker/clients/protocol_violations", ""},
+    {&worker_counters::queued_output_bytes, metric_type::gauge, "perch_output_queued_bytes", "", "", "$SYS/broker/output/queued_bytes", "Bytes encoded for clients and not yet written."},
+    {&worker_counters::tls_handshakes_full, metric_type::counter, "perch_tls_handshakes_total", "kind", "full", "$SYS/broker/tls/handshakes/full", "TLS handshakes by outcome: full (new session), resumed (session ticket or id), failed."},
+    {&worker_counters::tls_handshakes_resumed, metric_type::counter, "perch_tls_handshakes_total", "kind", "resumed", "$SYS/broker/tls/handshakes/resumed", ""},
+    {&worker_counters::tls_handshakes_failed, metric_type::counter, "perch_tls_handshakes_total", "kind", "failed", "$SYS/broker/tls/handshakes/failed", ""},
+});
+// clang-format on
+
+} // namespace perch::gateway
