@@ -64,6 +64,16 @@ struct worker_counters {
     /// Assistant requests refused before a call: rate limit used up, too many in flight.
     counter assistant_rate_limited;
     counter assistant_busy;
+
+    // Bans and failed-login backoff (docs/ACCESS.md "Bans", "Failed logins").
+    /// CONNECTs refused because a ban matched (CONNACK 0x8A / 0x05).
+    counter banned_connects;
+    /// Live connections closed because a ban added while they ran matched them.
+    counter banned_disconnects;
+    /// Password checks that failed (unknown user or wrong password).
+    counter login_failures;
+    /// CONNECTs refused without a password check while their user name or address backed off.
+    counter login_backoff_refusals;
 };
 
 } // namespace perch::gateway
