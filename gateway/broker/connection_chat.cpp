@@ -7,6 +7,7 @@
 
 #include "gateway/broker/connection.hpp"
 #include "gateway/broker/worker.hpp"
+#include "gateway/chat/backoff_address.hpp"
 #include "gateway/chat/chat_topic.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/common/stored_message_codec.hpp"
@@ -29,8 +30,9 @@ void connection::start_chat_login(const mqtt::connect& request, mqtt::time_point
     }
     if (user_name && !is_identity_verified) {
         const std::string remote = remote_address();
-        if (tables_.chat().login_guard().is_refused(*user_name, host_of_remote_address(remote),
-                                                    login_backoff::clock::now())) {
+        if (tables_.chat().login_guard().is_refused(
+                *user_name, backoff_address_key(host_of_remote_address(remote)),
+                login_backoff::clock::now())) {
             // Backing off after failed logins: refused without a password check, and answered
             // as a wrong password is (docs/DECISIONS.md), so the answer tells a guesser nothing.
             log_info("refusing client from {}: too many failed logins for '{}' or from this "
@@ -89,9 +91,9 @@ void connection::finish_chat_login(const mqtt::connect& request,
         worker_.counters().access_refusals.add();
         worker_.counters().login_failures.add();
         const std::string remote = remote_address();
-        tables_.chat().login_guard().record_failure(user_name.value_or(std::string()),
-                                                    host_of_remote_address(remote),
-                                                    login_backoff::clock::now());
+        tables_.chat().login_guard().record_failure(
+            user_name.value_or(std::string()), backoff_address_key(host_of_remote_address(remote)),
+            login_backoff::clock::now());
         // CONNACK 0x86 (5.0), return code 4 (3.1.1).
         session_.refuse_connect(mqtt::reason_code::bad_user_name_or_password, now);
         process_actions(now);

@@ -1,8 +1,10 @@
-// Address and CIDR parsing and the ban lookup.
+// Address and CIDR parsing, the ban lookup and the backoff's address key.
 #include "gateway/chat/ban_list.hpp"
 
 #include <algorithm>
 #include <charconv>
+
+#include "gateway/chat/backoff_address.hpp"
 
 #include <arpa/inet.h>
 
@@ -71,6 +73,21 @@ std::optional<address_block> parse_address_block(std::string_view text) {
 std::string_view host_of_remote_address(std::string_view remote_address) {
     const std::size_t colon = remote_address.rfind(':');
     return colon == std::string_view::npos ? std::string_view() : remote_address.substr(0, colon);
+}
+
+std::string backoff_address_key(std::string_view host) {
+    std::optional<address_block> address = parse_address_block(host);
+    if (!address) {
+        return std::string(host);
+    }
+    std::array<char, INET6_ADDRSTRLEN> text{};
+    if (!address->is_v6) {
+        ::inet_ntop(AF_INET, address->bytes.data(), text.data(), text.size());
+        return std::string(text.data());
+    }
+    std::fill(address->bytes.begin() + 8, address->bytes.end(), std::uint8_t{0});
+    ::inet_ntop(AF_INET6, address->bytes.data(), text.data(), text.size());
+    return std::string(text.data()) + "/64";
 }
 
 ban_list::ban_list(const std::vector<store::ban_record>& records) {

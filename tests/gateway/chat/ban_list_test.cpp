@@ -2,6 +2,7 @@
 // client id and address, and expiry.
 #include <gtest/gtest.h>
 
+#include "gateway/chat/backoff_address.hpp"
 #include "gateway/chat/ban_list.hpp"
 
 namespace perch::gateway {
@@ -59,6 +60,15 @@ TEST(AddressBlock, TakesTheHostOfARemoteAddress) {
     EXPECT_EQ(host_of_remote_address("127.0.0.1:5678"), "127.0.0.1");
     EXPECT_EQ(host_of_remote_address("::1:5678"), "::1");
     EXPECT_EQ(host_of_remote_address("unknown"), "");
+}
+
+TEST(AddressBlock, BackoffCountsAnIpv6HostByItsSlash64) {
+    EXPECT_EQ(backoff_address_key("192.0.2.7"), "192.0.2.7");
+    EXPECT_EQ(backoff_address_key("::ffff:192.0.2.7"), "192.0.2.7");
+    EXPECT_EQ(backoff_address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+    EXPECT_EQ(backoff_address_key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+    EXPECT_EQ(backoff_address_key("::1"), "::/64");
+    EXPECT_EQ(backoff_address_key("in-process"), "in-process");
 }
 
 TEST(BanList, MatchesByKindAndSkipsExpiredBans) {
