@@ -65,6 +65,37 @@ struct device_token_record {
     bool operator==(const device_token_record&) const = default;
 };
 
+/// What a ban names.
+enum class ban_kind : std::uint8_t { user, client, address };
+
+/// A ban (docs/ACCESS.md "Bans"): connections matching it are refused and dropped. The store
+/// never interprets `value` (a user name, a client id, or an address or CIDR block).
+struct ban_record {
+    ban_kind kind = ban_kind::user;
+    std::string value;
+    std::string reason;
+    std::uint64_t created_unix_ms = 0;
+    /// When it ends (Unix time, ms); 0: never.
+    std::uint64_t expires_unix_ms = 0;
+    bool operator==(const ban_record&) const = default;
+};
+
+/// Whom a stored topic access rule applies to, as the blocks of an acl_file.
+enum class acl_scope : std::uint8_t { anonymous, user, pattern };
+
+/// One topic access rule held in the store (docs/ACCESS.md "Rules in the store"). The store never
+/// interprets `access` or `filter`.
+struct acl_rule_record {
+    acl_scope scope = acl_scope::anonymous;
+    /// The user for acl_scope::user; empty otherwise.
+    std::string user;
+    /// `read`, `write`, `readwrite` or `deny`.
+    std::string access;
+    std::string filter;
+    std::uint64_t created_unix_ms = 0;
+    bool operator==(const acl_rule_record&) const = default;
+};
+
 /// Everything the directory holds, as loaded in one read transaction.
 struct chat_directory_snapshot {
     std::vector<user_record> users;
@@ -72,6 +103,10 @@ struct chat_directory_snapshot {
     std::vector<membership_record> memberships;
     /// By user, then device.
     std::vector<device_token_record> device_tokens;
+    /// By kind, then value; expired ones included.
+    std::vector<ban_record> bans;
+    /// By scope, user, then filter.
+    std::vector<acl_rule_record> acl_rules;
     /// The directory_version() this snapshot reflects.
     std::uint64_t version = 0;
 };
@@ -215,6 +250,17 @@ public:
     virtual void add_member(membership_record membership, directory_completion done) = 0;
     /// Removes `user` from `room`; not_found when not a member.
     virtual void remove_member(membership_record membership, directory_completion done) = 0;
+    /// Stores a ban, replacing the one of the same kind and value (its reason and expiry), and
+    /// deletes the bans that expired before `ban.created_unix_ms`.
+    virtual void add_ban(ban_record ban, directory_completion done) = 0;
+    /// Deletes the ban of `kind` and `value`; not_found when there is none.
+    virtual void remove_ban(ban_kind kind, std::string value, directory_completion done) = 0;
+    /// Stores a topic access rule, replacing the access of the rule with the same scope, user
+    /// and filter; already_exists when that rule has the same access.
+    virtual void add_acl_rule(acl_rule_record rule, directory_completion done) = 0;
+    /// Deletes the rule with `rule`'s scope, user and filter (its access is not compared);
+    /// not_found when there is none.
+    virtual void remove_acl_rule(acl_rule_record rule, directory_completion done) = 0;
     /// Applies `changes` in order as one transaction: all of them when each is done (each with
     /// the result its single call would give), none otherwise. Moves directory_version() forward
     /// when applied.

@@ -168,6 +168,10 @@ private:
     /// The rest of a CONNECT once its login is settled: the will's topic, the client id's
     /// registration, takeover of a previous session, CONNACK.
     void continue_connect(const mqtt::connect& request, mqtt::time_point now);
+    /// The ban matching `user` (the user name or certificate identity; empty when anonymous),
+    /// `client_id` and this connection's address now, if any (docs/ACCESS.md "Bans").
+    std::optional<store::ban_record> find_ban(std::string_view user,
+                                              std::string_view client_id) const;
     /// The owner a stored session is restored for (see session_ledger::owner): its recorded
     /// owner, or for a session stored before owners were recorded the user its client id names.
     /// Empty when the session may not be restored: its user was deleted, or it is a session outside

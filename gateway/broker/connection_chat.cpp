@@ -7,6 +7,7 @@
 
 #include "gateway/broker/connection.hpp"
 #include "gateway/broker/worker.hpp"
+#include "gateway/chat/backoff_address.hpp"
 #include "gateway/chat/chat_topic.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/common/stored_message_codec.hpp"
@@ -26,6 +27,22 @@ void connection::start_chat_login(const mqtt::connect& request, mqtt::time_point
     if (request.password) {
         password = std::string(reinterpret_cast<const char*>(request.password->data()),
                                request.password->size());
+    }
+    if (user_name && !is_identity_verified) {
+        const std::string remote = remote_address();
+        if (tables_.chat().login_guard().is_refused(
+                *user_name, backoff_address_key(host_of_remote_address(remote)),
+                login_backoff::clock::now())) {
+            // Backing off after failed logins: refused without a password check, and answered
+            // as a wrong password is (docs/DECISIONS.md), so the answer tells a guesser nothing.
+            log_event(log_level::info,
+                      "refusing client from {}: too many failed logins for '{}' or from this "
+                      "address; backing off",
+                      remote, *user_name);
+            worker_.counters().login_backoff_refusals.add();
+            session_.refuse_connect(mqtt::reason_code::bad_user_name_or_password, now);
+            return;
+        }
     }
     // A password check runs on the chat layer's password threads: the CONNECT waits in the
     // authorizing phase while this worker serves its other connections.
@@ -66,15 +83,24 @@ void connection::finish_chat_login(const mqtt::connect& request,
         // no chat/ topics, like an anonymous client.
         policy_ = access_policy(true, &tables_.chat().directory());
         break;
-    case chat_login_result::chat_user: become_chat_user(*user_name); break;
-    case chat_login_result::bad_credentials:
+    case chat_login_result::chat_user:
+        tables_.chat().login_guard().record_success(*user_name);
+        become_chat_user(*user_name);
+        break;
+    case chat_login_result::bad_credentials: {
         log_event(log_level::info, "refusing client from {}: bad user name or password",
                   remote_address());
         worker_.counters().access_refusals.add();
+        worker_.counters().login_failures.add();
+        const std::string remote = remote_address();
+        tables_.chat().login_guard().record_failure(
+            user_name.value_or(std::string()), backoff_address_key(host_of_remote_address(remote)),
+            login_backoff::clock::now());
         // CONNACK 0x86 (5.0), return code 4 (3.1.1).
         session_.refuse_connect(mqtt::reason_code::bad_user_name_or_password, now);
         process_actions(now);
         return;
+    }
     case chat_login_result::client_id_refused:
         log_event(log_level::info,
                   "refusing client from {}: client id '{}' belongs to another user",
@@ -372,6 +398,23 @@ void connection::apply_chat_changes(const directory_changes& changes) {
         return;
     }
     const mqtt::time_point now = clock_now();
+    if (changes.are_bans_changed && session_.is_connected() && transport_->is_open()) {
+        const std::string identity = transport_->identity_user_name();
+        const auto ban =
+            find_ban(chat_user().empty() ? std::string_view(identity) : chat_user(), client_id());
+        if (ban) {
+            // DISCONNECT 0x98 Administrative action (5.0): 0x8A Banned is a CONNACK code only.
+            // The session stays, as for any disconnect; the ban refuses its next CONNECT.
+            log_event(log_level::info, "disconnecting client {} ({}): banned ({} {})", client_id(),
+                      remote_address(), to_string(ban->kind), ban->value);
+            worker_.counters().banned_disconnects.add();
+            session_.shutdown(mqtt::reason_code::administrative_action, now);
+            process_actions(now);
+            worker_.flush();
+            end_session_if_closed();
+            return;
+        }
+    }
     if (chat_user().empty()) {
         // A client id under a name that has just become a user's is that user's from now on: a
         // session outside the chat layer held there ends (docs/CHAT.md "Identity").

@@ -36,8 +36,34 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
         session_.refuse_connect(mqtt::reason_code::not_authorized, now);
         return;
     }
+    const std::string identity = transport_->identity_user_name();
+    const std::string_view user =
+        !identity.empty() ? std::string_view(identity)
+                          : (request.user_name ? std::string_view(*request.user_name) : "");
+    if (const auto ban = find_ban(user, request.client_id)) {
+        // Before any password check: a banned client costs no hash (docs/ACCESS.md "Bans").
+        log_event(log_level::info, "refusing client {} from {}: banned ({} {}{}{})",
+                  request.client_id, remote_address(), to_string(ban->kind), ban->value,
+                  ban->reason.empty() ? "" : ": ", ban->reason);
+        worker_.counters().banned_connects.add();
+        // CONNACK 0x8A Banned (5.0), return code 5 Not authorized (3.1.1).
+        session_.refuse_connect(mqtt::reason_code::banned, now);
+        return;
+    }
     policy_ = access_policy(is_anonymous, &tables_.chat().directory());
     start_chat_login(request, now);
+}
+
+std::optional<store::ban_record> connection::find_ban(std::string_view user,
+                                                      std::string_view client_id) const {
+    const std::shared_ptr<const ban_list> bans = tables_.chat().directory().bans();
+    if (bans->is_empty()) {
+        return std::nullopt;
+    }
+    const std::string remote = remote_address();
+    const store::ban_record* found =
+        bans->find(ban_subject{user, client_id, host_of_remote_address(remote)}, unix_now_ms());
+    return found != nullptr ? std::optional<store::ban_record>(*found) : std::nullopt;
 }
 
 void connection::continue_connect(const mqtt::connect& request, mqtt::time_point now) {

@@ -311,6 +311,11 @@ void server::open_chat(const store::store_options& options) {
     settings.reload_interval_ms = config_.chat_reload_interval_ms;
     settings.cursor_interval_s = config_.chat_cursor_interval_s;
     settings.password_iterations = config_.password_iterations;
+    settings.login_backoff.user_free_failures = config_.login_backoff_user_failures;
+    settings.login_backoff.address_free_failures = config_.login_backoff_address_failures;
+    settings.login_backoff.first_delay =
+        std::chrono::milliseconds(config_.login_backoff_initial_ms);
+    settings.login_backoff.max_delay = std::chrono::seconds(config_.login_backoff_max_seconds);
     chat_ = std::make_unique<chat_service>(store::open_chat_store(options), settings);
     chat_->load();
     install_outside_rules();
@@ -321,6 +326,27 @@ void server::open_chat(const store::store_options& options) {
 void server::install_outside_rules() {
     auto rules = std::make_shared<outside_chat_rules>();
     rules->acl = config_.acl;
+    const std::vector<store::acl_rule_record> stored = chat_->directory().acl_rules();
+    if (!stored.empty()) {
+        // docs/ACCESS.md "Rules in the store": the union of both sources, a deny in either wins.
+        auto joined =
+            config_.acl ? std::make_shared<topic_acl>(*config_.acl) : std::make_shared<topic_acl>();
+        for (const store::acl_rule_record& record : stored) {
+            const std::optional<acl_access> access = parse_acl_access(record.access);
+            if (!access || acl_filter_problem(record.filter)) {
+                log_warning("acl: ignoring the stored rule '{} {}': not a valid rule",
+                            record.access, record.filter);
+                continue;
+            }
+            acl_rule rule{*access, record.filter};
+            switch (record.scope) {
+            case store::acl_scope::anonymous: joined->add_anonymous_rule(std::move(rule)); break;
+            case store::acl_scope::user: joined->add_user_rule(record.user, std::move(rule)); break;
+            case store::acl_scope::pattern: joined->add_pattern(std::move(rule)); break;
+            }
+        }
+        rules->acl = std::move(joined);
+    }
     rules->is_anonymous_open =
         std::ranges::all_of(config_.listeners, [](const listener_config& listener) {
             return is_loopback_only(listener);
@@ -328,7 +354,11 @@ void server::install_outside_rules() {
     const bool is_anonymous_open = rules->is_anonymous_open;
     chat_->directory().set_outside_rules(std::move(rules));
     if (config_.acl) {
-        log_notice("acl: topics outside chat/ follow {}", config_.acl_file);
+        log_notice("acl: topics outside chat/ follow {}{}", config_.acl_file,
+                   stored.empty() ? std::string()
+                                  : fmt::format(" and {} rule(s) in the store", stored.size()));
+    } else if (!stored.empty()) {
+        log_notice("acl: topics outside chat/ follow {} rule(s) in the store", stored.size());
     } else if (!is_anonymous_open) {
         log_notice("acl: no acl_file; anonymous clients may not publish or subscribe outside chat/ "
                    "(a listener is not loopback-only)");
@@ -336,6 +366,10 @@ void server::install_outside_rules() {
 }
 
 void server::apply_chat_changes(const std::shared_ptr<const directory_changes>& changes) {
+    if (changes->are_acl_rules_changed) {
+        std::lock_guard lock(settings_mutex_);
+        install_outside_rules();
+    }
     for (const auto& owned : workers_) {
         worker& owner = *owned;
         boost::asio::post(owner.context(), [&owner, changes] {
@@ -577,6 +611,10 @@ broker_stats server::collect_stats() const {
         stats.packets_sent += counts.packets_sent.value();
         stats.bytes_received += counts.bytes_received.value();
         stats.bytes_sent += counts.bytes_sent.value();
+        stats.banned_connects += counts.banned_connects.value();
+        stats.banned_disconnects += counts.banned_disconnects.value();
+        stats.login_failures += counts.login_failures.value();
+        stats.login_backoff_refusals += counts.login_backoff_refusals.value();
     }
     if (service_) {
         service_->add_stats(stats);

@@ -43,6 +43,10 @@ std::vector<sys_value> sys_topic_values(const broker_stats& stats, const sys_loa
         {"$SYS/broker/load/bytes/received/1min",
          fmt::format("{:.2f}", load.bytes_received_per_minute)},
         {"$SYS/broker/load/bytes/sent/1min", fmt::format("{:.2f}", load.bytes_sent_per_minute)},
+        {"$SYS/broker/bans/connects_refused", number(stats.banned_connects)},
+        {"$SYS/broker/bans/disconnects", number(stats.banned_disconnects)},
+        {"$SYS/broker/logins/failed", number(stats.login_failures)},
+        {"$SYS/broker/logins/backoff_refusals", number(stats.login_backoff_refusals)},
     };
     for (const auto& [name, value] : stats.assistant_counts) {
         values.push_back({"$SYS/broker/assistant/" + name, number(value)});

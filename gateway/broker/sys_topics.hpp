@@ -39,6 +39,11 @@ struct broker_stats {
     std::uint64_t retained_messages = 0;
     std::uint64_t bytes_received = 0;
     std::uint64_t bytes_sent = 0;
+    /// Bans and failed-login backoff (worker_counters).
+    std::uint64_t banned_connects = 0;
+    std::uint64_t banned_disconnects = 0;
+    std::uint64_t login_failures = 0;
+    std::uint64_t login_backoff_refusals = 0;
     /// The assistant bot's counters as (name, value), published under $SYS/broker/assistant/;
     /// empty when the bot is off.
     std::vector<std::pair<std::string, std::uint64_t>> assistant_counts;

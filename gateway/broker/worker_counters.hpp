@@ -73,6 +73,16 @@ struct worker_counters {
     std::array<counter, 9> loop_lag_buckets;
     counter loop_lag_sum_us;
     counter loop_lag_probes;
+
+    // Bans and failed-login backoff (docs/ACCESS.md "Bans", "Failed logins").
+    /// CONNECTs refused because a ban matched (CONNACK 0x8A / 0x05).
+    counter banned_connects;
+    /// Live connections closed because a ban added while they ran matched them.
+    counter banned_disconnects;
+    /// Password checks that failed (unknown user or wrong password).
+    counter login_failures;
+    /// CONNECTs refused without a password check while their user name or address backed off.
+    counter login_backoff_refusals;
 };
 
 /// The counter of `qos` (0, 1 or 2; anything else counts as 2) among three.

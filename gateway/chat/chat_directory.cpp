@@ -31,6 +31,9 @@ directory_contents make_directory_contents(const store::chat_directory_snapshot&
             contents.device_tokens[token.user][token.device] = token.token_hash;
         }
     }
+    contents.ban_records = snapshot.bans;
+    contents.bans = std::make_shared<const ban_list>(snapshot.bans);
+    contents.acl_rules = snapshot.acl_rules;
     return contents;
 }
 
@@ -69,6 +72,8 @@ directory_changes diff_directories(const directory_contents& before,
             changes.added_users.push_back(user);
         }
     }
+    changes.are_bans_changed = before.ban_records != after.ban_records;
+    changes.are_acl_rules_changed = before.acl_rules != after.acl_rules;
     return changes;
 }
 
@@ -177,6 +182,16 @@ std::vector<std::string> chat_directory::peers_of(std::string_view user) const {
         }
     }
     return {peers.begin(), peers.end()};
+}
+
+std::shared_ptr<const ban_list> chat_directory::bans() const {
+    std::shared_lock lock(mutex_);
+    return contents_.bans;
+}
+
+std::vector<store::acl_rule_record> chat_directory::acl_rules() const {
+    std::shared_lock lock(mutex_);
+    return contents_.acl_rules;
 }
 
 void chat_directory::set_outside_rules(std::shared_ptr<const outside_chat_rules> rules) {

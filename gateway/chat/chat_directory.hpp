@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/chat/ban_list.hpp"
 #include "gateway/common/topic_acl.hpp"
 #include "store/chat_store.hpp"
 
@@ -37,10 +38,14 @@ struct directory_changes {
     std::vector<std::string> removed_users;
     /// Users whose password hash changed.
     std::vector<std::string> changed_passwords;
+    /// True when a ban was added, changed or removed: live connections are checked again.
+    bool are_bans_changed = false;
+    /// True when the topic access rules held in the store changed.
+    bool are_acl_rules_changed = false;
     /// True when nothing changed.
     bool is_empty() const {
         return joined.empty() && left.empty() && added_users.empty() && removed_users.empty() &&
-               changed_passwords.empty();
+               changed_passwords.empty() && !are_bans_changed && !are_acl_rules_changed;
     }
 };
 
@@ -55,6 +60,11 @@ struct directory_contents {
     /// User name -> device -> the hash of that device's token.
     std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>>
         device_tokens;
+    /// The bans as stored, and the list built from them.
+    std::vector<store::ban_record> ban_records;
+    std::shared_ptr<const ban_list> bans = std::make_shared<const ban_list>();
+    /// The topic access rules held in the store.
+    std::vector<store::acl_rule_record> acl_rules;
     std::uint64_t version = 0;
 };
 
@@ -68,7 +78,8 @@ directory_changes diff_directories(const directory_contents& before,
 /// The rules for topics outside chat/ (docs/ACCESS.md), replaced as a whole at start and on
 /// reload so that a check holds one consistent set.
 struct outside_chat_rules {
-    /// The parsed acl_file; nullptr when none is configured.
+    /// The parsed acl_file joined with the rules held in the store; nullptr when there are
+    /// neither.
     std::shared_ptr<const topic_acl> acl;
     /// Without an acl: whether anonymous clients may publish and subscribe outside chat/ (true
     /// when every listener is loopback-only).
@@ -106,6 +117,11 @@ public:
     /// The users whose presence `user` may see: `user` itself (when it exists) and everyone
     /// sharing a room with it; sorted, each once.
     std::vector<std::string> peers_of(std::string_view user) const;
+
+    /// The bans now in force.
+    std::shared_ptr<const ban_list> bans() const;
+    /// The topic access rules held in the store.
+    std::vector<store::acl_rule_record> acl_rules() const;
 
     /// Installs the rules outside chat/; checks made after it returns use them. The rules
     /// replaced stay alive until the directory ends (a check in flight may still read them).

@@ -92,7 +92,7 @@ chat_service::chat_service(std::unique_ptr<store::chat_store> store, chat_settin
     : store_(std::move(store)), settings_(settings),
       history_retention_days_(settings.history_retention_days),
       history_keep_per_conversation_(settings.history_keep_per_conversation),
-      password_iterations_(settings.password_iterations),
+      password_iterations_(settings.password_iterations), login_backoff_(settings.login_backoff),
       password_checks_(password_check_pool::threads_for(std::thread::hardware_concurrency()),
                        max_waiting_password_checks) {}
 
@@ -215,9 +215,11 @@ void chat_service::reload_if_changed(bool is_forced) {
             std::make_shared<const directory_changes>(directory_.replace(store_->load_directory()));
         if (!changes->is_empty()) {
             log_info("chat directory changed: {} joined, {} left, {} user(s) removed, {} "
-                     "password(s) changed",
+                     "password(s) changed{}{}",
                      changes->joined.size(), changes->left.size(), changes->removed_users.size(),
-                     changes->changed_passwords.size());
+                     changes->changed_passwords.size(),
+                     changes->are_bans_changed ? ", bans changed" : "",
+                     changes->are_acl_rules_changed ? ", acl rules changed" : "");
             if (apply_) {
                 apply_(changes);
             }

@@ -28,6 +28,7 @@
 #include "gateway/chat/chat_control.hpp"
 #include "gateway/chat/chat_directory.hpp"
 #include "gateway/chat/conversation_counters.hpp"
+#include "gateway/chat/login_backoff.hpp"
 #include "gateway/chat/password_check_pool.hpp"
 #include "gateway/chat/password_hash.hpp"
 #include "mqtt/message.hpp"
@@ -50,6 +51,8 @@ struct chat_settings {
     std::uint32_t cursor_interval_s = 60;
     /// A password login whose stored hash has fewer PBKDF2 iterations rehashes it with this many.
     std::uint32_t password_iterations = default_password_iterations;
+    /// Failed-login backoff.
+    login_backoff_settings login_backoff;
 };
 
 /// The outcome of the chat checks on a CONNECT.
@@ -116,6 +119,8 @@ public:
     /// The directory, to install the rules outside chat/ (server start and reload).
     chat_directory& directory() { return directory_; }
     store::chat_store& store() { return *store_; }
+    /// Failed logins by user name and address, shared by every worker.
+    login_backoff& login_guard() { return login_backoff_; }
     const chat_settings& settings() const { return settings_; }
 
     /// Applies the settings a reload may change while running: history retention (used by the
@@ -254,6 +259,7 @@ private:
     std::map<std::string, store::session_cursors_record, std::less<>> stored_cursors_;
     chat_directory directory_;
     conversation_counters counters_;
+    login_backoff login_backoff_;
 
     // Device counts per user. Owner: all workers. Lock: presence_mutex_.
     std::mutex presence_mutex_;

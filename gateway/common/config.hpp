@@ -209,6 +209,13 @@ struct broker_config {
     /// PBKDF2 iterations of new password hashes (`perch user add|passwd`, and the rehash of a
     /// weaker hash at its user's next password login).
     std::uint32_t password_iterations = default_password_iterations;
+    /// Failed-login backoff (docs/ACCESS.md "Failed logins"): failures of one user name, and from
+    /// one address, before further logins wait (0: no backoff of that kind); the first wait,
+    /// doubled with each further failure; the longest wait.
+    std::uint32_t login_backoff_user_failures = 3;
+    std::uint32_t login_backoff_address_failures = 10;
+    std::uint32_t login_backoff_initial_ms = 1000;
+    std::uint32_t login_backoff_max_seconds = 60;
     /// The assistant bot; off unless assistant_endpoint is set.
     assistant_config assistant;
 };

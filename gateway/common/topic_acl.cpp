@@ -41,7 +41,9 @@ std::string_view take_word(std::string_view& text) {
     return word;
 }
 
-std::optional<acl_access> access_word(std::string_view word) {
+} // namespace
+
+std::optional<acl_access> parse_acl_access(std::string_view word) {
     if (word == "read") {
         return acl_access::read;
     }
@@ -56,6 +58,29 @@ std::optional<acl_access> access_word(std::string_view word) {
     }
     return std::nullopt;
 }
+
+std::string_view to_string(acl_access access) {
+    switch (access) {
+    case acl_access::read: return "read";
+    case acl_access::write: return "write";
+    case acl_access::readwrite: return "readwrite";
+    case acl_access::deny: return "deny";
+    }
+    return "deny";
+}
+
+std::optional<std::string> acl_filter_problem(std::string_view filter) {
+    if (filter.empty()) {
+        return std::string("needs a topic filter");
+    }
+    if (const auto problem = mqtt::validate_topic_filter(filter, mqtt::protocol_version::v5);
+        problem || filter.starts_with(mqtt::shared_subscription_prefix)) {
+        return fmt::format("invalid topic filter '{}'", filter);
+    }
+    return std::nullopt;
+}
+
+namespace {
 
 bool grants(acl_access access, topic_acl::want wanted) {
     switch (access) {
@@ -156,21 +181,27 @@ topic_acl topic_acl::parse(std::string_view text, std::string_view source_name) 
         acl_rule rule;
         std::string_view rest = line;
         const std::string_view first = take_word(rest);
-        if (const auto access = access_word(first); access && !rest.empty()) {
+        if (const auto access = parse_acl_access(first); access && !rest.empty()) {
             rule.access = *access;
             line = rest;
         }
-        if (line.empty()) {
-            fail(keyword, "needs a topic filter");
-        }
-        if (const auto problem = mqtt::validate_topic_filter(line, mqtt::protocol_version::v5);
-            problem || line.starts_with(mqtt::shared_subscription_prefix)) {
-            fail(keyword, fmt::format("invalid topic filter '{}'", line));
+        if (const auto problem = acl_filter_problem(line)) {
+            fail(keyword, *problem);
         }
         rule.filter = std::string(line);
         (keyword == "pattern" ? acl.patterns_ : *current).push_back(std::move(rule));
     }
     return acl;
+}
+
+void topic_acl::add_user_rule(std::string_view user, acl_rule rule) {
+    for (auto& [name, rules] : users_) {
+        if (name == user) {
+            rules.push_back(std::move(rule));
+            return;
+        }
+    }
+    users_.emplace_back(std::string(user), std::vector<acl_rule>{std::move(rule)});
 }
 
 const std::vector<acl_rule>& topic_acl::user_rules(std::string_view user) const {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,6 +44,12 @@ public:
     bool allows_subscribe(const std::string* user, std::string_view client_id,
                           std::string_view topic_filter) const;
 
+    /// Add a rule to the anonymous block, to `user`'s block, or to the patterns: rules that come
+    /// from elsewhere than the file (the store) join those of the file before the acl is shared.
+    void add_anonymous_rule(acl_rule rule) { anonymous_.push_back(std::move(rule)); }
+    void add_user_rule(std::string_view user, acl_rule rule);
+    void add_pattern(acl_rule rule) { patterns_.push_back(std::move(rule)); }
+
     /// The rules of anonymous clients (`topic` lines before any `user` line).
     const std::vector<acl_rule>& anonymous_rules() const { return anonymous_; }
     /// The `topic` rules of `user`; empty for a user without a block.
@@ -60,6 +67,15 @@ private:
     std::vector<std::pair<std::string, std::vector<acl_rule>>> users_;
     std::vector<acl_rule> patterns_;
 };
+
+/// The access a word names (`read`, `write`, `readwrite`, `deny`), or empty.
+std::optional<acl_access> parse_acl_access(std::string_view word);
+
+/// The word of an access.
+std::string_view to_string(acl_access access);
+
+/// Why `filter` cannot be a rule's filter (invalid, or a shared subscription), or empty.
+std::optional<std::string> acl_filter_problem(std::string_view filter);
 
 /// Reads and parses the acl file at `path`. Throws config_error (line 0) when it cannot be read.
 std::shared_ptr<const topic_acl> load_acl_file(const std::string& path);

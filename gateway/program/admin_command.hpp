@@ -1,4 +1,4 @@
-// `perch user ...` and `perch room ...`: the administration commands of the perch binary. They
+// `perch user|room|ban|acl ...`: the administration commands of the perch binary. They
 // open the chat store the gateway uses (same database file, its own connection), apply one
 // change and exit; they never start listeners. Safe while the gateway runs: SQLite's busy timeout
 // serialises the writes, and the gateway picks the change up through the directory version.
@@ -35,13 +35,17 @@ inline constexpr int admin_exit_failure = 1;
 /// The command line is wrong: unknown subcommand or option, missing or extra argument.
 inline constexpr int admin_exit_usage = 2;
 
-/// True when `word` (the first argument) names an administration command: `user` or `room`.
+/// True when `word` (the first argument) names an administration command: `user`, `room`, `ban`
+/// or `acl`.
 bool is_admin_command(std::string_view word);
 
 /// Runs the administration command `args` (the words after the program name, starting with
-/// `user` or `room`). Options anywhere after the subcommand: `-c FILE` / `--config-file FILE`
-/// (data_dir, persistence and durability from the gateway's config file), `--data-dir DIR`
-/// (overrides the directory), `--password PW` (user add and passwd). Without -c and
+/// `user`, `room`, `ban` or `acl`). Options anywhere after the subcommand: `-c FILE` /
+/// `--config-file FILE` (data_dir, persistence and durability from the gateway's config file),
+/// `--data-dir DIR` (overrides the directory), `--password PW` (user add and passwd), `--for
+/// DURATION` and
+/// `--reason TEXT` (ban add), `--user NAME`, `--anonymous`, `--pattern` (acl add and remove).
+/// Without -c and
 /// --data-dir the gateway's default data_dir is used. Returns one of the exit statuses above;
 /// never throws.
 int run_admin_command(std::span<const std::string_view> args, admin_io& io);

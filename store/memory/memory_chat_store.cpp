@@ -93,6 +93,53 @@ void memory_chat_store::remove_device_token(std::string user, std::string device
         done);
 }
 
+void memory_chat_store::add_ban(ban_record ban, directory_completion done) {
+    change_directory(
+        [&] {
+            std::erase_if(bans_, [&](const auto& held) {
+                return held.second.expires_unix_ms != 0 &&
+                       held.second.expires_unix_ms < ban.created_unix_ms;
+            });
+            auto key = std::make_pair(ban.kind, ban.value);
+            bans_.insert_or_assign(std::move(key), std::move(ban));
+            return directory_result::done;
+        },
+        done);
+}
+
+void memory_chat_store::remove_ban(ban_kind kind, std::string value, directory_completion done) {
+    change_directory(
+        [&] {
+            return bans_.erase(std::make_pair(kind, value)) == 0 ? directory_result::not_found
+                                                                 : directory_result::done;
+        },
+        done);
+}
+
+void memory_chat_store::add_acl_rule(acl_rule_record rule, directory_completion done) {
+    change_directory(
+        [&] {
+            auto key = std::make_tuple(rule.scope, rule.user, rule.filter);
+            const auto held = acl_rules_.find(key);
+            if (held != acl_rules_.end() && held->second.access == rule.access) {
+                return directory_result::already_exists;
+            }
+            acl_rules_.insert_or_assign(std::move(key), std::move(rule));
+            return directory_result::done;
+        },
+        done);
+}
+
+void memory_chat_store::remove_acl_rule(acl_rule_record rule, directory_completion done) {
+    change_directory(
+        [&] {
+            return acl_rules_.erase(std::make_tuple(rule.scope, rule.user, rule.filter)) == 0
+                       ? directory_result::not_found
+                       : directory_result::done;
+        },
+        done);
+}
+
 void memory_chat_store::add_room(room_record room, directory_completion done) {
     change_directory([&] { return add_room_locked(std::move(room)); }, done);
 }
@@ -215,6 +262,12 @@ chat_directory_snapshot memory_chat_store::load_directory() {
     }
     for (const auto& [key, token] : device_tokens_) {
         snapshot.device_tokens.push_back(token);
+    }
+    for (const auto& [key, ban] : bans_) {
+        snapshot.bans.push_back(ban);
+    }
+    for (const auto& [key, rule] : acl_rules_) {
+        snapshot.acl_rules.push_back(rule);
     }
     snapshot.version = directory_version_;
     return snapshot;

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,10 @@ public:
     void remove_room(std::string name, directory_completion done) override;
     void add_member(membership_record membership, directory_completion done) override;
     void remove_member(membership_record membership, directory_completion done) override;
+    void add_ban(ban_record ban, directory_completion done) override;
+    void remove_ban(ban_kind kind, std::string value, directory_completion done) override;
+    void add_acl_rule(acl_rule_record rule, directory_completion done) override;
+    void remove_acl_rule(acl_rule_record rule, directory_completion done) override;
     void apply_directory_changes(std::vector<directory_change> changes,
                                  directory_batch_completion done) override;
     chat_directory_snapshot load_directory() override;
@@ -71,6 +76,10 @@ private:
     std::set<std::pair<std::string, std::string>> memberships_;
     /// (user, device) -> token.
     std::map<std::pair<std::string, std::string>, device_token_record> device_tokens_;
+    /// (kind, value) -> ban.
+    std::map<std::pair<ban_kind, std::string>, ban_record> bans_;
+    /// (scope, user, filter) -> rule.
+    std::map<std::tuple<acl_scope, std::string, std::string>, acl_rule_record> acl_rules_;
     std::uint64_t directory_version_ = 0;
     /// conversation -> id -> record.
     std::map<std::string, std::map<std::uint64_t, history_record>> history_;

@@ -92,7 +92,22 @@ chat_tables::chat_tables(database& connection)
       select_session_cursors_(connection, "SELECT client_id, conversation, id FROM "
                                           "chat_session_cursors ORDER BY client_id, conversation"),
       select_session_baselines_(connection, "SELECT client_id, baseline_unix_ms FROM "
-                                            "chat_session_baselines ORDER BY client_id") {}
+                                            "chat_session_baselines ORDER BY client_id"),
+      upsert_ban_(connection, "INSERT OR REPLACE INTO bans (kind, value, reason, created_unix_ms, "
+                              "expires_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5)"),
+      delete_expired_bans_(connection,
+                           "DELETE FROM bans WHERE expires_unix_ms != 0 AND expires_unix_ms < ?1"),
+      delete_ban_(connection, "DELETE FROM bans WHERE kind = ?1 AND value = ?2"),
+      select_bans_(connection, "SELECT kind, value, reason, created_unix_ms, expires_unix_ms FROM "
+                               "bans ORDER BY kind, value"),
+      find_acl_rule_(connection,
+                     "SELECT access FROM acl_rules WHERE scope = ?1 AND user = ?2 AND filter = ?3"),
+      upsert_acl_rule_(connection, "INSERT OR REPLACE INTO acl_rules (scope, user, filter, access, "
+                                   "created_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5)"),
+      delete_acl_rule_(connection,
+                       "DELETE FROM acl_rules WHERE scope = ?1 AND user = ?2 AND filter = ?3"),
+      select_acl_rules_(connection, "SELECT scope, user, filter, access, created_unix_ms FROM "
+                                    "acl_rules ORDER BY scope, user, filter") {}
 
 void chat_tables::begin_write() {
     begin_write_.run();
@@ -265,6 +280,61 @@ directory_result chat_tables::remove_member(const membership_record& membership)
     return directory_result::done;
 }
 
+directory_result chat_tables::add_ban(const ban_record& ban) {
+    delete_expired_bans_.bind_integer(1, to_column(ban.created_unix_ms));
+    delete_expired_bans_.run();
+    upsert_ban_.bind_integer(1, static_cast<std::int64_t>(ban.kind));
+    upsert_ban_.bind_text(2, ban.value);
+    upsert_ban_.bind_text(3, ban.reason);
+    upsert_ban_.bind_integer(4, to_column(ban.created_unix_ms));
+    upsert_ban_.bind_integer(5, to_column(ban.expires_unix_ms));
+    upsert_ban_.run();
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::remove_ban(ban_kind kind, const std::string& value) {
+    delete_ban_.bind_integer(1, static_cast<std::int64_t>(kind));
+    delete_ban_.bind_text(2, value);
+    delete_ban_.run();
+    if (changes() == 0) {
+        return directory_result::not_found;
+    }
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::add_acl_rule(const acl_rule_record& rule) {
+    find_acl_rule_.bind_integer(1, static_cast<std::int64_t>(rule.scope));
+    find_acl_rule_.bind_text(2, rule.user);
+    find_acl_rule_.bind_text(3, rule.filter);
+    const bool is_same = find_acl_rule_.step() && find_acl_rule_.column_text(0) == rule.access;
+    find_acl_rule_.reset();
+    if (is_same) {
+        return directory_result::already_exists;
+    }
+    upsert_acl_rule_.bind_integer(1, static_cast<std::int64_t>(rule.scope));
+    upsert_acl_rule_.bind_text(2, rule.user);
+    upsert_acl_rule_.bind_text(3, rule.filter);
+    upsert_acl_rule_.bind_text(4, rule.access);
+    upsert_acl_rule_.bind_integer(5, to_column(rule.created_unix_ms));
+    upsert_acl_rule_.run();
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::remove_acl_rule(const acl_rule_record& rule) {
+    delete_acl_rule_.bind_integer(1, static_cast<std::int64_t>(rule.scope));
+    delete_acl_rule_.bind_text(2, rule.user);
+    delete_acl_rule_.bind_text(3, rule.filter);
+    delete_acl_rule_.run();
+    if (changes() == 0) {
+        return directory_result::not_found;
+    }
+    bump_version();
+    return directory_result::done;
+}
+
 chat_directory_snapshot chat_tables::read_directory() {
     chat_directory_snapshot snapshot;
     while (select_users_.step()) {
@@ -291,6 +361,20 @@ chat_directory_snapshot chat_tables::read_directory() {
             from_column(select_device_tokens_.column_integer(3))});
     }
     select_device_tokens_.reset();
+    while (select_bans_.step()) {
+        snapshot.bans.push_back(ban_record{static_cast<ban_kind>(select_bans_.column_integer(0)),
+                                           select_bans_.column_text(1), select_bans_.column_text(2),
+                                           from_column(select_bans_.column_integer(3)),
+                                           from_column(select_bans_.column_integer(4))});
+    }
+    select_bans_.reset();
+    while (select_acl_rules_.step()) {
+        snapshot.acl_rules.push_back(acl_rule_record{
+            static_cast<acl_scope>(select_acl_rules_.column_integer(0)),
+            select_acl_rules_.column_text(1), select_acl_rules_.column_text(3),
+            select_acl_rules_.column_text(2), from_column(select_acl_rules_.column_integer(4))});
+    }
+    select_acl_rules_.reset();
     snapshot.version = directory_version();
     return snapshot;
 }

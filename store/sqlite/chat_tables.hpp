@@ -57,6 +57,15 @@ public:
     /// Removes a member; not_found when not a member.
     directory_result remove_member(const membership_record& membership);
 
+    /// Inserts or replaces a ban and deletes the bans expired before its creation time.
+    directory_result add_ban(const ban_record& ban);
+    /// Deletes a ban; not_found when there is none.
+    directory_result remove_ban(ban_kind kind, const std::string& value);
+    /// Inserts a rule or replaces its access; already_exists when it has that access already.
+    directory_result add_acl_rule(const acl_rule_record& rule);
+    /// Deletes the rule of (scope, user, filter); not_found when there is none.
+    directory_result remove_acl_rule(const acl_rule_record& rule);
+
     /// The whole directory; call inside a read transaction for a consistent snapshot.
     chat_directory_snapshot read_directory();
     /// The directory version counter.
@@ -143,6 +152,14 @@ private:
     statement delete_session_baseline_;
     statement select_session_cursors_;
     statement select_session_baselines_;
+    statement upsert_ban_;
+    statement delete_expired_bans_;
+    statement delete_ban_;
+    statement select_bans_;
+    statement find_acl_rule_;
+    statement upsert_acl_rule_;
+    statement delete_acl_rule_;
+    statement select_acl_rules_;
 };
 
 } // namespace perch::store::sqlite

@@ -231,8 +231,30 @@ INSERT OR IGNORE INTO chat_session_baselines (client_id, baseline_unix_ms)
     WHERE owner IS NULL OR owner != '';
 )sql";
 
+// Version 8: bans (by user name, client id, or address or CIDR block, with an optional expiry)
+// and topic access rules held in the store beside the acl_file (docs/ACCESS.md). Both are part of
+// the directory: a change moves its version. Written so that running it twice is harmless.
+constexpr std::string_view version_8 = R"sql(
+CREATE TABLE IF NOT EXISTS bans (
+    kind INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_unix_ms INTEGER NOT NULL,
+    expires_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (kind, value)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS acl_rules (
+    scope INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    filter TEXT NOT NULL,
+    access TEXT NOT NULL,
+    created_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (scope, user, filter)
+) WITHOUT ROWID;
+)sql";
+
 constexpr std::array<std::string_view, current_schema_version> migrations = {
-    version_1, version_2, version_3, version_4, version_5, version_6, version_7};
+    version_1, version_2, version_3, version_4, version_5, version_6, version_7, version_8};
 
 } // namespace
 

@@ -307,6 +307,29 @@ void sqlite_chat_store::remove_member(membership_record membership, directory_co
                      std::move(done));
 }
 
+void sqlite_chat_store::add_ban(ban_record ban, directory_completion done) {
+    change_directory([ban = std::move(ban)](chat_tables& tables) { return tables.add_ban(ban); },
+                     std::move(done));
+}
+
+void sqlite_chat_store::remove_ban(ban_kind kind, std::string value, directory_completion done) {
+    change_directory([kind, value = std::move(value)](
+                         chat_tables& tables) { return tables.remove_ban(kind, value); },
+                     std::move(done));
+}
+
+void sqlite_chat_store::add_acl_rule(acl_rule_record rule, directory_completion done) {
+    change_directory(
+        [rule = std::move(rule)](chat_tables& tables) { return tables.add_acl_rule(rule); },
+        std::move(done));
+}
+
+void sqlite_chat_store::remove_acl_rule(acl_rule_record rule, directory_completion done) {
+    change_directory(
+        [rule = std::move(rule)](chat_tables& tables) { return tables.remove_acl_rule(rule); },
+        std::move(done));
+}
+
 void sqlite_chat_store::apply_directory_changes(std::vector<directory_change> changes,
                                                 directory_batch_completion done) {
     // The index of the change that was not done; the batch's size when none was refused.

@@ -60,6 +60,10 @@ public:
                              directory_completion done) override;
     void add_member(membership_record membership, directory_completion done) override;
     void remove_member(membership_record membership, directory_completion done) override;
+    void add_ban(ban_record ban, directory_completion done) override;
+    void remove_ban(ban_kind kind, std::string value, directory_completion done) override;
+    void add_acl_rule(acl_rule_record rule, directory_completion done) override;
+    void remove_acl_rule(acl_rule_record rule, directory_completion done) override;
     void apply_directory_changes(std::vector<directory_change> changes,
                                  directory_batch_completion done) override;
     /// Reads through the read connection: sees every committed change, by any process.

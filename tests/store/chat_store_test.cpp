@@ -436,6 +436,75 @@ TYPED_TEST(ChatStore, DirectoryVersionMovesOnlyWithChanges) {
     EXPECT_EQ(this->store().directory_version(), before_history);
 }
 
+TYPED_TEST(ChatStore, BansAreReplacedByKindAndValueAndExpiredOnesGo) {
+    const auto add = [&](ban_record ban) {
+        return change([&](directory_completion done) {
+                   this->store().add_ban(std::move(ban), std::move(done));
+               })
+            .result;
+    };
+    const std::uint64_t start = this->store().directory_version();
+    EXPECT_EQ(add({ban_kind::user, "mallory", "guessing", 1'000, 0}), directory_result::done);
+    EXPECT_EQ(add({ban_kind::address, "10.0.0.0/8", "", 1'000, 5'000}), directory_result::done);
+    EXPECT_EQ(add({ban_kind::client, "mallory", "", 1'000, 0}), directory_result::done);
+    EXPECT_NE(this->store().directory_version(), start);
+    // The same kind and value: the reason and the expiry are replaced.
+    EXPECT_EQ(add({ban_kind::user, "mallory", "again", 2'000, 9'000}), directory_result::done);
+    this->reopen();
+    EXPECT_EQ(this->store().load_directory().bans,
+              (std::vector<ban_record>{{ban_kind::user, "mallory", "again", 2'000, 9'000},
+                                       {ban_kind::client, "mallory", "", 1'000, 0},
+                                       {ban_kind::address, "10.0.0.0/8", "", 1'000, 5'000}}));
+    // A ban added later deletes those that ended before it.
+    EXPECT_EQ(add({ban_kind::address, "::1", "", 6'000, 0}), directory_result::done);
+    const auto bans = this->store().load_directory().bans;
+    ASSERT_EQ(bans.size(), 3U);
+    EXPECT_EQ(bans[2].value, "::1");
+    EXPECT_EQ(change([&](directory_completion done) {
+                  this->store().remove_ban(ban_kind::client, "mallory", std::move(done));
+              }).result,
+              directory_result::done);
+    EXPECT_EQ(change([&](directory_completion done) {
+                  this->store().remove_ban(ban_kind::user, "nobody", std::move(done));
+              }).result,
+              directory_result::not_found);
+    EXPECT_EQ(this->store().load_directory().bans.size(), 2U);
+}
+
+TYPED_TEST(ChatStore, AclRulesAreKeyedByScopeUserAndFilter) {
+    const auto add = [&](acl_rule_record rule) {
+        return change([&](directory_completion done) {
+                   this->store().add_acl_rule(std::move(rule), std::move(done));
+               })
+            .result;
+    };
+    const auto remove = [&](acl_rule_record rule) {
+        return change([&](directory_completion done) {
+                   this->store().remove_acl_rule(std::move(rule), std::move(done));
+               })
+            .result;
+    };
+    EXPECT_EQ(add({acl_scope::user, "alice", "read", "home/#", 1}), directory_result::done);
+    EXPECT_EQ(add({acl_scope::anonymous, "", "read", "public/#", 1}), directory_result::done);
+    EXPECT_EQ(add({acl_scope::pattern, "", "readwrite", "devices/%c/#", 1}),
+              directory_result::done);
+    const std::uint64_t version = this->store().directory_version();
+    EXPECT_EQ(add({acl_scope::user, "alice", "read", "home/#", 2}),
+              directory_result::already_exists);
+    EXPECT_EQ(this->store().directory_version(), version);
+    // Another access for the same rule replaces it.
+    EXPECT_EQ(add({acl_scope::user, "alice", "deny", "home/#", 3}), directory_result::done);
+    this->reopen();
+    EXPECT_EQ(
+        this->store().load_directory().acl_rules,
+        (std::vector<acl_rule_record>{{acl_scope::anonymous, "", "read", "public/#", 1},
+                                      {acl_scope::user, "alice", "deny", "home/#", 3},
+                                      {acl_scope::pattern, "", "readwrite", "devices/%c/#", 1}}));
+    EXPECT_EQ(remove({acl_scope::user, "alice", "", "home/#", 0}), directory_result::done);
+    EXPECT_EQ(remove({acl_scope::user, "bob", "", "home/#", 0}), directory_result::not_found);
+    EXPECT_EQ(this->store().load_directory().acl_rules.size(), 2U);
+}
+
 TYPED_TEST(ChatStore, HistoryPagesGoBackwardsAndReturnOldestFirst) {
     for (std::uint64_t id = 1; id <= 10; ++id) {
         this->store().append_history(message("room/kitchen", id, 1000 + id));
@@ -704,6 +773,28 @@ TEST(SqliteChatStore, MigratesAVersionTwoDatabaseKeepingItsRows) {
     EXPECT_EQ(connection.query_integer("SELECT count(*) FROM retained"), 1);
     EXPECT_EQ(connection.query_integer("SELECT count(*) FROM chat_users"), 1);
     EXPECT_EQ(connection.query_integer("SELECT count(*) FROM chat_history"), 1);
+}
+
+TEST(SqliteChatStore, MigrationToVersionEightKeepsTheDirectoryAndCanRunTwice) {
+    temporary_database file;
+    {
+        sqlite::database connection(file.path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+        sqlite::migrate_schema(connection, 7);
+        connection.execute("INSERT INTO chat_users VALUES ('alice', 'hash', 1)");
+    }
+    {
+        const auto store = open_chat_store(sqlite_options(file));
+        EXPECT_EQ(store->load_directory().users.size(), 1U);
+        EXPECT_EQ(change([&](directory_completion done) {
+                      store->add_ban({ban_kind::user, "alice", "", 1, 0}, std::move(done));
+                  }).result,
+                  directory_result::done);
+    }
+    sqlite::database connection(file.path(), SQLITE_OPEN_READWRITE);
+    EXPECT_EQ(sqlite::schema_version(connection), 8);
+    connection.execute("PRAGMA user_version = 7");
+    sqlite::migrate_schema(connection, 8);
+    EXPECT_EQ(connection.query_integer("SELECT count(*) FROM bans"), 1);
 }
 
 TEST(SqliteChatStore, MigrationToVersionThreeCanRunTwice) {

@@ -31,6 +31,25 @@ TEST(ChatDirectoryTest, AnswersMembershipQueries) {
     EXPECT_TRUE(directory.members_of("nowhere").empty());
 }
 
+TEST(ChatDirectoryTest, ReportsBanAndAclRuleChanges) {
+    chat_directory directory;
+    directory.replace(base_snapshot());
+    EXPECT_TRUE(directory.bans()->is_empty());
+    store::chat_directory_snapshot snapshot = base_snapshot();
+    snapshot.bans = {{store::ban_kind::address, "10.0.0.0/8", "", 1, 0}};
+    directory_changes changes = directory.replace(snapshot);
+    EXPECT_TRUE(changes.are_bans_changed);
+    EXPECT_FALSE(changes.are_acl_rules_changed);
+    EXPECT_FALSE(changes.is_empty());
+    EXPECT_NE(directory.bans()->find({"", "c", "10.2.3.4"}, 2), nullptr);
+    snapshot.acl_rules = {{store::acl_scope::anonymous, "", "read", "public/#", 1}};
+    changes = directory.replace(snapshot);
+    EXPECT_FALSE(changes.are_bans_changed);
+    EXPECT_TRUE(changes.are_acl_rules_changed);
+    EXPECT_EQ(directory.acl_rules(), snapshot.acl_rules);
+    EXPECT_TRUE(directory.replace(snapshot).is_empty());
+}
+
 TEST(ChatDirectoryTest, PeersAreTheUserAndEveryoneSharingARoom) {
     chat_directory directory;
     store::chat_directory_snapshot snapshot = base_snapshot();

@@ -108,6 +108,37 @@ TEST(TopicAcl, DenyWinsWhereverItStands) {
     EXPECT_TRUE(acl.allows_subscribe(&alice, "c1", "home/#"));
 }
 
+TEST(TopicAcl, RulesAddedToAParsedFileJoinItsBlocks) {
+    topic_acl acl = topic_acl::parse("topic read public/#\n"
+                                     "user alice\n"
+                                     "topic readwrite home/#\n",
+                                     "t");
+    acl.add_user_rule("alice", {acl_access::deny, "home/safe"});
+    acl.add_user_rule("bob", {acl_access::read, "home/#"});
+    acl.add_anonymous_rule({acl_access::write, "public/inbox"});
+    acl.add_pattern({acl_access::readwrite, "devices/%c"});
+    const std::string bob = "bob";
+    EXPECT_TRUE(acl.allows_topic(&alice, "c", want::write, "home/door"));
+    // A deny from the added rules wins over a grant of the file.
+    EXPECT_FALSE(acl.allows_topic(&alice, "c", want::read, "home/safe"));
+    EXPECT_TRUE(acl.allows_topic(&bob, "c", want::read, "home/door"));
+    EXPECT_FALSE(acl.allows_topic(&bob, "c", want::write, "home/door"));
+    EXPECT_TRUE(acl.allows_topic(nullptr, "c", want::read, "public/x"));
+    EXPECT_TRUE(acl.allows_topic(nullptr, "c", want::write, "public/inbox"));
+    EXPECT_TRUE(acl.allows_topic(&bob, "d1", want::write, "devices/d1"));
+}
+
+TEST(TopicAcl, AccessWordsAndFilterChecksAreShared) {
+    EXPECT_EQ(parse_acl_access("readwrite"), acl_access::readwrite);
+    EXPECT_EQ(parse_acl_access("deny"), acl_access::deny);
+    EXPECT_FALSE(parse_acl_access("all"));
+    EXPECT_EQ(to_string(acl_access::write), "write");
+    EXPECT_FALSE(acl_filter_problem("home/+/temp"));
+    EXPECT_TRUE(acl_filter_problem(""));
+    EXPECT_TRUE(acl_filter_problem("home/#/x"));
+    EXPECT_TRUE(acl_filter_problem("$share/g/home"));
+}
+
 TEST(TopicAcl, PatternsSubstituteUserAndClientId) {
     const topic_acl acl = topic_acl::parse("pattern readwrite users/%u/#\n"
                                            "pattern read devices/%c\n",

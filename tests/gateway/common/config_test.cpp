@@ -172,6 +172,25 @@ TEST(Config, PasswordIterationsDefaultToACurrentWorkFactor) {
     EXPECT_NE(error_of("password_iterations many\n"), "");
 }
 
+TEST(Config, LoginBackoffKeysHaveDefaultsAndBounds) {
+    const broker_config defaults = parse_config("", "test.conf");
+    EXPECT_EQ(defaults.login_backoff_user_failures, 3U);
+    EXPECT_EQ(defaults.login_backoff_address_failures, 10U);
+    EXPECT_EQ(defaults.login_backoff_initial_ms, 1000U);
+    EXPECT_EQ(defaults.login_backoff_max_seconds, 60U);
+    const broker_config config = parse_config("login_backoff_user_failures 0\n"
+                                              "login_backoff_address_failures 50\n"
+                                              "login_backoff_initial_ms 250\n"
+                                              "login_backoff_max_seconds 300\n",
+                                              "test.conf");
+    EXPECT_EQ(config.login_backoff_user_failures, 0U);
+    EXPECT_EQ(config.login_backoff_address_failures, 50U);
+    EXPECT_EQ(config.login_backoff_initial_ms, 250U);
+    EXPECT_EQ(config.login_backoff_max_seconds, 300U);
+    EXPECT_NE(error_of("login_backoff_max_seconds 0\n"), "");
+    EXPECT_NE(error_of("login_backoff_user_failures -1\n"), "");
+}
+
 TEST(Config, LaterLineOverridesEarlierLine) {
     EXPECT_EQ(parse_config("workers 2\nworkers 4\n", "test.conf").workers, 4U);
 }

@@ -183,7 +183,8 @@ TEST_F(AdminCommand, HelpListsEverySubcommand) {
     EXPECT_EQ(run({"user", "--help"}), admin_exit_ok);
     for (const std::string_view line :
          {"user add", "user del", "user passwd", "user list", "user import", "room create",
-          "room del", "room list", "room members", "room join", "room leave"}) {
+          "room del", "room list", "room members", "room join", "room leave", "ban add",
+          "ban remove", "ban list", "acl add", "acl remove", "acl list"}) {
         EXPECT_NE(output_.str().find(line), std::string::npos) << line;
     }
 }
@@ -209,6 +210,75 @@ TEST_F(AdminCommand, ManagesRoomsAndMembers) {
     EXPECT_EQ(run({"room", "list"}), admin_exit_ok);
     EXPECT_EQ(output_.str(), "attic\n");
     EXPECT_TRUE(directory().memberships.empty());
+}
+
+TEST_F(AdminCommand, AddsListsAndRemovesBans) {
+    EXPECT_EQ(run({"ban", "add", "user", "mallory", "--reason", "password guessing"}),
+              admin_exit_ok);
+    EXPECT_EQ(output_.str(), "ban of user 'mallory' added\n");
+    EXPECT_EQ(run({"ban", "add", "address", "10.0.0.0/8", "--for", "2h"}), admin_exit_ok);
+    EXPECT_NE(output_.str().find("until "), std::string::npos) << output_.str();
+    EXPECT_EQ(run({"ban", "add", "client", "sensor-7"}), admin_exit_ok);
+    const auto bans = directory().bans;
+    ASSERT_EQ(bans.size(), 3U);
+    EXPECT_EQ(bans[0].kind, store::ban_kind::user);
+    EXPECT_EQ(bans[0].reason, "password guessing");
+    EXPECT_EQ(bans[0].expires_unix_ms, 0U);
+    EXPECT_EQ(bans[2].kind, store::ban_kind::address);
+    EXPECT_EQ(bans[2].expires_unix_ms - bans[2].created_unix_ms, 2U * 3'600'000);
+    EXPECT_EQ(run({"ban", "list"}), admin_exit_ok);
+    const std::string listed = output_.str();
+    EXPECT_NE(listed.find("user mallory since "), std::string::npos) << listed;
+    EXPECT_NE(listed.find("forever reason: password guessing"), std::string::npos) << listed;
+    EXPECT_NE(listed.find("address 10.0.0.0/8 since "), std::string::npos) << listed;
+    EXPECT_EQ(run({"ban", "remove", "client", "sensor-7"}), admin_exit_ok);
+    EXPECT_EQ(run({"ban", "remove", "client", "sensor-7"}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("no ban of client 'sensor-7'"), std::string::npos);
+    EXPECT_EQ(directory().bans.size(), 2U);
+}
+
+TEST_F(AdminCommand, RefusesBadBans) {
+    EXPECT_EQ(run({"ban", "add", "address", "10.0.0.0/40"}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("invalid address '10.0.0.0/40'"), std::string::npos);
+    EXPECT_EQ(run({"ban", "add", "host", "x"}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("unknown ban kind 'host'"), std::string::npos);
+    EXPECT_EQ(run({"ban", "add", "user", "x", "--for", "soon"}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("invalid duration 'soon'"), std::string::npos);
+    EXPECT_EQ(run({"ban", "add", "user", "x", "--for", "0s"}), admin_exit_failure);
+    EXPECT_EQ(run({"ban", "add", "user"}), admin_exit_usage);
+    EXPECT_EQ(run({"ban", "add", "user", "x", "--for"}), admin_exit_usage);
+    EXPECT_TRUE(directory().bans.empty());
+}
+
+TEST_F(AdminCommand, AddsListsAndRemovesAclRules) {
+    EXPECT_EQ(run({"acl", "add", "--user", "alice", "readwrite", "home/#"}), admin_exit_ok);
+    EXPECT_EQ(output_.str(), "rule '--user alice readwrite home/#' added\n");
+    EXPECT_EQ(run({"acl", "add", "--anonymous", "read", "public/#"}), admin_exit_ok);
+    EXPECT_EQ(run({"acl", "add", "--pattern", "write", "devices/%c/state"}), admin_exit_ok);
+    EXPECT_EQ(run({"acl", "add", "--user", "alice", "readwrite", "home/#"}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("exists already"), std::string::npos);
+    EXPECT_EQ(run({"acl", "list"}), admin_exit_ok);
+    EXPECT_EQ(output_.str(), "--anonymous read public/#\n"
+                             "--user alice readwrite home/#\n"
+                             "--pattern write devices/%c/state\n");
+    EXPECT_EQ(run({"acl", "remove", "--user", "alice", "home/#"}), admin_exit_ok);
+    EXPECT_EQ(output_.str(), "rule for '--user alice home/#' removed\n");
+    EXPECT_EQ(run({"acl", "remove", "--user", "alice", "home/#"}), admin_exit_failure);
+    EXPECT_EQ(directory().acl_rules.size(), 2U);
+}
+
+TEST_F(AdminCommand, RefusesBadAclRules) {
+    EXPECT_EQ(run({"acl", "add", "read", "home/#"}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("one of --user NAME, --anonymous or --pattern"),
+              std::string::npos);
+    EXPECT_EQ(run({"acl", "add", "--anonymous", "--pattern", "read", "home/#"}),
+              admin_exit_failure);
+    EXPECT_EQ(run({"acl", "add", "--anonymous", "all", "home/#"}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("unknown access 'all'"), std::string::npos);
+    EXPECT_EQ(run({"acl", "add", "--anonymous", "read", "home/#/x"}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("invalid topic filter"), std::string::npos);
+    EXPECT_EQ(run({"acl", "add", "--anonymous", "read", "$share/g/home"}), admin_exit_failure);
+    EXPECT_TRUE(directory().acl_rules.empty());
 }
 
 TEST_F(AdminCommand, ChangesAndDeletesUsers) {
