@@ -37,6 +37,12 @@ struct broker_stats {
     /// The assistant bot's counters as (name, value), published under $SYS/broker/assistant/;
     /// empty when the bot is off.
     std::vector<std::pair<std::string, std::uint64_t>> assistant_counts;
+    // Quotas (docs/LIMITS.md), published under $SYS/broker/quota/.
+    std::uint64_t message_rate_refusals = 0;
+    std::uint64_t byte_rate_refusals = 0;
+    std::uint64_t rate_disconnects = 0;
+    std::uint64_t connection_rate_refusals = 0;
+    std::uint64_t subscription_quota_refusals = 0;
 };
 
 /// Per-minute moving averages of the byte rates, as in Mosquitto's load topics.

@@ -64,6 +64,16 @@ struct worker_counters {
     /// Assistant requests refused before a call: rate limit used up, too many in flight.
     counter assistant_rate_limited;
     counter assistant_busy;
+    // Quotas (docs/LIMITS.md).
+    /// PUBLISH packets refused for max_publish_rate, and for max_publish_bytes_rate.
+    counter message_rate_refusals;
+    counter byte_rate_refusals;
+    /// Clients disconnected for publishing far past their rate.
+    counter rate_disconnects;
+    /// Connections refused (and closed unread, counted here too) for max_connection_rate.
+    counter connection_rate_refusals;
+    /// SUBSCRIBE entries refused for max_subscriptions_per_client.
+    counter subscription_quota_refusals;
 };
 
 } // namespace perch::gateway
