@@ -91,13 +91,11 @@ bool connection::admit_publish(const mqtt::route_publish& inbound, mqtt::time_po
     if (inbound.packet_id == 0) {
         // QoS 0: dropped, and counted (nobody is told at any level).
         counts.publish_dropped.add();
-    } else if (session_.version() == mqtt::protocol_version::v5) {
-        // PUBACK/PUBREC 0x96: the client knows this one was not taken.
-        session_.complete_publish(inbound.packet_id, mqtt::reason_code::message_rate_too_high, now);
     } else {
-        // 3.1.1 has no negative acknowledgement: the connection closes without acknowledging,
+        // PUBACK/PUBREC 0x96 at level 5: the client knows this one was not taken. 3.1.1 has no
+        // negative acknowledgement: the session closes the connection without acknowledging,
         // and the client sends the message again once reconnected.
-        session_.shutdown(mqtt::reason_code::message_rate_too_high, now);
+        session_.complete_publish(inbound.packet_id, mqtt::reason_code::message_rate_too_high, now);
     }
     return false;
 }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -26,6 +27,9 @@ constexpr auto answer_timeout = 5s;
 /// Packet types and codes read from the wire.
 constexpr std::uint8_t publish_type = 3;
 constexpr std::uint8_t puback_type = 4;
+constexpr std::uint8_t pubrec_type = 5;
+constexpr std::uint8_t pubrel_type = 6;
+constexpr std::uint8_t pubcomp_type = 7;
 constexpr std::uint8_t disconnect_type = 14;
 constexpr std::uint8_t message_rate_too_high = 0x96;
 constexpr std::uint8_t quota_exceeded = 0x97;
@@ -144,6 +148,37 @@ TEST_F(QuotaTest, OverTheMessageRateAt311QoS0IsDroppedAndQoS1ClosesWithoutAnAckn
     EXPECT_EQ(acknowledged, (std::vector<std::uint16_t>{1, 2}));
     EXPECT_EQ(watched(), (std::vector<std::string>{"one-1", "one-2", "zero-1", "zero-2"}));
     EXPECT_TRUE(sys_counter_reaches("refusals/message_rate", "2"));
+}
+
+TEST_F(QuotaTest, ARefusedQoS2MessageAt311IsRoutedWhenSentAgainAfterReconnecting) {
+    restart_with("max_publish_rate 1\nmax_publish_burst 2\n");
+    auto exact = std::make_unique<raw_mqtt_client>();
+    ASSERT_TRUE(exact->connect(broker_->port(), "exact", false, answer_timeout));
+    for (std::uint16_t id = 1; id <= 3; ++id) {
+        ASSERT_TRUE(exact->publish("quota/two", "two-" + std::to_string(id), 2, id));
+    }
+    std::vector<std::uint16_t> received;
+    while (auto packet = exact->read_packet(answer_timeout)) {
+        if (packet->type == pubrec_type) {
+            received.push_back(packet->leading_packet_id());
+        }
+    }
+    ASSERT_FALSE(exact->is_open());
+    ASSERT_EQ(received, (std::vector<std::uint16_t>{1, 2}));
+    // The client resends what was not acknowledged on its persistent session.
+    ASSERT_TRUE(exact->connect(broker_->port(), "exact", false, answer_timeout));
+    ASSERT_TRUE(exact->acknowledge(pubrel_type, 1));
+    ASSERT_TRUE(exact->acknowledge(pubrel_type, 2));
+    ASSERT_TRUE(exact->publish("quota/two", "two-3", 2, 3, true));
+    std::vector<std::pair<std::uint8_t, std::uint16_t>> answers;
+    for (int count = 0; count < 3; ++count) {
+        const auto packet = exact->read_packet(answer_timeout);
+        ASSERT_TRUE(packet);
+        answers.emplace_back(packet->type, packet->leading_packet_id());
+    }
+    EXPECT_EQ(answers, (std::vector<std::pair<std::uint8_t, std::uint16_t>>{
+                           {pubcomp_type, 1}, {pubcomp_type, 2}, {pubrec_type, 3}}));
+    EXPECT_EQ(watched(), (std::vector<std::string>{"two-1", "two-2", "two-3"}));
 }
 
 TEST_F(QuotaTest, AClientFloodingFarPastItsRateIsDisconnectedWith0x96) {
