@@ -129,6 +129,17 @@ void session::acknowledge(const inbound_ack& done, time_point now) {
         // 3.1.1 cannot report a failure. Refused by policy: acknowledge and drop it
         // [MQTT-3.3.5-2 (3.1.1)]. Anything else (store failure, overload): close without an
         // acknowledgement so that the client sends it again.
+        if (reason == reason_code::message_rate_too_high && done.qos_level == qos::exactly_once) {
+            // Refused before it was routed: its record goes, so that the PUBLISH sent again on
+            // the next connection is routed, not answered as a duplicate already routed.
+            auto& received = state_.inbound_qos2_received;
+            const auto held = std::lower_bound(
+                received.begin(), received.end(), done.packet_id,
+                [](const inbound_qos2& entry, std::uint16_t id) { return entry.packet_id < id; });
+            if (held != received.end() && held->packet_id == done.packet_id) {
+                received.erase(held);
+            }
+        }
         if (reason != reason_code::not_authorized) {
             fail(reason, "MQTT-3.3.5-2", now);
             return;

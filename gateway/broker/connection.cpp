@@ -229,6 +229,9 @@ void connection::process_actions(mqtt::time_point now) {
                        [&](mqtt::route_publish& inbound) {
                            count_publish(inbound.content->qos_level,
                                          inbound.content->payload.size(), true);
+                           if (!admit_publish(inbound, now)) {
+                               return;
+                           }
                            if (!policy_.may_publish(inbound.content->topic_name, client_id())) {
                                refuse_publish(inbound, now);
                                return;
@@ -266,7 +269,9 @@ void connection::process_actions(mqtt::time_point now) {
                            if (mqtt::is_failure(close.reason)) {
                                // The server ends this connection: the client gets to read why.
                                is_drain_wanted_ = true;
-                               if (close.reason != mqtt::reason_code::session_taken_over) {
+                               if (close.reason != mqtt::reason_code::session_taken_over &&
+                                   close.reason != mqtt::reason_code::message_rate_too_high &&
+                                   close.reason != mqtt::reason_code::connection_rate_exceeded) {
                                    worker_.counters().protocol_violations.add();
                                }
                                log_event(log_level::info, "closing {} ({}): {} (0x{:02x}) {}",

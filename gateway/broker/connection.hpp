@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,7 @@
 
 #include "gateway/broker/broker_tables.hpp"
 #include "gateway/broker/delivery.hpp"
+#include "gateway/broker/publish_quota.hpp"
 #include "gateway/broker/router.hpp"
 #include "gateway/broker/session_persistence.hpp"
 #include "gateway/chat/access_policy.hpp"
@@ -45,6 +47,16 @@ struct connection_settings {
     /// Broker-wide output backlog past which this connection stops reading (back-pressure).
     std::uint64_t backlog_pause_bytes = 256 * 1024 * 1024;
     bool allow_anonymous = true;
+    /// Every client's quota (docs/LIMITS.md), and the quotas of the users that have
+    /// `user_quota` lines.
+    client_quota quota;
+    std::map<std::string, client_quota, std::less<>> user_quotas;
+
+    /// The quota of the authenticated `user` (empty: none).
+    const client_quota& quota_for(std::string_view user) const {
+        const auto found = user.empty() ? user_quotas.end() : user_quotas.find(user);
+        return found == user_quotas.end() ? quota : found->second;
+    }
 };
 
 /// Why a connection ended, as its last log line tells.
@@ -73,6 +85,14 @@ public:
 
     /// Registers with the worker and starts reading and the CONNECT timer.
     void start();
+
+    /// Its address is over max_connection_rate (docs/LIMITS.md): the CONNECT is answered with
+    /// Connection rate exceeded (0x9F at 5.0, Server unavailable at 3.1.1) before any login, and
+    /// the connection closes. Before start().
+    void refuse_for_connection_rate() { is_connection_rate_refused_ = true; }
+
+    /// Takes the quota of its user from `settings` (a reload); the buckets keep their state.
+    void update_quota(const connection_settings& settings);
 
     /// The subscriber id of this connection's session (also the message origin for No Local).
     mqtt::subscriber_id id() const { return session_.connection_id(); }
@@ -211,6 +231,15 @@ private:
     void on_subscribe_requested(const mqtt::subscribe& request, mqtt::time_point now);
     void on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt::time_point now);
     void refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
+    /// The user whose user_quota lines apply: the chat user, or the verified certificate
+    /// identity; empty for anyone else.
+    std::string quota_user() const;
+    /// Sets up the quota of the user the CONNECT logged in as (nothing when it has none).
+    void start_quota(const client_quota& limits);
+    /// The publish rate check of an inbound PUBLISH (docs/LIMITS.md): true when it may go on;
+    /// otherwise it was refused (0x96 at 5.0; at 3.1.1 the connection closes for QoS 1/2), or
+    /// the client was disconnected for flooding, and counted.
+    bool admit_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
     /// Routes a message nobody waits to have acknowledged; a retained one is written to the store
     /// unless `is_retained_durable` is false (kept in memory only).
     std::size_t route(const mqtt::message_ptr& content, bool is_retained_durable = true);
@@ -323,6 +352,15 @@ private:
         std::vector<history_wait> history_waits;
     };
     std::unique_ptr<chat_part> chat_;
+    /// A connected client's quota (docs/LIMITS.md); null when no quota applies to it.
+    struct quota_part {
+        client_quota limits;
+        publish_quota publish;
+        /// Subscriptions granted by SUBSCRIBE packets whose SUBACK waits for the store: not yet in
+        /// the session's table, already counted against max_subscriptions_per_client.
+        std::uint64_t pending_subscriptions = 0;
+    };
+    std::unique_ptr<quota_part> quota_;
     /// True while this connection counts as one of chat_user()'s devices for presence.
     bool is_chat_device_ = false;
     bool is_clean_start_ = true;
@@ -349,6 +387,8 @@ private:
     bool is_pending_successor_clean_ : 1 = false;
     /// Why the connection ends, for the line logged when it does (close_cause_text).
     close_cause close_cause_ : 3 = close_cause::lost;
+    /// Set by refuse_for_connection_rate.
+    bool is_connection_rate_refused_ : 1 = false;
     /// The generation of the deadline queued with the worker (bumped to cancel it; 32 bits fill
     /// the flags' word, and an entry 2^32 re-arms old is long gone).
     std::uint32_t timer_generation_ = 0;

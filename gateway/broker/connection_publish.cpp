@@ -35,6 +35,71 @@ void connection::refuse_publish(const mqtt::route_publish& inbound, mqtt::time_p
     }
 }
 
+std::string connection::quota_user() const {
+    return chat_ ? chat_->user : transport_->identity_user_name();
+}
+
+void connection::start_quota(const client_quota& limits) {
+    if (limits.is_unlimited()) {
+        quota_.reset();
+        return;
+    }
+    if (!quota_) {
+        quota_ = std::make_unique<quota_part>();
+    }
+    quota_->limits = limits;
+}
+
+void connection::update_quota(const connection_settings& settings) {
+    if (!session_.is_connected()) {
+        return;
+    }
+    const client_quota& limits = settings.quota_for(quota_user());
+    if (quota_ && limits.is_unlimited() && quota_->pending_subscriptions != 0) {
+        // Kept until the pending SUBACKs are counted off.
+        quota_->limits = limits;
+        return;
+    }
+    start_quota(limits);
+}
+
+bool connection::admit_publish(const mqtt::route_publish& inbound, mqtt::time_point now) {
+    if (!quota_) {
+        return true;
+    }
+    const mqtt::message& content = *inbound.content;
+    const std::uint64_t bytes = content.topic_name.size() + content.payload.size();
+    const publish_admission verdict = quota_->publish.admit(quota_->limits, bytes, now);
+    if (verdict == publish_admission::accepted) {
+        return true;
+    }
+    worker_counters& counts = worker_.counters();
+    const bool is_message_rate =
+        verdict == publish_admission::message_rate || verdict == publish_admission::message_flood;
+    (is_message_rate ? counts.message_rate_refusals : counts.byte_rate_refusals).add();
+    if (verdict == publish_admission::message_flood || verdict == publish_admission::byte_flood) {
+        // docs/LIMITS.md: refusals past flood_seconds of the rate end the connection (DISCONNECT
+        // 0x96 at level 5); what it sent and was not acknowledged is resent by the client.
+        counts.rate_disconnects.add();
+        log_notice("disconnecting {} ({}): publishing far past its {} rate", client_id(),
+                   remote_address(), is_message_rate ? "message" : "byte");
+        session_.shutdown(mqtt::reason_code::message_rate_too_high, now);
+        return false;
+    }
+    log_debug("refusing publish of {} to '{}': {} rate exceeded", client_id(), content.topic_name,
+              is_message_rate ? "message" : "byte");
+    if (inbound.packet_id == 0) {
+        // QoS 0: dropped, and counted (nobody is told at any level).
+        counts.publish_dropped.add();
+    } else {
+        // PUBACK/PUBREC 0x96 at level 5: the client knows this one was not taken. 3.1.1 has no
+        // negative acknowledgement: the session closes the connection without acknowledging,
+        // and the client sends the message again once reconnected.
+        session_.complete_publish(inbound.packet_id, mqtt::reason_code::message_rate_too_high, now);
+    }
+    return false;
+}
+
 void connection::route_inbound(const mqtt::route_publish& inbound, mqtt::time_point now) {
     session_persistence* persistence = tables_.persistence();
     if (persistence == nullptr || inbound.packet_id == 0) {

@@ -29,6 +29,12 @@ std::string_view describe_version(mqtt::protocol_version version) {
 } // namespace
 
 void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_point now) {
+    if (is_connection_rate_refused_) {
+        // Counted when accepted (server::handle_accepted); no login is tried.
+        log_info("refusing client from {}: connection rate exceeded", remote_address());
+        session_.refuse_connect(mqtt::reason_code::connection_rate_exceeded, now);
+        return;
+    }
     // use_identity_as_username: a verified client certificate names the user.
     const bool is_anonymous = !request.user_name && transport_->identity_user_name().empty();
     if (!settings_->allow_anonymous && is_anonymous) {
@@ -79,6 +85,7 @@ void connection::continue_connect(const mqtt::connect& request, mqtt::time_point
         // Written with the session record once the session is accepted.
         tables_.persistence()->hold_connect_will(id(), *request.will);
     }
+    start_quota(settings_->quota_for(quota_user()));
     is_clean_start_ = request.clean_start;
     if (!is_clean_start_ && tables_.persistence() != nullptr &&
         !tables_.persistence()->is_owned_by(request.client_id, chat_user())) {
@@ -257,6 +264,15 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
             ? std::nullopt
             : std::optional<std::uint32_t>(request.props.subscription_identifiers.front());
     const auto maximum_qos = settings_->limits.maximum_qos;
+    // docs/LIMITS.md: the session's own subscriptions count against
+    // max_subscriptions_per_client (those the chat layer holds for it are not in its table);
+    // subscribing again to a filter it holds replaces it and counts once.
+    const std::uint64_t max_subscriptions =
+        quota_ ? quota_->limits.max_subscriptions_per_client : 0;
+    std::uint64_t held_subscriptions =
+        session_.state().subscriptions.size() + (quota_ ? quota_->pending_subscriptions : 0);
+    std::uint64_t added_subscriptions = 0;
+    std::vector<std::string_view> added_filters;
     for (const mqtt::subscribe_entry& entry : request.entries) {
         // Parsed once for the access check, the subscription index and Retain Handling.
         const mqtt::parsed_filter filter = mqtt::parse_filter(entry.topic_filter);
@@ -265,6 +281,20 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
             worker_.counters().access_refusals.add();
             reasons.push_back(mqtt::reason_code::not_authorized);
             continue;
+        }
+        if (max_subscriptions != 0 &&
+            !session_.state().subscriptions.contains(entry.topic_filter) &&
+            std::ranges::find(added_filters, std::string_view(entry.topic_filter)) ==
+                added_filters.end()) {
+            if (held_subscriptions >= max_subscriptions) {
+                // SUBACK 0x97 Quota exceeded at level 5, 0x80 at level 4.
+                worker_.counters().subscription_quota_refusals.add();
+                reasons.push_back(mqtt::reason_code::quota_exceeded);
+                continue;
+            }
+            ++held_subscriptions;
+            ++added_subscriptions;
+            added_filters.push_back(entry.topic_filter);
         }
         mqtt::subscription_options granted = entry.options;
         if (static_cast<std::uint8_t>(granted.maximum_qos) >
@@ -318,16 +348,24 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
         finish(now);
         return;
     }
+    if (quota_) {
+        quota_->pending_subscriptions += added_subscriptions;
+    }
     // DESIGN.md "Durability contract": SUBACK of a persistent session after the commit.
-    save_subscriptions(*ledger_, session_.state(), std::move(stored_subscriptions),
-                       tables_.persistence()->store(),
-                       post_back([self = shared_from_this(), finish = std::move(finish)]() mutable {
-                           const mqtt::time_point at = clock_now();
-                           finish(at);
-                           self->process_actions(at);
-                           self->sync_ledger(at);
-                           self->worker_.flush();
-                       }));
+    save_subscriptions(
+        *ledger_, session_.state(), std::move(stored_subscriptions), tables_.persistence()->store(),
+        post_back(
+            [self = shared_from_this(), finish = std::move(finish), added_subscriptions]() mutable {
+                const mqtt::time_point at = clock_now();
+                if (self->quota_) {
+                    self->quota_->pending_subscriptions -=
+                        std::min(self->quota_->pending_subscriptions, added_subscriptions);
+                }
+                finish(at);
+                self->process_actions(at);
+                self->sync_ledger(at);
+                self->worker_.flush();
+            }));
 }
 
 void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt::time_point now) {

@@ -47,7 +47,7 @@ inline constexpr auto worker_counter_table = std::to_array<counter_description>(
     {&worker_counters::bytes_received, metric_type::counter, "perch_network_bytes_received_total", "", "", "", "Bytes read from client connections (after TLS, before WebSocket framing is removed)."},
     {&worker_counters::bytes_sent, metric_type::counter, "perch_network_bytes_sent_total", "", "", "", "Bytes written to client connections."},
     {&worker_counters::publish_dropped, metric_type::counter, "perch_messages_dropped_total", "reason", "qos0_output_full", "", "Deliveries dropped, by reason: qos0_output_full is a QoS 0 delivery to a connection whose output was over max_output_bytes."},
-    {&worker_counters::access_refusals, metric_type::counter, "perch_refusals_total", "reason", "not_authorized", "", "Refusals by reason: not_authorized (publish, subscribe, will or login refused by the access rules), quota_exceeded (consumer disconnected with 0x97 for falling behind), max_connections (connection closed at accept), protocol_violation (connection closed for breaking the protocol), banned (CONNECT refused by a ban), login_backoff (CONNECT refused while its user name or address backs off after failed logins)."},
+    {&worker_counters::access_refusals, metric_type::counter, "perch_refusals_total", "reason", "not_authorized", "", "Refusals by reason: not_authorized (publish, subscribe, will or login refused by the access rules), quota_exceeded (consumer disconnected with 0x97 for falling behind), max_connections (connection closed at accept), protocol_violation (connection closed for breaking the protocol), banned (CONNECT refused by a ban), login_backoff (CONNECT refused while its user name or address backs off after failed logins), message_rate and byte_rate (PUBLISH refused over max_publish_rate or max_publish_bytes_rate), connection_rate (connection refused over max_connection_rate), subscription_quota (SUBSCRIBE entry refused over max_subscriptions_per_client)."},
     {&worker_counters::quota_disconnects, metric_type::counter, "perch_refusals_total", "reason", "quota_exceeded", "$SYS/broker/clients/quota_disconnects", ""},
     {&worker_counters::connections_refused, metric_type::counter, "perch_refusals_total", "reason", "max_connections", "$SYS/broker/connections/refused", ""},
     {&worker_counters::protocol_violations, metric_type::counter, "perch_refusals_total", "reason", "protocol_violation", "$SYS/broker/clients/protocol_violations", ""},
@@ -60,6 +60,12 @@ inline constexpr auto worker_counter_table = std::to_array<counter_description>(
     {&worker_counters::login_backoff_refusals, metric_type::counter, "perch_refusals_total", "reason", "login_backoff", "", ""},
     {&worker_counters::banned_disconnects, metric_type::counter, "perch_banned_disconnects_total", "", "", "", "Live connections closed because a ban added while they ran matched them."},
     {&worker_counters::login_failures, metric_type::counter, "perch_login_failures_total", "", "", "", "Password checks that failed (unknown user or wrong password)."},
+    // Quotas (docs/LIMITS.md): their $SYS topics (quota/...) come with broker_stats.
+    {&worker_counters::message_rate_refusals, metric_type::counter, "perch_refusals_total", "reason", "message_rate", "", ""},
+    {&worker_counters::byte_rate_refusals, metric_type::counter, "perch_refusals_total", "reason", "byte_rate", "", ""},
+    {&worker_counters::connection_rate_refusals, metric_type::counter, "perch_refusals_total", "reason", "connection_rate", "", ""},
+    {&worker_counters::subscription_quota_refusals, metric_type::counter, "perch_refusals_total", "reason", "subscription_quota", "", ""},
+    {&worker_counters::rate_disconnects, metric_type::counter, "perch_rate_disconnects_total", "", "", "", "Clients disconnected (0x96) for publishing far past their rate."},
 });
 // clang-format on
 

@@ -42,6 +42,7 @@ std::size_t worker_count_for(const broker_config& config) {
 server::server(broker_config config) : config_(std::move(config)) {
     update_connection_settings();
     max_connections_ = config_.max_connections;
+    connection_rate_.set_limit({config_.max_connection_rate, config_.max_connection_burst});
 }
 
 server::~server() {
@@ -92,6 +93,10 @@ connection_settings server::make_connection_settings(const broker_config& config
     settings.max_output_bytes = config.max_output_bytes;
     settings.backlog_pause_bytes = std::max(backlog_pause_bytes, config.max_output_bytes * 4);
     settings.allow_anonymous = true;
+    settings.quota = config.quota;
+    for (const user_quota_setting& setting : config.user_quotas) {
+        settings.user_quotas.try_emplace(setting.user, quota_for_user(config, setting.user));
+    }
     return settings;
 }
 
@@ -499,6 +504,16 @@ void server::reload(const broker_config& config) {
         tls_contexts_ = std::move(security);
         update_connection_settings();
         max_connections_ = config_.max_connections;
+        connection_rate_.set_limit({config_.max_connection_rate, config_.max_connection_burst});
+        // Quotas apply to live connections too (their buckets keep their state).
+        for (const auto& owned : workers_) {
+            worker& owner = *owned;
+            boost::asio::post(owner.context(), [&owner, settings = connection_settings_] {
+                for (const auto& held : owner.connections()) {
+                    held->update_quota(*settings);
+                }
+            });
+        }
         if (chat_) {
             install_outside_rules();
             chat_->update_runtime_settings(config_.history_retention_days,
@@ -548,6 +563,22 @@ void server::handle_accepted(worker& home, const listener_config& listener,
         socket.close(ignored);
         return;
     }
+    boost::system::error_code address_error;
+    const auto remote = socket.remote_endpoint(address_error);
+    connection_admission admission = connection_admission::accepted;
+    if (!address_error) {
+        admission = connection_rate_.admit(remote.address(), std::chrono::steady_clock::now());
+    }
+    if (admission != connection_admission::accepted) {
+        home.counters().connection_rate_refusals.add();
+    }
+    if (admission == connection_admission::dropped) {
+        // Far past its rate: no CONNECT is read, no TLS handshake made.
+        open_connections_.fetch_sub(1, std::memory_order_relaxed);
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        return;
+    }
     std::shared_ptr<const connection_settings> settings;
     std::shared_ptr<const tls_context> security;
     {
@@ -581,7 +612,12 @@ void server::handle_accepted(worker& home, const listener_config& listener,
                      : make_websocket_tls_transport(std::move(socket), std::move(security), upgrade,
                                                     handshakes);
     }
-    std::make_shared<connection>(*this, home, std::move(stream), std::move(settings))->start();
+    auto accepted =
+        std::make_shared<connection>(*this, home, std::move(stream), std::move(settings));
+    if (admission == connection_admission::refused) {
+        accepted->refuse_for_connection_rate();
+    }
+    accepted->start();
 }
 
 void server::release_connection_slot() {
@@ -611,10 +647,11 @@ broker_stats server::collect_stats() const {
         stats.packets_sent += counts.packets_sent.value();
         stats.bytes_received += counts.bytes_received.value();
         stats.bytes_sent += counts.bytes_sent.value();
-        stats.banned_connects += counts.banned_connects.value();
-        stats.banned_disconnects += counts.banned_disconnects.value();
-        stats.login_failures += counts.login_failures.value();
-        stats.login_backoff_refusals += counts.login_backoff_refusals.value();
+        stats.message_rate_refusals += counts.message_rate_refusals.value();
+        stats.byte_rate_refusals += counts.byte_rate_refusals.value();
+        stats.rate_disconnects += counts.rate_disconnects.value();
+        stats.connection_rate_refusals += counts.connection_rate_refusals.value();
+        stats.subscription_quota_refusals += counts.subscription_quota_refusals.value();
     }
     if (service_) {
         service_->add_stats(stats);

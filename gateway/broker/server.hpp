@@ -14,6 +14,7 @@
 
 #include "gateway/broker/broker_tables.hpp"
 #include "gateway/broker/connection.hpp"
+#include "gateway/broker/connection_rate_limiter.hpp"
 #include "gateway/broker/router.hpp"
 #include "gateway/broker/session_persistence.hpp"
 #include "gateway/broker/session_registry.hpp"
@@ -99,7 +100,10 @@ public:
 
     /// Called by a listener with a freshly accepted socket on `home`: refuses it when
     /// max_connections is reached, otherwise starts a connection speaking `listener`'s kind (with
-    /// the current TLS context of listener number `listener_index` for the TLS kinds).
+    /// the current TLS context of listener number `listener_index` for the TLS kinds). A
+    /// connection from an address over max_connection_rate is started refused (its CONNECT is
+    /// answered Connection rate exceeded), or closed at once when the address floods
+    /// (docs/LIMITS.md).
     void handle_accepted(worker& home, const listener_config& listener, std::size_t listener_index,
                          boost::asio::ip::tcp::socket socket);
 
@@ -168,6 +172,8 @@ private:
     in_process_service_factory make_service_;
     /// What make_service_ returned, or null; runs on worker 0.
     std::shared_ptr<in_process_service> service_;
+    /// max_connection_rate per remote address. Any thread (sharded locks inside).
+    connection_rate_limiter connection_rate_;
     // Connections holding a max_connections slot. Any thread (atomic).
     std::atomic<std::uint32_t> open_connections_{0};
     // Copy of config_.max_connections read on every accept. Any thread (atomic).

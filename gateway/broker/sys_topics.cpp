@@ -48,6 +48,15 @@ std::vector<sys_value> sys_topic_values(const broker_stats& stats, const sys_loa
         {"$SYS/broker/logins/failed", number(stats.login_failures)},
         {"$SYS/broker/logins/backoff_refusals", number(stats.login_backoff_refusals)},
     };
+    values.insert(
+        values.end(),
+        {
+            {"$SYS/broker/quota/refusals/message_rate", number(stats.message_rate_refusals)},
+            {"$SYS/broker/quota/refusals/byte_rate", number(stats.byte_rate_refusals)},
+            {"$SYS/broker/quota/refusals/connection_rate", number(stats.connection_rate_refusals)},
+            {"$SYS/broker/quota/refusals/subscriptions", number(stats.subscription_quota_refusals)},
+            {"$SYS/broker/quota/disconnects/rate", number(stats.rate_disconnects)},
+        });
     for (const auto& [name, value] : stats.assistant_counts) {
         values.push_back({"$SYS/broker/assistant/" + name, number(value)});
     }

@@ -76,6 +76,12 @@ struct broker_stats {
 
     /// The total of the table counter `member` (0 when it is not in the table).
     std::uint64_t total(counter worker_counters::*member) const;
+    // Quotas (docs/LIMITS.md), published under $SYS/broker/quota/.
+    std::uint64_t message_rate_refusals = 0;
+    std::uint64_t byte_rate_refusals = 0;
+    std::uint64_t rate_disconnects = 0;
+    std::uint64_t connection_rate_refusals = 0;
+    std::uint64_t subscription_quota_refusals = 0;
 };
 
 /// Per-minute moving averages of the byte rates, as in Mosquitto's load topics.

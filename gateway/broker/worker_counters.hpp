@@ -83,6 +83,16 @@ struct worker_counters {
     counter login_failures;
     /// CONNECTs refused without a password check while their user name or address backed off.
     counter login_backoff_refusals;
+    // Quotas (docs/LIMITS.md).
+    /// PUBLISH packets refused for max_publish_rate, and for max_publish_bytes_rate.
+    counter message_rate_refusals;
+    counter byte_rate_refusals;
+    /// Clients disconnected for publishing far past their rate.
+    counter rate_disconnects;
+    /// Connections refused (and closed unread, counted here too) for max_connection_rate.
+    counter connection_rate_refusals;
+    /// SUBSCRIBE entries refused for max_subscriptions_per_client.
+    counter subscription_quota_refusals;
 };
 
 /// The counter of `qos` (0, 1 or 2; anything else counts as 2) among three.

@@ -317,6 +317,54 @@ void handle_assistant_rooms(parse_state& state, const config_line& line) {
     state.config.assistant.rooms = std::move(rooms);
 }
 
+/// The keys of client_quota, as written in the file and after `user_quota NAME`.
+constexpr std::array<std::pair<std::string_view, std::uint64_t client_quota::*>, 5> quota_keys = {{
+    {"max_publish_rate", &client_quota::max_publish_rate},
+    {"max_publish_burst", &client_quota::max_publish_burst},
+    {"max_publish_bytes_rate", &client_quota::max_publish_bytes_rate},
+    {"max_publish_bytes_burst", &client_quota::max_publish_bytes_burst},
+    {"max_subscriptions_per_client", &client_quota::max_subscriptions_per_client},
+}};
+
+/// A burst of 0 would never let anything through: bursts start at 1.
+std::uint64_t quota_minimum(std::string_view key) {
+    return key.ends_with("_burst") ? 1 : 0;
+}
+
+std::uint64_t client_quota::*find_quota_key(std::string_view key) {
+    for (const auto& [name, field] : quota_keys) {
+        if (name == key) {
+            return field;
+        }
+    }
+    return nullptr;
+}
+
+key_handler quota_key(std::uint64_t client_quota::*field, std::string_view key) {
+    return [field, key](parse_state& state, const config_line& line) {
+        state.config.quota.*field = line.unsigned_value(quota_minimum(key), max_rate_value);
+    };
+}
+
+/// `user_quota NAME KEY VALUE`: one quota of one user.
+void handle_user_quota(parse_state& state, const config_line& line) {
+    if (line.values.size() != 3) {
+        line.fail("expected NAME KEY VALUE");
+    }
+    const std::string_view key = line.values[1];
+    if (find_quota_key(key) == nullptr) {
+        line.fail(fmt::format("'{}' is not a quota key (max_publish_rate, max_publish_burst, "
+                              "max_publish_bytes_rate, max_publish_bytes_burst, "
+                              "max_subscriptions_per_client)",
+                              key));
+    }
+    config_line value_line = line;
+    value_line.values = {line.values[2]};
+    state.config.user_quotas.push_back(
+        {std::string(line.values[0]), std::string(key),
+         value_line.unsigned_value(quota_minimum(key), max_rate_value)});
+}
+
 const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
     static const std::vector<std::pair<std::string_view, key_handler>> table = {
         {"listener", handle_listener},
@@ -415,6 +463,20 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         {"assistant_cafile", assistant_text_key(&assistant_config::cafile)},
         // Reload and logs.
         {"log_format", handle_log_format},
+        // Quotas (docs/LIMITS.md).
+        {"max_publish_rate", quota_key(&client_quota::max_publish_rate, "max_publish_rate")},
+        {"max_publish_burst", quota_key(&client_quota::max_publish_burst, "max_publish_burst")},
+        {"max_publish_bytes_rate",
+         quota_key(&client_quota::max_publish_bytes_rate, "max_publish_bytes_rate")},
+        {"max_publish_bytes_burst",
+         quota_key(&client_quota::max_publish_bytes_burst, "max_publish_bytes_burst")},
+        {"max_subscriptions_per_client",
+         quota_key(&client_quota::max_subscriptions_per_client, "max_subscriptions_per_client")},
+        {"user_quota", handle_user_quota},
+        {"max_connection_rate",
+         unsigned_key(&broker_config::max_connection_rate, 0, max_rate_value)},
+        {"max_connection_burst",
+         unsigned_key(&broker_config::max_connection_burst, 1, max_rate_value)},
     };
     return table;
 }
@@ -471,6 +533,19 @@ std::vector<listener_config> default_listeners() {
     };
     return {make(listener_kind::mqtt, 1883), make(listener_kind::mqtt_tls, 8883),
             make(listener_kind::websocket, 8083), make(listener_kind::websocket_tls, 8084)};
+}
+
+client_quota quota_for_user(const broker_config& config, std::string_view user) {
+    client_quota quota = config.quota;
+    if (user.empty()) {
+        return quota;
+    }
+    for (const user_quota_setting& setting : config.user_quotas) {
+        if (setting.user == user) {
+            quota.*find_quota_key(setting.key) = setting.value;
+        }
+    }
+    return quota;
 }
 
 bool is_loopback_only(const listener_config& listener) {

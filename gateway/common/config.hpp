@@ -12,6 +12,7 @@
 
 #include "gateway/common/log.hpp"
 #include "gateway/common/password_iterations.hpp"
+#include "gateway/common/token_bucket.hpp"
 
 namespace perch::gateway {
 
@@ -119,6 +120,37 @@ struct assistant_config {
     bool operator==(const assistant_config&) const = default;
 };
 
+/// What one client may do (docs/LIMITS.md): the global values, or a user's after its
+/// `user_quota` lines. A rate of 0 means no limit.
+struct client_quota {
+    /// PUBLISH packets per second and the burst above that rate. A chat user on a phone sends a
+    /// few per second at most; the default only stops a flood.
+    std::uint64_t max_publish_rate = 1000;
+    std::uint64_t max_publish_burst = 10'000;
+    /// PUBLISH bytes (topic name and payload) per second, and the burst above that rate.
+    std::uint64_t max_publish_bytes_rate = 16ULL * 1024 * 1024;
+    std::uint64_t max_publish_bytes_burst = 64ULL * 1024 * 1024;
+    /// Subscriptions one session may hold beyond those the chat layer holds for it; 0: no limit.
+    std::uint64_t max_subscriptions_per_client = 1000;
+
+    rate_limit message_limit() const { return {max_publish_rate, max_publish_burst}; }
+    rate_limit byte_limit() const { return {max_publish_bytes_rate, max_publish_bytes_burst}; }
+    /// True when no quota applies (every rate and the subscription limit 0).
+    bool is_unlimited() const {
+        return max_publish_rate == 0 && max_publish_bytes_rate == 0 &&
+               max_subscriptions_per_client == 0;
+    }
+    bool operator==(const client_quota&) const = default;
+};
+
+/// One `user_quota NAME KEY VALUE` line: `key` (a client_quota key) is `value` for `user`.
+struct user_quota_setting {
+    std::string user;
+    std::string key;
+    std::uint64_t value = 0;
+    bool operator==(const user_quota_setting&) const = default;
+};
+
 /// Every setting of the broker. Defaults are what `perch` runs with when no file is given.
 struct broker_config {
     /// Listeners in file order. When the file names none: MQTT on 1883, MQTT over TLS on 8883,
@@ -218,7 +250,21 @@ struct broker_config {
     std::uint32_t login_backoff_max_seconds = 60;
     /// The assistant bot; off unless assistant_endpoint is set.
     assistant_config assistant;
+    // Quotas (docs/LIMITS.md).
+    /// Every client's quota, unless a user_quota line changes it for its user.
+    client_quota quota;
+    /// The `user_quota` lines in file order (a later one wins).
+    std::vector<user_quota_setting> user_quotas;
+    /// New connections per second from one address (an IPv6 address counts by its /64), and the
+    /// burst above that rate; 0: no limit. Checked when the connection is accepted, before any
+    /// login. Loopback counts like any address.
+    std::uint64_t max_connection_rate = 50;
+    std::uint64_t max_connection_burst = 500;
 };
+
+/// The quota of the authenticated user `user` (empty: a client without one): the global quota
+/// with that user's user_quota lines applied.
+client_quota quota_for_user(const broker_config& config, std::string_view user);
 
 /// Whether `listener` of `config` lets clients without a user name connect: the configured
 /// allow_anonymous, or, when it is not set, true only for a loopback-only listener.

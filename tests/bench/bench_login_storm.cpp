@@ -199,7 +199,9 @@ storm_result run_once(const std::string& program, std::size_t users, std::uint32
     std::ofstream(config_path) << "listener " << port << " 127.0.0.1\n"
                                << "data_dir " << (directory / "data").string() << "\n"
                                << "password_iterations " << iterations << "\n"
-                               << "presence false\n";
+                               << "presence false\n"
+                               // A storm from one address: no per-address rate (docs/LIMITS.md).
+                               << "max_connection_rate 0\n";
     const pid_t broker = ::fork();
     if (broker == 0) {
         const std::string log_path = (directory / "broker.log").string();

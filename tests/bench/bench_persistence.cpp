@@ -231,7 +231,9 @@ int main(int argc, char** argv) {
     }
     // One offline subscriber takes every message: its stored queue is not capped, as
     // Mosquitto's max_queued_messages 0 does not cap its queue.
-    const std::string unlimited_store = "max_stored_messages 0\nmax_stored_bytes 0";
+    // Flat out: no store caps and no publish rate (docs/LIMITS.md).
+    const std::string unlimited_store =
+        "max_stored_messages 0\nmax_stored_bytes 0\nmax_publish_rate 0\nmax_publish_bytes_rate 0";
     for (const std::size_t payload_bytes : sizes) {
         report("perch", "full", perch, "data_dir DIR\ndurability full\n" + unlimited_store, count,
                payload_bytes);

@@ -604,7 +604,7 @@ int main(int argc, char** argv) {
     const auto start_perch = [&] {
         broker perch{"perch", -1, free_port(), free_port(), free_port()};
         std::ofstream config(directory / "perch.conf");
-        config << "allow_anonymous true\npersistence false\ndata_dir "
+        config << "allow_anonymous true\npersistence false\nmax_connection_rate 0\ndata_dir "
                << (directory / "data").string() << "\nsys_interval 0\nlistener " << perch.plain_port
                << " 127.0.0.1\nlistener " << perch.tls_port
                << " 127.0.0.1\nprotocol mqtt_tls\nlistener " << perch.websocket_port

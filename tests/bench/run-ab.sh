@@ -51,6 +51,9 @@ allow_anonymous true
 max_queued_messages 1000000
 max_stored_messages 0
 max_stored_bytes 0
+max_publish_rate 0
+max_publish_bytes_rate 0
+max_connection_rate 0
 sys_interval 0
 log_level warning
 data_dir $data

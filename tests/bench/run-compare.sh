@@ -68,6 +68,9 @@ allow_anonymous true
 max_queued_messages 1000000
 max_stored_messages 0
 max_stored_bytes 0
+max_publish_rate 0
+max_publish_bytes_rate 0
+max_connection_rate 0
 sys_interval 0
 log_level warning
 data_dir $work/$name-data
@@ -257,6 +260,9 @@ presence ${PERCH_CHAT_PRESENCE:-true}
 max_queued_messages 1000000
 max_stored_messages 0
 max_stored_bytes 0
+max_publish_rate 0
+max_publish_bytes_rate 0
+max_connection_rate 0
 sys_interval 0
 log_level warning
 password_iterations 101

@@ -1,4 +1,4 @@
-// A minimal blocking MQTT 3.1.1 client for the durability tests.
+// A minimal blocking MQTT 3.1.1 / 5.0 client for the durability and quota tests.
 #include "raw_mqtt_client.hpp"
 
 #include <cerrno>
@@ -39,6 +39,21 @@ std::vector<std::uint8_t> frame(std::uint8_t first_byte, const std::vector<std::
     return out;
 }
 
+/// Skips the properties (a length and its bytes) at `position` of `body`.
+std::size_t skip_properties(const std::vector<std::uint8_t>& body, std::size_t position) {
+    std::size_t length = 0;
+    std::size_t multiplier = 1;
+    while (position < body.size()) {
+        const std::uint8_t digit = body[position++];
+        length += (digit & 0x7F) * multiplier;
+        multiplier *= 128;
+        if ((digit & 0x80) == 0) {
+            break;
+        }
+    }
+    return position + length;
+}
+
 } // namespace
 
 std::uint16_t raw_packet::leading_packet_id() const {
@@ -48,7 +63,13 @@ std::uint16_t raw_packet::leading_packet_id() const {
     return static_cast<std::uint16_t>((body[0] << 8) | body[1]);
 }
 
-raw_publish parse_publish(const raw_packet& packet) {
+std::uint8_t reason_code_of(const raw_packet& packet) {
+    // DISCONNECT: the reason first; acknowledgements: after the packet identifier.
+    const std::size_t position = packet.type == 14 ? 0 : 2;
+    return packet.body.size() > position ? packet.body[position] : 0;
+}
+
+raw_publish parse_publish(const raw_packet& packet, std::uint8_t protocol_level) {
     raw_publish out;
     out.qos = (packet.flags >> 1) & 0x03;
     out.is_duplicate = (packet.flags & 0x08) != 0;
@@ -66,6 +87,9 @@ raw_publish parse_publish(const raw_packet& packet) {
         out.packet_id =
             static_cast<std::uint16_t>((packet.body[position] << 8) | packet.body[position + 1]);
         position += 2;
+    }
+    if (protocol_level == 5) {
+        position = skip_properties(packet.body, position);
     }
     out.payload.assign(packet.body.begin() + static_cast<std::ptrdiff_t>(position),
                        packet.body.end());
@@ -104,9 +128,12 @@ bool raw_mqtt_client::connect(std::uint16_t port, const std::string& client_id,
     ::setsockopt(socket_, IPPROTO_TCP, TCP_NODELAY, &enabled, sizeof(enabled));
     std::vector<std::uint8_t> body;
     append_string(body, "MQTT");
-    body.push_back(4);
+    body.push_back(protocol_level_);
     body.push_back(is_clean_session ? 0x02 : 0x00);
     append_u16(body, 0);
+    if (protocol_level_ == 5) {
+        body.push_back(0);
+    }
     append_string(body, client_id);
     if (!send_bytes(frame(0x10, body))) {
         return false;
@@ -133,6 +160,9 @@ bool raw_mqtt_client::publish(std::string_view topic, std::string_view payload, 
     if (qos > 0) {
         append_u16(body, packet_id);
     }
+    if (protocol_level_ == 5) {
+        body.push_back(0);
+    }
     body.insert(body.end(), payload.begin(), payload.end());
     const auto first = static_cast<std::uint8_t>(0x30 | (is_duplicate ? 0x08 : 0) | (qos << 1) |
                                                  (is_retained ? 0x01 : 0));
@@ -149,11 +179,51 @@ bool raw_mqtt_client::acknowledge(std::uint8_t type, std::uint16_t packet_id) {
 
 bool raw_mqtt_client::subscribe(std::string_view topic_filter, std::uint8_t qos,
                                 std::uint16_t packet_id, std::chrono::milliseconds timeout) {
+    const auto reason = subscribe_reason(topic_filter, qos, packet_id, timeout);
+    return reason && *reason < 0x80;
+}
+
+std::optional<std::uint8_t> raw_mqtt_client::subscribe_reason(std::string_view topic_filter,
+                                                              std::uint8_t qos,
+                                                              std::uint16_t packet_id,
+                                                              std::chrono::milliseconds timeout) {
     std::vector<std::uint8_t> body;
     append_u16(body, packet_id);
+    if (protocol_level_ == 5) {
+        body.push_back(0);
+    }
     append_string(body, topic_filter);
     body.push_back(qos);
     if (!send_bytes(frame(0x82, body))) {
+        return std::nullopt;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        const auto reply = read_packet(std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now()));
+        if (!reply) {
+            return std::nullopt;
+        }
+        if (reply->type == 9 && reply->leading_packet_id() == packet_id) {
+            const std::size_t position = protocol_level_ == 5 ? skip_properties(reply->body, 2) : 2;
+            if (reply->body.size() <= position) {
+                return std::nullopt;
+            }
+            return reply->body[position];
+        }
+    }
+    return std::nullopt;
+}
+
+bool raw_mqtt_client::unsubscribe(std::string_view topic_filter, std::uint16_t packet_id,
+                                  std::chrono::milliseconds timeout) {
+    std::vector<std::uint8_t> body;
+    append_u16(body, packet_id);
+    if (protocol_level_ == 5) {
+        body.push_back(0);
+    }
+    append_string(body, topic_filter);
+    if (!send_bytes(frame(0xA2, body))) {
         return false;
     }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -163,11 +233,32 @@ bool raw_mqtt_client::subscribe(std::string_view topic_filter, std::uint8_t qos,
         if (!reply) {
             return false;
         }
-        if (reply->type == 9 && reply->leading_packet_id() == packet_id) {
-            return reply->body.size() >= 3 && reply->body[2] != 0x80;
+        if (reply->type == 11 && reply->leading_packet_id() == packet_id) {
+            return true;
         }
     }
     return false;
+}
+
+std::optional<std::vector<raw_packet>>
+raw_mqtt_client::packets_until_ping(std::chrono::milliseconds timeout) {
+    if (!send_bytes({0xC0, 0x00})) {
+        return std::nullopt;
+    }
+    std::vector<raw_packet> before;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto reply = read_packet(std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now()));
+        if (!reply) {
+            return std::nullopt;
+        }
+        if (reply->type == 13) {
+            return before;
+        }
+        before.push_back(std::move(*reply));
+    }
+    return std::nullopt;
 }
 
 bool raw_mqtt_client::ping(std::chrono::milliseconds timeout) {

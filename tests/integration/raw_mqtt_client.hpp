@@ -1,5 +1,6 @@
-// A minimal MQTT 3.1.1 client over a blocking loopback socket, for tests that must control every
-// packet (resending after a broker crash, acknowledging by hand). Knows nothing of the broker.
+// A minimal MQTT 3.1.1 (or 5.0, without properties) client over a blocking loopback socket, for
+// tests that must control every packet (resending after a broker crash, acknowledging by hand,
+// reading reason codes). Knows nothing of the broker.
 #pragma once
 
 #include <chrono>
@@ -30,16 +31,26 @@ struct raw_publish {
     bool is_retained = false;
 };
 
-/// Reads the PUBLISH in `packet` (type 3).
-raw_publish parse_publish(const raw_packet& packet);
+/// Reads the PUBLISH in `packet` (type 3), sent at `protocol_level` (4: 3.1.1, 5: 5.0).
+raw_publish parse_publish(const raw_packet& packet, std::uint8_t protocol_level = 4);
 
-/// An MQTT 3.1.1 connection. Every call returns false (or nothing) once the connection failed.
+/// The reason code of an acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP) or DISCONNECT read at
+/// level 5: 0 (success) when the packet leaves it out.
+std::uint8_t reason_code_of(const raw_packet& packet);
+
+/// An MQTT 3.1.1 connection, or 5.0 after set_protocol_level(5). Every call returns false (or
+/// nothing) once the connection failed.
 class raw_mqtt_client {
 public:
     raw_mqtt_client() = default;
     ~raw_mqtt_client();
     raw_mqtt_client(const raw_mqtt_client&) = delete;
     raw_mqtt_client& operator=(const raw_mqtt_client&) = delete;
+
+    /// The level CONNECT asks for and packets are written at: 4 (3.1.1, the default) or 5 (5.0,
+    /// with empty properties). Before connect().
+    void set_protocol_level(std::uint8_t level) { protocol_level_ = level; }
+    std::uint8_t protocol_level() const { return protocol_level_; }
 
     /// Opens a connection to 127.0.0.1:`port`, sends CONNECT (keep alive 0) and waits for a
     /// successful CONNACK. `session_present` receives its flag.
@@ -55,6 +66,17 @@ public:
     /// Sends SUBSCRIBE for one filter and waits for its SUBACK; true when granted.
     bool subscribe(std::string_view topic_filter, std::uint8_t qos, std::uint16_t packet_id,
                    std::chrono::milliseconds timeout);
+    /// The same, returning the SUBACK's reason code (return code at 3.1.1); nothing when no
+    /// SUBACK came.
+    std::optional<std::uint8_t> subscribe_reason(std::string_view topic_filter, std::uint8_t qos,
+                                                 std::uint16_t packet_id,
+                                                 std::chrono::milliseconds timeout);
+    /// Sends UNSUBSCRIBE for one filter and waits for its UNSUBACK; true when it came.
+    bool unsubscribe(std::string_view topic_filter, std::uint16_t packet_id,
+                     std::chrono::milliseconds timeout);
+    /// Sends PINGREQ and returns every packet read before its PINGRESP (which the server writes
+    /// after whatever it sent before it); nothing when no PINGRESP came.
+    std::optional<std::vector<raw_packet>> packets_until_ping(std::chrono::milliseconds timeout);
     /// Sends PINGREQ and waits for PINGRESP (other packets meanwhile are skipped); true when it
     /// came.
     bool ping(std::chrono::milliseconds timeout);
@@ -74,6 +96,7 @@ private:
     int socket_ = -1;
     std::vector<std::uint8_t> input_;
     std::optional<std::uint8_t> connack_code_;
+    std::uint8_t protocol_level_ = 4;
 };
 
 } // namespace perch::integration

@@ -365,6 +365,23 @@ TEST(SessionPublish, FailedStoreClosesWithoutAcknowledgementIn311) {
     EXPECT_TRUE(std::holds_alternative<close_connection>(actions[0]));
 }
 
+TEST(SessionPublish, RateRefusedQosTwoIn311ClosesAndIsRoutedWhenSentAgain) {
+    // Refused for its rate before routing: no PUBREC, and the record is gone, so that the resend
+    // on the next connection is routed instead of being answered as a duplicate. A persistent
+    // session (Clean Session 0) keeps its records after the connection closes.
+    session s = connected_session(make_connect(protocol_version::v3_1_1, "c1", false));
+    s.handle_packet(make_publish("a", "x", qos::exactly_once, 5), start);
+    drain(s);
+    s.complete_publish(5, reason_code::message_rate_too_high, start);
+    const auto actions = drain(s);
+    ASSERT_FALSE(actions.empty());
+    EXPECT_TRUE(std::holds_alternative<close_connection>(actions[0]));
+    for (const session_action& action : actions) {
+        EXPECT_FALSE(std::holds_alternative<send_packet>(action));
+    }
+    EXPECT_TRUE(s.state().inbound_qos2_received.empty());
+}
+
 TEST(SessionPublish, FailureReasonReachesA5Client) {
     session s = connected_v5();
     s.handle_packet(make_publish("a", "x", qos::at_least_once, 5), start);

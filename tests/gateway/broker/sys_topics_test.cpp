@@ -44,6 +44,21 @@ TEST(SysTopics, PublishesMosquittoStyleTopics) {
     EXPECT_EQ(value_of(values, "$SYS/broker/load/bytes/sent/1min"), "60.50");
 }
 
+TEST(SysTopics, PublishesTheQuotaCounters) {
+    broker_stats stats;
+    stats.message_rate_refusals = 11;
+    stats.byte_rate_refusals = 12;
+    stats.connection_rate_refusals = 13;
+    stats.subscription_quota_refusals = 14;
+    stats.rate_disconnects = 15;
+    const auto values = sys_topic_values(stats, sys_load{});
+    EXPECT_EQ(value_of(values, "$SYS/broker/quota/refusals/message_rate"), "11");
+    EXPECT_EQ(value_of(values, "$SYS/broker/quota/refusals/byte_rate"), "12");
+    EXPECT_EQ(value_of(values, "$SYS/broker/quota/refusals/connection_rate"), "13");
+    EXPECT_EQ(value_of(values, "$SYS/broker/quota/refusals/subscriptions"), "14");
+    EXPECT_EQ(value_of(values, "$SYS/broker/quota/disconnects/rate"), "15");
+}
+
 TEST(SysTopics, EveryTopicIsUnderSysBroker) {
     for (const sys_value& value : sys_topic_values(broker_stats{}, sys_load{})) {
         EXPECT_EQ(value.topic_name.rfind("$SYS/broker/", 0), 0U) << value.topic_name;
