@@ -480,58 +480,60 @@ TEST(ConfigReload, MissingAclFileNamesTheConfigLineAndKey) {
         EXPECT_NE(std::string(error.what()).find("/nonexistent/perch.acl"), std::string::npos);
     }
     std::remove(path.c_str());
-    TEST(Config, QuotaKeysSetEveryClientsQuota) {
-        const broker_config defaults;
-        EXPECT_EQ(defaults.quota.max_publish_rate, 1000U);
-        EXPECT_EQ(defaults.max_connection_rate, 50U);
-        const broker_config config =
-            parse_config("max_publish_rate 20\nmax_publish_burst 40\nmax_publish_bytes_rate 0\n"
-                         "max_publish_bytes_burst 9\nmax_subscriptions_per_client 7\n"
-                         "max_connection_rate 3\nmax_connection_burst 6\n",
-                         "q.conf");
-        EXPECT_EQ(config.quota.message_limit(), (rate_limit{20, 40}));
-        EXPECT_EQ(config.quota.byte_limit(), (rate_limit{0, 9}));
-        EXPECT_EQ(config.quota.max_subscriptions_per_client, 7U);
-        EXPECT_EQ(config.max_connection_rate, 3U);
-        EXPECT_EQ(config.max_connection_burst, 6U);
-        EXPECT_FALSE(config.quota.is_unlimited());
-        const broker_config none = parse_config("max_publish_rate 0\nmax_publish_bytes_rate 0\n"
-                                                "max_subscriptions_per_client 0\n",
-                                                "q.conf");
-        EXPECT_TRUE(none.quota.is_unlimited());
-    }
+}
 
-    TEST(Config, UserQuotaLinesOverrideOneUserWhereverTheGlobalLinesAre) {
-        const broker_config config = parse_config(
-            "user_quota sensor max_publish_rate 500\nmax_publish_rate 10\n"
-            "user_quota sensor max_subscriptions_per_client 0\n"
-            "user_quota phone max_publish_burst 3\nuser_quota sensor max_publish_rate 600\n",
-            "q.conf");
-        const client_quota sensor = quota_for_user(config, "sensor");
-        EXPECT_EQ(sensor.max_publish_rate, 600U);
-        EXPECT_EQ(sensor.max_subscriptions_per_client, 0U);
-        EXPECT_EQ(sensor.max_publish_burst, config.quota.max_publish_burst);
-        const client_quota phone = quota_for_user(config, "phone");
-        EXPECT_EQ(phone.max_publish_rate, 10U);
-        EXPECT_EQ(phone.max_publish_burst, 3U);
-        EXPECT_EQ(quota_for_user(config, "someone"), config.quota);
-        EXPECT_EQ(quota_for_user(config, ""), config.quota);
-    }
+TEST(Config, QuotaKeysSetEveryClientsQuota) {
+    const broker_config defaults;
+    EXPECT_EQ(defaults.quota.max_publish_rate, 1000U);
+    EXPECT_EQ(defaults.max_connection_rate, 50U);
+    const broker_config config =
+        parse_config("max_publish_rate 20\nmax_publish_burst 40\nmax_publish_bytes_rate 0\n"
+                     "max_publish_bytes_burst 9\nmax_subscriptions_per_client 7\n"
+                     "max_connection_rate 3\nmax_connection_burst 6\n",
+                     "q.conf");
+    EXPECT_EQ(config.quota.message_limit(), (rate_limit{20, 40}));
+    EXPECT_EQ(config.quota.byte_limit(), (rate_limit{0, 9}));
+    EXPECT_EQ(config.quota.max_subscriptions_per_client, 7U);
+    EXPECT_EQ(config.max_connection_rate, 3U);
+    EXPECT_EQ(config.max_connection_burst, 6U);
+    EXPECT_FALSE(config.quota.is_unlimited());
+    const broker_config none = parse_config("max_publish_rate 0\nmax_publish_bytes_rate 0\n"
+                                            "max_subscriptions_per_client 0\n",
+                                            "q.conf");
+    EXPECT_TRUE(none.quota.is_unlimited());
+}
 
-    TEST(Config, BadQuotaLinesNameTheLineAndKey) {
-        EXPECT_EQ(error_of("user_quota sensor max_publish_rate"),
-                  "test.conf:1: user_quota: expected NAME KEY VALUE");
-        EXPECT_NE(error_of("\nuser_quota sensor max_queued 5")
-                      .find("test.conf:2: user_quota: "
-                            "'max_queued' is not a quota key"),
-                  std::string::npos);
-        EXPECT_EQ(error_of("max_publish_burst 0"),
-                  "test.conf:1: max_publish_burst: 0 is out of range 1..1000000000");
-        EXPECT_EQ(error_of("user_quota a max_publish_bytes_burst 0"),
-                  "test.conf:1: user_quota: 0 is out of range 1..1000000000");
-        EXPECT_EQ(error_of("max_connection_rate x"),
-                  "test.conf:1: max_connection_rate: expected a whole number, got 'x'");
-    }
+TEST(Config, UserQuotaLinesOverrideOneUserWhereverTheGlobalLinesAre) {
+    const broker_config config = parse_config(
+        "user_quota sensor max_publish_rate 500\nmax_publish_rate 10\n"
+        "user_quota sensor max_subscriptions_per_client 0\n"
+        "user_quota phone max_publish_burst 3\nuser_quota sensor max_publish_rate 600\n",
+        "q.conf");
+    const client_quota sensor = quota_for_user(config, "sensor");
+    EXPECT_EQ(sensor.max_publish_rate, 600U);
+    EXPECT_EQ(sensor.max_subscriptions_per_client, 0U);
+    EXPECT_EQ(sensor.max_publish_burst, config.quota.max_publish_burst);
+    const client_quota phone = quota_for_user(config, "phone");
+    EXPECT_EQ(phone.max_publish_rate, 10U);
+    EXPECT_EQ(phone.max_publish_burst, 3U);
+    EXPECT_EQ(quota_for_user(config, "someone"), config.quota);
+    EXPECT_EQ(quota_for_user(config, ""), config.quota);
+}
+
+TEST(Config, BadQuotaLinesNameTheLineAndKey) {
+    EXPECT_EQ(error_of("user_quota sensor max_publish_rate"),
+              "test.conf:1: user_quota: expected NAME KEY VALUE");
+    EXPECT_NE(error_of("\nuser_quota sensor max_queued 5")
+                  .find("test.conf:2: user_quota: "
+                        "'max_queued' is not a quota key"),
+              std::string::npos);
+    EXPECT_EQ(error_of("max_publish_burst 0"),
+              "test.conf:1: max_publish_burst: 0 is out of range 1..1000000000");
+    EXPECT_EQ(error_of("user_quota a max_publish_bytes_burst 0"),
+              "test.conf:1: user_quota: 0 is out of range 1..1000000000");
+    EXPECT_EQ(error_of("max_connection_rate x"),
+              "test.conf:1: max_connection_rate: expected a whole number, got 'x'");
+}
 
 } // namespace
 } // namespace perch::gateway
