@@ -647,6 +647,10 @@ broker_stats server::collect_stats() const {
         stats.packets_sent += counts.packets_sent.value();
         stats.bytes_received += counts.bytes_received.value();
         stats.bytes_sent += counts.bytes_sent.value();
+        stats.banned_connects += counts.banned_connects.value();
+        stats.banned_disconnects += counts.banned_disconnects.value();
+        stats.login_failures += counts.login_failures.value();
+        stats.login_backoff_refusals += counts.login_backoff_refusals.value();
         stats.message_rate_refusals += counts.message_rate_refusals.value();
         stats.byte_rate_refusals += counts.byte_rate_refusals.value();
         stats.rate_disconnects += counts.rate_disconnects.value();
