@@ -192,6 +192,9 @@ private:
     /// `client_id` and this connection's address now, if any (docs/ACCESS.md "Bans").
     std::optional<store::ban_record> find_ban(std::string_view user,
                                               std::string_view client_id) const;
+    /// Refuses `request` with Banned when a ban matches it now (before its password check, and
+    /// again after it: a ban may arrive while the check runs). True when it did.
+    bool refuse_if_banned(const mqtt::connect& request, mqtt::time_point now);
     /// The owner a stored session is restored for (see session_ledger::owner): its recorded
     /// owner, or for a session stored before owners were recorded the user its client id names.
     /// Empty when the session may not be restored: its user was deleted, or it is a session outside

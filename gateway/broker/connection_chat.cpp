@@ -77,6 +77,11 @@ void connection::finish_chat_login(const mqtt::connect& request,
         process_actions(now);
         return;
     }
+    if (result != chat_login_result::bad_credentials && refuse_if_banned(request, now)) {
+        // Banned while its password was checked: the live-connection sweep has passed already.
+        process_actions(now);
+        return;
+    }
     switch (result) {
     case chat_login_result::not_chat_user:
         // Outside the chat layer (anonymous, or a certificate identity that is no chat user):

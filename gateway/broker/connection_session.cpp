@@ -31,7 +31,8 @@ std::string_view describe_version(mqtt::protocol_version version) {
 void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_point now) {
     if (is_connection_rate_refused_) {
         // Counted when accepted (server::handle_accepted); no login is tried.
-        log_info("refusing client from {}: connection rate exceeded", remote_address());
+        log_event(log_level::info, "refusing client from {}: connection rate exceeded",
+                  remote_address());
         session_.refuse_connect(mqtt::reason_code::connection_rate_exceeded, now);
         return;
     }
@@ -42,22 +43,30 @@ void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_p
         session_.refuse_connect(mqtt::reason_code::not_authorized, now);
         return;
     }
-    const std::string identity = transport_->identity_user_name();
-    const std::string_view user =
-        !identity.empty() ? std::string_view(identity)
-                          : (request.user_name ? std::string_view(*request.user_name) : "");
-    if (const auto ban = find_ban(user, request.client_id)) {
-        // Before any password check: a banned client costs no hash (docs/ACCESS.md "Bans").
-        log_event(log_level::info, "refusing client {} from {}: banned ({} {}{}{})",
-                  request.client_id, remote_address(), to_string(ban->kind), ban->value,
-                  ban->reason.empty() ? "" : ": ", ban->reason);
-        worker_.counters().banned_connects.add();
-        // CONNACK 0x8A Banned (5.0), return code 5 Not authorized (3.1.1).
-        session_.refuse_connect(mqtt::reason_code::banned, now);
+    // Before any password check: a banned client costs no hash (docs/ACCESS.md "Bans").
+    if (refuse_if_banned(request, now)) {
         return;
     }
     policy_ = access_policy(is_anonymous, &tables_.chat().directory());
     start_chat_login(request, now);
+}
+
+bool connection::refuse_if_banned(const mqtt::connect& request, mqtt::time_point now) {
+    const std::string identity = transport_->identity_user_name();
+    const std::string_view user =
+        !identity.empty() ? std::string_view(identity)
+                          : (request.user_name ? std::string_view(*request.user_name) : "");
+    const auto ban = find_ban(user, request.client_id);
+    if (!ban) {
+        return false;
+    }
+    log_event(log_level::info, "refusing client {} from {}: banned ({} {}{}{})", request.client_id,
+              remote_address(), to_string(ban->kind), ban->value, ban->reason.empty() ? "" : ": ",
+              ban->reason);
+    worker_.counters().banned_connects.add();
+    // CONNACK 0x8A Banned (5.0), return code 5 Not authorized (3.1.1).
+    session_.refuse_connect(mqtt::reason_code::banned, now);
+    return true;
 }
 
 std::optional<store::ban_record> connection::find_ban(std::string_view user,

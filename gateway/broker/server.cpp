@@ -352,9 +352,10 @@ void server::install_outside_rules() {
         }
         rules->acl = std::move(joined);
     }
+    // The http listener speaks no MQTT: where it listens says nothing of who reaches the topics.
     rules->is_anonymous_open =
         std::ranges::all_of(config_.listeners, [](const listener_config& listener) {
-            return is_loopback_only(listener);
+            return listener.kind == listener_kind::http || is_loopback_only(listener);
         });
     const bool is_anonymous_open = rules->is_anonymous_open;
     chat_->directory().set_outside_rules(std::move(rules));

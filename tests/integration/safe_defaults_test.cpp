@@ -115,6 +115,25 @@ TEST(SafeDefaults, AListenerBeyondLoopbackRefusesAnonymousClientsUnlessTheFileAl
     }
 }
 
+TEST(SafeDefaults, AnHttpListenerBeyondLoopbackLeavesALoopbackBrokerOpen) {
+    // The http listener serves metrics, not MQTT: it does not close the topics outside chat/ to
+    // anonymous clients of a broker whose MQTT listeners are all loopback-only.
+    const std::uint16_t mqtt_port = free_loopback_port();
+    const std::uint16_t http_port = free_loopback_port();
+    temporary_directory scratch;
+    const auto path = scratch.path() / "perch.conf";
+    write_file_text(path, "listener " + std::to_string(mqtt_port) + " 127.0.0.1\nlistener " +
+                              std::to_string(http_port) + " 0.0.0.0\nprotocol http\ndata_dir " +
+                              (scratch.path() / "data").string() + "\n");
+    started_perch broker({"-c", path.string()});
+    ASSERT_TRUE(broker.wait_for_log("listening for mqtt on 127.0.0.1:" + std::to_string(mqtt_port)))
+        << broker.log();
+    raw_mqtt_client local;
+    ASSERT_TRUE(local.connect(mqtt_port, "local", true, answer_timeout));
+    EXPECT_TRUE(local.subscribe("home/#", 1, 1, answer_timeout)) << broker.log();
+    local.disconnect();
+}
+
 TEST(TestConfig, NamesTheFileLineAndKeyOfAProblemAndPassesAGoodFile) {
     temporary_directory scratch;
     const auto broken = scratch.path() / "broken.conf";
