@@ -13,6 +13,7 @@
 #   --windows N      windows per phase (default 5: 2 x 150 s of chat)
 #   --rate R         messages per second per user (default 0.5)
 #   --flood-rate N   flood messages per second over all hostile flooders (default 20000)
+#   --hostile KINDS  only these hostile kinds, comma-separated (hostile.hpp; default all)
 # Environment: PERCH_BENCH_BUILD (build directory, default build-bench), PERCH_SOAK_CONFIG (a
 # file of config lines appended to perch's, e.g. to try other limits).
 #
@@ -29,6 +30,7 @@ window=30
 windows=5
 rate=0.5
 flood_rate=20000
+hostile=""
 while [[ $# -gt 0 ]]; do
     case $1 in
         --users) users=$2; shift ;;
@@ -36,6 +38,7 @@ while [[ $# -gt 0 ]]; do
         --windows) windows=$2; shift ;;
         --rate) rate=$2; shift ;;
         --flood-rate) flood_rate=$2; shift ;;
+        --hostile) hostile=$2; shift ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -77,7 +80,8 @@ broker_pid=$!
 wait_for_port "$port"
 "$loadgen" soak --users "$users" --room-size 20 --mqtt 5 --payload 64 --window 500 \
     --password pw- --rate "$rate" --duration "$window" --windows "$windows" \
-    --flood-rate "$flood_rate" --timeout 120 --port "$port" --pid "$broker_pid" --name perch
+    --flood-rate "$flood_rate" ${hostile:+--hostile "$hostile"} --timeout 120 --port "$port" \
+    --pid "$broker_pid" --name perch
 if ! kill -0 "$broker_pid" 2> /dev/null; then
     echo "perch is gone: see $work/perch.log" >&2
     exit 1

@@ -37,7 +37,9 @@ void usage() {
         "           --ramp 0|1  --password PREFIX (user uK's password is PREFIX then K)\n"
         "           --tls CAFILE (every user over TLS 1.3)  --storm 0|1 (reconnect storm)\n"
         "  soak:    the chat options, --windows N (chat windows of --duration seconds, first\n"
-        "           without, then beside hostile clients)  --flood-rate MSGS_PER_S\n");
+        "           without, then beside hostile clients)  --flood-rate MSGS_PER_S\n"
+        "           --hostile KIND,KIND (only these: stalled_connect, silent, never_reader,\n"
+        "           flooder, subscription_storm, guesser, malformed; default all)\n");
 }
 
 bool apply_option(scenario_options& options, std::string_view key, const std::string& value) {
@@ -111,6 +113,8 @@ bool apply_option(scenario_options& options, std::string_view key, const std::st
         options.is_storming = value == "1";
     } else if (key == "--windows") {
         options.soak_windows = std::stoi(value);
+    } else if (key == "--hostile") {
+        options.hostile_kinds = value;
     } else if (key == "--flood-rate") {
         options.flood_rate = std::stoull(value);
     } else if (key == "--timeout") {

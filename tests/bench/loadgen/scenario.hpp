@@ -69,6 +69,8 @@ struct scenario_options {
     int soak_windows = 6;
     /// soak: flood messages per second over all hostile flooders.
     std::uint64_t flood_rate = 20000;
+    /// soak: the hostile kinds to run (hostile.hpp's words, comma-separated); empty: all of them.
+    std::string hostile_kinds;
 };
 
 /// The CONNECT settings of a scenario's clients: protocol level and credentials from `options`,

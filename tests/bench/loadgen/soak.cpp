@@ -71,6 +71,17 @@ void run_soak(const scenario_options& options) {
     settings.broker_address = options.broker_address;
     settings.broker_port = options.broker_port;
     settings.flood_messages_per_second = options.flood_rate;
+    if (!options.hostile_kinds.empty()) {
+        // Only the kinds named: the others get no connection.
+        const std::string wanted = "," + options.hostile_kinds + ",";
+        for (std::size_t kind = 0; kind < hostile_kinds; ++kind) {
+            const std::string word =
+                std::string(",") + to_string(static_cast<hostile_kind>(kind)) + ",";
+            if (wanted.find(word) == std::string::npos) {
+                settings.counts[kind] = 0;
+            }
+        }
+    }
     hostile_clients hostile(settings);
     hostile.start();
     soak_phase rough;
