@@ -45,26 +45,29 @@ using namespace testing_support;
     }
 }
 
-class StoreCrash : public ::testing::TestWithParam<durability_level> {};
-
-TEST_P(StoreCrash, EveryCompletedEnqueueSurvivesKill) {
-    temporary_database file;
-    store_options options;
-    options.path = file.path();
-    options.durability = GetParam();
-    options.commit_interval_ms = 2;
-
+/// Runs `writer(options, report_fd)` in a child process, which reports each number whose write
+/// completed; kills the child with SIGKILL once 3,000 are reported, and returns every number
+/// reported before the kill (the ones still in the pipe included).
+std::set<std::uint64_t> confirmed_before_kill(const store_options& options,
+                                              void (*writer)(const store_options&, int)) {
+    std::set<std::uint64_t> confirmed;
     int pipe_fds[2];
-    ASSERT_EQ(::pipe(pipe_fds), 0);
+    if (::pipe(pipe_fds) != 0) {
+        ADD_FAILURE() << "pipe failed";
+        return confirmed;
+    }
     const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
+    if (child < 0) {
+        ADD_FAILURE() << "fork failed";
+        ::close(pipe_fds[0]);
+        ::close(pipe_fds[1]);
+        return confirmed;
+    }
     if (child == 0) {
         ::close(pipe_fds[0]);
-        enqueue_until_killed(options, pipe_fds[1]);
+        writer(options, pipe_fds[1]);
     }
     ::close(pipe_fds[1]);
-
-    std::set<std::uint64_t> confirmed;
     std::uint64_t number = 0;
     while (confirmed.size() < 3000 &&
            ::read(pipe_fds[0], &number, sizeof number) == static_cast<ssize_t>(sizeof number)) {
@@ -79,6 +82,19 @@ TEST_P(StoreCrash, EveryCompletedEnqueueSurvivesKill) {
         confirmed.insert(number);
     }
     ::close(pipe_fds[0]);
+    return confirmed;
+}
+
+class StoreCrash : public ::testing::TestWithParam<durability_level> {};
+
+TEST_P(StoreCrash, EveryCompletedEnqueueSurvivesKill) {
+    temporary_database file;
+    store_options options;
+    options.path = file.path();
+    options.durability = GetParam();
+    options.commit_interval_ms = 2;
+
+    const std::set<std::uint64_t> confirmed = confirmed_before_kill(options, enqueue_until_killed);
     ASSERT_GE(confirmed.size(), 3000u);
 
     auto store = open_message_store(options);
@@ -135,29 +151,8 @@ TEST_P(StoreCrash, CompletedHistorySurvivesKillAndNoCursorPassesIt) {
     options.durability = GetParam();
     options.commit_interval_ms = 2;
 
-    int pipe_fds[2];
-    ASSERT_EQ(::pipe(pipe_fds), 0);
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-        ::close(pipe_fds[0]);
-        append_history_until_killed(options, pipe_fds[1]);
-    }
-    ::close(pipe_fds[1]);
-    std::set<std::uint64_t> confirmed;
-    std::uint64_t id = 0;
-    while (confirmed.size() < 3000 &&
-           ::read(pipe_fds[0], &id, sizeof id) == static_cast<ssize_t>(sizeof id)) {
-        confirmed.insert(id);
-    }
-    ::kill(child, SIGKILL);
-    int status = 0;
-    ::waitpid(child, &status, 0);
-    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the child died early";
-    while (::read(pipe_fds[0], &id, sizeof id) == static_cast<ssize_t>(sizeof id)) {
-        confirmed.insert(id);
-    }
-    ::close(pipe_fds[0]);
+    const std::set<std::uint64_t> confirmed =
+        confirmed_before_kill(options, append_history_until_killed);
     ASSERT_GE(confirmed.size(), 3000u);
 
     auto store = open_chat_store(options);
