@@ -333,24 +333,10 @@ void server::install_outside_rules() {
     rules->acl = config_.acl;
     const std::vector<store::acl_rule_record> stored = chat_->directory().acl_rules();
     if (!stored.empty()) {
-        // docs/ACCESS.md "Rules in the store": the union of both sources, a deny in either wins.
-        auto joined =
-            config_.acl ? std::make_shared<topic_acl>(*config_.acl) : std::make_shared<topic_acl>();
-        for (const store::acl_rule_record& record : stored) {
-            const std::optional<acl_access> access = parse_acl_access(record.access);
-            if (!access || acl_filter_problem(record.filter)) {
-                log_warning("acl: ignoring the stored rule '{} {}': not a valid rule",
-                            record.access, record.filter);
-                continue;
-            }
-            acl_rule rule{*access, record.filter};
-            switch (record.scope) {
-            case store::acl_scope::anonymous: joined->add_anonymous_rule(std::move(rule)); break;
-            case store::acl_scope::user: joined->add_user_rule(record.user, std::move(rule)); break;
-            case store::acl_scope::pattern: joined->add_pattern(std::move(rule)); break;
-            }
-        }
-        rules->acl = std::move(joined);
+        rules->acl = with_stored_rules(config_.acl, stored, [](const store::acl_rule_record& bad) {
+            log_warning("acl: ignoring the stored rule '{} {}': not a valid rule", bad.access,
+                        bad.filter);
+        });
     }
     // The http listener speaks no MQTT: where it listens says nothing of who reaches the topics.
     rules->is_anonymous_open =

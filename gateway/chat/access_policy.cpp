@@ -2,6 +2,9 @@
 // or the secure defaults.
 #include "gateway/chat/access_policy.hpp"
 
+#include <optional>
+#include <utility>
+
 #include "gateway/chat/chat_policy.hpp"
 #include "mqtt/topic.hpp"
 
@@ -87,6 +90,28 @@ bool access_policy::may_receive(std::string_view topic_name, std::string_view cl
         return !is_anonymous();
     }
     return outside_allows(topic_acl::want::read, false, topic_name, client_id);
+}
+
+std::shared_ptr<const topic_acl>
+with_stored_rules(const std::shared_ptr<const topic_acl>& file_rules,
+                  const std::vector<store::acl_rule_record>& stored,
+                  const std::function<void(const store::acl_rule_record&)>& on_invalid) {
+    auto joined =
+        file_rules ? std::make_shared<topic_acl>(*file_rules) : std::make_shared<topic_acl>();
+    for (const store::acl_rule_record& record : stored) {
+        const std::optional<acl_access> access = parse_acl_access(record.access);
+        if (!access || acl_filter_problem(record.filter)) {
+            on_invalid(record);
+            continue;
+        }
+        acl_rule rule{*access, record.filter};
+        switch (record.scope) {
+        case store::acl_scope::anonymous: joined->add_anonymous_rule(std::move(rule)); break;
+        case store::acl_scope::user: joined->add_user_rule(record.user, std::move(rule)); break;
+        case store::acl_scope::pattern: joined->add_pattern(std::move(rule)); break;
+        }
+    }
+    return joined;
 }
 
 } // namespace perch::gateway

@@ -3,11 +3,16 @@
 // the secure defaults (docs/ACCESS.md).
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/chat/chat_directory.hpp"
+#include "gateway/common/topic_acl.hpp"
 #include "mqtt/topic.hpp"
+#include "store/chat_store.hpp"
 
 namespace perch::gateway {
 
@@ -67,6 +72,15 @@ private:
 /// to its checks for the acl's `%c` patterns. `owner` and `directory` outlive
 /// the policy.
 access_policy policy_for_owner(const std::string& owner, const chat_directory& directory);
+
+/// The rules of the acl_file (`file_rules`, null without one) joined with the rules held in the
+/// store (`perch acl`): the union of both, where a deny in either wins (docs/ACCESS.md "Rules in
+/// the store"). A stored rule whose access word or filter is not valid is left out and passed to
+/// `on_invalid`.
+std::shared_ptr<const topic_acl>
+with_stored_rules(const std::shared_ptr<const topic_acl>& file_rules,
+                  const std::vector<store::acl_rule_record>& stored,
+                  const std::function<void(const store::acl_rule_record&)>& on_invalid);
 
 /// True when `topic` (a name or a filter) lies under the chat/ tree.
 bool is_chat_topic(std::string_view topic);

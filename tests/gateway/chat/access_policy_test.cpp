@@ -1,4 +1,8 @@
 // Tests of gateway/chat/access_policy.cpp: anonymous clients stay outside chat/.
+#include <memory>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "gateway/chat/access_policy.hpp"
@@ -78,6 +82,32 @@ TEST(AccessPolicy, WildcardFiltersNeverWidenWhatAnonymousClientsRead) {
     EXPECT_FALSE(anonymous.may_receive("chat/room/lobby/alice"));
     EXPECT_TRUE(anonymous.may_receive("sensors/kitchen"));
     EXPECT_TRUE(access_policy(false).may_receive("chat/room/lobby/alice"));
+}
+
+TEST(AccessPolicy, StoredRulesJoinTheFileRulesAndADenyInEitherWins) {
+    const auto file_rules = std::make_shared<const topic_acl>(
+        topic_acl::parse("user alice\ntopic readwrite home/#\n", "perch.acl"));
+    std::vector<store::acl_rule_record> stored = {
+        {store::acl_scope::user, "alice", "deny", "home/secret", 0},
+        {store::acl_scope::user, "bob", "read", "home/#", 0},
+        {store::acl_scope::anonymous, "", "sometimes", "home/#", 0},
+        {store::acl_scope::anonymous, "", "read", "bad/#/filter", 0},
+    };
+    std::vector<std::string> ignored;
+    const auto joined = with_stored_rules(file_rules, stored, [&](const auto& record) {
+        ignored.push_back(record.access + " " + record.filter);
+    });
+    const std::string alice = "alice";
+    const std::string bob = "bob";
+    EXPECT_TRUE(joined->allows_topic(&alice, "", topic_acl::want::write, "home/door"));
+    EXPECT_FALSE(joined->allows_topic(&alice, "", topic_acl::want::read, "home/secret"));
+    EXPECT_TRUE(joined->allows_topic(&bob, "", topic_acl::want::read, "home/door"));
+    EXPECT_FALSE(joined->allows_topic(&bob, "", topic_acl::want::write, "home/door"));
+    EXPECT_FALSE(joined->allows_topic(nullptr, "", topic_acl::want::read, "home/door"));
+    EXPECT_EQ(ignored, (std::vector<std::string>{"sometimes home/#", "read bad/#/filter"}));
+    // Without an acl_file the stored rules stand alone.
+    EXPECT_TRUE(with_stored_rules(nullptr, stored, [](const auto&) {
+                })->allows_topic(&bob, "", topic_acl::want::read, "home/x"));
 }
 
 } // namespace
