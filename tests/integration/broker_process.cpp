@@ -227,7 +227,8 @@ std::string describe(const process_exit& ending) {
     return text;
 }
 
-child_process::child_process(const std::vector<std::string>& argv, const process_streams& streams) {
+child_process::child_process(const std::vector<std::string>& argv, const process_streams& streams,
+                             const std::vector<std::string>& extra_environment) {
     if (argv.empty()) {
         throw std::invalid_argument("child_process: empty argument vector");
     }
@@ -238,6 +239,23 @@ child_process::child_process(const std::vector<std::string>& argv, const process
         arguments.push_back(const_cast<char*>(argument.c_str()));
     }
     arguments.push_back(nullptr);
+    std::vector<char*> environment;
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+        const std::string_view variable(*entry);
+        const auto name_end = variable.find('=') + 1;
+        const bool is_replaced = std::any_of(
+            extra_environment.begin(), extra_environment.end(), [&](const std::string& extra) {
+                return name_end != 0 &&
+                       extra.compare(0, name_end, variable.substr(0, name_end)) == 0;
+            });
+        if (!is_replaced) {
+            environment.push_back(*entry);
+        }
+    }
+    for (const auto& extra : extra_environment) {
+        environment.push_back(const_cast<char*>(extra.c_str()));
+    }
+    environment.push_back(nullptr);
     const std::string input = streams.input_path.empty() ? "/dev/null" : streams.input_path;
     const std::string output = streams.output_path.empty() ? "/dev/null" : streams.output_path;
     const std::string errors = streams.error_path.empty() ? "/dev/null" : streams.error_path;
@@ -270,7 +288,7 @@ child_process::child_process(const std::vector<std::string>& argv, const process
                                         : redirect(errors.c_str(), write_flags, STDERR_FILENO);
         }
         if (is_ready) {
-            ::execve(program.c_str(), arguments.data(), environ);
+            ::execve(program.c_str(), arguments.data(), environment.data());
         }
         const int error = errno;
         [[maybe_unused]] const auto written = ::write(exec_pipe[1], &error, sizeof(error));
@@ -389,7 +407,12 @@ command_result run_command(const std::vector<std::string>& argv, std::string_vie
 broker_process::broker_process(broker_kind kind) : broker_process(kind, std::string()) {}
 
 broker_process::broker_process(broker_kind kind, std::string extra_config)
-    : kind_(kind), extra_config_(std::move(extra_config)) {
+    : broker_process(kind, std::move(extra_config), {}) {}
+
+broker_process::broker_process(broker_kind kind, std::string extra_config,
+                               std::vector<std::string> extra_environment)
+    : kind_(kind), extra_config_(std::move(extra_config)),
+      extra_environment_(std::move(extra_environment)) {
     if (kind_ == broker_kind::perch && perch_program().empty()) {
         throw std::runtime_error("this build has no perch binary; build the perch target, set "
                                  "PERCH_TEST_PERCH_PATH, or run with PERCH_TEST_BROKER=mosquitto");
@@ -437,7 +460,7 @@ bool broker_process::start_on_free_port() {
     const auto log_path = directory_.path() / "broker.log";
     process_ = std::make_unique<child_process>(
         std::vector<std::string>{program, "-c", config_path.string()},
-        process_streams{{}, log_path, log_path});
+        process_streams{{}, log_path, log_path}, extra_environment_);
 
     const auto deadline = std::chrono::steady_clock::now() + broker_start_timeout;
     while (std::chrono::steady_clock::now() < deadline) {

@@ -76,8 +76,11 @@ struct process_streams {
 /// SIGKILL and reaped, so no test leaves a process behind.
 class child_process {
 public:
-    /// Starts `argv`. Throws std::system_error when the program cannot be started.
-    child_process(const std::vector<std::string>& argv, const process_streams& streams);
+    /// Starts `argv` with this process's environment plus `extra_environment` ("NAME=value",
+    /// replacing a variable of the same name). Throws std::system_error when the program cannot
+    /// be started.
+    child_process(const std::vector<std::string>& argv, const process_streams& streams,
+                  const std::vector<std::string>& extra_environment = {});
     /// Kills (SIGKILL) and reaps the process if it is still running.
     ~child_process();
     child_process(const child_process&) = delete;
@@ -145,6 +148,9 @@ public:
     /// As above, with `extra_config` appended to the config file (a later line overrides an
     /// earlier one, so it may replace data_dir, for a broker restarted on the same store).
     broker_process(broker_kind kind, std::string extra_config);
+    /// As above, with `extra_environment` ("NAME=value") added to the broker's environment.
+    broker_process(broker_kind kind, std::string extra_config,
+                   std::vector<std::string> extra_environment);
     /// Stops the broker as stop() does.
     ~broker_process();
     broker_process(const broker_process&) = delete;
@@ -184,6 +190,7 @@ private:
 
     broker_kind kind_;
     std::string extra_config_;
+    std::vector<std::string> extra_environment_;
     temporary_directory directory_;
     std::uint16_t port_ = 0;
     std::unique_ptr<child_process> process_;

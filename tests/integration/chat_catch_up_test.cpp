@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "chat_fixture.hpp"
+#include "power_cut/power_cut.hpp"
 #include <sqlite3.h>
 
 namespace perch::integration {
@@ -23,7 +24,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-using ChatCatchUp = chat_fixture;
+class ChatCatchUp : public chat_fixture {
+protected:
+    /// Where power cuts keep their journal (outside the data directory).
+    temporary_directory journal_;
+
+    void expect_nothing_acknowledged_lost_across_crashes(power_cut_journal* power_cut,
+                                                         const std::string& extra_config);
+};
 
 /// Every message `client` receives on `topic` until it is silent for a while, as
 /// (payload, id) in arrival order.
@@ -185,10 +193,12 @@ TEST_F(ChatCatchUp, ChatMessagesWriteNoQueueRowsWhileOtherTopicsDo) {
     EXPECT_EQ(drain(*bob, "chat/dm/bob/carol", 5), expected_run("ddm", 5, 1));
 }
 
-// kill -9 while alice publishes to the room, carol sends DMs and bob, connected, reads: every
-// message acknowledged to its sender reaches bob, then or after the restarts (duplicates
-// allowed: QoS 1, deduplicated by id).
-TEST_F(ChatCatchUp, AcknowledgedMessagesReachAPersistentMemberAcrossKills) {
+/// kill -9 (and, with `power_cut`, a roll-back of every file to its last fsync) `rounds` times
+/// while alice publishes to the room, carol sends DMs and bob, connected, reads: every message
+/// acknowledged to its sender must reach bob, then or after the restarts (duplicates allowed:
+/// QoS 1, deduplicated by id). `extra_config` is added to each start.
+void ChatCatchUp::expect_nothing_acknowledged_lost_across_crashes(power_cut_journal* power_cut,
+                                                                  const std::string& extra_config) {
     std::mt19937 random(std::random_device{}());
     std::uniform_int_distribution<int> pause_ms(200, 700);
     std::mutex mutex;
@@ -223,6 +233,7 @@ TEST_F(ChatCatchUp, AcknowledgedMessagesReachAPersistentMemberAcrossKills) {
     };
     connected("bob", mqtt_5, true)->disconnect();
     constexpr int rounds = 4;
+    std::size_t writes_undone = 0;
     for (int round = 0; round < rounds; ++round) {
         {
             auto bob = connected("bob", mqtt_5, true);
@@ -236,11 +247,14 @@ TEST_F(ChatCatchUp, AcknowledgedMessagesReachAPersistentMemberAcrossKills) {
             std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(random)));
             const process_exit ending = broker_->kill();
             EXPECT_EQ(ending.signal_number, 9) << describe(ending);
+            if (power_cut != nullptr) {
+                writes_undone += power_cut->cut().writes_undone;
+            }
             room.join();
             direct.join();
             take(*bob);
         }
-        start_broker();
+        start_broker(extra_config);
     }
     auto bob = connected("bob", mqtt_5, true);
     for (;;) {
@@ -261,9 +275,30 @@ TEST_F(ChatCatchUp, AcknowledgedMessagesReachAPersistentMemberAcrossKills) {
             }
         }
     }
-    std::cout << "chat kills: acknowledged " << acknowledged.size() << ", received "
-              << received.size() << "\n";
+    std::cout << "chat " << (power_cut != nullptr ? "power cuts" : "kills") << ": acknowledged "
+              << acknowledged.size() << ", received " << received.size();
+    if (power_cut != nullptr) {
+        std::cout << ", writes taken back " << writes_undone;
+    }
+    std::cout << "\n";
     EXPECT_GT(acknowledged.size(), 0U);
+}
+
+TEST_F(ChatCatchUp, AcknowledgedMessagesReachAPersistentMemberAcrossKills) {
+    expect_nothing_acknowledged_lost_across_crashes(nullptr, "");
+}
+
+// The same with power cuts at `durability full`: every file is rolled back to its last fsync
+// after each kill (tests/integration/power_cut), and a chat message is acknowledged only once
+// the commit holding its history row is synced (docs/DURABILITY.md "Chat messages").
+TEST_F(ChatCatchUp, AcknowledgedMessagesReachAPersistentMemberAcrossPowerCuts) {
+    broker_->stop();
+    power_cut_journal power_cut(data_.path(), journal_.path());
+    broker_environment_ = power_cut.environment();
+    start_broker("durability full\n");
+    expect_nothing_acknowledged_lost_across_crashes(&power_cut, "durability full\n");
+    broker_->stop();
+    broker_environment_.clear();
 }
 
 } // namespace

@@ -70,10 +70,12 @@ protected:
 
     void start_broker(const std::string& extra_config = "") {
         broker_ = std::make_unique<broker_process>(
-            broker_kind::perch, "data_dir " + data_.path().string() +
-                                    "\ndurability batched\nchat_reload_interval_ms 50\n"
-                                    "password_iterations 1\n" +
-                                    extra_config);
+            broker_kind::perch,
+            "data_dir " + data_.path().string() +
+                "\ndurability batched\nchat_reload_interval_ms 50\n"
+                "password_iterations 1\n" +
+                extra_config,
+            broker_environment_);
     }
 
     void add_user(const std::string& name, const std::string& hash) {
@@ -116,6 +118,8 @@ protected:
     }
 
     temporary_directory data_;
+    /// Added to the environment of every broker start_broker() starts.
+    std::vector<std::string> broker_environment_;
     std::unique_ptr<store::chat_store> chat_;
     std::unique_ptr<broker_process> broker_;
 };
