@@ -120,9 +120,17 @@ void server::start() {
             security[index] = std::make_shared<tls_context>(wanted, config_.data_dir);
         }
     }
+    // The web app's files too: a folder that cannot be read stops start-up, naming it.
+    std::shared_ptr<const static_site> site;
+    if (!config_.web_root.empty()) {
+        site = static_site::load(config_.web_root);
+        log_notice("web: serving {} files of {} on the WebSocket listeners", site->file_count(),
+                   config_.web_root);
+    }
     {
         std::lock_guard lock(settings_mutex_);
         tls_contexts_ = security;
+        web_site_ = std::move(site);
     }
     const std::size_t count = worker_count_for(config_);
     std::vector<worker*> peers;
@@ -484,11 +492,25 @@ void server::reload(const broker_config& config) {
         log_notice("reload: listener {} ({}) uses {} for new handshakes", running.port,
                    to_string(running.kind), security[index]->certificate_path());
     }
+    // The web app's files, read again; a folder that cannot be read keeps the files served now.
+    std::shared_ptr<const static_site> site = web_site_;
+    if (config.web_root.empty()) {
+        site.reset();
+    } else {
+        try {
+            site = static_site::load(config.web_root);
+            log_notice("reload: web serves {} files of {}", site->file_count(), config.web_root);
+        } catch (const std::exception& error) {
+            log_error("reload: web keeps the files it serves: {}", error.what());
+            applied.web_root = config_.web_root;
+        }
+    }
     std::uint32_t interval = 0;
     {
         std::lock_guard lock(settings_mutex_);
         config_ = std::move(applied);
         tls_contexts_ = std::move(security);
+        web_site_ = std::move(site);
         update_connection_settings();
         max_connections_ = config_.max_connections;
         connection_rate_.set_limit({config_.max_connection_rate, config_.max_connection_burst});
@@ -568,11 +590,13 @@ void server::handle_accepted(worker& home, const listener_config& listener,
     }
     std::shared_ptr<const connection_settings> settings;
     std::shared_ptr<const tls_context> security;
+    std::shared_ptr<const static_site> site;
     {
         std::lock_guard lock(settings_mutex_);
         settings =
             allows_anonymous(config_, listener) ? connection_settings_ : named_only_settings_;
         security = tls_contexts_[listener_index];
+        site = web_site_;
     }
     std::unique_ptr<transport> stream;
     worker_counters& counts = home.counters();
@@ -585,6 +609,11 @@ void server::handle_accepted(worker& home, const listener_config& listener,
     } else {
         websocket_settings upgrade;
         upgrade.path = listener.websocket_path;
+        if (site) {
+            upgrade.plain_requests = [site = std::move(site)](const auto& request) {
+                return site->answer(request);
+            };
+        }
         upgrade.deflate_client_window_bits =
             static_cast<int>(listener.websocket_deflate_window_bits);
         // One WebSocket message may carry several MQTT packets [MQTT-6.0.0-2 (5.0)]: room for

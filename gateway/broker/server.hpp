@@ -25,6 +25,7 @@
 #include "gateway/observability/http_server.hpp"
 #include "gateway/stream/listener.hpp"
 #include "gateway/stream/tls_context.hpp"
+#include "gateway/web/static_site.hpp"
 
 namespace perch::gateway {
 
@@ -155,6 +156,8 @@ private:
     /// The TLS context of each listener (null for the plain kinds), in config order; a reload
     /// replaces them, and each connection holds the one it was accepted with.
     std::vector<std::shared_ptr<const tls_context>> tls_contexts_;
+    /// The web app's files (web_root), or null; a reload replaces them.
+    std::shared_ptr<const static_site> web_site_;
 
     router router_;
     session_registry registry_;

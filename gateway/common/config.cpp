@@ -402,6 +402,11 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
          [](parse_state& state, const config_line& line) {
              state.config.acl_file = std::string(line.single_value());
          }},
+        // The web app's files (gateway/web).
+        {"web_root",
+         [](parse_state& state, const config_line& line) {
+             state.config.web_root = std::string(line.single_value());
+         }},
         {"max_session_expiry_seconds",
          unsigned_key(&broker_config::max_session_expiry_seconds, 0, max_u32)},
         {"sys_interval", unsigned_key(&broker_config::sys_interval_seconds, 0, 86'400)},

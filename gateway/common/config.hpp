@@ -202,6 +202,10 @@ struct broker_config {
     std::string acl_file;
     /// The parsed acl_file, read by load_config_file; nullptr without one.
     std::shared_ptr<const topic_acl> acl;
+    /// The web app's folder, served by the WebSocket listeners at every path but
+    /// websocket_path (gateway/web, docs/OPERATIONS.md "The web app's files"); empty: none, and
+    /// those paths get 404. Read at start and at reload.
+    std::string web_root;
     /// Largest Session Expiry Interval granted, in seconds; 0 means no limit.
     std::uint32_t max_session_expiry_seconds = 0;
     /// Seconds between $SYS updates; 0 turns them off.

@@ -119,4 +119,62 @@ void unmask(std::span<const std::uint8_t> payload, const std::array<std::uint8_t
     }
 }
 
+std::vector<std::size_t> mqtt_packet_lengths(std::span<const boost::asio::const_buffer> buffers) {
+    std::size_t total = 0;
+    for (const auto& buffer : buffers) {
+        total += buffer.size();
+    }
+    // The byte at `offset` of the concatenation; buffers are walked forward only.
+    std::size_t buffer_index = 0;
+    std::size_t buffer_start = 0;
+    const auto byte_at = [&](std::size_t offset) {
+        while (offset >= buffer_start + buffers[buffer_index].size()) {
+            buffer_start += buffers[buffer_index].size();
+            ++buffer_index;
+        }
+        return static_cast<const std::uint8_t*>(
+            buffers[buffer_index].data())[offset - buffer_start];
+    };
+    std::vector<std::size_t> lengths;
+    std::size_t offset = 0;
+    while (offset < total) {
+        std::size_t remaining = 0;
+        std::size_t header = 1;
+        bool is_complete = false;
+        for (int shift = 0; shift < 28 && offset + header < total; shift += 7) {
+            const std::uint8_t digit = byte_at(offset + header);
+            ++header;
+            remaining |= static_cast<std::size_t>(digit & 0x7f) << shift;
+            if ((digit & 0x80) == 0) {
+                is_complete = true;
+                break;
+            }
+        }
+        if (!is_complete || remaining > total - offset - header) {
+            lengths.push_back(total - offset);
+            break;
+        }
+        lengths.push_back(header + remaining);
+        offset += header + remaining;
+    }
+    return lengths;
+}
+
+void slice_buffers(std::span<const boost::asio::const_buffer> buffers, std::size_t offset,
+                   std::size_t length, std::vector<boost::asio::const_buffer>& out) {
+    for (const auto& buffer : buffers) {
+        if (length == 0) {
+            return;
+        }
+        if (offset >= buffer.size()) {
+            offset -= buffer.size();
+            continue;
+        }
+        const std::size_t taken = std::min(length, buffer.size() - offset);
+        out.emplace_back(static_cast<const std::uint8_t*>(buffer.data()) + offset, taken);
+        length -= taken;
+        offset = 0;
+    }
+}
+
 } // namespace perch::gateway

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <vector>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/system/error_code.hpp>
 
 namespace perch::gateway {
@@ -74,5 +76,16 @@ private:
 /// the mask and advancing it.
 void unmask(std::span<const std::uint8_t> payload, const std::array<std::uint8_t, 4>& mask,
             std::uint8_t& mask_index, std::uint8_t* out);
+
+/// The lengths of the MQTT packets `buffers` holds one after the other (each read from its fixed
+/// header: type byte, then the Remaining Length), summing to their total size, so that each can
+/// go out as a WebSocket message of its own. Bytes that do not read as whole packets (a Remaining
+/// Length over four bytes, or a packet running past the end) are one last length.
+std::vector<std::size_t> mqtt_packet_lengths(std::span<const boost::asio::const_buffer> buffers);
+
+/// The part [offset, offset + length) of the bytes `buffers` holds one after the other, as
+/// buffers, appended to `out`.
+void slice_buffers(std::span<const boost::asio::const_buffer> buffers, std::size_t offset,
+                   std::size_t length, std::vector<boost::asio::const_buffer>& out);
 
 } // namespace perch::gateway

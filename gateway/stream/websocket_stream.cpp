@@ -2,9 +2,11 @@
 // websocket_frame.hpp.
 //
 // Theory of operation
-// - Upgrading: the first wait reads the HTTP request (headers only, at most 8 KiB), answers 404
-//   for another path and 400 (426 for another WebSocket version) for a request that is no
-//   WebSocket upgrade, then answers 101, echoing the subprotocol "mqtt" when offered and
+// - Upgrading: the first wait reads the HTTP request (headers only, at most 8 KiB), hands a
+//   request for another path to the listener's plain HTTP handler (the web app's files; 404
+//   without one) and reads the next request while that answer keeps the connection alive,
+//   answers 400 (426 for another WebSocket version) for a request that is no WebSocket upgrade,
+//   then answers 101, echoing the subprotocol "mqtt" when offered and
 //   accepting permessage-deflate when the client offers it (websocket_deflate.hpp).
 // - Why not Beast's WebSocket stream: it allocates its 13 KB of zlib state (and a 4 KB write
 //   buffer) for the connection's lifetime once deflate is negotiated, and keeps a 1.5 KB read
@@ -19,9 +21,11 @@
 //   compressed message cannot make the server hold a large one. Pings are answered; a text
 //   message closes with 1003, a message over the limit with 1009, a protocol error with 1002,
 //   data that does not inflate with 1007, the client's close with its own code.
-// - Writing: each flush is one binary frame (MQTT does not align packets with messages),
-//   compressed when deflate was negotiated. Pongs and close frames wait for a data frame in
-//   flight, and the other way round.
+// - Writing: each MQTT packet of a flush is a binary message of its own, each compressed on its
+//   own when deflate was negotiated, all in one write. MQTT lets a receiver take any split
+//   [MQTT-6.0.0-2 (5.0)], but Paho C's WebSocket client reads one packet per message: given a
+//   PUBACK and a PUBLISH in one message, it loses the PUBLISH. Pongs and close frames wait for
+//   the data frames in flight, and the other way round.
 // - Closing: after perch's close frame has gone, plain TCP half-closes and reads until the
 //   client closes (1 MiB at most), so that the client reads the close frame before a reset; TLS
 //   closes at once. A control frame's write holds no handler of the connection, so it reaches
@@ -239,19 +243,42 @@ public:
             });
             return;
         }
-        std::size_t header_bytes = 0;
-        if (deflater_) {
-            deflater_->compress(buffers, data_write_->compressed);
-            header_bytes = write_frame_header(data_write_->header, websocket_opcode::binary, true,
-                                              data_write_->compressed.size());
-            data_write_->buffers.emplace_back(data_write_->header.data(), header_bytes);
-            data_write_->buffers.emplace_back(data_write_->compressed.data(),
-                                              data_write_->compressed.size());
-        } else {
-            header_bytes = write_frame_header(data_write_->header, websocket_opcode::binary, false,
-                                              data_write_->payload_bytes);
-            data_write_->buffers.emplace_back(data_write_->header.data(), header_bytes);
-            data_write_->buffers.insert(data_write_->buffers.end(), buffers.begin(), buffers.end());
+        pending_data& pending = *data_write_;
+        const std::vector<std::size_t> lengths = mqtt_packet_lengths(buffers);
+        // Headers and compressed payloads first: the buffers below point into them.
+        pending.headers.resize(lengths.size());
+        std::vector<std::pair<std::size_t, std::size_t>> compressed_spans;
+        std::vector<boost::asio::const_buffer> packet;
+        std::vector<std::uint8_t> one_message;
+        std::size_t offset = 0;
+        for (std::size_t index = 0; index < lengths.size(); ++index) {
+            std::uint64_t message_bytes = lengths[index];
+            if (deflater_) {
+                packet.clear();
+                slice_buffers(buffers, offset, lengths[index], packet);
+                deflater_->compress(packet, one_message);
+                compressed_spans.emplace_back(pending.compressed.size(), one_message.size());
+                pending.compressed.insert(pending.compressed.end(), one_message.begin(),
+                                          one_message.end());
+                message_bytes = one_message.size();
+            }
+            pending.header_sizes.push_back(
+                write_frame_header(pending.headers[index], websocket_opcode::binary,
+                                   deflater_.has_value(), message_bytes));
+            offset += lengths[index];
+        }
+        offset = 0;
+        for (std::size_t index = 0; index < lengths.size(); ++index) {
+            pending.buffers.emplace_back(pending.headers[index].data(),
+                                         pending.header_sizes[index]);
+            if (deflater_) {
+                pending.buffers.emplace_back(pending.compressed.data() +
+                                                 compressed_spans[index].first,
+                                             compressed_spans[index].second);
+            } else {
+                slice_buffers(buffers, offset, lengths[index], pending.buffers);
+            }
+            offset += lengths[index];
         }
         pump_writes();
     }
@@ -277,7 +304,9 @@ private:
     /// A data message being written.
     struct pending_data {
         write_handler handler;
-        std::array<std::uint8_t, 10> header{};
+        /// One frame header per message (one message per MQTT packet).
+        std::vector<std::array<std::uint8_t, 10>> headers;
+        std::vector<std::size_t> header_sizes;
         std::vector<std::uint8_t> compressed;
         std::vector<boost::asio::const_buffer> buffers;
         std::size_t payload_bytes = 0;
@@ -323,6 +352,10 @@ private:
     void accept_upgrade(wait_handler handler) {
         const http::request<http::empty_body>& request = parser_->get();
         if (request.target() != settings_.path) {
+            if (settings_.plain_requests) {
+                answer_plain_request(request, std::move(handler));
+                return;
+            }
             refuse_upgrade(request, http::status::not_found, "not found", std::move(handler));
             return;
         }
@@ -385,6 +418,26 @@ private:
                           deflater_ ? " with permessage-deflate" : "");
                 async_wait_readable(std::move(handler));
             });
+    }
+
+    /// Answers a request for another path than the upgrade's, then reads the next request on
+    /// the same connection, or ends the stream when the answer closes it.
+    void answer_plain_request(const http::request<http::empty_body>& request,
+                              wait_handler handler) {
+        response_.emplace(settings_.plain_requests(request));
+        http::async_write(layer_, *response_,
+                          [this, handler = std::move(handler)](
+                              const boost::system::error_code& error, std::size_t) mutable {
+                              const bool is_kept = response_->keep_alive();
+                              response_.reset();
+                              if (error) {
+                                  handler(error);
+                              } else if (is_kept) {
+                                  read_upgrade(std::move(handler));
+                              } else {
+                                  handler(boost::asio::error::eof);
+                              }
+                          });
     }
 
     void refuse_upgrade(const http::request<http::empty_body>& request, http::status status,

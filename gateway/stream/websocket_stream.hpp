@@ -5,10 +5,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include "gateway/stream/tls_context.hpp"
 #include "gateway/stream/tls_stream.hpp"
@@ -16,10 +20,19 @@
 
 namespace perch::gateway {
 
+/// The answer to a plain HTTP request on a WebSocket listener (one that is not the upgrade).
+using plain_http_handler =
+    std::function<boost::beast::http::response<boost::beast::http::string_body>(
+        const boost::beast::http::request<boost::beast::http::empty_body>&)>;
+
 /// How a WebSocket listener accepts clients.
 struct websocket_settings {
     /// The HTTP path of the upgrade request; others get 404.
     std::string path = "/mqtt";
+    /// Answers every request for another path (the web app's files, gateway/web); the
+    /// connection stays open for the next request when the answer keeps it alive. Empty: such
+    /// requests get 404 and a close.
+    plain_http_handler plain_requests;
     /// Largest WebSocket message accepted (after decompression) once the connection accepted the
     /// client's CONNECT; a larger one closes the connection with 1009 (message too big).
     std::uint64_t max_message_bytes = 1024 * 1024;

@@ -107,5 +107,53 @@ TEST(WebsocketFrame, UnmaskingContinuesWhereTheLastPieceStopped) {
     EXPECT_EQ(mask_index, 2);
 }
 
+std::vector<std::size_t> lengths_of(const std::vector<std::string>& pieces) {
+    std::vector<boost::asio::const_buffer> buffers;
+    for (const auto& piece : pieces) {
+        buffers.emplace_back(piece.data(), piece.size());
+    }
+    return mqtt_packet_lengths(buffers);
+}
+
+TEST(WebsocketFrame, PacketLengthsFollowTheFixedHeadersAcrossBuffers) {
+    const std::string puback("\x40\x02\x00\x07", 4);
+    // A PUBLISH of 200 bytes after its fixed header: Remaining Length in two bytes (0xC8 0x01).
+    const std::string publish_header("\x32\xc8\x01", 3);
+    const std::string publish_body(200, 'p');
+    const std::string ping("\xd0\x00", 2);
+    EXPECT_EQ(lengths_of({puback + publish_header, publish_body, ping}),
+              (std::vector<std::size_t>{4, 203, 2}));
+    // The header itself split between buffers.
+    EXPECT_EQ(lengths_of({puback + "\x32", "\xc8", "\x01" + publish_body}),
+              (std::vector<std::size_t>{4, 203}));
+    EXPECT_EQ(lengths_of({}), std::vector<std::size_t>{});
+}
+
+TEST(WebsocketFrame, BytesThatAreNoWholePacketGoTogetherAtTheEnd) {
+    // A packet running past the end, a Remaining Length of five bytes, a lone type byte.
+    EXPECT_EQ(lengths_of({std::string("\xd0\x00\x30\x05"
+                                      "ab",
+                                      6)}),
+              (std::vector<std::size_t>{2, 4}));
+    EXPECT_EQ(lengths_of({std::string("\x30\xff\xff\xff\xff\x01", 6)}),
+              std::vector<std::size_t>{6});
+    EXPECT_EQ(lengths_of({std::string("\x30", 1)}), std::vector<std::size_t>{1});
+}
+
+TEST(WebsocketFrame, SlicesTakeTheirBytesAcrossBuffers) {
+    const std::string first = "abcd";
+    const std::string second = "efgh";
+    const std::vector<boost::asio::const_buffer> buffers{{first.data(), first.size()},
+                                                         {second.data(), second.size()}};
+    std::vector<boost::asio::const_buffer> slice;
+    slice_buffers(buffers, 2, 4, slice);
+    std::string joined;
+    for (const auto& piece : slice) {
+        joined.append(static_cast<const char*>(piece.data()), piece.size());
+    }
+    EXPECT_EQ(joined, "cdef");
+    EXPECT_EQ(slice.size(), 2U);
+}
+
 } // namespace
 } // namespace perch::gateway

@@ -219,6 +219,19 @@ std::string patterned_bytes(std::size_t size) {
     return bytes;
 }
 
+/// `body` framed as one MQTT packet (a PUBLISH's fixed header): the transport sends each packet
+/// of a write as a WebSocket message of its own.
+std::string mqtt_packet(const std::string& body) {
+    std::string packet(1, '\x30');
+    std::size_t remaining = body.size();
+    do {
+        const auto digit = static_cast<std::uint8_t>(remaining % 128);
+        remaining /= 128;
+        packet += static_cast<char>(remaining > 0 ? digit | 0x80 : digit);
+    } while (remaining > 0);
+    return packet + body;
+}
+
 TEST(WebsocketStream, UpgradesAtMqttAndCarriesBinaryMessagesBothWays) {
     websocket_server server;
     server.start(websocket_settings{}, [](auto& stream, client_outcome& outcome) {
@@ -233,7 +246,7 @@ TEST(WebsocketStream, UpgradesAtMqttAndCarriesBinaryMessagesBothWays) {
     });
     server.run_until([&] { return server.messages.size() == 2 || server.ended; });
     server.write(std::string("\x20\x02\x00\x00", 4));
-    server.write(patterned_bytes(70'000));
+    server.write(mqtt_packet(patterned_bytes(70'000)));
     // The client closes once it has both.
     server.run_until([&] { return server.ended.has_value(); });
     server.finish();
@@ -250,7 +263,7 @@ TEST(WebsocketStream, UpgradesAtMqttAndCarriesBinaryMessagesBothWays) {
     EXPECT_FALSE(server.outcome.read_error) << server.outcome.read_error.message();
     ASSERT_EQ(server.outcome.messages.size(), 2u);
     EXPECT_EQ(server.outcome.messages[0], std::string("\x20\x02\x00\x00", 4));
-    EXPECT_EQ(server.outcome.messages[1], patterned_bytes(70'000));
+    EXPECT_EQ(server.outcome.messages[1], mqtt_packet(patterned_bytes(70'000)));
     EXPECT_EQ(server.outcome.binary_flags, (std::vector<bool>{true, true}));
 }
 
@@ -267,7 +280,7 @@ TEST(WebsocketStream, NegotiatesPermessageDeflateWhenOffered) {
         read_to_the_end(stream, outcome, 1);
     });
     server.run_until([&] { return !server.messages.empty() || server.ended; });
-    server.write(text + "back");
+    server.write(mqtt_packet(text + "back"));
     server.finish();
 
     ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
@@ -278,7 +291,7 @@ TEST(WebsocketStream, NegotiatesPermessageDeflateWhenOffered) {
               "permessage-deflate; server_no_context_takeover; server_max_window_bits=15; "
               "client_max_window_bits=9");
     EXPECT_EQ(server.messages, std::vector<std::string>{text});
-    EXPECT_EQ(server.outcome.messages, std::vector<std::string>{text + "back"});
+    EXPECT_EQ(server.outcome.messages, std::vector<std::string>{mqtt_packet(text + "back")});
 }
 
 /// The Sec-WebSocket-Extensions answer to `offer`, from a client that then closes.
@@ -324,7 +337,10 @@ TEST(WebsocketStream, CarriesManyCompressedMessagesBothWays) {
         }
         up.push_back(std::move(message));
     }
-    const std::vector<std::string> down(up.rbegin(), up.rend());
+    std::vector<std::string> down;
+    for (auto message = up.rbegin(); message != up.rend(); ++message) {
+        down.push_back(mqtt_packet(*message));
+    }
     websocket_server server;
     server.start(websocket_settings{}, [&](auto& stream, client_outcome& outcome) {
         upgrade(stream, outcome, "mqtt", true);
@@ -351,6 +367,37 @@ TEST(WebsocketStream, CarriesManyCompressedMessagesBothWays) {
     ASSERT_TRUE(server.ended);
     EXPECT_EQ(*server.ended, websocket::error::closed) << server.ended->message();
 }
+
+class WebsocketStreamPackets : public ::testing::TestWithParam<bool> {};
+
+// Paho C's WebSocket client reads one MQTT packet per message: a PUBACK and a PUBLISH flushed
+// together must arrive as two messages, compressed or not.
+TEST_P(WebsocketStreamPackets, EachPacketOfAWriteIsAMessageOfItsOwn) {
+    const bool is_compressed = GetParam();
+    const std::string puback("\x40\x02\x00\x07", 4);
+    const std::string publish = mqtt_packet("\x00\x0aweb/check" + std::string(300, 'x'));
+    const std::string large = mqtt_packet(patterned_bytes(20'000));
+    websocket_server server;
+    server.start(websocket_settings{}, [&](auto& stream, client_outcome& outcome) {
+        upgrade(stream, outcome, "mqtt", is_compressed);
+        if (!outcome.handshake_error) {
+            stream.binary(true);
+            stream.write(asio::buffer(std::string("\xc0\x00", 2)));
+            read_to_the_end(stream, outcome, 3);
+        }
+    });
+    server.run_until([&] { return !server.messages.empty() || server.ended; });
+    server.write(puback + publish + large);
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+    ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
+    EXPECT_EQ(server.outcome.messages, (std::vector<std::string>{puback, publish, large}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Compression, WebsocketStreamPackets, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                             return info.param ? "Deflate" : "Plain";
+                         });
 
 TEST(WebsocketStream, DeclinesPermessageDeflateWhenDisabled) {
     websocket_settings settings;
@@ -556,6 +603,68 @@ TEST(WebsocketStream, APlainHttpGetGets400) {
     EXPECT_EQ(response.result(), http::status::bad_request);
     EXPECT_EQ(response.body(), "WebSocket upgrade expected\n");
     EXPECT_EQ(response[http::field::connection], "close");
+}
+
+/// A plain HTTP handler that names the path it was asked for, keeping the connection as asked.
+websocket_settings with_plain_handler() {
+    websocket_settings settings;
+    settings.plain_requests = [](const http::request<http::empty_body>& request) {
+        http::response<http::string_body> response(http::status::ok, request.version());
+        response.keep_alive(request.keep_alive());
+        response.body() = "page " + std::string(request.target());
+        response.prepare_payload();
+        return response;
+    };
+    return settings;
+}
+
+TEST(WebsocketStream, PlainRequestsGoToTheHandlerAndTheConnectionStaysForAnUpgrade) {
+    websocket_server server;
+    std::vector<std::string> pages;
+    server.start(with_plain_handler(), [&](auto& stream, client_outcome& outcome) {
+        boost::beast::flat_buffer buffer;
+        for (const std::string path : {"/", "/assets/app.js"}) {
+            http::request<http::empty_body> request(http::verb::get, path, 11);
+            request.set(http::field::host, "127.0.0.1");
+            http::write(stream.next_layer(), request);
+            http::response<http::string_body> response;
+            http::read(stream.next_layer(), buffer, response);
+            pages.push_back(response.body());
+        }
+        // The same connection then upgrades at /mqtt and carries MQTT.
+        upgrade(stream, outcome, "mqtt");
+        if (outcome.handshake_error) {
+            return;
+        }
+        stream.binary(true);
+        stream.write(asio::buffer(std::string("\x10\x02hi", 4)));
+        read_to_the_end(stream, outcome, 0);
+    });
+    server.run_until([&] { return !server.messages.empty() || server.ended; });
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+    EXPECT_EQ(pages, (std::vector<std::string>{"page /", "page /assets/app.js"}));
+    ASSERT_FALSE(server.outcome.handshake_error) << server.outcome.handshake_error.message();
+    EXPECT_EQ(server.messages, (std::vector<std::string>{std::string("\x10\x02hi", 4)}));
+}
+
+TEST(WebsocketStream, APlainRequestThatClosesEndsTheWaitAfterItsAnswer) {
+    websocket_server server;
+    http::response<http::string_body> response;
+    server.start(with_plain_handler(), [&](auto& stream, client_outcome&) {
+        asio::write(stream.next_layer(),
+                    asio::buffer(std::string("GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                             "Connection: close\r\n\r\n")));
+        boost::beast::flat_buffer buffer;
+        http::read(stream.next_layer(), buffer, response);
+    });
+    server.run_until([&] { return server.ended.has_value(); });
+    server.finish();
+    EXPECT_EQ(response.result(), http::status::ok);
+    EXPECT_EQ(response.body(), "page /index.html");
+    ASSERT_TRUE(server.ended);
+    EXPECT_EQ(*server.ended, asio::error::eof) << server.ended->message();
+    EXPECT_TRUE(server.messages.empty());
 }
 
 TEST(WebsocketStream, GarbageInsteadOfAnHttpRequestEndsTheWait) {
