@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -111,6 +112,23 @@ struct chat_directory_snapshot {
     std::uint64_t version = 0;
 };
 
+/// What a history row is: a message, or an event that changes the message its `of_id` names
+/// (docs/CHAT.md "Edits, deletes and reactions").
+enum class history_kind : std::uint8_t {
+    message = 0,
+    edit = 1,
+    deletion = 2,
+    reaction_added = 3,
+    reaction_removed = 4,
+};
+
+/// The users who reacted to one message with one emoji, in byte order.
+struct reaction_record {
+    std::string emoji;
+    std::vector<std::string> users;
+    bool operator==(const reaction_record&) const = default;
+};
+
 /// One chat message in history. `conversation` is `room/{room}` or `dm/{a}/{b}` with a < b
 /// (byte order), so both parties of a DM share one conversation.
 struct history_record {
@@ -123,6 +141,20 @@ struct history_record {
     /// Server time of reception (Unix time, ms).
     std::uint64_t ts_unix_ms = 0;
     byte_vector payload;
+    /// A message: the id of the message it answers (its user property `reply_to`); 0: none.
+    std::uint64_t reply_to = 0;
+    history_kind kind = history_kind::message;
+    /// An event: the id of the message it changes.
+    std::uint64_t of_id = 0;
+    /// An event given to append_history: an edit's new payload, a reaction's emoji. Not kept in
+    /// the event's own row (its payload says it); empty when read back.
+    std::string change{};
+    /// A message: when its last edit was recorded (Unix time, ms); 0: never edited.
+    std::uint64_t edited_unix_ms = 0;
+    /// A message that was deleted: its payload is gone (empty).
+    bool is_deleted = false;
+    /// A message read by history_page: its reactions, by emoji in byte order.
+    std::vector<reaction_record> reactions{};
     bool operator==(const history_record&) const = default;
 };
 
@@ -132,6 +164,19 @@ struct read_position_record {
     std::string conversation;
     std::uint64_t id = 0;
     bool operator==(const read_position_record&) const = default;
+};
+
+/// Where a user stands in one conversation (chat_store::read_state).
+struct read_state_record {
+    std::string conversation;
+    /// The conversation's last id, as the caller gave it.
+    std::uint64_t last_id = 0;
+    /// The user's read position (0: none stored).
+    std::uint64_t read_id = 0;
+    /// The messages with read_id < id <= last_id that the user did not send, counted up to the
+    /// cap the caller gave; events and deleted messages are not counted.
+    std::uint64_t unread = 0;
+    bool operator==(const read_state_record&) const = default;
 };
 
 /// The highest history id written so far in one conversation.
@@ -177,10 +222,17 @@ enum class directory_result : std::uint8_t {
 /// Reports a directory change: its result, and for `failed` the reason.
 using directory_completion = std::function<void(directory_result, const store_status&)>;
 
+/// Reports one history row, or none.
+using history_row_completion =
+    std::function<void(std::optional<history_record>, const store_status&)>;
+
 /// Reports a history page (oldest first) or the read positions of a user.
 using history_completion = std::function<void(std::vector<history_record>, const store_status&)>;
 using read_positions_completion =
     std::function<void(std::vector<read_position_record>, const store_status&)>;
+/// Reports the read state of a user, one record per conversation asked for, in that order.
+using read_state_completion =
+    std::function<void(std::vector<read_state_record>, const store_status&)>;
 
 /// One change of a batch given to chat_store::apply_directory_changes.
 struct directory_change {
@@ -277,11 +329,23 @@ public:
 
     // History and read positions.
 
-    /// Appends one message to history; written with the next group. `done` may be empty.
+    /// Appends one message or event to history; written with the next group. `done` may be
+    /// empty. An event also changes the message it names, in the same transaction: an edit
+    /// replaces its payload with `change` and sets its edited_unix_ms to the event's time; a
+    /// deletion empties its payload and the payloads of its edit events, marks it deleted and
+    /// drops its reactions; a reaction adds or removes (`sender`, emoji `change`). An event
+    /// naming no message, or a deleted one (a deletion recorded after the event was checked),
+    /// changes nothing. Only the first write of an id counts, events included.
     virtual void append_history(history_record record, store_completion done = {}) = 0;
 
+    /// Reads the row `id` of `conversation`, message or event, without reactions; empty when
+    /// there is none. Runs after every operation submitted before it.
+    virtual void find_history(std::string conversation, std::uint64_t id,
+                              history_row_completion done) = 0;
+
     /// Reads up to `limit` messages of `conversation` with ids below `before_id` (0 = from the
-    /// newest), oldest first.
+    /// newest), oldest first, in their final state: event rows are left out, their changes are
+    /// in the messages they name (payload, edited_unix_ms, is_deleted, reactions).
     virtual void history_page(std::string conversation, std::uint64_t before_id, std::size_t limit,
                               history_completion done) = 0;
 
@@ -295,9 +359,18 @@ public:
     /// Reads every read position of `user`.
     virtual void read_positions(std::string user, read_positions_completion done) = 0;
 
-    /// Reads up to `limit` messages of `conversation` with ids above `after_id` and stamped at or
-    /// after `since_unix_ms`, oldest first. Runs after every operation submitted before it, so it
-    /// sees every append submitted before it (committed first).
+    /// The read state of `user` in each of `heads` (a conversation and its last id): the user's
+    /// read position, and the messages after it up to the head that the user did not send,
+    /// counted up to `unread_cap`. Costs one read of the user's read positions, and one count
+    /// bounded by `unread_cap` on the history's (conversation, id) key per conversation read
+    /// below its head; a conversation read up to its head costs no count.
+    virtual void read_state(std::string user, std::vector<conversation_head> heads,
+                            std::uint64_t unread_cap, read_state_completion done) = 0;
+
+    /// Reads up to `limit` rows of `conversation` (messages and events, without reactions) with
+    /// ids above `after_id` and stamped at or after `since_unix_ms`, oldest first. Runs after every
+    /// operation submitted before it, so it sees every append submitted before it (committed
+    /// first).
     virtual void read_history_after(std::string conversation, std::uint64_t after_id,
                                     std::uint64_t since_unix_ms, std::size_t limit,
                                     history_completion done) = 0;

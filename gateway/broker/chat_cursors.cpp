@@ -7,6 +7,7 @@
 #include <memory>
 #include <utility>
 
+#include "gateway/chat/chat_control.hpp"
 #include "gateway/chat/chat_topic.hpp"
 #include "mqtt/topic.hpp"
 
@@ -137,6 +138,16 @@ mqtt::message_ptr message_from_history(const store::history_record& record) {
     content->qos_level = mqtt::qos::at_least_once;
     content->props.user_properties.push_back({"id", std::to_string(record.id)});
     content->props.user_properties.push_back({"ts", std::to_string(record.ts_unix_ms)});
+    if (record.reply_to != 0) {
+        content->props.user_properties.push_back({"reply_to", std::to_string(record.reply_to)});
+    }
+    if (record.kind != store::history_kind::message) {
+        content->props.user_properties.push_back(
+            {"event", std::string(gateway::event_name(record.kind))});
+        content->props.user_properties.push_back({"of", std::to_string(record.of_id)});
+        content->props.payload_format_indicator = 1;
+        content->props.content_type = "application/json";
+    }
     return content;
 }
 

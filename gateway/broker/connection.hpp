@@ -225,6 +225,14 @@ private:
     /// The history row of the chat QoS 1 message `packet_id` is committed: its PUBACK may go once
     /// routing is done too.
     void finish_history_wait(std::uint16_t packet_id, mqtt::time_point now);
+    /// `signal` with the configured signal expiry (docs/CHAT.md "Signals expire"): a copy whose
+    /// expiry deadline is at most signal_expiry_s from `now` (an earlier one the publisher set
+    /// stays).
+    mqtt::message_ptr with_signal_expiry(const mqtt::message_ptr& signal,
+                                         mqtt::time_point now) const;
+    /// Delivers the read state computed at login to this session alone, on
+    /// `chat/ctl/{user}/resp/read_state` (docs/CHAT.md "Read state").
+    void deliver_login_read_state(const control_outcome& outcome);
     /// Publishes the reply to the control request `request` (and its signal, if any).
     void publish_chat_reply(const mqtt::message_ptr& request, const control_outcome& outcome);
     /// True when UNSUBSCRIBE must keep `topic_filter` (a server-side chat subscription).

@@ -2,6 +2,7 @@
 // stamping and history of chat messages, presence, control requests and directory changes. The
 // rules themselves live in chat_service and chat_policy; this file applies them to one session.
 #include <algorithm>
+#include <chrono>
 
 #include <boost/asio/post.hpp>
 
@@ -174,6 +175,15 @@ void connection::start_chat_session(mqtt::time_point now) {
         }
     }
     is_chat_device_ = true;
+    // The read state for this device alone: the heads come from memory, the positions and
+    // unread counts from one read on the store's thread, off this worker.
+    chat.read_state_of(
+        chat_user(), {},
+        [self = shared_from_this(), context = &worker_.context()](control_outcome outcome) {
+            boost::asio::post(*context, [self, outcome = std::move(outcome)] {
+                self->deliver_login_read_state(outcome);
+            });
+        });
     if (const mqtt::message_ptr presence = chat.device_connected(chat_user(), unix_now_ms())) {
         // "online" stays in memory once the user has a stored presence: after a restart nobody
         // is online, and the store keeps what a restart shows, the last time the user went
@@ -292,6 +302,11 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
                             });
         return true;
     }
+    if (topic.kind == chat_topic_kind::room_signal ||
+        topic.kind == chat_topic_kind::direct_signal) {
+        route_inbound({with_signal_expiry(inbound.content, now), inbound.packet_id}, now);
+        return true;
+    }
     if (conversation_of(topic).empty()) {
         return false;
     }
@@ -355,6 +370,40 @@ void connection::finish_history_wait(std::uint16_t packet_id, mqtt::time_point n
     session_.complete_publish(packet_id, reason, now);
 }
 
+mqtt::message_ptr connection::with_signal_expiry(const mqtt::message_ptr& signal,
+                                                 mqtt::time_point now) const {
+    const mqtt::time_point deadline =
+        now + std::chrono::seconds(tables_.chat().settings().signal_expiry_s);
+    if (signal->expiry_deadline && *signal->expiry_deadline <= deadline) {
+        return signal;
+    }
+    auto expiring = std::make_shared<mqtt::message>(*signal);
+    expiring->expiry_deadline = deadline;
+    return expiring;
+}
+
+void connection::deliver_login_read_state(const control_outcome& outcome) {
+    if (is_session_ended_ || !session_.is_connected() || !transport_->is_open() ||
+        !outcome.reply.is_ok) {
+        return;
+    }
+    const mqtt::time_point now = clock_now();
+    auto content = std::make_shared<mqtt::message>();
+    // Below the reply topic, not on it: a client waiting for the reply to a request of its own
+    // never takes this unasked message for it.
+    content->topic_name = "chat/ctl/" + chat_user() + "/resp/read_state";
+    content->payload = mqtt::shared_bytes::copy_of(format_control_reply(outcome.reply));
+    content->qos_level = mqtt::qos::at_least_once;
+    content->props.payload_format_indicator = 1;
+    content->props.content_type = "application/json";
+    mqtt::delivery_options options;
+    options.granted_qos = mqtt::qos::at_least_once;
+    session_.handle_delivery(content, options, now);
+    process_actions(now);
+    worker_.flush();
+    arm_timer();
+}
+
 void connection::publish_chat_reply(const mqtt::message_ptr& request,
                                     const control_outcome& outcome) {
     // Replies go to chat/ctl/{user}/resp, or to the request's Response Topic when it lies under
@@ -374,8 +423,13 @@ void connection::publish_chat_reply(const mqtt::message_ptr& request,
     reply->props.content_type = "application/json";
     reply->props.correlation_data = request->props.correlation_data;
     route(reply);
+    if (outcome.event) {
+        // A message of the acting user in the conversation, already in history: routed as a
+        // will is, durably and with no publisher waiting for an acknowledgement.
+        route_will(outcome.event, clock_now());
+    }
     if (outcome.signal) {
-        route(outcome.signal);
+        route(with_signal_expiry(outcome.signal, clock_now()));
     }
     worker_.flush();
 }

@@ -323,6 +323,8 @@ void server::open_chat(const store::store_options& options) {
     settings.history_keep_per_conversation = config_.history_keep_per_conversation;
     settings.reload_interval_ms = config_.chat_reload_interval_ms;
     settings.cursor_interval_s = config_.chat_cursor_interval_s;
+    settings.signal_expiry_s = config_.signal_expiry_s;
+    settings.delete_window_s = config_.chat_delete_window_s;
     settings.password_iterations = config_.password_iterations;
     settings.login_backoff.user_free_failures = config_.login_backoff_user_failures;
     settings.login_backoff.address_free_failures = config_.login_backoff_address_failures;
@@ -454,6 +456,8 @@ broker_config keep_restart_values(broker_config wanted, const broker_config& run
     wanted.presence = running.presence;
     wanted.chat_reload_interval_ms = running.chat_reload_interval_ms;
     wanted.chat_cursor_interval_s = running.chat_cursor_interval_s;
+    wanted.signal_expiry_s = running.signal_expiry_s;
+    wanted.chat_delete_window_s = running.chat_delete_window_s;
     wanted.assistant = running.assistant;
     return wanted;
 }

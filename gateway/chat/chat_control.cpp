@@ -1,6 +1,7 @@
 // Control request parsing and reply formatting, with nlohmann::json (Boost 1.74 has no JSON).
 #include "gateway/chat/chat_control.hpp"
 
+#include <algorithm>
 #include <array>
 #include <span>
 
@@ -16,7 +17,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array<std::pair<control_operation, std::string_view>, 10> operation_names{{
+constexpr std::array<std::pair<control_operation, std::string_view>, 15> operation_names{{
     {control_operation::create, "create"},
     {control_operation::join, "join"},
     {control_operation::leave, "leave"},
@@ -27,6 +28,11 @@ constexpr std::array<std::pair<control_operation, std::string_view>, 10> operati
     {control_operation::read, "read"},
     {control_operation::token, "token"},
     {control_operation::revoke_token, "revoke_token"},
+    {control_operation::read_state, "read_state"},
+    {control_operation::edit, "edit"},
+    {control_operation::remove_message, "delete"},
+    {control_operation::react, "react"},
+    {control_operation::unreact, "unreact"},
 }};
 
 /// Reads the string member `key` as a chat name into `out`; the error otherwise.
@@ -86,6 +92,43 @@ std::optional<std::string> read_conversation(const json& request, std::string& o
     return std::nullopt;
 }
 
+/// Reads the required id of the message an event changes.
+std::optional<std::string> read_target(const json& request, control_request& parsed) {
+    if (auto error = read_conversation(request, parsed.conversation)) {
+        return error;
+    }
+    if (request.find("id") == request.end()) {
+        return std::string("missing \"id\"");
+    }
+    if (auto error = read_number(request, "id", parsed.id)) {
+        return error;
+    }
+    if (parsed.id == 0) {
+        return std::string("\"id\" must name a message (ids start at 1)");
+    }
+    return std::nullopt;
+}
+
+/// Reads a reaction's emoji: short UTF-8 without control characters.
+std::optional<std::string> read_emoji(const json& request, std::string& out) {
+    const auto found = request.find("emoji");
+    if (found == request.end() || !found->is_string()) {
+        return std::string("missing \"emoji\"");
+    }
+    out = found->get<std::string>();
+    const bool has_control = std::any_of(out.begin(), out.end(), [](char byte) {
+        const auto value = static_cast<unsigned char>(byte);
+        return value < 0x20 || value == 0x7F;
+    });
+    const mqtt::byte_view bytes(reinterpret_cast<const std::uint8_t*>(out.data()), out.size());
+    if (out.empty() || out.size() > max_emoji_bytes || has_control ||
+        !mqtt::is_well_formed_utf8(bytes)) {
+        return "invalid \"emoji\" (1-" + std::to_string(max_emoji_bytes) +
+               " bytes of UTF-8 without control characters)";
+    }
+    return std::nullopt;
+}
+
 std::optional<std::string> read_fields(const json& request, control_request& parsed) {
     switch (parsed.operation) {
     case control_operation::create:
@@ -126,6 +169,29 @@ std::optional<std::string> read_fields(const json& request, control_request& par
         }
         return read_number(request, "id", parsed.id);
     }
+    case control_operation::read_state:
+        if (request.find("conversation") == request.end()) {
+            return std::nullopt;
+        }
+        return read_conversation(request, parsed.conversation);
+    case control_operation::edit: {
+        if (auto error = read_target(request, parsed)) {
+            return error;
+        }
+        const auto text = request.find("text");
+        if (text == request.end() || !text->is_string()) {
+            return std::string("missing \"text\"");
+        }
+        parsed.text = text->get<std::string>();
+        return std::nullopt;
+    }
+    case control_operation::remove_message: return read_target(request, parsed);
+    case control_operation::react:
+    case control_operation::unreact:
+        if (auto error = read_target(request, parsed)) {
+            return error;
+        }
+        return read_emoji(request, parsed.emoji);
     }
     return std::nullopt;
 }
@@ -157,6 +223,27 @@ json history_message(const store::history_record& record) {
                     {"sender", record.sender},
                     {"topic", record.topic},
                     {"ts", record.ts_unix_ms}};
+    if (record.reply_to != 0) {
+        message["reply_to"] = record.reply_to;
+    }
+    if (record.kind != store::history_kind::message) {
+        message["event"] = event_name(record.kind);
+        message["of"] = record.of_id;
+    }
+    if (record.edited_unix_ms != 0) {
+        message["edited_ts"] = record.edited_unix_ms;
+    }
+    if (!record.reactions.empty()) {
+        json reactions = json::object();
+        for (const store::reaction_record& reaction : record.reactions) {
+            reactions[reaction.emoji] = reaction.users;
+        }
+        message["reactions"] = std::move(reactions);
+    }
+    if (record.is_deleted) {
+        message["deleted"] = true;
+        return message;
+    }
     const mqtt::byte_view bytes(record.payload.data(), record.payload.size());
     if (mqtt::is_well_formed_utf8(bytes)) {
         message["payload"] = std::string(record.payload.begin(), record.payload.end());
@@ -239,6 +326,47 @@ std::string format_control_reply(const control_reply& reply) {
     }
     if (reply.token) {
         out["token"] = *reply.token;
+    }
+    if (reply.of) {
+        out["of"] = *reply.of;
+    }
+    if (reply.read_states) {
+        json conversations = json::array();
+        for (const store::read_state_record& state : *reply.read_states) {
+            conversations.push_back({{"conversation", state.conversation},
+                                     {"last_id", state.last_id},
+                                     {"read_id", state.read_id},
+                                     {"unread", state.unread}});
+        }
+        out["conversations"] = std::move(conversations);
+    }
+    return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string_view event_name(store::history_kind kind) {
+    switch (kind) {
+    case store::history_kind::message: return "message";
+    case store::history_kind::edit: return "edit";
+    case store::history_kind::deletion: return "delete";
+    case store::history_kind::reaction_added:
+    case store::history_kind::reaction_removed: return "reaction";
+    }
+    return "message";
+}
+
+std::string format_message_event(const control_request& request) {
+    json out = {{"of", request.id}};
+    switch (request.operation) {
+    case control_operation::edit:
+        out["type"] = "edit";
+        out["text"] = request.text;
+        break;
+    case control_operation::remove_message: out["type"] = "delete"; break;
+    default:
+        out["type"] = "reaction";
+        out["emoji"] = request.emoji;
+        out["on"] = request.operation == control_operation::react;
+        break;
     }
     return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }

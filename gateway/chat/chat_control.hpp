@@ -28,6 +28,18 @@ enum class control_operation : std::uint8_t {
     token,
     /// Revokes a device token.
     revoke_token,
+    // Read state (docs/CHAT.md "Read state").
+    /// The read state of the user's conversations, or of one.
+    read_state,
+    // Edits, deletes and reactions (docs/CHAT.md "Edits, deletes and reactions").
+    /// Replaces the text of one's own message.
+    edit,
+    /// Deletes a message for everyone (op "delete").
+    remove_message,
+    /// Adds a reaction to a message.
+    react,
+    /// Takes one's reaction back.
+    unreact,
 };
 
 /// The name of `operation` as it appears in "op".
@@ -37,6 +49,10 @@ std::string_view to_string(control_operation operation);
 inline constexpr std::size_t max_history_page = 200;
 /// The page size when a history request names none.
 inline constexpr std::size_t default_history_page = 50;
+/// A reaction's emoji holds at most this many bytes of UTF-8.
+inline constexpr std::size_t max_emoji_bytes = 32;
+/// Unread counts stop here: a conversation with more unread messages shows this number.
+inline constexpr std::uint64_t max_unread_count = 999;
 
 /// A parsed control request; only the fields its operation uses are set.
 struct control_request {
@@ -45,17 +61,21 @@ struct control_request {
     std::string room;
     /// invite: the user to add.
     std::string user;
-    /// history, read: `room/{room}` or `dm/{a}/{b}` (the two names in any order; normalized to
-    /// a < b).
+    /// history, read, read_state (optional there): `room/{room}` or `dm/{a}/{b}` (the two names
+    /// in any order; normalized to a < b).
     std::string conversation;
     /// history: ids below this one (0 = from the newest).
     std::uint64_t before_id = 0;
     /// history: page size, 1..max_history_page.
     std::size_t limit = default_history_page;
-    /// read: the last id read.
+    /// read: the last id read; edit, delete, react, unreact: the message changed.
     std::uint64_t id = 0;
     /// token, revoke_token: the device (a chat name).
     std::string device;
+    /// edit: the new text.
+    std::string text;
+    /// react, unreact: the emoji, 1..max_emoji_bytes bytes of UTF-8 without control characters.
+    std::string emoji;
     bool operator==(const control_request&) const = default;
 };
 
@@ -90,11 +110,25 @@ struct control_reply {
     std::optional<std::string> device;
     /// token: the new token, shown this once.
     std::optional<std::string> token;
+    /// read_state: one entry per conversation, as "conversations".
+    std::optional<std::vector<store::read_state_record>> read_states;
+    /// edit, delete, react, unreact: the message changed (the event's own id is in `id`).
+    std::optional<std::uint64_t> of;
 };
 
 /// The reply's JSON: `{"ok":true,"op":...,...}` or `{"ok":false,"op":...,"error":"..."}`.
-/// History payloads that are valid UTF-8 appear as "payload", others as "payload_base64".
+/// History payloads that are valid UTF-8 appear as "payload", others as "payload_base64"; a
+/// message also shows "reply_to", "edited_ts", "reactions" when it has them, and a deleted one
+/// "deleted":true without a payload.
 std::string format_control_reply(const control_reply& reply);
+
+/// The name of an event kind as user property `event` and "type" say it: edit, delete, reaction.
+std::string_view event_name(store::history_kind kind);
+
+/// The payload of the event an edit, delete, react or unreact request records and routes:
+/// `{"type":"edit","of":N,"text":...}`, `{"type":"delete","of":N}`,
+/// `{"type":"reaction","of":N,"emoji":...,"on":true|false}`.
+std::string format_message_event(const control_request& request);
 
 /// The retained presence payload: `{"user":...,"status":"online"|"offline","devices":N,"ts":MS}`.
 std::string format_presence(std::string_view user, std::size_t devices, std::uint64_t ts_unix_ms);

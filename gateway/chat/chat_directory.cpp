@@ -17,6 +17,7 @@ directory_contents make_directory_contents(const store::chat_directory_snapshot&
     }
     for (const store::room_record& room : snapshot.rooms) {
         contents.rooms[room.name];
+        contents.room_creators[room.name] = room.created_by;
     }
     for (const store::membership_record& membership : snapshot.memberships) {
         const auto room = contents.rooms.find(membership.room);
@@ -120,6 +121,15 @@ bool chat_directory::has_user(std::string_view user) const {
 bool chat_directory::has_room(std::string_view room) const {
     std::shared_lock lock(mutex_);
     return contents_.rooms.contains(room);
+}
+
+std::optional<std::string> chat_directory::creator_of(std::string_view room) const {
+    std::shared_lock lock(mutex_);
+    const auto found = contents_.room_creators.find(room);
+    if (found == contents_.room_creators.end()) {
+        return std::nullopt;
+    }
+    return found->second;
 }
 
 bool chat_directory::is_member(std::string_view room, std::string_view user) const {

@@ -55,6 +55,8 @@ struct directory_contents {
     std::map<std::string, std::string, std::less<>> users;
     /// Room name -> members.
     std::map<std::string, std::set<std::string, std::less<>>, std::less<>> rooms;
+    /// Room name -> the user who created it (empty: an administrator).
+    std::map<std::string, std::string, std::less<>> room_creators;
     /// User name -> rooms the user belongs to.
     std::map<std::string, std::set<std::string, std::less<>>, std::less<>> rooms_of_user;
     /// User name -> device -> the hash of that device's token.
@@ -107,6 +109,8 @@ public:
     bool has_room(std::string_view room) const;
     /// True when `user` is a member of `room`.
     bool is_member(std::string_view room, std::string_view user) const;
+    /// The user who created `room` (empty when an administrator did); none for an unknown room.
+    std::optional<std::string> creator_of(std::string_view room) const;
     /// True when `first` and `second` are members of at least one common room, or are the same
     /// existing user.
     bool shares_room(std::string_view first, std::string_view second) const;

@@ -3,6 +3,7 @@
 #include "gateway/chat/chat_service.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <functional>
 
@@ -371,12 +372,23 @@ std::optional<stamped_message> chat_service::stamp(const mqtt::message_ptr& cont
 }
 
 stamped_message chat_service::stamp_in(const mqtt::message_ptr& content, std::string conversation,
-                                       std::string_view sender, std::uint64_t now_unix_ms) {
+                                       std::string_view sender, std::uint64_t now_unix_ms,
+                                       bool is_event) {
     const std::uint64_t id = counters_.next_id(conversation);
     auto stamped = std::make_shared<mqtt::message>(*content);
     auto& user_properties = stamped->props.user_properties;
-    std::erase_if(user_properties, [](const mqtt::user_property& property) {
-        return property.name == "id" || property.name == "ts";
+    std::uint64_t reply_to = 0;
+    std::erase_if(user_properties, [is_event, &reply_to](const mqtt::user_property& property) {
+        if (property.name == "reply_to") {
+            // Kept in history when it is an id; delivered as the client set it either way.
+            const auto [end, error] = std::from_chars(
+                property.value.data(), property.value.data() + property.value.size(), reply_to);
+            if (error != std::errc() || end != property.value.data() + property.value.size()) {
+                reply_to = 0;
+            }
+        }
+        return property.name == "id" || property.name == "ts" ||
+               (!is_event && (property.name == "event" || property.name == "of"));
     });
     user_properties.push_back({"id", std::to_string(id)});
     user_properties.push_back({"ts", std::to_string(now_unix_ms)});
@@ -386,6 +398,7 @@ stamped_message chat_service::stamp_in(const mqtt::message_ptr& content, std::st
     result.record.sender = std::string(sender);
     result.record.topic = content->topic_name;
     result.record.ts_unix_ms = now_unix_ms;
+    result.record.reply_to = reply_to;
     const mqtt::byte_view payload = content->payload.view();
     result.record.payload.assign(payload.begin(), payload.end());
     result.content = std::move(stamped);
@@ -546,6 +559,15 @@ void chat_service::handle_control(std::string user, std::string_view payload,
     case control_operation::revoke_token:
         change_device_token(std::move(request), std::move(user), std::move(done));
         return;
+    case control_operation::read_state:
+        read_state_of(std::move(user), std::move(request.conversation), std::move(done));
+        return;
+    case control_operation::edit:
+    case control_operation::remove_message:
+    case control_operation::react:
+    case control_operation::unreact:
+        change_message(std::move(request), std::move(user), std::move(done));
+        return;
     default: change_directory(std::move(request), std::move(user), std::move(done)); return;
     }
 }
@@ -672,17 +694,21 @@ void chat_service::mark_read(control_request request, std::string user,
         done(failure(request, "not allowed to read this conversation"));
         return;
     }
-    // The read signal: to the user's own devices (a DM signal to themselves), and in a DM to the
-    // other party as well (a DM signal to them, which the user's devices also receive).
+    // The read signal. In a room, a read receipt on the room's signal topic: every member sees
+    // it, the user's own devices included. In a DM, a DM signal to the other party, which the
+    // user's devices also receive.
     const std::vector<std::string_view> levels = split_topic_levels(request.conversation);
-    std::string_view to = user;
+    std::string signal_topic;
     if (levels[0] == "dm") {
-        to = levels[1] == user ? levels[2] : levels[1];
+        const std::string_view to = levels[1] == user ? levels[2] : levels[1];
+        signal_topic = join_topic({"chat", "signal", "dm", to, user});
+    } else {
+        signal_topic = join_topic({"chat", "signal", "room", levels[1], user});
     }
     control_outcome outcome = success(request);
     outcome.reply.conversation = request.conversation;
     outcome.reply.id = request.id;
-    auto signal = make_server_message(join_topic({"chat", "signal", "dm", to, user}),
+    auto signal = make_server_message(std::move(signal_topic),
                                       format_read_signal(user, request.conversation, request.id),
                                       mqtt::qos::at_most_once, false);
     outcome.signal = std::move(signal);

@@ -49,6 +49,11 @@ struct chat_settings {
     std::uint32_t reload_interval_ms = 1000;
     /// How often a connected persistent session's catch-up cursors are written at most.
     std::uint32_t cursor_interval_s = 60;
+    /// The Message Expiry Interval put on every signal routed (docs/CHAT.md "Signals expire").
+    std::uint32_t signal_expiry_s = 30;
+    /// How long after sending it a sender may delete a message; 0: any time. Room admins delete
+    /// any message at any time.
+    std::uint32_t delete_window_s = 0;
     /// A password login whose stored hash has fewer PBKDF2 iterations rehashes it with this many.
     std::uint32_t password_iterations = default_password_iterations;
     /// Failed-login backoff.
@@ -91,11 +96,13 @@ struct recorded_message {
     std::uint64_t id = 0;
 };
 
-/// What a control request produced: the reply, and a message to publish beside it (the read
-/// signal of `read`).
+/// What a control request produced: the reply, and messages to publish beside it: the read
+/// signal of `read`, the event an edit, delete or reaction recorded (stamped, in history, routed
+/// like a message of the acting user).
 struct control_outcome {
     control_reply reply;
     mqtt::message_ptr signal;
+    mqtt::message_ptr event;
 };
 
 /// The chat layer. Every member is thread-safe.
@@ -216,6 +223,18 @@ public:
     void handle_control(std::string user, std::string_view payload,
                         std::function<void(control_outcome)> done);
 
+    /// The read state of `user` (docs/CHAT.md "Read state"): for `conversation`, or for every
+    /// conversation of the user when it is empty, its last id (from memory), the user's read
+    /// position and unread count (one store read, on the store's thread). `done` receives the
+    /// `read_state` reply, on any thread; the request is refused when the user may not read
+    /// `conversation`.
+    void read_state_of(std::string user, std::string conversation,
+                       std::function<void(control_outcome)> done);
+
+    /// True when `user` may delete any message of `room` (docs/CHAT.md "Edits, deletes and
+    /// reactions"). The one place that says who moderates a room.
+    bool may_moderate(std::string_view user, std::string_view room) const;
+
     /// Reloads the directory now (on the background thread), then runs `after` there.
     void reload_then(std::function<void()> after);
 
@@ -238,12 +257,26 @@ private:
     void mark_read(control_request request, std::string user,
                    std::function<void(control_outcome)> done);
     bool may_read_conversation(std::string_view user, std::string_view conversation) const;
+    /// edit, delete, react, unreact: checks the request against the message it names, then
+    /// records and answers the event (message_events.cpp).
+    void change_message(control_request request, std::string user,
+                        std::function<void(control_outcome)> done);
+    /// Why `user` may not apply `request` to `target`; empty when it may.
+    std::optional<std::string> event_refusal(const control_request& request, std::string_view user,
+                                             const store::history_record& target,
+                                             std::uint64_t now_unix_ms) const;
+    /// Stamps and records the event of an accepted request; `done` gets the outcome once its
+    /// history row is written.
+    void record_event(const control_request& request, const std::string& user,
+                      std::uint64_t now_unix_ms, const std::function<void(control_outcome)>& done);
 
     std::unique_ptr<store::chat_store> store_;
     chat_settings settings_;
-    /// Stamps `content` as message `conversation`'s next id.
+    /// Stamps `content` as message `conversation`'s next id. User properties `event` and `of`
+    /// are the gateway's own: those of a client's message (`is_event` false) are removed.
     stamped_message stamp_in(const mqtt::message_ptr& content, std::string conversation,
-                             std::string_view sender, std::uint64_t now_unix_ms);
+                             std::string_view sender, std::uint64_t now_unix_ms,
+                             bool is_event = false);
 
     /// Conversations hash onto these; one is held from a stamp to the submission of its history
     /// row (stamp_and_record).

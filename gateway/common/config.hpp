@@ -242,6 +242,11 @@ struct broker_config {
     /// How often a connected persistent chat session's catch-up cursors are written at most
     /// (docs/DURABILITY.md "Chat messages"); they are also written when its connection ends.
     std::uint32_t chat_cursor_interval_s = 60;
+    /// Read state, signals and message events (docs/CHAT.md "Read state", "Signals expire").
+    /// The Message Expiry Interval the gateway puts on the signals it routes, in seconds.
+    std::uint32_t signal_expiry_s = 30;
+    /// How long after sending it a sender may still delete a chat message; 0: any time.
+    std::uint32_t chat_delete_window_s = 0;
     /// PBKDF2 iterations of new password hashes (`perch user add|passwd`, and the rehash of a
     /// weaker hash at its user's next password login).
     std::uint32_t password_iterations = default_password_iterations;

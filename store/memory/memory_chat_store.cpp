@@ -285,9 +285,89 @@ void memory_chat_store::append_history(history_record record, store_completion d
         head = std::max(head, record.id);
         // The first write of an id wins, as in the SQLite store.
         auto& conversation = history_[record.conversation];
-        conversation.emplace(record.id, std::move(record));
+        std::string change = std::move(record.change);
+        record.change.clear();
+        const auto [stored, is_new] = conversation.emplace(record.id, std::move(record));
+        if (is_new && stored->second.kind != history_kind::message) {
+            history_record event = stored->second;
+            event.change = std::move(change);
+            apply_event_locked(conversation, event);
+        }
     }
     complete(done);
+}
+
+void memory_chat_store::apply_event_locked(std::map<std::uint64_t, history_record>& records,
+                                           const history_record& event) {
+    const auto found = records.find(event.of_id);
+    if (found == records.end() || found->second.kind != history_kind::message ||
+        found->second.is_deleted) {
+        return;
+    }
+    history_record& target = found->second;
+    switch (event.kind) {
+    case history_kind::message: return;
+    case history_kind::edit:
+        target.payload.assign(event.change.begin(), event.change.end());
+        target.edited_unix_ms = event.ts_unix_ms;
+        return;
+    case history_kind::deletion:
+        target.payload.clear();
+        target.is_deleted = true;
+        target.reactions.clear();
+        for (auto& [id, row] : records) {
+            if (row.kind == history_kind::edit && row.of_id == event.of_id) {
+                row.payload.clear();
+            }
+        }
+        return;
+    case history_kind::reaction_added:
+    case history_kind::reaction_removed: {
+        auto reaction =
+            std::lower_bound(target.reactions.begin(), target.reactions.end(), event.change,
+                             [](const reaction_record& held, const std::string& emoji) {
+                                 return held.emoji < emoji;
+                             });
+        if (event.kind == history_kind::reaction_added) {
+            if (reaction == target.reactions.end() || reaction->emoji != event.change) {
+                reaction = target.reactions.insert(reaction, reaction_record{event.change, {}});
+            }
+            auto& users = reaction->users;
+            const auto at = std::lower_bound(users.begin(), users.end(), event.sender);
+            if (at == users.end() || *at != event.sender) {
+                users.insert(at, event.sender);
+            }
+            return;
+        }
+        if (reaction == target.reactions.end() || reaction->emoji != event.change) {
+            return;
+        }
+        std::erase(reaction->users, event.sender);
+        if (reaction->users.empty()) {
+            target.reactions.erase(reaction);
+        }
+        return;
+    }
+    }
+}
+
+void memory_chat_store::find_history(std::string conversation, std::uint64_t id,
+                                     history_row_completion done) {
+    std::optional<history_record> row;
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = history_.find(conversation);
+        if (found != history_.end()) {
+            const auto record = found->second.find(id);
+            if (record != found->second.end()) {
+                row = record->second;
+                row->reactions.clear();
+            }
+        }
+    }
+    if (done) {
+        done(std::move(row), store_status{});
+    }
 }
 
 void memory_chat_store::history_page(std::string conversation, std::uint64_t before_id,
@@ -298,15 +378,15 @@ void memory_chat_store::history_page(std::string conversation, std::uint64_t bef
         const auto found = history_.find(conversation);
         if (found != history_.end() && limit > 0) {
             const auto& records = found->second;
-            auto end = before_id == 0 ? records.end() : records.lower_bound(before_id);
-            auto begin = end;
-            while (begin != records.begin() &&
-                   static_cast<std::size_t>(std::distance(begin, end)) < limit) {
-                --begin;
+            auto record = before_id == 0 ? records.end() : records.lower_bound(before_id);
+            // Newest first, messages only; reversed below.
+            while (record != records.begin() && page.size() < limit) {
+                --record;
+                if (record->second.kind == history_kind::message) {
+                    page.push_back(record->second);
+                }
             }
-            for (auto record = begin; record != end; ++record) {
-                page.push_back(record->second);
-            }
+            std::reverse(page.begin(), page.end());
         }
     }
     if (done) {
@@ -326,6 +406,7 @@ void memory_chat_store::read_history_after(std::string conversation, std::uint64
                  record != found->second.end() && page.size() < limit; ++record) {
                 if (record->second.ts_unix_ms >= since_unix_ms) {
                     page.push_back(record->second);
+                    page.back().reactions.clear();
                 }
             }
         }
@@ -407,6 +488,38 @@ void memory_chat_store::read_positions(std::string user, read_positions_completi
     }
     if (done) {
         done(std::move(positions), store_status{});
+    }
+}
+
+void memory_chat_store::read_state(std::string user, std::vector<conversation_head> heads,
+                                   std::uint64_t unread_cap, read_state_completion done) {
+    std::vector<read_state_record> states;
+    {
+        std::lock_guard lock(mutex_);
+        for (conversation_head& head : heads) {
+            read_state_record state{std::move(head.conversation), head.last_id, 0, 0};
+            const auto position = read_positions_.find({user, state.conversation});
+            if (position != read_positions_.end()) {
+                state.read_id = position->second;
+            }
+            const auto found = history_.find(state.conversation);
+            if (found != history_.end()) {
+                for (auto record = found->second.upper_bound(state.read_id);
+                     record != found->second.end() && record->first <= state.last_id &&
+                     state.unread < unread_cap;
+                     ++record) {
+                    const history_record& row = record->second;
+                    if (row.sender != user && row.kind == history_kind::message &&
+                        !row.is_deleted) {
+                        ++state.unread;
+                    }
+                }
+            }
+            states.push_back(std::move(state));
+        }
+    }
+    if (done) {
+        done(std::move(states), store_status{});
     }
 }
 

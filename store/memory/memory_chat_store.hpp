@@ -43,6 +43,8 @@ public:
     chat_directory_snapshot load_directory() override;
     std::uint64_t directory_version() override;
     void append_history(history_record record, store_completion done) override;
+    void find_history(std::string conversation, std::uint64_t id,
+                      history_row_completion done) override;
     void history_page(std::string conversation, std::uint64_t before_id, std::size_t limit,
                       history_completion done) override;
     std::vector<conversation_head> conversation_heads() override;
@@ -54,6 +56,8 @@ public:
     std::vector<session_cursors_record> load_session_cursors() override;
     void set_read_position(read_position_record record, store_completion done) override;
     void read_positions(std::string user, read_positions_completion done) override;
+    void read_state(std::string user, std::vector<conversation_head> heads,
+                    std::uint64_t unread_cap, read_state_completion done) override;
     void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation,
                        store_completion done) override;
     /// Nothing is ever pending: returns at once.
@@ -67,6 +71,9 @@ private:
     directory_result set_password_locked(const std::string& name, std::string password_hash);
     directory_result add_room_locked(room_record room);
     directory_result add_member_locked(const membership_record& membership);
+    /// Applies the event `event` to the message it names in `records`, with mutex_ held.
+    static void apply_event_locked(std::map<std::uint64_t, history_record>& records,
+                                   const history_record& event);
 
     /// Guards every member below.
     std::mutex mutex_;

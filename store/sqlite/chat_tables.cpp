@@ -17,6 +17,20 @@ std::uint64_t from_column(std::int64_t value) {
     return static_cast<std::uint64_t>(value);
 }
 
+/// The history row `rows` stands on: conversation, id, sender, topic, ts_unix_ms, payload,
+/// reply_to, event, of_id, edited_unix_ms, is_deleted.
+history_record history_row(const statement& rows) {
+    history_record record{
+        rows.column_text(0), from_column(rows.column_integer(1)), rows.column_text(2),
+        rows.column_text(3), from_column(rows.column_integer(4)), rows.column_blob(5)};
+    record.reply_to = from_column(rows.column_integer(6));
+    record.kind = static_cast<history_kind>(rows.column_integer(7));
+    record.of_id = from_column(rows.column_integer(8));
+    record.edited_unix_ms = from_column(rows.column_integer(9));
+    record.is_deleted = rows.column_integer(10) != 0;
+    return record;
+}
+
 } // namespace
 
 chat_tables::chat_tables(database& connection)
@@ -56,7 +70,36 @@ chat_tables::chat_tables(database& connection)
                     "SELECT name, created_by, created_unix_ms FROM chat_rooms ORDER BY name"),
       select_members_(connection, "SELECT room, user FROM chat_members ORDER BY room, user"),
       insert_history_(connection, "INSERT OR IGNORE INTO chat_history (conversation, id, sender, "
-                                  "topic, ts_unix_ms, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                                  "topic, ts_unix_ms, payload, reply_to, event, of_id) VALUES "
+                                  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+      apply_edit_(connection,
+                  "UPDATE chat_history SET payload = ?3, edited_unix_ms = ?4 "
+                  "WHERE conversation = ?1 AND id = ?2 AND event = 0 AND is_deleted = 0"),
+      apply_deletion_(connection, "UPDATE chat_history SET payload = x'', is_deleted = 1 "
+                                  "WHERE conversation = ?1 AND id = ?2 AND event = 0 AND "
+                                  "is_deleted = 0"),
+      blank_edits_(connection, "UPDATE chat_history SET payload = x'' WHERE conversation = ?1 AND "
+                               "of_id = ?2 AND event = 1"),
+      delete_reactions_of_(connection,
+                           "DELETE FROM chat_reactions WHERE conversation = ?1 AND id = ?2"),
+      add_reaction_(connection,
+                    "INSERT OR IGNORE INTO chat_reactions (conversation, id, emoji, user) "
+                    "SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM chat_history "
+                    "WHERE conversation = ?1 AND id = ?2 AND event = 0 AND "
+                    "is_deleted = 0)"),
+      remove_reaction_(connection, "DELETE FROM chat_reactions WHERE conversation = ?1 AND id = ?2 "
+                                   "AND emoji = ?3 AND user = ?4"),
+      delete_orphan_reactions_(connection,
+                               "DELETE FROM chat_reactions WHERE NOT EXISTS (SELECT 1 FROM "
+                               "chat_history AS row WHERE row.conversation = "
+                               "chat_reactions.conversation AND row.id = chat_reactions.id)"),
+      select_history_row_(connection,
+                          "SELECT conversation, id, sender, topic, ts_unix_ms, payload, "
+                          "reply_to, event, of_id, edited_unix_ms, is_deleted FROM "
+                          "chat_history WHERE conversation = ?1 AND id = ?2"),
+      select_reactions_(connection, "SELECT id, emoji, user FROM chat_reactions WHERE "
+                                    "conversation = ?1 AND id >= ?2 AND id <= ?3 "
+                                    "ORDER BY id, emoji, user"),
       raise_head_(connection, "INSERT INTO chat_conversations (conversation, last_id) "
                               "VALUES (?1, ?2) ON CONFLICT (conversation) "
                               "DO UPDATE SET last_id = max(last_id, excluded.last_id)"),
@@ -71,14 +114,20 @@ chat_tables::chat_tables(database& connection)
                                         "WHERE newer.conversation = chat_history.conversation "
                                         "ORDER BY newer.id DESC LIMIT 1 OFFSET ?2 - 1)"),
       select_history_page_(connection, "SELECT conversation, id, sender, topic, ts_unix_ms, "
-                                       "payload FROM chat_history WHERE conversation = ?1 AND "
-                                       "id < ?2 ORDER BY id DESC LIMIT ?3"),
+                                       "payload, reply_to, event, of_id, edited_unix_ms, "
+                                       "is_deleted FROM chat_history WHERE conversation = ?1 AND "
+                                       "id < ?2 AND event = 0 ORDER BY id DESC LIMIT ?3"),
       select_read_positions_(connection, "SELECT user, conversation, id FROM chat_read_positions "
                                          "WHERE user = ?1 ORDER BY conversation"),
+      // Bounded: the inner LIMIT stops the walk of the (conversation, id) key at the cap.
+      count_unread_(connection, "SELECT count(*) FROM (SELECT 1 FROM chat_history "
+                                "WHERE conversation = ?1 AND id > ?2 AND id <= ?3 AND sender <> ?4 "
+                                "AND event = 0 AND is_deleted = 0 LIMIT ?5)"),
       select_heads_(connection,
                     "SELECT conversation, last_id FROM chat_conversations ORDER BY conversation"),
       select_history_after_(connection, "SELECT conversation, id, sender, topic, ts_unix_ms, "
-                                        "payload FROM chat_history WHERE conversation = ?1 AND "
+                                        "payload, reply_to, event, of_id, edited_unix_ms, "
+                                        "is_deleted FROM chat_history WHERE conversation = ?1 AND "
                                         "id > ?2 AND ts_unix_ms >= ?3 ORDER BY id LIMIT ?4"),
       upsert_session_cursor_(connection,
                              "INSERT INTO chat_session_cursors (client_id, conversation, id) "
@@ -395,10 +444,95 @@ void chat_tables::append_history(const history_record& record) {
     insert_history_.bind_text(4, record.topic);
     insert_history_.bind_integer(5, to_column(record.ts_unix_ms));
     insert_history_.bind_blob(6, record.payload);
+    insert_history_.bind_integer(7, to_column(record.reply_to));
+    insert_history_.bind_integer(8, static_cast<std::int64_t>(record.kind));
+    insert_history_.bind_integer(9, to_column(record.of_id));
     insert_history_.run();
+    if (record.kind != history_kind::message && changes() > 0) {
+        apply_event(record);
+    }
     raise_head_.bind_text(1, record.conversation);
     raise_head_.bind_integer(2, to_column(record.id));
     raise_head_.run();
+}
+
+void chat_tables::apply_event(const history_record& event) {
+    const auto bind_target = [&event](statement& change) {
+        change.bind_text(1, event.conversation);
+        change.bind_integer(2, to_column(event.of_id));
+    };
+    switch (event.kind) {
+    case history_kind::message: return;
+    case history_kind::edit:
+        bind_target(apply_edit_);
+        apply_edit_.bind_blob(3,
+                              std::span(reinterpret_cast<const std::uint8_t*>(event.change.data()),
+                                        event.change.size()));
+        apply_edit_.bind_integer(4, to_column(event.ts_unix_ms));
+        apply_edit_.run();
+        return;
+    case history_kind::deletion:
+        bind_target(apply_deletion_);
+        apply_deletion_.run();
+        if (changes() == 0) {
+            return;
+        }
+        bind_target(blank_edits_);
+        blank_edits_.run();
+        bind_target(delete_reactions_of_);
+        delete_reactions_of_.run();
+        return;
+    case history_kind::reaction_added:
+    case history_kind::reaction_removed: {
+        statement& change =
+            event.kind == history_kind::reaction_added ? add_reaction_ : remove_reaction_;
+        bind_target(change);
+        change.bind_text(3, event.change);
+        change.bind_text(4, event.sender);
+        change.run();
+        return;
+    }
+    }
+}
+
+std::optional<history_record> chat_tables::find_history(const std::string& conversation,
+                                                        std::uint64_t id) {
+    std::optional<history_record> row;
+    select_history_row_.bind_text(1, conversation);
+    select_history_row_.bind_integer(2, to_column(id));
+    if (select_history_row_.step()) {
+        row = history_row(select_history_row_);
+    }
+    select_history_row_.reset();
+    return row;
+}
+
+void chat_tables::add_reactions(std::vector<history_record>& page) {
+    if (page.empty()) {
+        return;
+    }
+    select_reactions_.bind_text(1, page.front().conversation);
+    select_reactions_.bind_integer(2, to_column(page.front().id));
+    select_reactions_.bind_integer(3, to_column(page.back().id));
+    auto message = page.begin();
+    while (select_reactions_.step()) {
+        const std::uint64_t id = from_column(select_reactions_.column_integer(0));
+        while (message != page.end() && message->id < id) {
+            ++message;
+        }
+        if (message == page.end()) {
+            break;
+        }
+        if (message->id != id) {
+            continue;
+        }
+        std::string emoji = select_reactions_.column_text(1);
+        if (message->reactions.empty() || message->reactions.back().emoji != emoji) {
+            message->reactions.push_back({std::move(emoji), {}});
+        }
+        message->reactions.back().users.push_back(select_reactions_.column_text(2));
+    }
+    select_reactions_.reset();
 }
 
 void chat_tables::set_read_position(const read_position_record& record) {
@@ -433,11 +567,13 @@ void chat_tables::prune_history(std::uint64_t before_unix_ms, std::size_t keep_p
     if (keep_per_conversation == 0) {
         prune_by_age_.bind_integer(1, to_column(before_unix_ms));
         prune_by_age_.run();
-        return;
+    } else {
+        prune_by_age_keeping_.bind_integer(1, to_column(before_unix_ms));
+        prune_by_age_keeping_.bind_integer(2, static_cast<std::int64_t>(keep_per_conversation));
+        prune_by_age_keeping_.run();
     }
-    prune_by_age_keeping_.bind_integer(1, to_column(before_unix_ms));
-    prune_by_age_keeping_.bind_integer(2, static_cast<std::int64_t>(keep_per_conversation));
-    prune_by_age_keeping_.run();
+    // The reactions of the messages pruned go with them.
+    delete_orphan_reactions_.run();
 }
 
 std::vector<history_record> chat_tables::history_page(const std::string& conversation,
@@ -454,15 +590,11 @@ std::vector<history_record> chat_tables::history_page(const std::string& convers
     select_history_page_.bind_integer(2, bound);
     select_history_page_.bind_integer(3, capped_limit);
     while (select_history_page_.step()) {
-        page.push_back(history_record{select_history_page_.column_text(0),
-                                      from_column(select_history_page_.column_integer(1)),
-                                      select_history_page_.column_text(2),
-                                      select_history_page_.column_text(3),
-                                      from_column(select_history_page_.column_integer(4)),
-                                      select_history_page_.column_blob(5)});
+        page.push_back(history_row(select_history_page_));
     }
     select_history_page_.reset();
     std::reverse(page.begin(), page.end());
+    add_reactions(page);
     return page;
 }
 
@@ -481,12 +613,7 @@ std::vector<history_record> chat_tables::history_after(const std::string& conver
     select_history_after_.bind_integer(4, static_cast<std::int64_t>(std::min<std::size_t>(
                                               limit, std::numeric_limits<int>::max())));
     while (select_history_after_.step()) {
-        page.push_back(history_record{select_history_after_.column_text(0),
-                                      from_column(select_history_after_.column_integer(1)),
-                                      select_history_after_.column_text(2),
-                                      select_history_after_.column_text(3),
-                                      from_column(select_history_after_.column_integer(4)),
-                                      select_history_after_.column_blob(5)});
+        page.push_back(history_row(select_history_after_));
     }
     select_history_after_.reset();
     return page;
@@ -525,6 +652,39 @@ std::vector<session_cursors_record> chat_tables::session_cursors() {
             baselines[next_baseline].second;
     }
     return records;
+}
+
+std::vector<read_state_record> chat_tables::read_state(const std::string& user,
+                                                       std::vector<conversation_head> heads,
+                                                       std::uint64_t unread_cap) {
+    std::vector<read_position_record> positions = read_positions(user);
+    std::vector<read_state_record> states;
+    states.reserve(heads.size());
+    for (conversation_head& head : heads) {
+        read_state_record state{std::move(head.conversation), head.last_id, 0, 0};
+        // Positions come ordered by conversation.
+        const auto position =
+            std::lower_bound(positions.begin(), positions.end(), state.conversation,
+                             [](const read_position_record& held, const std::string& conversation) {
+                                 return held.conversation < conversation;
+                             });
+        if (position != positions.end() && position->conversation == state.conversation) {
+            state.read_id = position->id;
+        }
+        if (state.read_id < state.last_id && unread_cap > 0) {
+            count_unread_.bind_text(1, state.conversation);
+            count_unread_.bind_integer(2, to_column(state.read_id));
+            count_unread_.bind_integer(3, to_column(state.last_id));
+            count_unread_.bind_text(4, user);
+            count_unread_.bind_integer(5, to_column(unread_cap));
+            if (count_unread_.step()) {
+                state.unread = from_column(count_unread_.column_integer(0));
+            }
+            count_unread_.reset();
+        }
+        states.push_back(std::move(state));
+    }
+    return states;
 }
 
 std::vector<read_position_record> chat_tables::read_positions(const std::string& user) {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,12 +101,22 @@ public:
     std::vector<session_cursors_record> session_cursors();
     /// Every read position of `user`, by conversation.
     std::vector<read_position_record> read_positions(const std::string& user);
+    /// The row `id` of `conversation`, without reactions.
+    std::optional<history_record> find_history(const std::string& conversation, std::uint64_t id);
+    /// The read state of `user` in each of `heads` (chat_store::read_state).
+    std::vector<read_state_record> read_state(const std::string& user,
+                                              std::vector<conversation_head> heads,
+                                              std::uint64_t unread_cap);
     /// The head of every conversation ever written, by conversation.
     std::vector<conversation_head> conversation_heads();
 
 private:
     /// Rows the last statement on the connection changed.
     int changes() const;
+    /// Applies the event just inserted to the message it names.
+    void apply_event(const history_record& event);
+    /// Adds the reactions of the messages of `page` (one conversation, ascending ids).
+    void add_reactions(std::vector<history_record>& page);
     /// Increments the directory version counter.
     void bump_version();
     bool user_exists(const std::string& name);
@@ -138,12 +149,22 @@ private:
     statement select_rooms_;
     statement select_members_;
     statement insert_history_;
+    statement apply_edit_;
+    statement apply_deletion_;
+    statement blank_edits_;
+    statement delete_reactions_of_;
+    statement add_reaction_;
+    statement remove_reaction_;
+    statement delete_orphan_reactions_;
+    statement select_history_row_;
+    statement select_reactions_;
     statement raise_head_;
     statement upsert_read_position_;
     statement prune_by_age_;
     statement prune_by_age_keeping_;
     statement select_history_page_;
     statement select_read_positions_;
+    statement count_unread_;
     statement select_heads_;
     statement select_history_after_;
     statement upsert_session_cursor_;

@@ -253,8 +253,36 @@ CREATE TABLE IF NOT EXISTS acl_rules (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 9: room rules (visibility, roles, audit), numbered before the chat events below.
+// Nothing in it yet.
+constexpr std::string_view version_9 = "";
+
+// Version 10: history keeps what a message answers (`reply_to`) and the events that change a
+// message (docs/CHAT.md "Edits, deletes and reactions"): an event row names its target (`of_id`)
+// and its kind (`event`: 1 edit, 2 deletion, 3/4 reaction added/removed; 0 for a message); the
+// target row holds the final state (payload, `edited_unix_ms`, `is_deleted`), reactions their own
+// table. A message row grows by five zero integers, one header byte each. The partial index finds
+// the edits of a deleted message, whose payloads go with it.
+constexpr std::string_view version_10 = R"sql(
+ALTER TABLE chat_history ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chat_history ADD COLUMN event INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chat_history ADD COLUMN of_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chat_history ADD COLUMN edited_unix_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chat_history ADD COLUMN is_deleted INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS chat_history_edits ON chat_history (conversation, of_id)
+    WHERE event = 1;
+CREATE TABLE IF NOT EXISTS chat_reactions (
+    conversation TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    emoji TEXT NOT NULL,
+    user TEXT NOT NULL,
+    PRIMARY KEY (conversation, id, emoji, user)
+) WITHOUT ROWID;
+)sql";
+
 constexpr std::array<std::string_view, current_schema_version> migrations = {
-    version_1, version_2, version_3, version_4, version_5, version_6, version_7, version_8};
+    version_1, version_2, version_3, version_4, version_5,
+    version_6, version_7, version_8, version_9, version_10};
 
 } // namespace
 

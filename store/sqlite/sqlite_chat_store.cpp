@@ -399,6 +399,23 @@ void sqlite_chat_store::append_history(history_record record, store_completion d
         std::move(done));
 }
 
+void sqlite_chat_store::find_history(std::string conversation, std::uint64_t id,
+                                     history_row_completion done) {
+    submit(pending_chat_operation{
+        {}, {}, [this, conversation = std::move(conversation), id, done = std::move(done)] {
+            std::optional<history_record> row;
+            store_status status;
+            try {
+                row = writer_tables_->find_history(conversation, id);
+            } catch (const sqlite_error& error) {
+                status = failure(error);
+            }
+            if (done) {
+                done(std::move(row), status);
+            }
+        }});
+}
+
 void sqlite_chat_store::history_page(std::string conversation, std::uint64_t before_id,
                                      std::size_t limit, history_completion done) {
     submit(pending_chat_operation{
@@ -490,6 +507,29 @@ void sqlite_chat_store::read_positions(std::string user, read_positions_completi
                                       }
                                       if (done) {
                                           done(std::move(positions), status);
+                                      }
+                                  }});
+}
+
+void sqlite_chat_store::read_state(std::string user, std::vector<conversation_head> heads,
+                                   std::uint64_t unread_cap, read_state_completion done) {
+    // On the writer connection, like every read of history: it sees every append submitted
+    // before it.
+    submit(pending_chat_operation{{},
+                                  {},
+                                  [this, user = std::move(user), heads = std::move(heads),
+                                   unread_cap, done = std::move(done)]() mutable {
+                                      std::vector<read_state_record> states;
+                                      store_status status;
+                                      try {
+                                          states = writer_tables_->read_state(
+                                              user, std::move(heads), unread_cap);
+                                      } catch (const sqlite_error& error) {
+                                          status = failure(error);
+                                          states.clear();
+                                      }
+                                      if (done) {
+                                          done(std::move(states), status);
                                       }
                                   }});
 }

@@ -70,6 +70,8 @@ public:
     chat_directory_snapshot load_directory() override;
     std::uint64_t directory_version() override;
     void append_history(history_record record, store_completion done) override;
+    void find_history(std::string conversation, std::uint64_t id,
+                      history_row_completion done) override;
     void history_page(std::string conversation, std::uint64_t before_id, std::size_t limit,
                       history_completion done) override;
     /// Reads committed heads: appends still waiting for their group are not included (call
@@ -84,6 +86,8 @@ public:
     std::vector<session_cursors_record> load_session_cursors() override;
     void set_read_position(read_position_record record, store_completion done) override;
     void read_positions(std::string user, read_positions_completion done) override;
+    void read_state(std::string user, std::vector<conversation_head> heads,
+                    std::uint64_t unread_cap, read_state_completion done) override;
     void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation,
                        store_completion done) override;
     /// Must not be called from a completion (it would wait for its own thread).

@@ -164,6 +164,18 @@ protected:
         return result.get_future().get();
     }
 
+    std::vector<read_state_record> read_state(const std::string& user_name,
+                                              std::vector<conversation_head> heads,
+                                              std::uint64_t unread_cap) {
+        std::promise<std::vector<read_state_record>> result;
+        store().read_state(user_name, std::move(heads), unread_cap,
+                           [&](std::vector<read_state_record> records, const store_status& status) {
+                               EXPECT_TRUE(status.is_ok()) << status.detail;
+                               result.set_value(std::move(records));
+                           });
+        return result.get_future().get();
+    }
+
     temporary_database database_;
     store_options options_;
     std::unique_ptr<chat_store> store_;
@@ -581,6 +593,102 @@ TYPED_TEST(ChatStore, ReadPositionsNeverMoveBackwards) {
     EXPECT_TRUE(this->positions("carol").empty());
 }
 
+TYPED_TEST(ChatStore, ReadStateCountsOthersMessagesAfterThePositionUpToTheCap) {
+    for (std::uint64_t id = 1; id <= 6; ++id) {
+        history_record record = message("room/kitchen", id);
+        // Ids 2 and 5 are bob's own.
+        record.sender = id == 2 || id == 5 ? "bob" : "alice";
+        this->store().append_history(std::move(record));
+    }
+    for (std::uint64_t id = 1; id <= 3; ++id) {
+        this->store().append_history(message("dm/alice/bob", id));
+    }
+    this->store().set_read_position({"bob", "room/kitchen", 1});
+    this->store().set_read_position({"bob", "dm/alice/bob", 3});
+    // Counted up to the head given: id 6 was stamped after the heads were read.
+    EXPECT_EQ(
+        this->read_state("bob", {{"dm/alice/bob", 3}, {"room/attic", 0}, {"room/kitchen", 5}}, 999),
+        (std::vector<read_state_record>{
+            {"dm/alice/bob", 3, 3, 0}, {"room/attic", 0, 0, 0}, {"room/kitchen", 5, 1, 2}}));
+    // Without a position every message of others counts, up to the cap.
+    EXPECT_EQ(this->read_state("carol", {{"room/kitchen", 6}}, 999)[0].unread, 6u);
+    EXPECT_EQ(this->read_state("carol", {{"room/kitchen", 6}}, 4)[0].unread, 4u);
+}
+
+/// An event of `sender` on message `of` of `conversation`, recorded as row `id`.
+history_record event(std::string conversation, std::uint64_t id, history_kind kind,
+                     std::uint64_t of, std::string sender, std::string change = "") {
+    history_record record = message(std::move(conversation), id, 100 + id);
+    record.sender = std::move(sender);
+    record.kind = kind;
+    record.of_id = of;
+    record.change = std::move(change);
+    record.payload = bytes_of("{\"type\":\"event\"}");
+    return record;
+}
+
+TYPED_TEST(ChatStore, HistoryReturnsMessagesWithTheirEventsApplied) {
+    history_record answer = message("room/kitchen", 2);
+    answer.reply_to = 1;
+    this->store().append_history(message("room/kitchen", 1));
+    this->store().append_history(answer);
+    this->store().append_history(message("room/kitchen", 3));
+    this->store().append_history(event("room/kitchen", 4, history_kind::edit, 1, "alice", "fixed"));
+    this->store().append_history(
+        event("room/kitchen", 5, history_kind::reaction_added, 2, "bob", "\xF0\x9F\x91\x8D"));
+    this->store().append_history(
+        event("room/kitchen", 6, history_kind::reaction_added, 2, "alice", "\xF0\x9F\x91\x8D"));
+    this->store().append_history(
+        event("room/kitchen", 7, history_kind::reaction_added, 2, "bob", "x"));
+    this->store().append_history(
+        event("room/kitchen", 8, history_kind::reaction_removed, 2, "bob", "x"));
+    this->store().append_history(event("room/kitchen", 9, history_kind::edit, 3, "alice", "gone"));
+    this->store().append_history(event("room/kitchen", 10, history_kind::deletion, 3, "alice"));
+    // An edit of a deleted message changes nothing.
+    this->store().append_history(event("room/kitchen", 11, history_kind::edit, 3, "alice", "back"));
+    this->store().append_history(message("room/kitchen", 12));
+    this->reopen();
+
+    const std::vector<history_record> page = this->page("room/kitchen", 0, 3);
+    ASSERT_EQ(ids_of(page), (std::vector<std::uint64_t>{2, 3, 12}));
+    EXPECT_EQ(page[0].reply_to, 1U);
+    EXPECT_EQ(page[0].reactions,
+              (std::vector<reaction_record>{{"\xF0\x9F\x91\x8D", {"alice", "bob"}}}));
+    EXPECT_TRUE(page[1].is_deleted);
+    EXPECT_TRUE(page[1].payload.empty());
+    EXPECT_EQ(page[1].edited_unix_ms, 109U);
+    const std::vector<history_record> first = this->page("room/kitchen", 2, 10);
+    ASSERT_EQ(ids_of(first), (std::vector<std::uint64_t>{1}));
+    EXPECT_EQ(first[0].payload, bytes_of("fixed"));
+    EXPECT_EQ(first[0].edited_unix_ms, 104U);
+
+    // The event rows stay, for catch-up; a deleted message's edits lose their payload too.
+    std::promise<std::optional<history_record>> found;
+    this->store().find_history("room/kitchen", 9,
+                               [&](std::optional<history_record> row, const store_status&) {
+                                   found.set_value(std::move(row));
+                               });
+    const std::optional<history_record> edit = found.get_future().get();
+    ASSERT_TRUE(edit);
+    EXPECT_EQ(edit->kind, history_kind::edit);
+    EXPECT_EQ(edit->of_id, 3U);
+    EXPECT_TRUE(edit->payload.empty());
+    EXPECT_EQ(ids_of(this->after("room/kitchen", 0, 0, 100)).size(), 12U);
+    // Unread counts skip events and deleted messages.
+    EXPECT_EQ(this->read_state("carol", {{"room/kitchen", 12}}, 999)[0].unread, 3U);
+}
+
+TYPED_TEST(ChatStore, FindsNoRowForAnUnknownId) {
+    this->store().append_history(message("room/kitchen", 1));
+    std::promise<bool> found;
+    this->store().find_history("room/kitchen", 2,
+                               [&](std::optional<history_record> row, const store_status& status) {
+                                   EXPECT_TRUE(status.is_ok());
+                                   found.set_value(row.has_value());
+                               });
+    EXPECT_FALSE(found.get_future().get());
+}
+
 TYPED_TEST(ChatStore, ReadsHistoryAfterAnIdFromABaselineOldestFirst) {
     for (std::uint64_t id = 1; id <= 10; ++id) {
         this->store().append_history(message("room/kitchen", id, 1000 + id));
@@ -791,10 +899,39 @@ TEST(SqliteChatStore, MigrationToVersionEightKeepsTheDirectoryAndCanRunTwice) {
                   directory_result::done);
     }
     sqlite::database connection(file.path(), SQLITE_OPEN_READWRITE);
-    EXPECT_EQ(sqlite::schema_version(connection), 8);
+    EXPECT_EQ(sqlite::schema_version(connection), sqlite::current_schema_version);
     connection.execute("PRAGMA user_version = 7");
     sqlite::migrate_schema(connection, 8);
     EXPECT_EQ(connection.query_integer("SELECT count(*) FROM bans"), 1);
+}
+
+TEST(SqliteChatStore, MigratesAVersionEightHistoryToEventsAndReplies) {
+    temporary_database file;
+    {
+        sqlite::database connection(file.path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+        sqlite::migrate_schema(connection, 8);
+        connection.execute("INSERT INTO chat_history VALUES ('room/kitchen', 1, 'alice', "
+                           "'chat/room/kitchen/alice', 5, x'6869');"
+                           "INSERT INTO chat_conversations VALUES ('room/kitchen', 1);");
+    }
+    const auto store = open_chat_store(sqlite_options(file));
+    history_record edit = message("room/kitchen", 2, 6);
+    edit.kind = history_kind::edit;
+    edit.of_id = 1;
+    edit.change = "hello";
+    store->append_history(edit);
+    std::promise<std::vector<history_record>> page;
+    store->history_page("room/kitchen", 0, 10,
+                        [&](std::vector<history_record> rows, const store_status& status) {
+                            EXPECT_TRUE(status.is_ok()) << status.detail;
+                            page.set_value(std::move(rows));
+                        });
+    const std::vector<history_record> rows = page.get_future().get();
+    ASSERT_EQ(rows.size(), 1U);
+    EXPECT_EQ(rows[0].payload, bytes_of("hello"));
+    EXPECT_EQ(rows[0].edited_unix_ms, 6U);
+    EXPECT_EQ(rows[0].reply_to, 0U);
+    EXPECT_EQ(store->conversation_heads(), (std::vector<conversation_head>{{"room/kitchen", 2}}));
 }
 
 TEST(SqliteChatStore, MigrationToVersionThreeCanRunTwice) {

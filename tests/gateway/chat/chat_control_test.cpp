@@ -4,6 +4,8 @@
 #include "gateway/chat/chat_control.hpp"
 #include "gateway/chat/conversation_counters.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace perch::gateway {
 namespace {
 
@@ -41,6 +43,22 @@ TEST(ChatControlTest, ParsesEveryOperation) {
     EXPECT_EQ(parsed(R"({"op":"history","conversation":"room/den"})").limit, default_history_page);
     const control_request read = parsed(R"({"op":"read","conversation":"room/den","id":7})");
     EXPECT_EQ(read.id, 7U);
+    EXPECT_EQ(parsed(R"({"op":"read_state"})").conversation, "");
+    const control_request state = parsed(R"({"op":"read_state","conversation":"dm/zoe/adam"})");
+    EXPECT_EQ(state.operation, control_operation::read_state);
+    EXPECT_EQ(state.conversation, "dm/adam/zoe");
+    const control_request edit =
+        parsed(R"({"op":"edit","conversation":"room/den","id":3,"text":"fixed"})");
+    EXPECT_EQ(edit.operation, control_operation::edit);
+    EXPECT_EQ(edit.id, 3U);
+    EXPECT_EQ(edit.text, "fixed");
+    EXPECT_EQ(parsed(R"({"op":"delete","conversation":"room/den","id":3})").operation,
+              control_operation::remove_message);
+    const control_request react =
+        parsed(R"({"op":"react","conversation":"room/den","id":3,"emoji":"\ud83d\udc4d"})");
+    EXPECT_EQ(react.emoji, "\xF0\x9F\x91\x8D");
+    EXPECT_EQ(parsed(R"({"op":"unreact","conversation":"room/den","id":3,"emoji":"ok"})").operation,
+              control_operation::unreact);
 }
 
 TEST(ChatControlTest, RefusesBadRequestsWithAReason) {
@@ -58,6 +76,21 @@ TEST(ChatControlTest, RefusesBadRequestsWithAReason) {
     EXPECT_NE(error_of(R"({"op":"history","conversation":"room/a","before":-1})").find("before"),
               std::string::npos);
     EXPECT_EQ(error_of(R"({"op":"read","conversation":"room/a"})"), "missing \"id\"");
+    EXPECT_NE(error_of(R"({"op":"read_state","conversation":"nowhere"})").find("invalid"),
+              std::string::npos);
+    EXPECT_EQ(error_of(R"({"op":"edit","conversation":"room/den","id":3})"), "missing \"text\"");
+    EXPECT_EQ(error_of(R"({"op":"delete","conversation":"room/den"})"), "missing \"id\"");
+    EXPECT_NE(error_of(R"({"op":"delete","conversation":"room/den","id":0})").find("ids start"),
+              std::string::npos);
+    EXPECT_EQ(error_of(R"({"op":"react","conversation":"room/den","id":1})"), "missing \"emoji\"");
+    for (const char* emoji : {R"("")", R"("a\nb")", R"("0123456789012345678901234567890123")"}) {
+        EXPECT_NE(
+            error_of(std::string(R"({"op":"react","conversation":"room/den","id":1,"emoji":)") +
+                     emoji + "}")
+                .find("invalid \"emoji\""),
+            std::string::npos)
+            << emoji;
+    }
 }
 
 TEST(ChatControlTest, FormatsRepliesAndSignals) {
@@ -83,6 +116,37 @@ TEST(ChatControlTest, FormatsRepliesAndSignals) {
     EXPECT_EQ(format_presence("alice", 2, 5),
               R"({"devices":2,"status":"online","ts":5,"user":"alice"})");
     EXPECT_NE(format_presence("alice", 0, 5).find(R"("status":"offline")"), std::string::npos);
+    control_reply state;
+    state.operation = "read_state";
+    state.read_states = std::vector<store::read_state_record>{{"room/den", 9, 4, 3}};
+    EXPECT_EQ(format_control_reply(state),
+              R"({"conversations":[{"conversation":"room/den","last_id":9,"read_id":4,)"
+              R"("unread":3}],"ok":true,"op":"read_state"})");
+    control_request edit;
+    edit.operation = control_operation::edit;
+    edit.id = 7;
+    edit.text = "new";
+    EXPECT_EQ(format_message_event(edit), R"({"of":7,"text":"new","type":"edit"})");
+    edit.operation = control_operation::remove_message;
+    EXPECT_EQ(format_message_event(edit), R"({"of":7,"type":"delete"})");
+    edit.operation = control_operation::unreact;
+    edit.emoji = "x";
+    EXPECT_EQ(format_message_event(edit), R"({"emoji":"x","of":7,"on":false,"type":"reaction"})");
+    control_reply changed;
+    changed.operation = "history";
+    store::history_record deleted{"room/den", 5, "bob", "chat/room/den/bob", 99, {}};
+    deleted.is_deleted = true;
+    deleted.reply_to = 2;
+    store::history_record reacted{"room/den", 6, "bob", "chat/room/den/bob", 99, {'o', 'k'}};
+    reacted.edited_unix_ms = 120;
+    reacted.reactions = {{"x", {"alice", "bob"}}};
+    changed.messages = std::vector<store::history_record>{deleted, reacted};
+    const nlohmann::json shown = nlohmann::json::parse(format_control_reply(changed));
+    EXPECT_EQ(shown["messages"][0]["deleted"], true);
+    EXPECT_FALSE(shown["messages"][0].contains("payload"));
+    EXPECT_EQ(shown["messages"][0]["reply_to"], 2);
+    EXPECT_EQ(shown["messages"][1]["edited_ts"], 120);
+    EXPECT_EQ(shown["messages"][1]["reactions"], nlohmann::json::parse(R"({"x":["alice","bob"]})"));
     EXPECT_EQ(format_read_signal("bob", "dm/alice/bob", 4),
               R"({"conversation":"dm/alice/bob","id":4,"type":"read","user":"bob"})");
 }

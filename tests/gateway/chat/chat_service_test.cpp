@@ -4,6 +4,7 @@
 
 #include "gateway/chat/chat_service.hpp"
 #include "gateway/chat/password_hash.hpp"
+#include "gateway/common/stored_message_codec.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -173,6 +174,120 @@ TEST_F(ChatServiceTest, ServerFiltersCoverTheUsersRooms) {
     EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/bob"));
     EXPECT_EQ(control("bob", R"({"op":"join","room":"lobby"})")["ok"], true);
     EXPECT_TRUE(service_->is_server_filter("alice", "chat/presence/bob"));
+}
+
+TEST_F(ChatServiceTest, ReadStateCoversRoomsAndConversationsWithHistory) {
+    auto content = std::make_shared<mqtt::message>();
+    content->topic_name = "chat/room/lobby/bob";
+    content->payload = mqtt::shared_bytes::copy_of(std::string_view("hi"));
+    for (int sent = 0; sent < 3; ++sent) {
+        service_->stamp_and_record(content, "bob", 1000, {});
+    }
+    content->topic_name = "chat/dm/alice/carol";
+    service_->stamp_and_record(content, "carol", 1000, {});
+    EXPECT_EQ(control("alice", R"({"op":"read","conversation":"room/lobby","id":1})")["ok"], true);
+    const json state = control("alice", R"({"op":"read_state"})");
+    EXPECT_EQ(state["conversations"],
+              json::parse(R"([{"conversation":"dm/alice/carol","last_id":1,"read_id":0,)"
+                          R"("unread":1},{"conversation":"room/lobby","last_id":3,"read_id":1,)"
+                          R"("unread":2}])"));
+    EXPECT_EQ(
+        control("alice", R"({"op":"read_state","conversation":"room/lobby"})")["conversations"]
+            .size(),
+        1U);
+    EXPECT_EQ(control("bob", R"({"op":"read_state","conversation":"room/lobby"})")["error"],
+              "not allowed to read this conversation");
+}
+
+TEST_F(ChatServiceTest, ARoomReadIsAReceiptOnTheRoomsSignalTopic) {
+    std::optional<control_outcome> outcome;
+    service_->handle_control("alice", R"({"op":"read","conversation":"room/lobby","id":0})",
+                             [&](control_outcome done) { outcome = std::move(done); });
+    service_->store().flush();
+    ASSERT_TRUE(outcome && outcome->signal);
+    EXPECT_EQ(outcome->signal->topic_name, "chat/signal/room/lobby/alice");
+    outcome.reset();
+    service_->handle_control("alice", R"({"op":"read","conversation":"dm/alice/bob","id":0})",
+                             [&](control_outcome done) { outcome = std::move(done); });
+    service_->store().flush();
+    ASSERT_TRUE(outcome && outcome->signal);
+    EXPECT_EQ(outcome->signal->topic_name, "chat/signal/dm/bob/alice");
+}
+
+TEST_F(ChatServiceTest, EventsAreCheckedAgainstTheMessageTheyName) {
+    EXPECT_EQ(control("bob", R"({"op":"create","room":"den"})")["ok"], true);
+    EXPECT_EQ(control("alice", R"({"op":"join","room":"den"})")["ok"], true);
+    auto content = std::make_shared<mqtt::message>();
+    content->topic_name = "chat/room/den/alice";
+    content->payload = mqtt::shared_bytes::copy_of(std::string_view("hi"));
+    // A client's own `event` property never passes for the gateway's.
+    content->props.user_properties = {{"event", "edit"}, {"of", "1"}, {"reply_to", "7"}};
+    const auto recorded = service_->stamp_and_record(content, "alice", unix_now_ms(), {});
+    ASSERT_TRUE(recorded);
+    for (const auto& property : recorded->content->props.user_properties) {
+        EXPECT_NE(property.name, "event");
+        EXPECT_NE(property.name, "of");
+    }
+
+    const auto run = [this](const std::string& user, std::string_view payload) {
+        std::optional<control_outcome> outcome;
+        service_->handle_control(user, payload, [&](control_outcome done) { outcome = done; });
+        service_->store().flush();
+        return outcome;
+    };
+    const auto refused = run("bob", R"({"op":"edit","conversation":"room/den","id":1,"text":"x"})");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->reply.error, "only the sender may edit a message");
+    EXPECT_FALSE(refused->event);
+
+    const auto edited =
+        run("alice", R"({"op":"edit","conversation":"room/den","id":1,"text":"hello"})");
+    ASSERT_TRUE(edited && edited->event);
+    EXPECT_EQ(edited->event->topic_name, "chat/room/den/alice");
+    EXPECT_EQ(edited->reply.id, 2U);
+    EXPECT_EQ(edited->reply.of, 1U);
+
+    // Bob created the room: he moderates it, and may delete alice's message.
+    EXPECT_TRUE(service_->may_moderate("bob", "den"));
+    EXPECT_FALSE(service_->may_moderate("alice", "den"));
+    EXPECT_FALSE(service_->may_moderate("alice", "lobby"));
+    EXPECT_EQ(run("bob", R"({"op":"delete","conversation":"room/den","id":2})")->reply.error,
+              "message 2 is itself an event");
+    const auto deleted = run("bob", R"({"op":"delete","conversation":"room/den","id":1})");
+    ASSERT_TRUE(deleted && deleted->event);
+    EXPECT_EQ(deleted->event->topic_name, "chat/room/den/bob");
+    const json shown =
+        control("alice", R"({"op":"history","conversation":"room/den"})")["messages"];
+    ASSERT_EQ(shown.size(), 1U) << shown.dump();
+    EXPECT_EQ(shown[0]["id"], 1);
+    EXPECT_EQ(shown[0]["reply_to"], 7);
+    EXPECT_EQ(shown[0]["deleted"], true);
+    EXPECT_TRUE(shown[0].contains("edited_ts"));
+    EXPECT_FALSE(shown[0].contains("payload"));
+    EXPECT_EQ(
+        run("alice", R"({"op":"react","conversation":"room/den","id":1,"emoji":"x"})")->reply.error,
+        "the message is deleted");
+}
+
+TEST_F(ChatServiceTest, ASendersDeleteWindowEnds) {
+    store::store_options options;
+    options.durability = store::durability_level::none;
+    auto store = store::open_chat_store(options);
+    store->add_user({"alice", hash_password("alice-pw", 1), 1},
+                    [](store::directory_result, const store::store_status&) {});
+    store::history_record old{"dm/alice/bob", 1, "alice", "chat/dm/bob/alice", 1000, {'h', 'i'}};
+    store->append_history(old);
+    chat_settings settings;
+    settings.password_iterations = 1;
+    settings.delete_window_s = 60;
+    chat_service windowed(std::move(store), settings);
+    windowed.load();
+    std::optional<control_outcome> outcome;
+    windowed.handle_control("alice", R"({"op":"delete","conversation":"dm/alice/bob","id":1})",
+                            [&](control_outcome done) { outcome = done; });
+    windowed.store().flush();
+    ASSERT_TRUE(outcome);
+    EXPECT_EQ(outcome->reply.error, "the delete window of this message has passed");
 }
 
 TEST_F(ChatServiceTest, PresenceCountsDevices) {

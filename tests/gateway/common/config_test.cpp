@@ -440,11 +440,13 @@ TEST(ConfigReload, RestartKeysAreNamedOnceEach) {
     const broker_config running = parse_config("listener 1883 127.0.0.1\n", "a.conf");
     const broker_config wanted = parse_config(
         "listener 1884 127.0.0.1\nlistener 1885 127.0.0.1\nworkers 3\ndata_dir /elsewhere\n"
-        "durability batched\npersistence false\npresence false\nassistant_model m\n",
+        "durability batched\npersistence false\npresence false\nsignal_expiry_s 5\n"
+        "assistant_model m\n",
         "b.conf");
-    EXPECT_EQ(keys_needing_restart(running, wanted),
-              (std::vector<std::string>{"listener", "workers", "persistence", "data_dir",
-                                        "durability", "presence", "assistant_model"}));
+    EXPECT_EQ(
+        keys_needing_restart(running, wanted),
+        (std::vector<std::string>{"listener", "workers", "persistence", "data_dir", "durability",
+                                  "presence", "signal_expiry_s", "assistant_model"}));
 }
 
 TEST(ConfigReload, TlsFilesOfAListenerChangeWithoutARestart) {

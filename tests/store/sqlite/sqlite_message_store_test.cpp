@@ -317,8 +317,12 @@ TEST_F(SqliteMessageStore, ReadOnlyDatabaseFailsToOpen) {
     EXPECT_NE(error.find("read-only"), std::string::npos) << error;
 }
 
+/// Room for the schema and one 150,000-byte message (37 pages), not for two: the schema's own
+/// pages grow with its versions.
+constexpr std::uint64_t one_big_message_bytes = 80 * 4096;
+
 TEST_F(SqliteMessageStore, FullDatabaseFailsTheGroupThenRecoversWhenSpaceIsFreed) {
-    options_.max_database_bytes = 64 * 4096;
+    options_.max_database_bytes = one_big_message_bytes;
     std::vector<std::string> log;
     std::mutex log_mutex;
     options_.log_error = [&](std::string_view line) {
@@ -361,7 +365,7 @@ TEST_F(SqliteMessageStore, FullDatabaseFailsTheGroupThenRecoversWhenSpaceIsFreed
 }
 
 TEST_F(SqliteMessageStore, OperationsAfterAFailureKeepTheirOrder) {
-    options_.max_database_bytes = 64 * 4096;
+    options_.max_database_bytes = one_big_message_bytes;
     auto store = open();
     store->save_session(make_session("alice"));
     store->put_retained(make_message("big", std::string(150'000, 'r')));
