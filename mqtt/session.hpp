@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -435,8 +436,10 @@ private:
         deadline will_deadline;
         /// When a disconnected session expires [MQTT-4.1.0-2 (5.0)].
         deadline session_deadline;
-        /// SUBSCRIBE and UNSUBSCRIBE requests the gateway has not answered yet.
-        std::vector<pending_request> pending_requests;
+        /// SUBSCRIBE and UNSUBSCRIBE requests the gateway has not answered yet, by packet id (an
+        /// id is held by one request at a time). Keyed rather than listed: a client that pipelines
+        /// thousands of SUBSCRIBEs in one read must not make each one scan and shift the others.
+        std::unordered_map<std::uint16_t, pending_request> pending_requests;
         /// Packets handed to handle_packet while the CONNECT is being authorized.
         std::vector<packet> deferred_packets;
         /// Topic Alias tables of this network connection, made when the first alias is used.

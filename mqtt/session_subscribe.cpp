@@ -13,9 +13,7 @@ namespace perch::mqtt {
 // ---- SUBSCRIBE and UNSUBSCRIBE --------------------------------------------------------------
 
 bool session::is_request_id_in_use(std::uint16_t packet_id) const {
-    return extras_ &&
-           std::any_of(extras_->pending_requests.begin(), extras_->pending_requests.end(),
-                       [packet_id](const auto& r) { return r.packet_id == packet_id; });
+    return extras_ && extras_->pending_requests.contains(packet_id);
 }
 
 void session::on_subscribe(const subscribe& received, time_point now) {
@@ -71,7 +69,8 @@ void session::on_subscribe(const subscribe& received, time_point now) {
         return;
     }
     request.entries = forwarded.entries;
-    rare().pending_requests.push_back(std::move(request));
+    const std::uint16_t packet_id = request.packet_id;
+    rare().pending_requests.emplace(packet_id, std::move(request));
     push(subscribe_requested{std::move(forwarded)});
 }
 
@@ -88,15 +87,11 @@ std::optional<session::pending_request> session::take_pending_request(std::uint1
         return std::nullopt;
     }
     auto& pending_requests = extras_->pending_requests;
-    const auto pending =
-        std::find_if(pending_requests.begin(), pending_requests.end(),
-                     [packet_id, is_subscribe](const pending_request& held) {
-                         return held.packet_id == packet_id && held.is_subscribe == is_subscribe;
-                     });
-    if (pending == pending_requests.end()) {
+    const auto pending = pending_requests.find(packet_id);
+    if (pending == pending_requests.end() || pending->second.is_subscribe != is_subscribe) {
         return std::nullopt;
     }
-    pending_request request = std::move(*pending);
+    pending_request request = std::move(pending->second);
     pending_requests.erase(pending);
     release_rare_if_unused();
     return request;
@@ -156,7 +151,8 @@ void session::on_unsubscribe(const unsubscribe& received, [[maybe_unused]] time_
         return;
     }
     request.topic_filters = forwarded.topic_filters;
-    rare().pending_requests.push_back(std::move(request));
+    const std::uint16_t packet_id = request.packet_id;
+    rare().pending_requests.emplace(packet_id, std::move(request));
     push(unsubscribe_requested{std::move(forwarded)});
 }
 

@@ -59,6 +59,28 @@ void add_workers(const broker_stats& stats, metrics_snapshot& snapshot) {
     }
 }
 
+void add_session_queues(const broker_stats& stats, metrics_snapshot& snapshot) {
+    snapshot.add("perch_session_queue_deepest_messages",
+                 "Messages waiting in the deepest session queue, refreshed each second.",
+                 metric_type::gauge, static_cast<double>(stats.session_queue_deepest));
+    histogram_sample histogram;
+    std::uint64_t sessions = 0;
+    for (const std::uint64_t bound : session_queue_depth_bounds) {
+        histogram.upper_bounds.push_back(static_cast<double>(bound));
+    }
+    for (const std::uint64_t count : stats.session_queue_depths) {
+        sessions += count;
+    }
+    histogram.bucket_counts.assign(stats.session_queue_depths.begin(),
+                                   stats.session_queue_depths.end());
+    histogram.sum = static_cast<double>(stats.total(&worker_counters::session_queued_messages));
+    histogram.count = sessions;
+    snapshot.add_histogram("perch_session_queue_depth_messages",
+                           "Sessions (connected or not) by the messages waiting in their queue, "
+                           "refreshed each second.",
+                           std::move(histogram));
+}
+
 void add_store(const store::store_counters& store, metrics_snapshot& snapshot) {
     snapshot.add("perch_store_commits_total", "Group commits written to the store.",
                  metric_type::counter, static_cast<double>(store.commits));
@@ -107,6 +129,7 @@ metrics_snapshot make_metrics_snapshot(const broker_stats& stats) {
                  static_cast<double>(stats.retained_messages));
     add_listeners(stats, snapshot);
     add_workers(stats, snapshot);
+    add_session_queues(stats, snapshot);
     if (stats.store) {
         add_store(*stats.store, snapshot);
     }

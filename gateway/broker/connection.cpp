@@ -93,6 +93,14 @@ connection::connection(broker_tables& tables, worker& home, boost::asio::ip::tcp
     : connection(tables, home, std::make_unique<tcp_transport>(home.poller(), std::move(socket)),
                  std::move(settings)) {}
 
+void connection::refuse_for_connection_rate() {
+    is_connection_rate_refused_ = true;
+    if (has_connection_slot_) {
+        has_connection_slot_ = false;
+        tables_.release_connection_slot();
+    }
+}
+
 connection::~connection() {
     if (has_connection_slot_) {
         tables_.release_connection_slot();

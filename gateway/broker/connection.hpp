@@ -24,6 +24,7 @@
 #include "gateway/broker/publish_quota.hpp"
 #include "gateway/broker/router.hpp"
 #include "gateway/broker/session_persistence.hpp"
+#include "gateway/broker/subscribe_quota.hpp"
 #include "gateway/chat/access_policy.hpp"
 #include "gateway/chat/chat_service.hpp"
 #include "gateway/common/log.hpp"
@@ -88,8 +89,14 @@ public:
 
     /// Its address is over max_connection_rate (docs/LIMITS.md): the CONNECT is answered with
     /// Connection rate exceeded (0x9F at 5.0, Server unavailable at 3.1.1) before any login, and
-    /// the connection closes. Before start().
-    void refuse_for_connection_rate() { is_connection_rate_refused_ = true; }
+    /// the connection closes. It gives back its max_connections slot at once: it only waits to
+    /// answer, and the rate limiter bounds how many such connections one address has. Before
+    /// start().
+    void refuse_for_connection_rate();
+
+    /// Messages waiting in the session's queue (not yet sent), and their payload and topic bytes.
+    std::size_t queued_messages() const { return session_.state().queued.size(); }
+    std::size_t queued_bytes() const { return session_.state().queued_bytes; }
 
     /// Takes the quota of its user from `settings` (a reload); the buckets keep their state.
     void update_quota(const connection_settings& settings);
@@ -367,6 +374,7 @@ private:
     struct quota_part {
         client_quota limits;
         publish_quota publish;
+        subscribe_quota subscribe;
         /// Subscriptions granted by SUBSCRIBE packets whose SUBACK waits for the store: not yet in
         /// the session's table, already counted against max_subscriptions_per_client.
         std::uint64_t pending_subscriptions = 0;

@@ -282,7 +282,13 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
         session_.state().subscriptions.size() + (quota_ ? quota_->pending_subscriptions : 0);
     std::uint64_t added_subscriptions = 0;
     std::vector<std::string_view> added_filters;
+    // docs/LIMITS.md "Subscribe rate": a client refused far past its rate is a storm.
+    bool is_storm = false;
     for (const mqtt::subscribe_entry& entry : request.entries) {
+        if (is_storm) {
+            reasons.push_back(mqtt::reason_code::quota_exceeded);
+            continue;
+        }
         // Parsed once for the access check, the subscription index and Retain Handling.
         const mqtt::parsed_filter filter = mqtt::parse_filter(entry.topic_filter);
         if (!policy_.may_subscribe(filter, client_id())) {
@@ -291,13 +297,23 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
             reasons.push_back(mqtt::reason_code::not_authorized);
             continue;
         }
-        if (max_subscriptions != 0 &&
-            !session_.state().subscriptions.contains(entry.topic_filter) &&
+        if (quota_ && !session_.state().subscriptions.contains(entry.topic_filter) &&
             std::ranges::find(added_filters, std::string_view(entry.topic_filter)) ==
                 added_filters.end()) {
-            if (held_subscriptions >= max_subscriptions) {
-                // SUBACK 0x97 Quota exceeded at level 5, 0x80 at level 4.
+            // A new filter: within max_subscriptions_per_client, then within max_subscribe_rate;
+            // SUBACK 0x97 Quota exceeded at level 5, 0x80 at level 4.
+            subscribe_admission verdict = subscribe_admission::accepted;
+            if (max_subscriptions != 0 && held_subscriptions >= max_subscriptions) {
                 worker_.counters().subscription_quota_refusals.add();
+                verdict = quota_->subscribe.refuse(quota_->limits, now);
+            } else {
+                verdict = quota_->subscribe.admit(quota_->limits, now);
+                if (verdict != subscribe_admission::accepted) {
+                    worker_.counters().subscribe_rate_refusals.add();
+                }
+            }
+            if (verdict != subscribe_admission::accepted) {
+                is_storm = verdict == subscribe_admission::storm;
                 reasons.push_back(mqtt::reason_code::quota_exceeded);
                 continue;
             }
@@ -335,6 +351,14 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
             retained.push_back(std::move(batch));
         }
     }
+    if (is_storm) {
+        // Without a ledger the SUBACK goes out first: the client learns which filters it holds,
+        // then the session ends with 0x97. A persistent session's SUBACK waits for the store
+        // and is not sent once the connection ends; what it was granted is kept.
+        worker_.counters().subscribe_storm_disconnects.add();
+        log_notice("disconnecting {} ({}): subscribing far past its quota", client_id(),
+                   remote_address());
+    }
     auto finish = [self = shared_from_this(), packet_id = request.packet_id,
                    reasons = std::move(reasons),
                    retained = std::move(retained)](mqtt::time_point at) mutable {
@@ -355,6 +379,9 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
     };
     if (!ledger_) {
         finish(now);
+        if (is_storm) {
+            session_.shutdown(mqtt::reason_code::quota_exceeded, now);
+        }
         return;
     }
     if (quota_) {
@@ -375,6 +402,9 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
                 self->sync_ledger(at);
                 self->worker_.flush();
             }));
+    if (is_storm) {
+        session_.shutdown(mqtt::reason_code::quota_exceeded, now);
+    }
 }
 
 void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt::time_point now) {

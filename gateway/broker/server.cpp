@@ -701,6 +701,12 @@ void server::add_metrics_stats(broker_stats& stats) const {
         lag.sum_us = counts.loop_lag_sum_us.value();
         lag.probes = counts.loop_lag_probes.value();
         stats.workers.push_back(lag);
+        stats.session_queue_deepest =
+            std::max(stats.session_queue_deepest, counts.session_queue_deepest.value());
+        for (std::size_t bucket = 0; bucket < stats.session_queue_depths.size(); ++bucket) {
+            stats.session_queue_depths[bucket] +=
+                counts.session_queue_depth_buckets[bucket].value();
+        }
     }
     // Every listener has a socket on worker 0 (the http ones only there): sum each over workers.
     for (const auto& per_worker : listeners_) {

@@ -66,6 +66,7 @@ std::vector<sys_value> sys_topic_values(const broker_stats& stats, const sys_loa
                               number(stats.worker_totals[index])});
         }
     }
+    values.push_back({"$SYS/broker/sessions/queued/deepest", number(stats.session_queue_deepest)});
     for (const broker_stats::listener_stats& listener : stats.listeners) {
         values.push_back(
             {fmt::format("$SYS/broker/listeners/{}/{}/accepted", listener.kind, listener.port),

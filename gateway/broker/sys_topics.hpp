@@ -82,6 +82,10 @@ struct broker_stats {
     std::uint64_t rate_disconnects = 0;
     std::uint64_t connection_rate_refusals = 0;
     std::uint64_t subscription_quota_refusals = 0;
+    // Session queue depths: the deepest queue over every worker, and sessions by depth (one count
+    // per bucket of session_queue_depth_bounds, +Inf last).
+    std::uint64_t session_queue_deepest = 0;
+    std::array<std::uint64_t, session_queue_depth_bounds.size() + 1> session_queue_depths{};
 };
 
 /// Per-minute moving averages of the byte rates, as in Mosquitto's load topics.

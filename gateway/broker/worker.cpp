@@ -2,6 +2,7 @@
 #include "gateway/broker/worker.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include <boost/asio/post.hpp>
 
@@ -124,6 +125,31 @@ void worker::stop(std::chrono::milliseconds grace) {
     });
 }
 
+void worker::refresh_queue_depths() {
+    std::uint64_t messages = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t deepest = 0;
+    std::array<std::uint64_t, session_queue_depth_bounds.size() + 1> buckets{};
+    for (const std::shared_ptr<connection>& owned : connections_) {
+        const std::uint64_t depth = owned->queued_messages();
+        messages += depth;
+        bytes += owned->queued_bytes();
+        deepest = std::max(deepest, depth);
+        std::size_t bucket = 0;
+        while (bucket < session_queue_depth_bounds.size() &&
+               depth > session_queue_depth_bounds[bucket]) {
+            ++bucket;
+        }
+        ++buckets[bucket];
+    }
+    counters_.session_queued_messages.set(messages);
+    counters_.session_queued_bytes.set(bytes);
+    counters_.session_queue_deepest.set(deepest);
+    for (std::size_t bucket = 0; bucket < buckets.size(); ++bucket) {
+        counters_.session_queue_depth_buckets[bucket].set(buckets[bucket]);
+    }
+}
+
 void worker::arm_lag_probe(std::chrono::steady_clock::time_point expected) {
     if (is_lag_probe_stopped_) {
         return;
@@ -144,6 +170,7 @@ void worker::arm_lag_probe(std::chrono::steady_clock::time_point expected) {
             ++bucket;
         }
         counters_.loop_lag_buckets[bucket].add();
+        refresh_queue_depths();
         // From now, not from `expected`: a stalled loop gets one late sample, not a burst.
         arm_lag_probe(now + lag_probe_interval);
     });

@@ -171,6 +171,8 @@ private:
     /// Arms the loop-lag probe for one interval from `expected`; when it fires, how late it is
     /// goes into the loop_lag counters.
     void arm_lag_probe(std::chrono::steady_clock::time_point expected);
+    /// Recomputes the session queue gauges and histogram of counters_ from connections_.
+    void refresh_queue_depths();
 
     std::size_t index_;
     boost::asio::io_context context_{1};

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <tuple>
 
 #include "gateway/common/counter.hpp"
 
@@ -93,12 +94,35 @@ struct worker_counters {
     counter connection_rate_refusals;
     /// SUBSCRIBE entries refused for max_subscriptions_per_client.
     counter subscription_quota_refusals;
+    // Subscription storms (docs/LIMITS.md "Subscribe rate").
+    /// SUBSCRIBE entries refused for max_subscribe_rate.
+    counter subscribe_rate_refusals;
+    /// Clients disconnected (0x97) for subscribing far past their rate or quota.
+    counter subscribe_storm_disconnects;
+    // Session queue depths (docs/OPERATIONS.md "Metrics"): gauges the worker recomputes from its
+    // own sessions once a second (refresh_queue_depths), so that nothing on the delivery path
+    // keeps them and a scrape reads them without a lock.
+    /// Messages waiting in this worker's session queues (not yet sent), and their payload and
+    /// topic bytes.
+    counter session_queued_messages;
+    counter session_queued_bytes;
+    /// The deepest queue among this worker's sessions (the broker's is the maximum over workers).
+    counter session_queue_deepest;
+    /// Sessions by queue depth, one count per bucket of session_queue_depth_bounds (+Inf last).
+    std::array<counter, 7> session_queue_depth_buckets;
 };
 
 /// The counter of `qos` (0, 1 or 2; anything else counts as 2) among three.
 inline counter& by_qos(unsigned qos, counter& qos0, counter& qos1, counter& qos2) {
     return qos == 0 ? qos0 : (qos == 1 ? qos1 : qos2);
 }
+
+/// The upper bounds of worker_counters::session_queue_depth_buckets, in messages (+Inf after).
+inline constexpr std::array<std::uint64_t, 6> session_queue_depth_bounds{0,   1,    10,
+                                                                         100, 1000, 10'000};
+
+static_assert(std::tuple_size_v<decltype(worker_counters::session_queue_depth_buckets)> ==
+              session_queue_depth_bounds.size() + 1);
 
 /// The upper bounds of worker_counters::loop_lag_buckets, in microseconds.
 inline constexpr std::array<std::uint64_t, 8> loop_lag_bounds_us{

@@ -309,6 +309,16 @@ void chat_service::upgrade_password_hash(std::string_view user, std::string_view
         });
 }
 
+std::string chat_service::unknown_user_hash() {
+    const std::uint32_t iterations = password_iterations_.load(std::memory_order_relaxed);
+    std::lock_guard lock(unknown_user_hash_mutex_);
+    if (unknown_user_hash_iterations_ != iterations) {
+        unknown_user_hash_ = hash_password("perch: a password of no user", iterations);
+        unknown_user_hash_iterations_ = iterations;
+    }
+    return unknown_user_hash_;
+}
+
 chat_login_result chat_service::check_login(std::optional<std::string_view> user_name,
                                             std::optional<std::string_view> password,
                                             std::string_view client_id, bool is_identity_verified) {
@@ -317,7 +327,14 @@ chat_login_result chat_service::check_login(std::optional<std::string_view> user
         const std::optional<std::string> hash = directory_.password_hash(*user_name);
         if (is_identity_verified) {
             is_chat_user = hash.has_value();
-        } else if (!hash || !password || !check_credentials(*user_name, *password, *hash)) {
+        } else if (!hash) {
+            if (password && !is_device_token(*password)) {
+                // As costly as a known user's wrong password: the time of the answer must not
+                // tell which user names exist.
+                verify_password(*password, unknown_user_hash());
+            }
+            return chat_login_result::bad_credentials;
+        } else if (!password || !check_credentials(*user_name, *password, *hash)) {
             return chat_login_result::bad_credentials;
         } else {
             is_chat_user = true;
@@ -338,8 +355,9 @@ chat_login_result chat_service::check_login(std::optional<std::string_view> user
 std::optional<chat_login_result> chat_service::start_login_check(
     std::optional<std::string> user_name, std::optional<std::string> password,
     std::string client_id, bool is_identity_verified, std::function<void(chat_login_result)> done) {
-    const bool is_costly = user_name && !is_identity_verified && password &&
-                           !is_device_token(*password) && directory_.has_user(*user_name);
+    // A user name nobody has is checked on the same threads at the same cost (check_login).
+    const bool is_costly =
+        user_name && !is_identity_verified && password && !is_device_token(*password);
     if (!is_costly) {
         return check_login(user_name, password, client_id, is_identity_verified);
     }

@@ -287,6 +287,12 @@ private:
     std::atomic<std::uint32_t> history_retention_days_;
     std::atomic<std::uint32_t> history_keep_per_conversation_;
     std::atomic<std::uint32_t> password_iterations_;
+    /// A hash at password_iterations_ of a password no user has, made on first use: a login as
+    /// an unknown user is verified against it. Lock: unknown_user_hash_mutex_.
+    std::string unknown_user_hash();
+    std::mutex unknown_user_hash_mutex_;
+    std::string unknown_user_hash_;
+    std::uint32_t unknown_user_hash_iterations_ = 0;
     /// Cursors loaded at start, by client id. Lock: stored_cursors_mutex_.
     std::mutex stored_cursors_mutex_;
     std::map<std::string, store::session_cursors_record, std::less<>> stored_cursors_;

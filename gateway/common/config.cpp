@@ -318,12 +318,14 @@ void handle_assistant_rooms(parse_state& state, const config_line& line) {
 }
 
 /// The keys of client_quota, as written in the file and after `user_quota NAME`.
-constexpr std::array<std::pair<std::string_view, std::uint64_t client_quota::*>, 5> quota_keys = {{
+constexpr std::array<std::pair<std::string_view, std::uint64_t client_quota::*>, 7> quota_keys = {{
     {"max_publish_rate", &client_quota::max_publish_rate},
     {"max_publish_burst", &client_quota::max_publish_burst},
     {"max_publish_bytes_rate", &client_quota::max_publish_bytes_rate},
     {"max_publish_bytes_burst", &client_quota::max_publish_bytes_burst},
     {"max_subscriptions_per_client", &client_quota::max_subscriptions_per_client},
+    {"max_subscribe_rate", &client_quota::max_subscribe_rate},
+    {"max_subscribe_burst", &client_quota::max_subscribe_burst},
 }};
 
 /// A burst of 0 would never let anything through: bursts start at 1.
@@ -353,10 +355,11 @@ void handle_user_quota(parse_state& state, const config_line& line) {
     }
     const std::string_view key = line.values[1];
     if (find_quota_key(key) == nullptr) {
-        line.fail(fmt::format("'{}' is not a quota key (max_publish_rate, max_publish_burst, "
-                              "max_publish_bytes_rate, max_publish_bytes_burst, "
-                              "max_subscriptions_per_client)",
-                              key));
+        line.fail(
+            fmt::format("'{}' is not a quota key (max_publish_rate, max_publish_burst, "
+                        "max_publish_bytes_rate, max_publish_bytes_burst, "
+                        "max_subscriptions_per_client, max_subscribe_rate, max_subscribe_burst)",
+                        key));
     }
     config_line value_line = line;
     value_line.values = {line.values[2]};
@@ -485,6 +488,10 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
          unsigned_key(&broker_config::max_connection_rate, 0, max_rate_value)},
         {"max_connection_burst",
          unsigned_key(&broker_config::max_connection_burst, 1, max_rate_value)},
+        // Subscribe rate quota (docs/LIMITS.md).
+        {"max_subscribe_rate", quota_key(&client_quota::max_subscribe_rate, "max_subscribe_rate")},
+        {"max_subscribe_burst",
+         quota_key(&client_quota::max_subscribe_burst, "max_subscribe_burst")},
     };
     return table;
 }

@@ -132,13 +132,19 @@ struct client_quota {
     std::uint64_t max_publish_bytes_burst = 64ULL * 1024 * 1024;
     /// Subscriptions one session may hold beyond those the chat layer holds for it; 0: no limit.
     std::uint64_t max_subscriptions_per_client = 1000;
+    /// New subscriptions per second (filters a session did not hold) and the burst above that
+    /// rate. The burst lets a device take max_subscriptions_per_client at once when it connects;
+    /// the rate stops a client that subscribes, leaves and comes back without end.
+    std::uint64_t max_subscribe_rate = 100;
+    std::uint64_t max_subscribe_burst = 1000;
 
     rate_limit message_limit() const { return {max_publish_rate, max_publish_burst}; }
+    rate_limit subscribe_limit() const { return {max_subscribe_rate, max_subscribe_burst}; }
     rate_limit byte_limit() const { return {max_publish_bytes_rate, max_publish_bytes_burst}; }
     /// True when no quota applies (every rate and the subscription limit 0).
     bool is_unlimited() const {
         return max_publish_rate == 0 && max_publish_bytes_rate == 0 &&
-               max_subscriptions_per_client == 0;
+               max_subscriptions_per_client == 0 && max_subscribe_rate == 0;
     }
     bool operator==(const client_quota&) const = default;
 };

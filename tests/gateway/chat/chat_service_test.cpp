@@ -1,5 +1,8 @@
 // The chat service over the memory chat store, without threads: logins, stamping, server-side
 // filters, presence counts and control requests.
+#include <chrono>
+#include <future>
+
 #include <gtest/gtest.h>
 
 #include "gateway/chat/chat_service.hpp"
@@ -12,6 +15,7 @@ namespace perch::gateway {
 namespace {
 
 using json = nlohmann::json;
+using namespace std::chrono_literals;
 
 class ChatServiceTest : public ::testing::Test {
 protected:
@@ -49,6 +53,26 @@ protected:
 
     std::unique_ptr<chat_service> service_;
 };
+
+TEST_F(ChatServiceTest, AnUnknownUserIsCheckedOnThePasswordThreadsAsAKnownOneIs) {
+    // Answered at once for one and after a hash for the other, the two would tell an observer
+    // which user names exist.
+    std::promise<chat_login_result> known;
+    std::promise<chat_login_result> unknown;
+    const auto known_now = service_->start_login_check(
+        "alice", "wrong", "alice", false, [&](chat_login_result got) { known.set_value(got); });
+    const auto unknown_now =
+        service_->start_login_check("mallory", "wrong", "mallory", false,
+                                    [&](chat_login_result got) { unknown.set_value(got); });
+    EXPECT_FALSE(known_now.has_value());
+    EXPECT_FALSE(unknown_now.has_value());
+    auto known_later = known.get_future();
+    auto unknown_later = unknown.get_future();
+    ASSERT_EQ(known_later.wait_for(10s), std::future_status::ready);
+    ASSERT_EQ(unknown_later.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(known_later.get(), chat_login_result::bad_credentials);
+    EXPECT_EQ(unknown_later.get(), chat_login_result::bad_credentials);
+}
 
 TEST_F(ChatServiceTest, LoginChecksPasswordAndClientId) {
     using result = chat_login_result;

@@ -500,9 +500,27 @@ TEST(Config, QuotaKeysSetEveryClientsQuota) {
     EXPECT_EQ(config.max_connection_burst, 6U);
     EXPECT_FALSE(config.quota.is_unlimited());
     const broker_config none = parse_config("max_publish_rate 0\nmax_publish_bytes_rate 0\n"
-                                            "max_subscriptions_per_client 0\n",
+                                            "max_subscriptions_per_client 0\n"
+                                            "max_subscribe_rate 0\n",
                                             "q.conf");
     EXPECT_TRUE(none.quota.is_unlimited());
+}
+
+TEST(Config, SubscribeRateKeysSetTheQuotaGloballyAndPerUser) {
+    const broker_config defaults;
+    EXPECT_EQ(defaults.quota.subscribe_limit(), (rate_limit{100, 1000}));
+    const broker_config config =
+        parse_config("max_subscribe_rate 5\nmax_subscribe_burst 50\n"
+                     "user_quota hub max_subscribe_rate 0\nuser_quota hub max_subscribe_burst 9\n",
+                     "q.conf");
+    EXPECT_EQ(config.quota.subscribe_limit(), (rate_limit{5, 50}));
+    EXPECT_EQ(quota_for_user(config, "hub").subscribe_limit(), (rate_limit{0, 9}));
+    // Only the subscribe rate left: a quota still applies.
+    const broker_config rate_only = parse_config("max_publish_rate 0\nmax_publish_bytes_rate 0\n"
+                                                 "max_subscriptions_per_client 0\n",
+                                                 "q.conf");
+    EXPECT_FALSE(rate_only.quota.is_unlimited());
+    EXPECT_THROW(parse_config("max_subscribe_burst 0\n", "q.conf"), config_error);
 }
 
 TEST(Config, UserQuotaLinesOverrideOneUserWhereverTheGlobalLinesAre) {
