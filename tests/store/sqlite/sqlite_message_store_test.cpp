@@ -318,7 +318,8 @@ TEST_F(SqliteMessageStore, ReadOnlyDatabaseFailsToOpen) {
 }
 
 TEST_F(SqliteMessageStore, FullDatabaseFailsTheGroupThenRecoversWhenSpaceIsFreed) {
-    options_.max_database_bytes = 64 * 4096;
+    // Room for the schema and one 150 kB message, not two.
+    options_.max_database_bytes = 80 * 4096;
     std::vector<std::string> log;
     std::mutex log_mutex;
     options_.log_error = [&](std::string_view line) {
@@ -361,7 +362,8 @@ TEST_F(SqliteMessageStore, FullDatabaseFailsTheGroupThenRecoversWhenSpaceIsFreed
 }
 
 TEST_F(SqliteMessageStore, OperationsAfterAFailureKeepTheirOrder) {
-    options_.max_database_bytes = 64 * 4096;
+    // Room for the schema and one 150 kB message, not two.
+    options_.max_database_bytes = 80 * 4096;
     auto store = open();
     store->save_session(make_session("alice"));
     store->put_retained(make_message("big", std::string(150'000, 'r')));
