@@ -38,12 +38,36 @@ struct user_record {
     bool operator==(const user_record&) const = default;
 };
 
+/// Who may find and join a room (docs/CHAT.md "Room rules").
+enum class room_visibility : std::uint8_t {
+    /// Anyone may find it (public_rooms) and join it.
+    open,
+    /// Joined by invitation only.
+    invited,
+};
+
+/// What history a newcomer to a room may read.
+enum class history_visibility : std::uint8_t {
+    /// The whole history.
+    shared,
+    /// Only what was said after the member joined.
+    joined,
+};
+
+/// A member's role in a room; the order is the rank (an owner outranks an admin).
+enum class room_role : std::uint8_t { member, admin, owner };
+
 /// A chat room.
 struct room_record {
     std::string name;
     /// The user who created it; empty when created by an administrator.
     std::string created_by;
     std::uint64_t created_unix_ms = 0;
+    room_visibility visibility = room_visibility::open;
+    history_visibility history = history_visibility::shared;
+    /// The name shown to people (the room's id is `name`); may be empty.
+    std::string display_name{};
+    std::string topic{};
     bool operator==(const room_record&) const = default;
 };
 
@@ -51,7 +75,50 @@ struct room_record {
 struct membership_record {
     std::string room;
     std::string user;
+    room_role role = room_role::member;
+    /// A muted member receives the room but may not post to it.
+    bool is_muted = false;
+    /// The room's last message id when the member joined: with history_visibility::joined the
+    /// member reads nothing at or below it.
+    std::uint64_t joined_after_id = 0;
     bool operator==(const membership_record&) const = default;
+};
+
+/// A user banned from one room (not a connection ban): may not join it until unbanned.
+struct room_ban_record {
+    std::string room;
+    std::string user;
+    /// Who banned them (a user, or empty for an administrator).
+    std::string by{};
+    std::uint64_t created_unix_ms = 0;
+    bool operator==(const room_ban_record&) const = default;
+};
+
+/// A pending invitation of `user` into `room`, accepted by joining, ended by declining.
+struct invitation_record {
+    std::string room;
+    std::string user;
+    /// Who invited them (a user, or empty for an administrator).
+    std::string by{};
+    std::uint64_t created_unix_ms = 0;
+    bool operator==(const invitation_record&) const = default;
+};
+
+/// One entry of the rooms' audit log: who did what to whom, where and when.
+struct audit_record {
+    /// Assigned by the store, increasing.
+    std::uint64_t id = 0;
+    std::uint64_t ts_unix_ms = 0;
+    std::string room;
+    /// The user who acted; empty for an administrator (`perch room`).
+    std::string actor;
+    /// The action's name as the room event names it (`kick`, `ban`, `role`, ...).
+    std::string action;
+    /// The user it applied to; empty when none.
+    std::string target;
+    /// Anything else (a new role, name or topic), free text.
+    std::string detail;
+    bool operator==(const audit_record&) const = default;
 };
 
 /// A device token: a random secret one device of a user presents instead of the password
@@ -108,6 +175,10 @@ struct chat_directory_snapshot {
     std::vector<ban_record> bans;
     /// By scope, user, then filter.
     std::vector<acl_rule_record> acl_rules;
+    /// By room, then user.
+    std::vector<room_ban_record> room_bans;
+    /// By room, then user.
+    std::vector<invitation_record> invitations;
     /// The directory_version() this snapshot reflects.
     std::uint64_t version = 0;
 };
@@ -233,18 +304,52 @@ using read_positions_completion =
 /// Reports the read state of a user, one record per conversation asked for, in that order.
 using read_state_completion =
     std::function<void(std::vector<read_state_record>, const store_status&)>;
+/// Reports audit entries, oldest first.
+using audit_completion = std::function<void(std::vector<audit_record>, const store_status&)>;
 
 /// One change of a batch given to chat_store::apply_directory_changes.
 struct directory_change {
-    enum class action { add_user, set_password, add_room, add_member };
+    enum class action {
+        add_user,
+        set_password,
+        add_room,
+        add_member,
+        // Room rules and moderation (docs/CHAT.md "Room rules").
+        /// Replaces the visibility, history visibility, display name and topic of `room.name`;
+        /// not_found for an unknown room.
+        update_room,
+        /// Deletes `room.name` with its memberships, bans and invitations; not_found when unknown.
+        remove_room,
+        /// Removes `membership`; not_found when not a member.
+        remove_member,
+        /// Replaces the role and mute of `membership`; not_found when not a member.
+        update_member,
+        /// Stores `ban` (replacing one of the same room and user); not_found for an unknown room.
+        add_room_ban,
+        /// Deletes the ban of `ban.room`, `ban.user`; not_found when there is none.
+        remove_room_ban,
+        /// Stores `invitation` (replacing one of the same room and user); not_found for an unknown
+        /// room or user.
+        add_invitation,
+        /// Deletes the invitation of `invitation.room`, `invitation.user`; not_found when none.
+        remove_invitation,
+        /// Appends `audit` to the audit log (its id is assigned); always done.
+        add_audit,
+    };
     action what = action::add_user;
     /// add_user: the new user; set_password: its name and new hash (its device tokens are
     /// revoked, as set_password does).
     user_record user;
-    /// add_room.
+    /// add_room, update_room, remove_room.
     room_record room;
-    /// add_member.
+    /// add_member, remove_member, update_member. add_member keeps its role, mute and join point.
     membership_record membership;
+    /// add_room_ban, remove_room_ban.
+    room_ban_record ban{};
+    /// add_invitation, remove_invitation.
+    invitation_record invitation{};
+    /// add_audit.
+    audit_record audit{};
 
     static directory_change adding_user(user_record user) {
         return {action::add_user, std::move(user), {}, {}};
@@ -257,6 +362,25 @@ struct directory_change {
     }
     static directory_change adding_member(membership_record membership) {
         return {action::add_member, {}, {}, std::move(membership)};
+    }
+    /// A change of `what` on a membership (remove_member, update_member).
+    static directory_change of_member(action what, membership_record membership) {
+        return {what, {}, {}, std::move(membership)};
+    }
+    /// A change of `what` on a room (update_room, remove_room).
+    static directory_change of_room(action what, room_record room) {
+        return {what, {}, std::move(room), {}};
+    }
+    /// add_room_ban or remove_room_ban.
+    static directory_change of_ban(action what, room_ban_record ban) {
+        return {what, {}, {}, {}, std::move(ban)};
+    }
+    /// add_invitation or remove_invitation.
+    static directory_change of_invitation(action what, invitation_record invitation) {
+        return {what, {}, {}, {}, {}, std::move(invitation)};
+    }
+    static directory_change auditing(audit_record audit) {
+        return {action::add_audit, {}, {}, {}, {}, {}, std::move(audit)};
     }
 };
 
@@ -318,6 +442,10 @@ public:
     /// when applied.
     virtual void apply_directory_changes(std::vector<directory_change> changes,
                                          directory_batch_completion done) = 0;
+
+    /// The audit log of `room` (every room when empty), oldest first, at most `limit` newest
+    /// entries. Synchronous: meant for `perch room audit` and control requests off the workers.
+    virtual std::vector<audit_record> audit_log(std::string room, std::size_t limit) = 0;
 
     /// Reads the whole directory in one transaction. Synchronous: meant for start-up and for
     /// reloads off the event loops. Throws store_open_error when it cannot be read.

@@ -17,7 +17,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array<std::pair<control_operation, std::string_view>, 15> operation_names{{
+constexpr std::array<std::pair<control_operation, std::string_view>, 26> operation_names{{
     {control_operation::create, "create"},
     {control_operation::join, "join"},
     {control_operation::leave, "leave"},
@@ -33,7 +33,78 @@ constexpr std::array<std::pair<control_operation, std::string_view>, 15> operati
     {control_operation::remove_message, "delete"},
     {control_operation::react, "react"},
     {control_operation::unreact, "unreact"},
+    {control_operation::kick, "kick"},
+    {control_operation::ban, "ban"},
+    {control_operation::unban, "unban"},
+    {control_operation::mute, "mute"},
+    {control_operation::unmute, "unmute"},
+    {control_operation::role, "role"},
+    {control_operation::set_room, "set_room"},
+    {control_operation::delete_room, "delete_room"},
+    {control_operation::public_rooms, "public_rooms"},
+    {control_operation::invitations, "invitations"},
+    {control_operation::decline, "decline"},
 }};
+
+/// The longest display name or topic a room may have, in bytes.
+constexpr std::size_t max_room_text = 1024;
+
+/// Reads the optional string member `key` (valid UTF-8, at most max_room_text bytes).
+std::optional<std::string> read_text(const json& request, std::string_view key,
+                                     std::optional<std::string>& out) {
+    const auto found = request.find(key);
+    if (found == request.end()) {
+        return std::nullopt;
+    }
+    if (!found->is_string() || found->get_ref<const std::string&>().size() > max_room_text) {
+        return "\"" + std::string(key) + "\" must be a string of at most " +
+               std::to_string(max_room_text) + " bytes";
+    }
+    out = found->get<std::string>();
+    return std::nullopt;
+}
+
+/// Reads the optional member `key`, which must be one of `names` (in enum order), into `out`.
+template <typename Enum, std::size_t count>
+std::optional<std::string> read_choice(const json& request, std::string_view key,
+                                       const std::array<std::string_view, count>& names,
+                                       std::optional<Enum>& out) {
+    const auto found = request.find(key);
+    if (found == request.end()) {
+        return std::nullopt;
+    }
+    if (found->is_string()) {
+        for (std::size_t index = 0; index < count; ++index) {
+            if (found->get_ref<const std::string&>() == names[index]) {
+                out = static_cast<Enum>(index);
+                return std::nullopt;
+            }
+        }
+    }
+    std::string error = "\"" + std::string(key) + "\" must be one of";
+    for (const std::string_view name : names) {
+        error += " \"" + std::string(name) + "\"";
+    }
+    return error;
+}
+
+constexpr std::array<std::string_view, 3> role_names{"member", "admin", "owner"};
+constexpr std::array<std::string_view, 2> visibility_names{"public", "private"};
+constexpr std::array<std::string_view, 2> history_names{"shared", "joined"};
+
+/// The optional room settings of create and set_room.
+std::optional<std::string> read_room_settings(const json& request, control_request& parsed) {
+    if (auto error = read_text(request, "name", parsed.display_name)) {
+        return error;
+    }
+    if (auto error = read_text(request, "topic", parsed.topic)) {
+        return error;
+    }
+    if (auto error = read_choice(request, "visibility", visibility_names, parsed.visibility)) {
+        return error;
+    }
+    return read_choice(request, "history", history_names, parsed.history_visibility);
+}
 
 /// Reads the string member `key` as a chat name into `out`; the error otherwise.
 std::optional<std::string> read_name(const json& request, std::string_view key, std::string& out) {
@@ -132,14 +203,71 @@ std::optional<std::string> read_emoji(const json& request, std::string& out) {
 std::optional<std::string> read_fields(const json& request, control_request& parsed) {
     switch (parsed.operation) {
     case control_operation::create:
+        if (auto error = read_name(request, "room", parsed.room)) {
+            return error;
+        }
+        return read_room_settings(request, parsed);
+    case control_operation::set_room:
+        if (auto error = read_name(request, "room", parsed.room)) {
+            return error;
+        }
+        if (auto error = read_room_settings(request, parsed)) {
+            return error;
+        }
+        if (!parsed.display_name && !parsed.topic && !parsed.visibility &&
+            !parsed.history_visibility) {
+            return std::string(
+                "set_room needs at least one of \"name\", \"topic\", \"visibility\", \"history\"");
+        }
+        return std::nullopt;
+    case control_operation::delete_room:
+    case control_operation::decline:
     case control_operation::join:
     case control_operation::leave:
     case control_operation::members: return read_name(request, "room", parsed.room);
+    case control_operation::kick:
+    case control_operation::ban:
+    case control_operation::unban:
+    case control_operation::mute:
+    case control_operation::unmute:
     case control_operation::invite:
         if (auto error = read_name(request, "room", parsed.room)) {
             return error;
         }
         return read_name(request, "user", parsed.user);
+    case control_operation::role:
+        if (auto error = read_name(request, "room", parsed.room)) {
+            return error;
+        }
+        if (auto error = read_name(request, "user", parsed.user)) {
+            return error;
+        }
+        if (request.find("role") == request.end()) {
+            return std::string("missing \"role\"");
+        }
+        return read_choice(request, "role", role_names, parsed.role);
+    case control_operation::public_rooms: {
+        std::optional<std::string> text;
+        if (auto error = read_text(request, "query", text)) {
+            return error;
+        }
+        parsed.query = text.value_or("");
+        text.reset();
+        if (auto error = read_text(request, "after", text)) {
+            return error;
+        }
+        parsed.after = text.value_or("");
+        std::uint64_t limit = default_history_page;
+        if (auto error = read_number(request, "limit", limit)) {
+            return error;
+        }
+        if (limit == 0 || limit > max_history_page) {
+            return "\"limit\" must be between 1 and " + std::to_string(max_history_page);
+        }
+        parsed.limit = static_cast<std::size_t>(limit);
+        return std::nullopt;
+    }
+    case control_operation::invitations:
     case control_operation::rooms: return std::nullopt;
     case control_operation::token:
     case control_operation::revoke_token: return read_name(request, "device", parsed.device);
@@ -299,6 +427,9 @@ std::string format_control_reply(const control_reply& reply) {
     if (!reply.is_ok) {
         out["error"] = reply.error;
     }
+    if (reply.detail) {
+        out["detail"] = *reply.detail;
+    }
     if (reply.room) {
         out["room"] = *reply.room;
     }
@@ -340,6 +471,12 @@ std::string format_control_reply(const control_reply& reply) {
         }
         out["conversations"] = std::move(conversations);
     }
+    if (reply.extra_json) {
+        const json extra = json::parse(*reply.extra_json, nullptr, false);
+        if (extra.is_object()) {
+            out.update(extra);
+        }
+    }
     return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -369,6 +506,18 @@ std::string format_message_event(const control_request& request) {
         break;
     }
     return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string_view to_string(store::room_role role) {
+    return role_names.at(static_cast<std::size_t>(role));
+}
+
+std::string_view to_string(store::room_visibility visibility) {
+    return visibility_names.at(static_cast<std::size_t>(visibility));
+}
+
+std::string_view to_string(store::history_visibility visibility) {
+    return history_names.at(static_cast<std::size_t>(visibility));
 }
 
 std::string format_presence(std::string_view user, std::size_t devices, std::uint64_t ts_unix_ms) {

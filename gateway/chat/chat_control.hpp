@@ -40,6 +40,24 @@ enum class control_operation : std::uint8_t {
     react,
     /// Takes one's reaction back.
     unreact,
+    // Room rules and moderation (docs/CHAT.md "Room rules").
+    kick,
+    ban,
+    unban,
+    mute,
+    unmute,
+    /// Changes a member's role.
+    role,
+    /// Changes a room's display name, topic, visibility or history visibility.
+    set_room,
+    /// Deletes a room (its owner).
+    delete_room,
+    /// Searches the public rooms.
+    public_rooms,
+    /// The user's pending invitations.
+    invitations,
+    /// Declines a pending invitation.
+    decline,
 };
 
 /// The name of `operation` as it appears in "op".
@@ -76,6 +94,18 @@ struct control_request {
     std::string text;
     /// react, unreact: the emoji, 1..max_emoji_bytes bytes of UTF-8 without control characters.
     std::string emoji;
+    // Room rules and moderation.
+    /// role: the new role.
+    std::optional<store::room_role> role;
+    /// create, set_room: the settings named in the request (others stay as they are).
+    std::optional<std::string> display_name;
+    std::optional<std::string> topic;
+    std::optional<store::room_visibility> visibility;
+    std::optional<store::history_visibility> history_visibility;
+    /// public_rooms: the text a room's name or display name must contain (empty: every one),
+    /// and the last room of the previous page (empty: from the first).
+    std::string query;
+    std::string after;
     bool operator==(const control_request&) const = default;
 };
 
@@ -114,6 +144,11 @@ struct control_reply {
     std::optional<std::vector<store::read_state_record>> read_states;
     /// edit, delete, react, unreact: the message changed (the event's own id is in `id`).
     std::optional<std::uint64_t> of;
+    /// A failure's explanation beside its code (room rules: "error" is a code such as
+    /// "not_allowed", "detail" says why).
+    std::optional<std::string> detail;
+    /// A JSON object whose members are added to the reply (room rules format their own fields).
+    std::optional<std::string> extra_json;
 };
 
 /// The reply's JSON: `{"ok":true,"op":...,...}` or `{"ok":false,"op":...,"error":"..."}`.
@@ -132,6 +167,12 @@ std::string format_message_event(const control_request& request);
 
 /// The retained presence payload: `{"user":...,"status":"online"|"offline","devices":N,"ts":MS}`.
 std::string format_presence(std::string_view user, std::size_t devices, std::uint64_t ts_unix_ms);
+
+/// The names used in requests, replies and room events: "owner", "admin", "member"; "public",
+/// "private"; "shared", "joined".
+std::string_view to_string(store::room_role role);
+std::string_view to_string(store::room_visibility visibility);
+std::string_view to_string(store::history_visibility visibility);
 
 /// The read signal sent when a user marks a conversation read:
 /// `{"type":"read","user":...,"conversation":...,"id":N}`.

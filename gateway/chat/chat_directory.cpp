@@ -17,7 +17,7 @@ directory_contents make_directory_contents(const store::chat_directory_snapshot&
     }
     for (const store::room_record& room : snapshot.rooms) {
         contents.rooms[room.name];
-        contents.room_creators[room.name] = room.created_by;
+        contents.rules.rooms.emplace(room.name, room);
     }
     for (const store::membership_record& membership : snapshot.memberships) {
         const auto room = contents.rooms.find(membership.room);
@@ -26,10 +26,19 @@ directory_contents make_directory_contents(const store::chat_directory_snapshot&
         }
         room->second.insert(membership.user);
         contents.rooms_of_user[membership.user].insert(membership.room);
+        contents.rules.members[membership.room].emplace(membership.user, membership);
     }
     for (const store::device_token_record& token : snapshot.device_tokens) {
         if (contents.users.contains(token.user)) {
             contents.device_tokens[token.user][token.device] = token.token_hash;
+        }
+    }
+    for (const store::room_ban_record& ban : snapshot.room_bans) {
+        contents.rules.banned[ban.room].insert(ban.user);
+    }
+    for (const store::invitation_record& invitation : snapshot.invitations) {
+        if (contents.rooms.contains(invitation.room) && contents.users.contains(invitation.user)) {
+            contents.rules.invitations[invitation.user].push_back(invitation);
         }
     }
     contents.ban_records = snapshot.bans;
@@ -123,15 +132,6 @@ bool chat_directory::has_room(std::string_view room) const {
     return contents_.rooms.contains(room);
 }
 
-std::optional<std::string> chat_directory::creator_of(std::string_view room) const {
-    std::shared_lock lock(mutex_);
-    const auto found = contents_.room_creators.find(room);
-    if (found == contents_.room_creators.end()) {
-        return std::nullopt;
-    }
-    return found->second;
-}
-
 bool chat_directory::is_member(std::string_view room, std::string_view user) const {
     std::shared_lock lock(mutex_);
     const auto found = contents_.rooms.find(room);
@@ -192,6 +192,94 @@ std::vector<std::string> chat_directory::peers_of(std::string_view user) const {
         }
     }
     return {peers.begin(), peers.end()};
+}
+
+std::optional<store::room_record> chat_directory::room(std::string_view room) const {
+    std::shared_lock lock(mutex_);
+    const auto found = contents_.rules.rooms.find(room);
+    if (found == contents_.rules.rooms.end()) {
+        return std::nullopt;
+    }
+    return found->second;
+}
+
+std::optional<store::membership_record> chat_directory::membership(std::string_view room,
+                                                                   std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    const auto members = contents_.rules.members.find(room);
+    if (members == contents_.rules.members.end()) {
+        return std::nullopt;
+    }
+    const auto found = members->second.find(user);
+    if (found == members->second.end()) {
+        return std::nullopt;
+    }
+    return found->second;
+}
+
+bool chat_directory::is_muted(std::string_view room, std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    const auto members = contents_.rules.members.find(room);
+    if (members == contents_.rules.members.end()) {
+        return false;
+    }
+    const auto found = members->second.find(user);
+    return found != members->second.end() && found->second.is_muted;
+}
+
+bool chat_directory::is_banned_from(std::string_view room, std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    const auto found = contents_.rules.banned.find(room);
+    return found != contents_.rules.banned.end() && found->second.contains(user);
+}
+
+bool chat_directory::is_invited(std::string_view room, std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    const auto found = contents_.rules.invitations.find(user);
+    return found != contents_.rules.invitations.end() &&
+           std::any_of(found->second.begin(), found->second.end(),
+                       [room](const store::invitation_record& held) { return held.room == room; });
+}
+
+std::vector<store::invitation_record> chat_directory::invitations_of(std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    const auto found = contents_.rules.invitations.find(user);
+    if (found == contents_.rules.invitations.end()) {
+        return {};
+    }
+    return found->second;
+}
+
+std::vector<store::membership_record> chat_directory::memberships_of(std::string_view room) const {
+    std::shared_lock lock(mutex_);
+    std::vector<store::membership_record> memberships;
+    const auto members = contents_.rules.members.find(room);
+    if (members != contents_.rules.members.end()) {
+        for (const auto& [user, membership] : members->second) {
+            memberships.push_back(membership);
+        }
+    }
+    return memberships;
+}
+
+std::vector<store::room_record> chat_directory::public_rooms(std::string_view query,
+                                                             std::string_view after,
+                                                             std::size_t limit) const {
+    std::shared_lock lock(mutex_);
+    std::vector<store::room_record> found;
+    auto room =
+        after.empty() ? contents_.rules.rooms.begin() : contents_.rules.rooms.upper_bound(after);
+    for (; room != contents_.rules.rooms.end() && found.size() < limit; ++room) {
+        const store::room_record& held = room->second;
+        if (held.visibility != store::room_visibility::open) {
+            continue;
+        }
+        if (held.name.find(query) != std::string::npos ||
+            held.display_name.find(query) != std::string::npos) {
+            found.push_back(held);
+        }
+    }
+    return found;
 }
 
 std::shared_ptr<const ban_list> chat_directory::bans() const {

@@ -49,14 +49,26 @@ struct directory_changes {
     }
 };
 
+/// The rules of the rooms (docs/CHAT.md "Room rules"): settings, member roles and mutes, room
+/// bans and pending invitations.
+struct room_rules {
+    /// Room name -> the room as stored (visibility, history visibility, name, topic).
+    std::map<std::string, store::room_record, std::less<>> rooms;
+    /// Room name -> user -> membership (role, mute, join point).
+    std::map<std::string, std::map<std::string, store::membership_record, std::less<>>, std::less<>>
+        members;
+    /// Room name -> users banned from it.
+    std::map<std::string, std::set<std::string, std::less<>>, std::less<>> banned;
+    /// User name -> their pending invitations, by room.
+    std::map<std::string, std::vector<store::invitation_record>, std::less<>> invitations;
+};
+
 /// The directory contents without the lock: the value replace() installs.
 struct directory_contents {
     /// User name -> password hash.
     std::map<std::string, std::string, std::less<>> users;
     /// Room name -> members.
     std::map<std::string, std::set<std::string, std::less<>>, std::less<>> rooms;
-    /// Room name -> the user who created it (empty: an administrator).
-    std::map<std::string, std::string, std::less<>> room_creators;
     /// User name -> rooms the user belongs to.
     std::map<std::string, std::set<std::string, std::less<>>, std::less<>> rooms_of_user;
     /// User name -> device -> the hash of that device's token.
@@ -67,6 +79,8 @@ struct directory_contents {
     std::shared_ptr<const ban_list> bans = std::make_shared<const ban_list>();
     /// The topic access rules held in the store.
     std::vector<store::acl_rule_record> acl_rules;
+    /// Room settings, roles, mutes, room bans and invitations.
+    room_rules rules;
     std::uint64_t version = 0;
 };
 
@@ -109,8 +123,6 @@ public:
     bool has_room(std::string_view room) const;
     /// True when `user` is a member of `room`.
     bool is_member(std::string_view room, std::string_view user) const;
-    /// The user who created `room` (empty when an administrator did); none for an unknown room.
-    std::optional<std::string> creator_of(std::string_view room) const;
     /// True when `first` and `second` are members of at least one common room, or are the same
     /// existing user.
     bool shares_room(std::string_view first, std::string_view second) const;
@@ -121,6 +133,29 @@ public:
     /// The users whose presence `user` may see: `user` itself (when it exists) and everyone
     /// sharing a room with it; sorted, each once.
     std::vector<std::string> peers_of(std::string_view user) const;
+
+    // Room rules (docs/CHAT.md "Room rules").
+
+    /// The room as stored (visibility, history visibility, name, topic), when it exists.
+    std::optional<store::room_record> room(std::string_view room) const;
+    /// The membership of `user` in `room` (role, mute, join point), when a member.
+    std::optional<store::membership_record> membership(std::string_view room,
+                                                       std::string_view user) const;
+    /// True when `user` is a member of `room` and muted there.
+    bool is_muted(std::string_view room, std::string_view user) const;
+    /// True when `user` is banned from `room`.
+    bool is_banned_from(std::string_view room, std::string_view user) const;
+    /// True when `user` has a pending invitation into `room`.
+    bool is_invited(std::string_view room, std::string_view user) const;
+    /// The pending invitations of `user`, by room.
+    std::vector<store::invitation_record> invitations_of(std::string_view user) const;
+    /// The members of `room` with their roles, by user.
+    std::vector<store::membership_record> memberships_of(std::string_view room) const;
+    /// The public rooms whose name or display name contains `query` (case-sensitive bytes; every
+    /// public room when empty), by name, starting after the room named `after` (empty: from the
+    /// first), at most `limit`.
+    std::vector<store::room_record> public_rooms(std::string_view query, std::string_view after,
+                                                 std::size_t limit) const;
 
     /// The bans now in force.
     std::shared_ptr<const ban_list> bans() const;

@@ -17,7 +17,9 @@ bool chat_may_publish(const chat_directory& directory, std::string_view user,
     case chat_topic_kind::not_chat: return true;
     case chat_topic_kind::room_message:
     case chat_topic_kind::room_signal:
-        return topic.sender == user && directory.is_member(topic.room, user);
+        // A muted member still receives the room but may not post to it.
+        return topic.sender == user && directory.is_member(topic.room, user) &&
+               !directory.is_muted(topic.room, topic.sender);
     case chat_topic_kind::direct_message:
     case chat_topic_kind::direct_signal:
         return topic.sender == user && directory.has_user(topic.to);

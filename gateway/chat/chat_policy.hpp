@@ -10,10 +10,10 @@
 namespace perch::gateway {
 
 /// May `user` publish to the chat topic `topic_name`? Room messages and signals: members only,
-/// with `{sender}` == user. Direct messages and signals: `{sender}` == user and `{to}` an existing
-/// user. Control requests: only on the user's own `chat/ctl/{user}/req`. Presence, control
-/// responses and malformed chat topics: never (the gateway publishes those). A user who is not in
-/// the directory may publish nothing under chat/.
+/// with `{sender}` == user, and not while muted in the room. Direct messages and signals:
+/// `{sender}` == user and `{to}` an existing user. Control requests: only on the user's own
+/// `chat/ctl/{user}/req`. Presence, control responses and malformed chat topics: never (the gateway
+/// publishes those). A user who is not in the directory may publish nothing under chat/.
 bool chat_may_publish(const chat_directory& directory, std::string_view user,
                       std::string_view topic_name);
 

@@ -549,24 +549,11 @@ void chat_service::handle_control(std::string user, std::string_view payload,
         return;
     }
     control_request request = std::get<control_request>(std::move(parsed));
+    if (is_room_rule_operation(request.operation)) {
+        handle_room_rule(std::move(request), std::move(user), std::move(done));
+        return;
+    }
     switch (request.operation) {
-    case control_operation::rooms: {
-        control_outcome outcome = success(request);
-        outcome.reply.names = directory_.rooms_of(user);
-        done(std::move(outcome));
-        return;
-    }
-    case control_operation::members: {
-        if (!directory_.is_member(request.room, user)) {
-            done(failure(request, "not a member of this room"));
-            return;
-        }
-        control_outcome outcome = success(request);
-        outcome.reply.room = request.room;
-        outcome.reply.names = directory_.members_of(request.room);
-        done(std::move(outcome));
-        return;
-    }
     case control_operation::history:
         read_history(std::move(request), std::move(user), std::move(done));
         return;
@@ -586,65 +573,7 @@ void chat_service::handle_control(std::string user, std::string_view payload,
     case control_operation::unreact:
         change_message(std::move(request), std::move(user), std::move(done));
         return;
-    default: change_directory(std::move(request), std::move(user), std::move(done)); return;
-    }
-}
-
-void chat_service::change_directory(control_request request, std::string user,
-                                    std::function<void(control_outcome)> done) {
-    if (request.operation == control_operation::invite &&
-        !directory_.is_member(request.room, user)) {
-        done(failure(request, "not a member of this room"));
-        return;
-    }
-    // Replies follow the reload, so that the directory already shows the change.
-    auto finish = [this, request, done = std::move(done)](
-                      store::directory_result result, const store::store_status& status,
-                      std::string_view when_exists, std::string_view when_missing) {
-        control_outcome outcome =
-            directory_outcome(request, result, status, when_exists, when_missing);
-        reload_then([done, outcome = std::move(outcome)]() mutable { done(std::move(outcome)); });
-    };
-    switch (request.operation) {
-    case control_operation::create:
-        store_->add_room({request.room, user, unix_now_ms()},
-                         [this, finish, request, user](store::directory_result result,
-                                                       const store::store_status& status) {
-                             if (result != store::directory_result::done) {
-                                 finish(result, status, "the room exists already", "");
-                                 return;
-                             }
-                             store_->add_member({request.room, user},
-                                                [finish](store::directory_result joined,
-                                                         const store::store_status& joined_status) {
-                                                    finish(joined, joined_status, "",
-                                                           "no such room");
-                                                });
-                         });
-        return;
-    case control_operation::join:
-        store_->add_member({request.room, user}, [finish](store::directory_result result,
-                                                          const store::store_status& status) {
-            finish(result, status, "already a member", "no such room");
-        });
-        return;
-    case control_operation::leave:
-        store_->remove_member({request.room, user}, [finish](store::directory_result result,
-                                                             const store::store_status& status) {
-            finish(result, status, "", "not a member of this room");
-        });
-        return;
-    case control_operation::invite:
-        store_->add_member(
-            {request.room, request.user},
-            [finish](store::directory_result result, const store::store_status& status) {
-                finish(result, status, "already a member", "no such user");
-            });
-        return;
-    default:
-        // Not reached: handle_control sends only directory changes here.
-        finish(store::directory_result::failed, store::store_status{}, "", "");
-        return;
+    default: done(failure(request, "unknown op")); return;
     }
 }
 
@@ -692,18 +621,24 @@ void chat_service::read_history(control_request request, std::string user,
         done(failure(request, "not allowed to read this conversation"));
         return;
     }
-    store_->history_page(request.conversation, request.before_id, request.limit,
-                         [request, done = std::move(done)](std::vector<store::history_record> page,
-                                                           const store::store_status& status) {
-                             if (!status.is_ok()) {
-                                 done(failure(request, "the store failed: " + status.detail));
-                                 return;
-                             }
-                             control_outcome outcome = success(request);
-                             outcome.reply.conversation = request.conversation;
-                             outcome.reply.messages = std::move(page);
-                             done(std::move(outcome));
-                         });
+    // In a room whose history is visible from the join only, nothing at or below the member's
+    // join point is returned.
+    const std::uint64_t floor = history_floor(user, request.conversation);
+    store_->history_page(
+        request.conversation, request.before_id, request.limit,
+        [request, floor, done = std::move(done)](std::vector<store::history_record> page,
+                                                 const store::store_status& status) {
+            std::erase_if(
+                page, [floor](const store::history_record& record) { return record.id <= floor; });
+            if (!status.is_ok()) {
+                done(failure(request, "the store failed: " + status.detail));
+                return;
+            }
+            control_outcome outcome = success(request);
+            outcome.reply.conversation = request.conversation;
+            outcome.reply.messages = std::move(page);
+            done(std::move(outcome));
+        });
 }
 
 void chat_service::mark_read(control_request request, std::string user,

@@ -105,6 +105,15 @@ struct control_outcome {
     mqtt::message_ptr event;
 };
 
+/// True for the operations room_moderation.cpp carries out: rooms, members, create, join, leave,
+/// invite and the room rules (docs/CHAT.md "Room rules").
+bool is_room_rule_operation(control_operation operation);
+
+/// A room event's payload: `{"type":"event","event":...,"room":...,"by":...,"user":...}` plus
+/// the members of `detail_json` (a JSON object, or empty); `user` is left out when empty.
+std::string format_room_event(std::string_view event, std::string_view room, std::string_view by,
+                              std::string_view user, std::string_view detail_json);
+
 /// The chat layer. Every member is thread-safe.
 class chat_service {
 public:
@@ -250,8 +259,23 @@ private:
     void run();
     void reload_if_changed(bool is_forced);
     void prune_if_due();
-    void change_directory(control_request request, std::string user,
+    // Room rules and moderation (room_moderation.cpp).
+    /// Checks a room request of `user` against the directory, then applies it with its audit
+    /// entry and announces it in the room.
+    void handle_room_rule(control_request request, std::string user,
                           std::function<void(control_outcome)> done);
+    /// Applies `changes` as one batch; after the reload, records and attaches `event` (a room
+    /// event payload, published by `actor` in the room) and replies `outcome`.
+    void apply_room_changes(control_request request, std::string actor,
+                            std::vector<store::directory_change> changes,
+                            std::optional<std::string> event, control_outcome outcome,
+                            std::function<void(control_outcome)> done);
+    /// A room event message from `actor` on `chat/room/{room}/{actor}` (QoS 1, JSON).
+    static mqtt::message_ptr make_room_event_message(std::string_view room, std::string_view actor,
+                                                     std::string_view payload);
+    /// The highest id of `conversation` that `user` may not read: the join point in a room whose
+    /// history is visible from the join only; 0 otherwise.
+    std::uint64_t history_floor(std::string_view user, std::string_view conversation) const;
     void read_history(control_request request, std::string user,
                       std::function<void(control_outcome)> done);
     void mark_read(control_request request, std::string user,

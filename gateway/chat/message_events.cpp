@@ -30,9 +30,9 @@ store::history_kind kind_of(const control_request& request) {
 } // namespace
 
 bool chat_service::may_moderate(std::string_view user, std::string_view room) const {
-    // The room's creator until rooms have roles.
-    const std::optional<std::string> creator = directory_.creator_of(room);
-    return creator && !creator->empty() && *creator == user;
+    // Its owners and admins (docs/CHAT.md "Room rules").
+    const std::optional<store::membership_record> member = directory_.membership(room, user);
+    return member && member->role != store::room_role::member;
 }
 
 std::optional<std::string> chat_service::event_refusal(const control_request& request,

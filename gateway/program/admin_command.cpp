@@ -3,6 +3,7 @@
 #include "gateway/program/admin_command.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -334,6 +335,229 @@ public:
 
     void room_import(const std::string& file_name);
 
+    // Room rules and moderation (docs/CHAT.md "Room rules"). An administrator acts as nobody
+    // in particular: the audit log shows an empty actor, and no event is published in the room
+    // (no gateway runs here); live sessions follow at the gateway's next directory reload.
+
+    /// Applies `changes` as one batch with an audit entry of `action` in `room` on `user`.
+    void apply_room_batch(std::vector<store::directory_change> changes, const std::string& room,
+                          const std::string& action, const std::string& user,
+                          const std::string& detail = "") {
+        changes.push_back(
+            store::directory_change::auditing({0, unix_now_ms(), room, "", action, user, detail}));
+        std::promise<std::pair<store::directory_result, store::store_status>> outcome;
+        store_->apply_directory_changes(
+            std::move(changes),
+            [&](store::directory_result result, std::size_t, const store::store_status& status) {
+                outcome.set_value({result, status});
+            });
+        auto [result, status] = outcome.get_future().get();
+        if (result == store::directory_result::failed) {
+            throw admin_failure("store write failed: " + status.detail);
+        }
+        if (result != store::directory_result::done) {
+            throw admin_failure(
+                fmt::format("room '{}' changed meanwhile: run the command again", room));
+        }
+    }
+
+    /// The membership of `user` in `room`; admin_failure naming what is missing otherwise.
+    static store::membership_record require_member(const store::chat_directory_snapshot& directory,
+                                                   const std::string& room,
+                                                   const std::string& user) {
+        require_room(directory, room);
+        for (const auto& membership : directory.memberships) {
+            if (membership.room == room && membership.user == user) {
+                return membership;
+            }
+        }
+        throw admin_failure(fmt::format("user '{}' is not a member of room '{}'", user, room));
+    }
+
+    static const store::room_record& find_room(const store::chat_directory_snapshot& directory,
+                                               const std::string& room) {
+        for (const auto& held : directory.rooms) {
+            if (held.name == room) {
+                return held;
+            }
+        }
+        throw admin_failure(fmt::format("unknown room '{}'", room));
+    }
+
+    static bool has_user(const store::chat_directory_snapshot& directory, const std::string& name) {
+        return std::any_of(directory.users.begin(), directory.users.end(),
+                           [&](const store::user_record& user) { return user.name == name; });
+    }
+
+    /// The last message id of `room`: a member joining now reads history from after it when
+    /// the room shows newcomers only what follows their join.
+    std::uint64_t join_point(const std::string& room) {
+        const std::string conversation = "room/" + room;
+        for (const auto& head : store_->conversation_heads()) {
+            if (head.conversation == conversation) {
+                return head.last_id;
+            }
+        }
+        return 0;
+    }
+
+    void room_invite(const std::string& room, const std::string& user) {
+        const auto directory = store_->load_directory();
+        const store::room_record& held = find_room(directory, room);
+        if (!has_user(directory, user)) {
+            throw admin_failure(fmt::format("unknown user '{}'", user));
+        }
+        if (held.visibility == store::room_visibility::open) {
+            throw admin_failure(
+                fmt::format("room '{}' is public: add the user with 'perch room join {} {}'", room,
+                            room, user));
+        }
+        apply_room_batch(
+            {store::directory_change::of_invitation(store::directory_change::action::add_invitation,
+                                                    {room, user, "", unix_now_ms()})},
+            room, "invite", user);
+        io_.output << fmt::format("user '{}' invited to room '{}'\n", user, room);
+    }
+
+    void room_kick(const std::string& room, const std::string& user) {
+        const auto directory = store_->load_directory();
+        require_member(directory, room, user);
+        apply_room_batch({store::directory_change::of_member(
+                             store::directory_change::action::remove_member, {room, user})},
+                         room, "kick", user);
+        io_.output << fmt::format("user '{}' kicked from room '{}'\n", user, room);
+    }
+
+    void room_ban(const std::string& room, const std::string& user) {
+        using action = store::directory_change::action;
+        const auto directory = store_->load_directory();
+        require_room(directory, room);
+        if (!has_user(directory, user)) {
+            throw admin_failure(fmt::format("unknown user '{}'", user));
+        }
+        std::vector<store::directory_change> changes;
+        for (const auto& membership : directory.memberships) {
+            if (membership.room == room && membership.user == user) {
+                changes.push_back(
+                    store::directory_change::of_member(action::remove_member, {room, user}));
+            }
+        }
+        for (const auto& invitation : directory.invitations) {
+            if (invitation.room == room && invitation.user == user) {
+                changes.push_back(store::directory_change::of_invitation(action::remove_invitation,
+                                                                         {room, user}));
+            }
+        }
+        changes.push_back(
+            store::directory_change::of_ban(action::add_room_ban, {room, user, "", unix_now_ms()}));
+        apply_room_batch(std::move(changes), room, "ban", user);
+        io_.output << fmt::format("user '{}' banned from room '{}'\n", user, room);
+    }
+
+    void room_unban(const std::string& room, const std::string& user) {
+        const auto directory = store_->load_directory();
+        require_room(directory, room);
+        if (!std::any_of(directory.room_bans.begin(), directory.room_bans.end(),
+                         [&](const auto& ban) { return ban.room == room && ban.user == user; })) {
+            throw admin_failure(fmt::format("user '{}' is not banned from room '{}'", user, room));
+        }
+        apply_room_batch({store::directory_change::of_ban(
+                             store::directory_change::action::remove_room_ban, {room, user})},
+                         room, "unban", user);
+        io_.output << fmt::format("user '{}' unbanned from room '{}'\n", user, room);
+    }
+
+    void room_mute(const std::string& room, const std::string& user, bool is_muted) {
+        const auto directory = store_->load_directory();
+        store::membership_record changed = require_member(directory, room, user);
+        changed.is_muted = is_muted;
+        apply_room_batch({store::directory_change::of_member(
+                             store::directory_change::action::update_member, changed)},
+                         room, is_muted ? "mute" : "unmute", user);
+        io_.output << fmt::format("user '{}' {} in room '{}'\n", user,
+                                  is_muted ? "muted" : "unmuted", room);
+    }
+
+    void room_role(const std::string& room, const std::string& user, const std::string& role) {
+        const auto directory = store_->load_directory();
+        store::membership_record changed = require_member(directory, room, user);
+        if (role == "owner") {
+            changed.role = store::room_role::owner;
+        } else if (role == "admin") {
+            changed.role = store::room_role::admin;
+        } else if (role == "member") {
+            changed.role = store::room_role::member;
+        } else {
+            throw admin_failure(fmt::format("unknown role '{}' (owner, admin or member)", role));
+        }
+        apply_room_batch({store::directory_change::of_member(
+                             store::directory_change::action::update_member, changed)},
+                         room, "role", user, role);
+        io_.output << fmt::format("user '{}' is now {} of room '{}'\n", user, role, room);
+    }
+
+    void room_set(const std::string& room, const std::string& key, const std::string& value) {
+        const auto directory = store_->load_directory();
+        store::room_record changed = find_room(directory, room);
+        if (key == "name") {
+            changed.display_name = value;
+        } else if (key == "topic") {
+            changed.topic = value;
+        } else if (key == "visibility" && (value == "public" || value == "private")) {
+            changed.visibility =
+                value == "public" ? store::room_visibility::open : store::room_visibility::invited;
+        } else if (key == "history" && (value == "shared" || value == "joined")) {
+            changed.history = value == "shared" ? store::history_visibility::shared
+                                                : store::history_visibility::joined;
+        } else {
+            throw admin_failure(fmt::format("cannot set '{}' to '{}' (name TEXT, topic TEXT, "
+                                            "visibility public|private, history shared|joined)",
+                                            key, value));
+        }
+        apply_room_batch({store::directory_change::of_room(
+                             store::directory_change::action::update_room, changed)},
+                         room, "set_room", "", key + "=" + value);
+        io_.output << fmt::format("room '{}': {} set\n", room, key);
+    }
+
+    void room_show(const std::string& room) {
+        const auto directory = store_->load_directory();
+        const store::room_record& held = find_room(directory, room);
+        io_.output << fmt::format(
+            "room: {}\nname: {}\ntopic: {}\nvisibility: {}\nhistory: {}\ncreated_by: {}\n", room,
+            held.display_name, held.topic,
+            held.visibility == store::room_visibility::open ? "public" : "private",
+            held.history == store::history_visibility::shared ? "shared" : "joined",
+            held.created_by);
+        constexpr std::array<std::string_view, 3> roles{"member", "admin", "owner"};
+        for (const auto& membership : directory.memberships) {
+            if (membership.room == room) {
+                io_.output << fmt::format("member: {} {}{}\n", membership.user,
+                                          roles.at(static_cast<std::size_t>(membership.role)),
+                                          membership.is_muted ? " muted" : "");
+            }
+        }
+        for (const auto& ban : directory.room_bans) {
+            if (ban.room == room) {
+                io_.output << fmt::format("banned: {}\n", ban.user);
+            }
+        }
+        for (const auto& invitation : directory.invitations) {
+            if (invitation.room == room) {
+                io_.output << fmt::format("invited: {}\n", invitation.user);
+            }
+        }
+    }
+
+    void room_audit(const std::string& room) {
+        for (const auto& entry : store_->audit_log(room, 1000)) {
+            io_.output << fmt::format("{} {} {} {} {} {}\n", format_unix_ms(entry.ts_unix_ms),
+                                      entry.room, entry.actor.empty() ? "-" : entry.actor,
+                                      entry.action, entry.target.empty() ? "-" : entry.target,
+                                      entry.detail);
+        }
+    }
+
     void room_create(const std::string& name) {
         require_valid_name("room", name);
         const auto result = change_directory([&](store::directory_completion done) {
@@ -372,7 +596,9 @@ public:
 
     void room_join(const std::string& room, const std::string& user) {
         const auto result = change_directory([&](store::directory_completion done) {
-            store_->add_member(store::membership_record{room, user}, std::move(done));
+            store_->add_member(store::membership_record{room, user, store::room_role::member, false,
+                                                        join_point(room)},
+                               std::move(done));
         });
         if (result == store::directory_result::not_found) {
             const auto directory = store_->load_directory();
@@ -581,6 +807,17 @@ const std::vector<admin_subcommand>& subcommands() {
         {"room", "members", 1, [](admin_session& s, const auto& w) { s.room_members(w[0]); }},
         {"room", "join", 2, [](admin_session& s, const auto& w) { s.room_join(w[0], w[1]); }},
         {"room", "leave", 2, [](admin_session& s, const auto& w) { s.room_leave(w[0], w[1]); }},
+        {"room", "invite", 2, [](admin_session& s, const auto& w) { s.room_invite(w[0], w[1]); }},
+        {"room", "kick", 2, [](admin_session& s, const auto& w) { s.room_kick(w[0], w[1]); }},
+        {"room", "ban", 2, [](admin_session& s, const auto& w) { s.room_ban(w[0], w[1]); }},
+        {"room", "unban", 2, [](admin_session& s, const auto& w) { s.room_unban(w[0], w[1]); }},
+        {"room", "mute", 2, [](admin_session& s, const auto& w) { s.room_mute(w[0], w[1], true); }},
+        {"room", "unmute", 2,
+         [](admin_session& s, const auto& w) { s.room_mute(w[0], w[1], false); }},
+        {"room", "role", 3, [](admin_session& s, const auto& w) { s.room_role(w[0], w[1], w[2]); }},
+        {"room", "set", 3, [](admin_session& s, const auto& w) { s.room_set(w[0], w[1], w[2]); }},
+        {"room", "show", 1, [](admin_session& s, const auto& w) { s.room_show(w[0]); }},
+        {"room", "audit", 1, [](admin_session& s, const auto& w) { s.room_audit(w[0]); }},
         {"ban", "add", 2, [](admin_session& s, const auto& w) { s.ban_add(w[0], w[1]); }},
         {"ban", "remove", 2, [](admin_session& s, const auto& w) { s.ban_remove(w[0], w[1]); }},
         {"ban", "list", 0, [](admin_session& s, const auto&) { s.ban_list(); }},
@@ -643,6 +880,11 @@ std::string admin_usage_text(std::string_view program_name) {
         "  {0} room members ROOM\n"
         "  {0} room join ROOM USER\n"
         "  {0} room leave ROOM USER\n"
+        "  {0} room invite|kick|ban|unban|mute|unmute ROOM USER\n"
+        "  {0} room role ROOM USER owner|admin|member\n"
+        "  {0} room set ROOM name|topic TEXT, visibility public|private, history shared|joined\n"
+        "  {0} room show ROOM                  rules, members with roles, bans, invitations\n"
+        "  {0} room audit ROOM                 who did what to whom, oldest first\n"
         "  {0} ban add user|client|address VALUE [--for DURATION] [--reason TEXT]\n"
         "                                        address: an IPv4 or IPv6 address or CIDR block;\n"
         "                                        DURATION: 30s, 10m, 2h, 7d (default: forever)\n"

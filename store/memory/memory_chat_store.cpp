@@ -40,7 +40,10 @@ void memory_chat_store::remove_user(std::string name, directory_completion done)
             if (users_.erase(name) == 0) {
                 return directory_result::not_found;
             }
-            std::erase_if(memberships_, [&](const auto& member) { return member.second == name; });
+            std::erase_if(memberships_,
+                          [&](const auto& member) { return member.first.second == name; });
+            std::erase_if(invitations_,
+                          [&](const auto& invited) { return invited.first.second == name; });
             std::erase_if(read_positions_,
                           [&](const auto& position) { return position.first.first == name; });
             std::erase_if(device_tokens_,
@@ -145,15 +148,7 @@ void memory_chat_store::add_room(room_record room, directory_completion done) {
 }
 
 void memory_chat_store::remove_room(std::string name, directory_completion done) {
-    change_directory(
-        [&] {
-            if (rooms_.erase(name) == 0) {
-                return directory_result::not_found;
-            }
-            std::erase_if(memberships_, [&](const auto& member) { return member.first == name; });
-            return directory_result::done;
-        },
-        done);
+    change_directory([&] { return remove_room_locked(name); }, done);
 }
 
 void memory_chat_store::add_member(membership_record membership, directory_completion done) {
@@ -161,13 +156,7 @@ void memory_chat_store::add_member(membership_record membership, directory_compl
 }
 
 void memory_chat_store::remove_member(membership_record membership, directory_completion done) {
-    change_directory(
-        [&] {
-            return memberships_.erase({membership.room, membership.user}) == 0
-                       ? directory_result::not_found
-                       : directory_result::done;
-        },
-        done);
+    change_directory([&] { return remove_member_locked(membership); }, done);
 }
 
 void memory_chat_store::apply_directory_changes(std::vector<directory_change> changes,
@@ -181,6 +170,9 @@ void memory_chat_store::apply_directory_changes(std::vector<directory_change> ch
         const auto rooms = rooms_;
         const auto memberships = memberships_;
         const auto device_tokens = device_tokens_;
+        const auto room_bans = room_bans_;
+        const auto invitations = invitations_;
+        const auto audit = audit_;
         for (std::size_t index = 0; index < changes.size(); ++index) {
             directory_change& change = changes[index];
             switch (change.what) {
@@ -197,6 +189,58 @@ void memory_chat_store::apply_directory_changes(std::vector<directory_change> ch
             case directory_change::action::add_member:
                 result = add_member_locked(change.membership);
                 break;
+            case directory_change::action::update_room:
+                result = update_room_locked(change.room);
+                break;
+            case directory_change::action::remove_room:
+                result = remove_room_locked(change.room.name);
+                break;
+            case directory_change::action::remove_member:
+                result = remove_member_locked(change.membership);
+                break;
+            case directory_change::action::update_member: {
+                const auto member =
+                    memberships_.find({change.membership.room, change.membership.user});
+                result = directory_result::not_found;
+                if (member != memberships_.end()) {
+                    member->second.role = change.membership.role;
+                    member->second.is_muted = change.membership.is_muted;
+                    result = directory_result::done;
+                }
+                break;
+            }
+            case directory_change::action::add_room_ban:
+                result = directory_result::not_found;
+                if (rooms_.contains(change.ban.room)) {
+                    auto key = std::make_pair(change.ban.room, change.ban.user);
+                    room_bans_.insert_or_assign(std::move(key), std::move(change.ban));
+                    result = directory_result::done;
+                }
+                break;
+            case directory_change::action::remove_room_ban:
+                result = room_bans_.erase({change.ban.room, change.ban.user}) == 0
+                             ? directory_result::not_found
+                             : directory_result::done;
+                break;
+            case directory_change::action::add_invitation:
+                result = directory_result::not_found;
+                if (rooms_.contains(change.invitation.room) &&
+                    users_.contains(change.invitation.user)) {
+                    auto key = std::make_pair(change.invitation.room, change.invitation.user);
+                    invitations_.insert_or_assign(std::move(key), std::move(change.invitation));
+                    result = directory_result::done;
+                }
+                break;
+            case directory_change::action::remove_invitation:
+                result = invitations_.erase({change.invitation.room, change.invitation.user}) == 0
+                             ? directory_result::not_found
+                             : directory_result::done;
+                break;
+            case directory_change::action::add_audit:
+                change.audit.id = audit_.empty() ? 1 : audit_.back().id + 1;
+                audit_.push_back(std::move(change.audit));
+                result = directory_result::done;
+                break;
             }
             if (result != directory_result::done) {
                 refused_index = index;
@@ -204,6 +248,9 @@ void memory_chat_store::apply_directory_changes(std::vector<directory_change> ch
                 rooms_ = rooms;
                 memberships_ = memberships;
                 device_tokens_ = device_tokens;
+                room_bans_ = room_bans;
+                invitations_ = invitations;
+                audit_ = audit;
                 break;
             }
         }
@@ -243,9 +290,48 @@ directory_result memory_chat_store::add_member_locked(const membership_record& m
     if (!rooms_.contains(membership.room) || !users_.contains(membership.user)) {
         return directory_result::not_found;
     }
-    return memberships_.emplace(membership.room, membership.user).second
+    return memberships_.emplace(std::make_pair(membership.room, membership.user), membership).second
                ? directory_result::done
                : directory_result::already_exists;
+}
+
+directory_result memory_chat_store::remove_member_locked(const membership_record& membership) {
+    return memberships_.erase({membership.room, membership.user}) == 0 ? directory_result::not_found
+                                                                       : directory_result::done;
+}
+
+directory_result memory_chat_store::update_room_locked(const room_record& room) {
+    const auto found = rooms_.find(room.name);
+    if (found == rooms_.end()) {
+        return directory_result::not_found;
+    }
+    found->second.visibility = room.visibility;
+    found->second.history = room.history;
+    found->second.display_name = room.display_name;
+    found->second.topic = room.topic;
+    return directory_result::done;
+}
+
+directory_result memory_chat_store::remove_room_locked(const std::string& name) {
+    if (rooms_.erase(name) == 0) {
+        return directory_result::not_found;
+    }
+    std::erase_if(memberships_, [&](const auto& member) { return member.first.first == name; });
+    std::erase_if(room_bans_, [&](const auto& ban) { return ban.first.first == name; });
+    std::erase_if(invitations_, [&](const auto& invited) { return invited.first.first == name; });
+    return directory_result::done;
+}
+
+std::vector<audit_record> memory_chat_store::audit_log(std::string room, std::size_t limit) {
+    std::lock_guard lock(mutex_);
+    std::vector<audit_record> entries;
+    for (auto entry = audit_.rbegin(); entry != audit_.rend() && entries.size() < limit; ++entry) {
+        if (room.empty() || entry->room == room) {
+            entries.push_back(*entry);
+        }
+    }
+    std::reverse(entries.begin(), entries.end());
+    return entries;
 }
 
 chat_directory_snapshot memory_chat_store::load_directory() {
@@ -257,8 +343,14 @@ chat_directory_snapshot memory_chat_store::load_directory() {
     for (const auto& [name, room] : rooms_) {
         snapshot.rooms.push_back(room);
     }
-    for (const auto& [room, user] : memberships_) {
-        snapshot.memberships.push_back(membership_record{room, user});
+    for (const auto& [key, membership] : memberships_) {
+        snapshot.memberships.push_back(membership);
+    }
+    for (const auto& [key, ban] : room_bans_) {
+        snapshot.room_bans.push_back(ban);
+    }
+    for (const auto& [key, invitation] : invitations_) {
+        snapshot.invitations.push_back(invitation);
     }
     for (const auto& [key, token] : device_tokens_) {
         snapshot.device_tokens.push_back(token);

@@ -40,6 +40,7 @@ public:
     void remove_acl_rule(acl_rule_record rule, directory_completion done) override;
     void apply_directory_changes(std::vector<directory_change> changes,
                                  directory_batch_completion done) override;
+    std::vector<audit_record> audit_log(std::string room, std::size_t limit) override;
     chat_directory_snapshot load_directory() override;
     std::uint64_t directory_version() override;
     void append_history(history_record record, store_completion done) override;
@@ -74,13 +75,22 @@ private:
     /// Applies the event `event` to the message it names in `records`, with mutex_ held.
     static void apply_event_locked(std::map<std::uint64_t, history_record>& records,
                                    const history_record& event);
+    directory_result remove_member_locked(const membership_record& membership);
+    directory_result update_room_locked(const room_record& room);
+    directory_result remove_room_locked(const std::string& name);
 
     /// Guards every member below.
     std::mutex mutex_;
     std::map<std::string, user_record> users_;
     std::map<std::string, room_record> rooms_;
-    /// (room, user).
-    std::set<std::pair<std::string, std::string>> memberships_;
+    /// (room, user) -> membership.
+    std::map<std::pair<std::string, std::string>, membership_record> memberships_;
+    /// (room, user) -> room ban.
+    std::map<std::pair<std::string, std::string>, room_ban_record> room_bans_;
+    /// (room, user) -> pending invitation.
+    std::map<std::pair<std::string, std::string>, invitation_record> invitations_;
+    /// The audit log, oldest first.
+    std::vector<audit_record> audit_;
     /// (user, device) -> token.
     std::map<std::pair<std::string, std::string>, device_token_record> device_tokens_;
     /// (kind, value) -> ban.

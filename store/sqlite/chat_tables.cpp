@@ -56,19 +56,44 @@ chat_tables::chat_tables(database& connection)
                                         "chat_device_tokens ORDER BY user, device"),
       find_user_(connection, "SELECT 1 FROM chat_users WHERE name = ?1"),
       insert_room_(connection, "INSERT OR IGNORE INTO chat_rooms (name, created_by, "
-                               "created_unix_ms) VALUES (?1, ?2, ?3)"),
+                               "created_unix_ms, visibility, history_visibility, display_name, "
+                               "topic) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
       delete_room_(connection, "DELETE FROM chat_rooms WHERE name = ?1"),
       delete_room_memberships_(connection, "DELETE FROM chat_members WHERE room = ?1"),
+      delete_room_bans_(connection, "DELETE FROM chat_room_bans WHERE room = ?1"),
+      delete_room_invitations_(connection, "DELETE FROM chat_invitations WHERE room = ?1"),
+      update_room_(connection, "UPDATE chat_rooms SET visibility = ?2, history_visibility = ?3, "
+                               "display_name = ?4, topic = ?5 WHERE name = ?1"),
+      update_member_(connection,
+                     "UPDATE chat_members SET role = ?3, muted = ?4 WHERE room = ?1 AND user = ?2"),
+      upsert_room_ban_(connection, "INSERT OR REPLACE INTO chat_room_bans (room, user, by_user, "
+                                   "created_unix_ms) VALUES (?1, ?2, ?3, ?4)"),
+      delete_room_ban_(connection, "DELETE FROM chat_room_bans WHERE room = ?1 AND user = ?2"),
+      select_room_bans_(connection, "SELECT room, user, by_user, created_unix_ms FROM "
+                                    "chat_room_bans ORDER BY room, user"),
+      upsert_invitation_(connection, "INSERT OR REPLACE INTO chat_invitations (room, user, "
+                                     "by_user, created_unix_ms) VALUES (?1, ?2, ?3, ?4)"),
+      delete_invitation_(connection, "DELETE FROM chat_invitations WHERE room = ?1 AND user = ?2"),
+      delete_user_invitations_(connection, "DELETE FROM chat_invitations WHERE user = ?1"),
+      select_invitations_(connection, "SELECT room, user, by_user, created_unix_ms FROM "
+                                      "chat_invitations ORDER BY room, user"),
+      insert_audit_(connection, "INSERT INTO chat_audit (ts_unix_ms, room, actor, action, target, "
+                                "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+      select_audit_(connection, "SELECT id, ts_unix_ms, room, actor, action, target, detail FROM "
+                                "chat_audit WHERE ?1 = '' OR room = ?1 ORDER BY id DESC LIMIT ?2"),
       find_room_(connection, "SELECT 1 FROM chat_rooms WHERE name = ?1"),
-      insert_member_(connection, "INSERT OR IGNORE INTO chat_members (room, user) VALUES (?1, ?2)"),
+      insert_member_(connection, "INSERT OR IGNORE INTO chat_members (room, user, role, muted, "
+                                 "joined_after_id) VALUES (?1, ?2, ?3, ?4, ?5)"),
       delete_member_(connection, "DELETE FROM chat_members WHERE room = ?1 AND user = ?2"),
       bump_version_(connection, "UPDATE chat_directory_version SET version = version + 1"),
       select_version_(connection, "SELECT version FROM chat_directory_version"),
       select_users_(connection,
                     "SELECT name, password_hash, created_unix_ms FROM chat_users ORDER BY name"),
       select_rooms_(connection,
-                    "SELECT name, created_by, created_unix_ms FROM chat_rooms ORDER BY name"),
-      select_members_(connection, "SELECT room, user FROM chat_members ORDER BY room, user"),
+                    "SELECT name, created_by, created_unix_ms, visibility, history_visibility, "
+                    "display_name, topic FROM chat_rooms ORDER BY name"),
+      select_members_(connection, "SELECT room, user, role, muted, joined_after_id FROM "
+                                  "chat_members ORDER BY room, user"),
       insert_history_(connection, "INSERT OR IGNORE INTO chat_history (conversation, id, sender, "
                                   "topic, ts_unix_ms, payload, reply_to, event, of_id) VALUES "
                                   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
@@ -223,6 +248,8 @@ directory_result chat_tables::remove_user(const std::string& name) {
     delete_user_read_positions_.run();
     delete_user_device_tokens_.bind_text(1, name);
     delete_user_device_tokens_.run();
+    delete_user_invitations_.bind_text(1, name);
+    delete_user_invitations_.run();
     bump_version();
     return directory_result::done;
 }
@@ -284,6 +311,10 @@ directory_result chat_tables::add_room(const room_record& room) {
     insert_room_.bind_text(1, room.name);
     insert_room_.bind_text(2, room.created_by);
     insert_room_.bind_integer(3, to_column(room.created_unix_ms));
+    insert_room_.bind_integer(4, static_cast<std::int64_t>(room.visibility));
+    insert_room_.bind_integer(5, static_cast<std::int64_t>(room.history));
+    insert_room_.bind_text(6, room.display_name);
+    insert_room_.bind_text(7, room.topic);
     insert_room_.run();
     if (changes() == 0) {
         return directory_result::already_exists;
@@ -300,6 +331,10 @@ directory_result chat_tables::remove_room(const std::string& name) {
     }
     delete_room_memberships_.bind_text(1, name);
     delete_room_memberships_.run();
+    delete_room_bans_.bind_text(1, name);
+    delete_room_bans_.run();
+    delete_room_invitations_.bind_text(1, name);
+    delete_room_invitations_.run();
     bump_version();
     return directory_result::done;
 }
@@ -310,6 +345,9 @@ directory_result chat_tables::add_member(const membership_record& membership) {
     }
     insert_member_.bind_text(1, membership.room);
     insert_member_.bind_text(2, membership.user);
+    insert_member_.bind_integer(3, static_cast<std::int64_t>(membership.role));
+    insert_member_.bind_integer(4, membership.is_muted ? 1 : 0);
+    insert_member_.bind_integer(5, to_column(membership.joined_after_id));
     insert_member_.run();
     if (changes() == 0) {
         return directory_result::already_exists;
@@ -327,6 +365,109 @@ directory_result chat_tables::remove_member(const membership_record& membership)
     }
     bump_version();
     return directory_result::done;
+}
+
+directory_result chat_tables::update_room(const room_record& room) {
+    update_room_.bind_text(1, room.name);
+    update_room_.bind_integer(2, static_cast<std::int64_t>(room.visibility));
+    update_room_.bind_integer(3, static_cast<std::int64_t>(room.history));
+    update_room_.bind_text(4, room.display_name);
+    update_room_.bind_text(5, room.topic);
+    update_room_.run();
+    if (changes() == 0) {
+        return directory_result::not_found;
+    }
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::update_member(const membership_record& membership) {
+    update_member_.bind_text(1, membership.room);
+    update_member_.bind_text(2, membership.user);
+    update_member_.bind_integer(3, static_cast<std::int64_t>(membership.role));
+    update_member_.bind_integer(4, membership.is_muted ? 1 : 0);
+    update_member_.run();
+    if (changes() == 0) {
+        return directory_result::not_found;
+    }
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::add_room_ban(const room_ban_record& ban) {
+    if (!room_exists(ban.room)) {
+        return directory_result::not_found;
+    }
+    upsert_room_ban_.bind_text(1, ban.room);
+    upsert_room_ban_.bind_text(2, ban.user);
+    upsert_room_ban_.bind_text(3, ban.by);
+    upsert_room_ban_.bind_integer(4, to_column(ban.created_unix_ms));
+    upsert_room_ban_.run();
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::remove_room_ban(const room_ban_record& ban) {
+    delete_room_ban_.bind_text(1, ban.room);
+    delete_room_ban_.bind_text(2, ban.user);
+    delete_room_ban_.run();
+    if (changes() == 0) {
+        return directory_result::not_found;
+    }
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::add_invitation(const invitation_record& invitation) {
+    if (!room_exists(invitation.room) || !user_exists(invitation.user)) {
+        return directory_result::not_found;
+    }
+    upsert_invitation_.bind_text(1, invitation.room);
+    upsert_invitation_.bind_text(2, invitation.user);
+    upsert_invitation_.bind_text(3, invitation.by);
+    upsert_invitation_.bind_integer(4, to_column(invitation.created_unix_ms));
+    upsert_invitation_.run();
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::remove_invitation(const invitation_record& invitation) {
+    delete_invitation_.bind_text(1, invitation.room);
+    delete_invitation_.bind_text(2, invitation.user);
+    delete_invitation_.run();
+    if (changes() == 0) {
+        return directory_result::not_found;
+    }
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::add_audit(const audit_record& audit) {
+    insert_audit_.bind_integer(1, to_column(audit.ts_unix_ms));
+    insert_audit_.bind_text(2, audit.room);
+    insert_audit_.bind_text(3, audit.actor);
+    insert_audit_.bind_text(4, audit.action);
+    insert_audit_.bind_text(5, audit.target);
+    insert_audit_.bind_text(6, audit.detail);
+    insert_audit_.run();
+    return directory_result::done;
+}
+
+std::vector<audit_record> chat_tables::audit_log(const std::string& room, std::size_t limit) {
+    std::vector<audit_record> entries;
+    select_audit_.bind_text(1, room);
+    select_audit_.bind_integer(2, static_cast<std::int64_t>(std::min<std::size_t>(
+                                      limit, std::numeric_limits<int>::max())));
+    while (select_audit_.step()) {
+        entries.push_back(audit_record{from_column(select_audit_.column_integer(0)),
+                                       from_column(select_audit_.column_integer(1)),
+                                       select_audit_.column_text(2), select_audit_.column_text(3),
+                                       select_audit_.column_text(4), select_audit_.column_text(5),
+                                       select_audit_.column_text(6)});
+    }
+    select_audit_.reset();
+    std::reverse(entries.begin(), entries.end());
+    return entries;
 }
 
 directory_result chat_tables::add_ban(const ban_record& ban) {
@@ -393,14 +534,20 @@ chat_directory_snapshot chat_tables::read_directory() {
     }
     select_users_.reset();
     while (select_rooms_.step()) {
-        snapshot.rooms.push_back(room_record{select_rooms_.column_text(0),
-                                             select_rooms_.column_text(1),
-                                             from_column(select_rooms_.column_integer(2))});
+        snapshot.rooms.push_back(
+            room_record{select_rooms_.column_text(0), select_rooms_.column_text(1),
+                        from_column(select_rooms_.column_integer(2)),
+                        static_cast<room_visibility>(select_rooms_.column_integer(3)),
+                        static_cast<history_visibility>(select_rooms_.column_integer(4)),
+                        select_rooms_.column_text(5), select_rooms_.column_text(6)});
     }
     select_rooms_.reset();
     while (select_members_.step()) {
         snapshot.memberships.push_back(
-            membership_record{select_members_.column_text(0), select_members_.column_text(1)});
+            membership_record{select_members_.column_text(0), select_members_.column_text(1),
+                              static_cast<room_role>(select_members_.column_integer(2)),
+                              select_members_.column_integer(3) != 0,
+                              from_column(select_members_.column_integer(4))});
     }
     select_members_.reset();
     while (select_device_tokens_.step()) {
@@ -424,6 +571,19 @@ chat_directory_snapshot chat_tables::read_directory() {
             select_acl_rules_.column_text(2), from_column(select_acl_rules_.column_integer(4))});
     }
     select_acl_rules_.reset();
+    while (select_room_bans_.step()) {
+        snapshot.room_bans.push_back(room_ban_record{
+            select_room_bans_.column_text(0), select_room_bans_.column_text(1),
+            select_room_bans_.column_text(2), from_column(select_room_bans_.column_integer(3))});
+    }
+    select_room_bans_.reset();
+    while (select_invitations_.step()) {
+        snapshot.invitations.push_back(invitation_record{
+            select_invitations_.column_text(0), select_invitations_.column_text(1),
+            select_invitations_.column_text(2),
+            from_column(select_invitations_.column_integer(3))});
+    }
+    select_invitations_.reset();
     snapshot.version = directory_version();
     return snapshot;
 }

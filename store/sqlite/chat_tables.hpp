@@ -58,6 +58,26 @@ public:
     /// Removes a member; not_found when not a member.
     directory_result remove_member(const membership_record& membership);
 
+    // Room rules and moderation (docs/CHAT.md "Room rules").
+
+    /// Replaces a room's visibility, history visibility, display name and topic; not_found when
+    /// unknown.
+    directory_result update_room(const room_record& room);
+    /// Replaces a member's role and mute; not_found when not a member.
+    directory_result update_member(const membership_record& membership);
+    /// Inserts or replaces a room ban; not_found for an unknown room.
+    directory_result add_room_ban(const room_ban_record& ban);
+    /// Deletes the room ban of (room, user); not_found when there is none.
+    directory_result remove_room_ban(const room_ban_record& ban);
+    /// Inserts or replaces an invitation; not_found for an unknown room or user.
+    directory_result add_invitation(const invitation_record& invitation);
+    /// Deletes the invitation of (room, user); not_found when there is none.
+    directory_result remove_invitation(const invitation_record& invitation);
+    /// Appends an audit entry (the directory version stays: the log is not part of it).
+    directory_result add_audit(const audit_record& audit);
+    /// The newest `limit` audit entries of `room` (every room when empty), oldest first.
+    std::vector<audit_record> audit_log(const std::string& room, std::size_t limit);
+
     /// Inserts or replaces a ban and deletes the bans expired before its creation time.
     directory_result add_ban(const ban_record& ban);
     /// Deletes a ban; not_found when there is none.
@@ -140,6 +160,19 @@ private:
     statement insert_room_;
     statement delete_room_;
     statement delete_room_memberships_;
+    statement delete_room_bans_;
+    statement delete_room_invitations_;
+    statement update_room_;
+    statement update_member_;
+    statement upsert_room_ban_;
+    statement delete_room_ban_;
+    statement select_room_bans_;
+    statement upsert_invitation_;
+    statement delete_invitation_;
+    statement delete_user_invitations_;
+    statement select_invitations_;
+    statement insert_audit_;
+    statement select_audit_;
     statement find_room_;
     statement insert_member_;
     statement delete_member_;

@@ -253,9 +253,47 @@ CREATE TABLE IF NOT EXISTS acl_rules (
 ) WITHOUT ROWID;
 )sql";
 
-// Version 9: room rules (visibility, roles, audit), numbered before the chat events below.
-// Nothing in it yet.
-constexpr std::string_view version_9 = "";
+// Version 9: room rules and moderation (docs/CHAT.md "Room rules"). Rooms get a visibility
+// (0 public, 1 private), a history visibility for newcomers (0 shared, 1 from their join), a
+// display name and a topic; members a role (0 member, 1 admin, 2 owner), a mute and their join
+// point. Rooms written before are public with shared history, and their creator is their owner.
+// Per-room bans, pending invitations and the audit log are new tables.
+constexpr std::string_view version_9 = R"sql(
+ALTER TABLE chat_rooms ADD COLUMN visibility INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chat_rooms ADD COLUMN history_visibility INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chat_rooms ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE chat_rooms ADD COLUMN topic TEXT NOT NULL DEFAULT '';
+ALTER TABLE chat_members ADD COLUMN role INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chat_members ADD COLUMN muted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chat_members ADD COLUMN joined_after_id INTEGER NOT NULL DEFAULT 0;
+UPDATE chat_members SET role = 2 WHERE EXISTS (SELECT 1 FROM chat_rooms
+    WHERE chat_rooms.name = chat_members.room AND chat_rooms.created_by = chat_members.user);
+CREATE TABLE IF NOT EXISTS chat_room_bans (
+    room TEXT NOT NULL,
+    user TEXT NOT NULL,
+    by_user TEXT NOT NULL,
+    created_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (room, user)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat_invitations (
+    room TEXT NOT NULL,
+    user TEXT NOT NULL,
+    by_user TEXT NOT NULL,
+    created_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (room, user)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chat_invitations_by_user ON chat_invitations (user);
+CREATE TABLE IF NOT EXISTS chat_audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_unix_ms INTEGER NOT NULL,
+    room TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chat_audit_by_room ON chat_audit (room, id);
+)sql";
 
 // Version 10: history keeps what a message answers (`reply_to`) and the events that change a
 // message (docs/CHAT.md "Edits, deletes and reactions"): an event row names its target (`of_id`)

@@ -352,6 +352,33 @@ void sqlite_chat_store::apply_directory_changes(std::vector<directory_change> ch
                 case directory_change::action::add_member:
                     result = tables.add_member(change.membership);
                     break;
+                case directory_change::action::update_room:
+                    result = tables.update_room(change.room);
+                    break;
+                case directory_change::action::remove_room:
+                    result = tables.remove_room(change.room.name);
+                    break;
+                case directory_change::action::remove_member:
+                    result = tables.remove_member(change.membership);
+                    break;
+                case directory_change::action::update_member:
+                    result = tables.update_member(change.membership);
+                    break;
+                case directory_change::action::add_room_ban:
+                    result = tables.add_room_ban(change.ban);
+                    break;
+                case directory_change::action::remove_room_ban:
+                    result = tables.remove_room_ban(change.ban);
+                    break;
+                case directory_change::action::add_invitation:
+                    result = tables.add_invitation(change.invitation);
+                    break;
+                case directory_change::action::remove_invitation:
+                    result = tables.remove_invitation(change.invitation);
+                    break;
+                case directory_change::action::add_audit:
+                    result = tables.add_audit(change.audit);
+                    break;
                 }
                 if (result != directory_result::done) {
                     // change_directory rolls the whole transaction back.
@@ -367,6 +394,16 @@ void sqlite_chat_store::apply_directory_changes(std::vector<directory_change> ch
                 done(result, *refused_index, status);
             }
         });
+}
+
+std::vector<audit_record> sqlite_chat_store::audit_log(std::string room, std::size_t limit) {
+    std::lock_guard lock(reader_mutex_);
+    try {
+        return reader_tables_->audit_log(room, limit);
+    } catch (const sqlite_error& error) {
+        throw store_open_error("cannot read the audit log of " + options_.path + ": " +
+                               error.what());
+    }
 }
 
 chat_directory_snapshot sqlite_chat_store::load_directory() {

@@ -67,6 +67,7 @@ public:
     void apply_directory_changes(std::vector<directory_change> changes,
                                  directory_batch_completion done) override;
     /// Reads through the read connection: sees every committed change, by any process.
+    std::vector<audit_record> audit_log(std::string room, std::size_t limit) override;
     chat_directory_snapshot load_directory() override;
     std::uint64_t directory_version() override;
     void append_history(history_record record, store_completion done) override;

@@ -68,6 +68,53 @@ TEST_F(AdminCli, ManagesUsersAndRooms) {
     EXPECT_EQ(perch({"user", "list"}).output, "bob\n");
 }
 
+TEST_F(AdminCli, ModeratesRoomsAndKeepsAnAuditLog) {
+    for (const std::string name : {"alice", "bob", "carol"}) {
+        ASSERT_TRUE(perch({"user", "add", name, "--password", "pw"}).ending.is_success());
+    }
+    ASSERT_TRUE(perch({"room", "create", "den"}).ending.is_success());
+    EXPECT_EQ(perch({"room", "set", "den", "visibility", "private"}).output,
+              "room 'den': visibility set\n");
+    EXPECT_TRUE(perch({"room", "set", "den", "topic", "quiet please"}).ending.is_success());
+    EXPECT_TRUE(perch({"room", "join", "den", "alice"}).ending.is_success());
+    EXPECT_TRUE(perch({"room", "join", "den", "bob"}).ending.is_success());
+    EXPECT_EQ(perch({"room", "role", "den", "alice", "owner"}).output,
+              "user 'alice' is now owner of room 'den'\n");
+    EXPECT_TRUE(perch({"room", "mute", "den", "bob"}).ending.is_success());
+    EXPECT_EQ(perch({"room", "invite", "den", "carol"}).output,
+              "user 'carol' invited to room 'den'\n");
+    EXPECT_EQ(perch({"room", "show", "den"}).output,
+              "room: den\nname: \ntopic: quiet please\nvisibility: private\nhistory: shared\n"
+              "created_by: \nmember: alice owner\nmember: bob member muted\ninvited: carol\n");
+    EXPECT_TRUE(perch({"room", "ban", "den", "bob"}).ending.is_success());
+    EXPECT_EQ(perch({"room", "members", "den"}).output, "alice\n");
+    auto result = perch({"room", "unban", "den", "bob"});
+    EXPECT_EQ(result.output, "user 'bob' unbanned from room 'den'\n");
+    result = perch({"room", "unban", "den", "bob"});
+    EXPECT_FALSE(result.ending.is_success());
+    EXPECT_EQ(result.errors, "perch: user 'bob' is not banned from room 'den'\n");
+    result = perch({"room", "kick", "den", "bob"});
+    EXPECT_EQ(result.errors, "perch: user 'bob' is not a member of room 'den'\n");
+
+    result = perch({"room", "audit", "den"});
+    std::vector<std::string> actions;
+    std::size_t start = 0;
+    while (start < result.output.size()) {
+        const std::size_t end = result.output.find('\n', start);
+        const std::string line = result.output.substr(start, end - start);
+        // TIME ROOM ACTOR ACTION TARGET DETAIL
+        std::size_t field = 0;
+        for (int skipped = 0; skipped < 3; ++skipped) {
+            field = line.find(' ', field) + 1;
+        }
+        actions.push_back(line.substr(field, line.find(' ', field) - field));
+        start = end + 1;
+    }
+    EXPECT_EQ(actions, (std::vector<std::string>{"set_room", "set_room", "role", "mute", "invite",
+                                                 "ban", "unban"}))
+        << result.output;
+}
+
 TEST_F(AdminCli, ErrorsNameWhatIsWrongAndExitNonZero) {
     ASSERT_TRUE(perch({"user", "add", "alice", "--password", "x"}).ending.is_success());
     auto result = perch({"user", "add", "alice", "--password", "y"});

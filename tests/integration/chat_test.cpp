@@ -346,6 +346,10 @@ TEST_F(ChatTest, RoomsCreatedAndJoinedByControlRequestsReachLiveSessions) {
     EXPECT_EQ(
         control(*alice, "alice", {{"op", "invite"}, {"room", "den"}, {"user", "carol"}})["ok"],
         true);
+    // The invitation is announced in the room (docs/CHAT.md "Room rules") before alice speaks.
+    const auto announced = carol->next_on("chat/room/den/alice");
+    ASSERT_TRUE(announced);
+    EXPECT_EQ(json::parse(announced->payload)["event"], "invite");
     ASSERT_EQ(alice->publish("chat/room/den/alice", "welcome", 1), mqtt::ReasonCode::SUCCESS);
     const auto at_carol = carol->next_on("chat/room/den/alice");
     ASSERT_TRUE(at_carol);

@@ -748,6 +748,101 @@ store_options sqlite_options(const temporary_database& file) {
     return options;
 }
 
+TYPED_TEST(ChatStore, RoomRulesRolesBansAndInvitationsSurviveAReopen) {
+    this->add_user("alice");
+    this->add_user("bob");
+    this->add_user("carol");
+    room_record lobby = room("lobby", "alice");
+    lobby.visibility = room_visibility::invited;
+    lobby.history = history_visibility::joined;
+    lobby.display_name = "The Lobby";
+    using action = directory_change::action;
+    EXPECT_EQ(
+        this->apply(
+                {directory_change::adding_room(lobby),
+                 directory_change::adding_member({"lobby", "alice", room_role::owner, false, 0}),
+                 directory_change::adding_member({"lobby", "bob", room_role::member, false, 7})})
+            .result,
+        directory_result::done);
+    lobby.topic = "soup";
+    EXPECT_EQ(
+        this->apply({directory_change::of_room(action::update_room, lobby),
+                     directory_change::of_member(action::update_member,
+                                                 {"lobby", "bob", room_role::admin, true, 0}),
+                     directory_change::of_ban(action::add_room_ban, {"lobby", "carol", "alice", 5}),
+                     directory_change::of_invitation(action::add_invitation,
+                                                     {"lobby", "carol", "bob", 6}),
+                     directory_change::auditing({0, 9, "lobby", "alice", "ban", "carol", ""})})
+            .result,
+        directory_result::done);
+    this->reopen();
+    const auto snapshot = this->store().load_directory();
+    ASSERT_EQ(snapshot.rooms.size(), 1U);
+    EXPECT_EQ(snapshot.rooms[0], lobby);
+    EXPECT_EQ(snapshot.memberships,
+              (std::vector<membership_record>{{"lobby", "alice", room_role::owner, false, 0},
+                                              {"lobby", "bob", room_role::admin, true, 7}}));
+    EXPECT_EQ(snapshot.room_bans, (std::vector<room_ban_record>{{"lobby", "carol", "alice", 5}}));
+    EXPECT_EQ(snapshot.invitations, (std::vector<invitation_record>{{"lobby", "carol", "bob", 6}}));
+    const auto audit = this->store().audit_log("lobby", 10);
+    ASSERT_EQ(audit.size(), 1U);
+    EXPECT_EQ(audit[0].action, "ban");
+    EXPECT_EQ(audit[0].target, "carol");
+    EXPECT_TRUE(this->store().audit_log("other", 10).empty());
+    EXPECT_EQ(this->store().audit_log("", 10).size(), 1U);
+}
+
+TYPED_TEST(ChatStore, ModerationChangesReportWhatIsMissing) {
+    this->add_user("alice");
+    this->add_room("lobby");
+    using action = directory_change::action;
+    EXPECT_EQ(this->apply({directory_change::of_member(action::remove_member, {"lobby", "alice"})})
+                  .result,
+              directory_result::not_found);
+    EXPECT_EQ(this->apply({directory_change::of_member(action::update_member, {"lobby", "alice"})})
+                  .result,
+              directory_result::not_found);
+    EXPECT_EQ(
+        this->apply({directory_change::of_ban(action::remove_room_ban, {"lobby", "alice", "", 0})})
+            .result,
+        directory_result::not_found);
+    EXPECT_EQ(this->apply({directory_change::of_invitation(action::add_invitation,
+                                                           {"lobby", "nobody", "", 0})})
+                  .result,
+              directory_result::not_found);
+    EXPECT_EQ(this->apply({directory_change::of_room(action::update_room, room("nowhere"))}).result,
+              directory_result::not_found);
+    // A refused batch leaves its audit entry out too.
+    const auto refused =
+        this->apply({directory_change::auditing({0, 1, "lobby", "", "kick", "alice", ""}),
+                     directory_change::of_member(action::remove_member, {"lobby", "alice"})});
+    EXPECT_EQ(refused.refused_index, 1U);
+    EXPECT_TRUE(this->store().audit_log("", 10).empty());
+}
+
+TYPED_TEST(ChatStore, DeletingARoomOrAUserTakesItsBansAndInvitations) {
+    this->add_user("alice");
+    this->add_user("bob");
+    this->add_room("lobby");
+    this->add_room("attic");
+    using action = directory_change::action;
+    EXPECT_EQ(this->apply({directory_change::of_ban(action::add_room_ban, {"lobby", "bob", "", 1}),
+                           directory_change::of_invitation(action::add_invitation,
+                                                           {"lobby", "alice", "", 1}),
+                           directory_change::of_invitation(action::add_invitation,
+                                                           {"attic", "alice", "", 1})})
+                  .result,
+              directory_result::done);
+    EXPECT_EQ(this->apply({directory_change::of_room(action::remove_room, room("lobby"))}).result,
+              directory_result::done);
+    auto snapshot = this->store().load_directory();
+    EXPECT_TRUE(snapshot.room_bans.empty());
+    EXPECT_EQ(snapshot.invitations, (std::vector<invitation_record>{{"attic", "alice", "", 1}}));
+    change([&](directory_completion done) { this->store().remove_user("alice", std::move(done)); });
+    snapshot = this->store().load_directory();
+    EXPECT_TRUE(snapshot.invitations.empty());
+}
+
 TEST(SqliteChatStore, SeesDirectoryChangesOfASecondStoreOnTheSameFile) {
     temporary_database file;
     const auto gateway = open_chat_store(sqlite_options(file));
@@ -932,6 +1027,37 @@ TEST(SqliteChatStore, MigratesAVersionEightHistoryToEventsAndReplies) {
     EXPECT_EQ(rows[0].edited_unix_ms, 6U);
     EXPECT_EQ(rows[0].reply_to, 0U);
     EXPECT_EQ(store->conversation_heads(), (std::vector<conversation_head>{{"room/kitchen", 2}}));
+}
+
+TEST(SqliteChatStore, MigrationToVersionNineMakesRoomsPublicWithTheirCreatorAsOwner) {
+    temporary_database file;
+    {
+        // A database as the previous release wrote it.
+        sqlite::database connection(file.path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+        sqlite::migrate_schema(connection, 8);
+        connection.execute("INSERT INTO chat_users VALUES ('alice', 'hash', 1), "
+                           "('bob', 'hash', 1); "
+                           "INSERT INTO chat_rooms VALUES ('lobby', 'alice', 2), ('attic', '', 3); "
+                           "INSERT INTO chat_members VALUES ('lobby', 'alice'), ('lobby', 'bob'), "
+                           "('attic', 'bob'); "
+                           "UPDATE chat_directory_version SET version = 4");
+    }
+    const auto store = open_chat_store(sqlite_options(file));
+    const auto snapshot = store->load_directory();
+    EXPECT_EQ(snapshot.version, 4U);
+    ASSERT_EQ(snapshot.rooms.size(), 2U);
+    for (const room_record& held : snapshot.rooms) {
+        EXPECT_EQ(held.visibility, room_visibility::open);
+        EXPECT_EQ(held.history, history_visibility::shared);
+        EXPECT_EQ(held.display_name, "");
+    }
+    EXPECT_EQ(snapshot.memberships,
+              (std::vector<membership_record>{{"attic", "bob", room_role::member, false, 0},
+                                              {"lobby", "alice", room_role::owner, false, 0},
+                                              {"lobby", "bob", room_role::member, false, 0}}));
+    EXPECT_TRUE(snapshot.room_bans.empty());
+    EXPECT_TRUE(snapshot.invitations.empty());
+    EXPECT_TRUE(store->audit_log("", 10).empty());
 }
 
 TEST(SqliteChatStore, MigrationToVersionThreeCanRunTwice) {

@@ -62,6 +62,18 @@ TEST_F(ChatPolicyTest, PublishRules) {
     }
 }
 
+TEST(ChatPolicyRoomRulesTest, AMutedMemberReceivesButMayNotPublish) {
+    store::chat_directory_snapshot snapshot = make_snapshot();
+    snapshot.memberships[1].is_muted = true; // bob in lobby
+    chat_directory directory;
+    directory.replace(snapshot);
+    EXPECT_FALSE(chat_may_publish(directory, "bob", "chat/room/lobby/bob"));
+    EXPECT_FALSE(chat_may_publish(directory, "bob", "chat/signal/room/lobby/bob"));
+    EXPECT_TRUE(chat_may_receive(directory, "bob", "chat/room/lobby/alice"));
+    EXPECT_TRUE(chat_may_publish(directory, "alice", "chat/room/lobby/alice"));
+    EXPECT_TRUE(chat_may_publish(directory, "bob", "chat/room/den/bob")); // muted in lobby only
+}
+
 TEST_F(ChatPolicyTest, ReceiveRules) {
     const rule_case cases[] = {
         {"bob", "chat/room/lobby/alice", true},

@@ -352,5 +352,95 @@ TEST_F(ChatServiceTest, ControlRequestsChangeTheDirectory) {
               false);
 }
 
+TEST_F(ChatServiceTest, RoomRulesDecideWhoMayModerate) {
+    ASSERT_EQ(control("alice", R"({"op":"create","room":"den","visibility":"private"})")["ok"],
+              true);
+    // Private: joined by invitation only, and only owners and admins invite.
+    EXPECT_EQ(control("bob", R"({"op":"join","room":"den"})")["error"], "not_invited");
+    EXPECT_EQ(control("alice", R"({"op":"invite","room":"den","user":"bob"})")["pending"], true);
+    EXPECT_FALSE(service_->directory().is_member("den", "bob"));
+    EXPECT_EQ(control("bob", R"({"op":"invitations"})")["invitations"][0]["room"], "den");
+    EXPECT_EQ(control("bob", R"({"op":"join","room":"den"})")["ok"], true);
+    EXPECT_EQ(control("bob", R"({"op":"invite","room":"den","user":"carol"})")["error"],
+              "not_allowed");
+    // A member may not kick; the owner may; a kicked member needs a new invitation.
+    EXPECT_EQ(control("bob", R"({"op":"kick","room":"den","user":"alice"})")["error"],
+              "not_allowed");
+    EXPECT_EQ(control("alice", R"({"op":"kick","room":"den","user":"bob"})")["ok"], true);
+    EXPECT_FALSE(service_->directory().is_member("den", "bob"));
+    EXPECT_EQ(control("bob", R"({"op":"join","room":"den"})")["error"], "not_invited");
+    // Roles: an admin may not demote the owner nor make an owner; the last owner stays.
+    control("alice", R"({"op":"invite","room":"den","user":"bob"})");
+    control("bob", R"({"op":"join","room":"den"})");
+    EXPECT_EQ(control("alice", R"({"op":"role","room":"den","user":"bob","role":"admin"})")["ok"],
+              true);
+    EXPECT_EQ(
+        control("bob", R"({"op":"role","room":"den","user":"alice","role":"member"})")["error"],
+        "not_allowed");
+    EXPECT_EQ(
+        control("alice", R"({"op":"role","room":"den","user":"alice","role":"admin"})")["error"],
+        "last_owner");
+    EXPECT_EQ(control("bob", R"({"op":"kick","room":"den","user":"alice"})")["error"],
+              "not_allowed");
+    // Mute: checked at publish time from the directory.
+    control("bob", R"({"op":"invite","room":"den","user":"carol"})");
+    control("carol", R"({"op":"join","room":"den"})");
+    EXPECT_EQ(control("bob", R"({"op":"mute","room":"den","user":"carol"})")["ok"], true);
+    EXPECT_TRUE(service_->directory().is_muted("den", "carol"));
+    // Ban: out of the room and refused when joining again.
+    EXPECT_EQ(control("bob", R"({"op":"ban","room":"den","user":"carol"})")["ok"], true);
+    EXPECT_FALSE(service_->directory().is_member("den", "carol"));
+    EXPECT_EQ(control("carol", R"({"op":"join","room":"den"})")["error"], "banned");
+    EXPECT_EQ(control("bob", R"({"op":"delete_room","room":"den"})")["error"], "not_allowed");
+    EXPECT_EQ(control("alice", R"({"op":"delete_room","room":"den"})")["ok"], true);
+    EXPECT_FALSE(service_->directory().has_room("den"));
+    // Each change was audited.
+    std::vector<std::string> actions;
+    for (const auto& entry : service_->store().audit_log("den", 100)) {
+        actions.push_back(entry.action);
+    }
+    EXPECT_EQ(actions, (std::vector<std::string>{"invite", "kick", "invite", "role", "invite",
+                                                 "mute", "ban", "delete"}));
+}
+
+TEST_F(ChatServiceTest, AnnouncesEachChangeAsARoomEvent) {
+    control("alice", R"({"op":"invite","room":"lobby","user":"bob"})");
+    std::optional<control_outcome> outcome;
+    service_->handle_control("alice", R"({"op":"mute","room":"lobby","user":"bob"})",
+                             [&](control_outcome done) { outcome = done; });
+    service_->store().flush();
+    // lobby has no owner (created by an administrator): alice is a member only.
+    ASSERT_TRUE(outcome);
+    EXPECT_EQ(json::parse(format_control_reply(outcome->reply))["error"], "not_allowed");
+    control("carol", R"({"op":"create","room":"den"})");
+    control("carol", R"({"op":"invite","room":"den","user":"bob"})");
+    outcome.reset();
+    service_->handle_control("carol", R"({"op":"mute","room":"den","user":"bob"})",
+                             [&](control_outcome done) { outcome = done; });
+    service_->store().flush();
+    ASSERT_TRUE(outcome && outcome->signal);
+    EXPECT_EQ(outcome->signal->topic_name, "chat/room/den/carol");
+    EXPECT_EQ(json::parse(outcome->signal->payload.as_string()),
+              json::parse(R"({"type":"event","event":"mute","room":"den","by":"carol",)"
+                          R"("user":"bob"})"));
+    EXPECT_EQ(service_->last_id("room/den"), 2U); // the invite's event, then the mute's
+}
+
+TEST_F(ChatServiceTest, PublicRoomsAreSearchedAndPaged) {
+    control("alice", R"({"op":"create","room":"garden-1","name":"Roses"})");
+    control("alice", R"({"op":"create","room":"garden-2","visibility":"private"})");
+    control("alice", R"({"op":"create","room":"shed","name":"garden tools"})");
+    const json first = control("bob", R"({"op":"public_rooms","query":"garden","limit":1})");
+    ASSERT_EQ(first["rooms"].size(), 1U);
+    EXPECT_EQ(first["rooms"][0]["room"], "garden-1");
+    EXPECT_EQ(first["next"], "garden-1");
+    const json second =
+        control("bob", R"({"op":"public_rooms","query":"garden","limit":1,"after":"garden-1"})");
+    ASSERT_EQ(second["rooms"].size(), 1U);
+    EXPECT_EQ(second["rooms"][0]["room"], "shed");
+    EXPECT_EQ(control("bob", R"({"op":"role","room":"shed","user":"bob","role":"king"})")["error"],
+              R"("role" must be one of "member" "admin" "owner")");
+}
+
 } // namespace
 } // namespace perch::gateway
