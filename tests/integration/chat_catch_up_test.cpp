@@ -2,6 +2,7 @@
 // (docs/DURABILITY.md "Chat messages"): an offline user gets every room and direct message at
 // reconnect, in order and with its id, after a reconnect, a clean restart and kill -9 during chat
 // traffic; and no store queue row is written for a chat message to a chat user's session.
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <map>
@@ -187,19 +188,29 @@ TEST_F(ChatCatchUp, ChatMessagesWriteNoQueueRowsWhileOtherTopicsDo) {
 
 // kill -9 while alice publishes to the room, carol sends DMs and bob, connected, reads: every
 // message acknowledged to its sender reaches bob, then or after the restarts (duplicates
-// allowed: QoS 1, deduplicated by id).
+// allowed: QoS 1, deduplicated by id), and each id names one message.
 TEST_F(ChatCatchUp, AcknowledgedMessagesReachAPersistentMemberAcrossKills) {
     std::mt19937 random(std::random_device{}());
     std::uniform_int_distribution<int> pause_ms(200, 700);
     std::mutex mutex;
     std::set<std::string> acknowledged;
     std::set<std::string> received;
-    const auto take = [&received](chat_client& client) {
+    // Per topic (one conversation each here), the payloads delivered with each id. Ids keep
+    // increasing across kills (start-up takes them from history): no id names two acknowledged
+    // messages. (A message delivered but not committed before a kill may lose its id to a later
+    // one: its sender was never told it was received.)
+    std::map<std::string, std::map<std::string, std::set<std::string>>> payloads_of_id;
+    const auto record = [&](const received_message& message) {
+        if (!message.topic.starts_with("chat/room/") && !message.topic.starts_with("chat/dm/")) {
+            return;
+        }
+        received.insert(message.payload);
+        const std::string id = user_property(message.properties, "id").value_or("");
+        payloads_of_id[message.topic][id].insert(message.payload);
+    };
+    const auto take = [&record](chat_client& client) {
         while (const auto message = client.next_message(0ms)) {
-            if (message->topic.starts_with("chat/room/") ||
-                message->topic.starts_with("chat/dm/")) {
-                received.insert(message->payload);
-            }
+            record(*message);
         }
     };
     // Publishes until the broker goes away, recording what was acknowledged.
@@ -248,9 +259,7 @@ TEST_F(ChatCatchUp, AcknowledgedMessagesReachAPersistentMemberAcrossKills) {
         if (!message) {
             break;
         }
-        if (message->topic.starts_with("chat/room/") || message->topic.starts_with("chat/dm/")) {
-            received.insert(message->payload);
-        }
+        record(*message);
     }
     std::size_t lost = 0;
     for (const std::string& payload : acknowledged) {
@@ -259,6 +268,15 @@ TEST_F(ChatCatchUp, AcknowledgedMessagesReachAPersistentMemberAcrossKills) {
             if (++lost > 10) {
                 break;
             }
+        }
+    }
+    for (const auto& [topic, ids] : payloads_of_id) {
+        for (const auto& [id, payloads] : ids) {
+            const auto named = std::count_if(payloads.begin(), payloads.end(),
+                                             [&acknowledged](const std::string& payload) {
+                                                 return acknowledged.contains(payload);
+                                             });
+            EXPECT_LE(named, 1) << "id " << id << " of " << topic << " names two messages";
         }
     }
     std::cout << "chat kills: acknowledged " << acknowledged.size() << ", received "
