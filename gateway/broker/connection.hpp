@@ -246,6 +246,11 @@ private:
     bool is_held_chat_filter(std::string_view topic_filter) const;
     /// This device left: presence for the remaining count.
     void end_chat_device();
+    /// Routes the presence message of `user`: to the subscriptions that match it (a client's
+    /// own `chat/presence/+`), then, at QoS 0, to every connected device that may see it and
+    /// got no copy from those (docs/CHAT.md "Presence").
+    void route_presence(const mqtt::message_ptr& presence, std::string_view user,
+                        bool is_retained_durable);
     void on_subscribe_requested(const mqtt::subscribe& request, mqtt::time_point now);
     void on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt::time_point now);
     void refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
@@ -368,6 +373,9 @@ private:
         /// The chat messages of this connection whose history row is not yet committed (few: a
         /// vector keeps an idle connection small).
         std::vector<history_wait> history_waits;
+        /// The subscriber id this connection counts as a device under while is_chat_device_:
+        /// where the chat layer delivers presence (chat_service::presence_watchers).
+        mqtt::subscriber_id device_id = 0;
     };
     std::unique_ptr<chat_part> chat_;
     /// A connected client's quota (docs/LIMITS.md); null when no quota applies to it.

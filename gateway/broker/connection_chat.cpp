@@ -2,6 +2,7 @@
 // stamping and history of chat messages, presence, control requests and directory changes. The
 // rules themselves live in chat_service and chat_policy; this file applies them to one session.
 #include <algorithm>
+#include <array>
 #include <chrono>
 
 #include <boost/asio/post.hpp>
@@ -165,16 +166,21 @@ void connection::start_chat_session(mqtt::time_point now) {
         return;
     }
     chat_service& chat = tables_.chat();
-    // Sessions stored by earlier versions held one filter for every presence; exact filters
-    // per peer replace it.
+    // Sessions stored by earlier versions held one filter for every presence; the chat layer
+    // delivers presence itself now (route_presence).
     release_chat_subscription("chat/presence/+");
     hold_chat_subscriptions(chat.subscriptions_for(chat_user()));
+    is_chat_device_ = true;
+    chat_->device_id = id();
+    // Counted as a device (and so a watcher of its peers' presence) before their retained
+    // presence is read: a change made meanwhile arrives after what is read here, never before.
+    const mqtt::message_ptr presence =
+        chat.device_connected(chat_user(), chat_->device_id, unix_now_ms());
     if (chat.settings().is_presence_enabled) {
         for (const std::string& peer : chat.directory().peers_of(chat_user())) {
             send_chat_retained(chat_service::presence_subscription(peer).topic_filter, now);
         }
     }
-    is_chat_device_ = true;
     // The read state for this device alone: the heads come from memory, the positions and
     // unread counts from one read on the store's thread, off this worker.
     chat.read_state_of(
@@ -184,7 +190,7 @@ void connection::start_chat_session(mqtt::time_point now) {
                 self->deliver_login_read_state(outcome);
             });
         });
-    if (const mqtt::message_ptr presence = chat.device_connected(chat_user(), unix_now_ms())) {
+    if (presence) {
         // "online" stays in memory once the user has a stored presence: after a restart nobody
         // is online, and the store keeps what a restart shows, the last time the user went
         // offline. A login storm of returning users writes no presence. A user's very first
@@ -192,7 +198,35 @@ void connection::start_chat_session(mqtt::time_point now) {
         // offline (the start replaces a stored "online").
         std::vector<mqtt::message_ptr> stored;
         tables_.routes().collect_retained(presence->topic_name, stored);
-        route(presence, stored.empty() || !chat_service::says_online(*presence));
+        route_presence(presence, chat_user(),
+                       stored.empty() || !chat_service::says_online(*presence));
+    }
+}
+
+void connection::route_presence(const mqtt::message_ptr& presence, std::string_view user,
+                                bool is_retained_durable) {
+    const std::span<delivery_batch> outbox = worker_.outbox();
+    std::array<std::size_t, max_workers> routed_from{};
+    for (std::size_t index = 0; index < outbox.size(); ++index) {
+        routed_from[index] = outbox[index].size();
+    }
+    route(presence, is_retained_durable);
+    std::vector<mqtt::subscriber_id> watchers;
+    tables_.chat().presence_watchers(user, watchers);
+    for (const mqtt::subscriber_id watcher : watchers) {
+        const std::size_t worker_index = worker_of(watcher);
+        delivery_batch& batch = outbox[worker_index];
+        const auto routed = batch.begin() + static_cast<std::ptrdiff_t>(routed_from[worker_index]);
+        if (std::any_of(routed, batch.end(),
+                        [watcher](const delivery& held) { return held.subscriber == watcher; })) {
+            // One of the session's own subscriptions matched: overlapping subscriptions deliver
+            // one copy.
+            continue;
+        }
+        delivery& target = batch.emplace_back();
+        target.subscriber = watcher;
+        target.content = presence;
+        target.granted_qos = mqtt::qos::at_most_once;
     }
 }
 
@@ -229,8 +263,13 @@ void connection::release_chat_subscription(std::string_view topic_filter) {
 }
 
 void connection::apply_presence_changes(const directory_changes& changes, mqtt::time_point now) {
+    if (!session_.is_connected()) {
+        return;
+    }
+    // A joiner gets the retained presence of every member of the room, the members that of the
+    // joiner. Later changes reach them through route_presence, which asks the directory each
+    // time: nothing is held per peer, so a leave needs nothing here.
     const chat_directory& directory = tables_.chat().directory();
-    // Joins: the joiner sees every member of the room, the members see the joiner.
     for (const store::membership_record& joined : changes.joined) {
         std::vector<std::string> seen;
         if (joined.user == chat_user()) {
@@ -239,30 +278,7 @@ void connection::apply_presence_changes(const directory_changes& changes, mqtt::
             seen.push_back(joined.user);
         }
         for (const std::string& peer : seen) {
-            const server_subscription wanted = chat_service::presence_subscription(peer);
-            hold_chat_subscriptions({wanted});
-            if (session_.is_connected()) {
-                send_chat_retained(wanted.topic_filter, now);
-            }
-        }
-    }
-    // Leaves: a presence filter goes once its user shares no room with this one any more.
-    for (const store::membership_record& left : changes.left) {
-        std::vector<std::string> candidates;
-        if (left.user == chat_user()) {
-            candidates = directory.members_of(left.room);
-            for (const store::membership_record& other : changes.left) {
-                if (other.room == left.room) {
-                    candidates.push_back(other.user);
-                }
-            }
-        } else {
-            candidates.push_back(left.user);
-        }
-        for (const std::string& peer : candidates) {
-            if (!directory.shares_room(chat_user(), peer)) {
-                release_chat_subscription(chat_service::presence_subscription(peer).topic_filter);
-            }
+            send_chat_retained(chat_service::presence_subscription(peer).topic_filter, now);
         }
     }
 }
@@ -443,10 +459,12 @@ void connection::end_chat_device() {
         return;
     }
     is_chat_device_ = false;
-    if (auto presence = tables_.chat().device_disconnected(chat_user(), unix_now_ms())) {
+    if (auto presence =
+            tables_.chat().device_disconnected(chat_user(), chat_->device_id, unix_now_ms())) {
         // Routed on a later turn: the socket may be closing in the middle of a delivery.
         boost::asio::post(worker_.context(), [self = shared_from_this(), presence] {
-            self->route(presence, !chat_service::says_online(*presence));
+            self->route_presence(presence, self->chat_user(),
+                                 !chat_service::says_online(*presence));
             self->worker_.flush_when_over();
         });
     }

@@ -331,7 +331,12 @@ void server::open_chat(const store::store_options& options) {
     settings.login_backoff.first_delay =
         std::chrono::milliseconds(config_.login_backoff_initial_ms);
     settings.login_backoff.max_delay = std::chrono::seconds(config_.login_backoff_max_seconds);
-    chat_ = std::make_unique<chat_service>(store::open_chat_store(options), settings);
+    // The chat store groups its writes over a longer interval than the message store: each group
+    // writes a 4 KB frame for every page it touches, and a chat message's PUBACK may wait that
+    // long while its delivery does not (docs/DURABILITY.md "Chat messages").
+    store::store_options chat_store_options = options;
+    chat_store_options.commit_interval_ms = config_.chat_commit_interval_ms;
+    chat_ = std::make_unique<chat_service>(store::open_chat_store(chat_store_options), settings);
     chat_->load();
     install_outside_rules();
     chat_->start(
@@ -450,6 +455,7 @@ broker_config keep_restart_values(broker_config wanted, const broker_config& run
     wanted.durability = running.durability;
     wanted.commit_interval_ms = running.commit_interval_ms;
     wanted.max_batch_operations = running.max_batch_operations;
+    wanted.chat_commit_interval_ms = running.chat_commit_interval_ms;
     wanted.max_stored_messages = running.max_stored_messages;
     wanted.max_stored_bytes = running.max_stored_bytes;
     wanted.max_database_bytes = running.max_database_bytes;

@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <deque>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "gateway/chat/chat_service.hpp"
 #include "gateway/common/stored_message_codec.hpp"
 
 namespace perch::gateway {
@@ -312,6 +314,25 @@ void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
     }
 }
 
+namespace {
+
+/// True for a filter `chat/presence/{peer}` with the options the gateway gave the presence
+/// filters it held for every peer of a chat user before it delivered presence itself
+/// (docs/CHAT.md "Presence"); such filters are dropped when the session is restored.
+bool is_former_presence_filter(const store::stored_subscription& held) {
+    constexpr std::string_view prefix = "chat/presence/";
+    if (!held.topic_filter.starts_with(prefix) || held.subscription_id != 0) {
+        return false;
+    }
+    const std::string_view peer = std::string_view(held.topic_filter).substr(prefix.size());
+    if (peer.empty() || peer.find_first_of("/+#") != std::string_view::npos) {
+        return false;
+    }
+    return held.options == stored_options_byte(chat_service::presence_subscription(peer).options);
+}
+
+} // namespace
+
 mqtt::session_state restore_session_state(const store::loaded_session& loaded,
                                           session_ledger& ledger, store::message_store& store,
                                           const access_policy& reader,
@@ -323,7 +344,8 @@ mqtt::session_state restore_session_state(const store::loaded_session& loaded,
                                                        : mqtt::protocol_version::v3_1_1;
     state.session_expiry_interval = loaded.session.session_expiry_interval_s;
     for (const store::stored_subscription& held : loaded.subscriptions) {
-        if (!reader.may_subscribe(held.topic_filter, ledger.client_id)) {
+        if (!reader.may_subscribe(held.topic_filter, ledger.client_id) ||
+            (!ledger.owner.empty() && is_former_presence_filter(held))) {
             store.remove_subscription(ledger.client_id, held.topic_filter);
             continue;
         }

@@ -3,9 +3,16 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdint>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <boost/asio/post.hpp>
 
+#include "gateway/broker/churn_heap_trim.hpp"
 #include "gateway/broker/connection.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/stream/tls_context.hpp"
@@ -20,6 +27,15 @@ constexpr std::size_t read_buffer_bytes = 64 * 1024;
 constexpr std::chrono::milliseconds pause_check_interval{5};
 /// How often the loop-lag probe fires on each worker.
 constexpr std::chrono::milliseconds lag_probe_interval{1000};
+
+/// Connections accepted or closed, across all workers, before the heap is worth trimming once
+/// they stop: a trim walks the heap (milliseconds), so a trickle of logins never trims.
+constexpr std::uint64_t connection_changes_per_heap_trim = 1000;
+
+churn_heap_trim& storm_heap_trim() {
+    static churn_heap_trim trim(connection_changes_per_heap_trim, std::chrono::seconds(1));
+    return trim;
+}
 /// Forwarding entries for moved sessions are kept while this many are recorded; older ones are
 /// dropped first (a delivery in flight during a takeover arrives within microseconds).
 constexpr std::size_t max_moved_entries = 4096;
@@ -171,6 +187,13 @@ void worker::arm_lag_probe(std::chrono::steady_clock::time_point expected) {
         }
         counters_.loop_lag_buckets[bucket].add();
         refresh_queue_depths();
+        if (storm_heap_trim().is_due(now)) {
+#if defined(__GLIBC__)
+            // docs/PERFORMANCE.md round 15: without it each login or logout storm leaves the
+            // process a few megabytes larger.
+            ::malloc_trim(0);
+#endif
+        }
         // From now, not from `expected`: a stalled loop gets one late sample, not a burst.
         arm_lag_probe(now + lag_probe_interval);
     });
@@ -226,6 +249,7 @@ bool worker::connection_id_equal::operator()(const std::shared_ptr<connection>& 
 
 void worker::add_connection(std::shared_ptr<connection> owned) {
     connections_.insert(std::move(owned));
+    storm_heap_trim().on_change(std::chrono::steady_clock::now());
 }
 
 connection* worker::connection_of(mqtt::subscriber_id subscriber) const {
@@ -242,6 +266,7 @@ void worker::remove_connection(mqtt::subscriber_id subscriber) {
     const auto found = connections_.find(subscriber);
     if (found != connections_.end()) {
         connections_.erase(found);
+        storm_heap_trim().on_change(std::chrono::steady_clock::now());
     }
 }
 

@@ -432,8 +432,8 @@ std::vector<server_subscription> chat_service::room_subscriptions(std::string_vi
 }
 
 server_subscription chat_service::presence_subscription(std::string_view peer) {
-    // QoS 0: presence is state, not a message. An offline session queues no presence changes
-    // (in memory or in the store); it gets the retained presence of its peers when it connects.
+    // QoS 0: presence is state, not a message. An offline session gets none of its changes; it
+    // gets the retained presence of its peers when it connects.
     return {join_topic({"chat", "presence", peer}), chat_options(mqtt::qos::at_most_once, false)};
 }
 
@@ -448,13 +448,6 @@ std::vector<server_subscription> chat_service::subscriptions_for(std::string_vie
         {join_topic({"chat", "ctl", user, "resp", "#"}),
          chat_options(mqtt::qos::at_least_once, false)},
     };
-    if (settings_.is_presence_enabled) {
-        // One exact filter per user it may see, so that a presence change reaches only those
-        // sessions (a filter for every presence would match every user on every change).
-        for (const std::string& peer : directory_.peers_of(user)) {
-            filters.push_back(presence_subscription(peer));
-        }
-    }
     for (const std::string& room : directory_.rooms_of(user)) {
         for (server_subscription& held : room_subscriptions(room)) {
             filters.push_back(std::move(held));
@@ -480,15 +473,17 @@ bool chat_service::is_server_filter(std::string_view user, std::string_view topi
     return false;
 }
 
-mqtt::message_ptr chat_service::device_connected(std::string_view user, std::uint64_t now_unix_ms) {
+mqtt::message_ptr chat_service::device_connected(std::string_view user, std::uint64_t device,
+                                                 std::uint64_t now_unix_ms) {
     std::size_t devices = 0;
     {
-        std::lock_guard lock(presence_mutex_);
+        std::unique_lock lock(presence_mutex_);
         auto found = devices_.find(user);
         if (found == devices_.end()) {
-            found = devices_.emplace(std::string(user), 0).first;
+            found = devices_.emplace(std::string(user), std::vector<std::uint64_t>()).first;
         }
-        devices = ++found->second;
+        found->second.push_back(device);
+        devices = found->second.size();
     }
     if (!settings_.is_presence_enabled) {
         return nullptr;
@@ -496,17 +491,24 @@ mqtt::message_ptr chat_service::device_connected(std::string_view user, std::uin
     return presence_message(user, devices, now_unix_ms);
 }
 
-mqtt::message_ptr chat_service::device_disconnected(std::string_view user,
+mqtt::message_ptr chat_service::device_disconnected(std::string_view user, std::uint64_t device,
                                                     std::uint64_t now_unix_ms) {
     std::size_t devices = 0;
     {
-        std::lock_guard lock(presence_mutex_);
+        std::unique_lock lock(presence_mutex_);
         const auto found = devices_.find(user);
-        if (found == devices_.end() || found->second == 0) {
+        if (found == devices_.end()) {
             return nullptr;
         }
-        devices = --found->second;
+        std::vector<std::uint64_t>& held = found->second;
+        const auto position = std::find(held.begin(), held.end(), device);
+        if (position == held.end()) {
+            return nullptr;
+        }
+        held.erase(position);
+        devices = held.size();
         if (devices == 0) {
+            // The entry goes with the last device: the table holds only users online now.
             devices_.erase(found);
         }
     }
@@ -514,6 +516,17 @@ mqtt::message_ptr chat_service::device_disconnected(std::string_view user,
         return nullptr;
     }
     return presence_message(user, devices, now_unix_ms);
+}
+
+void chat_service::presence_watchers(std::string_view user, std::vector<std::uint64_t>& out) const {
+    const std::vector<std::string> peers = directory_.peers_of(user);
+    std::shared_lock lock(presence_mutex_);
+    for (const std::string& peer : peers) {
+        const auto found = devices_.find(peer);
+        if (found != devices_.end()) {
+            out.insert(out.end(), found->second.begin(), found->second.end());
+        }
+    }
 }
 
 bool chat_service::says_online(const mqtt::message& presence) {

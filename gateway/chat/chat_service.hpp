@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -202,24 +203,33 @@ public:
     void discard_untaken_cursors();
 
     /// The subscriptions every session of `user` holds: DMs both ways and each room (QoS 1, No
-    /// Local), signals (QoS 0, No Local), presence and control replies (QoS 1).
+    /// Local), signals (QoS 0, No Local) and control replies (QoS 1). Presence is not among them:
+    /// the chat layer delivers it itself (presence_watchers).
     std::vector<server_subscription> subscriptions_for(std::string_view user) const;
 
     /// The subscriptions a member of `room` holds for it.
     static std::vector<server_subscription> room_subscriptions(std::string_view room);
 
-    /// The subscription to the presence of `peer` (QoS 1), held by each user sharing a room with
-    /// it while presence is on.
+    /// The filter `chat/presence/{peer}` with the options presence is delivered with (QoS 0):
+    /// what sessions stored by earlier versions held for each peer.
     static server_subscription presence_subscription(std::string_view peer);
 
     /// True when `topic_filter` is one the gateway holds for `user` (not removable by
     /// UNSUBSCRIBE).
     bool is_server_filter(std::string_view user, std::string_view topic_filter) const;
 
-    /// A device of `user` connected / disconnected: the presence message to publish (retained),
-    /// or null when presence is off. Counts across all workers.
-    mqtt::message_ptr device_connected(std::string_view user, std::uint64_t now_unix_ms);
-    mqtt::message_ptr device_disconnected(std::string_view user, std::uint64_t now_unix_ms);
+    /// Device `device` (its session's subscriber id) of `user` connected / disconnected: the
+    /// presence message to publish (retained), or null when presence is off (or `device` was
+    /// not connected). Counts across all workers; the devices are those presence_watchers names.
+    mqtt::message_ptr device_connected(std::string_view user, std::uint64_t device,
+                                       std::uint64_t now_unix_ms);
+    mqtt::message_ptr device_disconnected(std::string_view user, std::uint64_t device,
+                                          std::uint64_t now_unix_ms);
+
+    /// Appends to `out` the connected devices (subscriber ids) of every user who may see the
+    /// presence of `user` (those sharing a room with it, and its own), in no particular order.
+    /// Takes the device table's lock shared, so that workers fan out presence side by side.
+    void presence_watchers(std::string_view user, std::vector<std::uint64_t>& out) const;
 
     /// The retained presence message of `user` with `devices` connected (0: offline).
     static mqtt::message_ptr presence_message(std::string_view user, std::size_t devices,
@@ -324,9 +334,10 @@ private:
     conversation_counters counters_;
     login_backoff login_backoff_;
 
-    // Device counts per user. Owner: all workers. Lock: presence_mutex_.
-    std::mutex presence_mutex_;
-    std::map<std::string, std::size_t, std::less<>> devices_;
+    // The connected devices (subscriber ids) of each user with any. Owner: all workers. Lock:
+    // presence_mutex_ (shared to fan out presence, exclusive to connect or disconnect).
+    mutable std::shared_mutex presence_mutex_;
+    std::map<std::string, std::vector<std::uint64_t>, std::less<>> devices_;
 
     // The background thread and its requests. Lock: thread_mutex_.
     std::mutex thread_mutex_;

@@ -492,6 +492,9 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         {"max_subscribe_rate", quota_key(&client_quota::max_subscribe_rate, "max_subscribe_rate")},
         {"max_subscribe_burst",
          quota_key(&client_quota::max_subscribe_burst, "max_subscribe_burst")},
+        // Chat history writes (docs/DURABILITY.md "Chat messages").
+        {"chat_commit_interval_ms",
+         unsigned_key(&broker_config::chat_commit_interval_ms, 0, 60'000)},
     };
     return table;
 }
@@ -686,6 +689,8 @@ std::vector<std::string> keys_needing_restart(const broker_config& running,
     check("durability", running.durability != wanted.durability);
     check("commit_interval_ms", running.commit_interval_ms != wanted.commit_interval_ms);
     check("max_batch_operations", running.max_batch_operations != wanted.max_batch_operations);
+    check("chat_commit_interval_ms",
+          running.chat_commit_interval_ms != wanted.chat_commit_interval_ms);
     check("max_stored_messages", running.max_stored_messages != wanted.max_stored_messages);
     check("max_stored_bytes", running.max_stored_bytes != wanted.max_stored_bytes);
     check("max_database_bytes", running.max_database_bytes != wanted.max_database_bytes);

@@ -230,6 +230,10 @@ struct broker_config {
     std::uint32_t commit_interval_ms = 5;
     /// A group commit happens at once when it holds this many operations.
     std::uint32_t max_batch_operations = 4096;
+    /// The longest a chat history row (and the chat store's other writes) waits for its group
+    /// commit: longer than commit_interval_ms, so that a group holds many messages and writes
+    /// each history page once (docs/DURABILITY.md "Chat messages").
+    std::uint32_t chat_commit_interval_ms = 100;
     /// Entries one persistent session's store queue may hold (in flight included); past it a
     /// publisher gets Quota exceeded instead of an acknowledgement. 0 means no limit.
     std::uint32_t max_stored_messages = 10'000;

@@ -125,9 +125,10 @@ chat_tables::chat_tables(database& connection)
       select_reactions_(connection, "SELECT id, emoji, user FROM chat_reactions WHERE "
                                     "conversation = ?1 AND id >= ?2 AND id <= ?3 "
                                     "ORDER BY id, emoji, user"),
-      raise_head_(connection, "INSERT INTO chat_conversations (conversation, last_id) "
-                              "VALUES (?1, ?2) ON CONFLICT (conversation) "
-                              "DO UPDATE SET last_id = max(last_id, excluded.last_id)"),
+      raise_heads_(connection, "INSERT INTO chat_conversations (conversation, last_id) "
+                               "SELECT conversation, max(id) FROM chat_history WHERE true "
+                               "GROUP BY conversation ON CONFLICT (conversation) "
+                               "DO UPDATE SET last_id = max(last_id, excluded.last_id)"),
       upsert_read_position_(connection, "INSERT INTO chat_read_positions (user, conversation, id) "
                                         "VALUES (?1, ?2, ?3) ON CONFLICT (user, conversation) "
                                         "DO UPDATE SET id = max(id, excluded.id)"),
@@ -149,7 +150,10 @@ chat_tables::chat_tables(database& connection)
                                 "WHERE conversation = ?1 AND id > ?2 AND id <= ?3 AND sender <> ?4 "
                                 "AND event = 0 AND is_deleted = 0 LIMIT ?5)"),
       select_heads_(connection,
-                    "SELECT conversation, last_id FROM chat_conversations ORDER BY conversation"),
+                    "SELECT conversation, max(last_id) FROM (SELECT conversation, last_id "
+                    "FROM chat_conversations UNION ALL SELECT conversation, max(id) "
+                    "FROM chat_history GROUP BY conversation) "
+                    "GROUP BY conversation ORDER BY conversation"),
       select_history_after_(connection, "SELECT conversation, id, sender, topic, ts_unix_ms, "
                                         "payload, reply_to, event, of_id, edited_unix_ms, "
                                         "is_deleted FROM chat_history WHERE conversation = ?1 AND "
@@ -611,9 +615,9 @@ void chat_tables::append_history(const history_record& record) {
     if (record.kind != history_kind::message && changes() > 0) {
         apply_event(record);
     }
-    raise_head_.bind_text(1, record.conversation);
-    raise_head_.bind_integer(2, to_column(record.id));
-    raise_head_.run();
+    // The conversation's head is not raised here: start-up seeds it from history's own last id
+    // (conversation_heads), and prune_history writes it before rows go. One page less per
+    // conversation in every group commit (docs/PERFORMANCE.md round 15).
 }
 
 void chat_tables::apply_event(const history_record& event) {
@@ -724,6 +728,9 @@ void chat_tables::remove_session_cursors(const std::string& client_id) {
 }
 
 void chat_tables::prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation) {
+    // Heads first, in the same transaction: ids keep increasing after a conversation's last rows
+    // are pruned.
+    raise_heads_.run();
     if (keep_per_conversation == 0) {
         prune_by_age_.bind_integer(1, to_column(before_unix_ms));
         prune_by_age_.run();

@@ -103,7 +103,8 @@ public:
     void save_session_cursors(const session_cursors_record& record);
     /// Deletes the cursors and baseline of `client_id`.
     void remove_session_cursors(const std::string& client_id);
-    /// Deletes history older than `before_unix_ms` beyond the newest `keep_per_conversation`.
+    /// Deletes history older than `before_unix_ms` beyond the newest `keep_per_conversation`,
+    /// after raising every conversation's stored head to its last id in history.
     void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation);
 
     // Queries.
@@ -127,7 +128,8 @@ public:
     std::vector<read_state_record> read_state(const std::string& user,
                                               std::vector<conversation_head> heads,
                                               std::uint64_t unread_cap);
-    /// The head of every conversation ever written, by conversation.
+    /// The head of every conversation ever written, by conversation: the larger of its stored
+    /// head (written by prune_history) and its last id in history (appends write no head).
     std::vector<conversation_head> conversation_heads();
 
 private:
@@ -191,7 +193,7 @@ private:
     statement delete_orphan_reactions_;
     statement select_history_row_;
     statement select_reactions_;
-    statement raise_head_;
+    statement raise_heads_;
     statement upsert_read_position_;
     statement prune_by_age_;
     statement prune_by_age_keeping_;

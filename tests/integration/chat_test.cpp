@@ -86,7 +86,7 @@ TEST_F(ChatTest, QosOneRoomMessagesAreRoutedAtOnceAndAcknowledgedOnceInHistory) 
     // A commit interval far longer than routing takes: the members receive the message while
     // its history row still waits for the commit, and the PUBACK comes after that commit.
     broker_->stop();
-    start_broker("commit_interval_ms 1500\n");
+    start_broker("chat_commit_interval_ms 1500\n");
     auto alice = connected("alice", mqtt_5);
     auto bob = connected("bob", mqtt_5);
     auto sent = alice->publish_async("chat/room/lobby/alice", "quick", 1);

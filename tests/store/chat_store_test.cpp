@@ -877,7 +877,29 @@ TEST(SqliteChatStore, GroupsHistoryWrites) {
     EXPECT_EQ(recorder.count(), 200u);
     sqlite::database reader(file.path(), SQLITE_OPEN_READONLY);
     EXPECT_EQ(reader.query_integer("SELECT count(*) FROM chat_history"), 200);
-    EXPECT_EQ(reader.query_integer("SELECT last_id FROM chat_conversations"), 200);
+    // Appends write no head (one page less per group): a reopen takes it from history.
+    EXPECT_EQ(reader.query_integer("SELECT count(*) FROM chat_conversations"), 0);
+    EXPECT_EQ(open_chat_store(options)->conversation_heads(),
+              (std::vector<conversation_head>{{"room/kitchen", 200}}));
+}
+
+TEST(SqliteChatStore, HeadsAreTheLargerOfTheStoredHeadAndHistory) {
+    temporary_database file;
+    store_options options = sqlite_options(file);
+    {
+        const auto store = open_chat_store(options);
+        store->append_history(message("room/kitchen", 1, 10));
+        store->append_history(message("room/attic", 4, 10));
+        store->prune_history(1'000, 0);
+        store->flush();
+        // After the prune (heads written, rows gone) a conversation goes on in history.
+        store->append_history(message("room/kitchen", 2, 2'000));
+        store->append_history(message("dm/alice/bob", 3, 2'000));
+        store->flush();
+    }
+    EXPECT_EQ(open_chat_store(options)->conversation_heads(),
+              (std::vector<conversation_head>{
+                  {"dm/alice/bob", 3}, {"room/attic", 4}, {"room/kitchen", 2}}));
 }
 
 TEST(SqliteChatStore, ReportsAFailedDirectoryWrite) {

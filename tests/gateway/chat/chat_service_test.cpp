@@ -1,5 +1,6 @@
 // The chat service over the memory chat store, without threads: logins, stamping, server-side
 // filters, presence counts and control requests.
+#include <algorithm>
 #include <chrono>
 #include <future>
 
@@ -190,14 +191,38 @@ TEST_F(ChatServiceTest, ServerFiltersCoverTheUsersRooms) {
     EXPECT_FALSE(service_->is_server_filter("bob", "chat/room/lobby/+"));
     EXPECT_FALSE(service_->is_server_filter("alice", "chat/#"));
     const auto filters = service_->subscriptions_for("alice");
-    EXPECT_EQ(filters.size(), 8U);
-    // Presence: one exact filter per user alice may see (only herself here), never a wildcard
-    // that every presence change would match.
-    EXPECT_TRUE(service_->is_server_filter("alice", "chat/presence/alice"));
+    EXPECT_EQ(filters.size(), 7U);
+    // Presence is delivered by the chat layer (presence_watchers): no filter per peer in the
+    // subscription index, and a client may hold and drop its own presence filters.
+    EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/alice"));
     EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/+"));
-    EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/bob"));
     EXPECT_EQ(control("bob", R"({"op":"join","room":"lobby"})")["ok"], true);
-    EXPECT_TRUE(service_->is_server_filter("alice", "chat/presence/bob"));
+    EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/bob"));
+    EXPECT_EQ(service_->subscriptions_for("alice").size(), 7U);
+}
+
+TEST_F(ChatServiceTest, PresenceReachesTheConnectedDevicesOfPeers) {
+    // alice is in lobby; bob is not yet: he sees only his own presence, and she hers.
+    service_->device_connected("alice", 11, 1);
+    service_->device_connected("alice", 12, 1);
+    service_->device_connected("bob", 21, 1);
+    std::vector<std::uint64_t> watchers;
+    service_->presence_watchers("bob", watchers);
+    EXPECT_EQ(watchers, std::vector<std::uint64_t>{21});
+    EXPECT_EQ(control("bob", R"({"op":"join","room":"lobby"})")["ok"], true);
+    watchers.clear();
+    service_->presence_watchers("bob", watchers);
+    std::sort(watchers.begin(), watchers.end());
+    EXPECT_EQ(watchers, (std::vector<std::uint64_t>{11, 12, 21}));
+    service_->device_disconnected("alice", 11, 2);
+    watchers.clear();
+    service_->presence_watchers("bob", watchers);
+    std::sort(watchers.begin(), watchers.end());
+    EXPECT_EQ(watchers, (std::vector<std::uint64_t>{12, 21}));
+    EXPECT_EQ(control("bob", R"({"op":"leave","room":"lobby"})")["ok"], true);
+    watchers.clear();
+    service_->presence_watchers("bob", watchers);
+    EXPECT_EQ(watchers, std::vector<std::uint64_t>{21});
 }
 
 TEST_F(ChatServiceTest, ReadStateCoversRoomsAndConversationsWithHistory) {
@@ -315,16 +340,18 @@ TEST_F(ChatServiceTest, ASendersDeleteWindowEnds) {
 }
 
 TEST_F(ChatServiceTest, PresenceCountsDevices) {
-    EXPECT_NE(service_->device_connected("bob", 1)->payload.as_string().find(R"("devices":1)"),
+    EXPECT_NE(service_->device_connected("bob", 1, 1)->payload.as_string().find(R"("devices":1)"),
               std::string_view::npos);
-    EXPECT_NE(service_->device_connected("bob", 2)->payload.as_string().find(R"("devices":2)"),
+    EXPECT_NE(service_->device_connected("bob", 2, 2)->payload.as_string().find(R"("devices":2)"),
               std::string_view::npos);
-    service_->device_disconnected("bob", 3);
-    const auto last = service_->device_disconnected("bob", 4);
+    // A device that is not connected changes nothing.
+    EXPECT_FALSE(service_->device_disconnected("bob", 3, 3));
+    service_->device_disconnected("bob", 1, 3);
+    const auto last = service_->device_disconnected("bob", 2, 4);
     ASSERT_TRUE(last);
     EXPECT_TRUE(last->is_retained);
     EXPECT_NE(last->payload.as_string().find(R"("status":"offline")"), std::string_view::npos);
-    EXPECT_FALSE(service_->device_disconnected("bob", 5));
+    EXPECT_FALSE(service_->device_disconnected("bob", 2, 5));
 }
 
 TEST_F(ChatServiceTest, ControlRequestsChangeTheDirectory) {

@@ -149,13 +149,16 @@ TEST(Config, StoreKeysAreReadAndDefaultToAPersistentFullStore) {
     EXPECT_EQ(defaults.durability, durability_mode::full);
     EXPECT_EQ(defaults.commit_interval_ms, 5U);
     EXPECT_EQ(defaults.max_batch_operations, 4096U);
+    EXPECT_EQ(defaults.chat_commit_interval_ms, 100U);
     const broker_config config = parse_config("commit_interval_ms 20\n"
+                                              "chat_commit_interval_ms 250\n"
                                               "max_batch_operations 100\n"
                                               "max_stored_messages 7\n"
                                               "max_stored_bytes 4096\n"
                                               "max_database_bytes 1048576\n",
                                               "test.conf");
     EXPECT_EQ(config.commit_interval_ms, 20U);
+    EXPECT_EQ(config.chat_commit_interval_ms, 250U);
     EXPECT_EQ(config.max_batch_operations, 100U);
     EXPECT_EQ(config.max_stored_messages, 7U);
     EXPECT_EQ(config.max_stored_bytes, 4096U);
