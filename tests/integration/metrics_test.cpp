@@ -9,68 +9,20 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
 #include "broker_process.hpp"
+#include "http_client.hpp"
 #include "raw_mqtt_client.hpp"
 
 namespace perch::integration {
 namespace {
 
 using namespace std::chrono_literals;
-namespace asio = boost::asio;
 
 constexpr auto answer_timeout = 5s;
 // The anonymous block: metrics/ is open, nothing else.
 constexpr std::string_view anonymous_rules = "topic readwrite metrics/#\n";
-
-/// What a plain HTTP/1.1 exchange gave back.
-struct http_answer {
-    unsigned status = 0;
-    std::string body;
-    /// Everything received, headers included.
-    std::string raw;
-};
-
-/// Sends `request` bytes to 127.0.0.1:`port` and reads until the server closes the connection.
-http_answer http_exchange(std::uint16_t port, const std::string& request) {
-    asio::io_context context;
-    asio::ip::tcp::socket socket(context);
-    socket.connect({asio::ip::make_address("127.0.0.1"), port});
-    asio::write(socket, asio::buffer(request));
-    http_answer answer;
-    boost::system::error_code error;
-    asio::read(socket, asio::dynamic_buffer(answer.raw), error);
-    if (answer.raw.rfind("HTTP/1.1 ", 0) == 0) {
-        answer.status = static_cast<unsigned>(std::stoul(answer.raw.substr(9, 3)));
-    }
-    const auto body_at = answer.raw.find("\r\n\r\n");
-    if (body_at != std::string::npos) {
-        answer.body = answer.raw.substr(body_at + 4);
-    }
-    return answer;
-}
-
-http_answer get(std::uint16_t port, const std::string& target) {
-    return http_exchange(port, "GET " + target +
-                                   " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-}
-
-/// The value of the sample line starting with `series` (name and labels, exactly as written),
-/// or nothing when there is no such line.
-std::optional<double> sample(const std::string& text, const std::string& series) {
-    const std::string needle = "\n" + series + " ";
-    const auto at = text.find(needle);
-    if (at == std::string::npos) {
-        return std::nullopt;
-    }
-    return std::stod(text.substr(at + needle.size()));
-}
 
 class MetricsTest : public ::testing::Test {
 protected:
@@ -98,7 +50,7 @@ protected:
     }
 
     std::string metrics() {
-        const http_answer answer = get(http_port_, "/metrics");
+        const http_answer answer = http_get(http_port_, "/metrics");
         EXPECT_EQ(answer.status, 200U) << answer.raw;
         return answer.body;
     }
@@ -193,10 +145,10 @@ TEST_F(MetricsTest, CountersMatchTheTrafficSent) {
 }
 
 TEST_F(MetricsTest, HealthzAnswersOkAndUnknownPathsAre404) {
-    const http_answer health = get(http_port_, "/healthz");
+    const http_answer health = http_get(http_port_, "/healthz");
     EXPECT_EQ(health.status, 200U) << health.raw;
     EXPECT_EQ(health.body, "{\"status\":\"ok\"}\n");
-    EXPECT_EQ(get(http_port_, "/nothing-here").status, 404U);
+    EXPECT_EQ(http_get(http_port_, "/nothing-here").status, 404U);
     EXPECT_EQ(http_exchange(http_port_,
                             "DELETE /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                   .status,

@@ -8,52 +8,20 @@
 #include <string>
 #include <thread>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
 #include "broker_process.hpp"
+#include "http_client.hpp"
 #include "raw_mqtt_client.hpp"
 
 namespace perch::integration {
 namespace {
 
 using namespace std::chrono_literals;
-namespace asio = boost::asio;
 
 constexpr auto answer_timeout = 5s;
 constexpr std::uint8_t publish_type = 3;
 constexpr std::uint8_t puback_type = 4;
-
-/// The body of GET `target` from 127.0.0.1:`port` (empty when the answer is not 200).
-std::string http_get(std::uint16_t port, const std::string& target) {
-    asio::io_context context;
-    asio::ip::tcp::socket socket(context);
-    socket.connect({asio::ip::make_address("127.0.0.1"), port});
-    asio::write(socket, asio::buffer("GET " + target +
-                                     " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
-    std::string raw;
-    boost::system::error_code error;
-    asio::read(socket, asio::dynamic_buffer(raw), error);
-    const auto body_at = raw.find("\r\n\r\n");
-    if (raw.rfind("HTTP/1.1 200", 0) != 0 || body_at == std::string::npos) {
-        return {};
-    }
-    return raw.substr(body_at + 4);
-}
-
-/// The value of the sample line `series` (name and labels exactly as written), or nothing.
-std::optional<double> sample(const std::string& text, const std::string& series) {
-    const std::string needle = "\n" + series + " ";
-    const auto at = text.find(needle);
-    if (at == std::string::npos) {
-        return std::nullopt;
-    }
-    return std::stod(text.substr(at + needle.size()));
-}
 
 class QueueMetricsTest : public ::testing::Test {
 protected:
@@ -84,7 +52,7 @@ protected:
         std::string text;
         const auto deadline = std::chrono::steady_clock::now() + 10s;
         while (std::chrono::steady_clock::now() < deadline) {
-            text = http_get(http_port_, "/metrics");
+            text = http_get(http_port_, "/metrics").body;
             bool is_there = true;
             for (const auto& [series, value] : wanted) {
                 is_there = is_there && sample(text, series) == value;

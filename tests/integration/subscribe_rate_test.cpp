@@ -10,52 +10,20 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
 #include "broker_process.hpp"
+#include "http_client.hpp"
 #include "raw_mqtt_client.hpp"
 
 namespace perch::integration {
 namespace {
 
 using namespace std::chrono_literals;
-namespace asio = boost::asio;
 
 constexpr auto answer_timeout = 5s;
 constexpr std::uint8_t disconnect_type = 14;
 constexpr std::uint8_t quota_exceeded = 0x97;
-
-/// The body of GET `target` from 127.0.0.1:`port` (empty when the answer is not 200).
-std::string http_get(std::uint16_t port, const std::string& target) {
-    asio::io_context context;
-    asio::ip::tcp::socket socket(context);
-    socket.connect({asio::ip::make_address("127.0.0.1"), port});
-    asio::write(socket, asio::buffer("GET " + target +
-                                     " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
-    std::string raw;
-    boost::system::error_code error;
-    asio::read(socket, asio::dynamic_buffer(raw), error);
-    const auto body_at = raw.find("\r\n\r\n");
-    if (raw.rfind("HTTP/1.1 200", 0) != 0 || body_at == std::string::npos) {
-        return {};
-    }
-    return raw.substr(body_at + 4);
-}
-
-/// The value of the sample line `series` (name and labels exactly as written), or nothing.
-std::optional<double> sample(const std::string& text, const std::string& series) {
-    const std::string needle = "\n" + series + " ";
-    const auto at = text.find(needle);
-    if (at == std::string::npos) {
-        return std::nullopt;
-    }
-    return std::stod(text.substr(at + needle.size()));
-}
 
 class SubscribeRateTest : public ::testing::Test {
 protected:
@@ -82,7 +50,7 @@ protected:
     }
 
     double metric(const std::string& series) {
-        return sample(http_get(http_port_, "/metrics"), series).value_or(-1);
+        return sample(http_get(http_port_, "/metrics").body, series).value_or(-1);
     }
 
     std::unique_ptr<raw_mqtt_client> raw(const std::string& client_id, std::uint8_t level) {

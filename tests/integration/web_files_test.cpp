@@ -9,44 +9,20 @@
 #include <string>
 #include <thread>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 #include <mqtt/async_client.h>
 
 #include "broker_process.hpp"
+#include "http_client.hpp"
 #include <signal.h>
 
 namespace perch::integration {
 namespace {
 
 using namespace std::chrono_literals;
-namespace asio = boost::asio;
-
-/// The raw answer (headers and body) to one request sent with Connection: close.
-std::string http_get(std::uint16_t port, const std::string& target,
-                     const std::string& extra_headers = "") {
-    asio::io_context context;
-    asio::ip::tcp::socket socket(context);
-    socket.connect({asio::ip::make_address("127.0.0.1"), port});
-    asio::write(socket, asio::buffer("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
-                                     extra_headers + "Connection: close\r\n\r\n"));
-    std::string raw;
-    boost::system::error_code error;
-    asio::read(socket, asio::dynamic_buffer(raw), error);
-    return raw;
-}
 
 std::string status_line(const std::string& raw) {
     return raw.substr(0, raw.find("\r\n"));
-}
-
-std::string body_of(const std::string& raw) {
-    const auto at = raw.find("\r\n\r\n");
-    return at == std::string::npos ? std::string() : raw.substr(at + 4);
 }
 
 class WebFiles : public ::testing::Test {
@@ -82,22 +58,23 @@ protected:
 };
 
 TEST_F(WebFiles, ServesTheAppBesideMqttOverWebSocketOnOnePort) {
-    const std::string page = http_get(websocket_port_, "/");
+    const http_answer answer = http_get(websocket_port_, "/");
+    const std::string& page = answer.raw;
     EXPECT_EQ(status_line(page), "HTTP/1.1 200 OK") << page;
-    EXPECT_EQ(body_of(page), "<!doctype html><title>chat</title>v1");
+    EXPECT_EQ(answer.body, "<!doctype html><title>chat</title>v1");
     EXPECT_NE(page.find("Content-Type: text/html; charset=utf-8\r\n"), std::string::npos) << page;
     EXPECT_NE(page.find("Content-Security-Policy: default-src 'self'; script-src 'self';"),
               std::string::npos)
         << page;
     EXPECT_NE(page.find("X-Content-Type-Options: nosniff\r\n"), std::string::npos) << page;
 
-    const std::string script = http_get(websocket_port_, "/assets/app-0f.js");
+    const std::string script = http_get(websocket_port_, "/assets/app-0f.js").raw;
     EXPECT_EQ(status_line(script), "HTTP/1.1 200 OK") << script;
     EXPECT_NE(script.find("Cache-Control: public, max-age=31536000, immutable\r\n"),
               std::string::npos)
         << script;
     for (const std::string outside : {"/missing.html", "/../broker.conf", "/%2e%2e/broker.conf"}) {
-        EXPECT_EQ(status_line(http_get(websocket_port_, outside)), "HTTP/1.1 404 Not Found")
+        EXPECT_EQ(status_line(http_get(websocket_port_, outside).raw), "HTTP/1.1 404 Not Found")
             << outside;
     }
 
@@ -125,17 +102,17 @@ TEST_F(WebFiles, ServesTheAppBesideMqttOverWebSocketOnOnePort) {
 }
 
 TEST_F(WebFiles, AReloadServesTheFolderAsItIsNow) {
-    ASSERT_EQ(body_of(http_get(websocket_port_, "/")), "<!doctype html><title>chat</title>v1");
+    ASSERT_EQ(http_get(websocket_port_, "/").body, "<!doctype html><title>chat</title>v1");
     write_file_text(site_.path() / "index.html", "<!doctype html><title>chat</title>v2");
     write_file_text(site_.path() / "new.txt", "added");
     ASSERT_EQ(::kill(broker_->pid(), SIGHUP), 0);
     std::string body;
     for (int attempt = 0; attempt < 500 && body != "added"; ++attempt) {
         std::this_thread::sleep_for(20ms);
-        body = body_of(http_get(websocket_port_, "/new.txt"));
+        body = http_get(websocket_port_, "/new.txt").body;
     }
     EXPECT_EQ(body, "added");
-    EXPECT_EQ(body_of(http_get(websocket_port_, "/")), "<!doctype html><title>chat</title>v2");
+    EXPECT_EQ(http_get(websocket_port_, "/").body, "<!doctype html><title>chat</title>v2");
 }
 
 TEST(WebFilesStart, AWebRootThatIsNoFolderStopsTheStartNamingIt) {
