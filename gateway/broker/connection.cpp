@@ -95,10 +95,7 @@ connection::connection(broker_tables& tables, worker& home, boost::asio::ip::tcp
 
 void connection::refuse_for_connection_rate() {
     is_connection_rate_refused_ = true;
-    if (has_connection_slot_) {
-        has_connection_slot_ = false;
-        tables_.release_connection_slot();
-    }
+    has_connection_slot_ = false;
 }
 
 connection::~connection() {

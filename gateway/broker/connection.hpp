@@ -89,9 +89,9 @@ public:
 
     /// Its address is over max_connection_rate (docs/LIMITS.md): the CONNECT is answered with
     /// Connection rate exceeded (0x9F at 5.0, Server unavailable at 3.1.1) before any login, and
-    /// the connection closes. It gives back its max_connections slot at once: it only waits to
-    /// answer, and the rate limiter bounds how many such connections one address has. Before
-    /// start().
+    /// the connection closes. Such a connection was never given a max_connections slot (the
+    /// server takes none for it): it only waits to answer, and the rate limiter bounds how many
+    /// such connections one address has. Before start().
     void refuse_for_connection_rate();
 
     /// Messages waiting in the session's queue (not yet sent), and their payload and topic bytes.

@@ -570,18 +570,8 @@ server::current_connection_settings(const listener_config* listener) const {
 
 void server::handle_accepted(worker& home, const listener_config& listener,
                              std::size_t listener_index, boost::asio::ip::tcp::socket socket) {
-    const std::uint32_t limit = max_connections_.load(std::memory_order_relaxed);
-    const std::uint32_t open = open_connections_.fetch_add(1, std::memory_order_relaxed);
-    if (limit != 0 && open >= limit) {
-        open_connections_.fetch_sub(1, std::memory_order_relaxed);
-        home.counters().connections_refused.add();
-        boost::system::error_code ignored;
-        const auto peer = socket.remote_endpoint(ignored);
-        log_notice("refusing a connection from {}:{}: max_connections ({}) reached",
-                   peer.address().to_string(), peer.port(), limit);
-        socket.close(ignored);
-        return;
-    }
+    // The rate first: a connection refused for it holds no max_connections slot at any moment,
+    // so one refused on another worker can never make an admitted one look over the limit.
     boost::system::error_code address_error;
     const auto remote = socket.remote_endpoint(address_error);
     connection_admission admission = connection_admission::accepted;
@@ -593,10 +583,22 @@ void server::handle_accepted(worker& home, const listener_config& listener,
     }
     if (admission == connection_admission::dropped) {
         // Far past its rate: no CONNECT is read, no TLS handshake made.
-        open_connections_.fetch_sub(1, std::memory_order_relaxed);
         boost::system::error_code ignored;
         socket.close(ignored);
         return;
+    }
+    if (admission == connection_admission::accepted) {
+        const std::uint32_t limit = max_connections_.load(std::memory_order_relaxed);
+        const std::uint32_t open = open_connections_.fetch_add(1, std::memory_order_relaxed);
+        if (limit != 0 && open >= limit) {
+            open_connections_.fetch_sub(1, std::memory_order_relaxed);
+            home.counters().connections_refused.add();
+            log_notice("refusing a connection from {}:{}: max_connections ({}) reached",
+                       remote.address().to_string(), remote.port(), limit);
+            boost::system::error_code ignored;
+            socket.close(ignored);
+            return;
+        }
     }
     std::shared_ptr<const connection_settings> settings;
     std::shared_ptr<const tls_context> security;
