@@ -254,6 +254,9 @@ struct read_state_record {
 struct conversation_head {
     std::string conversation;
     std::uint64_t last_id = 0;
+    /// For a read-state query: the asking user reads nothing at or below this id (a room whose
+    /// history newcomers see from their join), so nothing there counts as unread.
+    std::uint64_t hidden_through_id = 0;
     bool operator==(const conversation_head&) const = default;
 };
 

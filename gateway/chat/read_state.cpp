@@ -26,7 +26,8 @@ void chat_service::read_state_of(std::string user, std::string conversation,
     heads.reserve(conversations.size());
     for (std::string& named : conversations) {
         const std::uint64_t last_id = counters_.last_id(named);
-        heads.push_back({std::move(named), last_id});
+        const std::uint64_t hidden_through = history_floor(user, named);
+        heads.push_back({std::move(named), last_id, hidden_through});
     }
     std::sort(heads.begin(), heads.end(),
               [](const store::conversation_head& left, const store::conversation_head& right) {

@@ -594,6 +594,8 @@ void memory_chat_store::read_state(std::string user, std::vector<conversation_he
             if (position != read_positions_.end()) {
                 state.read_id = position->second;
             }
+            state.read_id =
+                std::max(state.read_id, std::min(head.hidden_through_id, state.last_id));
             const auto found = history_.find(state.conversation);
             if (found != history_.end()) {
                 for (auto record = found->second.upper_bound(state.read_id);

@@ -829,6 +829,7 @@ std::vector<read_state_record> chat_tables::read_state(const std::string& user,
     states.reserve(heads.size());
     for (conversation_head& head : heads) {
         read_state_record state{std::move(head.conversation), head.last_id, 0, 0};
+        const std::uint64_t hidden_through = head.hidden_through_id;
         // Positions come ordered by conversation.
         const auto position =
             std::lower_bound(positions.begin(), positions.end(), state.conversation,
@@ -838,6 +839,7 @@ std::vector<read_state_record> chat_tables::read_state(const std::string& user,
         if (position != positions.end() && position->conversation == state.conversation) {
             state.read_id = position->id;
         }
+        state.read_id = std::max(state.read_id, std::min(hidden_through, state.last_id));
         if (state.read_id < state.last_id && unread_cap > 0) {
             count_unread_.bind_text(1, state.conversation);
             count_unread_.bind_integer(2, to_column(state.read_id));

@@ -615,6 +615,24 @@ TYPED_TEST(ChatStore, ReadStateCountsOthersMessagesAfterThePositionUpToTheCap) {
     EXPECT_EQ(this->read_state("carol", {{"room/kitchen", 6}}, 4)[0].unread, 4u);
 }
 
+TYPED_TEST(ChatStore, ReadStateCountsNothingAtOrBelowWhatTheUserMayNotRead) {
+    for (std::uint64_t id = 1; id <= 6; ++id) {
+        this->store().append_history(message("room/kitchen", id));
+    }
+    // Joined after id 4, never read: 5 and 6 are unread, and the position reads as 4.
+    conversation_head head{"room/kitchen", 6};
+    head.hidden_through_id = 4;
+    EXPECT_EQ(this->read_state("carol", {head}, 999),
+              (std::vector<read_state_record>{{"room/kitchen", 6, 4, 2}}));
+    // A position past the join point wins.
+    this->store().set_read_position({"carol", "room/kitchen", 5});
+    EXPECT_EQ(this->read_state("carol", {head}, 999)[0].unread, 1u);
+    // Joined after a head the counters had not reached: never past the head.
+    head.hidden_through_id = 9;
+    EXPECT_EQ(this->read_state("dave", {head}, 999),
+              (std::vector<read_state_record>{{"room/kitchen", 6, 6, 0}}));
+}
+
 /// An event of `sender` on message `of` of `conversation`, recorded as row `id`.
 history_record event(std::string conversation, std::uint64_t id, history_kind kind,
                      std::uint64_t of, std::string sender, std::string change = "") {

@@ -248,6 +248,22 @@ TEST_F(ChatServiceTest, ReadStateCoversRoomsAndConversationsWithHistory) {
               "not allowed to read this conversation");
 }
 
+TEST_F(ChatServiceTest, ANewcomerToAJoinedHistoryRoomHasNothingUnreadFromBeforeTheJoin) {
+    EXPECT_EQ(control("alice", R"({"op":"create","room":"den","history":"joined"})")["ok"], true);
+    auto content = std::make_shared<mqtt::message>();
+    content->topic_name = "chat/room/den/alice";
+    content->payload = mqtt::shared_bytes::copy_of(std::string_view("before"));
+    for (int sent = 0; sent < 3; ++sent) {
+        service_->stamp_and_record(content, "alice", 1000, {});
+    }
+    EXPECT_EQ(control("bob", R"({"op":"join","room":"den"})")["ok"], true);
+    EXPECT_EQ(control("bob", R"({"op":"read_state","conversation":"room/den"})")["conversations"],
+              json::parse(R"([{"conversation":"room/den","last_id":3,"read_id":3,"unread":0}])"));
+    service_->stamp_and_record(content, "alice", 1000, {});
+    EXPECT_EQ(control("bob", R"({"op":"read_state","conversation":"room/den"})")["conversations"],
+              json::parse(R"([{"conversation":"room/den","last_id":4,"read_id":3,"unread":1}])"));
+}
+
 TEST_F(ChatServiceTest, ARoomReadIsAReceiptOnTheRoomsSignalTopic) {
     std::optional<control_outcome> outcome;
     service_->handle_control("alice", R"({"op":"read","conversation":"room/lobby","id":0})",
