@@ -23,6 +23,11 @@ std::vector<chat_turn> build_context(std::string_view system_prompt,
         if (record.id > answered.id) {
             continue;
         }
+        // A deleted message is gone for everyone, the model included; events are applied to
+        // the messages they change (their final text), not turns of their own.
+        if (record.is_deleted || record.kind != store::history_kind::message) {
+            continue;
+        }
         has_answered = has_answered || record.id == answered.id;
         kept.push_back(&record);
     }

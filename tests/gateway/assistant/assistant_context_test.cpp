@@ -52,6 +52,21 @@ TEST(AssistantContext, AddsTheAnsweredMessageWhenHistoryLacksIt) {
     EXPECT_EQ(turns, expected);
 }
 
+TEST(AssistantContext, LeavesOutDeletedMessagesAndEvents) {
+    std::vector<store::history_record> history{record(1, "alice", "one"), record(2, "bob", ""),
+                                               record(3, "alice", "edited three"),
+                                               record(4, "alice", "")};
+    history[1].is_deleted = true;
+    history[3].kind = store::history_kind::edit;
+    history[3].of_id = 3;
+    // Deleted and event rows take no place in the window either.
+    const auto turns = build_context("", history, "assistant", {5, "carol", "@assistant?"}, 3);
+    const std::vector<chat_turn> expected{{chat_role::user, "alice: one"},
+                                          {chat_role::user, "alice: edited three"},
+                                          {chat_role::user, "carol: @assistant?"}};
+    EXPECT_EQ(turns, expected);
+}
+
 TEST(AssistantContext, AlwaysSendsAtLeastTheAnsweredMessage) {
     const auto turns = build_context("sys", {}, "assistant", {7, "carol", "hi"}, 0);
     const std::vector<chat_turn> expected{{chat_role::system, "sys"},
