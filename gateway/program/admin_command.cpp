@@ -57,6 +57,8 @@ struct admin_arguments {
     std::optional<std::string> acl_user;
     bool is_acl_anonymous = false;
     bool is_acl_pattern = false;
+    /// `room create`: --owner NAME, the room's first member and owner.
+    std::optional<std::string> room_owner;
     bool wants_help = false;
 };
 
@@ -94,6 +96,10 @@ std::variant<admin_arguments, std::string> parse_arguments(std::span<const std::
         } else if (arg == "--user") {
             if (!value(parsed.acl_user)) {
                 return std::string("option '--user' needs a user name");
+            }
+        } else if (arg == "--owner") {
+            if (!value(parsed.room_owner)) {
+                return std::string("option '--owner' needs a user name");
             }
         } else if (arg == "--anonymous") {
             parsed.is_acl_anonymous = true;
@@ -560,13 +566,33 @@ public:
 
     void room_create(const std::string& name) {
         require_valid_name("room", name);
-        const auto result = change_directory([&](store::directory_completion done) {
-            store_->add_room(store::room_record{name, "", unix_now_ms()}, std::move(done));
-        });
-        if (result == store::directory_result::already_exists) {
+        if (!arguments_.room_owner) {
+            const auto result = change_directory([&](store::directory_completion done) {
+                store_->add_room(store::room_record{name, "", unix_now_ms()}, std::move(done));
+            });
+            if (result == store::directory_result::already_exists) {
+                throw admin_failure(fmt::format("room '{}' exists", name));
+            }
+            io_.output << fmt::format("room '{}' created\n", name);
+            return;
+        }
+        // With an owner, as if that user had created it: creator, first member, owner, in one
+        // write with its audit entry.
+        const std::string& owner = *arguments_.room_owner;
+        const auto directory = store_->load_directory();
+        if (!has_user(directory, owner)) {
+            throw admin_failure(fmt::format("unknown user '{}'", owner));
+        }
+        if (std::any_of(directory.rooms.begin(), directory.rooms.end(),
+                        [&](const store::room_record& room) { return room.name == name; })) {
             throw admin_failure(fmt::format("room '{}' exists", name));
         }
-        io_.output << fmt::format("room '{}' created\n", name);
+        apply_room_batch(
+            {store::directory_change::adding_room(store::room_record{name, owner, unix_now_ms()}),
+             store::directory_change::adding_member(
+                 store::membership_record{name, owner, store::room_role::owner})},
+            name, "create", owner);
+        io_.output << fmt::format("room '{}' created, owned by '{}'\n", name, owner);
     }
 
     void room_del(const std::string& name) {
@@ -874,7 +900,8 @@ std::string admin_usage_text(std::string_view program_name) {
         "  {0} user import FILE                a mosquitto_passwd file ($7$ hashes)\n"
         "  {0} room import FILE                lines 'ROOM USER USER ...': creates the rooms,\n"
         "                                        adds the members\n"
-        "  {0} room create ROOM\n"
+        "  {0} room create ROOM [--owner USER] with --owner: USER is its creator, first\n"
+        "                                        member and owner\n"
         "  {0} room del ROOM\n"
         "  {0} room list\n"
         "  {0} room members ROOM\n"

@@ -20,7 +20,8 @@ std::optional<std::uint16_t> parse_port(std::string_view text) {
 
 bool takes_value(std::string_view arg) {
     return arg == "-c" || arg == "--config-file" || arg == "-p" || arg == "--port" ||
-           arg == "--data-dir" || arg == "--password";
+           arg == "--data-dir" || arg == "--password" || arg == "--for" || arg == "--reason" ||
+           arg == "--user" || arg == "--owner";
 }
 
 } // namespace

@@ -189,6 +189,26 @@ TEST_F(AdminCommand, HelpListsEverySubcommand) {
     }
 }
 
+TEST_F(AdminCommand, ARoomCreatedWithAnOwnerHasItsCreatorAsOwnerAndAnAuditEntry) {
+    run({"user", "add", "alice", "--password", "a"});
+    EXPECT_EQ(run({"room", "create", "kitchen", "--owner", "alice"}), admin_exit_ok);
+    EXPECT_EQ(output_.str(), "room 'kitchen' created, owned by 'alice'\n");
+    const auto held = directory();
+    ASSERT_EQ(held.rooms.size(), 1U);
+    EXPECT_EQ(held.rooms[0].created_by, "alice");
+    ASSERT_EQ(held.memberships.size(), 1U);
+    EXPECT_EQ(held.memberships[0].user, "alice");
+    EXPECT_EQ(held.memberships[0].role, store::room_role::owner);
+    EXPECT_EQ(run({"room", "audit", "kitchen"}), admin_exit_ok);
+    EXPECT_NE(output_.str().find("kitchen - create alice"), std::string::npos) << output_.str();
+    // An unknown owner, and a room that exists, are refused without a change.
+    EXPECT_EQ(run({"room", "create", "attic", "--owner", "mallory"}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("unknown user 'mallory'"), std::string::npos) << errors_.str();
+    EXPECT_EQ(run({"room", "create", "kitchen", "--owner", "alice"}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("room 'kitchen' exists"), std::string::npos) << errors_.str();
+    EXPECT_EQ(directory().rooms.size(), 1U);
+}
+
 TEST_F(AdminCommand, ManagesRoomsAndMembers) {
     run({"user", "add", "alice", "--password", "a"});
     run({"user", "add", "bob", "--password", "b"});

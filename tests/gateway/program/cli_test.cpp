@@ -112,6 +112,11 @@ TEST(CommandLine, FindsSubcommandAfterOptions) {
     EXPECT_EQ(find_subcommand(after), 0U);
     const std::array<std::string_view, 4> data_dir{"--data-dir", "user", "user", "list"};
     EXPECT_EQ(find_subcommand(data_dir), 2U);
+    // The administration options' values are skipped too (a user named "room" included).
+    for (const std::string_view option : {"--owner", "--user", "--for", "--reason"}) {
+        const std::array<std::string_view, 5> valued{option, "room", "room", "create", "lobby"};
+        EXPECT_EQ(find_subcommand(valued), 2U) << option;
+    }
 }
 
 TEST(CommandLine, FindsNoSubcommandAmongOptions) {
