@@ -6,14 +6,20 @@
 namespace perch::mqtt {
 
 void packed_strings::push_back(std::string_view text) {
-    // Grown to the exact size (std::string would double its capacity): a subscriber's filters
-    // are added one at a time, a few dozen at most, and then kept for the session's life.
-    std::string grown;
-    grown.reserve(packed_.size() + text.size() + 1);
-    grown.append(packed_);
-    grown.append(text);
-    grown.push_back('\0');
-    packed_ = std::move(grown);
+    const std::size_t needed = packed_.size() + text.size() + 1;
+    if (needed > packed_.capacity()) {
+        // Grown to the exact size while the list is short (std::string would double its
+        // capacity): a chat user's filters are added one at a time, a few dozen, and then kept
+        // for the session's life. A long list (a client subscribing to hundreds of filters)
+        // grows by half instead, so that adding its filters one by one stays linear.
+        const std::size_t wanted = packed_.size() < long_list_bytes ? needed : needed + needed / 2;
+        std::string grown;
+        grown.reserve(wanted);
+        grown.append(packed_);
+        packed_ = std::move(grown);
+    }
+    packed_.append(text);
+    packed_.push_back('\0');
     ++count_;
 }
 
@@ -45,6 +51,20 @@ bool packed_strings::erase(std::string_view text) {
 
 bool packed_strings::contains(std::string_view text) const {
     return find(text) != std::string::npos;
+}
+
+void packed_strings::erase_first(std::size_t count) {
+    if (count >= count_) {
+        std::string().swap(packed_);
+        count_ = 0;
+        return;
+    }
+    std::size_t end = 0;
+    for (std::size_t erased = 0; erased < count; ++erased) {
+        end = packed_.find('\0', end) + 1;
+    }
+    packed_.erase(0, end);
+    count_ -= count;
 }
 
 std::vector<std::string> packed_strings::to_vector() const {

@@ -20,6 +20,9 @@ public:
     bool erase(std::string_view text);
     /// True when an entry equals `text`.
     bool contains(std::string_view text) const;
+    /// Removes the first `count` entries (all of them when there are fewer) in one move of the
+    /// rest.
+    void erase_first(std::size_t count);
     bool empty() const { return packed_.empty(); }
     std::size_t size() const { return count_; }
 
@@ -37,6 +40,9 @@ public:
     std::vector<std::string> to_vector() const;
 
 private:
+    /// Past this many bytes a list grows by half its size rather than exactly.
+    static constexpr std::size_t long_list_bytes = 1024;
+
     /// Offset of the entry equal to `text`, or npos.
     std::size_t find(std::string_view text) const;
 

@@ -449,6 +449,27 @@ std::size_t subscription_tree::unsubscribe_all(subscriber_id subscriber) {
     return filters.size();
 }
 
+std::size_t subscription_tree::unsubscribe_some(subscriber_id subscriber, std::size_t limit) {
+    const auto holder = filters_by_subscriber_.find(subscriber);
+    if (holder == filters_by_subscriber_.end()) {
+        return 0;
+    }
+    packed_strings& filters = holder->second;
+    std::size_t removed = 0;
+    filters.for_each([this, subscriber, limit, &removed](std::string_view filter) {
+        if (removed < limit) {
+            remove_entry(subscriber, filter);
+            ++removed;
+        }
+    });
+    filters.erase_first(removed);
+    const std::size_t remaining = filters.size();
+    if (remaining == 0) {
+        filters_by_subscriber_.erase(holder);
+    }
+    return remaining;
+}
+
 const subscription_entry* subscription_tree::find(subscriber_id subscriber,
                                                   std::string_view topic_filter) const {
     const filter_key key = key_of(topic_filter);

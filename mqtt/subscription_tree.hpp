@@ -11,13 +11,15 @@
 //   matches the parent level too). At the root, '+' and '#' are not followed for a name starting
 //   with '$' [MQTT-4.7.2-1]. The walk uses an explicit stack, so a name or filter with thousands
 //   of levels cannot exhaust the call stack.
-// - A reverse index from subscriber to its filters makes unsubscribe_all proportional to that
-//   subscriber's subscriptions. Nodes left empty are removed at once.
+// - A reverse index from subscriber to its filters makes unsubscribe_all (and unsubscribe_some,
+//   its sliced form) proportional to that subscriber's subscriptions. Nodes left empty are
+//   removed at once.
 //
 // Threads: no member function synchronises. Any number of threads may call the const functions
 // (match, find, the counts) at once while nobody modifies the tree (a shared lock), each with its
-// own match_output; subscribe, unsubscribe and unsubscribe_all need exclusive access. The only
-// state match changes is each shared group's round-robin counter, which is atomic.
+// own match_output; subscribe, unsubscribe, unsubscribe_all and unsubscribe_some need exclusive
+// access. The only state match changes is each shared group's round-robin counter, which is
+// atomic.
 #pragma once
 
 #include <cstddef>
@@ -183,6 +185,11 @@ public:
 
     /// Removes every subscription of `subscriber` (session ended). Returns how many there were.
     std::size_t unsubscribe_all(subscriber_id subscriber);
+
+    /// Removes at most `limit` subscriptions of `subscriber`, the oldest first, so that a
+    /// subscriber holding thousands can be removed in slices between other work. Returns how many
+    /// it still holds afterwards (0: none left).
+    std::size_t unsubscribe_some(subscriber_id subscriber, std::size_t limit);
 
     /// Fills `output` (cleared first) with every subscription matching `topic_name`: one merged
     /// match_result per subscriber of non-shared subscriptions, and one shared_match per matching

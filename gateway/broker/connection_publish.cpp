@@ -344,6 +344,11 @@ void connection::erase_history_wait(const history_wait& waiting) {
 }
 
 void connection::deliver(const delivery& routed, mqtt::time_point now) {
+    if (is_session_ended_) {
+        // Matched before the session's subscriptions were all gone (they leave the index in
+        // slices, after the session ended): nothing is delivered after the end.
+        return;
+    }
     if (is_awaiting_handover_) {
         // This worker routed to the session's new id before the session itself arrived (the
         // previous connection moves the subscriptions right after posting the state here).

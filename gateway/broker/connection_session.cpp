@@ -26,6 +26,21 @@ std::string_view describe_version(mqtt::protocol_version version) {
     return version == mqtt::protocol_version::v5 ? "5.0" : "3.1.1";
 }
 
+/// Removes every subscription of an ended session from `routes` one slice at a time
+/// (router::removal_slice per exclusive section), posting each following slice to `context`, so
+/// that a session holding thousands never keeps the workers' matching waiting for long
+/// (docs/DECISIONS.md "A session's subscriptions removed in slices"). The session is already
+/// gone from its worker: what is matched to it meanwhile finds nobody to deliver to.
+void remove_subscriptions_in_slices(router& routes, boost::asio::io_context& context,
+                                    mqtt::subscriber_id subscriber) {
+    if (routes.unsubscribe_some(subscriber) == 0) {
+        return;
+    }
+    boost::asio::post(context, [&routes, &context, subscriber] {
+        remove_subscriptions_in_slices(routes, context, subscriber);
+    });
+}
+
 } // namespace
 
 void connection::on_connect_requested(const mqtt::connect& request, mqtt::time_point now) {
@@ -282,6 +297,8 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
         session_.state().subscriptions.size() + (quota_ ? quota_->pending_subscriptions : 0);
     std::uint64_t added_subscriptions = 0;
     std::vector<std::string_view> added_filters;
+    std::vector<subscription_change> changes;
+    changes.reserve(request.entries.size());
     // docs/LIMITS.md "Subscribe rate": a client refused far past its rate is a storm.
     bool is_storm = false;
     for (const mqtt::subscribe_entry& entry : request.entries) {
@@ -326,22 +343,27 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
             static_cast<std::uint8_t>(maximum_qos)) {
             granted.maximum_qos = maximum_qos;
         }
-        const bool is_new = tables_.routes().subscribe(id(), filter, granted, subscription_id);
+        changes.push_back({filter, granted, subscription_id});
         reasons.push_back(static_cast<mqtt::reason_code>(granted.maximum_qos));
         stored_subscriptions.push_back({client_id(), entry.topic_filter,
                                         stored_options_byte(granted), subscription_id.value_or(0)});
+    }
+    // Every filter granted in one exclusive section of the index (docs/DECISIONS.md "A
+    // SUBSCRIBE's filters in one exclusive section").
+    tables_.routes().subscribe(id(), changes);
+    for (const subscription_change& change : changes) {
         // Retained messages are sent for a new subscription per Retain Handling
         // [MQTT-3.3.1-9 (5.0), MQTT-3.3.1-6 (3.1.1)]: 0 always, 1 only when new
         // [MQTT-3.3.1-10 (5.0)], 2 never [MQTT-3.3.1-11 (5.0)]. Shared subscriptions get none.
-        const auto mode = granted.retain_handling_mode;
+        const auto mode = change.options.retain_handling_mode;
         const bool wants_retained =
             mode == mqtt::retain_handling::send_at_subscribe ||
-            (mode == mqtt::retain_handling::send_at_subscribe_if_new && is_new);
-        if (!wants_retained || filter.shared) {
+            (mode == mqtt::retain_handling::send_at_subscribe_if_new && change.is_new);
+        if (!wants_retained || change.filter.shared) {
             continue;
         }
-        retained_send batch{{}, granted, subscription_id};
-        tables_.routes().collect_retained(entry.topic_filter, batch.messages);
+        retained_send batch{{}, change.options, subscription_id};
+        tables_.routes().collect_retained(change.filter.text, batch.messages);
         // A retained message passes the same read check as a live one: a wildcard never widens
         // what a client reads.
         std::erase_if(batch.messages, [this](const mqtt::message_ptr& content) {
@@ -419,9 +441,15 @@ void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt
             continue;
         }
         removed.push_back(topic_filter);
-        const bool existed = tables_.routes().unsubscribe(id(), topic_filter);
-        reasons.push_back(existed ? mqtt::reason_code::success
-                                  : mqtt::reason_code::no_subscription_existed);
+        reasons.push_back(mqtt::reason_code::success);
+    }
+    // Every filter removed in one exclusive section of the index.
+    const std::vector<bool> existed = tables_.routes().unsubscribe(id(), removed);
+    std::size_t next_removed = 0;
+    for (mqtt::reason_code& reason : reasons) {
+        if (reason == mqtt::reason_code::success && !existed[next_removed++]) {
+            reason = mqtt::reason_code::no_subscription_existed;
+        }
     }
     if (!ledger_) {
         session_.complete_unsubscribe(request.packet_id, std::move(reasons), now);
@@ -504,7 +532,7 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
             worker_.note_moved(id(), successor);
             forward_held_deliveries(successor);
         } else {
-            tables_.routes().unsubscribe_all(id());
+            remove_subscriptions_in_slices(tables_.routes(), worker_.context(), id());
             worker_.deliver_session_state(successor, std::nullopt);
             worker_.take_held_deliveries(id());
         }
@@ -519,7 +547,7 @@ void connection::resume_session(std::optional<mqtt::session_state> state) {
         log_event(log_level::notice, "client {} left before its session could be resumed",
                   client_id());
         worker_.take_held_deliveries(id());
-        tables_.routes().unsubscribe_all(id());
+        remove_subscriptions_in_slices(tables_.routes(), worker_.context(), id());
         tables_.registry().release(client_id(), id());
         is_session_ended_ = true;
         end_session_if_closed();
@@ -607,12 +635,15 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
     });
     worker_.add_connection(shared_from_this());
     tables_.registry().claim(client_id(), id());
+    std::vector<subscription_change> changes;
+    changes.reserve(subscriptions.size());
     for (const auto& [topic_filter, held] : subscriptions) {
         const auto subscription_id = held.subscription_id != 0
                                          ? std::optional<std::uint32_t>(held.subscription_id)
                                          : std::nullopt;
-        tables_.routes().subscribe(id(), topic_filter, held.options, subscription_id);
+        changes.push_back({mqtt::parse_filter(topic_filter), held.options, subscription_id});
     }
+    tables_.routes().subscribe(id(), changes);
     persistence.bind(id(), ledger_);
     arm_timer();
 }
@@ -624,7 +655,7 @@ void connection::end_session_if_closed() {
     if (session_.phase() == mqtt::session_phase::closed || is_session_ended_ || is_exiting_) {
         if (!is_session_ended_ && !is_exiting_) {
             is_session_ended_ = true;
-            tables_.routes().unsubscribe_all(id());
+            remove_subscriptions_in_slices(tables_.routes(), worker_.context(), id());
             if (!client_id().empty()) {
                 tables_.registry().release(client_id(), id());
             }
@@ -635,6 +666,8 @@ void connection::end_session_if_closed() {
 }
 
 void connection::end_expired_session() {
+    // An end already seen (the connection closed first) already took the subscriptions out.
+    const bool were_subscriptions_removed = is_session_ended_;
     is_session_ended_ = true;
     if (ledger_) {
         tables_.persistence()->store().delete_session(client_id());
@@ -646,7 +679,9 @@ void connection::end_expired_session() {
         tables_.persistence()->unbind(id());
         ledger_.reset();
     }
-    tables_.routes().unsubscribe_all(id());
+    if (!were_subscriptions_removed) {
+        remove_subscriptions_in_slices(tables_.routes(), worker_.context(), id());
+    }
     if (!client_id().empty()) {
         tables_.registry().release(client_id(), id());
     }

@@ -7,6 +7,12 @@
 
 namespace perch::gateway {
 
+std::unique_lock<std::shared_mutex> router::exclusive_section() {
+    std::unique_lock lock(subscriptions_mutex_);
+    exclusive_sections_.fetch_add(1, std::memory_order_relaxed);
+    return lock;
+}
+
 route_result router::route(const mqtt::message_ptr& content, std::span<delivery_batch> outbox,
                            mqtt::match_output& scratch) {
     route_result result;
@@ -56,15 +62,26 @@ route_result router::route(const mqtt::message_ptr& content, std::span<delivery_
 bool router::subscribe(mqtt::subscriber_id subscriber, std::string_view topic_filter,
                        const mqtt::subscription_options& options,
                        std::optional<std::uint32_t> subscription_id) {
-    std::unique_lock lock(subscriptions_mutex_);
+    const auto lock = exclusive_section();
     return subscriptions_.subscribe(subscriber, topic_filter, options, subscription_id);
 }
 
 bool router::subscribe(mqtt::subscriber_id subscriber, const mqtt::parsed_filter& filter,
                        const mqtt::subscription_options& options,
                        std::optional<std::uint32_t> subscription_id) {
-    std::unique_lock lock(subscriptions_mutex_);
+    const auto lock = exclusive_section();
     return subscriptions_.subscribe(subscriber, filter, options, subscription_id);
+}
+
+void router::subscribe(mqtt::subscriber_id subscriber, std::span<subscription_change> changes) {
+    if (changes.empty()) {
+        return;
+    }
+    const auto lock = exclusive_section();
+    for (subscription_change& change : changes) {
+        change.is_new = subscriptions_.subscribe(subscriber, change.filter, change.options,
+                                                 change.subscription_id);
+    }
 }
 
 bool router::holds(mqtt::subscriber_id subscriber, std::string_view topic_filter,
@@ -75,18 +92,37 @@ bool router::holds(mqtt::subscriber_id subscriber, std::string_view topic_filter
 }
 
 bool router::unsubscribe(mqtt::subscriber_id subscriber, std::string_view topic_filter) {
-    std::unique_lock lock(subscriptions_mutex_);
+    const auto lock = exclusive_section();
     return subscriptions_.unsubscribe(subscriber, topic_filter);
 }
 
+std::vector<bool> router::unsubscribe(mqtt::subscriber_id subscriber,
+                                      std::span<const std::string> topic_filters) {
+    std::vector<bool> existed;
+    existed.reserve(topic_filters.size());
+    if (topic_filters.empty()) {
+        return existed;
+    }
+    const auto lock = exclusive_section();
+    for (const std::string& topic_filter : topic_filters) {
+        existed.push_back(subscriptions_.unsubscribe(subscriber, topic_filter));
+    }
+    return existed;
+}
+
+std::size_t router::unsubscribe_some(mqtt::subscriber_id subscriber, std::size_t limit) {
+    const auto lock = exclusive_section();
+    return subscriptions_.unsubscribe_some(subscriber, limit);
+}
+
 void router::unsubscribe_all(mqtt::subscriber_id subscriber) {
-    std::unique_lock lock(subscriptions_mutex_);
+    const auto lock = exclusive_section();
     subscriptions_.unsubscribe_all(subscriber);
 }
 
 void router::move_subscriptions(mqtt::subscriber_id from, mqtt::subscriber_id to,
                                 const mqtt::subscription_table& table) {
-    std::unique_lock lock(subscriptions_mutex_);
+    const auto lock = exclusive_section();
     // What the index holds beyond the session's own table (the chat layer's server-side
     // subscriptions) moves as it is: the session must not miss a message between the move and
     // its new connection holding them again, nor write them to the store again.

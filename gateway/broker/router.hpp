@@ -30,9 +30,20 @@ struct route_result {
     std::optional<mqtt::retained_update> retained;
 };
 
+/// One subscription for the batch form of router::subscribe.
+struct subscription_change {
+    /// Views the caller's characters, which must outlive the call.
+    mqtt::parsed_filter filter;
+    mqtt::subscription_options options;
+    std::optional<std::uint32_t> subscription_id;
+    /// Set by router::subscribe: true when the subscription is new [MQTT-3.8.4-3].
+    bool is_new = false;
+};
+
 /// The routing tables shared by every worker. Thread-safe: matching takes a shared lock on the
 /// subscription index and holds it only while matching (never while encoding or writing);
-/// subscribe and unsubscribe take it exclusively. Retained messages have their own mutex.
+/// subscribe and unsubscribe take it exclusively, once per packet or slice rather than once per
+/// filter. Retained messages have their own mutex.
 class router {
 public:
     router() = default;
@@ -56,6 +67,12 @@ public:
                    const mqtt::subscription_options& options,
                    std::optional<std::uint32_t> subscription_id);
 
+    /// Applies every change in `changes`, in order, in one exclusive section of the index (a
+    /// SUBSCRIBE packet's filters, a restored session's): a worker matching meanwhile waits once
+    /// rather than once per filter. Sets each change's is_new as the single form returns it (a
+    /// filter named twice is new the first time only).
+    void subscribe(mqtt::subscriber_id subscriber, std::span<subscription_change> changes);
+
     /// True when `subscriber` holds `topic_filter` with exactly `options` and no Subscription
     /// Identifier: subscribing again would change nothing.
     bool holds(mqtt::subscriber_id subscriber, std::string_view topic_filter,
@@ -64,8 +81,25 @@ public:
     /// Removes one subscription; true when it existed [MQTT-3.10.4-1].
     bool unsubscribe(mqtt::subscriber_id subscriber, std::string_view topic_filter);
 
-    /// Removes every subscription of `subscriber` (its session ended).
+    /// Removes the subscriptions of `subscriber` to each of `topic_filters` in one exclusive
+    /// section (an UNSUBSCRIBE packet's filters); element i of the result is true when the
+    /// subscription to topic_filters[i] existed.
+    std::vector<bool> unsubscribe(mqtt::subscriber_id subscriber,
+                                  std::span<const std::string> topic_filters);
+
+    /// Removes every subscription of `subscriber` in one exclusive section. A session's removal
+    /// uses unsubscribe_some instead, which bounds the section.
     void unsubscribe_all(mqtt::subscriber_id subscriber);
+
+    /// Subscriptions unsubscribe_some removes per exclusive section by default: tens of
+    /// microseconds of holding the index, where a storm connection's 1,000 filters at once held
+    /// it for about 350 (docs/DECISIONS.md "A session's subscriptions removed in slices").
+    static constexpr std::size_t removal_slice = 64;
+
+    /// Removes at most `limit` subscriptions of `subscriber` in one exclusive section; returns
+    /// how many it still holds (0: all gone). The caller runs it again, between other work,
+    /// until it returns 0.
+    std::size_t unsubscribe_some(mqtt::subscriber_id subscriber, std::size_t limit = removal_slice);
 
     /// Re-registers the subscriptions of a session that moved from id `from` to id `to` in one
     /// exclusive section, so that no message published meanwhile misses the session: those of
@@ -77,16 +111,27 @@ public:
     /// Appends the retained messages whose topic matches `topic_filter` (without "$share/...").
     void collect_retained(std::string_view topic_filter, std::vector<mqtt::message_ptr>& out) const;
 
+    /// Exclusive sections of the subscription index taken so far (each change holds the workers'
+    /// matching back once): one per SUBSCRIBE or UNSUBSCRIBE packet, one per removal slice.
+    std::uint64_t exclusive_section_count() const {
+        return exclusive_sections_.load(std::memory_order_relaxed);
+    }
+
     /// Number of subscriptions, for $SYS.
     std::size_t subscription_count() const;
     /// Number of retained messages, for $SYS.
     std::size_t retained_count() const;
 
 private:
+    /// Takes subscriptions_mutex_ exclusively and counts the section.
+    std::unique_lock<std::shared_mutex> exclusive_section();
+
     // Owner: shared by all workers. Lock: subscriptions_mutex_ (shared for match, exclusive for
-    // changes).
+    // changes, through exclusive_section()).
     mutable std::shared_mutex subscriptions_mutex_;
     mqtt::subscription_tree subscriptions_;
+    /// Counted under the exclusive lock; read without it.
+    std::atomic<std::uint64_t> exclusive_sections_{0};
     // Owner: shared by all workers. Lock: retained_mutex_.
     mutable std::mutex retained_mutex_;
     mqtt::retained_tree<mqtt::message_ptr> retained_;

@@ -4,7 +4,7 @@
 // Theory of operation. A filter the session does not hold yet costs one token of the subscribe
 // bucket; it is granted when the bucket holds one (a filter held already, replaced, costs
 // nothing). Every refusal for quota (over this rate, or over max_subscriptions_per_client) takes
-// one token from a second bucket at the same rate holding flood_seconds of it: a client that
+// one token from a second bucket at the same rate holding flood_seconds (2) of it: a client that
 // subscribes in bursts and backs off when refused drains nothing away for long, while one that
 // keeps sending filters it is refused empties it and is then disconnected.
 #pragma once
@@ -31,8 +31,10 @@ public:
     using time_point = token_bucket::time_point;
 
     /// Seconds' worth of the rate that refused subscriptions may add up to before the client is
-    /// disconnected.
-    static constexpr std::uint64_t flood_seconds = 10;
+    /// disconnected: 200 refusals at the default rate. Two rather than the publish flood rule's
+    /// ten: each refused filter still costs a packet decoded and a SUBACK, and a storm that is
+    /// disconnected comes back with a new burst only as fast as max_connection_rate lets it.
+    static constexpr std::uint64_t flood_seconds = 2;
 
     /// Admits or refuses one new subscription at `now` under `quota`.
     subscribe_admission admit(const client_quota& quota, time_point now);

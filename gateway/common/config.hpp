@@ -133,10 +133,11 @@ struct client_quota {
     /// Subscriptions one session may hold beyond those the chat layer holds for it; 0: no limit.
     std::uint64_t max_subscriptions_per_client = 1000;
     /// New subscriptions per second (filters a session did not hold) and the burst above that
-    /// rate. The burst lets a device take max_subscriptions_per_client at once when it connects;
-    /// the rate stops a client that subscribes, leaves and comes back without end.
+    /// rate. The burst covers what a device or a chat client subscribes to when it connects (a
+    /// few dozen filters); the rate stops a client that subscribes, leaves and comes back without
+    /// end (docs/LIMITS.md "Subscribe rate" says why 100 rather than 1000).
     std::uint64_t max_subscribe_rate = 100;
-    std::uint64_t max_subscribe_burst = 1000;
+    std::uint64_t max_subscribe_burst = 100;
 
     rate_limit message_limit() const { return {max_publish_rate, max_publish_burst}; }
     rate_limit subscribe_limit() const { return {max_subscribe_rate, max_subscribe_burst}; }

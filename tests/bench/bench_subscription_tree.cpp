@@ -1,6 +1,8 @@
 // Benchmark of subscription_tree::match: the cost per PUBLISH and per delivery for a wide index
 // (many subscribers, few matches), a fan-out (thousands of subscribers on one topic) and
-// overlapping subscriptions. Prints one line per scenario: parameters, runs, median, min, max.
+// overlapping subscriptions; and how long the changes of a subscription storm hold the index (a
+// writer excludes every match): a storm connection's filters added one by one, then removed at
+// once or in slices. Prints one line per scenario: parameters, runs, median, min, max.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -134,6 +136,62 @@ void overlapping(std::size_t subscribers) {
     report(setup, tree, static_cast<int>(1'000'000 / subscribers + 1));
 }
 
+/// Microseconds since `start`.
+double microseconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+        .count();
+}
+
+/// A storm connection in a chat-sized index: `filters` filters of its own added one at a time
+/// (one exclusive section each), then removed in one section (unsubscribe_all) or in slices of
+/// `slice` (unsubscribe_some). Reports the longest section of each kind, the medians over runs.
+void storm_changes(std::size_t users, std::size_t filters, std::size_t slice) {
+    subscription_tree tree;
+    for (subscriber_id user = 0; user < users; ++user) {
+        const std::string name = "user" + std::to_string(user);
+        tree.subscribe(user, "chat/dm/" + name + "/+", at(qos::at_least_once));
+        tree.subscribe(user, "chat/room/room" + std::to_string(user / 20) + "/+",
+                       at(qos::at_least_once));
+    }
+    const subscriber_id storm = users + 1;
+    std::vector<double> add_us;
+    std::vector<double> whole_removal_us;
+    std::vector<double> longest_slice_us;
+    for (int run = 0; run < runs; ++run) {
+        double longest_add = 0;
+        for (std::size_t index = 0; index < filters; ++index) {
+            const std::string filter = "soak/storm/1/" + std::to_string(index) + "/+";
+            const auto start = std::chrono::steady_clock::now();
+            tree.subscribe(storm, filter, at(qos::at_most_once));
+            longest_add = std::max(longest_add, microseconds_since(start));
+        }
+        add_us.push_back(longest_add);
+        if (run % 2 == 0) {
+            const auto start = std::chrono::steady_clock::now();
+            tree.unsubscribe_all(storm);
+            whole_removal_us.push_back(microseconds_since(start));
+        } else {
+            double longest = 0;
+            std::size_t remaining = filters;
+            while (remaining != 0) {
+                const auto start = std::chrono::steady_clock::now();
+                remaining = tree.unsubscribe_some(storm, slice);
+                longest = std::max(longest, microseconds_since(start));
+            }
+            longest_slice_us.push_back(longest);
+        }
+    }
+    std::sort(add_us.begin(), add_us.end());
+    std::sort(whole_removal_us.begin(), whole_removal_us.end());
+    std::sort(longest_slice_us.begin(), longest_slice_us.end());
+    std::printf("bench=subscription_tree scenario=storm_changes subscribers=%zu storm_filters=%zu "
+                "runs=%d median_longest_add_us=%.1f median_removal_at_once_us=%.1f "
+                "slice=%zu median_longest_slice_us=%.1f\n",
+                users, filters, runs, add_us[add_us.size() / 2],
+                whole_removal_us[whole_removal_us.size() / 2], slice,
+                longest_slice_us[longest_slice_us.size() / 2]);
+}
+
 } // namespace
 
 int main() {
@@ -143,5 +201,7 @@ int main() {
     fan_out(10'000);
     overlapping(1'000);
     overlapping(10'000);
+    storm_changes(1'000, 1'000, 64);
+    storm_changes(1'000, 100, 64);
     return 0;
 }

@@ -32,7 +32,7 @@ protected:
             GTEST_SKIP() << "the subscribe rate quota is perch's";
         }
         http_port_ = free_loopback_port();
-        // One new subscription a second, three at once; ten refusals make a storm.
+        // One new subscription a second, three at once; two refusals make a storm.
         broker_ = std::make_unique<broker_process>(
             broker_kind::perch, "max_subscribe_rate 1\nmax_subscribe_burst 3\nlistener " +
                                     std::to_string(http_port_) + " 127.0.0.1\nprotocol http\n");
@@ -61,7 +61,7 @@ protected:
     }
 
     /// Sends new filters until the broker ends the connection (at most `attempts`); true when it
-    /// did after at least the ten refusals a storm takes, with DISCONNECT `disconnect_reason` at
+    /// did after at least the two refusals a storm takes, with DISCONNECT `disconnect_reason` at
     /// level 5 (nothing at 3.1.1).
     bool storm_until_closed(raw_mqtt_client& client, int attempts,
                             std::optional<std::uint8_t> disconnect_reason) {
@@ -72,7 +72,7 @@ protected:
                 client.subscribe_reason("storm/" + std::to_string(sent), 0,
                                         static_cast<std::uint16_t>(100 + sent), answer_timeout);
             if (!reason) {
-                return !disconnect_reason && refused >= 10;
+                return !disconnect_reason && refused >= 2;
             }
             refused += *reason == refusal ? 1 : 0;
             if (client.protocol_level() == 5) {
@@ -80,7 +80,7 @@ protected:
                 const auto next = client.read_packet(20ms);
                 if (next && next->type == disconnect_type) {
                     EXPECT_EQ(reason_code_of(*next), disconnect_reason.value_or(0));
-                    return refused >= 10;
+                    return refused >= 2;
                 }
             }
         }

@@ -58,5 +58,36 @@ TEST(PackedStrings, VisitsEachEntry) {
     EXPECT_EQ(seen, (std::vector<std::string>{"one", "two"}));
 }
 
+TEST(PackedStrings, ErasesTheFirstEntries) {
+    packed_strings list;
+    list.push_back("one");
+    list.push_back("");
+    list.push_back("three");
+    list.erase_first(2);
+    EXPECT_EQ(list.size(), 1U);
+    EXPECT_EQ(list.to_vector(), (std::vector<std::string>{"three"}));
+    list.erase_first(0);
+    EXPECT_EQ(list.size(), 1U);
+    list.erase_first(5);
+    EXPECT_TRUE(list.empty());
+    EXPECT_EQ(list.size(), 0U);
+}
+
+TEST(PackedStrings, KeepsALongListInOrder) {
+    // Past a few dozen entries the list grows by half rather than exactly (a client subscribing
+    // to its thousand filters one by one); what it holds is the same.
+    packed_strings list;
+    std::vector<std::string> expected;
+    for (int index = 0; index < 2000; ++index) {
+        expected.push_back("soak/storm/" + std::to_string(index) + "/+");
+        list.push_back(expected.back());
+    }
+    EXPECT_EQ(list.size(), expected.size());
+    EXPECT_EQ(list.to_vector(), expected);
+    EXPECT_TRUE(list.erase("soak/storm/1000/+"));
+    EXPECT_FALSE(list.contains("soak/storm/1000/+"));
+    EXPECT_TRUE(list.contains("soak/storm/1999/+"));
+}
+
 } // namespace
 } // namespace perch::mqtt

@@ -247,6 +247,26 @@ TEST(SubscriptionTree, UnsubscribeAllRemovesEverySubscriptionOfOneSubscriber) {
     EXPECT_EQ(tree.subscription_count(), 0U);
 }
 
+TEST(SubscriptionTree, UnsubscribeSomeRemovesTheOldestFiltersFirst) {
+    subscription_tree tree;
+    tree.subscribe(1, "a/b", options_with(qos::at_most_once));
+    tree.subscribe(1, "$share/g/a/b", options_with(qos::at_most_once));
+    tree.subscribe(1, "a/#", options_with(qos::at_most_once));
+    tree.subscribe(2, "a/b", options_with(qos::at_most_once));
+    EXPECT_EQ(tree.unsubscribe_some(1, 2), 1U);
+    EXPECT_EQ(tree.filters_of(1), (std::vector<std::string>{"a/#"}));
+    EXPECT_EQ(tree.shared_group_count(), 0U);
+    EXPECT_EQ(tree.subscription_count(), 2U);
+    match_output output;
+    tree.match("a/b", output);
+    EXPECT_EQ(matched_subscribers(output), (std::vector<subscriber_id>{1, 2}));
+    EXPECT_EQ(tree.unsubscribe_some(1, 2), 0U);
+    EXPECT_EQ(tree.subscriber_count(), 1U);
+    EXPECT_EQ(tree.unsubscribe_some(1, 2), 0U);
+    tree.match("a/b", output);
+    EXPECT_EQ(matched_subscribers(output), (std::vector<subscriber_id>{2}));
+}
+
 TEST(SubscriptionTree, SharedGroupsOfferEveryMemberInRotation) {
     // [MQTT-4.8.2-1] [MQTT-4.8.2-2] $share/{ShareName}/{filter}; one group per ShareName and
     // filter. [MQTT-4.8.2-3] each member keeps its own granted QoS.

@@ -554,6 +554,37 @@ TEST_F(ConnectionTest, NonPersistentQoS1ConsumerPastTheOutputLimitIsDisconnected
     EXPECT_EQ(home_.counters().quota_disconnects.value(), 1U);
 }
 
+// A SUBSCRIBE's filters change the subscription index in one exclusive section, and the
+// subscriptions of a session that ends leave it in slices of router::removal_slice, each its own
+// section, between the worker's other work.
+TEST_F(ConnectionTest, SubscriptionsChangeTheIndexOncePerPacketAndLeaveItInSlices) {
+    auto changed = std::make_shared<connection_settings>(*settings_);
+    changed->quota.max_subscribe_burst = 1000;
+    settings_ = std::move(changed);
+    auto client = connected(connect_packet("many"));
+    constexpr std::size_t filter_count = 2 * router::removal_slice + 22;
+    mqtt::subscribe request;
+    request.packet_id = 1;
+    for (std::size_t index = 0; index < filter_count; ++index) {
+        mqtt::subscribe_entry entry;
+        entry.topic_filter = "many/" + std::to_string(index) + "/+";
+        request.entries.push_back(std::move(entry));
+    }
+    router& routes = tables_.routes();
+    const std::uint64_t sections_before = routes.exclusive_section_count();
+    client->send(request);
+    ASSERT_TRUE(run_until([&] { return client->has<mqtt::suback>(); }));
+    EXPECT_EQ(client->all_of<mqtt::suback>().at(0).reasons,
+              std::vector<mqtt::reason_code>(filter_count, mqtt::reason_code::success));
+    EXPECT_EQ(routes.subscription_count(), filter_count);
+    EXPECT_EQ(routes.exclusive_section_count(), sections_before + 1);
+
+    client->send(mqtt::disconnect{});
+    ASSERT_TRUE(run_until([&] { return routes.subscription_count() == 0; }));
+    // 64, 64 and 22 filters: three sections (one removed them all before).
+    EXPECT_EQ(routes.exclusive_section_count(), sections_before + 1 + 3);
+}
+
 TEST_F(ConnectionTest, ChatUserLogsInWithItsPassword) {
     mqtt::connect request = connect_packet("alice/phone");
     request.user_name = "alice";

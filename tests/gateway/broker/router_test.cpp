@@ -1,6 +1,8 @@
 // Tests of routing decisions: per-worker batches, No Local, shared groups, retained messages and
-// the re-keying of a moved session's subscriptions.
+// the re-keying of a moved session's subscriptions, and changes applied in batches and slices.
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -175,6 +177,79 @@ TEST_F(RouterTest, UnsubscribeStopsDeliveries) {
     routes.unsubscribe_all(subscriber);
     EXPECT_EQ(route(make("y", "p")), 0U);
     EXPECT_EQ(routes.subscription_count(), 0U);
+}
+
+// A SUBSCRIBE's filters go into the index in one exclusive section, with the same outcome as one
+// at a time: a filter named twice is new the first time only [MQTT-3.8.4-3], shared filters
+// form their group, subscription identifiers are kept.
+TEST_F(RouterTest, ABatchOfSubscriptionsTakesOneExclusiveSection) {
+    const auto subscriber = make_subscriber_id(1, 1);
+    routes.subscribe(subscriber, "held", options(mqtt::qos::at_most_once), std::nullopt);
+    const std::string texts[] = {"a/+", "b/#", "a/+", "$share/g/c", "held"};
+    std::vector<subscription_change> changes;
+    for (const std::string& text : texts) {
+        changes.push_back({mqtt::parse_filter(text), options(mqtt::qos::at_least_once), 9});
+    }
+    const std::uint64_t sections_before = routes.exclusive_section_count();
+    routes.subscribe(subscriber, changes);
+    EXPECT_EQ(routes.exclusive_section_count(), sections_before + 1);
+    std::vector<bool> is_new;
+    for (const subscription_change& change : changes) {
+        is_new.push_back(change.is_new);
+    }
+    EXPECT_EQ(is_new, (std::vector<bool>{true, true, false, true, false}));
+    EXPECT_EQ(routes.subscription_count(), 4U);
+    EXPECT_FALSE(routes.holds(subscriber, "held", options(mqtt::qos::at_most_once)));
+
+    EXPECT_EQ(route(make("a/x", "p")), 1U);
+    ASSERT_EQ(outbox[1].size(), 1U);
+    EXPECT_EQ(outbox[1][0].granted_qos, mqtt::qos::at_least_once);
+    EXPECT_EQ(outbox[1][0].subscription_ids, std::vector<std::uint32_t>{9});
+    EXPECT_EQ(route(make("c", "p")), 1U);
+}
+
+// An UNSUBSCRIBE's filters leave the index in one exclusive section; each answer says whether
+// the subscription existed [MQTT-3.10.4-5].
+TEST_F(RouterTest, ABatchOfUnsubscriptionsTakesOneExclusiveSection) {
+    const auto subscriber = make_subscriber_id(1, 0);
+    routes.subscribe(subscriber, "x", options(mqtt::qos::at_most_once), std::nullopt);
+    routes.subscribe(subscriber, "$share/g/y", options(mqtt::qos::at_most_once), std::nullopt);
+    const std::vector<std::string> filters{"x", "never", "$share/g/y", "x"};
+    const std::uint64_t sections_before = routes.exclusive_section_count();
+    EXPECT_EQ(routes.unsubscribe(subscriber, filters),
+              (std::vector<bool>{true, false, true, false}));
+    EXPECT_EQ(routes.exclusive_section_count(), sections_before + 1);
+    EXPECT_EQ(routes.subscription_count(), 0U);
+    EXPECT_EQ(route(make("x", "p")), 0U);
+    EXPECT_EQ(route(make("y", "p")), 0U);
+}
+
+// A subscriber with many filters leaves the index a slice at a time, each slice one exclusive
+// section of at most removal_slice filters; the other subscribers keep theirs.
+TEST_F(RouterTest, ManySubscriptionsAreRemovedInSlices) {
+    const auto leaving = make_subscriber_id(1, 0);
+    const auto staying = make_subscriber_id(2, 1);
+    const std::size_t filter_count = 3 * router::removal_slice + 5;
+    for (std::size_t index = 0; index < filter_count; ++index) {
+        routes.subscribe(leaving, "storm/" + std::to_string(index),
+                         options(mqtt::qos::at_most_once), std::nullopt);
+    }
+    routes.subscribe(staying, "storm/0", options(mqtt::qos::at_most_once), std::nullopt);
+
+    const std::uint64_t sections_before = routes.exclusive_section_count();
+    std::vector<std::size_t> remaining;
+    while (remaining.empty() || remaining.back() != 0) {
+        remaining.push_back(routes.unsubscribe_some(leaving));
+    }
+    EXPECT_EQ(remaining, (std::vector<std::size_t>{2 * router::removal_slice + 5,
+                                                   router::removal_slice + 5, 5, 0}));
+    EXPECT_EQ(routes.exclusive_section_count(), sections_before + 4);
+    EXPECT_EQ(routes.subscription_count(), 1U);
+    EXPECT_EQ(route(make("storm/0", "p")), 1U);
+    ASSERT_EQ(outbox[1].size(), 1U);
+    EXPECT_EQ(outbox[1][0].subscriber, staying);
+    EXPECT_EQ(route(make("storm/7", "p")), 0U);
+    EXPECT_EQ(routes.unsubscribe_some(leaving), 0U);
 }
 
 TEST(SubscriberId, NamesItsWorker) {

@@ -39,12 +39,12 @@ TEST(SubscribeQuota, AClientAtItsRateIsNeverRefused) {
     }
 }
 
-TEST(SubscribeQuota, RefusalsPastTenSecondsOfTheRateAreAStorm) {
+TEST(SubscribeQuota, RefusalsPastTwoSecondsOfTheRateAreAStorm) {
     subscribe_quota meter;
     const client_quota quota = subscribes(10, 1);
     ASSERT_EQ(meter.admit(quota, start), subscribe_admission::accepted);
-    // 10 s of the rate (100 refusals) are tolerated, the next is a storm.
-    for (int refused = 0; refused < 100; ++refused) {
+    // 2 s of the rate (20 refusals) are tolerated, the next is a storm.
+    for (int refused = 0; refused < 20; ++refused) {
         ASSERT_EQ(meter.admit(quota, start), subscribe_admission::refused) << refused;
     }
     EXPECT_EQ(meter.admit(quota, start), subscribe_admission::storm);
@@ -53,7 +53,7 @@ TEST(SubscribeQuota, RefusalsPastTenSecondsOfTheRateAreAStorm) {
 TEST(SubscribeQuota, RefusalsForTheCapCountTowardsTheStorm) {
     subscribe_quota meter;
     const client_quota quota = subscribes(10, 1000);
-    for (int refused = 0; refused < 100; ++refused) {
+    for (int refused = 0; refused < 20; ++refused) {
         ASSERT_EQ(meter.refuse(quota, start), subscribe_admission::refused) << refused;
     }
     EXPECT_EQ(meter.refuse(quota, start), subscribe_admission::storm);

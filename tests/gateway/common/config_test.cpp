@@ -511,7 +511,7 @@ TEST(Config, QuotaKeysSetEveryClientsQuota) {
 
 TEST(Config, SubscribeRateKeysSetTheQuotaGloballyAndPerUser) {
     const broker_config defaults;
-    EXPECT_EQ(defaults.quota.subscribe_limit(), (rate_limit{100, 1000}));
+    EXPECT_EQ(defaults.quota.subscribe_limit(), (rate_limit{100, 100}));
     const broker_config config =
         parse_config("max_subscribe_rate 5\nmax_subscribe_burst 50\n"
                      "user_quota hub max_subscribe_rate 0\nuser_quota hub max_subscribe_burst 9\n",
