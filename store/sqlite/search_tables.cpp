@@ -57,18 +57,25 @@ std::string fts_query(const std::vector<search_term>& terms) {
     return query;
 }
 
-// The index drives the query (CROSS JOIN keeps it the outer loop): each match is joined to its
-// row by rowid, then checked against the scopes, a list (?2) materialized once as an ephemeral
-// index, and the floors of the few conversations that have one (?3, an object by conversation).
+// Two steps. The page: the index drives (CROSS JOIN keeps it the outer loop), each match is joined
+// to its row by rowid and checked against the scopes, a list (?2) materialized once as an
+// ephemeral index, and the floors of the few conversations that have one (?3, an object by
+// conversation); every match in scope is ranked, and only the key columns enter the sorter. Then
+// the rows of the page alone are read whole, and their snippets made (the index seeks each
+// rowid), so a frequent word costs a bm25 per match but a snippet and a payload per hit only.
 search_tables::search_tables(database& connection)
     : search_(connection,
-              "SELECT h.conversation, h.id, h.sender, h.topic, h.ts_unix_ms, h.payload, "
-              "h.reply_to, h.edited_unix_ms, snippet(chat_search, 0, ?4, ?5, '…', 16), "
-              "bm25(chat_search) AS score "
+              "WITH page AS MATERIALIZED (SELECT h.rowid AS row, bm25(chat_search) AS score, "
+              "h.ts_unix_ms AS ts, h.conversation AS conversation, h.id AS id "
               "FROM chat_search CROSS JOIN chat_history AS h ON h.rowid = chat_search.rowid "
               "WHERE chat_search MATCH ?1 AND h.conversation IN (SELECT value FROM json_each(?2)) "
               "AND h.id > ifnull((SELECT value FROM json_each(?3) WHERE key = h.conversation), 0) "
-              "ORDER BY score, h.ts_unix_ms DESC, h.conversation, h.id DESC LIMIT ?6 OFFSET ?7") {}
+              "ORDER BY score, ts DESC, conversation, id DESC LIMIT ?6 OFFSET ?7) "
+              "SELECT h.conversation, h.id, h.sender, h.topic, h.ts_unix_ms, h.payload, "
+              "h.reply_to, h.edited_unix_ms, snippet(chat_search, 0, ?4, ?5, '…', 16), page.score "
+              "FROM page CROSS JOIN chat_search ON chat_search.rowid = page.row "
+              "CROSS JOIN chat_history AS h ON h.rowid = page.row WHERE chat_search MATCH ?1 "
+              "ORDER BY page.score, page.ts DESC, page.conversation, page.id DESC") {}
 
 std::vector<search_hit> search_tables::search(const search_request& request) {
     std::vector<search_hit> hits;
