@@ -300,6 +300,51 @@ using directory_completion = std::function<void(directory_result, const store_st
 using history_row_completion =
     std::function<void(std::optional<history_record>, const store_status&)>;
 
+// Search (docs/CHAT.md "Search").
+
+/// One word of a search: a message matches when it holds every term of the search.
+struct search_term {
+    /// A word as the tokenizer cuts them (letters and digits; ASCII is compared without case).
+    std::string word;
+    /// The term also matches the words that begin with it (`word*`).
+    bool is_prefix = false;
+    bool operator==(const search_term&) const = default;
+};
+
+/// A conversation a search may look into, and the ids it may not see there.
+struct search_scope {
+    std::string conversation;
+    /// Only messages with a higher id match (a `joined` room's join point; 0: all).
+    std::uint64_t after_id = 0;
+    bool operator==(const search_scope&) const = default;
+};
+
+/// A full-text search over history.
+struct search_request {
+    std::vector<search_term> terms;
+    /// The conversations searched; a message elsewhere never matches.
+    std::vector<search_scope> scopes;
+    /// The hits skipped (a page's start), and the most returned.
+    std::size_t offset = 0;
+    std::size_t limit = 20;
+    /// What snippets put around a matched word.
+    std::string mark_open = "**";
+    std::string mark_close = "**";
+};
+
+/// One message a search found, best first.
+struct search_hit {
+    /// In its final state (edits applied), without reactions.
+    history_record message;
+    /// A short extract of the text with the matched words marked.
+    std::string snippet;
+    /// The rank, bm25 (lower is better); what orders the hits.
+    double score = 0;
+};
+
+/// Reports search hits, best first; read_failed when the index is off or the search failed.
+using search_completion = std::function<void(std::vector<search_hit>, const store_status&)>;
+
 /// Reports a history page (oldest first) or the read positions of a user.
 using history_completion = std::function<void(std::vector<history_record>, const store_status&)>;
 using read_positions_completion =
@@ -524,6 +569,13 @@ public:
     /// `keep_per_conversation` messages of each conversation (0 = keep none by count).
     virtual void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation,
                                store_completion done = {}) = 0;
+
+    /// Searches the text of the messages in `request.scopes` (docs/CHAT.md "Search"): messages
+    /// holding every term, in their final state (an edited message by its last text only; deleted
+    /// messages and events never match), ranked by bm25 then by age, one page of them. Runs after
+    /// every operation submitted before it. read_failed when the store's index is off
+    /// (store_options::is_search_enabled).
+    virtual void search_history(search_request request, search_completion done) = 0;
 
     /// Blocks until every operation submitted before the call has completed.
     virtual void flush() = 0;

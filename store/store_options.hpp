@@ -45,6 +45,9 @@ struct store_options {
     /// Receives one line per run-time failure (failed commit, recovery, operations lost at
     /// shutdown). Called on the writer thread; may be empty.
     std::function<void(std::string_view)> log_error;
+    /// The chat store keeps a full-text index of history (docs/CHAT.md "Search"); off: nothing
+    /// is indexed, the index is emptied at open, and search_history fails.
+    bool is_search_enabled = true;
 };
 
 } // namespace perch::store

@@ -185,6 +185,7 @@ void server::start() {
     } else {
         store::store_options in_memory;
         in_memory.durability = store::durability_level::none;
+        in_memory.is_search_enabled = config_.chat_search;
         open_chat(in_memory);
     }
     mark_chat_users_offline();
@@ -265,6 +266,7 @@ void server::open_store() {
     options.max_queued_bytes = config_.max_stored_bytes;
     options.max_database_bytes = config_.max_database_bytes;
     options.log_error = [](std::string_view line) { log_error("store: {}", line); };
+    options.is_search_enabled = config_.chat_search;
     persistence_ = std::make_unique<session_persistence>(store::open_message_store(options));
     open_chat(options);
 
@@ -326,6 +328,7 @@ void server::open_chat(const store::store_options& options) {
     settings.signal_expiry_s = config_.signal_expiry_s;
     settings.delete_window_s = config_.chat_delete_window_s;
     settings.password_iterations = config_.password_iterations;
+    settings.is_search_enabled = config_.chat_search;
     settings.login_backoff.user_free_failures = config_.login_backoff_user_failures;
     settings.login_backoff.address_free_failures = config_.login_backoff_address_failures;
     settings.login_backoff.first_delay =
@@ -464,6 +467,7 @@ broker_config keep_restart_values(broker_config wanted, const broker_config& run
     wanted.chat_cursor_interval_s = running.chat_cursor_interval_s;
     wanted.signal_expiry_s = running.signal_expiry_s;
     wanted.chat_delete_window_s = running.chat_delete_window_s;
+    wanted.chat_search = running.chat_search;
     wanted.assistant = running.assistant;
     return wanted;
 }

@@ -5,6 +5,7 @@
 #include <array>
 #include <span>
 
+#include "gateway/chat/chat_search.hpp"
 #include "gateway/chat/chat_topic.hpp"
 #include "gateway/common/chat_names.hpp"
 #include "mqtt/utf8.hpp"
@@ -17,7 +18,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array<std::pair<control_operation, std::string_view>, 26> operation_names{{
+constexpr std::array<std::pair<control_operation, std::string_view>, 27> operation_names{{
     {control_operation::create, "create"},
     {control_operation::join, "join"},
     {control_operation::leave, "leave"},
@@ -44,6 +45,7 @@ constexpr std::array<std::pair<control_operation, std::string_view>, 26> operati
     {control_operation::public_rooms, "public_rooms"},
     {control_operation::invitations, "invitations"},
     {control_operation::decline, "decline"},
+    {control_operation::search, "search"},
 }};
 
 /// The longest display name or topic a room may have, in bytes.
@@ -132,23 +134,6 @@ std::optional<std::string> read_number(const json& request, std::string_view key
     }
     out = found->get<std::uint64_t>();
     return std::nullopt;
-}
-
-/// Normalizes `room/{room}` or `dm/{a}/{b}`; empty when it is neither.
-std::string normalize_conversation(std::string_view text) {
-    const std::vector<std::string_view> levels = split_topic_levels(text);
-    for (const std::string_view name : std::span(levels).subspan(1)) {
-        if (!is_valid_chat_name(name)) {
-            return {};
-        }
-    }
-    if (levels.size() == 2 && levels[0] == "room") {
-        return room_conversation(levels[1]);
-    }
-    if (levels.size() == 3 && levels[0] == "dm") {
-        return direct_conversation(levels[1], levels[2]);
-    }
-    return {};
 }
 
 std::optional<std::string> read_conversation(const json& request, std::string& out) {
@@ -314,6 +299,7 @@ std::optional<std::string> read_fields(const json& request, control_request& par
         return std::nullopt;
     }
     case control_operation::remove_message: return read_target(request, parsed);
+    case control_operation::search: return read_search_fields(request, parsed);
     case control_operation::react:
     case control_operation::unreact:
         if (auto error = read_target(request, parsed)) {
@@ -382,6 +368,22 @@ json history_message(const store::history_record& record) {
 }
 
 } // namespace
+
+std::string normalize_conversation(std::string_view text) {
+    const std::vector<std::string_view> levels = split_topic_levels(text);
+    for (const std::string_view name : std::span(levels).subspan(1)) {
+        if (!is_valid_chat_name(name)) {
+            return {};
+        }
+    }
+    if (levels.size() == 2 && levels[0] == "room") {
+        return room_conversation(levels[1]);
+    }
+    if (levels.size() == 3 && levels[0] == "dm") {
+        return direct_conversation(levels[1], levels[2]);
+    }
+    return {};
+}
 
 std::string_view to_string(control_operation operation) {
     for (const auto& [known, name] : operation_names) {

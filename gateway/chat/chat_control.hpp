@@ -58,7 +58,14 @@ enum class control_operation : std::uint8_t {
     invitations,
     /// Declines a pending invitation.
     decline,
+    // Search (docs/CHAT.md "Search").
+    /// Full-text search over the history the user may read.
+    search,
 };
+
+/// Normalizes a conversation named in a request, `room/{room}` or `dm/{a}/{b}` (the two names in
+/// any order); empty when it is neither.
+std::string normalize_conversation(std::string_view text);
 
 /// The name of `operation` as it appears in "op".
 std::string_view to_string(control_operation operation);
@@ -106,6 +113,12 @@ struct control_request {
     /// and the last room of the previous page (empty: from the first).
     std::string query;
     std::string after;
+    // Search (docs/CHAT.md "Search"); `query` holds "q", `limit` the page size, and `room`,
+    // `user` (its "peer") or `conversation` the one conversation searched, when named.
+    /// The words of "q".
+    std::vector<store::search_term> search_terms{};
+    /// The hits skipped: where the page of "cursor" starts.
+    std::size_t search_offset = 0;
     bool operator==(const control_request&) const = default;
 };
 

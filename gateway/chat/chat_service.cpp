@@ -586,6 +586,9 @@ void chat_service::handle_control(std::string user, std::string_view payload,
     case control_operation::unreact:
         change_message(std::move(request), std::move(user), std::move(done));
         return;
+    case control_operation::search:
+        search_history(std::move(request), std::move(user), std::move(done));
+        return;
     default: done(failure(request, "unknown op")); return;
     }
 }

@@ -59,6 +59,9 @@ struct chat_settings {
     std::uint32_t password_iterations = default_password_iterations;
     /// Failed-login backoff.
     login_backoff_settings login_backoff;
+    /// Full-text search of history (docs/CHAT.md "Search"); off: `search` is refused (the store
+    /// keeps no index then).
+    bool is_search_enabled = true;
 };
 
 /// The outcome of the chat checks on a CONNECT.
@@ -303,6 +306,10 @@ private:
     /// history row is written.
     void record_event(const control_request& request, const std::string& user,
                       std::uint64_t now_unix_ms, const std::function<void(control_outcome)>& done);
+    /// search: one page of the hits of the request's words in what `user` may read
+    /// (chat_search.cpp).
+    void search_history(control_request request, std::string user,
+                        std::function<void(control_outcome)> done);
 
     std::unique_ptr<store::chat_store> store_;
     chat_settings settings_;

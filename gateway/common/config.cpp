@@ -438,6 +438,8 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         // Read state, signals and message events.
         {"signal_expiry_s", unsigned_key(&broker_config::signal_expiry_s, 1, 86'400)},
         {"chat_delete_window_s", unsigned_key(&broker_config::chat_delete_window_s, 0, max_u32)},
+        // Full-text search of chat history.
+        {"chat_search", bool_key(&broker_config::chat_search)},
         // Failed-login backoff.
         {"login_backoff_user_failures",
          unsigned_key(&broker_config::login_backoff_user_failures, 0, 1'000'000)},
@@ -701,6 +703,7 @@ std::vector<std::string> keys_needing_restart(const broker_config& running,
           running.chat_cursor_interval_s != wanted.chat_cursor_interval_s);
     check("signal_expiry_s", running.signal_expiry_s != wanted.signal_expiry_s);
     check("chat_delete_window_s", running.chat_delete_window_s != wanted.chat_delete_window_s);
+    check("chat_search", running.chat_search != wanted.chat_search);
     const assistant_config& was = running.assistant;
     const assistant_config& now = wanted.assistant;
     check("assistant_endpoint", was.endpoint != now.endpoint);

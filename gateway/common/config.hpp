@@ -258,6 +258,9 @@ struct broker_config {
     std::uint32_t signal_expiry_s = 30;
     /// How long after sending it a sender may still delete a chat message; 0: any time.
     std::uint32_t chat_delete_window_s = 0;
+    /// Full-text search of chat history (docs/CHAT.md "Search"): the store keeps the index and
+    /// the `search` control request answers; off: nothing is indexed and `search` is refused.
+    bool chat_search = true;
     /// PBKDF2 iterations of new password hashes (`perch user add|passwd`, and the rehash of a
     /// weaker hash at its user's next password login).
     std::uint32_t password_iterations = default_password_iterations;

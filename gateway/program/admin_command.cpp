@@ -141,6 +141,9 @@ store::store_options store_options_for(const admin_arguments& arguments,
                              : store::durability_level::batched;
     options.path = (std::filesystem::path(data_dir) / store_file_name).string();
     options.commit_interval_ms = 1;
+    // As the gateway: a command opening the file with the index in the other state would turn
+    // it off or on under the gateway.
+    options.is_search_enabled = config.chat_search;
     return options;
 }
 

@@ -19,7 +19,9 @@ namespace perch::store::memory {
 /// fires on the caller's thread before the call returns (never under the lock).
 class memory_chat_store final : public chat_store {
 public:
-    memory_chat_store() = default;
+    /// `is_search_enabled` false: search_history fails, as the SQLite store with its index off.
+    explicit memory_chat_store(bool is_search_enabled = true)
+        : is_search_enabled_(is_search_enabled) {}
 
     void add_user(user_record user, directory_completion done) override;
     void remove_user(std::string name, directory_completion done) override;
@@ -61,6 +63,9 @@ public:
                     std::uint64_t unread_cap, read_state_completion done) override;
     void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation,
                        store_completion done) override;
+    /// Scans the history in scope (memory_chat_search.cpp): the same matches, bm25 ranks and
+    /// order as the SQLite index, snippets cut more simply.
+    void search_history(search_request request, search_completion done) override;
     /// Nothing is ever pending: returns at once.
     void flush() override {}
 
@@ -79,6 +84,7 @@ private:
     directory_result update_room_locked(const room_record& room);
     directory_result remove_room_locked(const std::string& name);
 
+    const bool is_search_enabled_;
     /// Guards every member below.
     std::mutex mutex_;
     std::map<std::string, user_record> users_;

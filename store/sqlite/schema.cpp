@@ -318,9 +318,72 @@ CREATE TABLE IF NOT EXISTS chat_reactions (
 ) WITHOUT ROWID;
 )sql";
 
+// The triggers that keep the full-text index of history (version 11) in the transaction of every
+// change of history, whoever writes it (the gateway's group commits, `perch room`, retention): a
+// message row is indexed while it is a message (event = 0) and not deleted, by its current
+// payload. The index holds no text (external content: it reads chat_history by rowid for
+// snippets), so removing an entry names the text it was indexed with: the old row's.
+constexpr std::string_view search_triggers = R"sql(
+CREATE TRIGGER IF NOT EXISTS chat_search_insert AFTER INSERT ON chat_history
+    WHEN new.event = 0 AND new.is_deleted = 0 BEGIN
+    INSERT INTO chat_search (rowid, payload) VALUES (new.rowid, new.payload);
+END;
+CREATE TRIGGER IF NOT EXISTS chat_search_delete AFTER DELETE ON chat_history
+    WHEN old.event = 0 AND old.is_deleted = 0 BEGIN
+    INSERT INTO chat_search (chat_search, rowid, payload) VALUES ('delete', old.rowid, old.payload);
+END;
+CREATE TRIGGER IF NOT EXISTS chat_search_update AFTER UPDATE OF payload, is_deleted ON chat_history
+    WHEN old.event = 0 BEGIN
+    INSERT INTO chat_search (chat_search, rowid, payload)
+        SELECT 'delete', old.rowid, old.payload WHERE old.is_deleted = 0;
+    INSERT INTO chat_search (rowid, payload) SELECT new.rowid, new.payload WHERE new.is_deleted = 0;
+END;
+)sql";
+
+// Empties the index and fills it from history: every message not deleted, by its final text.
+constexpr std::string_view search_fill = R"sql(
+INSERT INTO chat_search (chat_search) VALUES ('delete-all');
+INSERT INTO chat_search (rowid, payload)
+    SELECT rowid, payload FROM chat_history WHERE event = 0 AND is_deleted = 0;
+)sql";
+
+constexpr std::string_view search_drop = R"sql(
+DROP TRIGGER IF EXISTS chat_search_insert;
+DROP TRIGGER IF EXISTS chat_search_delete;
+DROP TRIGGER IF EXISTS chat_search_update;
+INSERT INTO chat_search (chat_search) VALUES ('delete-all');
+)sql";
+
+// Version 11: full-text search over history (docs/CHAT.md "Search", docs/DECISIONS.md). An FTS5
+// index with external content: chat_history holds the text once, the index only its terms,
+// keyed by chat_history's rowid. Filled from the history written before, then kept by the
+// triggers of search_triggers (repeated here: a migration stays as released). Running it twice is
+// harmless (the fill empties the index first).
+constexpr std::string_view version_11 = R"sql(
+CREATE VIRTUAL TABLE IF NOT EXISTS chat_search USING fts5 (payload, content = 'chat_history',
+    content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS chat_search_insert AFTER INSERT ON chat_history
+    WHEN new.event = 0 AND new.is_deleted = 0 BEGIN
+    INSERT INTO chat_search (rowid, payload) VALUES (new.rowid, new.payload);
+END;
+CREATE TRIGGER IF NOT EXISTS chat_search_delete AFTER DELETE ON chat_history
+    WHEN old.event = 0 AND old.is_deleted = 0 BEGIN
+    INSERT INTO chat_search (chat_search, rowid, payload) VALUES ('delete', old.rowid, old.payload);
+END;
+CREATE TRIGGER IF NOT EXISTS chat_search_update AFTER UPDATE OF payload, is_deleted ON chat_history
+    WHEN old.event = 0 BEGIN
+    INSERT INTO chat_search (chat_search, rowid, payload)
+        SELECT 'delete', old.rowid, old.payload WHERE old.is_deleted = 0;
+    INSERT INTO chat_search (rowid, payload) SELECT new.rowid, new.payload WHERE new.is_deleted = 0;
+END;
+INSERT INTO chat_search (chat_search) VALUES ('delete-all');
+INSERT INTO chat_search (rowid, payload)
+    SELECT rowid, payload FROM chat_history WHERE event = 0 AND is_deleted = 0;
+)sql";
+
 constexpr std::array<std::string_view, current_schema_version> migrations = {
-    version_1, version_2, version_3, version_4, version_5,
-    version_6, version_7, version_8, version_9, version_10};
+    version_1, version_2, version_3, version_4,  version_5, version_6,
+    version_7, version_8, version_9, version_10, version_11};
 
 } // namespace
 
@@ -352,6 +415,33 @@ void migrate_schema(database& connection, int target_version) {
             sqlite3_exec(connection.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
             throw;
         }
+    }
+}
+
+bool is_search_index_enabled(database& connection) {
+    return connection.query_integer("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
+                                    "AND name = 'chat_search_insert'") != 0;
+}
+
+void set_search_index(database& connection, bool is_enabled) {
+    if (is_search_index_enabled(connection) == is_enabled) {
+        return;
+    }
+    connection.execute("BEGIN IMMEDIATE");
+    try {
+        // Another process may have changed it while this one waited for the lock.
+        if (is_search_index_enabled(connection) != is_enabled) {
+            if (is_enabled) {
+                connection.execute(search_triggers);
+                connection.execute(search_fill);
+            } else {
+                connection.execute(search_drop);
+            }
+        }
+        connection.execute("COMMIT");
+    } catch (...) {
+        sqlite3_exec(connection.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
     }
 }
 

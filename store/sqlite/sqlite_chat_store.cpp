@@ -11,6 +11,7 @@
 #include "store/sqlite/chat_tables.hpp"
 #include "store/sqlite/database.hpp"
 #include "store/sqlite/schema.hpp"
+#include "store/sqlite/search_tables.hpp"
 
 #include <sqlite3.h>
 
@@ -55,7 +56,9 @@ sqlite_chat_store::sqlite_chat_store(store_options options) : options_(std::move
         writer_database_ = std::make_unique<database>(options_.path, open_flags);
         configure_writer(*writer_database_, options_);
         migrate_schema(*writer_database_);
+        set_search_index(*writer_database_, options_.is_search_enabled);
         writer_tables_ = std::make_unique<chat_tables>(*writer_database_);
+        writer_search_ = std::make_unique<search_tables>(*writer_database_);
         reader_database_ = std::make_unique<database>(options_.path, open_flags);
         reader_database_->execute("PRAGMA busy_timeout = " +
                                   std::to_string(options_.busy_timeout_ms));
@@ -569,6 +572,28 @@ void sqlite_chat_store::read_state(std::string user, std::vector<conversation_he
                                           done(std::move(states), status);
                                       }
                                   }});
+}
+
+void sqlite_chat_store::search_history(search_request request, search_completion done) {
+    if (!options_.is_search_enabled) {
+        if (done) {
+            done({}, store_status{store_errc::read_failed, "the search index is off"});
+        }
+        return;
+    }
+    submit(pending_chat_operation{
+        {}, {}, [this, request = std::move(request), done = std::move(done)] {
+            std::vector<search_hit> hits;
+            store_status status;
+            try {
+                hits = writer_search_->search(request);
+            } catch (const sqlite_error& error) {
+                status = store_status{store_errc::read_failed, error.what()};
+            }
+            if (done) {
+                done(std::move(hits), status);
+            }
+        }});
 }
 
 void sqlite_chat_store::prune_history(std::uint64_t before_unix_ms,

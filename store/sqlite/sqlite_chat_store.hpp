@@ -32,6 +32,7 @@ namespace perch::store::sqlite {
 
 class database;
 class chat_tables;
+class search_tables;
 
 /// chat_store on SQLite. Opening creates options.path when missing, sets journal_mode=WAL,
 /// synchronous (FULL for durability full, NORMAL for batched), busy_timeout and max_page_count as
@@ -91,6 +92,8 @@ public:
                     std::uint64_t unread_cap, read_state_completion done) override;
     void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation,
                        store_completion done) override;
+    /// Runs on the writer connection, between groups, like history_page.
+    void search_history(search_request request, search_completion done) override;
     /// Must not be called from a completion (it would wait for its own thread).
     void flush() override;
 
@@ -126,6 +129,7 @@ private:
     /// The write connection: used by the constructor, then only on the writer thread.
     std::unique_ptr<database> writer_database_;
     std::unique_ptr<chat_tables> writer_tables_;
+    std::unique_ptr<search_tables> writer_search_;
 
     /// Guards the read connection and its statements.
     std::mutex reader_mutex_;

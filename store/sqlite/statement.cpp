@@ -77,6 +77,10 @@ void statement::reset() {
     sqlite3_clear_bindings(handle_);
 }
 
+double statement::column_double(int index) const {
+    return sqlite3_column_double(handle_, index);
+}
+
 std::int64_t statement::column_integer(int index) const {
     return sqlite3_column_int64(handle_, index);
 }

@@ -39,6 +39,7 @@ public:
     void reset();
 
     std::int64_t column_integer(int index) const;
+    double column_double(int index) const;
     std::string column_text(int index) const;
     std::vector<std::uint8_t> column_blob(int index) const;
     bool column_is_null(int index) const;
