@@ -1,0 +1,216 @@
+// The chat app in headless Chromium against the real perch binary: perch serves web/dist on a
+// loopback WebSocket listener, two browser contexts log in as alice and bob and chat in a room
+// and by direct message; a reload keeps the history, a reconnect duplicates nothing, an edit and
+// a reaction show on the other side, a wrong password is refused.
+// usage: node tests/web/chat_app.test.mjs PATH_TO_PERCH   (web/: npm ci && npm run build first)
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const web = path.join(repo, 'web');
+const perch_binary = path.resolve(process.argv[2] || process.env.PERCH_BINARY || 'build-test/gateway/perch');
+const chromium_path = process.env.PERCH_CHROMIUM || '/usr/bin/chromium';
+const wait_ms = 20000;
+
+if (!existsSync(path.join(web, 'dist/index.html')) || !existsSync(path.join(web, 'node_modules'))) {
+    throw new Error('web/dist is missing: run "npm ci && npm run build" in web/ first');
+}
+const { chromium } = createRequire(path.join(web, 'package.json'))('playwright-core');
+
+let folder;
+let config_file;
+let perch;
+let perch_log = '';
+let base_url;
+let browser;
+
+function free_port() {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => {
+            const { port } = server.address();
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+function perch_command(...args) {
+    const run = spawnSync(perch_binary, [...args, '-c', config_file], { encoding: 'utf8', timeout: 30000 });
+    assert.equal(run.status, 0, `perch ${args.join(' ')}: ${run.stderr}`);
+}
+
+async function wait_until_serving() {
+    const deadline = Date.now() + wait_ms;
+    while (Date.now() < deadline) {
+        try {
+            const answer = await fetch(base_url + '/');
+            if (answer.ok) {
+                return;
+            }
+        } catch {
+            // not listening yet
+        }
+        if (perch.exitCode !== null) {
+            break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`perch did not serve the app:\n${perch_log}`);
+}
+
+before(async () => {
+    folder = mkdtempSync(path.join(os.tmpdir(), 'perch-web-'));
+    const port = await free_port();
+    base_url = `http://127.0.0.1:${port}`;
+    config_file = path.join(folder, 'perch.conf');
+    writeFileSync(config_file, [
+        `data_dir ${path.join(folder, 'data')}`,
+        `listener ${port} 127.0.0.1`,
+        'protocol websocket',
+        `web_root ${path.join(web, 'dist')}`,
+        // A test's logins need no brute-force resistance; the default costs a second each under
+        // the sanitizers.
+        'password_iterations 1000',
+        '',
+    ].join('\n'));
+    perch_command('user', 'add', 'alice', '--password', 'alice-pw');
+    perch_command('user', 'add', 'bob', '--password', 'bob-pw');
+    perch_command('room', 'create', 'kitchen');
+    perch_command('room', 'join', 'kitchen', 'alice');
+    perch_command('room', 'join', 'kitchen', 'bob');
+    perch = spawn(perch_binary, ['-c', config_file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    perch.stdout.on('data', (chunk) => { perch_log += chunk; });
+    perch.stderr.on('data', (chunk) => { perch_log += chunk; });
+    await wait_until_serving();
+    browser = await chromium.launch({
+        executablePath: chromium_path,
+        headless: true,
+        args: [
+            '--no-sandbox', '--headless', '--disable-gpu', '--no-first-run',
+            '--disable-background-networking', '--disable-quic', '--disable-component-update',
+            '--disable-sync',
+        ],
+    });
+});
+
+after(async () => {
+    if (browser) {
+        await browser.close();
+    }
+    if (perch && perch.exitCode === null) {
+        const ended = new Promise((resolve) => perch.once('exit', resolve));
+        perch.kill('SIGTERM');
+        const timer = setTimeout(() => perch.kill('SIGKILL'), 10000);
+        await ended;
+        clearTimeout(timer);
+    }
+    if (folder) {
+        rmSync(folder, { recursive: true, force: true });
+    }
+});
+
+async function log_in(user, password) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(wait_ms);
+    await page.goto(base_url + '/');
+    await page.getByLabel('User', { exact: true }).fill(user);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    return { context, page };
+}
+
+function message_item(page, sender, text) {
+    return page.getByRole('listitem').filter({ hasText: text }).filter({ hasText: sender });
+}
+
+async function send(page, text) {
+    await page.getByLabel('Message', { exact: true }).fill(text);
+    await page.getByLabel('Message', { exact: true }).press('Enter');
+}
+
+async function expect_once(page, sender, text) {
+    await message_item(page, sender, text).waitFor();
+    assert.equal(await message_item(page, sender, text).count(), 1, `"${text}" shown more than once`);
+}
+
+let alice;
+let bob;
+
+test('a wrong password is refused with a message', async () => {
+    const { context, page } = await log_in('alice', 'not-her-password');
+    await page.getByRole('alert').filter({ hasText: 'Wrong user name or password' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'kitchen' }).count(), 0);
+    await context.close();
+});
+
+test('alice and bob chat in a room', async () => {
+    alice = await log_in('alice', 'alice-pw');
+    bob = await log_in('bob', 'bob-pw');
+    await alice.page.getByRole('button', { name: 'kitchen' }).click();
+    await bob.page.getByRole('button', { name: 'kitchen' }).click();
+    await send(alice.page, 'dinner is ready');
+    await expect_once(bob.page, 'alice', 'dinner is ready');
+    await bob.page.getByLabel('Message', { exact: true }).fill('coming');
+    await bob.page.getByRole('button', { name: 'Send' }).click();
+    await expect_once(alice.page, 'bob', 'coming');
+    // The sender's own copy is the stamped one once its echo arrives: shown once, not pending.
+    await alice.page.locator('li.message[data-id]').filter({ hasText: 'dinner is ready' }).waitFor();
+    await expect_once(alice.page, 'alice', 'dinner is ready');
+});
+
+test('a reload keeps the history', async () => {
+    await bob.page.reload();
+    await expect_once(bob.page, 'alice', 'dinner is ready');
+    await expect_once(bob.page, 'bob', 'coming');
+});
+
+test('a direct message reaches the other user', async () => {
+    await alice.page.getByLabel('Message a user').fill('bob');
+    await alice.page.getByRole('button', { name: 'Open' }).click();
+    await send(alice.page, 'bring the wine');
+    const conversation = bob.page.getByRole('button', { name: 'alice' });
+    await conversation.filter({ hasText: '1' }).waitFor();
+    await conversation.click();
+    await expect_once(bob.page, 'alice', 'bring the wine');
+});
+
+test('a reconnect catches up without a gap or a duplicate', async () => {
+    await bob.page.getByRole('button', { name: 'kitchen' }).click();
+    await bob.context.setOffline(true);
+    await bob.page.getByRole('status').filter({ hasText: 'reconnecting' }).waitFor();
+    await alice.page.getByRole('button', { name: 'kitchen' }).click();
+    await send(alice.page, 'first while away');
+    await send(alice.page, 'second while away');
+    await expect_once(alice.page, 'alice', 'second while away');
+    await bob.context.setOffline(false);
+    await expect_once(bob.page, 'alice', 'first while away');
+    await expect_once(bob.page, 'alice', 'second while away');
+    await expect_once(bob.page, 'alice', 'dinner is ready');
+});
+
+test('an edit and a reaction show on the other side', async () => {
+    const mine = alice.page.locator('li.message[data-id]').filter({ hasText: 'second while away' });
+    await mine.hover();
+    await mine.getByRole('button', { name: 'Edit message' }).click();
+    await alice.page.getByLabel('Message', { exact: true }).fill('second, edited');
+    await alice.page.getByLabel('Message', { exact: true }).press('Enter');
+    await expect_once(bob.page, 'alice', 'second, edited');
+    await bob.page.getByRole('listitem').filter({ hasText: 'second, edited' }).filter({ hasText: '(edited)' }).waitFor();
+
+    const theirs = bob.page.locator('li.message[data-id]').filter({ hasText: 'first while away' });
+    await theirs.hover();
+    await theirs.getByRole('button', { name: 'React 👍' }).click();
+    await alice.page.locator('li.message[data-id]').filter({ hasText: 'first while away' })
+        .getByRole('button', { name: '👍 from bob' }).waitFor();
+    await alice.context.close();
+    await bob.context.close();
+});

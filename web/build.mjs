@@ -1,0 +1,51 @@
+// Builds the chat app into dist/: index.html and the web app manifest at the top, the one
+// JavaScript bundle and the style sheet under assets/ with their content's hash in their names
+// (perch serves assets/ as immutable). Same sources and lock file, same bytes out.
+import { build } from 'esbuild';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.join(here, 'dist');
+
+await rm(dist, { recursive: true, force: true });
+await mkdir(dist, { recursive: true });
+
+const result = await build({
+    entryPoints: [path.join(here, 'src/main.js'), path.join(here, 'src/app.css')],
+    outdir: path.join(dist, 'assets'),
+    entryNames: '[name]-[hash]',
+    bundle: true,
+    minify: true,
+    sourcemap: 'linked',
+    format: 'esm',
+    platform: 'browser',
+    target: ['es2020'],
+    metafile: true,
+    legalComments: 'linked',
+    logLevel: 'warning',
+});
+
+// The hashed names come from esbuild's own record of what it wrote.
+const outputs = Object.entries(result.metafile.outputs);
+function asset_named(entry) {
+    const found = outputs.find(([, output]) => output.entryPoint === entry);
+    if (!found) {
+        throw new Error(`build: no output for ${entry}`);
+    }
+    return '/' + path.relative(dist, path.join(here, found[0])).split(path.sep).join('/');
+}
+const script = asset_named('src/main.js');
+const style = asset_named('src/app.css');
+
+const page = (await readFile(path.join(here, 'src/index.html'), 'utf8'))
+    .replace('{{script}}', script)
+    .replace('{{style}}', style);
+await writeFile(path.join(dist, 'index.html'), page);
+await writeFile(
+    path.join(dist, 'manifest.webmanifest'),
+    await readFile(path.join(here, 'src/manifest.webmanifest')),
+);
+await writeFile(path.join(dist, 'icon.svg'), await readFile(path.join(here, 'src/icon.svg')));
+console.log(`web: built ${script} and ${style} into dist/`);
