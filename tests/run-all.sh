@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every test with AddressSanitizer and UndefinedBehaviorSanitizer and runs them all, then
-# runs a bounded fuzzing pass over each fuzz target. Exits non-zero on the first failure.
+# runs a bounded fuzzing pass over each fuzz target. The chat app (web/) is built first where npm
+# is installed, for its browser test (tests/web). Exits non-zero on the first failure.
 # usage: tests/run-all.sh            (from the repository root; deploy/install-deps.sh test first)
 #   PERCH_FUZZ_SECONDS=60  seconds per fuzz target (0 skips fuzzing)
 set -euo pipefail
@@ -11,6 +12,11 @@ fuzz_seconds=${PERCH_FUZZ_SECONDS:-60}
 echo "== format check"
 if command -v clang-format >/dev/null; then
     git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
+fi
+
+echo "== web app (web/: npm ci && npm run build; its browser test runs with the others)"
+if command -v npm >/dev/null; then
+    (cd web && npm ci --no-audit --no-fund && npm run build)
 fi
 
 echo "== build (ASan + UBSan)"

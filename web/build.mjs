@@ -2,7 +2,7 @@
 // JavaScript bundle and the style sheet under assets/ with their content's hash in their names
 // (perch serves assets/ as immutable). Same sources and lock file, same bytes out.
 import { build } from 'esbuild';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +13,8 @@ await rm(dist, { recursive: true, force: true });
 await mkdir(dist, { recursive: true });
 
 const result = await build({
-    entryPoints: [path.join(here, 'src/main.js'), path.join(here, 'src/app.css')],
+    absWorkingDir: here,
+    entryPoints: ['src/main.js', 'src/app.css'],
     outdir: path.join(dist, 'assets'),
     entryNames: '[name]-[hash]',
     bundle: true,
@@ -26,6 +27,13 @@ const result = await build({
     legalComments: 'linked',
     logLevel: 'warning',
 });
+
+// The licence notices of the bundled packages stay beside the bundle; a style sheet has none.
+for (const name of Object.keys(result.metafile.outputs)) {
+    if (name.endsWith('.LEGAL.txt') && (await stat(path.join(here, name))).size === 0) {
+        await rm(path.join(here, name));
+    }
+}
 
 // The hashed names come from esbuild's own record of what it wrote.
 const outputs = Object.entries(result.metafile.outputs);
