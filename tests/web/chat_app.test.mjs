@@ -18,17 +18,22 @@ const web = path.join(repo, 'web');
 const perch_binary = path.resolve(process.argv[2] || process.env.PERCH_BINARY || 'build-test/gateway/perch');
 const chromium_path = process.env.PERCH_CHROMIUM || '/usr/bin/chromium';
 const wait_ms = 20000;
+// When set, the pictures of docs/WEB_APP.md are written there (desktop and phone width).
+const screenshot_folder = process.env.PERCH_WEB_SCREENSHOTS;
 
 if (!existsSync(path.join(web, 'dist/index.html')) || !existsSync(path.join(web, 'node_modules'))) {
     throw new Error('web/dist is missing: run "npm ci && npm run build" in web/ first');
 }
-const { chromium } = createRequire(path.join(web, 'package.json'))('playwright-core');
+const web_require = createRequire(path.join(web, 'package.json'));
+const { chromium } = web_require('playwright-core');
+const mqtt = web_require('mqtt');
 
 let folder;
 let config_file;
 let perch;
 let perch_log = '';
 let base_url;
+let port_number;
 let browser;
 
 function free_port() {
@@ -86,6 +91,12 @@ before(async () => {
     perch_command('room', 'create', 'kitchen');
     perch_command('room', 'join', 'kitchen', 'alice');
     perch_command('room', 'join', 'kitchen', 'bob');
+    perch_command('room', 'create', 'pantry');
+    perch_command('room', 'join', 'pantry', 'alice');
+    perch_command('room', 'join', 'pantry', 'bob');
+    perch_command('user', 'add', 'carol', '--password', 'carol-pw');
+    perch_command('room', 'join', 'pantry', 'carol');
+    port_number = port;
     perch = spawn(perch_binary, ['-c', config_file], { stdio: ['ignore', 'pipe', 'pipe'] });
     perch.stdout.on('data', (chunk) => { perch_log += chunk; });
     perch.stderr.on('data', (chunk) => { perch_log += chunk; });
@@ -173,6 +184,32 @@ test('a reload keeps the history', async () => {
     await expect_once(bob.page, 'bob', 'coming');
 });
 
+test('scrolling back loads older pages of history', async () => {
+    // 60 messages, more than the app's first page of 50, sent by alice from MQTT.js in node.
+    const client = await mqtt.connectAsync(`ws://127.0.0.1:${port_number}/mqtt`, {
+        protocolVersion: 5,
+        clientId: 'alice/seed',
+        username: 'alice',
+        password: 'alice-pw',
+        reconnectPeriod: 0,
+    });
+    for (let n = 1; n <= 60; ++n) {
+        await client.publishAsync('chat/room/pantry/alice', `note ${String(n).padStart(2, '0')}`, { qos: 1 });
+    }
+    await client.endAsync();
+    // carol was never connected, so all she sees comes from history.
+    const carol = await log_in('carol', 'carol-pw');
+    await carol.page.getByRole('button', { name: 'pantry' }).click();
+    await expect_once(carol.page, 'alice', 'note 60');
+    await expect_once(carol.page, 'alice', 'note 11');
+    assert.equal(await message_item(carol.page, 'alice', 'note 10').count(), 0);
+    await carol.page.getByRole('button', { name: 'Load older messages' }).click();
+    await expect_once(carol.page, 'alice', 'note 01');
+    await expect_once(carol.page, 'alice', 'note 10');
+    assert.equal(await carol.page.locator('li.message[data-id]').count(), 60);
+    await carol.context.close();
+});
+
 test('a direct message reaches the other user', async () => {
     await alice.page.getByLabel('Message a user').fill('bob');
     await alice.page.getByRole('button', { name: 'Open' }).click();
@@ -211,6 +248,13 @@ test('an edit and a reaction show on the other side', async () => {
     await theirs.getByRole('button', { name: 'React 👍' }).click();
     await alice.page.locator('li.message[data-id]').filter({ hasText: 'first while away' })
         .getByRole('button', { name: '👍 from bob' }).waitFor();
+    if (screenshot_folder) {
+        await alice.page.mouse.move(0, 0);
+        await alice.page.setViewportSize({ width: 1100, height: 640 });
+        await alice.page.screenshot({ path: path.join(screenshot_folder, 'web-app-desktop.png') });
+        await bob.page.setViewportSize({ width: 390, height: 740 });
+        await bob.page.screenshot({ path: path.join(screenshot_folder, 'web-app-phone.png') });
+    }
     await alice.context.close();
     await bob.context.close();
 });
