@@ -139,6 +139,11 @@ async function log_in(user, password) {
     return { context, page };
 }
 
+/// The entry of a room or DM in the conversation list, named by the room or the other user.
+function conversation_button(page, name) {
+    return page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name });
+}
+
 function message_item(page, sender, text) {
     return page.getByRole('listitem').filter({ hasText: text }).filter({ hasText: sender });
 }
@@ -159,15 +164,15 @@ let bob;
 test('a wrong password is refused with a message', async () => {
     const { context, page } = await log_in('alice', 'not-her-password');
     await page.getByRole('alert').filter({ hasText: 'Wrong user name or password' }).waitFor();
-    assert.equal(await page.getByRole('button', { name: 'kitchen' }).count(), 0);
+    assert.equal(await conversation_button(page, 'kitchen').count(), 0);
     await context.close();
 });
 
 test('alice and bob chat in a room', async () => {
     alice = await log_in('alice', 'alice-pw');
     bob = await log_in('bob', 'bob-pw');
-    await alice.page.getByRole('button', { name: 'kitchen' }).click();
-    await bob.page.getByRole('button', { name: 'kitchen' }).click();
+    await conversation_button(alice.page, 'kitchen').click();
+    await conversation_button(bob.page, 'kitchen').click();
     await send(alice.page, 'dinner is ready');
     await expect_once(bob.page, 'alice', 'dinner is ready');
     await bob.page.getByLabel('Message', { exact: true }).fill('coming');
@@ -199,7 +204,7 @@ test('scrolling back loads older pages of history', async () => {
     await client.endAsync();
     // carol was never connected, so all she sees comes from history.
     const carol = await log_in('carol', 'carol-pw');
-    await carol.page.getByRole('button', { name: 'pantry' }).click();
+    await conversation_button(carol.page, 'pantry').click();
     await expect_once(carol.page, 'alice', 'note 60');
     await expect_once(carol.page, 'alice', 'note 11');
     assert.equal(await message_item(carol.page, 'alice', 'note 10').count(), 0);
@@ -214,17 +219,17 @@ test('a direct message reaches the other user', async () => {
     await alice.page.getByLabel('Message a user').fill('bob');
     await alice.page.getByRole('button', { name: 'Open' }).click();
     await send(alice.page, 'bring the wine');
-    const conversation = bob.page.getByRole('button', { name: 'alice' });
+    const conversation = conversation_button(bob.page, 'alice');
     await conversation.filter({ hasText: '1' }).waitFor();
     await conversation.click();
     await expect_once(bob.page, 'alice', 'bring the wine');
 });
 
 test('a reconnect catches up without a gap or a duplicate', async () => {
-    await bob.page.getByRole('button', { name: 'kitchen' }).click();
+    await conversation_button(bob.page, 'kitchen').click();
     await bob.context.setOffline(true);
     await bob.page.getByRole('status').filter({ hasText: 'reconnecting' }).waitFor();
-    await alice.page.getByRole('button', { name: 'kitchen' }).click();
+    await conversation_button(alice.page, 'kitchen').click();
     await send(alice.page, 'first while away');
     await send(alice.page, 'second while away');
     await expect_once(alice.page, 'alice', 'second while away');
@@ -232,6 +237,15 @@ test('a reconnect catches up without a gap or a duplicate', async () => {
     await expect_once(bob.page, 'alice', 'first while away');
     await expect_once(bob.page, 'alice', 'second while away');
     await expect_once(bob.page, 'alice', 'dinner is ready');
+});
+
+test('the keyboard alone opens a conversation and sends', async () => {
+    await conversation_button(bob.page, 'kitchen').focus();
+    await bob.page.keyboard.press('Enter');
+    // Opening a conversation puts the focus in its composer.
+    await bob.page.keyboard.type('typed without a mouse');
+    await bob.page.keyboard.press('Enter');
+    await expect_once(alice.page, 'bob', 'typed without a mouse');
 });
 
 test('an edit and a reaction show on the other side', async () => {

@@ -212,7 +212,7 @@ export class chat_view {
                 const online = this.presence_.get(peer_of(name, this.me_)) === true;
                 const dot = element('span', online ? 'presence online' : 'presence');
                 dot.setAttribute('aria-hidden', 'true');
-                entry.append(dot, element('span', 'visually-hidden', online ? ', online' : ''));
+                entry.append(dot, element('span', 'visually-hidden', online ? '(online)' : ''));
             }
             if (state.unread > 0) {
                 const badge = element('span', 'badge', state.unread >= 999 ? '999+' : String(state.unread));
