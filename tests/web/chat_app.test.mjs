@@ -98,12 +98,26 @@ before(async () => {
     perch_command('room', 'join', 'pantry', 'carol');
     port_number = port;
     perch = spawn(perch_binary, ['-c', config_file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // However the runner ends (a CTest timeout, a closed pipe), perch does not outlive it.
+    process.on('exit', () => {
+        if (perch.exitCode === null) {
+            perch.kill('SIGKILL');
+        }
+        rmSync(folder, { recursive: true, force: true });
+    });
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+        process.on(signal, () => process.exit(1));
+    }
     perch.stdout.on('data', (chunk) => { perch_log += chunk; });
     perch.stderr.on('data', (chunk) => { perch_log += chunk; });
     await wait_until_serving();
     browser = await chromium.launch({
         executablePath: chromium_path,
         headless: true,
+        // The runner's own handlers stop perch too (playwright-core's would end it first).
+        handleSIGINT: false,
+        handleSIGTERM: false,
+        handleSIGHUP: false,
         args: [
             '--no-sandbox', '--headless', '--disable-gpu', '--no-first-run',
             '--disable-background-networking', '--disable-quic', '--disable-component-update',
