@@ -34,6 +34,8 @@ export class chat_client {
         this.on_signal = () => {};
         this.on_read_state = () => {};
         this.on_status = () => {};
+        /// After a first acceptance, a reconnect refused for good: the words to show.
+        this.on_refused = () => {};
     }
 
     get reply_topic() {
@@ -76,6 +78,12 @@ export class chat_client {
             });
             client.on('error', (error) => {
                 if (accepted) {
+                    // A reconnect refused for its credentials (token revoked, user deleted)
+                    // would only be refused again.
+                    if (refusal_words.has(error.code) && error.code !== 137) {
+                        this.close();
+                        this.on_refused(refusal_words.get(error.code));
+                    }
                     return;
                 }
                 client.end(true);
@@ -85,11 +93,16 @@ export class chat_client {
         });
     }
 
-    /// Ends the connection; the session stays on the server for the next login of this browser.
-    close() {
+    /// Ends the connection. The session stays on the server for this browser's next login,
+    /// unless end_session: then the DISCONNECT sets its expiry to 0 (a log-out).
+    close(end_session = false) {
         window.removeEventListener('offline', this.drop_when_offline_);
         if (this.client_) {
-            this.client_.end(true);
+            if (end_session && this.client_.connected) {
+                this.client_.end(false, { properties: { sessionExpiryInterval: 0 } });
+            } else {
+                this.client_.end(true);
+            }
             this.client_ = null;
         }
         for (const { reject, timer } of this.pending_.values()) {

@@ -48,6 +48,7 @@ export class chat_view {
         this.mode_ = { kind: 'send', id: 0 };
         this.last_typing_sent_ = 0;
         this.read_in_flight_ = false;
+        this.loading_older_ = false;
         this.root_ = document.getElementById('chat-view');
         this.list_ = document.getElementById('conversation-list');
         this.title_ = document.getElementById('conversation-title');
@@ -68,9 +69,10 @@ export class chat_view {
         client.on_signal = (conversation, sender, fields) => this.handle_signal(conversation, sender, fields);
         client.on_read_state = (entries) => this.handle_read_state(entries);
         client.on_status = (status) => this.handle_status(status);
+        client.on_refused = (words) => on_logout(words);
 
         document.getElementById('me').textContent = this.me_;
-        document.getElementById('logout-button').addEventListener('click', on_logout, signal);
+        document.getElementById('logout-button').addEventListener('click', () => on_logout(''), signal);
         document.getElementById('back-button').addEventListener('click', () => this.show_list(), signal);
         document.getElementById('composer-cancel').addEventListener('click', () => this.set_mode('send', 0), signal);
         document.getElementById('open-dm-form').addEventListener('submit', (event) => this.open_dm(event), signal);
@@ -132,6 +134,7 @@ export class chat_view {
     handle_status(status) {
         this.status_.textContent = status === 'online' ? 'online' : 'reconnecting…';
     }
+
 
     handle_read_state(entries) {
         for (const entry of entries) {
@@ -294,13 +297,13 @@ export class chat_view {
 
     async load_older() {
         const state = this.current_ && this.conversations_.get(this.current_);
-        if (!state || !state.history_loaded || !state.has_older || state.loading_older) {
+        if (!state || !state.history_loaded || !state.has_older || this.loading_older_) {
             return;
         }
-        state.loading_older = true;
+        this.loading_older_ = true;
         const from_bottom = this.scroller_.scrollHeight - this.scroller_.scrollTop;
         await this.load_history(state, state.oldest_id);
-        state.loading_older = false;
+        this.loading_older_ = false;
         this.scroller_.scrollTop = this.scroller_.scrollHeight - from_bottom;
     }
 
@@ -459,16 +462,18 @@ export class chat_view {
         this.read_in_flight_ = true;
         state.unread = 0;
         this.render_list();
+        // Newer messages that arrived meanwhile are marked next; a refused or lost request is
+        // not repeated until something new arrives.
         this.client_.request({ op: 'read', conversation: state.name, id })
             .then(() => {
-                state.read_id = Math.max(state.read_id, id);
-            })
-            .catch(() => {})
-            .finally(() => {
                 this.read_in_flight_ = false;
+                state.read_id = Math.max(state.read_id, id);
                 if (state.last_id > state.read_id) {
                     this.mark_read();
                 }
+            })
+            .catch(() => {
+                this.read_in_flight_ = false;
             });
     }
 }

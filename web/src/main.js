@@ -45,15 +45,16 @@ function show_login(user, error) {
 
 async function open_chat(client) {
     login_view.hidden = true;
-    const view = new chat_view(client, () => {
-        const saved = saved_login();
-        if (saved) {
-            client.request({ op: 'revoke_token', device: client.device }).catch(() => {});
-        }
+    // Log out (no words) or a reconnect refused for good (its words): either way the saved
+    // token goes; a log-out also revokes it and ends this browser's session on the server.
+    const view = new chat_view(client, async (refused_words) => {
         localStorage.removeItem(login_key);
-        setTimeout(() => client.close(), 200);
         view.hide();
-        show_login(client.user, '');
+        if (!refused_words) {
+            await client.request({ op: 'revoke_token', device: client.device }).catch(() => {});
+            client.close(true);
+        }
+        show_login(client.user, refused_words ? 'Please log in again.' : '');
     });
     await view.start();
 }
@@ -68,7 +69,7 @@ async function log_in_with_password(event) {
     try {
         await client.connect(password);
     } catch (error) {
-        show_login(user, error instanceof login_refused ? error.message : error.message);
+        show_login(user, error.message);
         return;
     }
     // A device token costs the server one hash per login instead of a password's PBKDF2, and
