@@ -289,6 +289,34 @@ test('an edit and a reaction show on the other side', async () => {
     }
 });
 
+test('a reconnect refused for a revoked token asks for the password', async () => {
+    const device = perch_command('user', 'tokens', 'bob').split(' ')[0];
+    // Revoked through a control request of bob's, whose reply comes once the gateway applied it.
+    const client = await mqtt.connectAsync(`ws://127.0.0.1:${port_number}/mqtt`, {
+        protocolVersion: 5,
+        clientId: 'bob/admin',
+        username: 'bob',
+        password: 'bob-pw',
+        reconnectPeriod: 0,
+    });
+    const reply = new Promise((resolve) => client.on('message', (topic, payload) => {
+        if (topic === 'chat/ctl/bob/resp/admin') {
+            resolve(JSON.parse(String(payload)));
+        }
+    }));
+    await client.publishAsync('chat/ctl/bob/req', JSON.stringify({ op: 'revoke_token', device }), {
+        qos: 1,
+        properties: { responseTopic: 'chat/ctl/bob/resp/admin' },
+    });
+    assert.equal((await reply).ok, true);
+    await client.endAsync();
+    await bob.context.setOffline(true);
+    await bob.page.getByRole('status').filter({ hasText: 'reconnecting' }).waitFor();
+    await bob.context.setOffline(false);
+    await bob.page.getByRole('alert').filter({ hasText: 'Please log in again.' }).waitFor();
+    assert.equal(await conversation_button(bob.page, 'kitchen').count(), 0);
+});
+
 test('log out forgets the login and revokes the device token', async () => {
     assert.match(perch_command('user', 'tokens', 'alice'), /^web-[0-9a-f]{12} /m);
     await alice.page.getByRole('button', { name: 'Log out' }).click();
