@@ -1,5 +1,5 @@
-// Builds the chat app into dist/: index.html and the web app manifest at the top, the one
-// JavaScript bundle and the style sheet under assets/ with their content's hash in their names
+// Builds the chat app into dist/: index.html, the web app manifest and the service worker at the
+// top, the one JavaScript bundle and the style sheet under assets/ with their content's hash in their names
 // (perch serves assets/ as immutable). Same sources and lock file, same bytes out.
 import { build } from 'esbuild';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -56,4 +56,23 @@ await writeFile(
     await readFile(path.join(here, 'src/manifest.webmanifest')),
 );
 await writeFile(path.join(dist, 'icon.svg'), await readFile(path.join(here, 'src/icon.svg')));
+
+// The service worker stays at /sw.js (its scope is the folder it is served from), with the list
+// of files it keeps and a cache name that changes with every build that changes them.
+const app_files = ['/', '/manifest.webmanifest', '/icon.svg', script, style];
+await build({
+    absWorkingDir: here,
+    entryPoints: ['src/service_worker.js'],
+    outfile: path.join(dist, 'sw.js'),
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['es2020'],
+    define: {
+        PERCH_APP_FILES: JSON.stringify(app_files),
+        PERCH_CACHE_NAME: JSON.stringify(`perch-${path.basename(script, '.js')}-${path.basename(style, '.css')}`),
+    },
+    logLevel: 'warning',
+});
 console.log(`web: built ${script} and ${style} into dist/`);

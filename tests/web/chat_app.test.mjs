@@ -184,6 +184,34 @@ test('a wrong password is refused with a message', async () => {
     await context.close();
 });
 
+test('the app keeps its files for opening without the network', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(wait_ms);
+    await page.goto(base_url + '/');
+    const manifest = await (await fetch(base_url + '/manifest.webmanifest')).json();
+    assert.equal(manifest.start_url, '/');
+    const kept = await page.evaluate(async (limit_ms) => {
+        await Promise.race([
+            navigator.serviceWorker.ready,
+            new Promise((_, reject) => setTimeout(() => reject(new Error('no service worker')), limit_ms)),
+        ]);
+        const urls = [];
+        for (const name of await caches.keys()) {
+            for (const request of await (await caches.open(name)).keys()) {
+                urls.push(new URL(request.url).pathname);
+            }
+        }
+        return urls.sort();
+    }, wait_ms);
+    const script = await page.locator('script[type="module"]').getAttribute('src');
+    assert.ok(kept.includes('/') && kept.includes(script), `kept: ${kept.join(' ')}`);
+    await context.setOffline(true);
+    await page.reload();
+    await page.getByRole('button', { name: 'Log in' }).waitFor();
+    await context.close();
+});
+
 test('alice and bob chat in a room', async () => {
     alice = await log_in('alice', 'alice-pw');
     bob = await log_in('bob', 'bob-pw');

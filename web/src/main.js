@@ -105,4 +105,11 @@ async function start() {
     await open_chat(client);
 }
 
+// The service worker keeps the app's files for opening without the network and for installing
+// to a home screen. Browsers allow it on https and on loopback addresses only; elsewhere the app
+// simply runs without it.
+if ('serviceWorker' in navigator) {
+    navigator.serviceWorker.register('/sw.js').catch(() => {});
+}
+
 start();
