@@ -269,6 +269,13 @@ test('a direct message reaches the other user', async () => {
     await conversation.filter({ hasText: '1' }).waitFor();
     await conversation.click();
     await expect_once(bob.page, 'alice', 'bring the wine');
+    // Presence: each sees the other online in the DM's entry.
+    await conversation_button(bob.page, 'alice (online)').waitFor();
+    await conversation_button(alice.page, 'bob (online)').waitFor();
+    // Typing: alice types, bob's open conversation says so.
+    await alice.page.getByLabel('Message', { exact: true }).pressSequentially('one more th');
+    await bob.page.getByText('alice is typing…').waitFor();
+    await alice.page.getByLabel('Message', { exact: true }).fill('');
 });
 
 test('a reconnect catches up without a gap or a duplicate', async () => {
@@ -308,12 +315,21 @@ test('an edit and a reaction show on the other side', async () => {
     await theirs.getByRole('button', { name: 'React 👍' }).click();
     await alice.page.locator('li.message[data-id]').filter({ hasText: 'first while away' })
         .getByRole('button', { name: '👍 from bob' }).waitFor();
+
+    // A reply names the message it answers.
+    await theirs.getByRole('button', { name: 'Reply to alice' }).click();
+    await bob.page.getByLabel('Message', { exact: true }).fill('yes, that one');
+    await bob.page.getByLabel('Message', { exact: true }).press('Enter');
+    await alice.page.getByRole('listitem').filter({ hasText: 'yes, that one' })
+        .filter({ hasText: 'in reply to alice: first while away' }).waitFor();
     if (screenshot_folder) {
         await alice.page.mouse.move(0, 0);
         await alice.page.setViewportSize({ width: 1100, height: 640 });
         await alice.page.screenshot({ path: path.join(screenshot_folder, 'web-app-desktop.png') });
         await bob.page.setViewportSize({ width: 390, height: 740 });
         await bob.page.screenshot({ path: path.join(screenshot_folder, 'web-app-phone.png') });
+        await alice.page.setViewportSize({ width: 1280, height: 720 });
+        await bob.page.setViewportSize({ width: 1280, height: 720 });
     }
 });
 

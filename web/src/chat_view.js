@@ -420,6 +420,8 @@ export class chat_view {
         const state = this.conversation(this.current_);
         const mode = this.mode_;
         this.message_.value = '';
+        // A message ends the typing the others were shown; the next keystroke says so again.
+        this.last_typing_sent_ = 0;
         this.set_mode('send', 0);
         if (mode.kind === 'edit') {
             await this.client_.request({ op: 'edit', conversation: state.name, id: mode.id, text }).catch(() => {});
