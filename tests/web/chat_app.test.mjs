@@ -1,7 +1,8 @@
 // The chat app in headless Chromium against the real perch binary: perch serves web/dist on a
 // loopback WebSocket listener, two browser contexts log in as alice and bob and chat in a room
-// and by direct message; a reload keeps the history, a reconnect duplicates nothing, an edit and
-// a reaction show on the other side, a wrong password is refused.
+// and by direct message; a reload keeps the history, a reconnect (at phone width) duplicates
+// nothing, edits, reactions, replies, presence and typing show on the other side, a wrong
+// password is refused, the keyboard alone is enough, log out revokes the device token.
 // usage: node tests/web/chat_app.test.mjs PATH_TO_PERCH   (web/: npm ci && npm run build first)
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -279,7 +280,11 @@ test('a direct message reaches the other user', async () => {
 });
 
 test('a reconnect catches up without a gap or a duplicate', async () => {
+    // bob is on a phone: the list and the conversation take the screen in turn.
+    await bob.page.setViewportSize({ width: 390, height: 740 });
+    await bob.page.getByRole('button', { name: 'Back to conversations' }).click();
     await conversation_button(bob.page, 'kitchen').click();
+    assert.equal(await conversation_button(bob.page, 'kitchen').isVisible(), false);
     await bob.context.setOffline(true);
     await bob.page.getByRole('status').filter({ hasText: 'reconnecting' }).waitFor();
     await conversation_button(alice.page, 'kitchen').click();
@@ -290,6 +295,7 @@ test('a reconnect catches up without a gap or a duplicate', async () => {
     await expect_once(bob.page, 'alice', 'first while away');
     await expect_once(bob.page, 'alice', 'second while away');
     await expect_once(bob.page, 'alice', 'dinner is ready');
+    await bob.page.setViewportSize({ width: 1280, height: 720 });
 });
 
 test('the keyboard alone opens a conversation and sends', async () => {

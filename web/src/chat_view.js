@@ -61,6 +61,7 @@ export class chat_view {
         this.mode_bar_ = document.getElementById('composer-mode');
         this.mode_text_ = document.getElementById('composer-mode-text');
         this.status_ = document.getElementById('connection-status');
+        this.banner_ = document.getElementById('connection-banner');
         this.listeners_ = new AbortController();
         const signal = { signal: this.listeners_.signal };
 
@@ -116,6 +117,7 @@ export class chat_view {
     hide() {
         this.listeners_.abort();
         this.root_.hidden = true;
+        this.banner_.textContent = '';
         this.list_.replaceChildren();
         this.timeline_.replaceChildren();
         this.composer_.hidden = true;
@@ -132,7 +134,9 @@ export class chat_view {
     }
 
     handle_status(status) {
-        this.status_.textContent = status === 'online' ? 'online' : 'reconnecting…';
+        const online = status === 'online';
+        this.status_.textContent = online ? 'online' : 'offline';
+        this.banner_.textContent = online ? '' : 'Connection lost, reconnecting…';
     }
 
 
