@@ -1,6 +1,6 @@
 // Builds the chat app into dist/: index.html, the web app manifest and the service worker at the
-// top, the one JavaScript bundle and the style sheet under assets/ with their content's hash in their names
-// (perch serves assets/ as immutable). Same sources and lock file, same bytes out.
+// top, the one JavaScript bundle and the style sheet under assets/ with their content's hash in
+// their names (perch serves assets/ as immutable). Same sources and lock file, same bytes out.
 import { build } from 'esbuild';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -71,7 +71,9 @@ await build({
     target: ['es2020'],
     define: {
         PERCH_APP_FILES: JSON.stringify(app_files),
-        PERCH_CACHE_NAME: JSON.stringify(`perch-${path.basename(script, '.js')}-${path.basename(style, '.css')}`),
+        PERCH_CACHE_NAME: JSON.stringify(
+            `perch-${path.basename(script, '.js')}-${path.basename(style, '.css')}`,
+        ),
     },
     logLevel: 'warning',
 });

@@ -16,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const web = path.join(repo, 'web');
-const perch_binary = path.resolve(process.argv[2] || process.env.PERCH_BINARY || 'build-test/gateway/perch');
+const perch_binary = path.resolve(
+    process.argv[2] || process.env.PERCH_BINARY || 'build-test/gateway/perch',
+);
 const chromium_path = process.env.PERCH_CHROMIUM || '/usr/bin/chromium';
 const wait_ms = 20000;
 // When set, the pictures of docs/WEB_APP.md are written there (desktop and phone width).
@@ -50,7 +52,10 @@ function free_port() {
 
 /// Runs `perch ARGS -c CONFIG` to its end; returns its standard output.
 function perch_command(...args) {
-    const run = spawnSync(perch_binary, [...args, '-c', config_file], { encoding: 'utf8', timeout: 30000 });
+    const run = spawnSync(perch_binary, [...args, '-c', config_file], {
+        encoding: 'utf8',
+        timeout: 30000,
+    });
     assert.equal(run.status, 0, `perch ${args.join(' ')}: ${run.stderr}`);
     return run.stdout;
 }
@@ -79,16 +84,19 @@ before(async () => {
     const port = await free_port();
     base_url = `http://127.0.0.1:${port}`;
     config_file = path.join(folder, 'perch.conf');
-    writeFileSync(config_file, [
-        `data_dir ${path.join(folder, 'data')}`,
-        `listener ${port} 127.0.0.1`,
-        'protocol websocket',
-        `web_root ${path.join(web, 'dist')}`,
-        // A test's logins need no brute-force resistance; the default costs a second each under
-        // the sanitizers.
-        'password_iterations 1000',
-        '',
-    ].join('\n'));
+    writeFileSync(
+        config_file,
+        [
+            `data_dir ${path.join(folder, 'data')}`,
+            `listener ${port} 127.0.0.1`,
+            'protocol websocket',
+            `web_root ${path.join(web, 'dist')}`,
+            // A test's logins need no brute-force resistance; the default costs a second each under
+            // the sanitizers.
+            'password_iterations 1000',
+            '',
+        ].join('\n'),
+    );
     perch_command('user', 'add', 'alice', '--password', 'alice-pw');
     perch_command('user', 'add', 'bob', '--password', 'bob-pw');
     perch_command('room', 'create', 'kitchen');
@@ -111,8 +119,12 @@ before(async () => {
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
         process.on(signal, () => process.exit(1));
     }
-    perch.stdout.on('data', (chunk) => { perch_log += chunk; });
-    perch.stderr.on('data', (chunk) => { perch_log += chunk; });
+    perch.stdout.on('data', (chunk) => {
+        perch_log += chunk;
+    });
+    perch.stderr.on('data', (chunk) => {
+        perch_log += chunk;
+    });
     await wait_until_serving();
     browser = await chromium.launch({
         executablePath: chromium_path,
@@ -122,8 +134,13 @@ before(async () => {
         handleSIGTERM: false,
         handleSIGHUP: false,
         args: [
-            '--no-sandbox', '--headless', '--disable-gpu', '--no-first-run',
-            '--disable-background-networking', '--disable-quic', '--disable-component-update',
+            '--no-sandbox',
+            '--headless',
+            '--disable-gpu',
+            '--no-first-run',
+            '--disable-background-networking',
+            '--disable-quic',
+            '--disable-component-update',
             '--disable-sync',
         ],
     });
@@ -172,7 +189,11 @@ async function send(page, text) {
 
 async function expect_once(page, sender, text) {
     await message_item(page, sender, text).waitFor();
-    assert.equal(await message_item(page, sender, text).count(), 1, `"${text}" shown more than once`);
+    assert.equal(
+        await message_item(page, sender, text).count(),
+        1,
+        `"${text}" shown more than once`,
+    );
 }
 
 let alice;
@@ -195,7 +216,9 @@ test('the app keeps its files for opening without the network', async () => {
     const kept = await page.evaluate(async (limit_ms) => {
         await Promise.race([
             navigator.serviceWorker.ready,
-            new Promise((_, reject) => setTimeout(() => reject(new Error('no service worker')), limit_ms)),
+            new Promise((_, reject) =>
+                setTimeout(() => reject(new Error('no service worker')), limit_ms),
+            ),
         ]);
         const urls = [];
         for (const name of await caches.keys()) {
@@ -224,7 +247,10 @@ test('alice and bob chat in a room', async () => {
     await bob.page.getByRole('button', { name: 'Send' }).click();
     await expect_once(alice.page, 'bob', 'coming');
     // The sender's own copy is the stamped one once its echo arrives: shown once, not pending.
-    await alice.page.locator('li.message[data-id]').filter({ hasText: 'dinner is ready' }).waitFor();
+    await alice.page
+        .locator('li.message[data-id]')
+        .filter({ hasText: 'dinner is ready' })
+        .waitFor();
     await expect_once(alice.page, 'alice', 'dinner is ready');
 });
 
@@ -244,7 +270,9 @@ test('scrolling back loads older pages of history', async () => {
         reconnectPeriod: 0,
     });
     for (let n = 1; n <= 60; ++n) {
-        await client.publishAsync('chat/room/pantry/alice', `note ${String(n).padStart(2, '0')}`, { qos: 1 });
+        await client.publishAsync('chat/room/pantry/alice', `note ${String(n).padStart(2, '0')}`, {
+            qos: 1,
+        });
     }
     await client.endAsync();
     // carol was never connected, so all she sees comes from history.
@@ -255,7 +283,9 @@ test('scrolling back loads older pages of history', async () => {
     assert.equal(await message_item(carol.page, 'alice', 'note 10').count(), 0);
     // Scrolling to the top reads the page before (the Load older messages button at the top
     // does the same for a keyboard, and is scrolled past on the way).
-    await carol.page.locator('#timeline-scroller').evaluate((scroller) => { scroller.scrollTop = 0; });
+    await carol.page.locator('#timeline-scroller').evaluate((scroller) => {
+        scroller.scrollTop = 0;
+    });
     await expect_once(carol.page, 'alice', 'note 01');
     await expect_once(carol.page, 'alice', 'note 10');
     assert.equal(await carol.page.locator('li.message[data-id]').count(), 60);
@@ -314,20 +344,30 @@ test('an edit and a reaction show on the other side', async () => {
     await alice.page.getByLabel('Message', { exact: true }).fill('second, edited');
     await alice.page.getByLabel('Message', { exact: true }).press('Enter');
     await expect_once(bob.page, 'alice', 'second, edited');
-    await bob.page.getByRole('listitem').filter({ hasText: 'second, edited' }).filter({ hasText: '(edited)' }).waitFor();
+    await bob.page
+        .getByRole('listitem')
+        .filter({ hasText: 'second, edited' })
+        .filter({ hasText: '(edited)' })
+        .waitFor();
 
     const theirs = bob.page.locator('li.message[data-id]').filter({ hasText: 'first while away' });
     await theirs.hover();
     await theirs.getByRole('button', { name: 'React 👍' }).click();
-    await alice.page.locator('li.message[data-id]').filter({ hasText: 'first while away' })
-        .getByRole('button', { name: '👍 from bob' }).waitFor();
+    await alice.page
+        .locator('li.message[data-id]')
+        .filter({ hasText: 'first while away' })
+        .getByRole('button', { name: '👍 from bob' })
+        .waitFor();
 
     // A reply names the message it answers.
     await theirs.getByRole('button', { name: 'Reply to alice' }).click();
     await bob.page.getByLabel('Message', { exact: true }).fill('yes, that one');
     await bob.page.getByLabel('Message', { exact: true }).press('Enter');
-    await alice.page.getByRole('listitem').filter({ hasText: 'yes, that one' })
-        .filter({ hasText: 'in reply to alice: first while away' }).waitFor();
+    await alice.page
+        .getByRole('listitem')
+        .filter({ hasText: 'yes, that one' })
+        .filter({ hasText: 'in reply to alice: first while away' })
+        .waitFor();
     if (screenshot_folder) {
         await alice.page.mouse.move(0, 0);
         await alice.page.setViewportSize({ width: 1100, height: 640 });
@@ -349,11 +389,13 @@ test('a reconnect refused for a revoked token asks for the password', async () =
         password: 'bob-pw',
         reconnectPeriod: 0,
     });
-    const reply = new Promise((resolve) => client.on('message', (topic, payload) => {
-        if (topic === 'chat/ctl/bob/resp/admin') {
-            resolve(JSON.parse(String(payload)));
-        }
-    }));
+    const reply = new Promise((resolve) =>
+        client.on('message', (topic, payload) => {
+            if (topic === 'chat/ctl/bob/resp/admin') {
+                resolve(JSON.parse(String(payload)));
+            }
+        }),
+    );
     await client.publishAsync('chat/ctl/bob/req', JSON.stringify({ op: 'revoke_token', device }), {
         qos: 1,
         properties: { responseTopic: 'chat/ctl/bob/resp/admin' },

@@ -14,7 +14,7 @@ const reconnect_period_ms = 2000;
 const refusal_words = new Map([
     [134, 'Wrong user name or password.'],
     [135, 'Not allowed to log in.'],
-    [133, 'This browser\'s client id was refused.'],
+    [133, "This browser's client id was refused."],
     [137, 'The server is busy; try again in a moment.'],
     [138, 'This user is banned.'],
 ]);
@@ -59,7 +59,9 @@ export class chat_client {
             properties: { sessionExpiryInterval: session_expiry_seconds },
         });
         this.client_ = client;
-        client.on('message', (topic, payload, packet) => this.handle_publish(topic, payload, packet));
+        client.on('message', (topic, payload, packet) =>
+            this.handle_publish(topic, payload, packet),
+        );
         client.on('close', () => this.on_status('offline'));
         client.on('reconnect', () => this.on_status('connecting'));
         // A browser that knows it lost the network drops the connection at once instead of

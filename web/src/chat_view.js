@@ -67,34 +67,55 @@ export class chat_view {
 
         client.on_message = (conversation, delivery) => this.handle_message(conversation, delivery);
         client.on_presence = (presence) => this.handle_presence(presence);
-        client.on_signal = (conversation, sender, fields) => this.handle_signal(conversation, sender, fields);
+        client.on_signal = (conversation, sender, fields) =>
+            this.handle_signal(conversation, sender, fields);
         client.on_read_state = (entries) => this.handle_read_state(entries);
         client.on_status = (status) => this.handle_status(status);
         client.on_refused = (words) => on_logout(words);
 
         document.getElementById('me').textContent = this.me_;
-        document.getElementById('logout-button').addEventListener('click', () => on_logout(''), signal);
-        document.getElementById('back-button').addEventListener('click', () => this.show_list(), signal);
-        document.getElementById('composer-cancel').addEventListener('click', () => this.set_mode('send', 0), signal);
-        document.getElementById('open-dm-form').addEventListener('submit', (event) => this.open_dm(event), signal);
+        document
+            .getElementById('logout-button')
+            .addEventListener('click', () => on_logout(''), signal);
+        document
+            .getElementById('back-button')
+            .addEventListener('click', () => this.show_list(), signal);
+        document
+            .getElementById('composer-cancel')
+            .addEventListener('click', () => this.set_mode('send', 0), signal);
+        document
+            .getElementById('open-dm-form')
+            .addEventListener('submit', (event) => this.open_dm(event), signal);
         this.load_older_.addEventListener('click', () => this.load_older(), signal);
-        this.scroller_.addEventListener('scroll', () => {
-            if (this.scroller_.scrollTop < 40) {
-                this.load_older();
-            }
-        }, signal);
-        this.composer_.addEventListener('submit', (event) => {
-            event.preventDefault();
-            this.submit();
-        }, signal);
-        this.message_.addEventListener('keydown', (event) => {
-            if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        this.scroller_.addEventListener(
+            'scroll',
+            () => {
+                if (this.scroller_.scrollTop < 40) {
+                    this.load_older();
+                }
+            },
+            signal,
+        );
+        this.composer_.addEventListener(
+            'submit',
+            (event) => {
                 event.preventDefault();
                 this.submit();
-            } else if (event.key === 'Escape') {
-                this.set_mode('send', 0);
-            }
-        }, signal);
+            },
+            signal,
+        );
+        this.message_.addEventListener(
+            'keydown',
+            (event) => {
+                if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+                    event.preventDefault();
+                    this.submit();
+                } else if (event.key === 'Escape') {
+                    this.set_mode('send', 0);
+                }
+            },
+            signal,
+        );
         this.message_.addEventListener('input', () => this.send_typing(), signal);
         document.addEventListener('visibilitychange', () => this.mark_read(), signal);
     }
@@ -139,13 +160,13 @@ export class chat_view {
         this.banner_.textContent = online ? '' : 'Connection lost, reconnecting…';
     }
 
-
     handle_read_state(entries) {
         for (const entry of entries) {
             const state = this.conversation(entry.conversation);
             state.last_id = Math.max(state.last_id, entry.last_id || 0);
             state.read_id = Math.max(state.read_id, entry.read_id || 0);
-            state.unread = entry.conversation === this.current_ && this.is_reading() ? 0 : entry.unread || 0;
+            state.unread =
+                entry.conversation === this.current_ && this.is_reading() ? 0 : entry.unread || 0;
         }
         this.render_list();
     }
@@ -163,10 +184,13 @@ export class chat_view {
         }
         const key = `${conversation} ${sender}`;
         clearTimeout(this.typing_.get(key));
-        this.typing_.set(key, setTimeout(() => {
-            this.typing_.delete(key);
-            this.render_typing();
-        }, typing_shown_ms));
+        this.typing_.set(
+            key,
+            setTimeout(() => {
+                this.typing_.delete(key);
+                this.render_typing();
+            }, typing_shown_ms),
+        );
         this.render_typing();
     }
 
@@ -222,7 +246,11 @@ export class chat_view {
                 entry.append(dot, element('span', 'visually-hidden', online ? '(online)' : ''));
             }
             if (state.unread > 0) {
-                const badge = element('span', 'badge', state.unread >= 999 ? '999+' : String(state.unread));
+                const badge = element(
+                    'span',
+                    'badge',
+                    state.unread >= 999 ? '999+' : String(state.unread),
+                );
                 badge.setAttribute('aria-label', `${state.unread} unread`);
                 entry.append(badge);
             }
@@ -237,7 +265,9 @@ export class chat_view {
         localStorage.setItem(current_key, name);
         this.set_mode('send', 0);
         const state = this.conversation(name);
-        this.title_.textContent = is_room(name) ? `# ${label_of(name, this.me_)}` : label_of(name, this.me_);
+        this.title_.textContent = is_room(name)
+            ? `# ${label_of(name, this.me_)}`
+            : label_of(name, this.me_);
         this.composer_.hidden = false;
         this.root_.classList.add('showing-conversation');
         this.render_list();
@@ -317,11 +347,17 @@ export class chat_view {
             this.timeline_.replaceChildren();
             return;
         }
-        const at_bottom = this.scroller_.scrollHeight - this.scroller_.scrollTop - this.scroller_.clientHeight < 40;
+        const at_bottom =
+            this.scroller_.scrollHeight - this.scroller_.scrollTop - this.scroller_.clientHeight <
+            40;
         const items = state.ordered().map((message) => this.render_message(state, message));
         for (const sent of state.pending) {
             const item = element('li', 'message pending');
-            item.append(element('span', 'sender', sent.sender), element('time', '', 'sending…'), element('span', 'text', sent.text));
+            item.append(
+                element('span', 'sender', sent.sender),
+                element('time', '', 'sending…'),
+                element('span', 'text', sent.text),
+            );
             items.push(item);
         }
         this.timeline_.replaceChildren(...items);
@@ -341,9 +377,11 @@ export class chat_view {
         item.dataset.id = String(message.id);
         if (message.reply_to) {
             const answered = state.messages.get(message.reply_to);
-            const words = answered
-                ? `in reply to ${answered.sender}: ${answered.deleted ? 'deleted message' : answered.text.slice(0, 80)}`
-                : `in reply to message ${message.reply_to}`;
+            let words = `in reply to message ${message.reply_to}`;
+            if (answered) {
+                const quoted = answered.deleted ? 'deleted message' : answered.text.slice(0, 80);
+                words = `in reply to ${answered.sender}: ${quoted}`;
+            }
             item.append(element('span', 'reply', words));
         }
         const when = element('time', '', clock(message.ts));
@@ -359,8 +397,11 @@ export class chat_view {
         const reactions = element('div', 'reactions');
         for (const [emoji, users] of Object.entries(message.reactions)) {
             const mine = users.includes(this.me_);
-            const chip = button(`${emoji} ${users.length}`, () => this.react(message, emoji, !mine),
-                `${emoji} from ${users.join(', ')}`);
+            const chip = button(
+                `${emoji} ${users.length}`,
+                () => this.react(message, emoji, !mine),
+                `${emoji} from ${users.join(', ')}`,
+            );
             chip.setAttribute('aria-pressed', mine ? 'true' : 'false');
             reactions.append(chip);
         }
@@ -368,9 +409,17 @@ export class chat_view {
             item.append(reactions);
         }
         const actions = element('div', 'actions');
-        actions.append(button('Reply', () => this.set_mode('reply', message.id), `Reply to ${message.sender}`));
+        actions.append(
+            button('Reply', () => this.set_mode('reply', message.id), `Reply to ${message.sender}`),
+        );
         const has_quick = (message.reactions[quick_reaction] || []).includes(this.me_);
-        actions.append(button(quick_reaction, () => this.react(message, quick_reaction, !has_quick), `React ${quick_reaction}`));
+        actions.append(
+            button(
+                quick_reaction,
+                () => this.react(message, quick_reaction, !has_quick),
+                `React ${quick_reaction}`,
+            ),
+        );
         if (message.sender === this.me_) {
             actions.append(button('Edit', () => this.set_mode('edit', message.id), 'Edit message'));
             actions.append(button('Delete', () => this.remove(message), 'Delete message'));
@@ -387,7 +436,8 @@ export class chat_view {
                 who.push(sender);
             }
         }
-        this.typing_line_.textContent = who.length === 0 ? '' : `${who.join(', ')} ${who.length === 1 ? 'is' : 'are'} typing…`;
+        const verb = who.length === 1 ? 'is' : 'are';
+        this.typing_line_.textContent = who.length === 0 ? '' : `${who.join(', ')} ${verb} typing…`;
     }
 
     set_mode(kind, id) {
@@ -400,7 +450,8 @@ export class chat_view {
             return;
         }
         this.mode_bar_.hidden = false;
-        this.mode_text_.textContent = kind === 'edit' ? 'Editing your message' : `Replying to ${target.sender}`;
+        this.mode_text_.textContent =
+            kind === 'edit' ? 'Editing your message' : `Replying to ${target.sender}`;
         if (kind === 'edit') {
             this.message_.value = target.text;
         }
@@ -409,7 +460,11 @@ export class chat_view {
 
     send_typing() {
         const now = Date.now();
-        if (!this.current_ || now - this.last_typing_sent_ < typing_sent_every_ms || this.message_.value === '') {
+        if (
+            !this.current_ ||
+            now - this.last_typing_sent_ < typing_sent_every_ms ||
+            this.message_.value === ''
+        ) {
             return;
         }
         this.last_typing_sent_ = now;
@@ -428,7 +483,9 @@ export class chat_view {
         this.last_typing_sent_ = 0;
         this.set_mode('send', 0);
         if (mode.kind === 'edit') {
-            await this.client_.request({ op: 'edit', conversation: state.name, id: mode.id, text }).catch(() => {});
+            await this.client_
+                .request({ op: 'edit', conversation: state.name, id: mode.id, text })
+                .catch(() => {});
             return;
         }
         const sent = { sender: this.me_, text, ts: Date.now() };
@@ -436,7 +493,11 @@ export class chat_view {
         this.render_timeline();
         this.scroller_.scrollTop = this.scroller_.scrollHeight;
         try {
-            await this.client_.send(topic_for(state.name, this.me_), text, mode.kind === 'reply' ? mode.id : 0);
+            await this.client_.send(
+                topic_for(state.name, this.me_),
+                text,
+                mode.kind === 'reply' ? mode.id : 0,
+            );
         } catch (error) {
             state.pending = state.pending.filter((entry) => entry !== sent);
             this.typing_line_.textContent = `Not sent: ${error.message}`;
@@ -448,17 +509,32 @@ export class chat_view {
     }
 
     react(message, emoji, on) {
-        this.client_.request({ op: on ? 'react' : 'unreact', conversation: this.current_, id: message.id, emoji }).catch(() => {});
+        this.client_
+            .request({
+                op: on ? 'react' : 'unreact',
+                conversation: this.current_,
+                id: message.id,
+                emoji,
+            })
+            .catch(() => {});
     }
 
     remove(message) {
-        this.client_.request({ op: 'delete', conversation: this.current_, id: message.id }).catch(() => {});
+        this.client_
+            .request({ op: 'delete', conversation: this.current_, id: message.id })
+            .catch(() => {});
     }
 
     /// Moves the read position to the newest message shown, once at a time.
     mark_read() {
         const state = this.current_ && this.conversations_.get(this.current_);
-        if (!state || !this.is_reading() || this.read_in_flight_ || state.last_id <= state.read_id || state.last_id === 0) {
+        if (
+            !state ||
+            !this.is_reading() ||
+            this.read_in_flight_ ||
+            state.last_id <= state.read_id ||
+            state.last_id === 0
+        ) {
             if (state && this.is_reading()) {
                 state.unread = 0;
             }
@@ -470,7 +546,8 @@ export class chat_view {
         this.render_list();
         // Newer messages that arrived meanwhile are marked next; a refused or lost request is
         // not repeated until something new arrives.
-        this.client_.request({ op: 'read', conversation: state.name, id })
+        this.client_
+            .request({ op: 'read', conversation: state.name, id })
             .then(() => {
                 this.read_in_flight_ = false;
                 state.read_id = Math.max(state.read_id, id);

@@ -39,7 +39,9 @@ export class conversation_state {
     add_from_history(row) {
         const is_new = !this.messages.has(row.id);
         if (is_new && !row.deleted) {
-            const sent = this.pending.findIndex((p) => p.sender === row.sender && p.text === text_of(row));
+            const sent = this.pending.findIndex(
+                (p) => p.sender === row.sender && p.text === text_of(row),
+            );
             if (sent >= 0) {
                 this.pending.splice(sent, 1);
             }

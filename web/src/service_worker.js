@@ -6,14 +6,24 @@ const app_files = PERCH_APP_FILES;
 const cache_name = PERCH_CACHE_NAME;
 
 self.addEventListener('install', (event) => {
-    event.waitUntil(caches.open(cache_name).then((cache) => cache.addAll(app_files)).then(() => self.skipWaiting()));
+    event.waitUntil(
+        caches
+            .open(cache_name)
+            .then((cache) => cache.addAll(app_files))
+            .then(() => self.skipWaiting()),
+    );
 });
 
 // A new build's worker drops the files of the builds before it.
 self.addEventListener('activate', (event) => {
     event.waitUntil(
-        caches.keys()
-            .then((names) => Promise.all(names.filter((name) => name !== cache_name).map((name) => caches.delete(name))))
+        caches
+            .keys()
+            .then((names) =>
+                Promise.all(
+                    names.filter((name) => name !== cache_name).map((name) => caches.delete(name)),
+                ),
+            )
             .then(() => self.clients.claim()),
     );
 });
@@ -21,7 +31,11 @@ self.addEventListener('activate', (event) => {
 self.addEventListener('fetch', (event) => {
     const request = event.request;
     const url = new URL(request.url);
-    if (request.method !== 'GET' || url.origin !== self.location.origin || url.pathname === '/mqtt') {
+    if (
+        request.method !== 'GET' ||
+        url.origin !== self.location.origin ||
+        url.pathname === '/mqtt'
+    ) {
         return;
     }
     if (url.pathname.startsWith('/assets/')) {
@@ -31,5 +45,9 @@ self.addEventListener('fetch', (event) => {
     }
     // The page and the manifest: the server's when it answers, so a new build shows at once.
     const fallback = request.mode === 'navigate' ? '/' : request;
-    event.respondWith(fetch(request).catch(() => caches.match(fallback).then((cached) => cached || Response.error())));
+    event.respondWith(
+        fetch(request).catch(() =>
+            caches.match(fallback).then((cached) => cached || Response.error()),
+        ),
+    );
 });
