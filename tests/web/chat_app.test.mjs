@@ -146,17 +146,26 @@ before(async () => {
     });
 });
 
+/// Stops perch with SIGTERM (SIGKILL after 10 s); resolves with its exit code or signal.
+async function stop_perch() {
+    if (!perch || perch.exitCode !== null || perch.signalCode !== null) {
+        return { code: perch ? perch.exitCode : 0, signal: perch ? perch.signalCode : null };
+    }
+    const ended = new Promise((resolve) => {
+        perch.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    perch.kill('SIGTERM');
+    const timer = setTimeout(() => perch.kill('SIGKILL'), 10000);
+    const ending = await ended;
+    clearTimeout(timer);
+    return ending;
+}
+
 after(async () => {
     if (browser) {
         await browser.close();
     }
-    if (perch && perch.exitCode === null) {
-        const ended = new Promise((resolve) => perch.once('exit', resolve));
-        perch.kill('SIGTERM');
-        const timer = setTimeout(() => perch.kill('SIGKILL'), 10000);
-        await ended;
-        clearTimeout(timer);
-    }
+    await stop_perch();
     if (folder) {
         rmSync(folder, { recursive: true, force: true });
     }
@@ -423,4 +432,12 @@ test('log out forgets the login and revokes the device token', async () => {
     await conversation_button(alice.page, 'kitchen').waitFor();
     await alice.context.close();
     await bob.context.close();
+});
+
+test('perch stops cleanly after it all', async () => {
+    await browser.close();
+    browser = null;
+    // Exit status 0: a sanitizer build reports leaks and errors through it too.
+    const ending = await stop_perch();
+    assert.equal(ending.code, 0, `perch ended with ${ending.code ?? ending.signal}:\n${perch_log}`);
 });
