@@ -107,6 +107,7 @@ before(async () => {
     perch_command('room', 'join', 'pantry', 'bob');
     perch_command('user', 'add', 'carol', '--password', 'carol-pw');
     perch_command('room', 'join', 'pantry', 'carol');
+    perch_command('room', 'set', 'pantry', 'name', 'The pantry');
     port_number = port;
     perch = spawn(perch_binary, ['-c', config_file], { stdio: ['ignore', 'pipe', 'pipe'] });
     // However the runner ends (a CTest timeout, a closed pipe), perch does not outlive it.
@@ -286,7 +287,9 @@ test('scrolling back loads older pages of history', async () => {
     await client.endAsync();
     // carol was never connected, so all she sees comes from history.
     const carol = await log_in('carol', 'carol-pw');
-    await conversation_button(carol.page, 'pantry').click();
+    // A room with a display name is listed and titled by it.
+    await conversation_button(carol.page, 'The pantry').click();
+    await carol.page.getByRole('heading', { name: '# The pantry' }).waitFor();
     await expect_once(carol.page, 'alice', 'note 60');
     await expect_once(carol.page, 'alice', 'note 11');
     assert.equal(await message_item(carol.page, 'alice', 'note 10').count(), 0);

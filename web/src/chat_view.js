@@ -129,10 +129,30 @@ export class chat_view {
         } catch {
             // The read state pushed at login fills the list all the same.
         }
+        await this.load_room_names();
         const last = localStorage.getItem(current_key);
         if (last && this.conversations_.has(last)) {
             await this.select(last, false);
         }
+    }
+
+    /// Rooms show their display name (`name`, set by an owner) where they have one.
+    async load_room_names() {
+        try {
+            const reply = await this.client_.request({ op: 'rooms' });
+            for (const room of reply.details || []) {
+                this.conversation(`room/${room.room}`).display_name = room.name || '';
+            }
+            this.render_list();
+        } catch {
+            // Room ids stand in for their names.
+        }
+    }
+
+    /// The words for a conversation: a room's display name or id, or the other user.
+    label(name) {
+        const state = this.conversations_.get(name);
+        return (state && state.display_name) || label_of(name, this.me_);
     }
 
     hide() {
@@ -228,7 +248,7 @@ export class chat_view {
             if (is_room(a) !== is_room(b)) {
                 return is_room(a) ? -1 : 1;
             }
-            return label_of(a, this.me_).localeCompare(label_of(b, this.me_));
+            return this.label(a).localeCompare(this.label(b));
         });
         const items = names.map((name) => {
             const state = this.conversations_.get(name);
@@ -238,7 +258,7 @@ export class chat_view {
             entry.setAttribute('aria-current', name === this.current_ ? 'true' : 'false');
             const kind = element('span', 'kind', is_room(name) ? '#' : '@');
             kind.setAttribute('aria-hidden', 'true');
-            entry.append(kind, element('span', 'label', label_of(name, this.me_)));
+            entry.append(kind, element('span', 'label', this.label(name)));
             if (!is_room(name)) {
                 const online = this.presence_.get(peer_of(name, this.me_)) === true;
                 const dot = element('span', online ? 'presence online' : 'presence');
@@ -265,9 +285,7 @@ export class chat_view {
         localStorage.setItem(current_key, name);
         this.set_mode('send', 0);
         const state = this.conversation(name);
-        this.title_.textContent = is_room(name)
-            ? `# ${label_of(name, this.me_)}`
-            : label_of(name, this.me_);
+        this.title_.textContent = is_room(name) ? `# ${this.label(name)}` : this.label(name);
         this.composer_.hidden = false;
         this.root_.classList.add('showing-conversation');
         this.render_list();

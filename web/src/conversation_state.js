@@ -5,6 +5,8 @@
 export class conversation_state {
     constructor(name) {
         this.name = name;
+        /// A room's display name; empty when it has none (the id stands for it).
+        this.display_name = '';
         /// id -> {id, ts, sender, text, reply_to, edited_ts, deleted, reactions, system}
         this.messages = new Map();
         /// ids of events (edit, delete, reaction) already applied, so a repeat changes nothing.
