@@ -216,6 +216,20 @@ test('a wrong password is refused with a message', async () => {
     await context.close();
 });
 
+test('a server that does not answer MQTT gets an error, not a wait', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(wait_ms);
+    await page.routeWebSocket(/\/mqtt$/, (socket) => socket.close());
+    await page.goto(base_url + '/');
+    await page.getByLabel('User', { exact: true }).fill('alice');
+    await page.getByLabel('Password', { exact: true }).fill('alice-pw');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Cannot reach the server.' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Log in' }).isEnabled(), true);
+    await context.close();
+});
+
 test('the app keeps its files for opening without the network', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();

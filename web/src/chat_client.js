@@ -78,6 +78,14 @@ export class chat_client {
                     resolve();
                 }
             });
+            // A WebSocket that never opens, or no CONNACK within connectTimeout, ends in a close
+            // without an error; a refusal's error comes first and settles the promise already.
+            client.on('close', () => {
+                if (!accepted) {
+                    client.end(true);
+                    reject(new Error('Cannot reach the server.'));
+                }
+            });
             client.on('error', (error) => {
                 if (accepted) {
                     // A reconnect refused for its credentials (token revoked, user deleted)
