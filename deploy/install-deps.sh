@@ -10,12 +10,15 @@ build=(build-essential cmake pkg-config git
 test=(libgtest-dev libgmock-dev googletest
       libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev mosquitto mosquitto-clients
       clang clang-format libclang-rt-14-dev python3 procps
-      nodejs node-mqtt node-ws)
+      nodejs node-mqtt node-ws chromium)
 
 case "$profile" in
     runtime) packages=("${runtime[@]}") ;;
     build) packages=("${build[@]}") ;;
-    test) packages=("${build[@]}" "${test[@]}") ;;
+    test) packages=("${build[@]}" "${test[@]}")
+        # npm builds the chat app (web/). A Node.js from outside Debian (NodeSource's) brings its
+        # own npm and conflicts with Debian's npm package, so that is added only when missing.
+        if ! command -v npm >/dev/null; then packages+=(npm); fi ;;
     *) echo "install-deps: unknown profile '$profile' (runtime, build or test)" >&2; exit 2 ;;
 esac
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every test with AddressSanitizer and UndefinedBehaviorSanitizer and runs them all, then
-# runs a bounded fuzzing pass over each fuzz target. Exits non-zero on the first failure.
+# runs a bounded fuzzing pass over each fuzz target. The chat app (web/) is built first where npm
+# is installed, for its browser test (tests/web). Exits non-zero on the first failure.
 # usage: tests/run-all.sh            (from the repository root; deploy/install-deps.sh test first)
 #   PERCH_FUZZ_SECONDS=60  seconds per fuzz target (0 skips fuzzing)
 set -euo pipefail
@@ -13,8 +14,23 @@ if command -v clang-format >/dev/null; then
     git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
 fi
 
+echo "== web app (web/: npm ci && npm run build; its browser test runs with the others)"
+# The app's packages come from the npm registry. Where it cannot be reached (no network, or a
+# proxy whose certificate the machine does not trust), the app is not built and its browser test
+# is left out, said loudly here; everything else still runs.
+web_tests=()
+if ! command -v npm >/dev/null; then
+    web_tests=(-DPERCH_WEB_TESTS=OFF)
+    echo "SKIPPED: the chat app and its browser test (web_chat_app): npm is not installed"
+elif ! (cd web && npm ci --no-audit --no-fund && npm run build); then
+    web_tests=(-DPERCH_WEB_TESTS=OFF)
+    echo "SKIPPED: the chat app and its browser test (web_chat_app): npm ci or the build failed" \
+         "(is the npm registry reachable, and its certificate trusted?)"
+fi
+
 echo "== build (ASan + UBSan)"
-cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPERCH_SANITIZE=ON -DPERCH_WERROR=ON
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPERCH_SANITIZE=ON -DPERCH_WERROR=ON \
+    "${web_tests[@]}"
 cmake --build build-test -j"$jobs"
 
 echo "== tests"

@@ -1,0 +1,460 @@
+// The chat app in headless Chromium against the real perch binary: perch serves web/dist on a
+// loopback WebSocket listener, two browser contexts log in as alice and bob and chat in a room
+// and by direct message; a reload keeps the history, a reconnect (at phone width) duplicates
+// nothing, edits, reactions, replies, presence and typing show on the other side, a wrong
+// password is refused, the keyboard alone is enough, log out revokes the device token.
+// usage: node tests/web/chat_app.test.mjs PATH_TO_PERCH   (web/: npm ci && npm run build first)
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const web = path.join(repo, 'web');
+const perch_binary = path.resolve(
+    process.argv[2] || process.env.PERCH_BINARY || 'build-test/gateway/perch',
+);
+const chromium_path = process.env.PERCH_CHROMIUM || '/usr/bin/chromium';
+const wait_ms = 20000;
+// When set, the pictures of docs/WEB_APP.md are written there (desktop and phone width).
+const screenshot_folder = process.env.PERCH_WEB_SCREENSHOTS;
+
+if (!existsSync(path.join(web, 'dist/index.html')) || !existsSync(path.join(web, 'node_modules'))) {
+    throw new Error('web/dist is missing: run "npm ci && npm run build" in web/ first');
+}
+const web_require = createRequire(path.join(web, 'package.json'));
+const { chromium } = web_require('playwright-core');
+const mqtt = web_require('mqtt');
+
+let folder;
+let config_file;
+let perch;
+let perch_log = '';
+let base_url;
+let port_number;
+let browser;
+
+function free_port() {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => {
+            const { port } = server.address();
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+/// Runs `perch ARGS -c CONFIG` to its end; returns its standard output.
+function perch_command(...args) {
+    const run = spawnSync(perch_binary, [...args, '-c', config_file], {
+        encoding: 'utf8',
+        timeout: 30000,
+    });
+    assert.equal(run.status, 0, `perch ${args.join(' ')}: ${run.stderr}`);
+    return run.stdout;
+}
+
+async function wait_until_serving() {
+    const deadline = Date.now() + wait_ms;
+    while (Date.now() < deadline) {
+        try {
+            const answer = await fetch(base_url + '/');
+            if (answer.ok) {
+                return;
+            }
+        } catch {
+            // not listening yet
+        }
+        if (perch.exitCode !== null) {
+            break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`perch did not serve the app:\n${perch_log}`);
+}
+
+before(async () => {
+    folder = mkdtempSync(path.join(os.tmpdir(), 'perch-web-'));
+    const port = await free_port();
+    base_url = `http://127.0.0.1:${port}`;
+    config_file = path.join(folder, 'perch.conf');
+    writeFileSync(
+        config_file,
+        [
+            `data_dir ${path.join(folder, 'data')}`,
+            `listener ${port} 127.0.0.1`,
+            'protocol websocket',
+            `web_root ${path.join(web, 'dist')}`,
+            // A test's logins need no brute-force resistance; the default costs a second each under
+            // the sanitizers.
+            'password_iterations 1000',
+            '',
+        ].join('\n'),
+    );
+    perch_command('user', 'add', 'alice', '--password', 'alice-pw');
+    perch_command('user', 'add', 'bob', '--password', 'bob-pw');
+    perch_command('room', 'create', 'kitchen');
+    perch_command('room', 'join', 'kitchen', 'alice');
+    perch_command('room', 'join', 'kitchen', 'bob');
+    perch_command('room', 'create', 'pantry');
+    perch_command('room', 'join', 'pantry', 'alice');
+    perch_command('room', 'join', 'pantry', 'bob');
+    perch_command('user', 'add', 'carol', '--password', 'carol-pw');
+    perch_command('room', 'join', 'pantry', 'carol');
+    perch_command('room', 'set', 'pantry', 'name', 'The pantry');
+    port_number = port;
+    perch = spawn(perch_binary, ['-c', config_file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // However the runner ends (a CTest timeout, a closed pipe), perch does not outlive it.
+    process.on('exit', () => {
+        if (perch.exitCode === null) {
+            perch.kill('SIGKILL');
+        }
+        rmSync(folder, { recursive: true, force: true });
+    });
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+        process.on(signal, () => process.exit(1));
+    }
+    perch.stdout.on('data', (chunk) => {
+        perch_log += chunk;
+    });
+    perch.stderr.on('data', (chunk) => {
+        perch_log += chunk;
+    });
+    await wait_until_serving();
+    browser = await chromium.launch({
+        executablePath: chromium_path,
+        headless: true,
+        // The runner's own handlers stop perch too (playwright-core's would end it first).
+        handleSIGINT: false,
+        handleSIGTERM: false,
+        handleSIGHUP: false,
+        args: [
+            '--no-sandbox',
+            '--headless',
+            '--disable-gpu',
+            '--no-first-run',
+            '--disable-background-networking',
+            '--disable-quic',
+            '--disable-component-update',
+            '--disable-sync',
+        ],
+    });
+});
+
+/// Stops perch with SIGTERM (SIGKILL after 10 s); resolves with its exit code or signal.
+async function stop_perch() {
+    if (!perch || perch.exitCode !== null || perch.signalCode !== null) {
+        return { code: perch ? perch.exitCode : 0, signal: perch ? perch.signalCode : null };
+    }
+    const ended = new Promise((resolve) => {
+        perch.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    perch.kill('SIGTERM');
+    const timer = setTimeout(() => perch.kill('SIGKILL'), 10000);
+    const ending = await ended;
+    clearTimeout(timer);
+    return ending;
+}
+
+after(async () => {
+    if (browser) {
+        await browser.close();
+    }
+    await stop_perch();
+    if (folder) {
+        rmSync(folder, { recursive: true, force: true });
+    }
+});
+
+async function log_in(user, password) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(wait_ms);
+    await page.goto(base_url + '/');
+    await page.getByLabel('User', { exact: true }).fill(user);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    return { context, page };
+}
+
+/// The entry of a room or DM in the conversation list, named by the room or the other user.
+function conversation_button(page, name) {
+    return page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name });
+}
+
+function message_item(page, sender, text) {
+    return page.getByRole('listitem').filter({ hasText: text }).filter({ hasText: sender });
+}
+
+async function send(page, text) {
+    await page.getByLabel('Message', { exact: true }).fill(text);
+    await page.getByLabel('Message', { exact: true }).press('Enter');
+}
+
+async function expect_once(page, sender, text) {
+    await message_item(page, sender, text).waitFor();
+    assert.equal(
+        await message_item(page, sender, text).count(),
+        1,
+        `"${text}" shown more than once`,
+    );
+}
+
+let alice;
+let bob;
+
+test('a wrong password is refused with a message', async () => {
+    const { context, page } = await log_in('alice', 'not-her-password');
+    await page.getByRole('alert').filter({ hasText: 'Wrong user name or password' }).waitFor();
+    assert.equal(await conversation_button(page, 'kitchen').count(), 0);
+    await context.close();
+});
+
+test('a server that does not answer MQTT gets an error, not a wait', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(wait_ms);
+    await page.routeWebSocket(/\/mqtt$/, (socket) => socket.close());
+    await page.goto(base_url + '/');
+    await page.getByLabel('User', { exact: true }).fill('alice');
+    await page.getByLabel('Password', { exact: true }).fill('alice-pw');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Cannot reach the server.' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Log in' }).isEnabled(), true);
+    await context.close();
+});
+
+test('the app keeps its files for opening without the network', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(wait_ms);
+    await page.goto(base_url + '/');
+    const manifest = await (await fetch(base_url + '/manifest.webmanifest')).json();
+    assert.equal(manifest.start_url, '/');
+    const kept = await page.evaluate(async (limit_ms) => {
+        await Promise.race([
+            navigator.serviceWorker.ready,
+            new Promise((_, reject) =>
+                setTimeout(() => reject(new Error('no service worker')), limit_ms),
+            ),
+        ]);
+        const urls = [];
+        for (const name of await caches.keys()) {
+            for (const request of await (await caches.open(name)).keys()) {
+                urls.push(new URL(request.url).pathname);
+            }
+        }
+        return urls.sort();
+    }, wait_ms);
+    const script = await page.locator('script[type="module"]').getAttribute('src');
+    assert.ok(kept.includes('/') && kept.includes(script), `kept: ${kept.join(' ')}`);
+    await context.setOffline(true);
+    await page.reload();
+    await page.getByRole('button', { name: 'Log in' }).waitFor();
+    await context.close();
+});
+
+test('alice and bob chat in a room', async () => {
+    alice = await log_in('alice', 'alice-pw');
+    bob = await log_in('bob', 'bob-pw');
+    await conversation_button(alice.page, 'kitchen').click();
+    await conversation_button(bob.page, 'kitchen').click();
+    await send(alice.page, 'dinner is ready');
+    await expect_once(bob.page, 'alice', 'dinner is ready');
+    await bob.page.getByLabel('Message', { exact: true }).fill('coming');
+    await bob.page.getByRole('button', { name: 'Send' }).click();
+    await expect_once(alice.page, 'bob', 'coming');
+    // The sender's own copy is the stamped one once its echo arrives: shown once, not pending.
+    await alice.page
+        .locator('li.message[data-id]')
+        .filter({ hasText: 'dinner is ready' })
+        .waitFor();
+    await expect_once(alice.page, 'alice', 'dinner is ready');
+});
+
+test('a reload keeps the history', async () => {
+    await bob.page.reload();
+    await expect_once(bob.page, 'alice', 'dinner is ready');
+    await expect_once(bob.page, 'bob', 'coming');
+});
+
+test('scrolling back loads older pages of history', async () => {
+    // 60 messages, more than the app's first page of 50, sent by alice from MQTT.js in node.
+    const client = await mqtt.connectAsync(`ws://127.0.0.1:${port_number}/mqtt`, {
+        protocolVersion: 5,
+        clientId: 'alice/seed',
+        username: 'alice',
+        password: 'alice-pw',
+        reconnectPeriod: 0,
+    });
+    for (let n = 1; n <= 60; ++n) {
+        await client.publishAsync('chat/room/pantry/alice', `note ${String(n).padStart(2, '0')}`, {
+            qos: 1,
+        });
+    }
+    await client.endAsync();
+    // carol was never connected, so all she sees comes from history.
+    const carol = await log_in('carol', 'carol-pw');
+    // A room with a display name is listed and titled by it.
+    await conversation_button(carol.page, 'The pantry').click();
+    await carol.page.getByRole('heading', { name: '# The pantry' }).waitFor();
+    await expect_once(carol.page, 'alice', 'note 60');
+    await expect_once(carol.page, 'alice', 'note 11');
+    assert.equal(await message_item(carol.page, 'alice', 'note 10').count(), 0);
+    // Scrolling to the top reads the page before (the Load older messages button at the top
+    // does the same for a keyboard, and is scrolled past on the way).
+    await carol.page.locator('#timeline-scroller').evaluate((scroller) => {
+        scroller.scrollTop = 0;
+    });
+    await expect_once(carol.page, 'alice', 'note 01');
+    await expect_once(carol.page, 'alice', 'note 10');
+    assert.equal(await carol.page.locator('li.message[data-id]').count(), 60);
+    await carol.context.close();
+});
+
+test('a direct message reaches the other user', async () => {
+    await alice.page.getByLabel('Message a user').fill('bob');
+    await alice.page.getByRole('button', { name: 'Open' }).click();
+    await send(alice.page, 'bring the wine');
+    const conversation = conversation_button(bob.page, 'alice');
+    await conversation.filter({ hasText: '1' }).waitFor();
+    await conversation.click();
+    await expect_once(bob.page, 'alice', 'bring the wine');
+    // Presence: each sees the other online in the DM's entry.
+    await conversation_button(bob.page, 'alice (online)').waitFor();
+    await conversation_button(alice.page, 'bob (online)').waitFor();
+    // Typing: alice types, bob's open conversation says so.
+    await alice.page.getByLabel('Message', { exact: true }).pressSequentially('one more th');
+    await bob.page.getByText('alice is typing…').waitFor();
+    await alice.page.getByLabel('Message', { exact: true }).fill('');
+});
+
+test('a reconnect catches up without a gap or a duplicate', async () => {
+    // bob is on a phone: the list and the conversation take the screen in turn.
+    await bob.page.setViewportSize({ width: 390, height: 740 });
+    await bob.page.getByRole('button', { name: 'Back to conversations' }).click();
+    await conversation_button(bob.page, 'kitchen').click();
+    assert.equal(await conversation_button(bob.page, 'kitchen').isVisible(), false);
+    await bob.context.setOffline(true);
+    await bob.page.getByRole('status').filter({ hasText: 'reconnecting' }).waitFor();
+    await conversation_button(alice.page, 'kitchen').click();
+    await send(alice.page, 'first while away');
+    await send(alice.page, 'second while away');
+    await expect_once(alice.page, 'alice', 'second while away');
+    await bob.context.setOffline(false);
+    await expect_once(bob.page, 'alice', 'first while away');
+    await expect_once(bob.page, 'alice', 'second while away');
+    await expect_once(bob.page, 'alice', 'dinner is ready');
+    await bob.page.setViewportSize({ width: 1280, height: 720 });
+});
+
+test('the keyboard alone opens a conversation and sends', async () => {
+    await conversation_button(bob.page, 'kitchen').focus();
+    await bob.page.keyboard.press('Enter');
+    // Opening a conversation puts the focus in its composer.
+    await bob.page.keyboard.type('typed without a mouse');
+    await bob.page.keyboard.press('Enter');
+    await expect_once(alice.page, 'bob', 'typed without a mouse');
+});
+
+test('an edit and a reaction show on the other side', async () => {
+    const mine = alice.page.locator('li.message[data-id]').filter({ hasText: 'second while away' });
+    await mine.hover();
+    await mine.getByRole('button', { name: 'Edit message' }).click();
+    await alice.page.getByLabel('Message', { exact: true }).fill('second, edited');
+    await alice.page.getByLabel('Message', { exact: true }).press('Enter');
+    await expect_once(bob.page, 'alice', 'second, edited');
+    await bob.page
+        .getByRole('listitem')
+        .filter({ hasText: 'second, edited' })
+        .filter({ hasText: '(edited)' })
+        .waitFor();
+
+    const theirs = bob.page.locator('li.message[data-id]').filter({ hasText: 'first while away' });
+    await theirs.hover();
+    await theirs.getByRole('button', { name: 'React 👍' }).click();
+    await alice.page
+        .locator('li.message[data-id]')
+        .filter({ hasText: 'first while away' })
+        .getByRole('button', { name: '👍 from bob' })
+        .waitFor();
+
+    // A reply names the message it answers.
+    await theirs.getByRole('button', { name: 'Reply to alice' }).click();
+    await bob.page.getByLabel('Message', { exact: true }).fill('yes, that one');
+    await bob.page.getByLabel('Message', { exact: true }).press('Enter');
+    await alice.page
+        .getByRole('listitem')
+        .filter({ hasText: 'yes, that one' })
+        .filter({ hasText: 'in reply to alice: first while away' })
+        .waitFor();
+    if (screenshot_folder) {
+        await alice.page.mouse.move(0, 0);
+        await alice.page.setViewportSize({ width: 1100, height: 640 });
+        await alice.page.screenshot({ path: path.join(screenshot_folder, 'web-app-desktop.png') });
+        await bob.page.setViewportSize({ width: 390, height: 740 });
+        await bob.page.screenshot({ path: path.join(screenshot_folder, 'web-app-phone.png') });
+        await alice.page.setViewportSize({ width: 1280, height: 720 });
+        await bob.page.setViewportSize({ width: 1280, height: 720 });
+    }
+});
+
+test('a reconnect refused for a revoked token asks for the password', async () => {
+    const device = perch_command('user', 'tokens', 'bob').split(' ')[0];
+    // Revoked through a control request of bob's, whose reply comes once the gateway applied it.
+    const client = await mqtt.connectAsync(`ws://127.0.0.1:${port_number}/mqtt`, {
+        protocolVersion: 5,
+        clientId: 'bob/admin',
+        username: 'bob',
+        password: 'bob-pw',
+        reconnectPeriod: 0,
+    });
+    const reply = new Promise((resolve) =>
+        client.on('message', (topic, payload) => {
+            if (topic === 'chat/ctl/bob/resp/admin') {
+                resolve(JSON.parse(String(payload)));
+            }
+        }),
+    );
+    await client.publishAsync('chat/ctl/bob/req', JSON.stringify({ op: 'revoke_token', device }), {
+        qos: 1,
+        properties: { responseTopic: 'chat/ctl/bob/resp/admin' },
+    });
+    assert.equal((await reply).ok, true);
+    await client.endAsync();
+    await bob.context.setOffline(true);
+    await bob.page.getByRole('status').filter({ hasText: 'reconnecting' }).waitFor();
+    await bob.context.setOffline(false);
+    await bob.page.getByRole('alert').filter({ hasText: 'Please log in again.' }).waitFor();
+    assert.equal(await conversation_button(bob.page, 'kitchen').count(), 0);
+});
+
+test('log out forgets the login and revokes the device token', async () => {
+    assert.match(perch_command('user', 'tokens', 'alice'), /^web-[0-9a-f]{12} /m);
+    await alice.page.getByRole('button', { name: 'Log out' }).click();
+    await alice.page.getByRole('button', { name: 'Log in' }).waitFor();
+    assert.equal(perch_command('user', 'tokens', 'alice'), '');
+    await alice.page.reload();
+    await alice.page.getByRole('button', { name: 'Log in' }).waitFor();
+    assert.equal(await conversation_button(alice.page, 'kitchen').count(), 0);
+    await alice.page.getByLabel('User', { exact: true }).fill('alice');
+    await alice.page.getByLabel('Password', { exact: true }).fill('alice-pw');
+    await alice.page.getByRole('button', { name: 'Log in' }).click();
+    await conversation_button(alice.page, 'kitchen').waitFor();
+    await alice.context.close();
+    await bob.context.close();
+});
+
+test('perch stops cleanly after it all', async () => {
+    await browser.close();
+    browser = null;
+    // Exit status 0: a sanitizer build reports leaks and errors through it too.
+    const ending = await stop_perch();
+    assert.equal(ending.code, 0, `perch ended with ${ending.code ?? ending.signal}:\n${perch_log}`);
+});
