@@ -7,13 +7,16 @@
 # users' p99 beside the hostile clients with their p99 alone. Loopback only; ends by itself.
 #
 # usage: tests/bench/run-soak.sh [--users N] [--window SECONDS] [--windows N] [--rate R]
-#                                [--flood-rate MSGS_PER_S]
+#                                [--flood-rate MSGS_PER_S] [--hostile-nice N]
 #   --users N        well-behaved users (default 1000)
 #   --window S       seconds per chat window (default 30)
 #   --windows N      windows per phase (default 5: 2 x 150 s of chat)
 #   --rate R         messages per second per user (default 0.5)
 #   --flood-rate N   flood messages per second over all hostile flooders (default 20000)
 #   --hostile KINDS  only these hostile kinds, comma-separated (hostile.hpp; default all)
+#   --hostile-nice N the nice value of the hostile clients' thread (default 19: on a network the
+#                    attackers have machines of their own, here they take only the CPU that the
+#                    broker and the measured users leave; 0 runs them at the users' priority)
 # Environment: PERCH_BENCH_BUILD (build directory, default build-bench), PERCH_SOAK_CONFIG (a
 # file of config lines appended to perch's, e.g. to try other limits).
 #
@@ -31,6 +34,7 @@ windows=5
 rate=0.5
 flood_rate=20000
 hostile=""
+hostile_nice=19
 while [[ $# -gt 0 ]]; do
     case $1 in
         --users) users=$2; shift ;;
@@ -39,6 +43,7 @@ while [[ $# -gt 0 ]]; do
         --rate) rate=$2; shift ;;
         --flood-rate) flood_rate=$2; shift ;;
         --hostile) hostile=$2; shift ;;
+        --hostile-nice) hostile_nice=$2; shift ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -80,7 +85,7 @@ broker_pid=$!
 wait_for_port "$port"
 "$loadgen" soak --users "$users" --room-size 20 --mqtt 5 --payload 64 --window 500 \
     --password pw- --rate "$rate" --duration "$window" --windows "$windows" \
-    --flood-rate "$flood_rate" ${hostile:+--hostile "$hostile"} --timeout 120 --port "$port" \
+    --flood-rate "$flood_rate" --hostile-nice "$hostile_nice" ${hostile:+--hostile "$hostile"} --timeout 120 --port "$port" \
     --pid "$broker_pid" --name perch
 if ! kill -0 "$broker_pid" 2> /dev/null; then
     echo "perch is gone: see $work/perch.log" >&2

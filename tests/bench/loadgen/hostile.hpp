@@ -58,6 +58,8 @@ struct hostile_settings {
     /// broker must close by itself (stalled, silent, guesser, malformed) it is counted in
     /// `not_closed`.
     double close_bound_seconds = 60;
+    /// The nice value the hostile thread sets for itself when it starts (0 leaves it as is).
+    int nice = 19;
 };
 
 /// What the hostile clients saw, per kind and overall.

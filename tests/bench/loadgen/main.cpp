@@ -39,7 +39,8 @@ void usage() {
         "  soak:    the chat options, --windows N (chat windows of --duration seconds, first\n"
         "           without, then beside hostile clients)  --flood-rate MSGS_PER_S\n"
         "           --hostile KIND,KIND (only these: stalled_connect, silent, never_reader,\n"
-        "           flooder, subscription_storm, guesser, malformed; default all)\n");
+        "           flooder, subscription_storm, guesser, malformed; default all)\n"
+        "           --hostile-nice N (the hostile clients' thread's nice value, default 19)\n");
 }
 
 bool apply_option(scenario_options& options, std::string_view key, const std::string& value) {
@@ -115,6 +116,8 @@ bool apply_option(scenario_options& options, std::string_view key, const std::st
         options.soak_windows = std::stoi(value);
     } else if (key == "--hostile") {
         options.hostile_kinds = value;
+    } else if (key == "--hostile-nice") {
+        options.hostile_nice = std::stoi(value);
     } else if (key == "--flood-rate") {
         options.flood_rate = std::stoull(value);
     } else if (key == "--timeout") {

@@ -71,6 +71,10 @@ struct scenario_options {
     std::uint64_t flood_rate = 20000;
     /// soak: the hostile kinds to run (hostile.hpp's words, comma-separated); empty: all of them.
     std::string hostile_kinds;
+    /// soak: the nice value of the hostile clients' thread. On a network the attackers run on
+    /// machines of their own; here they share the broker's cores with the measured users, and at
+    /// 19 their thread takes only the CPU that nobody else wants (0: the users' priority).
+    int hostile_nice = 19;
 };
 
 /// The CONNECT settings of a scenario's clients: protocol level and credentials from `options`,

@@ -71,6 +71,7 @@ void run_soak(const scenario_options& options) {
     settings.broker_address = options.broker_address;
     settings.broker_port = options.broker_port;
     settings.flood_messages_per_second = options.flood_rate;
+    settings.nice = options.hostile_nice;
     if (!options.hostile_kinds.empty()) {
         // Only the kinds named: the others get no connection.
         const std::string wanted = "," + options.hostile_kinds + ",";
@@ -104,7 +105,7 @@ void run_soak(const scenario_options& options) {
                 "quiet_p99_us=%.0f hostile_p99_us=%.0f p99_ratio=%.2f sent=%llu lost=%llu "
                 "unacknowledged=%llu rss_logged_in_mb=%.1f hostile_rss_first_mb=%.1f "
                 "hostile_rss_last_mb=%.1f hostile_rss_min_mb=%.1f hostile_rss_max_mb=%.1f "
-                "guesses_accepted=%llu hostile_not_closed=%llu stale=%llu%s\n",
+                "guesses_accepted=%llu hostile_not_closed=%llu stale=%llu hostile_nice=%d%s\n",
                 options.broker_name.c_str(), options.users, options.room_size, rate,
                 static_cast<int>(options.duration_seconds), options.soak_windows,
                 protocol_label(options).c_str(), quiet_p99, hostile_p99,
@@ -115,7 +116,7 @@ void run_soak(const scenario_options& options) {
                 rss_logged_in, rough.rss_mb.front(), rough.rss_mb.back(), *rss_low, *rss_high,
                 static_cast<unsigned long long>(report.guesses_accepted),
                 static_cast<unsigned long long>(not_closed),
-                static_cast<unsigned long long>(sessions.stale_deliveries()),
+                static_cast<unsigned long long>(sessions.stale_deliveries()), options.hostile_nice,
                 hostile.report_fields().c_str());
     std::fflush(stdout);
     sessions.log_out();
