@@ -26,6 +26,9 @@ public:
     virtual chat_service& chat() = 0;
     /// Frees the slot a connection took in max_connections. Any thread.
     virtual void release_connection_slot() = 0;
+    /// Frees the place a connection refused for max_connection_rate took among those waiting
+    /// for their CONNECT to be answered (server::max_rate_refused_waiting). Any thread.
+    virtual void release_rate_refused_slot() = 0;
 
 protected:
     broker_tables() = default;

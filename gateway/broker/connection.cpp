@@ -96,11 +96,15 @@ connection::connection(broker_tables& tables, worker& home, boost::asio::ip::tcp
 void connection::refuse_for_connection_rate() {
     is_connection_rate_refused_ = true;
     has_connection_slot_ = false;
+    has_rate_refused_slot_ = true;
 }
 
 connection::~connection() {
     if (has_connection_slot_) {
         tables_.release_connection_slot();
+    }
+    if (has_rate_refused_slot_) {
+        tables_.release_rate_refused_slot();
     }
     if (session_persistence* persistence = tables_.persistence()) {
         // A CONNECT that was never accepted leaves its held Will behind.
@@ -476,6 +480,10 @@ void connection::close_socket() {
     if (has_connection_slot_) {
         has_connection_slot_ = false;
         tables_.release_connection_slot();
+    }
+    if (has_rate_refused_slot_) {
+        has_rate_refused_slot_ = false;
+        tables_.release_rate_refused_slot();
     }
     if (is_counted_connected_) {
         is_counted_connected_ = false;

@@ -398,6 +398,8 @@ private:
     bool is_read_paused_ = false;
     bool is_closing_ = false;
     bool has_connection_slot_ = true;
+    /// Refused for its rate and counted among those waiting (server::max_rate_refused_waiting).
+    bool has_rate_refused_slot_ = false;
     bool is_counted_connected_ = false;
     bool is_session_ended_ = false;
     bool is_exiting_ = false;

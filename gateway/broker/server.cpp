@@ -585,6 +585,15 @@ void server::handle_accepted(worker& home, const listener_config& listener,
     if (admission != connection_admission::accepted) {
         home.counters().connection_rate_refusals.add();
     }
+    if (admission == connection_admission::refused) {
+        const std::uint32_t limit = max_connections_.load(std::memory_order_relaxed);
+        const std::uint32_t cap =
+            limit == 0 ? max_rate_refused_waiting : std::min(limit, max_rate_refused_waiting);
+        if (rate_refused_open_.fetch_add(1, std::memory_order_relaxed) >= cap) {
+            rate_refused_open_.fetch_sub(1, std::memory_order_relaxed);
+            admission = connection_admission::dropped;
+        }
+    }
     if (admission == connection_admission::dropped) {
         // Far past its rate: no CONNECT is read, no TLS handshake made.
         boost::system::error_code ignored;
@@ -654,6 +663,10 @@ void server::handle_accepted(worker& home, const listener_config& listener,
 
 void server::release_connection_slot() {
     open_connections_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void server::release_rate_refused_slot() {
+    rate_refused_open_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void server::start_in_process_connection(worker& home, std::unique_ptr<transport> stream) {

@@ -110,6 +110,13 @@ public:
 
     /// Frees the slot a connection took in max_connections. Any thread.
     void release_connection_slot() override;
+    void release_rate_refused_slot() override;
+
+    /// Connections refused for max_connection_rate that may wait for their CONNECT at once (to be
+    /// answered Connection rate exceeded): at most max_connections, and at most this many. A
+    /// refused connection past it is closed at once, unread, like one from a flooding address:
+    /// many addresses each under their flood threshold cannot hold the broker's descriptors.
+    static constexpr std::uint32_t max_rate_refused_waiting = 1024;
 
     /// Starts a connection for a client living inside the broker (an in_process_service) on `home`,
     /// over `stream`; it takes a max_connections slot without being refused. `home`'s thread.
@@ -179,6 +186,8 @@ private:
     connection_rate_limiter connection_rate_;
     // Connections holding a max_connections slot. Any thread (atomic).
     std::atomic<std::uint32_t> open_connections_{0};
+    // Connections refused for their rate, waiting for their CONNECT. Any thread (atomic).
+    std::atomic<std::uint32_t> rate_refused_open_{0};
     // Copy of config_.max_connections read on every accept. Any thread (atomic).
     std::atomic<std::uint32_t> max_connections_{0};
     std::chrono::steady_clock::time_point started_at_;

@@ -57,8 +57,10 @@ public:
     session_persistence* persistence() override { return persistence_.get(); }
     chat_service& chat() override { return *chat_; }
     void release_connection_slot() override { ++released_slots; }
+    void release_rate_refused_slot() override { ++released_rate_refused_slots; }
 
     int released_slots = 0;
+    int released_rate_refused_slots = 0;
 
 private:
     router router_;
@@ -457,6 +459,26 @@ TEST_F(ConnectionTest, SilentClientIsClosedWhenItsKeepAliveExpires) {
     const auto ended = client->all_of<mqtt::disconnect>();
     ASSERT_EQ(ended.size(), 1U);
     EXPECT_EQ(ended[0].reason, mqtt::reason_code::keep_alive_timeout);
+}
+
+TEST_F(ConnectionTest, AConnectionRefusedForItsRateGivesBackItsWaitingPlaceOnce) {
+    auto [broker_end, client_end] = make_memory_transport_pair(home_.context(), "");
+    auto refused = std::make_shared<connection>(tables_, home_, std::move(broker_end), settings_);
+    refused->refuse_for_connection_rate();
+    refused->start();
+    test_client client(std::move(client_end), mqtt::protocol_version::v5);
+    watch(client);
+    client.send(connect_packet("too-soon"));
+    ASSERT_TRUE(run_until([&] { return client.has<mqtt::connack>(); }));
+    EXPECT_EQ(client.all_of<mqtt::connack>().at(0).reason,
+              mqtt::reason_code::connection_rate_exceeded);
+    refused.reset();
+    // Its place among the refused connections waiting for a CONNECT, once the connection ends,
+    // and no max_connections slot, which it never held.
+    EXPECT_TRUE(run_until([&] { return tables_.released_rate_refused_slots != 0; }));
+    settle(50ms);
+    EXPECT_EQ(tables_.released_rate_refused_slots, 1);
+    EXPECT_EQ(tables_.released_slots, 0);
 }
 
 TEST_F(ConnectionTest, QoS0DeliveriesPastTheOutputLimitAreDropped) {
