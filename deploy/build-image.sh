@@ -9,8 +9,12 @@
 #   PERCH_BUILD_DIR    CMake build directory (default: build-image/ARCH/cmake)
 #   PERCH_SKIP_DEPS=1  do not install packages (they are already there)
 #   PERCH_JOBS         parallel jobs (default: nproc)
+#   PERCH_REQUIRE_WEB=1  fail when the chat app (web/) cannot be built (deploy/Dockerfile sets it);
+#                      otherwise the image is staged without it, said loudly, and its config
+#                      serves no app
 # The staging root holds exactly what the runtime stage copies into the image:
-#   usr/bin/perch, etc/perch/perch.conf (from deploy/perch-pi.conf), var/lib/perch/
+#   usr/bin/perch, usr/share/perch/web/ (the chat app), etc/perch/perch.conf (from
+#   deploy/perch-pi.conf), var/lib/perch/
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 host_arch=$(dpkg --print-architecture)
@@ -46,6 +50,25 @@ if [ "${PERCH_SKIP_DEPS:-0}" != 1 ]; then
     "${deps[@]}"
 fi
 
+echo "== web app (web/dist: the same files for every architecture)"
+if [ -f "$root/web/dist/index.html" ]; then
+    echo "web/dist is built"
+else
+    if ! command -v npm >/dev/null && [ "${PERCH_SKIP_DEPS:-0}" != 1 ]; then
+        "$root/deploy/install-deps.sh" web
+    fi
+    if command -v npm >/dev/null &&
+        (cd "$root/web" && npm ci --no-audit --no-fund && npm run build); then
+        echo "web/dist built"
+    elif [ "${PERCH_REQUIRE_WEB:-0}" = 1 ]; then
+        echo "build-image: the chat app (web/) could not be built: npm ci && npm run build" >&2
+        exit 1
+    else
+        echo "SKIPPED: the chat app is not in this image (npm is missing, or the npm registry" \
+             "cannot be reached): its config serves no web_root"
+    fi
+fi
+
 echo "== configure ($build_dir, Release, $target_arch)"
 cmake -S "$root" -B "$build_dir" "${toolchain_args[@]}" \
     -DCMAKE_BUILD_TYPE=Release -DPERCH_BUILD_TESTS=OFF -DCMAKE_INSTALL_PREFIX=/usr
@@ -63,6 +86,10 @@ if [ ! -x "$stage/usr/bin/perch" ]; then
     "${binutils_prefix}strip" "$stage/usr/bin/perch"
 fi
 install -D -m 0644 "$root/deploy/perch-pi.conf" "$stage/etc/perch/perch.conf"
+if [ ! -f "$stage/usr/share/perch/web/index.html" ]; then
+    # An image without the app: a web_root naming a missing folder would stop perch at start.
+    sed -i 's#^web_root #\#web_root #' "$stage/etc/perch/perch.conf"
+fi
 install -d -m 0700 "$stage/var/lib/perch"
 
 echo "== check: the runtime packages provide every library perch links"
@@ -124,16 +151,17 @@ free_port() {
     done
     echo "$candidate"
 }
-# The staged config as it is, with its own data directory, the TLS and WebSocket listeners moved
-# to free ports (the first start generates the TLS certificate, as on the Pi), and anonymous
+# The staged config as it is, with its own data directory, the app's folder in the stage, the TLS
+# and WebSocket listeners moved to free ports (the first start generates the TLS certificate, as on the Pi), and anonymous
 # clients let in on image/# for the mosquitto_pub and mosquitto_sub below (the Pi's listeners
 # serve the LAN, where clients must log in; docs/ACCESS.md).
 printf 'topic readwrite image/#\n' >"$scratch/check.acl"
 sed -e "s#^data_dir .*#data_dir $scratch/data#" \
+    -e "s#^web_root /#web_root $stage/#" \
     -e '$a allow_anonymous true' \
     -e "\$a acl_file $scratch/check.acl" \
     -e "s#^listener 8883\$#listener $(free_port)#" \
-    -e "s#^listener 8083\$#listener $(free_port)#" \
+    -e "s#^listener 8083\$#listener ${web_port:=$(free_port)}#" \
     -e "s#^listener 8084\$#listener $(free_port)#" \
     "$stage/etc/perch/perch.conf" >"$scratch/perch.conf"
 mkdir -p "$scratch/data"
@@ -180,5 +208,19 @@ if command -v mosquitto_sub >/dev/null && command -v mosquitto_pub >/dev/null; t
         exit 1
     fi
     echo "delivered a message through the staged broker"
+fi
+if [ -f "$stage/usr/share/perch/web/index.html" ]; then
+    # The app from the WebSocket listener, as a browser on the LAN gets it.
+    exec 3<>"/dev/tcp/127.0.0.1/$web_port"
+    printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3
+    answer=$(timeout 10 cat <&3 || true)
+    exec 3<&-
+    if [[ "$answer" != "HTTP/1.1 200"* ]] || [[ "$answer" != *"<html"* ]]; then
+        echo "build-image: the staged broker does not serve the chat app on $web_port:" >&2
+        printf '%s\n' "$answer" | head -n 20 >&2
+        cat "$scratch/log" >&2
+        exit 1
+    fi
+    echo "served the chat app on 127.0.0.1:$web_port"
 fi
 echo "build-image: staged $stage"

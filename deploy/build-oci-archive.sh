@@ -37,6 +37,12 @@ ln -s usr/lib "$rootfs/lib"
 chmod 1777 "$rootfs/tmp"
 install -m 0755 "$work/stage/usr/bin/perch" "$rootfs/usr/bin/perch"
 install -m 0644 "$work/stage/etc/perch/perch.conf" "$rootfs/etc/perch/perch.conf"
+# The chat app, when build-image.sh could build it (its config serves it only then).
+if [ -d "$work/stage/usr/share/perch/web" ]; then
+    mkdir -p "$rootfs/usr/share/perch"
+    cp -R "$work/stage/usr/share/perch/web" "$rootfs/usr/share/perch/web"
+    chmod -R a+rX,go-w "$rootfs/usr/share/perch/web"
+fi
 
 # The shared libraries perch needs, transitively, each found where the arm64 loader looks.
 find_library() {
@@ -203,7 +209,7 @@ printf 'topic readwrite image/#\n' >"$check/rootfs/etc/perch/check.acl"
 sed -e '$a allow_anonymous true' \
     -e '$a acl_file /etc/perch/check.acl' \
     -e "s#^listener 8883\$#listener $(free_port)#" \
-    -e "s#^listener 8083\$#listener $(free_port)#" \
+    -e "s#^listener 8083\$#listener ${web_port:=$(free_port)}#" \
     -e "s#^listener 8084\$#listener $(free_port)#" \
     "$check/rootfs/etc/perch/perch.conf" >"$check/rootfs/etc/perch/check.conf"
 # Not through in_image: $! must be the broker itself, so that stop_broker reaches it.
@@ -246,4 +252,16 @@ if [ "$(cat "$check/received")" != 'hello from the arm64 image' ]; then
 fi
 echo "perch from the image (aarch64 under qemu, uid $user_id) delivered a message on port $port"
 in_image /usr/bin/perch --check -p "$port"
+if [ -f "$check/rootfs/usr/share/perch/web/index.html" ]; then
+    exec 3<>"/dev/tcp/127.0.0.1/$web_port"
+    printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3
+    answer=$(timeout 20 cat <&3 || true)
+    exec 3<&-
+    if [[ "$answer" != "HTTP/1.1 200"* ]] || [[ "$answer" != *"<html"* ]]; then
+        echo "build-oci-archive: perch from the image does not serve the chat app" >&2
+        cat "$check/broker.log" >&2
+        exit 1
+    fi
+    echo "perch from the image served the chat app on port $web_port"
+fi
 echo "build-oci-archive: $archive"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every package Perch needs to build, test and run, from Debian 12's archive.
-# usage: deploy/install-deps.sh [runtime|build|test]   (default: test, which includes build)
+# usage: deploy/install-deps.sh [runtime|build|test|web]   (default: test, which includes build)
+#   web: Node.js and npm alone, to build the chat app (web/) where nothing else is needed
 set -euo pipefail
 profile=${1:-test}
 
@@ -15,11 +16,13 @@ test=(libgtest-dev libgmock-dev googletest
 case "$profile" in
     runtime) packages=("${runtime[@]}") ;;
     build) packages=("${build[@]}") ;;
+    web) packages=(nodejs ca-certificates)
+        if ! command -v npm >/dev/null; then packages+=(npm); fi ;;
     test) packages=("${build[@]}" "${test[@]}")
         # npm builds the chat app (web/). A Node.js from outside Debian (NodeSource's) brings its
         # own npm and conflicts with Debian's npm package, so that is added only when missing.
         if ! command -v npm >/dev/null; then packages+=(npm); fi ;;
-    *) echo "install-deps: unknown profile '$profile' (runtime, build or test)" >&2; exit 2 ;;
+    *) echo "install-deps: unknown profile '$profile' (runtime, build, test or web)" >&2; exit 2 ;;
 esac
 
 sudo=""
