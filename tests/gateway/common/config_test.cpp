@@ -382,6 +382,8 @@ TEST(Config, RaspberryPiConfigParsesWithItsTuning) {
     EXPECT_GT(config.commit_interval_ms, broker_config{}.commit_interval_ms);
     EXPECT_GT(config.max_database_bytes, 0U);
     EXPECT_LT(config.max_output_bytes, broker_config{}.max_output_bytes);
+    // The chat app, where the image and the install guide put it.
+    EXPECT_EQ(config.web_root, "/usr/share/perch/web");
 }
 
 TEST(Config, ShippedConfigFileGivesTheDefaults) {
