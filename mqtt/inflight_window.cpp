@@ -76,6 +76,8 @@ bool inflight_window::remove(std::uint16_t packet_id) {
     entries_.erase(found);
     if (entries_.empty()) {
         is_ordered_ = true;
+        // Most sessions have nothing in flight most of the time: a drained window costs a pointer.
+        entries_.release_if_empty();
     }
     return true;
 }

@@ -33,6 +33,8 @@ public:
     std::size_t size() const { return items_ ? items_->size() : 0; }
     /// True when there is no element.
     bool empty() const { return !items_ || items_->empty(); }
+    /// True while the storage is allocated (from the first insertion until it is released).
+    bool has_storage() const { return items_ != nullptr; }
 
     iterator begin() { return items_ ? items_->begin() : none().begin(); }
     iterator end() { return items_ ? items_->end() : none().end(); }

@@ -404,6 +404,12 @@ public:
     /// Inbound QoS 1/2 PUBLISH packets not yet answered with PUBACK or PUBCOMP (the count the
     /// server's Receive Maximum bounds). A gateway may stop reading while this is high.
     std::size_t inbound_inflight() const;
+    /// True while any of the delivery and acknowledgement queues holds storage; each releases it
+    /// when it drains, so an idle session holds none (what a logged-in chat user costs).
+    bool holds_queue_storage() const {
+        return inbound_acks_.has_storage() || state_.queued.has_storage() ||
+               state_.inflight.entries().has_storage();
+    }
 
 private:
     /// An inbound QoS 1/2 PUBLISH whose acknowledgement waits for complete_publish; kept in

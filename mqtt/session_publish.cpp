@@ -120,6 +120,8 @@ void session::complete_publish(std::uint16_t packet_id, reason_code reason, time
         inbound_acks_.pop_front();
         acknowledge(done, now);
     }
+    // A client that publishes now and then holds no acknowledgement queue between its messages.
+    inbound_acks_.release_if_empty();
 }
 
 void session::acknowledge(const inbound_ack& done, time_point now) {
@@ -373,6 +375,7 @@ void session::drain_queue(time_point now) {
         state_.queued.pop_front();
         ++state_.change_count;
     }
+    state_.queued.release_if_empty();
 }
 
 publish session::build_publish(const message& content, qos qos_level, bool is_retained,

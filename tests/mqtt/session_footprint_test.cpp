@@ -3,6 +3,7 @@
 // carries actions and a partial packet between reads without being shared between sessions.
 #include <cstddef>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -98,6 +99,42 @@ TEST(SessionFootprint, AnsweredSubscribeLeavesNothingBehind) {
     s.complete_unsubscribe(1, {reason_code::success}, start);
     EXPECT_EQ(single_sent<unsuback>(s).reasons, std::vector<reason_code>{reason_code::success});
     EXPECT_TRUE(s.state().subscriptions.empty());
+}
+
+TEST(SessionFootprint, DrainedQueuesReleaseTheirStorage) {
+    // A chat user sends and receives now and then: between messages its session holds no
+    // acknowledgement queue, no queue of waiting deliveries and no in-flight window.
+    connect request = make_connect(protocol_version::v5, "c1", false);
+    request.props.session_expiry_interval = 3600;
+    request.props.receive_maximum = 1;
+    session s = connected_session(request);
+    EXPECT_FALSE(s.holds_queue_storage());
+    s.handle_delivery(make_routed("a", "1", qos::at_least_once), {}, start);
+    s.handle_delivery(make_routed("a", "2", qos::at_least_once), {}, start);
+    const auto first = single_sent<publish>(s);
+    EXPECT_EQ(s.state().queued.size(), 1u);
+    EXPECT_TRUE(s.holds_queue_storage());
+    s.handle_packet(puback{first.packet_id, reason_code::success, {}}, start);
+    const auto second = single_sent<publish>(s);
+    EXPECT_EQ(second.payload.as_string(), "2");
+    s.handle_packet(puback{second.packet_id, reason_code::success, {}}, start);
+    EXPECT_TRUE(drain(s).empty());
+    EXPECT_FALSE(s.holds_queue_storage());
+
+    s.handle_packet(make_publish("a/b", "x", qos::at_least_once, 17), start);
+    const auto routes = drain(s);
+    ASSERT_EQ(routes.size(), 1u);
+    ASSERT_TRUE(std::holds_alternative<route_publish>(routes[0]));
+    EXPECT_EQ(std::get<route_publish>(routes[0]).packet_id, 17);
+    EXPECT_TRUE(s.holds_queue_storage());
+    s.complete_publish(17, reason_code::success, start);
+    EXPECT_EQ(single_sent<puback>(s), (puback{17, reason_code::success, {}}));
+    EXPECT_FALSE(s.holds_queue_storage());
+
+    // The queues work again after their storage was released.
+    s.handle_delivery(make_routed("a", "3", qos::at_least_once), {}, start);
+    EXPECT_EQ(single_sent<publish>(s).payload.as_string(), "3");
+    EXPECT_EQ(s.state().inflight.size(), 1u);
 }
 
 TEST(SessionFootprint, WillIsHeldUntilTheConnectionEnds) {
