@@ -398,8 +398,6 @@ private:
     bool is_read_paused_ = false;
     bool is_closing_ = false;
     bool has_connection_slot_ = true;
-    /// Refused for its rate and counted among those waiting (server::max_rate_refused_waiting).
-    bool has_rate_refused_slot_ = false;
     bool is_counted_connected_ = false;
     bool is_session_ended_ = false;
     bool is_exiting_ = false;
@@ -418,6 +416,9 @@ private:
     close_cause close_cause_ : 3 = close_cause::lost;
     /// Set by refuse_for_connection_rate.
     bool is_connection_rate_refused_ : 1 = false;
+    /// Refused for its rate and counted among those waiting (server::max_rate_refused_waiting)
+    /// until released.
+    bool has_rate_refused_slot_ : 1 = false;
     /// The generation of the deadline queued with the worker (bumped to cancel it; 32 bits fill
     /// the flags' word, and an entry 2^32 re-arms old is long gone).
     std::uint32_t timer_generation_ = 0;
