@@ -332,17 +332,20 @@ struct search_request {
     std::string mark_close = "**";
 };
 
-/// One message a search found, best first.
+/// One message a search found, newest first.
 struct search_hit {
     /// In its final state (edits applied), without reactions.
     history_record message;
     /// A short extract of the text with the matched words marked.
     std::string snippet;
-    /// The rank, bm25 (lower is better); what orders the hits.
+    /// Not computed (0): hits are ordered newest first, and FTS5's bm25 would count every
+    /// match of the words in history, the cost that order avoids. Kept for a relevance order
+    /// to come.
     double score = 0;
 };
 
-/// Reports search hits, best first; read_failed when the index is off or the search failed.
+/// Reports search hits, newest first; read_failed when the index is off or the search failed,
+/// busy when too many searches are waiting.
 using search_completion = std::function<void(std::vector<search_hit>, const store_status&)>;
 
 /// Reports a history page (oldest first) or the read positions of a user.
@@ -572,9 +575,14 @@ public:
 
     /// Searches the text of the messages in `request.scopes` (docs/CHAT.md "Search"): messages
     /// holding every term, in their final state (an edited message by its last text only; deleted
-    /// messages and events never match), ranked by bm25 then by age, one page of them. Runs after
-    /// every operation submitted before it. read_failed when the store's index is off
-    /// (store_options::is_search_enabled).
+    /// messages and events never match), newest first (in the order history recorded them; the
+    /// memory store: by timestamp, then conversation, then id, newest first), one page of them.
+    /// Runs after every operation submitted before it (it reads what they wrote).
+    /// read_failed when the store's index is off
+    /// (store_options::is_search_enabled); busy, at once, when store_options::max_pending_searches
+    /// searches are already waiting or running. The SQLite store runs it on a thread and a read
+    /// connection of its own, so a slow search never delays a write; its completion runs on that
+    /// thread. The memory store completes it before the call returns.
     virtual void search_history(search_request request, search_completion done) = 0;
 
     /// Blocks until every operation submitted before the call has completed.

@@ -48,6 +48,9 @@ struct store_options {
     /// The chat store keeps a full-text index of history (docs/CHAT.md "Search"); off: nothing
     /// is indexed, the index is emptied at open, and search_history fails.
     bool is_search_enabled = true;
+    /// Searches the chat store accepts at once (waiting and running); one more is refused with
+    /// store_errc::busy. At least 1.
+    std::size_t max_pending_searches = 8;
 };
 
 } // namespace perch::store

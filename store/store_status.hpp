@@ -19,6 +19,9 @@ enum class store_errc : std::uint8_t {
     closed,
     /// A read (read_queue) could not be answered.
     read_failed,
+    /// A read was refused because too many of its kind are waiting (search_history); trying
+    /// again later may succeed.
+    busy,
 };
 
 /// The result of one operation; `detail` names the failure for the log.

@@ -1,6 +1,6 @@
 // Full-text search over the history a user may read (docs/CHAT.md "Search"): the request's
 // fields and words, the scopes the user may search (their rooms above any `joined` boundary, and
-// their direct messages), the store's ranked page, and the reply.
+// their direct messages), the store's page (newest first), and the reply.
 #include "gateway/chat/chat_search.hpp"
 
 #include <algorithm>
@@ -48,6 +48,16 @@ control_outcome search_failure(std::string error) {
 }
 
 } // namespace
+
+bool search_gate::try_enter(const std::string& user) {
+    std::lock_guard lock(mutex_);
+    return users_.insert(user).second;
+}
+
+void search_gate::leave(const std::string& user) {
+    std::lock_guard lock(mutex_);
+    users_.erase(user);
+}
 
 std::vector<store::search_term> search_terms_of(std::string_view query) {
     std::vector<store::search_term> terms;
@@ -204,8 +214,28 @@ void chat_service::search_history(control_request request, std::string user,
               [](const store::search_scope& left, const store::search_scope& right) {
                   return left.conversation < right.conversation;
               });
-    auto reply = [request = std::move(request), conversation, done = std::move(done)](
-                     std::vector<store::search_hit> hits, const store::store_status& status) {
+    if (search.scopes.empty()) {
+        control_outcome outcome;
+        outcome.reply.operation = std::string(to_string(control_operation::search));
+        if (!conversation.empty()) {
+            outcome.reply.conversation = conversation;
+        }
+        outcome.reply.extra_json = format_search_hits({}, std::nullopt);
+        done(std::move(outcome));
+        return;
+    }
+    if (!searches_in_flight_->try_enter(user)) {
+        done(search_failure("busy: your previous search is still running"));
+        return;
+    }
+    auto reply = [request = std::move(request), conversation, done = std::move(done),
+                  gate = searches_in_flight_,
+                  user](std::vector<store::search_hit> hits, const store::store_status& status) {
+        gate->leave(user);
+        if (status.code == store::store_errc::busy) {
+            done(search_failure("busy: too many searches at once; try again shortly"));
+            return;
+        }
         if (!status.is_ok()) {
             done(search_failure("the search failed: " + status.detail));
             return;
@@ -223,10 +253,6 @@ void chat_service::search_history(control_request request, std::string user,
         outcome.reply.extra_json = format_search_hits(hits, next);
         done(std::move(outcome));
     };
-    if (search.scopes.empty()) {
-        reply({}, store::store_status{});
-        return;
-    }
     store_->search_history(std::move(search), std::move(reply));
 }
 

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstddef>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +29,20 @@ inline constexpr std::size_t max_search_terms = 16;
 inline constexpr std::size_t max_search_offset = 1'000;
 /// What a snippet puts around each matched word.
 inline constexpr std::string_view search_mark = "**";
+
+/// The users with a search in flight: a user has at most one at a time, so that one client
+/// cannot fill the store's search queue. Thread-safe; shared with the completions it outlives.
+class search_gate {
+public:
+    /// Takes `user`'s slot; false when they already have a search in flight.
+    bool try_enter(const std::string& user);
+    /// Frees `user`'s slot.
+    void leave(const std::string& user);
+
+private:
+    std::mutex mutex_;
+    std::set<std::string, std::less<>> users_;
+};
 
 /// The words of a query: runs of ASCII letters and digits or of non-ASCII bytes, ASCII folded to
 /// lower case; a word followed at once by `*` is a prefix. Empty when it holds none.

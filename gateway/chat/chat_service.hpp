@@ -28,6 +28,7 @@
 
 #include "gateway/chat/chat_control.hpp"
 #include "gateway/chat/chat_directory.hpp"
+#include "gateway/chat/chat_search.hpp"
 #include "gateway/chat/conversation_counters.hpp"
 #include "gateway/chat/login_backoff.hpp"
 #include "gateway/chat/password_check_pool.hpp"
@@ -241,7 +242,7 @@ public:
     static bool says_online(const mqtt::message& presence);
 
     /// Carries out a control request of `user`. `done` runs exactly once, on any thread (often
-    /// the store's writer thread or the background thread): post its work to your own thread.
+    /// a store thread, or the background thread): post its work to your own thread.
     void handle_control(std::string user, std::string_view payload,
                         std::function<void(control_outcome)> done);
 
@@ -354,6 +355,10 @@ private:
     std::vector<std::function<void()>> after_reload_;
     std::function<void(std::shared_ptr<const directory_changes>)> apply_;
     std::thread thread_;
+
+    /// The users with a search in flight (one each); shared with the searches' completions,
+    /// which may run on the store's search thread while the store closes.
+    std::shared_ptr<search_gate> searches_in_flight_ = std::make_shared<search_gate>();
 
     /// Password checks of logins, off the workers. Last, so that it stops (and drains) first.
     password_check_pool password_checks_;

@@ -1,8 +1,7 @@
 // Search in the memory chat store: a scan of the history in scope with the SQLite index's rules
-// (FTS5's unicode61 tokens for ASCII text, every term required, bm25 with k1 = 1.2 and b = 0.75
-// over every message of the store), so that both backends answer alike.
+// (FTS5's unicode61 tokens for ASCII text, every term required, newest first), so that both
+// backends answer alike.
 #include <algorithm>
-#include <cmath>
 #include <map>
 #include <string>
 #include <string_view>
@@ -117,7 +116,7 @@ void memory_chat_store::search_history(search_request request, search_completion
         for (const search_scope& scope : request.scopes) {
             floors[scope.conversation] = scope.after_id;
         }
-        // bm25 counts over the whole index, as FTS5 does: every message not deleted.
+        // Every message not deleted is indexed.
         std::vector<document> documents;
         for (const auto& [conversation, records] : history_) {
             for (const auto& [id, record] : records) {
@@ -129,22 +128,6 @@ void memory_chat_store::search_history(search_request request, search_completion
                 }
             }
         }
-        double total_tokens = 0;
-        std::vector<std::size_t> holding(words.size(), 0);
-        for (const document& held : documents) {
-            total_tokens += static_cast<double>(held.tokens.size());
-            for (std::size_t term = 0; term < words.size(); ++term) {
-                if (std::any_of(held.tokens.begin(), held.tokens.end(), [&](const token& word) {
-                        return matches(request.terms[term], words[term], word);
-                    })) {
-                    ++holding[term];
-                }
-            }
-        }
-        const auto count = static_cast<double>(documents.size());
-        const double average_tokens = documents.empty() ? 0 : total_tokens / count;
-        constexpr double k1 = 1.2;
-        constexpr double b = 0.75;
         for (const document& held : documents) {
             const history_record& record = *held.record;
             const auto floor = floors.find(record.conversation);
@@ -152,25 +135,16 @@ void memory_chat_store::search_history(search_request request, search_completion
                 continue;
             }
             std::vector<bool> is_hit(held.tokens.size(), false);
-            double score = 0;
             bool has_every_term = true;
             for (std::size_t term = 0; term < words.size() && has_every_term; ++term) {
-                double frequency = 0;
+                bool is_found = false;
                 for (std::size_t index = 0; index < held.tokens.size(); ++index) {
                     if (matches(request.terms[term], words[term], held.tokens[index])) {
                         is_hit[index] = true;
-                        ++frequency;
+                        is_found = true;
                     }
                 }
-                has_every_term = frequency > 0;
-                double idf = std::log((count - static_cast<double>(holding[term]) + 0.5) /
-                                      (static_cast<double>(holding[term]) + 0.5));
-                if (idf <= 0) {
-                    idf = 1e-6;
-                }
-                const double length = static_cast<double>(held.tokens.size());
-                score += idf * frequency * (k1 + 1) /
-                         (frequency + k1 * (1 - b + b * length / average_tokens));
+                has_every_term = is_found;
             }
             if (!has_every_term) {
                 continue;
@@ -181,14 +155,12 @@ void memory_chat_store::search_history(search_request request, search_completion
             const std::string_view text(reinterpret_cast<const char*>(record.payload.data()),
                                         record.payload.size());
             hit.snippet = make_snippet(text, held.tokens, is_hit, request);
-            hit.score = -score;
             hits.push_back(std::move(hit));
         }
     }
+    // Newest first, as the SQLite store walks its index (by rowid, the order history recorded
+    // them, which timestamps follow).
     std::sort(hits.begin(), hits.end(), [](const search_hit& left, const search_hit& right) {
-        if (left.score != right.score) {
-            return left.score < right.score;
-        }
         if (left.message.ts_unix_ms != right.message.ts_unix_ms) {
             return left.message.ts_unix_ms > right.message.ts_unix_ms;
         }

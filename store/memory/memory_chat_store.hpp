@@ -63,7 +63,7 @@ public:
                     std::uint64_t unread_cap, read_state_completion done) override;
     void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation,
                        store_completion done) override;
-    /// Scans the history in scope (memory_chat_search.cpp): the same matches, bm25 ranks and
+    /// Scans the history in scope (memory_chat_search.cpp): the same matches and
     /// order as the SQLite index, snippets cut more simply.
     void search_history(search_request request, search_completion done) override;
     /// Nothing is ever pending: returns at once.

@@ -1,5 +1,6 @@
-// The search query: candidates from the FTS5 index, each joined to its history row by rowid and
-// kept when its conversation is in scope above the scope's floor, then ranked.
+// The search query: candidates from the FTS5 index, newest first, each joined to its history row
+// by rowid and kept when its conversation is in scope above the scope's floor, until a page is
+// full.
 #include "store/sqlite/search_tables.hpp"
 
 #include <algorithm>
@@ -57,25 +58,26 @@ std::string fts_query(const std::vector<search_term>& terms) {
     return query;
 }
 
-// Two steps. The page: the index drives (CROSS JOIN keeps it the outer loop), each match is joined
-// to its row by rowid and checked against the scopes, a list (?2) materialized once as an
+// Two steps. The page: the index drives (CROSS JOIN keeps it the outer loop) and hands its
+// matches newest first (ORDER BY its rowid DESC is consumed by FTS5, no sorter), each match is
+// joined to its row by rowid and checked against the scopes, a list (?2) materialized once as an
 // ephemeral index, and the floors of the few conversations that have one (?3, an object by
-// conversation); every match in scope is ranked, and only the key columns enter the sorter. Then
-// the rows of the page alone are read whole, and their snippets made (the index seeks each
-// rowid), so a frequent word costs a bm25 per match but a snippet and a payload per hit only.
+// conversation); the walk stops as soon as the page is full, so a frequent word costs the matches
+// newer than the page's last, not every match in history. Then the rows of the page alone are
+// read whole, and their snippets made (the index seeks each rowid). No bm25: FTS5 counts every
+// match of each word in history for it, the very cost the order avoids.
 search_tables::search_tables(database& connection)
     : search_(connection,
-              "WITH page AS MATERIALIZED (SELECT h.rowid AS row, bm25(chat_search) AS score, "
-              "h.ts_unix_ms AS ts, h.conversation AS conversation, h.id AS id "
+              "WITH page AS MATERIALIZED (SELECT h.rowid AS row "
               "FROM chat_search CROSS JOIN chat_history AS h ON h.rowid = chat_search.rowid "
               "WHERE chat_search MATCH ?1 AND h.conversation IN (SELECT value FROM json_each(?2)) "
               "AND h.id > ifnull((SELECT value FROM json_each(?3) WHERE key = h.conversation), 0) "
-              "ORDER BY score, ts DESC, conversation, id DESC LIMIT ?6 OFFSET ?7) "
+              "ORDER BY chat_search.rowid DESC LIMIT ?6 OFFSET ?7) "
               "SELECT h.conversation, h.id, h.sender, h.topic, h.ts_unix_ms, h.payload, "
-              "h.reply_to, h.edited_unix_ms, snippet(chat_search, 0, ?4, ?5, '…', 16), page.score "
+              "h.reply_to, h.edited_unix_ms, snippet(chat_search, 0, ?4, ?5, '…', 16) "
               "FROM page CROSS JOIN chat_search ON chat_search.rowid = page.row "
               "CROSS JOIN chat_history AS h ON h.rowid = page.row WHERE chat_search MATCH ?1 "
-              "ORDER BY page.score, page.ts DESC, page.conversation, page.id DESC") {}
+              "ORDER BY page.row DESC") {}
 
 std::vector<search_hit> search_tables::search(const search_request& request) {
     std::vector<search_hit> hits;
@@ -119,7 +121,6 @@ std::vector<search_hit> search_tables::search(const search_request& request) {
             message.reply_to = static_cast<std::uint64_t>(search_.column_integer(6));
             message.edited_unix_ms = static_cast<std::uint64_t>(search_.column_integer(7));
             hit.snippet = search_.column_text(8);
-            hit.score = search_.column_double(9);
             hits.push_back(std::move(hit));
         }
     } catch (...) {

@@ -1,5 +1,6 @@
 // The full-text search of chat history on one SQLite connection (docs/CHAT.md "Search"): the
-// query over the FTS5 index that schema version 11 creates and its triggers keep.
+// query over the FTS5 index that schema version 11 creates (12 with prefixes) and its triggers
+// keep.
 #pragma once
 
 #include <vector>
@@ -16,8 +17,8 @@ public:
     /// Prepares the statement; the schema must be at version 11 or later.
     explicit search_tables(database& connection);
 
-    /// One page of the messages of `request.scopes` holding every term, best first (bm25, then
-    /// newest). Throws sqlite_error.
+    /// One page of the messages of `request.scopes` holding every term, newest first (in the
+    /// order history recorded them). Throws sqlite_error.
     std::vector<search_hit> search(const search_request& request);
 
 private:

@@ -58,14 +58,21 @@ sqlite_chat_store::sqlite_chat_store(store_options options) : options_(std::move
         migrate_schema(*writer_database_);
         set_search_index(*writer_database_, options_.is_search_enabled);
         writer_tables_ = std::make_unique<chat_tables>(*writer_database_);
-        writer_search_ = std::make_unique<search_tables>(*writer_database_);
         reader_database_ = std::make_unique<database>(options_.path, open_flags);
         reader_database_->execute("PRAGMA busy_timeout = " +
                                   std::to_string(options_.busy_timeout_ms));
         reader_tables_ = std::make_unique<chat_tables>(*reader_database_);
+        if (options_.is_search_enabled) {
+            search_database_ = std::make_unique<database>(options_.path, open_flags);
+            search_database_->execute("PRAGMA busy_timeout = " +
+                                      std::to_string(options_.busy_timeout_ms));
+            search_database_->execute("PRAGMA query_only = ON");
+            search_tables_ = std::make_unique<search_tables>(*search_database_);
+        }
     } catch (const sqlite_error& error) {
         throw store_open_error("cannot open chat store " + options_.path + ": " + error.what());
     }
+    search_thread_ = std::thread([this] { run_searches(); });
     thread_ = std::thread([this] { run(); });
 }
 
@@ -76,6 +83,39 @@ sqlite_chat_store::~sqlite_chat_store() {
     }
     wake_writer_.notify_one();
     thread_.join();
+    {
+        std::lock_guard lock(search_mutex_);
+        searches_stopping_ = true;
+    }
+    wake_searcher_.notify_one();
+    search_thread_.join();
+}
+
+void sqlite_chat_store::run_searches() {
+    std::unique_lock lock(search_mutex_);
+    while (true) {
+        if (searches_.empty()) {
+            if (searches_stopping_) {
+                return;
+            }
+            wake_searcher_.wait(lock);
+            continue;
+        }
+        std::function<void()> search = std::move(searches_.front());
+        searches_.pop_front();
+        lock.unlock();
+        search();
+        lock.lock();
+        --pending_searches_;
+    }
+}
+
+void sqlite_chat_store::hand_over_search(std::function<void()> search) {
+    {
+        std::lock_guard lock(search_mutex_);
+        searches_.push_back(std::move(search));
+    }
+    wake_searcher_.notify_one();
 }
 
 void sqlite_chat_store::log(std::string_view line) const {
@@ -581,19 +621,34 @@ void sqlite_chat_store::search_history(search_request request, search_completion
         }
         return;
     }
-    submit(pending_chat_operation{
-        {}, {}, [this, request = std::move(request), done = std::move(done)] {
-            std::vector<search_hit> hits;
-            store_status status;
-            try {
-                hits = writer_search_->search(request);
-            } catch (const sqlite_error& error) {
-                status = store_status{store_errc::read_failed, error.what()};
-            }
+    {
+        std::lock_guard lock(search_mutex_);
+        if (pending_searches_ >= std::max<std::size_t>(options_.max_pending_searches, 1)) {
             if (done) {
-                done(std::move(hits), status);
+                done({}, store_status{store_errc::busy,
+                                      std::to_string(pending_searches_) + " searches waiting"});
             }
-        }});
+            return;
+        }
+        ++pending_searches_;
+    }
+    auto search = [this, request = std::move(request), done = std::move(done)] {
+        std::vector<search_hit> hits;
+        store_status status;
+        try {
+            hits = search_tables_->search(request);
+        } catch (const sqlite_error& error) {
+            status = store_status{store_errc::read_failed, error.what()};
+        }
+        if (done) {
+            done(std::move(hits), status);
+        }
+    };
+    // The writer only passes it on when its turn comes, so that it reads every write submitted
+    // before it.
+    submit(pending_chat_operation{{}, {}, [this, search = std::move(search)]() mutable {
+                                      hand_over_search(std::move(search));
+                                  }});
 }
 
 void sqlite_chat_store::prune_history(std::uint64_t before_unix_ms,

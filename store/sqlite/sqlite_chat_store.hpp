@@ -12,6 +12,12 @@
 // retry_interval_ms (completing silently then), so history catches up when the disk recovers. At
 // shutdown a failing group gets one more attempt, then is logged as lost. A standalone operation
 // (directory change, history page, read positions) runs alone between groups, in order.
+//
+// A search passes through the FIFO too, as a marker that costs the writer nothing: when the
+// writer reaches it (every operation submitted before it committed), it hands the search to the
+// search thread, which runs it on a read connection of its own (WAL readers do not block the
+// writer nor wait for it). So a search sees what was acknowledged before it, and a slow one
+// delays only the searches behind it. At most max_pending_searches are admitted at once.
 #pragma once
 
 #include <chrono>
@@ -92,9 +98,11 @@ public:
                     std::uint64_t unread_cap, read_state_completion done) override;
     void prune_history(std::uint64_t before_unix_ms, std::size_t keep_per_conversation,
                        store_completion done) override;
-    /// Runs on the writer connection, between groups, like history_page.
+    /// Runs on the search thread and its read connection, after every operation submitted
+    /// before it has been written; busy when max_pending_searches are already admitted.
     void search_history(search_request request, search_completion done) override;
-    /// Must not be called from a completion (it would wait for its own thread).
+    /// Must not be called from a completion (it would wait for its own thread). Does not wait
+    /// for searches handed to the search thread.
     void flush() override;
 
 private:
@@ -121,6 +129,11 @@ private:
     /// Writes the grouped operations at the head of the FIFO; lock held on entry and exit.
     void write_next_group(std::unique_lock<std::mutex>& lock);
     void log(std::string_view line) const;
+    /// The search thread's loop: runs the searches the writer handed over, in order; at
+    /// shutdown, those still queued, then returns.
+    void run_searches();
+    /// Called by the writer when a search's turn comes: queues it for the search thread.
+    void hand_over_search(std::function<void()> search);
     std::chrono::milliseconds commit_interval() const {
         return std::chrono::milliseconds(options_.commit_interval_ms);
     }
@@ -129,12 +142,26 @@ private:
     /// The write connection: used by the constructor, then only on the writer thread.
     std::unique_ptr<database> writer_database_;
     std::unique_ptr<chat_tables> writer_tables_;
-    std::unique_ptr<search_tables> writer_search_;
 
     /// Guards the read connection and its statements.
     std::mutex reader_mutex_;
     std::unique_ptr<database> reader_database_;
     std::unique_ptr<chat_tables> reader_tables_;
+
+    /// The search connection (query_only) and its statement: used only on the search thread.
+    std::unique_ptr<database> search_database_;
+    std::unique_ptr<search_tables> search_tables_;
+    /// Guards the search members below.
+    std::mutex search_mutex_;
+    std::condition_variable wake_searcher_;
+    /// Searches whose turn came, oldest first.
+    std::deque<std::function<void()>> searches_;
+    /// Searches admitted and not yet completed (in the FIFO, queued or running).
+    std::size_t pending_searches_ = 0;
+    bool searches_stopping_ = false;
+    /// Started after the connections exist; joined after the writer thread (which hands it
+    /// searches until it stops).
+    std::thread search_thread_;
 
     /// Guards every member below.
     mutable std::mutex mutex_;

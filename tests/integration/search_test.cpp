@@ -27,7 +27,7 @@ protected:
         return reply;
     }
 
-    /// The payloads of the hits of `user`'s search `request`, best first.
+    /// The payloads of the hits of `user`'s search `request`, newest first.
     std::vector<std::string> found(chat_client& client, const std::string& user, json request) {
         request["op"] = "search";
         const json reply = expect_ok(client, user, request);

@@ -1,9 +1,11 @@
 // Full-text search of chat history (docs/CHAT.md "Search") on both chat stores: every term
-// required, bm25 ranking and pages, scopes and their floors, edits, deletes and retention; then
+// required, newest first and pages, scopes and their floors, edits, deletes and retention; then
 // what only the SQLite index shows: the index turned off and on, the migration of a version 10
 // database, and an index that holds no copy of the text.
+#include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -147,9 +149,9 @@ TYPED_TEST(ChatSearch, APrefixTermMatchesTheWordsItBegins) {
     EXPECT_EQ(this->search(words({"search*"})).size(), 2U);
 }
 
-// bm25: more occurrences in a shorter message rank first; equal ranks put the newest first; pages
+// Newest first, whatever the relevance ("apple apple apple" would rank first by bm25); pages
 // follow that order.
-TYPED_TEST(ChatSearch, RanksByBm25ThenNewestAndPages) {
+TYPED_TEST(ChatSearch, OrdersNewestFirstAndPages) {
     this->store().append_history(
         message("room/kitchen", 1, "apple pie with cream and sugar on the top", 1'000));
     this->store().append_history(message("room/kitchen", 2, "apple apple apple", 1'001));
@@ -158,18 +160,42 @@ TYPED_TEST(ChatSearch, RanksByBm25ThenNewestAndPages) {
     for (std::uint64_t id = 4; id < 10; ++id) {
         this->store().append_history(message("room/kitchen", id, "pears only", 1'000 + id));
     }
-    const std::vector<std::string> ranked{"room/kitchen#2", "room/garden#1", "room/kitchen#3",
-                                          "room/kitchen#1"};
-    EXPECT_EQ(keys_of(this->search(words({"apple"}))), ranked);
+    const std::vector<std::string> newest_first{"room/garden#1", "room/kitchen#3", "room/kitchen#2",
+                                                "room/kitchen#1"};
+    EXPECT_EQ(keys_of(this->search(words({"apple"}))), newest_first);
     const auto first = this->search(words({"apple"}), {}, 0, 2);
     const auto second = this->search(words({"apple"}), {}, 2, 2);
     const auto beyond = this->search(words({"apple"}), {}, 4, 2);
-    EXPECT_EQ(keys_of(first), (std::vector<std::string>{ranked[0], ranked[1]}));
-    EXPECT_EQ(keys_of(second), (std::vector<std::string>{ranked[2], ranked[3]}));
+    EXPECT_EQ(keys_of(first), (std::vector<std::string>{newest_first[0], newest_first[1]}));
+    EXPECT_EQ(keys_of(second), (std::vector<std::string>{newest_first[2], newest_first[3]}));
     EXPECT_TRUE(beyond.empty());
-    const auto scores = this->search(words({"apple"}));
-    EXPECT_LT(scores[0].score, scores[1].score);
-    EXPECT_EQ(scores[1].score, scores[2].score);
+}
+
+// A scope's matches are found however many newer matches lie outside it, and pages of a scope
+// hold only its messages, each once, newest first.
+TYPED_TEST(ChatSearch, PagesOfAScopeSkipTheNewerMatchesOutsideIt) {
+    std::uint64_t ts = 1'000;
+    std::vector<std::string> expected;
+    for (std::uint64_t id = 1; id <= 5; ++id) {
+        this->store().append_history(message("room/kitchen", id, "kettle on", ++ts));
+        expected.insert(expected.begin(), "room/kitchen#" + std::to_string(id));
+        for (std::uint64_t other = 1; other <= 30; ++other) {
+            this->store().append_history(
+                message("room/garden", id * 100 + other, "kettle elsewhere", ++ts));
+        }
+    }
+    std::vector<std::string> paged;
+    for (std::size_t offset = 0; offset < 6; offset += 2) {
+        for (const std::string& key :
+             keys_of(this->search(words({"kettle"}), {{"room/kitchen", 0}}, offset, 2))) {
+            paged.push_back(key);
+        }
+    }
+    EXPECT_EQ(paged, expected);
+    // Two conversations in scope, one with a floor: its older messages stay out.
+    const auto both =
+        this->search(words({"kettle", "on"}), {{"room/kitchen", 3}, {"room/garden", 0}}, 0, 50);
+    EXPECT_EQ(keys_of(both), (std::vector<std::string>{"room/kitchen#5", "room/kitchen#4"}));
 }
 
 TYPED_TEST(ChatSearch, LooksOnlyIntoItsScopesAboveTheirFloors) {
@@ -321,6 +347,82 @@ TEST(SqliteChatSearch, TheIndexKeepsNoCopyOfTheTextAndStaysConsistent) {
     connection.execute("INSERT INTO chat_search (chat_search, rank) VALUES ('integrity-check', 0)");
     EXPECT_EQ(run_search(*store, request_for("five")).hits.size(), 1U);
     EXPECT_TRUE(run_search(*store, request_for("two")).hits.empty());
+}
+
+/// A search whose completion waits until released: it holds the search thread (or, where
+/// searches ran on the writer thread, the writer) for as long as a slow search would.
+class blocking_search {
+public:
+    blocking_search(chat_store& store, search_request request) {
+        store.search_history(std::move(request),
+                             [this](std::vector<search_hit>, const store_status&) {
+                                 started_.set_value();
+                                 release_future_.wait();
+                             });
+    }
+    ~blocking_search() { release(); }
+    blocking_search(const blocking_search&) = delete;
+    blocking_search& operator=(const blocking_search&) = delete;
+
+    /// Waits until the search has run and its completion is waiting.
+    void wait_started() { started_.get_future().wait(); }
+    void release() {
+        if (!is_released_) {
+            is_released_ = true;
+            release_.set_value();
+        }
+    }
+
+private:
+    std::promise<void> started_;
+    std::promise<void> release_;
+    std::shared_future<void> release_future_ = release_.get_future().share();
+    bool is_released_ = false;
+};
+
+TEST(SqliteChatSearch, ASearchThatDoesNotFinishDoesNotHoldUpHistoryAppends) {
+    temporary_database file;
+    const auto store = open_chat_store(sqlite_options(file));
+    store->append_history(message("room/kitchen", 1, "tea"));
+    blocking_search stuck(*store, request_for("tea"));
+    stuck.wait_started();
+    std::promise<store_status> appended;
+    store->append_history(message("room/kitchen", 2, "more tea"),
+                          [&](const store_status& status) { appended.set_value(status); });
+    // Bounded so that the failure this guards against (the append waits behind the search) ends.
+    auto outcome = appended.get_future();
+    ASSERT_EQ(outcome.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    EXPECT_TRUE(outcome.get().is_ok());
+    stuck.release();
+    // The search thread is free again, and the next search sees the append.
+    EXPECT_EQ(run_search(*store, request_for("tea")).hits.size(), 2U);
+}
+
+TEST(SqliteChatSearch, RefusesSearchesBeyondItsBoundAsBusyAndAcceptsThemAgainLater) {
+    temporary_database file;
+    store_options options = sqlite_options(file);
+    options.max_pending_searches = 2;
+    const auto store = open_chat_store(options);
+    store->append_history(message("room/kitchen", 1, "tea"));
+    blocking_search running(*store, request_for("tea"));
+    running.wait_started();
+    std::promise<search_outcome> queued;
+    store->search_history(request_for("tea"),
+                          [&](std::vector<search_hit> hits, const store_status& status) {
+                              queued.set_value({std::move(hits), status});
+                          });
+    std::optional<store_status> refused;
+    store->search_history(
+        request_for("tea"),
+        [&](std::vector<search_hit>, const store_status& status) { refused = status; });
+    // Refused at once, on the calling thread.
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_EQ(refused->code, store_errc::busy);
+    running.release();
+    const search_outcome waited = queued.get_future().get();
+    EXPECT_TRUE(waited.status.is_ok());
+    EXPECT_EQ(waited.hits.size(), 1U);
+    EXPECT_EQ(run_search(*store, request_for("tea")).hits.size(), 1U);
 }
 
 } // namespace

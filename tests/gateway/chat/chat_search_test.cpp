@@ -2,6 +2,9 @@
 // the two parties of a DM, a `joined` room from the join on, nobody after leaving), pages, the
 // request's errors, and the server with search off.
 #include <algorithm>
+#include <filesystem>
+#include <future>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +16,7 @@
 #include "gateway/common/config.hpp"
 
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 namespace perch::gateway {
 namespace {
@@ -202,6 +206,74 @@ TEST_F(ChatSearchTest, WithSearchOffTheRequestIsRefused) {
     say("alice", "chat/room/lobby/alice", "anything");
     EXPECT_EQ(control("alice", R"({"op":"search","q":"anything"})")["error"],
               "search is off on this server (chat_search false)");
+}
+
+// Over the SQLite store, whose searches wait on a thread of their own: a user has one search in
+// flight at a time, and the store's bound refuses the rest; both answer "busy" at once.
+TEST(ChatSearchBusy, OneSearchPerUserAndTheStoreBoundAnswerBusy) {
+    const auto directory = std::filesystem::temp_directory_path() /
+                           ("perch-search-busy-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(directory);
+    {
+        store::store_options options;
+        options.path = (directory / "perch.db").string();
+        options.commit_interval_ms = 1;
+        options.max_pending_searches = 2;
+        auto store = store::open_chat_store(options);
+        for (const char* user : {"alice", "bob"}) {
+            store->add_user({user, hash_password(std::string(user) + "-pw", 1), 1},
+                            [](store::directory_result, const store::store_status&) {});
+        }
+        store->add_room({"lobby", "", 1},
+                        [](store::directory_result, const store::store_status&) {});
+        store->add_member({"lobby", "alice"},
+                          [](store::directory_result, const store::store_status&) {});
+        store->add_member({"lobby", "bob"},
+                          [](store::directory_result, const store::store_status&) {});
+        store->flush();
+        chat_settings settings;
+        settings.password_iterations = 1;
+        chat_service service(std::move(store), settings);
+        service.load();
+
+        // A search whose completion holds the search thread, as a slow one would.
+        std::promise<void> started;
+        std::promise<void> release;
+        std::shared_future<void> released = release.get_future().share();
+        store::search_request holding;
+        holding.terms = {{"anything", false}};
+        holding.scopes = {{"room/lobby", 0}};
+        service.store().search_history(
+            holding, [&](std::vector<store::search_hit>, const store::store_status&) {
+                started.set_value();
+                released.wait();
+            });
+        started.get_future().wait();
+
+        std::promise<control_outcome> first;
+        service.handle_control("alice", R"({"op":"search","q":"tea"})",
+                               [&](control_outcome done) { first.set_value(std::move(done)); });
+        std::optional<control_outcome> second;
+        service.handle_control("alice", R"({"op":"search","q":"tea"})",
+                               [&](control_outcome done) { second = std::move(done); });
+        ASSERT_TRUE(second.has_value());
+        EXPECT_EQ(second->reply.error, "busy: your previous search is still running");
+        std::optional<control_outcome> other;
+        service.handle_control("bob", R"({"op":"search","q":"tea"})",
+                               [&](control_outcome done) { other = std::move(done); });
+        ASSERT_TRUE(other.has_value());
+        EXPECT_EQ(other->reply.error, "busy: too many searches at once; try again shortly");
+
+        release.set_value();
+        const control_outcome answered = first.get_future().get();
+        EXPECT_TRUE(answered.reply.is_ok) << answered.reply.error;
+        // Alice's slot is free again.
+        std::promise<control_outcome> again;
+        service.handle_control("alice", R"({"op":"search","q":"tea"})",
+                               [&](control_outcome done) { again.set_value(std::move(done)); });
+        EXPECT_TRUE(again.get_future().get().reply.is_ok);
+    }
+    std::filesystem::remove_all(directory);
 }
 
 TEST(SearchConfig, IsOnByDefaultAndTurnedOffByChatSearchFalse) {
