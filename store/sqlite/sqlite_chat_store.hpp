@@ -33,6 +33,7 @@ namespace perch::store::sqlite {
 class database;
 class chat_tables;
 class search_tables;
+class file_tables;
 
 /// chat_store on SQLite. Opening creates options.path when missing, sets journal_mode=WAL,
 /// synchronous (FULL for durability full, NORMAL for batched), busy_timeout and max_page_count as
@@ -94,6 +95,14 @@ public:
                        store_completion done) override;
     /// Runs on the writer connection, between groups, like history_page.
     void search_history(search_request request, search_completion done) override;
+    void add_file(file_record file, store_completion done) override;
+    void remove_file(std::string id, store_completion done) override;
+    std::vector<file_record> load_files() override;
+    void add_file_references(std::string conversation, std::uint64_t message_id,
+                             std::vector<std::string> ids, store_completion done) override;
+    void file_references(std::string id, file_references_completion done) override;
+    void unreferenced_files(std::uint64_t created_before_unix_ms, std::size_t limit,
+                            file_ids_completion done) override;
     /// Must not be called from a completion (it would wait for its own thread).
     void flush() override;
 
@@ -130,11 +139,13 @@ private:
     std::unique_ptr<database> writer_database_;
     std::unique_ptr<chat_tables> writer_tables_;
     std::unique_ptr<search_tables> writer_search_;
+    std::unique_ptr<file_tables> writer_files_;
 
     /// Guards the read connection and its statements.
     std::mutex reader_mutex_;
     std::unique_ptr<database> reader_database_;
     std::unique_ptr<chat_tables> reader_tables_;
+    std::unique_ptr<file_tables> reader_files_;
 
     /// Guards every member below.
     mutable std::mutex mutex_;
