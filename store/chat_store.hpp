@@ -435,6 +435,35 @@ struct directory_change {
     }
 };
 
+// Files (docs/CHAT.md "Files").
+
+/// An uploaded file: its bytes lie in `{data_dir}/files/{id}`, its record in the store.
+struct file_record {
+    /// 32 lowercase hex digits (128 random bits).
+    std::string id;
+    /// The user who uploaded it.
+    std::string owner;
+    std::uint64_t size_bytes = 0;
+    std::string content_type;
+    /// The name the uploader gave (may be empty).
+    std::string name;
+    /// SHA-256 of the bytes, 64 lowercase hex digits.
+    std::string sha256;
+    std::uint64_t created_unix_ms = 0;
+    bool operator==(const file_record&) const = default;
+};
+
+/// A message that references a file.
+struct file_reference {
+    std::string conversation;
+    std::uint64_t message_id = 0;
+    bool operator==(const file_reference&) const = default;
+};
+
+using file_references_completion =
+    std::function<void(std::vector<file_reference>, const store_status&)>;
+using file_ids_completion = std::function<void(std::vector<std::string>, const store_status&)>;
+
 /// Reports a batch of directory changes: `result` is done when every change was applied;
 /// otherwise none was, and `refused_index` names the change that was not done (its own result is
 /// `result`), or is the batch's size when the write itself failed.
@@ -584,6 +613,25 @@ public:
     /// connection of its own, so a slow search never delays a write; its completion runs on that
     /// thread. The memory store completes it before the call returns.
     virtual void search_history(search_request request, search_completion done) = 0;
+
+    // Files (docs/CHAT.md "Files").
+    /// Records an uploaded file (grouped with history).
+    virtual void add_file(file_record file, store_completion done = {}) = 0;
+    /// Deletes a file's record and every reference to it.
+    virtual void remove_file(std::string id, store_completion done = {}) = 0;
+    /// Every file's record. Synchronous: meant for start-up (reads what is committed).
+    virtual std::vector<file_record> load_files() = 0;
+    /// Records that message `message_id` of `conversation` references each of `ids` (grouped with
+    /// history, submitted after the message's row). A reference goes with its message: when the
+    /// message is deleted (op delete) or pruned.
+    virtual void add_file_references(std::string conversation, std::uint64_t message_id,
+                                     std::vector<std::string> ids, store_completion done = {}) = 0;
+    /// The messages that reference `id` now, after every operation submitted before.
+    virtual void file_references(std::string id, file_references_completion done) = 0;
+    /// Up to `limit` ids of files created before `created_before_unix_ms` that no message
+    /// references, oldest first.
+    virtual void unreferenced_files(std::uint64_t created_before_unix_ms, std::size_t limit,
+                                    file_ids_completion done) = 0;
 
     /// Blocks until every operation submitted before the call has completed.
     virtual void flush() = 0;

@@ -141,6 +141,23 @@ metrics_snapshot make_metrics_snapshot(const broker_stats& stats) {
     snapshot.add("perch_http_connections_refused_total",
                  "Connections the http listener closed at once because its limit was reached.",
                  metric_type::counter, static_cast<double>(stats.http_connections_refused));
+    for (const auto& [name, value] : stats.file_counts) {
+        if (name.starts_with("refused/")) {
+            snapshot.add("perch_file_refusals_total",
+                         "File API requests refused, by reason (docs/CHAT.md \"Files\").",
+                         metric_type::counter, static_cast<double>(value),
+                         {{"reason", name.substr(std::string_view("refused/").size())}});
+        } else {
+            snapshot.add("perch_file_" + name + "_total",
+                         "File API counter (docs/CHAT.md \"Files\"): uploads, downloads, deletes "
+                         "by owners, files swept as unreferenced.",
+                         metric_type::counter, static_cast<double>(value));
+        }
+    }
+    if (!stats.file_counts.empty()) {
+        snapshot.add("perch_file_stored_bytes", "Bytes of the files stored now.",
+                     metric_type::gauge, static_cast<double>(stats.file_stored_bytes));
+    }
     for (const auto& [name, value] : stats.assistant_counts) {
         std::string metric = "perch_assistant_" + name + "_total";
         for (char& letter : metric) {

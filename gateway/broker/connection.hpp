@@ -229,6 +229,9 @@ private:
     /// Stamps and records a room or direct message, or carries out a control request; false when
     /// the publish is not the chat layer's (route it as usual).
     bool handle_chat_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
+    /// Refuses a chat message whose "files" names what it may not (docs/CHAT.md "Files").
+    void refuse_file_references(const mqtt::route_publish& inbound, std::string_view why,
+                                mqtt::reason_code reason, mqtt::time_point now);
     /// The history row of the chat QoS 1 message `packet_id` is committed: its PUBACK may go once
     /// routing is done too.
     void finish_history_wait(std::uint16_t packet_id, mqtt::time_point now);

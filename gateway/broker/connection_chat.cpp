@@ -11,6 +11,7 @@
 #include "gateway/broker/worker.hpp"
 #include "gateway/chat/backoff_address.hpp"
 #include "gateway/chat/chat_topic.hpp"
+#include "gateway/chat/file_service.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/common/stored_message_codec.hpp"
 
@@ -326,6 +327,23 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
     if (conversation_of(topic).empty()) {
         return false;
     }
+    // Files the message references (docs/CHAT.md "Files"): only the sender's own.
+    std::vector<std::string> file_ids;
+    if (file_service* files = chat.files()) {
+        auto referenced = referenced_file_ids(inbound.content->payload.as_string());
+        if (auto* malformed = std::get_if<std::string>(&referenced)) {
+            refuse_file_references(inbound, *malformed, mqtt::reason_code::payload_format_invalid,
+                                   now);
+            return true;
+        }
+        file_ids = std::get<std::vector<std::string>>(std::move(referenced));
+        if (!file_ids.empty()) {
+            if (const auto refusal = files->reference_refusal(chat_user(), file_ids)) {
+                refuse_file_references(inbound, *refusal, mqtt::reason_code::not_authorized, now);
+                return true;
+            }
+        }
+    }
     // History is written before anyone can receive the message: routing (at once for QoS 0 and
     // 1) follows the submission of its row, and catch-up reads of history rely on it
     // (docs/DURABILITY.md "Chat messages").
@@ -362,6 +380,10 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
         return false;
     }
     *stamped_content = recorded->content;
+    if (!file_ids.empty()) {
+        // Submitted after the message's row: the reference lands in the same or a later group.
+        chat.files()->record_references(recorded->conversation, recorded->id, std::move(file_ids));
+    }
     if (ledger_ && ledger_->chat) {
         // This session's own message never comes back to it (No Local): owed nothing.
         mark_done(position_of(*ledger_->chat, recorded->conversation), recorded->id);
@@ -370,6 +392,17 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
         route_inbound({recorded->content, inbound.packet_id}, now);
     }
     return true;
+}
+
+void connection::refuse_file_references(const mqtt::route_publish& inbound, std::string_view why,
+                                        mqtt::reason_code reason, mqtt::time_point now) {
+    worker_.counters().file_reference_refusals.add();
+    log_event(log_level::info, "refusing a message of {} on '{}': {}", client_id(),
+              inbound.content->topic_name, why);
+    if (inbound.packet_id != 0) {
+        // PUBACK/PUBREC with the reason at level 5; level 4 has no negative acknowledgement.
+        session_.complete_publish(inbound.packet_id, reason, now);
+    }
 }
 
 void connection::finish_history_wait(std::uint16_t packet_id, mqtt::time_point now) {

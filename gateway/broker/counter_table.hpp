@@ -72,6 +72,8 @@ inline constexpr auto worker_counter_table = std::to_array<counter_description>(
     {&worker_counters::session_queued_messages, metric_type::gauge, "perch_session_queued_messages", "", "", "$SYS/broker/sessions/queued/messages", "Messages waiting in session queues (not yet sent), refreshed each second."},
     {&worker_counters::session_queued_bytes, metric_type::gauge, "perch_session_queued_bytes", "", "", "$SYS/broker/sessions/queued/bytes", "Payload and topic bytes of the messages waiting in session queues, refreshed each second."},
     {&worker_counters::subscribe_storm_disconnects, metric_type::counter, "perch_subscribe_storm_disconnects_total", "", "", "$SYS/broker/quota/disconnects/subscribe_storm", "Clients disconnected (0x97) for subscribing far past max_subscribe_rate or max_subscriptions_per_client."},
+    // Files in chat (docs/CHAT.md "Files").
+    {&worker_counters::file_reference_refusals, metric_type::counter, "perch_refusals_total", "reason", "file_reference", "", ""},
 });
 // clang-format on
 

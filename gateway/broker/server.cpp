@@ -54,6 +54,13 @@ server::~server() {
     }
     if (chat_) {
         chat_->stop();
+        if (files_) {
+            // Its last disk work may submit store writes: they complete before it goes.
+            file_api_.store(nullptr, std::memory_order_release);
+            files_->stop();
+            chat_->store().flush();
+            files_.reset();
+        }
         chat_.reset();
     }
     // Its timers belong to worker 0's io_context, as do the http sessions' sockets.
@@ -213,6 +220,33 @@ void server::start() {
     is_serving_ = true;
 }
 
+std::shared_ptr<const http_delegate> server::file_delegate() {
+    // The http listener may start before the chat layer opens: the file API is looked up when a
+    // request comes, and /files answers 404 (the metrics' answer) until it is there.
+    auto delegate = std::make_shared<http_delegate>();
+    delegate->is_delegated = [this](std::string_view target) {
+        return file_api_.load(std::memory_order_acquire) != nullptr && is_file_target(target);
+    };
+    delegate->body_limit = [this](boost::beast::http::verb method, std::string_view target) {
+        return file_api_.load(std::memory_order_acquire)
+            ->body_limit(method, target, http_server_limits{}.max_body_bytes);
+    };
+    delegate->max_body_limit = [this]() -> std::size_t {
+        const file_service* files = file_api_.load(std::memory_order_acquire);
+        return files != nullptr ? files->body_limit(boost::beast::http::verb::post, "/files", 0)
+                                : 0;
+    };
+    delegate->too_large = [this](const http_request& request) {
+        return file_api_.load(std::memory_order_acquire)->too_large(request);
+    };
+    delegate->handle = [this](http_request request, std::string remote_address,
+                              std::function<void(http_response)> done) {
+        file_api_.load(std::memory_order_acquire)
+            ->handle(std::move(request), std::move(remote_address), std::move(done));
+    };
+    return delegate;
+}
+
 void server::start_http_listener(const listener_config& wanted) {
     if (!http_server_) {
         observability_sources sources;
@@ -220,7 +254,8 @@ void server::start_http_listener(const listener_config& wanted) {
             return render_prometheus(make_metrics_snapshot(collect_stats()));
         };
         sources.health = [this] { return health(); };
-        http_server_ = std::make_unique<http_server>(std::move(sources), http_server_limits{});
+        http_server_ = std::make_unique<http_server>(std::move(sources), http_server_limits{},
+                                                     file_delegate());
     }
     worker& home = *workers_[0];
     try {
@@ -329,6 +364,7 @@ void server::open_chat(const store::store_options& options) {
     settings.delete_window_s = config_.chat_delete_window_s;
     settings.password_iterations = config_.password_iterations;
     settings.is_search_enabled = config_.chat_search;
+    settings.file_sweep_interval_s = config_.file_sweep_interval_s;
     settings.login_backoff.user_free_failures = config_.login_backoff_user_failures;
     settings.login_backoff.address_free_failures = config_.login_backoff_address_failures;
     settings.login_backoff.first_delay =
@@ -341,6 +377,18 @@ void server::open_chat(const store::store_options& options) {
     chat_store_options.commit_interval_ms = config_.chat_commit_interval_ms;
     chat_ = std::make_unique<chat_service>(store::open_chat_store(chat_store_options), settings);
     chat_->load();
+    if (options.durability != store::durability_level::none) {
+        file_settings files;
+        files.directory = (std::filesystem::path(config_.data_dir) / "files").string();
+        files.max_file_bytes = config_.file_max_bytes;
+        files.quota_bytes = config_.file_quota_bytes;
+        files.token_lifetime_s = config_.file_token_lifetime_s;
+        files.unreferenced_grace_s = config_.file_unreferenced_grace_s;
+        files_ = std::make_unique<file_service>(*chat_, files);
+        files_->load();
+        chat_->attach_files(files_.get());
+        file_api_.store(files_.get(), std::memory_order_release);
+    }
     install_outside_rules();
     chat_->start(
         [this](std::shared_ptr<const directory_changes> changes) { apply_chat_changes(changes); });
@@ -468,6 +516,9 @@ broker_config keep_restart_values(broker_config wanted, const broker_config& run
     wanted.signal_expiry_s = running.signal_expiry_s;
     wanted.chat_delete_window_s = running.chat_delete_window_s;
     wanted.chat_search = running.chat_search;
+    wanted.file_token_lifetime_s = running.file_token_lifetime_s;
+    wanted.file_unreferenced_grace_s = running.file_unreferenced_grace_s;
+    wanted.file_sweep_interval_s = running.file_sweep_interval_s;
     wanted.assistant = running.assistant;
     return wanted;
 }
@@ -542,6 +593,9 @@ void server::reload(const broker_config& config) {
             chat_->update_runtime_settings(config_.history_retention_days,
                                            config_.history_keep_per_conversation,
                                            config_.password_iterations);
+        }
+        if (files_) {
+            files_->update_limits(config_.file_max_bytes, config_.file_quota_bytes);
         }
         interval = config_.sys_interval_seconds;
     }
@@ -756,6 +810,21 @@ void server::add_metrics_stats(broker_stats& stats) const {
         stats.http_requests = http_server_->counts().requests.value();
         stats.http_bad_requests = http_server_->counts().bad_requests.value();
         stats.http_connections_refused = http_server_->counts().connections_refused.value();
+    }
+    if (const file_service* files = file_api_.load(std::memory_order_acquire)) {
+        const file_counts& counts = files->counts();
+        stats.file_counts = {
+            {"uploads", counts.uploads.value()},
+            {"downloads", counts.downloads.value()},
+            {"deletes", counts.deletes.value()},
+            {"swept", counts.swept.value()},
+            {"refused/unauthorized", counts.refused_unauthorized.value()},
+            {"refused/not_found", counts.refused_not_found.value()},
+            {"refused/too_large", counts.refused_too_large.value()},
+            {"refused/quota", counts.refused_quota.value()},
+            {"refused/bad_request", counts.refused_bad_request.value()},
+        };
+        stats.file_stored_bytes = counts.stored_bytes.load(std::memory_order_relaxed);
     }
 }
 

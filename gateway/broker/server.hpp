@@ -21,6 +21,7 @@
 #include "gateway/broker/sys_topics.hpp"
 #include "gateway/broker/worker.hpp"
 #include "gateway/chat/chat_service.hpp"
+#include "gateway/chat/file_service.hpp"
 #include "gateway/common/config.hpp"
 #include "gateway/observability/http_server.hpp"
 #include "gateway/stream/listener.hpp"
@@ -131,6 +132,8 @@ public:
 
 private:
     static connection_settings make_connection_settings(const broker_config& config);
+    /// The file API's hook into the http listeners, or null without files.
+    std::shared_ptr<const http_delegate> file_delegate();
     /// Binds the http listener `wanted` on worker 0 (making http_server_ first). Throws
     /// std::runtime_error naming the address when the socket cannot be bound.
     void start_http_listener(const listener_config& wanted);
@@ -170,6 +173,10 @@ private:
     session_registry registry_;
     std::unique_ptr<session_persistence> persistence_;
     std::unique_ptr<chat_service> chat_;
+    /// Files in chat (docs/CHAT.md "Files"), or null without persistence.
+    std::unique_ptr<file_service> files_;
+    /// files_ for the http sessions, set once it is loaded. Any thread (atomic).
+    std::atomic<file_service*> file_api_{nullptr};
     std::vector<std::unique_ptr<worker>> workers_;
     /// Every worker's listeners; listeners_[i] runs on worker i.
     std::vector<std::vector<std::unique_ptr<listener>>> listeners_;

@@ -73,6 +73,9 @@ struct broker_stats {
     std::uint64_t http_requests = 0;
     std::uint64_t http_bad_requests = 0;
     std::uint64_t http_connections_refused = 0;
+    /// The file service's counters (docs/CHAT.md "Files"), by name; empty without files.
+    std::vector<std::pair<std::string, std::uint64_t>> file_counts;
+    std::uint64_t file_stored_bytes = 0;
 
     /// The total of the table counter `member` (0 when it is not in the table).
     std::uint64_t total(counter worker_counters::*member) const;

@@ -110,6 +110,10 @@ struct worker_counters {
     counter session_queue_deepest;
     /// Sessions by queue depth, one count per bucket of session_queue_depth_bounds (+Inf last).
     std::array<counter, 7> session_queue_depth_buckets;
+
+    // Files in chat (docs/CHAT.md "Files").
+    /// Chat messages refused for their "files": malformed, or naming a file not the sender's.
+    counter file_reference_refusals;
 };
 
 /// The counter of `qos` (0, 1 or 2; anything else counts as 2) among three.

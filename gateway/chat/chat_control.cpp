@@ -18,7 +18,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array<std::pair<control_operation, std::string_view>, 27> operation_names{{
+constexpr std::array<std::pair<control_operation, std::string_view>, 28> operation_names{{
     {control_operation::create, "create"},
     {control_operation::join, "join"},
     {control_operation::leave, "leave"},
@@ -46,6 +46,7 @@ constexpr std::array<std::pair<control_operation, std::string_view>, 27> operati
     {control_operation::invitations, "invitations"},
     {control_operation::decline, "decline"},
     {control_operation::search, "search"},
+    {control_operation::file_token, "file_token"},
 }};
 
 /// The longest display name or topic a room may have, in bytes.
@@ -253,6 +254,7 @@ std::optional<std::string> read_fields(const json& request, control_request& par
         return std::nullopt;
     }
     case control_operation::invitations:
+    case control_operation::file_token:
     case control_operation::rooms: return std::nullopt;
     case control_operation::token:
     case control_operation::revoke_token: return read_name(request, "device", parsed.device);

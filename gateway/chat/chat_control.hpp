@@ -61,6 +61,9 @@ enum class control_operation : std::uint8_t {
     // Search (docs/CHAT.md "Search").
     /// Full-text search over the history the user may read.
     search,
+    // Files (docs/CHAT.md "Files").
+    /// Issues a short-lived token for the file API.
+    file_token,
 };
 
 /// Normalizes a conversation named in a request, `room/{room}` or `dm/{a}/{b}` (the two names in

@@ -10,6 +10,7 @@
 #include "gateway/chat/chat_policy.hpp"
 #include "gateway/chat/chat_topic.hpp"
 #include "gateway/chat/device_token.hpp"
+#include "gateway/chat/file_service.hpp"
 #include "gateway/chat/password_hash.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/common/stored_message_codec.hpp"
@@ -176,6 +177,8 @@ void chat_service::stop() {
 
 void chat_service::run() {
     std::uint64_t next_prune_unix_ms = unix_now_ms() + 60'000;
+    const std::uint64_t sweep_interval_ms = settings_.file_sweep_interval_s * 1000ULL;
+    std::uint64_t next_sweep_unix_ms = unix_now_ms() + sweep_interval_ms;
     std::unique_lock lock(thread_mutex_);
     while (!is_stopping_) {
         wake_.wait_for(lock, std::chrono::milliseconds(settings_.reload_interval_ms),
@@ -195,6 +198,12 @@ void chat_service::run() {
         if (unix_now_ms() >= next_prune_unix_ms) {
             next_prune_unix_ms = unix_now_ms() + day_ms;
             prune_if_due();
+        }
+        if (files_ != nullptr && sweep_interval_ms != 0 && unix_now_ms() >= next_sweep_unix_ms) {
+            next_sweep_unix_ms = unix_now_ms() + sweep_interval_ms;
+            // Bounded work per pass: the next pass takes the rest.
+            constexpr std::size_t files_per_sweep = 100;
+            files_->sweep(unix_now_ms(), files_per_sweep);
         }
         lock.lock();
     }
@@ -550,6 +559,11 @@ bool chat_service::may_read_conversation(std::string_view user,
            directory_.has_user(user);
 }
 
+bool chat_service::may_read_message(std::string_view user, std::string_view conversation,
+                                    std::uint64_t id) const {
+    return may_read_conversation(user, conversation) && id > history_floor(user, conversation);
+}
+
 void chat_service::handle_control(std::string user, std::string_view payload,
                                   std::function<void(control_outcome)> done) {
     auto parsed = parse_control_request(payload);
@@ -588,6 +602,13 @@ void chat_service::handle_control(std::string user, std::string_view payload,
         return;
     case control_operation::search:
         search_history(std::move(request), std::move(user), std::move(done));
+        return;
+    case control_operation::file_token:
+        if (files_ == nullptr) {
+            done(failure(request, "files are off"));
+            return;
+        }
+        done(files_->issue_token(request, user, unix_now_ms()));
         return;
     default: done(failure(request, "unknown op")); return;
     }

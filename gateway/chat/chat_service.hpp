@@ -39,6 +39,8 @@
 
 namespace perch::gateway {
 
+class file_service;
+
 /// The chat settings from the configuration.
 struct chat_settings {
     /// Publish retained presence on chat/presence/{user}.
@@ -63,6 +65,9 @@ struct chat_settings {
     /// Full-text search of history (docs/CHAT.md "Search"); off: `search` is refused (the store
     /// keeps no index then).
     bool is_search_enabled = true;
+    /// How often files that no message references are looked for and removed (docs/CHAT.md
+    /// "Files"); 0: never.
+    std::uint32_t file_sweep_interval_s = 60;
 };
 
 /// The outcome of the chat checks on a CONNECT.
@@ -261,6 +266,17 @@ public:
     /// Reloads the directory now (on the background thread), then runs `after` there.
     void reload_then(std::function<void()> after);
 
+    /// Serves op file_token with `files` and sweeps its unreferenced files on the background
+    /// thread (docs/CHAT.md "Files"). Call before start(); without it file_token is refused.
+    void attach_files(file_service* files) { files_ = files; }
+    /// The file service attached, or null.
+    file_service* files() const { return files_; }
+
+    /// True when `user` may read message `id` of `conversation` now: a member of the room (above
+    /// its join point when the room's history is `joined`), or a party of the direct messages.
+    bool may_read_message(std::string_view user, std::string_view conversation,
+                          std::uint64_t id) const;
+
 private:
     /// True when `password` is a device token of `user`, or the password `hash` names.
     bool check_credentials(std::string_view user, std::string_view password,
@@ -314,6 +330,8 @@ private:
 
     std::unique_ptr<store::chat_store> store_;
     chat_settings settings_;
+    /// Set before start(); read by the background thread and the control requests.
+    file_service* files_ = nullptr;
     /// Stamps `content` as message `conversation`'s next id. User properties `event` and `of`
     /// are the gateway's own: those of a client's message (`is_event` false) are removed.
     stamped_message stamp_in(const mqtt::message_ptr& content, std::string conversation,

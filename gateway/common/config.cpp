@@ -440,6 +440,14 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         {"chat_delete_window_s", unsigned_key(&broker_config::chat_delete_window_s, 0, max_u32)},
         // Full-text search of chat history.
         {"chat_search", bool_key(&broker_config::chat_search)},
+        // Files in chat.
+        {"file_max_bytes", unsigned_key(&broker_config::file_max_bytes, 1, 1ULL << 32)},
+        {"file_quota_bytes", unsigned_key(&broker_config::file_quota_bytes, 0,
+                                          std::numeric_limits<std::uint64_t>::max())},
+        {"file_token_lifetime_s", unsigned_key(&broker_config::file_token_lifetime_s, 1, 86'400)},
+        {"file_unreferenced_grace_s",
+         unsigned_key(&broker_config::file_unreferenced_grace_s, 0, max_u32)},
+        {"file_sweep_interval_s", unsigned_key(&broker_config::file_sweep_interval_s, 0, 86'400)},
         // Failed-login backoff.
         {"login_backoff_user_failures",
          unsigned_key(&broker_config::login_backoff_user_failures, 0, 1'000'000)},
@@ -462,9 +470,8 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
          assistant_unsigned_key(&assistant_config::timeout_ms, 100, 3'600'000)},
         {"assistant_max_tokens", assistant_unsigned_key(&assistant_config::max_tokens, 0, max_u32)},
         {"assistant_stream",
-         [](parse_state& state, const config_line& line) {
-             state.config.assistant.is_streamed = line.bool_value();
-         }},
+         [](parse_state& state,
+            const config_line& line) { state.config.assistant.is_streamed = line.bool_value(); }},
         {"assistant_typing_interval_ms",
          assistant_unsigned_key(&assistant_config::typing_interval_ms, 10, 3'600'000)},
         {"assistant_user_rate", assistant_rate_key(&assistant_config::user_rate_per_minute,
@@ -704,6 +711,10 @@ std::vector<std::string> keys_needing_restart(const broker_config& running,
     check("signal_expiry_s", running.signal_expiry_s != wanted.signal_expiry_s);
     check("chat_delete_window_s", running.chat_delete_window_s != wanted.chat_delete_window_s);
     check("chat_search", running.chat_search != wanted.chat_search);
+    check("file_token_lifetime_s", running.file_token_lifetime_s != wanted.file_token_lifetime_s);
+    check("file_unreferenced_grace_s",
+          running.file_unreferenced_grace_s != wanted.file_unreferenced_grace_s);
+    check("file_sweep_interval_s", running.file_sweep_interval_s != wanted.file_sweep_interval_s);
     const assistant_config& was = running.assistant;
     const assistant_config& now = wanted.assistant;
     check("assistant_endpoint", was.endpoint != now.endpoint);

@@ -261,6 +261,16 @@ struct broker_config {
     /// Full-text search of chat history (docs/CHAT.md "Search"): the store keeps the index and
     /// the `search` control request answers; off: nothing is indexed and `search` is refused.
     bool chat_search = true;
+    /// Files (docs/CHAT.md "Files"), kept in data_dir/files. The largest file accepted, in bytes.
+    std::uint64_t file_max_bytes = 16ULL * 1024 * 1024;
+    /// The bytes one user's files may take together; 0: no quota.
+    std::uint64_t file_quota_bytes = 256ULL * 1024 * 1024;
+    /// How long a file token (op file_token) is good for.
+    std::uint32_t file_token_lifetime_s = 300;
+    /// A file no message references is removed once it is this old.
+    std::uint32_t file_unreferenced_grace_s = 3600;
+    /// How often files no message references are looked for; 0: never.
+    std::uint32_t file_sweep_interval_s = 60;
     /// PBKDF2 iterations of new password hashes (`perch user add|passwd`, and the rehash of a
     /// weaker hash at its user's next password login).
     std::uint32_t password_iterations = default_password_iterations;

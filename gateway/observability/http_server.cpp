@@ -1,9 +1,11 @@
 // The http listener's sessions on Boost.Beast. See the header for the theory of operation.
 #include "gateway/observability/http_server.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
+#include <boost/asio/post.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
@@ -42,11 +44,48 @@ private:
     void read_next() {
         parser_.emplace();
         parser_->header_limit(static_cast<std::uint32_t>(owner_.limits().max_header_bytes));
-        parser_->body_limit(owner_.limits().max_body_bytes);
+        // A Content-Length is checked against this when the header ends; on_header narrows it.
+        std::size_t widest = owner_.limits().max_body_bytes;
+        if (const http_delegate* delegate = owner_.delegate()) {
+            widest = std::max(widest, delegate->max_body_limit());
+        }
+        parser_->body_limit(widest);
         stream_.expires_after(owner_.limits().read_timeout);
+        http::async_read_header(stream_, buffer_, *parser_,
+                                [self = shared_from_this()](beast::error_code error, std::size_t) {
+                                    self->on_header(error);
+                                });
+    }
+
+    void on_header(beast::error_code error) {
+        if (is_closed_ || error) {
+            on_read(error);
+            return;
+        }
+        const http_delegate* delegate = owner_.delegate();
+        const auto& header = parser_->get();
+        const std::string_view target(header.target().data(), header.target().size());
+        std::size_t limit = owner_.limits().max_body_bytes;
+        is_delegated_ = delegate != nullptr && delegate->is_delegated(target);
+        if (is_delegated_) {
+            limit = delegate->body_limit(header.method(), target);
+        }
+        const boost::optional<std::uint64_t> length = parser_->content_length();
+        if (length && *length > limit) {
+            on_read(http::error::body_limit);
+            return;
+        }
+        parser_->body_limit(limit);
+        if (limit > owner_.limits().max_body_bytes) {
+            stream_.expires_after(owner_.limits().upload_timeout);
+        }
+        if (parser_->is_done()) {
+            on_read({});
+            return;
+        }
         http::async_read(stream_, buffer_, *parser_,
-                         [self = shared_from_this()](beast::error_code error, std::size_t) {
-                             self->on_read(error);
+                         [self = shared_from_this()](beast::error_code read_error, std::size_t) {
+                             self->on_read(read_error);
                          });
     }
 
@@ -70,10 +109,35 @@ private:
             }
             log_debug("http: refusing a request ({}): {}", static_cast<unsigned>(status),
                       error.message());
+            if (is_delegated_ && error == http::error::body_limit) {
+                http_response answer = owner_.delegate()->too_large(parser_->get());
+                answer.keep_alive(false);
+                respond(std::move(answer));
+                return;
+            }
             respond(http_error_response(status));
             return;
         }
         owner_.note_request();
+        if (is_delegated_) {
+            boost::system::error_code ignored;
+            const auto remote = stream_.socket().remote_endpoint(ignored);
+            std::string address =
+                remote.address().to_string() + ":" + std::to_string(remote.port());
+            // No read while the answer is made: the connection waits for it.
+            stream_.expires_never();
+            owner_.delegate()->handle(
+                parser_->release(), std::move(address),
+                [self = shared_from_this(),
+                 executor = stream_.get_executor()](http_response response) {
+                    boost::asio::post(executor, [self, response = std::move(response)]() mutable {
+                        if (!self->is_closed_) {
+                            self->respond(std::move(response));
+                        }
+                    });
+                });
+            return;
+        }
         respond(answer_http_request(parser_->get(), owner_.sources()));
     }
 
@@ -102,11 +166,14 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     http_response response_;
+    /// The request read now is the delegate's.
+    bool is_delegated_ = false;
     bool is_closed_ = false;
 };
 
-http_server::http_server(observability_sources sources, http_server_limits limits)
-    : sources_(std::move(sources)), limits_(limits) {}
+http_server::http_server(observability_sources sources, http_server_limits limits,
+                         std::shared_ptr<const http_delegate> delegate)
+    : sources_(std::move(sources)), limits_(limits), delegate_(std::move(delegate)) {}
 
 http_server::~http_server() {
     close_all();

@@ -5,7 +5,9 @@
 // Theory of operation. Each accepted socket becomes a session that reads one request (header and
 // body within the limits, before the read timeout), writes the answer, and reads the next while
 // the client keeps the connection alive. A request that cannot be parsed gets 400, a header past
-// the limit 431, a body past the limit 413; each is answered once and the connection closed. A
+// the limit 431, a body past the limit 413; each is answered once and the connection closed. The
+// header is read first: a request an http_delegate claims (an upload of the file API) gets the
+// body limit and the longer timeout of its own, and its answer arrives later from the delegate. A
 // client silent past the timeout is closed. Past max_connections a new socket is closed at once.
 #pragma once
 
@@ -31,6 +33,8 @@ struct http_server_limits {
     /// For a whole request, and for the next one on a kept-alive connection.
     std::chrono::milliseconds read_timeout{10'000};
     std::size_t max_connections = 32;
+    /// For a whole request whose body may be larger than max_body_bytes (a delegated upload).
+    std::chrono::milliseconds upload_timeout{300'000};
 };
 
 /// What the server counts: single-writer (the owning thread), readable from any thread.
@@ -49,8 +53,10 @@ class http_session;
 /// its sockets belong to.
 class http_server {
 public:
-    /// Answers from `sources` within `limits`.
-    http_server(observability_sources sources, http_server_limits limits);
+    /// Answers from `sources` within `limits`; the requests `delegate` claims (when set) go to it,
+    /// with the body limit it names.
+    http_server(observability_sources sources, http_server_limits limits,
+                std::shared_ptr<const http_delegate> delegate = nullptr);
     ~http_server();
     http_server(const http_server&) = delete;
     http_server& operator=(const http_server&) = delete;
@@ -70,6 +76,7 @@ public:
 
     const observability_sources& sources() const { return sources_; }
     const http_server_limits& limits() const { return limits_; }
+    const http_delegate* delegate() const { return delegate_.get(); }
     void note_request() { counts_.requests.add(); }
     void note_bad_request() { counts_.bad_requests.add(); }
     /// Forgets a session that has closed.
@@ -78,6 +85,7 @@ public:
 private:
     observability_sources sources_;
     http_server_limits limits_;
+    std::shared_ptr<const http_delegate> delegate_;
     /// Open sessions; owner: the io_context's thread.
     std::list<std::shared_ptr<http_session>> sessions_;
     http_server_counts counts_;

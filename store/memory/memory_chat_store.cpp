@@ -639,4 +639,103 @@ void memory_chat_store::prune_history(std::uint64_t before_unix_ms,
     complete(done);
 }
 
+void memory_chat_store::add_file(file_record file, store_completion done) {
+    {
+        std::lock_guard lock(mutex_);
+        std::string id = file.id;
+        files_.insert_or_assign(std::move(id), std::move(file));
+    }
+    complete(done);
+}
+
+void memory_chat_store::remove_file(std::string id, store_completion done) {
+    {
+        std::lock_guard lock(mutex_);
+        files_.erase(id);
+        std::erase_if(file_references_,
+                      [&id](const auto& reference) { return std::get<0>(reference) == id; });
+    }
+    complete(done);
+}
+
+std::vector<file_record> memory_chat_store::load_files() {
+    std::lock_guard lock(mutex_);
+    std::vector<file_record> found;
+    for (const auto& [id, file] : files_) {
+        found.push_back(file);
+    }
+    std::sort(found.begin(), found.end(), [](const file_record& a, const file_record& b) {
+        return std::tie(a.created_unix_ms, a.id) < std::tie(b.created_unix_ms, b.id);
+    });
+    return found;
+}
+
+void memory_chat_store::add_file_references(std::string conversation, std::uint64_t message_id,
+                                            std::vector<std::string> ids, store_completion done) {
+    {
+        std::lock_guard lock(mutex_);
+        for (std::string& id : ids) {
+            file_references_.emplace(std::move(id), conversation, message_id);
+        }
+    }
+    complete(done);
+}
+
+bool memory_chat_store::is_referencing_locked(const std::string& conversation,
+                                              std::uint64_t message_id) const {
+    const auto messages = history_.find(conversation);
+    if (messages == history_.end()) {
+        return false;
+    }
+    const auto message = messages->second.find(message_id);
+    return message != messages->second.end() && !message->second.is_deleted;
+}
+
+void memory_chat_store::file_references(std::string id, file_references_completion done) {
+    std::vector<file_reference> found;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [file_id, conversation, message_id] : file_references_) {
+            if (file_id == id && is_referencing_locked(conversation, message_id)) {
+                found.push_back({conversation, message_id});
+            }
+        }
+    }
+    if (done) {
+        done(std::move(found), store_status{});
+    }
+}
+
+void memory_chat_store::unreferenced_files(std::uint64_t created_before_unix_ms, std::size_t limit,
+                                           file_ids_completion done) {
+    std::vector<std::string> found;
+    {
+        std::lock_guard lock(mutex_);
+        std::vector<const file_record*> candidates;
+        for (const auto& [id, file] : files_) {
+            if (file.created_unix_ms >= created_before_unix_ms) {
+                continue;
+            }
+            const bool is_referenced = std::any_of(
+                file_references_.begin(), file_references_.end(), [&](const auto& reference) {
+                    return std::get<0>(reference) == file.id &&
+                           is_referencing_locked(std::get<1>(reference), std::get<2>(reference));
+                });
+            if (!is_referenced) {
+                candidates.push_back(&file);
+            }
+        }
+        std::sort(
+            candidates.begin(), candidates.end(), [](const file_record* a, const file_record* b) {
+                return std::tie(a->created_unix_ms, a->id) < std::tie(b->created_unix_ms, b->id);
+            });
+        for (std::size_t index = 0; index < candidates.size() && index < limit; ++index) {
+            found.push_back(candidates[index]->id);
+        }
+    }
+    if (done) {
+        done(std::move(found), store_status{});
+    }
+}
+
 } // namespace perch::store::memory

@@ -66,6 +66,14 @@ public:
     /// Scans the history in scope (memory_chat_search.cpp): the same matches and
     /// order as the SQLite index, snippets cut more simply.
     void search_history(search_request request, search_completion done) override;
+    void add_file(file_record file, store_completion done) override;
+    void remove_file(std::string id, store_completion done) override;
+    std::vector<file_record> load_files() override;
+    void add_file_references(std::string conversation, std::uint64_t message_id,
+                             std::vector<std::string> ids, store_completion done) override;
+    void file_references(std::string id, file_references_completion done) override;
+    void unreferenced_files(std::uint64_t created_before_unix_ms, std::size_t limit,
+                            file_ids_completion done) override;
     /// Nothing is ever pending: returns at once.
     void flush() override {}
 
@@ -83,6 +91,9 @@ private:
     directory_result remove_member_locked(const membership_record& membership);
     directory_result update_room_locked(const room_record& room);
     directory_result remove_room_locked(const std::string& name);
+    /// True when message `message_id` of `conversation` is in history and not deleted; mutex_
+    /// held.
+    bool is_referencing_locked(const std::string& conversation, std::uint64_t message_id) const;
 
     const bool is_search_enabled_;
     /// Guards every member below.
@@ -113,6 +124,11 @@ private:
     std::map<std::string, std::uint64_t> heads_;
     /// (user, conversation) -> id.
     std::map<std::pair<std::string, std::string>, std::uint64_t> read_positions_;
+    /// id -> uploaded file.
+    std::map<std::string, file_record> files_;
+    /// (file id, conversation, message id): a reference, kept while its message is in history and
+    /// not deleted (as the SQLite store's triggers do).
+    std::set<std::tuple<std::string, std::string, std::uint64_t>> file_references_;
 };
 
 } // namespace perch::store::memory

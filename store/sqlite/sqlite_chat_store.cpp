@@ -10,6 +10,7 @@
 
 #include "store/sqlite/chat_tables.hpp"
 #include "store/sqlite/database.hpp"
+#include "store/sqlite/file_tables.hpp"
 #include "store/sqlite/schema.hpp"
 #include "store/sqlite/search_tables.hpp"
 
@@ -58,6 +59,7 @@ sqlite_chat_store::sqlite_chat_store(store_options options) : options_(std::move
         migrate_schema(*writer_database_);
         set_search_index(*writer_database_, options_.is_search_enabled);
         writer_tables_ = std::make_unique<chat_tables>(*writer_database_);
+        writer_files_ = std::make_unique<file_tables>(*writer_database_);
         reader_database_ = std::make_unique<database>(options_.path, open_flags);
         reader_database_->execute("PRAGMA busy_timeout = " +
                                   std::to_string(options_.busy_timeout_ms));
@@ -69,6 +71,7 @@ sqlite_chat_store::sqlite_chat_store(store_options options) : options_(std::move
             search_database_->execute("PRAGMA query_only = ON");
             search_tables_ = std::make_unique<search_tables>(*search_database_);
         }
+        reader_files_ = std::make_unique<file_tables>(*reader_database_);
     } catch (const sqlite_error& error) {
         throw store_open_error("cannot open chat store " + options_.path + ": " + error.what());
     }
@@ -658,6 +661,69 @@ void sqlite_chat_store::prune_history(std::uint64_t before_unix_ms,
             tables.prune_history(before_unix_ms, keep_per_conversation);
         },
         std::move(done));
+}
+
+// Files: the writes join history's groups (on the same connection as chat_tables); the reads run
+// alone on the writer connection, after everything submitted before them.
+
+void sqlite_chat_store::add_file(file_record file, store_completion done) {
+    submit_grouped(
+        [this, file = std::move(file)](chat_tables&) { writer_files_->insert_file(file); },
+        std::move(done));
+}
+
+void sqlite_chat_store::remove_file(std::string id, store_completion done) {
+    submit_grouped([this, id = std::move(id)](chat_tables&) { writer_files_->delete_file(id); },
+                   std::move(done));
+}
+
+std::vector<file_record> sqlite_chat_store::load_files() {
+    std::lock_guard lock(reader_mutex_);
+    try {
+        return reader_files_->files();
+    } catch (const sqlite_error& error) {
+        throw store_open_error("cannot read the files of " + options_.path + ": " + error.what());
+    }
+}
+
+void sqlite_chat_store::add_file_references(std::string conversation, std::uint64_t message_id,
+                                            std::vector<std::string> ids, store_completion done) {
+    submit_grouped(
+        [this, conversation = std::move(conversation), message_id, ids = std::move(ids)](
+            chat_tables&) { writer_files_->insert_references(conversation, message_id, ids); },
+        std::move(done));
+}
+
+void sqlite_chat_store::file_references(std::string id, file_references_completion done) {
+    submit(pending_chat_operation{{}, {}, [this, id = std::move(id), done = std::move(done)] {
+                                      std::vector<file_reference> found;
+                                      store_status status;
+                                      try {
+                                          found = writer_files_->references(id);
+                                      } catch (const sqlite_error& error) {
+                                          status = failure(error);
+                                      }
+                                      if (done) {
+                                          done(std::move(found), status);
+                                      }
+                                  }});
+}
+
+void sqlite_chat_store::unreferenced_files(std::uint64_t created_before_unix_ms, std::size_t limit,
+                                           file_ids_completion done) {
+    submit(pending_chat_operation{
+        {}, {}, [this, created_before_unix_ms, limit, done = std::move(done)] {
+            std::vector<std::string> found;
+            store_status status;
+            try {
+                found = writer_files_->unreferenced(created_before_unix_ms, limit);
+            } catch (const sqlite_error& error) {
+                status = failure(error);
+            }
+            if (done) {
+                done(std::move(found), status);
+            }
+        }});
 }
 
 } // namespace perch::store::sqlite

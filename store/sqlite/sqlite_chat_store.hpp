@@ -39,6 +39,7 @@ namespace perch::store::sqlite {
 class database;
 class chat_tables;
 class search_tables;
+class file_tables;
 
 /// chat_store on SQLite. Opening creates options.path when missing, sets journal_mode=WAL,
 /// synchronous (FULL for durability full, NORMAL for batched), busy_timeout and max_page_count as
@@ -101,6 +102,14 @@ public:
     /// Runs on the search thread and its read connection, after every operation submitted
     /// before it has been written; busy when max_pending_searches are already admitted.
     void search_history(search_request request, search_completion done) override;
+    void add_file(file_record file, store_completion done) override;
+    void remove_file(std::string id, store_completion done) override;
+    std::vector<file_record> load_files() override;
+    void add_file_references(std::string conversation, std::uint64_t message_id,
+                             std::vector<std::string> ids, store_completion done) override;
+    void file_references(std::string id, file_references_completion done) override;
+    void unreferenced_files(std::uint64_t created_before_unix_ms, std::size_t limit,
+                            file_ids_completion done) override;
     /// Must not be called from a completion (it would wait for its own thread). Does not wait
     /// for searches handed to the search thread.
     void flush() override;
@@ -142,11 +151,13 @@ private:
     /// The write connection: used by the constructor, then only on the writer thread.
     std::unique_ptr<database> writer_database_;
     std::unique_ptr<chat_tables> writer_tables_;
+    std::unique_ptr<file_tables> writer_files_;
 
     /// Guards the read connection and its statements.
     std::mutex reader_mutex_;
     std::unique_ptr<database> reader_database_;
     std::unique_ptr<chat_tables> reader_tables_;
+    std::unique_ptr<file_tables> reader_files_;
 
     /// The search connection (query_only) and its statement: used only on the search thread.
     std::unique_ptr<database> search_database_;

@@ -1110,5 +1110,97 @@ TEST(SqliteChatStore, MigrationToVersionThreeCanRunTwice) {
     EXPECT_EQ(connection.query_integer("SELECT version FROM chat_directory_version"), 7);
 }
 
+// ---- Files (docs/CHAT.md "Files") ----------------------------------------------------------
+
+file_record uploaded(std::string id, std::string owner, std::uint64_t created_unix_ms) {
+    return {std::move(id),        std::move(owner), 5, "text/plain", "note.txt",
+            std::string(64, 'a'), created_unix_ms};
+}
+
+template <typename Store> std::vector<file_reference> references_of(Store& store, std::string id) {
+    std::promise<std::vector<file_reference>> result;
+    store.file_references(std::move(id),
+                          [&](std::vector<file_reference> found, const store_status& status) {
+                              EXPECT_TRUE(status.is_ok()) << status.detail;
+                              result.set_value(std::move(found));
+                          });
+    return result.get_future().get();
+}
+
+template <typename Store>
+std::vector<std::string> unreferenced_of(Store& store, std::uint64_t before_unix_ms) {
+    std::promise<std::vector<std::string>> result;
+    store.unreferenced_files(before_unix_ms, 10,
+                             [&](std::vector<std::string> found, const store_status& status) {
+                                 EXPECT_TRUE(status.is_ok()) << status.detail;
+                                 result.set_value(std::move(found));
+                             });
+    return result.get_future().get();
+}
+
+TYPED_TEST(ChatStore, FilesAndTheirReferencesSurviveAReopenAndLeaveWithTheirMessages) {
+    this->store().add_file(uploaded("f1", "alice", 10));
+    this->store().add_file(uploaded("f2", "alice", 20));
+    this->store().add_file(uploaded("f3", "bob", 30));
+    for (std::uint64_t id = 1; id <= 3; ++id) {
+        this->store().append_history(message("room/kitchen", id, id * 100));
+    }
+    this->store().add_file_references("room/kitchen", 1, {"f1"});
+    this->store().add_file_references("room/kitchen", 2, {"f1", "f2"});
+    this->reopen();
+
+    EXPECT_EQ(this->store().load_files(),
+              (std::vector<file_record>{uploaded("f1", "alice", 10), uploaded("f2", "alice", 20),
+                                        uploaded("f3", "bob", 30)}));
+    EXPECT_EQ(references_of(this->store(), "f1"),
+              (std::vector<file_reference>{{"room/kitchen", 1}, {"room/kitchen", 2}}));
+    // Never referenced, and old enough: f3 only (f1 and f2 are referenced).
+    EXPECT_EQ(unreferenced_of(this->store(), 100), (std::vector<std::string>{"f3"}));
+    EXPECT_TRUE(unreferenced_of(this->store(), 30).empty());
+
+    // Deleting message 2 (op delete) takes its references; pruning message 1 takes the last.
+    this->store().append_history(event("room/kitchen", 4, history_kind::deletion, 2, "alice"));
+    this->store().flush();
+    EXPECT_EQ(references_of(this->store(), "f1"),
+              (std::vector<file_reference>{{"room/kitchen", 1}}));
+    EXPECT_EQ(unreferenced_of(this->store(), 100), (std::vector<std::string>{"f2", "f3"}));
+    this->store().prune_history(150, 0);
+    this->store().flush();
+    EXPECT_TRUE(references_of(this->store(), "f1").empty());
+    EXPECT_EQ(unreferenced_of(this->store(), 100), (std::vector<std::string>{"f1", "f2", "f3"}));
+
+    this->store().remove_file("f1");
+    this->reopen();
+    EXPECT_EQ(this->store().load_files().size(), 2U);
+    EXPECT_EQ(unreferenced_of(this->store(), 100), (std::vector<std::string>{"f2", "f3"}));
+}
+
+TEST(SqliteChatStore, MigratesAVersionElevenDatabaseToFilesKeepingHistory) {
+    temporary_database file;
+    {
+        sqlite::database connection(file.path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+        sqlite::migrate_schema(connection, 11);
+        connection.execute("INSERT INTO chat_users VALUES ('alice', 'hash', 1)");
+    }
+    {
+        const auto store = open_chat_store(sqlite_options(file));
+        EXPECT_EQ(store->load_directory().users.size(), 1U);
+        EXPECT_TRUE(store->load_files().empty());
+        store->append_history(message("room/kitchen", 1));
+        store->add_file(uploaded("f1", "alice", 1));
+        store->add_file_references("room/kitchen", 1, {"f1"});
+        store->flush();
+        EXPECT_EQ(references_of(*store, "f1"), (std::vector<file_reference>{{"room/kitchen", 1}}));
+    }
+    sqlite::database connection(file.path(), SQLITE_OPEN_READWRITE);
+    EXPECT_EQ(sqlite::schema_version(connection), sqlite::current_schema_version);
+    EXPECT_EQ(connection.query_integer("SELECT count(*) FROM chat_history"), 1);
+    EXPECT_EQ(connection.query_integer("SELECT count(*) FROM chat_files"), 1);
+    // Running the migration again is harmless.
+    connection.execute("PRAGMA user_version = 11");
+    sqlite::migrate_schema(connection);
+    EXPECT_EQ(connection.query_integer("SELECT count(*) FROM chat_file_refs"), 1);
+}
+
 } // namespace
 } // namespace perch::store
