@@ -381,15 +381,11 @@ INSERT INTO chat_search (rowid, payload)
     SELECT rowid, payload FROM chat_history WHERE event = 0 AND is_deleted = 0;
 )sql";
 
-// Version 12 is reserved: numbered by the order changes are released in, the files' version
-// below may move down to 12 when none comes before it (it applies on top of 11 as well).
-constexpr std::string_view version_12 = "";
-
-// Version 13: uploaded files (docs/CHAT.md "Files"). A file's record, and the messages that
+// Version 12: uploaded files (docs/CHAT.md "Files"). A file's record, and the messages that
 // reference it; a reference leaves with its message, when the message is deleted (op delete marks
 // it) or its row goes (retention, a deleted room), by triggers in the same transaction. Self-
 // contained: it reads and writes only tables of its own and chat_history's stable columns.
-constexpr std::string_view version_13 = R"sql(
+constexpr std::string_view version_12 = R"sql(
 CREATE TABLE IF NOT EXISTS chat_files (
     id TEXT PRIMARY KEY NOT NULL,
     owner TEXT NOT NULL,
@@ -417,8 +413,8 @@ END;
 )sql";
 
 constexpr std::array<std::string_view, current_schema_version> migrations = {
-    version_1, version_2, version_3,  version_4,  version_5,  version_6, version_7,
-    version_8, version_9, version_10, version_11, version_12, version_13};
+    version_1, version_2, version_3, version_4,  version_5,  version_6,
+    version_7, version_8, version_9, version_10, version_11, version_12};
 
 } // namespace
 
