@@ -33,6 +33,7 @@ namespace perch::store::sqlite {
 class database;
 class chat_tables;
 class search_tables;
+class push_tables;
 
 /// chat_store on SQLite. Opening creates options.path when missing, sets journal_mode=WAL,
 /// synchronous (FULL for durability full, NORMAL for batched), busy_timeout and max_page_count as
@@ -94,6 +95,16 @@ public:
                        store_completion done) override;
     /// Runs on the writer connection, between groups, like history_page.
     void search_history(search_request request, search_completion done) override;
+    // Web Push.
+    void set_push_subscription(push_subscription_record subscription,
+                               directory_completion done) override;
+    void remove_push_subscription(std::string user, std::string device,
+                                  directory_completion done) override;
+    void remove_push_endpoint(std::string endpoint, directory_completion done) override;
+    void set_push_error(std::string endpoint, std::string error,
+                        directory_completion done) override;
+    void set_push_preview(std::string user, bool is_allowed, directory_completion done) override;
+    push_state_record push_state(std::string user) override;
     /// Must not be called from a completion (it would wait for its own thread).
     void flush() override;
 
@@ -130,11 +141,13 @@ private:
     std::unique_ptr<database> writer_database_;
     std::unique_ptr<chat_tables> writer_tables_;
     std::unique_ptr<search_tables> writer_search_;
+    std::unique_ptr<push_tables> writer_push_;
 
     /// Guards the read connection and its statements.
     std::mutex reader_mutex_;
     std::unique_ptr<database> reader_database_;
     std::unique_ptr<chat_tables> reader_tables_;
+    std::unique_ptr<push_tables> reader_push_;
 
     /// Guards every member below.
     mutable std::mutex mutex_;
