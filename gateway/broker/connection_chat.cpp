@@ -362,6 +362,7 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
         return false;
     }
     *stamped_content = recorded->content;
+    chat.offer_push(recorded->conversation, chat_user(), inbound.content->payload.as_string());
     if (ledger_ && ledger_->chat) {
         // This session's own message never comes back to it (No Local): owed nothing.
         mark_done(position_of(*ledger_->chat, recorded->conversation), recorded->id);

@@ -23,6 +23,7 @@
 #include "gateway/chat/chat_service.hpp"
 #include "gateway/common/config.hpp"
 #include "gateway/observability/http_server.hpp"
+#include "gateway/push/push_sender.hpp"
 #include "gateway/stream/listener.hpp"
 #include "gateway/stream/tls_context.hpp"
 #include "gateway/web/static_site.hpp"
@@ -163,6 +164,8 @@ private:
     session_registry registry_;
     std::unique_ptr<session_persistence> persistence_;
     std::unique_ptr<chat_service> chat_;
+    /// Web Push (config push true), or null. Reads chat_'s store; stopped before it.
+    std::unique_ptr<push::push_sender> push_sender_;
     std::vector<std::unique_ptr<worker>> workers_;
     /// Every worker's listeners; listeners_[i] runs on worker i.
     std::vector<std::vector<std::unique_ptr<listener>>> listeners_;

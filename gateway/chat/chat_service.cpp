@@ -589,6 +589,12 @@ void chat_service::handle_control(std::string user, std::string_view payload,
     case control_operation::search:
         search_history(std::move(request), std::move(user), std::move(done));
         return;
+    case control_operation::push_key:
+    case control_operation::push_subscribe:
+    case control_operation::push_unsubscribe:
+    case control_operation::push_preview:
+        handle_push(std::move(request), std::move(user), std::move(done));
+        return;
     default: done(failure(request, "unknown op")); return;
     }
 }

@@ -56,10 +56,20 @@ private:
 class p256_key {
 public:
     p256_key() { check(wc_ecc_init(&key_), "wc_ecc_init"); }
-    ~p256_key() { wc_ecc_free(&key_); }
+    ~p256_key() {
+        wc_ecc_free(&key_);
+#ifdef FP_ECC
+        // wolfCrypt caches fixed-point tables per thread and frees them only when asked: on the
+        // workers and the sender thread they would outlive the thread. A notification's few
+        // operations do not need the cache.
+        wc_ecc_fp_free();
+#endif
+    }
     p256_key(const p256_key&) = delete;
     p256_key& operator=(const p256_key&) = delete;
-    ecc_key* get() { return &key_; }
+    ecc_key* get() {
+        return &key_;
+    }
 
     /// Imports a public point; false when it is not one on P-256.
     bool import_public(const std::uint8_t* point, std::size_t size) {

@@ -83,6 +83,9 @@ std::string vapid_authorization(const vapid_claims& claims, const p256_key_pair&
 /// is malformed, its header is not ES256, or the signature does not verify.
 std::optional<vapid_claims> verify_vapid_token(std::string_view token, const bytes& public_key);
 
+/// The VAPID key's file name inside data_dir.
+inline constexpr std::string_view vapid_key_file_name = "vapid.key";
+
 /// Loads the VAPID key pair from `path` (97 bytes: private scalar then public point), or, when
 /// the file is missing, generates one and writes it with mode 0600. Throws std::runtime_error
 /// naming the path when it cannot be read, is malformed, or cannot be written.
