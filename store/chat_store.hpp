@@ -133,6 +133,31 @@ struct device_token_record {
     bool operator==(const device_token_record&) const = default;
 };
 
+/// A Web Push subscription of one device of a user (docs/CHAT.md "Web Push"): the browser's
+/// PushSubscription. The store never interprets the endpoint or the keys.
+struct push_subscription_record {
+    std::string user;
+    /// The device it belongs to: a user has at most one subscription per device.
+    std::string device;
+    /// The push resource URL the notifications are POSTed to.
+    std::string endpoint;
+    /// keys.p256dh and keys.auth, base64url as the browser gave them.
+    std::string p256dh;
+    std::string auth;
+    std::uint64_t created_unix_ms = 0;
+    /// The last failure the push service answered (empty when none).
+    std::string last_error;
+    bool operator==(const push_subscription_record&) const = default;
+};
+
+/// What Web Push knows of one user: the setting and the subscriptions, by device.
+struct push_state_record {
+    /// The user allowed message text in notifications (push_preview on).
+    bool is_preview_allowed = false;
+    std::vector<push_subscription_record> subscriptions;
+    bool operator==(const push_state_record&) const = default;
+};
+
 /// What a ban names.
 enum class ban_kind : std::uint8_t { user, client, address };
 
@@ -632,6 +657,26 @@ public:
     /// references, oldest first.
     virtual void unreferenced_files(std::uint64_t created_before_unix_ms, std::size_t limit,
                                     file_ids_completion done) = 0;
+    // Web Push (docs/CHAT.md "Web Push"). Not part of the directory: directory_version() stays.
+
+    /// Stores the subscription of (subscription.user, subscription.device), replacing the one
+    /// that device had; not_found for an unknown user.
+    virtual void set_push_subscription(push_subscription_record subscription,
+                                       directory_completion done) = 0;
+    /// Deletes the subscription of `device` of `user`; not_found when it has none.
+    virtual void remove_push_subscription(std::string user, std::string device,
+                                          directory_completion done) = 0;
+    /// Deletes every subscription with `endpoint` (its push service reported it gone);
+    /// not_found when there is none.
+    virtual void remove_push_endpoint(std::string endpoint, directory_completion done) = 0;
+    /// Records `error` as the last failure of the subscriptions with `endpoint`.
+    virtual void set_push_error(std::string endpoint, std::string error,
+                                directory_completion done) = 0;
+    /// Sets whether `user` allows message text in notifications; not_found for an unknown user.
+    virtual void set_push_preview(std::string user, bool is_allowed, directory_completion done) = 0;
+    /// The setting and the subscriptions of `user`, by device. Synchronous: meant for the push
+    /// sender's own thread.
+    virtual push_state_record push_state(std::string user) = 0;
 
     /// Blocks until every operation submitted before the call has completed.
     virtual void flush() = 0;

@@ -384,6 +384,7 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
         // Submitted after the message's row: the reference lands in the same or a later group.
         chat.files()->record_references(recorded->conversation, recorded->id, std::move(file_ids));
     }
+    chat.offer_push(recorded->conversation, chat_user(), inbound.content->payload.as_string());
     if (ledger_ && ledger_->chat) {
         // This session's own message never comes back to it (No Local): owed nothing.
         mark_done(position_of(*ledger_->chat, recorded->conversation), recorded->id);

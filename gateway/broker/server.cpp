@@ -16,6 +16,7 @@
 #include "gateway/common/log.hpp"
 #include "gateway/common/private_data_dir.hpp"
 #include "gateway/common/stored_message_codec.hpp"
+#include "gateway/push/push_sender.hpp"
 #include "gateway/stream/tls_stream.hpp"
 #include "gateway/stream/websocket_stream.hpp"
 
@@ -52,6 +53,8 @@ server::~server() {
         persistence_->store().flush();
         persistence_.reset();
     }
+    // The push sender reads the chat store: it stops first.
+    push_sender_.reset();
     if (chat_) {
         chat_->stop();
         if (files_) {
@@ -375,7 +378,31 @@ void server::open_chat(const store::store_options& options) {
     // long while its delivery does not (docs/DURABILITY.md "Chat messages").
     store::store_options chat_store_options = options;
     chat_store_options.commit_interval_ms = config_.chat_commit_interval_ms;
+    std::optional<push::p256_key_pair> vapid_key;
+    if (config_.push) {
+        // The key pair the push services know this server by: made once, kept in data_dir.
+        std::filesystem::create_directories(config_.data_dir);
+        vapid_key = push::load_or_create_vapid_key(std::filesystem::path(config_.data_dir) /
+                                                   push::vapid_key_file_name);
+        settings.is_push_enabled = true;
+        settings.push_public_key =
+            push::base64url_encode(vapid_key->public_key.data(), vapid_key->public_key.size());
+        settings.push_allow_insecure_endpoints = config_.push_allow_insecure_endpoints;
+    }
     chat_ = std::make_unique<chat_service>(store::open_chat_store(chat_store_options), settings);
+    if (vapid_key) {
+        push::push_sender_settings push_settings;
+        push_settings.contact = config_.push_contact;
+        push_settings.ttl_seconds = config_.push_ttl_seconds;
+        push_settings.allow_insecure_endpoints = config_.push_allow_insecure_endpoints;
+        push_settings.ca_file = config_.push_cafile;
+        push_sender_ =
+            std::make_unique<push::push_sender>(chat_->store(), *vapid_key, push_settings);
+        push_sender_->start();
+        chat_->set_push_notifier([sender = push_sender_.get()](push::push_notice notice) {
+            sender->submit(std::move(notice));
+        });
+    }
     chat_->load();
     if (options.durability != store::durability_level::none) {
         file_settings files;
@@ -519,6 +546,11 @@ broker_config keep_restart_values(broker_config wanted, const broker_config& run
     wanted.file_token_lifetime_s = running.file_token_lifetime_s;
     wanted.file_unreferenced_grace_s = running.file_unreferenced_grace_s;
     wanted.file_sweep_interval_s = running.file_sweep_interval_s;
+    wanted.push = running.push;
+    wanted.push_contact = running.push_contact;
+    wanted.push_ttl_seconds = running.push_ttl_seconds;
+    wanted.push_allow_insecure_endpoints = running.push_allow_insecure_endpoints;
+    wanted.push_cafile = running.push_cafile;
     wanted.assistant = running.assistant;
     return wanted;
 }

@@ -24,6 +24,7 @@
 #include "gateway/chat/file_service.hpp"
 #include "gateway/common/config.hpp"
 #include "gateway/observability/http_server.hpp"
+#include "gateway/push/push_sender.hpp"
 #include "gateway/stream/listener.hpp"
 #include "gateway/stream/tls_context.hpp"
 #include "gateway/web/static_site.hpp"
@@ -177,6 +178,8 @@ private:
     std::unique_ptr<file_service> files_;
     /// files_ for the http sessions, set once it is loaded. Any thread (atomic).
     std::atomic<file_service*> file_api_{nullptr};
+    /// Web Push (config push true), or null. Reads chat_'s store; stopped before it.
+    std::unique_ptr<push::push_sender> push_sender_;
     std::vector<std::unique_ptr<worker>> workers_;
     /// Every worker's listeners; listeners_[i] runs on worker i.
     std::vector<std::vector<std::unique_ptr<listener>>> listeners_;

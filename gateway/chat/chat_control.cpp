@@ -5,6 +5,7 @@
 #include <array>
 #include <span>
 
+#include "gateway/chat/chat_push.hpp"
 #include "gateway/chat/chat_search.hpp"
 #include "gateway/chat/chat_topic.hpp"
 #include "gateway/common/chat_names.hpp"
@@ -18,7 +19,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array<std::pair<control_operation, std::string_view>, 28> operation_names{{
+constexpr std::array<std::pair<control_operation, std::string_view>, 32> operation_names{{
     {control_operation::create, "create"},
     {control_operation::join, "join"},
     {control_operation::leave, "leave"},
@@ -47,6 +48,10 @@ constexpr std::array<std::pair<control_operation, std::string_view>, 28> operati
     {control_operation::decline, "decline"},
     {control_operation::search, "search"},
     {control_operation::file_token, "file_token"},
+    {control_operation::push_key, "push_key"},
+    {control_operation::push_subscribe, "push_subscribe"},
+    {control_operation::push_unsubscribe, "push_unsubscribe"},
+    {control_operation::push_preview, "push_preview"},
 }};
 
 /// The longest display name or topic a room may have, in bytes.
@@ -302,6 +307,10 @@ std::optional<std::string> read_fields(const json& request, control_request& par
     }
     case control_operation::remove_message: return read_target(request, parsed);
     case control_operation::search: return read_search_fields(request, parsed);
+    case control_operation::push_key:
+    case control_operation::push_subscribe:
+    case control_operation::push_unsubscribe:
+    case control_operation::push_preview: return read_push_fields(request, parsed);
     case control_operation::react:
     case control_operation::unreact:
         if (auto error = read_target(request, parsed)) {

@@ -64,6 +64,15 @@ enum class control_operation : std::uint8_t {
     // Files (docs/CHAT.md "Files").
     /// Issues a short-lived token for the file API.
     file_token,
+    // Web Push (docs/CHAT.md "Web Push").
+    /// The server's VAPID public key, for pushManager.subscribe.
+    push_key,
+    /// Stores the PushSubscription of one of the user's devices.
+    push_subscribe,
+    /// Deletes it.
+    push_unsubscribe,
+    /// Allows or forbids message text in the user's notifications.
+    push_preview,
 };
 
 /// Normalizes a conversation named in a request, `room/{room}` or `dm/{a}/{b}` (the two names in
@@ -122,6 +131,13 @@ struct control_request {
     std::vector<store::search_term> search_terms{};
     /// The hits skipped: where the page of "cursor" starts.
     std::size_t search_offset = 0;
+    // Web Push; `device` names the device of push_subscribe and push_unsubscribe.
+    /// push_subscribe: the PushSubscription's endpoint, keys.p256dh and keys.auth (base64url).
+    std::string push_endpoint;
+    std::string push_p256dh;
+    std::string push_auth;
+    /// push_preview: "on" or "off".
+    bool is_push_preview_allowed = false;
     bool operator==(const control_request&) const = default;
 };
 

@@ -609,6 +609,11 @@ void chat_service::handle_control(std::string user, std::string_view payload,
             return;
         }
         done(files_->issue_token(request, user, unix_now_ms()));
+    case control_operation::push_key:
+    case control_operation::push_subscribe:
+    case control_operation::push_unsubscribe:
+    case control_operation::push_preview:
+        handle_push(std::move(request), std::move(user), std::move(done));
         return;
     default: done(failure(request, "unknown op")); return;
     }

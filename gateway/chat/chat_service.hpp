@@ -33,6 +33,7 @@
 #include "gateway/chat/login_backoff.hpp"
 #include "gateway/chat/password_check_pool.hpp"
 #include "gateway/chat/password_hash.hpp"
+#include "gateway/push/push_notice.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/subscription_options.hpp"
 #include "store/chat_store.hpp"
@@ -68,6 +69,13 @@ struct chat_settings {
     /// How often files that no message references are looked for and removed (docs/CHAT.md
     /// "Files"); 0: never.
     std::uint32_t file_sweep_interval_s = 60;
+    // Web Push (docs/CHAT.md "Web Push").
+    /// The push_* requests answer and notices go to the push notifier; off: they are refused.
+    bool is_push_enabled = false;
+    /// The VAPID public key, base64url, as push_key answers it.
+    std::string push_public_key;
+    /// push_subscribe accepts http:// endpoints on loopback addresses (tests only).
+    bool push_allow_insecure_endpoints = false;
 };
 
 /// The outcome of the chat checks on a CONNECT.
@@ -194,6 +202,18 @@ public:
                                                      std::string_view sender,
                                                      std::uint64_t now_unix_ms,
                                                      store::store_completion done);
+
+    /// Web Push: receives the notices of direct messages and mentions for users with no connected
+    /// device (chat_push.cpp). Set before the workers start; runs on the worker that recorded
+    /// the message, so it must only queue.
+    void set_push_notifier(std::function<void(push::push_notice)> notifier) {
+        push_notifier_ = std::move(notifier);
+    }
+    /// Offers a recorded message of `sender` in `conversation` to Web Push: a direct message
+    /// notifies the other user, a room message each member it mentions (`@name`), each only
+    /// while none of their devices is connected. Nothing without a notifier.
+    void offer_push(std::string_view conversation, std::string_view sender,
+                    std::string_view text) const;
 
     /// The last id stamped in `conversation` (0 when none).
     std::uint64_t last_id(std::string_view conversation) const {
@@ -327,6 +347,10 @@ private:
     /// (chat_search.cpp).
     void search_history(control_request request, std::string user,
                         std::function<void(control_outcome)> done);
+    /// The push_* requests (chat_push.cpp).
+    void handle_push(control_request request, std::string user,
+                     std::function<void(control_outcome)> done);
+    std::function<void(push::push_notice)> push_notifier_;
 
     std::unique_ptr<store::chat_store> store_;
     chat_settings settings_;

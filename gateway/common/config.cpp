@@ -481,6 +481,22 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         {"assistant_max_concurrent",
          assistant_unsigned_key(&assistant_config::max_concurrent, 1, 1024)},
         {"assistant_cafile", assistant_text_key(&assistant_config::cafile)},
+        // Web Push (docs/CHAT.md "Web Push").
+        {"push", bool_key(&broker_config::push)},
+        {"push_contact",
+         [](parse_state& state, const config_line& line) {
+             const std::string_view contact = line.single_value();
+             if (!contact.starts_with("mailto:") && !contact.starts_with("https://")) {
+                 line.fail("must be a mailto: or https: URL");
+             }
+             state.config.push_contact = std::string(contact);
+         }},
+        {"push_ttl_seconds", unsigned_key(&broker_config::push_ttl_seconds, 0, 2'419'200)},
+        {"push_allow_insecure_endpoints", bool_key(&broker_config::push_allow_insecure_endpoints)},
+        {"push_cafile",
+         [](parse_state& state,
+            const config_line&
+                line) { state.config.push_cafile = std::string(line.single_value()); }},
         // Reload and logs.
         {"log_format", handle_log_format},
         // Quotas (docs/LIMITS.md).
@@ -715,6 +731,12 @@ std::vector<std::string> keys_needing_restart(const broker_config& running,
     check("file_unreferenced_grace_s",
           running.file_unreferenced_grace_s != wanted.file_unreferenced_grace_s);
     check("file_sweep_interval_s", running.file_sweep_interval_s != wanted.file_sweep_interval_s);
+    check("push", running.push != wanted.push);
+    check("push_contact", running.push_contact != wanted.push_contact);
+    check("push_ttl_seconds", running.push_ttl_seconds != wanted.push_ttl_seconds);
+    check("push_allow_insecure_endpoints",
+          running.push_allow_insecure_endpoints != wanted.push_allow_insecure_endpoints);
+    check("push_cafile", running.push_cafile != wanted.push_cafile);
     const assistant_config& was = running.assistant;
     const assistant_config& now = wanted.assistant;
     check("assistant_endpoint", was.endpoint != now.endpoint);

@@ -293,6 +293,18 @@ struct broker_config {
     /// login. Loopback counts like any address.
     std::uint64_t max_connection_rate = 50;
     std::uint64_t max_connection_burst = 500;
+    // Web Push (docs/CHAT.md "Web Push").
+    /// Notifications of direct messages and mentions to users with no connected device; the
+    /// VAPID key is generated on first start into data_dir/vapid.key.
+    bool push = false;
+    /// The VAPID contact ("sub"): mailto: or https:.
+    std::string push_contact = "mailto:admin@localhost";
+    /// How long a push service keeps an undelivered notification, in seconds.
+    std::uint32_t push_ttl_seconds = 86'400;
+    /// Accept http:// push endpoints on loopback addresses (tests only).
+    bool push_allow_insecure_endpoints = false;
+    /// CA file for https push services; empty: the system's bundle.
+    std::string push_cafile;
 };
 
 /// The quota of the authenticated user `user` (empty: a client without one): the global quota

@@ -74,6 +74,16 @@ public:
     void file_references(std::string id, file_references_completion done) override;
     void unreferenced_files(std::uint64_t created_before_unix_ms, std::size_t limit,
                             file_ids_completion done) override;
+    // Web Push.
+    void set_push_subscription(push_subscription_record subscription,
+                               directory_completion done) override;
+    void remove_push_subscription(std::string user, std::string device,
+                                  directory_completion done) override;
+    void remove_push_endpoint(std::string endpoint, directory_completion done) override;
+    void set_push_error(std::string endpoint, std::string error,
+                        directory_completion done) override;
+    void set_push_preview(std::string user, bool is_allowed, directory_completion done) override;
+    push_state_record push_state(std::string user) override;
     /// Nothing is ever pending: returns at once.
     void flush() override {}
 
@@ -110,6 +120,10 @@ private:
     std::vector<audit_record> audit_;
     /// (user, device) -> token.
     std::map<std::pair<std::string, std::string>, device_token_record> device_tokens_;
+    /// (user, device) -> Web Push subscription.
+    std::map<std::pair<std::string, std::string>, push_subscription_record> push_subscriptions_;
+    /// Users who allowed message text in notifications.
+    std::set<std::string> push_previews_;
     /// (kind, value) -> ban.
     std::map<std::pair<ban_kind, std::string>, ban_record> bans_;
     /// (scope, user, filter) -> rule.

@@ -412,9 +412,32 @@ CREATE TRIGGER IF NOT EXISTS chat_file_refs_deleted AFTER UPDATE OF is_deleted O
 END;
 )sql";
 
+// Version 13: Web Push (docs/CHAT.md "Web Push"): a subscription per (user, device), found by
+// user to send and by endpoint when its push service reports it gone, and each user's preview
+// setting. Written so that running it twice is harmless; self-contained, so that it applies after
+// any version from 11.
+constexpr std::string_view version_13 = R"sql(
+CREATE TABLE IF NOT EXISTS chat_push_subscriptions (
+    user TEXT NOT NULL,
+    device TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    p256dh TEXT NOT NULL,
+    auth TEXT NOT NULL,
+    created_unix_ms INTEGER NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (user, device)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chat_push_subscriptions_endpoint
+    ON chat_push_subscriptions (endpoint);
+CREATE TABLE IF NOT EXISTS chat_push_settings (
+    user TEXT PRIMARY KEY,
+    is_preview_allowed INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 constexpr std::array<std::string_view, current_schema_version> migrations = {
-    version_1, version_2, version_3, version_4,  version_5,  version_6,
-    version_7, version_8, version_9, version_10, version_11, version_12};
+    version_1, version_2, version_3,  version_4,  version_5,  version_6, version_7,
+    version_8, version_9, version_10, version_11, version_12, version_13};
 
 } // namespace
 

@@ -11,6 +11,7 @@
 #include "store/sqlite/chat_tables.hpp"
 #include "store/sqlite/database.hpp"
 #include "store/sqlite/file_tables.hpp"
+#include "store/sqlite/push_tables.hpp"
 #include "store/sqlite/schema.hpp"
 #include "store/sqlite/search_tables.hpp"
 
@@ -60,6 +61,7 @@ sqlite_chat_store::sqlite_chat_store(store_options options) : options_(std::move
         set_search_index(*writer_database_, options_.is_search_enabled);
         writer_tables_ = std::make_unique<chat_tables>(*writer_database_);
         writer_files_ = std::make_unique<file_tables>(*writer_database_);
+        writer_push_ = std::make_unique<push_tables>(*writer_database_);
         reader_database_ = std::make_unique<database>(options_.path, open_flags);
         reader_database_->execute("PRAGMA busy_timeout = " +
                                   std::to_string(options_.busy_timeout_ms));
@@ -72,6 +74,7 @@ sqlite_chat_store::sqlite_chat_store(store_options options) : options_(std::move
             search_tables_ = std::make_unique<search_tables>(*search_database_);
         }
         reader_files_ = std::make_unique<file_tables>(*reader_database_);
+        reader_push_ = std::make_unique<push_tables>(*reader_database_);
     } catch (const sqlite_error& error) {
         throw store_open_error("cannot open chat store " + options_.path + ": " + error.what());
     }
@@ -724,6 +727,57 @@ void sqlite_chat_store::unreferenced_files(std::uint64_t created_before_unix_ms,
                 done(std::move(found), status);
             }
         }});
+}
+
+// Web Push: written through the directory's writer path (one transaction each) without moving
+// directory_version(): no directory reload follows a subscription.
+
+void sqlite_chat_store::set_push_subscription(push_subscription_record subscription,
+                                              directory_completion done) {
+    change_directory([this, subscription = std::move(subscription)](
+                         chat_tables&) { return writer_push_->set_subscription(subscription); },
+                     std::move(done));
+}
+
+void sqlite_chat_store::remove_push_subscription(std::string user, std::string device,
+                                                 directory_completion done) {
+    change_directory([this, user = std::move(user), device = std::move(device)](
+                         chat_tables&) { return writer_push_->remove_subscription(user, device); },
+                     std::move(done));
+}
+
+void sqlite_chat_store::remove_push_endpoint(std::string endpoint, directory_completion done) {
+    change_directory([this, endpoint = std::move(endpoint)](
+                         chat_tables&) { return writer_push_->remove_endpoint(endpoint); },
+                     std::move(done));
+}
+
+void sqlite_chat_store::set_push_error(std::string endpoint, std::string error,
+                                       directory_completion done) {
+    change_directory([this, endpoint = std::move(endpoint), error = std::move(error)](
+                         chat_tables&) { return writer_push_->set_error(endpoint, error); },
+                     std::move(done));
+}
+
+void sqlite_chat_store::set_push_preview(std::string user, bool is_allowed,
+                                         directory_completion done) {
+    change_directory([this, user = std::move(user), is_allowed](
+                         chat_tables&) { return writer_push_->set_preview(user, is_allowed); },
+                     std::move(done));
+}
+
+push_state_record sqlite_chat_store::push_state(std::string user) {
+    std::lock_guard lock(reader_mutex_);
+    try {
+        reader_tables_->begin_read();
+        push_state_record state = reader_push_->state_of(user);
+        reader_tables_->commit();
+        return state;
+    } catch (const sqlite_error& error) {
+        reader_tables_->rollback();
+        throw store_open_error("cannot read the push subscriptions of " + options_.path + ": " +
+                               error.what());
+    }
 }
 
 } // namespace perch::store::sqlite

@@ -40,6 +40,7 @@ class database;
 class chat_tables;
 class search_tables;
 class file_tables;
+class push_tables;
 
 /// chat_store on SQLite. Opening creates options.path when missing, sets journal_mode=WAL,
 /// synchronous (FULL for durability full, NORMAL for batched), busy_timeout and max_page_count as
@@ -110,6 +111,16 @@ public:
     void file_references(std::string id, file_references_completion done) override;
     void unreferenced_files(std::uint64_t created_before_unix_ms, std::size_t limit,
                             file_ids_completion done) override;
+    // Web Push.
+    void set_push_subscription(push_subscription_record subscription,
+                               directory_completion done) override;
+    void remove_push_subscription(std::string user, std::string device,
+                                  directory_completion done) override;
+    void remove_push_endpoint(std::string endpoint, directory_completion done) override;
+    void set_push_error(std::string endpoint, std::string error,
+                        directory_completion done) override;
+    void set_push_preview(std::string user, bool is_allowed, directory_completion done) override;
+    push_state_record push_state(std::string user) override;
     /// Must not be called from a completion (it would wait for its own thread). Does not wait
     /// for searches handed to the search thread.
     void flush() override;
@@ -152,6 +163,7 @@ private:
     std::unique_ptr<database> writer_database_;
     std::unique_ptr<chat_tables> writer_tables_;
     std::unique_ptr<file_tables> writer_files_;
+    std::unique_ptr<push_tables> writer_push_;
 
     /// Guards the read connection and its statements.
     std::mutex reader_mutex_;
@@ -173,6 +185,7 @@ private:
     /// Started after the connections exist; joined after the writer thread (which hands it
     /// searches until it stops).
     std::thread search_thread_;
+    std::unique_ptr<push_tables> reader_push_;
 
     /// Guards every member below.
     mutable std::mutex mutex_;

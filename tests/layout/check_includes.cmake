@@ -14,20 +14,21 @@ set(assistant_http_files completion_client completion_protocol rate_limiter sse_
                          tls_client_stream)
 
 # The layers each layer may include, itself first. Dependencies run one way:
-# program -> assistant -> broker -> {chat, stream, observability, web} -> common -> {mqtt, store}.
+# program -> assistant -> broker -> {chat, stream, observability, web, push} -> common -> {mqtt, store}.
 set(allowed_mqtt mqtt)
 set(allowed_store store)
 set(allowed_common common mqtt store)
 set(allowed_stream stream common mqtt store)
-set(allowed_chat chat common mqtt store)
+set(allowed_chat chat push common mqtt store)
 set(allowed_observability observability common)
 set(allowed_web web common)
-set(allowed_broker broker chat stream observability web common mqtt store)
+set(allowed_push push assistant_http common mqtt store)
+set(allowed_broker broker chat stream observability web push common mqtt store)
 set(allowed_assistant_http assistant_http common)
 set(allowed_assistant assistant assistant_http broker chat stream observability web common mqtt
                       store)
-set(allowed_program program assistant assistant_http broker chat stream observability web common
-                    mqtt store)
+set(allowed_program program assistant assistant_http broker chat stream observability web push
+                    common mqtt store)
 
 # Sets `out` to the layer of `path` (relative to the source root), or "unplaced".
 function(layer_of path out)
@@ -35,7 +36,7 @@ function(layer_of path out)
         set(layer mqtt)
     elseif(path MATCHES "^store/")
         set(layer store)
-    elseif(path MATCHES "^gateway/(common|stream|chat|observability|web|broker|program)/")
+    elseif(path MATCHES "^gateway/(common|stream|chat|observability|web|push|broker|program)/")
         set(layer ${CMAKE_MATCH_1})
     elseif(path MATCHES "^gateway/assistant/([a-z0-9_]+)\\.[ch]pp$")
         if(CMAKE_MATCH_1 IN_LIST assistant_http_files)
