@@ -609,6 +609,7 @@ void chat_service::handle_control(std::string user, std::string_view payload,
             return;
         }
         done(files_->issue_token(request, user, unix_now_ms()));
+        return;
     case control_operation::push_key:
     case control_operation::push_subscribe:
     case control_operation::push_unsubscribe:
