@@ -319,7 +319,7 @@ TEST_F(SqliteMessageStore, ReadOnlyDatabaseFailsToOpen) {
 
 /// Room for the schema and one 150,000-byte message (37 pages), not for two: the schema's own
 /// pages grow with its versions.
-constexpr std::uint64_t one_big_message_bytes = 80 * 4096;
+constexpr std::uint64_t one_big_message_bytes = 96 * 4096;
 
 TEST_F(SqliteMessageStore, FullDatabaseFailsTheGroupThenRecoversWhenSpaceIsFreed) {
     options_.max_database_bytes = one_big_message_bytes;
