@@ -63,16 +63,16 @@ assistant_bot::assistant_bot(server& owner, worker& home, const assistant_config
       limiter_(rate_limit{config.user_rate_per_minute, config.user_rate_burst},
                rate_limit{config.global_rate_per_minute, config.global_rate_burst}) {
     if (url_.is_tls) {
-        tls_client_options options;
+        client::tls_client_options options;
         options.ca_file = config_.cafile;
-        tls_ = std::make_unique<tls_client_context>(options);
+        tls_ = std::make_unique<client::tls_client_context>(options);
     }
 }
 
 assistant_bot::~assistant_bot() = default;
 
 void assistant_bot::start() {
-    client_ = std::make_shared<in_process_client>(
+    client_ = std::make_shared<client::in_process_client>(
         server_, worker_, config_.user, [weak = weak_from_this()](const mqtt::publish& message) {
             if (auto self = weak.lock()) {
                 self->handle_message(message);

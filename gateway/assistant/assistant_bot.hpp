@@ -24,9 +24,9 @@
 #include "gateway/assistant/assistant_trigger.hpp"
 #include "gateway/assistant/completion_client.hpp"
 #include "gateway/assistant/completion_protocol.hpp"
-#include "gateway/assistant/in_process_client.hpp"
+#include "gateway/client/in_process_client.hpp"
 #include "gateway/assistant/rate_limiter.hpp"
-#include "gateway/assistant/tls_client_stream.hpp"
+#include "gateway/client/tls_client_stream.hpp"
 #include "gateway/broker/server.hpp"
 #include "gateway/common/config.hpp"
 #include "gateway/common/endpoint_url.hpp"
@@ -71,9 +71,9 @@ private:
     endpoint_url url_;
     /// Never logged, never in a reply.
     std::string api_key_;
-    std::unique_ptr<tls_client_context> tls_;
+    std::unique_ptr<client::tls_client_context> tls_;
     rate_limiter limiter_;
-    std::shared_ptr<in_process_client> client_;
+    std::shared_ptr<client::in_process_client> client_;
     /// Calls between the history read and the result.
     std::size_t active_calls_ = 0;
     /// The completion calls started (expired ones are dropped as new ones start).

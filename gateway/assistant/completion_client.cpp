@@ -33,7 +33,7 @@ constexpr std::uint32_t max_header_bytes = 16 * 1024;
 class completion_call final : public completion_cancel,
                               public std::enable_shared_from_this<completion_call> {
 public:
-    completion_call(asio::any_io_executor executor, const tls_client_context* tls,
+    completion_call(asio::any_io_executor executor, const client::tls_client_context* tls,
                     completion_call_options options, completion_progress progress,
                     completion_done done)
         : executor_(std::move(executor)), tls_(tls), options_(std::move(options)),
@@ -111,7 +111,7 @@ private:
             return;
         }
         tls_stream_ =
-            std::make_unique<tls_client_stream>(std::move(socket_), *tls_, options_.url.host);
+            std::make_unique<client::tls_client_stream>(std::move(socket_), *tls_, options_.url.host);
         tls_stream_->async_handshake([self = shared_from_this()](const error_code& tls_error) {
             if (tls_error) {
                 self->fail_network("TLS with the model server failed", tls_error,
@@ -291,13 +291,13 @@ private:
     }
 
     asio::any_io_executor executor_;
-    const tls_client_context* tls_;
+    const client::tls_client_context* tls_;
     completion_call_options options_;
     completion_progress progress_;
     completion_done done_;
     tcp::resolver resolver_;
     tcp::socket socket_;
-    std::unique_ptr<tls_client_stream> tls_stream_;
+    std::unique_ptr<client::tls_client_stream> tls_stream_;
     asio::steady_timer deadline_;
     http::request<http::string_body> request_;
     boost::beast::flat_buffer buffer_;
@@ -314,7 +314,7 @@ private:
 } // namespace
 
 std::weak_ptr<completion_cancel> start_completion_call(boost::asio::any_io_executor executor,
-                                                       const tls_client_context* tls,
+                                                       const client::tls_client_context* tls,
                                                        completion_call_options options,
                                                        completion_progress progress,
                                                        completion_done done) {

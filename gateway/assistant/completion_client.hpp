@@ -13,7 +13,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include "gateway/assistant/completion_protocol.hpp"
-#include "gateway/assistant/tls_client_stream.hpp"
+#include "gateway/client/tls_client_stream.hpp"
 #include "gateway/common/endpoint_url.hpp"
 
 namespace perch::gateway::assistant {
@@ -51,7 +51,7 @@ public:
 /// ignored for http. Every handler runs on `executor`. The call keeps itself alive until `done`;
 /// the returned handle expires then.
 std::weak_ptr<completion_cancel> start_completion_call(boost::asio::any_io_executor executor,
-                                                       const tls_client_context* tls,
+                                                       const client::tls_client_context* tls,
                                                        completion_call_options options,
                                                        completion_progress progress,
                                                        completion_done done);

@@ -17,7 +17,7 @@
 #include <boost/beast/http/vector_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "gateway/assistant/tls_client_stream.hpp"
+#include "gateway/client/tls_client_stream.hpp"
 #include "gateway/common/endpoint_url.hpp"
 
 #include <nlohmann/json.hpp>
@@ -41,7 +41,7 @@ struct post_outcome {
 class post_call {
 public:
     post_call(const endpoint_url& url, http::request<http::vector_body<std::uint8_t>> request,
-              const assistant::tls_client_context* tls, std::chrono::milliseconds timeout)
+              const client::tls_client_context* tls, std::chrono::milliseconds timeout)
         : url_(url), request_(std::move(request)), tls_(tls), timer_(io_), resolver_(io_),
           socket_(io_) {
         timer_.expires_after(timeout);
@@ -95,7 +95,7 @@ private:
                                     send(socket_);
                                     return;
                                 }
-                                tls_stream_ = std::make_unique<assistant::tls_client_stream>(
+                                tls_stream_ = std::make_unique<client::tls_client_stream>(
                                     std::move(socket_), *tls_, url_.host);
                                 tls_stream_->async_handshake([this](const error_code& tls_error) {
                                     if (tls_error) {
@@ -126,12 +126,12 @@ private:
 
     endpoint_url url_;
     http::request<http::vector_body<std::uint8_t>> request_;
-    const assistant::tls_client_context* tls_;
+    const client::tls_client_context* tls_;
     asio::io_context io_;
     asio::steady_timer timer_;
     tcp::resolver resolver_;
     tcp::socket socket_;
-    std::unique_ptr<assistant::tls_client_stream> tls_stream_;
+    std::unique_ptr<client::tls_client_stream> tls_stream_;
     boost::beast::flat_buffer buffer_;
     http::response<http::string_body> response_;
     post_outcome outcome_;
@@ -180,9 +180,9 @@ std::string endpoint_origin(std::string_view endpoint) {
 push_sender::push_sender(store::chat_store& store, p256_key_pair vapid_key,
                          push_sender_settings settings)
     : store_(store), vapid_key_(vapid_key), settings_(std::move(settings)) {
-    assistant::tls_client_options options;
+    client::tls_client_options options;
     options.ca_file = settings_.ca_file;
-    tls_ = std::make_unique<assistant::tls_client_context>(options);
+    tls_ = std::make_unique<client::tls_client_context>(options);
 }
 
 push_sender::~push_sender() {

@@ -22,7 +22,7 @@
 #include "gateway/push/web_push_crypto.hpp"
 #include "store/chat_store.hpp"
 
-namespace perch::gateway::assistant {
+namespace perch::gateway::client {
 class tls_client_context;
 }
 
@@ -97,7 +97,7 @@ private:
     store::chat_store& store_;
     const p256_key_pair vapid_key_;
     const push_sender_settings settings_;
-    std::unique_ptr<assistant::tls_client_context> tls_;
+    std::unique_ptr<client::tls_client_context> tls_;
     push_counters counters_;
 
     std::mutex mutex_;

@@ -10,11 +10,13 @@ if(NOT DEFINED PERCH_LAYOUT_ROOT)
 endif()
 
 # The assistant's HTTP side (perch_assistant): knows no MQTT, uses only common/endpoint_url.
-set(assistant_http_files completion_client completion_protocol rate_limiter sse_parser
-                         tls_client_stream)
+set(assistant_http_files completion_client completion_protocol rate_limiter sse_parser)
+# The outbound clients' TLS stream (perch_client_tls): knows no MQTT, used below the broker too.
+set(client_tls_files tls_client_stream)
 
 # The layers each layer may include, itself first. Dependencies run one way:
-# program -> assistant -> broker -> {chat, stream, observability, web, push} -> common -> {mqtt, store}.
+# program -> {assistant, bridge} -> client -> broker -> {chat, stream, observability, web, push}
+#   -> client_tls -> common -> {mqtt, store}.
 set(allowed_mqtt mqtt)
 set(allowed_store store)
 set(allowed_common common mqtt store)
@@ -22,13 +24,17 @@ set(allowed_stream stream common mqtt store)
 set(allowed_chat chat push common mqtt store)
 set(allowed_observability observability common)
 set(allowed_web web common)
-set(allowed_push push assistant_http common mqtt store)
+set(allowed_client_tls client_tls common)
+set(allowed_push push client_tls common mqtt store)
 set(allowed_broker broker chat stream observability web push common mqtt store)
-set(allowed_assistant_http assistant_http common)
-set(allowed_assistant assistant assistant_http broker chat stream observability web common mqtt
-                      store)
-set(allowed_program program assistant assistant_http broker chat stream observability web push
-                    common mqtt store)
+set(allowed_assistant_http assistant_http client_tls common)
+set(allowed_client client client_tls broker chat stream observability web common mqtt store)
+set(allowed_assistant assistant assistant_http client client_tls broker chat stream observability
+                      web common mqtt store)
+set(allowed_bridge bridge client client_tls broker chat stream observability web common mqtt
+                   store)
+set(allowed_program program assistant assistant_http bridge client client_tls broker chat stream
+                    observability web push common mqtt store)
 
 # Sets `out` to the layer of `path` (relative to the source root), or "unplaced".
 function(layer_of path out)
@@ -38,6 +44,14 @@ function(layer_of path out)
         set(layer store)
     elseif(path MATCHES "^gateway/(common|stream|chat|observability|web|push|broker|program)/")
         set(layer ${CMAKE_MATCH_1})
+    elseif(path MATCHES "^gateway/client/([a-z0-9_]+)\\.[ch]pp$")
+        if(CMAKE_MATCH_1 IN_LIST client_tls_files)
+            set(layer client_tls)
+        else()
+            set(layer client)
+        endif()
+    elseif(path MATCHES "^gateway/bridge/")
+        set(layer bridge)
     elseif(path MATCHES "^gateway/assistant/([a-z0-9_]+)\\.[ch]pp$")
         if(CMAKE_MATCH_1 IN_LIST assistant_http_files)
             set(layer assistant_http)

@@ -116,7 +116,7 @@ protected:
 
     /// Runs one call to its end; progress reports are collected.
     completion_result call(completion_call_options options,
-                           const tls_client_context* tls = nullptr) {
+                           const client::tls_client_context* tls = nullptr) {
         boost::asio::io_context context;
         std::optional<completion_result> outcome;
         start_completion_call(
@@ -173,7 +173,7 @@ TEST_F(CompletionClient, StreamedCallIsAssembledWithProgressReports) {
 TEST_F(CompletionClient, HttpsWithTheServersCertificateTrusted) {
     const certificate_files server = ensure_self_signed_certificate(directory_ / "server");
     model_stub stub(directory_, server);
-    tls_client_context tls({server.certificate_path.string(), true});
+    client::tls_client_context tls({server.certificate_path.string(), true});
     EXPECT_EQ(answer_of(call(options_for(stub.port(), "over tls", true, "127.0.0.1", true), &tls)),
               "echo: over tls");
     EXPECT_EQ(
@@ -185,7 +185,7 @@ TEST_F(CompletionClient, HttpsWithAnUntrustedCertificateFails) {
     const certificate_files server = ensure_self_signed_certificate(directory_ / "server");
     const certificate_files other = ensure_self_signed_certificate(directory_ / "other");
     model_stub stub(directory_, server);
-    tls_client_context tls({other.certificate_path.string(), true});
+    client::tls_client_context tls({other.certificate_path.string(), true});
     const std::string failure =
         failure_of(call(options_for(stub.port(), "x", false, "127.0.0.1", true), &tls));
     EXPECT_NE(failure.find("TLS with the model server failed"), std::string::npos) << failure;

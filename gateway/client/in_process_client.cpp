@@ -1,5 +1,5 @@
 // The in-process MQTT 5 client: CONNECT, PUBLISH and acknowledgements over a memory transport.
-#include "gateway/assistant/in_process_client.hpp"
+#include "gateway/client/in_process_client.hpp"
 
 #include <algorithm>
 #include <array>
@@ -13,7 +13,7 @@
 #include "mqtt/decoder.hpp"
 #include "mqtt/encoder.hpp"
 
-namespace perch::gateway::assistant {
+namespace perch::gateway::client {
 
 namespace {
 
@@ -248,4 +248,4 @@ void in_process_client::schedule_reconnect() {
     });
 }
 
-} // namespace perch::gateway::assistant
+} // namespace perch::gateway::client

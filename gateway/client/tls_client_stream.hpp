@@ -27,7 +27,7 @@
 struct WOLFSSL;
 struct WOLFSSL_CTX;
 
-namespace perch::gateway::assistant {
+namespace perch::gateway::client {
 
 /// The error category of wolfSSL client failures (untrusted certificate, wrong host name,
 /// handshake refused, bad record).
@@ -153,4 +153,4 @@ private:
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-} // namespace perch::gateway::assistant
+} // namespace perch::gateway::client

@@ -29,7 +29,7 @@ class server;
 class worker;
 } // namespace perch::gateway
 
-namespace perch::gateway::assistant {
+namespace perch::gateway::client {
 
 /// An in-process MQTT 5 client of user `user_name` with client id `user_name`.
 class in_process_client : public std::enable_shared_from_this<in_process_client> {
@@ -87,4 +87,4 @@ private:
     std::chrono::milliseconds backoff_{200};
 };
 
-} // namespace perch::gateway::assistant
+} // namespace perch::gateway::client

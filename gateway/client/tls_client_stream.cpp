@@ -1,5 +1,5 @@
 // wolfSSL client sessions driven through memory buffers over an Asio socket.
-#include "gateway/assistant/tls_client_stream.hpp"
+#include "gateway/client/tls_client_stream.hpp"
 
 #include <algorithm>
 #include <array>
@@ -14,7 +14,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
-namespace perch::gateway::assistant {
+namespace perch::gateway::client {
 namespace {
 
 /// Debian's bundle of the system's trusted certificate authorities.
@@ -273,4 +273,4 @@ void tls_client_stream::start_write(boost::asio::const_buffer buffer, io_handler
     });
 }
 
-} // namespace perch::gateway::assistant
+} // namespace perch::gateway::client

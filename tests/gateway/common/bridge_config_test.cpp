@@ -1,0 +1,184 @@
+// Tests of the bridge blocks of the config file (Mosquitto's syntax) and of the topic mapping.
+#include <algorithm>
+#include <string>
+#include <string_view>
+
+#include <gtest/gtest.h>
+
+#include "gateway/common/bridge_config.hpp"
+#include "gateway/common/config.hpp"
+
+namespace perch::gateway {
+namespace {
+
+std::string error_of(std::string_view text) {
+    try {
+        parse_config(text, "test.conf");
+    } catch (const config_error& error) {
+        return error.what();
+    }
+    return "";
+}
+
+TEST(BridgeConfig, ParsesAMosquittoBlock) {
+    const broker_config config = parse_config("port 1884\n"
+                                              "connection upstream\n"
+                                              "address 10.0.0.2:1885\n"
+                                              "topic sensors/# out 1 \"\" site1/\n"
+                                              "topic cmd/+ in 2 remote/ \"\"\n"
+                                              "topic chat/# both\n"
+                                              "remote_username board\n"
+                                              "remote_password s3cret\n"
+                                              "remote_clientid board-1\n"
+                                              "cleansession true\n"
+                                              "keepalive_interval 30\n"
+                                              "bridge_protocol_version mqttv50\n"
+                                              "try_private false\n"
+                                              "notifications false\n"
+                                              "local_username relay\n"
+                                              "max_inflight_messages 20\n",
+                                              "test.conf");
+    ASSERT_EQ(config.bridges.size(), 1U);
+    const bridge_config& bridge = config.bridges[0];
+    EXPECT_EQ(bridge.name, "upstream");
+    EXPECT_EQ(bridge.host, "10.0.0.2");
+    EXPECT_EQ(bridge.port, 1885);
+    ASSERT_EQ(bridge.topics.size(), 3U);
+    EXPECT_EQ(bridge.topics[0].pattern, "sensors/#");
+    EXPECT_EQ(bridge.topics[0].direction, bridge_direction::out);
+    EXPECT_EQ(bridge.topics[0].qos, 1);
+    EXPECT_EQ(bridge.topics[0].local_prefix, "");
+    EXPECT_EQ(bridge.topics[0].remote_prefix, "site1/");
+    EXPECT_EQ(bridge.topics[1].direction, bridge_direction::in);
+    EXPECT_EQ(bridge.topics[1].qos, 2);
+    EXPECT_EQ(bridge.topics[1].local_prefix, "remote/");
+    EXPECT_EQ(bridge.topics[2].direction, bridge_direction::both);
+    EXPECT_EQ(bridge.topics[2].qos, 0);
+    EXPECT_EQ(bridge.remote_username, "board");
+    EXPECT_EQ(bridge.remote_password, "s3cret");
+    EXPECT_TRUE(bridge.has_remote_password);
+    EXPECT_EQ(bridge.effective_remote_clientid(), "board-1");
+    EXPECT_TRUE(bridge.clean_session);
+    EXPECT_EQ(bridge.keep_alive_seconds, 30);
+    EXPECT_EQ(bridge.protocol, bridge_protocol::mqtt50);
+    EXPECT_FALSE(bridge.try_private);
+    EXPECT_FALSE(bridge.notifications);
+    EXPECT_EQ(bridge.effective_local_username(), "relay");
+    // A general key after the block still sets the broker.
+    EXPECT_EQ(config.max_inflight_messages, 20U);
+}
+
+TEST(BridgeConfig, DefaultsFollowMosquitto) {
+    const broker_config config =
+        parse_config("connection a\naddress upstream.example\ntopic # out\n", "test.conf");
+    ASSERT_EQ(config.bridges.size(), 1U);
+    const bridge_config& bridge = config.bridges[0];
+    EXPECT_EQ(bridge.port, 1883);
+    EXPECT_FALSE(bridge.clean_session);
+    EXPECT_EQ(bridge.keep_alive_seconds, 60);
+    EXPECT_EQ(bridge.protocol, bridge_protocol::mqtt311);
+    EXPECT_TRUE(bridge.try_private);
+    EXPECT_TRUE(bridge.notifications);
+    EXPECT_FALSE(bridge.is_tls());
+    EXPECT_EQ(bridge.effective_remote_clientid(), "perch-bridge-a");
+    EXPECT_EQ(bridge.effective_local_username(), "bridge-a");
+}
+
+TEST(BridgeConfig, SeveralConnections) {
+    const broker_config config = parse_config("connection a\naddress h1\ntopic x/# out\n"
+                                              "connection b\naddress h2:2000\ntopic y/# in 1\n",
+                                              "test.conf");
+    ASSERT_EQ(config.bridges.size(), 2U);
+    EXPECT_EQ(config.bridges[0].host, "h1");
+    EXPECT_EQ(config.bridges[1].host, "h2");
+    EXPECT_EQ(config.bridges[1].topics[0].pattern, "y/#");
+}
+
+TEST(BridgeConfig, ErrorsNameTheLine) {
+    EXPECT_EQ(error_of("address h1\n"),
+              "test.conf:1: address: a bridge key must follow a `connection NAME` line");
+    EXPECT_EQ(error_of("connection a\naddress h1\ntopic x/# sideways\n"),
+              "test.conf:3: topic: expected in, out or both, got 'sideways'");
+    EXPECT_EQ(error_of("connection a\naddress h1\ntopic x/# out 3\n"),
+              "test.conf:3: topic: the QoS must be 0, 1 or 2, got '3'");
+    EXPECT_EQ(error_of("connection a\naddress h1\ntopic x/# out 1 local\n"),
+              "test.conf:3: topic: the local prefix 'local' must end with '/'");
+    EXPECT_EQ(error_of("connection a\naddress h1\ntopic x/# out 1 \"\" remote\n"),
+              "test.conf:3: topic: the remote prefix 'remote' must end with '/'");
+    EXPECT_EQ(error_of("connection a\naddress h1\ntopic x/#/y out\n"),
+              "test.conf:3: topic: 'x/#/y' is not a valid topic filter");
+    EXPECT_EQ(error_of("connection a\naddress h1\ntopic a+ out\n"),
+              "test.conf:3: topic: 'a+' is not a valid topic filter");
+    EXPECT_EQ(error_of("connection a\naddress h1:0\n"),
+              "test.conf:2: address: the port must not be 0");
+    EXPECT_EQ(error_of("connection a\naddress h1:70000\n"),
+              "test.conf:2: address: 70000 is out of range 0..65535");
+    EXPECT_EQ(error_of("connection a\nbridge_protocol_version mqttv31\n"),
+              "test.conf:2: bridge_protocol_version: expected mqttv311 or mqttv50, got 'mqttv31'");
+    EXPECT_EQ(error_of("connection a\ncleansession maybe\n"),
+              "test.conf:2: cleansession: expected true or false, got 'maybe'");
+    EXPECT_EQ(error_of("connection a\nkeepalive_interval 2\n"),
+              "test.conf:2: keepalive_interval: keepalive_interval must be at least 5 seconds");
+    EXPECT_EQ(error_of("connection a b\n"), "test.conf:1: connection: expected one value, got 2");
+    EXPECT_EQ(error_of("connection a/b\n"),
+              "test.conf:1: connection: the name 'a/b' must be 1 to 64 letters, digits, '-', '_' "
+              "or '.'");
+    EXPECT_EQ(error_of("connection a\naddress h\ntopic # out\nconnection a\n"),
+              "test.conf:4: connection: a connection named 'a' already exists");
+}
+
+TEST(BridgeConfig, UnsupportedBridgeKeyIsAnError) {
+    EXPECT_EQ(error_of("connection a\naddress h1\nbridge_attempt_unsubscribe false\n"),
+              "test.conf:3: bridge_attempt_unsubscribe: unknown key");
+}
+
+TEST(BridgeConfig, IncompleteBlockNamesItsConnectionLine) {
+    EXPECT_EQ(error_of("port 1\n\nconnection a\ntopic # out\n"),
+              "test.conf:3: connection: connection a: no address");
+    EXPECT_EQ(error_of("connection a\naddress h\nconnection b\naddress h\n"),
+              "test.conf:1: connection: connection a: no topic");
+    EXPECT_EQ(error_of("connection a\naddress h\ntopic # out\nbridge_insecure true\n"),
+              "test.conf:1: connection: connection a: bridge_insecure needs bridge_cafile (TLS)");
+}
+
+TEST(BridgeConfig, BridgeChangesNeedARestart) {
+    const broker_config running = parse_config("connection a\naddress h\ntopic # out\n", "t");
+    const broker_config wanted = parse_config("connection a\naddress h\ntopic # in\n", "t");
+    const auto keys = keys_needing_restart(running, wanted);
+    EXPECT_NE(std::find(keys.begin(), keys.end(), "connection"), keys.end());
+    EXPECT_TRUE(keys_needing_restart(running, running).empty());
+}
+
+bridge_topic mapping(std::string pattern, std::string local_prefix, std::string remote_prefix) {
+    bridge_topic topic;
+    topic.pattern = std::move(pattern);
+    topic.direction = bridge_direction::both;
+    topic.local_prefix = std::move(local_prefix);
+    topic.remote_prefix = std::move(remote_prefix);
+    return topic;
+}
+
+TEST(BridgeTopicMapping, PrefixesArePrependedOnEachSide) {
+    const bridge_topic topic = mapping("sensors/#", "local/", "site1/");
+    EXPECT_EQ(topic.local_filter(), "local/sensors/#");
+    EXPECT_EQ(topic.remote_filter(), "site1/sensors/#");
+    EXPECT_EQ(to_remote_topic(topic, "local/sensors/t1"), "site1/sensors/t1");
+    EXPECT_EQ(to_local_topic(topic, "site1/sensors/t1"), "local/sensors/t1");
+}
+
+TEST(BridgeTopicMapping, NoPrefixKeepsTheTopic) {
+    const bridge_topic topic = mapping("a/+/c", "", "");
+    EXPECT_EQ(to_remote_topic(topic, "a/b/c"), "a/b/c");
+    EXPECT_EQ(to_local_topic(topic, "a/x/c"), "a/x/c");
+}
+
+TEST(BridgeTopicMapping, TopicsOutsideTheMappingAreNotMapped) {
+    const bridge_topic topic = mapping("sensors/#", "local/", "site1/");
+    EXPECT_EQ(to_remote_topic(topic, "sensors/t1"), std::nullopt);
+    EXPECT_EQ(to_remote_topic(topic, "local/other/t1"), std::nullopt);
+    EXPECT_EQ(to_local_topic(topic, "site2/sensors/t1"), std::nullopt);
+    EXPECT_EQ(to_local_topic(topic, "site1/"), std::nullopt);
+}
+
+} // namespace
+} // namespace perch::gateway
