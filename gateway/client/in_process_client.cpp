@@ -22,9 +22,23 @@ constexpr std::chrono::milliseconds max_backoff{30'000};
 
 } // namespace
 
+namespace {
+
+in_process_options clean_options(std::string user_name) {
+    in_process_options options;
+    options.user_name = std::move(user_name);
+    return options;
+}
+
+} // namespace
+
 in_process_client::in_process_client(server& owner, worker& home, std::string user_name,
                                      message_handler on_message)
-    : server_(owner), worker_(home), user_name_(std::move(user_name)),
+    : in_process_client(owner, home, clean_options(std::move(user_name)), std::move(on_message)) {}
+
+in_process_client::in_process_client(server& owner, worker& home, in_process_options options,
+                                     message_handler on_message)
+    : server_(owner), worker_(home), options_(std::move(options)),
       on_message_(std::move(on_message)), reconnect_timer_(home.context()) {}
 
 in_process_client::~in_process_client() = default;
@@ -40,13 +54,18 @@ void in_process_client::stop() {
     }
     is_stopped_ = true;
     reconnect_timer_.cancel();
+    const bool was_connected = is_connected_;
     if (is_connected_) {
         send(mqtt::disconnect{});
         flush();
     }
     is_connected_ = false;
+    ++generation_;
     if (stream_) {
         stream_->close();
+    }
+    if (was_connected && on_connection_) {
+        on_connection_(false);
     }
 }
 
@@ -59,13 +78,19 @@ void in_process_client::connect() {
     pending_output_.clear();
     is_writing_ = false;
     is_connected_ = false;
-    auto [broker_end, client_end] = make_memory_transport_pair(worker_.context(), user_name_);
+    auto [broker_end, client_end] = make_memory_transport_pair(worker_.context(), options_.user_name);
     stream_ = std::move(client_end);
     server_.start_in_process_connection(worker_, std::move(broker_end));
     mqtt::connect request;
     request.version = mqtt::protocol_version::v5;
-    request.clean_start = true;
-    request.client_id = user_name_;
+    request.clean_start = options_.clean_start;
+    request.client_id = options_.client_id.empty() ? options_.user_name : options_.client_id;
+    if (options_.receive_maximum != 0) {
+        request.props.receive_maximum = options_.receive_maximum;
+    }
+    if (options_.session_expiry_seconds != 0) {
+        request.props.session_expiry_interval = options_.session_expiry_seconds;
+    }
     send(request);
     flush();
     wait_readable();
@@ -137,18 +162,38 @@ void in_process_client::handle_packet(const mqtt::packet& received) {
         }
         is_connected_ = true;
         backoff_ = first_backoff;
-        log_info("assistant {} connected", user_name_);
+        log_info("in-process client {} connected", options_.user_name);
+        if (!options_.subscriptions.empty()) {
+            mqtt::subscribe request;
+            request.packet_id = take_packet_id();
+            request.entries = options_.subscriptions;
+            send(request);
+        }
+        if (on_connection_) {
+            on_connection_(true);
+        }
         return;
     }
     if (const auto* delivered = std::get_if<mqtt::publish>(&received)) {
-        if (delivered->qos_level == mqtt::qos::at_least_once) {
-            send(mqtt::puback{delivered->packet_id, mqtt::reason_code::success, {}});
-        } else if (delivered->qos_level == mqtt::qos::exactly_once) {
-            send(mqtt::pubrec{delivered->packet_id, mqtt::reason_code::success, {}});
+        if (!options_.is_acknowledgement_deferred) {
+            acknowledge(generation_, delivered->packet_id, delivered->qos_level);
         }
         if (on_message_) {
             on_message_(*delivered);
         }
+        return;
+    }
+    if (const auto* received_ack = std::get_if<mqtt::pubrec>(&received)) {
+        // [MQTT-4.3.3] our QoS 2 publish: release it, and report it done at PUBCOMP.
+        if (static_cast<unsigned>(received_ack->reason) >= 0x80) {
+            report_acknowledged(received_ack->packet_id, received_ack->reason);
+        } else {
+            send(mqtt::pubrel{received_ack->packet_id, mqtt::reason_code::success, {}});
+        }
+        return;
+    }
+    if (const auto* completed = std::get_if<mqtt::pubcomp>(&received)) {
+        report_acknowledged(completed->packet_id, completed->reason);
         return;
     }
     if (const auto* released = std::get_if<mqtt::pubrel>(&received)) {
@@ -157,9 +202,10 @@ void in_process_client::handle_packet(const mqtt::packet& received) {
     }
     if (const auto* acknowledged = std::get_if<mqtt::puback>(&received)) {
         if (static_cast<unsigned>(acknowledged->reason) >= 0x80) {
-            log_warning("assistant {}: a reply was refused with reason 0x{:02x}", user_name_,
-                        static_cast<unsigned>(acknowledged->reason));
+            log_warning("in-process client {}: a publish was refused with reason 0x{:02x}",
+                        options_.user_name, static_cast<unsigned>(acknowledged->reason));
         }
+        report_acknowledged(acknowledged->packet_id, acknowledged->reason);
         return;
     }
     if (const auto* ended = std::get_if<mqtt::disconnect>(&received)) {
@@ -170,16 +216,47 @@ void in_process_client::handle_packet(const mqtt::packet& received) {
 }
 
 bool in_process_client::publish(mqtt::publish message) {
+    return publish_with_id(std::move(message)).has_value();
+}
+
+std::optional<std::uint16_t> in_process_client::publish_with_id(mqtt::publish message) {
     if (!is_connected_) {
-        return false;
+        return std::nullopt;
     }
+    message.packet_id = 0;
     if (message.qos_level != mqtt::qos::at_most_once) {
-        message.packet_id = next_packet_id_;
-        next_packet_id_ = next_packet_id_ == 0xFFFF ? 1 : next_packet_id_ + 1;
+        message.packet_id = take_packet_id();
     }
     send(message);
     flush();
-    return true;
+    return message.packet_id;
+}
+
+void in_process_client::acknowledge(std::uint64_t connection, std::uint16_t packet_id,
+                                    mqtt::qos level) {
+    if (connection != generation_ || !is_connected_) {
+        return;
+    }
+    if (level == mqtt::qos::at_least_once) {
+        send(mqtt::puback{packet_id, mqtt::reason_code::success, {}});
+    } else if (level == mqtt::qos::exactly_once) {
+        send(mqtt::pubrec{packet_id, mqtt::reason_code::success, {}});
+    } else {
+        return;
+    }
+    flush();
+}
+
+std::uint16_t in_process_client::take_packet_id() {
+    const std::uint16_t taken = next_packet_id_;
+    next_packet_id_ = next_packet_id_ == 0xFFFF ? 1 : next_packet_id_ + 1;
+    return taken;
+}
+
+void in_process_client::report_acknowledged(std::uint16_t packet_id, mqtt::reason_code reason) {
+    if (on_acknowledged_) {
+        on_acknowledged_(packet_id, reason);
+    }
 }
 
 void in_process_client::send(const mqtt::packet& out) {
@@ -220,15 +297,19 @@ void in_process_client::on_written(std::uint64_t generation,
 }
 
 void in_process_client::on_stream_ended(const std::string& why) {
+    const bool was_connected = is_connected_;
     if (is_connected_) {
-        log_warning("assistant {} lost its connection: {}", user_name_, why);
+        log_warning("in-process client {} lost its connection: {}", options_.user_name, why);
     } else {
-        log_warning("assistant {} could not connect: {}", user_name_, why);
+        log_warning("in-process client {} could not connect: {}", options_.user_name, why);
     }
     is_connected_ = false;
     ++generation_;
     if (stream_) {
         stream_->close();
+    }
+    if (was_connected && on_connection_) {
+        on_connection_(false);
     }
     schedule_reconnect();
 }

@@ -5,8 +5,9 @@
 //
 // Theory of operation. States: idle -> connecting (CONNECT sent) -> connected (CONNACK success)
 // -> idle again when the stream ends or the CONNACK refuses; from idle a timer reconnects after a
-// backoff that doubles from 200 ms to 30 s and is reset by a successful CONNACK. stop() sends
-// DISCONNECT when connected, closes the stream and stays idle. Every handler carries the
+// backoff that doubles from 200 ms to 30 s and is reset by a successful CONNACK (then the
+// options' subscriptions are sent). stop() sends DISCONNECT when connected, closes the stream and
+// stays idle until start() again. Every handler carries the
 // generation of the stream it belongs to, so a handler of an earlier stream changes nothing.
 // Runs on one worker's thread only.
 #pragma once
@@ -15,7 +16,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
@@ -31,14 +34,43 @@ class worker;
 
 namespace perch::gateway::client {
 
-/// An in-process MQTT 5 client of user `user_name` with client id `user_name`.
+/// How an in-process client connects.
+struct in_process_options {
+    /// The verified user the broker logs the client in as.
+    std::string user_name;
+    /// Empty: user_name.
+    std::string client_id;
+    bool clean_start = true;
+    /// The Session Expiry Interval of CONNECT (0: the session ends with the connection).
+    std::uint32_t session_expiry_seconds = 0;
+    /// The Receive Maximum of CONNECT: how many QoS 1/2 deliveries may wait for acknowledge()
+    /// at once (0: none sent, the protocol's 65535).
+    std::uint16_t receive_maximum = 0;
+    /// Sent in one SUBSCRIBE after each successful CONNACK.
+    std::vector<mqtt::subscribe_entry> subscriptions;
+    /// QoS 1/2 deliveries are acknowledged (PUBACK / PUBREC) only by acknowledge(), so that an
+    /// unacknowledged message stays in the broker's session until its receiver is done with it.
+    bool is_acknowledgement_deferred = false;
+};
+
+/// An in-process MQTT 5 client.
 class in_process_client : public std::enable_shared_from_this<in_process_client> {
 public:
-    /// Receives every PUBLISH delivered to the client (already acknowledged).
+    /// Receives every PUBLISH delivered to the client (already acknowledged unless the options
+    /// defer acknowledgements).
     using message_handler = std::function<void(const mqtt::publish&)>;
+    /// Called with the packet id of a QoS 1/2 publish() once the broker acknowledged it
+    /// (PUBACK, or PUBCOMP) and with the reason code of that acknowledgement.
+    using acknowledgement_handler = std::function<void(std::uint16_t, mqtt::reason_code)>;
+    /// Called after each successful CONNACK (`true`) and when that connection ends (`false`).
+    using connection_handler = std::function<void(bool)>;
 
-    /// A client on `home` (whose thread calls everything) connecting through `owner`.
+    /// A client of user `user_name` with client id `user_name` and a clean session, on `home`
+    /// (whose thread calls everything), connecting through `owner`.
     in_process_client(server& owner, worker& home, std::string user_name,
+                      message_handler on_message);
+    /// A client connecting with `options`.
+    in_process_client(server& owner, worker& home, in_process_options options,
                       message_handler on_message);
     ~in_process_client();
     in_process_client(const in_process_client&) = delete;
@@ -55,6 +87,22 @@ public:
     /// Sends `message` (its packet id is assigned here for QoS 1 and 2). False, and nothing sent,
     /// when not connected.
     bool publish(mqtt::publish message);
+    /// Like publish(); returns the packet id assigned (0 at QoS 0), or nothing when not connected.
+    std::optional<std::uint16_t> publish_with_id(mqtt::publish message);
+
+    /// Acknowledges the delivery `packet_id` at `level` (PUBACK for QoS 1, PUBREC for QoS 2) when
+    /// acknowledgements are deferred. Ignored when the connection it came on has ended (the
+    /// broker delivers it again on the next one).
+    void acknowledge(std::uint64_t connection, std::uint16_t packet_id, mqtt::qos level);
+    /// The connection a delivery came on, for acknowledge(): changes at every reconnect.
+    std::uint64_t connection() const { return generation_; }
+
+    void set_acknowledgement_handler(acknowledgement_handler handler) {
+        on_acknowledged_ = std::move(handler);
+    }
+    void set_connection_handler(connection_handler handler) {
+        on_connection_ = std::move(handler);
+    }
 
 private:
     void connect();
@@ -66,11 +114,15 @@ private:
     void on_written(std::uint64_t generation, const boost::system::error_code& error);
     void on_stream_ended(const std::string& why);
     void schedule_reconnect();
+    std::uint16_t take_packet_id();
+    void report_acknowledged(std::uint16_t packet_id, mqtt::reason_code reason);
 
     server& server_;
     worker& worker_;
-    std::string user_name_;
+    in_process_options options_;
     message_handler on_message_;
+    acknowledgement_handler on_acknowledged_;
+    connection_handler on_connection_;
     std::unique_ptr<memory_transport> stream_;
     /// Bumped for every new stream.
     std::uint64_t generation_ = 0;

@@ -4,11 +4,14 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include "gateway/common/config.hpp"
 #include "mqtt/topic.hpp"
 
 namespace perch::gateway {
@@ -254,7 +257,68 @@ std::optional<std::string_view> strip_and_match(std::string_view topic, std::str
     return rest;
 }
 
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+words split_line(std::string_view text) {
+    words found;
+    std::size_t position = 0;
+    while (position < text.size()) {
+        while (position < text.size() && is_blank(text[position])) {
+            ++position;
+        }
+        const std::size_t start = position;
+        while (position < text.size() && !is_blank(text[position])) {
+            ++position;
+        }
+        if (position > start) {
+            found.push_back(text.substr(start, position - start));
+        }
+    }
+    return found;
+}
+
 } // namespace
+
+std::vector<bridge_config> parse_bridges(std::string_view text, std::string_view source_name) {
+    std::vector<bridge_config> bridges;
+    std::vector<std::size_t> connection_lines;
+    std::size_t line_number = 0;
+    std::size_t line_start = 0;
+    while (line_start <= text.size()) {
+        const std::size_t line_end = std::min(text.find('\n', line_start), text.size());
+        const words line = split_line(text.substr(line_start, line_end - line_start));
+        line_start = line_end + 1;
+        ++line_number;
+        if (line.empty() || line.front().front() == '#' || !is_bridge_key(line.front())) {
+            continue;
+        }
+        const words values(line.begin() + 1, line.end());
+        if (const auto bad = apply_bridge_line(bridges, line.front(), values)) {
+            throw config_error(std::string(source_name), line_number, std::string(line.front()),
+                               *bad);
+        }
+        if (line.front() == "connection") {
+            connection_lines.push_back(line_number);
+        }
+    }
+    for (std::size_t index = 0; index < bridges.size(); ++index) {
+        if (const auto bad = check_bridge(bridges[index])) {
+            throw config_error(std::string(source_name), connection_lines[index], "connection",
+                               *bad);
+        }
+    }
+    return bridges;
+}
+
+std::vector<bridge_config> load_bridges_file(const std::string& path) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+        throw config_error(path, 0, "", "cannot open the config file");
+    }
+    std::ostringstream contents;
+    contents << file.rdbuf();
+    return parse_bridges(contents.str(), path);
+}
 
 bool is_bridge_key(std::string_view key) {
     if (key == "connection") {

@@ -78,6 +78,17 @@ struct bridge_config {
     bool is_tls() const { return !cafile.empty(); }
 };
 
+/// The `connection` blocks of config text (the file's other keys are parse_config's and are
+/// skipped here). `connection NAME` starts a bridge; every bridge key sets the latest one. Throws
+/// config_error ("FILE:LINE: KEY: problem") for a bridge key before any `connection`, a bad
+/// value, or a block without an address or a topic (at its `connection` line). parse_config
+/// calls it, so a config file with bad bridge lines is refused as a whole.
+std::vector<bridge_config> parse_bridges(std::string_view text, std::string_view source_name);
+
+/// Reads the file at `path` and parses its bridges. Throws config_error (line 0) when it cannot
+/// be read.
+std::vector<bridge_config> load_bridges_file(const std::string& path);
+
 /// True when `key` is one of the bridge keys (`connection` or a key of a connection block).
 bool is_bridge_key(std::string_view key);
 

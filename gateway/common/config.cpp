@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "gateway/common/bridge_config.hpp"
 #include "gateway/common/chat_names.hpp"
 #include "gateway/common/endpoint_url.hpp"
 #include "gateway/common/topic_acl.hpp"
@@ -628,8 +629,6 @@ config_error::config_error(std::string source_name, std::size_t line_number, std
 
 broker_config parse_config(std::string_view text, std::string_view source_name) {
     parse_state state;
-    /// The line of each `connection`, for the errors of a whole block.
-    std::vector<std::size_t> connection_lines;
     std::size_t line_number = 0;
     std::size_t line_start = 0;
     while (line_start <= text.size()) {
@@ -645,13 +644,7 @@ broker_config parse_config(std::string_view text, std::string_view source_name) 
         config_line line{source_name, line_number, words.front(), {}};
         line.values.assign(words.begin() + 1, words.end());
         if (is_bridge_key(line.key)) {
-            if (const auto problem = apply_bridge_line(state.config.bridges, line.key, line.values)) {
-                line.fail(*problem);
-            }
-            if (line.key == "connection") {
-                connection_lines.push_back(line_number);
-            }
-            continue;
+            continue; // parse_bridges reads the `connection` blocks (checked below).
         }
         const auto& table = key_table();
         const auto entry = std::find_if(table.begin(), table.end(),
@@ -661,12 +654,7 @@ broker_config parse_config(std::string_view text, std::string_view source_name) 
         }
         entry->second(state, line);
     }
-    for (std::size_t index = 0; index < state.config.bridges.size(); ++index) {
-        if (const auto problem = check_bridge(state.config.bridges[index])) {
-            throw config_error(std::string(source_name), connection_lines[index], "connection",
-                               *problem);
-        }
-    }
+    parse_bridges(text, source_name);
     return state.config;
 }
 
@@ -754,7 +742,6 @@ std::vector<std::string> keys_needing_restart(const broker_config& running,
     check("push_allow_insecure_endpoints",
           running.push_allow_insecure_endpoints != wanted.push_allow_insecure_endpoints);
     check("push_cafile", running.push_cafile != wanted.push_cafile);
-    check("connection", running.bridges != wanted.bridges);
     const assistant_config& was = running.assistant;
     const assistant_config& now = wanted.assistant;
     check("assistant_endpoint", was.endpoint != now.endpoint);

@@ -10,7 +10,6 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/common/bridge_config.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/common/password_iterations.hpp"
 #include "gateway/common/token_bucket.hpp"
@@ -306,8 +305,6 @@ struct broker_config {
     bool push_allow_insecure_endpoints = false;
     /// CA file for https push services; empty: the system's bundle.
     std::string push_cafile;
-    /// The `connection` blocks: bridges to upstream brokers (docs/BRIDGES.md).
-    std::vector<bridge_config> bridges;
 };
 
 /// The quota of the authenticated user `user` (empty: a client without one): the global quota
@@ -343,8 +340,7 @@ private:
 /// the first listener. The listener keys `certfile`, `keyfile`, `cafile`,
 /// `require_certificate`, `use_identity_as_username`, `websocket_path` and
 /// `websocket_deflate_window_bits` set the latest
-/// listener, or every default listener when no `listener` line came before them. `connection
-/// NAME` starts a bridge block whose keys (bridge_config.hpp) set that bridge. Throws
+/// listener, or every default listener when no `listener` line came before them. Throws
 /// config_error for an unknown key, a missing or extra value, or a value out of range.
 broker_config parse_config(std::string_view text, std::string_view source_name);
 

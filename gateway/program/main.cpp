@@ -85,7 +85,10 @@ int run_broker(const cli_options& options) {
 
     boost::asio::io_context main_context(1);
     server broker(config);
-    wire_assistant(broker, config);
+    // Bridges are read at start only: a reload leaves them as they are (docs/BRIDGES.md).
+    wire_assistant(broker, config,
+                   options.config_path ? load_bridges_file(*options.config_path)
+                                       : std::vector<bridge_config>{});
     signal_handler signals(
         main_context,
         [&main_context] {

@@ -21,7 +21,7 @@ std::string error_of(std::string_view text) {
 }
 
 TEST(BridgeConfig, ParsesAMosquittoBlock) {
-    const broker_config config = parse_config("port 1884\n"
+    const std::string text = "port 1884\n"
                                               "connection upstream\n"
                                               "address 10.0.0.2:1885\n"
                                               "topic sensors/# out 1 \"\" site1/\n"
@@ -36,10 +36,10 @@ TEST(BridgeConfig, ParsesAMosquittoBlock) {
                                               "try_private false\n"
                                               "notifications false\n"
                                               "local_username relay\n"
-                                              "max_inflight_messages 20\n",
-                                              "test.conf");
-    ASSERT_EQ(config.bridges.size(), 1U);
-    const bridge_config& bridge = config.bridges[0];
+                             "max_inflight_messages 20\n";
+    const std::vector<bridge_config> bridges = parse_bridges(text, "test.conf");
+    ASSERT_EQ(bridges.size(), 1U);
+    const bridge_config& bridge = bridges[0];
     EXPECT_EQ(bridge.name, "upstream");
     EXPECT_EQ(bridge.host, "10.0.0.2");
     EXPECT_EQ(bridge.port, 1885);
@@ -65,14 +65,14 @@ TEST(BridgeConfig, ParsesAMosquittoBlock) {
     EXPECT_FALSE(bridge.notifications);
     EXPECT_EQ(bridge.effective_local_username(), "relay");
     // A general key after the block still sets the broker.
-    EXPECT_EQ(config.max_inflight_messages, 20U);
+    EXPECT_EQ(parse_config(text, "test.conf").max_inflight_messages, 20U);
 }
 
 TEST(BridgeConfig, DefaultsFollowMosquitto) {
-    const broker_config config =
-        parse_config("connection a\naddress upstream.example\ntopic # out\n", "test.conf");
-    ASSERT_EQ(config.bridges.size(), 1U);
-    const bridge_config& bridge = config.bridges[0];
+    const std::vector<bridge_config> bridges =
+        parse_bridges("connection a\naddress upstream.example\ntopic # out\n", "test.conf");
+    ASSERT_EQ(bridges.size(), 1U);
+    const bridge_config& bridge = bridges[0];
     EXPECT_EQ(bridge.port, 1883);
     EXPECT_FALSE(bridge.clean_session);
     EXPECT_EQ(bridge.keep_alive_seconds, 60);
@@ -85,13 +85,16 @@ TEST(BridgeConfig, DefaultsFollowMosquitto) {
 }
 
 TEST(BridgeConfig, SeveralConnections) {
-    const broker_config config = parse_config("connection a\naddress h1\ntopic x/# out\n"
-                                              "connection b\naddress h2:2000\ntopic y/# in 1\n",
-                                              "test.conf");
-    ASSERT_EQ(config.bridges.size(), 2U);
-    EXPECT_EQ(config.bridges[0].host, "h1");
-    EXPECT_EQ(config.bridges[1].host, "h2");
-    EXPECT_EQ(config.bridges[1].topics[0].pattern, "y/#");
+    const std::vector<bridge_config> bridges =
+        parse_bridges("connection a\naddress h1\ntopic x/# out\n"
+                      "connection b\naddress h2:2000\ntopic y/# in 1\n",
+                      "test.conf");
+    ASSERT_EQ(bridges.size(), 2U);
+    EXPECT_EQ(bridges[0].host, "h1");
+    EXPECT_EQ(bridges[1].host, "h2");
+    EXPECT_EQ(bridges[1].port, 2000);
+    EXPECT_EQ(bridges[1].topics[0].pattern, "y/#");
+    EXPECT_TRUE(parse_bridges("port 1\n", "test.conf").empty());
 }
 
 TEST(BridgeConfig, ErrorsNameTheLine) {
@@ -139,14 +142,6 @@ TEST(BridgeConfig, IncompleteBlockNamesItsConnectionLine) {
               "test.conf:1: connection: connection a: no topic");
     EXPECT_EQ(error_of("connection a\naddress h\ntopic # out\nbridge_insecure true\n"),
               "test.conf:1: connection: connection a: bridge_insecure needs bridge_cafile (TLS)");
-}
-
-TEST(BridgeConfig, BridgeChangesNeedARestart) {
-    const broker_config running = parse_config("connection a\naddress h\ntopic # out\n", "t");
-    const broker_config wanted = parse_config("connection a\naddress h\ntopic # in\n", "t");
-    const auto keys = keys_needing_restart(running, wanted);
-    EXPECT_NE(std::find(keys.begin(), keys.end(), "connection"), keys.end());
-    EXPECT_TRUE(keys_needing_restart(running, running).empty());
 }
 
 bridge_topic mapping(std::string pattern, std::string local_prefix, std::string remote_prefix) {
