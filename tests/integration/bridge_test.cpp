@@ -1,0 +1,329 @@
+// Bridges (docs/BRIDGES.md) against Debian's Mosquitto as the upstream broker: mappings in and out
+// at 3.1.1 and 5.0, QoS 1 across an upstream outage, and two perch gateways bridged both ways
+// through one upstream without loops. Paho clients on each side.
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <mqtt/async_client.h>
+
+#include "broker_process.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace perch::integration {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto delivery_timeout = 10s;
+/// How long the tests listen for a message that must not arrive.
+constexpr auto silence_window = 1s;
+
+bool accepts_tcp(std::uint16_t port) {
+    const int descriptor = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool is_open =
+        ::connect(descriptor, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+    ::close(descriptor);
+    return is_open;
+}
+
+/// Debian's Mosquitto on a fixed loopback port, with persistence in its own folder, so that it can
+/// be stopped and started again on the same port with the same sessions.
+class upstream_broker {
+public:
+    upstream_broker() : port_(free_loopback_port()) {
+        write_file_text(directory_.path() / "mosquitto.conf",
+                        "listener " + std::to_string(port_) + " 127.0.0.1\n" +
+                            "allow_anonymous true\npersistence true\npersistence_location " +
+                            directory_.path().string() + "/\n");
+        start();
+    }
+
+    void start() {
+        const auto log_path = directory_.path() / "mosquitto.log";
+        process_ = std::make_unique<child_process>(
+            std::vector<std::string>{PERCH_MOSQUITTO_PATH, "-c",
+                                     (directory_.path() / "mosquitto.conf").string()},
+            process_streams{{}, log_path, log_path});
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!accepts_tcp(port_)) {
+            if (std::chrono::steady_clock::now() > deadline || !process_->is_running()) {
+                throw std::runtime_error("mosquitto did not start:\n" + log());
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+
+    /// Stops it (SIGTERM: it saves its sessions), as an outage of the upstream.
+    void stop() { process_->stop(5000ms, SIGTERM); }
+
+    std::uint16_t port() const { return port_; }
+    std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+    std::string log() const { return read_file_text(directory_.path() / "mosquitto.log"); }
+
+private:
+    temporary_directory directory_;
+    std::uint16_t port_;
+    std::unique_ptr<child_process> process_;
+};
+
+struct received_message {
+    std::string topic;
+    std::string payload;
+};
+
+/// A Paho client whose received messages queue up in arrival order.
+class test_client {
+public:
+    test_client(const std::string& uri, const std::string& client_id, int version = MQTTVERSION_5)
+        : version_(version), client_(uri, client_id, mqtt::create_options(version)) {
+        client_.set_message_callback([this](mqtt::const_message_ptr message) {
+            std::lock_guard lock(mutex_);
+            messages_.push_back({message->get_topic(), message->get_payload_str()});
+            changed_.notify_all();
+        });
+    }
+    ~test_client() {
+        try {
+            if (client_.is_connected()) {
+                client_.disconnect()->wait_for(2s);
+            }
+        } catch (const mqtt::exception&) {
+            // Going away either way.
+        }
+    }
+    test_client(const test_client&) = delete;
+    test_client& operator=(const test_client&) = delete;
+
+    /// Connects; `is_persistent` keeps the session (3.1.1 clean session 0; 5.0 an expiry).
+    void connect(bool is_persistent = false) {
+        mqtt::connect_options_builder builder;
+        builder.mqtt_version(version_).connect_timeout(5s);
+        if (version_ == MQTTVERSION_5) {
+            builder.clean_start(!is_persistent);
+        } else {
+            builder.clean_session(!is_persistent);
+        }
+        mqtt::connect_options options = builder.finalize();
+        if (version_ == MQTTVERSION_5 && is_persistent) {
+            options.set_properties({{mqtt::property::SESSION_EXPIRY_INTERVAL, 3600}});
+        }
+        wait(*client_.connect(options));
+    }
+    void subscribe(const std::string& filter, int qos) { wait(*client_.subscribe(filter, qos)); }
+    void publish(const std::string& topic, const std::string& payload, int qos,
+                 bool is_retained = false) {
+        wait(*client_.publish(mqtt::message::create(topic, payload, qos, is_retained)));
+    }
+
+    std::optional<received_message> next(std::chrono::milliseconds timeout = delivery_timeout) {
+        std::unique_lock lock(mutex_);
+        if (!changed_.wait_for(lock, timeout, [this] { return !messages_.empty(); })) {
+            return std::nullopt;
+        }
+        received_message message = messages_.front();
+        messages_.pop_front();
+        return message;
+    }
+
+    /// The next message on `topic`, skipping others; nothing when none comes in time.
+    std::optional<received_message> next_on(const std::string& topic,
+                                            std::chrono::milliseconds timeout = delivery_timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (true) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            if (left <= 0ms) {
+                return std::nullopt;
+            }
+            auto message = next(left);
+            if (!message || message->topic == topic) {
+                return message;
+            }
+        }
+    }
+
+private:
+    static void wait(mqtt::token& token) {
+        if (!token.wait_for(10s)) {
+            throw std::runtime_error("a Paho operation did not complete within 10 s");
+        }
+    }
+
+    int version_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::deque<received_message> messages_;
+    mqtt::async_client client_;
+};
+
+/// The bridge block of a perch bridged to `upstream`.
+std::string bridge_block(const upstream_broker& upstream, const std::string& protocol,
+                         const std::string& topics) {
+    return "connection up\naddress 127.0.0.1:" + std::to_string(upstream.port()) +
+           "\nbridge_protocol_version " + protocol + "\nkeepalive_interval 10\n" + topics;
+}
+
+/// Waits until perch reports the bridge connected on its state topic.
+void wait_bridge_connected(const broker_process& perch) {
+    test_client watcher(perch.uri(), "state-watcher");
+    watcher.connect();
+    watcher.subscribe("$SYS/broker/connection/up/state", 1);
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto state = watcher.next(1s);
+        if (state && state->payload == "1") {
+            return;
+        }
+    }
+    FAIL() << "the bridge did not connect:\n" << perch.log();
+}
+
+/// Publishes retained probes on `from` until one arrives on `to_client` (whose subscription
+/// covers `topic`): once it has, the bridge's subscriptions on both sides are in place.
+void wait_path(test_client& from, test_client& to_client, const std::string& topic) {
+    from.publish(topic, "probe", 1, true);
+    ASSERT_TRUE(to_client.next_on(topic, 20s)) << "no probe on " << topic;
+}
+
+class BridgeLevels : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BridgeLevels, OutAndInWithPrefixes) {
+    upstream_broker upstream;
+    broker_process perch(broker_kind::perch,
+                         bridge_block(upstream, GetParam(),
+                                      "topic sensors/# out 1 \"\" site1/\n"
+                                      "topic cmd/# in 1 hq/ central/\n"));
+    wait_bridge_connected(perch);
+    test_client local(perch.uri(), "local-client");
+    local.connect();
+    local.subscribe("hq/cmd/#", 1);
+    test_client remote(upstream.uri(), "remote-client");
+    remote.connect();
+    remote.subscribe("site1/sensors/#", 1);
+
+    wait_path(local, remote, "sensors/probe");
+    wait_path(remote, local, "central/cmd/probe");
+
+    local.publish("sensors/t1", "21.5", 1);
+    auto out = remote.next_on("site1/sensors/t1");
+    ASSERT_TRUE(out) << perch.log();
+    EXPECT_EQ(out->payload, "21.5");
+
+    remote.publish("central/cmd/reboot", "now", 1);
+    auto in = local.next_on("hq/cmd/reboot");
+    ASSERT_TRUE(in) << perch.log();
+    EXPECT_EQ(in->payload, "now");
+
+    // Outside the mappings nothing crosses.
+    local.publish("other/t1", "x", 1);
+    remote.publish("cmd/reboot", "x", 1);
+    EXPECT_FALSE(remote.next_on("other/t1", silence_window));
+    EXPECT_FALSE(local.next_on("cmd/reboot", silence_window));
+    EXPECT_EQ(perch.stop().exit_code, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, BridgeLevels, ::testing::Values("mqttv311", "mqttv50"));
+
+TEST(Bridge, QosOneMessagesWaitForTheUpstreamAndArriveInOrderOnce) {
+    upstream_broker upstream;
+    broker_process perch(broker_kind::perch,
+                         bridge_block(upstream, "mqttv311", "topic data/# out 1\n"));
+    wait_bridge_connected(perch);
+    test_client local(perch.uri(), "producer");
+    local.connect();
+    {
+        test_client remote(upstream.uri(), "consumer", MQTTVERSION_3_1_1);
+        remote.connect(true);
+        remote.subscribe("data/#", 1);
+        wait_path(local, remote, "data/probe");
+    }
+
+    upstream.stop();
+    constexpr int count = 50;
+    for (int index = 0; index < count; ++index) {
+        local.publish("data/seq", std::to_string(index), 1);
+    }
+    upstream.start();
+
+    test_client remote(upstream.uri(), "consumer", MQTTVERSION_3_1_1);
+    remote.connect(true);
+    for (int index = 0; index < count; ++index) {
+        auto message = remote.next_on("data/seq", 30s);
+        ASSERT_TRUE(message) << "message " << index << " did not arrive\n"
+                             << perch.log() << upstream.log();
+        EXPECT_EQ(message->payload, std::to_string(index));
+    }
+    EXPECT_FALSE(remote.next_on("data/seq", silence_window)) << "a message arrived twice";
+    EXPECT_EQ(perch.stop().exit_code, 0);
+}
+
+class BridgeLoops : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BridgeLoops, TwoGatewaysThroughOneUpstreamDeliverOnceEach) {
+    upstream_broker upstream;
+    const std::string block = bridge_block(upstream, GetParam(), "topic room/# both 1\n");
+    broker_process gateway_a(broker_kind::perch, block + "remote_clientid gateway-a\n");
+    broker_process gateway_b(broker_kind::perch, block + "remote_clientid gateway-b\n");
+    wait_bridge_connected(gateway_a);
+    wait_bridge_connected(gateway_b);
+    test_client on_a(gateway_a.uri(), "user-a");
+    on_a.connect();
+    on_a.subscribe("room/#", 1);
+    test_client on_b(gateway_b.uri(), "user-b");
+    on_b.connect();
+    on_b.subscribe("room/#", 1);
+    // Each side's probe shows both bridges subscribed on both sides.
+    wait_path(on_a, on_b, "room/probe-a");
+    wait_path(on_b, on_a, "room/probe-b");
+    ASSERT_TRUE(on_a.next_on("room/probe-a"));
+    ASSERT_TRUE(on_b.next_on("room/probe-b"));
+
+    on_a.publish("room/lobby", "hello from a", 1);
+    auto on_b_message = on_b.next_on("room/lobby");
+    ASSERT_TRUE(on_b_message);
+    EXPECT_EQ(on_b_message->payload, "hello from a");
+    auto on_a_message = on_a.next_on("room/lobby");
+    ASSERT_TRUE(on_a_message);
+    EXPECT_EQ(on_a_message->payload, "hello from a");
+    EXPECT_FALSE(on_a.next_on("room/lobby", silence_window)) << "the message came back to A";
+    EXPECT_FALSE(on_b.next_on("room/lobby", silence_window)) << "B got the message twice";
+    EXPECT_EQ(gateway_a.stop().exit_code, 0);
+    EXPECT_EQ(gateway_b.stop().exit_code, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, BridgeLoops, ::testing::Values("mqttv311", "mqttv50"));
+
+TEST(Bridge, UnknownBridgeKeyIsRefusedAtStart) {
+    temporary_directory directory;
+    write_file_text(directory.path() / "perch.conf",
+                    "connection up\naddress 127.0.0.1:1\ntopic a/# out\nbridge_attempt_unsubscribe "
+                    "false\n");
+    const command_result result = run_command(
+        {PERCH_BROKER_PATH, "-c", (directory.path() / "perch.conf").string()}, "", 20s);
+    EXPECT_NE(result.ending.exit_code, 0);
+    EXPECT_NE((result.output + result.errors).find("perch.conf:4: bridge_attempt_unsubscribe"),
+              std::string::npos)
+        << result.output << result.errors;
+}
+
+} // namespace
+} // namespace perch::integration
