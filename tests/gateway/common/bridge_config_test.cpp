@@ -1,5 +1,7 @@
 // Tests of the bridge blocks of the config file (Mosquitto's syntax) and of the topic mapping.
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -22,20 +24,20 @@ std::string error_of(std::string_view text) {
 
 TEST(BridgeConfig, ParsesAMosquittoBlock) {
     const std::string text = "port 1884\n"
-                                              "connection upstream\n"
-                                              "address 10.0.0.2:1885\n"
-                                              "topic sensors/# out 1 \"\" site1/\n"
-                                              "topic cmd/+ in 2 remote/ \"\"\n"
-                                              "topic chat/# both\n"
-                                              "remote_username board\n"
-                                              "remote_password s3cret\n"
-                                              "remote_clientid board-1\n"
-                                              "cleansession true\n"
-                                              "keepalive_interval 30\n"
-                                              "bridge_protocol_version mqttv50\n"
-                                              "try_private false\n"
-                                              "notifications false\n"
-                                              "local_username relay\n"
+                             "connection upstream\n"
+                             "address 10.0.0.2:1885\n"
+                             "topic sensors/# out 1 \"\" site1/\n"
+                             "topic cmd/+ in 2 remote/ \"\"\n"
+                             "topic chat/# both\n"
+                             "remote_username board\n"
+                             "remote_password s3cret\n"
+                             "remote_clientid board-1\n"
+                             "cleansession true\n"
+                             "keepalive_interval 30\n"
+                             "bridge_protocol_version mqttv50\n"
+                             "try_private false\n"
+                             "notifications false\n"
+                             "local_username relay\n"
                              "max_inflight_messages 20\n";
     const std::vector<bridge_config> bridges = parse_bridges(text, "test.conf");
     ASSERT_EQ(bridges.size(), 1U);
@@ -142,6 +144,27 @@ TEST(BridgeConfig, IncompleteBlockNamesItsConnectionLine) {
               "test.conf:1: connection: connection a: no topic");
     EXPECT_EQ(error_of("connection a\naddress h\ntopic # out\nbridge_insecure true\n"),
               "test.conf:1: connection: connection a: bridge_insecure needs bridge_cafile (TLS)");
+}
+
+TEST(BridgeConfig, TheShippedExampleParses) {
+    std::ifstream file(PERCH_SHIPPED_CONFIG);
+    std::ostringstream contents;
+    contents << file.rdbuf();
+    std::istringstream lines(contents.str());
+    std::string uncommented;
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.size() > 1 && line[0] == '#' && line[1] >= 'a' && line[1] <= 'z') {
+            line.erase(0, 1);
+        }
+        uncommented += line + "\n";
+    }
+    const std::vector<bridge_config> bridges = parse_bridges(uncommented, "perch.conf");
+    ASSERT_EQ(bridges.size(), 1U);
+    EXPECT_EQ(bridges[0].name, "central");
+    EXPECT_EQ(bridges[0].topics.size(), 2U);
+    EXPECT_EQ(bridges[0].topics[0].remote_prefix, "site1/");
+    EXPECT_EQ(bridges[0].effective_local_username(), "bridge-central");
 }
 
 bridge_topic mapping(std::string pattern, std::string local_prefix, std::string remote_prefix) {
