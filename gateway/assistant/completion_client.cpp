@@ -110,8 +110,8 @@ private:
             send_request(socket_);
             return;
         }
-        tls_stream_ =
-            std::make_unique<client::tls_client_stream>(std::move(socket_), *tls_, options_.url.host);
+        tls_stream_ = std::make_unique<client::tls_client_stream>(std::move(socket_), *tls_,
+                                                                  options_.url.host);
         tls_stream_->async_handshake([self = shared_from_this()](const error_code& tls_error) {
             if (tls_error) {
                 self->fail_network("TLS with the model server failed", tls_error,

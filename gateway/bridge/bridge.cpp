@@ -70,7 +70,8 @@ bridge::bridge(server& owner, worker& home, bridge_config config,
     callbacks.on_acknowledged = [this](std::uint16_t packet_id, mqtt::reason_code reason) {
         on_remote_acknowledged(packet_id, reason);
     };
-    remote_ = std::make_shared<remote_client>(worker_.context(), config_, tls, std::move(callbacks));
+    remote_ =
+        std::make_shared<remote_client>(worker_.context(), config_, tls, std::move(callbacks));
 }
 
 bridge::~bridge() = default;
@@ -155,7 +156,8 @@ void bridge::on_remote_message(const mqtt::publish& delivered) {
         if (!local_topic) {
             continue;
         }
-        const auto packet_id = local_->publish_with_id(forwarded(delivered, std::move(*local_topic)));
+        const auto packet_id =
+            local_->publish_with_id(forwarded(delivered, std::move(*local_topic)));
         if (!packet_id) {
             return; // Not acknowledged: the upstream sends it again.
         }

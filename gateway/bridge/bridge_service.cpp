@@ -23,9 +23,8 @@ bridge_service::~bridge_service() = default;
 
 void bridge_service::start() {
     for (const auto& each : bridges_) {
-        log_notice("bridge {}: to {}:{} as local user {}", each->config().name,
-                   each->config().host, each->config().port,
-                   each->config().effective_local_username());
+        log_notice("bridge {}: to {}:{} as local user {}", each->config().name, each->config().host,
+                   each->config().port, each->config().effective_local_username());
         each->start();
     }
 }

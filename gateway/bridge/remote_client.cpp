@@ -54,7 +54,9 @@ remote_client::remote_client(boost::asio::io_context& context, bridge_config con
 
 remote_client::~remote_client() = default;
 
-mqtt::protocol_version remote_client::version() const { return version_of(config_); }
+mqtt::protocol_version remote_client::version() const {
+    return version_of(config_);
+}
 
 void remote_client::start() {
     is_stopped_ = false;
@@ -92,15 +94,14 @@ void remote_client::connect() {
     is_writing_ = false;
     is_connected_ = false;
     is_ping_outstanding_ = false;
-    resolver_.async_resolve(
-        config_.host, std::to_string(config_.port),
-        [weak = weak_from_this(), generation = generation_](
-            const boost::system::error_code& error,
-            const boost::asio::ip::tcp::resolver::results_type& endpoints) {
-            if (auto self = weak.lock()) {
-                self->on_resolved(generation, error, endpoints);
-            }
-        });
+    resolver_.async_resolve(config_.host, std::to_string(config_.port),
+                            [weak = weak_from_this(), generation = generation_](
+                                const boost::system::error_code& error,
+                                const boost::asio::ip::tcp::resolver::results_type& endpoints) {
+                                if (auto self = weak.lock()) {
+                                    self->on_resolved(generation, error, endpoints);
+                                }
+                            });
     arm_keep_alive(connack_timeout);
 }
 
@@ -139,8 +140,8 @@ void remote_client::on_connected(std::uint64_t generation, const boost::system::
         read_more();
         return;
     }
-    tls_stream_ = std::make_unique<client::tls_client_stream>(std::move(*socket_), *tls_,
-                                                              config_.host);
+    tls_stream_ =
+        std::make_unique<client::tls_client_stream>(std::move(*socket_), *tls_, config_.host);
     tls_stream_->async_handshake(
         [weak = weak_from_this(), generation](boost::system::error_code failure) {
             auto self = weak.lock();
@@ -166,8 +167,8 @@ void remote_client::send_connect() {
         request.user_name = config_.remote_username;
     }
     if (config_.has_remote_password) {
-        request.password = mqtt::byte_vector(config_.remote_password.begin(),
-                                             config_.remote_password.end());
+        request.password =
+            mqtt::byte_vector(config_.remote_password.begin(), config_.remote_password.end());
     }
     if (request.version == mqtt::protocol_version::v5 && !config_.clean_session) {
         // A session that outlives the connection, as 3.1.1's clean session 0 does.
@@ -183,8 +184,8 @@ void remote_client::send_connect() {
     }
     const std::size_t start = pending_output_.size();
     send(request);
-    is_trying_private_ = request.version == mqtt::protocol_version::v3_1_1 &&
-                         config_.try_private && !is_private_refused_;
+    is_trying_private_ = request.version == mqtt::protocol_version::v3_1_1 && config_.try_private &&
+                         !is_private_refused_;
     if (is_trying_private_) {
         // Fixed header (type byte and the remaining length's varint), then "\0\4MQTT", then the
         // protocol level.
@@ -234,8 +235,8 @@ void remote_client::on_read(std::uint64_t generation, const boost::system::error
             break;
         }
         if (const auto* violation = std::get_if<mqtt::protocol_violation>(&outcome)) {
-            end_connection(fmt::format("the upstream sent a malformed packet ({})",
-                                       violation->rule));
+            end_connection(
+                fmt::format("the upstream sent a malformed packet ({})", violation->rule));
             return;
         }
         offset += consumed;
@@ -384,8 +385,8 @@ void remote_client::flush() {
     writing_output_.swap(pending_output_);
     pending_output_.clear();
     is_writing_ = true;
-    auto handler = [weak = weak_from_this(), generation = generation_](
-                       const boost::system::error_code& error, std::size_t) {
+    auto handler = [weak = weak_from_this(),
+                    generation = generation_](const boost::system::error_code& error, std::size_t) {
         if (auto self = weak.lock()) {
             self->on_written(generation, error);
         }

@@ -78,7 +78,8 @@ void in_process_client::connect() {
     pending_output_.clear();
     is_writing_ = false;
     is_connected_ = false;
-    auto [broker_end, client_end] = make_memory_transport_pair(worker_.context(), options_.user_name);
+    auto [broker_end, client_end] =
+        make_memory_transport_pair(worker_.context(), options_.user_name);
     stream_ = std::move(client_end);
     server_.start_in_process_connection(worker_, std::move(broker_end));
     mqtt::connect request;

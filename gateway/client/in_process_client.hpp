@@ -100,9 +100,7 @@ public:
     void set_acknowledgement_handler(acknowledgement_handler handler) {
         on_acknowledged_ = std::move(handler);
     }
-    void set_connection_handler(connection_handler handler) {
-        on_connection_ = std::move(handler);
-    }
+    void set_connection_handler(connection_handler handler) { on_connection_ = std::move(handler); }
 
 private:
     void connect();

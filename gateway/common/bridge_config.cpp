@@ -230,8 +230,7 @@ problem start_connection(std::vector<bridge_config>& bridges, const words& value
                c == '-' || c == '_' || c == '.';
     });
     if (!is_plain || name.size() > 64) {
-        return fmt::format("the name '{}' must be 1 to 64 letters, digits, '-', '_' or '.'",
-                           name);
+        return fmt::format("the name '{}' must be 1 to 64 letters, digits, '-', '_' or '.'", name);
     }
     for (const bridge_config& existing : bridges) {
         if (existing.name == name) {
@@ -246,7 +245,7 @@ problem start_connection(std::vector<bridge_config>& bridges, const words& value
 
 /// `topic` minus `prefix` when it starts with it and the rest matches `pattern`.
 std::optional<std::string_view> strip_and_match(std::string_view topic, std::string_view prefix,
-                                                 std::string_view pattern) {
+                                                std::string_view pattern) {
     if (!topic.starts_with(prefix)) {
         return std::nullopt;
     }
@@ -257,7 +256,9 @@ std::optional<std::string_view> strip_and_match(std::string_view topic, std::str
     return rest;
 }
 
-bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+bool is_blank(char c) {
+    return c == ' ' || c == '\t' || c == '\r';
+}
 
 words split_line(std::string_view text) {
     words found;
@@ -335,8 +336,8 @@ std::optional<std::string> apply_bridge_line(std::vector<bridge_config>& bridges
         return start_connection(bridges, values);
     }
     const auto& table = bridge_key_table();
-    const auto entry =
-        std::find_if(table.begin(), table.end(), [key](const auto& row) { return row.first == key; });
+    const auto entry = std::find_if(table.begin(), table.end(),
+                                    [key](const auto& row) { return row.first == key; });
     if (entry == table.end()) {
         return std::string("unknown key");
     }

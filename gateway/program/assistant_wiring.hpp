@@ -3,9 +3,9 @@
 // that names them.
 #pragma once
 
-#include "gateway/broker/server.hpp"
 #include <vector>
 
+#include "gateway/broker/server.hpp"
 #include "gateway/common/bridge_config.hpp"
 #include "gateway/common/config.hpp"
 

@@ -18,7 +18,6 @@
 #include <mqtt/async_client.h>
 
 #include "broker_process.hpp"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -208,10 +207,9 @@ class BridgeLevels : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(BridgeLevels, OutAndInWithPrefixes) {
     upstream_broker upstream;
-    broker_process perch(broker_kind::perch,
-                         bridge_block(upstream, GetParam(),
-                                      "topic sensors/# out 1 \"\" site1/\n"
-                                      "topic cmd/# in 1 hq/ central/\n"));
+    broker_process perch(broker_kind::perch, bridge_block(upstream, GetParam(),
+                                                          "topic sensors/# out 1 \"\" site1/\n"
+                                                          "topic cmd/# in 1 hq/ central/\n"));
     wait_bridge_connected(perch);
     test_client local(perch.uri(), "local-client");
     local.connect();
@@ -317,8 +315,8 @@ TEST(Bridge, UnknownBridgeKeyIsRefusedAtStart) {
     write_file_text(directory.path() / "perch.conf",
                     "connection up\naddress 127.0.0.1:1\ntopic a/# out\nbridge_attempt_unsubscribe "
                     "false\n");
-    const command_result result = run_command(
-        {PERCH_BROKER_PATH, "-c", (directory.path() / "perch.conf").string()}, "", 20s);
+    const command_result result =
+        run_command({PERCH_BROKER_PATH, "-c", (directory.path() / "perch.conf").string()}, "", 20s);
     EXPECT_NE(result.ending.exit_code, 0);
     EXPECT_NE((result.output + result.errors).find("perch.conf:4: bridge_attempt_unsubscribe"),
               std::string::npos)
