@@ -32,6 +32,8 @@ client::in_process_options local_options(const bridge_config& config) {
         // [MQTT-3.8.3-3] what the bridge brought in is not sent back out.
         entry.options.is_no_local = true;
         entry.options.is_retain_as_published = true;
+        // Subscribed again at every connection: retained messages only the first time.
+        entry.options.retain_handling_mode = mqtt::retain_handling::send_at_subscribe_if_new;
         options.subscriptions.push_back(std::move(entry));
     }
     return options;

@@ -278,6 +278,9 @@ void remote_client::handle_connack(const mqtt::connack& accepted) {
         // [MQTT-3.8.3-3] what this bridge publishes upstream does not come back to it.
         entry.options.is_no_local = version() == mqtt::protocol_version::v5;
         entry.options.is_retain_as_published = version() == mqtt::protocol_version::v5;
+        if (version() == mqtt::protocol_version::v5) {
+            entry.options.retain_handling_mode = mqtt::retain_handling::send_at_subscribe_if_new;
+        }
         request.entries.push_back(std::move(entry));
     }
     if (!request.entries.empty()) {

@@ -196,11 +196,13 @@ void wait_bridge_connected(const broker_process& perch) {
     FAIL() << "the bridge did not connect:\n" << perch.log();
 }
 
-/// Publishes retained probes on `from` until one arrives on `to_client` (whose subscription
-/// covers `topic`): once it has, the bridge's subscriptions on both sides are in place.
-void wait_path(test_client& from, test_client& to_client, const std::string& topic) {
-    from.publish(topic, "probe", 1, true);
-    ASSERT_TRUE(to_client.next_on(topic, 20s)) << "no probe on " << topic;
+/// Publishes a retained probe on `from_topic` of `from` and waits until it arrives on `to_topic`
+/// of `to_client`: once it has, the bridge's subscriptions on both sides are in place (a retained
+/// message reaches a subscription whenever it is made).
+void wait_path(test_client& from, const std::string& from_topic, test_client& to_client,
+               const std::string& to_topic) {
+    from.publish(from_topic, "probe", 1, true);
+    ASSERT_TRUE(to_client.next_on(to_topic, 20s)) << "no probe on " << to_topic;
 }
 
 class BridgeLevels : public ::testing::TestWithParam<std::string> {};
@@ -218,8 +220,8 @@ TEST_P(BridgeLevels, OutAndInWithPrefixes) {
     remote.connect();
     remote.subscribe("site1/sensors/#", 1);
 
-    wait_path(local, remote, "sensors/probe");
-    wait_path(remote, local, "central/cmd/probe");
+    wait_path(local, "sensors/probe", remote, "site1/sensors/probe");
+    wait_path(remote, "central/cmd/probe", local, "hq/cmd/probe");
 
     local.publish("sensors/t1", "21.5", 1);
     auto out = remote.next_on("site1/sensors/t1");
@@ -252,7 +254,7 @@ TEST(Bridge, QosOneMessagesWaitForTheUpstreamAndArriveInOrderOnce) {
         test_client remote(upstream.uri(), "consumer", MQTTVERSION_3_1_1);
         remote.connect(true);
         remote.subscribe("data/#", 1);
-        wait_path(local, remote, "data/probe");
+        wait_path(local, "data/probe", remote, "data/probe");
     }
 
     upstream.stop();
@@ -290,10 +292,8 @@ TEST_P(BridgeLoops, TwoGatewaysThroughOneUpstreamDeliverOnceEach) {
     on_b.connect();
     on_b.subscribe("room/#", 1);
     // Each side's probe shows both bridges subscribed on both sides.
-    wait_path(on_a, on_b, "room/probe-a");
-    wait_path(on_b, on_a, "room/probe-b");
-    ASSERT_TRUE(on_a.next_on("room/probe-a"));
-    ASSERT_TRUE(on_b.next_on("room/probe-b"));
+    wait_path(on_a, "room/probe-a", on_b, "room/probe-a");
+    wait_path(on_b, "room/probe-b", on_a, "room/probe-b");
 
     on_a.publish("room/lobby", "hello from a", 1);
     auto on_b_message = on_b.next_on("room/lobby");
