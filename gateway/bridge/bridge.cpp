@@ -94,6 +94,7 @@ void bridge::stop() {
 
 void bridge::on_remote_connection(bool is_up) {
     counters_.is_connected.store(is_up, std::memory_order_relaxed);
+    counters_.reconnects.store(remote_->reconnects(), std::memory_order_relaxed);
     if (config_.notifications) {
         publish_local_state(is_up);
     }

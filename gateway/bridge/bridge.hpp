@@ -32,6 +32,8 @@ struct bridge_counters {
     std::atomic<bool> is_connected{false};
     std::atomic<std::uint64_t> messages_in{0};
     std::atomic<std::uint64_t> messages_out{0};
+    /// Upstream connections after the first one.
+    std::atomic<std::uint64_t> reconnects{0};
 };
 
 /// The local session's Receive Maximum: how many messages may be on their way upstream at once.
@@ -54,7 +56,6 @@ public:
 
     const bridge_config& config() const { return config_; }
     const bridge_counters& counters() const { return counters_; }
-    std::uint64_t reconnects() const { return remote_ ? remote_->reconnects() : 0; }
 
 private:
     /// A message on its way from one side to the other, waiting for the far side's

@@ -35,6 +35,17 @@ void bridge_service::stop() {
     }
 }
 
-void bridge_service::add_stats(broker_stats& /*stats*/) const {}
+void bridge_service::add_stats(broker_stats& stats) const {
+    for (const auto& each : bridges_) {
+        const bridge_counters& counts = each->counters();
+        broker_stats::bridge_stats entry;
+        entry.name = each->config().name;
+        entry.is_connected = counts.is_connected.load(std::memory_order_relaxed);
+        entry.messages_in = counts.messages_in.load(std::memory_order_relaxed);
+        entry.messages_out = counts.messages_out.load(std::memory_order_relaxed);
+        entry.reconnects = counts.reconnects.load(std::memory_order_relaxed);
+        stats.bridges.push_back(std::move(entry));
+    }
+}
 
 } // namespace perch::gateway::bridge

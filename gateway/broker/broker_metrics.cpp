@@ -166,6 +166,20 @@ metrics_snapshot make_metrics_snapshot(const broker_stats& stats) {
         snapshot.add(metric, "Assistant bot counter (docs/ASSISTANT.md).", metric_type::counter,
                      static_cast<double>(value));
     }
+    for (const broker_stats::bridge_stats& bridge : stats.bridges) {
+        const std::vector<std::pair<std::string, std::string>> labels = {{"bridge", bridge.name}};
+        snapshot.add("perch_bridge_connected", "1 while the bridge is connected upstream, else 0.",
+                     metric_type::gauge, bridge.is_connected ? 1.0 : 0.0, labels);
+        snapshot.add("perch_bridge_messages_in_total",
+                     "Messages the bridge brought in from its upstream broker.",
+                     metric_type::counter, static_cast<double>(bridge.messages_in), labels);
+        snapshot.add("perch_bridge_messages_out_total",
+                     "Messages the bridge sent to its upstream broker (acknowledged at QoS 1/2).",
+                     metric_type::counter, static_cast<double>(bridge.messages_out), labels);
+        snapshot.add("perch_bridge_reconnects_total",
+                     "Connections to the upstream broker after the first one.",
+                     metric_type::counter, static_cast<double>(bridge.reconnects), labels);
+    }
     return snapshot;
 }
 

@@ -60,6 +60,13 @@ std::vector<sys_value> sys_topic_values(const broker_stats& stats, const sys_loa
     for (const auto& [name, value] : stats.assistant_counts) {
         values.push_back({"$SYS/broker/assistant/" + name, number(value)});
     }
+    for (const broker_stats::bridge_stats& bridge : stats.bridges) {
+        const std::string prefix = "$SYS/broker/bridge/" + bridge.name + "/";
+        values.push_back({prefix + "connected", number(bridge.is_connected ? 1 : 0)});
+        values.push_back({prefix + "messages/in", number(bridge.messages_in)});
+        values.push_back({prefix + "messages/out", number(bridge.messages_out)});
+        values.push_back({prefix + "reconnects", number(bridge.reconnects)});
+    }
     for (std::size_t index = 0; index < worker_counter_table.size(); ++index) {
         if (!worker_counter_table[index].sys_topic.empty()) {
             values.push_back({std::string(worker_counter_table[index].sys_topic),

@@ -47,6 +47,17 @@ struct broker_stats {
     /// The assistant bot's counters as (name, value), published under $SYS/broker/assistant/;
     /// empty when the bot is off.
     std::vector<std::pair<std::string, std::uint64_t>> assistant_counts;
+    /// One bridge's state and counters (docs/BRIDGES.md).
+    struct bridge_stats {
+        std::string name;
+        bool is_connected = false;
+        std::uint64_t messages_in = 0;
+        std::uint64_t messages_out = 0;
+        std::uint64_t reconnects = 0;
+    };
+    /// The bridges' states and counters, published under $SYS/broker/bridge/NAME/; empty without
+    /// bridges. (Each bridge publishes its own $SYS/broker/connection/NAME/state on change.)
+    std::vector<bridge_stats> bridges;
 
     /// worker_counter_table's counters summed over the workers, in table order.
     std::array<std::uint64_t, worker_counter_table.size()> worker_totals{};

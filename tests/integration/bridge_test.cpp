@@ -211,7 +211,8 @@ TEST_P(BridgeLevels, OutAndInWithPrefixes) {
     upstream_broker upstream;
     broker_process perch(broker_kind::perch, bridge_block(upstream, GetParam(),
                                                           "topic sensors/# out 1 \"\" site1/\n"
-                                                          "topic cmd/# in 1 hq/ central/\n"));
+                                                          "topic cmd/# in 1 hq/ central/\n") +
+                                                 "sys_interval 1\n");
     wait_bridge_connected(perch);
     test_client local(perch.uri(), "local-client");
     local.connect();
@@ -232,6 +233,22 @@ TEST_P(BridgeLevels, OutAndInWithPrefixes) {
     auto in = local.next_on("hq/cmd/reboot");
     ASSERT_TRUE(in) << perch.log();
     EXPECT_EQ(in->payload, "now");
+
+    // The counters: the probe and one message each way.
+    test_client watcher(perch.uri(), "counter-watcher");
+    watcher.connect();
+    watcher.subscribe("$SYS/broker/bridge/up/messages/#", 0);
+    bool is_out_counted = false;
+    bool is_in_counted = false;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while ((!is_out_counted || !is_in_counted) && std::chrono::steady_clock::now() < deadline) {
+        if (auto value = watcher.next(1s)) {
+            is_out_counted |= value->topic.ends_with("/out") && value->payload == "2";
+            is_in_counted |= value->topic.ends_with("/in") && value->payload == "2";
+        }
+    }
+    EXPECT_TRUE(is_out_counted);
+    EXPECT_TRUE(is_in_counted);
 
     // Outside the mappings nothing crosses.
     local.publish("other/t1", "x", 1);
