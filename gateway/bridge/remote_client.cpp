@@ -94,6 +94,7 @@ void remote_client::connect() {
     is_writing_ = false;
     is_connected_ = false;
     is_ping_outstanding_ = false;
+    is_trying_private_ = false; // Set when this attempt's CONNECT goes out.
     resolver_.async_resolve(config_.host, std::to_string(config_.port),
                             [weak = weak_from_this(), generation = generation_](
                                 const boost::system::error_code& error,
