@@ -52,7 +52,10 @@ public:
         write_file_text(directory_.path() / "mosquitto.conf",
                         "listener " + std::to_string(port_) + " 127.0.0.1\n" +
                             "allow_anonymous true\npersistence true\npersistence_location " +
-                            directory_.path().string() + "/\n");
+                            directory_.path().string() +
+                            // Run as root (CI), it would drop to user mosquitto, who cannot write
+                            // its persistence file here; as another user this line is ignored.
+                            "/\nuser root\n");
         start();
     }
 
