@@ -22,8 +22,9 @@ constexpr std::chrono::milliseconds first_backoff{1000};
 constexpr std::chrono::milliseconds max_backoff{60'000};
 /// How long the upstream has to answer CONNECT.
 constexpr std::chrono::seconds connack_timeout{10};
-/// Mosquitto's bridge bit: protocol level 4 | 0x80 [Mosquitto's try_private].
-constexpr std::uint8_t private_protocol_level = 0x83;
+/// Mosquitto's bridge bit (0x80) on protocol level 4. (0x83 is the same bit on MQTT 3.1's level
+/// 3, with the protocol name "MQIsdp"; Mosquitto refuses 0x83 with the name "MQTT".)
+constexpr std::uint8_t private_protocol_level = 0x84;
 
 std::string state_topic(const bridge_config& config) {
     return "$SYS/broker/connection/" + config.effective_remote_clientid() + "/state";

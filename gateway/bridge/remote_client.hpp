@@ -6,10 +6,10 @@
 // closing leads back to idle, and from idle a timer reconnects after a backoff that starts at
 // 1 s, doubles up to 60 s, and is drawn within +-20% (jitter), reset by a successful CONNACK.
 // stop() sends DISCONNECT when connected and stays idle. At 3.1.1 with try_private the CONNECT
-// carries protocol level 0x83 (Mosquitto's bridge bit); when the upstream refuses it or closes
-// before CONNACK, the next attempts use plain level 4. Every handler carries the generation of
-// the connection it belongs to, so that handlers of an earlier connection change nothing.
-// Runs on one io_context thread only.
+// carries protocol level 0x84 (4 with Mosquitto's bridge bit 0x80); when the upstream refuses it
+// or closes before CONNACK, the next attempts use plain level 4. Every handler carries the
+// generation of the connection it belongs to, so that handlers of an earlier connection change
+// nothing. Runs on one io_context thread only.
 #pragma once
 
 #include <array>

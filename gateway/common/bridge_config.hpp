@@ -58,7 +58,7 @@ struct bridge_config {
     std::string cafile;
     /// TLS without checking the upstream's certificate (only with bridge_cafile; tests only).
     bool is_insecure = false;
-    /// 3.1.1 only: announce a bridge (protocol level 0x83) so the upstream does not echo.
+    /// 3.1.1 only: announce a bridge (protocol level 0x84: 0x80 | 4) so the upstream does not echo.
     bool try_private = true;
     /// Publish the state on $SYS/broker/connection/NAME/state locally and set a will upstream.
     bool notifications = true;

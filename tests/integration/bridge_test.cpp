@@ -330,6 +330,27 @@ TEST_P(BridgeLoops, TwoGatewaysThroughOneUpstreamDeliverOnceEach) {
 
 INSTANTIATE_TEST_SUITE_P(Protocols, BridgeLoops, ::testing::Values("mqttv311", "mqttv50"));
 
+TEST(Bridge, AnUpstreamRefusingTheBridgeBitGetsPlainMqtt311) {
+    // perch as the upstream: it refuses protocol level 0x84, and the bridge falls back to 4.
+    broker_process upstream(broker_kind::perch);
+    broker_process perch(broker_kind::perch,
+                         "connection up\naddress 127.0.0.1:" + std::to_string(upstream.port()) +
+                             "\ntry_private true\ntopic data/# out 1\n");
+    wait_bridge_connected(perch);
+    test_client local(perch.uri(), "producer");
+    local.connect();
+    test_client remote(upstream.uri(), "consumer");
+    remote.connect();
+    remote.subscribe("data/#", 1);
+    wait_path(local, "data/probe", remote, "data/probe");
+    local.publish("data/t", "x", 1);
+    auto message = remote.next_on("data/t");
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->payload, "x");
+    EXPECT_EQ(perch.stop().exit_code, 0);
+    EXPECT_EQ(upstream.stop().exit_code, 0);
+}
+
 TEST(Bridge, UnknownBridgeKeyIsRefusedAtStart) {
     temporary_directory directory;
     write_file_text(directory.path() / "perch.conf",
