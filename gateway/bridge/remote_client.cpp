@@ -176,7 +176,7 @@ void remote_client::send_connect() {
         // A session that outlives the connection, as 3.1.1's clean session 0 does.
         request.props.session_expiry_interval = 0xFFFFFFFF;
     }
-    if (config_.notifications) {
+    if (config_.notifications && !config_.notifications_local_only) {
         mqtt::will_message will;
         will.topic_name = state_topic(config_);
         will.payload = mqtt::shared_bytes::copy_of(std::string_view("0"));
@@ -289,7 +289,7 @@ void remote_client::handle_connack(const mqtt::connack& accepted) {
         request.packet_id = take_packet_id();
         send(request);
     }
-    if (config_.notifications) {
+    if (config_.notifications && !config_.notifications_local_only) {
         mqtt::publish state;
         state.topic_name = state_topic(config_);
         state.payload = mqtt::shared_bytes::copy_of(std::string_view("1"));

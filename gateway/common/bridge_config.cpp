@@ -215,6 +215,7 @@ const std::vector<std::pair<std::string_view, bridge_handler>>& bridge_key_table
         {"bridge_insecure", bool_key(&bridge_config::is_insecure)},
         {"try_private", bool_key(&bridge_config::try_private)},
         {"notifications", bool_key(&bridge_config::notifications)},
+        {"notifications_local_only", bool_key(&bridge_config::notifications_local_only)},
         {"local_username", string_key(&bridge_config::local_username)},
     };
     return table;

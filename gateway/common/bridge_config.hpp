@@ -62,6 +62,8 @@ struct bridge_config {
     bool try_private = true;
     /// Publish the state on $SYS/broker/connection/NAME/state locally and set a will upstream.
     bool notifications = true;
+    /// With notifications: the state is published locally only (no will, nothing upstream).
+    bool notifications_local_only = false;
     /// The local user whose rights bridged messages have (perch's key). Empty: "bridge-NAME".
     std::string local_username;
     bool operator==(const bridge_config&) const = default;

@@ -37,6 +37,7 @@ TEST(BridgeConfig, ParsesAMosquittoBlock) {
                              "bridge_protocol_version mqttv50\n"
                              "try_private false\n"
                              "notifications false\n"
+                             "notifications_local_only true\n"
                              "local_username relay\n"
                              "max_inflight_messages 20\n";
     const std::vector<bridge_config> bridges = parse_bridges(text, "test.conf");
@@ -65,6 +66,7 @@ TEST(BridgeConfig, ParsesAMosquittoBlock) {
     EXPECT_EQ(bridge.protocol, bridge_protocol::mqtt50);
     EXPECT_FALSE(bridge.try_private);
     EXPECT_FALSE(bridge.notifications);
+    EXPECT_TRUE(bridge.notifications_local_only);
     EXPECT_EQ(bridge.effective_local_username(), "relay");
     // A general key after the block still sets the broker.
     EXPECT_EQ(parse_config(text, "test.conf").max_inflight_messages, 20U);
@@ -81,6 +83,7 @@ TEST(BridgeConfig, DefaultsFollowMosquitto) {
     EXPECT_EQ(bridge.protocol, bridge_protocol::mqtt311);
     EXPECT_TRUE(bridge.try_private);
     EXPECT_TRUE(bridge.notifications);
+    EXPECT_FALSE(bridge.notifications_local_only);
     EXPECT_FALSE(bridge.is_tls());
     EXPECT_EQ(bridge.effective_remote_clientid(), "perch-bridge-a");
     EXPECT_EQ(bridge.effective_local_username(), "bridge-a");
