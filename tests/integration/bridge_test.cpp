@@ -335,7 +335,9 @@ TEST(Bridge, AnUpstreamRefusingTheBridgeBitGetsPlainMqtt311) {
     broker_process upstream(broker_kind::perch);
     broker_process perch(broker_kind::perch,
                          "connection up\naddress 127.0.0.1:" + std::to_string(upstream.port()) +
-                             "\ntry_private true\ntopic data/# out 1\n");
+                             "\ntry_private true\ntopic data/# out 1\n"
+                             // perch refuses a will on $SYS/.
+                             "notifications_local_only true\n");
     wait_bridge_connected(perch);
     test_client local(perch.uri(), "producer");
     local.connect();
