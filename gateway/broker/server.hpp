@@ -20,6 +20,7 @@
 #include "gateway/broker/session_registry.hpp"
 #include "gateway/broker/sys_topics.hpp"
 #include "gateway/broker/worker.hpp"
+#include "gateway/chat/admin_api.hpp"
 #include "gateway/chat/chat_service.hpp"
 #include "gateway/chat/file_service.hpp"
 #include "gateway/common/config.hpp"
@@ -133,8 +134,10 @@ public:
 
 private:
     static connection_settings make_connection_settings(const broker_config& config);
-    /// The file API's hook into the http listeners, or null without files.
+    /// The hook of the file API (/files) and the admin API (/api/admin) into the http listeners.
     std::shared_ptr<const http_delegate> file_delegate();
+    /// The figures of the admin API's overview (admin_figures.cpp). Any thread.
+    admin_figures admin_overview_figures() const;
     /// Binds the http listener `wanted` on worker 0 (making http_server_ first). Throws
     /// std::runtime_error naming the address when the socket cannot be bound.
     void start_http_listener(const listener_config& wanted);
@@ -178,6 +181,10 @@ private:
     std::unique_ptr<file_service> files_;
     /// files_ for the http sessions, set once it is loaded. Any thread (atomic).
     std::atomic<file_service*> file_api_{nullptr};
+    /// The HTTP admin API (docs/ADMIN.md), made with the chat layer; stopped before it.
+    std::unique_ptr<admin_api> admin_;
+    /// admin_ for the http sessions, set once it is made. Any thread (atomic).
+    std::atomic<admin_api*> admin_api_{nullptr};
     /// Web Push (config push true), or null. Reads chat_'s store; stopped before it.
     std::unique_ptr<push::push_sender> push_sender_;
     std::vector<std::unique_ptr<worker>> workers_;

@@ -12,7 +12,6 @@
 #include <stdexcept>
 #include <system_error>
 
-#include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <wolfssl/options.h>
@@ -20,9 +19,9 @@
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
-#include "gateway/chat/backoff_address.hpp"
 #include "gateway/chat/chat_service.hpp"
 #include "gateway/chat/device_token.hpp"
+#include "gateway/chat/http_login.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/common/stored_message_codec.hpp"
 
@@ -440,21 +439,9 @@ void file_service::record_references(std::string conversation, std::uint64_t mes
 void file_service::handle(file_http_request request, std::string remote_address,
                           std::function<void(file_http_response)> done) {
     const std::string_view authorization = to_view(request[http::field::authorization]);
-    const std::uint64_t now = unix_now_ms();
     const std::string host(host_of_remote_address(remote_address));
-    auto serve_checked = [this, host, now](file_http_request checked, const std::string& user,
-                                           std::function<void(file_http_response)> finish) {
-        const std::shared_ptr<const ban_list> bans = chat_.directory().bans();
-        if (const store::ban_record* ban = bans->find(ban_subject{user, "", host}, now)) {
-            counts_.refused_unauthorized.add();
-            finish(error_response(checked, http::status::forbidden, "banned",
-                                  ban->reason.empty() ? "you are banned"
-                                                      : "you are banned: " + ban->reason));
-            return;
-        }
-        serve(std::move(checked), user, std::move(finish));
-    };
     if (authorization.starts_with("Bearer ")) {
+        const std::uint64_t now = unix_now_ms();
         const std::optional<std::string> user =
             user_of_token(authorization.substr(std::string_view("Bearer ").size()), now);
         if (!user || !chat_.directory().has_user(*user)) {
@@ -462,7 +449,12 @@ void file_service::handle(file_http_request request, std::string remote_address,
             done(unauthorized(request, "the file token is unknown or expired"));
             return;
         }
-        serve_checked(std::move(request), *user, std::move(done));
+        if (auto refusal = ban_refusal(chat_, *user, host, now)) {
+            counts_.refused_unauthorized.add();
+            done(error_response(request, http::status::forbidden, "banned", *refusal));
+            return;
+        }
+        serve(std::move(request), *user, std::move(done));
         return;
     }
     if (!authorization.starts_with("Basic ")) {
@@ -471,52 +463,28 @@ void file_service::handle(file_http_request request, std::string remote_address,
                                    "(Basic)"));
         return;
     }
-    const std::string_view encoded = authorization.substr(std::string_view("Basic ").size());
-    std::string decoded(boost::beast::detail::base64::decoded_size(encoded.size()), '\0');
-    const auto [written, read] =
-        boost::beast::detail::base64::decode(decoded.data(), encoded.data(), encoded.size());
-    decoded.resize(written);
-    const std::size_t colon = decoded.find(':');
-    // The decoder stops at the padding.
-    const bool is_whole = encoded.find_first_not_of('=', read) == std::string_view::npos;
-    if (!is_whole || colon == std::string::npos || colon == 0) {
-        counts_.refused_unauthorized.add();
-        done(unauthorized(request, "malformed Basic credentials"));
-        return;
-    }
-    std::string user = decoded.substr(0, colon);
-    std::string password = decoded.substr(colon + 1);
-    login_backoff& guard = chat_.login_guard();
-    const std::string address_key = backoff_address_key(host);
-    if (guard.is_refused(user, address_key, login_backoff::clock::now())) {
-        counts_.refused_unauthorized.add();
-        done(unauthorized(request, "too many failed logins; try again later"));
-        return;
-    }
     auto shared_request = std::make_shared<file_http_request>(std::move(request));
-    auto checked = [this, shared_request, user, address_key, serve_checked,
-                    done](chat_login_result result) {
-        login_backoff& backoff = chat_.login_guard();
-        switch (result) {
-        case chat_login_result::chat_user:
-            backoff.record_success(user);
-            serve_checked(std::move(*shared_request), user, done);
-            return;
-        case chat_login_result::busy:
-            done(error_response(*shared_request, http::status::service_unavailable, "busy",
-                                "too many logins wait for their password check"));
-            return;
-        default:
-            backoff.record_failure(user, address_key, login_backoff::clock::now());
-            counts_.refused_unauthorized.add();
-            done(unauthorized(*shared_request, "bad user name or password"));
-            return;
-        }
-    };
-    const std::optional<chat_login_result> result =
-        chat_.start_login_check(user, std::move(password), user, false, checked);
-    if (result) {
-        checked(*result);
+    check_basic_login(chat_, authorization, host,
+                      [this, shared_request, done = std::move(done)](http_login login) {
+                          answer_login(std::move(*shared_request), std::move(login), done);
+                      });
+}
+
+void file_service::answer_login(file_http_request request, http_login login,
+                                const std::function<void(file_http_response)>& done) {
+    switch (login.outcome) {
+    case http_login_outcome::accepted: serve(std::move(request), login.user, done); return;
+    case http_login_outcome::busy:
+        done(error_response(request, http::status::service_unavailable, "busy", login.detail));
+        return;
+    case http_login_outcome::banned:
+        counts_.refused_unauthorized.add();
+        done(error_response(request, http::status::forbidden, "banned", login.detail));
+        return;
+    case http_login_outcome::unauthorized:
+        counts_.refused_unauthorized.add();
+        done(unauthorized(request, login.detail));
+        return;
     }
 }
 
