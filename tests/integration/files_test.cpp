@@ -256,6 +256,14 @@ TEST_F(FilesOnTheAppOrigin, UploadsAndDownloadsOverThePlainWebSocketListener) {
                                      "Authorization: Bearer " + token_of(*bob, "bob") + "\r\n");
     EXPECT_EQ(got.status, 200U) << got.raw.substr(0, 400);
     EXPECT_TRUE(got.body == body) << got.body.size() << " bytes";
+    // A download resumes: one range, 206 with its Content-Range.
+    const http_answer part = http_get(websocket_port_, "/files/" + id,
+                                      "Authorization: Bearer " + token_of(*bob, "bob") +
+                                          "\r\nRange: bytes=1000000-\r\n");
+    EXPECT_EQ(part.status, 206U) << part.raw.substr(0, 400);
+    EXPECT_NE(part.raw.find("Content-Range: bytes 1000000-2499999/2500000\r\n"), std::string::npos)
+        << part.raw.substr(0, 400);
+    EXPECT_TRUE(part.body == body.substr(1'000'000)) << part.body.size() << " bytes";
     // The rest of the origin is as before: the app's files, and 401 without credentials.
     EXPECT_EQ(http_get(websocket_port_, "/").body, "<!doctype html><title>chat</title>");
     EXPECT_EQ(http_get(websocket_port_, "/files/" + id).status, 401U);
