@@ -148,6 +148,15 @@ void server::start() {
         tls_contexts_ = security;
         web_site_ = std::move(site);
     }
+    http_delegate_ = file_delegate();
+    delegated_slots_.resize(config_.listeners.size());
+    for (std::size_t index = 0; index < config_.listeners.size(); ++index) {
+        const listener_kind kind = config_.listeners[index].kind;
+        if (kind == listener_kind::websocket || kind == listener_kind::websocket_tls) {
+            delegated_slots_[index] =
+                std::make_shared<delegated_request_slots>(delegated_http_limits{}.max_concurrent);
+        }
+    }
     const std::size_t count = worker_count_for(config_);
     std::vector<worker*> peers;
     for (std::size_t index = 0; index < count; ++index) {
@@ -281,8 +290,8 @@ void server::start_http_listener(const listener_config& wanted) {
             return render_prometheus(make_metrics_snapshot(collect_stats()));
         };
         sources.health = [this] { return health(); };
-        http_server_ = std::make_unique<http_server>(std::move(sources), http_server_limits{},
-                                                     file_delegate());
+        http_server_ =
+            std::make_unique<http_server>(std::move(sources), http_server_limits{}, http_delegate_);
     }
     worker& home = *workers_[0];
     try {
@@ -751,6 +760,8 @@ void server::handle_accepted(worker& home, const listener_config& listener,
                 return site->answer(request);
             };
         }
+        upgrade.delegated.delegate = http_delegate_;
+        upgrade.delegated.slots = delegated_slots_[listener_index];
         upgrade.deflate_client_window_bits =
             static_cast<int>(listener.websocket_deflate_window_bits);
         // One WebSocket message may carry several MQTT packets [MQTT-6.0.0-2 (5.0)]: room for

@@ -26,6 +26,7 @@
 #include "gateway/common/config.hpp"
 #include "gateway/observability/http_server.hpp"
 #include "gateway/push/push_sender.hpp"
+#include "gateway/stream/delegated_http_exchange.hpp"
 #include "gateway/stream/listener.hpp"
 #include "gateway/stream/tls_context.hpp"
 #include "gateway/web/static_site.hpp"
@@ -194,6 +195,13 @@ private:
     /// The http listener's sessions (metrics and health), or null without an http listener.
     /// Owner: worker 0's thread.
     std::unique_ptr<http_server> http_server_;
+    /// The requests another service answers (the file API), on the http listener and on the
+    /// WebSocket listeners alike (one origin for the web app). Written by start() before any
+    /// listener runs; read from any thread after.
+    std::shared_ptr<const http_delegate> http_delegate_;
+    /// Each listener's delegated requests in flight, in config order (null but for WebSocket
+    /// listeners). Written by start() before any listener runs.
+    std::vector<std::shared_ptr<delegated_request_slots>> delegated_slots_;
     // True from the end of start() to the beginning of stop(). Any thread (atomic).
     std::atomic<bool> is_serving_{false};
     in_process_service_factory make_service_;
