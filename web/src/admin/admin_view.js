@@ -90,10 +90,12 @@ export class admin_view {
                 ['Rooms', figures.rooms],
             ];
             this.overview_.replaceChildren(
-                ...rows.flatMap(([name, value]) => [
-                    element('dt', { textContent: name }),
-                    element('dd', { textContent: String(value) }),
-                ]),
+                ...rows.map(([name, value]) =>
+                    element('div', { className: 'figure' }, [
+                        element('dt', { textContent: name }),
+                        element('dd', { textContent: String(value) }),
+                    ]),
+                ),
             );
         } catch (error) {
             this.error_.textContent = error.message;
