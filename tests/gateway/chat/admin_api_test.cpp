@@ -82,8 +82,9 @@ protected:
     json users() {
         const admin_http_response response = call(http::verb::get, "/api/admin/users");
         EXPECT_EQ(response.result(), http::status::ok) << response.body();
+        const json listed = json::parse(response.body());
         json by_name = json::object();
-        for (const json& user : json::parse(response.body())["users"]) {
+        for (const json& user : listed["users"]) {
             by_name[user["name"].get<std::string>()] = user;
         }
         return by_name;
