@@ -103,7 +103,10 @@ TEST_F(AdminApiTest, AnAdminBansALiveUserWhoseSessionEndsAndUnbansThem) {
         again.connect("bob", "bob-pw");
         ADD_FAILURE() << "a banned user logged in";
     } catch (const mqtt::exception& refusal) {
-        EXPECT_EQ(refusal.get_reason_code(), connack_banned);
+        // Paho reports a CONNACK's code as the reason code or as the return code.
+        EXPECT_EQ(refusal.get_reason_code() != 0 ? refusal.get_reason_code()
+                                                 : refusal.get_return_code(),
+                  connack_banned);
     }
     const json bans = json::parse(as_alice("GET", "/api/admin/bans").body)["bans"];
     ASSERT_EQ(bans.size(), 1U);
