@@ -35,6 +35,8 @@ struct user_record {
     std::string name;
     std::string password_hash;
     std::uint64_t created_unix_ms = 0;
+    /// May use the admin page and the HTTP admin API (docs/ADMIN.md).
+    bool is_admin = false;
     bool operator==(const user_record&) const = default;
 };
 
@@ -411,6 +413,15 @@ struct directory_change {
         remove_invitation,
         /// Appends `audit` to the audit log (its id is assigned); always done.
         add_audit,
+        // Users and bans, so that an administrator's change is written with its audit entry.
+        /// Sets the admin flag of `user.name` to `user.is_admin`; not_found for an unknown user.
+        set_admin,
+        /// Deletes `user.name` as remove_user does; not_found for an unknown user.
+        remove_user,
+        /// Stores `server_ban` as add_ban does; always done.
+        add_ban,
+        /// Deletes the ban of `server_ban.kind` and `server_ban.value`; not_found when none.
+        remove_ban,
     };
     action what = action::add_user;
     /// add_user: the new user; set_password: its name and new hash (its device tokens are
@@ -426,6 +437,8 @@ struct directory_change {
     invitation_record invitation{};
     /// add_audit.
     audit_record audit{};
+    /// add_ban, remove_ban.
+    ban_record server_ban{};
 
     static directory_change adding_user(user_record user) {
         return {action::add_user, std::move(user), {}, {}};
@@ -457,6 +470,16 @@ struct directory_change {
     }
     static directory_change auditing(audit_record audit) {
         return {action::add_audit, {}, {}, {}, {}, {}, std::move(audit)};
+    }
+    static directory_change setting_admin(std::string name, bool is_admin) {
+        return {action::set_admin, {std::move(name), {}, 0, is_admin}, {}, {}};
+    }
+    static directory_change removing_user(std::string name) {
+        return {action::remove_user, {std::move(name), {}, 0}, {}, {}};
+    }
+    /// add_ban or remove_ban.
+    static directory_change of_server_ban(action what, ban_record ban) {
+        return {what, {}, {}, {}, {}, {}, {}, std::move(ban)};
     }
 };
 

@@ -21,10 +21,10 @@ echo "== web app (web/: npm ci && npm run build; its browser test runs with the 
 web_tests=()
 if ! command -v npm >/dev/null; then
     web_tests=(-DPERCH_WEB_TESTS=OFF)
-    echo "SKIPPED: the chat app and its browser test (web_chat_app): npm is not installed"
+    echo "SKIPPED: the chat app and its browser tests (web_chat_app, web_admin_page): npm is not installed"
 elif ! (cd web && npm ci --no-audit --no-fund && npm run build); then
     web_tests=(-DPERCH_WEB_TESTS=OFF)
-    echo "SKIPPED: the chat app and its browser test (web_chat_app): npm ci or the build failed" \
+    echo "SKIPPED: the chat app and its browser tests (web_chat_app, web_admin_page): npm ci or the build failed" \
          "(is the npm registry reachable, and its certificate trusted?)"
 fi
 

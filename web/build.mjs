@@ -1,6 +1,7 @@
-// Builds the chat app into dist/: index.html, the web app manifest and the service worker at the
-// top, the one JavaScript bundle and the style sheet under assets/ with their content's hash in
-// their names (perch serves assets/ as immutable). Same sources and lock file, same bytes out.
+// Builds the chat app and the admin page into dist/: index.html, admin.html, the web app manifest
+// and the service worker at the top, each page's JavaScript bundle and style sheet under assets/
+// with their content's hash in their names (perch serves assets/ as immutable). Same sources and
+// lock file, same bytes out.
 import { build } from 'esbuild';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,7 +15,7 @@ await mkdir(dist, { recursive: true });
 
 const result = await build({
     absWorkingDir: here,
-    entryPoints: ['src/main.js', 'src/app.css'],
+    entryPoints: ['src/main.js', 'src/app.css', 'src/admin/admin.js', 'src/admin/admin.css'],
     outdir: path.join(dist, 'assets'),
     entryNames: '[name]-[hash]',
     bundle: true,
@@ -51,6 +52,11 @@ const page = (await readFile(path.join(here, 'src/index.html'), 'utf8'))
     .replace('{{script}}', script)
     .replace('{{style}}', style);
 await writeFile(path.join(dist, 'index.html'), page);
+// The admin page (docs/ADMIN.md): its own module and style sheet, not kept by the service worker.
+const admin_page = (await readFile(path.join(here, 'src/admin/admin.html'), 'utf8'))
+    .replace('{{script}}', asset_named('src/admin/admin.js'))
+    .replace('{{style}}', asset_named('src/admin/admin.css'));
+await writeFile(path.join(dist, 'admin.html'), admin_page);
 await writeFile(
     path.join(dist, 'manifest.webmanifest'),
     await readFile(path.join(here, 'src/manifest.webmanifest')),

@@ -55,6 +55,12 @@ server::~server() {
     }
     // The push sender reads the chat store: it stops first.
     push_sender_.reset();
+    if (admin_) {
+        // It waits on the chat layer's reloads: it stops first.
+        admin_api_.store(nullptr, std::memory_order_release);
+        admin_->stop();
+        admin_.reset();
+    }
     if (chat_) {
         chat_->stop();
         if (files_) {
@@ -142,6 +148,15 @@ void server::start() {
         tls_contexts_ = security;
         web_site_ = std::move(site);
     }
+    http_delegate_ = file_delegate();
+    delegated_slots_.resize(config_.listeners.size());
+    for (std::size_t index = 0; index < config_.listeners.size(); ++index) {
+        const listener_kind kind = config_.listeners[index].kind;
+        if (kind == listener_kind::websocket || kind == listener_kind::websocket_tls) {
+            delegated_slots_[index] =
+                std::make_shared<delegated_request_slots>(delegated_http_limits{}.max_concurrent);
+        }
+    }
     const std::size_t count = worker_count_for(config_);
     std::vector<worker*> peers;
     for (std::size_t index = 0; index < count; ++index) {
@@ -224,26 +239,44 @@ void server::start() {
 }
 
 std::shared_ptr<const http_delegate> server::file_delegate() {
-    // The http listener may start before the chat layer opens: the file API is looked up when a
-    // request comes, and /files answers 404 (the metrics' answer) until it is there.
+    // The http listener may start before the chat layer opens: the file and admin APIs are looked
+    // up when a request comes, and their targets answer 404 (the metrics' answer) until they are
+    // there. The admin API's targets (/api/admin) and the file API's (/files) do not overlap.
     auto delegate = std::make_shared<http_delegate>();
     delegate->is_delegated = [this](std::string_view target) {
+        if (is_admin_target(target)) {
+            return admin_api_.load(std::memory_order_acquire) != nullptr;
+        }
         return file_api_.load(std::memory_order_acquire) != nullptr && is_file_target(target);
     };
     delegate->body_limit = [this](boost::beast::http::verb method, std::string_view target) {
+        if (is_admin_target(target)) {
+            return admin_api::max_body_bytes;
+        }
         return file_api_.load(std::memory_order_acquire)
             ->body_limit(method, target, http_server_limits{}.max_body_bytes);
     };
     delegate->max_body_limit = [this]() -> std::size_t {
         const file_service* files = file_api_.load(std::memory_order_acquire);
-        return files != nullptr ? files->body_limit(boost::beast::http::verb::post, "/files", 0)
-                                : 0;
+        return std::max(
+            admin_api::max_body_bytes,
+            files != nullptr ? files->body_limit(boost::beast::http::verb::post, "/files", 0) : 0);
     };
     delegate->too_large = [this](const http_request& request) {
+        const std::string_view target(request.target().data(), request.target().size());
+        if (is_admin_target(target)) {
+            return admin_api_.load(std::memory_order_acquire)->too_large(request);
+        }
         return file_api_.load(std::memory_order_acquire)->too_large(request);
     };
     delegate->handle = [this](http_request request, std::string remote_address,
                               std::function<void(http_response)> done) {
+        const std::string_view target(request.target().data(), request.target().size());
+        if (is_admin_target(target)) {
+            admin_api_.load(std::memory_order_acquire)
+                ->handle(std::move(request), std::move(remote_address), std::move(done));
+            return;
+        }
         file_api_.load(std::memory_order_acquire)
             ->handle(std::move(request), std::move(remote_address), std::move(done));
     };
@@ -257,8 +290,8 @@ void server::start_http_listener(const listener_config& wanted) {
             return render_prometheus(make_metrics_snapshot(collect_stats()));
         };
         sources.health = [this] { return health(); };
-        http_server_ = std::make_unique<http_server>(std::move(sources), http_server_limits{},
-                                                     file_delegate());
+        http_server_ =
+            std::make_unique<http_server>(std::move(sources), http_server_limits{}, http_delegate_);
     }
     worker& home = *workers_[0];
     try {
@@ -416,6 +449,8 @@ void server::open_chat(const store::store_options& options) {
         chat_->attach_files(files_.get());
         file_api_.store(files_.get(), std::memory_order_release);
     }
+    admin_ = std::make_unique<admin_api>(*chat_, [this] { return admin_overview_figures(); });
+    admin_api_.store(admin_.get(), std::memory_order_release);
     install_outside_rules();
     chat_->start(
         [this](std::shared_ptr<const directory_changes> changes) { apply_chat_changes(changes); });
@@ -725,6 +760,8 @@ void server::handle_accepted(worker& home, const listener_config& listener,
                 return site->answer(request);
             };
         }
+        upgrade.delegated.delegate = http_delegate_;
+        upgrade.delegated.slots = delegated_slots_[listener_index];
         upgrade.deflate_client_window_bits =
             static_cast<int>(listener.websocket_deflate_window_bits);
         // One WebSocket message may carry several MQTT packets [MQTT-6.0.0-2 (5.0)]: room for

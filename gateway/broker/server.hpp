@@ -20,11 +20,13 @@
 #include "gateway/broker/session_registry.hpp"
 #include "gateway/broker/sys_topics.hpp"
 #include "gateway/broker/worker.hpp"
+#include "gateway/chat/admin_api.hpp"
 #include "gateway/chat/chat_service.hpp"
 #include "gateway/chat/file_service.hpp"
 #include "gateway/common/config.hpp"
 #include "gateway/observability/http_server.hpp"
 #include "gateway/push/push_sender.hpp"
+#include "gateway/stream/delegated_http_exchange.hpp"
 #include "gateway/stream/listener.hpp"
 #include "gateway/stream/tls_context.hpp"
 #include "gateway/web/static_site.hpp"
@@ -133,8 +135,10 @@ public:
 
 private:
     static connection_settings make_connection_settings(const broker_config& config);
-    /// The file API's hook into the http listeners, or null without files.
+    /// The hook of the file API (/files) and the admin API (/api/admin) into the http listeners.
     std::shared_ptr<const http_delegate> file_delegate();
+    /// The figures of the admin API's overview (admin_figures.cpp). Any thread.
+    admin_figures admin_overview_figures() const;
     /// Binds the http listener `wanted` on worker 0 (making http_server_ first). Throws
     /// std::runtime_error naming the address when the socket cannot be bound.
     void start_http_listener(const listener_config& wanted);
@@ -178,6 +182,10 @@ private:
     std::unique_ptr<file_service> files_;
     /// files_ for the http sessions, set once it is loaded. Any thread (atomic).
     std::atomic<file_service*> file_api_{nullptr};
+    /// The HTTP admin API (docs/ADMIN.md), made with the chat layer; stopped before it.
+    std::unique_ptr<admin_api> admin_;
+    /// admin_ for the http sessions, set once it is made. Any thread (atomic).
+    std::atomic<admin_api*> admin_api_{nullptr};
     /// Web Push (config push true), or null. Reads chat_'s store; stopped before it.
     std::unique_ptr<push::push_sender> push_sender_;
     std::vector<std::unique_ptr<worker>> workers_;
@@ -187,6 +195,13 @@ private:
     /// The http listener's sessions (metrics and health), or null without an http listener.
     /// Owner: worker 0's thread.
     std::unique_ptr<http_server> http_server_;
+    /// The requests another service answers (the file API), on the http listener and on the
+    /// WebSocket listeners alike (one origin for the web app). Written by start() before any
+    /// listener runs; read from any thread after.
+    std::shared_ptr<const http_delegate> http_delegate_;
+    /// Each listener's delegated requests in flight, in config order (null but for WebSocket
+    /// listeners). Written by start() before any listener runs.
+    std::vector<std::shared_ptr<delegated_request_slots>> delegated_slots_;
     // True from the end of start() to the beginning of stop(). Any thread (atomic).
     std::atomic<bool> is_serving_{false};
     in_process_service_factory make_service_;

@@ -14,6 +14,9 @@ directory_contents make_directory_contents(const store::chat_directory_snapshot&
     contents.version = snapshot.version;
     for (const store::user_record& user : snapshot.users) {
         contents.users[user.name] = user.password_hash;
+        if (user.is_admin) {
+            contents.admins.insert(user.name);
+        }
     }
     for (const store::room_record& room : snapshot.rooms) {
         contents.rooms[room.name];
@@ -125,6 +128,11 @@ bool chat_directory::has_device_token(std::string_view user, std::string_view to
 bool chat_directory::has_user(std::string_view user) const {
     std::shared_lock lock(mutex_);
     return contents_.users.contains(user);
+}
+
+bool chat_directory::is_admin(std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    return contents_.admins.contains(user);
 }
 
 bool chat_directory::has_room(std::string_view room) const {

@@ -67,6 +67,8 @@ struct room_rules {
 struct directory_contents {
     /// User name -> password hash.
     std::map<std::string, std::string, std::less<>> users;
+    /// The users with the admin flag (docs/ADMIN.md).
+    std::set<std::string, std::less<>> admins;
     /// Room name -> members.
     std::map<std::string, std::set<std::string, std::less<>>, std::less<>> rooms;
     /// User name -> rooms the user belongs to.
@@ -119,6 +121,8 @@ public:
     bool has_device_token(std::string_view user, std::string_view token_hash) const;
     /// True when `user` exists.
     bool has_user(std::string_view user) const;
+    /// True when `user` exists and has the admin flag (docs/ADMIN.md).
+    bool is_admin(std::string_view user) const;
     /// True when `room` exists.
     bool has_room(std::string_view room) const;
     /// True when `user` is a member of `room`.

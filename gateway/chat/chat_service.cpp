@@ -527,6 +527,12 @@ mqtt::message_ptr chat_service::device_disconnected(std::string_view user, std::
     return presence_message(user, devices, now_unix_ms);
 }
 
+std::size_t chat_service::connected_device_count(std::string_view user) const {
+    std::shared_lock lock(presence_mutex_);
+    const auto found = devices_.find(user);
+    return found == devices_.end() ? 0 : found->second.size();
+}
+
 void chat_service::presence_watchers(std::string_view user, std::vector<std::uint64_t>& out) const {
     const std::vector<std::string> peers = directory_.peers_of(user);
     std::shared_lock lock(presence_mutex_);

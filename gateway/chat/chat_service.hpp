@@ -255,6 +255,9 @@ public:
     mqtt::message_ptr device_disconnected(std::string_view user, std::uint64_t device,
                                           std::uint64_t now_unix_ms);
 
+    /// How many devices of `user` are connected now (0: offline).
+    std::size_t connected_device_count(std::string_view user) const;
+
     /// Appends to `out` the connected devices (subscriber ids) of every user who may see the
     /// presence of `user` (those sharing a room with it, and its own), in no particular order.
     /// Takes the device table's lock shared, so that workers fan out presence side by side.

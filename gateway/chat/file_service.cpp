@@ -4,32 +4,22 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <future>
 #include <stdexcept>
 #include <system_error>
 
-#include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/hash.h>
-#include <wolfssl/wolfcrypt/random.h>
-#include <wolfssl/wolfcrypt/sha256.h>
 
-#include "gateway/chat/backoff_address.hpp"
 #include "gateway/chat/chat_service.hpp"
-#include "gateway/chat/device_token.hpp"
+#include "gateway/chat/file_disk.hpp"
+#include "gateway/chat/file_http.hpp"
+#include "gateway/chat/file_range.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/common/stored_message_codec.hpp"
 
-#include <fcntl.h>
 #include <nlohmann/json.hpp>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace perch::gateway {
 
@@ -38,205 +28,9 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr std::string_view hex_digits = "0123456789abcdef";
-/// A file id: 128 random bits.
-constexpr std::size_t id_bytes = 16;
-/// A file token: 256 random bits after its prefix.
-constexpr std::size_t token_bytes = 32;
-constexpr std::string_view token_prefix = "pft_";
-/// The longest content type and file name kept, in bytes.
-constexpr std::size_t max_content_type_bytes = 255;
-constexpr std::size_t max_name_bytes = 255;
-/// Tokens issued and still good, at most; past it the oldest expire early.
-constexpr std::size_t max_tokens = 100'000;
 /// Image types a browser shows inline without running anything (no SVG: it carries script).
 constexpr std::array<std::string_view, 4> inline_types = {"image/png", "image/jpeg", "image/gif",
                                                           "image/webp"};
-
-std::string to_hex(const unsigned char* bytes, std::size_t size) {
-    std::string text;
-    text.reserve(size * 2);
-    for (std::size_t index = 0; index < size; ++index) {
-        text += hex_digits[bytes[index] >> 4];
-        text += hex_digits[bytes[index] & 0x0f];
-    }
-    return text;
-}
-
-std::string random_hex(std::size_t size) {
-    WC_RNG rng;
-    if (wc_InitRng(&rng) != 0) {
-        throw std::runtime_error("files: cannot initialise the random generator");
-    }
-    std::vector<unsigned char> bytes(size);
-    const int result = wc_RNG_GenerateBlock(&rng, bytes.data(), static_cast<word32>(size));
-    wc_FreeRng(&rng);
-    if (result != 0) {
-        throw std::runtime_error("files: the random generator failed");
-    }
-    return to_hex(bytes.data(), bytes.size());
-}
-
-std::string sha256_hex(std::string_view data) {
-    std::array<unsigned char, WC_SHA256_DIGEST_SIZE> digest{};
-    if (wc_Sha256Hash(reinterpret_cast<const byte*>(data.data()), static_cast<word32>(data.size()),
-                      digest.data()) != 0) {
-        throw std::runtime_error("files: SHA-256 failed");
-    }
-    return to_hex(digest.data(), digest.size());
-}
-
-bool is_file_id(std::string_view text) {
-    return text.size() == id_bytes * 2 && text.find_first_not_of(hex_digits) == std::string::npos;
-}
-
-std::string_view to_view(boost::beast::string_view text) {
-    return {text.data(), text.size()};
-}
-
-/// The path of a target, without its query.
-std::string_view path_of_target(std::string_view target) {
-    return target.substr(0, target.find('?'));
-}
-
-/// The value of `key` in the query of `target`, percent-decoded; empty when absent.
-std::string query_value(std::string_view target, std::string_view key) {
-    const std::size_t question = target.find('?');
-    if (question == std::string_view::npos) {
-        return {};
-    }
-    std::string_view query = target.substr(question + 1);
-    while (!query.empty()) {
-        const std::size_t amp = query.find('&');
-        const std::string_view pair = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-        const std::size_t equals = pair.find('=');
-        if (pair.substr(0, equals) != key || equals == std::string_view::npos) {
-            continue;
-        }
-        std::string decoded;
-        const std::string_view value = pair.substr(equals + 1);
-        for (std::size_t index = 0; index < value.size(); ++index) {
-            if (value[index] == '+') {
-                decoded += ' ';
-            } else if (value[index] == '%' && index + 2 < value.size() &&
-                       std::isxdigit(static_cast<unsigned char>(value[index + 1])) != 0 &&
-                       std::isxdigit(static_cast<unsigned char>(value[index + 2])) != 0) {
-                decoded += static_cast<char>(
-                    std::stoi(std::string(value.substr(index + 1, 2)), nullptr, 16));
-                index += 2;
-            } else {
-                decoded += value[index];
-            }
-        }
-        return decoded;
-    }
-    return {};
-}
-
-/// A file name safe to keep and to put in a header: no control characters, quotes, backslashes
-/// or slashes, at most max_name_bytes.
-std::string clean_name(std::string_view name) {
-    std::string clean;
-    for (const char letter : name) {
-        const auto code = static_cast<unsigned char>(letter);
-        if (code < 0x20 || code == 0x7f || letter == '"' || letter == '\\' || letter == '/') {
-            clean += '_';
-        } else {
-            clean += letter;
-        }
-    }
-    if (clean.size() > max_name_bytes) {
-        clean.resize(max_name_bytes);
-    }
-    return clean;
-}
-
-/// A content type kept as given when it is printable ASCII of a sane length.
-std::string clean_content_type(std::string_view type) {
-    const bool is_printable = std::all_of(
-        type.begin(), type.end(), [](char letter) { return letter >= 0x20 && letter < 0x7f; });
-    if (type.empty() || !is_printable || type.size() > max_content_type_bytes) {
-        return "application/octet-stream";
-    }
-    return std::string(type);
-}
-
-file_http_response json_response(const file_http_request& request, http::status status,
-                                 const json& body) {
-    file_http_response response{status, request.version()};
-    response.set(http::field::server, "perch");
-    response.set(http::field::content_type, "application/json");
-    response.set(http::field::cache_control, "no-store");
-    response.set("X-Content-Type-Options", "nosniff");
-    response.keep_alive(request.keep_alive());
-    const std::string text = body.dump() + "\n";
-    if (request.method() != http::verb::head) {
-        response.body() = text;
-    }
-    response.content_length(text.size());
-    return response;
-}
-
-/// `{"error":code,"detail":detail}` with `status`.
-file_http_response error_response(const file_http_request& request, http::status status,
-                                  std::string_view code, std::string_view detail) {
-    return json_response(request, status,
-                         json{{"error", std::string(code)}, {"detail", std::string(detail)}});
-}
-
-file_http_response unauthorized(const file_http_request& request, std::string_view detail) {
-    file_http_response response =
-        error_response(request, http::status::unauthorized, "unauthorized", detail);
-    response.set(http::field::www_authenticate, R"(Bearer realm="perch", Basic realm="perch")");
-    return response;
-}
-
-file_http_response not_found(const file_http_request& request) {
-    return error_response(request, http::status::not_found, "not_found",
-                          "no such file, or none you may read");
-}
-
-/// Writes `data` to `path` through a temporary file in the same directory, fsyncs it, renames it
-/// into place and fsyncs the directory: the file is whole and durable when this returns.
-void write_durably(const std::filesystem::path& path, std::string_view data) {
-    const std::filesystem::path temporary = path.string() + ".part";
-    const int file = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (file < 0) {
-        throw std::system_error(errno, std::generic_category(), "open " + temporary.string());
-    }
-    std::size_t written = 0;
-    while (written < data.size()) {
-        const ssize_t result = ::write(file, data.data() + written, data.size() - written);
-        if (result < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            const int error = errno;
-            ::close(file);
-            ::unlink(temporary.c_str());
-            throw std::system_error(error, std::generic_category(), "write " + temporary.string());
-        }
-        written += static_cast<std::size_t>(result);
-    }
-    if (::fsync(file) != 0) {
-        const int error = errno;
-        ::close(file);
-        ::unlink(temporary.c_str());
-        throw std::system_error(error, std::generic_category(), "fsync " + temporary.string());
-    }
-    ::close(file);
-    if (::rename(temporary.c_str(), path.c_str()) != 0) {
-        const int error = errno;
-        ::unlink(temporary.c_str());
-        throw std::system_error(error, std::generic_category(), "rename " + path.string());
-    }
-    const int directory = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (directory >= 0) {
-        ::fsync(directory);
-        ::close(directory);
-    }
-}
 
 } // namespace
 
@@ -374,51 +168,6 @@ std::string file_service::path_of(std::string_view id) const {
     return (std::filesystem::path(settings_.directory) / std::string(id)).string();
 }
 
-control_outcome file_service::issue_token(const control_request& request, const std::string& user,
-                                          std::uint64_t now_unix_ms) {
-    control_outcome outcome;
-    outcome.reply.operation = std::string(to_string(request.operation));
-    std::string token;
-    try {
-        token = std::string(token_prefix) + random_hex(token_bytes);
-    } catch (const std::exception& error) {
-        outcome.reply.is_ok = false;
-        outcome.reply.error = error.what();
-        return outcome;
-    }
-    const std::uint64_t expires = now_unix_ms + settings_.token_lifetime_s * 1000ULL;
-    {
-        std::lock_guard lock(mutex_);
-        std::erase_if(tokens_, [now_unix_ms](const auto& held) {
-            return held.second.expires_unix_ms <= now_unix_ms;
-        });
-        if (tokens_.size() >= max_tokens) {
-            tokens_.erase(
-                std::min_element(tokens_.begin(), tokens_.end(), [](const auto& a, const auto& b) {
-                    return a.second.expires_unix_ms < b.second.expires_unix_ms;
-                }));
-        }
-        tokens_.insert_or_assign(device_token_hash(token), held_token{user, expires});
-    }
-    outcome.reply.token = std::move(token);
-    outcome.reply.extra_json = json{{"expires_at", expires}}.dump();
-    return outcome;
-}
-
-std::optional<std::string> file_service::user_of_token(std::string_view token,
-                                                       std::uint64_t now_unix_ms) {
-    if (!token.starts_with(token_prefix)) {
-        return std::nullopt;
-    }
-    const std::string hash = device_token_hash(token);
-    std::lock_guard lock(mutex_);
-    const auto found = tokens_.find(hash);
-    if (found == tokens_.end() || found->second.expires_unix_ms <= now_unix_ms) {
-        return std::nullopt;
-    }
-    return found->second.user;
-}
-
 std::optional<std::string> file_service::reference_refusal(std::string_view user,
                                                            const std::vector<std::string>& ids) {
     std::lock_guard lock(mutex_);
@@ -435,89 +184,6 @@ std::optional<std::string> file_service::reference_refusal(std::string_view user
 void file_service::record_references(std::string conversation, std::uint64_t message_id,
                                      std::vector<std::string> ids) {
     chat_.store().add_file_references(std::move(conversation), message_id, std::move(ids));
-}
-
-void file_service::handle(file_http_request request, std::string remote_address,
-                          std::function<void(file_http_response)> done) {
-    const std::string_view authorization = to_view(request[http::field::authorization]);
-    const std::uint64_t now = unix_now_ms();
-    const std::string host(host_of_remote_address(remote_address));
-    auto serve_checked = [this, host, now](file_http_request checked, const std::string& user,
-                                           std::function<void(file_http_response)> finish) {
-        const std::shared_ptr<const ban_list> bans = chat_.directory().bans();
-        if (const store::ban_record* ban = bans->find(ban_subject{user, "", host}, now)) {
-            counts_.refused_unauthorized.add();
-            finish(error_response(checked, http::status::forbidden, "banned",
-                                  ban->reason.empty() ? "you are banned"
-                                                      : "you are banned: " + ban->reason));
-            return;
-        }
-        serve(std::move(checked), user, std::move(finish));
-    };
-    if (authorization.starts_with("Bearer ")) {
-        const std::optional<std::string> user =
-            user_of_token(authorization.substr(std::string_view("Bearer ").size()), now);
-        if (!user || !chat_.directory().has_user(*user)) {
-            counts_.refused_unauthorized.add();
-            done(unauthorized(request, "the file token is unknown or expired"));
-            return;
-        }
-        serve_checked(std::move(request), *user, std::move(done));
-        return;
-    }
-    if (!authorization.starts_with("Basic ")) {
-        counts_.refused_unauthorized.add();
-        done(unauthorized(request, "send a file token (Bearer) or your user name and password "
-                                   "(Basic)"));
-        return;
-    }
-    const std::string_view encoded = authorization.substr(std::string_view("Basic ").size());
-    std::string decoded(boost::beast::detail::base64::decoded_size(encoded.size()), '\0');
-    const auto [written, read] =
-        boost::beast::detail::base64::decode(decoded.data(), encoded.data(), encoded.size());
-    decoded.resize(written);
-    const std::size_t colon = decoded.find(':');
-    // The decoder stops at the padding.
-    const bool is_whole = encoded.find_first_not_of('=', read) == std::string_view::npos;
-    if (!is_whole || colon == std::string::npos || colon == 0) {
-        counts_.refused_unauthorized.add();
-        done(unauthorized(request, "malformed Basic credentials"));
-        return;
-    }
-    std::string user = decoded.substr(0, colon);
-    std::string password = decoded.substr(colon + 1);
-    login_backoff& guard = chat_.login_guard();
-    const std::string address_key = backoff_address_key(host);
-    if (guard.is_refused(user, address_key, login_backoff::clock::now())) {
-        counts_.refused_unauthorized.add();
-        done(unauthorized(request, "too many failed logins; try again later"));
-        return;
-    }
-    auto shared_request = std::make_shared<file_http_request>(std::move(request));
-    auto checked = [this, shared_request, user, address_key, serve_checked,
-                    done](chat_login_result result) {
-        login_backoff& backoff = chat_.login_guard();
-        switch (result) {
-        case chat_login_result::chat_user:
-            backoff.record_success(user);
-            serve_checked(std::move(*shared_request), user, done);
-            return;
-        case chat_login_result::busy:
-            done(error_response(*shared_request, http::status::service_unavailable, "busy",
-                                "too many logins wait for their password check"));
-            return;
-        default:
-            backoff.record_failure(user, address_key, login_backoff::clock::now());
-            counts_.refused_unauthorized.add();
-            done(unauthorized(*shared_request, "bad user name or password"));
-            return;
-        }
-    };
-    const std::optional<chat_login_result> result =
-        chat_.start_login_check(user, std::move(password), user, false, checked);
-    if (result) {
-        checked(*result);
-    }
 }
 
 void file_service::serve(file_http_request request, const std::string& user,
@@ -572,7 +238,7 @@ void file_service::upload(file_http_request request, const std::string& user,
     const std::uint64_t quota = quota_bytes_.load(std::memory_order_relaxed);
     std::string id;
     try {
-        id = random_hex(id_bytes);
+        id = random_hex(file_id_bytes);
     } catch (const std::exception& error) {
         done(error_response(request, http::status::internal_server_error, "failed", error.what()));
         return;
@@ -645,12 +311,73 @@ void file_service::upload(file_http_request request, const std::string& user,
                                                              {"size", record.size_bytes},
                                                              {"content_type", record.content_type},
                                                              {"name", record.name},
-                                                             {"sha256", record.sha256}});
+                                                             {"sha256", record.sha256}}
+                                                            .dump());
             response.set(http::field::location, "/files/" + record.id);
             done(std::move(response));
         });
     });
 }
+
+namespace {
+
+/// The head of the answer to a GET or HEAD of `file` (id `id`): 304 when If-None-Match names
+/// its ETag; else 200 with the whole length, 206 with the range asked (Content-Range) or 416.
+/// The bytes to send are `length` bytes from `first`. (`File` is file_service's record.)
+template <typename File>
+file_http_response download_head(const file_http_request& asked, const std::string& id,
+                                 const File& file, std::uint64_t& first, std::uint64_t& length) {
+    const std::string etag = "\"" + file.sha256 + "\"";
+    file_http_response response{http::status::ok, asked.version()};
+    response.set(http::field::server, "perch");
+    response.set(http::field::etag, etag);
+    response.set(http::field::cache_control, "private, no-cache");
+    response.set(http::field::accept_ranges, "bytes");
+    response.set("X-Content-Type-Options", "nosniff");
+    response.set("Content-Security-Policy", "sandbox");
+    response.keep_alive(asked.keep_alive());
+    if (to_view(asked[http::field::if_none_match]) == etag) {
+        response.result(http::status::not_modified);
+        return response;
+    }
+    response.set(http::field::content_type, file.content_type);
+    const bool is_inline = std::find(inline_types.begin(), inline_types.end(), file.content_type) !=
+                           inline_types.end();
+    const std::string name = file.name.empty() ? id : file.name;
+    response.set(http::field::content_disposition,
+                 std::string(is_inline ? "inline" : "attachment") + "; filename=\"" + name + "\"");
+    // If-Range with another ETag: the file changed since the part the client holds; all of it.
+    const std::string_view if_range = to_view(asked[http::field::if_range]);
+    file_range range;
+    if (if_range.empty() || if_range == etag) {
+        range = parse_file_range(to_view(asked[http::field::range]), file.size_bytes);
+    }
+    switch (range.answer) {
+    case file_range::kind::whole:
+        response.content_length(file.size_bytes);
+        length = file.size_bytes;
+        break;
+    case file_range::kind::part:
+        response.result(http::status::partial_content);
+        response.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
+                                                     std::to_string(range.last) + "/" +
+                                                     std::to_string(file.size_bytes));
+        response.content_length(range.length());
+        first = range.first;
+        length = range.length();
+        break;
+    case file_range::kind::unsatisfiable:
+        response.result(http::status::range_not_satisfiable);
+        response.set(http::field::content_range, "bytes */" + std::to_string(file.size_bytes));
+        response.set(http::field::content_type, "text/plain");
+        response.erase(http::field::content_disposition);
+        response.content_length(0);
+        break;
+    }
+    return response;
+}
+
+} // namespace
 
 void file_service::download(file_http_request request, const std::string& user,
                             const std::string& id, std::function<void(file_http_response)> done) {
@@ -669,64 +396,26 @@ void file_service::download(file_http_request request, const std::string& user,
     }
     auto shared_request = std::make_shared<file_http_request>(std::move(request));
     auto send = [this, shared_request, id, file = *file, done] {
-        const file_http_request& asked = *shared_request;
-        const std::string etag = "\"" + file.sha256 + "\"";
-        file_http_response response{http::status::ok, asked.version()};
-        response.set(http::field::server, "perch");
-        response.set(http::field::etag, etag);
-        response.set(http::field::cache_control, "private, no-cache");
-        response.set("X-Content-Type-Options", "nosniff");
-        response.set("Content-Security-Policy", "sandbox");
-        response.keep_alive(asked.keep_alive());
-        if (to_view(asked[http::field::if_none_match]) == etag) {
-            response.result(http::status::not_modified);
+        std::uint64_t first = 0;
+        std::uint64_t length = 0;
+        file_http_response response = download_head(*shared_request, id, file, first, length);
+        const http::status status = response.result();
+        if (status == http::status::not_modified || status == http::status::range_not_satisfiable ||
+            shared_request->method() == http::verb::head) {
             done(std::move(response));
             return;
         }
-        response.set(http::field::content_type, file.content_type);
-        const bool is_inline = std::find(inline_types.begin(), inline_types.end(),
-                                         file.content_type) != inline_types.end();
-        const std::string name = file.name.empty() ? id : file.name;
-        response.set(http::field::content_disposition,
-                     std::string(is_inline ? "inline" : "attachment") + "; filename=\"" + name +
-                         "\"");
-        if (asked.method() == http::verb::head) {
-            response.content_length(file.size_bytes);
-            done(std::move(response));
-            return;
-        }
-        post([this, shared_request, id, response = std::move(response), done]() mutable {
-            std::error_code error;
-            const std::uintmax_t size = std::filesystem::file_size(path_of(id), error);
-            std::string body;
-            if (!error) {
-                body.resize(static_cast<std::size_t>(size));
-                const int file = ::open(path_of(id).c_str(), O_RDONLY | O_CLOEXEC);
-                std::size_t read_bytes = 0;
-                while (file >= 0 && read_bytes < body.size()) {
-                    const ssize_t result =
-                        ::read(file, body.data() + read_bytes, body.size() - read_bytes);
-                    if (result <= 0) {
-                        break;
-                    }
-                    read_bytes += static_cast<std::size_t>(result);
-                }
-                if (file >= 0) {
-                    ::close(file);
-                }
-                if (file < 0 || read_bytes != body.size()) {
-                    error = std::make_error_code(std::errc::io_error);
-                }
-            }
-            if (error) {
-                log_error("files: cannot read {}: {}", path_of(id), error.message());
+        post([this, shared_request, id, first, length, response = std::move(response),
+              done]() mutable {
+            try {
+                response.body() = read_file_bytes(path_of(id), first, length);
+            } catch (const std::exception& error) {
+                log_error("files: cannot read {}: {}", path_of(id), error.what());
                 counts_.refused_not_found.add();
                 done(not_found(*shared_request));
                 return;
             }
             counts_.downloads.add();
-            response.body() = std::move(body);
-            response.prepare_payload();
             done(std::move(response));
         });
     };

@@ -30,6 +30,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "gateway/chat/chat_service.hpp"
+#include "gateway/chat/http_login.hpp"
 #include "gateway/common/counter.hpp"
 #include "store/chat_store.hpp"
 
@@ -149,6 +150,9 @@ private:
     /// Runs `work` on the file thread.
     void post(std::function<void()> work);
     void run();
+    /// Answers a request whose Basic login came to `login`.
+    void answer_login(file_http_request request, http_login login,
+                      const std::function<void(file_http_response)>& done);
     /// The request after authentication as `user`.
     void serve(file_http_request request, const std::string& user,
                std::function<void(file_http_response)> done);

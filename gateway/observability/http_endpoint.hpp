@@ -12,10 +12,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
 
-namespace perch::gateway {
+#include "gateway/common/http_delegate.hpp"
 
-using http_request = boost::beast::http::request<boost::beast::http::string_body>;
-using http_response = boost::beast::http::response<boost::beast::http::string_body>;
+namespace perch::gateway {
 
 /// Whether the broker can do its work now.
 struct health_answer {
@@ -31,23 +30,6 @@ struct observability_sources {
     /// The whole Prometheus text (render_prometheus of a fresh snapshot).
     std::function<std::string()> metrics_text;
     std::function<health_answer()> health;
-};
-
-/// Requests the http listener hands whole to another service, which answers them later (the file
-/// API, docs/CHAT.md "Files"). Every member is called on the thread serving the request.
-struct http_delegate {
-    /// True for the targets (query included) the service answers.
-    std::function<bool(std::string_view target)> is_delegated;
-    /// The body limit of a delegated request with `method` and `target`.
-    std::function<std::size_t(boost::beast::http::verb method, std::string_view target)> body_limit;
-    /// The largest body_limit may answer.
-    std::function<std::size_t()> max_body_limit;
-    /// The answer to a delegated request whose body passed its limit (the connection closes).
-    std::function<http_response(const http_request&)> too_large;
-    /// Answers `request` from `remote_address` (`host:port`); `done` runs once, on any thread.
-    std::function<void(http_request request, std::string remote_address,
-                       std::function<void(http_response)> done)>
-        handle;
 };
 
 /// The response to `request`:

@@ -154,6 +154,7 @@ const std::vector<admin_subcommand>& subcommands() {
         {"user", "del", 1, [](admin_session& s, const auto& w) { s.user_del(w[0]); }},
         {"user", "passwd", 1, [](admin_session& s, const auto& w) { s.user_passwd(w[0]); }},
         {"user", "list", 0, [](admin_session& s, const auto&) { s.user_list(); }},
+        {"user", "admin", 2, [](admin_session& s, const auto& w) { s.user_admin(w[0], w[1]); }},
         {"user", "tokens", 1, [](admin_session& s, const auto& w) { s.user_tokens(w[0]); }},
         {"user", "revoke-token", 2,
          [](admin_session& s, const auto& w) { s.user_revoke_token(w[0], w[1]); }},
@@ -226,7 +227,8 @@ std::string admin_usage_text(std::string_view program_name) {
         "                                        or one line of standard input\n"
         "  {0} user del NAME\n"
         "  {0} user passwd NAME [--password PW]\n"
-        "  {0} user list\n"
+        "  {0} user list                       the users; an admin is followed by 'admin'\n"
+        "  {0} user admin NAME on|off          may NAME use the admin page and API\n"
         "  {0} user tokens NAME                the devices holding a token, with its date\n"
         "  {0} user revoke-token NAME DEVICE   that device must log in with the password again\n"
         "  {0} user import FILE                a mosquitto_passwd file ($7$ hashes)\n"

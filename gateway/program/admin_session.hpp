@@ -83,6 +83,9 @@ public:
     void user_tokens(const std::string& name);
     void user_revoke_token(const std::string& name, const std::string& device);
     void user_list();
+    /// `perch user admin NAME on|off`: sets the admin flag, with an audit entry (no room, no
+    /// actor).
+    void user_admin(const std::string& name, const std::string& state);
     void user_import(const std::string& file_name);
     void room_import(const std::string& file_name);
 

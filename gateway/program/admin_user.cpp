@@ -111,8 +111,23 @@ void admin_session::user_revoke_token(const std::string& name, const std::string
 
 void admin_session::user_list() {
     for (const auto& user : store_->load_directory().users) {
-        io_.output << user.name << '\n';
+        io_.output << user.name << (user.is_admin ? " admin\n" : "\n");
     }
+}
+
+void admin_session::user_admin(const std::string& name, const std::string& state) {
+    if (state != "on" && state != "off") {
+        throw admin_failure(fmt::format("expected on or off, not '{}'", state));
+    }
+    const bool is_admin = state == "on";
+    if (!has_user(name)) {
+        throw admin_failure(fmt::format("unknown user '{}'", name));
+    }
+    // With an audit entry of no room and no actor, in the same write.
+    apply_room_batch({store::directory_change::setting_admin(name, is_admin)}, "", "admin", name,
+                     state);
+    io_.output << fmt::format("user '{}' is {}\n", name,
+                              is_admin ? "an admin" : "no longer an admin");
 }
 
 void admin_session::user_import(const std::string& file_name) {

@@ -48,6 +48,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "gateway/common/log.hpp"
+#include "gateway/stream/delegated_http_exchange.hpp"
 #include "gateway/stream/tls_stream.hpp"
 #include "gateway/stream/websocket_deflate.hpp"
 #include "gateway/stream/websocket_frame.hpp"
@@ -182,11 +183,12 @@ template <typename NextLayer> class websocket_transport final : public transport
 public:
     template <typename... LayerArguments>
     websocket_transport(const websocket_settings& settings, LayerArguments&&... arguments)
-        : layer_(std::forward<LayerArguments>(arguments)...), settings_(settings),
-          remote_address_(describe_layer(layer_)) {
+        : layer_(std::make_unique<NextLayer>(std::forward<LayerArguments>(arguments)...)),
+          executor_(layer_->get_executor()), settings_(settings),
+          remote_address_(describe_layer(*layer_)) {
         if constexpr (std::is_same_v<NextLayer, boost::asio::ip::tcp::socket>) {
             boost::system::error_code ignored;
-            layer_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+            layer_->set_option(boost::asio::ip::tcp::no_delay(true), ignored);
         }
     }
 
@@ -215,7 +217,7 @@ public:
         }
         wait_handler_ = std::move(handler);
         if (is_message_ready_ && inbox_taken_ < inbox_.size()) {
-            boost::asio::post(layer_.get_executor(), [this] { finish_wait({}); });
+            boost::asio::post(executor_, [this] { finish_wait({}); });
             return;
         }
         // The message was taken: an idle connection keeps no inbox.
@@ -223,7 +225,7 @@ public:
         std::vector<std::uint8_t>().swap(inbox_);
         inbox_taken_ = 0;
         if (!unparsed_.empty()) {
-            boost::asio::post(layer_.get_executor(), [this] { read_frames(); });
+            boost::asio::post(executor_, [this] { read_frames(); });
             return;
         }
         wait_for_frames();
@@ -238,7 +240,7 @@ public:
         }
         if (is_close_queued_ || !is_open()) {
             auto pending = std::move(data_write_);
-            boost::asio::post(layer_.get_executor(), [pending = std::move(pending)]() mutable {
+            boost::asio::post(executor_, [pending = std::move(pending)]() mutable {
                 pending->handler(boost::asio::error::operation_aborted, 0);
             });
             return;
@@ -285,15 +287,17 @@ public:
 
     void close() override {
         if (is_open()) {
-            close_layer(layer_);
+            close_layer(*layer_);
         }
     }
 
     void on_connect_accepted() override { message_limit_bytes_ = settings_.max_message_bytes; }
 
-    bool is_open() const override { return is_layer_open(layer_); }
+    bool is_open() const override { return layer_ && is_layer_open(*layer_); }
     std::string remote_address() const override { return remote_address_; }
-    std::string identity_user_name() const override { return layer_identity(layer_); }
+    std::string identity_user_name() const override {
+        return layer_ ? layer_identity(*layer_) : std::string();
+    }
 
 private:
     /// Control frames being written.
@@ -316,20 +320,29 @@ private:
     // ---- upgrade ------------------------------------------------------------------------
 
     void read_upgrade(wait_handler handler) {
+        if (!layer_) {
+            boost::asio::post(executor_, [handler = std::move(handler)]() mutable {
+                handler(boost::asio::error::bad_descriptor);
+            });
+            return;
+        }
         parser_.emplace();
         parser_->header_limit(max_upgrade_header_bytes);
-        parser_->body_limit(0);
-        http::async_read(layer_, upgrade_buffer_, *parser_,
-                         [this, handler = std::move(handler)](
-                             const boost::system::error_code& error, std::size_t) mutable {
-                             if (error) {
-                                 log_info("WebSocket upgrade from {} failed: {}", remote_address_,
-                                          error.message());
-                                 handler(error);
-                                 return;
-                             }
-                             accept_upgrade(std::move(handler));
-                         });
+        // A Content-Length is checked against this when the header ends: only a request the
+        // delegate claims may carry a body, within the limit it names (delegated_http_exchange).
+        const http_delegate* delegate = settings_.delegated.delegate.get();
+        parser_->body_limit(delegate != nullptr ? delegate->max_body_limit() : 0);
+        http::async_read_header(*layer_, upgrade_buffer_, *parser_,
+                                [this, handler = std::move(handler)](
+                                    const boost::system::error_code& error, std::size_t) mutable {
+                                    if (error) {
+                                        log_info("WebSocket upgrade from {} failed: {}",
+                                                 remote_address_, error.message());
+                                        handler(error);
+                                        return;
+                                    }
+                                    accept_upgrade(std::move(handler));
+                                });
     }
 
     /// Why `request` is no WebSocket upgrade perch accepts, or nullptr.
@@ -351,6 +364,18 @@ private:
 
     void accept_upgrade(wait_handler handler) {
         const http::request<http::empty_body>& request = parser_->get();
+        const http_delegate* delegate = settings_.delegated.delegate.get();
+        if (delegate != nullptr && delegate->is_delegated(std::string_view(
+                                       request.target().data(), request.target().size()))) {
+            delegate_request(std::move(handler));
+            return;
+        }
+        if (!parser_->is_done()) {
+            // Only a delegated request may carry a body.
+            refuse_upgrade(request, http::status::payload_too_large, "no body expected",
+                           std::move(handler));
+            return;
+        }
         if (request.target() != settings_.path) {
             if (settings_.plain_requests) {
                 answer_plain_request(request, std::move(handler));
@@ -397,7 +422,7 @@ private:
         }
         response_->prepare_payload();
         http::async_write(
-            layer_, *response_,
+            *layer_, *response_,
             [this, handler = std::move(handler)](const boost::system::error_code& error,
                                                  std::size_t) mutable {
                 response_.reset();
@@ -420,12 +445,34 @@ private:
             });
     }
 
+    /// Hands the request whose header was read, and the stream, to a delegated_http_exchange
+    /// (503 when the listener serves as many as it may); the wait ends with eof: this
+    /// connection carries no MQTT.
+    void delegate_request(wait_handler handler) {
+        const delegated_http_settings& delegated = settings_.delegated;
+        if (!delegated.slots->try_acquire()) {
+            log_notice("WebSocket listener: refusing a request from {}: {} delegated requests "
+                       "open",
+                       remote_address_, delegated.slots->in_use());
+            refuse_upgrade(parser_->get(), http::status::service_unavailable,
+                           "too many requests at once; try again", std::move(handler));
+            return;
+        }
+        serve_delegated_request(std::move(layer_), std::move(upgrade_buffer_), std::move(*parser_),
+                                delegated, remote_address_);
+        parser_.reset();
+        upgrade_buffer_ = boost::beast::flat_buffer();
+        boost::asio::post(executor_, [handler = std::move(handler)]() mutable {
+            handler(boost::asio::error::eof);
+        });
+    }
+
     /// Answers a request for another path than the upgrade's, then reads the next request on
     /// the same connection, or ends the stream when the answer closes it.
     void answer_plain_request(const http::request<http::empty_body>& request,
                               wait_handler handler) {
         response_.emplace(settings_.plain_requests(request));
-        http::async_write(layer_, *response_,
+        http::async_write(*layer_, *response_,
                           [this, handler = std::move(handler)](
                               const boost::system::error_code& error, std::size_t) mutable {
                               const bool is_kept = response_->keep_alive();
@@ -452,7 +499,7 @@ private:
         }
         response_->body() = std::string(reason) + "\n";
         response_->prepare_payload();
-        http::async_write(layer_, *response_,
+        http::async_write(*layer_, *response_,
                           [this, handler = std::move(handler)](const boost::system::error_code&,
                                                                std::size_t) mutable {
                               response_.reset();
@@ -463,7 +510,7 @@ private:
     // ---- reading ------------------------------------------------------------------------
 
     void wait_for_frames() {
-        wait_layer(layer_, [this](const boost::system::error_code& error) {
+        wait_layer(*layer_, [this](const boost::system::error_code& error) {
             if (error) {
                 finish_wait(error);
                 return;
@@ -484,13 +531,13 @@ private:
         for (;;) {
             boost::system::error_code error;
             const std::span<std::uint8_t> chunk = read_chunk();
-            const std::size_t count = read_layer(layer_, chunk, error);
+            const std::size_t count = read_layer(*layer_, chunk, error);
             if (error == boost::asio::error::would_block) {
                 wait_for_frames();
                 return;
             }
             if (error == transport::read_yield) {
-                boost::asio::post(layer_.get_executor(), [this] { read_frames(); });
+                boost::asio::post(executor_, [this] { read_frames(); });
                 return;
             }
             if (error) {
@@ -670,9 +717,9 @@ private:
     void drain() {
         for (;;) {
             boost::system::error_code error;
-            const std::size_t count = read_layer(layer_, read_chunk(), error);
+            const std::size_t count = read_layer(*layer_, read_chunk(), error);
             if (error == boost::asio::error::would_block && drained_bytes_ < max_drain_bytes) {
-                wait_layer(layer_, [this](const boost::system::error_code& wait_error) {
+                wait_layer(*layer_, [this](const boost::system::error_code& wait_error) {
                     if (wait_error) {
                         finish_wait(close_error_);
                         return;
@@ -682,7 +729,7 @@ private:
                 return;
             }
             if (error == transport::read_yield) {
-                boost::asio::post(layer_.get_executor(), [this] { drain(); });
+                boost::asio::post(executor_, [this] { drain(); });
                 return;
             }
             drained_bytes_ += count;
@@ -732,7 +779,7 @@ private:
             sending->bytes.swap(control_queue_);
             sending->buffer = boost::asio::buffer(sending->bytes);
             is_layer_writing_ = true;
-            write_layer(layer_, std::span(&sending->buffer, 1),
+            write_layer(*layer_, std::span(&sending->buffer, 1),
                         [sending, anchor = std::weak_ptr(anchor_), is_close = is_close_queued_](
                             const boost::system::error_code& error, std::size_t) {
                             if (const auto self = anchor.lock()) {
@@ -744,7 +791,7 @@ private:
         if (data_write_ && !data_write_->is_started) {
             data_write_->is_started = true;
             is_layer_writing_ = true;
-            write_layer(layer_, data_write_->buffers,
+            write_layer(*layer_, data_write_->buffers,
                         [this](const boost::system::error_code& error, std::size_t) {
                             is_layer_writing_ = false;
                             auto done = std::move(data_write_);
@@ -759,7 +806,7 @@ private:
         is_layer_writing_ = false;
         if (is_close) {
             abort_data_write();
-            if (!error && begin_teardown(layer_)) {
+            if (!error && begin_teardown(*layer_)) {
                 drain();
             } else {
                 finish_wait(close_error_);
@@ -795,7 +842,10 @@ private:
         }
     }
 
-    NextLayer layer_;
+    /// Null once a delegated request took it (delegated_http_exchange.hpp).
+    std::unique_ptr<NextLayer> layer_;
+    /// The layer's, kept for the handlers posted after the layer left.
+    boost::asio::any_io_executor executor_;
     websocket_settings settings_;
     /// The largest message taken now: max_connect_message_bytes until the connection accepted
     /// the CONNECT, then max_message_bytes.

@@ -14,6 +14,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "gateway/stream/delegated_http_exchange.hpp"
 #include "gateway/stream/tls_context.hpp"
 #include "gateway/stream/tls_stream.hpp"
 #include "gateway/stream/transport.hpp"
@@ -33,6 +34,10 @@ struct websocket_settings {
     /// connection stays open for the next request when the answer keeps it alive. Empty: such
     /// requests get 404 and a close.
     plain_http_handler plain_requests;
+    /// The requests another service answers (the file API): checked before the upgrade and the
+    /// plain handler; each is served on its own, within its body limit and timeouts, and ends its
+    /// connection (delegated_http_exchange.hpp). No delegate: none.
+    delegated_http_settings delegated;
     /// Largest WebSocket message accepted (after decompression) once the connection accepted the
     /// client's CONNECT; a larger one closes the connection with 1009 (message too big).
     std::uint64_t max_message_bytes = 1024 * 1024;

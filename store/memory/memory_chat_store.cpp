@@ -35,22 +35,7 @@ void memory_chat_store::add_user(user_record user, directory_completion done) {
 }
 
 void memory_chat_store::remove_user(std::string name, directory_completion done) {
-    change_directory(
-        [&] {
-            if (users_.erase(name) == 0) {
-                return directory_result::not_found;
-            }
-            std::erase_if(memberships_,
-                          [&](const auto& member) { return member.first.second == name; });
-            std::erase_if(invitations_,
-                          [&](const auto& invited) { return invited.first.second == name; });
-            std::erase_if(read_positions_,
-                          [&](const auto& position) { return position.first.first == name; });
-            std::erase_if(device_tokens_,
-                          [&](const auto& token) { return token.first.first == name; });
-            return directory_result::done;
-        },
-        done);
+    change_directory([&] { return remove_user_locked(name); }, done);
 }
 
 void memory_chat_store::set_password(std::string name, std::string password_hash,
@@ -97,17 +82,7 @@ void memory_chat_store::remove_device_token(std::string user, std::string device
 }
 
 void memory_chat_store::add_ban(ban_record ban, directory_completion done) {
-    change_directory(
-        [&] {
-            std::erase_if(bans_, [&](const auto& held) {
-                return held.second.expires_unix_ms != 0 &&
-                       held.second.expires_unix_ms < ban.created_unix_ms;
-            });
-            auto key = std::make_pair(ban.kind, ban.value);
-            bans_.insert_or_assign(std::move(key), std::move(ban));
-            return directory_result::done;
-        },
-        done);
+    change_directory([&] { return add_ban_locked(std::move(ban)); }, done);
 }
 
 void memory_chat_store::remove_ban(ban_kind kind, std::string value, directory_completion done) {
@@ -173,6 +148,8 @@ void memory_chat_store::apply_directory_changes(std::vector<directory_change> ch
         const auto room_bans = room_bans_;
         const auto invitations = invitations_;
         const auto audit = audit_;
+        const auto bans = bans_;
+        const auto read_positions = read_positions_;
         for (std::size_t index = 0; index < changes.size(); ++index) {
             directory_change& change = changes[index];
             switch (change.what) {
@@ -241,6 +218,26 @@ void memory_chat_store::apply_directory_changes(std::vector<directory_change> ch
                 audit_.push_back(std::move(change.audit));
                 result = directory_result::done;
                 break;
+            case directory_change::action::set_admin: {
+                const auto user = users_.find(change.user.name);
+                result = directory_result::not_found;
+                if (user != users_.end()) {
+                    user->second.is_admin = change.user.is_admin;
+                    result = directory_result::done;
+                }
+                break;
+            }
+            case directory_change::action::remove_user:
+                result = remove_user_locked(change.user.name);
+                break;
+            case directory_change::action::add_ban:
+                result = add_ban_locked(std::move(change.server_ban));
+                break;
+            case directory_change::action::remove_ban:
+                result = bans_.erase({change.server_ban.kind, change.server_ban.value}) == 0
+                             ? directory_result::not_found
+                             : directory_result::done;
+                break;
             }
             if (result != directory_result::done) {
                 refused_index = index;
@@ -251,6 +248,8 @@ void memory_chat_store::apply_directory_changes(std::vector<directory_change> ch
                 room_bans_ = room_bans;
                 invitations_ = invitations;
                 audit_ = audit;
+                bans_ = bans;
+                read_positions_ = read_positions;
                 break;
             }
         }
@@ -261,6 +260,28 @@ void memory_chat_store::apply_directory_changes(std::vector<directory_change> ch
     if (done) {
         done(result, refused_index, store_status{});
     }
+}
+
+directory_result memory_chat_store::remove_user_locked(const std::string& name) {
+    if (users_.erase(name) == 0) {
+        return directory_result::not_found;
+    }
+    std::erase_if(memberships_, [&](const auto& member) { return member.first.second == name; });
+    std::erase_if(invitations_, [&](const auto& invited) { return invited.first.second == name; });
+    std::erase_if(read_positions_,
+                  [&](const auto& position) { return position.first.first == name; });
+    std::erase_if(device_tokens_, [&](const auto& token) { return token.first.first == name; });
+    return directory_result::done;
+}
+
+directory_result memory_chat_store::add_ban_locked(ban_record ban) {
+    std::erase_if(bans_, [&](const auto& held) {
+        return held.second.expires_unix_ms != 0 &&
+               held.second.expires_unix_ms < ban.created_unix_ms;
+    });
+    auto key = std::make_pair(ban.kind, ban.value);
+    bans_.insert_or_assign(std::move(key), std::move(ban));
+    return directory_result::done;
 }
 
 directory_result memory_chat_store::add_user_locked(user_record user) {

@@ -92,6 +92,9 @@ private:
     template <typename Change> void change_directory(Change change, directory_completion& done);
     // The directory changes a batch can hold, applied with mutex_ held.
     directory_result add_user_locked(user_record user);
+    /// Deletes `name` with its memberships, invitations, read positions and device tokens.
+    directory_result remove_user_locked(const std::string& name);
+    directory_result add_ban_locked(ban_record ban);
     directory_result set_password_locked(const std::string& name, std::string password_hash);
     directory_result add_room_locked(room_record room);
     directory_result add_member_locked(const membership_record& membership);

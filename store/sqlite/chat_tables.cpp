@@ -42,6 +42,8 @@ chat_tables::chat_tables(database& connection)
       delete_user_memberships_(connection, "DELETE FROM chat_members WHERE user = ?1"),
       delete_user_read_positions_(connection, "DELETE FROM chat_read_positions WHERE user = ?1"),
       update_password_(connection, "UPDATE chat_users SET password_hash = ?2 WHERE name = ?1"),
+      insert_admin_(connection, "INSERT OR IGNORE INTO chat_admins (user) VALUES (?1)"),
+      delete_admin_(connection, "DELETE FROM chat_admins WHERE user = ?1"),
       upgrade_password_(connection, "UPDATE chat_users SET password_hash = ?3 WHERE name = ?1 "
                                     "AND password_hash = ?2"),
       upsert_device_token_(connection,
@@ -88,7 +90,9 @@ chat_tables::chat_tables(database& connection)
       bump_version_(connection, "UPDATE chat_directory_version SET version = version + 1"),
       select_version_(connection, "SELECT version FROM chat_directory_version"),
       select_users_(connection,
-                    "SELECT name, password_hash, created_unix_ms FROM chat_users ORDER BY name"),
+                    "SELECT name, password_hash, created_unix_ms, EXISTS (SELECT 1 FROM "
+                    "chat_admins WHERE chat_admins.user = chat_users.name) FROM chat_users "
+                    "ORDER BY name"),
       select_rooms_(connection,
                     "SELECT name, created_by, created_unix_ms, visibility, history_visibility, "
                     "display_name, topic FROM chat_rooms ORDER BY name"),
@@ -236,6 +240,10 @@ directory_result chat_tables::add_user(const user_record& user) {
     if (changes() == 0) {
         return directory_result::already_exists;
     }
+    if (user.is_admin) {
+        insert_admin_.bind_text(1, user.name);
+        insert_admin_.run();
+    }
     bump_version();
     return directory_result::done;
 }
@@ -254,6 +262,8 @@ directory_result chat_tables::remove_user(const std::string& name) {
     delete_user_device_tokens_.run();
     delete_user_invitations_.bind_text(1, name);
     delete_user_invitations_.run();
+    delete_admin_.bind_text(1, name);
+    delete_admin_.run();
     bump_version();
     return directory_result::done;
 }
@@ -268,6 +278,17 @@ directory_result chat_tables::set_password(const std::string& name,
     }
     delete_user_device_tokens_.bind_text(1, name);
     delete_user_device_tokens_.run();
+    bump_version();
+    return directory_result::done;
+}
+
+directory_result chat_tables::set_admin(const std::string& name, bool is_admin) {
+    if (!user_exists(name)) {
+        return directory_result::not_found;
+    }
+    statement& change = is_admin ? insert_admin_ : delete_admin_;
+    change.bind_text(1, name);
+    change.run();
     bump_version();
     return directory_result::done;
 }
@@ -532,9 +553,9 @@ directory_result chat_tables::remove_acl_rule(const acl_rule_record& rule) {
 chat_directory_snapshot chat_tables::read_directory() {
     chat_directory_snapshot snapshot;
     while (select_users_.step()) {
-        snapshot.users.push_back(user_record{select_users_.column_text(0),
-                                             select_users_.column_text(1),
-                                             from_column(select_users_.column_integer(2))});
+        snapshot.users.push_back(user_record{
+            select_users_.column_text(0), select_users_.column_text(1),
+            from_column(select_users_.column_integer(2)), select_users_.column_integer(3) != 0});
     }
     select_users_.reset();
     while (select_rooms_.step()) {

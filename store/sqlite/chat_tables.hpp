@@ -40,6 +40,8 @@ public:
     directory_result remove_user(const std::string& name);
     /// Replaces a user's hash and deletes its device tokens; not_found when unknown.
     directory_result set_password(const std::string& name, const std::string& password_hash);
+    /// Sets a user's admin flag; not_found when unknown.
+    directory_result set_admin(const std::string& name, bool is_admin);
     /// Replaces a user's hash while it is `old_hash`, keeping its device tokens; not_found when
     /// the user is unknown or its hash is another.
     directory_result upgrade_password_hash(const std::string& name, const std::string& old_hash,
@@ -153,6 +155,8 @@ private:
     statement delete_user_memberships_;
     statement delete_user_read_positions_;
     statement update_password_;
+    statement insert_admin_;
+    statement delete_admin_;
     statement upgrade_password_;
     statement upsert_device_token_;
     statement delete_device_token_;

@@ -435,9 +435,18 @@ CREATE TABLE IF NOT EXISTS chat_push_settings (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 14: the admin flag of users (docs/ADMIN.md): who may use the admin page and the HTTP
+// admin API, a row per admin; every existing user starts without it. A table of its own rather
+// than a column, so that running it twice is harmless.
+constexpr std::string_view version_14 = R"sql(
+CREATE TABLE IF NOT EXISTS chat_admins (
+    user TEXT PRIMARY KEY NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 constexpr std::array<std::string_view, current_schema_version> migrations = {
-    version_1, version_2, version_3,  version_4,  version_5,  version_6, version_7,
-    version_8, version_9, version_10, version_11, version_12, version_13};
+    version_1, version_2, version_3,  version_4,  version_5,  version_6,  version_7,
+    version_8, version_9, version_10, version_11, version_12, version_13, version_14};
 
 } // namespace
 

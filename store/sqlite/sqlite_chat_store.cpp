@@ -428,6 +428,18 @@ void sqlite_chat_store::apply_directory_changes(std::vector<directory_change> ch
                 case directory_change::action::add_audit:
                     result = tables.add_audit(change.audit);
                     break;
+                case directory_change::action::set_admin:
+                    result = tables.set_admin(change.user.name, change.user.is_admin);
+                    break;
+                case directory_change::action::remove_user:
+                    result = tables.remove_user(change.user.name);
+                    break;
+                case directory_change::action::add_ban:
+                    result = tables.add_ban(change.server_ban);
+                    break;
+                case directory_change::action::remove_ban:
+                    result = tables.remove_ban(change.server_ban.kind, change.server_ban.value);
+                    break;
                 }
                 if (result != directory_result::done) {
                     // change_directory rolls the whole transaction back.

@@ -68,6 +68,24 @@ TEST_F(AdminCli, ManagesUsersAndRooms) {
     EXPECT_EQ(perch({"user", "list"}).output, "bob\n");
 }
 
+TEST_F(AdminCli, SetsAndClearsTheAdminFlag) {
+    ASSERT_TRUE(perch({"user", "add", "alice", "--password", "pw"}).ending.is_success());
+    ASSERT_TRUE(perch({"user", "add", "bob", "--password", "pw"}).ending.is_success());
+    auto result = perch({"user", "admin", "alice", "on"});
+    EXPECT_TRUE(result.ending.is_success()) << result.errors;
+    EXPECT_EQ(result.output, "user 'alice' is an admin\n");
+    EXPECT_EQ(perch({"user", "list"}).output, "alice admin\nbob\n");
+    result = perch({"user", "admin", "alice", "off"});
+    EXPECT_EQ(result.output, "user 'alice' is no longer an admin\n");
+    EXPECT_EQ(perch({"user", "list"}).output, "alice\nbob\n");
+    result = perch({"user", "admin", "nobody", "on"});
+    EXPECT_EQ(result.ending.exit_code, 1);
+    EXPECT_NE(result.errors.find("unknown user 'nobody'"), std::string::npos) << result.errors;
+    result = perch({"user", "admin", "bob", "maybe"});
+    EXPECT_EQ(result.ending.exit_code, 1);
+    EXPECT_EQ(perch({"user", "list"}).output, "alice\nbob\n");
+}
+
 TEST_F(AdminCli, ModeratesRoomsAndKeepsAnAuditLog) {
     for (const std::string name : {"alice", "bob", "carol"}) {
         ASSERT_TRUE(perch({"user", "add", name, "--password", "pw"}).ending.is_success());

@@ -4,8 +4,10 @@
 // non-member, not after a kick), the limits and the quota, and a file gone once the message that
 // referenced it is deleted.
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <mqtt/async_client.h>
@@ -19,6 +21,11 @@ namespace perch::integration {
 namespace {
 
 using json = nlohmann::json;
+
+/// A chat message referencing file `id`.
+std::string message_with(const std::string& id) {
+    return json{{"text", "a photo"}, {"files", {id}}}.dump();
+}
 
 class FilesTest : public chat_fixture {
 protected:
@@ -59,10 +66,6 @@ protected:
 
     http_answer download(const std::string& token, const std::string& id) {
         return http_get(http_port_, "/files/" + id, "Authorization: Bearer " + token + "\r\n");
-    }
-
-    static std::string message_with(const std::string& id) {
-        return json{{"text", "a photo"}, {"files", {id}}}.dump();
     }
 
     std::uint16_t http_port_ = 0;
@@ -168,6 +171,139 @@ TEST_F(FilesTest, AFileIsRemovedOnceTheMessageReferencingItIsDeleted) {
     }
     EXPECT_EQ(status, 404U);
     EXPECT_FALSE(std::filesystem::exists(data_.path() / "files" / id));
+}
+
+/// The file API on the app's own origin: the WebSocket listeners, plain and over TLS, answer
+/// /files as the http listener does (docs/WEB_APP.md), beside the app's files and MQTT.
+class FilesOnTheAppOrigin : public chat_fixture {
+protected:
+    void SetUp() override {
+        if (broker_under_test() != broker_kind::perch) {
+            GTEST_SKIP() << "perch's chat layer only";
+        }
+        websocket_port_ = free_loopback_port();
+        websocket_tls_port_ = free_loopback_port();
+        chat_fixture::SetUp();
+        broker_->stop();
+        std::filesystem::create_directories(site_.path());
+        write_file_text(site_.path() / "index.html", "<!doctype html><title>chat</title>");
+        start_broker("web_root " + site_.path().string() + "\nlistener " +
+                     std::to_string(websocket_port_) + " 127.0.0.1\nprotocol websocket\nlistener " +
+                     std::to_string(websocket_tls_port_) +
+                     " 127.0.0.1\nprotocol websocket_tls\nfile_max_bytes 3000000\n");
+    }
+
+    std::string token_of(chat_client& client, const std::string& user) {
+        const json reply = control(client, user, {{"op", "file_token"}});
+        EXPECT_EQ(reply.value("ok", false), true) << reply.dump();
+        return reply.value("token", "");
+    }
+
+    /// curl over TLS to the websocket_tls listener, trusting the certificate perch generated:
+    /// the status code, then the body in `body_file`.
+    command_result curl_tls(const std::vector<std::string>& arguments) {
+        std::vector<std::string> argv{"curl",
+                                      "--silent",
+                                      "--show-error",
+                                      "--max-time",
+                                      "30",
+                                      "--cacert",
+                                      (data_.path() / "perch-cert.pem").string(),
+                                      "--resolve",
+                                      "localhost:" + std::to_string(websocket_tls_port_) +
+                                          ":127.0.0.1",
+                                      "--write-out",
+                                      "%{http_code}"};
+        argv.insert(argv.end(), arguments.begin(), arguments.end());
+        return run_command(argv, "", 60s);
+    }
+
+    std::string tls_url(const std::string& path) const {
+        return "https://localhost:" + std::to_string(websocket_tls_port_) + path;
+    }
+
+    temporary_directory site_;
+    std::uint16_t websocket_port_ = 0;
+    std::uint16_t websocket_tls_port_ = 0;
+};
+
+/// A body that no single repeated byte could pass for.
+std::string patterned_bytes(std::size_t size) {
+    std::string bytes(size, '\0');
+    for (std::size_t index = 0; index < size; ++index) {
+        bytes[index] = static_cast<char>((index * 7 + index / 251) % 256);
+    }
+    return bytes;
+}
+
+TEST_F(FilesOnTheAppOrigin, UploadsAndDownloadsOverThePlainWebSocketListener) {
+    auto alice = connected("alice", mqtt_5);
+    auto bob = connected("bob", mqtt_311);
+    const std::string body = patterned_bytes(2'500'000);
+    const http_answer stored = http_exchange(
+        websocket_port_, "POST /files?name=big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Authorization: Bearer " +
+                             token_of(*alice, "alice") +
+                             "\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\n\r\n" + body);
+    ASSERT_EQ(stored.status, 201U) << stored.raw;
+    const std::string id = json::parse(stored.body).value("id", "");
+    ASSERT_EQ(id.size(), 32U);
+    ASSERT_EQ(alice->publish("chat/room/lobby/alice", message_with(id), 1),
+              mqtt::ReasonCode::SUCCESS);
+
+    const http_answer got = http_get(websocket_port_, "/files/" + id,
+                                     "Authorization: Bearer " + token_of(*bob, "bob") + "\r\n");
+    EXPECT_EQ(got.status, 200U) << got.raw.substr(0, 400);
+    EXPECT_TRUE(got.body == body) << got.body.size() << " bytes";
+    // A download resumes: one range, 206 with its Content-Range.
+    const http_answer part = http_get(websocket_port_, "/files/" + id,
+                                      "Authorization: Bearer " + token_of(*bob, "bob") +
+                                          "\r\nRange: bytes=1000000-\r\n");
+    EXPECT_EQ(part.status, 206U) << part.raw.substr(0, 400);
+    EXPECT_NE(part.raw.find("Content-Range: bytes 1000000-2499999/2500000\r\n"), std::string::npos)
+        << part.raw.substr(0, 400);
+    EXPECT_TRUE(part.body == body.substr(1'000'000)) << part.body.size() << " bytes";
+    // The rest of the origin is as before: the app's files, and 401 without credentials.
+    EXPECT_EQ(http_get(websocket_port_, "/").body, "<!doctype html><title>chat</title>");
+    EXPECT_EQ(http_get(websocket_port_, "/files/" + id).status, 401U);
+}
+
+TEST_F(FilesOnTheAppOrigin, RefusesAnUploadPastTheLimitWith413) {
+    auto alice = connected("alice", mqtt_5);
+    const http_answer refused = http_exchange(
+        websocket_port_, "POST /files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                             token_of(*alice, "alice") + "\r\nContent-Length: 3000001\r\n\r\n");
+    EXPECT_EQ(refused.status, 413U) << refused.raw;
+    EXPECT_EQ(json::parse(refused.body, nullptr, false).value("error", ""), "file_too_large");
+}
+
+TEST_F(FilesOnTheAppOrigin, UploadsAndDownloadsOverTls) {
+    auto alice = connected("alice", mqtt_5);
+    auto bob = connected("bob", mqtt_5);
+    const std::string body = patterned_bytes(1'000'000);
+    const temporary_directory scratch;
+    write_file_text(scratch.path() / "upload.bin", body);
+    const command_result stored =
+        curl_tls({"--header", "Authorization: Bearer " + token_of(*alice, "alice"), "--header",
+                  "Content-Type: application/octet-stream", "--data-binary",
+                  "@" + (scratch.path() / "upload.bin").string(), tls_url("/files?name=a.bin")});
+    ASSERT_TRUE(stored.ending.is_success()) << stored.errors;
+    ASSERT_GE(stored.output.size(), 3U);
+    EXPECT_EQ(stored.output.substr(stored.output.size() - 3), "201") << stored.output;
+    const std::string id =
+        json::parse(stored.output.substr(0, stored.output.size() - 3), nullptr, false)
+            .value("id", "");
+    ASSERT_EQ(id.size(), 32U) << stored.output;
+    ASSERT_EQ(alice->publish("chat/room/lobby/alice", message_with(id), 1),
+              mqtt::ReasonCode::SUCCESS);
+
+    const command_result got =
+        curl_tls({"--header", "Authorization: Bearer " + token_of(*bob, "bob"), "--output",
+                  (scratch.path() / "download.bin").string(), tls_url("/files/" + id)});
+    ASSERT_TRUE(got.ending.is_success()) << got.errors;
+    EXPECT_EQ(got.output, "200");
+    EXPECT_TRUE(read_file_text(scratch.path() / "download.bin") == body);
 }
 
 } // namespace

@@ -262,6 +262,79 @@ TYPED_TEST(ChatStore, ABatchWithARefusedChangeAppliesNothing) {
     EXPECT_TRUE(snapshot.memberships.empty());
 }
 
+TYPED_TEST(ChatStore, TheAdminFlagIsSetAndClearedForAKnownUserOnly) {
+    this->add_user("alice");
+    this->add_user("bob");
+    const std::uint64_t before = this->store().directory_version();
+    EXPECT_EQ(this->apply({directory_change::setting_admin("alice", true)}).result,
+              directory_result::done);
+    EXPECT_GT(this->store().directory_version(), before);
+    const auto unknown = this->apply({directory_change::setting_admin("nobody", true)});
+    EXPECT_EQ(unknown.result, directory_result::not_found);
+    EXPECT_EQ(unknown.refused_index, 0U);
+    this->reopen();
+    auto snapshot = this->store().load_directory();
+    ASSERT_EQ(snapshot.users.size(), 2U);
+    EXPECT_TRUE(snapshot.users[0].is_admin);
+    EXPECT_FALSE(snapshot.users[1].is_admin);
+
+    EXPECT_EQ(this->apply({directory_change::setting_admin("alice", false)}).result,
+              directory_result::done);
+    this->reopen();
+    snapshot = this->store().load_directory();
+    EXPECT_FALSE(snapshot.users[0].is_admin);
+}
+
+TYPED_TEST(ChatStore, AUserAddedAsAdminAndRemovedInABatchLosesTheFlag) {
+    user_record carol = user("carol");
+    carol.is_admin = true;
+    EXPECT_EQ(this->apply({directory_change::adding_user(carol)}).result, directory_result::done);
+    EXPECT_EQ(this->store().load_directory().users, (std::vector<user_record>{carol}));
+    EXPECT_EQ(
+        this->apply({directory_change::removing_user("carol"),
+                     directory_change::auditing({0, 5, "", "root", "user_delete", "carol", ""})})
+            .result,
+        directory_result::done);
+    EXPECT_EQ(this->apply({directory_change::removing_user("carol")}).result,
+              directory_result::not_found);
+    // A user of the same name later starts without the flag.
+    this->add_user("carol");
+    this->reopen();
+    EXPECT_EQ(this->store().load_directory().users, (std::vector<user_record>{user("carol")}));
+    const auto audit = this->store().audit_log("", 10);
+    ASSERT_EQ(audit.size(), 1U);
+    EXPECT_EQ(audit[0].actor, "root");
+    EXPECT_EQ(audit[0].action, "user_delete");
+}
+
+TYPED_TEST(ChatStore, BansInABatchAreAddedAndRemovedWithTheirAuditEntry) {
+    const ban_record ban{ban_kind::user, "mallory", "spam", 1'000, 0};
+    EXPECT_EQ(
+        this->apply({directory_change::of_server_ban(directory_change::action::add_ban, ban),
+                     directory_change::auditing({0, 1'000, "", "root", "ban", "mallory", ""})})
+            .result,
+        directory_result::done);
+    this->reopen();
+    EXPECT_EQ(this->store().load_directory().bans, (std::vector<ban_record>{ban}));
+    // Refused as a whole: the removal before the refused change stays undone.
+    const auto refused =
+        this->apply({directory_change::of_server_ban(directory_change::action::remove_ban, ban),
+                     directory_change::setting_admin("nobody", true)});
+    EXPECT_EQ(refused.result, directory_result::not_found);
+    EXPECT_EQ(this->store().load_directory().bans, (std::vector<ban_record>{ban}));
+    EXPECT_EQ(
+        this->apply({directory_change::of_server_ban(directory_change::action::remove_ban, ban)})
+            .result,
+        directory_result::done);
+    EXPECT_EQ(
+        this->apply({directory_change::of_server_ban(directory_change::action::remove_ban, ban)})
+            .result,
+        directory_result::not_found);
+    this->reopen();
+    EXPECT_TRUE(this->store().load_directory().bans.empty());
+    EXPECT_EQ(this->store().audit_log("", 10).size(), 1U);
+}
+
 TYPED_TEST(ChatStore, RoomsAndMembersKeepTheirFields) {
     const room_record kitchen = room("kitchen", "alice");
     EXPECT_EQ(change([&](directory_completion done) {
@@ -1200,6 +1273,35 @@ TEST(SqliteChatStore, MigratesAVersionElevenDatabaseToFilesKeepingHistory) {
     connection.execute("PRAGMA user_version = 11");
     sqlite::migrate_schema(connection);
     EXPECT_EQ(connection.query_integer("SELECT count(*) FROM chat_file_refs"), 1);
+}
+
+TEST(SqliteChatStore, MigratesAVersionThirteenDatabaseToAdminFlagsKeepingUsers) {
+    temporary_database file;
+    {
+        sqlite::database connection(file.path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+        sqlite::migrate_schema(connection, 13);
+        connection.execute("INSERT INTO chat_users VALUES ('alice', 'hash', 1)");
+        connection.execute("INSERT INTO chat_users VALUES ('bob', 'hash', 2)");
+    }
+    {
+        const auto store = open_chat_store(sqlite_options(file));
+        const auto users = store->load_directory().users;
+        ASSERT_EQ(users.size(), 2U);
+        EXPECT_FALSE(users[0].is_admin);
+        EXPECT_FALSE(users[1].is_admin);
+        std::promise<directory_result> set;
+        store->apply_directory_changes({directory_change::setting_admin("bob", true)},
+                                       [&](directory_result result, std::size_t,
+                                           const store_status&) { set.set_value(result); });
+        EXPECT_EQ(set.get_future().get(), directory_result::done);
+    }
+    sqlite::database connection(file.path(), SQLITE_OPEN_READWRITE);
+    EXPECT_EQ(sqlite::schema_version(connection), sqlite::current_schema_version);
+    EXPECT_EQ(connection.query_integer("SELECT count(*) FROM chat_admins WHERE user = 'bob'"), 1);
+    // Running the migration again is harmless and keeps the flags.
+    connection.execute("PRAGMA user_version = 13");
+    sqlite::migrate_schema(connection);
+    EXPECT_EQ(connection.query_integer("SELECT count(*) FROM chat_admins"), 1);
 }
 
 } // namespace

@@ -183,6 +183,41 @@ TEST_F(FileServiceTest, AnUploadIsStoredDurablyAndReadBackByItsOwner) {
     EXPECT_EQ(files_->counts().stored_bytes.load(), 5U);
 }
 
+TEST_F(FileServiceTest, ServesASingleByteRangeAndRefusesOneOutsideTheFile) {
+    const std::string id = upload("alice", "0123456789");
+    const std::string bearer = "Bearer " + token_of("alice");
+    const auto ranged = [&](const std::string& range, const std::string& if_range = {}) {
+        file_http_request request{http::verb::get, "/files/" + id, 11};
+        request.set(http::field::authorization, bearer);
+        request.set(http::field::range, range);
+        if (!if_range.empty()) {
+            request.set(http::field::if_range, if_range);
+        }
+        std::promise<file_http_response> answer;
+        files_->handle(request, "127.0.0.1:1",
+                       [&](file_http_response response) { answer.set_value(response); });
+        return answer.get_future().get();
+    };
+    const file_http_response middle = ranged("bytes=2-5");
+    EXPECT_EQ(middle.result(), http::status::partial_content);
+    EXPECT_EQ(middle.body(), "2345");
+    EXPECT_EQ(middle[http::field::content_range], "bytes 2-5/10");
+    EXPECT_EQ(middle[http::field::content_length], "4");
+    EXPECT_EQ(middle[http::field::accept_ranges], "bytes");
+    EXPECT_EQ(ranged("bytes=7-").body(), "789");
+    EXPECT_EQ(ranged("bytes=-3").body(), "789");
+    const file_http_response outside = ranged("bytes=10-");
+    EXPECT_EQ(outside.result(), http::status::range_not_satisfiable);
+    EXPECT_EQ(outside[http::field::content_range], "bytes */10");
+    EXPECT_TRUE(outside.body().empty());
+    // Several ranges, or an If-Range naming another version: the whole file.
+    const file_http_response several = ranged("bytes=0-1,4-5");
+    EXPECT_EQ(several.result(), http::status::ok);
+    EXPECT_EQ(several.body(), "0123456789");
+    EXPECT_EQ(ranged("bytes=2-5", "\"other\"").body(), "0123456789");
+    EXPECT_EQ(ranged("bytes=2-5", std::string(middle[http::field::etag])).body(), "2345");
+}
+
 TEST_F(FileServiceTest, RefusesAFileOverTheLimitAndAnUploadOverTheQuota) {
     const file_http_response large =
         call(http::verb::post, "/files", basic("alice", "alice-pw"), std::string(101, 'x'));

@@ -182,9 +182,9 @@ TEST_F(AdminCommand, UsageErrorsExitWithTwo) {
 TEST_F(AdminCommand, HelpListsEverySubcommand) {
     EXPECT_EQ(run({"user", "--help"}), admin_exit_ok);
     for (const std::string_view line :
-         {"user add", "user del", "user passwd", "user list", "user import", "room create",
-          "room del", "room list", "room members", "room join", "room leave", "ban add",
-          "ban remove", "ban list", "acl add", "acl remove", "acl list"}) {
+         {"user add", "user del", "user passwd", "user list", "user admin", "user import",
+          "room create", "room del", "room list", "room members", "room join", "room leave",
+          "ban add", "ban remove", "ban list", "acl add", "acl remove", "acl list"}) {
         EXPECT_NE(output_.str().find(line), std::string::npos) << line;
     }
 }
@@ -312,6 +312,33 @@ TEST_F(AdminCommand, ChangesAndDeletesUsers) {
     EXPECT_EQ(output_.str(), "user 'alice' deleted\n");
     EXPECT_TRUE(directory().users.empty());
     EXPECT_TRUE(directory().memberships.empty());
+}
+
+TEST_F(AdminCommand, SetsAndClearsTheAdminFlagWithAnAuditEntry) {
+    run({"user", "add", "alice", "--password", "a"});
+    run({"user", "add", "bob", "--password", "b"});
+    EXPECT_EQ(run({"user", "admin", "alice", "on"}), admin_exit_ok);
+    EXPECT_EQ(output_.str(), "user 'alice' is an admin\n");
+    EXPECT_EQ(run({"user", "list"}), admin_exit_ok);
+    EXPECT_EQ(output_.str(), "alice admin\nbob\n");
+    EXPECT_EQ(run({"user", "admin", "alice", "off"}), admin_exit_ok);
+    EXPECT_EQ(output_.str(), "user 'alice' is no longer an admin\n");
+    EXPECT_FALSE(directory().users[0].is_admin);
+    // An unknown user or a state other than on|off changes nothing.
+    EXPECT_EQ(run({"user", "admin", "mallory", "on"}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("unknown user 'mallory'"), std::string::npos) << errors_.str();
+    EXPECT_EQ(run({"user", "admin", "bob", "yes"}), admin_exit_failure);
+    EXPECT_NE(errors_.str().find("expected on or off"), std::string::npos) << errors_.str();
+    EXPECT_EQ(run({"user", "admin", "bob"}), admin_exit_usage);
+    EXPECT_FALSE(directory().users[1].is_admin);
+    store::store_options options;
+    options.path = (std::filesystem::path(data_dir()) / store_file_name).string();
+    const auto audit = store::open_chat_store(options)->audit_log("", 10);
+    ASSERT_EQ(audit.size(), 2U);
+    EXPECT_EQ(audit[0].action, "admin");
+    EXPECT_EQ(audit[0].target, "alice");
+    EXPECT_EQ(audit[0].detail, "on");
+    EXPECT_EQ(audit[1].detail, "off");
 }
 
 TEST_F(AdminCommand, ImportsAMosquittoPasswordFile) {
