@@ -144,6 +144,10 @@ void chat_service::offer_push(std::string_view conversation, std::string_view se
         }
     }
     for (std::string& recipient : recipients) {
+        // Most users have no subscription: their messages cost no store read.
+        if (!push_subscribers_.has_any(recipient)) {
+            continue;
+        }
         {
             // A connected device sees the message live: no notification.
             std::shared_lock lock(presence_mutex_);
@@ -162,11 +166,21 @@ void chat_service::handle_push(control_request request, std::string user,
         done(push_reply(request, "push is off on this server (push false)"));
         return;
     }
-    auto finish = [request, done](store::directory_result result,
-                                  const store::store_status& status) {
+    auto finish = [this, request, user, done](store::directory_result result,
+                                              const store::store_status& status) {
         switch (result) {
-        case store::directory_result::done: done(push_reply(request)); return;
+        case store::directory_result::done:
+            if (request.operation == control_operation::push_subscribe) {
+                push_subscribers_.add(user, request.device);
+            } else if (request.operation == control_operation::push_unsubscribe) {
+                push_subscribers_.remove(user, request.device);
+            }
+            done(push_reply(request));
+            return;
         case store::directory_result::not_found:
+            if (request.operation == control_operation::push_unsubscribe) {
+                push_subscribers_.remove(user, request.device);
+            }
             done(push_reply(request, request.operation == control_operation::push_unsubscribe
                                          ? "no subscription for this device"
                                          : "no such user"));

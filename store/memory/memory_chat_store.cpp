@@ -48,6 +48,11 @@ void memory_chat_store::remove_user(std::string name, directory_completion done)
                           [&](const auto& position) { return position.first.first == name; });
             std::erase_if(device_tokens_,
                           [&](const auto& token) { return token.first.first == name; });
+            // A deleted user's devices get no more notifications (docs/CHAT.md "Web Push").
+            std::erase_if(push_subscriptions_, [&](const auto& subscription) {
+                return subscription.first.first == name;
+            });
+            push_previews_.erase(name);
             return directory_result::done;
         },
         done);
