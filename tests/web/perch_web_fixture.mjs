@@ -181,7 +181,7 @@ export function conversation_button(page, name) {
     return page
         .getByRole('navigation', { name: 'Conversations' })
         .locator('.conversation-list')
-        .getByRole('button', { name, exact: true });
+        .getByRole('button', { name });
 }
 
 export function message_item(page, sender, text) {

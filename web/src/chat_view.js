@@ -336,9 +336,10 @@ export class chat_view {
                 break;
             }
         }
+        this.found_ = { name, id };
+        this.render_timeline();
         const item = this.timeline_.querySelector(`li[data-id="${id}"]`);
         if (item) {
-            item.classList.add('found');
             item.scrollIntoView({ block: 'center' });
         }
         this.message_.focus();
@@ -436,6 +437,10 @@ export class chat_view {
         }
         const item = element('li', message.deleted ? 'message deleted' : 'message');
         item.dataset.id = String(message.id);
+        // The message a search result opened.
+        if (this.found_ && this.found_.id === message.id && this.found_.name === state.name) {
+            item.classList.add('found');
+        }
         if (message.reply_to) {
             const answered = state.messages.get(message.reply_to);
             let words = `in reply to message ${message.reply_to}`;
