@@ -168,35 +168,38 @@ test('a public room is found in the Rooms panel and joined', async () => {
 /// `bob_keys` (headless Chromium has no push service to reach offline), and may notify.
 async function with_stand_in_push_manager(context) {
     await context.grantPermissions(['notifications'], { origin: perch.base_url });
-    await context.addInitScript((subscription) => {
-        const made = () => ({
-            endpoint: subscription.endpoint,
-            toJSON: () => ({
+    await context.addInitScript(
+        (subscription) => {
+            const made = () => ({
                 endpoint: subscription.endpoint,
-                keys: { p256dh: subscription.p256dh, auth: subscription.auth },
-            }),
-            unsubscribe: async () => {
-                window.perch_test_subscription = null;
-                return true;
-            },
-        });
-        PushManager.prototype.subscribe = async function (options) {
-            const key = new Uint8Array(options.applicationServerKey);
-            window.perch_test_server_key = btoa(String.fromCharCode(...key))
-                .replace(/\+/g, '-')
-                .replace(/\//g, '_')
-                .replace(/=+$/, '');
-            window.perch_test_subscription = made();
-            return window.perch_test_subscription;
-        };
-        PushManager.prototype.getSubscription = async function () {
-            return window.perch_test_subscription || null;
-        };
-    }, {
-        endpoint: push_service.endpoint('/push/bob'),
-        p256dh: bob_keys.p256dh,
-        auth: bob_keys.auth_base64url,
-    });
+                toJSON: () => ({
+                    endpoint: subscription.endpoint,
+                    keys: { p256dh: subscription.p256dh, auth: subscription.auth },
+                }),
+                unsubscribe: async () => {
+                    window.perch_test_subscription = null;
+                    return true;
+                },
+            });
+            PushManager.prototype.subscribe = async function (options) {
+                const key = new Uint8Array(options.applicationServerKey);
+                window.perch_test_server_key = btoa(String.fromCharCode(...key))
+                    .replace(/\+/g, '-')
+                    .replace(/\//g, '_')
+                    .replace(/=+$/, '');
+                window.perch_test_subscription = made();
+                return window.perch_test_subscription;
+            };
+            PushManager.prototype.getSubscription = async function () {
+                return window.perch_test_subscription || null;
+            };
+        },
+        {
+            endpoint: push_service.endpoint('/push/bob'),
+            p256dh: bob_keys.p256dh,
+            auth: bob_keys.auth_base64url,
+        },
+    );
 }
 
 async function open_settings(page) {
@@ -236,7 +239,13 @@ test('the Notifications setting subscribes this browser, and perch pushes to it'
     });
 
     // The service worker shows what it is pushed.
-    const again = await log_in(browser, perch.base_url, 'bob', 'bob-pw', with_stand_in_push_manager);
+    const again = await log_in(
+        browser,
+        perch.base_url,
+        'bob',
+        'bob-pw',
+        with_stand_in_push_manager,
+    );
     const cdp = await again.context.newCDPSession(again.page);
     const registration = new Promise((resolve) =>
         cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
@@ -295,10 +304,14 @@ test('unchecking Notifications deletes the subscription on the server', async ()
             }
         }),
     );
-    await client.publishAsync('chat/ctl/bob/req', JSON.stringify({ op: 'push_unsubscribe', device }), {
-        qos: 1,
-        properties: { responseTopic: 'chat/ctl/bob/resp/check' },
-    });
+    await client.publishAsync(
+        'chat/ctl/bob/req',
+        JSON.stringify({ op: 'push_unsubscribe', device }),
+        {
+            qos: 1,
+            properties: { responseTopic: 'chat/ctl/bob/resp/check' },
+        },
+    );
     assert.equal((await reply).error, 'no subscription for this device');
     await client.endAsync();
 });

@@ -76,7 +76,9 @@ export class room_admin_view {
         sections.push(
             this.name_form('Invite user', 'Invite', (user) =>
                 this.act({ op: 'invite', room, user }, (reply) =>
-                    reply.pending ? `Invited ${user}; the invitation waits for them.` : `Added ${user}.`,
+                    reply.pending
+                        ? `Invited ${user}; the invitation waits for them.`
+                        : `Added ${user}.`,
                 ),
             ),
         );
@@ -162,8 +164,16 @@ export class room_admin_view {
         const room = this.room_;
         const user = member.user;
         const actions = [
-            button('Kick', () => this.act({ op: 'kick', room, user }, () => `Removed ${user}.`), `Kick ${user}`),
-            button('Ban', () => this.act({ op: 'ban', room, user }, () => `Banned ${user}.`), `Ban ${user}`),
+            button(
+                'Kick',
+                () => this.act({ op: 'kick', room, user }, () => `Removed ${user}.`),
+                `Kick ${user}`,
+            ),
+            button(
+                'Ban',
+                () => this.act({ op: 'ban', room, user }, () => `Banned ${user}.`),
+                `Ban ${user}`,
+            ),
         ];
         const mute = member.muted ? 'unmute' : 'mute';
         actions.push(
@@ -175,7 +185,11 @@ export class room_admin_view {
         );
         // Owners give any role; admins make members admins (docs/CHAT.md "Room rules").
         const roles = this.role_ === 'owner' ? ['member', 'admin', 'owner'] : ['member', 'admin'];
-        const role = field(`Role of ${user}`, 'select', roles.map((name) => [name, name]));
+        const role = field(
+            `Role of ${user}`,
+            'select',
+            roles.map((name) => [name, name]),
+        );
         role.row.classList.add('inline');
         role.input.value = member.role;
         role.input.addEventListener('change', () =>

@@ -154,7 +154,9 @@ export class rooms_view {
                     button(
                         'Join',
                         async () => {
-                            if (await this.run({ op: 'join', room: room.room }, `Joined ${words}.`)) {
+                            if (
+                                await this.run({ op: 'join', room: room.room }, `Joined ${words}.`)
+                            ) {
                                 await this.enter(room.room);
                             }
                         },

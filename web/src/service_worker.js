@@ -81,7 +81,9 @@ self.addEventListener('notificationclick', (event) => {
     const conversation = (event.notification.data && event.notification.data.conversation) || '';
     event.waitUntil(
         self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then((windows) => {
-            const open = windows.find((client) => new URL(client.url).origin === self.location.origin);
+            const open = windows.find(
+                (client) => new URL(client.url).origin === self.location.origin,
+            );
             if (open) {
                 open.postMessage({ type: 'open-conversation', conversation });
                 return open.focus();
