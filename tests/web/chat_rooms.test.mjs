@@ -207,10 +207,19 @@ async function open_settings(page) {
     return dialog(page, 'Settings');
 }
 
-/// alice sends bob a DM from node; resolves with what the stand-in's request number `count`
-/// decrypts to.
+/// alice sends bob a DM from node once bob's presence says none of his devices is connected
+/// (perch pushes only then); resolves with what the stand-in's request number `count` holds.
 async function direct_message_pushed(text, count) {
     const alice = await perch.mqtt_client('alice', 'alice-pw', 'push-test');
+    const bob_offline = new Promise((resolve) =>
+        alice.on('message', (topic, payload) => {
+            if (topic === 'chat/presence/bob' && JSON.parse(String(payload)).devices === 0) {
+                resolve();
+            }
+        }),
+    );
+    await alice.subscribeAsync('chat/presence/bob', { qos: 0 });
+    await bob_offline;
     await alice.publishAsync('chat/dm/bob/alice', text, { qos: 1 });
     await alice.endAsync();
     const received = await push_service.wait_for(count, wait_ms);
