@@ -700,6 +700,10 @@ public:
     /// The setting and the subscriptions of `user`, by device. Synchronous: meant for the push
     /// sender's own thread.
     virtual push_state_record push_state(std::string user) = 0;
+    /// The (user, device) of every subscription, by user: what the chat service loads at start
+    /// to know who has any. Synchronous; empty after remove_user() of them (a deleted user's
+    /// subscriptions and setting go in the same transaction as the user).
+    virtual std::vector<std::pair<std::string, std::string>> push_subscribed_devices() = 0;
 
     /// Blocks until every operation submitted before the call has completed.
     virtual void flush() = 0;

@@ -114,6 +114,24 @@ void add_store(const store::store_counters& store, metrics_snapshot& snapshot) {
 
 } // namespace
 
+void add_push(const broker_stats::push_stats& push, metrics_snapshot& snapshot) {
+    snapshot.add("perch_push_sent_total", "Web Push notifications the push services accepted.",
+                 metric_type::counter, static_cast<double>(push.sent));
+    snapshot.add("perch_push_failed_total",
+                 "Web Push notifications given up after their tries or refused.",
+                 metric_type::counter, static_cast<double>(push.failed));
+    snapshot.add("perch_push_gone_total",
+                 "Web Push subscriptions deleted because their push service answered 404 or 410.",
+                 metric_type::counter, static_cast<double>(push.gone));
+    snapshot.add("perch_push_dropped_total",
+                 "Web Push notices dropped because the sender's queue was full.",
+                 metric_type::counter, static_cast<double>(push.dropped));
+    snapshot.add("perch_push_queued", "Web Push notices waiting for the sender.",
+                 metric_type::gauge, static_cast<double>(push.queued));
+    snapshot.add("perch_push_subscribed_users", "Users with at least one Web Push subscription.",
+                 metric_type::gauge, static_cast<double>(push.subscribed_users));
+}
+
 metrics_snapshot make_metrics_snapshot(const broker_stats& stats) {
     metrics_snapshot snapshot;
     snapshot.add("perch_build_info", "The running version.", metric_type::gauge, 1,
@@ -157,6 +175,9 @@ metrics_snapshot make_metrics_snapshot(const broker_stats& stats) {
     if (!stats.file_counts.empty()) {
         snapshot.add("perch_file_stored_bytes", "Bytes of the files stored now.",
                      metric_type::gauge, static_cast<double>(stats.file_stored_bytes));
+    }
+    if (stats.push) {
+        add_push(*stats.push, snapshot);
     }
     for (const auto& [name, value] : stats.assistant_counts) {
         std::string metric = "perch_assistant_" + name + "_total";

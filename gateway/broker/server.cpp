@@ -431,6 +431,7 @@ void server::open_chat(const store::store_options& options) {
         push_settings.ca_file = config_.push_cafile;
         push_sender_ =
             std::make_unique<push::push_sender>(chat_->store(), *vapid_key, push_settings);
+        push_sender_->set_subscribers(&chat_->push_subscribers());
         push_sender_->start();
         chat_->set_push_notifier([sender = push_sender_.get()](push::push_notice notice) {
             sender->submit(std::move(notice));
@@ -894,6 +895,15 @@ void server::add_metrics_stats(broker_stats& stats) const {
             {"refused/bad_request", counts.refused_bad_request.value()},
         };
         stats.file_stored_bytes = counts.stored_bytes.load(std::memory_order_relaxed);
+    }
+    if (push_sender_) {
+        const push::push_counters& counts = push_sender_->counters();
+        stats.push = broker_stats::push_stats{counts.sent.load(std::memory_order_relaxed),
+                                              counts.failed.load(std::memory_order_relaxed),
+                                              counts.gone.load(std::memory_order_relaxed),
+                                              counts.dropped.load(std::memory_order_relaxed),
+                                              push_sender_->queued(),
+                                              chat_ ? chat_->push_subscribers().user_count() : 0};
     }
 }
 

@@ -87,6 +87,16 @@ struct broker_stats {
     /// The file service's counters (docs/CHAT.md "Files"), by name; empty without files.
     std::vector<std::pair<std::string, std::uint64_t>> file_counts;
     std::uint64_t file_stored_bytes = 0;
+    /// Web Push (docs/CHAT.md "Web Push"): what the sender did and holds; empty when push is off.
+    struct push_stats {
+        std::uint64_t sent = 0;
+        std::uint64_t failed = 0;
+        std::uint64_t gone = 0;
+        std::uint64_t dropped = 0;
+        std::uint64_t queued = 0;
+        std::uint64_t subscribed_users = 0;
+    };
+    std::optional<push_stats> push;
 
     /// The total of the table counter `member` (0 when it is not in the table).
     std::uint64_t total(counter worker_counters::*member) const;

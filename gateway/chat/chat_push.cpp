@@ -54,6 +54,38 @@ std::optional<std::string> read_device(const json& request, control_request& par
     return std::nullopt;
 }
 
+/// The completion of a push request's store change: the reply, and the in-memory record of
+/// who has a subscription changed to match the store.
+store::directory_completion push_change_done(push::push_subscribers& subscribers,
+                                             const control_request& request,
+                                             const std::string& user,
+                                             std::function<void(control_outcome)> done) {
+    return [&subscribers, request, user, done = std::move(done)](
+               store::directory_result result, const store::store_status& status) {
+        const bool is_unsubscribe = request.operation == control_operation::push_unsubscribe;
+        switch (result) {
+        case store::directory_result::done:
+            if (request.operation == control_operation::push_subscribe) {
+                subscribers.add(user, request.device);
+            } else if (is_unsubscribe) {
+                subscribers.remove(user, request.device);
+            }
+            done(push_reply(request));
+            return;
+        case store::directory_result::not_found:
+            if (is_unsubscribe) {
+                subscribers.remove(user, request.device);
+            }
+            done(push_reply(request,
+                            is_unsubscribe ? "no subscription for this device" : "no such user"));
+            return;
+        default:
+            done(push_reply(request, status.detail.empty() ? "the store failed" : status.detail));
+            return;
+        }
+    };
+}
+
 } // namespace
 
 std::optional<std::string> read_push_fields(const json& request, control_request& parsed) {
@@ -144,6 +176,10 @@ void chat_service::offer_push(std::string_view conversation, std::string_view se
         }
     }
     for (std::string& recipient : recipients) {
+        // Most users have no subscription: their messages cost no store read.
+        if (!push_subscribers_.has_any(recipient)) {
+            continue;
+        }
         {
             // A connected device sees the message live: no notification.
             std::shared_lock lock(presence_mutex_);
@@ -162,20 +198,7 @@ void chat_service::handle_push(control_request request, std::string user,
         done(push_reply(request, "push is off on this server (push false)"));
         return;
     }
-    auto finish = [request, done](store::directory_result result,
-                                  const store::store_status& status) {
-        switch (result) {
-        case store::directory_result::done: done(push_reply(request)); return;
-        case store::directory_result::not_found:
-            done(push_reply(request, request.operation == control_operation::push_unsubscribe
-                                         ? "no subscription for this device"
-                                         : "no such user"));
-            return;
-        default:
-            done(push_reply(request, status.detail.empty() ? "the store failed" : status.detail));
-            return;
-        }
-    };
+    auto finish = push_change_done(push_subscribers_, request, user, done);
     switch (request.operation) {
     case control_operation::push_key: {
         control_outcome outcome = push_reply(request);

@@ -105,6 +105,9 @@ chat_service::~chat_service() {
 
 void chat_service::load() {
     directory_.replace(store_->load_directory());
+    if (settings_.is_push_enabled) {
+        push_subscribers_.load(store_->push_subscribed_devices());
+    }
     counters_.seed(store_->conversation_heads());
     std::lock_guard lock(stored_cursors_mutex_);
     for (store::session_cursors_record& record : store_->load_session_cursors()) {

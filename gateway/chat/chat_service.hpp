@@ -34,6 +34,7 @@
 #include "gateway/chat/password_check_pool.hpp"
 #include "gateway/chat/password_hash.hpp"
 #include "gateway/push/push_notice.hpp"
+#include "gateway/push/push_subscribers.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/subscription_options.hpp"
 #include "store/chat_store.hpp"
@@ -214,6 +215,10 @@ public:
     /// while none of their devices is connected. Nothing without a notifier.
     void offer_push(std::string_view conversation, std::string_view sender,
                     std::string_view text) const;
+    /// Who has a push subscription: loaded by load() when push is on, kept up to date by the
+    /// push requests; the push sender forgets the subscriptions it finds gone. offer_push passes
+    /// no notice for a user without one, so such a message costs no store read.
+    push::push_subscribers& push_subscribers() { return push_subscribers_; }
 
     /// The last id stamped in `conversation` (0 when none).
     std::uint64_t last_id(std::string_view conversation) const {
@@ -354,6 +359,7 @@ private:
     void handle_push(control_request request, std::string user,
                      std::function<void(control_outcome)> done);
     std::function<void(push::push_notice)> push_notifier_;
+    push::push_subscribers push_subscribers_;
 
     std::unique_ptr<store::chat_store> store_;
     chat_settings settings_;

@@ -43,6 +43,23 @@ control_outcome accepted(const control_request& request) {
     return outcome;
 }
 
+/// `accepted`, with the notice a member removed by `event` (kick, ban) receives on their own
+/// control topic `chat/ctl/{user}/resp/room_event`: they get no room event, being no member when
+/// it goes out, and their devices learn the room is gone (docs/CHAT.md "Room rules").
+control_outcome accepted_with_removal_notice(const control_request& request, std::string_view event,
+                                             std::string_view actor) {
+    control_outcome outcome = accepted(request);
+    auto notice = std::make_shared<mqtt::message>();
+    notice->topic_name = "chat/ctl/" + request.user + "/resp/room_event";
+    notice->payload = mqtt::shared_bytes::copy_of(
+        format_room_event(event, request.room, actor, request.user, ""));
+    notice->qos_level = mqtt::qos::at_least_once;
+    notice->props.payload_format_indicator = 1;
+    notice->props.content_type = "application/json";
+    outcome.event = std::move(notice);
+    return outcome;
+}
+
 std::string dump(const json& value) {
     return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -375,7 +392,10 @@ void chat_service::handle_room_rule(control_request request, std::string user,
         changes.push_back(audit(what));
         apply_room_changes(request, user, std::move(changes),
                            format_room_event(what, room_name, user, request.user, ""),
-                           accepted(request), std::move(done));
+                           request.operation == control_operation::kick
+                               ? accepted_with_removal_notice(request, what, user)
+                               : accepted(request),
+                           std::move(done));
         return;
     }
     case control_operation::ban: {
@@ -407,7 +427,9 @@ void chat_service::handle_room_rule(control_request request, std::string user,
         changes.push_back(audit("ban"));
         apply_room_changes(request, user, std::move(changes),
                            format_room_event("ban", room_name, user, request.user, ""),
-                           accepted(request), std::move(done));
+                           target ? accepted_with_removal_notice(request, "ban", user)
+                                  : accepted(request),
+                           std::move(done));
         return;
     }
     case control_operation::unban: {

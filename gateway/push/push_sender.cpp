@@ -218,6 +218,11 @@ bool push_sender::submit(push_notice notice) {
     return true;
 }
 
+std::size_t push_sender::queued() const {
+    std::lock_guard lock(mutex_);
+    return queue_.size();
+}
+
 void push_sender::run() {
     std::unique_lock lock(mutex_);
     while (true) {
@@ -294,6 +299,9 @@ void push_sender::deliver_to(const store::push_subscription_record& subscription
         if (outcome.status == 404 || outcome.status == 410) {
             counters_.gone.fetch_add(1, std::memory_order_relaxed);
             store_.remove_push_endpoint(subscription.endpoint, {});
+            if (subscribers_ != nullptr) {
+                subscribers_->remove(subscription.user, subscription.device);
+            }
             return;
         }
         last_error = outcome.status != 0 ? "HTTP " + std::to_string(outcome.status) : outcome.error;

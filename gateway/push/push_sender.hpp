@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "gateway/push/push_notice.hpp"
+#include "gateway/push/push_subscribers.hpp"
 #include "gateway/push/web_push_crypto.hpp"
 #include "store/chat_store.hpp"
 
@@ -87,6 +88,10 @@ public:
     bool submit(push_notice notice);
 
     const push_counters& counters() const { return counters_; }
+    /// Notices waiting for the thread.
+    std::size_t queued() const;
+    /// Where a subscription found gone is forgotten too; set before start(), may be null.
+    void set_subscribers(push_subscribers* subscribers) { subscribers_ = subscribers; }
 
 private:
     void run();
@@ -99,8 +104,9 @@ private:
     const push_sender_settings settings_;
     std::unique_ptr<client::tls_client_context> tls_;
     push_counters counters_;
+    push_subscribers* subscribers_ = nullptr;
 
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<push_notice> queue_;
     bool is_stopping_ = false;

@@ -150,6 +150,8 @@ void memory_chat_store::apply_directory_changes(std::vector<directory_change> ch
         const auto audit = audit_;
         const auto bans = bans_;
         const auto read_positions = read_positions_;
+        const auto push_subscriptions = push_subscriptions_;
+        const auto push_previews = push_previews_;
         for (std::size_t index = 0; index < changes.size(); ++index) {
             directory_change& change = changes[index];
             switch (change.what) {
@@ -250,6 +252,8 @@ void memory_chat_store::apply_directory_changes(std::vector<directory_change> ch
                 audit_ = audit;
                 bans_ = bans;
                 read_positions_ = read_positions;
+                push_subscriptions_ = push_subscriptions;
+                push_previews_ = push_previews;
                 break;
             }
         }
@@ -271,6 +275,10 @@ directory_result memory_chat_store::remove_user_locked(const std::string& name) 
     std::erase_if(read_positions_,
                   [&](const auto& position) { return position.first.first == name; });
     std::erase_if(device_tokens_, [&](const auto& token) { return token.first.first == name; });
+    // A deleted user's devices get no more notifications (docs/CHAT.md "Web Push").
+    std::erase_if(push_subscriptions_,
+                  [&](const auto& subscription) { return subscription.first.first == name; });
+    push_previews_.erase(name);
     return directory_result::done;
 }
 
@@ -298,6 +306,10 @@ directory_result memory_chat_store::set_password_locked(const std::string& name,
     }
     user->second.password_hash = std::move(password_hash);
     std::erase_if(device_tokens_, [&](const auto& token) { return token.first.first == name; });
+    // A deleted user's devices get no more notifications (docs/CHAT.md "Web Push").
+    std::erase_if(push_subscriptions_,
+                  [&](const auto& subscription) { return subscription.first.first == name; });
+    push_previews_.erase(name);
     return directory_result::done;
 }
 

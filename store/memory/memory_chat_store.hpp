@@ -84,6 +84,7 @@ public:
                         directory_completion done) override;
     void set_push_preview(std::string user, bool is_allowed, directory_completion done) override;
     push_state_record push_state(std::string user) override;
+    std::vector<std::pair<std::string, std::string>> push_subscribed_devices() override;
     /// Nothing is ever pending: returns at once.
     void flush() override {}
 

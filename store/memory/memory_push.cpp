@@ -94,4 +94,14 @@ push_state_record memory_chat_store::push_state(std::string user) {
     return state;
 }
 
+std::vector<std::pair<std::string, std::string>> memory_chat_store::push_subscribed_devices() {
+    std::lock_guard lock(mutex_);
+    std::vector<std::pair<std::string, std::string>> devices;
+    devices.reserve(push_subscriptions_.size());
+    for (const auto& entry : push_subscriptions_) {
+        devices.push_back(entry.first);
+    }
+    return devices;
+}
+
 } // namespace perch::store::memory

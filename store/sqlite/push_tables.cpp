@@ -27,7 +27,11 @@ push_tables::push_tables(database& connection)
       select_subscriptions_(connection,
                             "SELECT user, device, endpoint, p256dh, auth, created_unix_ms, "
                             "last_error FROM chat_push_subscriptions WHERE user = ?1 ORDER BY "
-                            "device") {}
+                            "device"),
+      delete_user_subscriptions_(connection, "DELETE FROM chat_push_subscriptions WHERE user = ?1"),
+      delete_user_settings_(connection, "DELETE FROM chat_push_settings WHERE user = ?1"),
+      select_devices_(connection,
+                      "SELECT user, device FROM chat_push_subscriptions ORDER BY user, device") {}
 
 bool push_tables::user_exists(const std::string& user) {
     user_exists_.bind_text(1, user);
@@ -102,6 +106,22 @@ push_state_record push_tables::state_of(const std::string& user) {
     }
     select_subscriptions_.reset();
     return state;
+}
+
+void push_tables::remove_user(const std::string& user) {
+    delete_user_subscriptions_.bind_text(1, user);
+    delete_user_subscriptions_.run();
+    delete_user_settings_.bind_text(1, user);
+    delete_user_settings_.run();
+}
+
+std::vector<std::pair<std::string, std::string>> push_tables::subscribed_devices() {
+    std::vector<std::pair<std::string, std::string>> devices;
+    while (select_devices_.step()) {
+        devices.emplace_back(select_devices_.column_text(0), select_devices_.column_text(1));
+    }
+    select_devices_.reset();
+    return devices;
 }
 
 } // namespace perch::store::sqlite

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "store/chat_store.hpp"
 #include "store/sqlite/database.hpp"
@@ -23,6 +25,10 @@ public:
     directory_result set_error(const std::string& endpoint, const std::string& error);
     directory_result set_preview(const std::string& user, bool is_allowed);
     push_state_record state_of(const std::string& user);
+    /// Deletes the subscriptions and the setting of `user` (part of deleting the user).
+    void remove_user(const std::string& user);
+    /// (user, device) of every subscription, by user.
+    std::vector<std::pair<std::string, std::string>> subscribed_devices();
 
 private:
     bool user_exists(const std::string& user);
@@ -36,6 +42,9 @@ private:
     statement upsert_preview_;
     statement select_preview_;
     statement select_subscriptions_;
+    statement delete_user_subscriptions_;
+    statement delete_user_settings_;
+    statement select_devices_;
 };
 
 } // namespace perch::store::sqlite

@@ -299,8 +299,16 @@ void sqlite_chat_store::add_user(user_record user, directory_completion done) {
 }
 
 void sqlite_chat_store::remove_user(std::string name, directory_completion done) {
+    // The user's push subscriptions and setting go in the same transaction: a deleted user's
+    // devices get no more notifications (docs/CHAT.md "Web Push").
     change_directory(
-        [name = std::move(name)](chat_tables& tables) { return tables.remove_user(name); },
+        [this, name = std::move(name)](chat_tables& tables) {
+            const directory_result result = tables.remove_user(name);
+            if (result == directory_result::done) {
+                writer_push_->remove_user(name);
+            }
+            return result;
+        },
         std::move(done));
 }
 
@@ -785,6 +793,20 @@ push_state_record sqlite_chat_store::push_state(std::string user) {
         push_state_record state = reader_push_->state_of(user);
         reader_tables_->commit();
         return state;
+    } catch (const sqlite_error& error) {
+        reader_tables_->rollback();
+        throw store_open_error("cannot read the push subscriptions of " + options_.path + ": " +
+                               error.what());
+    }
+}
+
+std::vector<std::pair<std::string, std::string>> sqlite_chat_store::push_subscribed_devices() {
+    std::lock_guard lock(reader_mutex_);
+    try {
+        reader_tables_->begin_read();
+        auto devices = reader_push_->subscribed_devices();
+        reader_tables_->commit();
+        return devices;
     } catch (const sqlite_error& error) {
         reader_tables_->rollback();
         throw store_open_error("cannot read the push subscriptions of " + options_.path + ": " +

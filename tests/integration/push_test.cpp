@@ -28,6 +28,7 @@
 
 #include "chat_client.hpp"
 #include "chat_fixture.hpp"
+#include "http_client.hpp"
 #include <nlohmann/json.hpp>
 
 namespace perch::integration {
@@ -153,8 +154,26 @@ protected:
         chat_fixture::SetUp();
         // The fixture started a broker without push: this one replaces it.
         ASSERT_TRUE(broker_->stop().is_success());
+        http_port_ = free_loopback_port();
         start_broker("push true\npush_allow_insecure_endpoints true\n"
-                     "push_contact mailto:ops@example.org\npush_ttl_seconds 600\n");
+                     "push_contact mailto:ops@example.org\npush_ttl_seconds 600\n"
+                     "listener " +
+                     std::to_string(http_port_) + " 127.0.0.1\nprotocol http\n");
+    }
+
+    /// The value of `series` on /metrics once it reaches `wanted` (the sender counts after the
+    /// push service answered), or its last value after 10 s.
+    double metric_reaching(const std::string& series, double wanted) {
+        double value = -1;
+        for (int tries = 0; tries < 200; ++tries) {
+            const http_answer answer = http_get(http_port_, "/metrics");
+            value = sample(answer.body, series).value_or(-1);
+            if (value == wanted) {
+                break;
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+        return value;
     }
 
     json expect_ok(chat_client& client, const std::string& user, const json& request) {
@@ -184,6 +203,7 @@ protected:
         return text ? json::parse(*text, nullptr, false) : json::object();
     }
 
+    std::uint16_t http_port_ = 0;
     push_service_stand_in service_;
     /// The subscribing browser's key pair and auth secret.
     web_push::p256_key_pair browser_ = web_push::generate_key_pair();
@@ -289,6 +309,34 @@ TEST_F(PushTest, ASubscriptionItsServiceReportsGoneIsDeleted) {
         std::this_thread::sleep_for(50ms);
     }
     EXPECT_TRUE(chat_->push_state("bob").subscriptions.empty());
+}
+
+TEST_F(PushTest, MetricsCountSentFailedAndGoneNotifications) {
+    EXPECT_EQ(metric_reaching("perch_push_subscribed_users", 0), 0);
+    {
+        auto bob = connected("bob", mqtt_5);
+        subscribe_bob(*bob, "/push/metrics");
+        bob->disconnect();
+    }
+    EXPECT_EQ(metric_reaching("perch_push_subscribed_users", 1), 1);
+    wait_for_reload();
+    auto alice = connected("alice", mqtt_5);
+    ASSERT_EQ(alice->publish("chat/dm/bob/alice", "one", 1), mqtt::ReasonCode::SUCCESS);
+    ASSERT_EQ(service_.wait_for(1).size(), 1U);
+    EXPECT_EQ(metric_reaching("perch_push_sent_total", 1), 1);
+    // 400: refused for good, not retried; the subscription stays.
+    service_.answer("/push/metrics", 400);
+    ASSERT_EQ(alice->publish("chat/dm/bob/alice", "two", 1), mqtt::ReasonCode::SUCCESS);
+    ASSERT_EQ(service_.wait_for(2).size(), 2U);
+    EXPECT_EQ(metric_reaching("perch_push_failed_total", 1), 1);
+    // 410: gone, deleted, and no longer counted as a subscriber.
+    service_.answer("/push/metrics", 410);
+    ASSERT_EQ(alice->publish("chat/dm/bob/alice", "three", 1), mqtt::ReasonCode::SUCCESS);
+    ASSERT_EQ(service_.wait_for(3).size(), 3U);
+    EXPECT_EQ(metric_reaching("perch_push_gone_total", 1), 1);
+    EXPECT_EQ(metric_reaching("perch_push_subscribed_users", 0), 0);
+    EXPECT_EQ(metric_reaching("perch_push_queued", 0), 0);
+    EXPECT_EQ(metric_reaching("perch_push_dropped_total", 0), 0);
 }
 
 TEST_F(PushTest, SubscriptionsAreValidated) {

@@ -163,6 +163,37 @@ TEST_F(RoomRulesTest, TheKickIsAnnouncedInTheRoomAndKeptInHistory) {
               "kick");
 }
 
+TEST_F(RoomRulesTest, TheRemovedMemberIsToldOnTheirOwnControlTopicLiveAndAfterBeingAway) {
+    auto alice = connected("alice", mqtt_5);
+    expect_ok(*alice, "alice", {{"op", "create"}, {"room", "hall"}});
+    {
+        auto bob = connected("bob", mqtt_5);
+        expect_ok(*bob, "bob", {{"op", "join"}, {"room", "hall"}});
+        expect_ok(*alice, "alice", {{"op", "kick"}, {"room", "hall"}, {"user", "bob"}});
+        const json notice = next_event(*bob, "chat/ctl/bob/resp/room_event");
+        EXPECT_EQ(notice["type"], "event");
+        EXPECT_EQ(notice["event"], "kick");
+        EXPECT_EQ(notice["room"], "hall");
+        EXPECT_EQ(notice["by"], "alice");
+        EXPECT_EQ(notice["user"], "bob");
+        expect_ok(*bob, "bob", {{"op", "join"}, {"room", "hall"}});
+    }
+    {
+        // A persistent session away during the ban finds the notice when it comes back.
+        auto bob = connected("bob/phone", mqtt_5, true);
+        bob->disconnect();
+    }
+    expect_ok(*alice, "alice", {{"op", "ban"}, {"room", "hall"}, {"user", "bob"}});
+    auto bob = connected("bob/phone", mqtt_5, true);
+    const json notice = next_event(*bob, "chat/ctl/bob/resp/room_event");
+    EXPECT_EQ(notice["event"], "ban");
+    EXPECT_EQ(notice["room"], "hall");
+    // carol, never a member, gets no notice when banned.
+    auto carol = connected("carol", mqtt_5);
+    expect_ok(*alice, "alice", {{"op", "ban"}, {"room", "hall"}, {"user", "carol"}});
+    EXPECT_TRUE(carol->stays_silent_on("chat/ctl/carol/resp/room_event"));
+}
+
 TEST_F(RoomRulesTest, AKickedMembersOfflineSessionCatchesUpNothingFromTheRoomAfterARestart) {
     auto alice = connected("alice", mqtt_5);
     expect_ok(*alice, "alice", {{"op", "create"}, {"room", "hall"}});

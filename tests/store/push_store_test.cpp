@@ -3,6 +3,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -126,6 +127,28 @@ TEST_P(PushStore, PreviewIsOffUntilTheUserAllowsIt) {
                   store_->set_push_preview("nobody", true, std::move(done));
               }),
               directory_result::not_found);
+}
+
+TEST_P(PushStore, DeletingAUserDeletesTheirSubscriptionsAndSetting) {
+    EXPECT_EQ(subscribe(subscription("alice", "phone", "https://a/1")), directory_result::done);
+    EXPECT_EQ(subscribe(subscription("alice", "laptop", "https://a/2")), directory_result::done);
+    EXPECT_EQ(subscribe(subscription("bob", "phone", "https://b/1")), directory_result::done);
+    change([&](directory_completion done) {
+        store_->set_push_preview("alice", true, std::move(done));
+    });
+    using devices = std::vector<std::pair<std::string, std::string>>;
+    EXPECT_EQ(store_->push_subscribed_devices(),
+              (devices{{"alice", "laptop"}, {"alice", "phone"}, {"bob", "phone"}}));
+    EXPECT_EQ(
+        change([&](directory_completion done) { store_->remove_user("alice", std::move(done)); }),
+        directory_result::done);
+    EXPECT_TRUE(store_->push_state("alice").subscriptions.empty());
+    EXPECT_EQ(store_->push_subscribed_devices(), (devices{{"bob", "phone"}}));
+    // A new user of the same name starts without the old one's devices or setting.
+    add_user("alice");
+    EXPECT_FALSE(store_->push_state("alice").is_preview_allowed);
+    EXPECT_TRUE(store_->push_state("alice").subscriptions.empty());
+    EXPECT_EQ(store_->push_state("bob").subscriptions.size(), 1U);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PushStore,

@@ -33,6 +33,8 @@ export class chat_client {
         this.on_presence = () => {};
         this.on_signal = () => {};
         this.on_read_state = () => {};
+        /// A room this user was removed from (kick, ban): the room event's JSON.
+        this.on_room_event = () => {};
         this.on_status = () => {};
         /// After a first acceptance, a reconnect refused for good: the words to show.
         this.on_refused = () => {};
@@ -214,6 +216,10 @@ export class chat_client {
         }
         if (topic === `chat/ctl/${this.user}/resp/read_state`) {
             this.on_read_state(reply.conversations || []);
+            return;
+        }
+        if (topic === `chat/ctl/${this.user}/resp/room_event`) {
+            this.on_room_event(reply);
             return;
         }
         const correlation = properties.correlationData

@@ -72,6 +72,8 @@ export class chat_view {
         client.on_read_state = (entries) => this.handle_read_state(entries);
         client.on_status = (status) => this.handle_status(status);
         client.on_refused = (words) => on_logout(words);
+        /// Told the conversation now open (null when none): the room settings follow it.
+        this.on_select = () => {};
 
         document.getElementById('me').textContent = this.me_;
         document
@@ -291,6 +293,7 @@ export class chat_view {
         this.render_list();
         this.render_timeline();
         this.render_typing();
+        this.on_select(name);
         if (!state.history_loaded) {
             await this.load_history(state, 0);
         }
@@ -299,6 +302,47 @@ export class chat_view {
         if (focus_composer) {
             this.message_.focus();
         }
+    }
+
+    is_member_of(room) {
+        return this.conversations_.has(`room/${room}`);
+    }
+
+    /// Drops a conversation this user lost (kicked, banned, left, deleted): out of the list,
+    /// and when it is open, its timeline and composer go and the title says `words`.
+    forget(name, words) {
+        this.conversations_.delete(name);
+        if (this.current_ === name) {
+            this.current_ = null;
+            localStorage.removeItem(current_key);
+            this.composer_.hidden = true;
+            this.timeline_.replaceChildren();
+            this.load_older_.hidden = true;
+            this.title_.textContent = words || 'Choose a conversation';
+            this.on_select(null);
+            this.show_list();
+        }
+        this.render_list();
+    }
+
+    /// Opens `name` with message `id` shown: older pages are read until it is there.
+    async reveal(name, id) {
+        await this.select(name, false);
+        const state = this.conversation(name);
+        while (!state.messages.has(id) && state.has_older && state.history_loaded) {
+            const before = state.oldest_id;
+            await this.load_history(state, before);
+            if (state.oldest_id === before) {
+                break;
+            }
+        }
+        this.found_ = { name, id };
+        this.render_timeline();
+        const item = this.timeline_.querySelector(`li[data-id="${id}"]`);
+        if (item) {
+            item.scrollIntoView({ block: 'center' });
+        }
+        this.message_.focus();
     }
 
     show_list() {
@@ -393,6 +437,10 @@ export class chat_view {
         }
         const item = element('li', message.deleted ? 'message deleted' : 'message');
         item.dataset.id = String(message.id);
+        // The message a search result opened.
+        if (this.found_ && this.found_.id === message.id && this.found_.name === state.name) {
+            item.classList.add('found');
+        }
         if (message.reply_to) {
             const answered = state.messages.get(message.reply_to);
             let words = `in reply to message ${message.reply_to}`;

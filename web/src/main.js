@@ -2,6 +2,10 @@
 // hand-over to the chat view. The page's markup is index.html; no script is inline (CSP).
 import { chat_client, login_refused } from './chat_client.js';
 import { chat_view } from './chat_view.js';
+import { room_admin_view } from './room_admin_view.js';
+import { rooms_view } from './rooms_view.js';
+import { search_view } from './search_view.js';
+import { settings_view } from './settings_view.js';
 
 const device_key = 'perch.device';
 const login_key = 'perch.login';
@@ -43,18 +47,57 @@ function show_login(user, error) {
     (login_user.value ? login_password : login_user).focus();
 }
 
+/// The panels beside the chat view: settings, rooms, search, room settings. Returns them.
+function attach_panels(client, view) {
+    const sidebar_header = document.querySelector('.sidebar-header');
+    const room_admin = new room_admin_view(
+        client,
+        view,
+        document.querySelector('.conversation-header'),
+    );
+    view.on_select = (name) => room_admin.follow(name);
+    client.on_room_event = (event) => {
+        const words = event.event === 'ban' ? 'banned you from' : 'removed you from';
+        view.forget(`room/${event.room}`, `${event.by} ${words} ${event.room}.`);
+    };
+    return [
+        new settings_view(client, sidebar_header),
+        new rooms_view(client, view, sidebar_header),
+        new search_view(
+            client,
+            document.getElementById('conversation-list'),
+            (name) => view.label(name),
+            (name, id) => view.reveal(name, id),
+        ),
+        room_admin,
+    ];
+}
+
 async function open_chat(client) {
     login_view.hidden = true;
     // Log out (no words) or a reconnect refused for good (its words): either way the saved
     // token goes; a log-out also revokes it and ends this browser's session on the server.
     const view = new chat_view(client, async (refused_words) => {
         localStorage.removeItem(login_key);
+        panels.forEach((shown) => shown.remove());
         view.hide();
         if (!refused_words) {
             await client.request({ op: 'revoke_token', device: client.device }).catch(() => {});
             client.close(true);
         }
         show_login(client.user, refused_words ? 'Please log in again.' : '');
+    });
+    const panels = attach_panels(client, view);
+    // A notification's click opens the app at its conversation (service_worker.js).
+    const wanted = new URLSearchParams(location.hash.slice(1)).get('conversation');
+    if (wanted) {
+        localStorage.setItem('perch.conversation', wanted);
+        history.replaceState(null, '', location.pathname);
+    }
+    navigator.serviceWorker?.addEventListener('message', (event) => {
+        if (event.data && event.data.type === 'open-conversation' && event.data.conversation) {
+            view.select(event.data.conversation, true);
+        }
     });
     await view.start();
 }
