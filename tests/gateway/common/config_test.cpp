@@ -172,7 +172,7 @@ TEST(Config, ChatStoreKeysChooseTheBackendAndKeepTheConnectionStringWhole) {
     EXPECT_EQ(defaults.postgresql_conninfo, "");
     const broker_config config =
         parse_config("chat_store postgresql
-"
+                     "
                      "postgresql_conninfo \"host=db.lan dbname=perch  password=a b\"\n",
                      "test.conf");
     EXPECT_EQ(config.chat_store, chat_store_kind::postgresql);
