@@ -171,8 +171,7 @@ TEST(Config, ChatStoreKeysChooseTheBackendAndKeepTheConnectionStringWhole) {
     EXPECT_EQ(defaults.chat_store, chat_store_kind::sqlite);
     EXPECT_EQ(defaults.postgresql_conninfo, "");
     const broker_config config =
-        parse_config("chat_store postgresql
-                     "
+        parse_config("chat_store postgresql\n"
                      "postgresql_conninfo \"host=db.lan dbname=perch  password=a b\"\n",
                      "test.conf");
     EXPECT_EQ(config.chat_store, chat_store_kind::postgresql);
