@@ -5,12 +5,13 @@
 set -euo pipefail
 profile=${1:-test}
 
-runtime=(libwolfssl35 libsqlite3-0 libfmt9 ca-certificates)
+runtime=(libwolfssl35 libsqlite3-0 libpq5 libfmt9 ca-certificates)
 build=(build-essential cmake pkg-config git
-       libboost-dev libwolfssl-dev libsqlite3-dev libfmt-dev nlohmann-json3-dev)
+       libboost-dev libwolfssl-dev libsqlite3-dev libpq-dev libfmt-dev nlohmann-json3-dev)
 test=(libgtest-dev libgmock-dev googletest
       libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev mosquitto mosquitto-clients
       clang clang-format libclang-rt-14-dev python3 procps
+      postgresql
       nodejs node-mqtt node-ws chromium)
 
 case "$profile" in

@@ -710,7 +710,9 @@ public:
 };
 
 /// Opens the chat store `options` describe: memory only for durability_level::none, otherwise
-/// the SQLite database at options.path (the same file as the message store; the schema is one).
+/// the PostgreSQL database of options.postgresql_conninfo for chat_backend::postgresql (a
+/// store_open_error when the build has no PostgreSQL support), or the SQLite database at
+/// options.path (the same file as the message store; the schema is one).
 /// Throws store_open_error when it cannot be opened.
 std::unique_ptr<chat_store> open_chat_store(const store_options& options);
 

@@ -21,6 +21,14 @@ enum class durability_level : std::uint8_t {
     none,
 };
 
+/// Where the chat store keeps its state (docs/POSTGRESQL.md). The message store is always SQLite.
+enum class chat_backend : std::uint8_t {
+    /// The SQLite file at `path`, shared with the message store.
+    sqlite,
+    /// The PostgreSQL database `postgresql_conninfo` names, shared by several gateways.
+    postgresql,
+};
+
 /// Everything a store needs to open.
 struct store_options {
     durability_level durability = durability_level::full;
@@ -48,6 +56,11 @@ struct store_options {
     /// The chat store keeps a full-text index of history (docs/CHAT.md "Search"); off: nothing
     /// is indexed, the index is emptied at open, and search_history fails.
     bool is_search_enabled = true;
+    /// The chat store's backend (with durability none, the memory store whatever this says).
+    chat_backend chat = chat_backend::sqlite;
+    /// The libpq connection string of chat_backend::postgresql (may hold a password: never
+    /// logged).
+    std::string postgresql_conninfo;
     /// Searches the chat store accepts at once (waiting and running); one more is refused with
     /// store_errc::busy. At least 1.
     std::size_t max_pending_searches = 8;

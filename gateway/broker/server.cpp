@@ -208,6 +208,9 @@ void server::start() {
     if (config_.persistence) {
         open_store();
     } else {
+        if (config_.chat_store == chat_store_kind::postgresql) {
+            throw store::store_open_error("chat_store postgresql needs persistence true");
+        }
         store::store_options in_memory;
         in_memory.durability = store::durability_level::none;
         in_memory.is_search_enabled = config_.chat_search;
@@ -338,6 +341,15 @@ void server::open_store() {
     options.max_database_bytes = config_.max_database_bytes;
     options.log_error = [](std::string_view line) { log_error("store: {}", line); };
     options.is_search_enabled = config_.chat_search;
+    if (config_.chat_store == chat_store_kind::postgresql) {
+        if (options.durability == store::durability_level::none ||
+            config_.postgresql_conninfo.empty()) {
+            throw store::store_open_error(
+                "chat_store postgresql needs durability full or batched and postgresql_conninfo");
+        }
+        options.chat = store::chat_backend::postgresql;
+        options.postgresql_conninfo = config_.postgresql_conninfo;
+    }
     persistence_ = std::make_unique<session_persistence>(store::open_message_store(options));
     open_chat(options);
 
@@ -377,9 +389,10 @@ void server::open_store() {
                                  now_unix_ms);
     }
     chat_->discard_untaken_cursors();
-    log_notice("store {}: restored {} session(s) and {} retained message(s); {} session(s) had "
+    log_notice("store {}{}: restored {} session(s) and {} retained message(s); {} session(s) had "
                "expired",
                options.path.empty() ? std::string("(memory)") : options.path,
+               options.chat == store::chat_backend::postgresql ? " (chat store: PostgreSQL)" : "",
                loaded.sessions.size(), loaded.retained.size() - stale_retained,
                loaded.expired_sessions.size());
     if (stale_retained > 0) {

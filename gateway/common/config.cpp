@@ -227,6 +227,17 @@ void handle_durability(parse_state& state, const config_line& line) {
     }
 }
 
+void handle_chat_store(parse_state& state, const config_line& line) {
+    const std::string_view text = line.single_value();
+    if (text == "sqlite") {
+        state.config.chat_store = chat_store_kind::sqlite;
+    } else if (text == "postgresql") {
+        state.config.chat_store = chat_store_kind::postgresql;
+    } else {
+        line.fail(fmt::format("expected sqlite or postgresql, got '{}'", text));
+    }
+}
+
 void handle_data_dir(parse_state& state, const config_line& line) {
     state.config.data_dir = std::string(line.single_value());
 }
@@ -294,6 +305,15 @@ void handle_assistant_user(parse_state& state, const config_line& line) {
 
 void handle_assistant_system_prompt(parse_state& state, const config_line& line) {
     state.config.assistant.system_prompt = rest_of_line(line);
+}
+
+/// A libpq connection string: the rest of the line, without the double quotes around it.
+void handle_postgresql_conninfo(parse_state& state, const config_line& line) {
+    std::string conninfo = rest_of_line(line);
+    if (conninfo.size() >= 2 && conninfo.front() == '"' && conninfo.back() == '"') {
+        conninfo = conninfo.substr(1, conninfo.size() - 2);
+    }
+    state.config.postgresql_conninfo = std::move(conninfo);
 }
 
 void handle_assistant_rooms(parse_state& state, const config_line& line) {
@@ -419,6 +439,8 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         {"persistence", bool_key(&broker_config::persistence)},
         {"data_dir", handle_data_dir},
         {"durability", handle_durability},
+        {"chat_store", handle_chat_store},
+        {"postgresql_conninfo", handle_postgresql_conninfo},
         {"commit_interval_ms", unsigned_key(&broker_config::commit_interval_ms, 0, 60'000)},
         {"max_batch_operations", unsigned_key(&broker_config::max_batch_operations, 1, 1'000'000)},
         {"max_stored_messages", unsigned_key(&broker_config::max_stored_messages, 0, max_u32)},
@@ -717,6 +739,8 @@ std::vector<std::string> keys_needing_restart(const broker_config& running,
     check("persistence", running.persistence != wanted.persistence);
     check("data_dir", running.data_dir != wanted.data_dir);
     check("durability", running.durability != wanted.durability);
+    check("chat_store", running.chat_store != wanted.chat_store);
+    check("postgresql_conninfo", running.postgresql_conninfo != wanted.postgresql_conninfo);
     check("commit_interval_ms", running.commit_interval_ms != wanted.commit_interval_ms);
     check("max_batch_operations", running.max_batch_operations != wanted.max_batch_operations);
     check("chat_commit_interval_ms",

@@ -77,6 +77,12 @@ enum class durability_mode : std::uint8_t {
     none,    ///< memory only.
 };
 
+/// Where the chat directory and history live (docs/POSTGRESQL.md).
+enum class chat_store_kind : std::uint8_t {
+    sqlite,     ///< data_dir's perch.db, beside sessions and queues (one gateway).
+    postgresql, ///< a PostgreSQL database that several gateways share.
+};
+
 /// The assistant bot user (docs/ASSISTANT.md): a chat user that answers through an
 /// OpenAI-compatible chat completions endpoint. Off while `endpoint` is empty. The API key itself
 /// is never part of the configuration, only where to read it.
@@ -227,6 +233,11 @@ struct broker_config {
     /// Directory of the store's database file perch.db; created when missing.
     std::string data_dir = "./data";
     durability_mode durability = durability_mode::full;
+    /// The chat store (users, rooms, history...); sessions, queues and retained messages stay in
+    /// data_dir's SQLite file whatever it is.
+    chat_store_kind chat_store = chat_store_kind::sqlite;
+    /// The libpq connection string of chat_store postgresql. May hold a password: never logged.
+    std::string postgresql_conninfo;
     /// The longest a store write waits for its group commit.
     std::uint32_t commit_interval_ms = 5;
     /// A group commit happens at once when it holds this many operations.

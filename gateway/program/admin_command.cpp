@@ -112,6 +112,13 @@ store::store_options store_options_for(const admin_arguments& arguments,
     // As the gateway: a command opening the file with the index in the other state would turn
     // it off or on under the gateway.
     options.is_search_enabled = config.chat_search;
+    if (config.chat_store == chat_store_kind::postgresql) {
+        if (config.postgresql_conninfo.empty()) {
+            throw admin_failure("chat_store postgresql needs postgresql_conninfo");
+        }
+        options.chat = store::chat_backend::postgresql;
+        options.postgresql_conninfo = config.postgresql_conninfo;
+    }
     return options;
 }
 

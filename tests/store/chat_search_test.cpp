@@ -1,4 +1,4 @@
-// Full-text search of chat history (docs/CHAT.md "Search") on both chat stores: every term
+// Full-text search of chat history (docs/CHAT.md "Search") on every chat store: every term
 // required, newest first and pages, scopes and their floors, edits, deletes and retention; then
 // what only the SQLite index shows: the index turned off and on, the migration of a version 10
 // database, and an index that holds no copy of the text.
@@ -16,6 +16,7 @@
 #include "store/sqlite/database.hpp"
 #include "store/sqlite/schema.hpp"
 
+#include "postgres_backend.hpp"
 #include "store_test_support.hpp"
 #include <sqlite3.h>
 
@@ -94,6 +95,11 @@ protected:
     ChatSearch() {
         options_.path = database_.path();
         options_.commit_interval_ms = 1;
+    }
+    void SetUp() override {
+        if (const std::string reason = backend_skip_reason<Backend>(); !reason.empty()) {
+            GTEST_SKIP() << reason;
+        }
         store_ = Backend::open(options_);
     }
 
@@ -121,7 +127,7 @@ protected:
     std::unique_ptr<chat_store> store_;
 };
 
-using backends = ::testing::Types<sqlite_backend, memory_backend>;
+using backends = ::testing::Types<sqlite_backend, memory_backend, postgres_backend>;
 TYPED_TEST_SUITE(ChatSearch, backends);
 
 TYPED_TEST(ChatSearch, FindsTheMessagesHoldingEveryTermWithoutCase) {

@@ -1,5 +1,5 @@
-// Behaviour every chat store shares, run against the SQLite and the memory implementation: each
-// directory change and its result codes, history pages, heads, retention and read positions;
+// Behaviour every chat store shares, run against the SQLite, memory and PostgreSQL implementations:
+// each directory change and its result codes, history pages, heads, retention and read positions;
 // then what only the SQLite store can show: a second process's changes, reopening and migration.
 #include <future>
 #include <memory>
@@ -14,6 +14,7 @@
 #include "store/sqlite/database.hpp"
 #include "store/sqlite/schema.hpp"
 
+#include "postgres_backend.hpp"
 #include "store_test_support.hpp"
 #include <sqlite3.h>
 
@@ -85,6 +86,11 @@ protected:
     ChatStore() {
         options_.path = database_.path();
         options_.commit_interval_ms = 1;
+    }
+    void SetUp() override {
+        if (const std::string reason = backend_skip_reason<Backend>(); !reason.empty()) {
+            GTEST_SKIP() << reason;
+        }
         store_ = Backend::open(options_);
     }
 
@@ -181,7 +187,7 @@ protected:
     std::unique_ptr<chat_store> store_;
 };
 
-using backends = ::testing::Types<sqlite_backend, memory_backend>;
+using backends = ::testing::Types<sqlite_backend, memory_backend, postgres_backend>;
 TYPED_TEST_SUITE(ChatStore, backends);
 
 TYPED_TEST(ChatStore, NewStoreHasAnEmptyDirectory) {

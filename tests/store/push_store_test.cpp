@@ -1,4 +1,4 @@
-// Web Push subscriptions and the preview setting in both chat stores, and the migration of a
+// Web Push subscriptions and the preview setting in every chat store, and the migration of a
 // database at the version before them (docs/CHAT.md "Web Push").
 #include <future>
 #include <memory>
@@ -12,6 +12,7 @@
 #include "store/sqlite/database.hpp"
 #include "store/sqlite/schema.hpp"
 
+#include "postgres_backend.hpp"
 #include "store_test_support.hpp"
 #include <sqlite3.h>
 
@@ -36,13 +37,30 @@ push_subscription_record subscription(std::string user, std::string device, std:
                                     ""};
 }
 
-class PushStore : public ::testing::TestWithParam<durability_level> {
+/// The backends: SQLite (durability full), memory (durability none) and PostgreSQL.
+enum class push_backend { sqlite, memory, postgresql };
+
+class PushStore : public ::testing::TestWithParam<push_backend> {
 protected:
     PushStore() {
         options_.path = database_.path();
         options_.commit_interval_ms = 1;
-        options_.durability = GetParam();
-        store_ = open_chat_store(options_);
+    }
+    void SetUp() override {
+        switch (GetParam()) {
+        case push_backend::sqlite: store_ = open_chat_store(options_); break;
+        case push_backend::memory:
+            options_.durability = durability_level::none;
+            store_ = open_chat_store(options_);
+            break;
+        case push_backend::postgresql:
+            if (const std::string reason = postgres_backend::unavailable_reason();
+                !reason.empty()) {
+                GTEST_SKIP() << reason;
+            }
+            store_ = postgres_backend::open(options_);
+            break;
+        }
         add_user("alice");
         add_user("bob");
     }
@@ -152,7 +170,8 @@ TEST_P(PushStore, DeletingAUserDeletesTheirSubscriptionsAndSetting) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PushStore,
-                         ::testing::Values(durability_level::full, durability_level::none));
+                         ::testing::Values(push_backend::sqlite, push_backend::memory,
+                                           push_backend::postgresql));
 
 class SqlitePushMigration : public ::testing::TestWithParam<int> {};
 

@@ -166,6 +166,26 @@ TEST(Config, StoreKeysAreReadAndDefaultToAPersistentFullStore) {
     EXPECT_THROW(parse_config("max_batch_operations 0\n", "test.conf"), config_error);
 }
 
+TEST(Config, ChatStoreKeysChooseTheBackendAndKeepTheConnectionStringWhole) {
+    const broker_config defaults = parse_config("", "test.conf");
+    EXPECT_EQ(defaults.chat_store, chat_store_kind::sqlite);
+    EXPECT_EQ(defaults.postgresql_conninfo, "");
+    const broker_config config =
+        parse_config("chat_store postgresql\n"
+                     "postgresql_conninfo \"host=db.lan dbname=perch  password=a b\"\n",
+                     "test.conf");
+    EXPECT_EQ(config.chat_store, chat_store_kind::postgresql);
+    EXPECT_EQ(config.postgresql_conninfo, "host=db.lan dbname=perch  password=a b");
+    EXPECT_EQ(parse_config("postgresql_conninfo postgresql://perch@db/perch\n", "test.conf")
+                  .postgresql_conninfo,
+              "postgresql://perch@db/perch");
+    EXPECT_EQ(parse_config("chat_store sqlite\n", "test.conf").chat_store, chat_store_kind::sqlite);
+    EXPECT_NE(error_of("chat_store mysql\n"), "");
+    EXPECT_NE(error_of("postgresql_conninfo\n"), "");
+    EXPECT_EQ(keys_needing_restart(defaults, config),
+              (std::vector<std::string>{"chat_store", "postgresql_conninfo"}));
+}
+
 TEST(Config, PasswordIterationsDefaultToACurrentWorkFactor) {
     EXPECT_EQ(parse_config("", "test.conf").password_iterations, default_password_iterations);
     EXPECT_GE(default_password_iterations, 100'000U);

@@ -1,0 +1,137 @@
+// Two perch gateways sharing one PostgreSQL chat store (docs/POSTGRESQL.md): a user created with
+// `perch user add` against one gateway's configuration logs in at the other, and a room's history
+// written through one is paged at the other. The PostgreSQL server is a throwaway cluster in a
+// temporary folder, on a unix socket only (tests/support/postgres_cluster.hpp).
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "broker_process.hpp"
+#include "chat_client.hpp"
+#include "support/postgres_cluster.hpp"
+#include <nlohmann/json.hpp>
+
+namespace perch::integration {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+constexpr auto command_timeout = 30s;
+
+class PostgresGateways : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (broker_under_test() != broker_kind::perch) {
+            GTEST_SKIP() << "perch's chat store only";
+        }
+        auto& cluster = testing_support::postgres_cluster::shared();
+        if (!cluster.is_available()) {
+            GTEST_SKIP() << cluster.unavailable_reason();
+        }
+        const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+        shared_config_ = "durability batched\nchat_store postgresql\npostgresql_conninfo \"" +
+                         cluster.conninfo(std::string("perch_") + test->name()) +
+                         "\"\nchat_reload_interval_ms 50\npassword_iterations 1\n";
+        first_ = std::make_unique<broker_process>(broker_kind::perch, shared_config_);
+        second_ = std::make_unique<broker_process>(broker_kind::perch, shared_config_);
+    }
+
+    void TearDown() override {
+        for (auto* gateway : {first_.get(), second_.get()}) {
+            if (gateway == nullptr) {
+                continue;
+            }
+            const process_exit ending = gateway->stop();
+            EXPECT_TRUE(ending.is_success()) << describe(ending);
+            if (HasFailure()) {
+                std::cout << "---- gateway output ----\n" << gateway->log() << "\n";
+            }
+        }
+    }
+
+    /// Runs `perch WORDS` with the configuration of the first gateway.
+    command_result perch(std::vector<std::string> words, std::string_view input = "") {
+        const auto config = first_->scratch_directory() / "admin.conf";
+        write_file_text(config, "data_dir " + (first_->scratch_directory() / "data").string() +
+                                    "\n" + shared_config_);
+        words.insert(words.begin(), {PERCH_BROKER_PATH, "-c", config.string()});
+        return run_command(words, input, command_timeout);
+    }
+
+    std::unique_ptr<chat_client> connected(broker_process& gateway, const std::string& user) {
+        auto client =
+            std::make_unique<chat_client>(gateway, user + "/" + std::to_string(next_++), 5);
+        EXPECT_TRUE(client->connect(user, user + "-pw"));
+        return client;
+    }
+
+    json control(chat_client& client, const std::string& user, const json& request) {
+        client.publish("chat/ctl/" + user + "/req", request.dump(), 1);
+        auto reply = client.next_on("chat/ctl/" + user + "/resp");
+        if (!reply) {
+            ADD_FAILURE() << "no reply to " << request.dump();
+            return json::object();
+        }
+        return json::parse(reply->payload);
+    }
+
+    std::string shared_config_;
+    std::unique_ptr<broker_process> first_;
+    std::unique_ptr<broker_process> second_;
+    int next_ = 0;
+};
+
+TEST_F(PostgresGateways, AUserAddedAgainstOneGatewayLogsInAtTheOther) {
+    const command_result added = perch({"user", "add", "alice", "--password", "alice-pw"});
+    ASSERT_TRUE(added.ending.is_success()) << added.errors;
+    // The gateways reload the directory when its version moves (every 50 ms here).
+    std::this_thread::sleep_for(400ms);
+    chat_client at_second(*second_, "alice/second", 5);
+    EXPECT_TRUE(at_second.connect("alice", "alice-pw"));
+    chat_client at_first(*first_, "alice/first", 5);
+    EXPECT_TRUE(at_first.connect("alice", "alice-pw"));
+    chat_client wrong(*second_, "alice/wrong", 5);
+    EXPECT_FALSE(wrong.connect("alice", "not-the-password"));
+}
+
+TEST_F(PostgresGateways, HistoryWrittenThroughOneGatewayIsPagedAtTheOther) {
+    for (const std::string user : {"alice", "bob"}) {
+        ASSERT_TRUE(perch({"user", "add", user, "--password", user + "-pw"}).ending.is_success());
+    }
+    std::this_thread::sleep_for(400ms);
+    auto alice = connected(*first_, "alice");
+    ASSERT_EQ(control(*alice, "alice", {{"op", "create"}, {"room", "lobby"}})["ok"], true);
+    ASSERT_EQ(
+        control(*alice, "alice", {{"op", "invite"}, {"room", "lobby"}, {"user", "bob"}})["ok"],
+        true);
+    std::this_thread::sleep_for(400ms);
+    auto bob = connected(*second_, "bob");
+    ASSERT_EQ(control(*bob, "bob", {{"op", "join"}, {"room", "lobby"}})["ok"], true);
+    for (int index = 1; index <= 5; ++index) {
+        ASSERT_EQ(alice->publish("chat/room/lobby/alice", "m" + std::to_string(index), 1),
+                  mqtt::ReasonCode::SUCCESS);
+    }
+    // The first gateway commits its history group within chat_commit_interval_ms.
+    std::this_thread::sleep_for(400ms);
+    const json newest =
+        control(*bob, "bob", {{"op", "history"}, {"conversation", "room/lobby"}, {"limit", 2}});
+    ASSERT_EQ(newest["ok"], true) << newest.dump();
+    ASSERT_EQ(newest["messages"].size(), 2U) << newest.dump();
+    EXPECT_EQ(newest["messages"][0]["payload"], "m4");
+    EXPECT_EQ(newest["messages"][1]["payload"], "m5");
+    EXPECT_EQ(newest["messages"][1]["sender"], "alice");
+    const json older = control(*bob, "bob",
+                               {{"op", "history"},
+                                {"conversation", "room/lobby"},
+                                {"before", newest["messages"][0]["id"]},
+                                {"limit", 10}});
+    ASSERT_EQ(older["messages"].size(), 3U) << older.dump();
+    EXPECT_EQ(older["messages"][0]["payload"], "m1");
+}
+
+} // namespace
+} // namespace perch::integration
