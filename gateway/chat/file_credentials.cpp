@@ -80,36 +80,48 @@ std::optional<std::string> file_service::user_of_token(std::string_view token,
 
 void file_service::handle(file_http_request request, std::string remote_address,
                           std::function<void(file_http_response)> done) {
-    const std::string_view authorization = to_view(request[http::field::authorization]);
+    auto shared_request = std::make_shared<file_http_request>(std::move(request));
+    authenticate(
+        shared_request, std::move(remote_address),
+        [this, shared_request, done](const std::string& user) {
+            serve(std::move(*shared_request), user, done);
+        },
+        done);
+}
+
+void file_service::authenticate(std::shared_ptr<const file_http_request> request,
+                                std::string remote_address,
+                                std::function<void(const std::string& user)> then,
+                                std::function<void(file_http_response)> refuse) {
+    const std::string_view authorization = to_view((*request)[http::field::authorization]);
     const std::uint64_t now = unix_now_ms();
     const std::string host(host_of_remote_address(remote_address));
-    auto serve_checked = [this, host, now](file_http_request checked, const std::string& user,
-                                           std::function<void(file_http_response)> finish) {
+    auto admit = [this, request, host, now, then, refuse](const std::string& user) {
         const std::shared_ptr<const ban_list> bans = chat_.directory().bans();
         if (const store::ban_record* ban = bans->find(ban_subject{user, "", host}, now)) {
             counts_.refused_unauthorized.add();
-            finish(error_response(checked, http::status::forbidden, "banned",
+            refuse(error_response(*request, http::status::forbidden, "banned",
                                   ban->reason.empty() ? "you are banned"
                                                       : "you are banned: " + ban->reason));
             return;
         }
-        serve(std::move(checked), user, std::move(finish));
+        then(user);
     };
     if (authorization.starts_with("Bearer ")) {
         const std::optional<std::string> user =
             user_of_token(authorization.substr(std::string_view("Bearer ").size()), now);
         if (!user || !chat_.directory().has_user(*user)) {
             counts_.refused_unauthorized.add();
-            done(unauthorized(request, "the file token is unknown or expired"));
+            refuse(unauthorized(*request, "the file token is unknown or expired"));
             return;
         }
-        serve_checked(std::move(request), *user, std::move(done));
+        admit(*user);
         return;
     }
     if (!authorization.starts_with("Basic ")) {
         counts_.refused_unauthorized.add();
-        done(unauthorized(request, "send a file token (Bearer) or your user name and password "
-                                   "(Basic)"));
+        refuse(unauthorized(*request, "send a file token (Bearer) or your user name and password "
+                                      "(Basic)"));
         return;
     }
     const std::string_view encoded = authorization.substr(std::string_view("Basic ").size());
@@ -122,7 +134,7 @@ void file_service::handle(file_http_request request, std::string remote_address,
     const bool is_whole = encoded.find_first_not_of('=', read) == std::string_view::npos;
     if (!is_whole || colon == std::string::npos || colon == 0) {
         counts_.refused_unauthorized.add();
-        done(unauthorized(request, "malformed Basic credentials"));
+        refuse(unauthorized(*request, "malformed Basic credentials"));
         return;
     }
     std::string user = decoded.substr(0, colon);
@@ -131,26 +143,24 @@ void file_service::handle(file_http_request request, std::string remote_address,
     const std::string address_key = backoff_address_key(host);
     if (guard.is_refused(user, address_key, login_backoff::clock::now())) {
         counts_.refused_unauthorized.add();
-        done(unauthorized(request, "too many failed logins; try again later"));
+        refuse(unauthorized(*request, "too many failed logins; try again later"));
         return;
     }
-    auto shared_request = std::make_shared<file_http_request>(std::move(request));
-    auto checked = [this, shared_request, user, address_key, serve_checked,
-                    done](chat_login_result result) {
+    auto checked = [this, request, user, address_key, admit, refuse](chat_login_result result) {
         login_backoff& backoff = chat_.login_guard();
         switch (result) {
         case chat_login_result::chat_user:
             backoff.record_success(user);
-            serve_checked(std::move(*shared_request), user, done);
+            admit(user);
             return;
         case chat_login_result::busy:
-            done(error_response(*shared_request, http::status::service_unavailable, "busy",
-                                "too many logins wait for their password check"));
+            refuse(error_response(*request, http::status::service_unavailable, "busy",
+                                  "too many logins wait for their password check"));
             return;
         default:
             backoff.record_failure(user, address_key, login_backoff::clock::now());
             counts_.refused_unauthorized.add();
-            done(unauthorized(*shared_request, "bad user name or password"));
+            refuse(unauthorized(*request, "bad user name or password"));
             return;
         }
     };
