@@ -3,6 +3,9 @@
 //
 // Theory of operation
 // - Upgrading: the first wait reads the HTTP request (headers only, at most 8 KiB), hands a
+//   request the listener's http_delegate claims (the file API) with the stream itself to a
+//   delegated_http_exchange and ends the wait with eof (no MQTT on this connection; 503 past the
+//   listener's delegated requests), refuses a body on any other request (413), hands a
 //   request for another path to the listener's plain HTTP handler (the web app's files; 404
 //   without one) and reads the next request while that answer keeps the connection alive,
 //   answers 400 (426 for another WebSocket version) for a request that is no WebSocket upgrade,
