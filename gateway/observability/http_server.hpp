@@ -7,7 +7,9 @@
 // the client keeps the connection alive. A request that cannot be parsed gets 400, a header past
 // the limit 431, a body past the limit 413; each is answered once and the connection closed. The
 // header is read first: a request an http_delegate claims (an upload of the file API) gets the
-// body limit and the longer timeout of its own, and its answer arrives later from the delegate. A
+// body limit and the longer timeout of its own, and its answer arrives later from the delegate;
+// one whose body the delegate streams (is_streamed) goes to the delegate's sink 64 KiB at a time
+// (gateway/common/http_body_stream.hpp) once begin_stream accepted its header. A
 // client silent past the timeout is closed. Past max_connections a new socket is closed at once.
 #pragma once
 
