@@ -409,6 +409,27 @@ TEST(Bridge, TlsUpstreamWithItsCertificateChecked) {
     EXPECT_EQ(perch.stop().exit_code, 0);
 }
 
+TEST(Bridge, ChatFromTheUpstreamIsNeverTakenForALocalUser) {
+    upstream_broker upstream;
+    broker_process perch(
+        broker_kind::perch,
+        bridge_block(upstream, "mqttv50", "topic chat/# in 1\ntopic probe/# in 1\n"));
+    wait_bridge_connected(perch);
+    test_client local(perch.uri(), "local-client");
+    local.connect();
+    local.subscribe("probe/#", 1);
+    test_client remote(upstream.uri(), "remote-client");
+    remote.connect();
+    wait_path(remote, "probe/x", local, "probe/x");
+    // A room message claiming to be alice's: the chat layer sees the bridge's user, not alice,
+    // and refuses it; the bridge logs the refusal and acknowledges it upstream.
+    remote.publish("chat/room/lobby/alice", "{\"text\":\"spoofed\"}", 1);
+    EXPECT_TRUE(wait_for_text(perch.scratch_directory() / "broker.log",
+                              "the local broker refused a message in", 20s))
+        << perch.log();
+    EXPECT_EQ(perch.stop().exit_code, 0);
+}
+
 TEST(Bridge, UnknownBridgeKeyIsRefusedAtStart) {
     temporary_directory directory;
     write_file_text(directory.path() / "perch.conf",
