@@ -430,6 +430,34 @@ TEST(Bridge, ChatFromTheUpstreamIsNeverTakenForALocalUser) {
     EXPECT_EQ(perch.stop().exit_code, 0);
 }
 
+TEST(Bridge, TheBridgeUserHasOnlyItsAclRights) {
+    upstream_broker upstream;
+    temporary_directory rules;
+    const auto acl_path = rules.path() / "acl";
+    write_file_text(acl_path,
+                    "topic read $SYS/#\ntopic readwrite sensors/#\ntopic readwrite secret/#\n"
+                    "user bridge-up\ntopic read sensors/#\n");
+    broker_process perch(
+        broker_kind::perch,
+        bridge_block(upstream, "mqttv50", "topic sensors/# out 1\ntopic secret/# out 1\n") +
+            "acl_file " + acl_path.string() + "\n");
+    wait_bridge_connected(perch);
+    test_client local(perch.uri(), "producer");
+    local.connect();
+    test_client remote(upstream.uri(), "consumer");
+    remote.connect();
+    remote.subscribe("#", 1);
+    wait_path(local, "sensors/probe", remote, "sensors/probe");
+    local.publish("secret/plan", "x", 1);
+    local.publish("sensors/t1", "y", 1);
+    auto message = remote.next();
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->topic, "sensors/t1"); // secret/plan never went up
+    EXPECT_NE(perch.log().find("subscription to 'secret/#' refused"), std::string::npos)
+        << perch.log();
+    EXPECT_EQ(perch.stop().exit_code, 0);
+}
+
 TEST(Bridge, UnknownBridgeKeyIsRefusedAtStart) {
     temporary_directory directory;
     write_file_text(directory.path() / "perch.conf",
