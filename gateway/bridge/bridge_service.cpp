@@ -1,12 +1,57 @@
 // The bridges of the configuration, run together on worker 0.
 #include "gateway/bridge/bridge_service.hpp"
 
+#include <future>
+#include <random>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "gateway/chat/chat_service.hpp"
+#include "gateway/chat/password_hash.hpp"
 #include "gateway/common/log.hpp"
+#include "gateway/common/stored_message_codec.hpp"
 
 namespace perch::gateway::bridge {
 
+namespace {
+
+/// Adds `user_name` to the chat directory, with a random password nobody knows, when it is not
+/// there: only a directory user has its own acl_file block (an unknown one gets the anonymous
+/// rules). The bridge logs in as a verified identity, never with that password.
+void prepare_local_user(chat_service& chat, const std::string& user_name) {
+    if (chat.directory().has_user(user_name)) {
+        return;
+    }
+    std::random_device source;
+    std::string secret;
+    for (int index = 0; index < 32; ++index) {
+        secret += fmt::format("{:02x}", static_cast<unsigned>(source() & 0xFF));
+    }
+    std::promise<std::pair<store::directory_result, std::string>> promise;
+    auto outcome = promise.get_future();
+    chat.store().add_user(
+        {user_name, hash_password(secret), unix_now_ms()},
+        [&promise](store::directory_result result, const store::store_status& status) {
+            promise.set_value({result, status.is_ok() ? std::string() : status.detail});
+        });
+    auto [result, problem] = outcome.get();
+    if (result == store::directory_result::failed) {
+        throw std::runtime_error("bridge: the chat store refused user " + user_name + ": " +
+                                 problem);
+    }
+    log_notice("bridge: created user {} (the bridge's local user)", user_name);
+    std::promise<void> reloaded;
+    auto finished = reloaded.get_future();
+    chat.reload_then([&reloaded] { reloaded.set_value(); });
+    finished.get();
+}
+
+} // namespace
+
 bridge_service::bridge_service(server& owner, const std::vector<bridge_config>& configs) {
     for (const bridge_config& config : configs) {
+        prepare_local_user(owner.chat(), config.effective_local_username());
         const client::tls_client_context* tls = nullptr;
         if (config.is_tls()) {
             client::tls_client_options options;

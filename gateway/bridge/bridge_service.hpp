@@ -12,8 +12,9 @@ namespace perch::gateway::bridge {
 
 class bridge_service : public in_process_service {
 public:
-    /// The bridges of `configs` on worker 0 of `owner`. Throws std::runtime_error when a
-    /// bridge_cafile cannot be loaded.
+    /// The bridges of `configs` on worker 0 of `owner`, each local user added to the chat
+    /// directory when missing (so that its acl_file block applies). Throws std::runtime_error
+    /// when a bridge_cafile cannot be loaded or the chat store refuses a user.
     bridge_service(server& owner, const std::vector<bridge_config>& configs);
     ~bridge_service() override;
 

@@ -212,8 +212,20 @@ void in_process_client::handle_packet(const mqtt::packet& received) {
     if (const auto* ended = std::get_if<mqtt::disconnect>(&received)) {
         on_stream_ended(
             fmt::format("DISCONNECT with reason 0x{:02x}", static_cast<unsigned>(ended->reason)));
+        return;
     }
-    // SUBACK, UNSUBACK, PINGRESP: nothing to do.
+    if (const auto* granted = std::get_if<mqtt::suback>(&received)) {
+        // A refused subscription (access rules): said once per connection, in the log.
+        for (std::size_t index = 0; index < granted->reasons.size(); ++index) {
+            if (static_cast<unsigned>(granted->reasons[index]) >= 0x80 &&
+                index < options_.subscriptions.size()) {
+                log_warning("in-process client {}: subscription to '{}' refused (0x{:02x})",
+                            options_.user_name, options_.subscriptions[index].topic_filter,
+                            static_cast<unsigned>(granted->reasons[index]));
+            }
+        }
+    }
+    // UNSUBACK, PINGRESP: nothing to do.
 }
 
 bool in_process_client::publish(mqtt::publish message) {

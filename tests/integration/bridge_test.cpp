@@ -48,9 +48,11 @@ bool accepts_tcp(std::uint16_t port) {
 /// be stopped and started again on the same port with the same sessions.
 class upstream_broker {
 public:
-    upstream_broker() : port_(free_loopback_port()) {
+    /// Mosquitto with `listener_options` (e.g. certfile and keyfile) on its listener.
+    explicit upstream_broker(const std::string& listener_options = "")
+        : port_(free_loopback_port()) {
         write_file_text(directory_.path() / "mosquitto.conf",
-                        "listener " + std::to_string(port_) + " 127.0.0.1\n" +
+                        "listener " + std::to_string(port_) + " 127.0.0.1\n" + listener_options +
                             "allow_anonymous true\npersistence true\npersistence_location " +
                             directory_.path().string() +
                             // Run as root (CI), it would drop to user mosquitto, who cannot write
@@ -351,6 +353,109 @@ TEST(Bridge, AnUpstreamRefusingTheBridgeBitGetsPlainMqtt311) {
     EXPECT_EQ(message->payload, "x");
     EXPECT_EQ(perch.stop().exit_code, 0);
     EXPECT_EQ(upstream.stop().exit_code, 0);
+}
+
+/// Makes NAME.key and NAME.pem in `directory`: self-signed, for the host name localhost.
+void make_certificate(const std::filesystem::path& directory, const std::string& name) {
+    const std::string base = (directory / name).string();
+    const auto result = run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                     "ec_paramgen_curve:P-256", "-nodes", "-keyout", base + ".key",
+                                     "-out", base + ".pem", "-days", "2", "-subj", "/CN=localhost",
+                                     "-addext", "subjectAltName=DNS:localhost"},
+                                    {}, 20s);
+    ASSERT_TRUE(result.ending.is_success()) << result.errors;
+}
+
+TEST(Bridge, TlsUpstreamWithItsCertificateChecked) {
+    temporary_directory certificates;
+    make_certificate(certificates.path(), "upstream");
+    make_certificate(certificates.path(), "stranger");
+    const std::string base = (certificates.path() / "upstream").string();
+    upstream_broker upstream("certfile " + base + ".pem\nkeyfile " + base + ".key\n");
+    const std::string block =
+        "connection up\naddress localhost:" + std::to_string(upstream.port()) +
+        "\ntopic data/# out 1\n";
+    {
+        // Signed by another CA: the handshake fails, nothing connects.
+        broker_process refused(broker_kind::perch,
+                               block + "bridge_cafile " +
+                                   (certificates.path() / "stranger.pem").string() + "\n");
+        EXPECT_TRUE(
+            wait_for_text(refused.scratch_directory() / "broker.log", "TLS handshake failed", 20s))
+            << refused.log();
+        EXPECT_EQ(refused.log().find("bridge up: connected"), std::string::npos);
+    }
+    broker_process perch(broker_kind::perch, block + "bridge_cafile " + base + ".pem\n");
+    wait_bridge_connected(perch);
+    test_client local(perch.uri(), "producer");
+    local.connect();
+    mqtt::async_client remote_client("ssl://127.0.0.1:" + std::to_string(upstream.port()),
+                                     "consumer");
+    mqtt::ssl_options tls;
+    tls.set_trust_store(base + ".pem");
+    tls.set_enable_server_cert_auth(false);
+    tls.set_verify(false);
+    mqtt::connect_options options;
+    options.set_ssl(tls);
+    remote_client.start_consuming();
+    ASSERT_TRUE(remote_client.connect(options)->wait_for(10s));
+    ASSERT_TRUE(remote_client.subscribe("data/#", 1)->wait_for(10s));
+    local.publish("data/probe", "over tls", 1, true);
+    mqtt::const_message_ptr message;
+    ASSERT_TRUE(remote_client.try_consume_message_for(&message, 20s)) << perch.log();
+    EXPECT_EQ(message->get_topic(), "data/probe");
+    EXPECT_EQ(message->get_payload_str(), "over tls");
+    remote_client.disconnect()->wait_for(5s);
+    EXPECT_EQ(perch.stop().exit_code, 0);
+}
+
+TEST(Bridge, ChatFromTheUpstreamIsNeverTakenForALocalUser) {
+    upstream_broker upstream;
+    broker_process perch(
+        broker_kind::perch,
+        bridge_block(upstream, "mqttv50", "topic chat/# in 1\ntopic probe/# in 1\n"));
+    wait_bridge_connected(perch);
+    test_client local(perch.uri(), "local-client");
+    local.connect();
+    local.subscribe("probe/#", 1);
+    test_client remote(upstream.uri(), "remote-client");
+    remote.connect();
+    wait_path(remote, "probe/x", local, "probe/x");
+    // A room message claiming to be alice's: the chat layer sees the bridge's user, not alice,
+    // and refuses it; the bridge logs the refusal and acknowledges it upstream.
+    remote.publish("chat/room/lobby/alice", "{\"text\":\"spoofed\"}", 1);
+    EXPECT_TRUE(wait_for_text(perch.scratch_directory() / "broker.log",
+                              "the local broker refused a message in", 20s))
+        << perch.log();
+    EXPECT_EQ(perch.stop().exit_code, 0);
+}
+
+TEST(Bridge, TheBridgeUserHasOnlyItsAclRights) {
+    upstream_broker upstream;
+    temporary_directory rules;
+    const auto acl_path = rules.path() / "acl";
+    write_file_text(acl_path,
+                    "topic read $SYS/#\ntopic readwrite sensors/#\ntopic readwrite secret/#\n"
+                    "user bridge-up\ntopic read sensors/#\n");
+    broker_process perch(
+        broker_kind::perch,
+        bridge_block(upstream, "mqttv50", "topic sensors/# out 1\ntopic secret/# out 1\n") +
+            "acl_file " + acl_path.string() + "\n");
+    wait_bridge_connected(perch);
+    test_client local(perch.uri(), "producer");
+    local.connect();
+    test_client remote(upstream.uri(), "consumer");
+    remote.connect();
+    remote.subscribe("#", 1);
+    wait_path(local, "sensors/probe", remote, "sensors/probe");
+    local.publish("secret/plan", "x", 1);
+    local.publish("sensors/t1", "y", 1);
+    auto message = remote.next();
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->topic, "sensors/t1"); // secret/plan never went up
+    EXPECT_NE(perch.log().find("subscription to 'secret/#' refused"), std::string::npos)
+        << perch.log();
+    EXPECT_EQ(perch.stop().exit_code, 0);
 }
 
 TEST(Bridge, UnknownBridgeKeyIsRefusedAtStart) {
