@@ -280,6 +280,17 @@ std::shared_ptr<const http_delegate> server::file_delegate() {
         file_api_.load(std::memory_order_acquire)
             ->handle(std::move(request), std::move(remote_address), std::move(done));
     };
+    // Uploads go to disk as they arrive (gateway/chat/file_upload.hpp).
+    delegate->is_streamed = [](boost::beast::http::verb method, std::string_view target) {
+        return file_service::is_streamed(method, target);
+    };
+    delegate->begin_stream =
+        [this](http_request request, std::string remote_address,
+               std::function<void(std::shared_ptr<http_body_sink>, std::optional<http_response>)>
+                   ready) {
+            file_api_.load(std::memory_order_acquire)
+                ->begin_upload(std::move(request), std::move(remote_address), std::move(ready));
+        };
     return delegate;
 }
 

@@ -221,6 +221,78 @@ void file_service::serve(file_http_request request, const std::string& user,
     }
 }
 
+std::optional<file_http_response> file_service::reserve(const file_http_request& request,
+                                                        const std::string& user,
+                                                        std::uint64_t bytes) {
+    const std::uint64_t quota = quota_bytes_.load(std::memory_order_relaxed);
+    std::lock_guard lock(mutex_);
+    std::uint64_t& used = used_bytes_[user];
+    if (quota != 0 && used + bytes > quota) {
+        counts_.refused_quota.add();
+        return error_response(request, http::status::payload_too_large, "quota_exceeded",
+                              "your files would take " + std::to_string(used + bytes) +
+                                  " bytes; the quota is " + std::to_string(quota) +
+                                  " bytes (file_quota_bytes)");
+    }
+    // Reserved now, so that uploads side by side cannot pass the quota together.
+    used += bytes;
+    return std::nullopt;
+}
+
+void file_service::release(const std::string& user, std::uint64_t bytes) {
+    std::lock_guard lock(mutex_);
+    used_bytes_[user] -= bytes;
+}
+
+store::file_record file_service::new_record(const file_http_request& request,
+                                            const std::string& user) const {
+    std::string name = query_value(to_view(request.target()), "name");
+    if (name.empty()) {
+        name = std::string(to_view(request["X-File-Name"]));
+    }
+    store::file_record record;
+    record.id = random_hex(file_id_bytes);
+    record.owner = user;
+    record.content_type = clean_content_type(to_view(request[http::field::content_type]));
+    record.name = clean_name(name);
+    record.created_unix_ms = unix_now_ms();
+    return record;
+}
+
+void file_service::commit_upload(store::file_record record, unsigned version, bool keep_alive,
+                                 std::function<void(file_http_response)> done) {
+    chat_.store().add_file(
+        record, [this, record, version, keep_alive, done](const store::store_status& status) {
+            file_http_request request{http::verb::post, "/files", version};
+            request.keep_alive(keep_alive);
+            if (!status.is_ok()) {
+                release(record.owner, record.size_bytes);
+                std::error_code ignored;
+                std::filesystem::remove(path_of(record.id), ignored);
+                done(error_response(request, http::status::insufficient_storage, "failed",
+                                    "the store failed: " + status.detail));
+                return;
+            }
+            {
+                std::lock_guard lock(mutex_);
+                files_.insert_or_assign(record.id,
+                                        held_file{record.owner, record.size_bytes,
+                                                  record.content_type, record.name, record.sha256});
+            }
+            counts_.uploads.add();
+            counts_.stored_bytes.fetch_add(record.size_bytes, std::memory_order_relaxed);
+            file_http_response response = json_response(request, http::status::created,
+                                                        json{{"id", record.id},
+                                                             {"size", record.size_bytes},
+                                                             {"content_type", record.content_type},
+                                                             {"name", record.name},
+                                                             {"sha256", record.sha256}}
+                                                            .dump());
+            response.set(http::field::location, "/files/" + record.id);
+            done(std::move(response));
+        });
+}
+
 void file_service::upload(file_http_request request, const std::string& user,
                           std::function<void(file_http_response)> done) {
     const std::uint64_t size = request.body().size();
@@ -235,87 +307,35 @@ void file_service::upload(file_http_request request, const std::string& user,
                             "the request body is the file; it is empty"));
         return;
     }
-    const std::uint64_t quota = quota_bytes_.load(std::memory_order_relaxed);
-    std::string id;
+    store::file_record record;
     try {
-        id = random_hex(file_id_bytes);
+        record = new_record(request, user);
     } catch (const std::exception& error) {
         done(error_response(request, http::status::internal_server_error, "failed", error.what()));
         return;
     }
-    {
-        std::lock_guard lock(mutex_);
-        std::uint64_t& used = used_bytes_[user];
-        if (quota != 0 && used + size > quota) {
-            counts_.refused_quota.add();
-            done(error_response(request, http::status::payload_too_large, "quota_exceeded",
-                                "your files would take " + std::to_string(used + size) +
-                                    " bytes; the quota is " + std::to_string(quota) +
-                                    " bytes (file_quota_bytes)"));
-            return;
-        }
-        // Reserved now, so that uploads side by side cannot pass the quota together.
-        used += size;
-    }
-    std::string name = query_value(to_view(request.target()), "name");
-    if (name.empty()) {
-        name = std::string(to_view(request["X-File-Name"]));
-    }
-    store::file_record record;
-    record.id = std::move(id);
-    record.owner = user;
     record.size_bytes = size;
-    record.content_type = clean_content_type(to_view(request[http::field::content_type]));
-    record.name = clean_name(name);
-    record.created_unix_ms = unix_now_ms();
+    if (std::optional<file_http_response> refusal = reserve(request, user, size)) {
+        done(std::move(*refusal));
+        return;
+    }
     auto shared_request = std::make_shared<file_http_request>(std::move(request));
     post([this, shared_request, record = std::move(record), done = std::move(done)]() mutable {
-        // Gives back the reservation; copied into the store's completion, so it holds copies.
-        auto release = [this, owner = record.owner, size = record.size_bytes] {
-            std::lock_guard lock(mutex_);
-            used_bytes_[owner] -= size;
-        };
         try {
             record.sha256 = sha256_hex(shared_request->body());
             write_durably(path_of(record.id), shared_request->body());
         } catch (const std::exception& error) {
-            release();
+            release(record.owner, record.size_bytes);
             log_error("files: cannot store an upload of '{}': {}", record.owner, error.what());
             done(error_response(*shared_request, http::status::insufficient_storage, "failed",
                                 "the file could not be stored"));
             return;
         }
+        const unsigned version = shared_request->version();
+        const bool keep_alive = shared_request->keep_alive();
         // The body is on disk: its memory goes now, not when the store answers.
-        shared_request->body().clear();
-        shared_request->body().shrink_to_fit();
-        chat_.store().add_file(record, [this, shared_request, record, release,
-                                        done](const store::store_status& status) {
-            if (!status.is_ok()) {
-                release();
-                std::error_code ignored;
-                std::filesystem::remove(path_of(record.id), ignored);
-                done(error_response(*shared_request, http::status::insufficient_storage, "failed",
-                                    "the store failed: " + status.detail));
-                return;
-            }
-            {
-                std::lock_guard lock(mutex_);
-                files_.insert_or_assign(record.id,
-                                        held_file{record.owner, record.size_bytes,
-                                                  record.content_type, record.name, record.sha256});
-            }
-            counts_.uploads.add();
-            counts_.stored_bytes.fetch_add(record.size_bytes, std::memory_order_relaxed);
-            file_http_response response = json_response(*shared_request, http::status::created,
-                                                        json{{"id", record.id},
-                                                             {"size", record.size_bytes},
-                                                             {"content_type", record.content_type},
-                                                             {"name", record.name},
-                                                             {"sha256", record.sha256}}
-                                                            .dump());
-            response.set(http::field::location, "/files/" + record.id);
-            done(std::move(response));
-        });
+        shared_request.reset();
+        commit_upload(std::move(record), version, keep_alive, std::move(done));
     });
 }
 

@@ -18,6 +18,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -32,6 +33,7 @@
 #include "gateway/chat/chat_service.hpp"
 #include "gateway/chat/http_login.hpp"
 #include "gateway/common/counter.hpp"
+#include "gateway/common/http_delegate.hpp"
 #include "store/chat_store.hpp"
 
 namespace perch::gateway {
@@ -114,6 +116,17 @@ public:
     void handle(file_http_request request, std::string remote_address,
                 std::function<void(file_http_response)> done);
 
+    /// True for the requests whose body begin_upload streams to disk: POST /files.
+    static bool is_streamed(boost::beast::http::verb method, std::string_view target);
+    /// Starts an upload (POST /files) from its header (`request` has no body yet) from
+    /// `remote_address`: the credentials, the size (Content-Length, when given) and the quota are
+    /// checked first. `ready` runs once, on any thread: with the sink that writes the body to
+    /// disk as it arrives (file_upload.hpp), or with the refusal and a null sink.
+    void begin_upload(
+        file_http_request request, std::string remote_address,
+        std::function<void(std::shared_ptr<http_body_sink>, std::optional<file_http_response>)>
+            ready);
+
     /// The reply to op file_token of `user`: a new token and when it expires.
     control_outcome issue_token(const control_request& request, const std::string& user,
                                 std::uint64_t now_unix_ms);
@@ -147,12 +160,28 @@ private:
         std::uint64_t expires_unix_ms = 0;
     };
 
+    friend class file_upload;
+
     /// Runs `work` on the file thread.
     void post(std::function<void()> work);
+    /// Who sent `request`: `then(user)` once its credentials (and bans) are checked, or
+    /// `refuse(answer)`; either runs once, on any thread.
+    void authenticate(std::shared_ptr<const file_http_request> request, std::string remote_address,
+                      std::function<void(const std::string& user)> then,
+                      std::function<void(file_http_response)> refuse);
+    /// Reserves `bytes` of `user`'s quota; the refusal (413 quota_exceeded) when they do not fit.
+    std::optional<file_http_response> reserve(const file_http_request& request,
+                                              const std::string& user, std::uint64_t bytes);
+    /// Gives back `bytes` reserved for `user`.
+    void release(const std::string& user, std::uint64_t bytes);
+    /// A new file's record from an upload's header: a fresh id, the owner, type and name. Throws
+    /// std::runtime_error when no id can be made.
+    store::file_record new_record(const file_http_request& request, const std::string& user) const;
+    /// Commits `record`, whose bytes are on disk at path_of(id) and whose size is reserved; `done`
+    /// gets 201, or 507 after the reservation and the bytes went.
+    void commit_upload(store::file_record record, unsigned version, bool keep_alive,
+                       std::function<void(file_http_response)> done);
     void run();
-    /// Answers a request whose Basic login came to `login`.
-    void answer_login(file_http_request request, http_login login,
-                      const std::function<void(file_http_response)>& done);
     /// The request after authentication as `user`.
     void serve(file_http_request request, const std::string& user,
                std::function<void(file_http_response)> done);

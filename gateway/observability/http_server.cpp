@@ -13,6 +13,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "gateway/common/http_body_stream.hpp"
 #include "gateway/common/log.hpp"
 
 namespace perch::gateway {
@@ -79,6 +80,11 @@ private:
         if (limit > owner_.limits().max_body_bytes) {
             stream_.expires_after(owner_.limits().upload_timeout);
         }
+        if (is_delegated_ && delegate->is_streamed &&
+            delegate->is_streamed(header.method(), target)) {
+            begin_stream();
+            return;
+        }
         if (parser_->is_done()) {
             on_read({});
             return;
@@ -87,6 +93,75 @@ private:
                          [self = shared_from_this()](beast::error_code read_error, std::size_t) {
                              self->on_read(read_error);
                          });
+    }
+
+    /// A streamed body (an upload): the delegate checks the header, then the body goes to its
+    /// sink as it arrives (http_body_stream.hpp). No read while the delegate checks the header.
+    void begin_stream() {
+        owner_.note_request();
+        header_ = http_request();
+        header_.base() = parser_->get().base();
+        http_request header;
+        header.base() = parser_->get().base();
+        const std::chrono::steady_clock::duration timeout = owner_.limits().upload_timeout;
+        stream_.expires_never();
+        owner_.delegate()->begin_stream(
+            std::move(header), remote_address(),
+            [self = shared_from_this(), executor = stream_.get_executor(),
+             timeout](std::shared_ptr<http_body_sink> sink, std::optional<http_response> refusal) {
+                boost::asio::post(executor, [self, sink = std::move(sink), timeout,
+                                             refusal = std::move(refusal)]() mutable {
+                    if (self->is_closed_) {
+                        if (sink) {
+                            sink->abort();
+                        }
+                        return;
+                    }
+                    if (!sink) {
+                        http_response answer =
+                            refusal ? std::move(*refusal)
+                                    : http_error_response(http::status::internal_server_error);
+                        // The body was not read: the connection cannot carry another request.
+                        answer.keep_alive(false);
+                        self->respond(std::move(answer));
+                        return;
+                    }
+                    self->stream_body(std::move(sink), timeout);
+                });
+            });
+    }
+
+    void stream_body(std::shared_ptr<http_body_sink> sink,
+                     std::chrono::steady_clock::duration timeout) {
+        stream_.expires_after(timeout);
+        std::make_shared<http_body_stream<beast::tcp_stream>>(
+            stream_, buffer_, std::move(*parser_), std::move(sink), stream_.get_executor(),
+            [self = shared_from_this()](std::optional<http_response> answer,
+                                        beast::error_code error) {
+                if (self->is_closed_) {
+                    return;
+                }
+                if (answer) {
+                    if (error || answer->result() != http::status::created) {
+                        answer->keep_alive(false);
+                    }
+                    self->respond(std::move(*answer));
+                } else if (error == http::error::body_limit) {
+                    self->owner_.note_bad_request();
+                    http_response refusal = self->owner_.delegate()->too_large(self->header_);
+                    refusal.keep_alive(false);
+                    self->respond(std::move(refusal));
+                } else {
+                    self->close();
+                }
+            })
+            ->start();
+    }
+
+    std::string remote_address() {
+        boost::system::error_code ignored;
+        const auto remote = stream_.socket().remote_endpoint(ignored);
+        return remote.address().to_string() + ":" + std::to_string(remote.port());
     }
 
     void on_read(beast::error_code error) {
@@ -166,6 +241,8 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     http_response response_;
+    /// The header of a streamed request, for the answers made here (413).
+    http_request header_;
     /// The request read now is the delegate's.
     bool is_delegated_ = false;
     bool is_closed_ = false;

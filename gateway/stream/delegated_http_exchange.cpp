@@ -12,6 +12,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "gateway/common/http_body_stream.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/stream/tls_stream.hpp"
 
@@ -67,7 +68,9 @@ public:
                             const delegated_http_settings& settings, std::string remote_address)
         : stream_(std::move(stream)), buffer_(std::move(buffer)), parser_(std::move(header)),
           settings_(settings), remote_address_(std::move(remote_address)),
-          timer_(stream_->get_executor()) {}
+          timer_(stream_->get_executor()) {
+        header_.base() = parser_.get().base();
+    }
 
     ~delegated_http_exchange() {
         close_stream(*stream_);
@@ -88,11 +91,15 @@ public:
             return;
         }
         parser_.body_limit(limit);
+        const bool is_upload = limit > small_body_bytes;
+        if (delegate.is_streamed && delegate.is_streamed(header.method(), target)) {
+            begin_stream(is_upload);
+            return;
+        }
         if (parser_.is_done()) {
             hand_over();
             return;
         }
-        const bool is_upload = limit > small_body_bytes;
         arm_timer(is_upload ? settings_.limits.upload_timeout : settings_.limits.read_timeout);
         http::async_read(*stream_, buffer_, parser_,
                          [self = this->shared_from_this()](boost::system::error_code error,
@@ -118,7 +125,7 @@ private:
         if (phase_ == phase::reading) {
             log_info("http on the app's origin: {} sent its body too slowly (408)",
                      remote_address_);
-            write_answer(short_answer(http::status::request_timeout, parser_.get().version(),
+            write_answer(short_answer(http::status::request_timeout, header_.version(),
                                       "the request body did not arrive in time"));
             return;
         }
@@ -151,6 +158,62 @@ private:
             return;
         }
         hand_over();
+    }
+
+    /// A streamed body (an upload): the delegate checks the header first, then the body goes to
+    /// its sink as it arrives, within the timeout.
+    void begin_stream(bool is_upload) {
+        phase_ = phase::waiting;
+        http_request header;
+        header.base() = parser_.get().base();
+        auto executor = stream_->get_executor();
+        settings_.delegate->begin_stream(
+            std::move(header), remote_address_,
+            [self = this->shared_from_this(), executor, is_upload](
+                std::shared_ptr<http_body_sink> sink, std::optional<http_response> refusal) {
+                boost::asio::post(executor, [self, sink = std::move(sink), is_upload,
+                                             refusal = std::move(refusal)]() mutable {
+                    self->on_stream_ready(std::move(sink), std::move(refusal), is_upload);
+                });
+            });
+    }
+
+    void on_stream_ready(std::shared_ptr<http_body_sink> sink, std::optional<http_response> refusal,
+                         bool is_upload) {
+        if (!sink) {
+            write_answer(refusal ? std::move(*refusal)
+                                 : short_answer(http::status::internal_server_error,
+                                                header_.version(), "no answer"));
+            return;
+        }
+        phase_ = phase::reading;
+        arm_timer(is_upload ? settings_.limits.upload_timeout : settings_.limits.read_timeout);
+        std::make_shared<http_body_stream<Stream>>(
+            *stream_, buffer_, std::move(parser_), std::move(sink), stream_->get_executor(),
+            [self = this->shared_from_this()](std::optional<http_response> answer,
+                                              boost::system::error_code error) {
+                self->on_stream_end(std::move(answer), error);
+            })
+            ->start();
+    }
+
+    void on_stream_end(std::optional<http_response> answer, boost::system::error_code error) {
+        if (phase_ != phase::reading) {
+            return;
+        }
+        timer_.cancel();
+        if (answer) {
+            write_answer(std::move(*answer));
+        } else if (error == http::error::body_limit) {
+            write_answer(settings_.delegate->too_large(header_));
+        } else if (error == http::error::end_of_stream || error == boost::asio::error::eof ||
+                   error == boost::asio::error::connection_reset ||
+                   error == boost::asio::error::operation_aborted) {
+            phase_ = phase::closed;
+        } else {
+            write_answer(
+                short_answer(http::status::bad_request, header_.version(), "malformed request"));
+        }
     }
 
     void hand_over() {
@@ -186,6 +249,8 @@ private:
     std::unique_ptr<Stream> stream_;
     boost::beast::flat_buffer buffer_;
     http::request_parser<http::string_body> parser_;
+    /// The request's header, for the answers made here (408, 413).
+    http_request header_;
     delegated_http_settings settings_;
     std::string remote_address_;
     boost::asio::steady_timer timer_;

@@ -34,6 +34,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -328,10 +329,11 @@ private:
         }
         parser_.emplace();
         parser_->header_limit(max_upgrade_header_bytes);
-        // A Content-Length is checked against this when the header ends: only a request the
-        // delegate claims may carry a body, within the limit it names (delegated_http_exchange).
-        const http_delegate* delegate = settings_.delegated.delegate.get();
-        parser_->body_limit(delegate != nullptr ? delegate->max_body_limit() : 0);
+        // No limit on the header's Content-Length here: a request the delegate claims gets the
+        // limit it names, with its own answer (delegated_http_exchange), and any other request
+        // may carry no body at all (accept_upgrade). (Beast 1.74 compares a Content-Length with
+        // an unset limit as larger than it: the largest value instead.)
+        parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
         http::async_read_header(*layer_, upgrade_buffer_, *parser_,
                                 [this, handler = std::move(handler)](
                                     const boost::system::error_code& error, std::size_t) mutable {

@@ -405,6 +405,37 @@ test('an edit and a reaction show on the other side', async () => {
     }
 });
 
+test('an image alice attaches shows inline for bob', async () => {
+    // A 1x1 PNG.
+    const png = Buffer.from(
+        'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+        'base64',
+    );
+    await conversation_button(alice.page, 'kitchen').click();
+    await conversation_button(bob.page, 'kitchen').click();
+    await alice.page.getByLabel('Message', { exact: true }).fill('the view from here');
+    assert.equal(await alice.page.getByRole('button', { name: 'Attach' }).count(), 1);
+    await alice.page
+        .getByLabel('File', { exact: true })
+        .setInputFiles({ name: 'view.png', mimeType: 'image/png', buffer: png });
+    const item = bob.page
+        .locator('li.message[data-id]')
+        .filter({ hasText: 'the view from here' })
+        .filter({ hasText: 'alice' });
+    const image = item.getByRole('img', { name: 'view.png' });
+    await image.waitFor();
+    // Loaded from /files with alice's message's reference, through a blob: URL.
+    await bob.page.waitForFunction(
+        (element) => element.complete && element.naturalWidth > 0,
+        await image.elementHandle(),
+    );
+    assert.equal(await image.evaluate((element) => element.naturalWidth), 1);
+    assert.match(await image.getAttribute('src'), /^blob:/);
+    // The message's text shows as text, not as the JSON that carries the reference.
+    assert.equal(await item.filter({ hasText: '"files"' }).count(), 0);
+    await expect_once(alice.page, 'alice', 'the view from here');
+});
+
 test('a reconnect refused for a revoked token asks for the password', async () => {
     const device = perch_command('user', 'tokens', 'bob').split(' ')[0];
     // Revoked through a control request of bob's, whose reply comes once the gateway applied it.

@@ -2,6 +2,7 @@
 // conversation's timeline (history paged back, live messages, edits, deletes, reactions,
 // replies), typing signals, read positions and the composer. Only textContent is ever written,
 // so no message can inject markup.
+import { attachments, message_content, payload_with_file } from './attachments.js';
 import { conversation_state } from './conversation_state.js';
 import { dm_conversation, is_room, label_of, peer_of, topic_for } from './conversation.js';
 
@@ -64,6 +65,13 @@ export class chat_view {
         this.banner_ = document.getElementById('connection-banner');
         this.listeners_ = new AbortController();
         const signal = { signal: this.listeners_.signal };
+        this.files_ = new attachments(
+            client,
+            (id) => this.send_file(id),
+            (words) => (this.typing_line_.textContent = words),
+        );
+        this.files_.add_to(this.composer_, document.getElementById('send-button'));
+        this.files_.on_loaded = () => this.render_timeline();
 
         client.on_message = (conversation, delivery) => this.handle_message(conversation, delivery);
         client.on_presence = (presence) => this.handle_presence(presence);
@@ -374,7 +382,7 @@ export class chat_view {
             item.append(
                 element('span', 'sender', sent.sender),
                 element('time', '', 'sending…'),
-                element('span', 'text', sent.text),
+                element('span', 'text', message_content(sent.text).text),
             );
             items.push(item);
         }
@@ -408,9 +416,13 @@ export class chat_view {
         if (message.edited_ts) {
             item.append(element('span', 'edited', ' (edited)'));
         }
-        item.append(element('span', 'text', message.deleted ? 'message deleted' : message.text));
+        const content = message_content(message.text);
+        item.append(element('span', 'text', message.deleted ? 'message deleted' : content.text));
         if (message.deleted) {
             return item;
+        }
+        for (const id of content.files) {
+            item.append(this.files_.render(id));
         }
         const reactions = element('div', 'reactions');
         for (const [emoji, users] of Object.entries(message.reactions)) {
@@ -506,16 +518,27 @@ export class chat_view {
                 .catch(() => {});
             return;
         }
+        await this.send_payload(state, text, mode.kind === 'reply' ? mode.id : 0);
+    }
+
+    /// Sends the message naming file `id` (uploaded just now) with the composer's text.
+    async send_file(id) {
+        if (!this.current_) {
+            return;
+        }
+        const text = this.message_.value.trim();
+        this.message_.value = '';
+        await this.send_payload(this.conversation(this.current_), payload_with_file(text, id), 0);
+    }
+
+    /// Shows `text` as sending, publishes it, then reads the newest history page.
+    async send_payload(state, text, reply_to) {
         const sent = { sender: this.me_, text, ts: Date.now() };
         state.pending.push(sent);
         this.render_timeline();
         this.scroller_.scrollTop = this.scroller_.scrollHeight;
         try {
-            await this.client_.send(
-                topic_for(state.name, this.me_),
-                text,
-                mode.kind === 'reply' ? mode.id : 0,
-            );
+            await this.client_.send(topic_for(state.name, this.me_), text, reply_to);
         } catch (error) {
             state.pending = state.pending.filter((entry) => entry !== sent);
             this.typing_line_.textContent = `Not sent: ${error.message}`;

@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <memory>
+#include <optional>
+#include <utility>
 
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http/field.hpp>
@@ -127,6 +130,48 @@ protected:
         chat_->store().flush();
     }
 
+    /// Starts a streamed upload as `user` (password login) with `content_length` when given.
+    std::pair<std::shared_ptr<http_body_sink>, std::optional<file_http_response>>
+    begin(const std::string& user, std::optional<std::size_t> content_length) {
+        file_http_request header{http::verb::post, "/files?name=streamed.bin", 11};
+        header.set(http::field::authorization, basic(user, user + "-pw"));
+        if (content_length) {
+            header.set(http::field::content_length, std::to_string(*content_length));
+        }
+        std::promise<std::pair<std::shared_ptr<http_body_sink>, std::optional<file_http_response>>>
+            ready;
+        files_->begin_upload(
+            header, "127.0.0.1:5000",
+            [&](std::shared_ptr<http_body_sink> sink, std::optional<file_http_response> refusal) {
+                ready.set_value({std::move(sink), std::move(refusal)});
+            });
+        return ready.get_future().get();
+    }
+
+    /// Writes `bytes` into `sink`; the refusal it answered, if any.
+    static std::optional<file_http_response> put(http_body_sink& sink, std::string bytes) {
+        std::promise<std::optional<file_http_response>> written;
+        sink.write(std::move(bytes), [&](std::optional<file_http_response> refusal) {
+            written.set_value(std::move(refusal));
+        });
+        return written.get_future().get();
+    }
+
+    static file_http_response finish(http_body_sink& sink) {
+        std::promise<file_http_response> done;
+        sink.finish([&](file_http_response response) { done.set_value(std::move(response)); });
+        return done.get_future().get();
+    }
+
+    /// The temporary files of uploads in progress.
+    std::size_t partial_files() const {
+        std::size_t count = 0;
+        for (const auto& entry : std::filesystem::directory_iterator(root_ / "files")) {
+            count += entry.path().extension() == ".part" ? 1 : 0;
+        }
+        return count;
+    }
+
     std::filesystem::path root_;
     std::unique_ptr<chat_service> chat_;
     std::unique_ptr<file_service> files_;
@@ -216,6 +261,64 @@ TEST_F(FileServiceTest, ServesASingleByteRangeAndRefusesOneOutsideTheFile) {
     EXPECT_EQ(several.body(), "0123456789");
     EXPECT_EQ(ranged("bytes=2-5", "\"other\"").body(), "0123456789");
     EXPECT_EQ(ranged("bytes=2-5", std::string(middle[http::field::etag])).body(), "2345");
+}
+
+TEST_F(FileServiceTest, AStreamedUploadIsWrittenPieceByPieceAndCommittedOnFinish) {
+    auto [sink, refusal] = begin("alice", 11);
+    ASSERT_TRUE(sink) << (refusal ? refusal->body() : "");
+    EXPECT_FALSE(put(*sink, "hello "));
+    EXPECT_EQ(partial_files(), 1U);
+    EXPECT_FALSE(put(*sink, "files"));
+    const file_http_response created = finish(*sink);
+    ASSERT_EQ(created.result(), http::status::created) << created.body();
+    const json answer = json::parse(created.body());
+    EXPECT_EQ(answer["size"], 11);
+    EXPECT_EQ(answer["name"], "streamed.bin");
+    // SHA-256 of "hello files", hashed as the pieces went by.
+    EXPECT_EQ(answer["sha256"], "6e5bc8df28cfac06658769974f895070db24676563ebc1ae17fb961f5da4d5e9");
+    EXPECT_EQ(partial_files(), 0U);
+    const file_http_response got =
+        call(http::verb::get, "/files/" + std::string(answer["id"]), "Bearer " + token_of("alice"));
+    EXPECT_EQ(got.body(), "hello files");
+    EXPECT_EQ(got[http::field::etag], "\"" + std::string(answer["sha256"]) + "\"");
+}
+
+TEST_F(FileServiceTest, AStreamedUploadChecksTheQuotaUpFrontAndAsBytesArrive) {
+    // 100 of the 150 bytes of quota used; a Content-Length of 60 more is refused before any byte.
+    auto [first, first_refusal] = begin("alice", 100);
+    ASSERT_TRUE(first) << (first_refusal ? first_refusal->body() : "");
+    EXPECT_FALSE(put(*first, std::string(100, 'a')));
+    EXPECT_EQ(finish(*first).result(), http::status::created);
+    auto [refused_sink, refused] = begin("alice", 60);
+    EXPECT_FALSE(refused_sink);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(json::parse(refused->body())["error"], "quota_exceeded");
+    // Without a Content-Length (chunked): refused once the bytes pass it, and nothing stays.
+    auto [chunked, chunked_refusal] = begin("alice", std::nullopt);
+    ASSERT_TRUE(chunked);
+    EXPECT_FALSE(put(*chunked, std::string(30, 'b')));
+    const std::optional<file_http_response> over = put(*chunked, std::string(30, 'c'));
+    ASSERT_TRUE(over);
+    EXPECT_EQ(json::parse(over->body())["error"], "quota_exceeded");
+    // The refused upload's reservation went back: 50 bytes still fit.
+    auto [fits, fits_refusal] = begin("alice", 50);
+    ASSERT_TRUE(fits) << (fits_refusal ? fits_refusal->body() : "");
+    fits->abort();
+    files_->stop();
+    EXPECT_EQ(partial_files(), 0U);
+}
+
+TEST_F(FileServiceTest, AnAbortedStreamedUploadLeavesNothingBehind) {
+    auto [sink, refusal] = begin("bob", std::nullopt);
+    ASSERT_TRUE(sink);
+    EXPECT_FALSE(put(*sink, "half a file"));
+    EXPECT_EQ(partial_files(), 1U);
+    sink->abort();
+    sink.reset();
+    // The file thread has done the work queued before it stops.
+    files_->stop();
+    EXPECT_EQ(partial_files(), 0U);
+    EXPECT_EQ(files_->counts().uploads.value(), 0U);
 }
 
 TEST_F(FileServiceTest, RefusesAFileOverTheLimitAndAnUploadOverTheQuota) {

@@ -21,6 +21,7 @@
 #include <boost/beast/http.hpp>
 #include <gtest/gtest.h>
 
+#include "gateway/common/http_body_stream.hpp"
 #include "gateway/stream/delegated_http_exchange.hpp"
 #include "gateway/stream/transport.hpp"
 #include "gateway/stream/websocket_stream.hpp"
@@ -82,6 +83,28 @@ struct recording_delegate {
             answerer.join();
         }
     }
+};
+
+/// A sink that keeps the pieces it is given (their sizes) and answers 201 naming the total.
+class recording_sink final : public http_body_sink {
+public:
+    void write(std::string bytes,
+               std::function<void(std::optional<http_response>)> written) override {
+        piece_sizes.push_back(bytes.size());
+        body += bytes;
+        written(std::nullopt);
+    }
+    void finish(std::function<void(http_response)> done) override {
+        http_response response{http::status::created, 11};
+        response.body() = "streamed " + std::to_string(body.size());
+        response.prepare_payload();
+        done(std::move(response));
+    }
+    void abort() override { is_aborted = true; }
+
+    std::string body;
+    std::vector<std::size_t> piece_sizes;
+    bool is_aborted = false;
 };
 
 /// A WebSocket listener's transport on loopback, waited on as a connection waits on it, and a
@@ -182,6 +205,46 @@ TEST(DelegatedHttpExchange, AnUploadGoesWholeToTheDelegateAndItsAnswerEndsTheCon
     ASSERT_TRUE(server.ended);
     EXPECT_EQ(*server.ended, asio::error::eof) << server.ended->message();
     EXPECT_EQ(server.slots().in_use(), 0U);
+}
+
+TEST(DelegatedHttpExchange, AStreamedBodyGoesToTheSinkInPiecesOfAtMost64KiB) {
+    recording_delegate files;
+    auto sink = std::make_shared<recording_sink>();
+    files.delegate->body_limit = [](http::verb, std::string_view) -> std::size_t {
+        return 1 << 20;
+    };
+    files.delegate->max_body_limit = [] { return std::size_t{1} << 20; };
+    files.delegate->is_streamed = [](http::verb method, std::string_view) {
+        return method == http::verb::post;
+    };
+    std::string seen_header;
+    files.delegate->begin_stream =
+        [&](http_request header, std::string,
+            std::function<void(std::shared_ptr<http_body_sink>, std::optional<http_response>)>
+                ready) {
+            seen_header = std::string(header.target());
+            EXPECT_TRUE(header.body().empty());
+            ready(sink, std::nullopt);
+        };
+    origin_server server(files.delegate);
+    std::string body(300'000, '\0');
+    for (std::size_t index = 0; index < body.size(); ++index) {
+        body[index] = static_cast<char>(index % 251);
+    }
+    const std::string answer =
+        server.exchange("POST /files?name=big HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body);
+    EXPECT_EQ(status_line(answer), "HTTP/1.1 201 Created") << answer.substr(0, 200);
+    EXPECT_EQ(body_of(answer), "streamed 300000");
+    EXPECT_EQ(seen_header, "/files?name=big");
+    EXPECT_TRUE(sink->body == body);
+    EXPECT_GE(sink->piece_sizes.size(), 5U);
+    for (const std::size_t size : sink->piece_sizes) {
+        EXPECT_LE(size, http_body_chunk_bytes);
+    }
+    EXPECT_FALSE(sink->is_aborted);
+    // The handle of whole bodies was not used.
+    EXPECT_TRUE(files.bodies.empty());
 }
 
 TEST(DelegatedHttpExchange, AChunkedBodyIsReadWholeToo) {
