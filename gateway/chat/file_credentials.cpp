@@ -79,7 +79,20 @@ std::optional<std::string> file_service::user_of_token(std::string_view token,
 
 void file_service::handle(file_http_request request, std::string remote_address,
                           std::function<void(file_http_response)> done) {
-    const std::string_view authorization = to_view(request[http::field::authorization]);
+    auto shared_request = std::make_shared<file_http_request>(std::move(request));
+    authenticate(
+        shared_request, std::move(remote_address),
+        [this, shared_request, done](const std::string& user) {
+            serve(std::move(*shared_request), user, done);
+        },
+        done);
+}
+
+void file_service::authenticate(std::shared_ptr<const file_http_request> request,
+                                std::string remote_address,
+                                std::function<void(const std::string& user)> then,
+                                std::function<void(file_http_response)> refuse) {
+    const std::string_view authorization = to_view((*request)[http::field::authorization]);
     const std::string host(host_of_remote_address(remote_address));
     if (authorization.starts_with("Bearer ")) {
         const std::uint64_t now = unix_now_ms();
@@ -87,46 +100,40 @@ void file_service::handle(file_http_request request, std::string remote_address,
             user_of_token(authorization.substr(std::string_view("Bearer ").size()), now);
         if (!user || !chat_.directory().has_user(*user)) {
             counts_.refused_unauthorized.add();
-            done(unauthorized(request, "the file token is unknown or expired"));
+            refuse(unauthorized(*request, "the file token is unknown or expired"));
             return;
         }
         if (auto refusal = ban_refusal(chat_, *user, host, now)) {
             counts_.refused_unauthorized.add();
-            done(error_response(request, http::status::forbidden, "banned", *refusal));
+            refuse(error_response(*request, http::status::forbidden, "banned", *refusal));
             return;
         }
-        serve(std::move(request), *user, std::move(done));
+        then(*user);
         return;
     }
     if (!authorization.starts_with("Basic ")) {
         counts_.refused_unauthorized.add();
-        done(unauthorized(request, "send a file token (Bearer) or your user name and password "
-                                   "(Basic)"));
+        refuse(unauthorized(*request, "send a file token (Bearer) or your user name and password "
+                                      "(Basic)"));
         return;
     }
-    auto shared_request = std::make_shared<file_http_request>(std::move(request));
-    check_basic_login(chat_, authorization, host,
-                      [this, shared_request, done = std::move(done)](http_login login) {
-                          answer_login(std::move(*shared_request), std::move(login), done);
-                      });
-}
-
-void file_service::answer_login(file_http_request request, http_login login,
-                                const std::function<void(file_http_response)>& done) {
-    switch (login.outcome) {
-    case http_login_outcome::accepted: serve(std::move(request), login.user, done); return;
-    case http_login_outcome::busy:
-        done(error_response(request, http::status::service_unavailable, "busy", login.detail));
-        return;
-    case http_login_outcome::banned:
-        counts_.refused_unauthorized.add();
-        done(error_response(request, http::status::forbidden, "banned", login.detail));
-        return;
-    case http_login_outcome::unauthorized:
-        counts_.refused_unauthorized.add();
-        done(unauthorized(request, login.detail));
-        return;
-    }
+    check_basic_login(chat_, authorization, host, [this, request, then, refuse](http_login login) {
+        switch (login.outcome) {
+        case http_login_outcome::accepted: then(login.user); return;
+        case http_login_outcome::busy:
+            refuse(
+                error_response(*request, http::status::service_unavailable, "busy", login.detail));
+            return;
+        case http_login_outcome::banned:
+            counts_.refused_unauthorized.add();
+            refuse(error_response(*request, http::status::forbidden, "banned", login.detail));
+            return;
+        case http_login_outcome::unauthorized:
+            counts_.refused_unauthorized.add();
+            refuse(unauthorized(*request, login.detail));
+            return;
+        }
+    });
 }
 
 } // namespace perch::gateway

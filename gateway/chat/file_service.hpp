@@ -182,9 +182,6 @@ private:
     void commit_upload(store::file_record record, unsigned version, bool keep_alive,
                        std::function<void(file_http_response)> done);
     void run();
-    /// Answers a request whose Basic login came to `login`.
-    void answer_login(file_http_request request, http_login login,
-                      const std::function<void(file_http_response)>& done);
     /// The request after authentication as `user`.
     void serve(file_http_request request, const std::string& user,
                std::function<void(file_http_response)> done);
