@@ -59,7 +59,7 @@ void file_upload::write(std::string bytes,
     received_bytes_ += bytes.size();
     if (received_bytes_ > max_bytes) {
         service_.counts_.refused_too_large.add();
-        abort();
+        refuse_now();
         written(service_.too_large(header_));
         return;
     }
@@ -67,7 +67,7 @@ void file_upload::write(std::string bytes,
         // No Content-Length (chunked), or a body longer than it said: the quota as bytes arrive.
         if (std::optional<file_http_response> refusal =
                 service_.reserve(header_, record_.owner, received_bytes_ - reserved_bytes_)) {
-            abort();
+            refuse_now();
             written(std::move(*refusal));
             return;
         }
@@ -137,6 +137,15 @@ void file_upload::finish(std::function<void(http_response)> done) {
 
 void file_upload::abort() {
     service_.post([self = shared_from_this()] { self->discard(); });
+}
+
+void file_upload::refuse_now() {
+    // No piece is being written (the next write comes only after the last one's answer), so the
+    // reservation is given back here, before the refusal is answered: the client's next upload
+    // finds its quota as it was. The file goes on the file thread.
+    service_.release(record_.owner, reserved_bytes_);
+    reserved_bytes_ = 0;
+    abort();
 }
 
 bool file_upload::open_file() {

@@ -38,6 +38,9 @@ public:
     void abort() override;
 
 private:
+    /// On the listener's thread, when write() refuses the body: gives back the reservation at
+    /// once, then discards the file as abort() does.
+    void refuse_now();
     /// On the file thread: opens the temporary file when it is not open yet; false on failure.
     bool open_file();
     /// On the file thread: removes the temporary file and gives back the reservation (once).
