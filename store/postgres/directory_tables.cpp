@@ -41,12 +41,13 @@ bool directory_tables::room_exists(const std::string& name) {
 directory_result directory_tables::add_user(const user_record& user) {
     const auto changed =
         database_
-            .run("INSERT INTO chat_users (name, password_hash, created_unix_ms) VALUES ($1, $2, "
-                 "$3) ON CONFLICT DO NOTHING",
+            .run("INSERT INTO chat_users (name, password_hash, created_unix_ms, is_admin) VALUES "
+                 "($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                  parameters()
                      .text(user.name)
                      .text(user.password_hash)
-                     .unsigned_integer(user.created_unix_ms))
+                     .unsigned_integer(user.created_unix_ms)
+                     .boolean(user.is_admin))
             .changed();
     return counted(changed, directory_result::already_exists);
 }
@@ -60,7 +61,18 @@ directory_result directory_tables::remove_user(const std::string& name) {
     database_.run("DELETE FROM chat_read_positions WHERE user_name = $1", arguments);
     database_.run("DELETE FROM chat_device_tokens WHERE user_name = $1", arguments);
     database_.run("DELETE FROM chat_invitations WHERE user_name = $1", arguments);
+    // A deleted user's devices get no more notifications (docs/CHAT.md "Web Push").
+    database_.run("DELETE FROM chat_push_subscriptions WHERE user_name = $1", arguments);
+    database_.run("DELETE FROM chat_push_settings WHERE user_name = $1", arguments);
     return counted(directory_result::done);
+}
+
+directory_result directory_tables::set_admin(const std::string& name, bool is_admin) {
+    return counted(database_
+                       .run("UPDATE chat_users SET is_admin = $2 WHERE name = $1",
+                            parameters().text(name).boolean(is_admin))
+                       .changed(),
+                   directory_result::not_found);
 }
 
 directory_result directory_tables::set_password(const std::string& name,
@@ -334,16 +346,22 @@ directory_result directory_tables::apply(const directory_change& change) {
     case action::add_invitation: return add_invitation(change.invitation);
     case action::remove_invitation: return remove_invitation(change.invitation);
     case action::add_audit: return add_audit(change.audit);
+    case action::set_admin: return set_admin(change.user.name, change.user.is_admin);
+    case action::remove_user: return remove_user(change.user.name);
+    case action::add_ban: return add_ban(change.server_ban);
+    case action::remove_ban: return remove_ban(change.server_ban.kind, change.server_ban.value);
     }
     return directory_result::failed;
 }
 
 void directory_tables::read_people(chat_directory_snapshot& snapshot) {
     const result users =
-        database_.run("SELECT name, password_hash, created_unix_ms FROM chat_users ORDER BY name");
+        database_.run("SELECT name, password_hash, created_unix_ms, is_admin FROM chat_users "
+                      "ORDER BY name");
     for (int row = 0; row < users.rows(); ++row) {
-        snapshot.users.push_back(
-            user_record{users.text(row, 0), users.text(row, 1), users.unsigned_integer(row, 2)});
+        snapshot.users.push_back(user_record{users.text(row, 0), users.text(row, 1),
+                                             users.unsigned_integer(row, 2),
+                                             users.boolean(row, 3)});
     }
     const result rooms =
         database_.run("SELECT name, created_by, created_unix_ms, visibility, history_visibility, "

@@ -24,6 +24,7 @@ public:
 
     directory_result add_user(const user_record& user);
     directory_result remove_user(const std::string& name);
+    directory_result set_admin(const std::string& name, bool is_admin);
     directory_result set_password(const std::string& name, const std::string& password_hash);
     directory_result upgrade_password_hash(const std::string& name, const std::string& old_hash,
                                            const std::string& new_hash);

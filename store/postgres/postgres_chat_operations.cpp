@@ -401,4 +401,10 @@ push_state_record postgres_chat_store::push_state(std::string user) {
         true);
 }
 
+std::vector<std::pair<std::string, std::string>> postgres_chat_store::push_subscribed_devices() {
+    return read_now<std::vector<std::pair<std::string, std::string>>>(
+        "the push subscriptions",
+        [](table_set& tables) { return tables.push.subscribed_devices(); }, true);
+}
+
 } // namespace perch::store::postgres

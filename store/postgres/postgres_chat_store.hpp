@@ -113,6 +113,7 @@ public:
                         directory_completion done) override;
     void set_push_preview(std::string user, bool is_allowed, directory_completion done) override;
     push_state_record push_state(std::string user) override;
+    std::vector<std::pair<std::string, std::string>> push_subscribed_devices() override;
     /// Must not be called from a completion. Does not wait for searches handed to the search
     /// thread.
     void flush() override;

@@ -89,4 +89,14 @@ push_state_record push_tables::state_of(const std::string& user) {
     return state;
 }
 
+std::vector<std::pair<std::string, std::string>> push_tables::subscribed_devices() {
+    std::vector<std::pair<std::string, std::string>> devices;
+    const result rows = database_.run(
+        "SELECT user_name, device FROM chat_push_subscriptions ORDER BY user_name, device");
+    for (int row = 0; row < rows.rows(); ++row) {
+        devices.emplace_back(rows.text(row, 0), rows.text(row, 1));
+    }
+    return devices;
+}
+
 } // namespace perch::store::postgres

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "store/chat_store.hpp"
 
@@ -21,6 +23,8 @@ public:
     directory_result set_error(const std::string& endpoint, const std::string& error);
     directory_result set_preview(const std::string& user, bool is_allowed);
     push_state_record state_of(const std::string& user);
+    /// The (user, device) of every subscription, by user.
+    std::vector<std::pair<std::string, std::string>> subscribed_devices();
 
 private:
     bool user_exists(const std::string& user);

@@ -392,7 +392,7 @@ void sqlite_chat_store::apply_directory_changes(std::vector<directory_change> ch
     // The index of the change that was not done; the batch's size when none was refused.
     auto refused_index = std::make_shared<std::size_t>(changes.size());
     change_directory(
-        [changes = std::move(changes), refused_index](chat_tables& tables) {
+        [this, changes = std::move(changes), refused_index](chat_tables& tables) {
             for (std::size_t index = 0; index < changes.size(); ++index) {
                 const directory_change& change = changes[index];
                 directory_result result = directory_result::failed;
@@ -441,6 +441,9 @@ void sqlite_chat_store::apply_directory_changes(std::vector<directory_change> ch
                     break;
                 case directory_change::action::remove_user:
                     result = tables.remove_user(change.user.name);
+                    if (result == directory_result::done) {
+                        writer_push_->remove_user(change.user.name);
+                    }
                     break;
                 case directory_change::action::add_ban:
                     result = tables.add_ban(change.server_ban);

@@ -169,6 +169,21 @@ TEST_P(PushStore, DeletingAUserDeletesTheirSubscriptionsAndSetting) {
     EXPECT_EQ(store_->push_state("bob").subscriptions.size(), 1U);
 }
 
+// The admin API deletes a user in a batch with its audit entry: the same goes with them.
+TEST_P(PushStore, DeletingAUserInABatchDeletesTheirSubscriptionsToo) {
+    EXPECT_EQ(subscribe(subscription("alice", "phone", "https://a/1")), directory_result::done);
+    EXPECT_EQ(subscribe(subscription("bob", "phone", "https://b/1")), directory_result::done);
+    std::promise<directory_result> outcome;
+    store_->apply_directory_changes({directory_change::removing_user("alice")},
+                                    [&](directory_result result, std::size_t, const store_status&) {
+                                        outcome.set_value(result);
+                                    });
+    EXPECT_EQ(outcome.get_future().get(), directory_result::done);
+    using devices = std::vector<std::pair<std::string, std::string>>;
+    EXPECT_EQ(store_->push_subscribed_devices(), (devices{{"bob", "phone"}}));
+    EXPECT_TRUE(store_->push_state("alice").subscriptions.empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, PushStore,
                          ::testing::Values(push_backend::sqlite, push_backend::memory,
                                            push_backend::postgresql));
