@@ -133,6 +133,19 @@ void handle_listener(parse_state& state, const config_line& line) {
         state.config.listeners.resize(state.is_default_listener_set ? 1 : 0);
     }
     state.has_listener_lines = true;
+    // Every worker binds each listener with SO_REUSEPORT, so the kernel would let two listeners
+    // share a port and split its connections between them: refused here instead.
+    const auto overlaps = [&](const listener_config& other) {
+        const auto is_any = [](const std::string& address) {
+            return address.empty() || address == "0.0.0.0" || address == "::";
+        };
+        return listener.port != 0 && other.port == listener.port &&
+               (other.bind_address == listener.bind_address || is_any(other.bind_address) ||
+                is_any(listener.bind_address));
+    };
+    if (std::any_of(state.config.listeners.begin(), state.config.listeners.end(), overlaps)) {
+        line.fail(fmt::format("port {} is already taken by another listener", listener.port));
+    }
     state.config.listeners.push_back(std::move(listener));
 }
 

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -85,7 +87,7 @@ process_exit decode_wait_status(int status) {
 }
 
 /// A port on 127.0.0.1 that was free a moment ago: bind port 0, read the port, release it.
-std::uint16_t pick_free_port() {
+std::uint16_t pick_port_once() {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         throw system_failure("socket");
@@ -103,6 +105,21 @@ std::uint16_t pick_free_port() {
     }
     ::close(fd);
     return ntohs(address.sin_port);
+}
+
+/// As pick_port_once, but never a port this process was given before: the kernel may hand out
+/// a port just released again, and two listeners of one test must not get the same one.
+std::uint16_t pick_free_port() {
+    static std::mutex mutex;
+    static std::set<std::uint16_t> given;
+    std::lock_guard lock(mutex);
+    for (int attempt = 0; attempt < 64; ++attempt) {
+        const std::uint16_t port = pick_port_once();
+        if (given.insert(port).second) {
+            return port;
+        }
+    }
+    throw std::runtime_error("no loopback port that was not given out before");
 }
 
 /// True when a TCP connection to 127.0.0.1:`port` is accepted.

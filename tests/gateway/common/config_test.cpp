@@ -245,6 +245,17 @@ TEST(Config, ListenerAfterPortKeepsTheDefaultListener) {
     EXPECT_EQ(config.listeners[1].port, 18833);
 }
 
+TEST(Config, TwoListenersOnOnePortAreRefused) {
+    EXPECT_EQ(error_of("listener 18833 127.0.0.1\nlistener 18833 127.0.0.1\nprotocol websocket\n"),
+              "test.conf:2: listener: port 18833 is already taken by another listener");
+    // Every interface overlaps any one address; the kept default listener counts too.
+    EXPECT_NE(error_of("listener 18833\nlistener 18833 127.0.0.1\n"), "");
+    EXPECT_NE(error_of("port 18832\nlistener 18832 127.0.0.1\n"), "");
+    // Two addresses, or two ports, are two listeners.
+    EXPECT_EQ(error_of("listener 18833 127.0.0.1\nlistener 18833 127.0.0.2\n"), "");
+    EXPECT_EQ(error_of("listener 18833\nlistener 18834\n"), "");
+}
+
 TEST(Config, UnknownKeyNamesFileLineAndKey) {
     EXPECT_EQ(error_of("workers 2\n\nmax_conections 10\n"),
               "test.conf:3: max_conections: unknown key");
