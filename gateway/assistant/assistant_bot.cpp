@@ -73,7 +73,8 @@ assistant_bot::~assistant_bot() = default;
 
 void assistant_bot::start() {
     client_ = std::make_shared<client::in_process_client>(
-        server_, worker_, config_.user, [weak = weak_from_this()](const mqtt::publish& message) {
+        server_.in_process_endpoint(worker_), config_.user,
+        [weak = weak_from_this()](const mqtt::publish& message) {
             if (auto self = weak.lock()) {
                 self->handle_message(message);
             }

@@ -56,7 +56,7 @@ bridge::bridge(server& owner, worker& home, bridge_config config,
                const client::tls_client_context* tls)
     : server_(owner), worker_(home), config_(std::move(config)) {
     local_ = std::make_shared<client::in_process_client>(
-        server_, worker_, local_options(config_),
+        server_.in_process_endpoint(worker_), local_options(config_),
         [this](const mqtt::publish& delivered) { on_local_message(delivered); });
     local_->set_acknowledgement_handler([this](std::uint16_t packet_id, mqtt::reason_code reason) {
         on_local_acknowledged(packet_id, reason);

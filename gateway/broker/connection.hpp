@@ -146,6 +146,8 @@ public:
     /// left add or remove the server-side subscriptions (a persistent session's stored ones too);
     /// a deleted user's connection is closed with Not authorized.
     void apply_chat_changes(const directory_changes& changes);
+    /// Tells this live session its user's room `room` was deleted.
+    void tell_room_deleted(const std::string& room, mqtt::time_point now);
 
 private:
     /// The clock every part of a connection reads (connection.cpp, connection_publish.cpp,

@@ -432,6 +432,25 @@ mqtt::message_ptr connection::with_signal_expiry(const mqtt::message_ptr& signal
     return expiring;
 }
 
+void connection::tell_room_deleted(const std::string& room, mqtt::time_point now) {
+    if (is_session_ended_ || !session_.is_connected() || !transport_->is_open()) {
+        return; // an offline device learns it from `rooms` at its next login
+    }
+    // However the room went (its owner's request, the admin API, `perch room delete`), its
+    // members' devices learn it on the topic a kick or a ban is told on (docs/CHAT.md "Room
+    // rules"); not routed: each live session of each member is told once, here.
+    auto notice = std::make_shared<mqtt::message>();
+    notice->topic_name = "chat/ctl/" + chat_user() + "/resp/room_event";
+    notice->payload =
+        mqtt::shared_bytes::copy_of(format_room_event("delete", room, "", chat_user(), ""));
+    notice->qos_level = mqtt::qos::at_least_once;
+    notice->props.payload_format_indicator = 1;
+    notice->props.content_type = "application/json";
+    mqtt::delivery_options options;
+    options.granted_qos = mqtt::qos::at_least_once;
+    session_.handle_delivery(notice, options, now);
+}
+
 void connection::deliver_login_read_state(const control_outcome& outcome) {
     if (is_session_ended_ || !session_.is_connected() || !transport_->is_open() ||
         !outcome.reply.is_ok) {
@@ -566,6 +585,10 @@ void connection::apply_chat_changes(const directory_changes& changes) {
         }
         for (const server_subscription& held : chat_service::room_subscriptions(left.room)) {
             release_chat_subscription(held.topic_filter);
+        }
+        const auto& gone = changes.removed_rooms;
+        if (std::find(gone.begin(), gone.end(), left.room) != gone.end()) {
+            tell_room_deleted(left.room, now);
         }
     }
     if (tables_.chat().settings().is_presence_enabled) {

@@ -817,6 +817,12 @@ void server::release_rate_refused_slot() {
     rate_refused_open_.fetch_sub(1, std::memory_order_relaxed);
 }
 
+client::in_process_endpoint server::in_process_endpoint(worker& home) {
+    return {&home.context(), [this, &home](std::unique_ptr<transport> stream) {
+                start_in_process_connection(home, std::move(stream));
+            }};
+}
+
 void server::start_in_process_connection(worker& home, std::unique_ptr<transport> stream) {
     open_connections_.fetch_add(1, std::memory_order_relaxed);
     std::make_shared<connection>(*this, home, std::move(stream), current_connection_settings())

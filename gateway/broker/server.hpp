@@ -23,6 +23,7 @@
 #include "gateway/chat/admin_api.hpp"
 #include "gateway/chat/chat_service.hpp"
 #include "gateway/chat/file_service.hpp"
+#include "gateway/client/in_process_client.hpp"
 #include "gateway/common/config.hpp"
 #include "gateway/observability/http_server.hpp"
 #include "gateway/push/push_sender.hpp"
@@ -125,6 +126,8 @@ public:
     /// Starts a connection for a client living inside the broker (an in_process_service) on `home`,
     /// over `stream`; it takes a max_connections slot without being refused. `home`'s thread.
     void start_in_process_connection(worker& home, std::unique_ptr<transport> stream);
+    /// Where an in-process client on `home` connects: start_in_process_connection there.
+    client::in_process_endpoint in_process_endpoint(worker& home);
 
     /// Sums every worker's counters and the shared tables. Any thread.
     broker_stats collect_stats() const;

@@ -85,6 +85,11 @@ directory_changes diff_directories(const directory_contents& before,
             changes.added_users.push_back(user);
         }
     }
+    for (const auto& [room, members] : before.rooms) {
+        if (!after.rooms.contains(room)) {
+            changes.removed_rooms.push_back(room);
+        }
+    }
     changes.are_bans_changed = before.ban_records != after.ban_records;
     changes.are_acl_rules_changed = before.acl_rules != after.acl_rules;
     return changes;

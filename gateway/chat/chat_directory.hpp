@@ -36,6 +36,8 @@ struct directory_changes {
     std::vector<std::string> added_users;
     /// Users present before and not now.
     std::vector<std::string> removed_users;
+    /// Rooms present before and not now (deleted); their members are in `left`.
+    std::vector<std::string> removed_rooms;
     /// Users whose password hash changed.
     std::vector<std::string> changed_passwords;
     /// True when a ban was added, changed or removed: live connections are checked again.
@@ -45,7 +47,8 @@ struct directory_changes {
     /// True when nothing changed.
     bool is_empty() const {
         return joined.empty() && left.empty() && added_users.empty() && removed_users.empty() &&
-               changed_passwords.empty() && !are_bans_changed && !are_acl_rules_changed;
+               removed_rooms.empty() && changed_passwords.empty() && !are_bans_changed &&
+               !are_acl_rules_changed;
     }
 };
 

@@ -227,6 +227,11 @@ void chat_service::reload_if_changed(bool is_forced) {
         auto changes =
             std::make_shared<const directory_changes>(directory_.replace(store_->load_directory()));
         if (!changes->is_empty()) {
+            for (const std::string& user : changes->removed_users) {
+                // However the user went (a control request, the admin API, `perch user delete`
+                // beside the gateway), their Web Push subscriptions went with them in the store.
+                push_subscribers_.remove_user(user);
+            }
             log_info("chat directory changed: {} joined, {} left, {} user(s) removed, {} "
                      "password(s) changed{}{}",
                      changes->joined.size(), changes->left.size(), changes->removed_users.size(),

@@ -129,7 +129,8 @@ struct control_outcome {
 bool is_room_rule_operation(control_operation operation);
 
 /// A room event's payload: `{"type":"event","event":...,"room":...,"by":...,"user":...}` plus
-/// the members of `detail_json` (a JSON object, or empty); `user` is left out when empty.
+/// the members of `detail_json` (a JSON object, or empty); `by` and `user` are left out when
+/// empty.
 std::string format_room_event(std::string_view event, std::string_view room, std::string_view by,
                               std::string_view user, std::string_view detail_json);
 

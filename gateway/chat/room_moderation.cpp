@@ -81,7 +81,10 @@ std::uint8_t rank(store::room_role role) {
 
 std::string format_room_event(std::string_view event, std::string_view room, std::string_view by,
                               std::string_view user, std::string_view detail_json) {
-    json out = {{"type", "event"}, {"event", event}, {"room", room}, {"by", by}};
+    json out = {{"type", "event"}, {"event", event}, {"room", room}};
+    if (!by.empty()) {
+        out["by"] = by;
+    }
     if (!user.empty()) {
         out["user"] = user;
     }

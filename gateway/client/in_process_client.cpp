@@ -7,8 +7,6 @@
 
 #include <boost/asio/error.hpp>
 
-#include "gateway/broker/server.hpp"
-#include "gateway/broker/worker.hpp"
 #include "gateway/common/log.hpp"
 #include "mqtt/decoder.hpp"
 #include "mqtt/encoder.hpp"
@@ -32,14 +30,15 @@ in_process_options clean_options(std::string user_name) {
 
 } // namespace
 
-in_process_client::in_process_client(server& owner, worker& home, std::string user_name,
+in_process_client::in_process_client(in_process_endpoint endpoint, std::string user_name,
                                      message_handler on_message)
-    : in_process_client(owner, home, clean_options(std::move(user_name)), std::move(on_message)) {}
+    : in_process_client(std::move(endpoint), clean_options(std::move(user_name)),
+                        std::move(on_message)) {}
 
-in_process_client::in_process_client(server& owner, worker& home, in_process_options options,
+in_process_client::in_process_client(in_process_endpoint endpoint, in_process_options options,
                                      message_handler on_message)
-    : server_(owner), worker_(home), options_(std::move(options)),
-      on_message_(std::move(on_message)), reconnect_timer_(home.context()) {}
+    : endpoint_(std::move(endpoint)), options_(std::move(options)),
+      on_message_(std::move(on_message)), reconnect_timer_(*endpoint_.context) {}
 
 in_process_client::~in_process_client() = default;
 
@@ -79,9 +78,9 @@ void in_process_client::connect() {
     is_writing_ = false;
     is_connected_ = false;
     auto [broker_end, client_end] =
-        make_memory_transport_pair(worker_.context(), options_.user_name);
+        make_memory_transport_pair(*endpoint_.context, options_.user_name);
     stream_ = std::move(client_end);
-    server_.start_in_process_connection(worker_, std::move(broker_end));
+    endpoint_.attach(std::move(broker_end));
     mqtt::connect request;
     request.version = mqtt::protocol_version::v5;
     request.clean_start = options_.clean_start;

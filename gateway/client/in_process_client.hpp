@@ -27,12 +27,15 @@
 #include "mqtt/bytes.hpp"
 #include "mqtt/packet.hpp"
 
-namespace perch::gateway {
-class server;
-class worker;
-} // namespace perch::gateway
-
 namespace perch::gateway::client {
+
+/// Where an in-process client connects: the context of the worker whose thread calls everything,
+/// and how the broker takes its end of each new stream (server::in_process_endpoint). So the
+/// client knows streams, not the broker.
+struct in_process_endpoint {
+    boost::asio::io_context* context = nullptr;
+    std::function<void(std::unique_ptr<transport>)> attach;
+};
 
 /// How an in-process client connects.
 struct in_process_options {
@@ -65,12 +68,12 @@ public:
     /// Called after each successful CONNACK (`true`) and when that connection ends (`false`).
     using connection_handler = std::function<void(bool)>;
 
-    /// A client of user `user_name` with client id `user_name` and a clean session, on `home`
-    /// (whose thread calls everything), connecting through `owner`.
-    in_process_client(server& owner, worker& home, std::string user_name,
+    /// A client of user `user_name` with client id `user_name` and a clean session, connecting
+    /// through `endpoint`.
+    in_process_client(in_process_endpoint endpoint, std::string user_name,
                       message_handler on_message);
     /// A client connecting with `options`.
-    in_process_client(server& owner, worker& home, in_process_options options,
+    in_process_client(in_process_endpoint endpoint, in_process_options options,
                       message_handler on_message);
     ~in_process_client();
     in_process_client(const in_process_client&) = delete;
@@ -115,8 +118,7 @@ private:
     std::uint16_t take_packet_id();
     void report_acknowledged(std::uint16_t packet_id, mqtt::reason_code reason);
 
-    server& server_;
-    worker& worker_;
+    in_process_endpoint endpoint_;
     in_process_options options_;
     message_handler on_message_;
     acknowledgement_handler on_acknowledged_;

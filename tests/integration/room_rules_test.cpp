@@ -194,6 +194,40 @@ TEST_F(RoomRulesTest, TheRemovedMemberIsToldOnTheirOwnControlTopicLiveAndAfterBe
     EXPECT_TRUE(carol->stays_silent_on("chat/ctl/carol/resp/room_event"));
 }
 
+TEST_F(RoomRulesTest, EveryConnectedDeviceOfEachMemberIsToldWhenTheRoomIsDeleted) {
+    auto alice = connected("alice", mqtt_5);
+    auto bob_phone = connected("bob/phone", mqtt_5);
+    auto bob_laptop = connected("bob/laptop", mqtt_5);
+    auto carol = connected("carol", mqtt_5);
+    expect_ok(*alice, "alice", {{"op", "create"}, {"room", "hall"}});
+    expect_ok(*bob_phone, "bob", {{"op", "join"}, {"room", "hall"}});
+    alice->publish("chat/ctl/alice/req", json({{"op", "delete_room"}, {"room", "hall"}}).dump(), 1);
+    // The owner who deleted it was a member too: told as the change is applied, before the reply.
+    EXPECT_EQ(next_event(*alice, "chat/ctl/alice/resp/room_event")["event"], "delete");
+    EXPECT_TRUE(next_event(*alice, "chat/ctl/alice/resp").value("ok", false));
+    for (chat_client* device : {bob_phone.get(), bob_laptop.get()}) {
+        const json notice = next_event(*device, "chat/ctl/bob/resp/room_event");
+        EXPECT_EQ(notice["type"], "event");
+        EXPECT_EQ(notice["event"], "delete");
+        EXPECT_EQ(notice["room"], "hall");
+        EXPECT_EQ(notice["user"], "bob");
+        EXPECT_FALSE(notice.contains("by")) << notice.dump();
+    }
+    // carol never was a member.
+    EXPECT_TRUE(carol->stays_silent_on("chat/ctl/carol/resp/room_event"));
+}
+
+TEST_F(RoomRulesTest, AMemberIsToldOfARoomDeletedBesideTheGateway) {
+    // `perch room delete` and the admin API write the store; the gateway tells the members when
+    // it applies the change.
+    auto bob = connected("bob", mqtt_5);
+    expect_done([&](auto done) { chat_->remove_room("lobby", done); });
+    const json notice = next_event(*bob, "chat/ctl/bob/resp/room_event");
+    EXPECT_EQ(notice["event"], "delete");
+    EXPECT_EQ(notice["room"], "lobby");
+    EXPECT_EQ(bob->publish("chat/room/lobby/bob", "anyone?", 1), mqtt::ReasonCode::NOT_AUTHORIZED);
+}
+
 TEST_F(RoomRulesTest, AKickedMembersOfflineSessionCatchesUpNothingFromTheRoomAfterARestart) {
     auto alice = connected("alice", mqtt_5);
     expect_ok(*alice, "alice", {{"op", "create"}, {"room", "hall"}});

@@ -15,8 +15,9 @@ set(assistant_http_files completion_client completion_protocol rate_limiter sse_
 set(client_tls_files tls_client_stream)
 
 # The layers each layer may include, itself first. Dependencies run one way:
-# program -> {assistant, bridge} -> client -> broker -> {chat, stream, observability, web, push}
-#   -> client_tls -> common -> {mqtt, store}.
+# program -> {assistant, bridge} -> broker -> {chat, stream, observability, web, push, client}
+#   -> client_tls -> common -> {mqtt, store}; client (the in-process MQTT client) knows streams,
+#   not the broker, which hands it an endpoint.
 set(allowed_mqtt mqtt)
 set(allowed_store store)
 set(allowed_common common mqtt store)
@@ -26,9 +27,9 @@ set(allowed_observability observability common)
 set(allowed_web web common)
 set(allowed_client_tls client_tls common)
 set(allowed_push push client_tls common mqtt store)
-set(allowed_broker broker chat stream observability web push common mqtt store)
+set(allowed_broker broker chat stream observability web push client common mqtt store)
 set(allowed_assistant_http assistant_http client_tls common)
-set(allowed_client client client_tls broker chat stream observability web common mqtt store)
+set(allowed_client client client_tls stream common mqtt store)
 set(allowed_assistant assistant assistant_http client client_tls broker chat stream observability
                       web common mqtt store)
 set(allowed_bridge bridge client client_tls broker chat stream observability web common mqtt

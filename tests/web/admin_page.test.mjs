@@ -5,160 +5,42 @@
 // him back in.
 // usage: node tests/web/admin_page.test.mjs PATH_TO_PERCH   (web/: npm ci && npm run build first)
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const web = path.join(repo, 'web');
+import { launch_chromium, perch_web_server, wait_ms } from './perch_web_fixture.mjs';
+
 const perch_binary = path.resolve(
     process.argv[2] || process.env.PERCH_BINARY || 'build-test/gateway/perch',
 );
-const chromium_path = process.env.PERCH_CHROMIUM || '/usr/bin/chromium';
-const wait_ms = 20000;
 // When set, docs/admin-page.png is written there.
 const screenshot_folder = process.env.PERCH_WEB_SCREENSHOTS;
 
-if (!existsSync(path.join(web, 'dist/admin.html')) || !existsSync(path.join(web, 'node_modules'))) {
-    throw new Error('web/dist is missing: run "npm ci && npm run build" in web/ first');
-}
-const web_require = createRequire(path.join(web, 'package.json'));
-const { chromium } = web_require('playwright-core');
-
-let folder;
-let config_file;
-let perch;
-let perch_log = '';
+// Polled rarely: a ban reaches bob's session because the API applies it at once.
+const perch = new perch_web_server(perch_binary, ['chat_reload_interval_ms 600000']);
 let base_url;
 let browser;
 
-function free_port() {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => {
-            const { port } = server.address();
-            server.close(() => resolve(port));
-        });
-    });
-}
-
-/// Runs `perch ARGS -c CONFIG` to its end; returns its standard output.
-function perch_command(...args) {
-    const run = spawnSync(perch_binary, [...args, '-c', config_file], {
-        encoding: 'utf8',
-        timeout: 30000,
-    });
-    assert.equal(run.status, 0, `perch ${args.join(' ')}: ${run.stderr}`);
-    return run.stdout;
-}
-
-async function wait_until_serving() {
-    const deadline = Date.now() + wait_ms;
-    while (Date.now() < deadline) {
-        try {
-            if ((await fetch(base_url + '/admin.html')).ok) {
-                return;
-            }
-        } catch {
-            // not listening yet
-        }
-        if (perch.exitCode !== null) {
-            break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`perch did not serve the admin page:\n${perch_log}`);
-}
-
 before(async () => {
-    folder = mkdtempSync(path.join(os.tmpdir(), 'perch-admin-web-'));
-    const port = await free_port();
-    base_url = `http://127.0.0.1:${port}`;
-    config_file = path.join(folder, 'perch.conf');
-    writeFileSync(
-        config_file,
-        [
-            `data_dir ${path.join(folder, 'data')}`,
-            `listener ${port} 127.0.0.1`,
-            'protocol websocket',
-            `web_root ${path.join(web, 'dist')}`,
-            'password_iterations 1000',
-            // Polled rarely: a ban reaches bob's session because the API applies it at once.
-            'chat_reload_interval_ms 600000',
-            '',
-        ].join('\n'),
-    );
+    await perch.prepare();
+    base_url = perch.base_url;
     for (const user of ['root', 'alice', 'bob']) {
-        perch_command('user', 'add', user, '--password', `${user}-pw`);
+        perch.command('user', 'add', user, '--password', `${user}-pw`);
     }
-    perch_command('user', 'admin', 'root', 'on');
-    perch_command('room', 'create', 'kitchen');
-    perch_command('room', 'join', 'kitchen', 'alice');
-    perch_command('room', 'join', 'kitchen', 'bob');
-    perch = spawn(perch_binary, ['-c', config_file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    process.on('exit', () => {
-        if (perch.exitCode === null) {
-            perch.kill('SIGKILL');
-        }
-        rmSync(folder, { recursive: true, force: true });
-    });
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-        process.on(signal, () => process.exit(1));
-    }
-    perch.stdout.on('data', (chunk) => {
-        perch_log += chunk;
-    });
-    perch.stderr.on('data', (chunk) => {
-        perch_log += chunk;
-    });
-    await wait_until_serving();
-    browser = await chromium.launch({
-        executablePath: chromium_path,
-        headless: true,
-        handleSIGINT: false,
-        handleSIGTERM: false,
-        handleSIGHUP: false,
-        args: [
-            '--no-sandbox',
-            '--headless',
-            '--disable-gpu',
-            '--no-first-run',
-            '--disable-background-networking',
-            '--disable-quic',
-            '--disable-component-update',
-            '--disable-sync',
-        ],
-    });
+    perch.command('user', 'admin', 'root', 'on');
+    perch.command('room', 'create', 'kitchen');
+    perch.command('room', 'join', 'kitchen', 'alice');
+    perch.command('room', 'join', 'kitchen', 'bob');
+    await perch.start();
+    browser = await launch_chromium();
 });
-
-async function stop_perch() {
-    if (!perch || perch.exitCode !== null || perch.signalCode !== null) {
-        return { code: perch ? perch.exitCode : 0, signal: perch ? perch.signalCode : null };
-    }
-    const ended = new Promise((resolve) => {
-        perch.once('exit', (code, signal) => resolve({ code, signal }));
-    });
-    perch.kill('SIGTERM');
-    const timer = setTimeout(() => perch.kill('SIGKILL'), 10000);
-    const ending = await ended;
-    clearTimeout(timer);
-    return ending;
-}
 
 after(async () => {
     if (browser) {
         await browser.close();
     }
-    await stop_perch();
-    if (folder) {
-        rmSync(folder, { recursive: true, force: true });
-    }
+    await perch.stop();
+    perch.remove_folder();
 });
 
 /// A new browser context on `page_path`, logged in as `user` through the login form.
@@ -229,6 +111,6 @@ test('an admin bans a chatting user: his session ends, he cannot log in again', 
 test('perch stops cleanly after it all', async () => {
     await browser.close();
     browser = null;
-    const ending = await stop_perch();
-    assert.equal(ending.code, 0, `perch ended with ${ending.code ?? ending.signal}:\n${perch_log}`);
+    const ending = await perch.stop();
+    assert.equal(ending.code, 0, `perch ended with ${ending.code ?? ending.signal}:\n${perch.log}`);
 });

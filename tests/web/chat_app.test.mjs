@@ -5,173 +5,55 @@
 // password is refused, the keyboard alone is enough, log out revokes the device token.
 // usage: node tests/web/chat_app.test.mjs PATH_TO_PERCH   (web/: npm ci && npm run build first)
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const web = path.join(repo, 'web');
+import {
+    conversation_button,
+    launch_chromium,
+    message_item,
+    perch_web_server,
+    send,
+    wait_ms,
+} from './perch_web_fixture.mjs';
+
 const perch_binary = path.resolve(
     process.argv[2] || process.env.PERCH_BINARY || 'build-test/gateway/perch',
 );
-const chromium_path = process.env.PERCH_CHROMIUM || '/usr/bin/chromium';
-const wait_ms = 20000;
 // When set, the pictures of docs/WEB_APP.md are written there (desktop and phone width).
 const screenshot_folder = process.env.PERCH_WEB_SCREENSHOTS;
 
-if (!existsSync(path.join(web, 'dist/index.html')) || !existsSync(path.join(web, 'node_modules'))) {
-    throw new Error('web/dist is missing: run "npm ci && npm run build" in web/ first');
-}
-const web_require = createRequire(path.join(web, 'package.json'));
-const { chromium } = web_require('playwright-core');
-const mqtt = web_require('mqtt');
-
-let folder;
-let config_file;
-let perch;
-let perch_log = '';
+const perch = new perch_web_server(perch_binary);
 let base_url;
-let port_number;
 let browser;
 
-function free_port() {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => {
-            const { port } = server.address();
-            server.close(() => resolve(port));
-        });
-    });
-}
-
-/// Runs `perch ARGS -c CONFIG` to its end; returns its standard output.
-function perch_command(...args) {
-    const run = spawnSync(perch_binary, [...args, '-c', config_file], {
-        encoding: 'utf8',
-        timeout: 30000,
-    });
-    assert.equal(run.status, 0, `perch ${args.join(' ')}: ${run.stderr}`);
-    return run.stdout;
-}
-
-async function wait_until_serving() {
-    const deadline = Date.now() + wait_ms;
-    while (Date.now() < deadline) {
-        try {
-            const answer = await fetch(base_url + '/');
-            if (answer.ok) {
-                return;
-            }
-        } catch {
-            // not listening yet
-        }
-        if (perch.exitCode !== null) {
-            break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`perch did not serve the app:\n${perch_log}`);
-}
-
 before(async () => {
-    folder = mkdtempSync(path.join(os.tmpdir(), 'perch-web-'));
-    const port = await free_port();
-    base_url = `http://127.0.0.1:${port}`;
-    config_file = path.join(folder, 'perch.conf');
-    writeFileSync(
-        config_file,
-        [
-            `data_dir ${path.join(folder, 'data')}`,
-            `listener ${port} 127.0.0.1`,
-            'protocol websocket',
-            `web_root ${path.join(web, 'dist')}`,
-            // A test's logins need no brute-force resistance; the default costs a second each under
-            // the sanitizers.
-            'password_iterations 1000',
-            '',
-        ].join('\n'),
-    );
-    perch_command('user', 'add', 'alice', '--password', 'alice-pw');
-    perch_command('user', 'add', 'bob', '--password', 'bob-pw');
-    perch_command('room', 'create', 'kitchen');
-    perch_command('room', 'join', 'kitchen', 'alice');
-    perch_command('room', 'join', 'kitchen', 'bob');
-    perch_command('room', 'create', 'pantry');
-    perch_command('room', 'join', 'pantry', 'alice');
-    perch_command('room', 'join', 'pantry', 'bob');
-    perch_command('user', 'add', 'carol', '--password', 'carol-pw');
-    perch_command('room', 'join', 'pantry', 'carol');
-    perch_command('room', 'set', 'pantry', 'name', 'The pantry');
-    port_number = port;
-    perch = spawn(perch_binary, ['-c', config_file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    // However the runner ends (a CTest timeout, a closed pipe), perch does not outlive it.
-    process.on('exit', () => {
-        if (perch.exitCode === null) {
-            perch.kill('SIGKILL');
-        }
-        rmSync(folder, { recursive: true, force: true });
-    });
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-        process.on(signal, () => process.exit(1));
-    }
-    perch.stdout.on('data', (chunk) => {
-        perch_log += chunk;
-    });
-    perch.stderr.on('data', (chunk) => {
-        perch_log += chunk;
-    });
-    await wait_until_serving();
-    browser = await chromium.launch({
-        executablePath: chromium_path,
-        headless: true,
-        // The runner's own handlers stop perch too (playwright-core's would end it first).
-        handleSIGINT: false,
-        handleSIGTERM: false,
-        handleSIGHUP: false,
-        args: [
-            '--no-sandbox',
-            '--headless',
-            '--disable-gpu',
-            '--no-first-run',
-            '--disable-background-networking',
-            '--disable-quic',
-            '--disable-component-update',
-            '--disable-sync',
-        ],
-    });
+    await perch.prepare();
+    base_url = perch.base_url;
+    perch.command('user', 'add', 'alice', '--password', 'alice-pw');
+    perch.command('user', 'add', 'bob', '--password', 'bob-pw');
+    perch.command('room', 'create', 'kitchen');
+    perch.command('room', 'join', 'kitchen', 'alice');
+    perch.command('room', 'join', 'kitchen', 'bob');
+    perch.command('room', 'create', 'pantry');
+    perch.command('room', 'join', 'pantry', 'alice');
+    perch.command('room', 'join', 'pantry', 'bob');
+    perch.command('user', 'add', 'carol', '--password', 'carol-pw');
+    perch.command('room', 'join', 'pantry', 'carol');
+    perch.command('room', 'set', 'pantry', 'name', 'The pantry');
+    await perch.start();
+    browser = await launch_chromium();
 });
-
-/// Stops perch with SIGTERM (SIGKILL after 10 s); resolves with its exit code or signal.
-async function stop_perch() {
-    if (!perch || perch.exitCode !== null || perch.signalCode !== null) {
-        return { code: perch ? perch.exitCode : 0, signal: perch ? perch.signalCode : null };
-    }
-    const ended = new Promise((resolve) => {
-        perch.once('exit', (code, signal) => resolve({ code, signal }));
-    });
-    perch.kill('SIGTERM');
-    const timer = setTimeout(() => perch.kill('SIGKILL'), 10000);
-    const ending = await ended;
-    clearTimeout(timer);
-    return ending;
-}
 
 after(async () => {
     if (browser) {
         await browser.close();
     }
-    await stop_perch();
-    if (folder) {
-        rmSync(folder, { recursive: true, force: true });
-    }
+    await perch.stop();
+    perch.remove_folder();
 });
 
+/// A new browser context with the login form filled in and sent (a refusal is a test's too).
 async function log_in(user, password) {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -181,20 +63,6 @@ async function log_in(user, password) {
     await page.getByLabel('Password', { exact: true }).fill(password);
     await page.getByRole('button', { name: 'Log in' }).click();
     return { context, page };
-}
-
-/// The entry of a room or DM in the conversation list, named by the room or the other user.
-function conversation_button(page, name) {
-    return page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name });
-}
-
-function message_item(page, sender, text) {
-    return page.getByRole('listitem').filter({ hasText: text }).filter({ hasText: sender });
-}
-
-async function send(page, text) {
-    await page.getByLabel('Message', { exact: true }).fill(text);
-    await page.getByLabel('Message', { exact: true }).press('Enter');
 }
 
 async function expect_once(page, sender, text) {
@@ -286,13 +154,7 @@ test('a reload keeps the history', async () => {
 
 test('scrolling back loads older pages of history', async () => {
     // 60 messages, more than the app's first page of 50, sent by alice from MQTT.js in node.
-    const client = await mqtt.connectAsync(`ws://127.0.0.1:${port_number}/mqtt`, {
-        protocolVersion: 5,
-        clientId: 'alice/seed',
-        username: 'alice',
-        password: 'alice-pw',
-        reconnectPeriod: 0,
-    });
+    const client = await perch.mqtt_client('alice', 'alice-pw', 'seed');
     for (let n = 1; n <= 60; ++n) {
         await client.publishAsync('chat/room/pantry/alice', `note ${String(n).padStart(2, '0')}`, {
             qos: 1,
@@ -437,15 +299,9 @@ test('an image alice attaches shows inline for bob', async () => {
 });
 
 test('a reconnect refused for a revoked token asks for the password', async () => {
-    const device = perch_command('user', 'tokens', 'bob').split(' ')[0];
+    const device = perch.command('user', 'tokens', 'bob').split(' ')[0];
     // Revoked through a control request of bob's, whose reply comes once the gateway applied it.
-    const client = await mqtt.connectAsync(`ws://127.0.0.1:${port_number}/mqtt`, {
-        protocolVersion: 5,
-        clientId: 'bob/admin',
-        username: 'bob',
-        password: 'bob-pw',
-        reconnectPeriod: 0,
-    });
+    const client = await perch.mqtt_client('bob', 'bob-pw', 'admin');
     const reply = new Promise((resolve) =>
         client.on('message', (topic, payload) => {
             if (topic === 'chat/ctl/bob/resp/admin') {
@@ -467,10 +323,10 @@ test('a reconnect refused for a revoked token asks for the password', async () =
 });
 
 test('log out forgets the login and revokes the device token', async () => {
-    assert.match(perch_command('user', 'tokens', 'alice'), /^web-[0-9a-f]{12} /m);
+    assert.match(perch.command('user', 'tokens', 'alice'), /^web-[0-9a-f]{12} /m);
     await alice.page.getByRole('button', { name: 'Log out' }).click();
     await alice.page.getByRole('button', { name: 'Log in' }).waitFor();
-    assert.equal(perch_command('user', 'tokens', 'alice'), '');
+    assert.equal(perch.command('user', 'tokens', 'alice'), '');
     await alice.page.reload();
     await alice.page.getByRole('button', { name: 'Log in' }).waitFor();
     assert.equal(await conversation_button(alice.page, 'kitchen').count(), 0);
@@ -486,6 +342,6 @@ test('perch stops cleanly after it all', async () => {
     await browser.close();
     browser = null;
     // Exit status 0: a sanitizer build reports leaks and errors through it too.
-    const ending = await stop_perch();
-    assert.equal(ending.code, 0, `perch ended with ${ending.code ?? ending.signal}:\n${perch_log}`);
+    const ending = await perch.stop();
+    assert.equal(ending.code, 0, `perch ended with ${ending.code ?? ending.signal}:\n${perch.log}`);
 });

@@ -47,6 +47,15 @@ function show_login(user, error) {
     (login_user.value ? login_password : login_user).focus();
 }
 
+/// What the app says when a room is taken from this user (a kick, a ban, the room deleted).
+function removal_words(event) {
+    if (event.event === 'delete') {
+        return `${event.room} was deleted.`;
+    }
+    const words = event.event === 'ban' ? 'banned you from' : 'removed you from';
+    return `${event.by} ${words} ${event.room}.`;
+}
+
 /// The panels beside the chat view: settings, rooms, search, room settings. Returns them.
 function attach_panels(client, view) {
     const sidebar_header = document.querySelector('.sidebar-header');
@@ -57,8 +66,7 @@ function attach_panels(client, view) {
     );
     view.on_select = (name) => room_admin.follow(name);
     client.on_room_event = (event) => {
-        const words = event.event === 'ban' ? 'banned you from' : 'removed you from';
-        view.forget(`room/${event.room}`, `${event.by} ${words} ${event.room}.`);
+        view.forget(`room/${event.room}`, removal_words(event));
     };
     return [
         new settings_view(client, sidebar_header),

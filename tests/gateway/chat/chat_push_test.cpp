@@ -112,6 +112,18 @@ TEST_F(ChatPushTest, ASubscriptionFoundGoneIsForgotten) {
     EXPECT_EQ(service_->push_subscribers().user_count(), 0U);
 }
 
+TEST_F(ChatPushTest, AUserDeletedBesideTheGatewayIsForgottenAtTheNextReload) {
+    // `perch user delete` (or the admin API) takes the subscriptions in the store; the record in
+    // memory follows when the directory reload sees the user gone.
+    service_->store().remove_user("bob", ignore);
+    service_->store().flush();
+    bool is_reloaded = false;
+    service_->reload_then([&] { is_reloaded = true; });
+    ASSERT_TRUE(is_reloaded);
+    EXPECT_EQ(service_->push_subscribers().user_count(), 0U);
+    EXPECT_TRUE(offered("room/lobby", "alice", "@bob lunch?").empty());
+}
+
 TEST(PushPayload, WithoutPreviewTheTextNeverLeaves) {
     const push::push_notice dm{"bob", "alice", "", "dm/alice/bob", "the secret plan"};
     const push::push_notice mention{"bob", "alice", "lobby", "room/lobby", "@bob the secret plan"};
