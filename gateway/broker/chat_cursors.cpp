@@ -15,18 +15,43 @@ namespace perch::gateway {
 
 namespace {
 
-/// Raises `watermark` over the ids of `above` that follow it without a gap.
-void settle(std::uint64_t& watermark, std::set<std::uint64_t>& above) {
+/// Raises `watermark` over the ids of `above` that follow it without a gap; releases the storage
+/// of `above` once it is empty.
+void settle(std::uint64_t& watermark, mqtt::lazy_vector<std::uint64_t>& above) {
     while (!above.empty() && *above.begin() <= watermark + 1) {
         watermark = std::max(watermark, *above.begin());
         above.erase(above.begin());
     }
+    if (above.empty()) {
+        above.clear();
+    }
 }
 
-void raise_to(std::uint64_t& watermark, std::set<std::uint64_t>& above, std::uint64_t floor) {
+/// Adds `id` to the ids above `watermark` (nothing when it is at or below), then settles. The id
+/// that follows the watermark, as nearly every id does, raises it without touching `above`.
+void add_above(std::uint64_t& watermark, mqtt::lazy_vector<std::uint64_t>& above,
+               std::uint64_t id) {
+    if (id <= watermark) {
+        return;
+    }
+    if (id == watermark + 1) {
+        watermark = id;
+    } else {
+        const auto at = std::lower_bound(above.begin(), above.end(), id);
+        if (at == above.end() || *at != id) {
+            above.insert(at, id);
+        }
+    }
+    settle(watermark, above);
+}
+
+void raise_to(std::uint64_t& watermark, mqtt::lazy_vector<std::uint64_t>& above,
+              std::uint64_t floor) {
     if (floor > watermark) {
         watermark = floor;
-        above.erase(above.begin(), above.upper_bound(floor));
+        while (!above.empty() && *above.begin() <= floor) {
+            above.erase(above.begin());
+        }
     }
     settle(watermark, above);
 }
@@ -64,22 +89,17 @@ conversation_position& position_of(chat_cursors& cursors, std::string_view conve
 }
 
 void mark_seen(conversation_position& position, std::uint64_t id) {
-    if (id > position.seen_through) {
-        position.seen_above.insert(id);
-        settle(position.seen_through, position.seen_above);
-    }
+    add_above(position.seen_through, position.seen_above, id);
 }
 
 void mark_done(conversation_position& position, std::uint64_t id) {
     mark_seen(position, id);
-    if (id > position.through) {
-        position.done_above.insert(id);
-        settle(position.through, position.done_above);
-    }
+    add_above(position.through, position.done_above, id);
 }
 
 bool is_seen(const conversation_position& position, std::uint64_t id) {
-    return id <= position.seen_through || position.seen_above.contains(id);
+    return id <= position.seen_through ||
+           std::binary_search(position.seen_above.begin(), position.seen_above.end(), id);
 }
 
 void start_known(conversation_position& position, std::uint64_t through) {

@@ -17,13 +17,13 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <set>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "mqtt/lazy_vector.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/session.hpp"
 #include "store/chat_store.hpp"
@@ -47,12 +47,13 @@ struct conversation_position {
     bool is_known = false;
     /// Every id at or below is owed no more; the durable cursor.
     std::uint64_t through = 0;
-    /// Ids above `through` owed no more.
-    std::set<std::uint64_t> done_above;
+    /// Ids above `through` owed no more, in increasing order (empty nearly always: a pointer
+    /// until an id arrives out of order).
+    mqtt::lazy_vector<std::uint64_t> done_above;
     /// Every id at or below was seen: handed to the session, or owed no more.
     std::uint64_t seen_through = 0;
-    /// Ids above `seen_through` seen.
-    std::set<std::uint64_t> seen_above;
+    /// Ids above `seen_through` seen, in increasing order (as done_above).
+    mqtt::lazy_vector<std::uint64_t> seen_above;
     /// The cursor last submitted to the store.
     std::uint64_t written = 0;
     /// True while messages may wait in history that the session has not seen.

@@ -600,7 +600,7 @@ void connection::accept_history_rows(const std::string& conversation, bool is_re
 void connection::read_spilled() {
     start_spill_read(*ledger_);
     tables_.persistence()->store().read_queue(
-        client_id(), ledger_->spill.read_through, spill_read_batch,
+        client_id(), ledger_->spill->read_through, spill_read_batch,
         [self = shared_from_this(), ledger = ledger_, context = &worker_.context()](
             const store::store_status& status, std::vector<store::loaded_queue_entry> entries) {
             boost::asio::post(*context, [self, ledger, is_read = status.is_ok(),
@@ -612,8 +612,8 @@ void connection::read_spilled() {
                 const mqtt::time_point now = clock_now();
                 if (!is_read) {
                     // The store is failing: the next delivery or acknowledgement tries again.
-                    ledger->spill.is_reading = false;
-                    ledger->spill.full_at_change_count = self->session_.state().change_count;
+                    ledger->spill->is_reading = false;
+                    ledger->spill->full_at_change_count = self->session_.state().change_count;
                     return;
                 }
                 accept_spill_read(*ledger, std::move(entries), spill_read_batch, self->session_,

@@ -174,7 +174,7 @@ void connection::persist_accepted_session() {
         // [MQTT-3.1.2-4 (5.0), MQTT-3.1.2-6 (3.1.1)] a clean start discards the stored session.
         const auto previous = persistence->ledger_for(client_id(), chat_user());
         previous->tracked.clear();
-        previous->spill = {};
+        previous->spill.reset();
         previous->inbound_qos2.clear();
         previous->chat.reset();
         persistence->store().delete_session(client_id());
@@ -585,8 +585,7 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
             restored_cursors(tables_.chat().take_stored_cursors(loaded.session.client_id)));
     }
     ledger_->reconciled_change_count = unreconciled;
-    ledger_->record = loaded.session;
-    ledger_->record->owner = *owner;
+    keep_record(*ledger_, loaded.session);
     mqtt::session_state state = restore_session_state(loaded, *ledger_, persistence.store(),
                                                       policy_, settings_->limits, now, now_unix_ms);
     // The session keeps its remaining time and its will its remaining delay (DURABILITY.md

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <deque>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -122,7 +123,10 @@ session_persistence::take_connect_will(mqtt::subscriber_id connection) {
 }
 
 stored_arrival classify_arrival(session_ledger& ledger, std::uint64_t sequence) {
-    spill_state& spill = ledger.spill;
+    if (!ledger.spill) {
+        return stored_arrival::deliver; // never overflowed
+    }
+    spill_state& spill = *ledger.spill;
     if (sequence > spill.covered_from && sequence <= spill.read_through) {
         return stored_arrival::already_read;
     }
@@ -142,7 +146,10 @@ stored_arrival classify_arrival(session_ledger& ledger, std::uint64_t sequence) 
 }
 
 void begin_spill(session_ledger& ledger, std::uint64_t sequence) {
-    spill_state& spill = ledger.spill;
+    if (!ledger.spill) {
+        ledger.spill = std::make_unique<spill_state>();
+    }
+    spill_state& spill = *ledger.spill;
     spill.is_active = true;
     spill.covered_from = sequence - 1;
     spill.read_through = sequence - 1;
@@ -151,7 +158,10 @@ void begin_spill(session_ledger& ledger, std::uint64_t sequence) {
 }
 
 void rebind_spill(session_ledger& ledger) {
-    spill_state& spill = ledger.spill;
+    if (!ledger.spill) {
+        return;
+    }
+    spill_state& spill = *ledger.spill;
     spill.is_reading = false;
     spill.acked_while_reading.clear();
     spill.full_at_change_count = unreconciled;
@@ -159,7 +169,10 @@ void rebind_spill(session_ledger& ledger) {
 
 bool wants_spill_read(const session_ledger& ledger, const mqtt::session_state& state,
                       const mqtt::session_limits& limits) {
-    const spill_state& spill = ledger.spill;
+    if (!ledger.spill) {
+        return false;
+    }
+    const spill_state& spill = *ledger.spill;
     if (!spill.is_active || spill.is_reading || spill.full_at_change_count == state.change_count) {
         return false;
     }
@@ -171,7 +184,7 @@ bool wants_spill_read(const session_ledger& ledger, const mqtt::session_state& s
 }
 
 void start_spill_read(session_ledger& ledger) {
-    spill_state& spill = ledger.spill;
+    spill_state& spill = *ledger.spill;
     spill.is_reading = true;
     spill.read_from = spill.read_through;
     spill.highest_left_at_read = spill.highest_left;
@@ -182,7 +195,7 @@ void accept_spill_read(session_ledger& ledger, std::vector<store::loaded_queue_e
                        std::size_t requested, mqtt::session& session, const access_policy& reader,
                        store::message_store& store, mqtt::time_point now,
                        std::uint64_t now_unix_ms) {
-    spill_state& spill = ledger.spill;
+    spill_state& spill = *ledger.spill;
     spill.is_reading = false;
     if (spill.read_through != spill.read_from) {
         // read_through moved back while the read was on its way (a late delivery): the read
@@ -243,8 +256,8 @@ void accept_spill_read(session_ledger& ledger, std::vector<store::loaded_queue_e
 }
 
 void ack_entry(session_ledger& ledger, store::message_store& store, std::uint64_t sequence) {
-    if (ledger.spill.is_reading) {
-        ledger.spill.acked_while_reading.push_back(sequence);
+    if (ledger.spill && ledger.spill->is_reading) {
+        ledger.spill->acked_while_reading.push_back(sequence);
     }
     store.ack(ledger.client_id, sequence);
 }
@@ -299,7 +312,7 @@ void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
         ledger.tracked = std::move(kept);
     }
     if (!ledger.inbound_qos2.empty()) {
-        std::unordered_set<std::uint16_t> still_held;
+        packet_id_set still_held;
         for (const mqtt::inbound_qos2& record : state.inbound_qos2_received) {
             if (ledger.inbound_qos2.contains(record.packet_id)) {
                 still_held.insert(record.packet_id);
@@ -363,16 +376,16 @@ mqtt::session_state restore_session_state(const store::loaded_session& loaded,
         }
         const bool is_in_flight =
             entry.state != store::delivery_state::queued && entry.packet_id != 0;
-        if (!is_in_flight &&
-            (ledger.spill.is_active || state.queued.size() >= limits.max_queued_messages ||
-             state.queued_bytes + loaded_entry.message->payload.size() +
-                     loaded_entry.message->topic.size() >
-                 limits.max_queued_bytes)) {
+        const bool is_spilling = ledger.spill && ledger.spill->is_active;
+        if (!is_in_flight && (is_spilling || state.queued.size() >= limits.max_queued_messages ||
+                              state.queued_bytes + loaded_entry.message->payload.size() +
+                                      loaded_entry.message->topic.size() >
+                                  limits.max_queued_bytes)) {
             // Past the session's queue bounds: read back from the store as it makes room.
-            if (!ledger.spill.is_active) {
+            if (!is_spilling) {
                 begin_spill(ledger, entry.sequence);
             }
-            ledger.spill.highest_left = entry.sequence;
+            ledger.spill->highest_left = entry.sequence;
             continue;
         }
         mqtt::message_ptr& content = messages[entry.message_id];
@@ -425,6 +438,44 @@ store::stored_session to_stored_session(const mqtt::session_state& state,
     return stored;
 }
 
+bool packet_id_set::contains(std::uint16_t packet_id) const {
+    return std::find(ids_.begin(), ids_.end(), packet_id) != ids_.end();
+}
+
+void packet_id_set::insert(std::uint16_t packet_id) {
+    if (!contains(packet_id)) {
+        ids_.push_back(packet_id);
+    }
+}
+
+void keep_record(session_ledger& ledger, const store::stored_session& stored) {
+    session_record& kept = ledger.record.emplace();
+    kept.expires_at_unix_ms = stored.expires_at_unix_ms;
+    kept.disconnected_at_unix_ms = stored.disconnected_at_unix_ms;
+    kept.session_expiry_interval_s = stored.session_expiry_interval_s;
+    kept.next_packet_id = stored.next_packet_id;
+    kept.protocol_level = stored.protocol_level;
+    if (stored.will) {
+        kept.will = std::make_unique<store::stored_will>(*stored.will);
+    }
+}
+
+store::stored_session full_record(const session_ledger& ledger) {
+    const session_record& kept = *ledger.record;
+    store::stored_session stored;
+    stored.client_id = ledger.client_id;
+    stored.owner = ledger.owner;
+    stored.expires_at_unix_ms = kept.expires_at_unix_ms;
+    stored.disconnected_at_unix_ms = kept.disconnected_at_unix_ms;
+    stored.session_expiry_interval_s = kept.session_expiry_interval_s;
+    stored.next_packet_id = kept.next_packet_id;
+    stored.protocol_level = kept.protocol_level;
+    if (kept.will) {
+        stored.will = *kept.will;
+    }
+    return stored;
+}
+
 store::stored_session connected_session_record(session_ledger& ledger,
                                                const mqtt::session_state& state,
                                                const std::optional<mqtt::will_message>& will) {
@@ -434,19 +485,17 @@ store::stored_session connected_session_record(session_ledger& ledger,
     if (will) {
         record.will = to_stored_will(*will);
     }
-    ledger.record = record;
+    keep_record(ledger, record);
     return record;
 }
 
 store::stored_session current_session_record(session_ledger& ledger,
                                              const mqtt::session_state& state) {
     if (!ledger.record) {
-        ledger.record = to_stored_session(state, 0);
-        ledger.record->client_id = ledger.client_id;
-        ledger.record->owner = ledger.owner;
+        keep_record(ledger, to_stored_session(state, 0));
     }
     ledger.record->next_packet_id = state.inflight.next_packet_id();
-    return *ledger.record;
+    return full_record(ledger);
 }
 
 void save_subscriptions(session_ledger& ledger, const mqtt::session_state& state,
@@ -472,7 +521,7 @@ void sync_session_record(session_ledger& ledger, const mqtt::session& session,
     if (!ledger.record || session.phase() == mqtt::session_phase::closed) {
         return;
     }
-    store::stored_session& record = *ledger.record;
+    session_record& record = *ledger.record;
     bool is_changed = false;
     if (session.phase() == mqtt::session_phase::disconnected &&
         record.disconnected_at_unix_ms == 0) {
@@ -489,7 +538,7 @@ void sync_session_record(session_ledger& ledger, const mqtt::session& session,
     }
     if (is_changed) {
         record.next_packet_id = session.state().inflight.next_packet_id();
-        store.save_session(record);
+        store.save_session(full_record(ledger));
     }
 }
 

@@ -27,7 +27,6 @@
 #include <span>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "gateway/broker/chat_cursors.hpp"
@@ -96,6 +95,38 @@ struct tracked_entry {
     std::uint64_t history_id = 0;
 };
 
+/// What the store's record of a persistent session says beyond the ledger's client id and owner
+/// (store::stored_session without the two strings and with the rare will behind a pointer): every
+/// persistent session keeps one, so it is a fraction of the full record's size.
+struct session_record {
+    /// When the session ends if its client stays away (Unix ms); 0 while connected.
+    std::uint64_t expires_at_unix_ms = 0;
+    /// When its last connection ended (Unix ms); 0 while connected.
+    std::uint64_t disconnected_at_unix_ms = 0;
+    std::uint32_t session_expiry_interval_s = 0;
+    std::uint16_t next_packet_id = 1;
+    /// 4 = MQTT 3.1.1, 5 = MQTT 5.0.
+    std::uint8_t protocol_level = 4;
+    /// The will still owed; null when there is none.
+    std::unique_ptr<store::stored_will> will;
+};
+
+/// Packet identifiers of inbound QoS 2 messages, in a vector: a session holds none or a few, and
+/// an empty vector costs a third of an empty hash set in every persistent session's ledger.
+class packet_id_set {
+public:
+    bool empty() const { return ids_.empty(); }
+    bool contains(std::uint16_t packet_id) const;
+    /// Adds `packet_id` unless held already.
+    void insert(std::uint16_t packet_id);
+    void clear() { ids_ = {}; }
+    auto begin() const { return ids_.begin(); }
+    auto end() const { return ids_.end(); }
+
+private:
+    std::vector<std::uint16_t> ids_;
+};
+
 /// The store entries of one persistent session. Touched only by the worker that holds the session
 /// at the time (a takeover hands it over together with the session state).
 struct session_ledger {
@@ -107,8 +138,9 @@ struct session_ledger {
     /// Entries the session holds, oldest first. Empty for most of a chat session's life (its
     /// messages are tracked only while in flight), so it costs a pointer until then.
     mqtt::lazy_deque<tracked_entry> tracked;
-    /// Entries in the store the session had no room for.
-    spill_state spill;
+    /// Entries in the store the session had no room for; made when its queue first overflows
+    /// (begin_spill), so that a session that never overflows pays a pointer.
+    std::unique_ptr<spill_state> spill;
     /// The session state's change_count when reconcile_ledger last compared the two in full;
     /// unreconciled when a connection (re)binds the ledger to a session state.
     std::uint64_t reconciled_change_count = unreconciled;
@@ -116,13 +148,20 @@ struct session_ledger {
     /// (chat_cursors.hpp); null for a client outside the chat layer.
     std::unique_ptr<chat_cursors> chat;
     /// Inbound QoS 2 packet identifiers recorded in the store, awaiting PUBREL.
-    std::unordered_set<std::uint16_t> inbound_qos2;
-    /// The session record as last submitted to the store; empty until the first one.
-    std::optional<store::stored_session> record;
+    packet_id_set inbound_qos2;
+    /// The session record as last submitted to the store (full_record); empty until the first.
+    std::optional<session_record> record;
     /// The connection whose CONNACK (and everything after it) waits for the commit of the
     /// session record written at its CONNECT; 0 when none waits.
     mqtt::subscriber_id connack_held_for = 0;
 };
+
+/// Keeps `stored` as `ledger.record` (its client id and owner are the ledger's own).
+void keep_record(session_ledger& ledger, const store::stored_session& stored);
+
+/// The full store record of `ledger`'s session as `ledger.record` says it; `ledger.record` must
+/// be set.
+store::stored_session full_record(const session_ledger& ledger);
 
 /// When a restored offline session ends and when its will is due, in seconds from now.
 struct offline_timing {
@@ -199,7 +238,8 @@ void rebind_spill(session_ledger& ledger);
 bool wants_spill_read(const session_ledger& ledger, const mqtt::session_state& state,
                       const mqtt::session_limits& limits);
 
-/// A read of the entries above ledger.spill.read_through is being asked for.
+/// A read of the entries above ledger.spill->read_through is being asked for (after
+/// wants_spill_read, so ledger.spill is set).
 void start_spill_read(session_ledger& ledger);
 
 /// Feeds entries a read of `requested` returned to `session`, in order, until its queue is full:

@@ -60,6 +60,29 @@ TEST(ChatCursors, TheDoneWatermarkMovesOnlyOverIdsWithoutAGap) {
     EXPECT_EQ(position.through, 7U);
 }
 
+TEST(ChatCursors, IdsOutOfOrderAreHeldOnlyUntilTheGapCloses) {
+    // Nearly every id follows the watermark: it costs no storage. One past a gap is held (in
+    // order, once) until the gap closes, and then the storage goes.
+    conversation_position position;
+    start_known(position, 10);
+    mark_seen(position, 11);
+    EXPECT_EQ(position.seen_through, 11U);
+    EXPECT_FALSE(position.seen_above.has_storage());
+    mark_seen(position, 14);
+    mark_seen(position, 13);
+    mark_seen(position, 14);
+    EXPECT_EQ(position.seen_above.size(), 2U);
+    EXPECT_TRUE(is_seen(position, 13));
+    EXPECT_FALSE(is_seen(position, 12));
+    mark_seen(position, 12);
+    EXPECT_EQ(position.seen_through, 14U);
+    EXPECT_FALSE(position.seen_above.has_storage());
+    mark_done(position, 16);
+    start_known(position, 15);
+    EXPECT_EQ(position.through, 16U);
+    EXPECT_FALSE(position.done_above.has_storage());
+}
+
 TEST(ChatCursors, ArrivalsAreDeliveredDroppedAsDuplicatesOrLeftInHistory) {
     conversation_position unknown;
     EXPECT_EQ(classify_history_arrival(unknown, 3), history_arrival::left_in_history);

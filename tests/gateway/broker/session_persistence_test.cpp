@@ -1,5 +1,7 @@
 // Tests of reconcile_ledger: the store follows a persistent session's deliveries (sent, stage
 // changed, acknowledged), and a session that only gained queued deliveries costs no comparison.
+#include <iterator>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -140,6 +142,87 @@ TEST(SessionSubscriptions, FollowSubscribeAndUnsubscribeInTheStore) {
     ASSERT_EQ(loaded.sessions.size(), 1U);
     EXPECT_EQ(loaded.sessions[0].subscriptions,
               (std::vector<store::stored_subscription>{{"device-1", "b", 2, 7}}));
+}
+
+TEST(LedgerFootprint, AnIdleLedgerStaysSmall) {
+    // Every persistent session holds one ledger (19,000 in a logged-in chat): what is rare (a
+    // queue that overflowed, a will, inbound QoS 2 identifiers) costs a pointer or an empty
+    // vector until it happens, and the stored record keeps no second copy of the client id or
+    // owner. It was 432 bytes with the whole stored record and an empty hash set inside.
+    EXPECT_LE(sizeof(session_ledger), 168U);
+    EXPECT_LE(sizeof(session_record), 32U);
+    const session_ledger ledger;
+    EXPECT_EQ(ledger.spill, nullptr);
+    EXPECT_FALSE(ledger.record.has_value());
+    EXPECT_TRUE(ledger.inbound_qos2.empty());
+}
+
+TEST(LedgerFootprint, TheKeptRecordGivesBackTheWholeStoredRecord) {
+    session_ledger ledger;
+    ledger.client_id = "alice/a-device-with-a-long-name";
+    ledger.owner = "alice";
+    store::stored_session stored;
+    stored.client_id = ledger.client_id;
+    stored.owner = ledger.owner;
+    stored.protocol_level = 5;
+    stored.session_expiry_interval_s = 3600;
+    stored.expires_at_unix_ms = 1'764'100'000'000;
+    stored.disconnected_at_unix_ms = 1'764'096'400'000;
+    stored.next_packet_id = 4711;
+    stored.will = store::stored_will{"chat/room/lobby/alice", {'b', 'y', 'e'}, 1, false, {}, 30};
+    keep_record(ledger, stored);
+    ASSERT_TRUE(ledger.record.has_value());
+    EXPECT_EQ(full_record(ledger), stored);
+
+    // Without a will the record holds none, and gives none back.
+    stored.will.reset();
+    keep_record(ledger, stored);
+    EXPECT_EQ(ledger.record->will, nullptr);
+    EXPECT_EQ(full_record(ledger), stored);
+}
+
+TEST(LedgerFootprint, ARecordStoredWithoutOwnerIsKeptUnderTheLedgersOwner) {
+    // Sessions stored before owners were recorded have none: the ledger's (the client id's user)
+    // is written from then on.
+    session_ledger ledger;
+    ledger.client_id = "bob";
+    ledger.owner = "bob";
+    store::stored_session stored;
+    stored.client_id = "bob";
+    stored.protocol_level = 4;
+    keep_record(ledger, stored);
+    EXPECT_EQ(full_record(ledger).owner, std::optional<std::string>("bob"));
+}
+
+TEST(LedgerFootprint, ASessionWhoseQueueNeverOverflowedHasNoSpillState) {
+    recording_store store;
+    session_ledger ledger;
+    ledger.client_id = "c1";
+    mqtt::session_state state;
+    EXPECT_EQ(classify_arrival(ledger, 1), stored_arrival::deliver);
+    EXPECT_FALSE(wants_spill_read(ledger, state, mqtt::session_limits{}));
+    rebind_spill(ledger);
+    ack_entry(ledger, store, 1);
+    EXPECT_EQ(store.acked, (std::vector<std::uint64_t>{1}));
+    EXPECT_EQ(ledger.spill, nullptr);
+
+    begin_spill(ledger, 2);
+    ASSERT_NE(ledger.spill, nullptr);
+    EXPECT_TRUE(ledger.spill->is_active);
+    EXPECT_EQ(classify_arrival(ledger, 3), stored_arrival::left_in_store);
+}
+
+TEST(LedgerFootprint, InboundQos2IdentifiersAreHeldOnce) {
+    packet_id_set ids;
+    ids.insert(7);
+    ids.insert(9);
+    ids.insert(7);
+    EXPECT_TRUE(ids.contains(7));
+    EXPECT_TRUE(ids.contains(9));
+    EXPECT_FALSE(ids.contains(8));
+    EXPECT_EQ(std::distance(ids.begin(), ids.end()), 2);
+    ids.clear();
+    EXPECT_TRUE(ids.empty());
 }
 
 TEST(ReconcileLedger, FollowsSendAndAcknowledgement) {
@@ -326,7 +409,7 @@ struct spilling_session {
         }
         start_spill_read(ledger);
         store.read_queue(
-            "c1", ledger.spill.read_through, spill_read_batch,
+            "c1", ledger.spill->read_through, spill_read_batch,
             [this](const store::store_status&, std::vector<store::loaded_queue_entry> entries) {
                 accept_spill_read(ledger, std::move(entries), spill_read_batch, session, reader,
                                   store, start_time, 1'000);
@@ -364,7 +447,7 @@ TEST(Spill, EntriesPastAFullQueueAreReadBackFromTheStoreInOrder) {
         EXPECT_EQ(bench.arrive(sequence), stored_arrival::deliver);
     }
     EXPECT_EQ(bench.arrive(6), stored_arrival::deliver);
-    EXPECT_TRUE(bench.ledger.spill.is_active);
+    EXPECT_TRUE(bench.ledger.spill->is_active);
     EXPECT_EQ(bench.arrive(5), stored_arrival::left_in_store);
     EXPECT_EQ(bench.arrive(7), stored_arrival::left_in_store);
     EXPECT_EQ(bench.ledger.tracked.size(), 3u) << "the store alone holds 5, 6 and 7";
@@ -374,8 +457,8 @@ TEST(Spill, EntriesPastAFullQueueAreReadBackFromTheStoreInOrder) {
     bench.acknowledge_oldest();
     bench.acknowledge_oldest();
     ASSERT_TRUE(bench.read());
-    EXPECT_TRUE(bench.ledger.spill.is_active);
-    EXPECT_EQ(bench.ledger.spill.read_through, 6u);
+    EXPECT_TRUE(bench.ledger.spill->is_active);
+    EXPECT_EQ(bench.ledger.spill->read_through, 6u);
     EXPECT_EQ(bench.arrive(6), stored_arrival::already_read);
     EXPECT_EQ(bench.arrive(8), stored_arrival::left_in_store);
 
@@ -383,19 +466,19 @@ TEST(Spill, EntriesPastAFullQueueAreReadBackFromTheStoreInOrder) {
     bench.acknowledge_oldest();
     ASSERT_TRUE(bench.read());
     // 7 and 8 came back and the store had nothing more: the overflow is over.
-    EXPECT_FALSE(bench.ledger.spill.is_active);
+    EXPECT_FALSE(bench.ledger.spill->is_active);
     EXPECT_EQ(bench.arrive(7), stored_arrival::already_read);
     // 9 finds the queue full (7 and 8) and starts another overflow.
     bench.enqueue(9);
     EXPECT_EQ(bench.arrive(9), stored_arrival::deliver);
-    EXPECT_TRUE(bench.ledger.spill.is_active);
+    EXPECT_TRUE(bench.ledger.spill->is_active);
     while (!bench.unacknowledged.empty()) {
         bench.acknowledge_oldest();
         bench.read();
     }
     EXPECT_EQ(bench.sent,
               (std::vector<std::string>{"02", "03", "04", "05", "06", "07", "08", "09"}));
-    EXPECT_FALSE(bench.ledger.spill.is_active);
+    EXPECT_FALSE(bench.ledger.spill->is_active);
     EXPECT_TRUE(bench.ledger.tracked.empty());
     EXPECT_EQ(bench.store.acked.size(), 8u);
 }
@@ -409,7 +492,7 @@ TEST(Spill, AnEntryAckedWhileAReadIsOnItsWayIsNotSentAgain) {
     for (const std::uint64_t sequence : {12, 13, 14, 11}) {
         bench.arrive(sequence);
     }
-    ASSERT_TRUE(bench.ledger.spill.is_active);
+    ASSERT_TRUE(bench.ledger.spill->is_active);
     bench.acknowledge_oldest(); // 12: 13 is sent
     bench.acknowledge_oldest(); // 13: 14 is sent, the queue is empty
     bench.store.is_holding_reads = true;
@@ -424,7 +507,7 @@ TEST(Spill, AnEntryAckedWhileAReadIsOnItsWayIsNotSentAgain) {
         bench.acknowledge_oldest();
     }
     EXPECT_EQ(bench.sent, (std::vector<std::string>{"12", "13", "14", "11"}));
-    EXPECT_FALSE(bench.ledger.spill.is_active);
+    EXPECT_FALSE(bench.ledger.spill->is_active);
 }
 
 TEST(Spill, AReadMadeStaleByALateArrivalIsAskedForAgain) {
@@ -443,7 +526,7 @@ TEST(Spill, AReadMadeStaleByALateArrivalIsAskedForAgain) {
     EXPECT_EQ(bench.arrive(25), stored_arrival::left_in_store);
     EXPECT_EQ(bench.arrive(23), stored_arrival::left_in_store);
     bench.store.held_reads.front()();
-    EXPECT_EQ(bench.ledger.spill.read_through, 22u) << "the stale answer was dropped";
+    EXPECT_EQ(bench.ledger.spill->read_through, 22u) << "the stale answer was dropped";
     bench.store.is_holding_reads = false;
     ASSERT_TRUE(bench.read());
     while (!bench.unacknowledged.empty()) {
@@ -451,7 +534,7 @@ TEST(Spill, AReadMadeStaleByALateArrivalIsAskedForAgain) {
         bench.read();
     }
     EXPECT_EQ(bench.sent, (std::vector<std::string>{"20", "21", "22", "23", "24", "25"}));
-    EXPECT_FALSE(bench.ledger.spill.is_active);
+    EXPECT_FALSE(bench.ledger.spill->is_active);
 }
 
 TEST(RestoreSessionState, QueuedEntriesPastTheQueueBoundsStayInTheStore) {
@@ -473,8 +556,8 @@ TEST(RestoreSessionState, QueuedEntriesPastTheQueueBoundsStayInTheStore) {
                               std::chrono::steady_clock::now(), 1'000);
     EXPECT_EQ(state.queued.size(), 2u);
     EXPECT_EQ(ledger.tracked.size(), 2u);
-    EXPECT_TRUE(ledger.spill.is_active);
-    EXPECT_EQ(ledger.spill.read_through, 2u) << "read back from 3 on";
+    EXPECT_TRUE(ledger.spill->is_active);
+    EXPECT_EQ(ledger.spill->read_through, 2u) << "read back from 3 on";
     EXPECT_TRUE(store.acked.empty());
 }
 
