@@ -7,10 +7,11 @@
 #
 # Usage: tests/bench/run-chat-bytes.sh PERCH LOADGEN OUT_DIR "ROOM_SIZES" "RATES" [EXTRA_CONFIG]
 #   e.g. tests/bench/run-chat-bytes.sh build-bench/gateway/perch \
-#        build-bench/tests/bench/loadgen/perch_loadgen /tmp/bytes "2 20 200" "0.1 0.5"
+#        build-bench/tests/bench/perch_loadgen /tmp/bytes "2 20 200" "0.1 0.5"
 # RATES are messages per second per user (0.1 is 200/s for 2,000 users). EXTRA_CONFIG lines are
-# appended to perch's config (e.g. "chat_search false"). USERS (default 2000) and DURATION
-# (default 15) come from the environment. Results: OUT_DIR/results.txt.
+# appended to perch's config (e.g. "chat_search false"). USERS (default 2000), DURATION
+# (default 15) and LOADGEN_ARGS (more options of the load generator, e.g. "--drain-idle 30") come
+# from the environment. Results: OUT_DIR/results.txt.
 set -euo pipefail
 
 perch=$(realpath "$1")
@@ -86,9 +87,17 @@ EOF
             | tee -a "$results"
         "$loadgen" chat --users "$users" --room-size "$size" --mqtt 5 --payload 64 --window 1000 \
             --password pw- --perf 0 --timeout 150 --runs 1 --duration "$duration" \
-            --rate "$rate" --port "$port" --pid "$broker_pid" --name perch | tee -a "$results"
+            --rate "$rate" --port "$port" --pid "$broker_pid" --name perch ${LOADGEN_ARGS:-} \
+            > "$run/loadgen.out" \
+            2> "$run/loadgen.err" &
+        loadgen_pid=$!
+        # The WAL near the end of the chat step (after the logins, before the logouts).
+        until grep -q 'logged in' "$run/loadgen.err" 2> /dev/null; do sleep 0.2; done
+        sleep $((duration - 2))
         cp "$run/perch-data/perch.db" "$run/copy.db"
         cp "$run/perch-data/perch.db-wal" "$run/copy.db-wal" 2> /dev/null || true
+        wait "$loadgen_pid"
+        cat "$run/loadgen.err" "$run/loadgen.out" | tee -a "$results"
         stop_broker
         if [[ -f $run/copy.db-wal ]]; then
             # The copy opened with its WAL names the pages; the WAL's own copy is parsed.

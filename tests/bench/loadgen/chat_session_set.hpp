@@ -15,7 +15,6 @@
 namespace perch::loadgen {
 
 inline constexpr double p99_limit_us = 10000;
-inline constexpr std::uint64_t no_progress_ns = 2000000000ull;
 
 /// Users and rooms: user k is in room k / room_size; the last room may be smaller.
 struct chat_layout {
@@ -213,7 +212,7 @@ public:
             now_ns() + static_cast<std::uint64_t>(options_.timeout_seconds * 1e9);
         last_progress_ns_ = now_ns();
         while ((delivered_ < expected || acknowledged_ < result.sent) && now_ns() < drain_end_ns &&
-               now_ns() - last_progress_ns_ < no_progress_ns) {
+               now_ns() - last_progress_ns_ < no_progress_ns()) {
             loop_.poll(10);
         }
         result.after = sample_broker(options_.broker_pid);
@@ -255,7 +254,7 @@ public:
         // their way when the connections drop.
         last_progress_ns_ = now_ns();
         while (acknowledged_ < sent && now_ns() < deadline_ns &&
-               now_ns() - last_progress_ns_ < no_progress_ns) {
+               now_ns() - last_progress_ns_ < no_progress_ns()) {
             loop_.poll(10);
         }
         const std::vector<bool> was_online = online_users();
@@ -316,7 +315,7 @@ public:
         }
         last_progress_ns_ = now_ns();
         while ((outcome.delivered < outcome.expected || acknowledged_ < 2 * sent) &&
-               now_ns() < deadline_ns && now_ns() - last_progress_ns_ < no_progress_ns) {
+               now_ns() < deadline_ns && now_ns() - last_progress_ns_ < no_progress_ns()) {
             loop_.poll(10);
         }
         outcome.loadgen_cpu_seconds = own_cpu_seconds() - cpu_before;
@@ -441,6 +440,11 @@ private:
         last_progress_ns_ = now_ns();
         latencies_->push_back(static_cast<double>(last_progress_ns_ - stamp.sent_ns) / 1e3);
         ++delivered_;
+    }
+
+    /// How long a step waits without progress before it ends (--drain-idle).
+    std::uint64_t no_progress_ns() const {
+        return static_cast<std::uint64_t>(options_.drain_idle_seconds * 1e9);
     }
 
     bool is_online(std::size_t user) {
