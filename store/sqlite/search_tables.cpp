@@ -92,10 +92,14 @@ std::string search_sql(std::string_view index) {
     return sql;
 }
 
-/// Creates the tail's table (the connection's own, in its temp schema) before it is prepared.
+/// Creates the tail's tables (the connection's own, in its temp schema) before they are
+/// prepared: the rows, and their FTS5 index with them as external content, which 'delete-all'
+/// empties at once (a regular FTS5 table would tokenize every row again to delete it).
 database& with_tail_table(database& connection) {
+    connection.execute("CREATE TEMP TABLE IF NOT EXISTS chat_search_tail_rows (payload BLOB)");
     connection.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chat_search_tail USING fts5 "
-                       "(payload, tokenize = 'unicode61 remove_diacritics 2')");
+                       "(payload, content = 'chat_search_tail_rows', "
+                       "tokenize = 'unicode61 remove_diacritics 2')");
     return connection;
 }
 
@@ -106,10 +110,14 @@ search_tables::search_tables(database& connection)
       search_tail_(connection, search_sql("chat_search_tail")), begin_(connection, "BEGIN"),
       commit_(connection, "COMMIT"),
       watermark_(connection, "SELECT indexed_upto FROM chat_search_state"),
-      clear_tail_(connection, "DELETE FROM temp.chat_search_tail"),
-      fill_tail_(connection, "INSERT INTO temp.chat_search_tail (rowid, payload) "
+      clear_tail_(connection,
+                  "INSERT INTO temp.chat_search_tail (chat_search_tail) VALUES ('delete-all')"),
+      clear_tail_rows_(connection, "DELETE FROM temp.chat_search_tail_rows"),
+      fill_tail_(connection, "INSERT INTO temp.chat_search_tail_rows (rowid, payload) "
                              "SELECT rowid, payload FROM chat_history "
-                             "WHERE rowid > ?1 AND event = 0 AND is_deleted = 0") {}
+                             "WHERE rowid > ?1 AND event = 0 AND is_deleted = 0"),
+      index_tail_(connection, "INSERT INTO temp.chat_search_tail (rowid, payload) "
+                              "SELECT rowid, payload FROM temp.chat_search_tail_rows") {}
 
 namespace {
 
@@ -179,9 +187,14 @@ bool search_tables::fill_tail() {
     const std::int64_t watermark = watermark_.column_integer(0);
     watermark_.reset();
     clear_tail_.run();
+    clear_tail_rows_.run();
     fill_tail_.bind_integer(1, watermark);
     fill_tail_.run();
-    return sqlite3_changes(connection_.handle()) > 0;
+    if (sqlite3_changes(connection_.handle()) == 0) {
+        return false;
+    }
+    index_tail_.run();
+    return true;
 }
 
 void search_tables::read_page(statement& query, const search_request& request, std::size_t offset,

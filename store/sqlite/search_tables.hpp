@@ -39,7 +39,9 @@ private:
     statement commit_;
     statement watermark_;
     statement clear_tail_;
+    statement clear_tail_rows_;
     statement fill_tail_;
+    statement index_tail_;
 };
 
 /// The FTS5 query of `terms`: each term quoted (a `"` doubled), a prefix term followed by `*`,
