@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "store/sqlite/search_index.hpp"
+
 #include <sqlite3.h>
 
 namespace perch::store::sqlite {
@@ -318,42 +320,6 @@ CREATE TABLE IF NOT EXISTS chat_reactions (
 ) WITHOUT ROWID;
 )sql";
 
-// The triggers that keep the full-text index of history (version 11) in the transaction of every
-// change of history, whoever writes it (the gateway's group commits, `perch room`, retention): a
-// message row is indexed while it is a message (event = 0) and not deleted, by its current
-// payload. The index holds no text (external content: it reads chat_history by rowid for
-// snippets), so removing an entry names the text it was indexed with: the old row's.
-constexpr std::string_view search_triggers = R"sql(
-CREATE TRIGGER IF NOT EXISTS chat_search_insert AFTER INSERT ON chat_history
-    WHEN new.event = 0 AND new.is_deleted = 0 BEGIN
-    INSERT INTO chat_search (rowid, payload) VALUES (new.rowid, new.payload);
-END;
-CREATE TRIGGER IF NOT EXISTS chat_search_delete AFTER DELETE ON chat_history
-    WHEN old.event = 0 AND old.is_deleted = 0 BEGIN
-    INSERT INTO chat_search (chat_search, rowid, payload) VALUES ('delete', old.rowid, old.payload);
-END;
-CREATE TRIGGER IF NOT EXISTS chat_search_update AFTER UPDATE OF payload, is_deleted ON chat_history
-    WHEN old.event = 0 BEGIN
-    INSERT INTO chat_search (chat_search, rowid, payload)
-        SELECT 'delete', old.rowid, old.payload WHERE old.is_deleted = 0;
-    INSERT INTO chat_search (rowid, payload) SELECT new.rowid, new.payload WHERE new.is_deleted = 0;
-END;
-)sql";
-
-// Empties the index and fills it from history: every message not deleted, by its final text.
-constexpr std::string_view search_fill = R"sql(
-INSERT INTO chat_search (chat_search) VALUES ('delete-all');
-INSERT INTO chat_search (rowid, payload)
-    SELECT rowid, payload FROM chat_history WHERE event = 0 AND is_deleted = 0;
-)sql";
-
-constexpr std::string_view search_drop = R"sql(
-DROP TRIGGER IF EXISTS chat_search_insert;
-DROP TRIGGER IF EXISTS chat_search_delete;
-DROP TRIGGER IF EXISTS chat_search_update;
-INSERT INTO chat_search (chat_search) VALUES ('delete-all');
-)sql";
-
 // Version 11: full-text search over history (docs/CHAT.md "Search", docs/DECISIONS.md). An FTS5
 // index with external content: chat_history holds the text once, the index only its terms,
 // keyed by chat_history's rowid. Filled from the history written before, then kept by the
@@ -444,9 +410,22 @@ CREATE TABLE IF NOT EXISTS chat_admins (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 15: the search index in batches (docs/DECISIONS.md "Search index in batches"): the rows
+// of chat_history up to `indexed_upto` (a rowid) are indexed, those above it wait for the next
+// batch and a search reads them directly. Everything written so far was indexed by version 11's
+// triggers, which migrate_schema then replaces (search_index.cpp) when the index is on.
+constexpr std::string_view version_15 = R"sql(
+CREATE TABLE IF NOT EXISTS chat_search_state (
+    row INTEGER PRIMARY KEY CHECK (row = 0),
+    indexed_upto INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO chat_search_state (row, indexed_upto)
+    VALUES (0, ifnull((SELECT max(rowid) FROM chat_history), 0));
+)sql";
+
 constexpr std::array<std::string_view, current_schema_version> migrations = {
-    version_1, version_2, version_3,  version_4,  version_5,  version_6,  version_7,
-    version_8, version_9, version_10, version_11, version_12, version_13, version_14};
+    version_1, version_2,  version_3,  version_4,  version_5,  version_6,  version_7, version_8,
+    version_9, version_10, version_11, version_12, version_13, version_14, version_15};
 
 } // namespace
 
@@ -472,39 +451,16 @@ void migrate_schema(database& connection, int target_version) {
                 continue;
             }
             connection.execute(migrations[static_cast<std::size_t>(version - 1)]);
+            if (version == 15) {
+                // The one step SQL cannot say: new triggers only where the index was on.
+                replace_search_triggers(connection);
+            }
             connection.execute("PRAGMA user_version = " + std::to_string(version));
             connection.execute("COMMIT");
         } catch (...) {
             sqlite3_exec(connection.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
             throw;
         }
-    }
-}
-
-bool is_search_index_enabled(database& connection) {
-    return connection.query_integer("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
-                                    "AND name = 'chat_search_insert'") != 0;
-}
-
-void set_search_index(database& connection, bool is_enabled) {
-    if (is_search_index_enabled(connection) == is_enabled) {
-        return;
-    }
-    connection.execute("BEGIN IMMEDIATE");
-    try {
-        // Another process may have changed it while this one waited for the lock.
-        if (is_search_index_enabled(connection) != is_enabled) {
-            if (is_enabled) {
-                connection.execute(search_triggers);
-                connection.execute(search_fill);
-            } else {
-                connection.execute(search_drop);
-            }
-        }
-        connection.execute("COMMIT");
-    } catch (...) {
-        sqlite3_exec(connection.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
-        throw;
     }
 }
 

@@ -7,7 +7,7 @@
 namespace perch::store::sqlite {
 
 /// The schema version this build reads and writes.
-inline constexpr int current_schema_version = 14;
+inline constexpr int current_schema_version = 15;
 
 /// The schema version of the open database (0 for a new, empty file).
 int schema_version(database& connection);
@@ -16,14 +16,5 @@ int schema_version(database& connection);
 /// transaction that also sets user_version. Throws sqlite_error when the file's version is newer
 /// than this build knows (naming both versions) or a migration fails.
 void migrate_schema(database& connection, int target_version = current_schema_version);
-
-/// Turns the full-text index of chat history on or off (docs/CHAT.md "Search"), in one
-/// transaction, when it is not so already: on creates the triggers that keep it and fills it from
-/// history; off drops them and empties it. The schema must be at version 11 or later. Throws
-/// sqlite_error.
-void set_search_index(database& connection, bool is_enabled);
-
-/// True when the full-text index of chat history is kept (its triggers exist).
-bool is_search_index_enabled(database& connection);
 
 } // namespace perch::store::sqlite

@@ -13,6 +13,7 @@
 #include "store/sqlite/file_tables.hpp"
 #include "store/sqlite/push_tables.hpp"
 #include "store/sqlite/schema.hpp"
+#include "store/sqlite/search_index.hpp"
 #include "store/sqlite/search_tables.hpp"
 
 #include <sqlite3.h>
@@ -59,6 +60,13 @@ sqlite_chat_store::sqlite_chat_store(store_options options) : options_(std::move
         configure_writer(*writer_database_, options_);
         migrate_schema(*writer_database_);
         set_search_index(*writer_database_, options_.is_search_enabled);
+        search_index_batch_ = search_index_batch(*writer_database_);
+        if (options_.is_search_enabled) {
+            // What was written after the last batch (before a crash, or by another process) is
+            // indexed now; a search would read it directly meanwhile.
+            std::lock_guard writing(writer_database_->writer_lock());
+            index_search_tail(*writer_database_);
+        }
         writer_tables_ = std::make_unique<chat_tables>(*writer_database_);
         writer_files_ = std::make_unique<file_tables>(*writer_database_);
         writer_push_ = std::make_unique<push_tables>(*writer_database_);
@@ -70,7 +78,6 @@ sqlite_chat_store::sqlite_chat_store(store_options options) : options_(std::move
             search_database_ = std::make_unique<database>(options_.path, open_flags);
             search_database_->execute("PRAGMA busy_timeout = " +
                                       std::to_string(options_.busy_timeout_ms));
-            search_database_->execute("PRAGMA query_only = ON");
             search_tables_ = std::make_unique<search_tables>(*search_database_);
         }
         reader_files_ = std::make_unique<file_tables>(*reader_database_);
@@ -95,6 +102,31 @@ sqlite_chat_store::~sqlite_chat_store() {
     }
     wake_searcher_.notify_one();
     search_thread_.join();
+    if (options_.is_search_enabled) {
+        // A clean stop leaves nothing for the next start to index.
+        try {
+            std::lock_guard writing(writer_database_->writer_lock());
+            index_search_tail(*writer_database_);
+        } catch (const sqlite_error& error) {
+            log(std::string("chat store: indexing history for search at shutdown failed: ") +
+                error.what());
+        }
+    }
+}
+
+void sqlite_chat_store::index_search_tail_when_due() {
+    if (!options_.is_search_enabled) {
+        return;
+    }
+    try {
+        std::lock_guard writing(writer_database_->writer_lock());
+        if (unindexed_rows(*writer_database_) >= search_index_batch_) {
+            index_search_tail(*writer_database_);
+        }
+    } catch (const sqlite_error& error) {
+        // The rows stay above the watermark: searched directly, indexed by a later batch.
+        log(std::string("chat store: indexing history for search failed: ") + error.what());
+    }
 }
 
 void sqlite_chat_store::run_searches() {
@@ -264,6 +296,10 @@ void sqlite_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
         }
         pending.was_attempted = true;
         pending.done = {};
+    }
+    if (status.is_ok()) {
+        // After the completions: a batch delays no acknowledgement.
+        index_search_tail_when_due();
     }
 
     lock.lock();

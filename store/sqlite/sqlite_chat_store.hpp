@@ -155,6 +155,9 @@ private:
     void run_searches();
     /// Called by the writer when a search's turn comes: queues it for the search thread.
     void hand_over_search(std::function<void()> search);
+    /// On the writer thread after a group commit: indexes the rows not indexed yet for search
+    /// once they are search_index_batch_ or more (search_index.hpp).
+    void index_search_tail_when_due();
     std::chrono::milliseconds commit_interval() const {
         return std::chrono::milliseconds(options_.commit_interval_ms);
     }
@@ -172,9 +175,12 @@ private:
     std::unique_ptr<chat_tables> reader_tables_;
     std::unique_ptr<file_tables> reader_files_;
 
-    /// The search connection (query_only) and its statement: used only on the search thread.
+    /// The search connection (reads the file, writes only its temporary table) and its
+    /// statement: used only on the search thread.
     std::unique_ptr<database> search_database_;
     std::unique_ptr<search_tables> search_tables_;
+    /// Rows above the search index's watermark that start a batch (search_index.hpp).
+    std::int64_t search_index_batch_ = 1;
     /// Guards the search members below.
     std::mutex search_mutex_;
     std::condition_variable wake_searcher_;

@@ -30,20 +30,22 @@ constexpr int max_ramp_steps = 10;
 /// The result line of one storm.
 void print_storm(const scenario_options& options, const std::string& handshakes,
                  const storm_outcome& outcome) {
-    std::printf(
-        "broker=%s scenario=chat_storm handshakes=%s users=%zu room_size=%zu window=%llu%s "
-        "unit=seconds_until_all_back median=%.3f back=%zu resumed=%zu retries=%zu "
-        "storm_broker_cpu_s=%.2f storm_loadgen_cpu_s=%.2f after_p50_us=%.0f "
-        "after_p99_us=%.0f expected=%llu lost=%llu lost_before_drop=%llu\n",
-        options.broker_name.c_str(), handshakes.c_str(), options.users, options.room_size,
-        static_cast<unsigned long long>(options.window), protocol_label(options).c_str(),
-        outcome.seconds, outcome.back, outcome.resumed, outcome.retries, outcome.broker_cpu_seconds,
-        outcome.loadgen_cpu_seconds, percentile_of(outcome.latencies_us, 0.5),
-        percentile_of(outcome.latencies_us, 0.99),
-        static_cast<unsigned long long>(outcome.expected),
-        static_cast<unsigned long long>(
-            outcome.expected > outcome.delivered ? outcome.expected - outcome.delivered : 0),
-        static_cast<unsigned long long>(outcome.expected_before - outcome.delivered_before));
+    std::printf("broker=%s scenario=chat_storm handshakes=%s users=%zu room_size=%zu window=%llu%s "
+                "unit=seconds_until_all_back median=%.3f back=%zu resumed=%zu retries=%zu "
+                "storm_broker_cpu_s=%.2f storm_loadgen_cpu_s=%.2f after_p50_us=%.0f "
+                "after_p99_us=%.0f expected=%llu lost=%llu lost_before_drop=%llu "
+                "disk_bytes_per_login=%.0f\n",
+                options.broker_name.c_str(), handshakes.c_str(), options.users, options.room_size,
+                static_cast<unsigned long long>(options.window), protocol_label(options).c_str(),
+                outcome.seconds, outcome.back, outcome.resumed, outcome.retries,
+                outcome.broker_cpu_seconds, outcome.loadgen_cpu_seconds,
+                percentile_of(outcome.latencies_us, 0.5), percentile_of(outcome.latencies_us, 0.99),
+                static_cast<unsigned long long>(outcome.expected),
+                static_cast<unsigned long long>(outcome.expected > outcome.delivered
+                                                    ? outcome.expected - outcome.delivered
+                                                    : 0),
+                static_cast<unsigned long long>(outcome.expected_before - outcome.delivered_before),
+                outcome.back > 0 ? static_cast<double>(outcome.written_bytes) / outcome.back : 0.0);
     std::fflush(stdout);
 }
 
@@ -70,21 +72,24 @@ std::string chat_fields(const std::vector<login_outcome>& logins, std::uint64_t 
     }
     std::vector<double> disk_per_sent;
     std::uint64_t unacknowledged = 0;
+    std::size_t disconnected = 0;
     std::uint64_t rss_end = 0;
     for (const auto& step : steps) {
         const run_measurement& m = step.measurement;
         const double written = static_cast<double>(m.after.written_bytes - m.before.written_bytes);
         disk_per_sent.push_back(m.sent > 0 ? written / static_cast<double>(m.sent) : 0);
         unacknowledged += step.unacknowledged;
+        disconnected += step.disconnected;
         rss_end = m.after.resident_bytes;
     }
     char fields[320];
     std::snprintf(fields, sizeof fields,
                   " logins_per_s=%.0f login_failures=%zu disk_bytes_per_sent=%.1f "
-                  "unacknowledged=%llu rss_start_mb=%.1f rss_logged_in_mb=%.1f rss_end_mb=%.1f",
+                  "unacknowledged=%llu disconnected=%zu rss_start_mb=%.1f rss_logged_in_mb=%.1f "
+                  "rss_end_mb=%.1f",
                   percentile_of(login_rates, 0.5), failed, percentile_of(disk_per_sent, 0.5),
-                  static_cast<unsigned long long>(unacknowledged), mebibytes(rss_start),
-                  mebibytes(rss_logged_in), mebibytes(rss_end));
+                  static_cast<unsigned long long>(unacknowledged), disconnected,
+                  mebibytes(rss_start), mebibytes(rss_logged_in), mebibytes(rss_end));
     return fields;
 }
 

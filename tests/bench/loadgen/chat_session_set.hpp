@@ -15,7 +15,6 @@
 namespace perch::loadgen {
 
 inline constexpr double p99_limit_us = 10000;
-inline constexpr std::uint64_t no_progress_ns = 2000000000ull;
 
 /// Users and rooms: user k is in room k / room_size; the last room may be smaller.
 struct chat_layout {
@@ -41,6 +40,9 @@ struct chat_step {
     run_measurement measurement;
     /// QoS 1 publishes the broker had not acknowledged when the step ended.
     std::uint64_t unacknowledged = 0;
+    /// Users online when the step began whose connection had closed when it ended (a lost
+    /// delivery then is the connection's, not the broker's dropping).
+    std::size_t disconnected = 0;
     double rate_per_user = 0;
 };
 
@@ -50,6 +52,9 @@ struct storm_outcome {
     double seconds = 0;
     double broker_cpu_seconds = 0;
     double loadgen_cpu_seconds = 0;
+    /// Bytes the broker wrote to storage from the drop until every user was back
+    /// (/proc/PID/io write_bytes): the resumed sessions' records and the messages sent meanwhile.
+    std::uint64_t written_bytes = 0;
     std::size_t back = 0;
     std::size_t resumed = 0;
     /// CONNECTs that were refused or failed and were tried again.
@@ -170,6 +175,7 @@ public:
             online_members[layout_.room_of(user)] += is_online(user) ? 1 : 0;
         }
         std::uint64_t expected = 0;
+        const std::vector<bool> was_online = online_users();
         const double cpu_before = own_cpu_seconds();
         result.before = sample_broker(options_.broker_pid);
         const std::uint64_t start_ns = now_ns();
@@ -206,11 +212,14 @@ public:
             now_ns() + static_cast<std::uint64_t>(options_.timeout_seconds * 1e9);
         last_progress_ns_ = now_ns();
         while ((delivered_ < expected || acknowledged_ < result.sent) && now_ns() < drain_end_ns &&
-               now_ns() - last_progress_ns_ < no_progress_ns) {
+               now_ns() - last_progress_ns_ < no_progress_ns()) {
             loop_.poll(10);
         }
         result.after = sample_broker(options_.broker_pid);
         result.loadgen_cpu_seconds = own_cpu_seconds() - cpu_before;
+        for (std::size_t user = 0; user < layout_.users; ++user) {
+            step.disconnected += was_online[user] && !is_online(user) ? 1 : 0;
+        }
         result.seconds = duration_seconds;
         result.delivered = delivered_;
         result.lost = expected > delivered_ ? expected - delivered_ : 0;
@@ -245,7 +254,7 @@ public:
         // their way when the connections drop.
         last_progress_ns_ = now_ns();
         while (acknowledged_ < sent && now_ns() < deadline_ns &&
-               now_ns() - last_progress_ns_ < no_progress_ns) {
+               now_ns() - last_progress_ns_ < no_progress_ns()) {
             loop_.poll(10);
         }
         const std::vector<bool> was_online = online_users();
@@ -299,13 +308,14 @@ public:
         const broker_sample after = sample_broker(options_.broker_pid);
         outcome.seconds = static_cast<double>((back_ns != 0 ? back_ns : now_ns()) - drop_ns_) / 1e9;
         outcome.broker_cpu_seconds = after.cpu_seconds - before.cpu_seconds;
+        outcome.written_bytes = after.written_bytes - before.written_bytes;
         for (std::size_t user = 0; user < layout_.users; ++user) {
             outcome.back += is_online(user) ? 1 : 0;
             outcome.resumed += is_online(user) && loop_.at(user).was_resumed ? 1 : 0;
         }
         last_progress_ns_ = now_ns();
         while ((outcome.delivered < outcome.expected || acknowledged_ < 2 * sent) &&
-               now_ns() < deadline_ns && now_ns() - last_progress_ns_ < no_progress_ns) {
+               now_ns() < deadline_ns && now_ns() - last_progress_ns_ < no_progress_ns()) {
             loop_.poll(10);
         }
         outcome.loadgen_cpu_seconds = own_cpu_seconds() - cpu_before;
@@ -430,6 +440,11 @@ private:
         last_progress_ns_ = now_ns();
         latencies_->push_back(static_cast<double>(last_progress_ns_ - stamp.sent_ns) / 1e3);
         ++delivered_;
+    }
+
+    /// How long a step waits without progress before it ends (--drain-idle).
+    std::uint64_t no_progress_ns() const {
+        return static_cast<std::uint64_t>(options_.drain_idle_seconds * 1e9);
     }
 
     bool is_online(std::size_t user) {

@@ -25,6 +25,7 @@ void usage() {
         "  --mqtt 3.1.1|5     protocol of every client (default 3.1.1)\n"
         "  --user NAME  --password SECRET   credentials in every CONNECT\n"
         "  --runs N  --qos 0|1  --payload BYTES  --messages N  --timeout SECONDS\n"
+        "  --drain-idle SECONDS (chat: wait without progress before counting losses, default 2)\n"
         "  --perf 1           also count every broker system call with perf stat\n"
         "  fan_in:  --publishers P  --mode flat|closed  --window N  --inflight N\n"
         "  fan_out: --subscribers S  --window N (messages not yet delivered to all)\n"
@@ -122,6 +123,8 @@ bool apply_option(scenario_options& options, std::string_view key, const std::st
         options.flood_rate = std::stoull(value);
     } else if (key == "--timeout") {
         options.timeout_seconds = std::stod(value);
+    } else if (key == "--drain-idle") {
+        options.drain_idle_seconds = std::stod(value);
     } else {
         std::fprintf(stderr, "unknown option %s\n", std::string(key).c_str());
         return false;

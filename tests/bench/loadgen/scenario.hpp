@@ -41,6 +41,9 @@ struct scenario_options {
     bool is_counting_all_syscalls = false;
     /// Hard bound on one run, set-up excluded.
     double timeout_seconds = 60;
+    /// chat: after the sends of a step, how long it waits without a delivery or acknowledgement
+    /// before it counts what is missing as lost.
+    double drain_idle_seconds = 2;
     /// MQTT protocol level of every client: 4 (3.1.1) or 5 (5.0).
     int protocol_level = level_3_1_1;
     /// Credentials every client sends in CONNECT; an empty user name sends none.

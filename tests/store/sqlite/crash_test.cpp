@@ -1,18 +1,24 @@
 // The durability contract at store level: a child process enqueues as fast as it can and reports
 // each completion through a pipe; it is killed with SIGKILL mid-stream. Every message whose
 // completion fired must be in the reopened store, in order. The same for the chat store's history,
-// whose catch-up cursors must never pass a history row that did not survive.
+// whose catch-up cursors must never pass a history row that did not survive, and whose search
+// index must catch up with it.
 #include <cstdint>
+#include <future>
+#include <iterator>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "store/chat_store.hpp"
 #include "store/message_store.hpp"
+#include "store/sqlite/database.hpp"
 
 #include "store_test_support.hpp"
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -165,6 +171,78 @@ TEST_P(StoreCrash, CompletedHistorySurvivesKillAndNoCursorPassesIt) {
     // A cursor is committed with or after the rows below it: never above the surviving head.
     EXPECT_LE(cursors[0].cursors[0].id, heads[0].last_id);
     EXPECT_GT(cursors[0].cursors[0].id, 0u);
+}
+
+/// Runs in the child: appends history rows whose text is the word "n" followed by their id,
+/// forever, reporting each id once its completion fired. The search index is left to batches of
+/// 700 rows, so the kill leaves rows above the watermark. Never returns.
+[[noreturn]] void append_words_until_killed(const store_options& options, int report_fd) {
+    try {
+        auto store = open_chat_store(options);
+        for (std::uint64_t id = 1;; ++id) {
+            const std::string text = "n" + std::to_string(id);
+            store->append_history({"room/lobby", id, "alice", "chat/room/lobby/alice", id,
+                                   byte_vector(text.begin(), text.end())},
+                                  [report_fd, id](const store_status& status) {
+                                      if (status.is_ok()) {
+                                          [[maybe_unused]] const auto written =
+                                              ::write(report_fd, &id, sizeof id);
+                                      }
+                                  });
+            if (id % 512 == 511) {
+                store->flush();
+            }
+        }
+    } catch (...) {
+        ::_exit(2);
+    }
+}
+
+/// The first page of the search for `word` in room/lobby.
+std::vector<search_hit> search_lobby(chat_store& store, const std::string& word) {
+    search_request request;
+    request.terms = {{word, false}};
+    request.scopes = {{"room/lobby", 0}};
+    std::promise<std::vector<search_hit>> hits;
+    store.search_history(std::move(request),
+                         [&](std::vector<search_hit> found, const store_status& status) {
+                             EXPECT_TRUE(status.is_ok()) << status.detail;
+                             hits.set_value(std::move(found));
+                         });
+    return hits.get_future().get();
+}
+
+// History is searched in batches (docs/DECISIONS.md "Search index in batches"): a kill between two
+// batches loses no acknowledged message to search either. The reopened store indexes what the
+// last batch had not reached before anything else.
+TEST_P(StoreCrash, AcknowledgedHistoryIsSearchableAfterKillAndIndexedAtOpen) {
+    temporary_database file;
+    store_options options;
+    options.path = "file:" + file.path() + "?search_index_batch=700";
+    options.durability = GetParam();
+    options.commit_interval_ms = 2;
+
+    const std::set<std::uint64_t> confirmed =
+        confirmed_before_kill(options, append_words_until_killed);
+    ASSERT_GE(confirmed.size(), 3000u);
+
+    auto store = open_chat_store(options);
+    {
+        sqlite::database connection(file.path(), SQLITE_OPEN_READWRITE);
+        EXPECT_EQ(connection.query_integer("SELECT indexed_upto FROM chat_search_state"),
+                  connection.query_integer("SELECT max(rowid) FROM chat_history"));
+        EXPECT_EQ(connection.query_integer("SELECT count(*) FROM chat_search_docsize"),
+                  connection.query_integer("SELECT count(*) FROM chat_history"));
+        connection.execute(
+            "INSERT INTO chat_search (chat_search, rank) VALUES ('integrity-check', 0)");
+    }
+    const std::uint64_t middle =
+        *std::next(confirmed.begin(), static_cast<std::ptrdiff_t>(confirmed.size() / 2));
+    for (const std::uint64_t id : {*confirmed.begin(), middle, *confirmed.rbegin()}) {
+        const std::vector<search_hit> hits = search_lobby(*store, "n" + std::to_string(id));
+        ASSERT_EQ(hits.size(), 1u) << "acknowledged message " << id << " is not found";
+        EXPECT_EQ(hits[0].message.id, id);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Durability, StoreCrash,
