@@ -38,8 +38,9 @@ protected:
             GTEST_SKIP() << cluster.unavailable_reason();
         }
         const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+        database_ = std::string("perch_") + test->name();
         shared_config_ = "durability batched\nchat_store postgresql\npostgresql_conninfo \"" +
-                         cluster.conninfo(std::string("perch_") + test->name()) +
+                         cluster.conninfo(database_) +
                          "\"\nchat_reload_interval_ms 50\npassword_iterations 1\n";
         first_ = std::make_unique<broker_process>(broker_kind::perch, shared_config_);
         second_ = std::make_unique<broker_process>(broker_kind::perch, shared_config_);
@@ -85,6 +86,7 @@ protected:
         return json::parse(reply->payload);
     }
 
+    std::string database_;
     std::string shared_config_;
     std::unique_ptr<broker_process> first_;
     std::unique_ptr<broker_process> second_;
@@ -225,6 +227,40 @@ TEST_F(PostgresGateways, TwoGatewaysWritingOneRoomAtOnceGiveUniqueGapFreeIds) {
             EXPECT_EQ(payloads.count(payload), 1u) << payload << " at " << user;
         }
     }
+}
+
+TEST_F(PostgresGateways, AMessageWithoutAnIdIsRefusedAndNeitherRoutedNorStored) {
+    for (const std::string user : {"alice", "bob"}) {
+        ASSERT_TRUE(perch({"user", "add", user, "--password", user + "-pw"}).ending.is_success());
+    }
+    std::this_thread::sleep_for(400ms);
+    auto alice = connected(*first_, "alice");
+    ASSERT_EQ(control(*alice, "alice", {{"op", "create"}, {"room", "lobby"}})["ok"], true);
+    ASSERT_EQ(
+        control(*alice, "alice", {{"op", "invite"}, {"room", "lobby"}, {"user", "bob"}})["ok"],
+        true);
+    std::this_thread::sleep_for(400ms);
+    auto bob = connected(*first_, "bob");
+    auto& cluster = testing_support::postgres_cluster::shared();
+
+    // The heads table gone: every allocation fails, as with the database away.
+    ASSERT_TRUE(cluster.run_sql(database_, "ALTER TABLE chat_conversations RENAME TO away"));
+    EXPECT_EQ(alice->publish("chat/room/lobby/alice", "refused", 1),
+              mqtt::ReasonCode::UNSPECIFIED_ERROR);
+    EXPECT_TRUE(bob->stays_silent_on("chat/room/lobby/"));
+
+    // Back: after the allocator's pause (retry_interval_ms) messages are stamped again.
+    ASSERT_TRUE(cluster.run_sql(database_, "ALTER TABLE away RENAME TO chat_conversations"));
+    EXPECT_EQ(alice->publish("chat/room/lobby/alice", "accepted", 1), mqtt::ReasonCode::SUCCESS);
+    const auto received = bob->next_on("chat/room/lobby/alice");
+    ASSERT_TRUE(received);
+    EXPECT_EQ(received->payload, "accepted");
+    const json page =
+        control(*bob, "bob", {{"op", "history"}, {"conversation", "room/lobby"}, {"limit", 10}});
+    ASSERT_EQ(page["messages"].size(), 2U) << page.dump();
+    EXPECT_EQ(page["messages"][1]["payload"], "accepted");
+    // The invitation's event is id 1; the refused message took none.
+    EXPECT_EQ(page["messages"][1]["id"], 2);
 }
 
 } // namespace
