@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/id_allocator.hpp"
 #include "store/records.hpp"
 #include "store/store_open_error.hpp"
 #include "store/store_options.hpp"
@@ -608,6 +609,12 @@ public:
     /// The last id of every conversation in history. Synchronous: meant for start-up, so that
     /// ids keep increasing across restarts.
     virtual std::vector<conversation_head> conversation_heads() = 0;
+
+    /// The allocator of history ids of a store that several gateways share (PostgreSQL): ids
+    /// come from the database, so that gateways writing one conversation never pick the same.
+    /// Null for a store of one gateway (SQLite, memory): the gateway counts ids itself from
+    /// conversation_heads(). Call once; the allocator must be destroyed before the store.
+    virtual std::unique_ptr<id_allocator> open_id_allocator() { return nullptr; }
 
     /// Sets a read position (moving it backwards is ignored).
     virtual void set_read_position(read_position_record record, store_completion done = {}) = 0;

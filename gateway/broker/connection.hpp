@@ -237,6 +237,12 @@ private:
     /// The history row of the chat QoS 1 message `packet_id` is committed: its PUBACK may go once
     /// routing is done too.
     void finish_history_wait(std::uint16_t packet_id, mqtt::time_point now);
+    /// The rest of a chat message once it is stamped and its history row submitted (`recorded`;
+    /// empty when no id could be allocated: the publish is answered with a failure): its file
+    /// references, Web Push, the session's own cursor, and routing of QoS 0 and 1.
+    void finish_chat_publish(const mqtt::route_publish& inbound,
+                             const std::optional<recorded_message>& recorded,
+                             std::vector<std::string> file_ids, mqtt::time_point now);
     /// `signal` with the configured signal expiry (docs/CHAT.md "Signals expire"): a copy whose
     /// expiry deadline is at most signal_expiry_s from `now` (an earlier one the publisher set
     /// stays).

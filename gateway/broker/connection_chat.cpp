@@ -346,40 +346,79 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
     }
     // History is written before anyone can receive the message: routing (at once for QoS 0 and
     // 1) follows the submission of its row, and catch-up reads of history rely on it
-    // (docs/DURABILITY.md "Chat messages").
-    store::store_completion done;
-    auto stamped_content = std::make_shared<mqtt::message_ptr>();
+    // (docs/DURABILITY.md "Chat messages"). With ids from the shared database (chat_store
+    // postgresql) the stamp comes back later, on the allocator's thread, and the rest follows it
+    // on this worker; messages of this connection are stamped in the order they arrived.
+    recorded_write_completion written;
     if (inbound.packet_id != 0 && inbound.content->qos_level == mqtt::qos::at_least_once) {
         // An acknowledged chat message is always in history: a QoS 1 message is routed at once and
         // acknowledged once its history row (and any queue entry routing made) is committed.
         chat_->history_waits.push_back({inbound.packet_id, false, std::nullopt});
-        done = post_back([self = shared_from_this(), packet_id = inbound.packet_id] {
-            const mqtt::time_point at = clock_now();
-            self->finish_history_wait(packet_id, at);
-            self->process_actions(at);
-            self->worker_.flush();
-            self->arm_timer();
-        });
+        written = [back = post_back([self = shared_from_this(), packet_id = inbound.packet_id] {
+                       const mqtt::time_point at = clock_now();
+                       self->finish_history_wait(packet_id, at);
+                       self->process_actions(at);
+                       self->worker_.flush();
+                       self->arm_timer();
+                   })](const recorded_message&, const store::store_status& status) {
+            back(status);
+        };
     } else if (inbound.packet_id != 0) {
         // QoS 2 is routed (and then acknowledged) once its history row is committed: exactly
-        // once must not reach anyone before it is recorded. The completion runs on this worker
-        // after this call has filled stamped_content.
-        done =
-            post_back([self = shared_from_this(), stamped_content, packet_id = inbound.packet_id] {
+        // once must not reach anyone before it is recorded.
+        written = [self = shared_from_this(), context = &worker_.context(),
+                   packet_id = inbound.packet_id](const recorded_message& recorded,
+                                                  const store::store_status&) {
+            boost::asio::post(*context, [self, content = recorded.content, packet_id] {
                 const mqtt::time_point at = clock_now();
-                self->route_inbound({*stamped_content, packet_id}, at);
+                self->route_inbound({content, packet_id}, at);
                 self->process_actions(at);
                 self->sync_ledger(at);
                 self->worker_.flush();
                 self->arm_timer();
             });
+        };
     }
-    std::optional<recorded_message> recorded =
-        chat.stamp_and_record(inbound.content, chat_user(), unix_now_ms(), std::move(done));
+    recorded_completion later = [self = shared_from_this(), context = &worker_.context(), inbound,
+                                 file_ids](std::optional<recorded_message> recorded) {
+        boost::asio::post(*context, [self, inbound, file_ids, recorded = std::move(recorded)] {
+            const mqtt::time_point at = clock_now();
+            self->finish_chat_publish(inbound, recorded, file_ids, at);
+            self->process_actions(at);
+            self->sync_ledger(at);
+            self->worker_.flush();
+            self->arm_timer();
+        });
+    };
+    std::optional<recorded_message> recorded = chat.stamp_and_record(
+        inbound.content, chat_user(), unix_now_ms(), std::move(written), std::move(later));
+    if (recorded) {
+        finish_chat_publish(inbound, recorded, std::move(file_ids), now);
+    }
+    return true;
+}
+
+void connection::finish_chat_publish(const mqtt::route_publish& inbound,
+                                     const std::optional<recorded_message>& recorded,
+                                     std::vector<std::string> file_ids, mqtt::time_point now) {
     if (!recorded) {
-        return false;
+        // No id, so nothing recorded and nothing routed: answered as a failed durable write
+        // (finish_durable_publish).
+        worker_.counters().message_id_refusals.add();
+        log_event(log_level::error, "no message id for a message of {} on '{}': not accepted",
+                  client_id(), inbound.content->topic_name);
+        if (inbound.packet_id != 0) {
+            drop_history_wait(inbound.packet_id);
+            if (session_.version() == mqtt::protocol_version::v5) {
+                session_.complete_publish(inbound.packet_id, mqtt::reason_code::unspecified_error,
+                                          now);
+            } else {
+                session_.shutdown(mqtt::reason_code::unspecified_error, now);
+            }
+        }
+        return;
     }
-    *stamped_content = recorded->content;
+    chat_service& chat = tables_.chat();
     if (!file_ids.empty()) {
         // Submitted after the message's row: the reference lands in the same or a later group.
         chat.files()->record_references(recorded->conversation, recorded->id, std::move(file_ids));
@@ -392,7 +431,6 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
     if (inbound.packet_id == 0 || inbound.content->qos_level == mqtt::qos::at_least_once) {
         route_inbound({recorded->content, inbound.packet_id}, now);
     }
-    return true;
 }
 
 void connection::refuse_file_references(const mqtt::route_publish& inbound, std::string_view why,

@@ -74,6 +74,7 @@ inline constexpr auto worker_counter_table = std::to_array<counter_description>(
     {&worker_counters::subscribe_storm_disconnects, metric_type::counter, "perch_subscribe_storm_disconnects_total", "", "", "$SYS/broker/quota/disconnects/subscribe_storm", "Clients disconnected (0x97) for subscribing far past max_subscribe_rate or max_subscriptions_per_client."},
     // Files in chat (docs/CHAT.md "Files").
     {&worker_counters::file_reference_refusals, metric_type::counter, "perch_refusals_total", "reason", "file_reference", "", ""},
+    {&worker_counters::message_id_refusals, metric_type::counter, "perch_refusals_total", "reason", "message_id", "", ""},
 });
 // clang-format on
 

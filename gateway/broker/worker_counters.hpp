@@ -114,6 +114,9 @@ struct worker_counters {
     // Files in chat (docs/CHAT.md "Files").
     /// Chat messages refused for their "files": malformed, or naming a file not the sender's.
     counter file_reference_refusals;
+    /// Chat messages refused because no id could be allocated for them (the shared database of
+    /// chat_store postgresql was away): nothing routed, nothing acknowledged.
+    counter message_id_refusals;
 };
 
 /// The counter of `qos` (0, 1 or 2; anything else counts as 2) among three.

@@ -94,7 +94,8 @@ chat_service::chat_service(std::unique_ptr<store::chat_store> store, chat_settin
     : store_(std::move(store)), settings_(settings),
       history_retention_days_(settings.history_retention_days),
       history_keep_per_conversation_(settings.history_keep_per_conversation),
-      password_iterations_(settings.password_iterations), login_backoff_(settings.login_backoff),
+      password_iterations_(settings.password_iterations),
+      ids_(std::make_unique<counter_id_source>(counters_)), login_backoff_(settings.login_backoff),
       password_checks_(password_check_pool::threads_for(std::thread::hardware_concurrency()),
                        max_waiting_password_checks) {}
 
@@ -109,6 +110,9 @@ void chat_service::load() {
         push_subscribers_.load(store_->push_subscribed_devices());
     }
     counters_.seed(store_->conversation_heads());
+    if (std::unique_ptr<store::id_allocator> shared = store_->open_id_allocator()) {
+        ids_ = std::make_unique<store_id_source>(std::move(shared), counters_);
+    }
     std::lock_guard lock(stored_cursors_mutex_);
     for (store::session_cursors_record& record : store_->load_session_cursors()) {
         std::string client_id = record.client_id;
@@ -147,15 +151,67 @@ std::vector<std::string> chat_service::conversations_of(std::string_view user) c
 std::optional<recorded_message> chat_service::stamp_and_record(const mqtt::message_ptr& content,
                                                                std::string_view sender,
                                                                std::uint64_t now_unix_ms,
-                                                               store::store_completion done) {
+                                                               recorded_write_completion written,
+                                                               recorded_completion later) {
     std::string conversation = conversation_of(parse_chat_topic(content->topic_name));
     if (conversation.empty()) {
         return std::nullopt;
     }
-    const std::size_t shard = std::hash<std::string>{}(conversation) % record_shards;
-    std::lock_guard lock(record_mutexes_[shard]);
-    stamped_message stamped = stamp_in(content, std::move(conversation), sender, now_unix_ms);
-    recorded_message recorded{stamped.content, stamped.record.conversation, stamped.record.id};
+    record_request request;
+    request.content = content;
+    request.conversation = std::move(conversation);
+    request.sender = std::string(sender);
+    request.now_unix_ms = now_unix_ms;
+    request.written = std::move(written);
+    request.later = std::move(later);
+    return record_next(std::move(request));
+}
+
+std::optional<recorded_message> chat_service::record_next(record_request request) {
+    std::mutex& shard =
+        record_mutexes_[std::hash<std::string>{}(request.conversation) % record_shards];
+    {
+        std::lock_guard lock(shard);
+        if (const std::optional<std::uint64_t> id = ids_->allocate_now(request.conversation)) {
+            return stamp_and_submit(request, *id);
+        }
+    }
+    // From the shared database: completions arrive in request order on the allocator's thread,
+    // so a conversation's rows are still submitted in id order.
+    std::string conversation = request.conversation;
+    ids_->allocate_later(std::move(conversation), [this, &shard, request = std::move(request)](
+                                                      std::optional<std::uint64_t> id) mutable {
+        if (!id) {
+            if (request.later) {
+                request.later(std::nullopt);
+            }
+            return;
+        }
+        std::optional<recorded_message> recorded;
+        {
+            std::lock_guard lock(shard);
+            recorded = stamp_and_submit(request, *id);
+        }
+        if (request.later) {
+            request.later(std::move(recorded));
+        }
+    });
+    return std::nullopt;
+}
+
+recorded_message chat_service::stamp_and_submit(record_request& request, std::uint64_t id) {
+    stamped_message stamped = stamp_in(request.content, std::move(request.conversation),
+                                       request.sender, request.now_unix_ms, id, request.is_event);
+    stamped.record.kind = request.kind;
+    stamped.record.of_id = request.of_id;
+    stamped.record.change = std::move(request.change);
+    recorded_message recorded{stamped.content, stamped.record.conversation, id};
+    store::store_completion done;
+    if (request.written) {
+        done = [recorded, written = std::move(request.written)](const store::store_status& status) {
+            written(recorded, status);
+        };
+    }
     store_->append_history(std::move(stamped.record), std::move(done));
     return recorded;
 }
@@ -403,13 +459,16 @@ std::optional<stamped_message> chat_service::stamp(const mqtt::message_ptr& cont
     if (conversation.empty()) {
         return std::nullopt;
     }
-    return stamp_in(content, std::move(conversation), sender, now_unix_ms);
+    const std::optional<std::uint64_t> id = ids_->allocate_now(conversation);
+    if (!id) {
+        return std::nullopt;
+    }
+    return stamp_in(content, std::move(conversation), sender, now_unix_ms, *id);
 }
 
 stamped_message chat_service::stamp_in(const mqtt::message_ptr& content, std::string conversation,
                                        std::string_view sender, std::uint64_t now_unix_ms,
-                                       bool is_event) {
-    const std::uint64_t id = counters_.next_id(conversation);
+                                       std::uint64_t id, bool is_event) {
     auto stamped = std::make_shared<mqtt::message>(*content);
     auto& user_properties = stamped->props.user_properties;
     std::uint64_t reply_to = 0;

@@ -30,6 +30,7 @@
 #include "gateway/chat/chat_directory.hpp"
 #include "gateway/chat/chat_search.hpp"
 #include "gateway/chat/conversation_counters.hpp"
+#include "gateway/chat/id_source.hpp"
 #include "gateway/chat/login_backoff.hpp"
 #include "gateway/chat/password_check_pool.hpp"
 #include "gateway/chat/password_hash.hpp"
@@ -115,6 +116,14 @@ struct recorded_message {
     std::uint64_t id = 0;
 };
 
+/// Reports the write of a recorded message's history row: the message, and the store's outcome.
+using recorded_write_completion =
+    std::function<void(const recorded_message&, const store::store_status&)>;
+
+/// Receives a message whose id was allocated later (ids from the shared database), stamped and
+/// submitted to history; empty when no id could be allocated (nothing was recorded).
+using recorded_completion = std::function<void(std::optional<recorded_message>)>;
+
 /// What a control request produced: the reply, and messages to publish beside it: the read
 /// signal of `read`, the event an edit, delete or reaction recorded (stamped, in history, routed
 /// like a message of the acting user).
@@ -190,20 +199,27 @@ public:
     /// user exists.
     std::optional<std::string> user_of_client_id(std::string_view client_id) const;
 
-    /// Stamps a room or direct message (its topic already allowed): the routed copy carries user
+    /// Stamps a room or direct message (its topic already allowed) with the conversation's next
+    /// id, when ids are known at once (the gateway's own counters): the routed copy carries user
     /// properties `id` and `ts` (any the client set under those names are replaced). Empty for
-    /// any other topic.
+    /// any other topic, and when ids come from the shared database. Nothing is recorded.
     std::optional<stamped_message> stamp(const mqtt::message_ptr& content, std::string_view sender,
                                          std::uint64_t now_unix_ms);
 
-    /// stamp(), then submits the history row, both under the lock of the conversation's shard:
-    /// history rows of a conversation are submitted in id order, so that a read of history
-    /// submitted later sees every id stamped before it (docs/DURABILITY.md "Chat messages"), while
-    /// other conversations stamp beside it. `done` reports the row's write.
+    /// Stamps a room or direct message and submits its history row (record_next): history rows
+    /// of a conversation are submitted in id order, so that a read of history submitted later
+    /// sees every id stamped before it (docs/DURABILITY.md "Chat messages"), while other
+    /// conversations stamp beside it. When the id is known at once (SQLite, memory) the recorded
+    /// message is returned and `later` is never called; when it comes from the shared database
+    /// (PostgreSQL) the result is empty and `later` runs once, on the allocator's thread, with
+    /// the recorded message or with nothing when no id could be allocated. Empty, and nothing
+    /// called, for a topic that is not a room or direct message. `written` reports the row's
+    /// write.
     std::optional<recorded_message> stamp_and_record(const mqtt::message_ptr& content,
                                                      std::string_view sender,
                                                      std::uint64_t now_unix_ms,
-                                                     store::store_completion done);
+                                                     recorded_write_completion written = {},
+                                                     recorded_completion later = {});
 
     /// Web Push: receives the notices of direct messages and mentions for users with no connected
     /// device (chat_push.cpp). Set before the workers start; runs on the worker that recorded
@@ -366,11 +382,32 @@ private:
     chat_settings settings_;
     /// Set before start(); read by the background thread and the control requests.
     file_service* files_ = nullptr;
-    /// Stamps `content` as message `conversation`'s next id. User properties `event` and `of`
+    /// Stamps `content` as message `id` of `conversation`. User properties `event` and `of`
     /// are the gateway's own: those of a client's message (`is_event` false) are removed.
-    stamped_message stamp_in(const mqtt::message_ptr& content, std::string conversation,
-                             std::string_view sender, std::uint64_t now_unix_ms,
-                             bool is_event = false);
+    static stamped_message stamp_in(const mqtt::message_ptr& content, std::string conversation,
+                                    std::string_view sender, std::uint64_t now_unix_ms,
+                                    std::uint64_t id, bool is_event = false);
+
+    /// A message or event to stamp with its conversation's next id and record (record_next).
+    struct record_request {
+        mqtt::message_ptr content;
+        std::string conversation;
+        std::string sender;
+        std::uint64_t now_unix_ms = 0;
+        /// An edit, delete or reaction: its record's own fields follow.
+        bool is_event = false;
+        store::history_kind kind = store::history_kind::message;
+        std::uint64_t of_id = 0;
+        std::string change;
+        recorded_write_completion written;
+        recorded_completion later;
+    };
+    /// Allocates the conversation's next id (ids_), then stamp_and_submit: at once when the id
+    /// is known at once (returned), otherwise on the allocator's thread (passed to `later`).
+    std::optional<recorded_message> record_next(record_request request);
+    /// The one place a message becomes stamped: `id` and `ts` are set, and its history row is
+    /// submitted, under the lock of the conversation's shard.
+    recorded_message stamp_and_submit(record_request& request, std::uint64_t id);
 
     /// Conversations hash onto these; one is held from a stamp to the submission of its history
     /// row (stamp_and_record).
@@ -392,6 +429,10 @@ private:
     std::map<std::string, store::session_cursors_record, std::less<>> stored_cursors_;
     chat_directory directory_;
     conversation_counters counters_;
+    /// Where ids come from: the counters, or (from load() on) the store's shared allocator.
+    /// Declared after store_, the record locks and counters_, which its completions use: it goes
+    /// (serving what it still holds) before them.
+    std::unique_ptr<id_source> ids_;
     login_backoff login_backoff_;
 
     // The connected devices (subscriber ids) of each user with any. Owner: all workers. Lock:

@@ -26,6 +26,16 @@ std::uint64_t conversation_counters::next_id(std::string_view conversation) {
     return ++found->second;
 }
 
+void conversation_counters::raise(std::string_view conversation, std::uint64_t id) {
+    std::lock_guard lock(mutex_);
+    auto found = last_ids_.find(conversation);
+    if (found == last_ids_.end()) {
+        found = last_ids_.emplace(std::string(conversation), 0).first;
+        index_conversation(found->first);
+    }
+    found->second = std::max(found->second, id);
+}
+
 std::uint64_t conversation_counters::last_id(std::string_view conversation) const {
     std::lock_guard lock(mutex_);
     const auto found = last_ids_.find(conversation);

@@ -24,6 +24,10 @@ public:
     /// The next id of `conversation`: one above the last one handed out (the first is 1).
     std::uint64_t next_id(std::string_view conversation);
 
+    /// Makes `id` the last id of `conversation` when it is above it (an id the shared database
+    /// allocated, id_source.hpp).
+    void raise(std::string_view conversation, std::uint64_t id);
+
     /// The last id handed out in `conversation` (0 when none).
     std::uint64_t last_id(std::string_view conversation) const;
 

@@ -138,23 +138,32 @@ void chat_service::record_event(const control_request& request, const std::strin
     outcome.reply.operation = std::string(to_string(request.operation));
     outcome.reply.conversation = request.conversation;
     outcome.reply.of = request.id;
-    const std::size_t shard = std::hash<std::string>{}(request.conversation) % record_shards;
-    std::lock_guard lock(record_mutexes_[shard]);
-    stamped_message stamped = stamp_in(content, request.conversation, user, now_unix_ms, true);
-    stamped.record.kind = kind;
-    stamped.record.of_id = request.id;
-    stamped.record.change = std::move(change);
-    outcome.reply.id = stamped.record.id;
-    outcome.event = stamped.content;
-    store_->append_history(
-        std::move(stamped.record),
-        [request, outcome = std::move(outcome), done](const store::store_status& status) mutable {
-            if (!status.is_ok()) {
-                done(refusal(request, "the store failed: " + status.detail));
-                return;
-            }
-            done(std::move(outcome));
-        });
+    record_request event;
+    event.content = std::move(content);
+    event.conversation = request.conversation;
+    event.sender = user;
+    event.now_unix_ms = now_unix_ms;
+    event.is_event = true;
+    event.kind = kind;
+    event.of_id = request.id;
+    event.change = std::move(change);
+    event.written = [request, outcome = std::move(outcome),
+                     done](const recorded_message& recorded,
+                           const store::store_status& status) mutable {
+        if (!status.is_ok()) {
+            done(refusal(request, "the store failed: " + status.detail));
+            return;
+        }
+        outcome.reply.id = recorded.id;
+        outcome.event = recorded.content;
+        done(std::move(outcome));
+    };
+    event.later = [request, done](std::optional<recorded_message> recorded) {
+        if (!recorded) {
+            done(refusal(request, "the store failed: no message id could be allocated"));
+        }
+    };
+    record_next(std::move(event));
 }
 
 } // namespace perch::gateway

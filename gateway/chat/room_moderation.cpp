@@ -584,16 +584,25 @@ void chat_service::apply_room_changes(control_request request, std::string actor
                 return;
             }
             // Replies and events follow the reload: live sessions already obey the change.
-            reload_then(
-                [this, request, actor, event, outcome = std::move(outcome), done]() mutable {
-                    if (event) {
-                        auto content = make_room_event_message(request.room, actor, *event);
-                        if (auto recorded = stamp_and_record(content, actor, unix_now_ms(), {})) {
-                            outcome.signal = recorded->content;
-                        }
+            reload_then([this, request, actor, event, outcome = std::move(outcome),
+                         done]() mutable {
+                if (!event) {
+                    done(std::move(outcome));
+                    return;
+                }
+                // A room topic: recorded now, or (ids from the shared database) later.
+                auto content = make_room_event_message(request.room, actor, *event);
+                auto later = [outcome, done](std::optional<recorded_message> recorded) mutable {
+                    if (recorded) {
+                        outcome.signal = recorded->content;
                     }
                     done(std::move(outcome));
-                });
+                };
+                if (auto recorded = stamp_and_record(content, actor, unix_now_ms(), {}, later)) {
+                    outcome.signal = recorded->content;
+                    done(std::move(outcome));
+                }
+            });
         });
 }
 

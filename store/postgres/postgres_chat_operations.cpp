@@ -8,6 +8,7 @@
 
 #include "store/postgres/connection.hpp"
 #include "store/postgres/postgres_chat_store.hpp"
+#include "store/postgres/postgres_id_allocator.hpp"
 #include "store/postgres/search_tables.hpp"
 #include "store/postgres/table_set.hpp"
 
@@ -218,6 +219,10 @@ std::vector<conversation_head> postgres_chat_store::conversation_heads() {
     return read_now<std::vector<conversation_head>>(
         "the conversation heads",
         [](table_set& tables) { return tables.history.conversation_heads(); });
+}
+
+std::unique_ptr<id_allocator> postgres_chat_store::open_id_allocator() {
+    return std::make_unique<postgres_id_allocator>(options_);
 }
 
 void postgres_chat_store::read_history_after(std::string conversation, std::uint64_t after_id,

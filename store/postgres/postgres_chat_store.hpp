@@ -16,8 +16,8 @@
 //
 // Several gateways: creations are INSERT ... ON CONFLICT DO NOTHING (one winner, the other gets
 // already_exists); every directory change raises one version row, whose lock orders directory
-// changes across gateways. History ids are assigned by each gateway (docs/POSTGRESQL.md says what
-// that means for a conversation written through two gateways at once).
+// changes across gateways. History ids come from the database (open_id_allocator), so that
+// gateways writing one conversation at once never pick the same id.
 #pragma once
 
 #include <chrono>
@@ -83,6 +83,9 @@ public:
                       history_completion done) override;
     /// Reads committed heads (flush() first when pending appends matter).
     std::vector<conversation_head> conversation_heads() override;
+    /// A postgres_id_allocator on a connection of its own (throws store_open_error when it
+    /// cannot connect).
+    std::unique_ptr<id_allocator> open_id_allocator() override;
     void read_history_after(std::string conversation, std::uint64_t after_id,
                             std::uint64_t since_unix_ms, std::size_t limit,
                             history_completion done) override;

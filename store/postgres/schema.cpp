@@ -185,7 +185,17 @@ CREATE TABLE chat_push_settings (
 );
 )sql";
 
-constexpr std::array<std::string_view, current_schema_version> migrations = {version_1};
+// Version 2: chat_conversations is the heads table history ids are allocated from
+// (postgres_id_allocator.hpp); every conversation in history gets its head, so that the first
+// allocation after the upgrade continues above what gateways stamped themselves before.
+constexpr std::string_view version_2 = R"sql(
+INSERT INTO chat_conversations (conversation, last_id)
+SELECT conversation, max(id) FROM chat_history GROUP BY conversation
+ON CONFLICT (conversation) DO UPDATE
+SET last_id = GREATEST(chat_conversations.last_id, excluded.last_id);
+)sql";
+
+constexpr std::array<std::string_view, current_schema_version> migrations = {version_1, version_2};
 
 } // namespace
 

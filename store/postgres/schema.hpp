@@ -6,7 +6,7 @@ namespace perch::store::postgres {
 class connection;
 
 /// The schema version this build writes.
-inline constexpr int current_schema_version = 1;
+inline constexpr int current_schema_version = 2;
 
 /// Creates the tables, or migrates them from an older version, in one transaction under an
 /// advisory lock, so that gateways opening the same database at once apply it once. Throws

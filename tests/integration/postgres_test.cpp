@@ -1,10 +1,15 @@
 // Two perch gateways sharing one PostgreSQL chat store (docs/POSTGRESQL.md): a user created with
 // `perch user add` against one gateway's configuration logs in at the other, and a room's history
-// written through one is paged at the other. The PostgreSQL server is a throwaway cluster in a
-// temporary folder, on a unix socket only (tests/support/postgres_cluster.hpp).
+// written through one is paged at the other, and two gateways writing one room at once give its
+// messages unique ids without gaps (the database allocates them). The PostgreSQL server is a
+// throwaway cluster in a temporary folder, on a unix socket only
+// (tests/support/postgres_cluster.hpp).
+#include <algorithm>
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -33,8 +38,9 @@ protected:
             GTEST_SKIP() << cluster.unavailable_reason();
         }
         const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+        database_ = std::string("perch_") + test->name();
         shared_config_ = "durability batched\nchat_store postgresql\npostgresql_conninfo \"" +
-                         cluster.conninfo(std::string("perch_") + test->name()) +
+                         cluster.conninfo(database_) +
                          "\"\nchat_reload_interval_ms 50\npassword_iterations 1\n";
         first_ = std::make_unique<broker_process>(broker_kind::perch, shared_config_);
         second_ = std::make_unique<broker_process>(broker_kind::perch, shared_config_);
@@ -80,6 +86,7 @@ protected:
         return json::parse(reply->payload);
     }
 
+    std::string database_;
     std::string shared_config_;
     std::unique_ptr<broker_process> first_;
     std::unique_ptr<broker_process> second_;
@@ -139,6 +146,121 @@ TEST_F(PostgresGateways, HistoryWrittenThroughOneGatewayIsPagedAtTheOther) {
     EXPECT_EQ(json::parse(older["messages"][0]["payload"].get<std::string>())["event"], "invite");
     EXPECT_EQ(older["messages"][1]["payload"], "m1");
     EXPECT_EQ(older["messages"][3]["payload"], "m3");
+}
+
+/// Publishes `count` QoS 1 messages `{prefix}{n}` on `topic`, ten in flight at a time; returns
+/// the payloads acknowledged with success.
+std::vector<std::string> publish_acknowledged(chat_client& client, const std::string& topic,
+                                              const std::string& prefix, int count) {
+    constexpr int window = 10;
+    std::vector<std::string> acknowledged;
+    for (int first = 0; first < count; first += window) {
+        std::vector<std::pair<std::string, mqtt::delivery_token_ptr>> in_flight;
+        for (int index = first; index < std::min(count, first + window); ++index) {
+            std::string payload = prefix + std::to_string(index);
+            in_flight.emplace_back(payload, client.publish_async(topic, payload, 1));
+        }
+        for (auto& [payload, token] : in_flight) {
+            if (token->wait_for(command_timeout) &&
+                token->get_reason_code() == mqtt::ReasonCode::SUCCESS) {
+                acknowledged.push_back(payload);
+            }
+        }
+    }
+    return acknowledged;
+}
+
+TEST_F(PostgresGateways, TwoGatewaysWritingOneRoomAtOnceGiveUniqueGapFreeIds) {
+    for (const std::string user : {"alice", "bob"}) {
+        ASSERT_TRUE(perch({"user", "add", user, "--password", user + "-pw"}).ending.is_success());
+    }
+    std::this_thread::sleep_for(400ms);
+    auto alice = connected(*first_, "alice");
+    ASSERT_EQ(control(*alice, "alice", {{"op", "create"}, {"room", "lobby"}})["ok"], true);
+    ASSERT_EQ(
+        control(*alice, "alice", {{"op", "invite"}, {"room", "lobby"}, {"user", "bob"}})["ok"],
+        true);
+    std::this_thread::sleep_for(400ms);
+    auto bob = connected(*second_, "bob");
+    ASSERT_EQ(control(*bob, "bob", {{"op", "join"}, {"room", "lobby"}})["error"],
+              "already a member");
+
+    constexpr int per_client = 200;
+    std::vector<std::string> acknowledged_by_bob;
+    std::thread at_second([&] {
+        acknowledged_by_bob = publish_acknowledged(*bob, "chat/room/lobby/bob", "b", per_client);
+    });
+    std::vector<std::string> acknowledged =
+        publish_acknowledged(*alice, "chat/room/lobby/alice", "a", per_client);
+    at_second.join();
+    EXPECT_EQ(acknowledged.size(), static_cast<std::size_t>(per_client));
+    EXPECT_EQ(acknowledged_by_bob.size(), static_cast<std::size_t>(per_client));
+    acknowledged.insert(acknowledged.end(), acknowledged_by_bob.begin(), acknowledged_by_bob.end());
+
+    // Paged newest first at either gateway: every acknowledged message is there, and the ids
+    // (the invitation's event first) are unique and without gaps.
+    const std::vector<std::pair<chat_client*, std::string>> readers = {{bob.get(), "bob"},
+                                                                       {alice.get(), "alice"}};
+    for (const auto& [client, user] : readers) {
+        std::vector<std::uint64_t> ids;
+        std::multiset<std::string> payloads;
+        json page = control(*client, user,
+                            {{"op", "history"}, {"conversation", "room/lobby"}, {"limit", 200}});
+        while (page["ok"] == true && !page["messages"].empty()) {
+            for (const json& message : page["messages"]) {
+                ids.push_back(message["id"].get<std::uint64_t>());
+                payloads.insert(message.value("payload", std::string()));
+            }
+            page = control(*client, user,
+                           {{"op", "history"},
+                            {"conversation", "room/lobby"},
+                            {"before", page["messages"][0]["id"]},
+                            {"limit", 200}});
+        }
+        ASSERT_EQ(page["ok"], true) << page.dump();
+        std::sort(ids.begin(), ids.end());
+        ASSERT_EQ(ids.size(), 2u * per_client + 1) << "at " << user;
+        for (std::size_t index = 0; index < ids.size(); ++index) {
+            ASSERT_EQ(ids[index], index + 1) << "at " << user;
+        }
+        for (const std::string& payload : acknowledged) {
+            EXPECT_EQ(payloads.count(payload), 1u) << payload << " at " << user;
+        }
+    }
+}
+
+TEST_F(PostgresGateways, AMessageWithoutAnIdIsRefusedAndNeitherRoutedNorStored) {
+    for (const std::string user : {"alice", "bob"}) {
+        ASSERT_TRUE(perch({"user", "add", user, "--password", user + "-pw"}).ending.is_success());
+    }
+    std::this_thread::sleep_for(400ms);
+    auto alice = connected(*first_, "alice");
+    ASSERT_EQ(control(*alice, "alice", {{"op", "create"}, {"room", "lobby"}})["ok"], true);
+    ASSERT_EQ(
+        control(*alice, "alice", {{"op", "invite"}, {"room", "lobby"}, {"user", "bob"}})["ok"],
+        true);
+    std::this_thread::sleep_for(400ms);
+    auto bob = connected(*first_, "bob");
+    auto& cluster = testing_support::postgres_cluster::shared();
+
+    // The heads table gone: every allocation fails, as with the database away.
+    ASSERT_TRUE(cluster.run_sql(database_, "ALTER TABLE chat_conversations RENAME TO away"));
+    EXPECT_EQ(alice->publish("chat/room/lobby/alice", "refused", 1),
+              mqtt::ReasonCode::UNSPECIFIED_ERROR);
+    EXPECT_TRUE(bob->stays_silent_on("chat/room/lobby/"));
+
+    // Back: after the allocator's pause (retry_interval_ms) messages are stamped again.
+    ASSERT_TRUE(cluster.run_sql(database_, "ALTER TABLE away RENAME TO chat_conversations"));
+    EXPECT_EQ(alice->publish("chat/room/lobby/alice", "accepted", 1), mqtt::ReasonCode::SUCCESS);
+    const auto received = bob->next_on("chat/room/lobby/alice");
+    ASSERT_TRUE(received);
+    EXPECT_EQ(received->payload, "accepted");
+    const json page =
+        control(*bob, "bob", {{"op", "history"}, {"conversation", "room/lobby"}, {"limit", 10}});
+    ASSERT_EQ(page["messages"].size(), 2U) << page.dump();
+    EXPECT_EQ(page["messages"][1]["payload"], "accepted");
+    // The invitation's event is id 1; the refused message took none.
+    EXPECT_EQ(page["messages"][1]["id"], 2);
 }
 
 } // namespace

@@ -45,6 +45,13 @@ public:
         return "host=" + folder_.string() + " port=5432 user=perch dbname=" + database;
     }
 
+    /// Runs `sql` (no single quotes) in `database` with psql; true when it succeeded.
+    bool run_sql(const std::string& database, const std::string& sql) const {
+        return run_as_server("'" + (bin_ / "psql").string() + "' -h '" + folder_.string() +
+                             "' -p 5432 -U perch -v ON_ERROR_STOP=1 -d " + database + " -c '" +
+                             sql + "'");
+    }
+
     /// The log of the server (for failure messages).
     std::string server_log() const {
         std::ifstream in(folder_ / "server.log");
