@@ -114,6 +114,12 @@ struct worker_counters {
     // Files in chat (docs/CHAT.md "Files").
     /// Chat messages refused for their "files": malformed, or naming a file not the sender's.
     counter file_reference_refusals;
+
+    // Chat across gateways (docs/BRIDGES.md).
+    /// Relay copies dropped: a bad HMAC, this gateway's own origin, a sender who may not post.
+    counter chat_relay_drops;
+    /// Relay copies from other origins routed here.
+    counter chat_relay_messages_in;
 };
 
 /// The counter of `qos` (0, 1 or 2; anything else counts as 2) among three.

@@ -96,7 +96,9 @@ chat_service::chat_service(std::unique_ptr<store::chat_store> store, chat_settin
       history_keep_per_conversation_(settings.history_keep_per_conversation),
       password_iterations_(settings.password_iterations), login_backoff_(settings.login_backoff),
       password_checks_(password_check_pool::threads_for(std::thread::hardware_concurrency()),
-                       max_waiting_password_checks) {}
+                       max_waiting_password_checks) {
+    relay_.set_origin(settings_.gateway_name);
+}
 
 chat_service::~chat_service() {
     password_checks_.stop();
@@ -109,6 +111,9 @@ void chat_service::load() {
         push_subscribers_.load(store_->push_subscribed_devices());
     }
     counters_.seed(store_->conversation_heads());
+    // Shared by the gateways on one PostgreSQL database; none on SQLite (no chat across
+    // gateways there).
+    relay_.set_key(store_->relay_key());
     std::lock_guard lock(stored_cursors_mutex_);
     for (store::session_cursors_record& record : store_->load_session_cursors()) {
         std::string client_id = record.client_id;
@@ -500,7 +505,7 @@ mqtt::message_ptr chat_service::device_connected(std::string_view user, std::uin
     if (!settings_.is_presence_enabled) {
         return nullptr;
     }
-    return presence_message(user, devices, now_unix_ms);
+    return presence_message(user, devices + relay_.remote_device_count(user), now_unix_ms);
 }
 
 mqtt::message_ptr chat_service::device_disconnected(std::string_view user, std::uint64_t device,
@@ -527,7 +532,34 @@ mqtt::message_ptr chat_service::device_disconnected(std::string_view user, std::
     if (!settings_.is_presence_enabled) {
         return nullptr;
     }
-    return presence_message(user, devices, now_unix_ms);
+    return presence_message(user, devices + relay_.remote_device_count(user), now_unix_ms);
+}
+
+mqtt::message_ptr chat_service::presence_now(std::string_view user,
+                                             std::uint64_t now_unix_ms) const {
+    if (!settings_.is_presence_enabled) {
+        return nullptr;
+    }
+    return presence_message(user, connected_device_count(user) + relay_.remote_device_count(user),
+                            now_unix_ms);
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> chat_service::local_device_counts() const {
+    std::vector<std::pair<std::string, std::uint64_t>> counts;
+    std::shared_lock lock(presence_mutex_);
+    for (const auto& [user, devices] : devices_) {
+        counts.emplace_back(user, devices.size());
+    }
+    return counts;
+}
+
+void chat_service::add_relay_peer(std::string user) {
+    directory_.add_relay_peer(std::move(user));
+    relay_.enable();
+}
+
+void chat_service::learn_id(const std::string& conversation, std::uint64_t id) {
+    counters_.seed({store::conversation_head{conversation, id}});
 }
 
 std::size_t chat_service::connected_device_count(std::string_view user) const {
