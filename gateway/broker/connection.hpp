@@ -230,10 +230,14 @@ private:
     /// the publish is not the chat layer's (route it as usual).
     bool handle_chat_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
     // Chat across gateways (connection_relay.cpp, docs/BRIDGES.md).
-    /// Routes the relay copy of `stamped` (a message or event this gateway stamped, from
-    /// `sender`) to the bridges with bridge_chat; nothing when relaying is off.
-    void offer_relay(const mqtt::message_ptr& stamped, std::string_view sender,
-                     mqtt::time_point now);
+    /// The relay copy of `stamped` (a message or event this gateway stamped, from `sender`) for
+    /// the bridges with bridge_chat; null when relaying is off.
+    mqtt::message_ptr relay_copy_of(const mqtt::message_ptr& stamped, std::string_view sender);
+    /// `done`, followed by the routing of `*relay_copy` (when set by then) on this worker: the
+    /// relay copy of a message leaves once its history row is written, so that another gateway
+    /// reading the shared history for it finds it. `done` itself when relaying is off.
+    store::store_completion relay_after_commit(store::store_completion done,
+                                               std::shared_ptr<mqtt::message_ptr> relay_copy);
     /// A relay copy published by a bridge with bridge_chat: checked, then routed as its origin
     /// stamped it (a message) or applied (presence); a refused one is logged, counted and
     /// acknowledged so that it does not block the bridge.

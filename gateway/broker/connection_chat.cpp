@@ -180,7 +180,7 @@ void connection::start_chat_session(mqtt::time_point now) {
     relay_presence_of(chat_user(), now);
     if (chat.relay().is_enabled() && chat.directory().is_relay_peer(chat_user())) {
         // A bridge with bridge_chat (re)connected: every other origin learns this gateway's
-        // counts, and sends its own back (docs/BRIDGES.md "Presence across gateways").
+        // counts, and sends its own back (docs/BRIDGES.md "Chat across gateways").
         route_will(chat.relay().presence_snapshot(chat.local_device_counts(), true), now);
     }
     if (chat.settings().is_presence_enabled) {
@@ -385,12 +385,14 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
                 self->arm_timer();
             });
     }
+    auto relay_copy = std::make_shared<mqtt::message_ptr>();
     std::optional<recorded_message> recorded =
-        chat.stamp_and_record(inbound.content, chat_user(), unix_now_ms(), std::move(done));
+        chat.stamp_and_record(inbound.content, chat_user(), unix_now_ms(),
+                              relay_after_commit(std::move(done), relay_copy));
     if (!recorded) {
         return false;
     }
-    offer_relay(recorded->content, chat_user(), now);
+    *relay_copy = relay_copy_of(recorded->content, chat_user());
     *stamped_content = recorded->content;
     if (!file_ids.empty()) {
         // Submitted after the message's row: the reference lands in the same or a later group.
@@ -489,7 +491,10 @@ void connection::publish_chat_reply(const mqtt::message_ptr& request,
         // A message of the acting user in the conversation, already in history: routed as a
         // will is, durably and with no publisher waiting for an acknowledgement.
         route_will(outcome.event, clock_now());
-        offer_relay(outcome.event, chat_user(), clock_now());
+        // Its history row is written already: its relay copy leaves at once.
+        if (auto copy = relay_copy_of(outcome.event, chat_user())) {
+            route_will(copy, clock_now());
+        }
     }
     if (outcome.signal) {
         route(with_signal_expiry(outcome.signal, clock_now()));

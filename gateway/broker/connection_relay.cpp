@@ -3,6 +3,8 @@
 // device counts relayed between gateways. The checks live in chat_relay; this file routes.
 #include <charconv>
 
+#include <boost/asio/post.hpp>
+
 #include "gateway/broker/connection.hpp"
 #include "gateway/broker/worker.hpp"
 #include "gateway/chat/chat_topic.hpp"
@@ -26,17 +28,36 @@ std::uint64_t id_property(const mqtt::message& content) {
 
 } // namespace
 
-void connection::offer_relay(const mqtt::message_ptr& stamped, std::string_view sender,
-                             mqtt::time_point now) {
-    chat_service& chat = tables_.chat();
-    if (!chat.relay().is_enabled()) {
-        return;
+mqtt::message_ptr connection::relay_copy_of(const mqtt::message_ptr& stamped,
+                                            std::string_view sender) {
+    const chat_relay& relay = tables_.chat().relay();
+    if (!relay.is_enabled()) {
+        return nullptr;
     }
     const std::string conversation = conversation_of(parse_chat_topic(stamped->topic_name));
-    if (auto copy = chat.relay().offer(*stamped, conversation, id_property(*stamped), sender)) {
-        // Durably, as a will: a bridge whose upstream is away finds it in its session's queue.
-        route_will(copy, now);
+    return relay.offer(*stamped, conversation, id_property(*stamped), sender);
+}
+
+store::store_completion
+connection::relay_after_commit(store::store_completion done,
+                               std::shared_ptr<mqtt::message_ptr> relay_copy) {
+    if (!tables_.chat().relay().is_enabled()) {
+        return done;
     }
+    return [done = std::move(done), self = shared_from_this(), context = &worker_.context(),
+            relay_copy = std::move(relay_copy)](const store::store_status& status) {
+        if (done) {
+            done(status);
+        }
+        // Posted after `done`'s own work: the local acknowledgement goes first. Routed as a
+        // will, durably: a bridge whose upstream is away finds it in its session's queue.
+        boost::asio::post(*context, [self, relay_copy] {
+            if (*relay_copy) {
+                self->route_will(*relay_copy, clock_now());
+                self->worker_.flush();
+            }
+        });
+    };
 }
 
 void connection::handle_relay_publish(const mqtt::route_publish& inbound, mqtt::time_point now) {
