@@ -712,6 +712,11 @@ public:
     /// subscriptions and setting go in the same transaction as the user).
     virtual std::vector<std::pair<std::string, std::string>> push_subscribed_devices() = 0;
 
+    /// The key the gateways sharing this store seal their relay copies with (docs/BRIDGES.md
+    /// "Chat across gateways"): 32 random bytes made once by the first gateway, the same for all.
+    /// Empty for a store no other gateway shares (SQLite, memory). Synchronous.
+    virtual std::vector<std::uint8_t> relay_key() { return {}; }
+
     /// Blocks until every operation submitted before the call has completed.
     virtual void flush() = 0;
 };

@@ -52,6 +52,17 @@ void prepare_local_user(chat_service& chat, const std::string& user_name) {
 bridge_service::bridge_service(server& owner, const std::vector<bridge_config>& configs) {
     for (const bridge_config& config : configs) {
         prepare_local_user(owner.chat(), config.effective_local_username());
+        if (config.bridge_chat) {
+            owner.chat().add_relay_peer(config.effective_local_username());
+            if (!owner.chat().relay().is_enabled()) {
+                log_warning("bridge {}: bridge_chat, but the chat store shares no relay key: no "
+                            "chat crosses this bridge",
+                            config.name);
+            } else {
+                log_notice("bridge {}: chat across gateways as origin '{}'", config.name,
+                           owner.chat().relay().origin());
+            }
+        }
         const client::tls_client_context* tls = nullptr;
         if (config.is_tls()) {
             client::tls_client_options options;

@@ -231,6 +231,22 @@ private:
     /// Stamps and records a room or direct message, or carries out a control request; false when
     /// the publish is not the chat layer's (route it as usual).
     bool handle_chat_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
+    // Chat across gateways (connection_relay.cpp, docs/BRIDGES.md).
+    /// The relay copy of `stamped` (a message or event this gateway stamped, from `sender`) for
+    /// the bridges with bridge_chat; null when relaying is off.
+    mqtt::message_ptr relay_copy_of(const mqtt::message_ptr& stamped, std::string_view sender);
+    /// `written`, followed by the routing of the recorded message's relay copy on this worker:
+    /// the relay copy of a message leaves once its history row is written, so that another
+    /// gateway reading the shared history for it finds it. `written` itself when relaying is off.
+    recorded_write_completion relay_after_commit(recorded_write_completion written);
+    /// A relay copy published by a bridge with bridge_chat: checked, then routed as its origin
+    /// stamped it (a message) or applied (presence); a refused one is logged, counted and
+    /// acknowledged so that it does not block the bridge.
+    void handle_relay_publish(const mqtt::route_publish& inbound, mqtt::time_point now);
+    /// Relays this gateway's device count of `user` (after a connect or disconnect).
+    void relay_presence_of(std::string_view user, mqtt::time_point now);
+    /// Routes the presence of each of `users` as this gateway sees it now.
+    void route_presence_of(const std::vector<std::string>& users);
     /// Refuses a chat message whose "files" names what it may not (docs/CHAT.md "Files").
     void refuse_file_references(const mqtt::route_publish& inbound, std::string_view why,
                                 mqtt::reason_code reason, mqtt::time_point now);

@@ -177,6 +177,12 @@ void connection::start_chat_session(mqtt::time_point now) {
     // presence is read: a change made meanwhile arrives after what is read here, never before.
     const mqtt::message_ptr presence =
         chat.device_connected(chat_user(), chat_->device_id, unix_now_ms());
+    relay_presence_of(chat_user(), now);
+    if (chat.relay().is_enabled() && chat.directory().is_relay_peer(chat_user())) {
+        // A bridge with bridge_chat (re)connected: every other origin learns this gateway's
+        // counts, and sends its own back (docs/BRIDGES.md "Chat across gateways").
+        route_will(chat.relay().presence_snapshot(chat.local_device_counts(), true), now);
+    }
     if (chat.settings().is_presence_enabled) {
         for (const std::string& peer : chat.directory().peers_of(chat_user())) {
             send_chat_retained(chat_service::presence_subscription(peer).topic_filter, now);
@@ -304,6 +310,11 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
     }
     chat_service& chat = tables_.chat();
     const chat_topic topic = parse_chat_topic(inbound.content->topic_name);
+    if (topic.kind == chat_topic_kind::relay) {
+        // Only a relay peer may publish here (chat_policy): a copy another gateway stamped.
+        handle_relay_publish(inbound, now);
+        return true;
+    }
     if (topic.kind == chat_topic_kind::control_request) {
         if (inbound.packet_id != 0) {
             session_.complete_publish(inbound.packet_id, mqtt::reason_code::success, now);
@@ -379,6 +390,8 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
             });
         };
     }
+    // With bridge_chat, the message's relay copy leaves once its history row is written.
+    written = relay_after_commit(std::move(written));
     recorded_completion later = [self = shared_from_this(), context = &worker_.context(), inbound,
                                  file_ids](std::optional<recorded_message> recorded) {
         boost::asio::post(*context, [self, inbound, file_ids, recorded = std::move(recorded)] {
@@ -534,6 +547,10 @@ void connection::publish_chat_reply(const mqtt::message_ptr& request,
         // A message of the acting user in the conversation, already in history: routed as a
         // will is, durably and with no publisher waiting for an acknowledgement.
         route_will(outcome.event, clock_now());
+        // Its history row is written already: its relay copy leaves at once.
+        if (auto copy = relay_copy_of(outcome.event, chat_user())) {
+            route_will(copy, clock_now());
+        }
     }
     if (outcome.signal) {
         route(with_signal_expiry(outcome.signal, clock_now()));
@@ -550,12 +567,22 @@ void connection::end_chat_device() {
         return;
     }
     is_chat_device_ = false;
+    chat_service& chat = tables_.chat();
+    if (chat.relay().is_enabled() && chat.directory().is_relay_peer(chat_user())) {
+        // The bridge went: the other origins' counts can no longer be followed.
+        boost::asio::post(worker_.context(),
+                          [self = shared_from_this(), users = chat.relay().forget_remote_counts()] {
+                              self->route_presence_of(users);
+                              self->worker_.flush_when_over();
+                          });
+    }
     if (auto presence =
             tables_.chat().device_disconnected(chat_user(), chat_->device_id, unix_now_ms())) {
         // Routed on a later turn: the socket may be closing in the middle of a delivery.
         boost::asio::post(worker_.context(), [self = shared_from_this(), presence] {
             self->route_presence(presence, self->chat_user(),
                                  !chat_service::says_online(*presence));
+            self->relay_presence_of(self->chat_user(), clock_now());
             self->worker_.flush_when_over();
         });
     }

@@ -75,6 +75,9 @@ inline constexpr auto worker_counter_table = std::to_array<counter_description>(
     // Files in chat (docs/CHAT.md "Files").
     {&worker_counters::file_reference_refusals, metric_type::counter, "perch_refusals_total", "reason", "file_reference", "", ""},
     {&worker_counters::message_id_refusals, metric_type::counter, "perch_refusals_total", "reason", "message_id", "", ""},
+    // Chat across gateways (docs/BRIDGES.md "Chat across gateways").
+    {&worker_counters::chat_relay_drops, metric_type::counter, "perch_chat_relay_dropped_total", "", "", "$SYS/broker/chat/relay/dropped", "Relay copies from other gateways dropped (bad HMAC, own origin, a sender who may not post)."},
+    {&worker_counters::chat_relay_messages_in, metric_type::counter, "perch_chat_relay_messages_in_total", "", "", "$SYS/broker/chat/relay/messages/in", "Room and direct messages stamped by other gateways and routed here."},
 });
 // clang-format on
 

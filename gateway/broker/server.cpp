@@ -13,6 +13,7 @@
 
 #include "gateway/broker/broker_metrics.hpp"
 #include "gateway/chat/access_policy.hpp"
+#include "gateway/common/gateway_name.hpp"
 #include "gateway/common/log.hpp"
 #include "gateway/common/private_data_dir.hpp"
 #include "gateway/common/stored_message_codec.hpp"
@@ -446,6 +447,7 @@ void server::open_chat(const store::store_options& options) {
             push::base64url_encode(vapid_key->public_key.data(), vapid_key->public_key.size());
         settings.push_allow_insecure_endpoints = config_.push_allow_insecure_endpoints;
     }
+    settings.gateway_name = effective_gateway_name(config_.gateway_name, config_.data_dir);
     chat_ = std::make_unique<chat_service>(store::open_chat_store(chat_store_options), settings);
     if (vapid_key) {
         push::push_sender_settings push_settings;
@@ -590,6 +592,7 @@ broker_config keep_restart_values(broker_config wanted, const broker_config& run
     wanted.workers = running.workers;
     wanted.persistence = running.persistence;
     wanted.data_dir = running.data_dir;
+    wanted.gateway_name = running.gateway_name;
     wanted.durability = running.durability;
     wanted.commit_interval_ms = running.commit_interval_ms;
     wanted.max_batch_operations = running.max_batch_operations;

@@ -117,6 +117,12 @@ struct worker_counters {
     /// Chat messages refused because no id could be allocated for them (the shared database of
     /// chat_store postgresql was away): nothing routed, nothing acknowledged.
     counter message_id_refusals;
+
+    // Chat across gateways (docs/BRIDGES.md).
+    /// Relay copies dropped: a bad HMAC, this gateway's own origin, a sender who may not post.
+    counter chat_relay_drops;
+    /// Relay copies from other origins routed here.
+    counter chat_relay_messages_in;
 };
 
 /// The counter of `qos` (0, 1 or 2; anything else counts as 2) among three.

@@ -311,4 +311,16 @@ void chat_directory::set_outside_rules(std::shared_ptr<const outside_chat_rules>
     kept_rules_.push_back(std::move(rules));
 }
 
+void chat_directory::add_relay_peer(std::string user) {
+    std::unique_lock lock(mutex_);
+    if (std::find(relay_peers_.begin(), relay_peers_.end(), user) == relay_peers_.end()) {
+        relay_peers_.push_back(std::move(user));
+    }
+}
+
+bool chat_directory::is_relay_peer(std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    return std::find(relay_peers_.begin(), relay_peers_.end(), user) != relay_peers_.end();
+}
+
 } // namespace perch::gateway

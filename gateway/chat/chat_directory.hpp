@@ -178,7 +178,15 @@ public:
         return *current_rules_.load(std::memory_order_acquire);
     }
 
+    /// Makes `user` a relay peer: the local user of a bridge with bridge_chat, the only one who
+    /// may publish, subscribe to and receive `chat/relay/...` (docs/BRIDGES.md). Set at start.
+    void add_relay_peer(std::string user);
+    /// True when `user` is a relay peer.
+    bool is_relay_peer(std::string_view user) const;
+
 private:
+    // The relay peers; few (one per bridge), set at start. Lock: mutex_.
+    std::vector<std::string> relay_peers_;
     // Every set of rules ever installed: reloads are rare (SIGHUP), and keeping them lets a
     // check, asked for every delivery, cost one atomic load instead of a lock and a count.
     // Owner: the server (start and reload). Lock: rules_mutex_ for kept_rules_.

@@ -24,6 +24,7 @@ bool chat_may_publish(const chat_directory& directory, std::string_view user,
     case chat_topic_kind::direct_signal:
         return topic.sender == user && directory.has_user(topic.to);
     case chat_topic_kind::control_request: return topic.user == user;
+    case chat_topic_kind::relay: return directory.is_relay_peer(user);
     case chat_topic_kind::presence:
     case chat_topic_kind::control_response:
     case chat_topic_kind::malformed: return false;
@@ -43,6 +44,7 @@ bool chat_may_receive(const chat_directory& directory, std::string_view user,
         return (topic.to == user || topic.sender == user) && directory.has_user(user);
     case chat_topic_kind::presence: return directory.shares_room(topic.user, user);
     case chat_topic_kind::control_response: return topic.user == user && directory.has_user(user);
+    case chat_topic_kind::relay: return directory.is_relay_peer(user);
     case chat_topic_kind::control_request:
     case chat_topic_kind::malformed: return false;
     }
@@ -109,6 +111,10 @@ bool chat_may_subscribe(const chat_directory& directory, std::string_view user,
     }
     if (branch == "ctl") {
         return is_wildcard(named) || named == user;
+    }
+    if (branch == "relay") {
+        // Relay copies between gateways: only a bridge with bridge_chat reads them.
+        return directory.is_relay_peer(user);
     }
     return false;
 }

@@ -187,6 +187,10 @@ void chat_service::offer_push(std::string_view conversation, std::string_view se
                 continue;
             }
         }
+        if (relay_.remote_device_count(recipient) > 0) {
+            // Connected at another gateway (docs/BRIDGES.md "Chat across gateways").
+            continue;
+        }
         push_notifier_(push::push_notice{std::move(recipient), std::string(sender), room,
                                          std::string(conversation), std::string(text)});
     }

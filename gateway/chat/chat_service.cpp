@@ -97,7 +97,9 @@ chat_service::chat_service(std::unique_ptr<store::chat_store> store, chat_settin
       password_iterations_(settings.password_iterations),
       ids_(std::make_unique<counter_id_source>(counters_)), login_backoff_(settings.login_backoff),
       password_checks_(password_check_pool::threads_for(std::thread::hardware_concurrency()),
-                       max_waiting_password_checks) {}
+                       max_waiting_password_checks) {
+    relay_.set_origin(settings_.gateway_name);
+}
 
 chat_service::~chat_service() {
     password_checks_.stop();
@@ -113,6 +115,9 @@ void chat_service::load() {
     if (std::unique_ptr<store::id_allocator> shared = store_->open_id_allocator()) {
         ids_ = std::make_unique<store_id_source>(std::move(shared), counters_);
     }
+    // Shared by the gateways on one PostgreSQL database; none on SQLite (no chat across
+    // gateways there).
+    relay_.set_key(store_->relay_key());
     std::lock_guard lock(stored_cursors_mutex_);
     for (store::session_cursors_record& record : store_->load_session_cursors()) {
         std::string client_id = record.client_id;
@@ -564,7 +569,7 @@ mqtt::message_ptr chat_service::device_connected(std::string_view user, std::uin
     if (!settings_.is_presence_enabled) {
         return nullptr;
     }
-    return presence_message(user, devices, now_unix_ms);
+    return presence_message(user, devices + relay_.remote_device_count(user), now_unix_ms);
 }
 
 mqtt::message_ptr chat_service::device_disconnected(std::string_view user, std::uint64_t device,
@@ -591,7 +596,7 @@ mqtt::message_ptr chat_service::device_disconnected(std::string_view user, std::
     if (!settings_.is_presence_enabled) {
         return nullptr;
     }
-    return presence_message(user, devices, now_unix_ms);
+    return presence_message(user, devices + relay_.remote_device_count(user), now_unix_ms);
 }
 
 std::size_t chat_service::connected_device_count(std::string_view user) const {

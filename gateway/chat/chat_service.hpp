@@ -28,6 +28,7 @@
 
 #include "gateway/chat/chat_control.hpp"
 #include "gateway/chat/chat_directory.hpp"
+#include "gateway/chat/chat_relay.hpp"
 #include "gateway/chat/chat_search.hpp"
 #include "gateway/chat/conversation_counters.hpp"
 #include "gateway/chat/id_source.hpp"
@@ -78,6 +79,8 @@ struct chat_settings {
     std::string push_public_key;
     /// push_subscribe accepts http:// endpoints on loopback addresses (tests only).
     bool push_allow_insecure_endpoints = false;
+    /// This gateway's origin name in chat across gateways (docs/BRIDGES.md).
+    std::string gateway_name;
 };
 
 /// The outcome of the chat checks on a CONNECT.
@@ -236,6 +239,20 @@ public:
     /// push requests; the push sender forgets the subscriptions it finds gone. offer_push passes
     /// no notice for a user without one, so such a message costs no store read.
     push::push_subscribers& push_subscribers() { return push_subscribers_; }
+
+    /// Chat across gateways: relay copies out and in, and the other origins' device counts.
+    chat_relay& relay() { return relay_; }
+    /// Makes `user` (a bridge with bridge_chat) a relay peer and turns relaying on when the chat
+    /// store shares a relay key (PostgreSQL). Before the workers start.
+    void add_relay_peer(std::string user);
+    /// Routes a message another origin stamped: the counter of `conversation` learns `id`, so
+    /// that this gateway never hands it out again.
+    void learn_id(const std::string& conversation, std::uint64_t id);
+    /// The retained presence of `user` from this gateway's devices and the other origins'
+    /// counts; null when presence is off.
+    mqtt::message_ptr presence_now(std::string_view user, std::uint64_t now_unix_ms) const;
+    /// This gateway's own device count of every user with any (for a relay snapshot).
+    std::vector<std::pair<std::string, std::uint64_t>> local_device_counts() const;
 
     /// The last id stamped in `conversation` (0 when none).
     std::uint64_t last_id(std::string_view conversation) const {
@@ -429,6 +446,7 @@ private:
     std::map<std::string, store::session_cursors_record, std::less<>> stored_cursors_;
     chat_directory directory_;
     conversation_counters counters_;
+    chat_relay relay_;
     /// Where ids come from: the counters, or (from load() on) the store's shared allocator.
     /// Declared after store_, the record locks and counters_, which its completions use: it goes
     /// (serving what it still holds) before them.

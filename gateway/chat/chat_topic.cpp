@@ -62,6 +62,13 @@ chat_topic parse_chat_topic(std::string_view topic_name) {
         parsed.user = levels[2];
         return parsed;
     }
+    if (branch == "relay" && levels.size() == 4 &&
+        (levels[3] == "message" || levels[3] == "presence")) {
+        parsed.kind = chat_topic_kind::relay;
+        parsed.origin = levels[2];
+        parsed.relay_kind = levels[3];
+        return parsed;
+    }
     if (branch == "ctl" && levels.size() >= 4) {
         parsed.user = levels[2];
         if (levels[3] == "req" && levels.size() == 4) {

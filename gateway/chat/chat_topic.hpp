@@ -29,6 +29,9 @@ enum class chat_topic_kind : std::uint8_t {
     control_request,
     /// `chat/ctl/{user}/resp` and anything below it (`chat/ctl/{user}/resp/...`).
     control_response,
+    /// `chat/relay/{origin}/message` or `chat/relay/{origin}/presence`: a relay copy between
+    /// gateways (docs/BRIDGES.md "Chat across gateways"); only relay peers use it.
+    relay,
     /// Under chat/ but none of the above (wrong depth, unknown branch, empty level).
     malformed,
 };
@@ -44,6 +47,9 @@ struct chat_topic {
     std::string_view sender;
     /// The user of a presence or control topic.
     std::string_view user;
+    /// The origin gateway of a relay copy, and what it carries (`message` or `presence`).
+    std::string_view origin;
+    std::string_view relay_kind;
 };
 
 /// Parses a topic name (no wildcards). Never throws; anything unexpected under chat/ is

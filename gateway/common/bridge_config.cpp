@@ -217,6 +217,7 @@ const std::vector<std::pair<std::string_view, bridge_handler>>& bridge_key_table
         {"notifications", bool_key(&bridge_config::notifications)},
         {"notifications_local_only", bool_key(&bridge_config::notifications_local_only)},
         {"local_username", string_key(&bridge_config::local_username)},
+        {"bridge_chat", bool_key(&bridge_config::bridge_chat)},
     };
     return table;
 }
@@ -301,6 +302,14 @@ std::vector<bridge_config> parse_bridges(std::string_view text, std::string_view
         }
         if (line.front() == "connection") {
             connection_lines.push_back(line_number);
+        } else if (line.front() == "bridge_chat") {
+            bridges.back().bridge_chat_line = line_number;
+        }
+    }
+    for (bridge_config& bridge : bridges) {
+        if (bridge.bridge_chat && std::find(bridge.topics.begin(), bridge.topics.end(),
+                                            relay_mapping()) == bridge.topics.end()) {
+            bridge.topics.push_back(relay_mapping());
         }
     }
     for (std::size_t index = 0; index < bridges.size(); ++index) {
@@ -359,6 +368,14 @@ std::optional<std::string> check_bridge(const bridge_config& bridge) {
         return fmt::format("connection {}: bridge_insecure needs bridge_cafile (TLS)", bridge.name);
     }
     return std::nullopt;
+}
+
+bridge_topic relay_mapping() {
+    bridge_topic mapping;
+    mapping.pattern = "chat/relay/#";
+    mapping.direction = bridge_direction::both;
+    mapping.qos = 1;
+    return mapping;
 }
 
 std::optional<std::string> to_remote_topic(const bridge_topic& mapping,

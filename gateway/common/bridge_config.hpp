@@ -66,6 +66,11 @@ struct bridge_config {
     bool notifications_local_only = false;
     /// The local user whose rights bridged messages have (perch's key). Empty: "bridge-NAME".
     std::string local_username;
+    /// Chat across gateways (perch's key, docs/BRIDGES.md): carries `chat/relay/#` both ways at
+    /// QoS 1 and makes the local user a relay peer. Needs chat_store postgresql.
+    bool bridge_chat = false;
+    /// The line of the `bridge_chat` key (0 when absent), for config errors.
+    std::size_t bridge_chat_line = 0;
     bool operator==(const bridge_config&) const = default;
 
     /// The client id used upstream.
@@ -104,6 +109,9 @@ std::optional<std::string> apply_bridge_line(std::vector<bridge_config>& bridges
 /// Checks what only a whole block can show (an address and at least one topic). Returns the
 /// problem naming the bridge, or nothing.
 std::optional<std::string> check_bridge(const bridge_config& bridge);
+
+/// The mapping bridge_chat adds: `chat/relay/# both 1`, no prefixes.
+bridge_topic relay_mapping();
 
 /// The remote topic for local topic `local_topic` under `mapping` (which must carry out):
 /// remote_prefix + (local_topic minus local_prefix); nothing when `local_topic` does not match

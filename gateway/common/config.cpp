@@ -15,6 +15,7 @@
 #include "gateway/common/bridge_config.hpp"
 #include "gateway/common/chat_names.hpp"
 #include "gateway/common/endpoint_url.hpp"
+#include "gateway/common/gateway_name.hpp"
 #include "gateway/common/topic_acl.hpp"
 
 namespace perch::gateway {
@@ -251,6 +252,14 @@ void handle_chat_store(parse_state& state, const config_line& line) {
     }
 }
 
+void handle_gateway_name(parse_state& state, const config_line& line) {
+    const std::string_view name = line.single_value();
+    if (const auto problem = gateway_name_problem(name)) {
+        line.fail(*problem);
+    }
+    state.config.gateway_name = std::string(name);
+}
+
 void handle_data_dir(parse_state& state, const config_line& line) {
     state.config.data_dir = std::string(line.single_value());
 }
@@ -454,6 +463,7 @@ const std::vector<std::pair<std::string_view, key_handler>>& key_table() {
         {"durability", handle_durability},
         {"chat_store", handle_chat_store},
         {"postgresql_conninfo", handle_postgresql_conninfo},
+        {"gateway_name", handle_gateway_name},
         {"commit_interval_ms", unsigned_key(&broker_config::commit_interval_ms, 0, 60'000)},
         {"max_batch_operations", unsigned_key(&broker_config::max_batch_operations, 1, 1'000'000)},
         {"max_stored_messages", unsigned_key(&broker_config::max_stored_messages, 0, max_u32)},
@@ -689,7 +699,15 @@ broker_config parse_config(std::string_view text, std::string_view source_name) 
         }
         entry->second(state, line);
     }
-    parse_bridges(text, source_name);
+    for (const bridge_config& bridge : parse_bridges(text, source_name)) {
+        if (bridge.bridge_chat && state.config.chat_store != chat_store_kind::postgresql) {
+            // Chat across gateways shares users, rooms and history: each message is recorded
+            // once, by its origin, in the store every gateway reads (docs/BRIDGES.md).
+            throw config_error(std::string(source_name), bridge.bridge_chat_line, "bridge_chat",
+                               "needs chat_store postgresql (the gateways must share users, "
+                               "rooms and history)");
+        }
+    }
     return state.config;
 }
 
@@ -754,6 +772,7 @@ std::vector<std::string> keys_needing_restart(const broker_config& running,
     check("durability", running.durability != wanted.durability);
     check("chat_store", running.chat_store != wanted.chat_store);
     check("postgresql_conninfo", running.postgresql_conninfo != wanted.postgresql_conninfo);
+    check("gateway_name", running.gateway_name != wanted.gateway_name);
     check("commit_interval_ms", running.commit_interval_ms != wanted.commit_interval_ms);
     check("max_batch_operations", running.max_batch_operations != wanted.max_batch_operations);
     check("chat_commit_interval_ms",

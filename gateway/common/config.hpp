@@ -238,6 +238,9 @@ struct broker_config {
     chat_store_kind chat_store = chat_store_kind::sqlite;
     /// The libpq connection string of chat_store postgresql. May hold a password: never logged.
     std::string postgresql_conninfo;
+    /// This gateway's origin name in chat across gateways (docs/BRIDGES.md); empty: derived from
+    /// the host name and data_dir (effective_gateway_name).
+    std::string gateway_name;
     /// The longest a store write waits for its group commit.
     std::uint32_t commit_interval_ms = 5;
     /// A group commit happens at once when it holds this many operations.

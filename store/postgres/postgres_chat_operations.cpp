@@ -189,6 +189,12 @@ std::uint64_t postgres_chat_store::directory_version() {
     });
 }
 
+std::vector<std::uint8_t> postgres_chat_store::relay_key() {
+    return read_now<std::vector<std::uint8_t>>("the relay key", [](table_set& tables) {
+        return tables.database.run("SELECT key FROM perch_relay_key").bytes(0, 0);
+    });
+}
+
 // History.
 
 void postgres_chat_store::append_history(history_record record, store_completion done) {

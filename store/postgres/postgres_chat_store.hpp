@@ -119,6 +119,7 @@ public:
     std::vector<std::pair<std::string, std::string>> push_subscribed_devices() override;
     /// Must not be called from a completion. Does not wait for searches handed to the search
     /// thread.
+    std::vector<std::uint8_t> relay_key() override;
     void flush() override;
 
 private:

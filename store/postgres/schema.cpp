@@ -7,6 +7,8 @@
 #include "store/postgres/schema.hpp"
 
 #include <array>
+#include <cstdint>
+#include <random>
 #include <string>
 #include <string_view>
 
@@ -197,6 +199,26 @@ SET last_id = GREATEST(chat_conversations.last_id, excluded.last_id);
 
 constexpr std::array<std::string_view, current_schema_version> migrations = {version_1, version_2};
 
+// The key of chat across gateways (docs/BRIDGES.md): made once, by the first gateway to open the
+// database, under the migration lock; every gateway reads the same. Not versioned: it stands
+// beside the chat tables and a database of any version gets it.
+constexpr std::string_view relay_key_table = R"sql(
+CREATE TABLE IF NOT EXISTS perch_relay_key (
+    row SMALLINT PRIMARY KEY CHECK (row = 0),
+    key BYTEA NOT NULL
+);
+)sql";
+
+/// 32 bytes from the system's random source (getrandom on Linux).
+std::array<std::uint8_t, 32> random_key() {
+    std::random_device source;
+    std::array<std::uint8_t, 32> key{};
+    for (std::uint8_t& byte : key) {
+        byte = static_cast<std::uint8_t>(source());
+    }
+    return key;
+}
+
 } // namespace
 
 void migrate_schema(connection& database) {
@@ -216,6 +238,10 @@ void migrate_schema(connection& database) {
         }
         database.run("UPDATE perch_schema_version SET version = $1",
                      parameters().integer(current_schema_version));
+        database.execute(relay_key_table);
+        const auto key = random_key();
+        database.run("INSERT INTO perch_relay_key VALUES (0, $1) ON CONFLICT DO NOTHING",
+                     parameters().bytes(key));
         database.commit();
     } catch (...) {
         database.rollback();

@@ -9,6 +9,7 @@
 
 #include "gateway/common/bridge_config.hpp"
 #include "gateway/common/config.hpp"
+#include "gateway/common/gateway_name.hpp"
 
 namespace perch::gateway {
 namespace {
@@ -199,6 +200,59 @@ TEST(BridgeTopicMapping, TopicsOutsideTheMappingAreNotMapped) {
     EXPECT_EQ(to_remote_topic(topic, "local/other/t1"), std::nullopt);
     EXPECT_EQ(to_local_topic(topic, "site2/sensors/t1"), std::nullopt);
     EXPECT_EQ(to_local_topic(topic, "site1/"), std::nullopt);
+}
+
+TEST(BridgeConfig, BridgeChatAddsTheRelayMapping) {
+    const std::string text = "chat_store postgresql\n"
+                             "connection central\n"
+                             "address 10.0.0.2\n"
+                             "bridge_chat true\n";
+    const std::vector<bridge_config> bridges = parse_bridges(text, "test.conf");
+    ASSERT_EQ(bridges.size(), 1U);
+    EXPECT_TRUE(bridges[0].bridge_chat);
+    EXPECT_EQ(bridges[0].bridge_chat_line, 4U);
+    ASSERT_EQ(bridges[0].topics.size(), 1U);
+    EXPECT_EQ(bridges[0].topics[0], relay_mapping());
+    EXPECT_EQ(bridges[0].topics[0].local_filter(), "chat/relay/#");
+    EXPECT_EQ(bridges[0].topics[0].direction, bridge_direction::both);
+    EXPECT_EQ(bridges[0].topics[0].qos, 1);
+    EXPECT_EQ(error_of(text), "");
+    // Written out as well, the mapping is not doubled.
+    EXPECT_EQ(parse_bridges(text + "topic chat/relay/# both 1\n", "t.conf")[0].topics.size(), 1U);
+}
+
+TEST(BridgeConfig, BridgeChatNeedsPostgresql) {
+    EXPECT_EQ(error_of("connection central\naddress 10.0.0.2\ntopic a/# out\n"
+                       "bridge_chat true\n"),
+              "test.conf:4: bridge_chat: needs chat_store postgresql (the gateways must share "
+              "users, rooms and history)");
+    EXPECT_EQ(error_of("chat_store sqlite\nconnection central\naddress 10.0.0.2\n"
+                       "bridge_chat true\n"),
+              "test.conf:4: bridge_chat: needs chat_store postgresql (the gateways must share "
+              "users, rooms and history)");
+    EXPECT_EQ(error_of("connection central\naddress 10.0.0.2\ntopic a/# out\n"
+                       "bridge_chat false\n"),
+              "");
+    EXPECT_EQ(error_of("chat_store postgresql\nconnection c\naddress h\nbridge_chat yes\n"),
+              "test.conf:4: bridge_chat: expected true or false, got 'yes'");
+}
+
+TEST(BridgeConfig, GatewayNameIsOneTopicLevel) {
+    EXPECT_EQ(parse_config("gateway_name board-7.east\n", "test.conf").gateway_name,
+              "board-7.east");
+    EXPECT_EQ(error_of("gateway_name a/b\n"),
+              "test.conf:1: gateway_name: the name 'a/b' must be 1 to 64 letters, digits, '-', "
+              "'_' or '.'");
+    EXPECT_NE(error_of("gateway_name +\n"), "");
+    EXPECT_NE(error_of("gateway_name " + std::string(65, 'x') + "\n"), "");
+}
+
+TEST(BridgeConfig, GatewayNameDefaultsToHostAndDataDir) {
+    EXPECT_EQ(effective_gateway_name("board-7", "/var/lib/perch"), "board-7");
+    const std::string first = effective_gateway_name("", "/var/lib/perch-a");
+    EXPECT_EQ(first, effective_gateway_name("", "/var/lib/perch-a"));
+    EXPECT_NE(first, effective_gateway_name("", "/var/lib/perch-b"));
+    EXPECT_FALSE(gateway_name_problem(first)) << first;
 }
 
 } // namespace
