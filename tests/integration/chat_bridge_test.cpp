@@ -16,12 +16,9 @@
 
 #include "broker_process.hpp"
 #include "chat_client.hpp"
+#include "mosquitto_upstream.hpp"
 #include "support/postgres_cluster.hpp"
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <nlohmann/json.hpp>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace perch::integration {
 namespace {
@@ -31,47 +28,6 @@ using json = nlohmann::json;
 
 /// How long the tests listen for a message that must not arrive.
 constexpr auto silence_window = 1500ms;
-
-bool accepts_tcp(std::uint16_t port) {
-    const int descriptor = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool is_open =
-        ::connect(descriptor, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
-    ::close(descriptor);
-    return is_open;
-}
-
-/// Debian's Mosquitto on a free loopback port, anonymous clients allowed: the shared upstream.
-class mosquitto_upstream {
-public:
-    mosquitto_upstream() : port_(free_loopback_port()) {
-        write_file_text(directory_.path() / "mosquitto.conf",
-                        "listener " + std::to_string(port_) +
-                            " 127.0.0.1\nallow_anonymous true\npersistence false\n");
-        const auto log_path = directory_.path() / "mosquitto.log";
-        process_ = std::make_unique<child_process>(
-            std::vector<std::string>{PERCH_MOSQUITTO_PATH, "-c",
-                                     (directory_.path() / "mosquitto.conf").string()},
-            process_streams{{}, log_path, log_path});
-        const auto deadline = std::chrono::steady_clock::now() + 10s;
-        while (!accepts_tcp(port_)) {
-            if (std::chrono::steady_clock::now() > deadline || !process_->is_running()) {
-                throw std::runtime_error("mosquitto did not start");
-            }
-            std::this_thread::sleep_for(20ms);
-        }
-    }
-    std::uint16_t port() const { return port_; }
-    std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
-
-private:
-    temporary_directory directory_;
-    std::uint16_t port_;
-    std::unique_ptr<child_process> process_;
-};
 
 class ChatAcrossGateways : public ::testing::Test {
 protected:
@@ -87,7 +43,7 @@ protected:
         if (!cluster.is_available()) {
             GTEST_SKIP() << cluster.unavailable_reason();
         }
-        upstream_ = std::make_unique<mosquitto_upstream>();
+        upstream_ = std::make_unique<upstream_broker>();
         const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
         shared_config_ = "durability batched\nchat_store postgresql\npostgresql_conninfo \"" +
                          cluster.conninfo(std::string("perch_") + test->name()) +
@@ -171,7 +127,7 @@ protected:
     }
 
     std::string shared_config_;
-    std::unique_ptr<mosquitto_upstream> upstream_;
+    std::unique_ptr<upstream_broker> upstream_;
     std::unique_ptr<broker_process> gateway_a_;
     std::unique_ptr<broker_process> gateway_b_;
 };
