@@ -13,7 +13,7 @@
 # step is bounded in time.
 #
 # usage: tests/bench/run-bridge.sh [--quick] [--out FILE.md]
-#   --quick     3-second fixed-rate steps and 2-second ramp steps (about 4 minutes)
+#   --quick     3-second fixed-rate steps and 2-second ramp steps (about 5 minutes)
 #   --out FILE  where to write the markdown table (default: build-bench/bridge.md)
 # Environment: PERCH_BENCH_BUILD (build directory, default build-bench), PERCH_BINARY (a perch
 # built elsewhere; then only the load generator is built), MOSQUITTO (default /usr/sbin/mosquitto),
@@ -143,27 +143,29 @@ fi
 results=$work/results.txt
 : > "$results"
 
-# measure LABEL PUB_PORT PUB_PID SUB_PORT SUB_PID UPSTREAM_PID: every step against one topology.
+# measure QOS LABEL PUB_PORT PUB_PID SUB_PORT SUB_PID UPSTREAM_PID: the steps of one QoS
+# against one topology: the ramp first (from 1,000 msg/s), then the fixed rates, so that the
+# backlog of a fixed rate the brokers cannot hold does not spill into another measurement.
 measure() {
-    local label=$1 common
-    common=(--port "$2" --pid "$3" --sub-port "$4" --sub-pid "$5" --payload 64 --inflight 1000
-        --name "$label" --timeout 30)
-    if [[ $6 != 0 ]]; then
-        common+=(--upstream-pid "$6")
+    local qos=$1 label=$2 common
+    common=(--port "$3" --pid "$4" --sub-port "$5" --sub-pid "$6" --payload 64 --inflight 1000
+        --name "$label" --timeout 30 --qos "$qos")
+    if [[ $7 != 0 ]]; then
+        common+=(--upstream-pid "$7")
     fi
-    for qos in 0 1; do
-        for rate in 1000 5000; do
-            "$loadgen" bridge "${common[@]}" --qos "$qos" --rate "$rate" \
-                --duration "$fixed_seconds" | tee -a "$results"
-        done
-        "$loadgen" bridge "${common[@]}" --qos "$qos" --rate 2000 --duration "$ramp_seconds" \
-            --ramp 1 2> "$work/$label-ramp-qos$qos.log" | tee -a "$results"
+    "$loadgen" bridge "${common[@]}" --rate 1000 --duration "$ramp_seconds" --ramp 1 \
+        2> "$work/$label-ramp-qos$qos.log" | tee -a "$results"
+    for rate in 1000 5000; do
+        "$loadgen" bridge "${common[@]}" --rate "$rate" --duration "$fixed_seconds" |
+            tee -a "$results"
     done
 }
 
-# bridged KIND: upstream Mosquitto, two edges of KIND (perch or mosquitto) bridged to it.
+# bridged KIND QOS: fresh brokers: upstream Mosquitto, two edges of KIND (perch or mosquitto)
+# bridged to it.
 bridged() {
-    local kind=$1 upstream_port edge_a edge_b upstream_pid pid_a pid_b
+    local kind=$1 qos=$2 upstream_port edge_a edge_b upstream_pid pid_a pid_b
+    rm -rf "$work/$kind-upstream" "$work/$kind-edge-a" "$work/$kind-edge-b"
     upstream_port=$(free_port)
     start_mosquitto "$kind-upstream" "$upstream_port"
     upstream_pid=$started_pid
@@ -173,24 +175,27 @@ bridged() {
     edge_b=$(free_port)
     "start_$kind" "$kind-edge-b" "$edge_b" "$upstream_port"
     pid_b=$started_pid
-    measure "$kind-bridge" "$edge_a" "$pid_a" "$edge_b" "$pid_b" "$upstream_pid"
+    measure "$qos" "$kind-bridge" "$edge_a" "$pid_a" "$edge_b" "$pid_b" "$upstream_pid"
     stop_all
 }
 
-# direct KIND: one broker of KIND, publisher and subscriber on it.
+# direct KIND QOS: one fresh broker of KIND, publisher and subscriber on it.
 direct() {
-    local kind=$1 port
+    local kind=$1 qos=$2 port
+    rm -rf "$work/$kind-direct"
     port=$(free_port)
     "start_$kind" "$kind-direct" "$port"
-    measure "$kind-direct" "$port" "$started_pid" "$port" "$started_pid" 0
+    measure "$qos" "$kind-direct" "$port" "$started_pid" "$port" "$started_pid" 0
     stop_all
 }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-bridged perch
-bridged mosquitto
-direct perch
-direct mosquitto
+for qos in 0 1; do
+    bridged perch "$qos"
+    bridged mosquitto "$qos"
+    direct perch "$qos"
+    direct mosquitto "$qos"
+done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 - "$results" "$out" << 'EOF'
