@@ -9,11 +9,11 @@
 # topologies. At QoS 0 and 1: p50/p99 end-to-end latency at fixed rates (64-byte payloads), the
 # highest rate that holds (a ramp: nothing lost, the rate kept, median latency under 10 ms, the
 # last message in within 1 s of the step's end), and the edge brokers' CPU-seconds per message
-# (/proc/PID/stat utime + stime of both edges). Everything on 127.0.0.1, on free ports; every
-# step is bounded in time.
+# (/proc/PID/stat utime + stime of both edges). Every load generator run gets fresh brokers.
+# Everything on 127.0.0.1, on free ports; every step is bounded in time.
 #
 # usage: tests/bench/run-bridge.sh [--quick] [--out FILE.md]
-#   --quick     3-second fixed-rate steps and 2-second ramp steps (about 5 minutes)
+#   --quick     3-second fixed-rate steps and 2-second ramp steps (about 7 minutes)
 #   --out FILE  where to write the markdown table (default: build-bench/bridge.md)
 # Environment: PERCH_BENCH_BUILD (build directory, default build-bench), PERCH_BINARY (a perch
 # built elsewhere; then only the load generator is built), MOSQUITTO (default /usr/sbin/mosquitto),
@@ -143,28 +143,10 @@ fi
 results=$work/results.txt
 : > "$results"
 
-# measure QOS LABEL PUB_PORT PUB_PID SUB_PORT SUB_PID UPSTREAM_PID: the steps of one QoS
-# against one topology: the ramp first (from 1,000 msg/s), then the fixed rates, so that the
-# backlog of a fixed rate the brokers cannot hold does not spill into another measurement.
-measure() {
-    local qos=$1 label=$2 common
-    common=(--port "$3" --pid "$4" --sub-port "$5" --sub-pid "$6" --payload 64 --inflight 1000
-        --name "$label" --timeout 30 --qos "$qos")
-    if [[ $7 != 0 ]]; then
-        common+=(--upstream-pid "$7")
-    fi
-    "$loadgen" bridge "${common[@]}" --rate 1000 --duration "$ramp_seconds" --ramp 1 \
-        2> "$work/$label-ramp-qos$qos.log" | tee -a "$results"
-    for rate in 1000 5000; do
-        "$loadgen" bridge "${common[@]}" --rate "$rate" --duration "$fixed_seconds" |
-            tee -a "$results"
-    done
-}
-
-# bridged KIND QOS: fresh brokers: upstream Mosquitto, two edges of KIND (perch or mosquitto)
-# bridged to it.
-bridged() {
-    local kind=$1 qos=$2 upstream_port edge_a edge_b upstream_pid pid_a pid_b
+# start_bridged KIND: fresh brokers: upstream Mosquitto and two edges of KIND (perch or
+# mosquitto) bridged to it; sets endpoints (the load generator's broker arguments).
+start_bridged() {
+    local kind=$1 upstream_port edge_a edge_b upstream_pid pid_a
     rm -rf "$work/$kind-upstream" "$work/$kind-edge-a" "$work/$kind-edge-b"
     upstream_port=$(free_port)
     start_mosquitto "$kind-upstream" "$upstream_port"
@@ -174,27 +156,41 @@ bridged() {
     pid_a=$started_pid
     edge_b=$(free_port)
     "start_$kind" "$kind-edge-b" "$edge_b" "$upstream_port"
-    pid_b=$started_pid
-    measure "$qos" "$kind-bridge" "$edge_a" "$pid_a" "$edge_b" "$pid_b" "$upstream_pid"
-    stop_all
+    endpoints=(--port "$edge_a" --pid "$pid_a" --sub-port "$edge_b" --sub-pid "$started_pid"
+        --upstream-pid "$upstream_pid" --name "$kind-bridge")
 }
 
-# direct KIND QOS: one fresh broker of KIND, publisher and subscriber on it.
-direct() {
-    local kind=$1 qos=$2 port
+# start_direct KIND: one fresh broker of KIND, publisher and subscriber on it.
+start_direct() {
+    local kind=$1 port
     rm -rf "$work/$kind-direct"
     port=$(free_port)
     "start_$kind" "$kind-direct" "$port"
-    measure "$qos" "$kind-direct" "$port" "$started_pid" "$port" "$started_pid" 0
+    endpoints=(--port "$port" --pid "$started_pid" --sub-port "$port" --sub-pid "$started_pid"
+        --name "$kind-direct")
+}
+
+# measure TOPOLOGY KIND LOADGEN_ARGS...: one load generator run against fresh brokers, stopped
+# after it, so that a backlog a broker could not clear never reaches another measurement.
+measure() {
+    local topology=$1 kind=$2
+    shift 2
+    "start_$topology" "$kind"
+    "$loadgen" bridge "${endpoints[@]}" --payload 64 --inflight 1000 --timeout 30 "$@" |
+        tee -a "$results"
     stop_all
 }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for qos in 0 1; do
-    bridged perch "$qos"
-    bridged mosquitto "$qos"
-    direct perch "$qos"
-    direct mosquitto "$qos"
+    for setup in "bridged perch" "bridged mosquitto" "direct perch" "direct mosquitto"; do
+        read -r topology kind <<< "$setup"
+        measure "$topology" "$kind" --qos "$qos" --rate 1000 --duration "$ramp_seconds" \
+            --ramp 1 2> "$work/$kind-$topology-ramp-qos$qos.log"
+        for rate in 1000 5000; do
+            measure "$topology" "$kind" --qos "$qos" --rate "$rate" --duration "$fixed_seconds"
+        done
+    done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
