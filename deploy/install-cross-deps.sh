@@ -25,7 +25,18 @@ build_host=(g++-aarch64-linux-gnu cmake pkg-config)
 #   libfmt-dev:arm64        fmt, linked by perch_common.
 #   libwolfssl-dev:arm64    TLS listeners (gateway/).
 #   libsqlite3-dev:arm64    the store (store/).
-build_arm64=(libboost-dev:arm64 libfmt-dev:arm64 libwolfssl-dev:arm64 libsqlite3-dev:arm64)
+#   libpq5:arm64            libpq, the PostgreSQL chat store's client library (store/postgres/);
+#                           its headers come from libpq-dev:arm64, unpacked below.
+build_arm64=(libboost-dev:arm64 libfmt-dev:arm64 libwolfssl-dev:arm64 libsqlite3-dev:arm64
+             libpq5:arm64)
+
+# libpq-dev is not "Multi-Arch: same" in Debian 12 (it ships /usr/bin/pg_config and the headers
+# under /usr/include/postgresql): installing libpq-dev:arm64 would remove the amd64 libpq-dev the
+# native build needs. Its arm64 package is unpacked instead, not installed, under this root;
+# deploy/toolchain-aarch64.cmake takes libpq's headers from there and links the installed
+# /usr/lib/aarch64-linux-gnu/libpq.so.5. (Its headers differ from the amd64 ones only in
+# pg_config.h's build details, e.g. the CRC instructions, which libpq's API does not use.)
+libpq_dev_root=/opt/perch-cross/libpq-dev-arm64
 
 # Running the tests.
 #   qemu-user              qemu-aarch64, the CMAKE_CROSSCOMPILING_EMULATOR that runs the tests.
@@ -61,3 +72,17 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
 fi
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${packages[@]}"
+
+# The arm64 libpq-dev, unpacked (see libpq_dev_root above), at the version of the libpq5:arm64
+# just installed.
+libpq_version=$(dpkg-query -W -f='${Version}' libpq5:arm64)
+if [ "$(cat "$libpq_dev_root/version" 2>/dev/null)" != "$libpq_version" ]; then
+    download=$(mktemp -d)
+    chmod 755 "$download" # apt downloads as the user _apt
+    (cd "$download" && apt-get download -q "libpq-dev:arm64=$libpq_version")
+    $sudo rm -rf "$libpq_dev_root"
+    $sudo mkdir -p "$libpq_dev_root"
+    $sudo dpkg-deb -x "$download"/libpq-dev_*_arm64.deb "$libpq_dev_root"
+    echo "$libpq_version" | $sudo tee "$libpq_dev_root/version" >/dev/null
+    rm -rf "$download"
+fi

@@ -31,6 +31,22 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 set(CMAKE_IGNORE_PATH /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu)
 
+# libpq (the PostgreSQL chat store): the arm64 libpq-dev that deploy/install-cross-deps.sh
+# unpacks (it cannot be installed beside the amd64 one), and the installed libpq5:arm64. Without
+# them FindPostgreSQL finds no arm64 libpq and the build goes without PostgreSQL.
+set(PERCH_AARCH64_LIBPQ_DEV /opt/perch-cross/libpq-dev-arm64
+    CACHE PATH "The unpacked libpq-dev:arm64 (deploy/install-cross-deps.sh)")
+if(EXISTS ${PERCH_AARCH64_LIBPQ_DEV}/usr/include/postgresql/libpq-fe.h
+   AND EXISTS /usr/lib/${PERCH_AARCH64_TRIPLET}/libpq.so.5)
+    set(PostgreSQL_INCLUDE_DIR ${PERCH_AARCH64_LIBPQ_DEV}/usr/include/postgresql
+        CACHE PATH "libpq's arm64 headers")
+    # The server headers are not needed; this keeps FindPostgreSQL from taking amd64 ones.
+    set(PostgreSQL_TYPE_INCLUDE_DIR ${PERCH_AARCH64_LIBPQ_DEV}/usr/include/postgresql
+        CACHE PATH "libpq's arm64 headers")
+    set(PostgreSQL_LIBRARY /usr/lib/${PERCH_AARCH64_TRIPLET}/libpq.so.5
+        CACHE FILEPATH "libpq for arm64")
+endif()
+
 # pkg-config: only the arm64 and architecture-independent .pc files.
 set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/${PERCH_AARCH64_TRIPLET}/pkgconfig:/usr/share/pkgconfig")
 set(ENV{PKG_CONFIG_PATH} "")

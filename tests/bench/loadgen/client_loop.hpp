@@ -106,6 +106,10 @@ public:
     /// then flushes. Returns the number of packets handled.
     std::size_t poll(int timeout_ms);
 
+    /// The loop's epoll descriptor: readable when poll() has something to handle, so that one
+    /// thread can wait on several loops at once (the bridge scenario).
+    int event_fd() const { return epoll_fd_; }
+
     /// Sets the function called for each received packet (CONNACK and SUBACK included).
     void set_handler(packet_handler handler) { handler_ = std::move(handler); }
 

@@ -17,7 +17,7 @@ using perch::loadgen::scenario_options;
 void usage() {
     std::fprintf(
         stderr,
-        "usage: perch_loadgen fan_in|fan_out|rooms|idle|offline|chat|soak --port P --pid "
+        "usage: perch_loadgen fan_in|fan_out|rooms|idle|offline|chat|soak|bridge --port P --pid "
         "BROKER_PID "
         "[options]\n"
         "  --host 127.0.0.1   broker address (127.0.0.0/8 only)\n"
@@ -41,7 +41,11 @@ void usage() {
         "           without, then beside hostile clients)  --flood-rate MSGS_PER_S\n"
         "           --hostile KIND,KIND (only these: stalled_connect, silent, never_reader,\n"
         "           flooder, subscription_storm, guesser, malformed; default all)\n"
-        "           --hostile-nice N (the hostile clients' thread's nice value, default 19)\n");
+        "           --hostile-nice N (the hostile clients' thread's nice value, default 19)\n"
+        "  bridge:  one publisher on --port, one subscriber on --sub-port (default: the same\n"
+        "           broker) --sub-pid PID  --upstream-pid PID  --rate MSGS_PER_S\n"
+        "           --duration SECONDS  --inflight N (QoS 1)  --ramp 0|1 (double --rate until\n"
+        "           a step loses a message or falls behind, then bisect)\n");
 }
 
 bool apply_option(scenario_options& options, std::string_view key, const std::string& value) {
@@ -121,6 +125,12 @@ bool apply_option(scenario_options& options, std::string_view key, const std::st
         options.hostile_nice = std::stoi(value);
     } else if (key == "--flood-rate") {
         options.flood_rate = std::stoull(value);
+    } else if (key == "--sub-port") {
+        options.subscriber_port = static_cast<std::uint16_t>(std::stoul(value));
+    } else if (key == "--sub-pid") {
+        options.subscriber_pid = static_cast<pid_t>(std::stol(value));
+    } else if (key == "--upstream-pid") {
+        options.upstream_pid = static_cast<pid_t>(std::stol(value));
     } else if (key == "--timeout") {
         options.timeout_seconds = std::stod(value);
     } else if (key == "--drain-idle") {
@@ -176,6 +186,8 @@ int main(int argc, char** argv) {
         perch::loadgen::run_chat(options);
     } else if (scenario == "soak") {
         perch::loadgen::run_soak(options);
+    } else if (scenario == "bridge") {
+        perch::loadgen::run_bridge(options);
     } else {
         usage();
         return 2;

@@ -78,6 +78,12 @@ struct scenario_options {
     /// machines of their own; here they share the broker's cores with the measured users, and at
     /// 19 their thread takes only the CPU that nobody else wants (0: the users' priority).
     int hostile_nice = 19;
+    /// bridge: the port of the broker the subscriber is on (0: the publisher's, the direct
+    /// baseline), and the process ids of that broker and of the upstream between them, whose
+    /// CPU time is read too (0: not read).
+    std::uint16_t subscriber_port = 0;
+    pid_t subscriber_pid = 0;
+    pid_t upstream_pid = 0;
 };
 
 /// The CONNECT settings of a scenario's clients: protocol level and credentials from `options`,
@@ -144,5 +150,6 @@ void run_idle(const scenario_options& options);
 void run_offline(const scenario_options& options);
 void run_chat(const scenario_options& options);
 void run_soak(const scenario_options& options);
+void run_bridge(const scenario_options& options);
 
 } // namespace perch::loadgen
