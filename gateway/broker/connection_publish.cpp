@@ -464,7 +464,7 @@ bool connection::offer_chat_message(conversation_position& position,
             {content, 0, 0, store::delivery_state::queued, conversation, id});
         mark_seen(position, id);
         if (outcome == mqtt::delivery_outcome::sent) {
-            ledger_->reconciled_change_count = unreconciled;
+            note_sent_at_once(*ledger_);
         }
     } else {
         // Skipped (No Local), expired or too large: nothing is owed.
@@ -477,8 +477,8 @@ void connection::track_accepted(const delivery& routed, mqtt::delivery_outcome o
     ledger_->tracked.push_back(
         {routed.content, routed.store_sequence, 0, store::delivery_state::queued});
     if (outcome == mqtt::delivery_outcome::sent) {
-        // Sent at once, perhaps downgraded to QoS 0: the next reconcile compares in full.
-        ledger_->reconciled_change_count = unreconciled;
+        // Sent at once, perhaps downgraded to QoS 0: the next reconcile compares.
+        note_sent_at_once(*ledger_);
     }
 }
 

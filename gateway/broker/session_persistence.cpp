@@ -242,7 +242,7 @@ void accept_spill_read(session_ledger& ledger, std::vector<store::loaded_queue_e
             ledger.tracked.push_back(
                 {std::move(*content), entry.sequence, 0, store::delivery_state::queued});
             if (outcome == mqtt::delivery_outcome::sent) {
-                ledger.reconciled_change_count = unreconciled;
+                note_sent_at_once(ledger);
             }
         } else {
             ack_entry(ledger, store, entry.sequence);
@@ -262,54 +262,130 @@ void ack_entry(session_ledger& ledger, store::message_store& store, std::uint64_
     store.ack(ledger.client_id, sequence);
 }
 
+namespace {
+
+/// Settles `entry`, which the session still holds in flight as `sent`: a stage or packet
+/// identifier that moved is written (a history-backed entry has no store row to write).
+void follow_in_flight(session_ledger& ledger, tracked_entry& entry,
+                      const mqtt::outbound_delivery& sent, store::message_store& store) {
+    const store::delivery_state now_state = to_delivery_state(sent.stage);
+    if (now_state == entry.state && sent.packet_id == entry.packet_id) {
+        return;
+    }
+    entry.state = now_state;
+    entry.packet_id = sent.packet_id;
+    if (entry.history_id == 0) {
+        store.mark_sent(ledger.client_id, entry.sequence, entry.packet_id, entry.state);
+    }
+}
+
+/// Settles `entry`, which the session no longer holds (acknowledged, expired or dropped): nothing
+/// is owed for it any more.
+void let_go(session_ledger& ledger, const tracked_entry& entry, store::message_store& store) {
+    if (entry.history_id == 0) {
+        ack_entry(ledger, store, entry.sequence);
+    } else if (ledger.chat) {
+        mark_done(position_of(*ledger.chat, entry.conversation), entry.history_id);
+    }
+}
+
+/// The full comparison: every tracked entry against every delivery the session holds.
+void reconcile_in_full(session_ledger& ledger, const mqtt::session_state& state,
+                       store::message_store& store) {
+    std::unordered_map<const mqtt::message*, held_copies> held;
+    for (const mqtt::outbound_delivery& sent : state.inflight.entries()) {
+        held[sent.content.get()].inflight.push_back(&sent);
+    }
+    for (const mqtt::queued_delivery& waiting : state.queued) {
+        ++held[waiting.content.get()].queued;
+    }
+    mqtt::lazy_deque<tracked_entry> kept;
+    for (tracked_entry& entry : ledger.tracked) {
+        const auto found = held.find(entry.content.get());
+        if (found != held.end() && !found->second.inflight.empty()) {
+            follow_in_flight(ledger, entry, *found->second.inflight.front(), store);
+            found->second.inflight.pop_front();
+            kept.push_back(std::move(entry));
+        } else if (found != held.end() && found->second.queued > 0) {
+            --found->second.queued;
+            kept.push_back(std::move(entry));
+        } else {
+            let_go(ledger, entry, store);
+        }
+    }
+    ledger.tracked = std::move(kept);
+}
+
+/// What the comparison from the oldest entries decided for one of them.
+struct front_step {
+    /// The in-flight delivery the entry is now; null when the session let it go.
+    const mqtt::outbound_delivery* sent = nullptr;
+};
+
+/// The comparison from the oldest entries, in time of the session's in-flight window rather than
+/// its whole queue. A session sends from the front of its queue, so the tracked entries are, in
+/// order: those once or still in flight, then those still queued; only the first part can have
+/// changed since the last comparison. This walks it and stops at the first entry still waiting at
+/// the front of the session's queue. False, with nothing changed, when the two do not line up so
+/// (a delivery dropped from the middle of the queue, one sent and gone between two comparisons, an
+/// untracked delivery in front): the full comparison settles those.
+bool reconcile_from_front(session_ledger& ledger, const mqtt::session_state& state,
+                          store::message_store& store) {
+    std::unordered_map<const mqtt::message*, std::deque<const mqtt::outbound_delivery*>> in_flight;
+    for (const mqtt::outbound_delivery& sent : state.inflight.entries()) {
+        in_flight[sent.content.get()].push_back(&sent);
+    }
+    std::size_t unmatched = state.inflight.entries().size();
+    std::vector<front_step> steps;
+    bool is_stopped = false;
+    for (const tracked_entry& entry : ledger.tracked) {
+        const auto found = in_flight.find(entry.content.get());
+        if (found != in_flight.end() && !found->second.empty()) {
+            steps.push_back({found->second.front()});
+            found->second.pop_front();
+            --unmatched;
+        } else if (entry.state != store::delivery_state::queued) {
+            steps.push_back({nullptr}); // was in flight, and the session is done with it
+        } else if (!state.queued.empty() && state.queued.front().content == entry.content) {
+            is_stopped = true; // still waiting, and so is every newer entry
+            break;
+        } else {
+            return false;
+        }
+    }
+    if (is_stopped &&
+        (unmatched != 0 || ledger.tracked.size() - steps.size() != state.queued.size())) {
+        // Something newer than a waiting entry is in flight, or the queue lost an entry from its
+        // middle (expired, dropped) or holds one untracked: not in queue order.
+        return false;
+    }
+    // The entries let go are near the front, where a deque erases cheaply.
+    auto position = ledger.tracked.begin();
+    for (const front_step& step : steps) {
+        if (step.sent != nullptr) {
+            follow_in_flight(ledger, *position, *step.sent, store);
+            ++position;
+        } else {
+            let_go(ledger, *position, store);
+            position = ledger.tracked.erase(position);
+        }
+    }
+    return true;
+}
+
+} // namespace
+
 void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
                       store::message_store& store) {
-    // Entries appended since the last full comparison were recorded as queued when the session
-    // queued them; only a departure or a stage change (change_count) can make one stale.
+    // Entries appended since the last comparison were recorded as queued when the session queued
+    // them; only a departure or a stage change (change_count) can make one stale. After a rebind
+    // the session state may be another one altogether: compared in full.
     if (!ledger.tracked.empty() && ledger.reconciled_change_count != state.change_count) {
+        const bool is_rebound = ledger.reconciled_change_count == unreconciled;
         ledger.reconciled_change_count = state.change_count;
-        std::unordered_map<const mqtt::message*, held_copies> held;
-        for (const mqtt::outbound_delivery& sent : state.inflight.entries()) {
-            held[sent.content.get()].inflight.push_back(&sent);
+        if (is_rebound || !reconcile_from_front(ledger, state, store)) {
+            reconcile_in_full(ledger, state, store);
         }
-        for (const mqtt::queued_delivery& waiting : state.queued) {
-            ++held[waiting.content.get()].queued;
-        }
-        mqtt::lazy_deque<tracked_entry> kept;
-        for (tracked_entry& entry : ledger.tracked) {
-            const auto found = held.find(entry.content.get());
-            if (entry.history_id != 0) {
-                if (found != held.end() && !found->second.inflight.empty()) {
-                    found->second.inflight.pop_front();
-                    kept.push_back(std::move(entry));
-                } else if (found != held.end() && found->second.queued > 0) {
-                    --found->second.queued;
-                    kept.push_back(std::move(entry));
-                } else if (ledger.chat) {
-                    // Acknowledged or dropped by the session: history owes it nothing more.
-                    mark_done(position_of(*ledger.chat, entry.conversation), entry.history_id);
-                }
-                continue;
-            }
-            if (found != held.end() && !found->second.inflight.empty()) {
-                const mqtt::outbound_delivery& sent = *found->second.inflight.front();
-                found->second.inflight.pop_front();
-                const store::delivery_state now_state = to_delivery_state(sent.stage);
-                if (now_state != entry.state || sent.packet_id != entry.packet_id) {
-                    entry.state = now_state;
-                    entry.packet_id = sent.packet_id;
-                    store.mark_sent(ledger.client_id, entry.sequence, entry.packet_id, entry.state);
-                }
-                kept.push_back(std::move(entry));
-            } else if (found != held.end() && found->second.queued > 0) {
-                --found->second.queued;
-                kept.push_back(std::move(entry));
-            } else {
-                // Acknowledged (PUBACK, PUBCOMP) or dropped by the session: nothing is owed.
-                ack_entry(ledger, store, entry.sequence);
-            }
-        }
-        ledger.tracked = std::move(kept);
     }
     if (!ledger.inbound_qos2.empty()) {
         packet_id_set still_held;

@@ -9,6 +9,10 @@
 // read back from the store, in order, as the session makes room. After every turn the recipient
 // compares its ledger with the session state (reconcile_ledger): an entry now in flight is marked
 // sent, and an entry that left the session (acknowledged, expired, dropped) is acked in the store.
+// The comparison walks the oldest entries only, as far as the in-flight window reaches (a session
+// sends from the front of its queue), so that draining a deep queue costs in proportion to the
+// window, not the queue, per change; what does not line up so (a drop from the middle of the
+// queue, an untracked delivery in front, a rebind) is compared in full.
 //
 // The session record (store::stored_session) follows the connection: written at CONNECT with the
 // Will and "connected" (no expiry time); the CONNACK waits for that commit. When the connection
@@ -39,8 +43,12 @@
 
 namespace perch::gateway {
 
-/// session_ledger::reconciled_change_count before the first full comparison.
+/// session_ledger::reconciled_change_count before the first full comparison (the ledger was
+/// bound to a session state): the next reconcile_ledger compares in full.
 inline constexpr std::uint64_t unreconciled = ~std::uint64_t{0};
+/// session_ledger::reconciled_change_count after an entry was tracked that the session sent at
+/// once: the next reconcile_ledger compares, from the oldest entries where it can.
+inline constexpr std::uint64_t sent_since_reconciled = unreconciled - 1;
 
 /// How many entries one read of an overflowed queue asks the store for.
 inline constexpr std::size_t spill_read_batch = 64;
@@ -141,8 +149,9 @@ struct session_ledger {
     /// Entries in the store the session had no room for; made when its queue first overflows
     /// (begin_spill), so that a session that never overflows pays a pointer.
     std::unique_ptr<spill_state> spill;
-    /// The session state's change_count when reconcile_ledger last compared the two in full;
-    /// unreconciled when a connection (re)binds the ledger to a session state.
+    /// The session state's change_count when reconcile_ledger last compared the two; unreconciled
+    /// when a connection (re)binds the ledger to a session state, sent_since_reconciled after an
+    /// entry the session sent at once was tracked.
     std::uint64_t reconciled_change_count = unreconciled;
     /// The conversations of a chat user's session, which catches up from history
     /// (chat_cursors.hpp); null for a client outside the chat layer.
@@ -155,6 +164,14 @@ struct session_ledger {
     /// session record written at its CONNECT; 0 when none waits.
     mqtt::subscriber_id connack_held_for = 0;
 };
+
+/// Notes that an entry just tracked was sent at once, so that the next reconcile_ledger compares
+/// (in full still when the ledger was bound anew since the last one).
+inline void note_sent_at_once(session_ledger& ledger) {
+    if (ledger.reconciled_change_count != unreconciled) {
+        ledger.reconciled_change_count = sent_since_reconciled;
+    }
+}
 
 /// Keeps `stored` as `ledger.record` (its client id and owner are the ledger's own).
 void keep_record(session_ledger& ledger, const store::stored_session& stored);

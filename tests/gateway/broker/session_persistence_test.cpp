@@ -1,7 +1,9 @@
 // Tests of reconcile_ledger: the store follows a persistent session's deliveries (sent, stage
 // changed, acknowledged), and a session that only gained queued deliveries costs no comparison.
+#include <algorithm>
 #include <iterator>
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -287,6 +289,134 @@ TEST(ReconcileLedger, ARebindComparesInFull) {
     reconcile_ledger(ledger, fresh, store);
     EXPECT_EQ(store.acked, std::vector<std::uint64_t>{11});
     EXPECT_TRUE(ledger.tracked.empty());
+}
+
+/// What a ledger's comparisons wrote: the store rows acknowledged and marked sent, sorted, and the
+/// sequences still tracked, in order.
+struct settled {
+    std::vector<std::uint64_t> acked;
+    std::vector<std::pair<std::uint64_t, std::uint16_t>> sent;
+    std::vector<std::uint64_t> tracked;
+    bool operator==(const settled&) const = default;
+};
+
+settled settled_by(const recording_store& store, const session_ledger& ledger) {
+    settled out;
+    out.acked = store.acked;
+    std::sort(out.acked.begin(), out.acked.end());
+    for (const auto& call : store.sent) {
+        out.sent.emplace_back(call.sequence, call.packet_id);
+    }
+    std::sort(out.sent.begin(), out.sent.end());
+    for (const tracked_entry& entry : ledger.tracked) {
+        out.tracked.push_back(entry.sequence);
+    }
+    return out;
+}
+
+TEST(ReconcileLedger, FromTheFrontSettlesWhatTheFullComparisonSettles) {
+    // A session draining a backlog is compared from the oldest entries only (its cost follows the
+    // in-flight window, not the queue); in every order of sends, acknowledgements out of order,
+    // deliveries sent at once and drops from the middle of the queue, it must settle the store
+    // exactly as the comparison of everything does after each change.
+    std::mt19937 random(20261207);
+    for (int round = 0; round < 300; ++round) {
+        recording_store quick_store;
+        recording_store full_store;
+        session_ledger quick;
+        session_ledger full;
+        quick.client_id = full.client_id = "alice";
+        mqtt::session_state state;
+        std::uint64_t next_sequence = 1;
+        std::uint16_t next_packet_id = 1;
+        for (int step = 0; step < 80; ++step) {
+            const unsigned kind = random() % 10;
+            if (kind < 4) {
+                const auto content = make_content(std::to_string(next_sequence));
+                if (state.queued.empty() && state.inflight.size() < 8 && kind == 0) {
+                    // Sent at once: the session's queue was empty and its window open.
+                    mqtt::outbound_delivery sent;
+                    sent.packet_id = next_packet_id++;
+                    sent.content = content;
+                    state.inflight.push(std::move(sent));
+                    ++state.change_count;
+                    for (session_ledger* ledger : {&quick, &full}) {
+                        ledger->tracked.push_back(
+                            {content, next_sequence, 0, store::delivery_state::queued});
+                        note_sent_at_once(*ledger);
+                    }
+                } else {
+                    queue_tracked(state, quick, content, next_sequence);
+                    full.tracked.push_back(
+                        {content, next_sequence, 0, store::delivery_state::queued});
+                }
+                ++next_sequence;
+            } else if (kind < 7 && !state.queued.empty() && state.inflight.size() < 8) {
+                send_oldest(state, next_packet_id++);
+            } else if (kind < 9 && state.inflight.size() > 0) {
+                // Acknowledged, not always the oldest first.
+                const auto& entries = state.inflight.entries();
+                const std::uint16_t packet_id = entries[random() % entries.size()].packet_id;
+                state.inflight.remove(packet_id);
+                ++state.change_count;
+            } else if (!state.queued.empty()) {
+                // Expired or dropped from anywhere in the queue.
+                state.queued.erase(state.queued.begin() +
+                                   static_cast<std::ptrdiff_t>(random() % state.queued.size()));
+                ++state.change_count;
+            }
+            reconcile_ledger(quick, state, quick_store);
+            full.reconciled_change_count = unreconciled;
+            reconcile_ledger(full, state, full_store);
+            ASSERT_EQ(settled_by(quick_store, quick), settled_by(full_store, full))
+                << "round " << round << ", step " << step;
+        }
+    }
+}
+
+TEST(ReconcileLedger, ADrainingSessionIsComparedOnlyAsFarAsItsWindow) {
+    recording_store store;
+    session_ledger ledger;
+    ledger.client_id = "alice";
+    mqtt::session_state state;
+    for (std::uint64_t sequence = 11; sequence <= 15; ++sequence) {
+        queue_tracked(state, ledger, make_content(std::to_string(sequence)), sequence);
+    }
+    send_oldest(state, 1);
+    reconcile_ledger(ledger, state, store);
+    // Behind the session's back, a delivery deep in the queue becomes another one: only a
+    // comparison of the whole queue could notice. The acknowledgement of the oldest is settled
+    // by looking at the window and the queue's front alone.
+    state.queued[2].content = make_content("other");
+    state.inflight.remove(1);
+    ++state.change_count;
+    reconcile_ledger(ledger, state, store);
+    EXPECT_EQ(store.acked, std::vector<std::uint64_t>{11});
+    EXPECT_EQ(ledger.tracked.size(), 4u);
+    // A rebind compares everything again.
+    ledger.reconciled_change_count = unreconciled;
+    reconcile_ledger(ledger, state, store);
+    EXPECT_EQ(store.acked, (std::vector<std::uint64_t>{11, 14}));
+}
+
+TEST(ReconcileLedger, AnUntrackedDeliveryInFrontIsComparedInFull) {
+    recording_store store;
+    session_ledger ledger;
+    ledger.client_id = "alice";
+    mqtt::session_state state;
+    // Queued before the tracked ones and never stored (a QoS 0 message for an offline session).
+    mqtt::queued_delivery untracked;
+    untracked.content = make_content("q0");
+    state.queued.push_back(std::move(untracked));
+    queue_tracked(state, ledger, make_content("1"), 11);
+    queue_tracked(state, ledger, make_content("2"), 12);
+    reconcile_ledger(ledger, state, store);
+    state.queued.erase(state.queued.begin() + 1); // 11 dropped
+    ++state.change_count;
+    reconcile_ledger(ledger, state, store);
+    EXPECT_EQ(store.acked, std::vector<std::uint64_t>{11});
+    ASSERT_EQ(ledger.tracked.size(), 1u);
+    EXPECT_EQ(ledger.tracked.front().sequence, 12u);
 }
 
 /// A stored message on `topic` as the store loads it.
