@@ -55,3 +55,19 @@ import_chat_users() {
     "$perch" user import "$dir/passwd" -c "$dir/import.conf" > /dev/null
     "$perch" room import "$dir/rooms" -c "$dir/import.conf" > /dev/null
 }
+
+# The perch config lines every benchmark shares: queues, stored sessions and rates unbounded (the
+# limits of docs/LIMITS.md would otherwise be what is measured), no $SYS, warnings only. Used
+# inside the scripts' config heredocs as $(perch_unlimited_config).
+perch_unlimited_config() {
+    cat << 'EOF'
+max_queued_messages 1000000
+max_stored_messages 0
+max_stored_bytes 0
+max_publish_rate 0
+max_publish_bytes_rate 0
+max_connection_rate 0
+sys_interval 0
+log_level warning
+EOF
+}

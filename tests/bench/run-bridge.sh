@@ -113,14 +113,7 @@ listener $port 127.0.0.1
 workers 1
 allow_anonymous true
 durability ${PERCH_DURABILITY:-full}
-max_queued_messages 1000000
-max_stored_messages 0
-max_stored_bytes 0
-max_publish_rate 0
-max_publish_bytes_rate 0
-max_connection_rate 0
-sys_interval 0
-log_level warning
+$(perch_unlimited_config)
 data_dir $dir/data
 max_output_bytes 268435456
 EOF

@@ -60,14 +60,7 @@ persistence true
 durability full
 data_dir $data
 $store_lines
-max_queued_messages 1000000
-max_stored_messages 0
-max_stored_bytes 0
-max_publish_rate 0
-max_publish_bytes_rate 0
-max_connection_rate 0
-sys_interval 0
-log_level warning
+$(perch_unlimited_config)
 password_iterations 101
 CONF
     "$perch" -c "$work/$store.conf" > "$work/$store.log" 2>&1 &

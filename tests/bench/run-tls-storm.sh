@@ -113,14 +113,7 @@ durability full
 data_dir $dir/data
 presence ${PERCH_CHAT_PRESENCE:-false}
 password_iterations 101
-max_queued_messages 1000000
-max_stored_messages 0
-max_stored_bytes 0
-max_publish_rate 0
-max_publish_bytes_rate 0
-max_connection_rate 0
-sys_interval 0
-log_level warning
+$(perch_unlimited_config)
 EOF
         "$perch" -c "$dir/broker.conf" > "$dir/broker.log" 2>&1 &
     fi
