@@ -464,6 +464,9 @@ void server::open_chat(const store::store_options& options) {
         });
     }
     chat_->load();
+    for (const std::string& peer : relay_peers_) {
+        chat_->add_relay_peer(peer);
+    }
     if (options.durability != store::durability_level::none) {
         file_settings files;
         files.directory = (std::filesystem::path(config_.data_dir) / "files").string();

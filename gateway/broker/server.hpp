@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "gateway/broker/broker_tables.hpp"
@@ -65,6 +66,10 @@ public:
 
     /// Has start() make and run the service `make` returns. Before start().
     void set_in_process_service(in_process_service_factory make);
+    /// The local users of bridges that carry chat (bridge_chat, docs/BRIDGES.md): relay peers
+    /// from the moment the chat layer opens, before stored sessions are restored, so that a
+    /// bridge's stored subscription and queued relay copies survive a restart. Before start().
+    void set_relay_peers(std::vector<std::string> users) { relay_peers_ = std::move(users); }
 
     /// Binds every listener and starts the workers. Throws std::runtime_error naming the listener
     /// when a socket cannot be bound. An http listener (metrics and health) runs on worker 0.
@@ -208,6 +213,7 @@ private:
     // True from the end of start() to the beginning of stop(). Any thread (atomic).
     std::atomic<bool> is_serving_{false};
     in_process_service_factory make_service_;
+    std::vector<std::string> relay_peers_;
     /// What make_service_ returned, or null; runs on worker 0.
     std::shared_ptr<in_process_service> service_;
     /// max_connection_rate per remote address. Any thread (sharded locks inside).

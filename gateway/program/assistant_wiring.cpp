@@ -59,6 +59,13 @@ std::shared_ptr<in_process_service> make_assistant(server& owner, const assistan
 
 void wire_assistant(server& broker, const broker_config& config,
                     std::vector<bridge_config> bridges) {
+    std::vector<std::string> relay_peers;
+    for (const bridge_config& bridge : bridges) {
+        if (bridge.bridge_chat) {
+            relay_peers.push_back(bridge.effective_local_username());
+        }
+    }
+    broker.set_relay_peers(std::move(relay_peers));
     broker.set_in_process_service(
         [wanted = config.assistant, is_persistent = config.persistence,
          bridges = std::move(bridges)](server& owner) -> std::shared_ptr<in_process_service> {
