@@ -53,7 +53,7 @@ bridge_service::bridge_service(server& owner, const std::vector<bridge_config>& 
     for (const bridge_config& config : configs) {
         prepare_local_user(owner.chat(), config.effective_local_username());
         if (config.bridge_chat) {
-            owner.chat().add_relay_peer(config.effective_local_username());
+            // Its local user is a relay peer already (server::set_relay_peers).
             if (!owner.chat().relay().is_enabled()) {
                 log_warning("bridge {}: bridge_chat, but the chat store shares no relay key: no "
                             "chat crosses this bridge",
