@@ -1,5 +1,6 @@
-// MQTT over WebSocket: the HTTP upgrade with Boost.Beast's HTTP parser, the frames with
-// websocket_frame.hpp.
+// MQTT over WebSocket: the HTTP upgrade read with Boost.Beast's HTTP parser and answered as
+// websocket_upgrade.hpp decides, the frames read by websocket_message_reader.hpp, over plain TCP
+// or TLS (websocket_layer.hpp).
 //
 // Theory of operation
 // - Upgrading: the first wait reads the HTTP request (headers only, at most 8 KiB), hands a
@@ -15,15 +16,11 @@
 //   buffer) for the connection's lifetime once deflate is negotiated, and keeps a 1.5 KB read
 //   buffer besides; an idle connection here holds none of it (docs/TLS.md "permessage-deflate").
 // - Reading: a wait waits for the socket to be readable (no buffer while idle), then reads what
-//   it has through a per-thread buffer and parses frames until one message is complete; bytes
-//   past it wait in `unparsed_` for the next wait. A message is handed over only once complete,
-//   so that one over the limit is refused before any of it reaches the session; a compressed
-//   one is kept compressed until its last frame and inflated in one go. The limit is
-//   max_connect_message_bytes until the connection accepted the CONNECT (on_connect_accepted),
-//   then max_message_bytes, on the inflated size, and the inbox never grows past it, so a small
-//   compressed message cannot make the server hold a large one. Pings are answered; a text
-//   message closes with 1003, a message over the limit with 1009, a protocol error with 1002,
-//   data that does not inflate with 1007, the client's close with its own code.
+//   it has through a per-thread buffer and hands it to the message reader until one message is
+//   complete; bytes past it wait in `unparsed_` for the next wait. Pings are answered on the
+//   way; a failure (limits, protocol errors, the client's close) sends the reader's close code.
+//   The limit is max_connect_message_bytes until the connection accepted the CONNECT
+//   (on_connect_accepted), then max_message_bytes.
 // - Writing: each MQTT packet of a flush is a binary message of its own, each compressed on its
 //   own when deflate was negotiated, all in one write. MQTT lets a receiver take any split
 //   [MQTT-6.0.0-2 (5.0)], but Paho C's WebSocket client reads one packet per message: given a
@@ -47,7 +44,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket/detail/hybi13.hpp>
 #include <boost/beast/websocket/error.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
@@ -56,6 +52,9 @@
 #include "gateway/stream/tls_stream.hpp"
 #include "gateway/stream/websocket_deflate.hpp"
 #include "gateway/stream/websocket_frame.hpp"
+#include "gateway/stream/websocket_layer.hpp"
+#include "gateway/stream/websocket_message_reader.hpp"
+#include "gateway/stream/websocket_upgrade.hpp"
 
 namespace perch::gateway {
 
@@ -63,6 +62,7 @@ namespace {
 
 namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
+using namespace websocket_layer;
 
 /// Largest HTTP upgrade request header accepted.
 constexpr std::uint32_t max_upgrade_header_bytes = 8 * 1024;
@@ -70,117 +70,12 @@ constexpr std::uint32_t max_upgrade_header_bytes = 8 * 1024;
 constexpr std::size_t read_chunk_bytes = 16 * 1024;
 /// Bytes read and dropped after perch's close frame, waiting for the client to close.
 constexpr std::size_t max_drain_bytes = 1024 * 1024;
-/// True when the comma-separated header `offers` lists `wanted` (case-sensitive, as RFC 6455
-/// subprotocol names are).
-bool offers_token(std::string_view offers, std::string_view wanted) {
-    while (!offers.empty()) {
-        const std::size_t comma = offers.find(',');
-        std::string_view token = offers.substr(0, comma);
-        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
-            token.remove_prefix(1);
-        }
-        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
-            token.remove_suffix(1);
-        }
-        if (token == wanted) {
-            return true;
-        }
-        if (comma == std::string_view::npos) {
-            break;
-        }
-        offers.remove_prefix(comma + 1);
-    }
-    return false;
-}
-
-/// True when the comma-separated header `value` lists `token`, ignoring case (HTTP tokens).
-bool lists_token(boost::beast::string_view value, boost::beast::string_view token) {
-    for (const auto& item : http::token_list(value)) {
-        if (boost::beast::iequals(item, token)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /// The bytes read from a socket, shared by the connections of one thread (each parses what it
 /// read before it returns).
 std::span<std::uint8_t> read_chunk() {
     thread_local std::array<std::uint8_t, read_chunk_bytes> chunk;
     return chunk;
 }
-
-std::string describe_layer(const boost::asio::ip::tcp::socket& socket) {
-    return describe_peer(socket);
-}
-std::string describe_layer(const tls_stream& stream) {
-    return stream.remote_address();
-}
-void close_layer(boost::asio::ip::tcp::socket& socket) {
-    boost::system::error_code ignored;
-    socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-    socket.close(ignored);
-}
-void close_layer(tls_stream& stream) {
-    stream.close();
-}
-bool is_layer_open(const boost::asio::ip::tcp::socket& socket) {
-    return socket.is_open();
-}
-bool is_layer_open(const tls_stream& stream) {
-    return stream.is_open();
-}
-std::string layer_identity(const boost::asio::ip::tcp::socket&) {
-    return {};
-}
-std::string layer_identity(const tls_stream& stream) {
-    return stream.identity_user_name();
-}
-/// Reads what is there without blocking: would_block when nothing is.
-std::size_t read_layer(boost::asio::ip::tcp::socket& socket, std::span<std::uint8_t> buffer,
-                       boost::system::error_code& error) {
-    if (!socket.non_blocking()) {
-        socket.non_blocking(true, error);
-        if (error) {
-            return 0;
-        }
-    }
-    return socket.read_some(boost::asio::buffer(buffer.data(), buffer.size()), error);
-}
-std::size_t read_layer(tls_stream& stream, std::span<std::uint8_t> buffer,
-                       boost::system::error_code& error) {
-    return stream.read_some(buffer, error);
-}
-template <typename Handler> void wait_layer(boost::asio::ip::tcp::socket& socket, Handler handler) {
-    socket.async_wait(boost::asio::ip::tcp::socket::wait_read, std::move(handler));
-}
-template <typename Handler> void wait_layer(tls_stream& stream, Handler handler) {
-    stream.async_wait_readable(std::move(handler));
-}
-template <typename Handler>
-void write_layer(boost::asio::ip::tcp::socket& socket,
-                 std::span<const boost::asio::const_buffer> buffers, Handler handler) {
-    boost::asio::async_write(socket, buffers, std::move(handler));
-}
-template <typename Handler>
-void write_layer(tls_stream& stream, std::span<const boost::asio::const_buffer> buffers,
-                 Handler handler) {
-    stream.async_write(buffers, std::move(handler));
-}
-/// After perch's close frame: whether to read until the client closes (plain TCP, half-closed
-/// first) or to close at once (TLS, as Beast's teardown over TLS did).
-bool begin_teardown(boost::asio::ip::tcp::socket& socket) {
-    boost::system::error_code ignored;
-    socket.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
-    return true;
-}
-bool begin_teardown(tls_stream& stream) {
-    stream.close();
-    return false;
-}
-
-/// How parsing the bytes read went.
-enum class parse_step { need_more, message_done, failed };
 
 /// A WebSocket connection over `NextLayer` (a TCP socket, or a tls_stream).
 template <typename NextLayer> class websocket_transport final : public transport {
@@ -295,7 +190,7 @@ public:
         }
     }
 
-    void on_connect_accepted() override { message_limit_bytes_ = settings_.max_message_bytes; }
+    void on_connect_accepted() override { reader_.set_message_limit(settings_.max_message_bytes); }
 
     bool is_open() const override { return layer_ && is_layer_open(*layer_); }
     std::string remote_address() const override { return remote_address_; }
@@ -350,23 +245,6 @@ private:
                                 });
     }
 
-    /// Why `request` is no WebSocket upgrade perch accepts, or nullptr.
-    static const char* upgrade_problem(const http::request<http::empty_body>& request) {
-        if (request.version() != 11 || request.method() != http::verb::get) {
-            return "WebSocket upgrade expected";
-        }
-        if (request.find(http::field::host) == request.end() ||
-            !lists_token(request[http::field::connection], "upgrade") ||
-            !lists_token(request[http::field::upgrade], "websocket")) {
-            return "WebSocket upgrade expected";
-        }
-        const auto key = request[http::field::sec_websocket_key];
-        if (key.empty() || key.size() > websocket::detail::sec_ws_key_type::max_size_n) {
-            return "bad Sec-WebSocket-Key";
-        }
-        return nullptr;
-    }
-
     void accept_upgrade(wait_handler handler) {
         const http::request<http::empty_body>& request = parser_->get();
         const http_delegate* delegate = settings_.delegated.delegate.get();
@@ -389,43 +267,16 @@ private:
             refuse_upgrade(request, http::status::not_found, "not found", std::move(handler));
             return;
         }
-        if (const char* problem = upgrade_problem(request)) {
-            refuse_upgrade(request, http::status::bad_request, problem, std::move(handler));
+        if (const auto refusal = check_upgrade(request)) {
+            refuse_upgrade(request, refusal->status, refusal->reason, std::move(handler));
             return;
         }
-        if (request[http::field::sec_websocket_version] != "13") {
-            refuse_upgrade(request, http::status::upgrade_required, "WebSocket version 13 only",
-                           std::move(handler));
-            return;
+        std::optional<deflate_agreement> deflate;
+        response_.emplace(accept_upgrade_response(request, settings_.is_deflate_enabled,
+                                                  settings_.deflate_client_window_bits, deflate));
+        if (deflate) {
+            deflater_.emplace(*deflate);
         }
-        response_.emplace(http::status::switching_protocols, request.version());
-        response_->set(http::field::server, "perch");
-        response_->set(http::field::upgrade, "websocket");
-        response_->set(http::field::connection, "upgrade");
-        websocket::detail::sec_ws_accept_type accept;
-        websocket::detail::make_sec_ws_accept(accept, request[http::field::sec_websocket_key]);
-        response_->set(http::field::sec_websocket_accept, accept);
-        const auto offered = request[http::field::sec_websocket_protocol];
-        const std::string_view offers(offered.data(), offered.size());
-        if (offers_token(offers, "mqtt")) {
-            response_->set(http::field::sec_websocket_protocol, "mqtt");
-        } else if (offers_token(offers, "mqttv3.1")) {
-            response_->set(http::field::sec_websocket_protocol, "mqttv3.1");
-        }
-        if (settings_.is_deflate_enabled) {
-            std::string extensions;
-            const auto [first, last] = request.equal_range(http::field::sec_websocket_extensions);
-            for (auto field = first; field != last; ++field) {
-                extensions += extensions.empty() ? "" : ",";
-                extensions.append(field->value().data(), field->value().size());
-            }
-            if (auto agreement =
-                    negotiate_deflate(extensions, settings_.deflate_client_window_bits)) {
-                response_->set(http::field::sec_websocket_extensions, agreement->response);
-                deflater_.emplace(*agreement);
-            }
-        }
-        response_->prepare_payload();
         http::async_write(
             *layer_, *response_,
             [this, handler = std::move(handler)](const boost::system::error_code& error,
@@ -496,14 +347,7 @@ private:
                         std::string_view reason, wait_handler handler) {
         log_info("refusing WebSocket upgrade from {}: {}", remote_address_,
                  status == http::status::not_found ? "unknown path" : reason);
-        response_.emplace(status, request.version());
-        response_->set(http::field::server, "perch");
-        response_->set(http::field::connection, "close");
-        if (status == http::status::upgrade_required) {
-            response_->set(http::field::sec_websocket_version, "13");
-        }
-        response_->body() = std::string(reason) + "\n";
-        response_->prepare_payload();
+        response_.emplace(refuse_upgrade_response(request, status, reason));
         http::async_write(*layer_, *response_,
                           [this, handler = std::move(handler)](const boost::system::error_code&,
                                                                std::size_t) mutable {
@@ -558,146 +402,34 @@ private:
         }
     }
 
-    /// Parses `bytes`; true when that ended the wait (a message, or a failure).
+    /// Parses `bytes`; true when that ended the wait (a message, or a failure). Pings are
+    /// answered on the way.
     bool parse_and_settle(std::span<const std::uint8_t> bytes) {
-        std::size_t consumed = 0;
-        const parse_step step = parse(bytes, consumed);
-        if (step == parse_step::need_more) {
-            return false;
-        }
-        if (step == parse_step::failed) {
-            return true;
-        }
-        unparsed_.assign(bytes.begin() + static_cast<std::ptrdiff_t>(consumed), bytes.end());
-        is_message_ready_ = true;
-        finish_wait({});
-        return true;
-    }
-
-    /// Takes the frame bytes of `bytes` up to the end of a message (`consumed` says how many).
-    parse_step parse(std::span<const std::uint8_t> bytes, std::size_t& consumed) {
-        const std::size_t total_bytes = bytes.size();
-        while (!bytes.empty() || (is_in_frame_ && payload_left_ == 0)) {
-            if (!is_in_frame_) {
-                if (!header_reader_.take(bytes)) {
-                    return parse_step::need_more;
-                }
-                if (!begin_frame()) {
-                    return parse_step::failed;
-                }
+        for (;;) {
+            std::size_t consumed = 0;
+            const auto step = reader_.parse(bytes, deflater_ ? &*deflater_ : nullptr, consumed);
+            bytes = bytes.subspan(consumed);
+            switch (step) {
+            case websocket_message_reader::step::need_more: return false;
+            case websocket_message_reader::step::ping:
+                queue_control(websocket_opcode::pong, reader_.control_payload());
+                reader_.release_control_payload();
+                pump_writes();
                 continue;
-            }
-            const auto count =
-                static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, bytes.size()));
-            if (!take_payload(bytes.first(count))) {
-                return parse_step::failed;
-            }
-            bytes = bytes.subspan(count);
-            if (payload_left_ != 0) {
-                continue;
-            }
-            is_in_frame_ = false;
-            header_reader_.clear();
-            const parse_step step = end_frame();
-            if (step != parse_step::need_more) {
-                consumed = total_bytes - bytes.size();
-                return step;
+            case websocket_message_reader::step::failed:
+                if (reader_.failure() == boost::asio::error::operation_not_supported) {
+                    log_info("closing WebSocket client {}: text message (1003)", remote_address_);
+                }
+                fail(reader_.failure(), reader_.close_code());
+                return true;
+            case websocket_message_reader::step::message_done:
+                inbox_ = reader_.take_message();
+                unparsed_.assign(bytes.begin(), bytes.end());
+                is_message_ready_ = true;
+                finish_wait({});
+                return true;
             }
         }
-        return parse_step::need_more;
-    }
-
-    /// Starts the frame whose header header_reader_ holds; false when it failed the connection.
-    bool begin_frame() {
-        boost::system::error_code error;
-        const auto header = header_reader_.check(is_in_message_, deflater_.has_value(), error);
-        if (!header) {
-            return fail(error, websocket::close_code::protocol_error);
-        }
-        frame_ = *header;
-        mask_index_ = 0;
-        if (is_control(frame_.opcode)) {
-            control_payload_.clear();
-        } else if (frame_.opcode != websocket_opcode::continuation) {
-            if (frame_.opcode == websocket_opcode::text) {
-                // MQTT travels in binary messages only [MQTT-6.0.0-1].
-                log_info("closing WebSocket client {}: text message (1003)", remote_address_);
-                return fail(boost::asio::error::operation_not_supported,
-                            websocket::close_code::unknown_data);
-            }
-            is_in_message_ = true;
-            is_message_compressed_ = frame_.is_compressed;
-        }
-        payload_left_ = frame_.payload_bytes;
-        is_in_frame_ = true;
-        return true;
-    }
-
-    /// Unmasks `payload` into the message, the compressed message or the control payload;
-    /// false when that failed the connection.
-    bool take_payload(std::span<const std::uint8_t> payload) {
-        payload_left_ -= payload.size();
-        const bool is_control_frame = is_control(frame_.opcode);
-        std::vector<std::uint8_t>& target = is_control_frame         ? control_payload_
-                                            : is_message_compressed_ ? compressed_
-                                                                     : inbox_;
-        // Data that does not compress comes out of deflate slightly larger (5 bytes per stored
-        // block): a compressed message may be 1/1024 larger than the limit it inflates within.
-        const std::uint64_t limit_bytes =
-            is_control_frame         ? max_control_payload_bytes
-            : is_message_compressed_ ? message_limit_bytes_ + message_limit_bytes_ / 1024 + 64
-                                     : message_limit_bytes_;
-        if (target.size() + payload.size() > limit_bytes) {
-            return fail(websocket::error::message_too_big, websocket::close_code::too_big);
-        }
-        const std::size_t base = target.size();
-        target.resize(base + payload.size());
-        unmask(payload, frame_.mask, mask_index_, target.data() + base);
-        return true;
-    }
-
-    /// Acts on a complete frame.
-    parse_step end_frame() {
-        if (frame_.opcode == websocket_opcode::ping) {
-            queue_control(websocket_opcode::pong, control_payload_);
-            pump_writes();
-            std::vector<std::uint8_t>().swap(control_payload_);
-            return parse_step::need_more;
-        }
-        if (frame_.opcode == websocket_opcode::pong) {
-            std::vector<std::uint8_t>().swap(control_payload_);
-            return parse_step::need_more;
-        }
-        if (frame_.opcode == websocket_opcode::close) {
-            // Echo the client's code (RFC 6455 5.5.1), then end.
-            std::uint16_t code = websocket::close_code::normal;
-            if (control_payload_.size() >= 2) {
-                code = static_cast<std::uint16_t>((control_payload_[0] << 8) | control_payload_[1]);
-            }
-            std::vector<std::uint8_t>().swap(control_payload_);
-            fail(websocket::error::closed, code);
-            return parse_step::failed;
-        }
-        if (!frame_.is_final) {
-            return parse_step::need_more;
-        }
-        is_in_message_ = false;
-        if (is_message_compressed_) {
-            boost::system::error_code error;
-            deflater_->inflate(compressed_, message_limit_bytes_, inbox_, error);
-            std::vector<std::uint8_t>().swap(compressed_);
-            if (error == websocket::error::message_too_big) {
-                fail(error, websocket::close_code::too_big);
-                return parse_step::failed;
-            }
-            if (error) {
-                log_info("WebSocket client {}: message does not inflate: {}", remote_address_,
-                         error.message());
-                fail(error, websocket::close_code::bad_payload);
-                return parse_step::failed;
-            }
-        }
-        return parse_step::message_done;
     }
 
     /// Sends a close frame with `code`, ends the wait with `error` once it went; always false.
@@ -852,9 +584,9 @@ private:
     /// The layer's, kept for the handlers posted after the layer left.
     boost::asio::any_io_executor executor_;
     websocket_settings settings_;
-    /// The largest message taken now: max_connect_message_bytes until the connection accepted
+    /// Frames to messages; its limit is max_connect_message_bytes until the connection accepted
     /// the CONNECT, then max_message_bytes.
-    std::uint64_t message_limit_bytes_ = settings_.max_connect_message_bytes;
+    websocket_message_reader reader_{settings_.max_connect_message_bytes};
     std::string remote_address_;
     std::optional<http::request_parser<http::empty_body>> parser_;
     std::optional<http::response<http::string_body>> response_;
@@ -863,21 +595,11 @@ private:
     std::optional<message_deflater> deflater_;
     wait_handler wait_handler_;
 
-    // Reading: the message being assembled or handed over, and the frame being parsed.
+    // Reading: the message handed over, and bytes read past it.
     std::vector<std::uint8_t> inbox_;
     std::size_t inbox_taken_ = 0;
-    std::vector<std::uint8_t> compressed_;
-    std::vector<std::uint8_t> control_payload_;
     std::vector<std::uint8_t> unparsed_;
-    std::uint64_t payload_left_ = 0;
     std::size_t drained_bytes_ = 0;
-    frame_header_reader header_reader_;
-    /// The frame being read.
-    client_frame_header frame_;
-    std::uint8_t mask_index_ = 0;
-    bool is_in_frame_ = false;
-    bool is_in_message_ = false;
-    bool is_message_compressed_ = false;
     bool is_message_ready_ = false;
     bool is_upgraded_ = false;
 

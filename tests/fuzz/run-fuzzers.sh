@@ -16,7 +16,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 status=0
-for target in decoder properties websocket_deflate websocket_frame relay_envelope; do
+for target in decoder properties websocket_deflate websocket_frame websocket_message relay_envelope; do
     binary="$build_dir/tests/fuzz/${target}_fuzzer"
     if [ ! -x "$binary" ]; then
         echo "missing $binary (build the perch_fuzzers target first)" >&2
