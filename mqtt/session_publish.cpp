@@ -131,9 +131,10 @@ void session::acknowledge(const inbound_ack& done, time_point now) {
         // 3.1.1 cannot report a failure. Refused by policy: acknowledge and drop it
         // [MQTT-3.3.5-2 (3.1.1)]. Anything else (store failure, overload): close without an
         // acknowledgement so that the client sends it again.
-        if (reason == reason_code::message_rate_too_high && done.qos_level == qos::exactly_once) {
-            // Refused before it was routed: its record goes, so that the PUBLISH sent again on
-            // the next connection is routed, not answered as a duplicate already routed.
+        if (reason != reason_code::not_authorized && done.qos_level == qos::exactly_once) {
+            // Not taken (its rate, a failed write): its record goes, as at level 5, so that the
+            // PUBLISH sent again on the next connection of a persistent session is routed and
+            // kept, not answered as a duplicate already owned.
             auto& received = state_.inbound_qos2_received;
             const auto held = std::lower_bound(
                 received.begin(), received.end(), done.packet_id,

@@ -378,11 +378,14 @@ void connection::note_output() {
     }
 }
 
-store::store_completion connection::post_back(std::function<void()> work) {
-    // Completions of the SQLite store run on its writer thread: hand the work to this worker.
-    return [context = &worker_.context(), work = std::move(work)](const store::store_status&) {
-        boost::asio::post(*context, work);
-    };
+store::store_completion
+connection::post_back(std::function<void(const store::store_status&)> work) {
+    // Completions of the SQLite store run on its writer thread: hand the work, and the outcome it
+    // must look at, to this worker.
+    return
+        [context = &worker_.context(), work = std::move(work)](const store::store_status& status) {
+            boost::asio::post(*context, [work, status] { work(status); });
+        };
 }
 
 void connection::shut_down_for_exit() {

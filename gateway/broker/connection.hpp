@@ -250,9 +250,9 @@ private:
     /// Refuses a chat message whose "files" names what it may not (docs/CHAT.md "Files").
     void refuse_file_references(const mqtt::route_publish& inbound, std::string_view why,
                                 mqtt::reason_code reason, mqtt::time_point now);
-    /// The history row of the chat QoS 1 message `packet_id` is committed: its PUBACK may go once
-    /// routing is done too.
-    void finish_history_wait(std::uint16_t packet_id, mqtt::time_point now);
+    /// The history row of the chat QoS 1 message `packet_id` was written (`is_written`) or its
+    /// write failed: its PUBACK, or the refusal of a failed write, goes once routing is done too.
+    void finish_history_wait(std::uint16_t packet_id, bool is_written, mqtt::time_point now);
     /// The rest of a chat message once it is stamped and its history row submitted (`recorded`;
     /// empty when no id could be allocated: the publish is answered with a failure): its file
     /// references, Web Push, the session's own cursor, and routing of QoS 0 and 1.
@@ -316,6 +316,8 @@ private:
     struct history_wait {
         std::uint16_t packet_id = 0;
         bool is_history_written = false;
+        /// The history row's write failed: the PUBLISH is refused instead of acknowledged.
+        bool is_history_failed = false;
         /// Set once routing finished and wanted to acknowledge with this reason.
         std::optional<mqtt::reason_code> routed_reason;
     };
@@ -325,6 +327,13 @@ private:
     void drop_history_wait(std::uint16_t packet_id);
     /// Forgets `waiting`, one of chat_->history_waits (found with find_history_wait).
     void erase_history_wait(const history_wait& waiting);
+    /// Answers the inbound QoS 1/2 PUBLISH `packet_id` whose write failed (DESIGN.md "Durability
+    /// contract"): PUBACK/PUBREC 0x80 at level 5, and at 3.1.1, which has no negative
+    /// acknowledgement, the connection closes. Counted and logged.
+    void refuse_unwritten_publish(std::uint16_t packet_id, mqtt::time_point now);
+    /// The store could not write a persistent session's SUBSCRIBE or UNSUBSCRIBE (`packet_name`):
+    /// no SUBACK/UNSUBACK, the connection closes (DISCONNECT 0x80 at level 5). Counted and logged.
+    void close_for_unwritten(std::string_view packet_name, mqtt::time_point now);
     void finish_durable_publish(std::uint16_t packet_id, bool is_written, mqtt::reason_code reason,
                                 const std::shared_ptr<std::vector<delivery_batch>>& held);
     void persist_accepted_session();
@@ -355,7 +364,8 @@ private:
     /// Asks the store for the next entries of the session's overflowed queue (spill_state); they
     /// are fed to the session on this worker when they arrive.
     void read_spilled();
-    store::store_completion post_back(std::function<void()> work);
+    /// A store completion that runs `work` with the store's outcome on this worker.
+    store::store_completion post_back(std::function<void(const store::store_status&)> work);
     /// Accepts the CONNECT, resuming `state` if given; `assigned_client_id` is the identifier
     /// given to a client that sent none.
     void accept(std::optional<mqtt::session_state> state, mqtt::time_point now,

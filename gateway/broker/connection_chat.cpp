@@ -363,26 +363,32 @@ bool connection::handle_chat_publish(const mqtt::route_publish& inbound, mqtt::t
     recorded_write_completion written;
     if (inbound.packet_id != 0 && inbound.content->qos_level == mqtt::qos::at_least_once) {
         // An acknowledged chat message is always in history: a QoS 1 message is routed at once and
-        // acknowledged once its history row (and any queue entry routing made) is committed.
-        chat_->history_waits.push_back({inbound.packet_id, false, std::nullopt});
-        written = [back = post_back([self = shared_from_this(), packet_id = inbound.packet_id] {
-                       const mqtt::time_point at = clock_now();
-                       self->finish_history_wait(packet_id, at);
-                       self->process_actions(at);
-                       self->worker_.flush();
-                       self->arm_timer();
-                   })](const recorded_message&, const store::store_status& status) {
-            back(status);
-        };
+        // acknowledged once its history row (and any queue entry routing made) is committed; a
+        // failed row refuses it, although it was routed (the publisher sends it again).
+        chat_->history_waits.push_back({inbound.packet_id, false, false, std::nullopt});
+        written =
+            [back = post_back([self = shared_from_this(),
+                               packet_id = inbound.packet_id](const store::store_status& status) {
+                 const mqtt::time_point at = clock_now();
+                 self->finish_history_wait(packet_id, status.is_ok(), at);
+                 self->process_actions(at);
+                 self->worker_.flush();
+                 self->arm_timer();
+             })](const recorded_message&, const store::store_status& status) { back(status); };
     } else if (inbound.packet_id != 0) {
         // QoS 2 is routed (and then acknowledged) once its history row is committed: exactly
-        // once must not reach anyone before it is recorded.
+        // once must not reach anyone before it is recorded. A failed row is refused, unrouted.
         written = [self = shared_from_this(), context = &worker_.context(),
                    packet_id = inbound.packet_id](const recorded_message& recorded,
-                                                  const store::store_status&) {
-            boost::asio::post(*context, [self, content = recorded.content, packet_id] {
+                                                  const store::store_status& status) {
+            boost::asio::post(*context, [self, content = recorded.content, packet_id,
+                                         is_written = status.is_ok()] {
                 const mqtt::time_point at = clock_now();
-                self->route_inbound({content, packet_id}, at);
+                if (is_written) {
+                    self->route_inbound({content, packet_id}, at);
+                } else {
+                    self->refuse_unwritten_publish(packet_id, at);
+                }
                 self->process_actions(at);
                 self->sync_ledger(at);
                 self->worker_.flush();
@@ -457,18 +463,24 @@ void connection::refuse_file_references(const mqtt::route_publish& inbound, std:
     }
 }
 
-void connection::finish_history_wait(std::uint16_t packet_id, mqtt::time_point now) {
+void connection::finish_history_wait(std::uint16_t packet_id, bool is_written,
+                                     mqtt::time_point now) {
     history_wait* waiting = find_history_wait(packet_id);
     if (waiting == nullptr) {
         return; // answered with a failure meanwhile
     }
     if (!waiting->routed_reason) {
-        waiting->is_history_written = true;
+        // Routing still runs: acknowledge_publish answers once it is done.
+        (is_written ? waiting->is_history_written : waiting->is_history_failed) = true;
         return;
     }
     const mqtt::reason_code reason = *waiting->routed_reason;
     erase_history_wait(*waiting);
-    session_.complete_publish(packet_id, reason, now);
+    if (is_written) {
+        session_.complete_publish(packet_id, reason, now);
+    } else {
+        refuse_unwritten_publish(packet_id, now);
+    }
 }
 
 mqtt::message_ptr connection::with_signal_expiry(const mqtt::message_ptr& signal,

@@ -286,15 +286,8 @@ void connection::finish_durable_publish(std::uint16_t packet_id, bool is_written
         }
     }
     if (!is_written) {
-        // No acknowledgement for a message that is not durable (DESIGN.md "Durability contract").
-        log_event(log_level::error, "store write failed: not acknowledging publish {} of {}",
-                  packet_id, client_id());
         drop_history_wait(packet_id);
-        if (session_.version() == mqtt::protocol_version::v5) {
-            session_.complete_publish(packet_id, mqtt::reason_code::unspecified_error, now);
-        } else {
-            session_.shutdown(mqtt::reason_code::unspecified_error, now);
-        }
+        refuse_unwritten_publish(packet_id, now);
     } else if (reason == mqtt::reason_code::quota_exceeded &&
                session_.version() != mqtt::protocol_version::v5) {
         // 3.1.1 has no negative PUBACK: closing is the only way not to acknowledge.
@@ -309,14 +302,32 @@ void connection::finish_durable_publish(std::uint16_t packet_id, bool is_written
     arm_timer();
 }
 
+void connection::refuse_unwritten_publish(std::uint16_t packet_id, mqtt::time_point now) {
+    // No acknowledgement for a message that is not durable (DESIGN.md "Durability contract").
+    worker_.counters().store_write_refusals.add();
+    log_event(log_level::error, "store write failed: not acknowledging publish {} of {}", packet_id,
+              client_id());
+    if (session_.version() == mqtt::protocol_version::v5) {
+        session_.complete_publish(packet_id, mqtt::reason_code::unspecified_error, now);
+    } else {
+        session_.shutdown(mqtt::reason_code::unspecified_error, now);
+    }
+}
+
 void connection::acknowledge_publish(std::uint16_t packet_id, mqtt::reason_code reason,
                                      mqtt::time_point now) {
     if (history_wait* waiting = find_history_wait(packet_id)) {
-        if (!waiting->is_history_written) {
+        if (!waiting->is_history_written && !waiting->is_history_failed) {
             waiting->routed_reason = reason;
             return;
         }
+        const bool is_history_failed = waiting->is_history_failed;
         erase_history_wait(*waiting);
+        if (is_history_failed) {
+            // Routed already (routing follows the submission), but not in history: refused.
+            refuse_unwritten_publish(packet_id, now);
+            return;
+        }
     }
     session_.complete_publish(packet_id, reason, now);
 }

@@ -47,6 +47,11 @@ recorded_write_completion connection::relay_after_commit(recorded_write_completi
         if (written) {
             written(recorded, status);
         }
+        if (!status.is_ok()) {
+            // No copy of a message whose row is not in history: its publisher was refused (QoS
+            // 1/2) and sends it again, and a copy is never owed for what history lacks.
+            return;
+        }
         // Posted after `written`'s own work: the local acknowledgement goes first. Routed as a
         // will, durably: a bridge whose upstream is away finds it in its session's queue.
         boost::asio::post(*context, [self, content = recorded.content] {

@@ -409,21 +409,26 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
     if (quota_) {
         quota_->pending_subscriptions += added_subscriptions;
     }
-    // DESIGN.md "Durability contract": SUBACK of a persistent session after the commit.
+    // DESIGN.md "Durability contract": SUBACK of a persistent session after the commit; none
+    // when the write failed (close_for_unwritten).
     save_subscriptions(
         *ledger_, session_.state(), std::move(stored_subscriptions), tables_.persistence()->store(),
-        post_back(
-            [self = shared_from_this(), finish = std::move(finish), added_subscriptions]() mutable {
-                const mqtt::time_point at = clock_now();
-                if (self->quota_) {
-                    self->quota_->pending_subscriptions -=
-                        std::min(self->quota_->pending_subscriptions, added_subscriptions);
-                }
+        post_back([self = shared_from_this(), finish = std::move(finish),
+                   added_subscriptions](const store::store_status& status) mutable {
+            const mqtt::time_point at = clock_now();
+            if (self->quota_) {
+                self->quota_->pending_subscriptions -=
+                    std::min(self->quota_->pending_subscriptions, added_subscriptions);
+            }
+            if (status.is_ok()) {
                 finish(at);
-                self->process_actions(at);
-                self->sync_ledger(at);
-                self->worker_.flush();
-            }));
+            } else {
+                self->close_for_unwritten("SUBSCRIBE", at);
+            }
+            self->process_actions(at);
+            self->sync_ledger(at);
+            self->worker_.flush();
+        }));
     if (is_storm) {
         session_.shutdown(mqtt::reason_code::quota_exceeded, now);
     }
@@ -455,15 +460,32 @@ void connection::on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt
         session_.complete_unsubscribe(request.packet_id, std::move(reasons), now);
         return;
     }
-    // DESIGN.md "Durability contract": UNSUBACK of a persistent session after the commit.
-    remove_subscriptions(*ledger_, session_.state(), removed, tables_.persistence()->store(),
-                         post_back([self = shared_from_this(), packet_id = request.packet_id,
-                                    reasons = std::move(reasons)]() mutable {
-                             const mqtt::time_point at = clock_now();
-                             self->session_.complete_unsubscribe(packet_id, std::move(reasons), at);
-                             self->process_actions(at);
-                             self->worker_.flush();
-                         }));
+    // DESIGN.md "Durability contract": UNSUBACK of a persistent session after the commit; none
+    // when the write failed (close_for_unwritten).
+    remove_subscriptions(
+        *ledger_, session_.state(), removed, tables_.persistence()->store(),
+        post_back([self = shared_from_this(), packet_id = request.packet_id,
+                   reasons = std::move(reasons)](const store::store_status& status) mutable {
+            const mqtt::time_point at = clock_now();
+            if (status.is_ok()) {
+                self->session_.complete_unsubscribe(packet_id, std::move(reasons), at);
+            } else {
+                self->close_for_unwritten("UNSUBSCRIBE", at);
+            }
+            self->process_actions(at);
+            self->worker_.flush();
+        }));
+}
+
+void connection::close_for_unwritten(std::string_view packet_name, mqtt::time_point now) {
+    // Granted in memory already, and the store retries the write: as for a subscribe storm, the
+    // session keeps what it was granted and the connection ends unacknowledged. SUBACK and
+    // UNSUBACK have no failure that would leave the change in place, so the client is not told
+    // it holds what may not survive a restart.
+    worker_.counters().store_write_refusals.add();
+    log_event(log_level::error, "store write failed: closing {} without acknowledging its {}",
+              client_id(), packet_name);
+    session_.shutdown(mqtt::reason_code::unspecified_error, now);
 }
 
 void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {

@@ -117,6 +117,10 @@ struct worker_counters {
     /// Chat messages refused because no id could be allocated for them (the shared database of
     /// chat_store postgresql was away): nothing routed, nothing acknowledged.
     counter message_id_refusals;
+    /// Packets left unacknowledged because their store write failed: a QoS 1/2 PUBLISH (queue
+    /// rows, retained message, inbound QoS 2 record, chat history row; PUBACK/PUBREC 0x80, closed
+    /// at 3.1.1), a persistent session's SUBSCRIBE or UNSUBSCRIBE (closed).
+    counter store_write_refusals;
 
     // Chat across gateways (docs/BRIDGES.md).
     /// Relay copies dropped: a bad HMAC, this gateway's own origin, a sender who may not post.

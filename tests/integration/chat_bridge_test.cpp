@@ -276,5 +276,46 @@ TEST_F(ChatAcrossGateways, AForgedRelayCopyOnTheUpstreamIsDropped) {
     EXPECT_EQ(genuine->payload, "genuine");
 }
 
+TEST_F(ChatAcrossGateways, AMessageWhoseHistoryRowFailsLeavesNoRelayCopy) {
+    for (const std::string user : {"alice", "bob"}) {
+        ASSERT_TRUE(perch({"user", "add", user, "--password", user + "-pw"}).ending.is_success());
+    }
+    wait_bridge_connected(*gateway_a_);
+    wait_bridge_connected(*gateway_b_);
+    std::this_thread::sleep_for(400ms);
+    auto alice = connected(*gateway_a_, "alice", "phone");
+    ASSERT_EQ(control(*alice, "alice", {{"op", "create"}, {"room", "lobby"}})["ok"], true);
+    ASSERT_EQ(
+        control(*alice, "alice", {{"op", "invite"}, {"room", "lobby"}, {"user", "bob"}})["ok"],
+        true);
+    std::this_thread::sleep_for(400ms);
+    auto bob = connected(*gateway_b_, "bob", "phone");
+    ASSERT_TRUE(sees_presence(*alice, "bob", "online")) << "B's relay copies never reached A";
+    bool is_alice_seen = false;
+    for (int attempt = 0; attempt < 5 && !is_alice_seen; ++attempt) {
+        auto extra = connected(*gateway_a_, "alice", "probe" + std::to_string(attempt));
+        is_alice_seen = sees_presence(*bob, "alice", "online", 3s);
+    }
+    ASSERT_TRUE(is_alice_seen) << "A's relay copies never reached B";
+
+    // Every new history row refused by the database, as by a full disk.
+    auto& cluster = testing_support::postgres_cluster::shared();
+    const std::string database =
+        std::string("perch_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    ASSERT_TRUE(cluster.run_sql(
+        database, "ALTER TABLE chat_history ADD CONSTRAINT refused CHECK (false) NOT VALID"));
+    EXPECT_EQ(alice->publish("chat/room/lobby/alice", "refused", 1),
+              mqtt::ReasonCode::UNSPECIFIED_ERROR);
+    EXPECT_FALSE(bob->next_on("chat/room/lobby/alice", silence_window))
+        << "a relay copy left for a row that failed";
+
+    // Rows accepted again: the next message crosses, and it alone.
+    ASSERT_TRUE(cluster.run_sql(database, "ALTER TABLE chat_history DROP CONSTRAINT refused"));
+    EXPECT_EQ(alice->publish("chat/room/lobby/alice", "accepted", 1), mqtt::ReasonCode::SUCCESS);
+    const auto across = bob->next_on("chat/room/lobby/alice");
+    ASSERT_TRUE(across);
+    EXPECT_EQ(across->payload, "accepted");
+}
+
 } // namespace
 } // namespace perch::integration

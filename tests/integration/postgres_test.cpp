@@ -263,5 +263,45 @@ TEST_F(PostgresGateways, AMessageWithoutAnIdIsRefusedAndNeitherRoutedNorStored) 
     EXPECT_EQ(page["messages"][1]["id"], 2);
 }
 
+TEST_F(PostgresGateways, AMessageWhoseHistoryRowFailsIsRefusedAndAQos2OneReachesNobody) {
+    for (const std::string user : {"alice", "bob"}) {
+        ASSERT_TRUE(perch({"user", "add", user, "--password", user + "-pw"}).ending.is_success());
+    }
+    std::this_thread::sleep_for(400ms);
+    auto alice = connected(*first_, "alice");
+    ASSERT_EQ(control(*alice, "alice", {{"op", "create"}, {"room", "lobby"}})["ok"], true);
+    ASSERT_EQ(
+        control(*alice, "alice", {{"op", "invite"}, {"room", "lobby"}, {"user", "bob"}})["ok"],
+        true);
+    std::this_thread::sleep_for(400ms);
+    auto bob = connected(*first_, "bob");
+    auto& cluster = testing_support::postgres_cluster::shared();
+
+    // Every new history row refused by the database, as by a full disk: the ids are still
+    // allocated, the group holding the row fails (and is retried).
+    ASSERT_TRUE(cluster.run_sql(
+        database_, "ALTER TABLE chat_history ADD CONSTRAINT refused CHECK (false) NOT VALID"));
+    EXPECT_EQ(alice->publish("chat/room/lobby/alice", "at-qos-1", 1),
+              mqtt::ReasonCode::UNSPECIFIED_ERROR);
+    EXPECT_EQ(alice->publish("chat/room/lobby/alice", "at-qos-2", 2),
+              mqtt::ReasonCode::UNSPECIFIED_ERROR);
+
+    // Rows accepted again: the retry writes what was refused, and a new message is accepted.
+    ASSERT_TRUE(cluster.run_sql(database_, "ALTER TABLE chat_history DROP CONSTRAINT refused"));
+    EXPECT_EQ(alice->publish("chat/room/lobby/alice", "accepted", 2), mqtt::ReasonCode::SUCCESS);
+    std::vector<std::string> received;
+    while (auto message = bob->next_on("chat/room/lobby/alice")) {
+        received.push_back(message->payload);
+        if (message->payload == "accepted") {
+            break;
+        }
+    }
+    ASSERT_FALSE(received.empty());
+    EXPECT_EQ(received.back(), "accepted");
+    // QoS 2 is routed once its row commits: the refused one never reached bob. (QoS 1 was routed
+    // when its row was submitted.)
+    EXPECT_EQ(std::count(received.begin(), received.end(), "at-qos-2"), 0);
+}
+
 } // namespace
 } // namespace perch::integration

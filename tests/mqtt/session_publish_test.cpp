@@ -382,6 +382,29 @@ TEST(SessionPublish, RateRefusedQosTwoIn311ClosesAndIsRoutedWhenSentAgain) {
     EXPECT_TRUE(s.state().inbound_qos2_received.empty());
 }
 
+TEST(SessionPublish, UnwrittenQosTwoIn311ClosesAndIsRoutedWhenSentAgain) {
+    // A write that failed (no acknowledgement for what is not durable): as for a rate refusal,
+    // the record goes with the connection, and the resend on the next one is routed again.
+    session s = connected_session(make_connect(protocol_version::v3_1_1, "c1", false));
+    s.handle_packet(make_publish("a", "x", qos::exactly_once, 5), start);
+    drain(s);
+    s.complete_publish(5, reason_code::unspecified_error, start);
+    const auto actions = drain(s);
+    ASSERT_FALSE(actions.empty());
+    EXPECT_TRUE(std::holds_alternative<close_connection>(actions[0]));
+    for (const session_action& action : actions) {
+        EXPECT_FALSE(std::holds_alternative<send_packet>(action));
+    }
+    EXPECT_TRUE(s.state().inbound_qos2_received.empty());
+    s.handle_connection_lost(start);
+    session resumed = connected_session(make_connect(protocol_version::v3_1_1, "c1", false), {},
+                                        connect_acceptance{s.take_state(start), {}, {}});
+    publish again = make_publish("a", "x", qos::exactly_once, 5);
+    again.is_duplicate = true;
+    resumed.handle_packet(again, start);
+    EXPECT_EQ(only_route(drain(resumed)).packet_id, 5);
+}
+
 TEST(SessionPublish, FailureReasonReachesA5Client) {
     session s = connected_v5();
     s.handle_packet(make_publish("a", "x", qos::at_least_once, 5), start);

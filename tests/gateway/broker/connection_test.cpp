@@ -4,11 +4,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -33,17 +36,24 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// The shared tables of a broker: persistence over the memory store and a chat layer over the
-/// memory chat store, with the user "alice" (password "alice-pw").
+/// Options of the memory stores.
+store::store_options memory_store_options() {
+    store::store_options options;
+    options.durability = store::durability_level::none;
+    return options;
+}
+
+/// The shared tables of a broker: persistence and a chat layer over the stores `options` open
+/// (by default the memory stores), with the users "alice" and "bob" (password "{user}-pw").
 class test_tables final : public broker_tables {
 public:
-    test_tables() {
-        store::store_options options;
-        options.durability = store::durability_level::none;
+    explicit test_tables(const store::store_options& options = memory_store_options()) {
         persistence_ = std::make_unique<session_persistence>(store::open_message_store(options));
         auto directory = store::open_chat_store(options);
-        directory->add_user({"alice", hash_password("alice-pw", 1), 1},
-                            [](store::directory_result, const store::store_status&) {});
+        for (const std::string user : {"alice", "bob"}) {
+            directory->add_user({user, hash_password(user + "-pw", 1), 1},
+                                [](store::directory_result, const store::store_status&) {});
+        }
         directory->flush();
         chat_settings settings;
         // As strong as the stored hash: no login rehashes it.
@@ -235,7 +245,8 @@ mqtt::publish publish_packet(std::string topic_name, std::string payload, mqtt::
 
 class ConnectionTest : public ::testing::Test {
 protected:
-    ConnectionTest() : guard_(home_.context().get_executor()) {
+    explicit ConnectionTest(const store::store_options& options = memory_store_options())
+        : tables_(options), guard_(home_.context().get_executor()) {
         home_.set_peers(std::span<worker* const>(peers_));
         settings_ = std::make_shared<connection_settings>();
     }
@@ -251,7 +262,9 @@ protected:
     }
 
     /// A client with a connection on the worker; `holding`, if given, is set to the broker end.
-    std::unique_ptr<test_client> open_client(holding_transport** holding = nullptr) {
+    std::unique_ptr<test_client>
+    open_client(holding_transport** holding = nullptr,
+                mqtt::protocol_version version = mqtt::protocol_version::v5) {
         auto [broker_end, client_end] = make_memory_transport_pair(home_.context(), "");
         std::unique_ptr<transport> stream = std::move(broker_end);
         if (holding != nullptr) {
@@ -260,7 +273,7 @@ protected:
             stream = std::move(wrapped);
         }
         std::make_shared<connection>(tables_, home_, std::move(stream), settings_)->start();
-        return std::make_unique<test_client>(std::move(client_end), mqtt::protocol_version::v5);
+        return std::make_unique<test_client>(std::move(client_end), version);
     }
 
     /// Runs the worker until `done` holds (every client is read after each step); false when it
@@ -282,7 +295,7 @@ protected:
     /// Opens a client, sends `request` and waits for its CONNACK.
     std::unique_ptr<test_client> connected(const mqtt::connect& request,
                                            holding_transport** holding = nullptr) {
-        auto client = open_client(holding);
+        auto client = open_client(holding, request.version);
         watch(*client);
         client->send(request);
         EXPECT_TRUE(run_until([&] { return client->has<mqtt::connack>(); }));
@@ -652,6 +665,156 @@ TEST_F(ConnectionTest, AResumedChatSessionDoesNotWriteItsChatSubscriptionsAgain)
     const std::size_t chat_filters = tables_.chat().subscriptions_for("alice").size();
     ASSERT_GT(chat_filters, 0U);
     EXPECT_LE(second_login + chat_filters, first_login);
+}
+
+/// A directory for the database of a test's stores: a base of the fixture, made before the tables
+/// that open the file and removed after them.
+class store_directory {
+protected:
+    store_directory() {
+        std::string pattern =
+            (std::filesystem::temp_directory_path() / "perch-connection-XXXXXX").string();
+        EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
+        path_ = pattern;
+    }
+    ~store_directory() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path_, ignored);
+    }
+
+    /// SQLite stores on a file capped at 256 kB, which a 400 kB message cannot fit in.
+    store::store_options capped_options() const {
+        store::store_options options;
+        options.durability = store::durability_level::batched;
+        options.path = (path_ / "perch.db").string();
+        options.commit_interval_ms = 1;
+        options.retry_interval_ms = 20;
+        options.max_database_bytes = 262144;
+        return options;
+    }
+
+    std::filesystem::path path_;
+};
+
+/// Connections whose writes fail (DESIGN.md "Durability contract": nothing is acknowledged for a
+/// write that failed). A message too large for the capped file stays at the head of its store's
+/// queue, so that every group retried with it fails too (store/README.md "Failure behaviour").
+class ConnectionStoreFailureTest : protected store_directory, public ConnectionTest {
+protected:
+    ConnectionStoreFailureTest() : ConnectionTest(capped_options()) {}
+
+    /// A client of the chat user `user` ("alice/phone"'s alice) at `version`.
+    std::unique_ptr<test_client>
+    chat_user(const std::string& client_id,
+              mqtt::protocol_version version = mqtt::protocol_version::v5) {
+        mqtt::connect request = connect_packet(client_id);
+        request.version = version;
+        const std::string user = client_id.substr(0, client_id.find('/'));
+        request.user_name = user;
+        const std::string password = user + "-pw";
+        request.password = mqtt::byte_vector(password.begin(), password.end());
+        auto client = connected(request);
+        EXPECT_EQ(client->all_of<mqtt::connack>().at(0).reason, mqtt::reason_code::success);
+        return client;
+    }
+
+    /// Fills the chat store: alice's direct message to bob that does not fit.
+    void fill_chat_store() {
+        fillers_.push_back(chat_user("alice/filler"));
+        fillers_.back()->send(publish_packet("chat/dm/bob/alice", std::string(400'000, 'x'),
+                                             mqtt::qos::at_most_once));
+        settle(50ms);
+    }
+
+    /// Fills the message store: a retained message that does not fit.
+    void fill_message_store() {
+        fillers_.push_back(connected(connect_packet("filler")));
+        mqtt::publish retained =
+            publish_packet("big/retained", std::string(400'000, 'x'), mqtt::qos::at_most_once);
+        retained.is_retained = true;
+        fillers_.back()->send(retained);
+        settle(50ms);
+    }
+
+    /// The PUBACK or PUBREC answering `packet_id` at `client`, once one came (run_until).
+    template <typename Answer>
+    std::optional<Answer> answer_to(test_client& client, std::uint16_t packet_id) {
+        std::optional<Answer> found;
+        run_until([&] {
+            for (const Answer& answer : client.all_of<Answer>()) {
+                if (answer.packet_id == packet_id) {
+                    found = answer;
+                }
+            }
+            return found.has_value() || client.is_ended();
+        });
+        return found;
+    }
+
+    /// The clients that filled a store (watched, so kept until the end).
+    std::vector<std::unique_ptr<test_client>> fillers_;
+};
+
+TEST_F(ConnectionStoreFailureTest, ChatMessageWhoseHistoryRowFailsIsRefusedAtLevel5) {
+    auto bob = chat_user("bob/phone");
+    auto alice = chat_user("alice/phone");
+    fill_chat_store();
+    const std::size_t delivered_before = bob->all_of<mqtt::publish>().size();
+    alice->send(publish_packet("chat/dm/bob/alice", "qos1", mqtt::qos::at_least_once, 1));
+    const auto puback = answer_to<mqtt::puback>(*alice, 1);
+    ASSERT_TRUE(puback);
+    EXPECT_EQ(puback->reason, mqtt::reason_code::unspecified_error);
+    alice->send(publish_packet("chat/dm/bob/alice", "qos2", mqtt::qos::exactly_once, 2));
+    const auto pubrec = answer_to<mqtt::pubrec>(*alice, 2);
+    ASSERT_TRUE(pubrec);
+    EXPECT_EQ(pubrec->reason, mqtt::reason_code::unspecified_error);
+    EXPECT_FALSE(alice->is_ended());
+    settle(50ms);
+    // QoS 1 is routed when its row is submitted; QoS 2 only once it is committed: never here.
+    for (const mqtt::publish& delivered : bob->all_of<mqtt::publish>()) {
+        EXPECT_NE(delivered.payload.as_string(), "qos2");
+    }
+    EXPECT_LE(bob->all_of<mqtt::publish>().size(), delivered_before + 1);
+    EXPECT_EQ(home_.counters().store_write_refusals.value(), 2U);
+}
+
+TEST_F(ConnectionStoreFailureTest, ChatMessageWhoseHistoryRowFailsClosesALevel4Connection) {
+    // Logged in before the store is full: a login's read waits behind the failing row.
+    auto at_least_once = chat_user("alice/old-1", mqtt::protocol_version::v3_1_1);
+    auto exactly_once = chat_user("alice/old-2", mqtt::protocol_version::v3_1_1);
+    fill_chat_store();
+    for (const auto qos : {mqtt::qos::at_least_once, mqtt::qos::exactly_once}) {
+        test_client* alice =
+            qos == mqtt::qos::at_least_once ? at_least_once.get() : exactly_once.get();
+        alice->send(publish_packet("chat/dm/bob/alice", "refused", qos, 1));
+        ASSERT_TRUE(run_until([&] { return alice->is_ended(); }));
+        EXPECT_FALSE(alice->has<mqtt::puback>());
+        EXPECT_FALSE(alice->has<mqtt::pubrec>());
+    }
+}
+
+TEST_F(ConnectionStoreFailureTest, UnwritableSubscribeOrUnsubscribeClosesWithoutAcknowledgement) {
+    // Persistent sessions: their CONNACK needs a write, made before the store is full.
+    auto subscriber = connected(connect_packet("subscriber", true, 300));
+    ASSERT_EQ(subscriber->all_of<mqtt::connack>().at(0).reason, mqtt::reason_code::success);
+    auto leaver = connected(connect_packet("leaver", true, 300));
+    leaver->send(subscribe_packet(1, "news/#", mqtt::qos::at_least_once));
+    ASSERT_TRUE(run_until([&] { return leaver->has<mqtt::suback>(); }));
+    fill_message_store();
+
+    subscriber->send(subscribe_packet(1, "sensors/+", mqtt::qos::at_least_once));
+    mqtt::unsubscribe request;
+    request.packet_id = 2;
+    request.topic_filters.push_back("news/#");
+    leaver->send(request);
+    ASSERT_TRUE(run_until([&] { return subscriber->is_ended() && leaver->is_ended(); }));
+    EXPECT_FALSE(subscriber->has<mqtt::suback>());
+    EXPECT_FALSE(leaver->has<mqtt::unsuback>());
+    for (test_client* closed : {subscriber.get(), leaver.get()}) {
+        ASSERT_TRUE(closed->has<mqtt::disconnect>());
+        EXPECT_EQ(closed->all_of<mqtt::disconnect>().at(0).reason,
+                  mqtt::reason_code::unspecified_error);
+    }
 }
 
 } // namespace
