@@ -77,6 +77,7 @@ protected:
         if (IsSkipped()) {
             return;
         }
+        // Every packet in its log, which a failed test prints: where a relay copy stopped.
         upstream_ = std::make_unique<upstream_broker>("log_type all\n");
         gateway_a_ = start_gateway(bridge_config("a"));
         gateway_b_ = start_gateway(bridge_config("b"));
