@@ -205,6 +205,18 @@ TEST_P(BridgeLevels, OutAndInWithPrefixes) {
 
 INSTANTIATE_TEST_SUITE_P(Protocols, BridgeLevels, ::testing::Values("mqttv311", "mqttv50"));
 
+/// Expects the payloads "0" to "count - 1" on `topic` at `client`, in order, then no more.
+void expect_sequence_once(test_client& client, const std::string& topic, int count,
+                          const broker_process& perch, const upstream_broker& upstream) {
+    for (int index = 0; index < count; ++index) {
+        auto message = client.next_on(topic, 30s);
+        ASSERT_TRUE(message) << "message " << index << " did not arrive\n"
+                             << perch.log() << upstream.log();
+        EXPECT_EQ(message->payload, std::to_string(index));
+    }
+    EXPECT_FALSE(client.next_on(topic, silence_window)) << "a message arrived twice";
+}
+
 TEST(Bridge, QosOneMessagesWaitForTheUpstreamAndArriveInOrderOnce) {
     upstream_broker upstream;
     broker_process perch(broker_kind::perch,
@@ -228,13 +240,7 @@ TEST(Bridge, QosOneMessagesWaitForTheUpstreamAndArriveInOrderOnce) {
 
     test_client remote(upstream.uri(), "consumer", MQTTVERSION_3_1_1);
     remote.connect(true);
-    for (int index = 0; index < count; ++index) {
-        auto message = remote.next_on("data/seq", 30s);
-        ASSERT_TRUE(message) << "message " << index << " did not arrive\n"
-                             << perch.log() << upstream.log();
-        EXPECT_EQ(message->payload, std::to_string(index));
-    }
-    EXPECT_FALSE(remote.next_on("data/seq", silence_window)) << "a message arrived twice";
+    expect_sequence_once(remote, "data/seq", count, perch, upstream);
     EXPECT_EQ(perch.stop().exit_code, 0);
 }
 
@@ -300,13 +306,7 @@ TEST(Bridge, MessagesQueuedUpstreamWhilePerchWasAwayCrossWhenItReturns) {
     wait_bridge_connected(perch);
     test_client local(perch.uri(), "consumer");
     local.connect(true);
-    for (int index = 0; index < count; ++index) {
-        auto message = local.next_on("feed/seq", 20s);
-        ASSERT_TRUE(message) << "message " << index << " did not arrive\n"
-                             << perch.log() << upstream.log();
-        EXPECT_EQ(message->payload, std::to_string(index));
-    }
-    EXPECT_FALSE(local.next_on("feed/seq", silence_window)) << "a message arrived twice";
+    expect_sequence_once(local, "feed/seq", count, perch, upstream);
     EXPECT_EQ(perch.stop().exit_code, 0);
 }
 
