@@ -61,11 +61,7 @@ bridge::bridge(server& owner, worker& home, bridge_config config,
     local_->set_acknowledgement_handler([this](std::uint16_t packet_id, mqtt::reason_code reason) {
         on_local_acknowledged(packet_id, reason);
     });
-    local_->set_connection_handler([this](bool is_up) {
-        if (!is_up) {
-            inbound_.clear(); // The upstream sends those again on its next connection.
-        }
-    });
+    local_->set_connection_handler([this](bool is_up) { on_local_connection(is_up); });
     remote_client::handlers callbacks;
     callbacks.on_connection = [this](bool is_up) { on_remote_connection(is_up); };
     callbacks.on_message = [this](const mqtt::publish& delivered) { on_remote_message(delivered); };
@@ -90,6 +86,7 @@ void bridge::stop() {
     remote_->stop();
     outbound_.clear();
     inbound_.clear();
+    held_inbound_.clear();
 }
 
 void bridge::on_remote_connection(bool is_up) {
@@ -107,6 +104,7 @@ void bridge::on_remote_connection(bool is_up) {
     local_->stop();
     outbound_.clear();
     inbound_.clear();
+    held_inbound_.clear(); // Unacknowledged: the upstream sends them again.
 }
 
 void bridge::on_local_message(const mqtt::publish& delivered) {
@@ -149,8 +147,30 @@ void bridge::on_remote_acknowledged(std::uint16_t packet_id, mqtt::reason_code r
     outbound_.erase(found);
 }
 
+void bridge::on_local_connection(bool is_up) {
+    if (!is_up) {
+        inbound_.clear(); // The upstream sends those again on its next connection.
+        return;
+    }
+    std::vector<std::pair<std::uint64_t, mqtt::publish>> held = std::move(held_inbound_);
+    held_inbound_.clear();
+    for (const auto& [connection, delivered] : held) {
+        if (connection == remote_->connection()) {
+            on_remote_message(delivered);
+        }
+    }
+}
+
 void bridge::on_remote_message(const mqtt::publish& delivered) {
     const std::uint64_t connection = remote_->connection();
+    if (!local_->is_connected() && delivered.qos_level != mqtt::qos::at_most_once) {
+        // The local client is still connecting: an upstream sends nothing again before its next
+        // connection ([MQTT-4.4.0-1] at 5.0), so one left unacknowledged now would wait for it.
+        if (held_inbound_.size() < max_held_deliveries) {
+            held_inbound_.emplace_back(connection, delivered);
+        }
+        return;
+    }
     for (const bridge_topic& topic : config_.topics) {
         if (!topic.carries_in()) {
             continue;

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "gateway/bridge/remote_client.hpp"
 #include "gateway/client/in_process_client.hpp"
@@ -38,6 +40,8 @@ struct bridge_counters {
 
 /// The local session's Receive Maximum: how many messages may be on their way upstream at once.
 inline constexpr std::uint16_t max_messages_in_flight = 20;
+/// How many upstream deliveries wait for the local client to connect, at most.
+inline constexpr std::size_t max_held_deliveries = 1000;
 
 class bridge : public std::enable_shared_from_this<bridge> {
 public:
@@ -71,6 +75,8 @@ private:
     void on_remote_acknowledged(std::uint16_t packet_id, mqtt::reason_code reason);
     void on_remote_message(const mqtt::publish& delivered);
     void on_local_acknowledged(std::uint16_t packet_id, mqtt::reason_code reason);
+    /// The local client connected (`is_up`) or went.
+    void on_local_connection(bool is_up);
     void publish_local_state(bool is_up);
 
     server& server_;
@@ -82,6 +88,11 @@ private:
     std::map<std::uint16_t, pending_delivery> outbound_;
     /// By the local packet id: the upstream delivery to acknowledge.
     std::map<std::uint16_t, pending_delivery> inbound_;
+    /// QoS 1/2 upstream deliveries that came before the local client connected (an upstream
+    /// sends what it queued for this session right after its CONNACK), in order, with the
+    /// upstream connection they came on; published locally once it connects. At most
+    /// max_held_deliveries: more are left unacknowledged, for the upstream's next connection.
+    std::vector<std::pair<std::uint64_t, mqtt::publish>> held_inbound_;
     bridge_counters counters_;
 };
 

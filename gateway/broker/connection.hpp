@@ -235,9 +235,10 @@ private:
     /// The relay copy of `stamped` (a message or event this gateway stamped, from `sender`) for
     /// the bridges with bridge_chat; null when relaying is off.
     mqtt::message_ptr relay_copy_of(const mqtt::message_ptr& stamped, std::string_view sender);
-    /// `written`, followed by the routing of the recorded message's relay copy on this worker:
-    /// the relay copy of a message leaves once its history row is written, so that another
-    /// gateway reading the shared history for it finds it. `written` itself when relaying is off.
+    /// The routing of the recorded message's relay copy on this worker, then `written` once the
+    /// copy's queue entries are committed: the relay copy of a message leaves once its history
+    /// row is written, so that another gateway reading the shared history for it finds it, and
+    /// is durable before the message is acknowledged. `written` itself when relaying is off.
     recorded_write_completion relay_after_commit(recorded_write_completion written);
     /// A relay copy published by a bridge with bridge_chat: checked, then routed as its origin
     /// stamped it (a message) or applied (presence); a refused one is logged, counted and

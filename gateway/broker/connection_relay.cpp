@@ -2,6 +2,7 @@
 // of each message stamped here, the relay copies a bridge with bridge_chat brings in, and the
 // device counts relayed between gateways. The checks live in chat_relay; this file routes.
 #include <charconv>
+#include <span>
 
 #include <boost/asio/post.hpp>
 
@@ -44,21 +45,50 @@ recorded_write_completion connection::relay_after_commit(recorded_write_completi
     }
     return [written = std::move(written), self = shared_from_this(), context = &worker_.context()](
                const recorded_message& recorded, const store::store_status& status) {
-        if (written) {
-            written(recorded, status);
-        }
         if (!status.is_ok()) {
             // No copy of a message whose row is not in history: its publisher was refused (QoS
             // 1/2) and sends it again, and a copy is never owed for what history lacks.
+            if (written) {
+                written(recorded, status);
+            }
             return;
         }
-        // Posted after `written`'s own work: the local acknowledgement goes first. Routed as a
-        // will, durably: a bridge whose upstream is away finds it in its session's queue.
-        boost::asio::post(*context, [self, content = recorded.content] {
-            if (auto copy = self->relay_copy_of(content, self->chat_user())) {
-                self->route_will(copy, clock_now());
-                self->worker_.flush();
+        // The copy is routed first and `written` (the local acknowledgement) waits for the commit
+        // of its queue entries: a bridge whose upstream is away keeps it in its session's queue,
+        // and an acknowledged message's copy must survive a kill -9 as the message does.
+        store::store_completion acknowledge = [written, recorded,
+                                               status](const store::store_status&) {
+            if (written) {
+                written(recorded, status);
             }
+        };
+        boost::asio::post(*context, [self, content = recorded.content, acknowledge] {
+            const mqtt::message_ptr copy = self->relay_copy_of(content, self->chat_user());
+            session_persistence* persistence = self->tables_.persistence();
+            if (!copy || persistence == nullptr) {
+                if (copy) {
+                    self->route(copy);
+                }
+                self->worker_.flush();
+                acknowledge(store::store_status{});
+                return;
+            }
+            // As route_will, with a completion: QoS 1 deliveries to persistent sessions are stored.
+            durable_route routed_now = self->route_durable(copy, *persistence);
+            if (routed_now.targets.empty()) {
+                self->worker_.flush();
+                acknowledge(store::store_status{});
+                return;
+            }
+            const store::enqueue_receipt receipt = persistence->store().enqueue(
+                routed_now.targets, to_stored_message(*copy, clock_now(), unix_now_ms()),
+                acknowledge);
+            std::span<delivery_batch> outbox = self->worker_.outbox();
+            for (std::size_t index = 0; index < routed_now.durable.size(); ++index) {
+                const auto [batch, position] = routed_now.durable[index];
+                outbox[batch][position].store_sequence = receipt.sequences[index];
+            }
+            self->worker_.flush();
         });
     };
 }

@@ -1,6 +1,6 @@
 // Bridges (docs/BRIDGES.md) against Debian's Mosquitto as the upstream broker: mappings in and out
-// at 3.1.1 and 5.0, QoS 1 across an upstream outage, and two perch gateways bridged both ways
-// through one upstream without loops. Paho clients on each side.
+// at 3.1.1 and 5.0, QoS 1 across an upstream outage and across perch's absence, and two perch
+// gateways bridged both ways through one upstream without loops. Paho clients on each side.
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -205,6 +205,18 @@ TEST_P(BridgeLevels, OutAndInWithPrefixes) {
 
 INSTANTIATE_TEST_SUITE_P(Protocols, BridgeLevels, ::testing::Values("mqttv311", "mqttv50"));
 
+/// Expects the payloads "0" to "count - 1" on `topic` at `client`, in order, then no more.
+void expect_sequence_once(test_client& client, const std::string& topic, int count,
+                          const broker_process& perch, const upstream_broker& upstream) {
+    for (int index = 0; index < count; ++index) {
+        auto message = client.next_on(topic, 30s);
+        ASSERT_TRUE(message) << "message " << index << " did not arrive\n"
+                             << perch.log() << upstream.log();
+        EXPECT_EQ(message->payload, std::to_string(index));
+    }
+    EXPECT_FALSE(client.next_on(topic, silence_window)) << "a message arrived twice";
+}
+
 TEST(Bridge, QosOneMessagesWaitForTheUpstreamAndArriveInOrderOnce) {
     upstream_broker upstream;
     broker_process perch(broker_kind::perch,
@@ -228,13 +240,7 @@ TEST(Bridge, QosOneMessagesWaitForTheUpstreamAndArriveInOrderOnce) {
 
     test_client remote(upstream.uri(), "consumer", MQTTVERSION_3_1_1);
     remote.connect(true);
-    for (int index = 0; index < count; ++index) {
-        auto message = remote.next_on("data/seq", 30s);
-        ASSERT_TRUE(message) << "message " << index << " did not arrive\n"
-                             << perch.log() << upstream.log();
-        EXPECT_EQ(message->payload, std::to_string(index));
-    }
-    EXPECT_FALSE(remote.next_on("data/seq", silence_window)) << "a message arrived twice";
+    expect_sequence_once(remote, "data/seq", count, perch, upstream);
     EXPECT_EQ(perch.stop().exit_code, 0);
 }
 
@@ -271,6 +277,38 @@ TEST_P(BridgeLoops, TwoGatewaysThroughOneUpstreamDeliverOnceEach) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Protocols, BridgeLoops, ::testing::Values("mqttv311", "mqttv50"));
+
+// An upstream sends what it queued for the bridge's session right after its CONNACK, before the
+// local client has connected; those messages cross then, not only at the next connection.
+TEST(Bridge, MessagesQueuedUpstreamWhilePerchWasAwayCrossWhenItReturns) {
+    upstream_broker upstream;
+    temporary_directory data;
+    const std::string config = "data_dir " + data.path().string() + "\n" +
+                               bridge_block(upstream, "mqttv50", "topic feed/# in 1\n");
+    {
+        // The upstream learns the bridge's session and subscription; a persistent local
+        // subscriber keeps what crosses while it is away.
+        broker_process perch(broker_kind::perch, config);
+        wait_bridge_connected(perch);
+        test_client local(perch.uri(), "consumer");
+        local.connect(true);
+        local.subscribe("feed/#", 1);
+        EXPECT_EQ(perch.stop().exit_code, 0);
+    }
+    test_client producer(upstream.uri(), "producer");
+    producer.connect();
+    constexpr int count = 5;
+    for (int index = 0; index < count; ++index) {
+        producer.publish("feed/seq", std::to_string(index), 1);
+    }
+
+    broker_process perch(broker_kind::perch, config);
+    wait_bridge_connected(perch);
+    test_client local(perch.uri(), "consumer");
+    local.connect(true);
+    expect_sequence_once(local, "feed/seq", count, perch, upstream);
+    EXPECT_EQ(perch.stop().exit_code, 0);
+}
 
 TEST(Bridge, AnUpstreamRefusingTheBridgeBitGetsPlainMqtt311) {
     // perch as the upstream: it refuses protocol level 0x84, and the bridge falls back to 4.

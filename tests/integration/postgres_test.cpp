@@ -3,7 +3,7 @@
 // written through one is paged at the other, and two gateways writing one room at once give its
 // messages unique ids without gaps (the database allocates them). The PostgreSQL server is a
 // throwaway cluster in a temporary folder, on a unix socket only
-// (tests/support/postgres_cluster.hpp).
+// (tests/support/postgres_cluster.hpp), set up by the fixture of postgres_gateways.hpp.
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -14,10 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "broker_process.hpp"
-#include "chat_client.hpp"
-#include "support/postgres_cluster.hpp"
-#include <nlohmann/json.hpp>
+#include "postgres_gateways.hpp"
 
 namespace perch::integration {
 namespace {
@@ -25,72 +22,36 @@ namespace {
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 
-constexpr auto command_timeout = 30s;
-
-class PostgresGateways : public ::testing::Test {
+/// Two gateways on one database, started in that order.
+class PostgresGateways : public postgres_gateways {
 protected:
     void SetUp() override {
-        if (broker_under_test() != broker_kind::perch) {
-            GTEST_SKIP() << "perch's chat store only";
+        postgres_gateways::SetUp();
+        if (IsSkipped()) {
+            return;
         }
-        auto& cluster = testing_support::postgres_cluster::shared();
-        if (!cluster.is_available()) {
-            GTEST_SKIP() << cluster.unavailable_reason();
+        first_ = &gateway(start_gateway());
+        second_ = &gateway(start_gateway());
+    }
+
+    /// alice and bob exist, and alice, at the first gateway, made room lobby and invited bob;
+    /// both gateways know it. Returns alice's client, or null (with a failure).
+    std::unique_ptr<chat_client> alice_with_bob_in_lobby() {
+        if (!add_users({"alice", "bob"})) {
+            return nullptr;
         }
-        const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-        database_ = std::string("perch_") + test->name();
-        shared_config_ = "durability batched\nchat_store postgresql\npostgresql_conninfo \"" +
-                         cluster.conninfo(database_) +
-                         "\"\nchat_reload_interval_ms 50\npassword_iterations 1\n";
-        first_ = std::make_unique<broker_process>(broker_kind::perch, shared_config_);
-        second_ = std::make_unique<broker_process>(broker_kind::perch, shared_config_);
-    }
-
-    void TearDown() override {
-        for (auto* gateway : {first_.get(), second_.get()}) {
-            if (gateway == nullptr) {
-                continue;
-            }
-            const process_exit ending = gateway->stop();
-            EXPECT_TRUE(ending.is_success()) << describe(ending);
-            if (HasFailure()) {
-                std::cout << "---- gateway output ----\n" << gateway->log() << "\n";
-            }
+        // The gateways reload the directory when its version moves (every 50 ms here).
+        std::this_thread::sleep_for(400ms);
+        auto alice = connected(*first_, "alice");
+        if (!create_room_with(*alice, "alice", "lobby", "bob")) {
+            return nullptr;
         }
+        std::this_thread::sleep_for(400ms);
+        return alice;
     }
 
-    /// Runs `perch WORDS` with the configuration of the first gateway.
-    command_result perch(std::vector<std::string> words, std::string_view input = "") {
-        const auto config = first_->scratch_directory() / "admin.conf";
-        write_file_text(config, "data_dir " + (first_->scratch_directory() / "data").string() +
-                                    "\n" + shared_config_);
-        words.insert(words.begin(), {PERCH_BROKER_PATH, "-c", config.string()});
-        return run_command(words, input, command_timeout);
-    }
-
-    std::unique_ptr<chat_client> connected(broker_process& gateway, const std::string& user) {
-        auto client =
-            std::make_unique<chat_client>(gateway, user + "/" + std::to_string(next_++), 5);
-        // connect() throws when the CONNACK refuses; it returns Session Present (none here).
-        EXPECT_FALSE(client->connect(user, user + "-pw"));
-        return client;
-    }
-
-    json control(chat_client& client, const std::string& user, const json& request) {
-        client.publish("chat/ctl/" + user + "/req", request.dump(), 1);
-        auto reply = client.next_on("chat/ctl/" + user + "/resp");
-        if (!reply) {
-            ADD_FAILURE() << "no reply to " << request.dump();
-            return json::object();
-        }
-        return json::parse(reply->payload);
-    }
-
-    std::string database_;
-    std::string shared_config_;
-    std::unique_ptr<broker_process> first_;
-    std::unique_ptr<broker_process> second_;
-    int next_ = 0;
+    broker_process* first_ = nullptr;
+    broker_process* second_ = nullptr;
 };
 
 TEST_F(PostgresGateways, AUserAddedAgainstOneGatewayLogsInAtTheOther) {
@@ -108,16 +69,8 @@ TEST_F(PostgresGateways, AUserAddedAgainstOneGatewayLogsInAtTheOther) {
 }
 
 TEST_F(PostgresGateways, HistoryWrittenThroughOneGatewayIsPagedAtTheOther) {
-    for (const std::string user : {"alice", "bob"}) {
-        ASSERT_TRUE(perch({"user", "add", user, "--password", user + "-pw"}).ending.is_success());
-    }
-    std::this_thread::sleep_for(400ms);
-    auto alice = connected(*first_, "alice");
-    ASSERT_EQ(control(*alice, "alice", {{"op", "create"}, {"room", "lobby"}})["ok"], true);
-    ASSERT_EQ(
-        control(*alice, "alice", {{"op", "invite"}, {"room", "lobby"}, {"user", "bob"}})["ok"],
-        true);
-    std::this_thread::sleep_for(400ms);
+    auto alice = alice_with_bob_in_lobby();
+    ASSERT_TRUE(alice);
     auto bob = connected(*second_, "bob");
     // In a public room the invitation made bob a member: the other gateway knows it from the
     // shared directory.
@@ -161,7 +114,7 @@ std::vector<std::string> publish_acknowledged(chat_client& client, const std::st
             in_flight.emplace_back(payload, client.publish_async(topic, payload, 1));
         }
         for (auto& [payload, token] : in_flight) {
-            if (token->wait_for(command_timeout) &&
+            if (token->wait_for(postgres_command_timeout) &&
                 token->get_reason_code() == mqtt::ReasonCode::SUCCESS) {
                 acknowledged.push_back(payload);
             }
@@ -171,16 +124,8 @@ std::vector<std::string> publish_acknowledged(chat_client& client, const std::st
 }
 
 TEST_F(PostgresGateways, TwoGatewaysWritingOneRoomAtOnceGiveUniqueGapFreeIds) {
-    for (const std::string user : {"alice", "bob"}) {
-        ASSERT_TRUE(perch({"user", "add", user, "--password", user + "-pw"}).ending.is_success());
-    }
-    std::this_thread::sleep_for(400ms);
-    auto alice = connected(*first_, "alice");
-    ASSERT_EQ(control(*alice, "alice", {{"op", "create"}, {"room", "lobby"}})["ok"], true);
-    ASSERT_EQ(
-        control(*alice, "alice", {{"op", "invite"}, {"room", "lobby"}, {"user", "bob"}})["ok"],
-        true);
-    std::this_thread::sleep_for(400ms);
+    auto alice = alice_with_bob_in_lobby();
+    ASSERT_TRUE(alice);
     auto bob = connected(*second_, "bob");
     ASSERT_EQ(control(*bob, "bob", {{"op", "join"}, {"room", "lobby"}})["error"],
               "already a member");
@@ -230,27 +175,19 @@ TEST_F(PostgresGateways, TwoGatewaysWritingOneRoomAtOnceGiveUniqueGapFreeIds) {
 }
 
 TEST_F(PostgresGateways, AMessageWithoutAnIdIsRefusedAndNeitherRoutedNorStored) {
-    for (const std::string user : {"alice", "bob"}) {
-        ASSERT_TRUE(perch({"user", "add", user, "--password", user + "-pw"}).ending.is_success());
-    }
-    std::this_thread::sleep_for(400ms);
-    auto alice = connected(*first_, "alice");
-    ASSERT_EQ(control(*alice, "alice", {{"op", "create"}, {"room", "lobby"}})["ok"], true);
-    ASSERT_EQ(
-        control(*alice, "alice", {{"op", "invite"}, {"room", "lobby"}, {"user", "bob"}})["ok"],
-        true);
-    std::this_thread::sleep_for(400ms);
+    auto alice = alice_with_bob_in_lobby();
+    ASSERT_TRUE(alice);
     auto bob = connected(*first_, "bob");
     auto& cluster = testing_support::postgres_cluster::shared();
 
     // The heads table gone: every allocation fails, as with the database away.
-    ASSERT_TRUE(cluster.run_sql(database_, "ALTER TABLE chat_conversations RENAME TO away"));
+    ASSERT_TRUE(cluster.run_sql(database(), "ALTER TABLE chat_conversations RENAME TO away"));
     EXPECT_EQ(alice->publish("chat/room/lobby/alice", "refused", 1),
               mqtt::ReasonCode::UNSPECIFIED_ERROR);
     EXPECT_TRUE(bob->stays_silent_on("chat/room/lobby/"));
 
     // Back: after the allocator's pause (retry_interval_ms) messages are stamped again.
-    ASSERT_TRUE(cluster.run_sql(database_, "ALTER TABLE away RENAME TO chat_conversations"));
+    ASSERT_TRUE(cluster.run_sql(database(), "ALTER TABLE away RENAME TO chat_conversations"));
     EXPECT_EQ(alice->publish("chat/room/lobby/alice", "accepted", 1), mqtt::ReasonCode::SUCCESS);
     const auto received = bob->next_on("chat/room/lobby/alice");
     ASSERT_TRUE(received);

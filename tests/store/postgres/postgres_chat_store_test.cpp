@@ -11,8 +11,8 @@
 
 #include "store/chat_store.hpp"
 
-#include "postgres_backend.hpp"
 #include "store_test_support.hpp"
+#include "two_postgres_stores.hpp"
 
 namespace perch::store {
 namespace {
@@ -38,22 +38,12 @@ std::vector<history_record> page(chat_store& store, const std::string& conversat
     return result.get_future().get();
 }
 
-class PostgresChatStore : public ::testing::Test {
+class PostgresChatStore : public two_postgres_stores {
 protected:
     void SetUp() override {
-        if (const std::string reason = postgres_backend::unavailable_reason(); !reason.empty()) {
-            GTEST_SKIP() << reason;
-        }
-        options_.path = database_.path();
         options_.commit_interval_ms = 1;
-        first_ = postgres_backend::open(options_);
-        second_ = postgres_backend::open(options_);
+        two_postgres_stores::SetUp();
     }
-
-    temporary_database database_;
-    store_options options_;
-    std::unique_ptr<chat_store> first_;
-    std::unique_ptr<chat_store> second_;
 };
 
 TEST_F(PostgresChatStore, TwoStoresOnOneDatabaseShareTheDirectory) {

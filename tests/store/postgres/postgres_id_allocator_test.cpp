@@ -19,6 +19,7 @@
 
 #include "postgres_backend.hpp"
 #include "store_test_support.hpp"
+#include "two_postgres_stores.hpp"
 
 namespace perch::store {
 namespace {
@@ -61,22 +62,7 @@ std::vector<std::uint64_t> ids_of(const std::vector<std::pair<std::string, std::
     return ids;
 }
 
-class PostgresIdAllocator : public ::testing::Test {
-protected:
-    void SetUp() override {
-        if (const std::string reason = postgres_backend::unavailable_reason(); !reason.empty()) {
-            GTEST_SKIP() << reason;
-        }
-        options_.path = database_.path();
-        first_ = postgres_backend::open(options_);
-        second_ = postgres_backend::open(options_);
-    }
-
-    temporary_database database_;
-    store_options options_;
-    std::unique_ptr<chat_store> first_;
-    std::unique_ptr<chat_store> second_;
-};
+class PostgresIdAllocator : public two_postgres_stores {};
 
 TEST_F(PostgresIdAllocator, TwoStoresAllocatingInOneConversationGetDisjointGapFreeIds) {
     constexpr std::size_t per_store = 500;
