@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <limits>
 
-#include <sqlite3.h>
-
 #include "store/sqlite/history_age_bound.hpp"
+
+#include <sqlite3.h>
 
 namespace perch::store::sqlite {
 namespace {
@@ -140,8 +140,7 @@ chat_tables::chat_tables(database& connection)
                                         "DO UPDATE SET id = max(id, excluded.id)"),
       // Rows older than ?1 in the prefix below rowid ?3 (history_age_bound.hpp): a range of
       // the table, with no index by time to keep.
-      prune_by_age_(connection,
-                    "DELETE FROM chat_history WHERE rowid < ?3 AND ts_unix_ms < ?1"),
+      prune_by_age_(connection, "DELETE FROM chat_history WHERE rowid < ?3 AND ts_unix_ms < ?1"),
       // A row goes when it is old enough and at least `keep` newer rows of its conversation
       // exist: the keep-th newest id is then a bound it lies below.
       prune_by_age_keeping_(connection, "DELETE FROM chat_history WHERE rowid < ?3 AND "

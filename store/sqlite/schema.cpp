@@ -432,9 +432,8 @@ DROP INDEX IF EXISTS chat_history_by_ts;
 )sql";
 
 constexpr std::array<std::string_view, current_schema_version> migrations = {
-    version_1,  version_2,  version_3,  version_4,  version_5,  version_6,
-    version_7,  version_8,  version_9,  version_10, version_11, version_12,
-    version_13, version_14, version_15, version_16};
+    version_1, version_2,  version_3,  version_4,  version_5,  version_6,  version_7,  version_8,
+    version_9, version_10, version_11, version_12, version_13, version_14, version_15, version_16};
 
 } // namespace
 

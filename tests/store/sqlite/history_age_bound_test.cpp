@@ -142,8 +142,8 @@ TEST(HistoryAgeBound, MigratesAVersionFifteenHistoryDroppingItsIndexByTime) {
             connection.execute("INSERT INTO chat_history (conversation, id, sender, topic, "
                                "ts_unix_ms, payload) VALUES ('room/" +
                                std::string(id % 2 == 0 ? "kitchen" : "attic") + "', " +
-                               std::to_string(id) + ", 'alice', 't', " +
-                               std::to_string(id * 10) + ", x'00')");
+                               std::to_string(id) + ", 'alice', 't', " + std::to_string(id * 10) +
+                               ", x'00')");
         }
     }
     {
