@@ -30,7 +30,7 @@ now_ms=$(($(date +%s) * 1000))
 start_ms=$((now_ms - days * 86400000))
 step_ms=$(((days * 86400000) / rows))
 
-sqlite3 "$db" << EOF
+sqlite3 "$db" > /dev/null << EOF
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = OFF;
 BEGIN;
