@@ -112,18 +112,20 @@ TEST(HistoryAgeBound, PruneNeverDeletesANewerRowAndTakesALateRowOnceACutPassesIt
     const auto store = open_store(file);
     store->append_history(message("room/kitchen", 1, 100));
     store->append_history(message("room/kitchen", 2, 500));
-    // Appended after a newer row (a relayed message stamped by a slower clock): late.
-    store->append_history(message("room/attic", 1, 200));
     store->append_history(message("room/kitchen", 3, 600));
+    store->append_history(message("room/kitchen", 4, 700));
+    // Appended after newer rows (a relayed message stamped by a slower clock): late.
+    store->append_history(message("room/attic", 1, 200));
+    store->append_history(message("room/kitchen", 5, 800));
     store->prune_history(300, 0);
     store->flush();
     // The cut falls before kitchen 2 (500): kitchen 1 goes, the late attic row waits.
-    EXPECT_EQ(ids_in(*store, "room/kitchen"), (std::vector<std::uint64_t>{2, 3}));
+    EXPECT_EQ(ids_in(*store, "room/kitchen"), (std::vector<std::uint64_t>{2, 3, 4, 5}));
     EXPECT_EQ(ids_in(*store, "room/attic"), (std::vector<std::uint64_t>{1}));
-    store->prune_history(550, 0);
+    store->prune_history(750, 0);
     store->flush();
-    // The cut now falls before kitchen 3: every older row below it goes, the late one with them.
-    EXPECT_EQ(ids_in(*store, "room/kitchen"), (std::vector<std::uint64_t>{3}));
+    // The cut now falls before kitchen 5: every older row below it goes, the late one with them.
+    EXPECT_EQ(ids_in(*store, "room/kitchen"), (std::vector<std::uint64_t>{5}));
     EXPECT_TRUE(ids_in(*store, "room/attic").empty());
     store->prune_history(10'000, 0);
     store->flush();
