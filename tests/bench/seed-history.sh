@@ -5,8 +5,9 @@
 # before now in increasing order, each sent by one of the room's members, with a 64-byte payload
 # of a few common words. So the history's per-conversation index is as large as such a server's,
 # and each conversation's newest entries sit in a page of their own. The full-text index is
-# brought up to date too (the rows are indexed and its watermark raised), as the running broker
-# would have left it, so that the first start does not index a million rows.
+# brought up to date too (the rows are indexed, merged into one segment, and its watermark
+# raised), as the running broker would have left it, so that neither the first start nor the
+# first batches of the step index or merge a million rows.
 #
 # Usage: tests/bench/seed-history.sh PERCH_DB ROOMS_FILE ROWS [DAYS]
 #   ROOMS_FILE is `perch room import`'s format (room member member ...); DAYS defaults to 90.
@@ -69,6 +70,9 @@ INSERT INTO chat_search (rowid, payload) SELECT rowid, payload FROM chat_history
     WHERE rowid > (SELECT indexed_upto FROM chat_search_state) AND event = 0 AND is_deleted = 0;
 UPDATE chat_search_state SET indexed_upto = (SELECT max(rowid) FROM chat_history);
 COMMIT;
+-- One segment, as months of batches merged would leave it: otherwise the segments of this one
+-- transaction are merged by the first batches of the measured step (tens of MB).
+INSERT INTO chat_search (chat_search) VALUES ('optimize');
 EOF
 fi
 sqlite3 "$db" "PRAGMA wal_checkpoint(TRUNCATE);" > /dev/null
