@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "store/sqlite/history_age_bound.hpp"
+
 #include <sqlite3.h>
 
 namespace perch::store::sqlite {
@@ -136,10 +138,13 @@ chat_tables::chat_tables(database& connection)
       upsert_read_position_(connection, "INSERT INTO chat_read_positions (user, conversation, id) "
                                         "VALUES (?1, ?2, ?3) ON CONFLICT (user, conversation) "
                                         "DO UPDATE SET id = max(id, excluded.id)"),
-      prune_by_age_(connection, "DELETE FROM chat_history WHERE ts_unix_ms < ?1"),
+      // Rows older than ?1 in the prefix below rowid ?3 (history_age_bound.hpp): a range of
+      // the table, with no index by time to keep.
+      prune_by_age_(connection, "DELETE FROM chat_history WHERE rowid < ?3 AND ts_unix_ms < ?1"),
       // A row goes when it is old enough and at least `keep` newer rows of its conversation
       // exist: the keep-th newest id is then a bound it lies below.
-      prune_by_age_keeping_(connection, "DELETE FROM chat_history WHERE ts_unix_ms < ?1 AND id < "
+      prune_by_age_keeping_(connection, "DELETE FROM chat_history WHERE rowid < ?3 AND "
+                                        "ts_unix_ms < ?1 AND id < "
                                         "(SELECT newer.id FROM chat_history AS newer "
                                         "WHERE newer.conversation = chat_history.conversation "
                                         "ORDER BY newer.id DESC LIMIT 1 OFFSET ?2 - 1)"),
@@ -752,12 +757,15 @@ void chat_tables::prune_history(std::uint64_t before_unix_ms, std::size_t keep_p
     // Heads first, in the same transaction: ids keep increasing after a conversation's last rows
     // are pruned.
     raise_heads_.run();
+    const std::int64_t cut = first_row_stamped_at_or_after(connection_, before_unix_ms);
     if (keep_per_conversation == 0) {
         prune_by_age_.bind_integer(1, to_column(before_unix_ms));
+        prune_by_age_.bind_integer(3, cut);
         prune_by_age_.run();
     } else {
         prune_by_age_keeping_.bind_integer(1, to_column(before_unix_ms));
         prune_by_age_keeping_.bind_integer(2, static_cast<std::int64_t>(keep_per_conversation));
+        prune_by_age_keeping_.bind_integer(3, cut);
         prune_by_age_keeping_.run();
     }
     // The reactions of the messages pruned go with them.

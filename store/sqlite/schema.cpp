@@ -423,9 +423,17 @@ INSERT OR IGNORE INTO chat_search_state (row, indexed_upto)
     VALUES (0, ifnull((SELECT max(rowid) FROM chat_history), 0));
 )sql";
 
+// Version 16: fewer pages written per chat message (docs/DECISIONS.md "History without an index
+// by time"). chat_history loses its index by time, whose last leaf every group commit rewrote:
+// retention finds its cut by a binary search over rowids instead (history_age_bound.hpp), since
+// rows are appended in time order. Running it twice is harmless.
+constexpr std::string_view version_16 = R"sql(
+DROP INDEX IF EXISTS chat_history_by_ts;
+)sql";
+
 constexpr std::array<std::string_view, current_schema_version> migrations = {
-    version_1, version_2,  version_3,  version_4,  version_5,  version_6,  version_7, version_8,
-    version_9, version_10, version_11, version_12, version_13, version_14, version_15};
+    version_1, version_2,  version_3,  version_4,  version_5,  version_6,  version_7,  version_8,
+    version_9, version_10, version_11, version_12, version_13, version_14, version_15, version_16};
 
 } // namespace
 

@@ -7,7 +7,7 @@
 namespace perch::store::sqlite {
 
 /// The schema version this build reads and writes.
-inline constexpr int current_schema_version = 15;
+inline constexpr int current_schema_version = 16;
 
 /// The schema version of the open database (0 for a new, empty file).
 int schema_version(database& connection);

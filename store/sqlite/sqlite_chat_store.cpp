@@ -24,6 +24,10 @@ namespace {
 constexpr int open_flags =
     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
 
+/// WAL frames after which a commit of the chat store's writer checkpoints (SQLite's default is
+/// 1,000): at most about 40 MB of WAL with 4 KB pages.
+constexpr int chat_checkpoint_pages = 10'000;
+
 // The same settings as the message store's connection (see sqlite_message_store.cpp): WAL so
 // that administration tools and the gateway share the file, the synchronous level of the
 // durability, and the size cap.
@@ -41,6 +45,13 @@ void configure_writer(database& connection, const store_options& options) {
     connection.execute(options.durability == durability_level::full
                            ? "PRAGMA synchronous = FULL"
                            : "PRAGMA synchronous = NORMAL");
+    // A checkpoint copies each page of the WAL once, however often the groups since the last one
+    // rewrote it: the history's per-conversation leaves are rewritten by many groups, so fewer,
+    // larger checkpoints copy fewer pages per message (docs/DECISIONS.md "History without an
+    // index by time"). The WAL file is cut back to the same bound when a checkpoint resets it.
+    connection.execute("PRAGMA wal_autocheckpoint = " + std::to_string(chat_checkpoint_pages));
+    connection.execute("PRAGMA journal_size_limit = " +
+                       std::to_string(chat_checkpoint_pages * 4'200));
     if (options.max_database_bytes != 0) {
         const auto page_size = connection.query_integer("PRAGMA page_size");
         const auto pages = static_cast<std::int64_t>(options.max_database_bytes) / page_size;

@@ -11,7 +11,11 @@
 # RATES are messages per second per user (0.1 is 200/s for 2,000 users). EXTRA_CONFIG lines are
 # appended to perch's config (e.g. "chat_search false"). USERS (default 2000), DURATION
 # (default 15) and LOADGEN_ARGS (more options of the load generator, e.g. "--drain-idle 30") come
-# from the environment. Results: OUT_DIR/results.txt.
+# from the environment. SEED_ROWS (default 0) fills each template's history with that many
+# messages over the rooms first (seed-history.sh: a server with months of history, whose
+# per-conversation index is that large). PAGE_SIZE (default: the file's, 4096) rewrites each
+# template with that page size (VACUUM), to measure what a page written costs. Results:
+# OUT_DIR/results.txt.
 set -euo pipefail
 
 perch=$(realpath "$1")
@@ -22,6 +26,8 @@ rates=$5
 extra=${6:-}
 users=${USERS:-2000}
 duration=${DURATION:-15}
+seed_rows=${SEED_ROWS:-0}
+page_size=${PAGE_SIZE:-}
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/bench-lib.sh"
 broker_pid=""
@@ -36,7 +42,7 @@ free_port() {
 
 # A data directory with the users and rooms of SIZE, made once and copied for each run.
 template_for() {
-    local size=$1 dir=$out/template-$size
+    local size=$1 dir=$out/template-$size-$seed_rows${page_size:+-$page_size}
     if [[ ! -d $dir/perch-data ]]; then
         mkdir -p "$dir"
         awk -v n="$users" 'BEGIN { for (i = 0; i < n; i++) print "u" i ":pw-" i }' > "$dir/passwd"
@@ -49,6 +55,13 @@ template_for() {
             }
         }' > "$dir/rooms"
         import_chat_users "$perch" "$dir" "$dir/perch-data"
+        if ((seed_rows > 0)); then
+            "$here/seed-history.sh" "$dir/perch-data/perch.db" "$dir/rooms" "$seed_rows"
+        fi
+        if [[ -n $page_size ]]; then
+            sqlite3 "$dir/perch-data/perch.db" "PRAGMA journal_mode = DELETE; \
+                PRAGMA page_size = $page_size; VACUUM; PRAGMA journal_mode = WAL;" > /dev/null
+        fi
     fi
     echo "$dir"
 }
@@ -76,7 +89,7 @@ EOF
         "$perch" -c "$run/perch.conf" > "$run/perch.log" 2>&1 &
         broker_pid=$!
         wait_for_port "$port"
-        echo "# room_size=$size rate=$rate load=$(cut -d' ' -f1-3 /proc/loadavg) $(date -u +%H:%M:%S)" \
+        echo "# room_size=$size rate=$rate seed_rows=$seed_rows page_size=${page_size:-4096} load=$(cut -d' ' -f1-3 /proc/loadavg) $(date -u +%H:%M:%S)" \
             | tee -a "$results"
         "$loadgen" chat --users "$users" --room-size "$size" --mqtt 5 --payload 64 --window 1000 \
             --password pw- --perf 0 --timeout 150 --runs 1 --duration "$duration" \

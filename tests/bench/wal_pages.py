@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Which tables and indexes a SQLite write-ahead log's frames hold: the pages written since the
-last checkpoint reset it, by B-tree, and the commits among them.
+last checkpoint reset it, by B-tree, the commits among them, and how many distinct pages they are
+(what the next checkpoint copies into the database).
 
 Usage: wal_pages.py COPY_OF_DB COPY_OF_WAL
 
@@ -45,8 +46,10 @@ def main():
     by_tree = collections.Counter(owner.get(page, "free/unknown") for page, _ in wal_frames)
     commits = sum(1 for _, size in wal_frames if size != 0)
     total = len(wal_frames)
+    # What a checkpoint of this cycle copies into the database: each page once.
+    distinct = len({page for page, _ in wal_frames})
     print(f"page_size={page_size} frames={total} commits={commits} "
-          f"frames_per_commit={total / max(commits, 1):.2f}")
+          f"frames_per_commit={total / max(commits, 1):.2f} distinct_pages={distinct}")
     for name, count in by_tree.most_common():
         print(f"{count:7d} {100.0 * count / max(total, 1):5.1f}% {count / max(commits, 1):6.2f}/commit  {name}")
 
