@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bytes written to storage by a login storm of resumed chat sessions (issue 19, docs/PERFORMANCE.md
-# rounds 21 and 24): a fresh perch set up as run-chat-bytes.sh's (users imported in rooms of 20,
+# round 21 and after): a fresh perch set up as run-chat-bytes.sh's (users imported in rooms of 20,
 # `workers 2`, durability full, presence on, `password_iterations 101`), `perch_loadgen chat` with
 # a 5 s chat step at 0.1 message/s per user, then the reconnect storm. For each STORM_MESSAGES
 # value: 1 is round 21's measure (one message per user before the drop and once back, the drop and
@@ -11,7 +11,9 @@
 # Usage: tests/bench/run-login-bytes.sh PERCH LOADGEN OUT_DIR ["STORM_MESSAGES"]
 #   e.g. tests/bench/run-login-bytes.sh build-bench/gateway/perch \
 #        build-bench/tests/bench/perch_loadgen /tmp/login-bytes "1 0"
-# USERS (default 19000) comes from the environment. Results: OUT_DIR/results.txt.
+# USERS (default 19000) and LOADGEN_ARGS (more options of the load generator, e.g.
+# "--storm-settle 65" to let the drop's deferred session records fall due before the users come
+# back) come from the environment. Results: OUT_DIR/results.txt.
 set -euo pipefail
 
 perch=$(realpath "$1")
@@ -53,12 +55,12 @@ EOF
     "$perch" -c "$run/perch.conf" > "$run/perch.log" 2>&1 &
     broker_pid=$!
     wait_for_port "$port"
-    echo "# storm_messages=$messages users=$users load=$(cut -d' ' -f1-3 /proc/loadavg) $(date -u +%H:%M:%S)" \
+    echo "# storm_messages=$messages users=$users ${LOADGEN_ARGS:+$LOADGEN_ARGS }load=$(cut -d' ' -f1-3 /proc/loadavg) $(date -u +%H:%M:%S)" \
         | tee -a "$results"
     "$loadgen" chat --users "$users" --room-size 20 --mqtt 5 --payload 64 --window 1000 \
         --password pw- --perf 0 --timeout 150 --runs 1 --duration 5 --rate 0.1 --storm 1 \
         --storm-messages "$messages" --storm-hold 3 --port "$port" --pid "$broker_pid" \
-        --name perch > "$run/loadgen.out" 2> "$run/loadgen.err" &
+        --name perch ${LOADGEN_ARGS:-} > "$run/loadgen.out" 2> "$run/loadgen.err" &
     loadgen_pid=$!
     # The WAL once the logins are measured, before the users log out.
     until grep -q 'chat_storm' "$run/loadgen.out" 2> /dev/null; do
