@@ -498,8 +498,11 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
         process_actions(now);
     }
     if (ledger_) {
-        // The ledger travels with the session; a clean start deletes it on the successor.
-        sync_ledger(now);
+        // The ledger travels with the session; a clean start deletes it on the successor. The
+        // store follows what this connection did; reads and cursor writes are the successor's
+        // (docs/DURABILITY.md "Chat messages": a takeover writes no cursors).
+        process_actions(now);
+        reconcile_ledger(*ledger_, session_.state(), tables_.persistence()->store());
         tables_.persistence()->unbind(id());
         if (!is_clean_start) {
             tables_.persistence()->bind(successor, ledger_);
