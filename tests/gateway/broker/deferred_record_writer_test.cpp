@@ -11,7 +11,6 @@
 #include <gtest/gtest.h>
 
 #include "gateway/broker/deferred_record_writer.hpp"
-#include "gateway/broker/session_persistence.hpp"
 
 namespace perch::gateway {
 namespace {
@@ -103,27 +102,6 @@ TEST(DeferredRecordWriter, ANewerWriteOrADeletionDropsTheHeldRecord) {
     }
     EXPECT_EQ(writes, std::vector<std::string>{"delete phone"});
     EXPECT_TRUE(sink.taken().empty()) << "a deleted session's record came back";
-}
-
-TEST(SessionRecord, RestoresAlikeOnlyConnectedRecordsARestartReadsTheSame) {
-    const store::stored_session connected = record_of("phone", 0);
-    store::stored_session moved_packet_id = connected;
-    moved_packet_id.next_packet_id = 812;
-    EXPECT_TRUE(restores_alike(connected, moved_packet_id));
-    EXPECT_FALSE(restores_alike(connected, record_of("phone", 1000)));
-    store::stored_session other_interval = connected;
-    other_interval.session_expiry_interval_s = 60;
-    EXPECT_FALSE(restores_alike(connected, other_interval));
-    store::stored_session other_level = connected;
-    other_level.protocol_level = 5;
-    EXPECT_FALSE(restores_alike(connected, other_level));
-    store::stored_session with_will = connected;
-    with_will.will = store::stored_will{};
-    EXPECT_FALSE(restores_alike(connected, with_will));
-    EXPECT_FALSE(restores_alike(with_will, with_will));
-    store::stored_session other_owner = connected;
-    other_owner.owner = "mallory";
-    EXPECT_FALSE(restores_alike(connected, other_owner));
 }
 
 } // namespace
