@@ -296,7 +296,7 @@ void connection::process_actions(mqtt::time_point now) {
     }
     if (ledger_) {
         // The stored record follows the end of the connection and of the will.
-        sync_session_record(*ledger_, session_, tables_.persistence()->store(), unix_now_ms());
+        sync_session_record(*ledger_, session_, *tables_.persistence(), unix_now_ms());
     }
 }
 

@@ -177,7 +177,7 @@ void connection::persist_accepted_session() {
         previous->spill.reset();
         previous->inbound_qos2.clear();
         previous->chat.reset();
-        persistence->store().delete_session(client_id());
+        persistence->delete_session(client_id());
         tables_.chat().store().remove_session_cursors(client_id());
         persistence->forget(client_id());
     }
@@ -192,15 +192,28 @@ void connection::persist_accepted_session() {
     // DESIGN.md "Durability contract": CONNACK (and all output after it) leaves only once the
     // session record is committed; flush_output holds it until then. A failed write answers
     // Server unavailable instead and closes.
+    if (const auto stored = persistence->take_deferred_record(client_id())) {
+        // Back before the end's record was written: the store still holds the connected one.
+        keep_record(*ledger_, *stored);
+    }
+    const std::optional<store::stored_session> stored =
+        ledger_->record && persistence->is_record_committed(client_id())
+            ? std::optional<store::stored_session>(full_record(*ledger_))
+            : std::nullopt;
+    store::stored_session record =
+        connected_session_record(*ledger_, session_.state(), persistence->take_connect_will(id()));
+    if (stored && restores_alike(*stored, record)) {
+        // docs/DURABILITY.md "What is written when": the committed record already says all a
+        // restart needs; the CONNACK goes at once.
+        return;
+    }
     const bool is_held = session_.is_connected();
     if (is_held) {
         ledger_->connack_held_for = id();
     }
-    store::stored_session record =
-        connected_session_record(*ledger_, session_.state(), persistence->take_connect_will(id()));
-    persistence->store().save_session(std::move(record), [self = shared_from_this(),
-                                                          context = &worker_.context(), is_held](
-                                                             const store::store_status& status) {
+    persistence->save_record(std::move(record), [self = shared_from_this(),
+                                                 context = &worker_.context(),
+                                                 is_held](const store::store_status& status) {
         if (!is_held) {
             return;
         }
@@ -507,8 +520,11 @@ void connection::hand_over(mqtt::subscriber_id successor, bool is_clean_start) {
         process_actions(now);
     }
     if (ledger_) {
-        // The ledger travels with the session; a clean start deletes it on the successor.
-        sync_ledger(now);
+        // The ledger travels with the session; a clean start deletes it on the successor. The
+        // store follows what this connection did; reads and cursor writes are the successor's
+        // (docs/DURABILITY.md "Chat messages": a takeover writes no cursors).
+        process_actions(now);
+        reconcile_ledger(*ledger_, session_.state(), tables_.persistence()->store());
         tables_.persistence()->unbind(id());
         if (!is_clean_start) {
             tables_.persistence()->bind(successor, ledger_);
@@ -594,7 +610,7 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
         log_event(log_level::notice,
                   "discarding the stored session of {}: its owner is no longer its user",
                   loaded.session.client_id);
-        persistence.store().delete_session(loaded.session.client_id);
+        persistence.delete_session(loaded.session.client_id);
         return;
     }
     if (!owner->empty()) {
@@ -691,7 +707,7 @@ void connection::end_expired_session() {
     const bool were_subscriptions_removed = is_session_ended_;
     is_session_ended_ = true;
     if (ledger_) {
-        tables_.persistence()->store().delete_session(client_id());
+        tables_.persistence()->delete_session(client_id());
         if (ledger_->chat) {
             tables_.chat().store().remove_session_cursors(client_id());
             ledger_->chat.reset();

@@ -56,8 +56,60 @@ struct held_copies {
 
 } // namespace
 
-session_persistence::session_persistence(std::unique_ptr<store::message_store> store)
-    : store_(std::move(store)) {}
+session_persistence::session_persistence(std::unique_ptr<store::message_store> store,
+                                         std::chrono::milliseconds record_delay)
+    : store_(std::move(store)),
+      deferred_(std::make_unique<deferred_record_writer>(
+          [this](store::stored_session record) { submit_record(std::move(record), {}); },
+          record_delay)) {}
+
+void session_persistence::save_record(store::stored_session record, store::store_completion done) {
+    const std::string client_id = record.client_id;
+    deferred_->erase_then(client_id, [&] { submit_record(std::move(record), std::move(done)); });
+}
+
+void session_persistence::defer_record(store::stored_session record, store::stored_session stored) {
+    deferred_->defer(std::move(record), std::move(stored));
+}
+
+bool session_persistence::is_record_committed(const std::string& client_id) const {
+    std::lock_guard lock(uncommitted_mutex_);
+    return !uncommitted_records_.contains(client_id);
+}
+
+void session_persistence::submit_record(store::stored_session record,
+                                        store::store_completion done) {
+    std::string client_id = record.client_id;
+    std::uint64_t number = 0;
+    {
+        std::lock_guard lock(uncommitted_mutex_);
+        number = ++record_writes_;
+        uncommitted_records_[client_id] = number;
+    }
+    store_->save_session(
+        std::move(record), [this, client_id = std::move(client_id), number,
+                            done = std::move(done)](const store::store_status& status) {
+            if (status.is_ok()) {
+                std::lock_guard lock(uncommitted_mutex_);
+                const auto found = uncommitted_records_.find(client_id);
+                if (found != uncommitted_records_.end() && found->second == number) {
+                    uncommitted_records_.erase(found);
+                }
+            }
+            if (done) {
+                done(status);
+            }
+        });
+}
+
+std::optional<store::stored_session>
+session_persistence::take_deferred_record(const std::string& client_id) {
+    return deferred_->take(client_id);
+}
+
+void session_persistence::delete_session(const std::string& client_id) {
+    deferred_->erase_then(client_id, [&] { store_->delete_session(client_id); });
+}
 
 std::shared_ptr<session_ledger> session_persistence::ledger_for(const std::string& client_id,
                                                                 const std::string& owner) {
@@ -592,15 +644,30 @@ void remove_subscriptions(session_ledger& ledger, const mqtt::session_state& sta
     store.save_session(current_session_record(ledger, state), std::move(done));
 }
 
+bool restores_alike(const store::stored_session& first, const store::stored_session& second) {
+    const auto is_connected = [](const store::stored_session& record) {
+        return record.disconnected_at_unix_ms == 0 && record.expires_at_unix_ms == 0 &&
+               !record.will;
+    };
+    return is_connected(first) && is_connected(second) && first.client_id == second.client_id &&
+           first.owner == second.owner && first.protocol_level == second.protocol_level &&
+           first.session_expiry_interval_s == second.session_expiry_interval_s;
+}
+
 void sync_session_record(session_ledger& ledger, const mqtt::session& session,
-                         store::message_store& store, std::uint64_t now_unix_ms) {
+                         session_persistence& persistence, std::uint64_t now_unix_ms) {
     if (!ledger.record || session.phase() == mqtt::session_phase::closed) {
         return;
     }
     session_record& record = *ledger.record;
+    const bool was_connected = record.disconnected_at_unix_ms == 0 && !record.will;
+    std::optional<store::stored_session> stored;
     bool is_changed = false;
     if (session.phase() == mqtt::session_phase::disconnected &&
         record.disconnected_at_unix_ms == 0) {
+        if (was_connected) {
+            stored = full_record(ledger);
+        }
         record.disconnected_at_unix_ms = now_unix_ms;
         const std::uint32_t interval = session.session_expiry_interval();
         record.session_expiry_interval_s = interval;
@@ -612,10 +679,17 @@ void sync_session_record(session_ledger& ledger, const mqtt::session& session,
         record.will.reset();
         is_changed = true;
     }
-    if (is_changed) {
-        record.next_packet_id = session.state().inflight.next_packet_id();
-        store.save_session(full_record(ledger));
+    if (!is_changed) {
+        return;
     }
+    record.next_packet_id = session.state().inflight.next_packet_id();
+    if (stored) {
+        // docs/DURABILITY.md "What is written when": the end of a session without a will waits;
+        // a crash meanwhile counts the session from the restart, as a connected one.
+        persistence.defer_record(full_record(ledger), std::move(*stored));
+        return;
+    }
+    persistence.save_record(full_record(ledger));
 }
 
 offline_timing offline_timing_at(const store::stored_session& session, std::uint64_t now_unix_ms) {

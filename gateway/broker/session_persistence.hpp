@@ -18,6 +18,12 @@
 // Will and "connected" (no expiry time); the CONNACK waits for that commit. When the connection
 // ends the record gets the disconnect time and expires_at = then + Session Expiry Interval; when
 // the will is published or discarded the record is written without it (sync_session_record).
+// The end's record of a session without a will waits deferred_record_delay before it is
+// submitted (deferred_record_writer): a session back before then takes it back unwritten, and
+// when the store still holds its committed connected record and the CONNECT changes nothing a
+// restart reads (restores_alike), its CONNECT writes nothing either and its CONNACK goes at once.
+// A crash meanwhile restores the session as connected at the crash, counted from the restart:
+// it may live longer than its stored expiry would have let it, never shorter.
 // After a restart, a session's remaining time and its will's remaining delay count from the
 // stored disconnect time; a session that was connected when the broker stopped has no disconnect
 // time and counts from the restart (offline_timing_at).
@@ -34,6 +40,7 @@
 #include <vector>
 
 #include "gateway/broker/chat_cursors.hpp"
+#include "gateway/broker/deferred_record_writer.hpp"
 #include "gateway/broker/delivery.hpp"
 #include "gateway/chat/access_policy.hpp"
 #include "mqtt/lazy_deque.hpp"
@@ -165,6 +172,11 @@ struct session_ledger {
     mqtt::subscriber_id connack_held_for = 0;
 };
 
+/// True when a restart would restore the two records alike: both connected (no disconnect or
+/// expiry time), without a will, for the same owner, protocol level and Session Expiry Interval.
+/// The next packet identifier is not compared: a restored session skips the identifiers in use.
+bool restores_alike(const store::stored_session& first, const store::stored_session& second);
+
 /// Notes that an entry just tracked was sent at once, so that the next reconcile_ledger compares
 /// (in full still when the ledger was bound anew since the last one).
 inline void note_sent_at_once(session_ledger& ledger) {
@@ -194,8 +206,10 @@ inline constexpr std::uint32_t never_expires = 0xFFFF'FFFF;
 /// The store and the index of persistent sessions. Thread-safe.
 class session_persistence {
 public:
-    /// Takes ownership of an open store.
-    explicit session_persistence(std::unique_ptr<store::message_store> store);
+    /// Takes ownership of an open store; the end's records wait `record_delay`
+    /// (deferred_record_writer).
+    explicit session_persistence(std::unique_ptr<store::message_store> store,
+                                 std::chrono::milliseconds record_delay = deferred_record_delay);
 
     /// The store.
     store::message_store& store() { return *store_; }
@@ -231,8 +245,41 @@ public:
     /// Removes and returns the Will held for `connection`; empty when none is held.
     std::optional<mqtt::will_message> take_connect_will(mqtt::subscriber_id connection);
 
+    /// Submits the session record `record` now; a held (deferred) record of the session is
+    /// dropped first, so that it is never written after this one. `done` runs with the outcome.
+    void save_record(store::stored_session record, store::store_completion done = {});
+
+    /// Holds the end's `record` of a session (deferred_record_writer::defer); `stored` is the
+    /// record the store holds meanwhile.
+    void defer_record(store::stored_session record, store::stored_session stored);
+
+    /// True when every session record of `client_id` submitted through save_record (or a held
+    /// record) has committed. A write that failed completes silently when it is retried, so the
+    /// session counts as uncommitted until a later write of it commits.
+    bool is_record_committed(const std::string& client_id) const;
+
+    /// Takes the held record of `client_id` back unwritten: the record the store holds instead,
+    /// or empty when none was held.
+    std::optional<store::stored_session> take_deferred_record(const std::string& client_id);
+
+    /// Deletes the stored session of `client_id` (message_store::delete_session); a held record
+    /// of it is dropped first.
+    void delete_session(const std::string& client_id);
+
 private:
+    /// Submits `record`, noting it uncommitted until its completion says otherwise.
+    void submit_record(store::stored_session record, store::store_completion done);
+
+    // Owner: shared by all workers and the store's thread. Lock: uncommitted_mutex_ (taken
+    // inside deferred_record_writer's lock, never around it). Declared before store_: the
+    // store's last completions still find them.
+    mutable std::mutex uncommitted_mutex_;
+    /// The client ids with a record write not committed yet, each with the number of its latest.
+    std::unordered_map<std::string, std::uint64_t> uncommitted_records_;
+    std::uint64_t record_writes_ = 0;
     std::unique_ptr<store::message_store> store_;
+    /// Declared after store_: destroyed (submitting what it holds) while the store still runs.
+    std::unique_ptr<deferred_record_writer> deferred_;
     // Owner: shared by all workers. Lock: mutex_ (shared for lookups).
     mutable std::shared_mutex mutex_;
     std::unordered_map<std::string, std::shared_ptr<session_ledger>> ledgers_;
@@ -321,10 +368,12 @@ void remove_subscriptions(session_ledger& ledger, const mqtt::session_state& sta
 
 /// Writes the session record again when the session changed what it says: the connection ended
 /// (disconnect time, expires_at = now + Session Expiry Interval) or the will was published or
-/// discarded (written without it). Does nothing for a session that ended or has no record.
-/// Runs on the session's worker after its actions.
+/// discarded (written without it). The end of a session whose store record is connected and
+/// without a will is deferred (session_persistence::defer_record); the rest is submitted at once.
+/// Does nothing for a session that ended or has no record. Runs on the session's worker after
+/// its actions.
 void sync_session_record(session_ledger& ledger, const mqtt::session& session,
-                         store::message_store& store, std::uint64_t now_unix_ms);
+                         session_persistence& persistence, std::uint64_t now_unix_ms);
 
 /// The remaining session time and will delay of `session`, loaded at `now_unix_ms`. Counted from
 /// the stored disconnect time; a session with none (it was connected when the broker stopped)

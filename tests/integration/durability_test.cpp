@@ -705,5 +705,108 @@ TEST(Durability, SessionThatExpiredWhileDownIsGoneAndItsWillPublished) {
     EXPECT_TRUE(broker.stop().is_success());
 }
 
+// docs/DURABILITY.md "What is written when": the record a session gets when its connection ends
+// waits a minute, and a session back before then takes it back: its CONNECT writes nothing when
+// the committed record says all a restart needs, and its CONNACK goes at once. That record still
+// restores the session after a kill -9 (the long commit interval would let a CONNACK sent before
+// a write it needed race far ahead of it).
+TEST(Durability, ASessionBackBeforeItsEndIsWrittenSurvivesAKill) {
+    if (!is_perch_under_test()) {
+        GTEST_SKIP() << "perch's store only";
+    }
+    restartable_broker broker("commit_interval_ms 1500\n");
+    for (const auto version : {mqtt::protocol_version::v3_1_1, mqtt::protocol_version::v5}) {
+        const std::string client_id =
+            version == mqtt::protocol_version::v5 ? "back-soon-5" : "back-soon-4";
+        packet_client client(version);
+        ASSERT_TRUE(
+            client.connect(broker.port(), persistent_connect(version, client_id, "", 600), 10s));
+        client.close();
+        const auto back =
+            client.connect(broker.port(), persistent_connect(version, client_id, "", 600), 10s);
+        ASSERT_TRUE(back);
+        EXPECT_TRUE(back->session_present);
+        ASSERT_TRUE(client.send(mqtt::disconnect{}));
+        const auto again =
+            client.connect(broker.port(), persistent_connect(version, client_id, "", 600), 10s);
+        ASSERT_TRUE(again);
+        EXPECT_TRUE(again->session_present);
+        client.close();
+        const process_exit ending = broker.kill();
+        EXPECT_EQ(ending.signal_number, 9) << describe(ending);
+        broker.start();
+        const auto resumed =
+            client.connect(broker.port(), persistent_connect(version, client_id, "", 600), 10s);
+        ASSERT_TRUE(resumed);
+        EXPECT_TRUE(resumed->session_present) << "session of " << client_id << " lost";
+        client.close();
+    }
+    EXPECT_TRUE(broker.stop().is_success());
+}
+
+// The end's record of a session without a will is written at a clean stop even before its delay
+// has passed: the session's time counts from its disconnect across the restart, and one whose
+// expiry passed while perch was down is gone.
+TEST(Durability, ACleanStopWritesTheEndsOfSessionsItHeld) {
+    if (!is_perch_under_test()) {
+        GTEST_SKIP() << "perch's store only";
+    }
+    restartable_broker broker;
+    const auto v5 = mqtt::protocol_version::v5;
+    {
+        packet_client short_lived(v5);
+        ASSERT_TRUE(
+            short_lived.connect(broker.port(), persistent_connect(v5, "short-no-will", "", 2), 5s));
+        packet_client long_lived(v5);
+        ASSERT_TRUE(long_lived.connect(broker.port(),
+                                       persistent_connect(v5, "long-no-will", "", 3600), 5s));
+    }
+    const process_exit stopped = broker.stop();
+    EXPECT_TRUE(stopped.is_success()) << describe(stopped);
+    // Down for longer than the short session's 2 seconds.
+    std::this_thread::sleep_for(3500ms);
+    broker.start();
+    packet_client again(v5);
+    const auto short_again =
+        again.connect(broker.port(), persistent_connect(v5, "short-no-will", "", 2), 5s);
+    ASSERT_TRUE(short_again);
+    EXPECT_FALSE(short_again->session_present) << "an expired session came back";
+    again.close();
+    const auto long_again =
+        again.connect(broker.port(), persistent_connect(v5, "long-no-will", "", 3600), 5s);
+    ASSERT_TRUE(long_again);
+    EXPECT_TRUE(long_again->session_present);
+    again.close();
+    EXPECT_TRUE(broker.stop().is_success());
+}
+
+// A kill -9 before the end's record was written finds the session connected: as for a session
+// connected at the kill, its time counts from the restart (docs/DURABILITY.md "Restart"), so it
+// outlives its stored expiry instead of ending before it.
+TEST(Durability, ASessionThatEndedJustBeforeAKillCountsFromTheRestart) {
+    if (!is_perch_under_test()) {
+        GTEST_SKIP() << "perch's store only";
+    }
+    restartable_broker broker;
+    const auto v5 = mqtt::protocol_version::v5;
+    {
+        packet_client dropped(v5);
+        ASSERT_TRUE(
+            dropped.connect(broker.port(), persistent_connect(v5, "ended-at-kill", "", 3), 5s));
+    }
+    const process_exit ending = broker.kill();
+    EXPECT_EQ(ending.signal_number, 9) << describe(ending);
+    // Down for longer than the session's 3 seconds.
+    std::this_thread::sleep_for(4s);
+    broker.start();
+    packet_client again(v5);
+    const auto resumed =
+        again.connect(broker.port(), persistent_connect(v5, "ended-at-kill", "", 3), 5s);
+    ASSERT_TRUE(resumed);
+    EXPECT_TRUE(resumed->session_present);
+    again.close();
+    EXPECT_TRUE(broker.stop().is_success());
+}
+
 } // namespace
 } // namespace perch::integration

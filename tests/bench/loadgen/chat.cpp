@@ -13,8 +13,13 @@
 // CONNECTs in flight; a refused or failed one is tried again) to its persistent session; each sends
 // one message as soon as its CONNACK arrives. Measured: time from the drop until every CONNACK
 // arrived, broker CPU in that time, latency of the messages sent after reconnecting, and deliveries
-// missing from both sets of messages. Over TLS the storm runs twice: resuming each user's session
-// with its latest ticket, then with full handshakes.
+// missing from both sets of messages. With --storm-messages 0 nobody sends around the storm, and
+// the drop and the reconnect are measured apart: bytes written from the drop until the broker has
+// written nothing for --storm-settle seconds (disk_bytes_per_logout, per user dropped), then from
+// the first CONNECT until every CONNACK arrived and the disk was quiet as long again
+// (disk_bytes_per_login, per user back; the settle time covers the group commits of both stores,
+// so the logins' own writes are counted). Over TLS the storm runs twice: resuming each user's
+// session with its latest ticket, then with full handshakes.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -34,7 +39,7 @@ void print_storm(const scenario_options& options, const std::string& handshakes,
                 "unit=seconds_until_all_back median=%.3f back=%zu resumed=%zu retries=%zu "
                 "storm_broker_cpu_s=%.2f storm_loadgen_cpu_s=%.2f after_p50_us=%.0f "
                 "after_p99_us=%.0f expected=%llu lost=%llu lost_before_drop=%llu "
-                "disk_bytes_per_login=%.0f\n",
+                "storm_messages=%d disk_bytes_per_logout=%.0f disk_bytes_per_login=%.0f\n",
                 options.broker_name.c_str(), handshakes.c_str(), options.users, options.room_size,
                 static_cast<unsigned long long>(options.window), protocol_label(options).c_str(),
                 outcome.seconds, outcome.back, outcome.resumed, outcome.retries,
@@ -45,6 +50,10 @@ void print_storm(const scenario_options& options, const std::string& handshakes,
                                                     ? outcome.expected - outcome.delivered
                                                     : 0),
                 static_cast<unsigned long long>(outcome.expected_before - outcome.delivered_before),
+                options.is_storm_messaging ? 1 : 0,
+                outcome.dropped > 0 ? static_cast<double>(outcome.logout_written_bytes) /
+                                          static_cast<double>(outcome.dropped)
+                                    : 0.0,
                 outcome.back > 0 ? static_cast<double>(outcome.written_bytes) / outcome.back : 0.0);
     std::fflush(stdout);
 }
@@ -119,6 +128,7 @@ void run_chat(const scenario_options& options) {
             if (options.is_storming) {
                 if (options.tls_ca_file.empty()) {
                     print_storm(options, "plain", sessions.storm(false));
+                    sessions.serve_for(options.storm_hold_seconds);
                 } else {
                     print_storm(options, "resumed", sessions.storm(true));
                     print_storm(options, "full", sessions.storm(false));

@@ -54,7 +54,14 @@ struct storm_outcome {
     double loadgen_cpu_seconds = 0;
     /// Bytes the broker wrote to storage from the drop until every user was back
     /// (/proc/PID/io write_bytes): the resumed sessions' records and the messages sent meanwhile.
+    /// Without storm messages: from the first CONNECT until every user was back and the broker
+    /// had then written nothing for the settle time (the logins' own writes only).
     std::uint64_t written_bytes = 0;
+    /// Without storm messages: bytes written from the drop until the broker had written nothing
+    /// for the settle time (the ended connections' session records and cursors), and the users
+    /// dropped.
+    std::uint64_t logout_written_bytes = 0;
+    std::size_t dropped = 0;
     std::size_t back = 0;
     std::size_t resumed = 0;
     /// CONNECTs that were refused or failed and were tried again.
@@ -243,7 +250,7 @@ public:
             storm_members_[layout_.room_of(user)] += is_online(user) ? 1 : 0;
         }
         std::uint64_t sent = 0;
-        for (std::size_t user = 0; user < layout_.users; ++user) {
+        for (std::size_t user = 0; user < layout_.users && options_.is_storm_messaging; ++user) {
             if (is_online(user)) {
                 send_storm_message(user, outcome);
                 ++sent;
@@ -259,12 +266,24 @@ public:
         }
         const std::vector<bool> was_online = online_users();
         const double cpu_before = own_cpu_seconds();
-        const broker_sample before = sample_broker(options_.broker_pid);
+        if (!options_.is_storm_messaging) {
+            // Whatever the chat step left to write (cursors, the search batch) is out of the way.
+            wait_until_disk_quiet(deadline_ns);
+        }
+        broker_sample before = sample_broker(options_.broker_pid);
         drop_ns_ = now_ns();
         for (std::size_t user = 0; user < layout_.users; ++user) {
+            outcome.dropped += was_online[user] ? 1 : 0;
             loop_.drop(user);
         }
+        if (!options_.is_storm_messaging) {
+            // The drop's own writes, apart from the logins'.
+            const broker_sample dropped = wait_until_disk_quiet(deadline_ns);
+            outcome.logout_written_bytes = dropped.written_bytes - before.written_bytes;
+            before = dropped;
+        }
         loop_.set_resuming(is_resuming);
+        const std::uint64_t before_ns = now_ns();
         const std::size_t window = std::max<std::uint64_t>(options_.window, 1);
         // Users wait in `waiting` until one of the `window` places in `reconnecting` is free; a
         // user whose CONNECT was refused (a broker answering busy) or whose connection failed
@@ -305,8 +324,12 @@ public:
             }
             loop_.poll(5);
         }
-        const broker_sample after = sample_broker(options_.broker_pid);
-        outcome.seconds = static_cast<double>((back_ns != 0 ? back_ns : now_ns()) - drop_ns_) / 1e9;
+        const std::uint64_t reconnect_ns = options_.is_storm_messaging ? drop_ns_ : before_ns;
+        outcome.seconds =
+            static_cast<double>((back_ns != 0 ? back_ns : now_ns()) - reconnect_ns) / 1e9;
+        const broker_sample after = options_.is_storm_messaging
+                                        ? sample_broker(options_.broker_pid)
+                                        : wait_until_disk_quiet(deadline_ns);
         outcome.broker_cpu_seconds = after.cpu_seconds - before.cpu_seconds;
         outcome.written_bytes = after.written_bytes - before.written_bytes;
         for (std::size_t user = 0; user < layout_.users; ++user) {
@@ -321,6 +344,14 @@ public:
         outcome.loadgen_cpu_seconds = own_cpu_seconds() - cpu_before;
         storm_ = nullptr;
         return outcome;
+    }
+
+    /// Serves the connections (acknowledges what arrives) for `seconds`.
+    void serve_for(double seconds) {
+        const std::uint64_t end_ns = now_ns() + static_cast<std::uint64_t>(seconds * 1e9);
+        while (now_ns() < end_ns) {
+            loop_.poll(50);
+        }
     }
 
     /// Sends DISCONNECT from every user (sessions stay) and waits up to 5 s for the closes.
@@ -400,7 +431,7 @@ private:
 
     void handle(std::size_t index, const packet_view& packet) {
         if (packet.type == packet_type::connack && storm_ != nullptr && now_ns() >= drop_ns_ &&
-            loop_.at(index).is_connected) {
+            loop_.at(index).is_connected && options_.is_storm_messaging) {
             // Back after the drop: the user's first message goes at once.
             send_storm_message(index, *storm_);
             return;
@@ -449,6 +480,23 @@ private:
 
     bool is_online(std::size_t user) {
         return user < loop_.size() && loop_.at(user).is_connected && !loop_.at(user).is_closed;
+    }
+
+    /// Serves the connections until the broker has written nothing to storage for
+    /// options.storm_settle_seconds (or `deadline_ns`); returns the last reading.
+    broker_sample wait_until_disk_quiet(std::uint64_t deadline_ns) {
+        const auto settle_ns = static_cast<std::uint64_t>(options_.storm_settle_seconds * 1e9);
+        broker_sample last = sample_broker(options_.broker_pid);
+        std::uint64_t quiet_since_ns = now_ns();
+        while (now_ns() < deadline_ns && now_ns() - quiet_since_ns < settle_ns) {
+            loop_.poll(50);
+            const broker_sample next = sample_broker(options_.broker_pid);
+            if (next.written_bytes != last.written_bytes) {
+                quiet_since_ns = now_ns();
+            }
+            last = next;
+        }
+        return last;
     }
 
     void wait_until_quiet() {

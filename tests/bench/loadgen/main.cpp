@@ -37,6 +37,10 @@ void usage() {
         "           --duration SECONDS  --window CONNECTS_IN_FLIGHT  --subscribe 0|1\n"
         "           --ramp 0|1  --password PREFIX (user uK's password is PREFIX then K)\n"
         "           --tls CAFILE (every user over TLS 1.3)  --storm 0|1 (reconnect storm)\n"
+        "           --storm-messages 0|1 (0: no message around the storm; the drop's and the\n"
+        "           logins' writes measured apart)  --storm-settle SECONDS (with 0: each window\n"
+        "           ends once the broker wrote nothing for this long, default 1)\n"
+        "           --storm-hold SECONDS (stay connected this long after the storm's line)\n"
         "  soak:    the chat options, --windows N (chat windows of --duration seconds, first\n"
         "           without, then beside hostile clients)  --flood-rate MSGS_PER_S\n"
         "           --hostile KIND,KIND (only these: stalled_connect, silent, never_reader,\n"
@@ -117,6 +121,12 @@ bool apply_option(scenario_options& options, std::string_view key, const std::st
         options.tls_ca_file = value;
     } else if (key == "--storm") {
         options.is_storming = value == "1";
+    } else if (key == "--storm-messages") {
+        options.is_storm_messaging = value != "0";
+    } else if (key == "--storm-settle") {
+        options.storm_settle_seconds = std::stod(value);
+    } else if (key == "--storm-hold") {
+        options.storm_hold_seconds = std::stod(value);
     } else if (key == "--windows") {
         options.soak_windows = std::stoi(value);
     } else if (key == "--hostile") {

@@ -67,6 +67,17 @@ struct scenario_options {
     /// chat: after the chat step every user drops its connection and reconnects at once, over
     /// TLS first resuming its session, then with full handshakes (see chat.cpp).
     bool is_storming = false;
+    /// chat: whether each user sends one message before the storm's drop and one once back
+    /// (--storm-messages 1, the default). At 0 nobody sends: the drop and the reconnect are
+    /// measured apart, each window closed once the broker has written nothing for
+    /// `storm_settle_seconds` (disk_bytes_per_logout, disk_bytes_per_login).
+    bool is_storm_messaging = true;
+    /// chat, --storm-messages 0: how long the broker must write nothing before a window closes;
+    /// longer than a group commit (commit_interval_ms, chat_commit_interval_ms).
+    double storm_settle_seconds = 1;
+    /// chat: seconds the users stay connected after the storm's result line, before they log out
+    /// (time for a copy of the broker's write-ahead log, tests/bench/run-login-bytes.sh).
+    double storm_hold_seconds = 0;
     /// soak: chat windows of `duration_seconds` each, first without the hostile clients, then
     /// with them.
     int soak_windows = 6;

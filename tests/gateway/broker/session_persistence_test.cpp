@@ -691,5 +691,33 @@ TEST(RestoreSessionState, QueuedEntriesPastTheQueueBoundsStayInTheStore) {
     EXPECT_TRUE(store.acked.empty());
 }
 
+// docs/DURABILITY.md "What is written when": a CONNECT writes no record when the committed one
+// restores the session as the new one would.
+TEST(SessionRecord, RestoresAlikeOnlyConnectedRecordsARestartReadsTheSame) {
+    store::stored_session connected;
+    connected.client_id = "phone";
+    connected.session_expiry_interval_s = 600;
+    store::stored_session moved_packet_id = connected;
+    moved_packet_id.next_packet_id = 812;
+    EXPECT_TRUE(restores_alike(connected, moved_packet_id));
+    store::stored_session ended = connected;
+    ended.disconnected_at_unix_ms = 1000;
+    ended.expires_at_unix_ms = 601'000;
+    EXPECT_FALSE(restores_alike(connected, ended));
+    store::stored_session other_interval = connected;
+    other_interval.session_expiry_interval_s = 60;
+    EXPECT_FALSE(restores_alike(connected, other_interval));
+    store::stored_session other_level = connected;
+    other_level.protocol_level = 5;
+    EXPECT_FALSE(restores_alike(connected, other_level));
+    store::stored_session with_will = connected;
+    with_will.will = store::stored_will{};
+    EXPECT_FALSE(restores_alike(connected, with_will));
+    EXPECT_FALSE(restores_alike(with_will, with_will));
+    store::stored_session other_owner = connected;
+    other_owner.owner = "mallory";
+    EXPECT_FALSE(restores_alike(connected, other_owner));
+}
+
 } // namespace
 } // namespace perch::gateway
