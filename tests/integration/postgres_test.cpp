@@ -201,30 +201,22 @@ TEST_F(PostgresGateways, AMessageWithoutAnIdIsRefusedAndNeitherRoutedNorStored) 
 }
 
 TEST_F(PostgresGateways, AMessageWhoseHistoryRowFailsIsRefusedAndAQos2OneReachesNobody) {
-    for (const std::string user : {"alice", "bob"}) {
-        ASSERT_TRUE(perch({"user", "add", user, "--password", user + "-pw"}).ending.is_success());
-    }
-    std::this_thread::sleep_for(400ms);
-    auto alice = connected(*first_, "alice");
-    ASSERT_EQ(control(*alice, "alice", {{"op", "create"}, {"room", "lobby"}})["ok"], true);
-    ASSERT_EQ(
-        control(*alice, "alice", {{"op", "invite"}, {"room", "lobby"}, {"user", "bob"}})["ok"],
-        true);
-    std::this_thread::sleep_for(400ms);
+    auto alice = alice_with_bob_in_lobby();
+    ASSERT_TRUE(alice);
     auto bob = connected(*first_, "bob");
     auto& cluster = testing_support::postgres_cluster::shared();
 
     // Every new history row refused by the database, as by a full disk: the ids are still
     // allocated, the group holding the row fails (and is retried).
     ASSERT_TRUE(cluster.run_sql(
-        database_, "ALTER TABLE chat_history ADD CONSTRAINT refused CHECK (false) NOT VALID"));
+        database(), "ALTER TABLE chat_history ADD CONSTRAINT refused CHECK (false) NOT VALID"));
     EXPECT_EQ(alice->publish("chat/room/lobby/alice", "at-qos-1", 1),
               mqtt::ReasonCode::UNSPECIFIED_ERROR);
     EXPECT_EQ(alice->publish("chat/room/lobby/alice", "at-qos-2", 2),
               mqtt::ReasonCode::UNSPECIFIED_ERROR);
 
     // Rows accepted again: the retry writes what was refused, and a new message is accepted.
-    ASSERT_TRUE(cluster.run_sql(database_, "ALTER TABLE chat_history DROP CONSTRAINT refused"));
+    ASSERT_TRUE(cluster.run_sql(database(), "ALTER TABLE chat_history DROP CONSTRAINT refused"));
     EXPECT_EQ(alice->publish("chat/room/lobby/alice", "accepted", 2), mqtt::ReasonCode::SUCCESS);
     std::vector<std::string> received;
     while (auto message = bob->next_on("chat/room/lobby/alice")) {
