@@ -152,7 +152,7 @@ public:
 
 private:
     /// The clock every part of a connection reads (connection.cpp, connection_publish.cpp,
-    /// connection_session.cpp, connection_chat.cpp).
+    /// connection_session.cpp, connection_chat.cpp, connection_direct.cpp).
     static mqtt::time_point clock_now();
     void read_turn(const boost::system::error_code& error);
     void wait_readable();
@@ -282,6 +282,7 @@ private:
     /// Matches `content` against the subscription index into the worker's outbox, then, for a
     /// direct message or DM signal, adds the chat layer's deliveries (route_direct).
     route_result route_matching(const mqtt::message_ptr& content);
+    // Direct messages (connection_direct.cpp).
     /// Delivers the direct message or DM signal `content` to the connected devices of its two
     /// users but the publishing one (No Local): QoS 1 for a message, 0 for a signal. A device a
     /// subscription of its own matched already (a delivery in outbox[w] past routed_from[w]) gets
