@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -151,7 +152,7 @@ public:
 
 private:
     /// The clock every part of a connection reads (connection.cpp, connection_publish.cpp,
-    /// connection_session.cpp, connection_chat.cpp).
+    /// connection_session.cpp, connection_chat.cpp, connection_direct.cpp).
     static mqtt::time_point clock_now();
     void read_turn(const boost::system::error_code& error);
     void wait_readable();
@@ -279,6 +280,21 @@ private:
     /// got no copy from those (docs/CHAT.md "Presence").
     void route_presence(const mqtt::message_ptr& presence, std::string_view user,
                         bool is_retained_durable);
+    /// Matches `content` against the subscription index into the worker's outbox, then, for a
+    /// direct message or DM signal, adds the chat layer's deliveries (route_direct).
+    route_result route_matching(const mqtt::message_ptr& content);
+    // Direct messages (connection_direct.cpp).
+    /// Delivers the direct message or DM signal `content` to the connected devices of its two
+    /// users but the publishing one (No Local): QoS 1 for a message, 0 for a signal. A device a
+    /// subscription of its own matched already (a delivery in outbox[w] past routed_from[w]) gets
+    /// no second copy: that one is raised to the higher QoS and keeps its subscription ids.
+    /// Returns the deliveries added; nothing for any other topic.
+    std::size_t route_direct(const mqtt::message_ptr& content,
+                             std::span<const std::size_t> routed_from);
+    /// Once this device is counted for its user: every direct conversation with a message past
+    /// what the persistent session has seen is read from history, so that a message stamped
+    /// while no device of the session was counted (a takeover) is not left behind.
+    void catch_up_direct_conversations();
     void on_subscribe_requested(const mqtt::subscribe& request, mqtt::time_point now);
     void on_unsubscribe_requested(const mqtt::unsubscribe& request, mqtt::time_point now);
     void refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now);

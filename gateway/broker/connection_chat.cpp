@@ -177,6 +177,7 @@ void connection::start_chat_session(mqtt::time_point now) {
     // presence is read: a change made meanwhile arrives after what is read here, never before.
     const mqtt::message_ptr presence =
         chat.device_connected(chat_user(), chat_->device_id, unix_now_ms());
+    catch_up_direct_conversations();
     relay_presence_of(chat_user(), now);
     if (chat.relay().is_enabled() && chat.directory().is_relay_peer(chat_user())) {
         // A bridge with bridge_chat (re)connected: every other origin learns this gateway's

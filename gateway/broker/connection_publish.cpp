@@ -17,12 +17,28 @@
 namespace perch::gateway {
 
 std::size_t connection::route(const mqtt::message_ptr& content, bool is_retained_durable) {
-    const route_result result =
-        tables_.routes().route(content, worker_.outbox(), worker_.match_scratch());
+    const route_result result = route_matching(content);
     if (is_retained_durable) {
         persist_retained(content, result, {});
     }
     return result.delivery_count;
+}
+
+route_result connection::route_matching(const mqtt::message_ptr& content) {
+    const std::span<delivery_batch> outbox = worker_.outbox();
+    const std::string_view topic_name = content->topic_name;
+    if (!topic_name.starts_with("chat/dm/") && !topic_name.starts_with("chat/signal/dm/")) {
+        return tables_.routes().route(content, outbox, worker_.match_scratch());
+    }
+    // Direct messages and their signals reach their two users through the chat layer (docs/CHAT.md
+    // "Server-side subscriptions"), merged with what the index matched for the same devices.
+    std::vector<std::size_t> routed_from(outbox.size());
+    for (std::size_t index = 0; index < outbox.size(); ++index) {
+        routed_from[index] = outbox[index].size();
+    }
+    route_result result = tables_.routes().route(content, outbox, worker_.match_scratch());
+    result.delivery_count += route_direct(content, routed_from);
+    return result;
 }
 
 void connection::refuse_publish(const mqtt::route_publish& inbound, mqtt::time_point now) {
@@ -184,7 +200,7 @@ connection::durable_route connection::route_durable(const mqtt::message_ptr& con
     for (std::size_t index = 0; index < outbox.size(); ++index) {
         routed_now.marks[index] = outbox[index].size();
     }
-    routed_now.result = tables_.routes().route(content, outbox, worker_.match_scratch());
+    routed_now.result = route_matching(content);
     // A stamped chat message is stored once, in history, submitted before routing: a QoS 1
     // delivery to a chat user's persistent session needs no queue entry (docs/DURABILITY.md
     // "Chat messages"). QoS 2 grants keep theirs (exactly once across a crash).
@@ -571,13 +587,17 @@ void connection::accept_history_rows(const std::string& conversation, bool is_re
         position.full_at_change_count = session_.state().change_count;
         return;
     }
-    // The session's own subscriptions and the ones the gateway holds for its user (which live
-    // in the subscription index only).
+    // The session's own subscriptions, the ones the gateway holds for its user (which live in
+    // the subscription index only) and the direct messages the chat layer delivers itself.
     std::vector<held_filter> filters;
     for (const auto& [topic_filter, held] : session_.state().subscriptions) {
         filters.push_back({topic_filter, held});
     }
-    for (const server_subscription& wanted : tables_.chat().subscriptions_for(chat_user())) {
+    std::vector<server_subscription> chat_filters = tables_.chat().subscriptions_for(chat_user());
+    for (server_subscription& direct : chat_service::direct_subscriptions(chat_user())) {
+        chat_filters.push_back(std::move(direct));
+    }
+    for (const server_subscription& wanted : chat_filters) {
         mqtt::subscription held;
         held.options = wanted.options;
         if (static_cast<std::uint8_t>(held.options.maximum_qos) >

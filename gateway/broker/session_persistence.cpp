@@ -472,6 +472,29 @@ bool is_former_presence_filter(const store::stored_subscription& held) {
     return held.options == stored_options_byte(chat_service::presence_subscription(peer).options);
 }
 
+/// True for one of the filters chat/dm/{owner}/+, chat/dm/+/{owner}, chat/signal/dm/{owner}/+,
+/// chat/signal/dm/+/{owner} with the options the gateway gave them (QoS capped at the server's
+/// maximum) when every session of a chat user held them, before the chat layer delivered direct
+/// messages itself (docs/CHAT.md "Server-side subscriptions"); such filters are dropped when the
+/// session is restored. A client's own filter of that exact form goes too: the chat layer
+/// delivers it the same messages.
+bool is_former_direct_filter(const store::stored_subscription& held, std::string_view owner) {
+    if (held.subscription_id != 0) {
+        return false;
+    }
+    const mqtt::subscription_options options = options_from_byte(held.options);
+    for (const server_subscription& former : chat_service::direct_subscriptions(owner)) {
+        mqtt::subscription_options capped = former.options;
+        capped.maximum_qos = options.maximum_qos;
+        if (held.topic_filter == former.topic_filter && options == capped &&
+            static_cast<std::uint8_t>(options.maximum_qos) <=
+                static_cast<std::uint8_t>(former.options.maximum_qos)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 } // namespace
 
 mqtt::session_state restore_session_state(const store::loaded_session& loaded,
@@ -486,7 +509,8 @@ mqtt::session_state restore_session_state(const store::loaded_session& loaded,
     state.session_expiry_interval = loaded.session.session_expiry_interval_s;
     for (const store::stored_subscription& held : loaded.subscriptions) {
         if (!reader.may_subscribe(held.topic_filter, ledger.client_id) ||
-            (!ledger.owner.empty() && is_former_presence_filter(held))) {
+            (!ledger.owner.empty() &&
+             (is_former_presence_filter(held) || is_former_direct_filter(held, ledger.owner)))) {
             store.remove_subscription(ledger.client_id, held.topic_filter);
             continue;
         }

@@ -330,7 +330,9 @@ void reconcile_ledger(session_ledger& ledger, const mqtt::session_state& state,
 /// the entries. Entries whose message cannot be decoded are acked and skipped. What `reader` (the
 /// session's owner) may not read is removed from the store: subscriptions it may not hold and
 /// entries it may not receive (left by an earlier version, or by rules that changed while the
-/// broker was down). Queued entries past the session's queue bounds in `limits` stay in the
+/// broker was down), and a chat session's filters for presence and direct messages of the form
+/// earlier versions held for it (the chat layer delivers both itself). Queued entries past the
+/// session's queue bounds in `limits` stay in the
 /// store and are read back as the session makes room (spill_state).
 mqtt::session_state restore_session_state(const store::loaded_session& loaded,
                                           session_ledger& ledger, store::message_store& store,

@@ -518,14 +518,19 @@ server_subscription chat_service::presence_subscription(std::string_view peer) {
     return {join_topic({"chat", "presence", peer}), chat_options(mqtt::qos::at_most_once, false)};
 }
 
-std::vector<server_subscription> chat_service::subscriptions_for(std::string_view user) const {
-    std::vector<server_subscription> filters = {
+std::vector<server_subscription> chat_service::direct_subscriptions(std::string_view user) {
+    return {
         {join_topic({"chat", "dm", user, "+"}), chat_options(mqtt::qos::at_least_once, true)},
         {join_topic({"chat", "dm", "+", user}), chat_options(mqtt::qos::at_least_once, true)},
         {join_topic({"chat", "signal", "dm", user, "+"}),
          chat_options(mqtt::qos::at_most_once, true)},
         {join_topic({"chat", "signal", "dm", "+", user}),
          chat_options(mqtt::qos::at_most_once, true)},
+    };
+}
+
+std::vector<server_subscription> chat_service::subscriptions_for(std::string_view user) const {
+    std::vector<server_subscription> filters = {
         {join_topic({"chat", "ctl", user, "resp", "#"}),
          chat_options(mqtt::qos::at_least_once, false)},
     };
@@ -603,6 +608,20 @@ std::size_t chat_service::connected_device_count(std::string_view user) const {
     std::shared_lock lock(presence_mutex_);
     const auto found = devices_.find(user);
     return found == devices_.end() ? 0 : found->second.size();
+}
+
+void chat_service::direct_devices(std::string_view first, std::string_view second,
+                                  std::vector<std::uint64_t>& out) const {
+    std::shared_lock lock(presence_mutex_);
+    for (const std::string_view user : {first, second}) {
+        const auto found = devices_.find(user);
+        if (found != devices_.end()) {
+            out.insert(out.end(), found->second.begin(), found->second.end());
+        }
+        if (first == second) {
+            break; // a user's notes to self: its devices once
+        }
+    }
 }
 
 void chat_service::presence_watchers(std::string_view user, std::vector<std::uint64_t>& out) const {

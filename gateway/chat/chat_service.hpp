@@ -270,10 +270,16 @@ public:
     /// gone); called once every stored session is restored.
     void discard_untaken_cursors();
 
-    /// The subscriptions every session of `user` holds: DMs both ways and each room (QoS 1, No
-    /// Local), signals (QoS 0, No Local) and control replies (QoS 1). Presence is not among them:
-    /// the chat layer delivers it itself (presence_watchers).
+    /// The subscriptions every session of `user` holds: each room (QoS 1, No Local), its signals
+    /// (QoS 0, No Local) and control replies (QoS 1). Presence and direct messages are not among
+    /// them: the chat layer delivers those itself (presence_watchers, direct_devices).
     std::vector<server_subscription> subscriptions_for(std::string_view user) const;
+
+    /// What the chat layer delivers to `user` as if it held these filters (docs/CHAT.md
+    /// "Server-side subscriptions"): its direct messages both ways (QoS 1, No Local) and their
+    /// signals (QoS 0, No Local). A catch-up read from history matches rows against them; they
+    /// are also the filters earlier versions held in every session, dropped at restore.
+    static std::vector<server_subscription> direct_subscriptions(std::string_view user);
 
     /// The subscriptions a member of `room` holds for it.
     static std::vector<server_subscription> room_subscriptions(std::string_view room);
@@ -301,6 +307,12 @@ public:
     /// presence of `user` (those sharing a room with it, and its own), in no particular order.
     /// Takes the device table's lock shared, so that workers fan out presence side by side.
     void presence_watchers(std::string_view user, std::vector<std::uint64_t>& out) const;
+
+    /// Appends to `out` the connected devices (subscriber ids) of `first` and of `second`, the two
+    /// users of a direct message (once when they are the same user): where the chat layer
+    /// delivers it. Takes the device table's lock shared.
+    void direct_devices(std::string_view first, std::string_view second,
+                        std::vector<std::uint64_t>& out) const;
 
     /// The retained presence message of `user` with `devices` connected (0: offline).
     static mqtt::message_ptr presence_message(std::string_view user, std::size_t devices,
@@ -454,7 +466,8 @@ private:
     login_backoff login_backoff_;
 
     // The connected devices (subscriber ids) of each user with any. Owner: all workers. Lock:
-    // presence_mutex_ (shared to fan out presence, exclusive to connect or disconnect).
+    // presence_mutex_ (shared to fan out presence and direct messages, exclusive to connect or
+    // disconnect).
     mutable std::shared_mutex presence_mutex_;
     std::map<std::string, std::vector<std::uint64_t>, std::less<>> devices_;
 

@@ -32,6 +32,8 @@ struct received_message {
     std::string payload;
     bool is_retained = false;
     mqtt::properties properties;
+    /// The QoS it was delivered at.
+    int qos = 0;
 };
 
 /// The value of User Property `name`, or empty.
@@ -64,7 +66,8 @@ public:
         client_.set_message_callback([this](mqtt::const_message_ptr message) {
             std::lock_guard lock(mutex_);
             messages_.push_back({message->get_topic(), message->get_payload_str(),
-                                 message->is_retained(), message->get_properties()});
+                                 message->is_retained(), message->get_properties(),
+                                 message->get_qos()});
             changed_.notify_all();
         });
         client_.set_connection_lost_handler([this](const std::string&) {
@@ -117,6 +120,24 @@ public:
             return token->get_subscribe_response().get_reason_codes();
         } catch (const mqtt::exception& refusal) {
             // Paho reports a refused 5.0 subscription as a failed token.
+            return {static_cast<mqtt::ReasonCode>(refusal.get_reason_code())};
+        }
+    }
+
+    /// Subscribes to one filter (5.0) with the Subscription Identifier `subscription_id` (0:
+    /// none) and the No Local option `is_no_local`; returns the SUBACK reason codes.
+    std::vector<mqtt::ReasonCode> subscribe_with_id(const std::string& topic_filter, int qos,
+                                                    int subscription_id, bool is_no_local = false) {
+        try {
+            mqtt::properties properties;
+            if (subscription_id != 0) {
+                properties.add({mqtt::property::SUBSCRIPTION_IDENTIFIER, subscription_id});
+            }
+            auto token = client_.subscribe(topic_filter, qos, mqtt::subscribe_options(is_no_local),
+                                           properties);
+            wait(*token, "SUBSCRIBE");
+            return token->get_subscribe_response().get_reason_codes();
+        } catch (const mqtt::exception& refusal) {
             return {static_cast<mqtt::ReasonCode>(refusal.get_reason_code())};
         }
     }

@@ -129,12 +129,19 @@ bool raw_mqtt_client::connect(std::uint16_t port, const std::string& client_id,
     std::vector<std::uint8_t> body;
     append_string(body, "MQTT");
     body.push_back(protocol_level_);
-    body.push_back(is_clean_session ? 0x02 : 0x00);
+    body.push_back(static_cast<std::uint8_t>(
+        (is_clean_session ? 0x02 : 0x00) | (user_name_ ? 0x80 : 0x00) | (password_ ? 0x40 : 0x00)));
     append_u16(body, 0);
     if (protocol_level_ == 5) {
         body.push_back(0);
     }
     append_string(body, client_id);
+    if (user_name_) {
+        append_string(body, *user_name_);
+    }
+    if (password_) {
+        append_string(body, *password_);
+    }
     if (!send_bytes(frame(0x10, body))) {
         return false;
     }

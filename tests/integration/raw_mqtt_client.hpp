@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace perch::integration {
@@ -51,6 +52,11 @@ public:
     /// with empty properties). Before connect().
     void set_protocol_level(std::uint8_t level) { protocol_level_ = level; }
     std::uint8_t protocol_level() const { return protocol_level_; }
+    /// The user name and password CONNECT carries (none by default). Before connect().
+    void set_credentials(std::string user_name, std::string password) {
+        user_name_ = std::move(user_name);
+        password_ = std::move(password);
+    }
 
     /// Opens a connection to 127.0.0.1:`port`, sends CONNECT (keep alive 0) and waits for a
     /// successful CONNACK. `session_present` receives its flag.
@@ -97,6 +103,8 @@ private:
     std::vector<std::uint8_t> input_;
     std::optional<std::uint8_t> connack_code_;
     std::uint8_t protocol_level_ = 4;
+    std::optional<std::string> user_name_;
+    std::optional<std::string> password_;
 };
 
 } // namespace perch::integration

@@ -461,6 +461,59 @@ TEST(RestoreSessionState, DropsWhatItsReaderMayNotRead) {
     EXPECT_EQ(ledger.tracked.front().sequence, 2U);
 }
 
+TEST(RestoreSessionState, DropsTheDirectMessageFiltersEarlierVersionsHeld) {
+    // A chat session stored when every session held its user's direct message filters: the chat
+    // layer delivers those messages itself now, so the filters go (a copy from them would be a
+    // second one). Filters of another form are the client's own and stay.
+    const auto held_byte = [](mqtt::qos level, bool is_no_local) {
+        mqtt::subscription_options options;
+        options.maximum_qos = level;
+        options.is_no_local = is_no_local;
+        return stored_options_byte(options);
+    };
+    store::loaded_session loaded;
+    loaded.session.client_id = "alice/phone";
+    loaded.session.protocol_level = 5;
+    loaded.subscriptions = {
+        {"alice/phone", "chat/dm/alice/+", held_byte(mqtt::qos::at_least_once, true), 0},
+        // Capped by a server whose maximum QoS was 0.
+        {"alice/phone", "chat/dm/+/alice", held_byte(mqtt::qos::at_most_once, true), 0},
+        {"alice/phone", "chat/signal/dm/alice/+", held_byte(mqtt::qos::at_most_once, true), 0},
+        {"alice/phone", "chat/signal/dm/+/alice", held_byte(mqtt::qos::at_most_once, true), 0},
+        {"alice/phone", "chat/ctl/alice/resp/#", held_byte(mqtt::qos::at_least_once, false), 0},
+        // The client's own: with a Subscription Identifier, at QoS 2, without No Local, or
+        // another user's conversations.
+        {"alice/phone", "chat/dm/alice/bob", held_byte(mqtt::qos::at_least_once, true), 0},
+        {"alice/phone", "chat/dm/+/+", held_byte(mqtt::qos::at_least_once, true), 0},
+        {"alice/phone", "chat/dm/bob/+", held_byte(mqtt::qos::at_least_once, true), 0},
+        {"alice/phone", "chat/#", held_byte(mqtt::qos::at_most_once, false), 7},
+    };
+    session_ledger ledger;
+    ledger.client_id = "alice/phone";
+    ledger.owner = "alice";
+    recording_store store;
+    const access_policy named(false);
+    mqtt::session_state state = restore_session_state(loaded, ledger, store, named, {},
+                                                      std::chrono::steady_clock::now(), 1'000);
+    std::vector<std::string> removed = store.removed_filters;
+    std::sort(removed.begin(), removed.end());
+    EXPECT_EQ(removed,
+              (std::vector<std::string>{"chat/dm/+/alice", "chat/dm/alice/+",
+                                        "chat/signal/dm/+/alice", "chat/signal/dm/alice/+"}));
+    EXPECT_EQ(state.subscriptions.size(), 5U);
+    EXPECT_TRUE(state.subscriptions.contains("chat/ctl/alice/resp/#"));
+    EXPECT_TRUE(state.subscriptions.contains("chat/#"));
+
+    // A session outside the chat layer keeps filters of that form: they are its own.
+    session_ledger outside;
+    outside.client_id = "alice/phone";
+    recording_store outside_store;
+    state = restore_session_state(loaded, outside, outside_store, named, {},
+                                  std::chrono::steady_clock::now(), 1'000);
+    EXPECT_TRUE(outside_store.removed_filters.empty());
+    EXPECT_EQ(state.subscriptions.size(), 9U);
+}
+
 /// A connected persistent 5.0 session whose window holds one message and whose queue holds two,
 /// with its ledger and a store that holds every entry enqueued for it. arrive() and read() do
 /// what the connection does with a stored delivery and with a read of the overflowed queue.

@@ -186,19 +186,61 @@ TEST_F(ChatServiceTest, StampReplacesClientIdsAndCountsPerConversation) {
 }
 
 TEST_F(ChatServiceTest, ServerFiltersCoverTheUsersRooms) {
-    EXPECT_TRUE(service_->is_server_filter("alice", "chat/dm/alice/+"));
+    EXPECT_TRUE(service_->is_server_filter("alice", "chat/ctl/alice/resp/#"));
     EXPECT_TRUE(service_->is_server_filter("alice", "chat/room/lobby/+"));
+    EXPECT_TRUE(service_->is_server_filter("alice", "chat/signal/room/lobby/+"));
     EXPECT_FALSE(service_->is_server_filter("bob", "chat/room/lobby/+"));
     EXPECT_FALSE(service_->is_server_filter("alice", "chat/#"));
+    // Direct messages and their signals are delivered by the chat layer (direct_devices): no
+    // filter of the session, so a client may hold and drop its own.
+    for (const char* direct : {"chat/dm/alice/+", "chat/dm/+/alice", "chat/signal/dm/alice/+",
+                               "chat/signal/dm/+/alice"}) {
+        EXPECT_FALSE(service_->is_server_filter("alice", direct)) << direct;
+    }
     const auto filters = service_->subscriptions_for("alice");
-    EXPECT_EQ(filters.size(), 7U);
+    // chat/ctl/alice/resp/#, and lobby's messages and signals.
+    EXPECT_EQ(filters.size(), 3U);
     // Presence is delivered by the chat layer (presence_watchers): no filter per peer in the
     // subscription index, and a client may hold and drop its own presence filters.
     EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/alice"));
     EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/+"));
     EXPECT_EQ(control("bob", R"({"op":"join","room":"lobby"})")["ok"], true);
     EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/bob"));
-    EXPECT_EQ(service_->subscriptions_for("alice").size(), 7U);
+    EXPECT_EQ(service_->subscriptions_for("alice").size(), 3U);
+}
+
+TEST_F(ChatServiceTest, DirectMessagesReachTheConnectedDevicesOfTheirTwoUsers) {
+    service_->device_connected("alice", 11, 1);
+    service_->device_connected("alice", 12, 1);
+    service_->device_connected("bob", 21, 1);
+    service_->device_connected("carol", 31, 1);
+    std::vector<std::uint64_t> devices;
+    service_->direct_devices("bob", "alice", devices);
+    std::sort(devices.begin(), devices.end());
+    EXPECT_EQ(devices, (std::vector<std::uint64_t>{11, 12, 21}));
+    // Notes to self: each device once.
+    devices.clear();
+    service_->direct_devices("alice", "alice", devices);
+    std::sort(devices.begin(), devices.end());
+    EXPECT_EQ(devices, (std::vector<std::uint64_t>{11, 12}));
+    // A device that left is no longer named; a user with none adds nothing.
+    service_->device_disconnected("alice", 11, 2);
+    devices.clear();
+    service_->direct_devices("nobody", "alice", devices);
+    EXPECT_EQ(devices, std::vector<std::uint64_t>{12});
+}
+
+TEST_F(ChatServiceTest, DirectSubscriptionsAreTheFormerFiltersOfTheUser) {
+    const auto direct = chat_service::direct_subscriptions("alice");
+    ASSERT_EQ(direct.size(), 4U);
+    EXPECT_EQ(direct[0].topic_filter, "chat/dm/alice/+");
+    EXPECT_EQ(direct[0].options.maximum_qos, mqtt::qos::at_least_once);
+    EXPECT_TRUE(direct[0].options.is_no_local);
+    EXPECT_EQ(direct[1].topic_filter, "chat/dm/+/alice");
+    EXPECT_EQ(direct[2].topic_filter, "chat/signal/dm/alice/+");
+    EXPECT_EQ(direct[2].options.maximum_qos, mqtt::qos::at_most_once);
+    EXPECT_TRUE(direct[2].options.is_no_local);
+    EXPECT_EQ(direct[3].topic_filter, "chat/signal/dm/+/alice");
 }
 
 TEST_F(ChatServiceTest, PresenceReachesTheConnectedDevicesOfPeers) {
