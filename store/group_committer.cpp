@@ -209,15 +209,7 @@ void group_committer::write_next_group(std::unique_lock<std::mutex>& lock) {
             completion(status);
         }
     }
-    if (!status.is_ok()) {
-        for (std::size_t index = 0; is_stopping && index < group.size(); ++index) {
-            log("store: lost at shutdown: " + describe(group[index].operation));
-        }
-        log("store commit of " + std::to_string(group.size()) + " operations failed: " +
-            status.detail + (is_stopping ? "; shutting down, operations lost" : "; will retry"));
-    } else if (is_retry) {
-        log("store commit succeeded again after earlier failures");
-    }
+    log_outcome(group, status, is_stopping, is_retry);
 
     lock.lock();
     writing_count_ = 0;
@@ -242,6 +234,20 @@ void group_committer::write_next_group(std::unique_lock<std::mutex>& lock) {
         }
     }
     progress_.notify_all();
+}
+
+void group_committer::log_outcome(const std::vector<pending_operation>& group,
+                                  const store_status& status, bool is_stopping,
+                                  bool is_retry) const {
+    if (!status.is_ok()) {
+        for (std::size_t index = 0; is_stopping && index < group.size(); ++index) {
+            log("store: lost at shutdown: " + describe(group[index].operation));
+        }
+        log("store commit of " + std::to_string(group.size()) + " operations failed: " +
+            status.detail + (is_stopping ? "; shutting down, operations lost" : "; will retry"));
+    } else if (is_retry) {
+        log("store commit succeeded again after earlier failures");
+    }
 }
 
 void group_committer::log(std::string_view line) const {

@@ -93,6 +93,9 @@ private:
     /// Waits until a group should be written or a job run; false when the thread should end.
     bool wait_for_work(std::unique_lock<std::mutex>& lock);
     void write_next_group(std::unique_lock<std::mutex>& lock);
+    /// Logs a failed group (each operation by name when it is lost at shutdown) or a recovery.
+    void log_outcome(const std::vector<pending_operation>& group, const store_status& status,
+                     bool is_stopping, bool is_retry) const;
     void log(std::string_view line) const;
 
     group_writer writer_;

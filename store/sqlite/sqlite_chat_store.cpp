@@ -333,14 +333,7 @@ void sqlite_chat_store::log_lost(const std::vector<pending_chat_operation>& grou
         " operations lost at shutdown (operations_lost): " + detail);
 }
 
-void sqlite_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
-    std::vector<pending_chat_operation> group = take_group();
-    is_group_open_ = false;
-    const bool is_retry = group.front().was_attempted;
-    const bool is_stopping = stopping_;
-    lock.unlock();
-
-    store_status status;
+store_status sqlite_chat_store::commit_group(const std::vector<pending_chat_operation>& group) {
     try {
         std::lock_guard writing(writer_database_->writer_lock());
         try {
@@ -354,8 +347,19 @@ void sqlite_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
             throw;
         }
     } catch (const sqlite_error& error) {
-        status = failure(error);
+        return failure(error);
     }
+    return store_status{};
+}
+
+void sqlite_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
+    std::vector<pending_chat_operation> group = take_group();
+    is_group_open_ = false;
+    const bool is_retry = group.front().was_attempted;
+    const bool is_stopping = stopping_;
+    lock.unlock();
+
+    const store_status status = commit_group(group);
     std::uint64_t newly_attempted = 0;
     for (auto& pending : group) {
         if (!pending.was_attempted) {
@@ -665,7 +669,7 @@ void sqlite_chat_store::read_history_after(std::string conversation, std::uint64
                                            std::uint64_t since_unix_ms, std::size_t limit,
                                            history_completion done) {
     // Run alone on the writer connection: the group of every append submitted before it is
-    // closed (and committed) first.
+    // closed (and committed) first; while a group fails, this runs past it (store/README.md).
     submit(pending_chat_operation{{},
                                   {},
                                   [this, conversation = std::move(conversation), after_id,

@@ -16,14 +16,15 @@
 // waits there, standalone operations run past it, in their order: a read sees what is committed,
 // not the writes still waiting; a directory change commits or fails on its own. Grouped writes
 // submitted meanwhile join the retry (every failed operation plus up to max_batch_operations new
-// ones, in submission order), so each completes, once, with the retry's outcome. At shutdown a
-// failing group gets one more attempt; then each of its operations is logged as lost.
+// ones, in submission order), so each completes, once, with the retry's outcome; a flush()
+// waiting for such writes brings the retry forward. At shutdown a failing group gets one more
+// attempt; then each of its operations is logged as lost.
 //
 // A search passes through the FIFO too, as a marker that costs the writer nothing: when the
-// writer reaches it (every operation submitted before it committed), it hands the search to the
-// search thread, which runs it on a read connection of its own (WAL readers do not block the
-// writer nor wait for it). So a search sees what was acknowledged before it, and a slow one
-// delays only the searches behind it. At most max_pending_searches are admitted at once.
+// writer reaches it (every operation submitted before it committed, or failed), it hands the
+// search to the search thread, which runs it on a read connection of its own (WAL readers do not
+// block the writer nor wait for it). So a search sees what was acknowledged before it, and a slow
+// one delays only the searches behind it. At most max_pending_searches are admitted at once.
 #pragma once
 
 #include <chrono>
@@ -169,6 +170,8 @@ private:
     /// max_batch_operations new ones, skipping standalone ones; else up to max_batch_operations
     /// from the head.
     std::vector<pending_chat_operation> take_group();
+    /// Writes `group` in one transaction, rolled back on failure; writer thread only.
+    store_status commit_group(const std::vector<pending_chat_operation>& group);
     /// Logs each operation of a group that failed at shutdown as lost.
     void log_lost(const std::vector<pending_chat_operation>& group, const std::string& detail);
     /// Writes the grouped operations at the head of the FIFO; lock held on entry and exit.
