@@ -7,8 +7,61 @@
 #include <iterator>
 #include <string>
 #include <utility>
+#include <variant>
 
 namespace perch::store {
+namespace {
+
+/// What `operation` writes, for the line that logs it lost.
+std::string describe(const store_operation& operation) {
+    struct describer {
+        std::string operator()(const save_session_operation& save) const {
+            return "session of " + save.session.client_id;
+        }
+        std::string operator()(const delete_session_operation& removal) const {
+            return "removal of the session of " + removal.client_id;
+        }
+        std::string operator()(const add_subscription_operation& added) const {
+            return "subscription of " + added.subscription.client_id + " to " +
+                   added.subscription.topic_filter;
+        }
+        std::string operator()(const remove_subscription_operation& removal) const {
+            return "removal of the subscription of " + removal.client_id + " to " +
+                   removal.topic_filter;
+        }
+        std::string operator()(const enqueue_operation& enqueue) const {
+            return "message on " + enqueue.message->topic + " for " +
+                   std::to_string(enqueue.entries.size()) + " queues";
+        }
+        std::string operator()(const mark_sent_operation& sent) const {
+            return "delivery state of " + sent.client_id + " #" + std::to_string(sent.sequence);
+        }
+        std::string operator()(const ack_operation& ack) const {
+            return "acknowledgement of " + ack.client_id + " #" + std::to_string(ack.sequence);
+        }
+        std::string operator()(const put_retained_operation& put) const {
+            return "retained message on " + put.message.topic;
+        }
+        std::string operator()(const clear_retained_operation& clear) const {
+            return "removal of the retained message on " + clear.topic;
+        }
+        std::string operator()(const add_inbound_qos2_operation& added) const {
+            return "QoS 2 record of " + added.record.client_id + " packet " +
+                   std::to_string(added.record.packet_id);
+        }
+        std::string operator()(const remove_inbound_qos2_operation& removal) const {
+            return "removal of the QoS 2 record of " + removal.record.client_id + " packet " +
+                   std::to_string(removal.record.packet_id);
+        }
+        std::string operator()(const expire_messages_operation&) const {
+            return "expiry of messages";
+        }
+        std::string operator()(const no_operation&) const { return "completion only"; }
+    };
+    return std::visit(describer{}, operation);
+}
+
+} // namespace
 
 group_committer::group_committer(group_writer writer, const store_options& options)
     : writer_(std::move(writer)), commit_interval_(options.commit_interval_ms),
@@ -113,7 +166,8 @@ bool group_committer::wait_for_work(std::unique_lock<std::mutex>& lock) {
             continue;
         }
         if (queue_.is_retrying()) {
-            if (clock::now() >= retry_at_) {
+            // A flush() attempts what was submitted before it: the operations behind the retry.
+            if (clock::now() >= retry_at_ || (flush_waiters_ > 0 && queue_.has_new())) {
                 return true;
             }
             wake_writer_.wait_until(lock, retry_at_);
@@ -155,12 +209,7 @@ void group_committer::write_next_group(std::unique_lock<std::mutex>& lock) {
             completion(status);
         }
     }
-    if (!status.is_ok()) {
-        log("store commit of " + std::to_string(group.size()) + " operations failed: " +
-            status.detail + (is_stopping ? "; shutting down, operations lost" : "; will retry"));
-    } else if (is_retry) {
-        log("store commit succeeded again after earlier failures");
-    }
+    log_outcome(group, status, is_stopping, is_retry);
 
     lock.lock();
     writing_count_ = 0;
@@ -185,6 +234,20 @@ void group_committer::write_next_group(std::unique_lock<std::mutex>& lock) {
         }
     }
     progress_.notify_all();
+}
+
+void group_committer::log_outcome(const std::vector<pending_operation>& group,
+                                  const store_status& status, bool is_stopping,
+                                  bool is_retry) const {
+    if (!status.is_ok()) {
+        for (std::size_t index = 0; is_stopping && index < group.size(); ++index) {
+            log("store: lost at shutdown: " + describe(group[index].operation));
+        }
+        log("store commit of " + std::to_string(group.size()) + " operations failed: " +
+            status.detail + (is_stopping ? "; shutting down, operations lost" : "; will retry"));
+    } else if (is_retry) {
+        log("store commit succeeded again after earlier failures");
+    }
 }
 
 void group_committer::log(std::string_view line) const {

@@ -10,12 +10,15 @@
 //
 // Failure. A group whose write fails is rolled back by the backend. Its completions fire with
 // write_failed, but its operations go back, in order, to the head of the operation queue, where
-// an ack can still cancel their entries; the next attempt waits retry_interval_ms and also
-// carries whatever was submitted meanwhile. So the durable state never skips an operation the
+// an ack can still cancel their entries; the next attempt waits retry_interval_ms (or comes at
+// once when a flush() waits for operations submitted since) and carries every failed operation
+// plus up to max_batch_operations submitted meanwhile, so each of those completes, once, with the
+// retry's outcome however long the backlog. So the durable state never skips an operation the
 // in-memory state has applied, it catches up when the disk recovers, and a queue drained by its
 // consumer while the disk was full needs no space at all. Completions fire once: an operation
-// retried after a failure completes silently. At shutdown a failing group gets one more attempt;
-// if that fails too it is logged and counted as lost.
+// retried after a failure completes silently. Jobs (run_on_writer) never wait for a failed group.
+// At shutdown a failing group gets one more attempt; if that fails too each operation is logged
+// and counted as lost.
 #pragma once
 
 #include <chrono>
@@ -90,6 +93,9 @@ private:
     /// Waits until a group should be written or a job run; false when the thread should end.
     bool wait_for_work(std::unique_lock<std::mutex>& lock);
     void write_next_group(std::unique_lock<std::mutex>& lock);
+    /// Logs a failed group (each operation by name when it is lost at shutdown) or a recovery.
+    void log_outcome(const std::vector<pending_operation>& group, const store_status& status,
+                     bool is_stopping, bool is_retry) const;
     void log(std::string_view line) const;
 
     group_writer writer_;

@@ -55,12 +55,13 @@ void operation_queue::return_to_front(std::vector<pending_operation> operations)
     }
 }
 
-std::vector<pending_operation> operation_queue::take(std::size_t max_count) {
-    const std::size_t count = std::min(max_count, operations_.size());
+std::vector<pending_operation> operation_queue::take(std::size_t max_new_count) {
     std::vector<pending_operation> taken;
-    taken.reserve(count);
-    for (std::size_t i = 0; i < count; ++i) {
+    std::size_t new_count = 0;
+    while (!operations_.empty() &&
+           (operations_.front()->was_attempted || new_count < max_new_count)) {
         pending_operation& front = *operations_.front();
+        new_count += front.was_attempted ? 0 : 1;
         if (const auto* enqueue = std::get_if<enqueue_operation>(&front.operation)) {
             for (const auto& entry : enqueue->entries) {
                 if (entry.sequence != 0) {

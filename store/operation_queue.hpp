@@ -38,9 +38,14 @@ public:
     /// True when the oldest operation has been attempted before (the last write failed).
     bool is_retrying() const { return !operations_.empty() && operations_.front()->was_attempted; }
 
-    /// Removes and returns up to `max_count` of the oldest operations. Their entries can no
-    /// longer be coalesced.
-    std::vector<pending_operation> take(std::size_t max_count);
+    /// True when some operation waiting was never attempted.
+    bool has_new() const { return !operations_.empty() && !operations_.back()->was_attempted; }
+
+    /// Removes and returns the oldest operations: every one attempted before (a failed group,
+    /// always at the head) and up to `max_new_count` of the others, so that a retry also
+    /// attempts the operations submitted since, however long the failed backlog. Their entries
+    /// can no longer be coalesced.
+    std::vector<pending_operation> take(std::size_t max_new_count);
 
     /// Puts operations taken earlier (a group whose write failed) back at the head, in their
     /// order, where acks can cancel their entries again.

@@ -198,7 +198,10 @@ std::vector<std::uint8_t> postgres_chat_store::relay_key() {
 // History.
 
 void postgres_chat_store::append_history(history_record record, store_completion done) {
+    std::string description =
+        "history append " + record.conversation + " #" + std::to_string(record.id);
     submit_grouped(
+        std::move(description),
         [record = std::move(record)](table_set& tables) { tables.history.append_history(record); },
         std::move(done));
 }
@@ -244,15 +247,21 @@ void postgres_chat_store::read_history_after(std::string conversation, std::uint
 
 void postgres_chat_store::save_session_cursors(session_cursors_record record,
                                                store_completion done) {
-    submit_grouped([record = std::move(record)](
-                       table_set& tables) { tables.history.save_session_cursors(record); },
-                   std::move(done));
+    submit_grouped(
+        "session cursors of " + record.client_id,
+        [record = std::move(record)](table_set& tables) {
+            tables.history.save_session_cursors(record);
+        },
+        std::move(done));
 }
 
 void postgres_chat_store::remove_session_cursors(std::string client_id, store_completion done) {
-    submit_grouped([client_id = std::move(client_id)](
-                       table_set& tables) { tables.history.remove_session_cursors(client_id); },
-                   std::move(done));
+    submit_grouped(
+        "removal of the session cursors of " + client_id,
+        [client_id = std::move(client_id)](table_set& tables) {
+            tables.history.remove_session_cursors(client_id);
+        },
+        std::move(done));
 }
 
 std::vector<session_cursors_record> postgres_chat_store::load_session_cursors() {
@@ -262,9 +271,14 @@ std::vector<session_cursors_record> postgres_chat_store::load_session_cursors() 
 }
 
 void postgres_chat_store::set_read_position(read_position_record record, store_completion done) {
-    submit_grouped([record = std::move(record)](
-                       table_set& tables) { tables.history.set_read_position(record); },
-                   std::move(done));
+    std::string description = "read position of " + record.user + " in " + record.conversation +
+                              " at #" + std::to_string(record.id);
+    submit_grouped(
+        std::move(description),
+        [record = std::move(record)](table_set& tables) {
+            tables.history.set_read_position(record);
+        },
+        std::move(done));
 }
 
 void postgres_chat_store::read_positions(std::string user, read_positions_completion done) {
@@ -285,6 +299,7 @@ void postgres_chat_store::read_state(std::string user, std::vector<conversation_
 void postgres_chat_store::prune_history(std::uint64_t before_unix_ms,
                                         std::size_t keep_per_conversation, store_completion done) {
     submit_grouped(
+        "history prune",
         [before_unix_ms, keep_per_conversation](table_set& tables) {
             tables.history.prune_history(before_unix_ms, keep_per_conversation);
         },
@@ -331,13 +346,16 @@ void postgres_chat_store::search_history(search_request request, search_completi
 // Files.
 
 void postgres_chat_store::add_file(file_record file, store_completion done) {
-    submit_grouped([file = std::move(file)](table_set& tables) { tables.files.insert_file(file); },
-                   std::move(done));
+    submit_grouped(
+        "file " + file.id,
+        [file = std::move(file)](table_set& tables) { tables.files.insert_file(file); },
+        std::move(done));
 }
 
 void postgres_chat_store::remove_file(std::string id, store_completion done) {
-    submit_grouped([id = std::move(id)](table_set& tables) { tables.files.delete_file(id); },
-                   std::move(done));
+    submit_grouped(
+        "removal of file " + id,
+        [id = std::move(id)](table_set& tables) { tables.files.delete_file(id); }, std::move(done));
 }
 
 std::vector<file_record> postgres_chat_store::load_files() {
@@ -347,7 +365,10 @@ std::vector<file_record> postgres_chat_store::load_files() {
 
 void postgres_chat_store::add_file_references(std::string conversation, std::uint64_t message_id,
                                               std::vector<std::string> ids, store_completion done) {
+    std::string description =
+        "file references of " + conversation + " #" + std::to_string(message_id);
     submit_grouped(
+        std::move(description),
         [conversation = std::move(conversation), message_id, ids = std::move(ids)](
             table_set& tables) { tables.files.insert_references(conversation, message_id, ids); },
         std::move(done));

@@ -4,6 +4,7 @@
 #include "store/postgres/postgres_chat_store.hpp"
 
 #include <algorithm>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -105,8 +106,10 @@ void postgres_chat_store::submit(pending_chat_operation operation) {
     wake_writer_.notify_one();
 }
 
-void postgres_chat_store::submit_grouped(group_write write, store_completion done) {
-    submit(pending_chat_operation{std::move(write), std::move(done), {}, false});
+void postgres_chat_store::submit_grouped(std::string description, group_write write,
+                                         store_completion done) {
+    submit(pending_chat_operation{
+        std::move(write), std::move(done), {}, false, std::move(description)});
 }
 
 void postgres_chat_store::change_directory(std::function<directory_result(table_set&)> change,
@@ -135,9 +138,6 @@ void postgres_chat_store::change_directory(std::function<directory_result(table_
 }
 
 bool postgres_chat_store::is_group_due(clock::time_point now) const {
-    if (queue_.front().was_attempted) {
-        return stopping_ || now >= retry_at_;
-    }
     if (stopping_ || flush_waiters_ > 0 ||
         now >= group_opened_at_ + std::chrono::milliseconds(options_.commit_interval_ms)) {
         return true;
@@ -161,42 +161,101 @@ void postgres_chat_store::run() {
             wake_writer_.wait(lock);
             continue;
         }
-        if (queue_.front().run_alone) {
-            pending_chat_operation job = std::move(queue_.front());
-            queue_.pop_front();
-            lock.unlock();
-            job.run_alone();
-            lock.lock();
-            ++attempted_;
-            progress_.notify_all();
+        const auto now = clock::now();
+        if (queue_.front().was_attempted) {
+            // A failed group waits for its retry: what stands alone runs past it.
+            if (is_retry_due(now)) {
+                write_next_group(lock);
+            } else if (const auto job = first_standalone(); job != queue_.end()) {
+                run_standalone(lock, job);
+            } else {
+                wake_writer_.wait_until(lock, retry_at_);
+            }
             continue;
         }
-        const auto now = clock::now();
+        if (queue_.front().run_alone) {
+            run_standalone(lock, queue_.begin());
+            continue;
+        }
         if (!is_group_open_) {
             is_group_open_ = true;
             group_opened_at_ = now;
         }
         if (!is_group_due(now)) {
             wake_writer_.wait_until(
-                lock,
-                queue_.front().was_attempted
-                    ? retry_at_
-                    : group_opened_at_ + std::chrono::milliseconds(options_.commit_interval_ms));
+                lock, group_opened_at_ + std::chrono::milliseconds(options_.commit_interval_ms));
             continue;
         }
         write_next_group(lock);
     }
 }
 
-void postgres_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
-    std::vector<pending_chat_operation> group;
-    while (!queue_.empty() && !queue_.front().run_alone &&
-           group.size() < std::max<std::size_t>(options_.max_batch_operations, 1)) {
-        group.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+bool postgres_chat_store::is_retry_due(clock::time_point now) const {
+    if (stopping_ || now >= retry_at_) {
+        return true;
     }
+    // A flush() attempts what was submitted before it: the writes that joined the retry.
+    return flush_waiters_ > 0 &&
+           std::any_of(queue_.begin(), queue_.end(), [](const pending_chat_operation& pending) {
+               return !pending.run_alone && !pending.was_attempted;
+           });
+}
+
+std::deque<postgres_chat_store::pending_chat_operation>::iterator
+postgres_chat_store::first_standalone() {
+    return std::find_if(queue_.begin(), queue_.end(), [](const pending_chat_operation& pending) {
+        return static_cast<bool>(pending.run_alone);
+    });
+}
+
+void postgres_chat_store::run_standalone(std::unique_lock<std::mutex>& lock,
+                                         std::deque<pending_chat_operation>::iterator job) {
+    pending_chat_operation taken = std::move(*job);
+    queue_.erase(job);
+    lock.unlock();
+    taken.run_alone();
+    lock.lock();
+    ++attempted_;
+    progress_.notify_all();
+}
+
+std::vector<postgres_chat_store::pending_chat_operation> postgres_chat_store::take_group() {
+    const std::size_t max_new = std::max<std::size_t>(options_.max_batch_operations, 1);
+    const bool is_retry = queue_.front().was_attempted;
+    std::vector<pending_chat_operation> group;
+    std::size_t new_count = 0;
+    for (auto pending = queue_.begin(); pending != queue_.end();) {
+        if (pending->run_alone) {
+            if (!is_retry) {
+                break;
+            }
+            ++pending;
+            continue;
+        }
+        if (!pending->was_attempted && new_count == max_new) {
+            break;
+        }
+        new_count += pending->was_attempted ? 0 : 1;
+        group.push_back(std::move(*pending));
+        pending = queue_.erase(pending);
+    }
+    return group;
+}
+
+void postgres_chat_store::log_lost(const std::vector<pending_chat_operation>& group,
+                                   const std::string& detail) {
+    for (const auto& pending : group) {
+        log("chat store: lost at shutdown: " + pending.description);
+    }
+    log("chat store: " + std::to_string(group.size()) +
+        " operations lost at shutdown (operations_lost): " + detail);
+}
+
+void postgres_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
+    std::vector<pending_chat_operation> group = take_group();
     is_group_open_ = false;
     const bool is_retry = group.front().was_attempted;
+    const bool is_stopping = stopping_;
     lock.unlock();
 
     store_status status;
@@ -221,19 +280,19 @@ void postgres_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
         pending.was_attempted = true;
         pending.done = {};
     }
+    const bool is_lost = !status.is_ok() && is_stopping && is_retry;
+    if (is_lost) {
+        log_lost(group, status.detail);
+    } else if (!status.is_ok()) {
+        log("chat store: group commit failed, retrying: " + status.detail);
+    }
 
     lock.lock();
     attempted_ += newly_attempted;
-    if (!status.is_ok()) {
-        if (stopping_ && is_retry) {
-            log("chat store: " + std::to_string(group.size()) +
-                " history writes lost at shutdown: " + status.detail);
-        } else {
-            log("chat store: group commit failed, retrying: " + status.detail);
-            retry_at_ = clock::now() + std::chrono::milliseconds(options_.retry_interval_ms);
-            for (auto pending = group.rbegin(); pending != group.rend(); ++pending) {
-                queue_.push_front(std::move(*pending));
-            }
+    if (!status.is_ok() && !is_lost) {
+        retry_at_ = clock::now() + std::chrono::milliseconds(options_.retry_interval_ms);
+        for (auto pending = group.rbegin(); pending != group.rend(); ++pending) {
+            queue_.push_front(std::move(*pending));
         }
     }
     progress_.notify_all();

@@ -7,7 +7,9 @@
 // one transaction per group: the group closes after commit_interval_ms, at max_batch_operations,
 // when a flush() waits, when an operation run alone is behind it, or at shutdown. A failed group
 // is rolled back, its completions fire with write_failed, and it is tried again after
-// retry_interval_ms (a lost connection is opened again first). A directory change runs alone in
+// retry_interval_ms (a lost connection is opened again first); meanwhile the operations run
+// alone pass it, and new grouped ones join the retry (see "Failure" in sqlite_chat_store.hpp; at
+// shutdown each operation still failing is logged as lost). A directory change runs alone in
 // its own transaction; the reads that must see what was submitted before them (history pages,
 // read state, file references) run alone on the write connection. The synchronous reads
 // (load_directory, directory_version, heads, cursors, files, push state, audit) use a read
@@ -131,10 +133,13 @@ private:
         store_completion done;
         std::function<void()> run_alone;
         bool was_attempted = false;
+        /// What a grouped write does, for the log ("history append room/lobby #42").
+        std::string description = {};
     };
 
     void submit(pending_chat_operation operation);
-    void submit_grouped(group_write write, store_completion done);
+    /// `description` names the write in the log line if it is lost at shutdown.
+    void submit_grouped(std::string description, group_write write, store_completion done);
     void change_directory(std::function<directory_result(table_set&)> change,
                           directory_completion done);
     /// Runs `query` alone on the write connection, then `done` with its value (empty on failure).
@@ -147,6 +152,17 @@ private:
                    bool is_snapshot = false);
     void run();
     bool is_group_due(clock::time_point now) const;
+    /// As in sqlite_chat_store: the oldest standalone operation (or queue_.end()), running one,
+    /// taking the next group (a retry takes every failed operation plus up to
+    /// max_batch_operations new ones), logging a group lost at shutdown.
+    /// True when the failed group at the head should be tried again now: at shutdown, after
+    /// retry_interval_ms, or when a flush() waits for writes submitted since the failure.
+    bool is_retry_due(clock::time_point now) const;
+    std::deque<pending_chat_operation>::iterator first_standalone();
+    void run_standalone(std::unique_lock<std::mutex>& lock,
+                        std::deque<pending_chat_operation>::iterator job);
+    std::vector<pending_chat_operation> take_group();
+    void log_lost(const std::vector<pending_chat_operation>& group, const std::string& detail);
     void write_next_group(std::unique_lock<std::mutex>& lock);
     void log(std::string_view line) const;
     void run_searches();

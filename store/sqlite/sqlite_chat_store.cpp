@@ -182,8 +182,10 @@ void sqlite_chat_store::submit(pending_chat_operation operation) {
     wake_writer_.notify_one();
 }
 
-void sqlite_chat_store::submit_grouped(group_write write, store_completion done) {
-    submit(pending_chat_operation{std::move(write), std::move(done), {}, false});
+void sqlite_chat_store::submit_grouped(std::string description, group_write write,
+                                       store_completion done) {
+    submit(pending_chat_operation{
+        std::move(write), std::move(done), {}, false, std::move(description)});
 }
 
 void sqlite_chat_store::change_directory(std::function<directory_result(chat_tables&)> change,
@@ -217,9 +219,6 @@ void sqlite_chat_store::change_directory(std::function<directory_result(chat_tab
 }
 
 bool sqlite_chat_store::is_group_due(clock::time_point now) const {
-    if (queue_.front().was_attempted) {
-        return stopping_ || now >= retry_at_;
-    }
     if (stopping_ || flush_waiters_ > 0 || now >= group_opened_at_ + commit_interval()) {
         return true;
     }
@@ -245,43 +244,96 @@ void sqlite_chat_store::run() {
             wake_writer_.wait(lock);
             continue;
         }
-        if (queue_.front().run_alone) {
-            pending_chat_operation job = std::move(queue_.front());
-            queue_.pop_front();
-            lock.unlock();
-            job.run_alone();
-            lock.lock();
-            ++attempted_;
-            progress_.notify_all();
+        const auto now = clock::now();
+        if (queue_.front().was_attempted) {
+            // A failed group waits for its retry: what stands alone runs past it.
+            if (is_retry_due(now)) {
+                write_next_group(lock);
+            } else if (const auto job = first_standalone(); job != queue_.end()) {
+                run_standalone(lock, job);
+            } else {
+                wake_writer_.wait_until(lock, retry_at_);
+            }
             continue;
         }
-        const auto now = clock::now();
+        if (queue_.front().run_alone) {
+            run_standalone(lock, queue_.begin());
+            continue;
+        }
         if (!is_group_open_) {
             is_group_open_ = true;
             group_opened_at_ = now;
         }
         if (!is_group_due(now)) {
-            wake_writer_.wait_until(lock, queue_.front().was_attempted
-                                              ? retry_at_
-                                              : group_opened_at_ + commit_interval());
+            wake_writer_.wait_until(lock, group_opened_at_ + commit_interval());
             continue;
         }
         write_next_group(lock);
     }
 }
 
-void sqlite_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
-    std::vector<pending_chat_operation> group;
-    while (!queue_.empty() && !queue_.front().run_alone &&
-           group.size() < std::max<std::size_t>(options_.max_batch_operations, 1)) {
-        group.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+bool sqlite_chat_store::is_retry_due(clock::time_point now) const {
+    if (stopping_ || now >= retry_at_) {
+        return true;
     }
-    is_group_open_ = false;
-    const bool is_retry = group.front().was_attempted;
-    lock.unlock();
+    // A flush() attempts what was submitted before it: the writes that joined the retry.
+    return flush_waiters_ > 0 &&
+           std::any_of(queue_.begin(), queue_.end(), [](const pending_chat_operation& pending) {
+               return !pending.run_alone && !pending.was_attempted;
+           });
+}
 
-    store_status status;
+std::deque<sqlite_chat_store::pending_chat_operation>::iterator
+sqlite_chat_store::first_standalone() {
+    return std::find_if(queue_.begin(), queue_.end(), [](const pending_chat_operation& pending) {
+        return static_cast<bool>(pending.run_alone);
+    });
+}
+
+void sqlite_chat_store::run_standalone(std::unique_lock<std::mutex>& lock,
+                                       std::deque<pending_chat_operation>::iterator job) {
+    pending_chat_operation taken = std::move(*job);
+    queue_.erase(job);
+    lock.unlock();
+    taken.run_alone();
+    lock.lock();
+    ++attempted_;
+    progress_.notify_all();
+}
+
+std::vector<sqlite_chat_store::pending_chat_operation> sqlite_chat_store::take_group() {
+    const std::size_t max_new = std::max<std::size_t>(options_.max_batch_operations, 1);
+    const bool is_retry = queue_.front().was_attempted;
+    std::vector<pending_chat_operation> group;
+    std::size_t new_count = 0;
+    for (auto pending = queue_.begin(); pending != queue_.end();) {
+        if (pending->run_alone) {
+            if (!is_retry) {
+                break;
+            }
+            ++pending;
+            continue;
+        }
+        if (!pending->was_attempted && new_count == max_new) {
+            break;
+        }
+        new_count += pending->was_attempted ? 0 : 1;
+        group.push_back(std::move(*pending));
+        pending = queue_.erase(pending);
+    }
+    return group;
+}
+
+void sqlite_chat_store::log_lost(const std::vector<pending_chat_operation>& group,
+                                 const std::string& detail) {
+    for (const auto& pending : group) {
+        log("chat store: lost at shutdown: " + pending.description);
+    }
+    log("chat store: " + std::to_string(group.size()) +
+        " operations lost at shutdown (operations_lost): " + detail);
+}
+
+store_status sqlite_chat_store::commit_group(const std::vector<pending_chat_operation>& group) {
     try {
         std::lock_guard writing(writer_database_->writer_lock());
         try {
@@ -295,8 +347,19 @@ void sqlite_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
             throw;
         }
     } catch (const sqlite_error& error) {
-        status = failure(error);
+        return failure(error);
     }
+    return store_status{};
+}
+
+void sqlite_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
+    std::vector<pending_chat_operation> group = take_group();
+    is_group_open_ = false;
+    const bool is_retry = group.front().was_attempted;
+    const bool is_stopping = stopping_;
+    lock.unlock();
+
+    const store_status status = commit_group(group);
     std::uint64_t newly_attempted = 0;
     for (auto& pending : group) {
         if (!pending.was_attempted) {
@@ -311,20 +374,18 @@ void sqlite_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
     if (status.is_ok()) {
         // After the completions: a batch delays no acknowledgement.
         index_search_tail_when_due();
+    } else if (is_stopping && is_retry) {
+        log_lost(group, status.detail);
+    } else {
+        log("chat store: group commit failed, retrying: " + status.detail);
     }
 
     lock.lock();
     attempted_ += newly_attempted;
-    if (!status.is_ok()) {
-        if (stopping_ && is_retry) {
-            log("chat store: " + std::to_string(group.size()) +
-                " history writes lost at shutdown: " + status.detail);
-        } else {
-            log("chat store: group commit failed, retrying: " + status.detail);
-            retry_at_ = clock::now() + std::chrono::milliseconds(options_.retry_interval_ms);
-            for (auto pending = group.rbegin(); pending != group.rend(); ++pending) {
-                queue_.push_front(std::move(*pending));
-            }
+    if (!status.is_ok() && !(is_stopping && is_retry)) {
+        retry_at_ = clock::now() + std::chrono::milliseconds(options_.retry_interval_ms);
+        for (auto pending = group.rbegin(); pending != group.rend(); ++pending) {
+            queue_.push_front(std::move(*pending));
         }
     }
     progress_.notify_all();
@@ -550,7 +611,10 @@ std::uint64_t sqlite_chat_store::directory_version() {
 }
 
 void sqlite_chat_store::append_history(history_record record, store_completion done) {
+    std::string description =
+        "history append " + record.conversation + " #" + std::to_string(record.id);
     submit_grouped(
+        std::move(description),
         [record = std::move(record)](chat_tables& tables) { tables.append_history(record); },
         std::move(done));
 }
@@ -605,7 +669,7 @@ void sqlite_chat_store::read_history_after(std::string conversation, std::uint64
                                            std::uint64_t since_unix_ms, std::size_t limit,
                                            history_completion done) {
     // Run alone on the writer connection: the group of every append submitted before it is
-    // closed (and committed) first.
+    // closed (and committed) first; while a group fails, this runs past it (store/README.md).
     submit(pending_chat_operation{{},
                                   {},
                                   [this, conversation = std::move(conversation), after_id,
@@ -626,14 +690,18 @@ void sqlite_chat_store::read_history_after(std::string conversation, std::uint64
 
 void sqlite_chat_store::save_session_cursors(session_cursors_record record, store_completion done) {
     submit_grouped(
+        "session cursors of " + record.client_id,
         [record = std::move(record)](chat_tables& tables) { tables.save_session_cursors(record); },
         std::move(done));
 }
 
 void sqlite_chat_store::remove_session_cursors(std::string client_id, store_completion done) {
-    submit_grouped([client_id = std::move(client_id)](
-                       chat_tables& tables) { tables.remove_session_cursors(client_id); },
-                   std::move(done));
+    submit_grouped(
+        "removal of the session cursors of " + client_id,
+        [client_id = std::move(client_id)](chat_tables& tables) {
+            tables.remove_session_cursors(client_id);
+        },
+        std::move(done));
 }
 
 std::vector<session_cursors_record> sqlite_chat_store::load_session_cursors() {
@@ -647,7 +715,10 @@ std::vector<session_cursors_record> sqlite_chat_store::load_session_cursors() {
 }
 
 void sqlite_chat_store::set_read_position(read_position_record record, store_completion done) {
+    std::string description = "read position of " + record.user + " in " + record.conversation +
+                              " at #" + std::to_string(record.id);
     submit_grouped(
+        std::move(description),
         [record = std::move(record)](chat_tables& tables) { tables.set_read_position(record); },
         std::move(done));
 }
@@ -730,6 +801,7 @@ void sqlite_chat_store::search_history(search_request request, search_completion
 void sqlite_chat_store::prune_history(std::uint64_t before_unix_ms,
                                       std::size_t keep_per_conversation, store_completion done) {
     submit_grouped(
+        "history prune",
         [before_unix_ms, keep_per_conversation](chat_tables& tables) {
             tables.prune_history(before_unix_ms, keep_per_conversation);
         },
@@ -741,13 +813,16 @@ void sqlite_chat_store::prune_history(std::uint64_t before_unix_ms,
 
 void sqlite_chat_store::add_file(file_record file, store_completion done) {
     submit_grouped(
+        "file " + file.id,
         [this, file = std::move(file)](chat_tables&) { writer_files_->insert_file(file); },
         std::move(done));
 }
 
 void sqlite_chat_store::remove_file(std::string id, store_completion done) {
-    submit_grouped([this, id = std::move(id)](chat_tables&) { writer_files_->delete_file(id); },
-                   std::move(done));
+    submit_grouped(
+        "removal of file " + id,
+        [this, id = std::move(id)](chat_tables&) { writer_files_->delete_file(id); },
+        std::move(done));
 }
 
 std::vector<file_record> sqlite_chat_store::load_files() {
@@ -761,7 +836,10 @@ std::vector<file_record> sqlite_chat_store::load_files() {
 
 void sqlite_chat_store::add_file_references(std::string conversation, std::uint64_t message_id,
                                             std::vector<std::string> ids, store_completion done) {
+    std::string description =
+        "file references of " + conversation + " #" + std::to_string(message_id);
     submit_grouped(
+        std::move(description),
         [this, conversation = std::move(conversation), message_id, ids = std::move(ids)](
             chat_tables&) { writer_files_->insert_references(conversation, message_id, ids); },
         std::move(done));

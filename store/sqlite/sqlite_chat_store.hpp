@@ -7,17 +7,24 @@
 // append, read position, prune) waits for its group to close: commit_interval_ms after the writer
 // first saw it, max_batch_operations reached, a flush() waiting, an operation of the other kind
 // behind it, or shutdown. The group is written in one transaction and each completion fires with
-// its outcome. A group whose write fails is rolled back; its completions fire with write_failed,
-// and its operations go back to the head of the FIFO and are tried again after
-// retry_interval_ms (completing silently then), so history catches up when the disk recovers. At
-// shutdown a failing group gets one more attempt, then is logged as lost. A standalone operation
-// (directory change, history page, read positions) runs alone between groups, in order.
+// its outcome. A standalone operation (directory change, history page, read positions) runs alone
+// between groups, in order.
+//
+// Failure. A group whose write fails is rolled back; its completions fire with write_failed, and
+// its operations go back to the head of the FIFO and are tried again after retry_interval_ms
+// (completing silently then), so history catches up when the disk recovers. While a failed group
+// waits there, standalone operations run past it, in their order: a read sees what is committed,
+// not the writes still waiting; a directory change commits or fails on its own. Grouped writes
+// submitted meanwhile join the retry (every failed operation plus up to max_batch_operations new
+// ones, in submission order), so each completes, once, with the retry's outcome; a flush()
+// waiting for such writes brings the retry forward. At shutdown a failing group gets one more
+// attempt; then each of its operations is logged as lost.
 //
 // A search passes through the FIFO too, as a marker that costs the writer nothing: when the
-// writer reaches it (every operation submitted before it committed), it hands the search to the
-// search thread, which runs it on a read connection of its own (WAL readers do not block the
-// writer nor wait for it). So a search sees what was acknowledged before it, and a slow one
-// delays only the searches behind it. At most max_pending_searches are admitted at once.
+// writer reaches it (every operation submitted before it committed, or failed), it hands the
+// search to the search thread, which runs it on a read connection of its own (WAL readers do not
+// block the writer nor wait for it). So a search sees what was acknowledged before it, and a slow
+// one delays only the searches behind it. At most max_pending_searches are admitted at once.
 #pragma once
 
 #include <chrono>
@@ -137,16 +144,36 @@ private:
         std::function<void()> run_alone;
         /// True once a write of it has been attempted (it failed if it is still queued).
         bool was_attempted = false;
+        /// What a grouped write does, for the log ("history append room/lobby #42").
+        std::string description = {};
     };
 
     void submit(pending_chat_operation operation);
-    void submit_grouped(group_write write, store_completion done);
+    /// `description` names the write in the log line if it is lost at shutdown.
+    void submit_grouped(std::string description, group_write write, store_completion done);
     void change_directory(std::function<directory_result(chat_tables&)> change,
                           directory_completion done);
     /// The writer thread's loop.
     void run();
     /// True when the grouped operations at the head of the FIFO should be written now.
     bool is_group_due(clock::time_point now) const;
+    /// The operation to run next while a failed group waits for its retry: the oldest
+    /// standalone one, or queue_.end().
+    /// True when the failed group at the head should be tried again now: at shutdown, after
+    /// retry_interval_ms, or when a flush() waits for writes submitted since the failure.
+    bool is_retry_due(clock::time_point now) const;
+    std::deque<pending_chat_operation>::iterator first_standalone();
+    /// Runs the standalone operation `job` (taken out of queue_); lock held on entry and exit.
+    void run_standalone(std::unique_lock<std::mutex>& lock,
+                        std::deque<pending_chat_operation>::iterator job);
+    /// Takes the next group out of queue_: after a failure every failed operation and up to
+    /// max_batch_operations new ones, skipping standalone ones; else up to max_batch_operations
+    /// from the head.
+    std::vector<pending_chat_operation> take_group();
+    /// Writes `group` in one transaction, rolled back on failure; writer thread only.
+    store_status commit_group(const std::vector<pending_chat_operation>& group);
+    /// Logs each operation of a group that failed at shutdown as lost.
+    void log_lost(const std::vector<pending_chat_operation>& group, const std::string& detail);
     /// Writes the grouped operations at the head of the FIFO; lock held on entry and exit.
     void write_next_group(std::unique_lock<std::mutex>& lock);
     void log(std::string_view line) const;

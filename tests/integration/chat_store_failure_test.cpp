@@ -130,8 +130,8 @@ protected:
     /// Restarts the broker with the database capped, logs in bob and alice's devices, and fills
     /// the database: a 400 kB room message does not fit in 256 kB, and its row stays at the head
     /// of the chat store's queue, so that every group retried with it fails too (store/README.md
-    /// "Failure behaviour"). Every device logs in first and has its login read state: a read
-    /// queued behind the failing row would wait for it, and so would every write after the read.
+    /// "Failure behaviour"). Every device logs in first and has its login read state, so that
+    /// the answers the tests expect are those of the messages.
     void start_full() {
         ASSERT_TRUE(broker_->stop().is_success());
         start_broker("max_database_bytes 262144\n");
@@ -218,6 +218,34 @@ TEST_F(ChatStoreFailure, MessageWhoseHistoryRowFailsIsRefusedAndAcceptedWhenRese
         last_id = message["id"].get<std::uint64_t>();
     }
     EXPECT_EQ(history, expected) << "each accepted message once, nothing refused";
+}
+
+// While the failing row waits for its retry, a user who logs in gets the read state, a history
+// read is answered with what is committed, a message after them is refused (answered, not left
+// waiting), and SIGTERM stops perch with status 0, each operation that still fails logged as lost.
+TEST_F(ChatStoreFailure, LoginsReadsAndStopDoNotWaitForTheFailingRow) {
+    start_full();
+    auto carol = connected("carol", mqtt_5);
+    EXPECT_TRUE(carol->next_on("chat/ctl/carol/resp/read_state"))
+        << "the login's read state waits for the failing row";
+    const json page =
+        control(*bob_, "bob", {{"op", "history"}, {"conversation", "room/lobby"}, {"limit", 50}});
+    ASSERT_TRUE(page.contains("messages")) << page.dump();
+    for (const json& message : page["messages"]) {
+        EXPECT_NE(message.value("payload", std::string()).size(), 400'000u)
+            << "the failing row is not committed";
+    }
+    EXPECT_EQ(publish_through(*alice_v5_, "after-the-reads", mqtt::qos::at_least_once, 1),
+              mqtt::reason_code::unspecified_error);
+
+    carol.reset();
+    bob_.reset();
+    alice_v5_.reset();
+    const process_exit ending = broker_->stop();
+    EXPECT_TRUE(ending.is_success()) << describe(ending);
+    EXPECT_FALSE(ending.was_killed_at_deadline) << "SIGTERM did not stop perch";
+    const std::string log = broker_->log();
+    EXPECT_NE(log.find("lost at shutdown: history append room/lobby"), std::string::npos) << log;
 }
 
 } // namespace

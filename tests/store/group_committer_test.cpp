@@ -1,5 +1,6 @@
 // Tests of the writer thread with a fake backend: grouping, completion after the write, failure
 // and retry, shutdown. No timing assertions: groups are closed by flush() or by batch size.
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <stdexcept>
@@ -244,6 +245,33 @@ TEST(GroupCommitter, ShutdownCountsOperationsThatStillCannotBeWritten) {
     EXPECT_EQ(backend.written(), 0u);
     ASSERT_FALSE(log.empty());
     EXPECT_NE(log.back().find("operations lost"), std::string::npos);
+    EXPECT_NE(std::find(log.begin(), log.end(),
+                        "store: lost at shutdown: removal of the retained message on a"),
+              log.end())
+        << "each lost operation is named";
+}
+
+// A backlog of failed operations longer than a batch does not starve the operations submitted
+// after it: each retry carries them, so they complete (refused) and a flush returns.
+TEST(GroupCommitter, OperationsBehindALongFailedBacklogCompleteOnce) {
+    fake_backend backend;
+    backend.fail_next(1000);
+    store_options options = slow_groups();
+    options.max_batch_operations = 2;
+    options.retry_interval_ms = 60'000;
+    group_committer committer(writer_for(backend), options);
+    std::atomic<int> failed{0};
+    const auto count_failure = [&](const store_status& status) {
+        failed += status.is_ok() ? 0 : 1;
+    };
+    for (int index = 0; index < 7; ++index) {
+        committer.submit(clear_retained_operation{"t" + std::to_string(index)}, count_failure);
+        committer.flush();
+    }
+    EXPECT_EQ(failed.load(), 7);
+    committer.flush();
+    EXPECT_EQ(failed.load(), 7) << "a completion fires once";
+    EXPECT_EQ(committer.counters().pending_operations, 7u);
 }
 
 TEST(GroupCommitter, RunOnWriterRethrowsTheJobsException) {
