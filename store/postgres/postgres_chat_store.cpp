@@ -142,13 +142,7 @@ bool postgres_chat_store::is_group_due(clock::time_point now) const {
         now >= group_opened_at_ + std::chrono::milliseconds(options_.commit_interval_ms)) {
         return true;
     }
-    std::size_t grouped = 0;
-    for (const auto& pending : queue_) {
-        if (pending.run_alone || ++grouped >= options_.max_batch_operations) {
-            return true;
-        }
-    }
-    return false;
+    return queue_.is_group_full(options_.max_batch_operations);
 }
 
 void postgres_chat_store::run() {
@@ -166,7 +160,7 @@ void postgres_chat_store::run() {
             // A failed group waits for its retry: what stands alone runs past it.
             if (is_retry_due(now)) {
                 write_next_group(lock);
-            } else if (const auto job = first_standalone(); job != queue_.end()) {
+            } else if (const auto job = queue_.first_standalone(); job != queue_.end()) {
                 run_standalone(lock, job);
             } else {
                 wake_writer_.wait_until(lock, retry_at_);
@@ -195,51 +189,17 @@ bool postgres_chat_store::is_retry_due(clock::time_point now) const {
         return true;
     }
     // A flush() attempts what was submitted before it: the writes that joined the retry.
-    return flush_waiters_ > 0 &&
-           std::any_of(queue_.begin(), queue_.end(), [](const pending_chat_operation& pending) {
-               return !pending.run_alone && !pending.was_attempted;
-           });
-}
-
-std::deque<postgres_chat_store::pending_chat_operation>::iterator
-postgres_chat_store::first_standalone() {
-    return std::find_if(queue_.begin(), queue_.end(), [](const pending_chat_operation& pending) {
-        return static_cast<bool>(pending.run_alone);
-    });
+    return flush_waiters_ > 0 && queue_.has_unattempted_write();
 }
 
 void postgres_chat_store::run_standalone(std::unique_lock<std::mutex>& lock,
-                                         std::deque<pending_chat_operation>::iterator job) {
-    pending_chat_operation taken = std::move(*job);
-    queue_.erase(job);
+                                         chat_operation_queue<group_write>::iterator job) {
+    pending_chat_operation taken = queue_.take(job);
     lock.unlock();
     taken.run_alone();
     lock.lock();
     ++attempted_;
     progress_.notify_all();
-}
-
-std::vector<postgres_chat_store::pending_chat_operation> postgres_chat_store::take_group() {
-    const std::size_t max_new = std::max<std::size_t>(options_.max_batch_operations, 1);
-    const bool is_retry = queue_.front().was_attempted;
-    std::vector<pending_chat_operation> group;
-    std::size_t new_count = 0;
-    for (auto pending = queue_.begin(); pending != queue_.end();) {
-        if (pending->run_alone) {
-            if (!is_retry) {
-                break;
-            }
-            ++pending;
-            continue;
-        }
-        if (!pending->was_attempted && new_count == max_new) {
-            break;
-        }
-        new_count += pending->was_attempted ? 0 : 1;
-        group.push_back(std::move(*pending));
-        pending = queue_.erase(pending);
-    }
-    return group;
 }
 
 void postgres_chat_store::log_lost(const std::vector<pending_chat_operation>& group,
@@ -252,7 +212,7 @@ void postgres_chat_store::log_lost(const std::vector<pending_chat_operation>& gr
 }
 
 void postgres_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
-    std::vector<pending_chat_operation> group = take_group();
+    std::vector<pending_chat_operation> group = queue_.take_group(options_.max_batch_operations);
     is_group_open_ = false;
     const bool is_retry = group.front().was_attempted;
     const bool is_stopping = stopping_;
@@ -291,9 +251,7 @@ void postgres_chat_store::write_next_group(std::unique_lock<std::mutex>& lock) {
     attempted_ += newly_attempted;
     if (!status.is_ok() && !is_lost) {
         retry_at_ = clock::now() + std::chrono::milliseconds(options_.retry_interval_ms);
-        for (auto pending = group.rbegin(); pending != group.rend(); ++pending) {
-            queue_.push_front(std::move(*pending));
-        }
+        queue_.put_back(group);
     }
     progress_.notify_all();
 }

@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/chat_operation_queue.hpp"
 #include "store/chat_store.hpp"
 
 namespace perch::store::postgres {
@@ -128,14 +129,7 @@ private:
     using clock = std::chrono::steady_clock;
     using group_write = std::function<void(table_set&)>;
 
-    struct pending_chat_operation {
-        group_write write;
-        store_completion done;
-        std::function<void()> run_alone;
-        bool was_attempted = false;
-        /// What a grouped write does, for the log ("history append room/lobby #42").
-        std::string description = {};
-    };
+    using pending_chat_operation = chat_operation_queue<group_write>::operation;
 
     void submit(pending_chat_operation operation);
     /// `description` names the write in the log line if it is lost at shutdown.
@@ -158,10 +152,8 @@ private:
     /// True when the failed group at the head should be tried again now: at shutdown, after
     /// retry_interval_ms, or when a flush() waits for writes submitted since the failure.
     bool is_retry_due(clock::time_point now) const;
-    std::deque<pending_chat_operation>::iterator first_standalone();
     void run_standalone(std::unique_lock<std::mutex>& lock,
-                        std::deque<pending_chat_operation>::iterator job);
-    std::vector<pending_chat_operation> take_group();
+                        chat_operation_queue<group_write>::iterator job);
     void log_lost(const std::vector<pending_chat_operation>& group, const std::string& detail);
     void write_next_group(std::unique_lock<std::mutex>& lock);
     void log(std::string_view line) const;
@@ -189,7 +181,7 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable wake_writer_;
     std::condition_variable progress_;
-    std::deque<pending_chat_operation> queue_;
+    chat_operation_queue<group_write> queue_;
     bool is_group_open_ = false;
     clock::time_point group_opened_at_{};
     clock::time_point retry_at_{};

@@ -39,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/chat_operation_queue.hpp"
 #include "store/chat_store.hpp"
 
 namespace perch::store::sqlite {
@@ -138,15 +139,7 @@ private:
     using group_write = std::function<void(chat_tables&)>;
 
     /// One submitted operation: either a grouped write with its completion, or a job run alone.
-    struct pending_chat_operation {
-        group_write write;
-        store_completion done;
-        std::function<void()> run_alone;
-        /// True once a write of it has been attempted (it failed if it is still queued).
-        bool was_attempted = false;
-        /// What a grouped write does, for the log ("history append room/lobby #42").
-        std::string description = {};
-    };
+    using pending_chat_operation = chat_operation_queue<group_write>::operation;
 
     void submit(pending_chat_operation operation);
     /// `description` names the write in the log line if it is lost at shutdown.
@@ -157,19 +150,12 @@ private:
     void run();
     /// True when the grouped operations at the head of the FIFO should be written now.
     bool is_group_due(clock::time_point now) const;
-    /// The operation to run next while a failed group waits for its retry: the oldest
-    /// standalone one, or queue_.end().
     /// True when the failed group at the head should be tried again now: at shutdown, after
     /// retry_interval_ms, or when a flush() waits for writes submitted since the failure.
     bool is_retry_due(clock::time_point now) const;
-    std::deque<pending_chat_operation>::iterator first_standalone();
     /// Runs the standalone operation `job` (taken out of queue_); lock held on entry and exit.
     void run_standalone(std::unique_lock<std::mutex>& lock,
-                        std::deque<pending_chat_operation>::iterator job);
-    /// Takes the next group out of queue_: after a failure every failed operation and up to
-    /// max_batch_operations new ones, skipping standalone ones; else up to max_batch_operations
-    /// from the head.
-    std::vector<pending_chat_operation> take_group();
+                        chat_operation_queue<group_write>::iterator job);
     /// Writes `group` in one transaction, rolled back on failure; writer thread only.
     store_status commit_group(const std::vector<pending_chat_operation>& group);
     /// Logs each operation of a group that failed at shutdown as lost.
@@ -227,7 +213,7 @@ private:
     std::condition_variable wake_writer_;
     /// Wakes flush() callers.
     std::condition_variable progress_;
-    std::deque<pending_chat_operation> queue_;
+    chat_operation_queue<group_write> queue_;
     bool is_group_open_ = false;
     clock::time_point group_opened_at_{};
     clock::time_point retry_at_{};
