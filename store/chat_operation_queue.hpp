@@ -64,6 +64,16 @@ public:
         return false;
     }
 
+    /// True when the writer must be woken for the operation just pushed: the queue was empty
+    /// (the writer waits with no deadline), it is a standalone job (it closes an open group, or
+    /// runs past a failed one), or the grouped writes at the head now fill a group. A grouped
+    /// write behind an open group or a failed one waits for that group's deadline or retry with
+    /// it, so it needs no wake-up: one per message would cost a futex call and a thread switch.
+    bool wakes_writer(std::size_t max_batch_operations) const {
+        return operations_.size() == 1 || static_cast<bool>(operations_.back().run_alone) ||
+               (operations_.size() >= max_batch_operations && is_group_full(max_batch_operations));
+    }
+
     /// True when a grouped write submitted since the last failure waits (a flush wants it tried).
     bool has_unattempted_write() const {
         return std::any_of(operations_.begin(), operations_.end(), [](const operation& pending) {

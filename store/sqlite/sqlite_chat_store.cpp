@@ -174,12 +174,16 @@ void sqlite_chat_store::log(std::string_view line) const {
 }
 
 void sqlite_chat_store::submit(pending_chat_operation operation) {
+    bool should_wake = false;
     {
         std::lock_guard lock(mutex_);
         queue_.push_back(std::move(operation));
         ++submitted_;
+        should_wake = queue_.wakes_writer(options_.max_batch_operations);
     }
-    wake_writer_.notify_one();
+    if (should_wake) {
+        wake_writer_.notify_one();
+    }
 }
 
 void sqlite_chat_store::submit_grouped(std::string description, group_write write,

@@ -53,6 +53,28 @@ TEST(ChatOperationQueue, AGroupEndsAtAStandaloneJobAndAtTheBatchSize) {
     EXPECT_TRUE(pending.is_group_full(1));
 }
 
+TEST(ChatOperationQueue, OnlyAFirstOperationAStandaloneJobOrAFullGroupWakesTheWriter) {
+    queue pending;
+    pending.push_back(write("w1"));
+    EXPECT_TRUE(pending.wakes_writer(3)) << "the writer waits with no deadline";
+    pending.push_back(write("w2"));
+    EXPECT_FALSE(pending.wakes_writer(3)) << "it joins the open group";
+    pending.push_back(write("w3"));
+    EXPECT_TRUE(pending.wakes_writer(3)) << "the group is full";
+    pending.push_back(job("read"));
+    EXPECT_TRUE(pending.wakes_writer(3)) << "a job runs at once";
+
+    queue retrying;
+    retrying.push_back(write("w1"));
+    std::vector<queue::operation> failed = retrying.take_group(10);
+    failed.front().was_attempted = true;
+    retrying.put_back(failed);
+    retrying.push_back(write("w2"));
+    EXPECT_FALSE(retrying.wakes_writer(10)) << "a write joins the failed group's retry";
+    retrying.push_back(job("read"));
+    EXPECT_TRUE(retrying.wakes_writer(10)) << "a job runs past the failed group";
+}
+
 TEST(ChatOperationQueue, ARetryTakesTheFailedWritesAndNewOnesPastStandaloneJobs) {
     queue pending;
     pending.push_back(write("w1"));
