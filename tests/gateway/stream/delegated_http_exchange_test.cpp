@@ -148,9 +148,15 @@ public:
         server_side->async_wait_readable(
             [this](const boost::system::error_code& error) { ended = error; });
         // The exchange may wait for the delegate's thread with nothing queued here: the loop
-        // counts time, not turns.
+        // counts time, not turns. Once the wait has ended the transport is closed, as a
+        // connection closes it; a delegated exchange goes on with the stream it took.
         const auto deadline = std::chrono::steady_clock::now() + 30s;
+        bool is_closed = false;
         while (!(is_done && ended) && std::chrono::steady_clock::now() < deadline) {
+            if (ended && !is_closed) {
+                server_side->close();
+                is_closed = true;
+            }
             io_.restart();
             if (io_.run_one_for(10ms) == 0) {
                 std::this_thread::sleep_for(1ms);
