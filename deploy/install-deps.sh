@@ -10,7 +10,7 @@ build=(build-essential cmake pkg-config git
        libboost-dev libwolfssl-dev libsqlite3-dev libpq-dev libfmt-dev nlohmann-json3-dev)
 test=(libgtest-dev libgmock-dev googletest
       libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev mosquitto mosquitto-clients
-      clang clang-format libclang-rt-14-dev python3 procps curl
+      clang clang-format libclang-rt-14-dev lld python3 procps curl
       postgresql
       nodejs node-mqtt node-ws chromium)
 
