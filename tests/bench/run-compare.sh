@@ -11,7 +11,8 @@
 # Environment: PERCH_BENCH_BUILD (build directory, default build-bench), PERCH_BINARY (a perch
 # built elsewhere, e.g. from a clean export of a commit; then only the load generator is built),
 # MOSQUITTO (default /usr/sbin/mosquitto), PERCH_CHAT_PRESENCE (chat: perch's presence setting,
-# default true, as shipped).
+# default true, as shipped), PERCH_CHAT_RAMP_FACTOR (chat: the ramp's step, default 2; 1.25
+# finds the highest rate more finely).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -260,7 +261,8 @@ EOF
         "$loadgen" chat "${common[@]}" "${extra[@]}" --runs "$chat_runs" --duration "$duration" \
             --port "$port" --pid "$broker_pid" --name "$broker" | tee -a "$results"
         if [[ $ramp == 1 ]]; then
-            "$loadgen" chat "${common[@]}" "${extra[@]}" --ramp 1 --duration 10 --port "$port" \
+            "$loadgen" chat "${common[@]}" "${extra[@]}" --ramp 1 \
+                --ramp-factor "${PERCH_CHAT_RAMP_FACTOR:-2}" --duration 10 --port "$port" \
                 --pid "$broker_pid" --name "$broker" | tee -a "$results"
         fi
         stop_broker

@@ -6,7 +6,8 @@
 // time stamped in the payload. A broker with a chat layer subscribes the users itself; for one
 // without, --subscribe 1 makes each user subscribe to `chat/room/{room}/+` (No Local at 5.0).
 // With --ramp 1 the rate doubles after each step until p99 exceeds 10 ms or a message is lost (and
-// halves instead while even the starting rate does not hold), to find the highest rate that holds.
+// halves instead while even the starting rate does not hold), to find the highest rate that holds;
+// --ramp-factor sets another step (1.25: each rate a quarter above the last).
 // With --tls every user connects over TLS 1.3. With --storm 1, after the chat step comes the
 // reconnect storm: every user sends one message, and once the broker has acknowledged them all,
 // every connection is dropped at once (no DISCONNECT) and every user reconnects (at most `window`
@@ -30,7 +31,7 @@ namespace perch::loadgen {
 
 namespace {
 
-constexpr int max_ramp_steps = 10;
+constexpr int max_ramp_steps = 16;
 
 /// The result line of one storm.
 void print_storm(const scenario_options& options, const std::string& handshakes,
@@ -156,12 +157,12 @@ void run_chat(const scenario_options& options) {
                 if (is_descending) {
                     break;
                 }
-                step_rate *= 2;
+                step_rate *= options.ramp_factor;
             } else if (highest > 0) {
                 break;
             } else {
                 is_descending = true;
-                step_rate /= 2;
+                step_rate /= options.ramp_factor;
             }
         }
         std::printf(

@@ -35,7 +35,8 @@ void usage() {
         "           --qos 1)  --session-expiry SECONDS (5.0)\n"
         "  chat:    --users N  --room-size M  --rate MSGS_PER_S_PER_USER (default 0.1)\n"
         "           --duration SECONDS  --window CONNECTS_IN_FLIGHT  --subscribe 0|1\n"
-        "           --ramp 0|1  --password PREFIX (user uK's password is PREFIX then K)\n"
+        "           --ramp 0|1  --ramp-factor F (the ramp's step, default 2)\n"
+        "           --password PREFIX (user uK's password is PREFIX then K)\n"
         "           --tls CAFILE (every user over TLS 1.3)  --storm 0|1 (reconnect storm)\n"
         "           --storm-messages 0|1 (0: no message around the storm; the drop's and the\n"
         "           logins' writes measured apart)  --storm-settle SECONDS (with 0: each window\n"
@@ -117,6 +118,12 @@ bool apply_option(scenario_options& options, std::string_view key, const std::st
         options.is_subscribing = value == "1";
     } else if (key == "--ramp") {
         options.is_ramping = value == "1";
+    } else if (key == "--ramp-factor") {
+        options.ramp_factor = std::stod(value);
+        if (!(options.ramp_factor > 1.0)) {
+            std::fprintf(stderr, "--ramp-factor must be above 1\n");
+            return false;
+        }
     } else if (key == "--tls") {
         options.tls_ca_file = value;
     } else if (key == "--storm") {

@@ -62,6 +62,9 @@ struct scenario_options {
     /// chat: double the rate after each step until p99 exceeds 10 ms or a message is lost (halve
     /// it while the starting rate does not hold).
     bool is_ramping = false;
+    /// chat, --ramp 1: what the rate is multiplied by after a step that held (divided by after
+    /// one that did not, while none held yet); below 2 the highest rate is found more finely.
+    double ramp_factor = 2.0;
     /// chat: every user over TLS 1.3 trusting this CA file (empty: plain TCP).
     std::string tls_ca_file;
     /// chat: after the chat step every user drops its connection and reconnects at once, over
