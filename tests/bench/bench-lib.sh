@@ -56,6 +56,30 @@ import_chat_users() {
     "$perch" room import "$dir/rooms" -c "$dir/import.conf" > /dev/null
 }
 
+# write_mosquitto_chat_config PORT DIR CONFIG: Mosquitto's side of the chat scenarios, written to
+# CONFIG: DIR/passwd (write_chat_users) checked, persistent sessions saved every second in
+# DIR/mosquitto-data. Started as root, Mosquitto runs as the user mosquitto: it may read the
+# password file and write its database (the directories above DIR must let it through).
+write_mosquitto_chat_config() {
+    local port=$1 dir=$2 config=$3
+    cat > "$config" << EOF
+listener $port 127.0.0.1
+allow_anonymous false
+password_file $dir/passwd
+set_tcp_nodelay true
+max_queued_messages 1000000
+persistence true
+persistence_location $dir/mosquitto-data/
+autosave_interval 1
+EOF
+    mkdir -p "$dir/mosquitto-data"
+    if id mosquitto > /dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+        chmod 755 "$dir"
+        chmod 644 "$dir/passwd"
+        chown mosquitto "$dir/mosquitto-data"
+    fi
+}
+
 # The perch config lines every benchmark shares: queues, stored sessions and rates unbounded (the
 # limits of docs/LIMITS.md would otherwise be what is measured), no $SYS, warnings only. Used
 # inside the scripts' config heredocs as $(perch_unlimited_config).

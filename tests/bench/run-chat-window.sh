@@ -48,23 +48,7 @@ password_iterations 101
 EOF
     LD_PRELOAD=${PRELOAD:-} "$perch" -c "$work/perch.conf" > "$work/broker.log" 2> "$work/broker.err" &
 elif [[ $kind == mosquitto ]]; then
-    cat > "$work/mosquitto.conf" << EOF
-listener $port 127.0.0.1
-allow_anonymous false
-password_file $work/passwd
-set_tcp_nodelay true
-max_queued_messages 1000000
-persistence true
-persistence_location $work/mosquitto-data/
-autosave_interval 1
-EOF
-    mkdir -p "$work/mosquitto-data"
-    # Started as root, Mosquitto runs as the user mosquitto: let it read and write its files.
-    if id mosquitto > /dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
-        chmod 755 "$work"
-        chmod 644 "$work/passwd"
-        chown mosquitto "$work/mosquitto-data"
-    fi
+    write_mosquitto_chat_config "$port" "$work" "$work/mosquitto.conf"
     "${MOSQUITTO:-/usr/sbin/mosquitto}" -c "$work/mosquitto.conf" > "$work/broker.log" 2>&1 &
     extra=(--subscribe 1)
 else

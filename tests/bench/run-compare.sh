@@ -221,24 +221,9 @@ run_chat() {
     for broker in perch-w2 mosquitto; do
         local config=$dir/$broker.conf extra=()
         if [[ $broker == mosquitto ]]; then
-            cat > "$config" << EOF
-listener $port 127.0.0.1
-allow_anonymous false
-password_file $dir/passwd
-set_tcp_nodelay true
-max_queued_messages 1000000
-persistence true
-persistence_location $dir/mosquitto-data/
-autosave_interval 1
-EOF
-            mkdir -p "$dir/mosquitto-data"
-            # Started as root, Mosquitto runs as the user mosquitto: let it read the password
-            # file and write its database.
+            write_mosquitto_chat_config "$port" "$dir" "$config"
             if id mosquitto > /dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
                 chmod 711 "$work"
-                chmod 755 "$dir"
-                chmod 644 "$dir/passwd"
-                chown mosquitto "$dir/mosquitto-data"
             fi
             "$mosquitto" -c "$config" > "$dir/$broker.log" 2>&1 &
             extra=(--subscribe 1)
