@@ -66,12 +66,13 @@ public:
 
     /// True when the writer must be woken for the operation just pushed: the queue was empty
     /// (the writer waits with no deadline), it is a standalone job (it closes an open group, or
-    /// runs past a failed one), or the grouped writes at the head now fill a group. A grouped
-    /// write behind an open group or a failed one waits for that group's deadline or retry with
-    /// it, so it needs no wake-up: one per message would cost a futex call and a thread switch.
+    /// runs past a failed one), or the open group is full. A grouped write behind an open group
+    /// or a failed one waits for that group's deadline or retry with it, so it needs no wake-up:
+    /// one per message would cost a futex call and a thread switch. Constant time: with no
+    /// standalone job queued (the writer was woken for any) the open group is the whole queue.
     bool wakes_writer(std::size_t max_batch_operations) const {
         return operations_.size() == 1 || static_cast<bool>(operations_.back().run_alone) ||
-               (operations_.size() >= max_batch_operations && is_group_full(max_batch_operations));
+               (!is_failed_group_first() && operations_.size() >= max_batch_operations);
     }
 
     /// True when a grouped write submitted since the last failure waits (a flush wants it tried).
