@@ -301,8 +301,12 @@ private:
     /// The user whose user_quota lines apply: the chat user, or the verified certificate
     /// identity; empty for anyone else.
     std::string quota_user() const;
-    /// Sets up the quota of the user the CONNECT logged in as (nothing when it has none).
+    /// Sets up the quota `limits` (nothing when they are unlimited); the buckets keep their state.
     void start_quota(const client_quota& limits);
+    struct quota_part;
+    /// The quota of this connection, made from its settings when it first publishes or
+    /// subscribes, so that an idle client holds none; null when no quota applies to it.
+    quota_part* quota();
     /// The publish rate check of an inbound PUBLISH (docs/LIMITS.md): true when it may go on;
     /// otherwise it was refused (0x96 at 5.0; at 3.1.1 the connection closes for QoS 1/2), or
     /// the client was disconnected for flooding, and counted.
@@ -432,7 +436,8 @@ private:
         mqtt::subscriber_id device_id = 0;
     };
     std::unique_ptr<chat_part> chat_;
-    /// A connected client's quota (docs/LIMITS.md); null when no quota applies to it.
+    /// A connected client's quota (docs/LIMITS.md): null until is_quota_made_ (quota()), and when
+    /// no quota applies to it.
     struct quota_part {
         client_quota limits;
         publish_quota publish;
@@ -444,7 +449,6 @@ private:
     std::unique_ptr<quota_part> quota_;
     /// True while this connection counts as one of chat_user()'s devices for presence.
     bool is_chat_device_ = false;
-    bool is_clean_start_ = true;
 
     bool is_reading_ = false;
     /// Hands the deliveries held during the handover to `successor`, where the session went.
@@ -466,6 +470,10 @@ private:
     bool is_draining_ : 1 = false;
     /// Whether pending_successor_ starts clean.
     bool is_pending_successor_clean_ : 1 = false;
+    /// Whether quota_ was set up (quota()): until then the limits are those of settings_.
+    bool is_quota_made_ : 1 = false;
+    /// The CONNECT's Clean Start, or true when the session it asked for was not this identity's.
+    bool is_clean_start_ : 1 = true;
     /// Why the connection ends, for the line logged when it does (close_cause_text).
     close_cause close_cause_ : 3 = close_cause::lost;
     /// Set by refuse_for_connection_rate.

@@ -66,11 +66,28 @@ void connection::start_quota(const client_quota& limits) {
     quota_->limits = limits;
 }
 
+connection::quota_part* connection::quota() {
+    if (!is_quota_made_) {
+        is_quota_made_ = true;
+        start_quota(settings_->quota_for(quota_user()));
+    }
+    return quota_.get();
+}
+
 void connection::update_quota(const connection_settings& settings) {
     if (!session_.is_connected()) {
         return;
     }
-    const client_quota& limits = settings.quota_for(quota_user());
+    const std::string user = quota_user();
+    const client_quota& limits = settings.quota_for(user);
+    if (!is_quota_made_) {
+        // settings_ stays the one the connection was accepted under: made later, the quota would
+        // miss this reload, so it is made now, when the reload changed this client's limits.
+        if (limits == settings_->quota_for(user)) {
+            return;
+        }
+        is_quota_made_ = true;
+    }
     if (quota_ && limits.is_unlimited() && quota_->pending_subscriptions != 0) {
         // Kept until the pending SUBACKs are counted off.
         quota_->limits = limits;
@@ -80,12 +97,13 @@ void connection::update_quota(const connection_settings& settings) {
 }
 
 bool connection::admit_publish(const mqtt::route_publish& inbound, mqtt::time_point now) {
-    if (!quota_) {
+    quota_part* const held = quota();
+    if (held == nullptr) {
         return true;
     }
     const mqtt::message& content = *inbound.content;
     const std::uint64_t bytes = content.topic_name.size() + content.payload.size();
-    const publish_admission verdict = quota_->publish.admit(quota_->limits, bytes, now);
+    const publish_admission verdict = held->publish.admit(held->limits, bytes, now);
     if (verdict == publish_admission::accepted) {
         return true;
     }

@@ -109,7 +109,6 @@ void connection::continue_connect(const mqtt::connect& request, mqtt::time_point
         // Written with the session record once the session is accepted.
         tables_.persistence()->hold_connect_will(id(), *request.will);
     }
-    start_quota(settings_->quota_for(quota_user()));
     is_clean_start_ = request.clean_start;
     if (!is_clean_start_ && tables_.persistence() != nullptr &&
         !tables_.persistence()->is_owned_by(request.client_id, chat_user())) {
@@ -157,7 +156,7 @@ void connection::accept(std::optional<mqtt::session_state> state, mqtt::time_poi
                   "client {} connected from {} (MQTT {}, clean start {}, keep alive {}s, session "
                   "present {})",
                   client_id(), remote_address(), describe_version(session_.version()),
-                  is_clean_start_, session_.keep_alive_seconds(), is_present);
+                  static_cast<bool>(is_clean_start_), session_.keep_alive_seconds(), is_present);
     }
     start_chat_session(now);
     process_actions(now);
@@ -304,10 +303,12 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
     // docs/LIMITS.md: the session's own subscriptions count against
     // max_subscriptions_per_client (those the chat layer holds for it are not in its table);
     // subscribing again to a filter it holds replaces it and counts once.
+    quota_part* const held_quota = quota();
     const std::uint64_t max_subscriptions =
-        quota_ ? quota_->limits.max_subscriptions_per_client : 0;
+        held_quota != nullptr ? held_quota->limits.max_subscriptions_per_client : 0;
     std::uint64_t held_subscriptions =
-        session_.state().subscriptions.size() + (quota_ ? quota_->pending_subscriptions : 0);
+        session_.state().subscriptions.size() +
+        (held_quota != nullptr ? held_quota->pending_subscriptions : 0);
     std::uint64_t added_subscriptions = 0;
     std::vector<std::string_view> added_filters;
     std::vector<subscription_change> changes;
@@ -327,7 +328,7 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
             reasons.push_back(mqtt::reason_code::not_authorized);
             continue;
         }
-        if (quota_ && !session_.state().subscriptions.contains(entry.topic_filter) &&
+        if (held_quota != nullptr && !session_.state().subscriptions.contains(entry.topic_filter) &&
             std::ranges::find(added_filters, std::string_view(entry.topic_filter)) ==
                 added_filters.end()) {
             // A new filter: within max_subscriptions_per_client, then within max_subscribe_rate;
@@ -335,9 +336,9 @@ void connection::on_subscribe_requested(const mqtt::subscribe& request, mqtt::ti
             subscribe_admission verdict = subscribe_admission::accepted;
             if (max_subscriptions != 0 && held_subscriptions >= max_subscriptions) {
                 worker_.counters().subscription_quota_refusals.add();
-                verdict = quota_->subscribe.refuse(quota_->limits, now);
+                verdict = held_quota->subscribe.refuse(held_quota->limits, now);
             } else {
-                verdict = quota_->subscribe.admit(quota_->limits, now);
+                verdict = held_quota->subscribe.admit(held_quota->limits, now);
                 if (verdict != subscribe_admission::accepted) {
                     worker_.counters().subscribe_rate_refusals.add();
                 }

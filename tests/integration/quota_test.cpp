@@ -47,6 +47,20 @@ protected:
         ASSERT_TRUE(watcher_.subscribe("quota/#", 0, 1, answer_timeout));
     }
 
+    /// Adds `config` to the running broker's configuration and reloads it (SIGHUP), waiting until
+    /// the reload is logged.
+    void reload_with(const std::string& config) {
+        const auto config_path = broker_->scratch_directory() / "broker.conf";
+        write_file_text(config_path, read_file_text(config_path) + config);
+        ::kill(broker_->pid(), SIGHUP);
+        const auto deadline = std::chrono::steady_clock::now() + answer_timeout;
+        while (broker_->log().find("reload: log level") == std::string::npos &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(20ms);
+        }
+        ASSERT_NE(broker_->log().find("reload: log level"), std::string::npos) << broker_->log();
+    }
+
     /// Payloads of the PUBLISH packets the watcher received, up to a PINGREQ it sends now.
     std::vector<std::string> watched() {
         std::vector<std::string> payloads;
@@ -216,18 +230,26 @@ TEST_F(QuotaTest, AReloadChangesTheQuotaOfAConnectedClient) {
     };
     EXPECT_EQ(answer(1), 0);
     EXPECT_EQ(answer(2), message_rate_too_high);
-    const auto config_path = broker_->scratch_directory() / "broker.conf";
-    write_file_text(config_path, read_file_text(config_path) + "max_publish_rate 0\n");
-    ::kill(broker_->pid(), SIGHUP);
-    const auto deadline = std::chrono::steady_clock::now() + answer_timeout;
-    while (broker_->log().find("reload: log level") == std::string::npos &&
-           std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(20ms);
-    }
-    ASSERT_NE(broker_->log().find("reload: log level"), std::string::npos) << broker_->log();
+    reload_with("max_publish_rate 0\n");
     for (std::uint16_t id = 3; id <= 10; ++id) {
         EXPECT_EQ(answer(id), 0) << id;
     }
+}
+
+TEST_F(QuotaTest, AReloadBeforeTheFirstPublishGivesThatClientTheNewQuota) {
+    // A connection makes its quota when it first publishes (an idle client holds none); one
+    // connected before a reload still publishes under the reloaded limits.
+    restart_with("");
+    auto sender = raw("sender", 5);
+    reload_with("max_publish_rate 1\nmax_publish_burst 1\n");
+    std::vector<std::uint8_t> reasons;
+    for (std::uint16_t id = 1; id <= 2; ++id) {
+        ASSERT_TRUE(sender->publish("quota/later", "m" + std::to_string(id), 1, id));
+        const auto ack = sender->read_packet(answer_timeout);
+        ASSERT_TRUE(ack && ack->type == puback_type && ack->leading_packet_id() == id);
+        reasons.push_back(reason_code_of(*ack));
+    }
+    EXPECT_EQ(reasons, (std::vector<std::uint8_t>{0, message_rate_too_high}));
 }
 
 TEST_F(QuotaTest, OverTheByteRateIsAnswered0x96) {

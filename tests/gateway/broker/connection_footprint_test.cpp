@@ -13,7 +13,8 @@ namespace {
 
 TEST(ConnectionFootprint, ConnectionObjectStaysSmall) {
     // 344 plus the pointer to the quota part (docs/LIMITS.md): quotas are on by default, so every
-    // connected client has one; its buckets live behind it, not here.
+    // client that publishes or subscribes has one; its buckets live behind it, not here, and an
+    // idle client holds none.
     EXPECT_LE(sizeof(connection), 352u);
 }
 
