@@ -37,7 +37,15 @@ void add_listeners(const broker_stats& stats, metrics_snapshot& snapshot) {
 
 void add_workers(const broker_stats& stats, metrics_snapshot& snapshot) {
     for (std::size_t index = 0; index < stats.workers.size(); ++index) {
-        const broker_stats::worker_lag& lag = stats.workers[index];
+        snapshot.add("perch_worker_connected_clients",
+                     "Clients connected on the worker (docs/DESIGN.md \"Connection placement\" "
+                     "says which worker a connection runs on).",
+                     metric_type::gauge,
+                     static_cast<double>(stats.workers[index].connected_clients),
+                     {{"worker", std::to_string(index)}});
+    }
+    for (std::size_t index = 0; index < stats.workers.size(); ++index) {
+        const broker_stats::worker_figures& lag = stats.workers[index];
         snapshot.add("perch_worker_loop_lag_seconds",
                      "How late the worker's once-a-second timer fired last time: the time a "
                      "ready event waits behind the work queued before it.",
@@ -45,7 +53,7 @@ void add_workers(const broker_stats& stats, metrics_snapshot& snapshot) {
                      {{"worker", std::to_string(index)}});
     }
     for (std::size_t index = 0; index < stats.workers.size(); ++index) {
-        const broker_stats::worker_lag& lag = stats.workers[index];
+        const broker_stats::worker_figures& lag = stats.workers[index];
         histogram_sample histogram;
         histogram.labels = {{"worker", std::to_string(index)}};
         for (const std::uint64_t bound_us : loop_lag_bounds_us) {

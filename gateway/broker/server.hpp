@@ -150,6 +150,15 @@ private:
     /// Binds the http listener `wanted` on worker 0 (making http_server_ first). Throws
     /// std::runtime_error naming the address when the socket cannot be bound.
     void start_http_listener(const listener_config& wanted);
+    /// Finds the worker for a plain-TCP connection accepted on `home` from its CONNECT's user
+    /// (docs/DESIGN.md "Connection placement") and starts it there.
+    void place_connection(worker& home, boost::asio::ip::tcp::socket socket,
+                          std::shared_ptr<const connection_settings> settings);
+    /// The worker for a connection of `user` accepted on `home`.
+    worker& placement_worker(const std::optional<std::string>& user, worker& home);
+    /// Starts a plain-TCP connection on `owner`; `owner`'s thread.
+    void start_tcp_connection(worker& owner, boost::asio::ip::tcp::socket socket,
+                              std::shared_ptr<const connection_settings> settings);
     /// Adds worker_counter_table's totals, the listeners, the loop lag, the store and the http
     /// listener to `stats`.
     void add_metrics_stats(broker_stats& stats) const;

@@ -56,7 +56,8 @@ void server::add_metrics_stats(broker_stats& stats) const {
         for (std::size_t index = 0; index < worker_counter_table.size(); ++index) {
             stats.worker_totals[index] += (counts.*worker_counter_table[index].member).value();
         }
-        broker_stats::worker_lag lag;
+        broker_stats::worker_figures lag;
+        lag.connected_clients = counts.connected_clients.value();
         lag.last_us = counts.loop_lag_us.value();
         for (std::size_t bucket = 0; bucket < lag.buckets.size(); ++bucket) {
             lag.buckets[bucket] = counts.loop_lag_buckets[bucket].value();

@@ -69,14 +69,15 @@ struct broker_stats {
         std::uint64_t accepted = 0;
     };
     std::vector<listener_stats> listeners;
-    /// One worker's loop-lag probe (worker_counters::loop_lag_*).
-    struct worker_lag {
+    /// One worker's connected clients and loop-lag probe (worker_counters::loop_lag_*).
+    struct worker_figures {
+        std::uint64_t connected_clients = 0;
         std::uint64_t last_us = 0;
         std::array<std::uint64_t, loop_lag_bounds_us.size() + 1> buckets{};
         std::uint64_t sum_us = 0;
         std::uint64_t probes = 0;
     };
-    std::vector<worker_lag> workers;
+    std::vector<worker_figures> workers;
     /// The message store's counters; empty when persistence is off.
     std::optional<store::store_counters> store;
     /// The http listener's requests answered, requests refused (400/413/431) and connections

@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "gateway/broker/connection_placement.hpp"
 #include "gateway/broker/delivery.hpp"
 #include "gateway/broker/worker_counters.hpp"
 #include "gateway/stream/deadline_queue.hpp"
@@ -46,6 +47,8 @@ public:
     boost::asio::io_context& context() { return context_; }
     /// The epoll set of this worker's plain TCP sockets (their transports register themselves).
     readiness_poller& poller() { return poller_; }
+    /// New plain-TCP connections waiting for their CONNECT to be placed (server::place_connection).
+    connect_probes& probes() { return probes_; }
     /// Output buffers of this worker's connections that have nothing to write.
     output_buffer_pool& output_pool() { return output_pool_; }
     /// This worker's statistics; any thread may read them.
@@ -178,6 +181,7 @@ private:
     boost::asio::io_context context_{1};
     /// The plain TCP sockets of this worker's connections.
     readiness_poller poller_{context_};
+    connect_probes probes_;
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
     boost::asio::steady_timer grace_timer_{context_};
     boost::asio::steady_timer pause_timer_{context_};

@@ -171,6 +171,25 @@ bool chat_directory::shares_room(std::string_view first, std::string_view second
                        [&larger](const std::string& room) { return larger.contains(room); });
 }
 
+std::optional<std::string> chat_directory::placement_room(std::string_view user) const {
+    std::shared_lock lock(mutex_);
+    const auto found = contents_.rooms_of_user.find(user);
+    if (found == contents_.rooms_of_user.end()) {
+        return std::nullopt;
+    }
+    const std::string* smallest = nullptr;
+    std::size_t smallest_size = 0;
+    for (const std::string& room : found->second) {
+        const auto members = contents_.rooms.find(room);
+        const std::size_t size = members == contents_.rooms.end() ? 0 : members->second.size();
+        if (smallest == nullptr || size < smallest_size) {
+            smallest = &room;
+            smallest_size = size;
+        }
+    }
+    return smallest == nullptr ? std::nullopt : std::optional<std::string>(*smallest);
+}
+
 std::vector<std::string> chat_directory::rooms_of(std::string_view user) const {
     std::shared_lock lock(mutex_);
     const auto found = contents_.rooms_of_user.find(user);

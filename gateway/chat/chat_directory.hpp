@@ -135,6 +135,10 @@ public:
     bool shares_room(std::string_view first, std::string_view second) const;
     /// The rooms of `user`, sorted.
     std::vector<std::string> rooms_of(std::string_view user) const;
+    /// The room of `user` with the fewest members (the first by name among equals): where the
+    /// broker places the user's connections (docs/DESIGN.md "Connection placement"); empty when
+    /// the user belongs to no room.
+    std::optional<std::string> placement_room(std::string_view user) const;
     /// The members of `room`, sorted; empty for an unknown room.
     std::vector<std::string> members_of(std::string_view room) const;
     /// The users whose presence `user` may see: `user` itself (when it exists) and everyone

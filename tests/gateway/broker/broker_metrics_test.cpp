@@ -32,7 +32,8 @@ broker_stats sample_stats() {
     }
     stats.listeners.push_back({"mqtt", "127.0.0.1", 1883, 7});
     stats.listeners.push_back({"http", "127.0.0.1", 9090, 2});
-    broker_stats::worker_lag lag;
+    broker_stats::worker_figures lag;
+    lag.connected_clients = 7;
     lag.last_us = 1500;
     lag.buckets[1] = 3;
     lag.sum_us = 4500;
@@ -94,6 +95,13 @@ TEST(BrokerMetrics, LabelsConnectionsByListener) {
     EXPECT_EQ(sample_value(snapshot, "perch_listener_connections_accepted_total",
                            {{"kind", "http"}, {"address", "127.0.0.1"}, {"port", "9090"}}),
               2);
+}
+
+TEST(BrokerMetrics, ConnectedClientsAreAGaugePerWorker) {
+    const metrics_snapshot snapshot = make_metrics_snapshot(sample_stats());
+
+    EXPECT_DOUBLE_EQ(sample_value(snapshot, "perch_worker_connected_clients", {{"worker", "0"}}),
+                     7);
 }
 
 TEST(BrokerMetrics, LoopLagIsAGaugeAndAHistogramPerWorker) {

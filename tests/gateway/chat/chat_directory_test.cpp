@@ -62,6 +62,23 @@ TEST(ChatDirectoryTest, PeersAreTheUserAndEveryoneSharingARoom) {
     EXPECT_TRUE(directory.peers_of("mallory").empty());
 }
 
+TEST(ChatDirectoryTest, APlacementRoomIsTheUsersSmallestRoom) {
+    chat_directory directory;
+    store::chat_directory_snapshot snapshot = base_snapshot();
+    snapshot.users.push_back({"dave", "h4", 1});
+    snapshot.rooms.push_back({"attic", "", 1});
+    // alice: lobby (2 members) and den (2 members): the first by name among equals.
+    snapshot.memberships.push_back({"den", "alice"});
+    // carol: den and attic (1 member): the smaller.
+    snapshot.memberships.push_back({"attic", "carol"});
+    directory.replace(snapshot);
+    EXPECT_EQ(directory.placement_room("alice"), "den");
+    EXPECT_EQ(directory.placement_room("bob"), "lobby");
+    EXPECT_EQ(directory.placement_room("carol"), "attic");
+    EXPECT_EQ(directory.placement_room("dave"), std::nullopt);
+    EXPECT_EQ(directory.placement_room("nobody"), std::nullopt);
+}
+
 TEST(ChatDirectoryTest, IgnoresMembershipsOfUnknownUsersOrRooms) {
     store::chat_directory_snapshot snapshot = base_snapshot();
     snapshot.memberships.push_back({"lobby", "ghost"});
