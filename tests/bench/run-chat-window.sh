@@ -14,7 +14,9 @@
 # (perch, default 2), PRELOAD (perch: a library for LD_PRELOAD, e.g. another allocator), MEASURE
 # (cpu: CPU time only, the default; syscalls: perf stat of the calls that move messages;
 # profile: perf record -F 1999 into WORK_DIR/perf.data; heap: malloc_stats into
-# WORK_DIR/broker.err, and VmRSS around it). MOSQUITTO (default /usr/sbin/mosquitto).
+# WORK_DIR/broker.err, and VmRSS around it; ramp: instead of the window, the load generator's
+# ramp from RATE's default, 10 s per step, multiplied by RAMP_FACTOR (default 1.25) until p99
+# passes 10 ms). MOSQUITTO (default /usr/sbin/mosquitto).
 set -euo pipefail
 
 kind=$1
@@ -57,6 +59,17 @@ else
 fi
 broker_pid=$!
 wait_for_port "$port"
+if [[ $measure == ramp ]]; then
+    # The ramp on a broker that has seen one login storm: 10 s at each rate, the rate multiplied
+    # by RAMP_FACTOR until p99 passes 10 ms; CPU-seconds and p99 per step, then the highest rate.
+    "$loadgen" chat --users "$users" --room-size 20 --mqtt 5 --payload 64 --window 1000 \
+        --password pw- --perf 0 --timeout 150 --ramp 1 --ramp-factor "${RAMP_FACTOR:-1.25}" \
+        --duration 10 --port "$port" --pid "$broker_pid" --name "$kind" "${extra[@]}" |
+        tr ' ' '\n' | grep -E '^(rate|broker_cpu_s|p99_us|highest_total_msgs_per_s)=' |
+        paste -sd ' ' | sed 's/ rate=/\nrate=/g'
+    stop_broker
+    exit 0
+fi
 "$loadgen" chat --users "$users" --room-size 20 --mqtt 5 --payload 64 --window 1000 \
     --password pw- --perf 0 --timeout 150 --runs 1 --duration 45 --rate "${RATE:-0.1}" \
     --port "$port" --pid "$broker_pid" --name "$kind" "${extra[@]}" > "$work/loadgen.txt" &
@@ -81,7 +94,7 @@ case $measure in
         grep -E 'RssAnon|RssFile' "/proc/$broker_pid/status"
         sleep 15
         ;;
-    *) echo "run-chat-window: MEASURE is cpu, syscalls, profile or heap" >&2; exit 2 ;;
+    *) echo "run-chat-window: MEASURE is cpu, syscalls, profile, heap or ramp" >&2; exit 2 ;;
 esac
 after=$(cpu_ticks)
 echo "broker=$kind users=$users rate=${RATE:-0.1} window_s=15 broker_cpu_s=$(awk -v t=$((after - before)) 'BEGIN { printf "%.2f", t / 100 }')"
