@@ -99,49 +99,55 @@ struct socket_pair {
     tcp::socket client;
 };
 
+/// What a probe handed back: the socket, and the user it read (unset while it has not answered).
+struct probe_outcome {
+    std::optional<tcp::socket> socket;
+    std::optional<std::optional<std::string>> user;
+};
+
+/// Probes `accepted` with `wait` and runs `context` until the probe is done (5 s at most).
+probe_outcome probe_until_done(boost::asio::io_context& context, tcp::socket accepted,
+                               std::chrono::milliseconds wait) {
+    probe_outcome outcome;
+    connect_probes probes;
+    probes.start(std::move(accepted), wait,
+                 [&](tcp::socket socket, std::optional<std::string> found) {
+                     outcome.socket.emplace(std::move(socket));
+                     outcome.user = std::move(found);
+                 });
+    context.run_for(5s);
+    return outcome;
+}
+
 TEST(ConnectionPlacement, AProbeReadsTheUserAndLeavesTheConnectInTheSocket) {
     boost::asio::io_context context;
     socket_pair pair(context);
     const mqtt::byte_vector request = connect_bytes("alice");
     boost::asio::write(pair.client, boost::asio::buffer(request));
-    std::optional<tcp::socket> probed;
-    std::optional<std::string> user;
-    connect_probes probes;
-    probes.start(std::move(pair.accepted), 5s,
-                 [&](tcp::socket socket, std::optional<std::string> found) {
-                     probed.emplace(std::move(socket));
-                     user = std::move(found);
-                 });
-    context.run_for(5s);
-    ASSERT_TRUE(probed.has_value());
-    EXPECT_EQ(user, "alice");
+    probe_outcome probed = probe_until_done(context, std::move(pair.accepted), 5s);
+    ASSERT_TRUE(probed.socket.has_value());
+    ASSERT_TRUE(probed.user.has_value());
+    EXPECT_EQ(*probed.user, "alice");
     mqtt::byte_vector read(request.size());
-    boost::asio::read(*probed, boost::asio::buffer(read));
+    boost::asio::read(*probed.socket, boost::asio::buffer(read));
     EXPECT_EQ(read, request);
 }
 
 TEST(ConnectionPlacement, AProbeGivesTheSocketBackWhenNothingArrivesInTime) {
     boost::asio::io_context context;
     socket_pair pair(context);
-    std::optional<tcp::socket> probed;
-    std::optional<std::string> user = "unset";
     const auto start = std::chrono::steady_clock::now();
-    connect_probes probes;
-    probes.start(std::move(pair.accepted), 50ms,
-                 [&](tcp::socket socket, std::optional<std::string> found) {
-                     probed.emplace(std::move(socket));
-                     user = std::move(found);
-                 });
-    context.run_for(5s);
-    ASSERT_TRUE(probed.has_value());
+    probe_outcome probed = probe_until_done(context, std::move(pair.accepted), 50ms);
+    ASSERT_TRUE(probed.socket.has_value());
     EXPECT_GE(std::chrono::steady_clock::now() - start, 50ms);
-    EXPECT_EQ(user, std::nullopt);
-    EXPECT_TRUE(probed->is_open());
+    ASSERT_TRUE(probed.user.has_value());
+    EXPECT_EQ(*probed.user, std::nullopt);
+    EXPECT_TRUE(probed.socket->is_open());
     // Still the client's connection: what it sends later is read there.
     const std::array<std::uint8_t, 2> ping = {0xC0, 0x00};
     boost::asio::write(pair.client, boost::asio::buffer(ping));
     std::array<std::uint8_t, 2> read{};
-    boost::asio::read(*probed, boost::asio::buffer(read));
+    boost::asio::read(*probed.socket, boost::asio::buffer(read));
     EXPECT_EQ(read, ping);
 }
 
@@ -149,16 +155,10 @@ TEST(ConnectionPlacement, AProbeOfAClosedConnectionGivesTheSocketBack) {
     boost::asio::io_context context;
     socket_pair pair(context);
     pair.client.close();
-    bool is_done = false;
-    std::optional<std::string> user = "unset";
-    connect_probes probes;
-    probes.start(std::move(pair.accepted), 5s, [&](tcp::socket, std::optional<std::string> found) {
-        is_done = true;
-        user = std::move(found);
-    });
-    context.run_for(5s);
-    EXPECT_TRUE(is_done);
-    EXPECT_EQ(user, std::nullopt);
+    const probe_outcome probed = probe_until_done(context, std::move(pair.accepted), 5s);
+    EXPECT_TRUE(probed.socket.has_value());
+    ASSERT_TRUE(probed.user.has_value());
+    EXPECT_EQ(*probed.user, std::nullopt);
 }
 
 TEST(ConnectionPlacement, EndingTheProbesGivesEverySocketBackAtOnce) {
