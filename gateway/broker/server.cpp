@@ -513,8 +513,13 @@ void server::place_connection(worker& home, boost::asio::ip::tcp::socket socket,
                 boost::asio::ip::tcp::socket moved(target.context());
                 boost::system::error_code assign_error;
                 moved.assign(protocol, descriptor, assign_error);
-                if (assign_error) {
-                    ::close(descriptor);
+                if (assign_error || !is_serving_) {
+                    // Not assigned: the descriptor is still this code's to close.
+                    if (assign_error) {
+                        ::close(descriptor);
+                    }
+                    boost::system::error_code ignored;
+                    moved.close(ignored);
                     release_connection_slot();
                     return;
                 }
