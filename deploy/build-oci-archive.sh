@@ -62,6 +62,18 @@ copy_package_copyright() {
 }
 pending=("$rootfs/usr/bin/perch")
 declare -A copied=()
+# Loaded with dlopen when a PostgreSQL chat store is configured (store/postgres/libpq_library.hpp),
+# so no NEEDED entry names it: copied here, with its own dependencies found by the loop below.
+for soname in libpq.so.5; do
+    if ! source_path=$(find_library "$soname"); then
+        echo "build-oci-archive: $soname (loaded by perch for PostgreSQL) is not installed for arm64" >&2
+        exit 1
+    fi
+    cp -L "$source_path" "$rootfs/usr/lib/$triplet/$soname"
+    copy_package_copyright "$source_path"
+    copied[$soname]=1
+    pending+=("$rootfs/usr/lib/$triplet/$soname")
+done
 while [ ${#pending[@]} -gt 0 ]; do
     file=${pending[0]}
     pending=("${pending[@]:1}")

@@ -1,15 +1,15 @@
-// The libpq calls behind connection.hpp.
+// The libpq calls behind connection.hpp, through the library loaded on demand (libpq_library.hpp).
 #include "store/postgres/connection.hpp"
 
 #include <cstdlib>
 
-#include <libpq-fe.h>
+#include "store/postgres/libpq_library.hpp"
 
 namespace perch::store::postgres {
 namespace {
 
 std::string message_of(PGconn* handle) {
-    std::string message = handle != nullptr ? PQerrorMessage(handle) : "out of memory";
+    std::string message = handle != nullptr ? libpq().error_message(handle) : "out of memory";
     while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
         message.pop_back();
     }
@@ -35,57 +35,58 @@ parameters& parameters::bytes(std::span<const std::uint8_t> value) {
 }
 
 void result::release(pg_result* handle) {
-    PQclear(handle);
+    libpq().clear(handle);
 }
 
 int result::rows() const {
-    return PQntuples(handle_.get());
+    return libpq().ntuples(handle_.get());
 }
 
 std::uint64_t result::changed() const {
-    const char* count = PQcmdTuples(handle_.get());
+    const char* count = libpq().cmd_tuples(handle_.get());
     return count == nullptr || *count == '\0' ? 0 : std::strtoull(count, nullptr, 10);
 }
 
 std::string result::text(int row, int column) const {
-    return std::string(PQgetvalue(handle_.get(), row, column),
-                       static_cast<std::size_t>(PQgetlength(handle_.get(), row, column)));
+    return std::string(libpq().get_value(handle_.get(), row, column),
+                       static_cast<std::size_t>(libpq().get_length(handle_.get(), row, column)));
 }
 
 std::int64_t result::integer(int row, int column) const {
-    return std::strtoll(PQgetvalue(handle_.get(), row, column), nullptr, 10);
+    return std::strtoll(libpq().get_value(handle_.get(), row, column), nullptr, 10);
 }
 
 bool result::boolean(int row, int column) const {
-    return PQgetvalue(handle_.get(), row, column)[0] == 't';
+    return libpq().get_value(handle_.get(), row, column)[0] == 't';
 }
 
 bool result::is_null(int row, int column) const {
-    return PQgetisnull(handle_.get(), row, column) != 0;
+    return libpq().get_is_null(handle_.get(), row, column) != 0;
 }
 
 byte_vector result::bytes(int row, int column) const {
     std::size_t length = 0;
-    unsigned char* raw = PQunescapeBytea(
-        reinterpret_cast<const unsigned char*>(PQgetvalue(handle_.get(), row, column)), &length);
+    unsigned char* raw = libpq().unescape_bytea(
+        reinterpret_cast<const unsigned char*>(libpq().get_value(handle_.get(), row, column)),
+        &length);
     if (raw == nullptr) {
         throw postgres_error("cannot decode a bytea value");
     }
     byte_vector value(raw, raw + length);
-    PQfreemem(raw);
+    libpq().free_memory(raw);
     return value;
 }
 
 connection::connection(const std::string& conninfo, std::string settings)
-    : settings_(std::move(settings)), handle_(PQconnectdb(conninfo.c_str())) {
-    if (handle_ == nullptr || PQstatus(handle_) != CONNECTION_OK) {
+    : settings_(std::move(settings)), handle_(libpq().connectdb(conninfo.c_str())) {
+    if (handle_ == nullptr || libpq().status(handle_) != CONNECTION_OK) {
         const std::string message = message_of(handle_);
-        PQfinish(handle_);
+        libpq().finish(handle_);
         handle_ = nullptr;
         throw postgres_error("cannot connect to PostgreSQL: " + message);
     }
     // Notices (a table that exists already) are not errors: keep them off stderr.
-    PQsetNoticeProcessor(
+    libpq().set_notice_processor(
         handle_, [](void*, const char*) {}, nullptr);
     apply_settings();
 }
@@ -98,7 +99,7 @@ void connection::apply_settings() {
 }
 
 connection::~connection() {
-    PQfinish(handle_);
+    libpq().finish(handle_);
 }
 
 result connection::run(std::string_view sql, const parameters& arguments) {
@@ -114,10 +115,10 @@ result connection::run(std::string_view sql, const parameters& arguments) {
     }
     const std::string statement(sql);
     PGresult* raw =
-        PQexecParams(handle_, statement.c_str(), static_cast<int>(values.size()), nullptr,
-                     values.data(), lengths.data(), arguments.formats_.data(), 0);
+        libpq().exec_params(handle_, statement.c_str(), static_cast<int>(values.size()), nullptr,
+                            values.data(), lengths.data(), arguments.formats_.data(), 0);
     result rows(raw);
-    const ExecStatusType status = raw == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(raw);
+    const ExecStatusType status = raw == nullptr ? PGRES_FATAL_ERROR : libpq().result_status(raw);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
         throw postgres_error(message_of(handle_));
     }
@@ -126,18 +127,18 @@ result connection::run(std::string_view sql, const parameters& arguments) {
 
 void connection::execute(std::string_view sql) {
     const std::string statements(sql);
-    PGresult* raw = PQexec(handle_, statements.c_str());
+    PGresult* raw = libpq().exec(handle_, statements.c_str());
     result outcome(raw);
-    const ExecStatusType status = raw == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(raw);
+    const ExecStatusType status = raw == nullptr ? PGRES_FATAL_ERROR : libpq().result_status(raw);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
         throw postgres_error(message_of(handle_));
     }
 }
 
 void connection::reconnect_if_lost() {
-    if (PQstatus(handle_) == CONNECTION_BAD) {
-        PQreset(handle_);
-        if (PQstatus(handle_) != CONNECTION_OK) {
+    if (libpq().status(handle_) == CONNECTION_BAD) {
+        libpq().reset(handle_);
+        if (libpq().status(handle_) != CONNECTION_OK) {
             throw postgres_error("cannot reconnect to PostgreSQL: " + message_of(handle_));
         }
         apply_settings();
@@ -165,8 +166,8 @@ void connection::commit() {
 
 void connection::rollback() noexcept {
     is_in_transaction_ = false;
-    if (PQtransactionStatus(handle_) != PQTRANS_IDLE) {
-        PQclear(PQexec(handle_, "ROLLBACK"));
+    if (libpq().transaction_status(handle_) != PQTRANS_IDLE) {
+        libpq().clear(libpq().exec(handle_, "ROLLBACK"));
     }
 }
 

@@ -54,6 +54,21 @@ protected:
     broker_process* second_ = nullptr;
 };
 
+// libpq is loaded when the store opens its first connection, not linked (docs/DECISIONS.md "libpq
+// loaded on demand"); a gateway on SQLite never maps it (SafeDefaults).
+TEST_F(PostgresGateways, AGatewayOnPostgresqlLoadsTheClientLibraryOnDemand) {
+    ASSERT_TRUE(add_users({"alice"}));
+    std::this_thread::sleep_for(400ms); // the gateways reload the directory every 50 ms here
+    for (broker_process* gateway : {first_, second_}) {
+        // A user held in PostgreSQL logs in: the store has connected.
+        auto alice = connected(*gateway, "alice");
+        ASSERT_NE(alice, nullptr);
+        const std::string maps =
+            read_file_text("/proc/" + std::to_string(gateway->pid()) + "/maps");
+        EXPECT_NE(maps.find("/libpq.so"), std::string::npos);
+    }
+}
+
 TEST_F(PostgresGateways, AUserAddedAgainstOneGatewayLogsInAtTheOther) {
     const command_result added = perch({"user", "add", "alice", "--password", "alice-pw"});
     ASSERT_TRUE(added.ending.is_success()) << added.errors;

@@ -42,6 +42,7 @@ public:
     started_perch& operator=(const started_perch&) = delete;
 
     const std::filesystem::path& directory() const { return directory_.path(); }
+    pid_t pid() const { return process_->pid(); }
     /// Waits until the log holds `needle`.
     bool wait_for_log(std::string_view needle) { return wait_for_text(log_path_, needle, 10s); }
     std::string log() const { return read_file_text(log_path_); }
@@ -65,6 +66,23 @@ TEST(SafeDefaults, WithoutAConfigFileOnlyLoopbackIsServedAndTheFirstLineSaysSo) 
     // Anonymous clients are welcome on loopback.
     raw_mqtt_client client;
     EXPECT_TRUE(client.connect(port, "local", true, answer_timeout));
+    client.disconnect();
+}
+
+// On its embedded defaults (the chat store in SQLite) perch never loads libpq, so neither it nor
+// its dependencies (Kerberos, LDAP, GnuTLS, OpenSSL: about 5 MiB resident) take memory
+// (docs/DECISIONS.md "libpq loaded on demand"; a PostgreSQL gateway loading it:
+// PostgresGateways.AGatewayOnPostgresqlLoadsTheClientLibraryOnDemand).
+TEST(SafeDefaults, AGatewayOnSqliteNeverLoadsThePostgresqlClientLibrary) {
+    const std::uint16_t port = free_loopback_port();
+    started_perch broker({"-p", std::to_string(port)});
+    ASSERT_TRUE(broker.wait_for_log("listening for mqtt on 127.0.0.1:" + std::to_string(port)))
+        << broker.log();
+    raw_mqtt_client client;
+    ASSERT_TRUE(client.connect(port, "local", true, answer_timeout));
+    const std::string maps = read_file_text("/proc/" + std::to_string(broker.pid()) + "/maps");
+    ASSERT_NE(maps.find("libsqlite3.so"), std::string::npos) << maps;
+    EXPECT_EQ(maps.find("/libpq.so"), std::string::npos) << maps;
     client.disconnect();
 }
 
