@@ -224,6 +224,15 @@ private:
     /// Removes the server-side subscription `topic_filter` from the index (and from the store for a
     /// persistent session) if this session holds it.
     void release_chat_subscription(std::string_view topic_filter);
+    /// While no connection of this persistent chat session is open, the index holds the control
+    /// replies' filter for it (QoS 1, capped; not stored), so that replies and notices queue for
+    /// its return (docs/CHAT.md "Server-side subscriptions"); while one is, the chat layer
+    /// delivers them. Neither touches a filter of the client's own of that name.
+    void hold_control_replies_while_away();
+    void release_control_replies();
+    /// The control replies' filter as this session holds it while away; nullopt when the session
+    /// holds that filter as its own.
+    std::optional<server_subscription> away_control_filter() const;
     /// Follows a directory change with this user's presence filters: one per user sharing a room
     /// with it (the retained presence of a new peer is sent at once).
     void apply_presence_changes(const directory_changes& changes, mqtt::time_point now);
@@ -281,14 +290,16 @@ private:
     void route_presence(const mqtt::message_ptr& presence, std::string_view user,
                         bool is_retained_durable);
     /// Matches `content` against the subscription index into the worker's outbox, then, for a
-    /// direct message or DM signal, adds the chat layer's deliveries (route_direct).
+    /// direct message, DM signal or control reply, adds the chat layer's deliveries
+    /// (route_direct).
     route_result route_matching(const mqtt::message_ptr& content);
-    // Direct messages (connection_direct.cpp).
+    // Direct messages and control replies (connection_direct.cpp).
     /// Delivers the direct message or DM signal `content` to the connected devices of its two
-    /// users but the publishing one (No Local): QoS 1 for a message, 0 for a signal. A device a
-    /// subscription of its own matched already (a delivery in outbox[w] past routed_from[w]) gets
-    /// no second copy: that one is raised to the higher QoS and keeps its subscription ids.
-    /// Returns the deliveries added; nothing for any other topic.
+    /// users but the publishing one (No Local): QoS 1 for a message, 0 for a signal. A control
+    /// reply (`chat/ctl/{user}/resp...`) goes to every connected device of its user, at QoS 1. A
+    /// device a subscription of its own matched already (a delivery in outbox[w] past
+    /// routed_from[w]) gets no second copy: that one is raised to the higher QoS and keeps its
+    /// subscription ids. Returns the deliveries added; nothing for any other topic.
     std::size_t route_direct(const mqtt::message_ptr& content,
                              std::span<const std::size_t> routed_from);
     /// Once this device is counted for its user: every direct conversation with a message past

@@ -171,6 +171,8 @@ void connection::start_chat_session(mqtt::time_point now) {
     // delivers presence itself now (route_presence).
     release_chat_subscription("chat/presence/+");
     hold_chat_subscriptions(chat.subscriptions_for(chat_user()));
+    // Connected: the chat layer delivers control replies to this device from now on.
+    release_control_replies();
     is_chat_device_ = true;
     chat_->device_id = id();
     // Counted as a device (and so a watcher of its peers' presence) before their retained
@@ -267,6 +269,36 @@ void connection::release_chat_subscription(std::string_view topic_filter) {
     }
     if (ledger_ && tables_.persistence() != nullptr) {
         tables_.persistence()->store().remove_subscription(client_id(), std::string(topic_filter));
+    }
+}
+
+std::optional<server_subscription> connection::away_control_filter() const {
+    server_subscription held = chat_service::control_subscription(chat_user());
+    if (session_.state().subscriptions.contains(held.topic_filter)) {
+        return std::nullopt; // the client's own: it stays as the client made it
+    }
+    if (static_cast<std::uint8_t>(held.options.maximum_qos) >
+        static_cast<std::uint8_t>(settings_->limits.maximum_qos)) {
+        held.options.maximum_qos = settings_->limits.maximum_qos;
+    }
+    return held;
+}
+
+void connection::hold_control_replies_while_away() {
+    if (chat_user().empty() || is_session_ended_ || !session_.is_persistent()) {
+        return;
+    }
+    if (const auto held = away_control_filter()) {
+        tables_.routes().subscribe(id(), held->topic_filter, held->options, std::nullopt);
+    }
+}
+
+void connection::release_control_replies() {
+    const auto held = away_control_filter();
+    // Looked up under the index's shared lock first: most logins (a clean session, a first
+    // connect) find nothing to remove and take no exclusive lock.
+    if (held && tables_.routes().holds(id(), held->topic_filter, held->options)) {
+        tables_.routes().unsubscribe(id(), held->topic_filter);
     }
 }
 
@@ -580,6 +612,8 @@ void connection::end_chat_device() {
         return;
     }
     is_chat_device_ = false;
+    // Away: replies and notices queue in the session until a connection takes it up again.
+    hold_control_replies_while_away();
     chat_service& chat = tables_.chat();
     if (chat.relay().is_enabled() && chat.directory().is_relay_peer(chat_user())) {
         // The bridge went: the other origins' counts can no longer be followed.

@@ -1,7 +1,8 @@
-// Direct messages and DM signals on a connection (docs/CHAT.md "Server-side subscriptions"): the
-// chat layer delivers them to the connected devices of their two users instead of filters each
-// session would hold, and a persistent session catches up on its direct conversations from
-// history. Who the devices are lives in chat_service; this file adds the deliveries.
+// Direct messages, DM signals and control replies on a connection (docs/CHAT.md "Server-side
+// subscriptions"): the chat layer delivers them to the connected devices of their users instead
+// of filters each session would hold, and a persistent session catches up on its direct
+// conversations from history. Who the devices are lives in chat_service; this file adds the
+// deliveries.
 #include <algorithm>
 #include <cstdint>
 
@@ -14,14 +15,21 @@ namespace perch::gateway {
 std::size_t connection::route_direct(const mqtt::message_ptr& content,
                                      std::span<const std::size_t> routed_from) {
     const chat_topic topic = parse_chat_topic(content->topic_name);
+    const bool is_reply = topic.kind == chat_topic_kind::control_response;
     const bool is_message = topic.kind == chat_topic_kind::direct_message;
-    if (!is_message && topic.kind != chat_topic_kind::direct_signal) {
+    if (!is_reply && !is_message && topic.kind != chat_topic_kind::direct_signal) {
         return 0;
     }
     std::vector<mqtt::subscriber_id> devices;
-    tables_.chat().direct_devices(topic.to, topic.sender, devices);
+    if (is_reply) {
+        // A control reply or notice: every connected device of its user, as the filter
+        // chat/ctl/{user}/resp/# (QoS 1, no No Local) did when every session held it.
+        tables_.chat().direct_devices(topic.user, topic.user, devices);
+    } else {
+        tables_.chat().direct_devices(topic.to, topic.sender, devices);
+    }
     // What the filters chat/dm/{user}/+ and chat/dm/+/{user} granted when sessions held them.
-    mqtt::qos granted = is_message ? mqtt::qos::at_least_once : mqtt::qos::at_most_once;
+    mqtt::qos granted = is_message || is_reply ? mqtt::qos::at_least_once : mqtt::qos::at_most_once;
     if (static_cast<std::uint8_t>(granted) >
         static_cast<std::uint8_t>(settings_->limits.maximum_qos)) {
         granted = settings_->limits.maximum_qos;
@@ -29,7 +37,7 @@ std::size_t connection::route_direct(const mqtt::message_ptr& content,
     const std::span<delivery_batch> outbox = worker_.outbox();
     std::size_t added = 0;
     for (const mqtt::subscriber_id device : devices) {
-        if (device == content->origin) {
+        if (device == content->origin && !is_reply) {
             continue; // No Local: the publishing device gets no echo from the chat layer
         }
         const std::size_t worker_index = worker_of(device);

@@ -27,11 +27,13 @@ std::size_t connection::route(const mqtt::message_ptr& content, bool is_retained
 route_result connection::route_matching(const mqtt::message_ptr& content) {
     const std::span<delivery_batch> outbox = worker_.outbox();
     const std::string_view topic_name = content->topic_name;
-    if (!topic_name.starts_with("chat/dm/") && !topic_name.starts_with("chat/signal/dm/")) {
+    if (!topic_name.starts_with("chat/dm/") && !topic_name.starts_with("chat/signal/dm/") &&
+        !topic_name.starts_with("chat/ctl/")) {
         return tables_.routes().route(content, outbox, worker_.match_scratch());
     }
-    // Direct messages and their signals reach their two users through the chat layer (docs/CHAT.md
-    // "Server-side subscriptions"), merged with what the index matched for the same devices.
+    // Direct messages, their signals and control replies reach their users through the chat layer
+    // (docs/CHAT.md "Server-side subscriptions"), merged with what the index matched for the same
+    // devices.
     std::vector<std::size_t> routed_from(outbox.size());
     for (std::size_t index = 0; index < outbox.size(); ++index) {
         routed_from[index] = outbox[index].size();

@@ -681,6 +681,13 @@ void connection::restore_offline(const store::loaded_session& loaded, mqtt::time
                                          : std::nullopt;
         changes.push_back({mqtt::parse_filter(topic_filter), held.options, subscription_id});
     }
+    // Offline: control replies and notices queue for the session's return. (Declared here: the
+    // parsed filter views its characters until the index has them.)
+    const std::optional<server_subscription> away =
+        owner->empty() ? std::nullopt : away_control_filter();
+    if (away) {
+        changes.push_back({mqtt::parse_filter(away->topic_filter), away->options, std::nullopt});
+    }
     tables_.routes().subscribe(id(), changes);
     persistence.bind(id(), ledger_);
     arm_timer();

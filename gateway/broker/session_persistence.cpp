@@ -495,6 +495,23 @@ bool is_former_direct_filter(const store::stored_subscription& held, std::string
     return false;
 }
 
+/// True for the filter chat/ctl/{owner}/resp/# with the options the gateway gave it (QoS capped at
+/// the server's maximum, no Subscription Identifier) when every session of a chat user held it,
+/// before the chat layer delivered control replies itself (docs/CHAT.md "Server-side
+/// subscriptions"); dropped when the session is restored, as is a client's own filter of that
+/// exact form (the chat layer delivers it the same messages).
+bool is_former_control_filter(const store::stored_subscription& held, std::string_view owner) {
+    const server_subscription former = chat_service::control_subscription(owner);
+    if (held.subscription_id != 0 || held.topic_filter != former.topic_filter) {
+        return false;
+    }
+    const mqtt::subscription_options options = options_from_byte(held.options);
+    mqtt::subscription_options capped = former.options;
+    capped.maximum_qos = options.maximum_qos;
+    return options == capped && static_cast<std::uint8_t>(options.maximum_qos) <=
+                                    static_cast<std::uint8_t>(former.options.maximum_qos);
+}
+
 } // namespace
 
 mqtt::session_state restore_session_state(const store::loaded_session& loaded,
@@ -510,7 +527,8 @@ mqtt::session_state restore_session_state(const store::loaded_session& loaded,
     for (const store::stored_subscription& held : loaded.subscriptions) {
         if (!reader.may_subscribe(held.topic_filter, ledger.client_id) ||
             (!ledger.owner.empty() &&
-             (is_former_presence_filter(held) || is_former_direct_filter(held, ledger.owner)))) {
+             (is_former_presence_filter(held) || is_former_direct_filter(held, ledger.owner) ||
+              is_former_control_filter(held, ledger.owner)))) {
             store.remove_subscription(ledger.client_id, held.topic_filter);
             continue;
         }

@@ -529,11 +529,13 @@ std::vector<server_subscription> chat_service::direct_subscriptions(std::string_
     };
 }
 
+server_subscription chat_service::control_subscription(std::string_view user) {
+    return {join_topic({"chat", "ctl", user, "resp", "#"}),
+            chat_options(mqtt::qos::at_least_once, false)};
+}
+
 std::vector<server_subscription> chat_service::subscriptions_for(std::string_view user) const {
-    std::vector<server_subscription> filters = {
-        {join_topic({"chat", "ctl", user, "resp", "#"}),
-         chat_options(mqtt::qos::at_least_once, false)},
-    };
+    std::vector<server_subscription> filters;
     for (const std::string& room : directory_.rooms_of(user)) {
         for (server_subscription& held : room_subscriptions(room)) {
             filters.push_back(std::move(held));

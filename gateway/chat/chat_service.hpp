@@ -270,10 +270,17 @@ public:
     /// gone); called once every stored session is restored.
     void discard_untaken_cursors();
 
-    /// The subscriptions every session of `user` holds: each room (QoS 1, No Local), its signals
-    /// (QoS 0, No Local) and control replies (QoS 1). Presence and direct messages are not among
-    /// them: the chat layer delivers those itself (presence_watchers, direct_devices).
+    /// The subscriptions every session of `user` holds: each room (QoS 1, No Local) and its
+    /// signals (QoS 0, No Local). Presence, direct messages and control replies are not among
+    /// them: the chat layer delivers those itself, to the user's connected devices
+    /// (presence_watchers, direct_devices).
     std::vector<server_subscription> subscriptions_for(std::string_view user) const;
+
+    /// What the chat layer delivers control replies with to the connected devices of `user`, as
+    /// if each held it (docs/CHAT.md "Server-side subscriptions"): `chat/ctl/{user}/resp/#`, QoS
+    /// 1, no No Local. A persistent session with no connection holds it in the index, not in the
+    /// store; sessions stored by earlier versions held it in the store, dropped at restore.
+    static server_subscription control_subscription(std::string_view user);
 
     /// What the chat layer delivers to `user` as if it held these filters (docs/CHAT.md
     /// "Server-side subscriptions"): its direct messages both ways (QoS 1, No Local) and their

@@ -44,15 +44,18 @@ store::store_options memory_store_options() {
 }
 
 /// The shared tables of a broker: persistence and a chat layer over the stores `options` open
-/// (by default the memory stores), with the users "alice" and "bob" (password "{user}-pw").
+/// (by default the memory stores), with the users "alice" and "bob" (password "{user}-pw"),
+/// members of the room "lobby".
 class test_tables final : public broker_tables {
 public:
     explicit test_tables(const store::store_options& options = memory_store_options()) {
         persistence_ = std::make_unique<session_persistence>(store::open_message_store(options));
         auto directory = store::open_chat_store(options);
+        const auto ignore = [](store::directory_result, const store::store_status&) {};
+        directory->add_room({"lobby", "", 1}, ignore);
         for (const std::string user : {"alice", "bob"}) {
-            directory->add_user({user, hash_password(user + "-pw", 1), 1},
-                                [](store::directory_result, const store::store_status&) {});
+            directory->add_user({user, hash_password(user + "-pw", 1), 1}, ignore);
+            directory->add_member({"lobby", user}, ignore);
         }
         directory->flush();
         chat_settings settings;

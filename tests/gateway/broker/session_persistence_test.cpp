@@ -480,9 +480,11 @@ TEST(RestoreSessionState, DropsTheDirectMessageFiltersEarlierVersionsHeld) {
         {"alice/phone", "chat/dm/+/alice", held_byte(mqtt::qos::at_most_once, true), 0},
         {"alice/phone", "chat/signal/dm/alice/+", held_byte(mqtt::qos::at_most_once, true), 0},
         {"alice/phone", "chat/signal/dm/+/alice", held_byte(mqtt::qos::at_most_once, true), 0},
+        // The control replies' filter every session held, as the chat layer delivers them now.
         {"alice/phone", "chat/ctl/alice/resp/#", held_byte(mqtt::qos::at_least_once, false), 0},
-        // The client's own: with a Subscription Identifier, at QoS 2, without No Local, or
-        // another user's conversations.
+        // The client's own: with a Subscription Identifier, at QoS 2, without No Local, another
+        // user's conversations, or another filter under the control topic.
+        {"alice/phone", "chat/ctl/alice/resp/+", held_byte(mqtt::qos::at_least_once, false), 0},
         {"alice/phone", "chat/dm/alice/bob", held_byte(mqtt::qos::at_least_once, true), 0},
         {"alice/phone", "chat/dm/+/+", held_byte(mqtt::qos::at_least_once, true), 0},
         {"alice/phone", "chat/dm/bob/+", held_byte(mqtt::qos::at_least_once, true), 0},
@@ -497,11 +499,11 @@ TEST(RestoreSessionState, DropsTheDirectMessageFiltersEarlierVersionsHeld) {
                                                       std::chrono::steady_clock::now(), 1'000);
     std::vector<std::string> removed = store.removed_filters;
     std::sort(removed.begin(), removed.end());
-    EXPECT_EQ(removed,
-              (std::vector<std::string>{"chat/dm/+/alice", "chat/dm/alice/+",
-                                        "chat/signal/dm/+/alice", "chat/signal/dm/alice/+"}));
+    EXPECT_EQ(removed, (std::vector<std::string>{"chat/ctl/alice/resp/#", "chat/dm/+/alice",
+                                                 "chat/dm/alice/+", "chat/signal/dm/+/alice",
+                                                 "chat/signal/dm/alice/+"}));
     EXPECT_EQ(state.subscriptions.size(), 5U);
-    EXPECT_TRUE(state.subscriptions.contains("chat/ctl/alice/resp/#"));
+    EXPECT_TRUE(state.subscriptions.contains("chat/ctl/alice/resp/+"));
     EXPECT_TRUE(state.subscriptions.contains("chat/#"));
 
     // A session outside the chat layer keeps filters of that form: they are its own.
@@ -511,7 +513,7 @@ TEST(RestoreSessionState, DropsTheDirectMessageFiltersEarlierVersionsHeld) {
     state = restore_session_state(loaded, outside, outside_store, named, {},
                                   std::chrono::steady_clock::now(), 1'000);
     EXPECT_TRUE(outside_store.removed_filters.empty());
-    EXPECT_EQ(state.subscriptions.size(), 9U);
+    EXPECT_EQ(state.subscriptions.size(), 10U);
 }
 
 /// A connected persistent 5.0 session whose window holds one message and whose queue holds two,

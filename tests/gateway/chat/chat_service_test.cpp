@@ -186,27 +186,28 @@ TEST_F(ChatServiceTest, StampReplacesClientIdsAndCountsPerConversation) {
 }
 
 TEST_F(ChatServiceTest, ServerFiltersCoverTheUsersRooms) {
-    EXPECT_TRUE(service_->is_server_filter("alice", "chat/ctl/alice/resp/#"));
     EXPECT_TRUE(service_->is_server_filter("alice", "chat/room/lobby/+"));
     EXPECT_TRUE(service_->is_server_filter("alice", "chat/signal/room/lobby/+"));
     EXPECT_FALSE(service_->is_server_filter("bob", "chat/room/lobby/+"));
     EXPECT_FALSE(service_->is_server_filter("alice", "chat/#"));
     // Direct messages and their signals are delivered by the chat layer (direct_devices): no
     // filter of the session, so a client may hold and drop its own.
+    // Control replies too (to the user's connected devices).
     for (const char* direct : {"chat/dm/alice/+", "chat/dm/+/alice", "chat/signal/dm/alice/+",
-                               "chat/signal/dm/+/alice"}) {
+                               "chat/signal/dm/+/alice", "chat/ctl/alice/resp/#"}) {
         EXPECT_FALSE(service_->is_server_filter("alice", direct)) << direct;
     }
     const auto filters = service_->subscriptions_for("alice");
-    // chat/ctl/alice/resp/#, and lobby's messages and signals.
-    EXPECT_EQ(filters.size(), 3U);
+    // lobby's messages and signals.
+    EXPECT_EQ(filters.size(), 2U);
+    EXPECT_EQ(chat_service::control_subscription("alice").topic_filter, "chat/ctl/alice/resp/#");
     // Presence is delivered by the chat layer (presence_watchers): no filter per peer in the
     // subscription index, and a client may hold and drop its own presence filters.
     EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/alice"));
     EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/+"));
     EXPECT_EQ(control("bob", R"({"op":"join","room":"lobby"})")["ok"], true);
     EXPECT_FALSE(service_->is_server_filter("alice", "chat/presence/bob"));
-    EXPECT_EQ(service_->subscriptions_for("alice").size(), 3U);
+    EXPECT_EQ(service_->subscriptions_for("alice").size(), 2U);
 }
 
 TEST_F(ChatServiceTest, DirectMessagesReachTheConnectedDevicesOfTheirTwoUsers) {
