@@ -62,31 +62,29 @@ copy_package_copyright() {
 }
 pending=("$rootfs/usr/bin/perch")
 declare -A copied=()
-# Loaded with dlopen when a PostgreSQL chat store is configured (store/postgres/libpq_library.hpp),
-# so no NEEDED entry names it: copied here, with its own dependencies found by the loop below.
-for soname in libpq.so.5; do
-    if ! source_path=$(find_library "$soname"); then
-        echo "build-oci-archive: $soname (loaded by perch for PostgreSQL) is not installed for arm64" >&2
+# copy_library SONAME WHO: copies the arm64 library SONAME (and its copyright file) into the root
+# and queues it for its own NEEDED entries; WHO says why it is needed, for the error.
+copy_library() {
+    local source_path
+    if ! source_path=$(find_library "$1"); then
+        echo "build-oci-archive: $1 ($2) is not installed for arm64" >&2
         exit 1
     fi
-    cp -L "$source_path" "$rootfs/usr/lib/$triplet/$soname"
+    cp -L "$source_path" "$rootfs/usr/lib/$triplet/$1"
     copy_package_copyright "$source_path"
-    copied[$soname]=1
-    pending+=("$rootfs/usr/lib/$triplet/$soname")
-done
+    copied[$1]=1
+    pending+=("$rootfs/usr/lib/$triplet/$1")
+}
+# Loaded with dlopen when a PostgreSQL chat store is configured (store/postgres/libpq_library.hpp),
+# so no NEEDED entry names it.
+copy_library libpq.so.5 "loaded by perch for PostgreSQL"
 while [ ${#pending[@]} -gt 0 ]; do
     file=${pending[0]}
     pending=("${pending[@]:1}")
     for soname in $("$triplet-readelf" -d "$file" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-        if [ -n "${copied[$soname]:-}" ]; then continue; fi
-        if ! source_path=$(find_library "$soname"); then
-            echo "build-oci-archive: $soname (needed by $file) is not installed for arm64" >&2
-            exit 1
+        if [ -z "${copied[$soname]:-}" ]; then
+            copy_library "$soname" "needed by $file"
         fi
-        cp -L "$source_path" "$rootfs/usr/lib/$triplet/$soname"
-        copy_package_copyright "$source_path"
-        copied[$soname]=1
-        pending+=("$rootfs/usr/lib/$triplet/$soname")
     done
 done
 interpreter=$("$triplet-readelf" -l "$rootfs/usr/bin/perch" |

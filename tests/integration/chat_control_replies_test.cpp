@@ -35,6 +35,19 @@ protected:
         return true;
     }
 
+    /// alice's persistent session alice/phone is away: `laptop` (alice's) makes a request, and
+    /// the phone, back, finds the reply queued beside its login read state, then gets each later
+    /// reply once (from the chat layer, not from the index as well).
+    void returns_to_find_the_reply_sent_meanwhile(chat_client& laptop) {
+        EXPECT_EQ(control(laptop, "alice", {{"op", "rooms"}})["ok"], true);
+        auto phone = connected("alice/phone", mqtt_5, true);
+        ASSERT_TRUE(
+            receives_each_once(*phone, {"chat/ctl/alice/resp", "chat/ctl/alice/resp/read_state"}));
+        EXPECT_EQ(control(laptop, "alice", {{"op", "rooms"}})["ok"], true);
+        EXPECT_TRUE(phone->next_on("chat/ctl/alice/resp"));
+        EXPECT_TRUE(phone->stays_silent_on("chat/ctl/"));
+    }
+
     std::unique_ptr<chat_client> ready(const std::string& client_id, bool is_persistent = false) {
         auto client = connected(client_id, mqtt_5, is_persistent);
         const std::string user = client_id.substr(0, client_id.find('/'));
@@ -83,14 +96,7 @@ TEST_F(ChatControlRepliesTest, AnAwaySessionGetsTheRepliesSentMeanwhileWhenItRet
         auto phone = ready("alice/phone", true);
         phone->disconnect();
     }
-    EXPECT_EQ(control(*laptop, "alice", {{"op", "rooms"}})["ok"], true);
-    auto phone = connected("alice/phone", mqtt_5, true);
-    ASSERT_TRUE(
-        receives_each_once(*phone, {"chat/ctl/alice/resp", "chat/ctl/alice/resp/read_state"}));
-    // Back, it gets each later reply once: from the chat layer, not from the index as well.
-    EXPECT_EQ(control(*laptop, "alice", {{"op", "rooms"}})["ok"], true);
-    EXPECT_TRUE(phone->next_on("chat/ctl/alice/resp"));
-    EXPECT_TRUE(phone->stays_silent_on("chat/ctl/"));
+    returns_to_find_the_reply_sent_meanwhile(*laptop);
 }
 
 TEST_F(ChatControlRepliesTest, AnAwaySessionRestoredAtStartGetsTheRepliesSentMeanwhile) {
@@ -102,13 +108,7 @@ TEST_F(ChatControlRepliesTest, AnAwaySessionRestoredAtStartGetsTheRepliesSentMea
     ASSERT_TRUE(ending.is_success()) << describe(ending) << broker_->log();
     start_broker();
     auto laptop = ready("alice/laptop");
-    EXPECT_EQ(control(*laptop, "alice", {{"op", "rooms"}})["ok"], true);
-    auto phone = connected("alice/phone", mqtt_5, true);
-    ASSERT_TRUE(
-        receives_each_once(*phone, {"chat/ctl/alice/resp", "chat/ctl/alice/resp/read_state"}));
-    EXPECT_EQ(control(*laptop, "alice", {{"op", "rooms"}})["ok"], true);
-    EXPECT_TRUE(phone->next_on("chat/ctl/alice/resp"));
-    EXPECT_TRUE(phone->stays_silent_on("chat/ctl/"));
+    returns_to_find_the_reply_sent_meanwhile(*laptop);
 }
 
 TEST_F(ChatControlRepliesTest, ATakenOverSessionGetsEachReplyOnce) {
