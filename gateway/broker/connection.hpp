@@ -233,6 +233,9 @@ private:
     /// The control replies' filter as this session holds it while away; nullopt when the session
     /// holds that filter as its own.
     std::optional<server_subscription> away_control_filter() const;
+    /// `wanted`, or the server's maximum QoS when that is lower: what a filter the gateway holds
+    /// for a session, or a delivery the chat layer makes, may grant.
+    mqtt::qos within_maximum_qos(mqtt::qos wanted) const;
     /// Follows a directory change with this user's presence filters: one per user sharing a room
     /// with it (the retained presence of a new peer is sent at once).
     void apply_presence_changes(const directory_changes& changes, mqtt::time_point now);

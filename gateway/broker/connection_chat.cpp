@@ -244,10 +244,7 @@ void connection::hold_chat_subscriptions(const std::vector<server_subscription>&
     session_persistence* persistence = ledger_ ? tables_.persistence() : nullptr;
     for (const server_subscription& wanted : held) {
         mqtt::subscription_options granted = wanted.options;
-        if (static_cast<std::uint8_t>(granted.maximum_qos) >
-            static_cast<std::uint8_t>(settings_->limits.maximum_qos)) {
-            granted.maximum_qos = settings_->limits.maximum_qos;
-        }
+        granted.maximum_qos = within_maximum_qos(granted.maximum_qos);
         if (tables_.routes().holds(id(), wanted.topic_filter, granted)) {
             // A resumed session holds it already, in the index and in the store: a login storm
             // of returning devices writes nothing for it.
@@ -272,15 +269,18 @@ void connection::release_chat_subscription(std::string_view topic_filter) {
     }
 }
 
+mqtt::qos connection::within_maximum_qos(mqtt::qos wanted) const {
+    const mqtt::qos maximum = settings_->limits.maximum_qos;
+    return static_cast<std::uint8_t>(wanted) > static_cast<std::uint8_t>(maximum) ? maximum
+                                                                                  : wanted;
+}
+
 std::optional<server_subscription> connection::away_control_filter() const {
     server_subscription held = chat_service::control_subscription(chat_user());
     if (session_.state().subscriptions.contains(held.topic_filter)) {
         return std::nullopt; // the client's own: it stays as the client made it
     }
-    if (static_cast<std::uint8_t>(held.options.maximum_qos) >
-        static_cast<std::uint8_t>(settings_->limits.maximum_qos)) {
-        held.options.maximum_qos = settings_->limits.maximum_qos;
-    }
+    held.options.maximum_qos = within_maximum_qos(held.options.maximum_qos);
     return held;
 }
 

@@ -29,11 +29,8 @@ std::size_t connection::route_direct(const mqtt::message_ptr& content,
         tables_.chat().direct_devices(topic.to, topic.sender, devices);
     }
     // What the filters chat/dm/{user}/+ and chat/dm/+/{user} granted when sessions held them.
-    mqtt::qos granted = is_message || is_reply ? mqtt::qos::at_least_once : mqtt::qos::at_most_once;
-    if (static_cast<std::uint8_t>(granted) >
-        static_cast<std::uint8_t>(settings_->limits.maximum_qos)) {
-        granted = settings_->limits.maximum_qos;
-    }
+    const mqtt::qos granted = within_maximum_qos(is_message || is_reply ? mqtt::qos::at_least_once
+                                                                        : mqtt::qos::at_most_once);
     const std::span<delivery_batch> outbox = worker_.outbox();
     std::size_t added = 0;
     for (const mqtt::subscriber_id device : devices) {

@@ -620,10 +620,7 @@ void connection::accept_history_rows(const std::string& conversation, bool is_re
     for (const server_subscription& wanted : chat_filters) {
         mqtt::subscription held;
         held.options = wanted.options;
-        if (static_cast<std::uint8_t>(held.options.maximum_qos) >
-            static_cast<std::uint8_t>(settings_->limits.maximum_qos)) {
-            held.options.maximum_qos = settings_->limits.maximum_qos;
-        }
+        held.options.maximum_qos = within_maximum_qos(held.options.maximum_qos);
         filters.push_back({wanted.topic_filter, held});
     }
     std::vector<std::uint32_t> ids;

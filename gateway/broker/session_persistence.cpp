@@ -478,30 +478,9 @@ bool is_former_presence_filter(const store::stored_subscription& held) {
 /// messages itself (docs/CHAT.md "Server-side subscriptions"); such filters are dropped when the
 /// session is restored. A client's own filter of that exact form goes too: the chat layer
 /// delivers it the same messages.
-bool is_former_direct_filter(const store::stored_subscription& held, std::string_view owner) {
-    if (held.subscription_id != 0) {
-        return false;
-    }
-    const mqtt::subscription_options options = options_from_byte(held.options);
-    for (const server_subscription& former : chat_service::direct_subscriptions(owner)) {
-        mqtt::subscription_options capped = former.options;
-        capped.maximum_qos = options.maximum_qos;
-        if (held.topic_filter == former.topic_filter && options == capped &&
-            static_cast<std::uint8_t>(options.maximum_qos) <=
-                static_cast<std::uint8_t>(former.options.maximum_qos)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/// True for the filter chat/ctl/{owner}/resp/# with the options the gateway gave it (QoS capped at
-/// the server's maximum, no Subscription Identifier) when every session of a chat user held it,
-/// before the chat layer delivered control replies itself (docs/CHAT.md "Server-side
-/// subscriptions"); dropped when the session is restored, as is a client's own filter of that
-/// exact form (the chat layer delivers it the same messages).
-bool is_former_control_filter(const store::stored_subscription& held, std::string_view owner) {
-    const server_subscription former = chat_service::control_subscription(owner);
+/// True when `held` is `former` as the gateway stored it: the same filter and options, its QoS
+/// at most former's (capped at the server's maximum then), no Subscription Identifier.
+bool is_held_as_former(const store::stored_subscription& held, const server_subscription& former) {
     if (held.subscription_id != 0 || held.topic_filter != former.topic_filter) {
         return false;
     }
@@ -510,6 +489,22 @@ bool is_former_control_filter(const store::stored_subscription& held, std::strin
     capped.maximum_qos = options.maximum_qos;
     return options == capped && static_cast<std::uint8_t>(options.maximum_qos) <=
                                     static_cast<std::uint8_t>(former.options.maximum_qos);
+}
+
+bool is_former_direct_filter(const store::stored_subscription& held, std::string_view owner) {
+    const std::vector<server_subscription> formers = chat_service::direct_subscriptions(owner);
+    return std::ranges::any_of(formers, [&held](const server_subscription& former) {
+        return is_held_as_former(held, former);
+    });
+}
+
+/// True for the filter chat/ctl/{owner}/resp/# with the options the gateway gave it (QoS capped at
+/// the server's maximum, no Subscription Identifier) when every session of a chat user held it,
+/// before the chat layer delivered control replies itself (docs/CHAT.md "Server-side
+/// subscriptions"); dropped when the session is restored, as is a client's own filter of that
+/// exact form (the chat layer delivers it the same messages).
+bool is_former_control_filter(const store::stored_subscription& held, std::string_view owner) {
+    return is_held_as_former(held, chat_service::control_subscription(owner));
 }
 
 } // namespace
